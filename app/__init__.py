@@ -1,0 +1,3 @@
+"""Knowledge Miner application layer: settings, paths, services, CLI."""
+
+__version__ = "0.1.0"

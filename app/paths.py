@@ -1,0 +1,86 @@
+"""Where Knowledge Miner keeps its files.
+
+platformdirs picks the per-user folders; `KMINER_HOME` puts everything under one folder
+instead (tests, portable installs): `$KMINER_HOME/{config,data,logs,cache}`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+APP_NAME = "knowledge-miner"
+HOME_ENV = "KMINER_HOME"
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+    log_dir: Path
+    cache_dir: Path
+
+    @property
+    def settings_file(self) -> Path:
+        return self.config_dir / "settings.json"
+
+    @property
+    def keystore_dir(self) -> Path:
+        return self.data_dir / "keystore"
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.data_dir / "chain"
+
+    @property
+    def jobs_db(self) -> Path:
+        return self.data_dir / "jobs.sqlite"
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Work folders of jobs (one per attempt)."""
+        return self.data_dir / "jobs"
+
+    @property
+    def ledger_db(self) -> Path:
+        return self.data_dir / "ledger.sqlite"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def bench_file(self) -> Path:
+        return self.data_dir / "benchmarks.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / "kminer.log"
+
+    def ensure(self) -> "Paths":
+        for d in (self.config_dir, self.data_dir, self.log_dir, self.cache_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def resolve_paths(env: Mapping[str, str] | None = None) -> Paths:
+    """The app's folders: under `$KMINER_HOME` when set, else the platform's user folders."""
+    env = os.environ if env is None else env
+    home = env.get(HOME_ENV)
+    if home:
+        root = Path(home).expanduser().absolute()
+        return Paths(root / "config", root / "data", root / "logs", root / "cache")
+    import platformdirs
+
+    return Paths(
+        Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
+        Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
+        Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)),
+        Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)),
+    )

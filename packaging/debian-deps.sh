@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Knowledge Miner needs, when they are missing.
+#   debian-deps.sh runtime   EGL/Mesa for rendering, bubblewrap for the strict sandbox, Qt's xcb libraries
+#   debian-deps.sh test      runtime + Xvfb and a tray host for GUI tests
+# As root it runs apt-get and says what it installs; otherwise it prints the command to run.
+set -euo pipefail
+runtime=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 bubblewrap
+         libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
+         libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0
+         libdbus-1-3 libfontconfig1 libglib2.0-0)
+test_extra=(xvfb xauth trayer xdotool)
+want=("${runtime[@]}")
+[ "${1:-runtime}" = test ] && want+=("${test_extra[@]}")
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "debian-deps: not a Debian system; install EGL/Mesa, bubblewrap and Xvfb with your package manager." >&2
+  exit 0
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "debian-deps: missing Debian packages: ${missing[*]}" >&2
+  echo "debian-deps: run: sudo apt-get install -y ${missing[*]}" >&2
+  exit 0
+fi
+echo "debian-deps: installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+echo "debian-deps: installed ${#missing[@]} packages"

@@ -1,1 +1,1 @@
-"""ui package."""
+"""Qt widgets and view code. Talks only to app/ services; owns no business logic."""

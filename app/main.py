@@ -1,0 +1,76 @@
+"""The GUI entry: the only module of app/ that imports Qt (the layering rule's exception).
+
+It builds the services, hands them to the window (the window never builds them), and runs
+the Qt event loop through qasync so async services can share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+
+log = logging.getLogger(__name__)
+
+
+def run_gui(argv: list[str] | None = None) -> int:
+    t0 = time.perf_counter()
+    import asyncio
+
+    import qasync
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    from app.context import AppContext
+    from app.devices_service import DeviceService
+    from ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName("Knowledge Miner")
+    app.setOrganizationName("Knowledge Miner")
+    app.setDesktopFileName("kminer")
+    app.setQuitOnLastWindowClosed(False)
+
+    ctx = AppContext.open()
+    if ctx.load_message:
+        print(f"kminer: {ctx.load_message}", file=sys.stderr)
+    devices = DeviceService(ctx)
+    if devices.message:
+        print(f"kminer: {devices.message}", file=sys.stderr)
+    win = MainWindow(ctx=ctx, devices=devices)
+
+    class FirstPaint(QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QEvent.Type.Paint:
+                ms = (time.perf_counter() - t0) * 1000
+                since_exec = _ms_since_process_start()
+                log.info("first paint %.0f ms after run_gui, %.0f ms after process start", ms, since_exec)
+                if os.environ.get("KMINER_REPORT_STARTUP"):
+                    print(f"first paint: {since_exec:.0f} ms after process start ({ms:.0f} ms in run_gui)",
+                          file=sys.stderr, flush=True)
+                    if os.environ.get("KMINER_REPORT_STARTUP") == "exit":
+                        from PySide6.QtCore import QTimer
+
+                        QTimer.singleShot(0, win.quit)
+                win.removeEventFilter(self)
+            return False
+
+    painter = FirstPaint()
+    win.installEventFilter(painter)
+    if ctx.load_message:
+        win.statusBar().showMessage(ctx.load_message, 30000)
+    win.show()
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    app.aboutToQuit.connect(loop.stop)
+    with loop:
+        loop.run_forever()
+    return 0
+
+
+def _ms_since_process_start() -> float:
+    import psutil
+
+    return (time.time() - psutil.Process().create_time()) * 1000

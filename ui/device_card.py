@@ -1,0 +1,221 @@
+"""One device's card: what it is, live readings, its mode switch and its limits.
+
+Like NiceHash's device list: the name and the facts that matter on a rig (memory, PCIe
+link: an x1 riser shows), the readings, and a three-way switch idle / mining / auto.
+The card never calls services: it emits requests, the view forwards them.
+"""
+
+from __future__ import annotations
+
+from ui.fmt import is_number, mem_gb, num
+from ui.icons import dot
+from ui.qt import (
+    QButtonGroup, QDoubleSpinBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QSpinBox, Qt,
+    QToolButton, QVBoxLayout, QWidget, Signal,
+)
+from ui.sparkline import Sparkline
+
+MODES = (("idle", "Idle", "Never run jobs on this device"),
+         ("mining", "Mining", "Run jobs on this device whenever there is work"),
+         ("auto", "Auto", "Run jobs only while you are away from the computer"))
+
+
+def describe_link(info) -> str:
+    """'PCIe 3.0 x1 (riser?)' style text; empty for the CPU or unknown links."""
+    gen, width = getattr(info, "pcie_gen", None), getattr(info, "pcie_width", None)
+    if not (is_number(gen) and is_number(width)):
+        return ""
+    text = f"PCIe {int(gen)}.0 x{int(width)}"
+    max_w = getattr(info, "pcie_max_width", None)
+    if is_number(max_w) and width < max_w:
+        text += f" (of x{int(max_w)})"
+    if width == 1:
+        text += " · riser"
+    return text
+
+
+def describe_state(state, away: bool | None) -> tuple[str, str]:
+    """(dot colour key, text) for a device's state line."""
+    tel = state.telemetry
+    if tel is not None and getattr(tel, "lost", False):
+        return "throttled", "GPU lost: it stopped answering (check power and riser)"
+    if state.throttled:
+        return "throttled", f"Throttled: {state.throttle_reason or 'over a limit'}; jobs paused"
+    if state.active:
+        return "mining", "Mining: ready for jobs" if state.mode == "mining" else "Mining: you are away"
+    if state.mode == "auto":
+        if away is None:
+            return "idle", "Auto: can't tell here whether you are away, so it stays idle"
+        return "away", "Auto: waiting until you are away"
+    return "idle", "Idle"
+
+
+class DeviceCard(QFrame):
+    modeRequested = Signal(str, str)  # device_id, mode
+    limitsRequested = Signal(str, object, object)  # device_id, max_temp_c, max_power_w (None = no limit)
+
+    def __init__(self, state, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.device_id: str = state.info.id
+        self.setObjectName("DeviceCard")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet("#DeviceCard { border-radius: 8px; }")
+        info = state.info
+
+        title = QLabel(info.name)
+        f = title.font()
+        f.setPointSizeF(f.pointSizeF() * 1.25)
+        f.setBold(True)
+        title.setFont(f)
+        title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.subtitle = QLabel(self._subtitle(info))
+        self.subtitle.setStyleSheet("color: palette(mid);")
+        self.subtitle.setWordWrap(True)
+
+        self.mode_group = QButtonGroup(self)
+        self.mode_group.setExclusive(True)
+        switch = QHBoxLayout()
+        switch.setSpacing(0)
+        self.mode_buttons: dict[str, QToolButton] = {}
+        for key, text, tip in MODES:
+            b = QToolButton()
+            b.setText(text)
+            b.setCheckable(True)
+            b.setToolTip(tip)
+            b.setMinimumWidth(64)
+            b.setAccessibleName(f"{text} mode for {info.name}")
+            self.mode_group.addButton(b)
+            self.mode_buttons[key] = b
+            switch.addWidget(b)
+            b.clicked.connect(lambda _=False, m=key: self.modeRequested.emit(self.device_id, m))
+
+        head = QHBoxLayout()
+        names = QVBoxLayout()
+        names.addWidget(title)
+        names.addWidget(self.subtitle)
+        head.addLayout(names, 1)
+        head.addLayout(switch)
+
+        self.state_dot = QLabel()
+        self.state_text = QLabel()
+        self.state_text.setWordWrap(True)
+        state_row = QHBoxLayout()
+        state_row.addWidget(self.state_dot)
+        state_row.addWidget(self.state_text, 1)
+
+        self.util_spark = Sparkline(color="#2f80ed", maximum=100)
+        self.temp_spark = Sparkline(color="#e67e22", maximum=None)
+        self.readings: dict[str, QLabel] = {}
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(18)
+        cells = [("util", "Load"), ("temp", "Temp"), ("power", "Power"),
+                 ("fan", "Fan"), ("mem", "Memory"), ("clock", "Clock")]
+        for i, (key, label) in enumerate(cells):
+            cap = QLabel(label)
+            cap.setStyleSheet("color: palette(mid); font-size: 9pt;")
+            val = QLabel("–")
+            vf = val.font()
+            vf.setPointSizeF(vf.pointSizeF() * 1.1)
+            val.setFont(vf)
+            self.readings[key] = val
+            grid.addWidget(cap, 0, i)
+            grid.addWidget(val, 1, i)
+        sparks = QHBoxLayout()
+        sparks.addWidget(self._captioned("Load, last minute", self.util_spark), 1)
+        sparks.addWidget(self._captioned("Temperature, last minute", self.temp_spark), 1)
+
+        self.max_temp = QDoubleSpinBox()
+        self.max_temp.setRange(30, 110)
+        self.max_temp.setDecimals(0)
+        self.max_temp.setSuffix(" °C")
+        self.max_temp.setToolTip("Above this temperature the device is throttled and its job paused")
+        self.max_power = QSpinBox()
+        self.max_power.setRange(0, 2000)
+        self.max_power.setSpecialValueText("no limit")
+        self.max_power.setSuffix(" W")
+        self.max_power.setToolTip("Above this power draw the device is throttled; 0 for no limit")
+        for w in (self.max_temp, self.max_power):
+            w.setKeyboardTracking(False)
+            w.editingFinished.connect(self._emit_limits)
+        limits = QHBoxLayout()
+        limits.addWidget(QLabel("Max temperature"))
+        limits.addWidget(self.max_temp)
+        limits.addSpacing(12)
+        limits.addWidget(QLabel("Max power"))
+        limits.addWidget(self.max_power)
+        limits.addStretch(1)
+        if info.kind == "cpu":
+            self.max_power.setEnabled(False)
+            self.max_power.setToolTip("The CPU has no power sensor here")
+
+        box = QVBoxLayout(self)
+        box.addLayout(head)
+        box.addLayout(state_row)
+        box.addLayout(grid)
+        box.addLayout(sparks)
+        box.addLayout(limits)
+        self._limits_shown: tuple | None = None
+        self.update_state(state, None)
+
+    @staticmethod
+    def _captioned(text: str, w: QWidget) -> QWidget:
+        holder = QWidget()
+        v = QVBoxLayout(holder)
+        v.setContentsMargins(0, 4, 0, 0)
+        v.setSpacing(1)
+        cap = QLabel(text)
+        cap.setStyleSheet("color: palette(mid); font-size: 8pt;")
+        v.addWidget(cap)
+        v.addWidget(w)
+        return holder
+
+    @staticmethod
+    def _subtitle(info) -> str:
+        parts = [info.id]
+        if info.kind == "cpu":
+            if is_number(getattr(info, "cpu_cores", None)):
+                parts.append(f"{info.cpu_cores} cores")
+            if is_number(getattr(info, "ram_total_mb", None)):
+                parts.append(f"{info.ram_total_mb / 1024:.0f} GB RAM")
+        else:
+            if is_number(info.memory_total_mb):
+                parts.append(f"{info.memory_total_mb / 1024:.0f} GB")
+            link = describe_link(info)
+            if link:
+                parts.append(link)
+            if getattr(info, "driver_version", None) and isinstance(info.driver_version, str):
+                parts.append(f"driver {info.driver_version}")
+            if is_number(getattr(info, "power_limit_w", None)):
+                parts.append(f"{info.power_limit_w:.0f} W limit")
+        return " · ".join(parts)
+
+    def _emit_limits(self) -> None:
+        power = self.max_power.value() or None
+        self.limitsRequested.emit(self.device_id, float(self.max_temp.value()), float(power) if power else None)
+
+    def update_state(self, state, away: bool | None) -> None:
+        btn = self.mode_buttons.get(state.mode)
+        if btn is not None and not btn.isChecked():
+            btn.setChecked(True)
+        key, text = describe_state(state, away)
+        self.state_dot.setPixmap(dot(key, 10))
+        self.state_text.setText(text)
+        self.state_text.setStyleSheet("color: #d35400; font-weight: bold;" if key == "throttled" else "")
+        limits = (state.max_temp_c, state.max_power_w)
+        if limits != self._limits_shown and not (self.max_temp.hasFocus() or self.max_power.hasFocus()):
+            self.max_temp.setValue(state.max_temp_c)
+            self.max_power.setValue(int(state.max_power_w or 0))
+            self._limits_shown = limits
+        t = state.telemetry
+        if t is None:
+            return
+        r = self.readings
+        r["util"].setText(num(t.util_pct, "%"))
+        r["temp"].setText(num(t.temp_c, "°C"))
+        r["power"].setText(num(t.power_w, "W"))
+        r["fan"].setText(num(t.fan_pct, "%"))
+        r["mem"].setText(mem_gb(t.mem_used_mb, t.mem_total_mb))
+        sm, memc = t.clock_sm_mhz, t.clock_mem_mhz
+        r["clock"].setText(f"{num(sm)} / {num(memc)} MHz" if is_number(sm) or is_number(memc) else "–")
+        self.util_spark.add(t.util_pct)
+        self.temp_spark.add(t.temp_c)

@@ -1,0 +1,148 @@
+"""The Devices view: one card per device, refreshed live without blocking the GUI.
+
+Readings come from `DeviceService.poll()` on the "devices" background runner once per
+telemetry interval; mode and limit changes go through the same runner, so they are
+serialised with polling and never block the event loop.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ui.background import Background
+from ui.device_card import DeviceCard
+from ui.qt import (
+    QHBoxLayout, QLabel, QScrollArea, QTimer, QToolButton, QVBoxLayout, QWidget, Signal,
+)
+
+
+class DevicesView(QWidget):
+    statesChanged = Signal(object, object)  # list of DeviceState, away (bool | None)
+
+    def __init__(self, *, devices, runner: Background, interval_s: float = 1.0, parent=None):
+        super().__init__(parent)
+        self._service = devices
+        self._runner = runner
+        self._in_flight = False
+        self.last_poll_at: float | None = None
+        self.states = list(devices.states())
+        self.away: bool | None = None
+
+        title = QLabel("Devices")
+        tf = title.font()
+        tf.setPointSizeF(tf.pointSizeF() * 1.5)
+        tf.setBold(True)
+        title.setFont(tf)
+        self.summary = QLabel()
+        self.summary.setStyleSheet("color: palette(mid);")
+        self.start_all = QToolButton()
+        self.start_all.setText("Start mining on all")
+        self.start_all.setToolTip("Put every device in Mining mode")
+        self.stop_all = QToolButton()
+        self.stop_all.setText("Stop all")
+        self.stop_all.setToolTip("Put every device in Idle mode")
+        self.start_all.clicked.connect(lambda: self.request_all("mining"))
+        self.stop_all.clicked.connect(lambda: self.request_all("idle"))
+        head = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.addWidget(title)
+        titles.addWidget(self.summary)
+        head.addLayout(titles, 1)
+        head.addWidget(self.start_all)
+        head.addWidget(self.stop_all)
+
+        self.banner = QLabel(devices.message or "")
+        self.banner.setWordWrap(True)
+        self.banner.setVisible(bool(devices.message))
+        self.banner.setStyleSheet("background: rgba(47,128,237,0.12); border-radius: 6px; padding: 8px;")
+
+        self.cards: dict[str, DeviceCard] = {}
+        holder = QWidget()
+        self._cards_box = QVBoxLayout(holder)
+        self._cards_box.setSpacing(12)
+        for st in self.states:
+            self._add_card(st)
+        self._cards_box.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(holder)
+
+        box = QVBoxLayout(self)
+        box.addLayout(head)
+        box.addWidget(self.banner)
+        box.addWidget(scroll, 1)
+        self._update_summary()
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(int(interval_s * 1000))
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        QTimer.singleShot(0, self.refresh)
+
+    def _add_card(self, state) -> None:
+        card = DeviceCard(state)
+        card.modeRequested.connect(self.request_mode)
+        card.limitsRequested.connect(self.request_limits)
+        self.cards[state.info.id] = card
+        self._cards_box.insertWidget(len(self.cards) - 1, card)
+
+    # -- polling -------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Ask for fresh readings; skipped while the previous poll is still running."""
+        if self._in_flight:
+            return
+        self._in_flight = True
+        service = self._service
+        self._runner.submit(lambda: (service.poll(), service.user_away()),
+                            on_done=self._apply, on_error=self._failed)
+
+    def _apply(self, result) -> None:
+        self._in_flight = False
+        states, away = result
+        self.last_poll_at = time.monotonic()
+        self.states = list(states)
+        self.away = away
+        for st in self.states:
+            card = self.cards.get(st.info.id)
+            if card is None:
+                self._add_card(st)
+                card = self.cards[st.info.id]
+            card.update_state(st, away)
+        self._update_summary()
+        self.statesChanged.emit(self.states, away)
+
+    def _failed(self, err: BaseException) -> None:
+        self._in_flight = False
+        self.banner.setText(f"Could not read the devices: {err}")
+        self.banner.setVisible(True)
+
+    def _update_summary(self) -> None:
+        n = len(self.states)
+        mining = sum(1 for s in self.states if s.active and not s.throttled)
+        throttled = sum(1 for s in self.states if s.throttled)
+        text = f"{n} device{'s' if n != 1 else ''} · {mining} mining"
+        if throttled:
+            text += f" · {throttled} throttled"
+        if any(s.mode == "auto" for s in self.states):
+            text += {True: " · you are away", False: " · you are here", None: " · away: unknown"}[self.away]
+        self.summary.setText(text)
+
+    # -- requests --------------------------------------------------------------------
+    def request_mode(self, device_id: str, mode: str) -> None:
+        service = self._service
+        self._runner.submit(lambda: service.set_mode(device_id, mode), on_done=lambda _: self.refresh_now(),
+                            on_error=self._failed)
+
+    def request_all(self, mode: str) -> None:
+        service = self._service
+        self._runner.submit(lambda: service.set_all_modes(mode), on_done=lambda _: self.refresh_now(),
+                            on_error=self._failed)
+
+    def request_limits(self, device_id: str, max_temp_c, max_power_w) -> None:
+        service = self._service
+        self._runner.submit(lambda: service.set_limits(device_id, max_temp_c=max_temp_c, max_power_w=max_power_w),
+                            on_done=lambda _: self.refresh_now(), on_error=self._failed)
+
+    def refresh_now(self) -> None:
+        self.refresh()

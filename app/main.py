@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 def run_gui(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
+    _check_display()
     import asyncio
 
     import qasync
@@ -74,3 +75,14 @@ def _ms_since_process_start() -> float:
     import psutil
 
     return (time.time() - psutil.Process().create_time()) * 1000
+
+
+def _check_display() -> None:
+    """Qt aborts the process when it cannot reach a display; say so in one line instead."""
+    if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        from app.cli import UserError
+
+        raise UserError("no display found (DISPLAY is not set): start the app from a desktop session, "
+                        "or use the headless commands (kminer devices, kminer bench, kminer --help)")

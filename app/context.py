@@ -7,7 +7,7 @@ singleton that widgets reach for.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app.logs import setup_logging
 from app.paths import Paths, resolve_paths

@@ -7,7 +7,7 @@ set -euo pipefail
 runtime=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 bubblewrap
          libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
          libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0
-         libdbus-1-3 libfontconfig1 libglib2.0-0)
+         libdbus-1-3 libfontconfig1 libglib2.0-0 libxss1)
 test_extra=(xvfb xauth trayer xdotool)
 want=("${runtime[@]}")
 [ "${1:-runtime}" = test ] && want+=("${test_extra[@]}")

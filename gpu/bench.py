@@ -1,0 +1,116 @@
+"""Benchmarks per device, run in a child process, and the file that keeps their results.
+
+`run_benchmark("cpu")` starts `python -m gpu.bench_child --device cpu` (see that module
+for the measured figures and the JSON it prints), so torch and pyrender never load into
+the caller. `BenchStore` keeps the latest result per device key plus a short history in
+one JSON file, written atomically.
+
+Blocking (seconds): call from a worker thread or the CLI, never a GUI thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from common.fsutil import atomic_write_json
+
+__all__ = ["BenchError", "BenchStore", "run_benchmark", "child_command"]
+
+HISTORY = 20  # results kept per device
+
+
+class BenchError(RuntimeError):
+    """The benchmark child failed or printed no result; the message says why in one line."""
+
+
+def child_command() -> list[str]:
+    """The command that runs gpu.bench_child: this interpreter with `-m`.
+
+    A frozen bundle (PyInstaller) passes its own command to `run_benchmark(command=...)`.
+    """
+    return [sys.executable, "-m", "gpu.bench_child"]
+
+
+def run_benchmark(device_id: str, *, quick: bool = False, timeout_s: float = 180.0,
+                  command: Sequence[str] | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Benchmark `device_id` ("cpu" / "cuda:N") in a child process; the child's JSON result.
+
+    Raises BenchError when the child fails, times out (its process group is killed), or
+    prints no JSON. A result may still carry {"error": ...} for one part (e.g. no EGL).
+    """
+    cmd = [*(command or child_command()), "--device", device_id] + (["--quick"] if quick else [])
+    child_env = dict(os.environ if env is None else env)
+    child_env.setdefault("PYOPENGL_PLATFORM", "egl")
+    child_env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    # Run from the folder that holds the gpu package, so `-m gpu.bench_child` resolves from source.
+    root = str(Path(__file__).resolve().parent.parent)
+    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH", "")) if p)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        raise BenchError(f"benchmark of {device_id} took longer than {timeout_s:.0f} s and was stopped") from None
+    result = None
+    for line in reversed(out.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                result = json.loads(line)
+                break
+            except json.JSONDecodeError:
+                continue
+    if result is None:
+        tail = (err.strip().splitlines() or ["no output"])[-1]
+        raise BenchError(f"benchmark of {device_id} failed (exit {proc.returncode}): {tail}")
+    if proc.returncode != 0:
+        errors = "; ".join(f"{p}: {result.get(p, {}).get('error')}" for p in ("matmul", "render"))
+        raise BenchError(f"benchmark of {device_id} failed: {errors}")
+    return result
+
+
+class BenchStore:
+    """Benchmark results in one JSON file: {"schema": 1, "devices": {key: [newest, ...]}}.
+
+    Not thread-safe across writers: one process (the app or the CLI) writes at a time;
+    each write is atomic, so readers never see half a file.
+    """
+
+    SCHEMA = 1
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"schema": self.SCHEMA, "devices": {}}
+        if not isinstance(data, dict) or not isinstance(data.get("devices"), dict):
+            raise ValueError(f"{self.path} is not a benchmark file")
+        return data
+
+    def add(self, key: str, result: dict[str, Any]) -> None:
+        """Store `result` as the newest benchmark of device `key` (GPU uuid or "cpu")."""
+        data = self._load()
+        runs = [result, *data["devices"].get(key, [])][:HISTORY]
+        data["devices"][key] = runs
+        atomic_write_json(self.path, data)
+
+    def latest(self, key: str) -> dict[str, Any] | None:
+        runs = self._load()["devices"].get(key) or []
+        return runs[0] if runs else None
+
+    def history(self, key: str) -> list[dict[str, Any]]:
+        return list(self._load()["devices"].get(key) or [])

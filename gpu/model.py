@@ -1,0 +1,102 @@
+"""The values gpu/ hands to the rest of the app: frozen dataclasses, readings in units.
+
+A reading a device does not report is `NA` (see gpu.na), never 0 and never an exception.
+Memory is in MiB (what nvidia-smi prints as "MiB"; named `_mb` throughout), power in W,
+temperature in °C, clocks in MHz, utilisation in percent (0-100).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from gpu.na import NA, NAType, na_to_none
+
+__all__ = ["DeviceInfo", "Telemetry", "Discovery", "CPU_ID", "DeviceKind", "MIB"]
+
+MIB = 1024 * 1024
+CPU_ID = "cpu"
+DeviceKind = Literal["cuda", "cpu"]
+
+Num = float | int | NAType
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What does not change while the app runs (`nvidia-smi -q` / `nvidia-smi --query-gpu=...`).
+
+    id: "cpu" or "cuda:N" (N = NVML index, PCI bus order; workers run with
+    CUDA_DEVICE_ORDER=PCI_BUS_ID so torch's cuda:N is the same card).
+    key: the stable settings key: the GPU's uuid, or "cpu".
+    index: the NVML index (0 for the CPU device).
+    pcie_gen/pcie_width: the link as it runs now (a rig on an x1 riser shows width 1);
+    pcie_max_gen/pcie_max_width: what the card could do.
+    cpu_cores (logical) and ram_total_mb describe the CPU device; NA on GPUs.
+    """
+
+    id: str
+    key: str
+    kind: DeviceKind
+    index: int
+    name: str
+    memory_total_mb: Num
+    uuid: str | NAType = NA
+    driver_version: str | NAType = NA
+    cuda_version: str | NAType = NA
+    pcie_gen: Num = NA
+    pcie_width: Num = NA
+    pcie_max_gen: Num = NA
+    pcie_max_width: Num = NA
+    power_limit_w: Num = NA
+    cpu_cores: Num = NA
+    ram_total_mb: Num = NA
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; NA becomes None."""
+        return {k: na_to_none(v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """One snapshot of a device's readings, read in one go.
+
+    nvidia-smi equivalent: `nvidia-smi --query-gpu=utilization.gpu,memory.used,memory.total,
+    temperature.gpu,power.draw,fan.speed,clocks.sm,clocks.mem --format=csv`.
+    For the CPU device: util_pct is the load of all cores, mem_* is the machine's RAM,
+    clock_sm_mhz the current CPU frequency; power, fan and memory clock are NA.
+    lost: the GPU fell off the bus (NVML "GPU is lost"); every reading is then NA.
+    timestamp: time.time() when read (seconds since the epoch).
+    """
+
+    timestamp: float
+    util_pct: Num = NA
+    mem_used_mb: Num = NA
+    mem_total_mb: Num = NA
+    temp_c: Num = NA
+    power_w: Num = NA
+    fan_pct: Num = NA
+    clock_sm_mhz: Num = NA
+    clock_mem_mhz: Num = NA
+    lost: bool = False
+
+    @classmethod
+    def lost_now(cls) -> "Telemetry":
+        return cls(timestamp=time.time(), lost=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: na_to_none(v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The devices found (the CPU always last) and, when no GPU could be used, why, in one line."""
+
+    devices: tuple[DeviceInfo, ...]
+    message: str | None = None
+    notes: tuple[str, ...] = field(default=())
+    """Per-GPU problems met while discovering (e.g. a card skipped because it is lost)."""
+
+    @property
+    def gpus(self) -> tuple[DeviceInfo, ...]:
+        return tuple(d for d in self.devices if d.kind == "cuda")

@@ -1,0 +1,222 @@
+"""NVIDIA GPUs through NVML (nvidia-ml-py, imported as `pynvml`), the nvitop way.
+
+- Lazy: NVML starts on the first query, once; it is shut down at interpreter exit (or by
+  `close()`).
+- A reading the GPU does not support, or any other NVML error on a read, comes back as
+  `NA`, never as an exception.
+- NVML missing (no library, driver not loaded, no permission): `Nvml.error` says why in a
+  few words and the adapter reports no GPUs.
+- A GPU that falls off the bus (NVMLError_GpuIsLost) is remembered as lost: its telemetry
+  is `Telemetry(lost=True)` from then on, with no further NVML calls for it.
+
+The pynvml module is injectable (`Nvml(module=...)`) so tests can pass a stand-in with the
+same functions. Thread-safety: start-up and the lost-set are guarded by a lock; NVML
+itself is thread-safe, so snapshots may run from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from typing import Any, Callable
+
+from gpu.model import MIB, DeviceInfo, Telemetry
+from gpu.na import NA
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Nvml"]
+
+
+class _GpuLost(Exception):
+    """Internal: NVML said the GPU is lost."""
+
+
+class _Session:
+    """What the exit-time finalizer needs; holds no reference to the adapter."""
+
+    def __init__(self, module: Any):
+        self.module = module
+        self.started = False
+
+    def shutdown(self) -> None:
+        if self.started:
+            self.started = False
+            try:
+                self.module.nvmlShutdown()
+            except Exception:  # at exit nothing useful can be done with it
+                log.debug("nvmlShutdown failed", exc_info=True)
+
+
+def _text(v: Any) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, (bytes, bytearray)) else str(v)
+
+
+class Nvml:
+    """One NVML session. `module`: pynvml or a stand-in with the same names (None: import pynvml)."""
+
+    def __init__(self, module: Any = None):
+        self._module = module
+        self._lock = threading.Lock()
+        self._tried = False
+        self._session: _Session | None = None
+        self._lost: set[int] = set()
+        self.error: str | None = None
+        """Why NVML cannot be used ("NVML library not found"...), None while it can (or untried)."""
+
+    # ---- session -------------------------------------------------------------------------
+    def available(self) -> bool:
+        """Start NVML if not yet tried; True when it runs. Never raises."""
+        with self._lock:
+            if not self._tried:
+                self._tried = True
+                self._start()
+            return self._session is not None and self._session.started
+
+    def _start(self) -> None:
+        nv = self._module
+        if nv is None:
+            try:
+                import pynvml as nv  # type: ignore[import-untyped]
+            except ImportError:
+                self.error = "nvidia-ml-py is not installed"
+                return
+            self._module = nv
+        try:
+            nv.nvmlInit()
+        except nv.NVMLError as e:
+            self.error = self._init_reason(nv, e)
+            log.info("NVML not available: %s (%s)", self.error, e)
+            return
+        except OSError as e:  # a broken library file
+            self.error = f"NVML library could not be loaded ({e})"
+            return
+        session = _Session(nv)
+        session.started = True
+        self._session = session
+        weakref.finalize(self, session.shutdown)  # also runs at interpreter exit
+
+    @staticmethod
+    def _init_reason(nv: Any, e: Exception) -> str:
+        table = [
+            ("NVMLError_LibraryNotFound", "NVML library not found"),
+            ("NVMLError_DriverNotLoaded", "NVIDIA driver not loaded"),
+            ("NVMLError_NoPermission", "no permission to use NVML"),
+            ("NVMLError_LibRmVersionMismatch", "NVIDIA driver and library versions differ; reboot"),
+        ]
+        for cls_name, text in table:
+            cls = getattr(nv, cls_name, None)
+            if isinstance(cls, type) and isinstance(e, cls):
+                return text
+        return f"NVML failed to start: {e}"
+
+    def close(self) -> None:
+        """Shut NVML down now (also happens at exit). Reads after this return NA."""
+        with self._lock:
+            if self._session is not None:
+                self._session.shutdown()
+
+    # ---- queries -------------------------------------------------------------------------
+    def _query(self, fn: str, *args: Any) -> Any:
+        """Call `pynvml.<fn>(*args)`: the value, NA on any NVML error, `_GpuLost` if lost."""
+        nv = self._module
+        try:
+            return getattr(nv, fn)(*args)
+        except nv.NVMLError as e:
+            lost_cls = getattr(nv, "NVMLError_GpuIsLost", None)
+            if isinstance(lost_cls, type) and isinstance(e, lost_cls):
+                raise _GpuLost(fn) from e
+            return NA
+        except AttributeError:  # an old library without this function
+            return NA
+
+    def count(self) -> int:
+        """Number of GPUs NVML sees (`nvidia-smi -L | wc -l`); 0 when NVML is not available."""
+        if not self.available():
+            return 0
+        n = self._query("nvmlDeviceGetCount")
+        return n if isinstance(n, int) else 0
+
+    def _handle(self, index: int) -> Any:
+        h = self._query("nvmlDeviceGetHandleByIndex", index)
+        if h is NA:
+            raise LookupError(f"NVML gave no handle for GPU {index}")
+        return h
+
+    def device_info(self, index: int) -> DeviceInfo | str:
+        """The fixed facts of GPU `index` (`nvidia-smi -q -i N`); a reason string if it cannot be read."""
+        if not self.available():
+            return self.error or "NVML not available"
+        try:
+            h = self._handle(index)
+            q: Callable[..., Any] = self._query
+            uuid = q("nvmlDeviceGetUUID", h)
+            name = q("nvmlDeviceGetName", h)
+            mem = q("nvmlDeviceGetMemoryInfo", h)
+            cuda = q("nvmlSystemGetCudaDriverVersion")
+            limit_mw = q("nvmlDeviceGetPowerManagementLimit", h)
+            info = DeviceInfo(
+                id=f"cuda:{index}",
+                key=_text(uuid) if uuid is not NA else f"cuda:{index}",
+                kind="cuda",
+                index=index,
+                name=_text(name) if name is not NA else f"NVIDIA GPU {index}",
+                memory_total_mb=mem.total // MIB if mem is not NA else NA,
+                uuid=_text(uuid) if uuid is not NA else NA,
+                driver_version=_text(d) if (d := q("nvmlSystemGetDriverVersion")) is not NA else NA,
+                cuda_version=f"{cuda // 1000}.{cuda % 1000 // 10}" if isinstance(cuda, int) else NA,
+                pcie_gen=q("nvmlDeviceGetCurrPcieLinkGeneration", h),
+                pcie_width=q("nvmlDeviceGetCurrPcieLinkWidth", h),
+                pcie_max_gen=q("nvmlDeviceGetMaxPcieLinkGeneration", h),
+                pcie_max_width=q("nvmlDeviceGetMaxPcieLinkWidth", h),
+                power_limit_w=limit_mw / 1000.0 if isinstance(limit_mw, (int, float)) else NA,
+            )
+        except _GpuLost:
+            with self._lock:
+                self._lost.add(index)
+            return "GPU is lost (fell off the bus)"
+        except LookupError as e:
+            return str(e)
+        return info
+
+    def is_lost(self, index: int) -> bool:
+        with self._lock:
+            return index in self._lost
+
+    def telemetry(self, index: int) -> Telemetry:
+        """One snapshot of GPU `index` (`nvidia-smi --query-gpu=utilization.gpu,memory.used,
+        temperature.gpu,power.draw,fan.speed,clocks.sm,clocks.mem --format=csv -i N`).
+
+        Unsupported readings are NA; a lost GPU gives `lost=True`. Never raises.
+        """
+        if self.is_lost(index):
+            return Telemetry.lost_now()
+        if not self.available():
+            return Telemetry(timestamp=time.time())
+        nv = self._module
+        q = self._query
+        try:
+            h = self._handle(index)
+            util = q("nvmlDeviceGetUtilizationRates", h)
+            mem = q("nvmlDeviceGetMemoryInfo", h)
+            power_mw = q("nvmlDeviceGetPowerUsage", h)
+            return Telemetry(
+                timestamp=time.time(),
+                util_pct=util.gpu if util is not NA else NA,
+                mem_used_mb=mem.used // MIB if mem is not NA else NA,
+                mem_total_mb=mem.total // MIB if mem is not NA else NA,
+                temp_c=q("nvmlDeviceGetTemperature", h, getattr(nv, "NVML_TEMPERATURE_GPU", 0)),
+                power_w=power_mw / 1000.0 if isinstance(power_mw, (int, float)) else NA,
+                fan_pct=q("nvmlDeviceGetFanSpeed", h),
+                clock_sm_mhz=q("nvmlDeviceGetClockInfo", h, getattr(nv, "NVML_CLOCK_SM", 1)),
+                clock_mem_mhz=q("nvmlDeviceGetClockInfo", h, getattr(nv, "NVML_CLOCK_MEM", 2)),
+            )
+        except _GpuLost:
+            log.warning("GPU %d is lost (NVML_ERROR_GPU_IS_LOST); its readings stop", index)
+            with self._lock:
+                self._lost.add(index)
+            return Telemetry.lost_now()
+        except LookupError:
+            return Telemetry(timestamp=time.time())

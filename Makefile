@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test deps deps-test venv lint clean
+.PHONY: run test deps deps-test venv lint clean node contracts
 
 run: deps venv
 	$(BIN)/kminer
 
-test: deps-test venv
+test: deps-test venv node
 	$(BIN)/lint-imports
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -27,6 +27,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
+
+# solc-js, OpenZeppelin and anvil from npm (package-lock.json pins them) for wallet/contracts.
+node: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+contracts: node
+	node wallet/compile.js
 
 lint: venv
 	$(BIN)/lint-imports

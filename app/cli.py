@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 
 # Command modules under app.commands, in the order `--help` lists them.
 COMMAND_MODULES: list[str] = [
+    "devices",
+    "bench",
+    "job",
+    "worker",
     "selftest",
 ]
 

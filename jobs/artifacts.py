@@ -1,0 +1,299 @@
+"""Content-addressed artifact store: files and folders named by their sha256.
+
+- Local store: `<root>/<aa>/<sha256>` (aa = first two hex digits). A folder is stored as
+  a deterministic tar (sorted names, mtime 0, uid/gid 0, modes 0644/0755, no links or
+  devices), so the same tree always has the same hash on every machine.
+- Remote: any fsspec URL (`file:///srv/share`, `s3://bucket/prefix`...) holding the same
+  `<sha256>` names flat; `put` uploads, `get` downloads.
+- Every get verifies the hash. Downloads go to a temp file beside the target and are
+  renamed only once verified, so a partial or corrupt download never becomes visible.
+
+Thread-safe for concurrent puts/gets of the same hash (renames are atomic; a duplicate
+write just replaces identical bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 1 << 20
+
+
+class ArtifactError(Exception):
+    """An artifact that is missing, corrupt, or unsafe to unpack; one-line message."""
+
+
+def _check_hash(sha: str) -> str:
+    if not _HEX.match(sha):
+        raise ArtifactError(f"not a sha256: {sha!r}")
+    return sha
+
+
+def write_tree_tar(src: Path, fileobj: BinaryIO) -> None:
+    """Write `src` as a deterministic tar to `fileobj`. Symlinks and special files are refused."""
+    src = Path(src)
+    entries: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in sorted(dirnames + filenames):
+            p = base / name
+            entries.append((p.relative_to(src).as_posix(), p))
+    entries.sort(key=lambda e: e[0])
+    with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for rel, p in entries:
+            st = p.lstat()
+            info = tarfile.TarInfo(rel)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if stat.S_ISDIR(st.st_mode):
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            elif stat.S_ISREG(st.st_mode):
+                info.size, info.mode = st.st_size, 0o755 if st.st_mode & 0o111 else 0o644
+                with open(p, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                raise ArtifactError(f"{rel}: only regular files and folders can be stored (no links or devices)")
+
+
+def tree_sha256(src: Path) -> str:
+    """The hash a folder gets in the store (sha256 of its deterministic tar)."""
+    h = _HashWriter()
+    write_tree_tar(src, h)  # type: ignore[arg-type]
+    return h.hexdigest()
+
+
+class _HashWriter(io.RawIOBase):
+    def __init__(self, out: BinaryIO | None = None):
+        self._h = hashlib.sha256()
+        self._out = out
+        self._pos = 0
+
+    def tell(self) -> int:
+        return self._pos
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:  # type: ignore[override]
+        self._h.update(b)
+        self._pos += len(b)
+        if self._out is not None:
+            self._out.write(b)
+        return len(b)
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def extract_tree_tar(archive: Path, dest: Path) -> None:
+    """Unpack a stored folder into `dest` (must not exist); refuses links, devices and `..`."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        with tarfile.open(archive, mode="r:") as tar:
+            for m in tar:
+                parts = Path(m.name).parts
+                if m.name.startswith("/") or ".." in parts or not (m.isdir() or m.isreg()):
+                    raise ArtifactError(f"unsafe entry in folder archive: {m.name!r}")
+                target = tmp.joinpath(*parts)
+                if m.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    src = tar.extractfile(m)
+                    assert src is not None
+                    with open(target, "wb") as f:
+                        shutil.copyfileobj(src, f, _CHUNK)
+                    os.chmod(target, 0o755 if m.mode & 0o111 else 0o644)
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class ArtifactStore:
+    """A local content-addressed folder, optionally backed by a remote fsspec URL."""
+
+    def __init__(self, root: Path, remote: str | None = None):
+        self.root = Path(root)
+        self.remote = remote.rstrip("/") if remote else None
+
+    def path(self, sha: str) -> Path:
+        _check_hash(sha)
+        return self.root / sha[:2] / sha
+
+    def has(self, sha: str) -> bool:
+        return self.path(sha).is_file()
+
+    # ---- put -------------------------------------------------------------------------
+    def put_file(self, src: Path) -> str:
+        """Store a file; returns its sha256 (and uploads it when a remote is set)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".put.", dir=self.root)
+        try:
+            h = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            return self._commit(tmp, h.hexdigest())
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def put_bytes(self, data: bytes) -> str:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".put.", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            return self._commit(tmp, hashlib.sha256(data).hexdigest())
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def put_dir(self, src: Path) -> str:
+        """Store a folder as its deterministic tar; returns the tar's sha256."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".put.", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                hw = _HashWriter(out)
+                write_tree_tar(Path(src), hw)  # type: ignore[arg-type]
+                out.flush()
+                os.fsync(out.fileno())
+            return self._commit(tmp, hw.hexdigest())
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def _commit(self, tmp: str, sha: str) -> str:
+        dest = self.path(sha)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+        if self.remote:
+            self._upload(dest, sha)
+        return sha
+
+    def _upload(self, local: Path, sha: str) -> None:
+        import fsspec
+
+        url = f"{self.remote}/{sha}"
+        fs, path = fsspec.core.url_to_fs(url)
+        if fs.exists(path):
+            return
+        tmp_path = f"{path}.part-{os.getpid()}"
+        fs.put_file(str(local), tmp_path)
+        try:
+            fs.mv(tmp_path, path)
+        except Exception:
+            fs.rm(tmp_path)
+            raise
+
+    # ---- get -------------------------------------------------------------------------
+    def fetch(self, sha: str, uri: str | None = None, *, base_dir: Path | None = None) -> Path:
+        """Make sure `sha` is in the local store, downloading from `uri` (or the remote) if
+        needed; returns its local path. Raises `ArtifactError` if it cannot be had intact."""
+        dest = self.path(sha)
+        if dest.is_file():
+            return dest
+        sources: list[str] = []
+        if uri:
+            sources.append(uri)
+        if self.remote:
+            sources.append(f"{self.remote}/{sha}")
+        if not sources:
+            raise ArtifactError(f"artifact {sha[:12]}… is not in the store and has no URI")
+        errors = []
+        for src in sources:
+            try:
+                return self._download(src, sha, base_dir)
+            except ArtifactError as e:
+                errors.append(str(e))
+            except Exception as e:  # fsspec raises many kinds (FileNotFoundError, botocore, aiohttp...)
+                errors.append(f"{src}: {type(e).__name__}: {e}")
+        raise ArtifactError("; ".join(errors))
+
+    def _download(self, src: str, sha: str, base_dir: Path | None) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".get.", dir=self.root)
+        try:
+            h = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out, _open_source(src, base_dir) as f:
+                while chunk := f.read(_CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            got = h.hexdigest()
+            if got != sha:
+                raise ArtifactError(f"{src}: hash mismatch (expected {sha[:12]}…, got {got[:12]}…)")
+            dest = self.path(sha)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+            return dest
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def materialize(self, sha: str, dest: Path, *, kind: str = "file", uri: str | None = None,
+                    base_dir: Path | None = None) -> Path:
+        """Place a verified copy of `sha` at `dest` (a file, or an unpacked folder)."""
+        local = self.fetch(sha, uri, base_dir=base_dir)
+        if _sha_of(local) != sha:   # the store itself may have been tampered with or rotted
+            _unlink(str(local))
+            raise ArtifactError(f"stored artifact {sha[:12]}… is corrupt (removed); fetch it again")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "dir":
+            extract_tree_tar(local, dest)
+        else:
+            tmp = dest.with_name(f".{dest.name}.tmp")
+            shutil.copyfile(local, tmp)
+            os.replace(tmp, dest)
+        return dest
+
+
+def _sha_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _open_source(src: str, base_dir: Path | None):
+    """Open a URI for reading: a plain path (relative to `base_dir`), or any fsspec URL."""
+    if "://" not in src:
+        p = Path(src)
+        if not p.is_absolute() and base_dir is not None:
+            p = base_dir / p
+        try:
+            return open(p, "rb")
+        except OSError as e:
+            raise ArtifactError(f"{src}: {e.strerror or e}") from None
+    import fsspec
+
+    return fsspec.open(src, "rb").open()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

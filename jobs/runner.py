@@ -1,0 +1,469 @@
+"""Runs one job attempt: starts the sandboxed worker, reads its JSON-line reports, enforces
+the limits, and returns an `Outcome`.
+
+Threading: `JobRun.run()` blocks and must run in the thread that owns the job for its whole
+life (the child dies with that thread through PR_SET_PDEATHSIG / `--die-with-parent`).
+`cancel()`, `pause()` and `resume()` may be called from any other thread.
+
+The report pipe is untrusted: lines are capped at `MAX_LINE_BYTES`, the whole stream at
+`MAX_PIPE_BYTES`, and more than `MAX_INVALID_LINES` lines that are not valid messages fail
+the job. The runner never parses the worker's stdout/stderr, which go to `DIR/worker.log`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from jobs.cgroups import JobCgroup
+from jobs.limits import Limits, make_preexec
+from jobs.sandbox import Level, build_launch
+
+log = logging.getLogger(__name__)
+
+MAX_LINE_BYTES = 64 * 1024
+MAX_PIPE_BYTES = 32 << 20
+MAX_INVALID_LINES = 20
+TERM_GRACE_S = 1.0
+WATCH_INTERVAL_S = 0.1
+DISK_CHECK_INTERVAL_S = 0.5
+_MSG_TYPES = {"hello", "progress", "log", "result", "error"}
+
+Event = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Outcome:
+    """How an attempt ended. `status`: succeeded, failed or cancelled; times in seconds."""
+
+    status: str
+    reason: str | None = None
+    result: dict[str, Any] | None = None
+    exit_code: int | None = None
+    level: str = "basic"
+    start_to_hello_s: float | None = None
+    start_to_first_progress_s: float | None = None
+    run_s: float = 0.0
+    paused_s: float = 0.0
+    cancel_latency_s: float | None = None
+    pipe_bytes: int = 0
+    invalid_lines: int = 0
+    last_fraction: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _signal_name(n: int) -> str:
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return f"signal {n}"
+
+
+@dataclass
+class JobRun:
+    """One attempt of one job in `job_dir` (spec.json and in/ already there)."""
+
+    job_dir: Path
+    job_id: str
+    limits: Limits
+    level: Level = "basic"
+    device_index: int | None = None
+    pci_bus_id: str | None = None
+    hide: list[Path] = field(default_factory=list)
+    on_event: Event | None = None
+    on_start: Callable[[int], None] | None = None   # gets the worker (or bwrap) pid once started
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._cgroup: JobCgroup | None = None
+        self._kill_reason: str | None = None
+        self._kill_status = "failed"
+        self._cancel_at: float | None = None
+        self._paused_since: float | None = None
+        self._paused_total = 0.0
+        self._started = threading.Event()
+
+    # ---- control from other threads -------------------------------------------------
+    def cancel(self, reason: str = "cancelled by request") -> None:
+        """Ask the job to stop (SIGTERM), then kill it after a short grace period."""
+        with self._lock:
+            if self._kill_reason is None:
+                self._kill_reason, self._kill_status = reason, "cancelled"
+                self._cancel_at = time.monotonic()
+        self._started.wait(5)
+        if self._paused_since is not None:
+            self._signal(signal.SIGCONT)
+        self._signal(signal.SIGTERM)
+
+    def pause(self) -> None:
+        """SIGSTOP every process of the job; its wall clock stops too."""
+        with self._lock:
+            if self._paused_since is not None or self._proc is None:
+                return
+            self._paused_since = time.monotonic()
+        self._signal(signal.SIGSTOP)
+        self._emit({"type": "paused"})
+
+    def resume(self) -> None:
+        with self._lock:
+            if self._paused_since is None:
+                return
+            self._paused_total += time.monotonic() - self._paused_since
+            self._paused_since = None
+        self._signal(signal.SIGCONT)
+        self._emit({"type": "resumed"})
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_since is not None
+
+    # ---- the run --------------------------------------------------------------------
+    def run(self) -> Outcome:
+        job_dir = self.job_dir
+        for sub in ("out", "work"):
+            (job_dir / sub).mkdir(parents=True, exist_ok=True)
+        lim = self.limits
+        self._cgroup = JobCgroup.create(f"{self.job_id}-{os.getpid()}-{threading.get_ident() % 100000}",
+                                        max_pids=lim.processes, max_ram_bytes=lim.ram_bytes)
+        cg = self._cgroup
+        rfd, wfd = os.pipe()
+        os.set_blocking(rfd, False)
+        extra_env = {"KMINER_DEVICE": "cpu" if self.device_index is None else "cuda:0"}
+        launch = build_launch(self.level, job_dir, report_fd=wfd, device_index=self.device_index,
+                              pci_bus_id=self.pci_bus_id, hide=self.hide, extra_env=extra_env)
+        preexec = make_preexec(lim, cgroup_procs=cg.procs_files(),
+                               set_as=not lim.gpu and not cg.memory_limit)
+        out = Outcome(status="failed", level=self.level)
+        logf = open(job_dir / "worker.log", "ab")
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.Popen(launch.argv, env=launch.env, cwd=str(job_dir / "work"), stdin=subprocess.DEVNULL,
+                                    stdout=logf, stderr=subprocess.STDOUT, pass_fds=(wfd,), close_fds=True,
+                                    start_new_session=True, preexec_fn=preexec)
+        except OSError as e:
+            os.close(rfd)
+            os.close(wfd)
+            logf.close()
+            cg.remove()
+            return Outcome(status="failed", reason=f"could not start the worker: {e}", level=self.level)
+        finally:
+            try:
+                os.close(wfd)
+            except OSError:
+                pass
+        self._proc = proc
+        self._started.set()
+        if self.on_start:
+            self.on_start(proc.pid)
+        try:
+            self._loop(proc, rfd, out, t0)
+        finally:
+            self._kill_all(proc)
+            os.close(rfd)
+            logf.close()
+            out.exit_code = proc.returncode
+            self._finish(out, proc, cg)
+            cg.remove()
+            out.run_s = time.monotonic() - t0
+            out.paused_s = self._paused_total
+        return out
+
+    def _loop(self, proc: subprocess.Popen, rfd: int, out: Outcome, t0: float) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(rfd, selectors.EVENT_READ)
+        buf = bytearray()
+        skipping = False          # inside an over-long line: drop bytes until the next newline
+        eof = False
+        next_disk = 0.0
+        lim = self.limits
+        while True:
+            if not eof:
+                for _key, _ in sel.select(timeout=WATCH_INTERVAL_S):
+                    while True:
+                        try:
+                            chunk = os.read(rfd, 65536)
+                        except BlockingIOError:
+                            break
+                        if not chunk:
+                            eof = True
+                            break
+                        out.pipe_bytes += len(chunk)
+                        if out.pipe_bytes > MAX_PIPE_BYTES:
+                            self._fail(f"report pipe flooded (over {MAX_PIPE_BYTES >> 20} MiB)")
+                            eof = True
+                            break
+                        buf += chunk
+                        while True:
+                            nl = buf.find(b"\n")
+                            if nl < 0:
+                                if len(buf) > MAX_LINE_BYTES:
+                                    buf.clear()
+                                    if not skipping:
+                                        out.invalid_lines += 1
+                                    skipping = True
+                                break
+                            line = bytes(buf[:nl])
+                            del buf[:nl + 1]
+                            if skipping:
+                                skipping = False
+                                continue
+                            self._handle_line(line, out, t0)
+                        if out.invalid_lines > MAX_INVALID_LINES:
+                            self._fail(f"garbage on the report pipe ({out.invalid_lines} invalid lines)")
+                        if len(chunk) < 65536:
+                            break
+                if eof:
+                    sel.unregister(rfd)
+            else:
+                time.sleep(WATCH_INTERVAL_S / 2)
+            now = time.monotonic()
+            if proc.poll() is not None:
+                if not eof:   # a leftover child may hold the pipe open: take what is there
+                    self._drain(rfd, buf, out, t0)
+                return
+            paused = self._paused_since
+            run_time = now - t0 - self._paused_total - ((now - paused) if paused else 0.0)
+            if self._kill_reason is None and run_time > lim.wall_s:
+                self._fail(f"wall-clock limit reached ({lim.wall_s:g} s)")
+            if self._kill_reason is None and now >= next_disk:
+                next_disk = now + DISK_CHECK_INTERVAL_S
+                self._check_disk()
+            if self._kill_reason is None and not paused:
+                self._check_processes()
+            if self._kill_reason is not None:
+                if self._kill_status == "cancelled" and now - (self._cancel_at or now) < TERM_GRACE_S:
+                    continue   # the engine may stop cleanly on SIGTERM; SIGKILL after the grace period
+                return
+
+    def _drain(self, rfd: int, buf: bytearray, out: Outcome, t0: float) -> None:
+        total = 0
+        while total < MAX_PIPE_BYTES:
+            try:
+                chunk = os.read(rfd, 65536)
+            except (BlockingIOError, OSError):
+                break
+            if not chunk:
+                break
+            total += len(chunk)
+            buf += chunk
+        for line in bytes(buf).split(b"\n")[:-1][:10000]:
+            if len(line) <= MAX_LINE_BYTES:
+                self._handle_line(line, out, t0)
+        buf.clear()
+
+    def _handle_line(self, line: bytes, out: Outcome, t0: float) -> None:
+        if not line.strip():
+            return
+        try:
+            msg = json.loads(line)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            out.invalid_lines += 1
+            return
+        if not isinstance(msg, dict) or msg.get("type") not in _MSG_TYPES:
+            out.invalid_lines += 1
+            return
+        t = msg["type"]
+        now = time.monotonic()
+        if out.result is not None or (out.reason is not None and out.status == "failed" and t in ("result", "error")):
+            out.invalid_lines += 1     # nothing may follow the final message
+            return
+        if t == "hello":
+            if out.start_to_hello_s is None:
+                out.start_to_hello_s = now - t0
+            return
+        if t == "progress":
+            f = msg.get("fraction")
+            if not isinstance(f, (int, float)) or not 0 <= f <= 1:
+                out.invalid_lines += 1
+                return
+            if out.start_to_first_progress_s is None:
+                out.start_to_first_progress_s = now - t0
+            out.last_fraction = max(out.last_fraction, float(f))
+            m = msg.get("message")
+            self._emit({"type": "progress", "fraction": out.last_fraction, "message": m if isinstance(m, str) else None})
+        elif t == "log":
+            m, lvl = msg.get("message"), msg.get("level", "info")
+            if not isinstance(m, str) or lvl not in ("debug", "info", "warning", "error"):
+                out.invalid_lines += 1
+                return
+            self._emit({"type": "log", "level": lvl, "message": m[:2000]})
+        elif t == "result":
+            r = msg.get("result")
+            if not isinstance(r, dict):
+                out.invalid_lines += 1
+                return
+            out.result = r
+        elif t == "error":
+            r = msg.get("reason")
+            if not isinstance(r, str):
+                out.invalid_lines += 1
+                return
+            out.reason = r[:2000]
+
+    def _emit(self, msg: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(msg)
+            except Exception:  # a listener's bug must not kill the job's runner
+                log.exception("job %s event listener failed", self.job_id)
+
+    # ---- limits and killing -----------------------------------------------------------
+    def _fail(self, reason: str) -> None:
+        with self._lock:
+            if self._kill_reason is None:
+                self._kill_reason, self._kill_status = reason, "failed"
+        if self._paused_since is not None:
+            self._signal(signal.SIGCONT)
+
+    def _job_pids(self) -> list[int]:
+        """Every process of the job: the cgroup's members, else the worker's descendants."""
+        cg = self._cgroup
+        if cg is not None and cg.dirs:
+            return cg.pids()
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return []
+        try:
+            import psutil
+
+            p = psutil.Process(proc.pid)
+            return [proc.pid] + [c.pid for c in p.children(recursive=True)]
+        except Exception:
+            return [proc.pid]
+
+    def _signal(self, sig: int) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        for pid in self._job_pids():
+            if pid > 1 and pid != os.getpid():
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        if proc.returncode is None:
+            try:
+                os.killpg(proc.pid, sig)   # start_new_session: the group id is the worker's pid (> 1)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _kill_all(self, proc: subprocess.Popen) -> None:
+        """SIGKILL the whole job: cgroup members, the process group, the process itself."""
+        if self._cgroup is not None and self._cgroup.dirs:
+            self._cgroup.kill_all(timeout_s=1.0)
+        self._signal(signal.SIGKILL)
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            log.error("job %s: worker %d did not die after SIGKILL", self.job_id, proc.pid)
+
+    def _check_disk(self) -> None:
+        lim = self.limits.output_bytes
+        total = 0
+        for sub in ("out", "work", "worker.log"):
+            total += _tree_size(self.job_dir / sub, stop_at=lim + 1)
+            if total > lim:
+                self._fail(f"output limit reached ({self.limits.output_mb} MB in the job folder)")
+                return
+
+    def _check_processes(self) -> None:
+        cg = self._cgroup
+        need_pids = not (cg and cg.pids_limit)
+        need_mem = not (cg and cg.memory_limit)
+        if not (need_pids or need_mem):
+            return
+        pids = self._job_pids()
+        if need_pids and len(pids) > self.limits.processes:
+            self._fail(f"process limit reached ({self.limits.processes})")
+            return
+        if need_mem:
+            import psutil
+
+            rss = 0
+            for pid in pids:
+                try:
+                    rss += psutil.Process(pid).memory_info().rss
+                except Exception:
+                    pass
+            if rss > self.limits.ram_bytes:
+                self._fail(f"memory limit reached ({self.limits.ram_mb} MB resident)")
+
+    def _finish(self, out: Outcome, proc: subprocess.Popen, cg: JobCgroup) -> None:
+        """Decide the final status and reason, most specific first."""
+        if self._kill_reason is not None:
+            out.status, out.reason = self._kill_status, self._kill_reason
+            out.result = None
+            if self._cancel_at is not None:
+                out.cancel_latency_s = time.monotonic() - self._cancel_at
+            return
+        rc = proc.returncode
+        sig = -rc if rc is not None and rc < 0 else (rc - 128 if self.level == "strict" and rc and rc > 128 else None)
+        if out.result is not None and rc == 0:
+            out.status, out.reason = "succeeded", None
+            return
+        out.result = None
+        out.status = "failed"
+        if out.reason is not None:
+            if cg.memory_limit and cg.oom_killed() and "Memory" in out.reason:
+                out.reason = f"memory limit reached ({self.limits.ram_mb} MB): {out.reason}"
+            elif cg.pids_exhausted() and ("fork" in out.reason.lower() or "resource temporarily" in out.reason.lower()):
+                out.reason = f"process limit reached ({self.limits.processes}): {out.reason}"
+            return
+        if cg.memory_limit and cg.oom_killed():
+            out.reason = f"memory limit reached ({self.limits.ram_mb} MB): killed by the kernel"
+        elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and self.limits.cpu_s and False):
+            out.reason = f"CPU time limit reached ({self.limits.cpu_s} s)"
+        elif sig == signal.SIGXFSZ:
+            out.reason = f"output limit reached ({self.limits.output_mb} MB per file)"
+        elif cg.pids_exhausted():
+            out.reason = f"process limit reached ({self.limits.processes}); worker exited with {rc}"
+        elif sig is not None:
+            out.reason = f"worker killed by {_signal_name(sig)} without a result"
+        else:
+            out.reason = f"worker exited with code {rc} without a result"
+
+
+def _tree_size(path: Path, stop_at: int) -> int:
+    """Bytes allocated under `path` (files only, links not followed); stops early past `stop_at`."""
+    total = 0
+    try:
+        st = path.lstat()
+    except OSError:
+        return 0
+    if not os.path.isdir(path) or path.is_symlink():
+        return st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
+    stack = [str(path)]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                        else:
+                            s = e.stat(follow_symlinks=False)
+                            total += max(s.st_size, getattr(s, "st_blocks", 0) * 512)
+                    except OSError:
+                        continue
+                    if total > stop_at:
+                        return total
+        except OSError:
+            continue
+    return total

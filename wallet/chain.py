@@ -81,12 +81,11 @@ class Chain:
             lock_dir: Path | None = None, retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S) -> "Chain":
         """Connect to a JSON-RPC endpoint; `WrongChain` if it serves another chain id."""
         from web3 import Web3
-        from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
         if not url.startswith(("http://", "https://")):
             raise WalletError(f"RPC URL must start with http:// or https://, got {url!r}")
         provider = Web3.HTTPProvider(url, request_kwargs={"timeout": timeout_s},
-                                     exception_retry_configuration=ExceptionRetryConfiguration(retries=0))
+                                     exception_retry_configuration=None)  # we retry (and report) ourselves
         chain = cls(Web3(provider), embedded=False, label=url, lock_dir=lock_dir, retry_delays_s=retry_delays_s)
         if expected_chain_id is not None and chain.chain_id != expected_chain_id:
             raise WrongChain(f"{url} serves chain id {chain.chain_id}, but this network expects {expected_chain_id}; "
@@ -206,6 +205,8 @@ class Chain:
         try:
             self.read(lambda: self.w3.eth.call(probe))
         except Exception as e:
+            if "insufficient funds" in str(e).lower():
+                raise InsufficientFunds(f"{what}: {probe['from']} has not enough ETH for gas and value") from None
             revert = _revert_of(e)
             if revert is None:
                 raise

@@ -136,7 +136,12 @@ class JobCgroup:
                     if k in ("oom_kill", "max") and int(v) > 0:
                         return True
             elif "memory" in self.dirs:
-                return int((self.dirs["memory"] / "memory.failcnt").read_text()) > 0
+                d1 = self.dirs["memory"]
+                for line in (d1 / "memory.oom_control").read_text().splitlines():
+                    k, _, v = line.partition(" ")
+                    if k == "oom_kill" and int(v) > 0:
+                        return True
+                return int((d1 / "memory.failcnt").read_text()) > 0
         except (OSError, ValueError):
             pass
         return False

@@ -51,6 +51,7 @@ class RuntimeConfig:
     allow_code_jobs_basic: bool = False
     max_output_mb: int = 4096
     hide: list[Path] = field(default_factory=list)   # folders a strict job must never see (app data, home)
+    use_cgroups: bool = True                         # False: rely on the watchdogs alone
 
 
 def device_fits(spec_resources, dev: Device) -> bool:
@@ -141,7 +142,8 @@ def execute_attempt(queue: JobQueue, cfg: RuntimeConfig, job_id: str, dev: Devic
         queue.set_pid(job_id, n, pid, started)
 
     run = JobRun(job_dir, job_id, limits, level=cfg.level, device_index=dev.index if dev.kind == "gpu" else None,
-                 pci_bus_id=dev.pci_bus_id, hide=list(cfg.hide), on_event=on_event, on_start=on_start)
+                 pci_bus_id=dev.pci_bus_id, hide=list(cfg.hide), on_event=on_event, on_start=on_start,
+                 use_cgroups=cfg.use_cgroups)
     handle.run = run
     handle.ready.set()
     stop = threading.Event()

@@ -35,7 +35,7 @@ MAX_PIPE_BYTES = 32 << 20
 MAX_INVALID_LINES = 20
 TERM_GRACE_S = 1.0
 WATCH_INTERVAL_S = 0.1
-DISK_CHECK_INTERVAL_S = 0.5
+DISK_CHECK_INTERVAL_S = 0.25
 _MSG_TYPES = {"hello", "progress", "log", "result", "error"}
 
 Event = Callable[[dict[str, Any]], None]
@@ -83,6 +83,7 @@ class JobRun:
     hide: list[Path] = field(default_factory=list)
     on_event: Event | None = None
     on_start: Callable[[int], None] | None = None   # gets the worker (or bwrap) pid once started
+    use_cgroups: bool = True                         # False: watchdogs only (tests; hosts without cgroups)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -135,8 +136,9 @@ class JobRun:
         for sub in ("out", "work"):
             (job_dir / sub).mkdir(parents=True, exist_ok=True)
         lim = self.limits
-        self._cgroup = JobCgroup.create(f"{self.job_id}-{os.getpid()}-{threading.get_ident() % 100000}",
-                                        max_pids=lim.processes, max_ram_bytes=lim.ram_bytes)
+        name = f"{self.job_id}-{os.getpid()}-{threading.get_ident() % 100000}"
+        self._cgroup = (JobCgroup.create(name, max_pids=lim.processes, max_ram_bytes=lim.ram_bytes)
+                        if self.use_cgroups else JobCgroup(name))
         cg = self._cgroup
         rfd, wfd = os.pipe()
         os.set_blocking(rfd, False)
@@ -420,7 +422,9 @@ class JobRun:
         out.result = None
         out.status = "failed"
         if out.reason is not None:
-            if cg.memory_limit and cg.oom_killed() and "Memory" in out.reason:
+            if "File too large" in out.reason or "[Errno 27]" in out.reason:
+                out.reason = f"output limit reached ({self.limits.output_mb} MB per file): {out.reason}"
+            elif out.reason.startswith("MemoryError") or (cg.memory_limit and cg.oom_killed() and "Memory" in out.reason):
                 out.reason = f"memory limit reached ({self.limits.ram_mb} MB): {out.reason}"
             elif cg.pids_exhausted() and ("fork" in out.reason.lower() or "resource temporarily" in out.reason.lower()):
                 out.reason = f"process limit reached ({self.limits.processes}): {out.reason}"

@@ -122,14 +122,15 @@ class Nvml:
     def _query(self, fn: str, *args: Any) -> Any:
         """Call `pynvml.<fn>(*args)`: the value, NA on any NVML error, `_GpuLost` if lost."""
         nv = self._module
+        func = getattr(nv, fn, None)
+        if func is None:  # an old nvidia-ml-py without this function
+            return NA
         try:
-            return getattr(nv, fn)(*args)
+            return func(*args)
         except nv.NVMLError as e:
             lost_cls = getattr(nv, "NVMLError_GpuIsLost", None)
             if isinstance(lost_cls, type) and isinstance(e, lost_cls):
                 raise _GpuLost(fn) from e
-            return NA
-        except AttributeError:  # an old library without this function
             return NA
 
     def count(self) -> int:

@@ -135,3 +135,23 @@ def test_standin_raises_real_pynvml_error_classes():
     h = nv.nvmlDeviceGetHandleByIndex(1)
     with pytest.raises(pynvml.NVMLError_NotSupported):
         nv.nvmlDeviceGetFanSpeed(h)
+
+
+def test_functions_an_old_library_lacks_read_as_na():
+    nv = make_standin()
+    del_names = ("nvmlDeviceGetMaxPcieLinkWidth",)
+    for name in del_names:
+        setattr(nv, name, None)
+    (g0, _g1, _cpu) = discover(nv).devices
+    assert is_na(g0.pcie_max_width) and g0.pcie_width == 1
+
+
+def test_function_not_found_error_reads_as_na():
+    nv = make_standin()
+
+    def missing(*_a):
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_FUNCTION_NOT_FOUND)
+
+    nv.nvmlDeviceGetFanSpeed = missing
+    probe = DeviceProbe(nv)
+    assert is_na(probe.telemetry(probe.devices[0]).fan_pct)

@@ -30,10 +30,10 @@ class BenchError(RuntimeError):
 
 
 def child_command() -> list[str]:
-    """The command that runs gpu.bench_child: this interpreter with `-m`.
-
-    A frozen bundle (PyInstaller) passes its own command to `run_benchmark(command=...)`.
-    """
+    """The command that runs gpu.bench_child: this interpreter with `-m`, or, in a frozen
+    bundle (PyInstaller, where sys.executable is the app), the app's `kminer bench --child`."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "bench", "--child"]
     return [sys.executable, "-m", "gpu.bench_child"]
 
 

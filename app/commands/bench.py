@@ -24,6 +24,8 @@ def register(sub: Any) -> None:
     p.add_argument("--quick", action="store_true", help="a short run (about 2 s of measuring per device)")
     p.add_argument("--json", action="store_true", help="print the results as JSON (a list, one per device)")
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="give up on a device after S seconds")
+    # Internal: run the benchmark child in this process (what a frozen bundle starts; see gpu.bench).
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(handler=bench)
 
 
@@ -42,6 +44,10 @@ def bench(args: argparse.Namespace) -> int:
     from app.context import AppContext
     from gpu.bench import BenchError, BenchStore, run_benchmark
 
+    if args.child:
+        from gpu import bench_child
+
+        return bench_child.main(["--device", args.device or "cpu"] + (["--quick"] if args.quick else []))
     ctx = AppContext.open()
     svc = make_service(ctx)
     try:

@@ -18,10 +18,11 @@ KMINER = str(Path(sys.executable).with_name("kminer"))
 
 
 def test_quick_cpu_benchmark_runs_in_a_child_and_never_loads_torch_here():
+    # The child is `kminer bench --child`, what a frozen bundle runs; the CLI test below covers `-m gpu.bench_child`.
     script = (
         "import json, sys\n"
         "from gpu.bench import run_benchmark\n"
-        "r = run_benchmark('cpu', quick=True, timeout_s=120)\n"
+        f"r = run_benchmark('cpu', quick=True, timeout_s=120, command=[{KMINER!r}, 'bench', '--child'])\n"
         "r['parent_loaded'] = sorted(m for m in ('torch', 'pyrender', 'OpenGL') if m in sys.modules)\n"
         "print(json.dumps(r))\n"
     )

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from jobs.artifacts import ArtifactError, ArtifactStore
 from jobs.limits import limits_for
-from jobs.queue import JobQueue, JobRecord
+from jobs.queue import APP_STOPPED, JobQueue, JobRecord
 from jobs.runner import JobRun, Outcome
 from jobs.sandbox import Level, SandboxUnavailable, find_bwrap
 
@@ -173,6 +173,10 @@ def execute_attempt(queue: JobQueue, cfg: RuntimeConfig, job_id: str, dev: Devic
             output_sha = cfg.store.put_dir(job_dir / "out")
         except (ArtifactError, OSError) as e:
             out.status, out.reason, out.result = "failed", f"could not store the outputs: {e}", None
+    if out.status == "cancelled" and out.reason == APP_STOPPED:
+        queue.requeue_attempt(job_id, n, APP_STOPPED)   # the app is closing: the job runs again next time
+        shutil.rmtree(job_dir, ignore_errors=True)
+        return out
     queue.finish_attempt(job_id, n, status=out.status, reason=out.reason, result=out.result, output_sha=output_sha,
                          first_progress_s=out.start_to_first_progress_s)
     for sub in ("in", "work", "out"):

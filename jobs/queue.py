@@ -221,6 +221,15 @@ class JobQueue:
             c.execute("UPDATE jobs SET state=?, reason=?, result=?, output_sha=?, updated_at=? WHERE id=?",
                       (status, reason, json.dumps(result) if result is not None else None, output_sha, now, job_id))
 
+    def requeue_attempt(self, job_id: str, n: int, reason: str = APP_STOPPED) -> None:
+        """End attempt n as failed with `reason` and queue the job again (app shutdown)."""
+        now = time.time()
+        with self._tx() as c:
+            c.execute("UPDATE attempts SET state='failed', reason=?, ended_at=? WHERE job_id=? AND n=?",
+                      (reason, now, job_id, n))
+            c.execute("UPDATE jobs SET state='queued', reason=?, updated_at=? WHERE id=?",
+                      (f"requeued: previous attempt failed ({reason})", now, job_id))
+
     def request_cancel(self, job_id: str) -> str:
         """Cancel a job: a queued one at once; a running one is flagged for its runner.
         Returns the state after the call."""

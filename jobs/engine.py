@@ -22,6 +22,9 @@ from typing import Any, Callable
 ENGINES: dict[str, str] = {
     "python": "jobs.engines.python_engine:run",
     "sleep": "jobs.engines.builtin:sleep",
+    "train": "jobs.train.engines:train",
+    "infer": "jobs.train.engines:infer",
+    "verify-train": "jobs.train.engines:verify",
 }
 
 

@@ -1,0 +1,54 @@
+"""Fixtures for the train/infer tests: real COCO datasets of drawn shapes (exact labels, made
+at test time) and a tiny detector trained on them once per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory) -> Path:
+    from jobs.train.synthetic import make_shapes_dataset
+
+    return make_shapes_dataset(tmp_path_factory.mktemp("shapes") / "ds", n_images=160, seed=1)
+
+
+@pytest.fixture(scope="session")
+def shapes_holdout(tmp_path_factory) -> Path:
+    """Same kind of scenes, other seed and slightly darker light: the buyer's held-out set."""
+    from jobs.train.synthetic import make_shapes_dataset
+
+    return make_shapes_dataset(tmp_path_factory.mktemp("holdout") / "ds", n_images=60, seed=99, brightness=0.9)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, shapes) -> tuple[Path, dict]:
+    """A centernet-xs trained in-process on `shapes` (one thread, ~10 s); (model dir, summary)."""
+    import torch
+
+    from jobs.train.trainer import TrainConfig, train
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("model")
+    cfg = TrainConfig(arch="centernet-xs", epochs=10, batch=16, lr=5e-3, threads=1, seed=3)
+    summary = train([shapes], cfg, out, out / "checkpoint.safetensors")
+    return out, summary
+
+
+def _kminer(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def kminer():
+    """Run the real CLI in a child process: kminer("train", ...) -> CompletedProcess."""
+    return _kminer

@@ -1,0 +1,126 @@
+"""What a job sees inside the sandbox, checked from inside a real job."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from jobs.sandbox import build_launch, find_bwrap, gpu_device_nodes, level_report, resolve_level
+
+needs_bwrap = pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap not installed")
+
+PROBE = """
+import json, os, socket
+def run(ctx):
+    info = {{
+        "env": sorted(os.environ),
+        "home": os.environ.get("HOME"),
+        "uid": os.getuid(),
+        "pid": os.getpid(),
+        "hostname": socket.gethostname(),
+        "root_entries": sorted(os.listdir("/")),
+        "real_home": sorted(os.listdir({home!r})) if os.path.isdir({home!r}) else None,
+        "tmp_entries": sorted(os.listdir("/tmp")),
+        "dev": sorted(os.listdir("/dev")),
+        "ctx_attrs": sorted(a for a in dir(ctx) if not a.startswith("_")),
+        "device": ctx.device,
+        "r": ctx.rng.random(),
+        "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }}
+    (ctx.out_dir / "probe.json").write_text(json.dumps(info))
+    return info
+"""
+
+
+@needs_bwrap
+def test_strict_job_sees_a_clean_small_world(rig, monkeypatch, tmp_path):
+    monkeypatch.setenv("KMINER_SECRET_TOKEN", "s3cr3t")
+    (Path("/tmp") / f"kminer-host-tmp-{os.getpid()}").write_text("host tmp")
+    try:
+        rig.python_job("probe", PROBE.format(home=os.path.expanduser("~")))
+        out, rec = rig.run("probe", "strict")
+    finally:
+        (Path("/tmp") / f"kminer-host-tmp-{os.getpid()}").unlink()
+    assert rec.state == "succeeded", rec.reason
+    info = rec.result["returned"]
+    assert "KMINER_SECRET_TOKEN" not in info["env"] and "KMINER_HOME" not in info["env"]
+    assert set(info["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONNOUSERSITE", "PYTHONDONTWRITEBYTECODE",
+                                "PYTHONUNBUFFERED", "KMINER_REPORT_FD", "KMINER_DEVICE", "CUDA_VISIBLE_DEVICES",
+                                "NVIDIA_VISIBLE_DEVICES", "PYOPENGL_PLATFORM", "LC_ALL", "TZ", "OMP_NUM_THREADS",
+                                "MKL_NUM_THREADS", "EGL_PLATFORM", "LC_CTYPE", "PWD"}
+    assert info["home"] == "/tmp" and info["uid"] == 1000 and info["hostname"] == "kminer-job"
+    assert info["pid"] < 10                     # own pid namespace
+    assert not any(e.startswith("kminer-host-tmp") for e in info["tmp_entries"])   # private /tmp
+    assert "home" not in info["root_entries"]
+    import sys
+
+    real_home = Path(os.path.expanduser("~"))
+    for entry in info["real_home"] or []:   # only what leads to the Python install may show (e.g. ~/.pyenv)
+        assert any(real_home / entry == p or real_home / entry in p.parents
+                   for p in map(Path, (sys.base_prefix, sys.prefix))), entry
+    assert not any(d.startswith("nvidia") for d in info["dev"])   # a CPU job sees no GPU
+    assert info["ctx_attrs"] == ["device", "inputs", "out_dir", "progress", "rng"]
+    assert info["device"] == "cpu" and info["cuda"] == ""
+
+
+@needs_bwrap
+def test_same_seed_same_random_numbers(rig):
+    rig.python_job("p1", PROBE.format(home="/nonexistent"))
+    _, a = rig.run("p1", "strict")
+    rig.python_job("p2", PROBE.format(home="/nonexistent"))
+    _, b = rig.run("p2", "strict")
+    assert a.result["returned"]["r"] == b.result["returned"]["r"]
+
+
+def test_basic_job_gets_a_clean_environment(rig, monkeypatch):
+    monkeypatch.setenv("KMINER_SECRET_TOKEN", "s3cr3t")
+    rig.python_job("probe", PROBE.format(home="/nonexistent"))
+    _, rec = rig.run("probe", "basic")
+    assert rec.state == "succeeded", rec.reason
+    env = rec.result["returned"]["env"]
+    assert "KMINER_SECRET_TOKEN" not in env and "KMINER_HOME" not in env
+
+
+def test_strict_launch_hides_app_folders_under_readonly_mounts(tmp_path):
+    import jobs
+
+    src_root = Path(jobs.__file__).resolve().parent.parent
+    hidden = src_root / "jobs"        # any folder under a mounted root stands in for the app's data folder
+    job = tmp_path / "job"
+    (job / "in").mkdir(parents=True)
+    (job / "spec.json").write_text("{}")
+    if find_bwrap() is None:
+        pytest.skip("bubblewrap not installed")
+    launch = build_launch("strict", job, report_fd=5, hide=[hidden, tmp_path / "not-mounted"])
+    a = launch.argv
+    assert launch.hidden == [str(hidden)]
+    i = a.index("--tmpfs", a.index(str(src_root)))
+    assert a[i + 1] == str(hidden)
+    for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
+        assert flag in a
+    assert a[a.index("--cap-drop") + 1] == "ALL"
+    assert ["--ro-bind", str(job / "in"), "/job/in"] == a[a.index(str(job / "in")) - 1:a.index(str(job / "in")) + 2]
+    assert "/etc/shadow" not in a and "/root" not in a
+
+
+def test_gpu_nodes_only_for_the_assigned_gpu():
+    nodes = gpu_device_nodes(3)
+    assert all(n in {"/dev/nvidia3", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
+                     "/dev/nvidia-modeset"} for n in nodes)
+    assert all(os.path.exists(n) for n in nodes)
+
+
+def test_level_report_is_honest():
+    basic = level_report("basic")
+    assert basic.available and any("network" in x for x in basic.not_enforced)
+    strict = level_report("strict")
+    assert strict.available == (find_bwrap() is not None)
+    if strict.available:
+        assert any("no network" in x for x in strict.enforced)
+    assert resolve_level("auto") == ("strict" if find_bwrap() else "basic")
+    with pytest.raises(ValueError):
+        resolve_level("paranoid")
+    json.dumps(strict.as_dict())

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test deps deps-test venv lint clean node contracts
+.PHONY: run test deps deps-test venv lint clean node contracts screenshots
 
 run: deps venv
 	$(BIN)/kminer
@@ -43,3 +43,6 @@ lint: venv
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+
+screenshots: deps-test venv
+	xvfb-run -a -s "-screen 0 1280x900x24" $(BIN)/python docs/make_screenshots.py --standin

@@ -59,7 +59,11 @@ class DeviceCard(QFrame):
         self.device_id: str = state.info.id
         self.setObjectName("DeviceCard")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setStyleSheet("#DeviceCard { border-radius: 8px; }")
+        self.setStyleSheet("#DeviceCard { background: palette(base); border: 1px solid palette(mid);"
+                           " border-radius: 8px; }"
+                           "#DeviceCard QToolButton { padding: 4px 10px; }"
+                           "#DeviceCard QToolButton:checked { background: palette(highlight);"
+                           " color: palette(highlighted-text); border: 1px solid palette(highlight); }")
         info = state.info
 
         title = QLabel(info.name)
@@ -104,7 +108,7 @@ class DeviceCard(QFrame):
         state_row.addWidget(self.state_text, 1)
 
         self.util_spark = Sparkline(color="#2f80ed", maximum=100)
-        self.temp_spark = Sparkline(color="#e67e22", maximum=None)
+        self.temp_spark = Sparkline(color="#e67e22", minimum=20, maximum=100)
         self.readings: dict[str, QLabel] = {}
         grid = QGridLayout()
         grid.setHorizontalSpacing(18)
@@ -216,6 +220,9 @@ class DeviceCard(QFrame):
         r["fan"].setText(num(t.fan_pct, "%"))
         r["mem"].setText(mem_gb(t.mem_used_mb, t.mem_total_mb))
         sm, memc = t.clock_sm_mhz, t.clock_mem_mhz
-        r["clock"].setText(f"{num(sm)} / {num(memc)} MHz" if is_number(sm) or is_number(memc) else "–")
+        if is_number(sm) and is_number(memc):
+            r["clock"].setText(f"{sm:.0f} / {memc:.0f} MHz")
+        else:
+            r["clock"].setText(num(sm if is_number(sm) else memc, "MHz"))
         self.util_spark.add(t.util_pct)
         self.temp_spark.add(t.temp_c)

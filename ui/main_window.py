@@ -34,6 +34,11 @@ class MainWindow(QMainWindow):
         self.nav = QListWidget()
         self.nav.setFixedWidth(170)
         self.nav.setSpacing(2)
+        self.nav.setFrameShape(QListWidget.Shape.NoFrame)
+        self.nav.setStyleSheet("QListWidget { background: transparent; font-size: 11pt; }"
+                               "QListWidget::item { padding: 8px 10px; border-radius: 6px; }"
+                               "QListWidget::item:selected { background: palette(highlight);"
+                               " color: palette(highlighted-text); }")
         self.pages = QStackedWidget()
         self.devices_view = DevicesView(devices=devices, runner=self.device_runner,
                                         interval_s=ctx.settings.general.telemetry_interval_s)

@@ -8,6 +8,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyrings.alt.file.PlaintextKeyring"
 
+import shutil
+import subprocess
+
 import pytest
 
 
@@ -18,3 +21,25 @@ def kminer_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KMINER_HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # keyrings.alt's file lives here
     return home
+
+
+@pytest.fixture
+def xvfb():
+    """A private Xvfb (skips when Xvfb is not installed) on a free display number (Xvfb picks it: -displayfd); yields ":N"."""
+    if not shutil.which("Xvfb"):
+        pytest.skip("needs Xvfb (packaging/debian-deps.sh test)")
+    proc = subprocess.Popen(["Xvfb", "-displayfd", "1", "-nolisten", "tcp", "-screen", "0", "1280x900x24"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    line = proc.stdout.readline().decode().strip()
+    if not line.isdigit():
+        proc.kill()
+        pytest.fail(f"Xvfb did not start (said {line!r})")
+    display = f":{line}"
+    yield display, proc
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

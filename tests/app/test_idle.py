@@ -18,26 +18,6 @@ pytestmark = pytest.mark.skipif(not shutil.which("Xvfb") or not shutil.which("xd
                                 reason="needs Xvfb and xdotool (packaging/debian-deps.sh test)")
 
 
-@pytest.fixture
-def xvfb():
-    """A private Xvfb on a free display number (Xvfb picks it: -displayfd); yields ":N"."""
-    proc = subprocess.Popen(["Xvfb", "-displayfd", "1", "-nolisten", "tcp", "-screen", "0", "320x240x24"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
-    line = proc.stdout.readline().decode().strip()
-    if not line.isdigit():
-        proc.kill()
-        pytest.fail(f"Xvfb did not start (said {line!r})")
-    display = f":{line}"
-    yield display, proc
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def move_mouse(display: str, x: int = 10, y: int = 10) -> None:
     subprocess.run(["xdotool", "mousemove", str(x), str(y)], env={**os.environ, "DISPLAY": display},
                    check=True, timeout=10)

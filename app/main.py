@@ -39,7 +39,9 @@ def run_gui(argv: list[str] | None = None) -> int:
     devices = DeviceService(ctx)
     if devices.message:
         print(f"kminer: {devices.message}", file=sys.stderr)
-    win = MainWindow(ctx=ctx, devices=devices)
+    from app.status import sandbox_status
+
+    win = MainWindow(ctx=ctx, devices=devices, sandbox=sandbox_status(ctx.settings))
 
     class FirstPaint(QObject):
         def eventFilter(self, obj, event):

@@ -40,6 +40,7 @@ def main() -> int:
 
     from app.context import AppContext
     from app.devices_service import DeviceService
+    from app.status import sandbox_status
     from ui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
@@ -49,7 +50,7 @@ def main() -> int:
         ctx = devices.ctx
         for dev, mode in modes.items():
             devices.set_mode(dev, mode)
-        w = MainWindow(ctx=ctx, devices=devices, tray=False)
+        w = MainWindow(ctx=ctx, devices=devices, sandbox=sandbox_status(ctx.settings), tray=False)
         w.resize(1000, 720)
         w.show()
         _pump(app, args.seconds)

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, *, ctx, devices, tray: bool | None = None):
+    def __init__(self, *, ctx, devices, sandbox=None, tray: bool | None = None):
+        """sandbox: an app.status.StatusItem for the status bar (None: not shown)."""
         super().__init__()
         self._ctx = ctx
         self._devices = devices
@@ -55,6 +56,10 @@ class MainWindow(QMainWindow):
 
         self.away_label = QLabel()
         self.statusBar().addWidget(self.away_label)
+        self.sandbox_label = QLabel(sandbox.text if sandbox else "")
+        if sandbox is not None:
+            self.sandbox_label.setToolTip(sandbox.tooltip)
+            self.statusBar().addPermanentWidget(self.sandbox_label)
         if devices.message:
             self.statusBar().showMessage(devices.message, 15000)
 

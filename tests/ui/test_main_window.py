@@ -149,3 +149,19 @@ def test_gui_process_never_imports_torch_or_pyrender(tmp_path):
     env = dict(os.environ, KMINER_HOME=str(tmp_path))
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert "HEAVY []" in p.stdout, p.stdout + p.stderr
+
+
+def test_status_bar_shows_the_sandbox_level(make_window, devices, ctx):
+    import shutil
+
+    from app.status import sandbox_status
+    from ui.main_window import MainWindow
+
+    item = sandbox_status(ctx.settings)
+    w = MainWindow(ctx=ctx, devices=devices, sandbox=item, tray=False)
+    try:
+        expected = "strict" if shutil.which("bwrap") else "basic"
+        assert w.sandbox_label.text() == f"Sandbox: {expected}"
+        assert "Enforced" in w.sandbox_label.toolTip()
+    finally:
+        w.quit()

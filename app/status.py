@@ -1,0 +1,30 @@
+"""Short status lines the window's status bar shows (plain data; no Qt)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.settings import Settings
+
+
+@dataclass(frozen=True)
+class StatusItem:
+    text: str
+    tooltip: str
+
+
+def sandbox_status(settings: Settings) -> StatusItem:
+    """Which sandbox level jobs get here, and what it does and does not enforce."""
+    from jobs.sandbox import level_report, resolve_level
+
+    try:
+        level = resolve_level(settings.jobs.sandbox)
+    except ValueError as e:
+        return StatusItem("Sandbox: misconfigured", str(e))
+    rep = level_report(level)
+    if not rep.available:
+        return StatusItem(f"Sandbox: {level} unavailable", rep.detail)
+    lines = [rep.detail, "", "Enforced:"] + [f"  • {x}" for x in rep.enforced]
+    if rep.not_enforced:
+        lines += ["", "Not enforced:"] + [f"  • {x}" for x in rep.not_enforced]
+    return StatusItem(f"Sandbox: {level}", "\n".join(lines))

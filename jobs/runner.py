@@ -36,6 +36,10 @@ MAX_INVALID_LINES = 20
 TERM_GRACE_S = 1.0
 WATCH_INTERVAL_S = 0.1
 DISK_CHECK_INTERVAL_S = 0.25
+# Windows has no SIGSTOP/SIGCONT/SIGKILL: these numbers are only compared there, never sent.
+SIGSTOP = getattr(signal, "SIGSTOP", 19)
+SIGCONT = getattr(signal, "SIGCONT", 18)
+SIGKILL = getattr(signal, "SIGKILL", 9)
 _MSG_TYPES = {"hello", "progress", "log", "result", "error"}
 
 Event = Callable[[dict[str, Any]], None]
@@ -95,6 +99,7 @@ class JobRun:
         self._paused_since: float | None = None
         self._paused_total = 0.0
         self._started = threading.Event()
+        self._winjob = None
 
     # ---- control from other threads -------------------------------------------------
     def cancel(self, reason: str = "cancelled by request") -> None:
@@ -105,7 +110,7 @@ class JobRun:
                 self._cancel_at = time.monotonic()
         self._started.wait(5)
         if self._paused_since is not None:
-            self._signal(signal.SIGCONT)
+            self._signal(SIGCONT)
         self._signal(signal.SIGTERM)
 
     def pause(self) -> None:
@@ -114,7 +119,7 @@ class JobRun:
             if self._paused_since is not None or self._proc is None:
                 return
             self._paused_since = time.monotonic()
-        self._signal(signal.SIGSTOP)
+        self._signal(SIGSTOP)
         self._emit({"type": "paused"})
 
     def resume(self) -> None:
@@ -123,7 +128,7 @@ class JobRun:
                 return
             self._paused_total += time.monotonic() - self._paused_since
             self._paused_since = None
-        self._signal(signal.SIGCONT)
+        self._signal(SIGCONT)
         self._emit({"type": "resumed"})
 
     @property
@@ -145,18 +150,19 @@ class JobRun:
         extra_env = {"KMINER_DEVICE": "cpu" if self.device_index is None else "cuda:0"}
         launch = build_launch(self.level, job_dir, report_fd=wfd, device_index=self.device_index,
                               pci_bus_id=self.pci_bus_id, hide=self.hide, extra_env=extra_env)
-        preexec = make_preexec(lim, cgroup_procs=cg.procs_files(),
-                               set_as=not lim.gpu and not cg.memory_limit)
         out = Outcome(status="failed", level=self.level)
         logf = open(job_dir / "worker.log", "ab")
         t0 = time.monotonic()
         try:
-            proc = subprocess.Popen(launch.argv, env=launch.env, cwd=str(job_dir / "work"), stdin=subprocess.DEVNULL,
-                                    stdout=logf, stderr=subprocess.STDOUT, pass_fds=(wfd,), close_fds=True,
-                                    start_new_session=True, preexec_fn=preexec)
+            if os.name == "nt":
+                proc = self._spawn_windows(launch, wfd, logf)
+            else:
+                preexec = make_preexec(lim, cgroup_procs=cg.procs_files(), set_as=not lim.gpu and not cg.memory_limit)
+                proc = subprocess.Popen(launch.argv, env=launch.env, cwd=str(job_dir / "work"),
+                                        stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                        pass_fds=(wfd,), close_fds=True, start_new_session=True, preexec_fn=preexec)
         except OSError as e:
             os.close(rfd)
-            os.close(wfd)
             logf.close()
             cg.remove()
             return Outcome(status="failed", reason=f"could not start the worker: {e}", level=self.level)
@@ -182,9 +188,28 @@ class JobRun:
             out.paused_s = self._paused_total
         return out
 
+    def _spawn_windows(self, launch, wfd: int, logf) -> subprocess.Popen:
+        """Windows: the pipe travels as an inherited handle; the worker starts suspended, joins
+        a Job Object (kill on close, memory/process/CPU limits), then runs. Not verified on
+        Windows from this repository's CI; see docs/sandbox.md."""
+        import msvcrt
+
+        from jobs.winjob import WinJob, creation_flags
+
+        handle = msvcrt.get_osfhandle(wfd)
+        os.set_handle_inheritable(handle, True)
+        si = subprocess.STARTUPINFO()
+        si.lpAttributeList = {"handle_list": [handle]}
+        env = dict(launch.env, KMINER_REPORT_HANDLE=str(handle), SYSTEMROOT=os.environ.get("SYSTEMROOT", ""))
+        self._winjob = WinJob(self.limits)
+        proc = subprocess.Popen(launch.argv, env=env, cwd=str(self.job_dir / "work"), stdin=subprocess.DEVNULL,
+                                stdout=logf, stderr=subprocess.STDOUT, close_fds=True, startupinfo=si,
+                                creationflags=creation_flags())
+        self._winjob.assign_and_resume(proc._handle)  # type: ignore[attr-defined]
+        return proc
+
     def _loop(self, proc: subprocess.Popen, rfd: int, out: Outcome, t0: float) -> None:
-        sel = selectors.DefaultSelector()
-        sel.register(rfd, selectors.EVENT_READ)
+        reader = _PipeReader(rfd)
         buf = bytearray()
         skipping = False          # inside an over-long line: drop bytes until the next newline
         eof = False
@@ -192,42 +217,33 @@ class JobRun:
         lim = self.limits
         while True:
             if not eof:
-                for _key, _ in sel.select(timeout=WATCH_INTERVAL_S):
+                for chunk in reader.read(WATCH_INTERVAL_S):
+                    if not chunk:
+                        eof = True
+                        break
+                    out.pipe_bytes += len(chunk)
+                    if out.pipe_bytes > MAX_PIPE_BYTES:
+                        self._fail(f"report pipe flooded (over {MAX_PIPE_BYTES >> 20} MiB)")
+                        eof = True   # stop reading: the writer blocks on a full pipe until it is killed
+                        break
+                    buf += chunk
                     while True:
-                        try:
-                            chunk = os.read(rfd, 65536)
-                        except BlockingIOError:
+                        nl = buf.find(b"\n")
+                        if nl < 0:
+                            if len(buf) > MAX_LINE_BYTES:
+                                buf.clear()
+                                if not skipping:
+                                    out.invalid_lines += 1
+                                skipping = True
                             break
-                        if not chunk:
-                            eof = True
-                            break
-                        out.pipe_bytes += len(chunk)
-                        if out.pipe_bytes > MAX_PIPE_BYTES:
-                            self._fail(f"report pipe flooded (over {MAX_PIPE_BYTES >> 20} MiB)")
-                            eof = True
-                            break
-                        buf += chunk
-                        while True:
-                            nl = buf.find(b"\n")
-                            if nl < 0:
-                                if len(buf) > MAX_LINE_BYTES:
-                                    buf.clear()
-                                    if not skipping:
-                                        out.invalid_lines += 1
-                                    skipping = True
-                                break
-                            line = bytes(buf[:nl])
-                            del buf[:nl + 1]
-                            if skipping:
-                                skipping = False
-                                continue
-                            self._handle_line(line, out, t0)
-                        if out.invalid_lines > MAX_INVALID_LINES:
-                            self._fail(f"garbage on the report pipe ({out.invalid_lines} invalid lines)")
-                        if len(chunk) < 65536:
-                            break
-                if eof:
-                    sel.unregister(rfd)
+                        line = bytes(buf[:nl])
+                        del buf[:nl + 1]
+                        if skipping:
+                            skipping = False
+                            continue
+                        self._handle_line(line, out, t0)
+                    if out.invalid_lines > MAX_INVALID_LINES:
+                        self._fail(f"garbage on the report pipe ({out.invalid_lines} invalid lines)")
             else:
                 time.sleep(WATCH_INTERVAL_S / 2)
             now = time.monotonic()
@@ -327,7 +343,7 @@ class JobRun:
             if self._kill_reason is None:
                 self._kill_reason, self._kill_status = reason, "failed"
         if self._paused_since is not None:
-            self._signal(signal.SIGCONT)
+            self._signal(SIGCONT)
 
     def _job_pids(self) -> list[int]:
         """Every process of the job: the cgroup's members, else the worker's descendants."""
@@ -349,6 +365,9 @@ class JobRun:
         proc = self._proc
         if proc is None:
             return
+        if os.name == "nt":
+            self._signal_windows(proc, sig)
+            return
         for pid in self._job_pids():
             if pid > 1 and pid != os.getpid():
                 try:
@@ -361,11 +380,26 @@ class JobRun:
             except (ProcessLookupError, PermissionError):
                 pass
 
+    def _signal_windows(self, proc: subprocess.Popen, sig: int) -> None:
+        job = self._winjob
+        if job is None or proc.returncode is not None:
+            return
+        if sig == SIGSTOP:
+            job.suspend(proc._handle)  # type: ignore[attr-defined]
+        elif sig == SIGCONT:
+            job.resume(proc._handle)  # type: ignore[attr-defined]
+        elif sig == signal.SIGTERM:
+            proc.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
+        else:
+            job.terminate()
+
     def _kill_all(self, proc: subprocess.Popen) -> None:
         """SIGKILL the whole job: cgroup members, the process group, the process itself."""
         if self._cgroup is not None and self._cgroup.dirs:
             self._cgroup.kill_all(timeout_s=1.0)
-        self._signal(signal.SIGKILL)
+        self._signal(SIGKILL)
+        if self._winjob is not None:
+            self._winjob.close()
         try:
             proc.kill()
         except ProcessLookupError:
@@ -431,9 +465,9 @@ class JobRun:
             return
         if cg.memory_limit and cg.oom_killed():
             out.reason = f"memory limit reached ({self.limits.ram_mb} MB): killed by the kernel"
-        elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and self.limits.cpu_s and False):
+        elif sig == getattr(signal, "SIGXCPU", -1):
             out.reason = f"CPU time limit reached ({self.limits.cpu_s} s)"
-        elif sig == signal.SIGXFSZ:
+        elif sig == getattr(signal, "SIGXFSZ", -1):
             out.reason = f"output limit reached ({self.limits.output_mb} MB per file)"
         elif cg.pids_exhausted():
             out.reason = f"process limit reached ({self.limits.processes}); worker exited with {rc}"
@@ -441,6 +475,61 @@ class JobRun:
             out.reason = f"worker killed by {_signal_name(sig)} without a result"
         else:
             out.reason = f"worker exited with code {rc} without a result"
+
+
+class _PipeReader:
+    """Chunks from the report pipe with a timeout: a selector on POSIX; on Windows (no
+    select on pipes) a thread doing blocking reads into a small bounded queue."""
+
+    def __init__(self, rfd: int):
+        self._fd = rfd
+        if os.name == "nt":
+            import queue
+
+            self._q: "queue.Queue[bytes]" = queue.Queue(maxsize=64)
+            threading.Thread(target=self._pump, name="report-pipe", daemon=True).start()
+            self._sel = None
+        else:
+            self._sel = selectors.DefaultSelector()
+            self._sel.register(rfd, selectors.EVENT_READ)
+
+    def _pump(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError:
+                chunk = b""
+            self._q.put(chunk)
+            if not chunk:
+                return
+
+    def read(self, timeout: float) -> list[bytes]:
+        """Available chunks (b"" means end of stream); waits up to `timeout` for the first."""
+        if self._sel is None:
+            import queue
+
+            try:
+                chunks = [self._q.get(timeout=timeout)]
+            except queue.Empty:
+                return []
+            while chunks[-1] and len(chunks) < 16:
+                try:
+                    chunks.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            return chunks
+        if not self._sel.select(timeout=timeout):
+            return []
+        chunks = []
+        for _ in range(16):            # bounded per tick, so the watchdogs still run under a flood
+            try:
+                chunk = os.read(self._fd, 65536)
+            except BlockingIOError:
+                break
+            chunks.append(chunk)
+            if not chunk or len(chunk) < 65536:
+                break
+        return chunks
 
 
 def _tree_size(path: Path, stop_at: int) -> int:

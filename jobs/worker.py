@@ -69,6 +69,8 @@ def run_worker(job_dir: Path, report_fd: int) -> int:
         cancel.set()
 
     signal.signal(signal.SIGTERM, _on_term)
+    if hasattr(signal, "SIGBREAK"):   # Windows: the runner's CTRL_BREAK_EVENT
+        signal.signal(signal.SIGBREAK, _on_term)
     try:
         spec = load_spec(job_dir / "spec.json")
         if spec.kind not in ENGINES:
@@ -119,6 +121,10 @@ def register_args(p: argparse.ArgumentParser) -> None:
 
 def main_from_args(args: argparse.Namespace) -> int:
     fd = args.report_fd if args.report_fd is not None else int(os.environ.get("KMINER_REPORT_FD", "-1"))
+    if os.name == "nt" and os.environ.get("KMINER_REPORT_HANDLE"):   # Windows: an inherited pipe handle
+        import msvcrt
+
+        fd = msvcrt.open_osfhandle(int(os.environ["KMINER_REPORT_HANDLE"]), os.O_WRONLY)
     if fd < 0:
         print("kminer worker: no report pipe (--report-fd)", file=sys.stderr)
         return 2

@@ -77,6 +77,9 @@ _PANICS = {0x01: "assert failed", 0x11: "arithmetic overflow", 0x12: "division b
            0x21: "bad enum value", 0x32: "array index out of bounds", 0x41: "out of memory"}
 
 
+_JOB_STATUS = ("none", "open", "claimed", "submitted", "accepted", "rejected", "released", "refunded")
+
+
 def _fmt(a: Any) -> str:
     if isinstance(a, bytes):
         return "0x" + a.hex()
@@ -127,4 +130,6 @@ def decode_revert(data: bytes | str | None) -> Revert:
         return Revert(name, (data[4:],))
     if name == "Panic":
         return Revert("Panic", (_PANICS.get(args[0], hex(args[0])),))
+    if name == "WrongStatus" and len(args) == 2 and 0 <= args[1] < len(_JOB_STATUS):
+        return Revert(name, (args[0], _JOB_STATUS[args[1]]))  # JobMarket.Status, by name
     return Revert(name, args)

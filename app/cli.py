@@ -26,6 +26,8 @@ COMMAND_MODULES: list[str] = [
     "job",
     "worker",
     "selftest",
+    "wallet",
+    "market",
 ]
 
 

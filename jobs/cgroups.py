@@ -44,6 +44,54 @@ def _is_v2() -> bool:
     return (ROOT / "cgroup.controllers").exists()
 
 
+def _bases() -> list[Path]:
+    """The folders our job groups are made in (one per v1 controller, or the v2 folder)."""
+    if os.name != "posix" or not ROOT.exists():
+        return []
+    if _is_v2():
+        own = _own_path(None)
+        return [ROOT / own.lstrip("/")] if own is not None else []
+    out = []
+    for ctrl in ("pids", "memory"):
+        own = _own_path(ctrl)
+        if own is not None and (ROOT / ctrl).is_dir():
+            out.append(ROOT / ctrl / own.lstrip("/"))
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def remove_stale() -> list[str]:
+    """Remove job groups left by an app that was killed (their owner pid is gone): kill what
+    is still inside, then delete them. Returns the names removed."""
+    removed = []
+    for base in _bases():
+        try:
+            entries = [e for e in base.iterdir() if e.is_dir() and e.name.startswith("kminer-")]
+        except OSError:
+            continue
+        for d in entries:
+            parts = d.name.rsplit("-", 2)
+            if len(parts) != 3 or not parts[1].isdigit():
+                continue
+            owner = int(parts[1])
+            if owner == os.getpid() or _pid_alive(owner):
+                continue
+            cg = JobCgroup(d.name[len("kminer-"):], {"stale": d})
+            cg.remove()
+            if not d.exists():
+                removed.append(d.name)
+    return removed
+
+
 @dataclass
 class JobCgroup:
     """The cgroup folders of one job (one per v1 controller, or one v2 folder)."""

@@ -49,7 +49,11 @@ class Scheduler:
         self._running: dict[str, RunningJob] = {}
 
     def recover(self) -> list[str]:
-        """Call once at start: requeue jobs a killed app left running (see JobQueue.recover)."""
+        """Call once at start: requeue jobs a killed app left running (see JobQueue.recover)
+        and remove the control groups it left behind."""
+        from jobs.cgroups import remove_stale
+
+        remove_stale()
         return self.queue.recover(self.cfg.jobs_dir)
 
     def running(self) -> dict[str, RunningJob]:

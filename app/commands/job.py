@@ -70,6 +70,9 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     if not device_fits(spec.resources, dev):
         raise UserError(f"job {spec.id} needs a {spec.resources.device} device; {dev.device_id} does not fit (--device)")
+    from jobs.cgroups import remove_stale
+
+    remove_stale()
     queue.recover(cfg.jobs_dir)
     try:
         queue.add(spec, spec_dir=Path(args.spec).resolve().parent)

@@ -64,6 +64,11 @@ def test_kill_9_mid_job_requeues_and_loses_nothing(tmp_path, kminer_home, level)
     assert not out_dir.exists()                       # the dead attempt's outputs are discarded
     assert q.get("waiting").state == "queued"         # nothing queued was lost
     assert q.recover(jobs_dir) == []                  # idempotent
+    from jobs.cgroups import _bases, remove_stale
+
+    remove_stale()                                    # the dead app's control groups go too
+    for base in _bases():
+        assert not [e for e in base.iterdir() if e.name.startswith(f"kminer-long-{app.pid}-")]
     cfg = RuntimeConfig(jobs_dir=jobs_dir, store=ArtifactStore(kminer_home / "data" / "artifacts"), level=level)
     out = execute_attempt(q, cfg, "long", Device("cpu"))
     assert out.status == "succeeded"

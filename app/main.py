@@ -34,6 +34,10 @@ def run_gui(argv: list[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)
 
     ctx = AppContext.open()
+    from ui.theme import apply_theme, follow_system
+
+    apply_theme(app, ctx.settings.general.theme)
+    follow_system(app, lambda: ctx.settings.general.theme)
     if ctx.load_message:
         print(f"kminer: {ctx.load_message}", file=sys.stderr)
     devices = DeviceService(ctx)

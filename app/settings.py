@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import Annotated
 
 from common.fsutil import atomic_write_text
 
@@ -25,6 +26,24 @@ SCHEMA_VERSION = 1
 NTK_MAINNET_ADDRESS = "0x69beab403438253f13b6e92db91f7fb849258263"
 
 Mode = Literal["idle", "mining", "auto"]
+
+HIDDEN = {"hidden": True}
+"""`json_schema_extra` of fields that are app state, not choices: the settings dialog skips them."""
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://", "ws://", "wss://", "file://")) or " " in value:
+        raise ValueError("must be a URL starting with http://, https://, ws:// or wss://")
+    return value
+
+
+Url = Annotated[str | None, AfterValidator(_check_url)]
+"""An optional URL setting; blank means not set."""
 
 
 class _Section(BaseModel):
@@ -50,7 +69,13 @@ class GeneralSettings(_Section):
                                         description="How often device readings refresh.")
     theme: Literal["system", "light", "dark"] = Field("system", title="Theme", description="Follow the system, or force light or dark.")
     tray_notice_shown: bool = Field(False, title="Tray notice shown",
-                                    description="Whether the 'still running in the tray' message has been shown once.")
+                                    description="Whether the 'still running in the tray' message has been shown once.",
+                                    json_schema_extra=HIDDEN)
+    window_geometry: str | None = Field(None, title="Window geometry",
+                                        description="The main window's size and place (base64 of Qt's geometry).",
+                                        json_schema_extra=HIDDEN)
+    window_page: str | None = Field(None, title="Window page", description="The section shown when the window closed.",
+                                    json_schema_extra=HIDDEN)
     cpu_power_w: float = Field(65.0, ge=1, le=1000, title="CPU power (W)",
                                description="Power the CPU device draws while mining, for energy costs (no sensor reads it).")
 
@@ -68,20 +93,25 @@ class JobSettings(_Section):
 class WalletSettings(_Section):
     network: str = Field("local", title="Network",
                          description="local (embedded chain), devnet, or a named public network.")
-    rpc_url: str | None = Field(None, title="RPC URL", description="JSON-RPC endpoint for devnet and public networks.")
+    rpc_url: Url = Field(None, title="RPC URL", description="JSON-RPC endpoint for devnet and public networks.")
     ntk_address: str = Field(NTK_MAINNET_ADDRESS, title="NTK token address (mainnet)",
                              description="The NTK ERC-20 contract on Ethereum mainnet (see resources/data).")
     remember_password: bool = Field(False, title="Remember password in the OS keyring",
                                     description="Off: the app asks for the wallet password when it needs it.")
-    account: str | None = Field(None, title="Account", description="The address the app uses.")
+    account: str | None = Field(None, title="Account", description="The address the app uses.",
+                                json_schema_extra=HIDDEN)
 
 
 class EarningsSettings(_Section):
     electricity_usd_per_kwh: float = Field(0.12, ge=0, le=10, title="Electricity price (USD/kWh)",
                                            description="What your power costs, for net earnings.")
     ntk_usd: float = Field(0.01, ge=0, title="NTK price (USD)", description="Used when no price feed is set.")
-    price_feed_url: str | None = Field(None, title="Price feed URL", description="Optional JSON endpoint for prices.")
+    price_feed_url: Url = Field(None, title="Price feed URL", description="Optional JSON endpoint for prices.")
     pool_fee: float = Field(0.01, ge=0, le=0.5, title="Pool fee", description="Fraction a mining pool keeps, for the Ethash comparison.")
+    network_feed_url: str | None = Field(
+        None, title="Network figures URL",
+        description="Optional JSON endpoint with Ethash network figures (the layout of resources/data/ethash_networks.json), "
+                    "for `kminer earnings refresh-network`; the bundled file is the fallback.")
 
 
 class Settings(_Section):
@@ -156,3 +186,9 @@ class SettingsStore:
         msg = f"Settings file {self.path} {why}; kept it as {aside.name} and started with defaults."
         log.warning(msg)
         return LoadResult(Settings(), msg)
+
+
+def is_hidden(field) -> bool:
+    """Whether a settings field is app state the settings dialog should not show."""
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("hidden"))

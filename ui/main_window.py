@@ -12,8 +12,8 @@ from ui.background import Background
 from ui.devices_view import DevicesView
 from ui.icons import app_icon
 from ui.qt import (
-    QAction, QApplication, QCloseEvent, QHBoxLayout, QKeySequence, QLabel, QListWidget,
-    QListWidgetItem, QMainWindow, QStackedWidget, QSystemTrayIcon, QWidget,
+    QAction, QApplication, QByteArray, QCloseEvent, QHBoxLayout, QKeySequence, QLabel,
+    QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QSystemTrayIcon, QWidget, qVersion,
 )
 from ui.tray import TrayIcon
 
@@ -63,14 +63,8 @@ class MainWindow(QMainWindow):
         if devices.message:
             self.statusBar().showMessage(devices.message, 15000)
 
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.quit)
-        self.addAction(quit_action)
-        close_action = QAction("Close window", self)
-        close_action.setShortcut(QKeySequence.StandardKey.Close)
-        close_action.triggered.connect(self.close)
-        self.addAction(close_action)
+        self._build_menus()
+        self._restore_state()
 
         use_tray = QSystemTrayIcon.isSystemTrayAvailable() if tray is None else tray
         self.tray: TrayIcon | None = None
@@ -85,6 +79,83 @@ class MainWindow(QMainWindow):
     def _add_page(self, name: str, widget: QWidget) -> None:
         QListWidgetItem(name, self.nav)
         self.pages.addWidget(widget)
+        n = self.nav.count()
+        if n <= 9:
+            go = QAction(f"Show {name}", self)
+            go.setShortcut(QKeySequence(f"Ctrl+{n}"))
+            go.triggered.connect(lambda _=False, row=n - 1: self.nav.setCurrentRow(row))
+            self.addAction(go)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.settings_action.triggered.connect(self.open_settings)
+        file_menu.addAction(self.settings_action)
+        close_action = QAction("&Close window", self)
+        close_action.setShortcut(QKeySequence.StandardKey.Close)
+        close_action.triggered.connect(self.close)
+        file_menu.addAction(close_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.quit)
+        file_menu.addAction(quit_action)
+        help_menu = bar.addMenu("&Help")
+        about = QAction("&About Knowledge Miner", self)
+        about.setShortcut(QKeySequence.StandardKey.HelpContents)
+        about.triggered.connect(self.open_about)
+        help_menu.addAction(about)
+
+    def page_names(self) -> list[str]:
+        return [self.nav.item(i).text() for i in range(self.nav.count())]
+
+    # -- dialogs ---------------------------------------------------------------------
+    def open_settings(self) -> bool:
+        """Show the settings dialog; on OK apply and save every section. True if applied."""
+        from ui.settings_dialog import SettingsDialog
+
+        dlg = SettingsDialog(self._ctx.settings, self)
+        self._dialog = dlg
+        if dlg.exec() != SettingsDialog.DialogCode.Accepted:
+            return False
+        self.apply_settings(dlg.result_sections)
+        return True
+
+    def apply_settings(self, sections: dict) -> None:
+        for name, section in sections.items():
+            setattr(self._ctx.settings, name, section)
+        self._ctx.save_settings()
+        general = self._ctx.settings.general
+        self.devices_view.timer.setInterval(int(general.telemetry_interval_s * 1000))
+        app = QApplication.instance()
+        if app is not None:
+            from ui.theme import apply_theme
+
+            apply_theme(app, general.theme)
+
+    def open_about(self) -> None:
+        from ui.about import AboutDialog
+
+        dlg = AboutDialog(self._ctx.paths, qVersion(), self)
+        self._dialog = dlg
+        dlg.exec()
+
+    # -- window state ------------------------------------------------------------------
+    def _restore_state(self) -> None:
+        general = self._ctx.settings.general
+        if general.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(general.window_geometry.encode("ascii")))
+        if general.window_page in self.page_names():
+            self.nav.setCurrentRow(self.page_names().index(general.window_page))
+
+    def save_state(self) -> None:
+        general = self._ctx.settings.general
+        general.window_geometry = bytes(self.saveGeometry().toBase64()).decode("ascii")
+        item = self.nav.currentItem()
+        general.window_page = item.text() if item is not None else None
+        self._ctx.save_settings()
 
     def _states_changed(self, states, away) -> None:
         if any(s.mode == "auto" for s in states):
@@ -104,6 +175,8 @@ class MainWindow(QMainWindow):
         return self.tray is not None and any(s.mode != "idle" for s in self.devices_view.states)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.isVisible():
+            self.save_state()
         if not self._quitting and self.keeps_running_in_tray():
             event.ignore()
             self.hide()

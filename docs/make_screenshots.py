@@ -46,8 +46,11 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Knowledge Miner")
 
-    def shoot(devices, name: str, modes: dict[str, str]) -> None:
+    from ui.theme import apply_theme
+
+    def shoot(devices, name: str, modes: dict[str, str], theme: str = "light") -> None:
         ctx = devices.ctx
+        apply_theme(app, theme)
         for dev, mode in modes.items():
             devices.set_mode(dev, mode)
         w = MainWindow(ctx=ctx, devices=devices, sandbox=sandbox_status(ctx.settings), tray=False)
@@ -73,6 +76,8 @@ def main() -> int:
         ctx2.settings.general.telemetry_interval_s = 0.5
         shoot(DeviceService(ctx2, nvml_module=nv, idle=lambda: 30.0), "devices-rig-standin",
               {"cuda:0": "mining", "cuda:1": "mining", "cpu": "auto"})
+        shoot(DeviceService(ctx2, nvml_module=nv, idle=lambda: 30.0), "devices-rig-standin-dark",
+              {"cuda:0": "mining", "cuda:1": "mining", "cpu": "auto"}, theme="dark")
     return 0
 
 

@@ -7,8 +7,10 @@ What enforces each limit (Linux):
   tens of GB of *virtual* reservations do not count); otherwise an RSS watchdog summing
   the job's processes every 100 ms, plus RLIMIT_AS for CPU-only jobs as a backstop (never
   for GPU jobs: CUDA would fail to initialise under any useful RLIMIT_AS);
-- processes: the pids cgroup (`pids.max`); RLIMIT_NPROC is set too but the kernel ignores
-  it for root and root-mapped namespaces, so without a cgroup a watchdog counts and kills;
+- processes: the pids cgroup (`pids.max`, which counts threads too); without one a watchdog
+  counts the job's processes and kills it. RLIMIT_NPROC is deliberately not used: the
+  kernel ignores it for root and root-mapped namespaces, and for a desktop user it counts
+  *all* of that user's processes, so it would break jobs on a busy desktop;
 - open files: RLIMIT_NOFILE; output size: RLIMIT_FSIZE per file and a watchdog on the
   output folder's total; core dumps off.
 
@@ -36,8 +38,8 @@ class Limits:
     cpu_s: int | None = None
     ram_mb: int = 4096
     output_mb: int = 1024
-    processes: int = 64
-    open_files: int = 256
+    processes: int = 256
+    open_files: int = 1024
     gpu: bool = False
 
     @property
@@ -66,7 +68,6 @@ def make_preexec(limits: Limits, *, cgroup_procs: list[bytes], set_as: bool) -> 
         (resource.RLIMIT_NOFILE, limits.open_files),
         # +1 MB so a job exactly at its limit is caught by the watchdog with a clear reason.
         (resource.RLIMIT_FSIZE, limits.output_bytes + MB),
-        (resource.RLIMIT_NPROC, limits.processes),
     ]
     if limits.cpu_s is not None:
         pairs.append((resource.RLIMIT_CPU, limits.cpu_s))

@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "selftest",
     "wallet",
     "market",
+    "earnings",
 ]
 
 

@@ -6,7 +6,6 @@ says otherwise (COCO uses `x, y, w, h`). Pure functions, no global state, any de
 
 from __future__ import annotations
 
-import math
 
 import torch
 
@@ -114,6 +113,3 @@ def unletterbox(boxes: torch.Tensor, sx: float, sy: float, pad_x: float, pad_y: 
     out[:, 1::2] = ((out[:, 1::2] - pad_y) / sy).clamp(0, src_h)
     return out
 
-
-def ceil_div(a: int, b: int) -> int:
-    return int(math.ceil(a / b))

@@ -11,7 +11,6 @@ exactly the batches an uninterrupted one would.
 from __future__ import annotations
 
 import json
-import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,48 +249,62 @@ def batch_indices(order: torch.Tensor, step: int, batch: int, world: int, rank: 
 def augment_detection(images: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, g: torch.Generator,
                       scale: tuple[float, float] = (0.7, 1.3), shift: float = 0.1, flip: bool = True,
                       jitter: float = 0.3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Augment a float batch (0..255) with its boxes; dropped boxes (mostly outside) get label -1."""
+    """Augment a uint8 batch `(B, 3, H, W)` with its boxes; returns a float batch (0..255).
+
+    Per sample: horizontal flip, a shift of up to `shift` of the size, colour jitter. Per
+    batch: one zoom factor in `scale` (one resize call: a per-sample warp costs several times
+    more on a CPU). Boxes mostly pushed out of the frame get label -1.
+    """
     b, _, h, w = images.shape
     dev = images.device
-    r = torch.rand((b, 8), generator=g).to(dev)
-    s = scale[0] + (scale[1] - scale[0]) * r[:, 0]
-    tx = (r[:, 1] * 2 - 1) * shift * w
-    ty = (r[:, 2] * 2 - 1) * shift * h
-    fl = (r[:, 3] < 0.5) if flip else torch.zeros(b, dtype=torch.bool, device=dev)
-    sign = torch.where(fl, -1.0, 1.0)
-    # output pixel q = s * (p - c) + c + t (x mirrored first when flipped); grid maps q -> p
-    theta = torch.zeros((b, 2, 3), device=dev)
-    theta[:, 0, 0] = sign / s
-    theta[:, 1, 1] = 1 / s
-    theta[:, 0, 2] = -sign * (2 * tx / w) / s
-    theta[:, 1, 2] = -(2 * ty / h) / s
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    images = F.grid_sample(images - PAD_VALUE, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + PAD_VALUE
+    r = torch.rand((b, 6), generator=g)
+    s = float(scale[0] + (scale[1] - scale[0]) * torch.rand((), generator=g))
+    fl = (r[:, 0] < 0.5) if flip else torch.zeros(b, dtype=torch.bool)
+    x = images if dev.type == "cpu" else images.float()  # uint8 bilinear resize is a CPU fast path
+    if fl.any():
+        x = x.clone()
+        x[fl.to(dev)] = x[fl.to(dev)].flip(-1)
+    sh, sw = max(2, round(h * s)), max(2, round(w * s))
+    x = F.interpolate(x, size=(sh, sw), mode="bilinear", align_corners=False)
+    ox = ((w - sw) / 2 + (r[:, 1] * 2 - 1) * shift * w).round().long().tolist()
+    oy = ((h - sh) / 2 + (r[:, 2] * 2 - 1) * shift * h).round().long().tolist()
+    out = torch.full((b, 3, h, w), PAD_VALUE, dtype=x.dtype, device=dev)
+    for i in range(b):  # paste each zoomed image at its own offset (cheap slice copies)
+        dx0, dy0 = max(0, ox[i]), max(0, oy[i])
+        dx1, dy1 = min(w, ox[i] + sw), min(h, oy[i] + sh)
+        if dx1 > dx0 and dy1 > dy0:
+            out[i, :, dy0:dy1, dx0:dx1] = x[i, :, dy0 - oy[i]:dy1 - oy[i], dx0 - ox[i]:dx1 - ox[i]]
     x1, y1, x2, y2 = boxes.unbind(-1)
-    fx1 = torch.where(fl[:, None], w - x2, x1)
-    fx2 = torch.where(fl[:, None], w - x1, x2)
-    sx, sy = s[:, None], s[:, None]
-    nb = torch.stack([sx * (fx1 - w / 2) + w / 2 + tx[:, None], sy * (y1 - h / 2) + h / 2 + ty[:, None],
-                      sx * (fx2 - w / 2) + w / 2 + tx[:, None], sy * (y2 - h / 2) + h / 2 + ty[:, None]], dim=-1)
+    fld = fl.to(dev)[:, None]
+    fx1 = torch.where(fld, w - x2, x1)
+    fx2 = torch.where(fld, w - x1, x2)
+    kx, ky = sw / w, sh / h
+    oxt = torch.tensor(ox, dtype=boxes.dtype, device=dev)[:, None]
+    oyt = torch.tensor(oy, dtype=boxes.dtype, device=dev)[:, None]
+    nb = torch.stack([fx1 * kx + oxt, y1 * ky + oyt, fx2 * kx + oxt, y2 * ky + oyt], dim=-1)
     area = (nb[..., 2] - nb[..., 0]) * (nb[..., 3] - nb[..., 1])
     cb = torch.stack([nb[..., 0].clamp(0, w), nb[..., 1].clamp(0, h), nb[..., 2].clamp(0, w), nb[..., 3].clamp(0, h)], -1)
     carea = (cb[..., 2] - cb[..., 0]) * (cb[..., 3] - cb[..., 1])
     ok = (labels >= 0) & (carea >= 0.4 * area.clamp(min=1e-6)) & ((cb[..., 2] - cb[..., 0]) >= 2) & ((cb[..., 3] - cb[..., 1]) >= 2)
     labels = torch.where(ok, labels, torch.full_like(labels, -1))
-    return color_jitter(images, r[:, 4:7], jitter), cb, labels
+    return color_jitter(out.float(), r[:, 3:6].to(dev), jitter), cb, labels
 
 
 def color_jitter(images: torch.Tensor, r: torch.Tensor, amount: float) -> torch.Tensor:
-    """Brightness, contrast and saturation factors in [1 - amount, 1 + amount] from `r` (B, 3) in [0, 1)."""
+    """Brightness, contrast (about the image mean) and saturation factors in
+    [1 - amount, 1 + amount] from `r` (B, 3) in [0, 1), applied as ONE per-image 3x3 colour
+    matrix plus offset (all three are linear), so it costs one pass over the batch."""
     if amount <= 0:
         return images
+    b = images.shape[0]
     f = 1 + (r * 2 - 1) * amount
-    images = images * f[:, 0, None, None, None]
-    mean = images.mean(dim=(1, 2, 3), keepdim=True)
-    images = (images - mean) * f[:, 1, None, None, None] + mean
-    gray = images.mean(dim=1, keepdim=True)
-    images = (images - gray) * f[:, 2, None, None, None] + gray
-    return images.clamp(0, 255)
+    f0, f1, f2 = f[:, 0], f[:, 1], f[:, 2]
+    m = images.mean(dim=(1, 2, 3))
+    eye = torch.eye(3, device=images.device).expand(b, 3, 3)
+    avg = torch.full((b, 3, 3), 1 / 3, device=images.device)
+    a = (f2[:, None, None] * eye + (1 - f2)[:, None, None] * avg) * (f0 * f1)[:, None, None]
+    bias = (m * f0 * (1 - f1))[:, None, None].expand(b, 3, 1)
+    return torch.baddbmm(bias, a, images.reshape(b, 3, -1)).view_as(images).clamp_(0, 255)
 
 
 def augment_classification(images: torch.Tensor, g: torch.Generator, jitter: float = 0.3) -> torch.Tensor:
@@ -301,6 +314,3 @@ def augment_classification(images: torch.Tensor, g: torch.Generator, jitter: flo
     out, _, _ = augment_detection(images, dummy_boxes, dummy_labels, g, scale=(0.85, 1.15), shift=0.05, jitter=jitter)
     return out
 
-
-def ceil_div(a: int, b: int) -> int:
-    return int(math.ceil(a / b))

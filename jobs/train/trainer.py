@@ -214,7 +214,7 @@ def train(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path
             g = step_generator(cfg.seed, epoch, step, rank)
             for grp in opt.param_groups:
                 grp["lr"] = _lr_at(cfg, state["global_step"], total)
-            x = run.train_cache.images[idx].to(dev, non_blocking=True).float()
+            x = run.train_cache.images[idx].to(dev, non_blocking=True)  # uint8
             if run.task == "detect":
                 bx = run.train_cache.boxes[idx].to(dev)
                 lab = run.train_cache.labels[idx].to(dev)
@@ -225,6 +225,7 @@ def train(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path
                 if cfg.augment:
                     x = augment_classification(x, g)
                 target = (run.train_cache.labels[idx].to(dev),)
+            x = x.float()
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):

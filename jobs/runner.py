@@ -148,8 +148,14 @@ class JobRun:
         rfd, wfd = os.pipe()
         os.set_blocking(rfd, False)
         extra_env = {"KMINER_DEVICE": "cpu" if self.device_index is None else "cuda:0"}
-        launch = build_launch(self.level, job_dir, report_fd=wfd, device_index=self.device_index,
-                              pci_bus_id=self.pci_bus_id, hide=self.hide, extra_env=extra_env)
+        try:
+            launch = build_launch(self.level, job_dir, report_fd=wfd, device_index=self.device_index,
+                                  pci_bus_id=self.pci_bus_id, hide=self.hide, extra_env=extra_env)
+        except BaseException:
+            os.close(rfd)
+            os.close(wfd)
+            cg.remove()
+            raise
         out = Outcome(status="failed", level=self.level)
         logf = open(job_dir / "worker.log", "ab")
         t0 = time.monotonic()

@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 JobEvent = Callable[[str, dict[str, Any]], None]
 
 
+def device_active(mode: str, user_away: bool) -> bool:
+    """Whether a device in `mode` (idle, mining, auto) may work now: the `active` field of
+    `Device` as the app fills it."""
+    return mode == "mining" or (mode == "auto" and user_away)
+
+
 @dataclass
 class RunningJob:
     job_id: str

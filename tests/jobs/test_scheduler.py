@@ -132,3 +132,10 @@ def test_shutdown_requeues_running_jobs_as_app_stopped(rig):
     rec = rig.queue.get("r")
     assert rec.state == "queued" and "app stopped" in rec.reason
     assert rig.queue.attempts("r")[-1].reason == "app stopped"
+
+
+def test_device_active_follows_mode_and_away():
+    from jobs.scheduler import device_active
+
+    assert device_active("mining", False) and device_active("auto", True)
+    assert not device_active("auto", False) and not device_active("idle", True)

@@ -51,10 +51,25 @@ class Limits:
         return self.output_mb * MB
 
 
+# A job never gets more than this share of the machine's RAM, whatever its spec asks.
+RAM_SHARE_CAP = 0.75
+
+
+def machine_ram_mb() -> int:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().total // MB)
+    except Exception:
+        return 1 << 20
+
+
 def limits_for(resources, *, device_is_gpu: bool, max_output_mb: int) -> Limits:
-    """Limits from a spec's `Resources`, capped by the miner's `max_output_mb` setting."""
+    """Limits from a spec's `Resources`, capped by the miner's `max_output_mb` setting and by
+    `RAM_SHARE_CAP` of this machine's memory (a spec asking 100 GB on a 24 GB rig gets 18 GB)."""
     cpu_s = resources.max_cpu_s or int(max(60.0, resources.max_wall_s * 4))
-    return Limits(wall_s=resources.max_wall_s, cpu_s=cpu_s, ram_mb=resources.max_ram_mb,
+    ram_mb = min(resources.max_ram_mb, int(machine_ram_mb() * RAM_SHARE_CAP))
+    return Limits(wall_s=resources.max_wall_s, cpu_s=cpu_s, ram_mb=ram_mb,
                   output_mb=min(resources.max_disk_mb, max_output_mb), processes=resources.max_processes,
                   open_files=resources.max_open_files, gpu=device_is_gpu)
 

@@ -124,3 +124,12 @@ def test_level_report_is_honest():
     with pytest.raises(ValueError):
         resolve_level("paranoid")
     json.dumps(strict.as_dict())
+
+
+def test_ram_limit_never_exceeds_three_quarters_of_the_machine():
+    from jobs.limits import limits_for, machine_ram_mb
+    from jobs.spec import Resources
+
+    lim = limits_for(Resources(max_ram_mb=1 << 22), device_is_gpu=False, max_output_mb=100)
+    assert lim.ram_mb == int(machine_ram_mb() * 0.75)
+    assert limits_for(Resources(max_ram_mb=512, max_disk_mb=900), device_is_gpu=True, max_output_mb=100).output_mb == 100

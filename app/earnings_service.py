@@ -410,16 +410,20 @@ class EarningsService:
 
     def record_states(self, states: Iterable[Any]) -> float:
         """Feed one DeviceService.poll() result into the energy ledger; returns Wh added.
+        Only power drawn while a device is offered to the market (`DeviceState.active`) is a cost
+        of knowledge mining; an inactive device reads 0 W (a game on the GPU is not mining).
         GPUs: Telemetry.power_w (NA or a lost GPU: no reading, a gap). The CPU device: the
-        setting general.cpu_power_w while it is active, 0 W while not (no sensor reads it)."""
+        setting general.cpu_power_w (no sensor reads it)."""
         samples = []
         cpu_w = self.ctx.settings.general.cpu_power_w
         for s in states:
             t = s.telemetry
             if t is None:
                 continue
-            if s.info.kind == "cpu":
-                watts: float | None = cpu_w if s.active else 0.0
+            if not s.active:
+                watts: float | None = 0.0
+            elif s.info.kind == "cpu":
+                watts = cpu_w
             elif t.lost or not isinstance(t.power_w, (int, float)) or isinstance(t.power_w, bool):
                 watts = None
             else:

@@ -96,6 +96,8 @@ def _coin_lines(cmp: Any, indent: str = "  ") -> list[str]:
         lines.append(f"{indent}  {n.label}{tag}, figures as of {n.as_of}: {d.coins:.6f} {n.coin}/day x "
                      f"${c.price_usd:g} = {_usd(d.gross_usd)} gross, pool {_usd(d.pool_fee_usd)}, "
                      f"power {d.energy_kwh:.2f} kWh = {_usd(d.power_cost_usd)}, net {_usd(d.net_usd)}/day")
+        if n.estimates:
+            lines.append(f"{indent}    (estimated: {', '.join(sorted(n.estimates))}; the data file says on what basis)")
     return lines
 
 

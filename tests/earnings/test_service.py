@@ -73,8 +73,10 @@ def test_states_feed_energy_gpu_from_telemetry_cpu_from_setting(svc, ctx):
     t = NOW - 3600
     for i in range(4):
         svc.record_states([state(RTX3070, t + i, 117.0), state(CPU, t + i, active=i < 2)])
+    for i in range(4, 8):  # the GPU is not offered to the market (e.g. the user plays): 0 W for mining
+        svc.record_states([state(RTX3070, t + i, 250.0, active=False)])
     e = {x.device_key: x for x in svc.ledger.energy()}
-    assert e[GPU_KEY].wh == pytest.approx(117.0 * 3 / 3600)
+    assert e[GPU_KEY].wh == pytest.approx((117.0 * 3 + 117.0 / 2) / 3600) and e[GPU_KEY].seconds == pytest.approx(7)
     # CPU: 90 W while active (t..t+1), then ramps to 0 W (t+1..t+2), 0 W while idle (t+2..t+3)
     assert e["cpu"].wh == pytest.approx((90.0 + 45.0) / 3600)
 
@@ -92,6 +94,7 @@ def test_na_power_and_a_lost_gpu_add_no_energy(svc):
 def test_real_device_service_polls_feed_the_ledger(ctx):
     nv = make_standin(gpus=[RTX_3070_X1])
     devices = DeviceService(ctx, nvml_module=nv, idle=lambda: 0.0)
+    devices.set_mode("cuda:0", "mining")
     svc = EarningsService(ctx, tz=UTC)
     try:
         svc.record_states(devices.poll())

@@ -142,7 +142,8 @@ def _python_roots() -> list[Path]:
 def gpu_device_nodes(index: int, pci_bus_id: str | None = None) -> list[str]:
     """/dev nodes one NVIDIA GPU needs: its /dev/nvidiaN, the control and UVM nodes, and the
     /dev/dri nodes of the same PCI device when `pci_bus_id` is known."""
-    nodes = [f"/dev/nvidia{index}", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"]
+    nodes = [f"/dev/nvidia{index}", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset",
+             "/dev/nvidia-caps"]
     if pci_bus_id:
         want = pci_bus_id.lower()[-12:]   # NVML gives 00000000:01:00.0, sysfs 0000:01:00.0
         drm = Path("/sys/class/drm")

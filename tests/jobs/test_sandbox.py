@@ -109,7 +109,7 @@ def test_strict_launch_hides_app_folders_under_readonly_mounts(tmp_path):
 def test_gpu_nodes_only_for_the_assigned_gpu():
     nodes = gpu_device_nodes(3)
     assert all(n in {"/dev/nvidia3", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
-                     "/dev/nvidia-modeset"} for n in nodes)
+                     "/dev/nvidia-modeset", "/dev/nvidia-caps"} for n in nodes)
     assert all(os.path.exists(n) for n in nodes)
 
 

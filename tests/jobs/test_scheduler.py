@@ -76,12 +76,16 @@ def test_device_not_active_gets_nothing(rig):
     assert rig.queue.get("s").state == "queued"
 
 
-@pytest.mark.parametrize("how", ["throttled", "idle"])
-def test_throttle_or_idle_pauses_with_sigstop_and_resumes(rig, how):
+@pytest.mark.parametrize("how, level", [("throttled", "basic"), ("idle", "basic"), ("throttled", "strict")])
+def test_throttle_or_idle_pauses_with_sigstop_and_resumes(rig, how, level):
+    from jobs.sandbox import find_bwrap
+
+    if level == "strict" and find_bwrap() is None:
+        pytest.skip("bubblewrap not installed")
     devs = Devices(Device("cpu", "cpu"))
     rig.sleep_job("p", 2.0, steps=20)
     events = []
-    sch = Scheduler(rig.queue, rig.config("basic"), devs, on_event=lambda j, m: events.append(m))
+    sch = Scheduler(rig.queue, rig.config(level), devs, on_event=lambda j, m: events.append(m))
     sch.tick()
     assert _wait(lambda: any(m["type"] == "progress" and m["fraction"] > 0 for m in events))
     devs.set("cpu", **({"throttled": True} if how == "throttled" else {"active": False}))

@@ -36,11 +36,10 @@ from eth_utils import encode_hex, to_canonical_address
 from filelock import FileLock, Timeout
 
 from wallet.errors import ChainLocked, RawRevert
+from wallet.networks import LOCAL_CHAIN_ID
 
 log = logging.getLogger(__name__)
 
-LOCAL_CHAIN_ID = 27501
-"""Chain id of the embedded `local` network (not a public chain's id)."""
 GENESIS_ETH_WEI = 1_000_000 * 10**18
 """ETH (for gas) the user's address holds at genesis on a new local chain."""
 GAS_LIMIT = 30_000_000

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wallet.embedded import LOCAL_CHAIN_ID
+LOCAL_CHAIN_ID = 27501
+"""Chain id of the embedded `local` network (not a public chain's id)."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from wallet.token import TokenClient
 JOB_KINDS: dict[str, int] = {"render": 1, "train": 2, "infer": 3, "verify": 4}
 KIND_NAMES: dict[int, str] = {v: k for k, v in JOB_KINDS.items()}
 ZERO_ADDRESS = "0x" + "00" * 20
+SHARDS_PER_TX = 100
+"""Shards per postShards transaction (~16 M gas at 100: fits a 30 M gas block)."""
 
 
 class JobStatus(enum.IntEnum):
@@ -109,14 +111,26 @@ class MarketClient:
         return int(ev[0]["args"]["id"]), res
 
     def post_shards(self, account, *, kind: str, spec_hashes: list[str | bytes], spec_uris: list[str],
-                    reward_each_wei: int, deadline: int, review_window_s: int, stake_wei: int = 0) -> tuple[list[int], TxResult]:
-        """Post N shard jobs in one transaction (N * reward escrowed); returns their ids."""
+                    reward_each_wei: int, deadline: int, review_window_s: int, stake_wei: int = 0,
+                    max_per_tx: int = SHARDS_PER_TX) -> tuple[list[int], list[TxResult]]:
+        """Post N shard jobs, `max_per_tx` per transaction (N * reward escrowed); returns (ids, txs).
+
+        Up to `max_per_tx` shards go in one transaction; more are split so each fits a block.
+        """
+        if len(spec_hashes) != len(spec_uris) and len(spec_hashes) > max_per_tx:
+            raise ValueError("spec_hashes and spec_uris differ in length")  # one batch: the contract says so
         self.token.ensure_allowance(account, self.jobs_contract.address, reward_each_wei * len(spec_hashes))
-        fn = self.jobs_contract.functions.postShards(_kind(kind), [_hash32(h) for h in spec_hashes], list(spec_uris),
-                                                     reward_each_wei, deadline, review_window_s, stake_wei)
-        res = self._tx(account, fn, 200_000 + 180_000 * len(spec_hashes), "posting the shards")
-        ids = [int(e["args"]["id"]) for e in self.jobs_contract.events.JobPosted().process_receipt(res.receipt, errors=DISCARD)]
-        return ids, res
+        ids: list[int] = []
+        txs: list[TxResult] = []
+        for start in range(0, max(len(spec_hashes), 1), max_per_tx):
+            hashes = [_hash32(h) for h in spec_hashes[start:start + max_per_tx]]
+            uris = list(spec_uris[start:start + max_per_tx]) if len(spec_hashes) > max_per_tx else list(spec_uris)
+            fn = self.jobs_contract.functions.postShards(_kind(kind), hashes, uris, reward_each_wei, deadline,
+                                                         review_window_s, stake_wei)
+            res = self._tx(account, fn, 200_000 + 180_000 * len(hashes), "posting the shards")
+            ids += [int(e["args"]["id"]) for e in self.jobs_contract.events.JobPosted().process_receipt(res.receipt, errors=DISCARD)]
+            txs.append(res)
+        return ids, txs
 
     def accept(self, account, job_id: int) -> TxResult:
         return self._tx(account, self.jobs_contract.functions.accept(job_id), 150_000, f"accepting job {job_id}")

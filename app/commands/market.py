@@ -120,9 +120,10 @@ def cmd_post(args: argparse.Namespace) -> int:
             base = _user(lambda: int(args.spec_hash.removeprefix("0x"), 16))
             hashes = ["0x" + f"{(base + i) % 2**256:064x}" for i in range(args.shards)]
             uris = [f"{args.spec_uri}#shard={i}" for i in range(args.shards)]
-            ids, res = _user(lambda: m.post_shards(me, kind=args.kind, spec_hashes=hashes, spec_uris=uris,
+            ids, txs = _user(lambda: m.post_shards(me, kind=args.kind, spec_hashes=hashes, spec_uris=uris,
                                                    reward_each_wei=reward, deadline=deadline, review_window_s=window,
                                                    stake_wei=stake))
+            res = txs[-1]
         emit(args, {"job_ids": ids, "tx_hash": res.tx_hash, "block": res.block_number},
              f"posted job{'s' if len(ids) > 1 else ''} {', '.join(f'#{i}' for i in ids)} (tx {res.tx_hash})")
     return 0

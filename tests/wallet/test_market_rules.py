@@ -206,10 +206,10 @@ def test_post_shards_posts_n_jobs_in_one_transaction(market_env):
     env = market_env
     before = bal(env, env.buyer)
     hashes = ["0x" + f"{i:064x}" for i in range(1, 9)]
-    ids, tx = env.market.post_shards(env.buyer, kind="render", spec_hashes=hashes,
+    ids, txs = env.market.post_shards(env.buyer, kind="render", spec_hashes=hashes,
                                      spec_uris=[f"file:///shard{i}" for i in range(8)], reward_each_wei=NTK,
                                      deadline=env.now() + DAY, review_window_s=600)
-    assert ids == list(range(1, 9))
+    assert ids == list(range(1, 9)) and len(txs) == 1  # one transaction
     assert bal(env, env.buyer) == before - 8 * NTK
     assert len({env.market.job(i).spec_hash for i in ids}) == 8
     with refused("BadShardCount"):
@@ -218,6 +218,19 @@ def test_post_shards_posts_n_jobs_in_one_transaction(market_env):
     with refused("LengthMismatch"):
         env.market.post_shards(env.buyer, kind="render", spec_hashes=hashes[:2], spec_uris=["a"], reward_each_wei=NTK,
                                deadline=env.now() + DAY, review_window_s=600)
+
+
+def test_many_shards_are_split_into_block_sized_transactions(market_env):
+    env = market_env
+    n = 130
+    ids, txs = env.market.post_shards(env.buyer, kind="render", spec_hashes=["0x" + f"{i + 1:064x}" for i in range(n)],
+                                      spec_uris=[f"u{i}" for i in range(n)], reward_each_wei=1, deadline=env.now() + DAY,
+                                      review_window_s=600, max_per_tx=100)
+    assert ids == list(range(1, n + 1)) and len(txs) == 2
+    assert env.market.token.balance_of(env.market.jobs_contract.address) == n
+    with refused("BadShardCount"):  # the contract's own cap
+        env.chain.transact(env.buyer, env.market.jobs_contract.functions.postShards(
+            1, [bytes(32)] * 257, ["u"] * 257, 1, env.now() + DAY, 600, 0), gas=29_000_000)
 
 
 def test_reward_overflow_is_refused(market_env):

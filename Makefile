@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: run test deps deps-test venv lint clean node contracts screenshots
+.PHONY: package package-test package-deb-test
 
 run: deps venv
 	$(BIN)/kminer
@@ -46,3 +47,25 @@ clean:
 
 screenshots: deps-test venv
 	xvfb-run -a -s "-screen 0 1280x900x24" $(BIN)/python docs/make_screenshots.py --standin
+
+# Installers (packaging/README.md): the PyInstaller bundle in dist/kminer, then a .tar.gz and
+# a .deb with SHA-256 sums beside them (signed when KMINER_GPG_KEY is set). Not part of `make test`.
+PKG_STAMP := $(VENV)/.packaging
+
+$(PKG_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,packaging]'
+	@touch $@
+
+package: deps venv $(PKG_STAMP)
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/kminer.spec
+	$(BIN)/python packaging/linux/make_dist.py --bundle dist/kminer --out dist
+	bash packaging/linux/sign.sh dist
+
+# Runs the built bundle in a clean environment: self-test, jobs in the strict sandbox, train and
+# infer, wallet, benchmark child, GUI first paint; prints sizes and start-up times.
+package-test: deps-test
+	python3 packaging/linux/package_test.py --exe dist/kminer/kminer
+
+# As root: dpkg -i the .deb, run /usr/bin/kminer, dpkg -r/--purge, check user data survives.
+package-deb-test:
+	bash packaging/linux/deb_test.sh

@@ -2,13 +2,16 @@
 # Installs the Debian packages Knowledge Miner needs, when they are missing.
 #   debian-deps.sh runtime   EGL/Mesa for rendering, bubblewrap for the strict sandbox, Qt's xcb libraries
 #   debian-deps.sh test      runtime + Xvfb and a tray host for GUI tests
+#   debian-deps.sh list-runtime   print the runtime list (no install)
 # As root it runs apt-get and says what it installs; otherwise it prints the command to run.
 set -euo pipefail
-runtime=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 bubblewrap
+runtime=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libgl1 libosmesa6 bubblewrap
          libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
          libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0
          libdbus-1-3 libfontconfig1 libglib2.0-0 libxss1)
 test_extra=(xvfb xauth trayer xdotool)
+# list-runtime: print the runtime list, one a line (the .deb's Depends come from it)
+[ "${1:-}" = list-runtime ] && { printf '%s\n' "${runtime[@]}"; exit 0; }
 want=("${runtime[@]}")
 [ "${1:-runtime}" = test ] && want+=("${test_extra[@]}")
 

@@ -1,0 +1,145 @@
+"""What goes into the bundle: data files, hidden imports, exclusions, version.
+
+Plain Python with no PyInstaller import, so `packaging/kminer.spec` and the unit tests in
+tests/packaging read the same lists. Paths are relative to the repository root; destination
+folders are relative to the bundle's `_internal/` (`sys._MEIPASS`), laid out as in the source
+tree so `Path(__file__)`-relative lookups (wallet/artifacts, resources/schemas) and
+`app.resources.resources_dir()` work unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_NAME = "kminer"
+
+# Our packages: engines and CLI commands are imported by name (ENGINES, COMMAND_MODULES),
+# so the import graph alone would miss them; every submodule goes in.
+OUR_PACKAGES = ("app", "ui", "gpu", "jobs", "wallet", "common")
+
+# Third-party packages that import their own parts from strings (py-evm's VM forks and gas
+# estimators, eth-tester's backends): every submodule goes in.
+THIRD_PARTY_SUBMODULES = ("eth", "eth_tester")
+
+# Data folders copied whole (minus caches); resources/models holds the demo models once they land.
+DATA_DIRS = ("resources",)
+# Compiled contracts the app deploys or decodes errors with (test contracts stay out).
+ARTIFACT_DIR = "wallet/artifacts"
+TEST_ARTIFACTS = ("HostileToken.json",)
+SKIP_NAMES = ("__pycache__", ".DS_Store")
+SKIP_SUFFIXES = (".pyc", ".pyo")
+
+# Packages whose non-Python files are needed at run time.
+PACKAGE_DATA = (
+    "pyrender",  # shaders/ and fonts/
+    "trimesh",  # resources/ (units, templates)
+)
+
+# Distributions whose metadata is read at run time (`importlib.metadata.version(...)` at
+# import in web3, eth-tester, py-evm's trie and eth-bloom...): copied with their requirements.
+METADATA_RECURSIVE = ("web3", "py-evm", "eth-tester", "eth-account")
+
+# Loaded by name at run time (PyOpenGL picks its platform from PYOPENGL_PLATFORM; pyrender
+# imports its offscreen platform lazily), so PyInstaller's import scan cannot see them.
+GL_HIDDEN_LINUX = (
+    "OpenGL.platform.egl",
+    "OpenGL.platform.osmesa",
+    "OpenGL.platform.glx",
+    "OpenGL.raw.EGL",
+    "OpenGL.EGL",
+    "OpenGL.osmesa",
+    "OpenGL.raw.osmesa.mesa",
+    "pyrender.platforms.egl",
+    "pyrender.platforms.osmesa",
+)
+GL_HIDDEN_WINDOWS = ("OpenGL.platform.win32", "pyrender.platforms.pyglet_platform")
+
+# Standard-library modules a buyer's `python` job may import although our code does not.
+# A bundle only carries what the analysis found, so the set buyer code can rely on is named
+# here (and in packaging/README.md).
+BUYER_STDLIB = (
+    "array", "base64", "bisect", "calendar", "cmath", "collections", "colorsys", "contextlib", "copy",
+    "csv", "dataclasses", "datetime", "decimal", "difflib", "enum", "fractions", "functools", "gzip",
+    "hashlib", "heapq", "hmac", "io", "itertools", "json", "math", "operator", "pathlib", "pickle",
+    "pprint", "random", "re", "secrets", "shutil", "statistics", "string", "struct", "tarfile",
+    "tempfile", "textwrap", "time", "typing", "uuid", "zipfile", "zlib",
+)
+
+# Left out to keep the bundle lean: test and build tooling, GUIs we do not use, torch parts
+# that only its own test suite or TensorBoard need.
+EXCLUDES = (
+    "tkinter", "_tkinter", "turtle", "idlelib", "lib2to3", "pydoc_data",
+    "torchvision", "torchaudio", "tensorboard", "torch.utils.tensorboard",
+    "matplotlib", "IPython", "jupyter_client", "notebook",
+    "pytest", "_pytest", "pytestqt", "pytest_timeout", "importlinter", "grimp",
+    "PyInstaller", "pip", "keyrings.alt",
+)
+
+# PySide6 modules we never import; excluded so no hook pulls them in.
+QT_EXCLUDES = (
+    "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets", "PySide6.QtWebEngineQuick", "PySide6.Qt3DCore",
+    "PySide6.QtQuick", "PySide6.QtQml", "PySide6.QtMultimedia", "PySide6.QtPdf", "PySide6.QtCharts",
+    "PySide6.QtDataVisualization", "PySide6.QtGraphs", "PySide6.QtDesigner", "PySide6.QtBluetooth",
+    "PySide6.QtLocation", "PySide6.QtPositioning", "PySide6.QtSensors", "PySide6.QtSerialPort",
+    "PySide6.QtSql", "PySide6.QtTest", "PySide6.QtHelp", "PySide6.QtSpatialAudio", "PySide6.QtTextToSpeech",
+)
+
+
+# Files the torch hook collects that only torch's own C++ tests or extension builds use
+# (destination paths in the bundle, fnmatch patterns): ~140 MB of the torch wheel.
+DROP_FROM_BUNDLE = (
+    "torch/test/*", "torch/include/*", "torch/share/*",
+    # torch/bin: its C++ test programs and protoc; torch_shm_manager stays (DataLoader, shared memory).
+    "torch/bin/*test*", "torch/bin/*Test", "torch/bin/protoc*", "torch/bin/*.pt", "torch/bin/*.ptl",
+    "torch/lib/libjitbackend_test.so", "torch/lib/libtorchbind_test.so", "torch/lib/libbackend_with_compiler.so",
+    "torch/lib/libaoti_custom_ops.so", "torch/lib/*test*.dll", "torch/lib/*.lib",
+)
+
+
+def keep_in_bundle(dest: str) -> bool:
+    """False for a bundle path (as PyInstaller's TOC names it) matching DROP_FROM_BUNDLE."""
+    from fnmatch import fnmatch
+
+    d = dest.replace("\\", "/")
+    return not any(fnmatch(d, pat) for pat in DROP_FROM_BUNDLE)
+
+
+def app_version(root: Path = ROOT) -> str:
+    """`app.__version__`, read from app/__init__.py without importing the app."""
+    text = (root / "app" / "__init__.py").read_text(encoding="utf-8")
+    m = re.search(r'^__version__\s*=\s*["\']([^"\']+)["\']', text, re.M)
+    if not m:
+        raise ValueError("app/__init__.py has no __version__")
+    return m.group(1)
+
+
+def _keep(path: Path) -> bool:
+    return not any(part in SKIP_NAMES for part in path.parts) and path.suffix not in SKIP_SUFFIXES
+
+
+def data_files(root: Path = ROOT) -> list[tuple[str, str]]:
+    """(source file, destination folder) pairs for PyInstaller's `datas`, sorted."""
+    out: list[tuple[str, str]] = []
+    for d in DATA_DIRS:
+        base = root / d
+        if not base.is_dir():
+            continue
+        for p in sorted(base.rglob("*")):
+            if p.is_file() and _keep(p.relative_to(root)):
+                out.append((str(p), str(p.parent.relative_to(root)).replace("\\", "/")))
+    art = root / ARTIFACT_DIR
+    for p in sorted(art.glob("*.json")):
+        if p.name not in TEST_ARTIFACTS:
+            out.append((str(p), ARTIFACT_DIR))
+    return out
+
+
+def gl_hidden_imports(platform: str = sys.platform) -> tuple[str, ...]:
+    return GL_HIDDEN_WINDOWS if platform == "win32" else GL_HIDDEN_LINUX
+
+
+def excludes() -> list[str]:
+    return list(EXCLUDES) + list(QT_EXCLUDES)

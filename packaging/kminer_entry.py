@@ -1,0 +1,42 @@
+"""Entry point of the frozen bundle: the GUI, the CLI and the job worker are one executable.
+
+`kminer` with no command opens the GUI, `kminer worker ...` runs a job (the sandbox starts
+`sys.executable worker`), `kminer bench --child` runs a benchmark child. A bundle has no
+Python interpreter to start again, so this entry also answers the two other ways our code
+re-runs "this interpreter":
+
+- `kminer -c CODE [ARG...]` runs CODE like `python -c` (the render engine probes EGL in a
+  child this way; package-test makes its tiny data set this way). Frozen bundles only.
+- multiprocessing children (`multiprocessing.freeze_support()`).
+"""
+
+import sys
+
+
+def _run_code(code: str, argv: list[str]) -> int:
+    import traceback
+
+    sys.argv = ["-c", *argv]
+    try:
+        exec(compile(code, "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:  # like `python -c`: the traceback on stderr, exit 1
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def main() -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()
+    if getattr(sys, "frozen", False) and len(sys.argv) >= 3 and sys.argv[1] == "-c":
+        return _run_code(sys.argv[2], sys.argv[3:])
+    from app.cli import main as cli_main
+
+    return cli_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

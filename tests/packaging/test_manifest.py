@@ -1,0 +1,106 @@
+"""The bundle's contents as packaging/bundle_manifest.py and packaging/kminer.spec declare them."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_resource_file_goes_into_the_bundle_at_its_source_path(manifest):
+    pairs = manifest.data_files(ROOT)
+    shipped = {(Path(src).relative_to(ROOT).parent.as_posix(), Path(src).name) for src, _ in pairs}
+    for src, dest in pairs:
+        assert Path(src).relative_to(ROOT).parent.as_posix() == dest
+    on_disk = {(p.relative_to(ROOT).parent.as_posix(), p.name) for p in (ROOT / "resources").rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    assert on_disk, "resources/ is empty"
+    assert on_disk <= shipped
+    assert ("resources/icons", "kminer.svg") in shipped
+    assert ("resources/schemas", "job.schema.json") in shipped
+
+
+def test_contract_artifacts_ship_and_test_contracts_stay_out(manifest):
+    from wallet.artifacts import CONTRACT_NAMES
+
+    dests = {Path(src).name: dest for src, dest in manifest.data_files(ROOT)}
+    for name in CONTRACT_NAMES:
+        assert dests[f"{name}.json"] == "wallet/artifacts"
+    assert "HostileToken.json" not in dests
+
+
+def test_caches_are_never_shipped(manifest, tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text('__version__ = "9.8.7"\n')
+    res = tmp_path / "resources" / "scenes"
+    (res / "__pycache__").mkdir(parents=True)
+    (res / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    (res / "shelf.json").write_text("{}")
+    names = [Path(s).name for s, _ in manifest.data_files(tmp_path)]
+    assert names == ["shelf.json"]
+    assert manifest.app_version(tmp_path) == "9.8.7"
+
+
+def test_version_is_the_packages_version(manifest):
+    import app
+
+    assert manifest.app_version() == app.__version__
+
+
+def test_modules_loaded_by_name_are_inside_collected_packages(manifest):
+    """Engines and CLI commands are imported from strings; collect_submodules of our packages
+    must reach each of them, or the frozen worker would fail on that job kind."""
+    from app.cli import COMMAND_MODULES
+    from jobs.engine import ENGINES
+
+    names = [v.split(":")[0] for v in ENGINES.values()] + [f"app.commands.{m}" for m in COMMAND_MODULES]
+    for mod in names:
+        assert mod.split(".")[0] in manifest.OUR_PACKAGES, mod
+        assert importlib.util.find_spec(mod) is not None, mod
+
+
+def test_gl_platform_modules_named_in_hidden_imports_exist(manifest):
+    for plat in ("linux", "win32"):
+        for mod in manifest.gl_hidden_imports(plat):
+            top, *rest = mod.split(".")
+            spec = importlib.util.find_spec(top)
+            assert spec is not None and spec.submodule_search_locations, top
+            base = Path(list(spec.submodule_search_locations)[0]).joinpath(*rest)
+            assert base.with_suffix(".py").is_file() or (base / "__init__.py").is_file(), mod
+    assert "OpenGL.platform.egl" in manifest.gl_hidden_imports("linux")
+    assert "OpenGL.platform.osmesa" in manifest.gl_hidden_imports("linux")
+    assert "pyrender.platforms.egl" in manifest.gl_hidden_imports("linux")
+
+
+def test_excludes_never_drop_what_the_app_runs_on(manifest):
+    ex = set(manifest.excludes())
+    needed = {"torch", "pyrender", "OpenGL", "trimesh", "PySide6", "PySide6.QtWidgets", "PySide6.QtSvg", "numpy",
+              "web3", "safetensors", "pycocotools", "qasync", "scipy", *manifest.OUR_PACKAGES}
+    assert not (ex & needed)
+    assert {"tkinter", "torchvision", "pytest"} <= ex
+
+
+def test_buyer_stdlib_names_are_standard_library(manifest):
+    assert set(manifest.BUYER_STDLIB) <= set(sys.stdlib_module_names)
+
+
+def test_torch_test_files_are_dropped_and_its_runtime_kept(manifest):
+    for dest in ("torch/test/test_api", "torch/bin/protoc", "torch/bin/test_jit", "torch/bin/TCPStoreTest", "torch\\test\\x.exe", "torch/include/c10/x.h",
+                 "torch/lib/libtorchbind_test.so"):
+        assert not manifest.keep_in_bundle(dest), dest
+    for dest in ("torch/bin/torch_shm_manager", "torch/lib/libtorch_cpu.so", "torch/lib/libc10.so", "torch/_C.cpython-311-x86_64-linux-gnu.so",
+                 "resources/icons/kminer.svg", "wallet/artifacts/NTK.json"):
+        assert manifest.keep_in_bundle(dest), dest
+
+
+def test_spec_uses_the_manifest_and_builds_one_folder():
+    text = (ROOT / "packaging" / "kminer.spec").read_text()
+    tree = ast.parse(text)  # valid Python
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert {"Analysis", "PYZ", "EXE", "COLLECT"} <= calls  # COLLECT = one-folder
+    for needle in ("M.data_files(ROOT)", "M.excludes()", "M.gl_hidden_imports(", "M.METADATA_RECURSIVE",
+                   "M.keep_in_bundle", "collect_submodules(pkg)", "M.THIRD_PARTY_SUBMODULES", "kminer_entry.py", "M.app_version(ROOT)"):
+        assert needle in text, needle

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 # Command modules under app.commands, in the order `--help` lists them.
 COMMAND_MODULES: list[str] = [
+    "render",
     "train",
     "infer",
     "devices",

@@ -25,6 +25,8 @@ ENGINES: dict[str, str] = {
     "train": "jobs.train.engines:train",
     "infer": "jobs.train.engines:infer",
     "verify-train": "jobs.train.engines:verify",
+    "render": "jobs.render.engine:run",
+    "verify-render": "jobs.render.verify:run",
 }
 
 

@@ -76,7 +76,7 @@ def revolve(profile: list[tuple[float, float]], role: str, segments: int = 32,
     shape = (len(prof), segments + 1)
     pos = np.stack([r * sx, np.broadcast_to(y, shape), r * cz], axis=-1)
     nor = np.stack([n2[:, 0][:, None] * sx, np.broadcast_to(n2[:, 1][:, None], shape), n2[:, 0][:, None] * cz], axis=-1)
-    uu = theta / (2 * np.pi) + (u_offset - 0.5)
+    uu = 1.0 - theta / (2 * np.pi) + (u_offset - 0.5)  # u grows to the right seen from outside
     uv = np.stack([np.broadcast_to(uu, shape), np.broadcast_to(v[:, None], shape)], axis=-1)
     nr, nc = len(prof), segments + 1
     idx = []

@@ -59,6 +59,8 @@ def object_runs(ids: np.ndarray, n: int) -> dict[int, tuple[list[int], list[floa
         counts[1:-1:2] = me - ms
         counts[2:-1:2] = ms[1:] - me[:-1]
         counts[-1] = total - me[-1]
+        if counts[-1] == 0:  # the object reaches the last pixel: COCO ends on a run of ones
+            counts = counts[:-1]
         out[int(v[0])] = ([int(c) for c in counts], bbox)
     return out
 

@@ -1,0 +1,45 @@
+"""The `render` job engine: a thin adapter from `JobContext` to `render_dataset`.
+
+params: `scene` (the spec as a JSON object) unless an input named `scene` (a JSON file) is
+given; `start` (default 0), `count` (default the spec's outputs.count - start), `seed`
+(default the spec's outputs.seed). inputs: user files by sha256 (meshes, label and
+background images). The dataset goes straight into `ctx.out_dir` (see dataset.py's layout).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jobs.render.dataset import RenderError, render_dataset
+from jobs.render.spec import SceneError, load_scene, parse_scene
+
+
+def run(ctx) -> dict:
+    from jobs.engine import EngineError
+
+    p = ctx.params
+    try:
+        if "scene" in ctx.inputs:
+            spec = load_scene(Path(ctx.inputs["scene"]))
+        elif isinstance(p.get("scene"), dict):
+            spec = parse_scene(p["scene"])
+        else:
+            raise EngineError("render needs params.scene (a scene object) or an input named 'scene'")
+        start = int(p.get("start", 0))
+        count = int(p["count"]) if p.get("count") is not None else None
+        seed = int(p["seed"]) if p.get("seed") is not None else None
+    except (SceneError, TypeError, ValueError) as e:
+        raise EngineError(f"bad render parameters: {e}") from None
+    total = count if count is not None else max(0, spec.outputs.count - start)
+    ctx.log(f"rendering scene '{spec.name}' frames {start}..{start + total - 1} (spec {spec.spec_hash()[:12]})")
+    try:
+        card = render_dataset(spec, Path(ctx.out_dir), start=start, count=count, seed=seed, inputs=ctx.inputs,
+                              progress=lambda k, n, msg: ctx.progress(k / n, msg),
+                              cancelled=getattr(ctx, "cancelled", None))
+    except (SceneError, RenderError) as e:
+        raise EngineError(str(e)) from None
+    if card["software"].get("gl_egl_error"):
+        ctx.log(f"EGL unavailable, rendered with OSMesa: {card['software']['gl_egl_error']}", "warning")
+    return {k: card[k] for k in ("scene", "spec_hash", "seed", "frame_ranges", "counts", "class_histogram", "time")} | {
+        "gl": {k: v for k, v in card["software"].items() if k.startswith("gl_")}}
+

@@ -97,3 +97,21 @@ def test_two_processes_share_one_account_without_nonce_clashes(anvil_factory, tm
     chain = Chain.rpc(a.url, lock_dir=tmp_path)
     assert chain.balance_wei(sink) == 2 * n
     assert chain.w3.eth.get_transaction_count(Account.from_key(a.keys[0]).address) == 2 * n
+
+
+def test_faucet_is_disabled_on_mainnet_chain_id(anvil_factory, tmp_path):
+    from wallet import artifacts
+    from wallet.errors import ContractRevert, WalletError
+    from wallet.token import TokenClient
+
+    a = anvil_factory(extra=("--chain-id", "1"))
+    chain = Chain.rpc(a.url, expected_chain_id=1, lock_dir=tmp_path)
+    me = Account.from_key(a.keys[0])
+    with pytest.raises(WalletError, match="mainnet"):
+        deploy_all(chain, me)  # the app never deploys test contracts on chain 1
+    art = artifacts.load("NTK")
+    ntk = chain.transact(me, chain.w3.eth.contract(abi=art.abi_list(), bytecode=art.bytecode).constructor(5)).receipt
+    tok = TokenClient(chain, ntk["contractAddress"])
+    with pytest.raises(ContractRevert, match="FaucetDisabledOnMainnet"):
+        tok.mint(me, me.address, NTK)
+    assert tok.balance_of(me.address) == 5

@@ -180,6 +180,8 @@ class Chain:
                 return self.read(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
             except Exception as e:
                 msg = str(e).lower()
+                if "already known" in msg or "already imported" in msg:
+                    return signed.hash  # our own transaction went through before a retry re-sent it
                 if ("nonce" in msg and ("low" in msg or "already" in msg)) and attempt < 2:
                     log.info("%s: nonce %d taken, retrying", what, nonce)
                     continue

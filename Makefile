@@ -69,3 +69,8 @@ package-test: deps-test
 # As root: dpkg -i the .deb, run /usr/bin/kminer, dpkg -r/--purge, check user data survives.
 package-deb-test:
 	bash packaging/linux/deb_test.sh
+
+# Render the demo shelf, train the demo detector and classifier into resources/models/ (CPU: ~1 h).
+.PHONY: demo-models
+demo-models: venv
+	$(BIN)/python -m jobs.train.demo_models --out resources/models

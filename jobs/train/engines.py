@@ -1,8 +1,9 @@
 """Job engines `train`, `infer` and `verify-train` (registered in jobs.engine.ENGINES).
 
-Inputs by name: `model` is a model folder (card + weights); every other input of a `train`
-or `verify-train` job is a COCO dataset folder (shards, taken in name order); every other
-input of an `infer` job is an image file or a folder of images. Parameters are validated by
+Inputs by name: `model` is a model folder (card + weights) or the card file, with `weights`
+the safetensors file beside it as a second input; every other input of a `train` or
+`verify-train` job is a COCO dataset folder (shards, taken in name order); every other input
+of an `infer` job is an image file or a folder of images. Parameters are validated by
 pydantic models with `extra="forbid"`; any problem is one `EngineError` line.
 """
 
@@ -16,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from jobs.engine import EngineError, JobContext
 from jobs.train import TrainError
 from jobs.train.trainer import CHECKPOINT_NAME, Hooks, TrainConfig
+
+
+_MODEL_INPUTS = ("model", "weights")
 
 
 def run_training(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path, scratch: Path,
@@ -39,7 +43,7 @@ def _params(model: type[BaseModel], ctx: JobContext, **extra: Any) -> Any:
 
 
 def _datasets(ctx: JobContext) -> list[Path]:
-    ds = [ctx.inputs[k] for k in sorted(ctx.inputs) if k != "model"]
+    ds = [ctx.inputs[k] for k in sorted(ctx.inputs) if k not in _MODEL_INPUTS]
     if not ds:
         raise EngineError("no dataset input (give one or more COCO folders as inputs)")
     return ds
@@ -76,12 +80,12 @@ def infer(ctx: JobContext) -> dict[str, Any]:
         raise EngineError("no 'model' input (a folder with model_card.json and its weights)")
     images: list[Path] = []
     for k in sorted(ctx.inputs):
-        if k == "model":
+        if k in _MODEL_INPUTS:
             continue
         path = ctx.inputs[k]
         images += sorted(f for f in path.rglob("*") if f.suffix.lower() in _IMAGE_EXT) if path.is_dir() else [path]
     try:
-        lm = load_model(ctx.inputs["model"], ctx.device)
+        lm = load_model(ctx.inputs["model"], ctx.device, ctx.inputs.get("weights"))
         results = infer_paths(lm, images, ctx.out_dir, p.score_threshold, p.max_pixels)
     except TrainError as e:
         raise EngineError(str(e)) from None
@@ -102,7 +106,7 @@ def verify(ctx: JobContext) -> dict[str, Any]:
     if "model" not in ctx.inputs:
         raise EngineError("no 'model' input to verify")
     try:
-        res = verify_model(ctx.inputs["model"], _datasets(ctx), p.tolerance, ctx.device)
+        res = verify_model(ctx.inputs["model"], _datasets(ctx), p.tolerance, ctx.device, weights=ctx.inputs.get("weights"))
     except TrainError as e:
         raise EngineError(str(e)) from None
     ctx.log(f"verify-train: {res['metric']} claimed {res['claimed']:.3f}, measured {res['measured']:.3f}: "

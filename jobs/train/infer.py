@@ -47,10 +47,12 @@ class LoadedModel:
         return tuple(self.card["input_size"])
 
 
-def load_model(path: Path, device: str = "cpu") -> LoadedModel:
-    """Load a model folder (card + weights); TrainError when the card is invalid, the weights
-    are missing, corrupt, or not the ones the card names (sha256), or do not fit the arch."""
-    card, weights = load_card(path)
+def load_model(path: Path, device: str = "cpu", weights: Path | None = None) -> LoadedModel:
+    """Load a model folder (card + weights), or a card file with `weights` given apart (a job
+    gets them as two file inputs); TrainError when the card is invalid, the weights are
+    missing, corrupt, or not the ones the card names (sha256), or do not fit the arch."""
+    card, weights_beside = load_card(path)
+    weights = Path(weights) if weights is not None else weights_beside
     spec = get_arch(card["arch"])
     if spec.task != card["task"]:
         raise TrainError(f"model card says task {card['task']!r} but {card['arch']} is a {spec.task} model")

@@ -18,8 +18,9 @@ _COLOURS = [(210, 40, 40), (40, 70, 210), (40, 180, 60)]
 
 
 def make_shapes_dataset(out: Path, n_images: int = 64, size: tuple[int, int] = (160, 120), seed: int = 0,
-                        max_objects: int = 3, brightness: float = 1.0) -> Path:
-    """Write a COCO folder of `n_images` images at `size` (w, h); returns `out`."""
+                        max_objects: int = 3, brightness: float = 1.0, noise: float = 12.0) -> Path:
+    """Write a COCO folder of `n_images` images at `size` (w, h); returns `out`. `noise` is the
+    std-dev of the background pixel noise (0..255 scale)."""
     from pycocotools import mask as mask_utils
 
     rng = np.random.RandomState(seed)
@@ -30,7 +31,7 @@ def make_shapes_dataset(out: Path, n_images: int = 64, size: tuple[int, int] = (
         yy, xx = np.mgrid[0:h, 0:w]
         base = rng.uniform(60, 200, 3)
         grad = rng.uniform(-40, 40, 3)
-        bg = base[None, None, :] + grad[None, None, :] * (xx / w)[..., None] + rng.normal(0, 12, (h, w, 3))
+        bg = base[None, None, :] + grad[None, None, :] * (xx / w)[..., None] + rng.normal(0, noise, (h, w, 3))
         img = Image.fromarray(np.clip(bg * brightness, 0, 255).astype(np.uint8))
         draw = ImageDraw.Draw(img)
         placed: list[tuple[int, int, int, int]] = []

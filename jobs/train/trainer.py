@@ -300,7 +300,7 @@ def train(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path
     atomic_write_json(out_dir / CARD_NAME, card)
     atomic_write_json(out_dir / "curves.json", state["curves"])
     plot_curves(state["curves"], out_dir / "curves.png", f"{cfg.arch} on {sum(s['images'] for s in run.data.shards)} images")
-    summary.update(metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))}, card=str(out_dir / CARD_NAME))
+    summary.update(metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))}, card=CARD_NAME)
     return summary
 
 

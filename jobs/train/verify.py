@@ -18,10 +18,10 @@ DEFAULT_TOLERANCE = 0.05
 
 
 def verify_model(model_path: Path, datasets: list[Path], tolerance: float = DEFAULT_TOLERANCE,
-                 device: str = "cpu", threads: int = 2) -> dict:
+                 device: str = "cpu", threads: int = 2, weights: Path | None = None) -> dict:
     if not 0 <= tolerance <= 1:
         raise TrainError("tolerance must be between 0 and 1")
-    lm = load_model(model_path, device)
+    lm = load_model(model_path, device, weights)
     metric = lm.card.get("metric")
     claimed = (lm.card.get("metrics") or {}).get(metric)
     if metric not in ("map50", "map", "accuracy") or not isinstance(claimed, (int, float)):

@@ -1,0 +1,150 @@
+"""Make the demo models: render the demo shelf scene, train a shelf-product detector and a
+product classifier, evaluate both on a held-out render with other lighting and camera
+settings, and write them (fp16 safetensors + cards + curves + an annotated example) to
+resources/models/. `make demo-models` runs this.
+
+    python -m jobs.train.demo_models [--out resources/models] [--frames 1500] [--holdout 200]
+                                     [--detector-epochs 30] [--classifier-epochs 12] [--work DIR]
+
+Rendering runs in `--procs` parallel processes (one shard each; the trainer reads shards
+directly). Everything is seeded, so a rerun renders the same frames; training time depends
+on the machine. The cards get `holdout_metrics` (the held-out render) and `production`
+(how long rendering and training took here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENE = ROOT / "resources" / "scenes" / "retail_shelf.json"
+
+
+def _scene(base: dict, *, width: int, height: int, count: int, seed: int, holdout: bool) -> dict:
+    s = json.loads(json.dumps(base))
+    s["outputs"] = {**s.get("outputs", {}), "width": width, "height": height, "count": count, "seed": seed}
+    if holdout:  # other light and camera than training: dimmer/warmer light, wider views
+        s["lights"] = {**s["lights"], "intensity": [1.5, 3.0], "color_temperature_k": [3200, 5200], "ambient": [0.25, 0.4]}
+        s["camera"] = {**s["camera"], "distance": [1.6, 2.0], "yaw_deg": [-22, 22], "pitch_deg": [0, 14], "fov_deg": [46, 58]}
+    return s
+
+
+def _render_shard(scene: dict, out: str, start: int, count: int) -> None:
+    from jobs.render.dataset import render_dataset
+    from jobs.render.spec import parse_scene
+
+    render_dataset(parse_scene(scene), out, start=start, count=count)
+
+
+def render(scene: dict, out: Path, procs: int) -> list[Path]:
+    """Render `scene` in `procs` shards (parallel processes); returns the shard folders."""
+    n = scene["outputs"]["count"]
+    per = -(-n // procs)
+    ctx = mp.get_context("spawn")
+    jobs, shards = [], []
+    for k in range(procs):
+        start, count = k * per, min(per, n - k * per)
+        if count <= 0:
+            break
+        d = out / f"shard-{k}"
+        shards.append(d)
+        if (d / "annotations.json").is_file() and (d / "dataset.json").is_file():
+            continue  # rendered by an earlier run (frames depend only on spec, seed, index)
+        if d.exists():
+            shutil.rmtree(d)
+        p = ctx.Process(target=_render_shard, args=(scene, str(d), start, count))
+        p.start()
+        jobs.append(p)
+    for p in jobs:
+        p.join()
+        if p.exitcode != 0:
+            raise SystemExit(f"rendering failed (exit code {p.exitcode})")
+    return shards
+
+
+def _finish(model_dir: Path, dest: Path, holdout: dict, production: dict, example: Path | None) -> dict:
+    from common.fsutil import atomic_write_json
+
+    card = json.loads((model_dir / "model_card.json").read_text())
+    card["holdout_metrics"] = holdout
+    card["production"] = production
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("model.safetensors", "curves.json", "curves.png"):
+        shutil.copy(model_dir / name, dest / name)
+    if example is not None:
+        shutil.copy(example, dest / "example.png")
+    atomic_write_json(dest / "model_card.json", card)
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="render the demo shelf and train the demo models")
+    ap.add_argument("--out", type=Path, default=ROOT / "resources" / "models")
+    ap.add_argument("--work", type=Path, help="keep renders and checkpoints here (default: a temp folder)")
+    ap.add_argument("--frames", type=int, default=1500)
+    ap.add_argument("--holdout", type=int, default=200)
+    ap.add_argument("--size", default="320x240")
+    ap.add_argument("--procs", type=int, default=2, help="parallel render processes")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    ap.add_argument("--detector-epochs", type=int, default=30)
+    ap.add_argument("--classifier-epochs", type=int, default=12)
+    a = ap.parse_args(argv)
+    w, h = (int(v) for v in a.size.split("x"))
+    base = json.loads(SCENE.read_text())
+    tmp = None
+    if a.work is None:
+        tmp = tempfile.TemporaryDirectory(prefix="kminer-demo-")
+        a.work = Path(tmp.name)
+    a.work.mkdir(parents=True, exist_ok=True)
+
+    import torch
+
+    from jobs.train.infer import infer_paths, load_model
+    from jobs.train.trainer import CHECKPOINT_NAME, Hooks, TrainConfig, train
+    from jobs.train.verify import verify_model
+
+    torch.set_num_threads(a.threads)
+    log = Hooks(log=lambda m, level="info": print(m, flush=True))
+    t0 = time.perf_counter()
+    train_shards = render(_scene(base, width=w, height=h, count=a.frames, seed=0, holdout=False), a.work / "train", a.procs)
+    hold_shards = render(_scene(base, width=w, height=h, count=a.holdout, seed=1000, holdout=True), a.work / "holdout", a.procs)
+    render_s = time.perf_counter() - t0
+    print(f"rendered {a.frames} + {a.holdout} frames in {render_s:.0f} s", flush=True)
+
+    results = {}
+    for name, arch, epochs, batch, lr in (("shelf-detector", "centernet-s", a.detector_epochs, 32, 3e-3),
+                                          ("product-classifier", "classifier-s", a.classifier_epochs, 64, 3e-3)):
+        t1 = time.perf_counter()
+        mdir = a.work / name
+        cfg = TrainConfig(arch=arch, epochs=epochs, batch=batch, lr=lr, input_size=(w, h) if arch.startswith("centernet") else None,
+                          threads=a.threads, half_weights=True, val_fraction=0.1, seed=0)
+        train(train_shards, cfg, mdir, mdir / CHECKPOINT_NAME, log)
+        train_s = time.perf_counter() - t1
+        v = verify_model(mdir, hold_shards, tolerance=1.0, threads=a.threads)
+        example = None
+        if arch.startswith("centernet"):
+            lm = load_model(mdir)
+            img = sorted((hold_shards[0] / "images").iterdir())[0]
+            infer_paths(lm, [img], a.work / "example", score_threshold=0.35)
+            example = a.work / "example" / f"{img.stem}.png"
+        card = _finish(mdir, a.out / name, {**v["metrics"], "frames": v["images"], "note": "held-out render, other light and camera"},
+                       {"render_s": round(render_s, 1), "train_s": round(train_s, 1),
+                        "train_frames": a.frames, "holdout_frames": a.holdout, "threads": a.threads}, example)
+        results[name] = {"val": card["metrics"].get(card["metric"]), "holdout": v["metrics"], "train_s": round(train_s, 1),
+                         "bytes": (a.out / name / "model.safetensors").stat().st_size}
+        print(name, json.dumps(results[name]), flush=True)
+    print(json.dumps({"render_s": round(render_s, 1), "total_s": round(time.perf_counter() - t0, 1), **results}, indent=2))
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,10 +30,11 @@ def run(ctx) -> dict:
         seed = int(p["seed"]) if p.get("seed") is not None else None
     except (SceneError, TypeError, ValueError) as e:
         raise EngineError(f"bad render parameters: {e}") from None
+    by_hash = _inputs_by_hash(ctx.inputs)
     total = count if count is not None else max(0, spec.outputs.count - start)
     ctx.log(f"rendering scene '{spec.name}' frames {start}..{start + total - 1} (spec {spec.spec_hash()[:12]})")
     try:
-        card = render_dataset(spec, Path(ctx.out_dir), start=start, count=count, seed=seed, inputs=ctx.inputs,
+        card = render_dataset(spec, Path(ctx.out_dir), start=start, count=count, seed=seed, inputs=by_hash,
                               progress=lambda k, n, msg: ctx.progress(k / n, msg),
                               cancelled=getattr(ctx, "cancelled", None))
     except (SceneError, RenderError) as e:
@@ -43,3 +44,9 @@ def run(ctx) -> dict:
     return {k: card[k] for k in ("scene", "spec_hash", "seed", "frame_ranges", "counts", "class_histogram", "time")} | {
         "gl": {k: v for k, v in card["software"].items() if k.startswith("gl_")}}
 
+
+def _inputs_by_hash(inputs) -> dict[str, Path]:
+    """The scene names user files by sha256; job inputs are named freely, so index by content."""
+    from common.fsutil import sha256_file
+
+    return {sha256_file(p): Path(p) for p in inputs.values() if Path(p).is_file()}

@@ -168,6 +168,7 @@ def run(ctx) -> dict:
     default ctx.seed), max_mad, min_iou; inputs: `dataset` (folder), optional `scene`
     (JSON file; default the dataset's scene.json) and user files by sha256."""
     from jobs.engine import EngineError
+    from jobs.render.engine import _inputs_by_hash
 
     p = ctx.params
     ds = ctx.inputs.get("dataset")
@@ -175,7 +176,7 @@ def run(ctx) -> dict:
         raise EngineError("verify-render needs an input named 'dataset' (the delivered folder)")
     try:
         report = verify_dataset(ds, scene=ctx.inputs.get("scene"), sample=int(p.get("sample", 5)),
-                                sample_seed=int(p.get("sample_seed", ctx.seed)), inputs=ctx.inputs,
+                                sample_seed=int(p.get("sample_seed", ctx.seed)), inputs=_inputs_by_hash(ctx.inputs),
                                 max_mad=float(p.get("max_mad", MAX_MAD)), min_iou=float(p.get("min_iou", MIN_IOU)),
                                 progress=lambda k, n, msg: ctx.progress(k / n, msg))
     except (SceneError, RenderError, ValueError) as e:

@@ -1,0 +1,110 @@
+"""`kminer render` (render, merge, verify), the job engines, and user meshes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+
+from .conftest import small_scene
+
+
+def _scene_file(tmp_path, **outputs) -> Path:
+    p = tmp_path / "scene.json"
+    data = small_scene(**outputs)
+    data["layout"]["rows"] = 2  # fewer objects: quicker
+    p.write_text(json.dumps(data))
+    return p
+
+
+def test_cli_render_merge_verify(tmp_path, capsys):
+    scene = _scene_file(tmp_path)
+    assert main(["render", str(scene), "--count", "2", "--out", str(tmp_path / "a"), "--seed", "5", "--json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["counts"]["images"] == 2 and card["seed"] == 5
+    assert main(["render", str(scene), "--start", "2", "--count", "1", "--out", str(tmp_path / "b"), "--seed", "5"]) == 0
+    assert "rendered 1 frames" in capsys.readouterr().out
+    assert main(["render", "merge", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "m")]) == 0
+    assert "ranges [[0, 3]]" in capsys.readouterr().out
+    assert main(["render", "verify", str(tmp_path / "m"), "--sample", "1", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["passed"] and rep["mode"] == "exact"
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    data = small_scene()
+    data["layout"]["spacing"] = -1
+    bad.write_text(json.dumps(data))
+    assert main(["render", str(bad), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kminer: error: layout.spacing:") and "\n" not in err
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    assert main(["render", str(_scene_file(tmp_path)), "--count", "1", "--out", str(tmp_path / "full")]) == 1
+    assert "not empty" in capsys.readouterr().err
+    assert main(["render", "verify", str(tmp_path / "nothing")]) == 1
+    assert "no dataset.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["render", str(bad), "--count", "many"])
+    assert e.value.code == 2
+
+
+def _ctx(tmp_path, kind, params, inputs, name=None):
+    from jobs.engine import JobContext
+
+    events = []
+    out = tmp_path / f"out-{name or kind}"
+    out.mkdir()
+    ctx = JobContext(job_id="t", kind=kind, params=params, inputs=inputs, out_dir=out, work_dir=tmp_path,
+                     device="cpu", seed=1, _emit=events.append)
+    return ctx, events
+
+
+def test_engines_render_and_verify(tmp_path):
+    from jobs.engine import EngineError, resolve_engine
+
+    scene = _scene_file(tmp_path)
+    ctx, events = _ctx(tmp_path, "render", {"count": 2}, {"scene": scene})
+    res = resolve_engine("render")(ctx)
+    assert res["counts"]["images"] == 2 and res["gl"]["gl_platform"] == "egl"
+    fractions = [e["fraction"] for e in events if e["type"] == "progress"]
+    assert fractions == [0.5, 1.0]
+    vctx, _ = _ctx(tmp_path, "verify-render", {"sample": 1}, {"dataset": ctx.out_dir})
+    rep = resolve_engine("verify-render")(vctx)
+    assert rep["passed"] and (vctx.out_dir / "verify.json").is_file()
+    bad, _ = _ctx(tmp_path, "render", {"scene": {"name": "x"}}, {}, name="bad")
+    with pytest.raises(EngineError, match="assets"):
+        resolve_engine("render")(bad)
+
+
+def test_user_mesh_asset_by_hash(tmp_path):
+    import trimesh
+
+    from common.fsutil import sha256_file
+    from jobs.render.dataset import render_dataset
+    from jobs.render.spec import SceneError, parse_scene
+
+    mug = trimesh.creation.annulus(r_min=0.035, r_max=0.04, height=0.09)  # z-up, like most CAD exports
+    path = tmp_path / "mug.stl"
+    mug.export(path)
+    h = sha256_file(path)
+    data = small_scene(path=Path(__file__).resolve().parents[2] / "resources" / "scenes" / "table_top.json", count=1)
+    data["assets"] = [{"name": "mug", "label": "mug", "kind": "mesh", "mesh": h, "height": [0.09, 0.1], "up_axis": "z",
+                       "material": {"color": [[0.8, 0.2, 0.2], [0.9, 0.3, 0.3]]}}]
+    data["layout"]["objects"] = [3, 3]
+    spec = parse_scene(data)
+    with pytest.raises(SceneError, match=r"assets.mug.mesh: input file .* was not provided"):
+        render_dataset(spec, tmp_path / "x")
+    card = render_dataset(spec, tmp_path / "ds", inputs={h: path})
+    assert card["class_histogram"]["mug"] >= 1
+    meta = json.loads((tmp_path / "ds" / "meta" / "000000.json").read_text())
+    assert len(meta["objects"]) == 3 and meta["objects"][0]["category"] == "mug"
+    other = tmp_path / "other.stl"
+    other.write_bytes(path.read_bytes() + b"\n")
+    with pytest.raises(SceneError, match="does not match its sha256"):
+        render_dataset(spec, tmp_path / "y", inputs={h: other})

@@ -1,6 +1,6 @@
 """`kminer market`: the job market, buyer and miner sides, headless.
 
-    kminer market list|show|post|claim|submit|accept|reject|release|refund|reputation|deploy [--json]
+    kminer market list|show|post|claim|submit|accept|reject|release|refund|reputation|deploy|use [--json]
 
 Amounts are given in NTK (e.g. 12.5) and handled in base units; hashes are 32-byte hex.
 Network, account and password options are those of `kminer wallet`.
@@ -66,6 +66,13 @@ def register(sub: Any) -> None:
     add_common(rp)
     rp.add_argument("address", nargs="?")
     rp.set_defaults(handler=cmd_reputation)
+
+    us = msub.add_parser("use", help="use a market someone else deployed on this network (addresses from its deployer)")
+    add_common(us)
+    us.add_argument("--job-market", required=True, metavar="ADDRESS")
+    us.add_argument("--model-market", required=True, metavar="ADDRESS")
+    us.add_argument("--from-block", type=int, default=0, help="block the market was deployed in (history starts there)")
+    us.set_defaults(handler=cmd_use)
 
     dp = msub.add_parser("deploy", help="deploy NTK and the markets on a test network (devnet, sepolia...)")
     add_common(dp)
@@ -165,4 +172,32 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         else:
             d = _user(svc.deploy)
         emit(args, d, f"NTK {d.ntk}\nJobMarket {d.job_market}\nModelMarket {d.model_market}\n(chain {d.chain_id})")
+    return 0
+
+
+def cmd_use(args: argparse.Namespace) -> int:
+    from wallet import artifacts
+    from wallet.deploy import Deployment, save_deployment
+
+    with open_service(args) as svc:
+        chain = svc.chain if not svc.network.embedded else None
+        if chain is None:
+            raise UserError("the local chain has its own market; `use` is for devnet and public networks")
+        w3 = chain.w3
+        addrs = {}
+        for name, value in (("job market", args.job_market), ("model market", args.model_market)):
+            if not w3.is_address(value):
+                raise UserError(f"{name} address {value!r} is not an Ethereum address")
+            addrs[name] = w3.to_checksum_address(value)
+            if not _user(lambda: chain.read(lambda: w3.eth.get_code(addrs[name]))):
+                raise UserError(f"no contract at {addrs[name]} on chain {chain.chain_id}")
+        jm = w3.eth.contract(address=addrs["job market"], abi=artifacts.load("JobMarket").abi_list())
+        mm = w3.eth.contract(address=addrs["model market"], abi=artifacts.load("ModelMarket").abi_list())
+        ntk = _user(lambda: chain.call(jm.functions.token(), what="reading the market's token"))
+        if _user(lambda: chain.call(mm.functions.token(), what="reading the model market's token")) != ntk:
+            raise UserError("the two markets are paid in different tokens; check the addresses")
+        d = Deployment(chain_id=chain.chain_id, ntk=ntk, job_market=addrs["job market"],
+                       model_market=addrs["model market"], block=args.from_block, deployer="")
+        save_deployment(svc.ctx.paths.chain_dir, d)
+        emit(args, d, f"using JobMarket {d.job_market} (NTK {d.ntk}) on chain {d.chain_id}")
     return 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,10 +67,9 @@ def test_buyer_and_miner_processes_on_anvil(anvil, tmp_path):
                                    "--network", "devnet")["address"]
     net = ["--network", "devnet", "--rpc-url", anvil.url]
     dep = buyer.json("market", "deploy", *net)
-    # the miner learns the market's addresses (what a published deployment file gives him)
-    dest = miner.home / "data" / "chain"
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(buyer.home / "data" / "chain" / f"deployment-{dep['chain_id']}.json", dest)
+    # the miner, on his own machine, points his app at the buyer's market
+    miner.json("market", "use", "--job-market", dep["job_market"], "--model-market", dep["model_market"],
+               "--from-block", str(dep["block"]), *net)
     buyer.json("wallet", "faucet", "--to", buyer.address, "--ntk", "100", "--eth", "0", *net)
     buyer.json("wallet", "send", "--to", miner.address, "--amount", "5", *net)  # the miner's stake money
     _flow(buyer, miner, net, attacks=False)  # the refusals are covered on the embedded chain

@@ -57,6 +57,13 @@ def test_import_then_address_and_export(capsys, tmp_path, monkeypatch):
     assert code == 0 and Account.decrypt(json.loads((tmp_path / "backup.json").read_text()), "pw-for-test") == acct.key
     code, _, err = run(capsys, "wallet", "export", str(tmp_path / "backup.json"))
     assert code == 1 and "already exists" in err
+    # neither the key nor the password is in the settings or the log
+    from app.paths import resolve_paths
+
+    paths = resolve_paths()
+    written = paths.settings_file.read_text() + (paths.log_file.read_text() if paths.log_file.exists() else "")
+    assert acct.address in written  # the settings do name the account...
+    assert acct.key.hex().removeprefix("0x") not in written and "pw-for-test" not in written  # ...never its secrets
 
 
 @pytest.mark.parametrize("argv", [["market", "post", "--kind", "bake"], ["wallet", "send", "--to", "x"]])

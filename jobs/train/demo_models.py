@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--procs", type=int, default=2, help="parallel render processes")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
     ap.add_argument("--detector-epochs", type=int, default=30)
-    ap.add_argument("--classifier-epochs", type=int, default=12)
+    ap.add_argument("--classifier-epochs", type=int, default=4)
+    ap.add_argument("--render-only", action="store_true", help="render the datasets into --work and stop")
     a = ap.parse_args(argv)
     w, h = (int(v) for v in a.size.split("x"))
     base = json.loads(SCENE.read_text())
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     hold_shards = render(_scene(base, width=w, height=h, count=a.holdout, seed=1000, holdout=True), a.work / "holdout", a.procs)
     render_s = time.perf_counter() - t0
     print(f"rendered {a.frames} + {a.holdout} frames in {render_s:.0f} s", flush=True)
+    if a.render_only:
+        return 0
 
     results = {}
     for name, arch, epochs, batch, lr in (("shelf-detector", "centernet-s", a.detector_epochs, 32, 3e-3),

@@ -151,17 +151,21 @@ def centernet_targets(boxes: torch.Tensor, labels: torch.Tensor, num_classes: in
     cell[..., 0].clamp_(0, fw - 1)
     cell[..., 1].clamp_(0, fh - 1)
     off = c - cell
-    radius = gaussian_radius(wh[..., 1] / stride, wh[..., 0] / stride).floor().clamp(min=0)
+    radius = gaussian_radius(wh[..., 1] / stride, wh[..., 0] / stride).floor().clamp(min=0, max=32)
     sigma = (2 * radius + 1) / 6
-    ys = torch.arange(fh, device=dev, dtype=torch.float32)
-    xs = torch.arange(fw, device=dev, dtype=torch.float32)
-    gy = torch.exp(-((ys[None, None, :] - cell[..., 1:2]) ** 2) / (2 * sigma[..., None] ** 2))
-    gx = torch.exp(-((xs[None, None, :] - cell[..., 0:1]) ** 2) / (2 * sigma[..., None] ** 2))
-    g = gy[..., :, None] * gx[..., None, :]  # (B, M, fh, fw)
-    g = g * valid[..., None, None]
-    row = (torch.arange(b, device=dev)[:, None] * num_classes + labels.clamp(min=0)).reshape(-1)
-    heat = torch.zeros(b * num_classes, fh * fw, device=dev)
-    heat.scatter_reduce_(0, row[:, None].expand(-1, fh * fw), g.reshape(b * m, fh * fw), reduce="amax")
+    # each box paints only its (2r+1)^2 window (as CenterNet does): B*M*K^2 values, not B*M*fh*fw
+    big = int(radius[valid].max()) if bool(valid.any()) else 0
+    d = torch.arange(-big, big + 1, device=dev)
+    dy, dx = (t.reshape(-1) for t in torch.meshgrid(d, d, indexing="ij"))
+    cx, cy = cell[..., 0:1].long(), cell[..., 1:2].long()
+    gx, gy = cx + dx, cy + dy  # (B, M, K*K)
+    val = torch.exp(-(dx**2 + dy**2).float() / (2 * sigma[..., None] ** 2))
+    r = radius.long()[..., None]
+    ok = valid[..., None] & (dx.abs() <= r) & (dy.abs() <= r) & (gx >= 0) & (gx < fw) & (gy >= 0) & (gy < fh)
+    plane = torch.arange(b, device=dev)[:, None] * num_classes + labels.clamp(min=0)  # (B, M)
+    idx = (plane[..., None] * fh + gy.clamp(0, fh - 1)) * fw + gx.clamp(0, fw - 1)
+    heat = torch.zeros(b * num_classes * fh * fw, device=dev)
+    heat.scatter_reduce_(0, idx.reshape(-1), (val * ok).reshape(-1), reduce="amax")
     ind = (cell[..., 1] * fw + cell[..., 0]).long()
     reg = torch.cat([torch.log(wh / stride), off], dim=-1)  # (B, M, 4)
     return heat.view(b, num_classes, fh, fw), ind, reg, valid

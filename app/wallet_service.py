@@ -90,8 +90,8 @@ class WalletService:
                 self._chain = Chain.rpc(self.rpc_url, expected_chain_id=self.network.chain_id, lock_dir=self._lock_dir())
         return self._chain
 
-    def _lock_dir(self) -> Path:
-        return self.ctx.paths.cache_dir / "nonce-locks"
+    def _lock_dir(self) -> Path | None:
+        return None  # wallet.chain's per-user folder: processes with other app homes share it too
 
     def deployment(self, *, bootstrap: bool = True) -> Deployment:
         """Our contracts on this chain; on the local chain they are deployed on first use."""

@@ -54,6 +54,12 @@ class TxResult:
     receipt: Any = field(compare=False, repr=False)
 
 
+def _uid() -> str:
+    import os
+
+    return str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+
+
 def _is_connection_error(e: BaseException) -> bool:
     import requests
     from web3.exceptions import ProviderConnectionError
@@ -70,7 +76,8 @@ class Chain:
         self.embedded = embedded
         self.label = label
         self._retry_delays = retry_delays_s
-        self._lock_dir = Path(lock_dir) if lock_dir else Path(tempfile.gettempdir()) / "kminer-nonce-locks"
+        # default: one folder per OS user, so every process of this user (any app home) shares the locks
+        self._lock_dir = Path(lock_dir) if lock_dir else Path(tempfile.gettempdir()) / f"kminer-nonce-locks-{_uid()}"
         self._lock_dir.mkdir(parents=True, exist_ok=True)
         self.chain_id: int = self.read(lambda: self.w3.eth.chain_id)
 

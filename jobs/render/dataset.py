@@ -90,7 +90,8 @@ def encode_frame(spec: SceneSpec, spec_hash: str, fs: FrameSample, raw) -> tuple
         files[rel["semantic"]] = _png(lut[raw.ids])
     hashes = {k: sha256_bytes(files[p]) for k, p in rel.items()}
     meta = frame_meta(spec, spec_hash, fs, raw.K, rel, hashes, objects, anns)
-    files[f"meta/{name}.json"] = (json.dumps(meta, indent=1) + "\n").encode()
+    # compact: json's C encoder only runs without indent, and this runs on writer threads
+    files[f"meta/{name}.json"] = (json.dumps(meta, separators=(",", ":")) + "\n").encode()
     return files, meta
 
 

@@ -87,6 +87,56 @@ def _ordered_scene_class(pyrender):
     return OrderedScene
 
 
+PLAIN_PYRENDER_ENV = "KMINER_RENDER_PLAIN_PYRENDER"  # "1": leave pyrender unpatched (bench baseline)
+
+
+def install_uniform_cache(pyrender) -> bool:
+    """Make pyrender's `ShaderProgram.set_uniform` look each uniform location up once.
+
+    Stock pyrender calls glGetUniformLocation on every uniform of every primitive of
+    every frame (about 15 % of a shelf frame's CPU time here). Locations never change
+    for a linked program, so caching them per program changes no pixel. Process-wide and
+    idempotent; returns whether the cache is active.
+    """
+    if os.environ.get(PLAIN_PYRENDER_ENV) == "1":
+        return False
+    from pyrender import shader_program as sp
+
+    cls = sp.ShaderProgram
+    if getattr(cls, "_kminer_cached", False):
+        return True
+    GL = sp  # pyrender.shader_program re-exports OpenGL.GL's functions
+
+    def set_uniform(self, name, value, unsigned=False):
+        # pyrender 0.1.45's set_uniform with the location cached per (program, name)
+        cache = self.__dict__.setdefault("_kminer_locs", {})
+        key = (self._program_id, name)
+        loc = cache.get(key)
+        if loc is None:
+            loc = cache[key] = GL.glGetUniformLocation(self._program_id, name)
+        if loc == -1:
+            return  # stock pyrender swallows unknown names too
+        if isinstance(value, np.ndarray):
+            if value.ndim == 1:
+                if np.issubdtype(value.dtype, np.unsignedinteger) or unsigned:
+                    dtype, value = "u", value.astype(np.uint32)
+                elif np.issubdtype(value.dtype, np.integer):
+                    dtype, value = "i", value.astype(np.int32)
+                else:
+                    dtype, value = "f", value.astype(np.float32)
+                self._FUNC_MAP[(value.shape[0], dtype)](loc, 1, value)
+            else:
+                self._FUNC_MAP[(value.shape[0], value.shape[1])](loc, 1, GL.GL_TRUE, value)
+        elif isinstance(value, float):
+            GL.glUniform1f(loc, value)
+        elif isinstance(value, (bool, int)):
+            (GL.glUniform1ui if unsigned else GL.glUniform1i)(loc, int(value))
+
+    cls.set_uniform = set_uniform
+    cls._kminer_cached = True
+    return True
+
+
 def _material(pyrender, color=(1.0, 1.0, 1.0, 1.0), rough=0.6, metal=0.0, texture=None):
     return pyrender.MetallicRoughnessMaterial(baseColorFactor=color, roughnessFactor=rough, metallicFactor=metal,
                                               baseColorTexture=texture, doubleSided=False)
@@ -115,6 +165,7 @@ class SceneRenderer:
 
         self._pr = pyrender
         self._gp = glpass
+        self.uniform_cache = install_uniform_cache(pyrender)
         self.spec = spec
         self.lib = library
         self.width, self.height = spec.outputs.width, spec.outputs.height

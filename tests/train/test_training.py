@@ -37,6 +37,28 @@ def test_classifier_learns_the_shapes(tmp_path, shapes):
     card, _ = load_card(tmp_path)
     assert card["task"] == "classify" and card["metric"] == "accuracy"
 
+    from jobs.train.infer import infer_paths, load_model
+
+    res = infer_paths(load_model(tmp_path), [shapes / "images/000000.png"], tmp_path / "pred")
+    assert [t["class"] for t in res[0]["top"]] and len(res[0]["top"]) == 3
+    assert abs(sum(t["score"] for t in res[0]["top"]) - 1) < 1e-3
+    assert (tmp_path / "pred" / "000000.png").is_file()
+
+
+def test_a_checkpoint_from_another_config_is_refused(tmp_path):
+    from jobs.train.synthetic import make_shapes_dataset
+    from jobs.train.trainer import TrainConfig, train
+
+    ds = make_shapes_dataset(tmp_path / "ds", 20, seed=3)
+    cfg = TrainConfig(arch="centernet-xs", epochs=1, batch=8, threads=1, val_fraction=0.2)
+    ck = tmp_path / "ck.safetensors"
+    train([ds], cfg, tmp_path / "a", ck)
+    with pytest.raises(TrainError, match="different configuration"):
+        train([ds], cfg.model_copy(update={"lr": 0.5}), tmp_path / "b", ck)
+    ck.write_bytes(b"garbage")
+    with pytest.raises(TrainError, match="unreadable"):
+        train([ds], cfg, tmp_path / "c", ck)
+
 
 def test_bad_dataset_is_one_clear_error(tmp_path):
     from jobs.train.trainer import TrainConfig, train

@@ -95,6 +95,13 @@ def encode_frame(spec: SceneSpec, spec_hash: str, fs: FrameSample, raw) -> tuple
     return files, meta
 
 
+def _slim(meta: dict) -> dict:
+    """What annotations.json and the card need of a frame (kept in memory for the whole run)."""
+    keep = ("frame", "files", "width", "height", "annotations")
+    return {**{k: meta[k] for k in keep},
+            "objects": [{k: o[k] for k in ("category_id", "category", "annotated")} for o in meta["objects"]]}
+
+
 def _write(out_dir: Path, files: dict[str, bytes]) -> None:
     for rel, data in files.items():
         p = out_dir / rel
@@ -205,7 +212,7 @@ def render_dataset(spec: SceneSpec, out_dir: str | os.PathLike[str], *, start: i
     def job(fs, raw):
         files, meta = encode_frame(spec, spec_hash, fs, raw)
         _write(out_dir, files)
-        return meta
+        return _slim(meta)
 
     try:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="render-writer") as pool:

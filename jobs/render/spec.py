@@ -198,6 +198,8 @@ class LightSpec(_Model):
     def _temps(self) -> "LightSpec":
         if not (1000.0 <= self.color_temperature_k[0] and self.color_temperature_k[1] <= 40000.0):
             raise ValueError("color_temperature_k must lie within [1000, 40000]")
+        if self.count[0] < 0 or self.count[1] > 8:
+            raise ValueError("count must lie within [0, 8]")
         if self.intensity[0] < 0 or self.ambient[0] < 0:
             raise ValueError("intensity and ambient must be >= 0")
         return self
@@ -275,13 +277,18 @@ class SceneSpec(_Model):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
 
 
+_TAGS = {"box", "can", "bottle", "jar", "bag", "mesh", "shelf", "table"}
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in ("box", "can", "bottle", "jar", "bag", "mesh", "shelf", "table", "function-after[_ordered(), tuple[float, float]]"))]
-    out = ""
-    for p in parts:
-        if p.startswith("function-after"):
+    """`('assets', 1, 'box', 'height')` -> `assets[1].height` (drops union tags and validator names)."""
+    out, prev = "", None
+    for p in loc:
+        tag = isinstance(p, str) and p in _TAGS and (isinstance(prev, int) or prev == "layout")
+        prev = p
+        if tag or (isinstance(p, str) and p.startswith("function-")):
             continue
-        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or "(scene)"
 
 

@@ -31,6 +31,9 @@ def test_demo_scenes_are_valid_and_shelf_has_six_classes():
     (lambda d: d.update(schema_version=2), "schema_version"),
     (lambda d: d["assets"][0]["material"].update(color=[[0.9, 0.9, 0.9], [0.1, 1, 1]]), "assets[0].material"),
     (lambda d: d.update(colour="red"), "colour"),
+    (lambda d: d["assets"].append({"name": "m", "label": "m", "kind": "mesh", "mesh": "abc", "height": [0.1, 0.2]}), "assets[8].mesh"),
+    (lambda d: d["lights"].update(count=[1, 20]), "lights"),
+    (lambda d: d["layout"].update(kind="pyramid"), "layout"),
 ])
 def test_invalid_scene_names_the_field(mutate, field):
     data = small_scene()

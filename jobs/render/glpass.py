@@ -2,7 +2,8 @@
 
 pyrender's own segmentation pass draws into its 4x multisampled framebuffer, which blends
 id colours at object edges (FACTS.md), so the labels get their own single-sample
-framebuffer and a two-line shader here. Geometry is uploaded once per shape (one vertex
+framebuffer (colour + depth/stencil) and a two-line shader here. Silhouettes are counted
+by occlusion queries, never read back as images. Geometry is uploaded once per shape (one vertex
 array per asset, not per object) and drawn with a model-view-projection per object.
 
 Threading: every method must run on the thread that owns the GL context, with the context
@@ -28,7 +29,6 @@ out vec4 frag_color;
 void main() { frag_color = color; }
 """
 
-BITS_PER_PASS = 32  # one bit of the RGBA8 target per object in the silhouette pass
 
 
 class Shape:
@@ -68,11 +68,12 @@ class LabelPass:
         GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self._cb)
         GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_RGBA8, width, height)
         GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self._db)
-        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_DEPTH_COMPONENT24, width, height)
+        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_DEPTH24_STENCIL8, width, height)
         self.fbo = GL.glGenFramebuffers(1)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
         GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_RENDERBUFFER, self._cb)
-        GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER, self._db)
+        GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_STENCIL_ATTACHMENT, GL.GL_RENDERBUFFER, self._db)
+        self._queries = np.zeros(0, dtype=np.uint32)
         status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         if status != GL.GL_FRAMEBUFFER_COMPLETE:
@@ -89,7 +90,10 @@ class LabelPass:
     def _end(self) -> None:
         GL.glBindVertexArray(0)
         GL.glUseProgram(0)
-        GL.glDisable(GL.GL_COLOR_LOGIC_OP)
+        GL.glDisable(GL.GL_STENCIL_TEST)
+        GL.glDisable(GL.GL_SCISSOR_TEST)
+        GL.glColorMask(GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE)
+        GL.glDepthMask(GL.GL_TRUE)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
 
@@ -138,29 +142,54 @@ class LabelPass:
         depth[empty] = 0.0
         return np.ascontiguousarray(idimg), depth.astype(np.float32)
 
-    def silhouette_pixels(self, items: list[tuple[Shape, np.ndarray]]) -> np.ndarray:
+    def silhouette_pixels(self, items: list[tuple[Shape, np.ndarray]], boxes: list[tuple[int, int, int, int] | None]) -> np.ndarray:
         """Pixels inside the image covered by each item's full, unoccluded silhouette.
 
-        Depth test off, colour logic OR: item k sets bit k % 32 of a pass, so 32 objects
-        cost one draw each plus one read-back per 32.
+        One occlusion query per object, depth test off, stencil "first touch only" so a
+        pixel counts once however many of the object's faces cover it. `boxes` (GL window
+        coordinates x, y, w, h, or None for the whole image) bound each object's projection:
+        the stencil is cleared only there (a scissored clear), and an empty box skips the draw.
         """
-        counts = np.zeros(len(items), dtype=np.int64)
+        n = len(items)
+        counts = np.zeros(n, dtype=np.int64)
+        if n == 0:
+            return counts
+        if len(self._queries) < n:
+            if len(self._queries):
+                GL.glDeleteQueries(len(self._queries), self._queries)
+            self._queries = np.asarray(GL.glGenQueries(max(n, 2 * len(self._queries))), dtype=np.uint32).ravel()
         self._begin()
         GL.glDisable(GL.GL_DEPTH_TEST)
-        GL.glEnable(GL.GL_COLOR_LOGIC_OP)
-        GL.glLogicOp(GL.GL_OR)
-        GL.glClearColor(0.0, 0.0, 0.0, 0.0)
-        w, h = self.width, self.height
-        for start in range(0, len(items), BITS_PER_PASS):
-            chunk = items[start:start + BITS_PER_PASS]
-            GL.glClear(GL.GL_COLOR_BUFFER_BIT)
-            # culling off: a silhouette is every covered pixel, front or back
-            self._draw([(_NoCull(s), m) for s, m in chunk], _bit_color)
-            buf = np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE), dtype=np.uint8)
-            px = buf.reshape(-1, 4)
-            px = px[px.any(axis=1)]
-            bits = np.unpackbits(px, axis=1, bitorder="little").sum(axis=0, dtype=np.int64)
-            counts[start:start + len(chunk)] = bits[: len(chunk)]
+        GL.glDepthMask(GL.GL_FALSE)
+        GL.glColorMask(GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE)
+        GL.glDisable(GL.GL_CULL_FACE)
+        GL.glEnable(GL.GL_STENCIL_TEST)
+        GL.glStencilMask(0xFF)
+        GL.glStencilFunc(GL.GL_EQUAL, 0, 0xFF)
+        GL.glStencilOp(GL.GL_KEEP, GL.GL_KEEP, GL.GL_INCR)
+        GL.glClearStencil(0)
+        GL.glEnable(GL.GL_SCISSOR_TEST)
+        used = []
+        bound = None
+        for k, ((shape, mvp), box) in enumerate(zip(items, boxes)):
+            x, y, w, h = box if box is not None else (0, 0, self.width, self.height)
+            if w <= 0 or h <= 0:
+                continue
+            GL.glScissor(x, y, w, h)
+            GL.glClear(GL.GL_STENCIL_BUFFER_BIT)
+            if shape.vao != bound:
+                GL.glBindVertexArray(shape.vao)
+                bound = shape.vao
+            GL.glUniformMatrix4fv(self._u_mvp, 1, GL.GL_TRUE, mvp)
+            q = int(self._queries[k])
+            GL.glBeginQuery(GL.GL_SAMPLES_PASSED, q)
+            GL.glDrawElements(GL.GL_TRIANGLES, shape.count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0))
+            GL.glEndQuery(GL.GL_SAMPLES_PASSED)
+            used.append(k)
+        buf = np.zeros(1, dtype=np.uint32)
+        for k in used:
+            GL.glGetQueryObjectuiv(int(self._queries[k]), GL.GL_QUERY_RESULT, buf)
+            counts[k] = int(buf[0])
         self._end()
         return counts
 
@@ -168,16 +197,5 @@ class LabelPass:
         GL.glDeleteFramebuffers(1, [self.fbo])
         GL.glDeleteRenderbuffers(2, [self._cb, self._db])
         GL.glDeleteProgram(self.program)
-
-
-def _bit_color(k: int) -> tuple[float, float, float, float]:
-    c = [0.0, 0.0, 0.0, 0.0]
-    c[k // 8] = (1 << (k % 8)) / 255.0
-    return c[0], c[1], c[2], c[3]
-
-
-class _NoCull:
-    __slots__ = ("vao", "count", "cull")
-
-    def __init__(self, s: Shape):
-        self.vao, self.count, self.cull = s.vao, s.count, False
+        if len(self._queries):
+            GL.glDeleteQueries(len(self._queries), self._queries)

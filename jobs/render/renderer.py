@@ -398,7 +398,9 @@ class SceneRenderer:
                 items.append((self._dshapes[d.shape], (PV @ d.pose @ np.diag([*d.scale, 1.0])).astype(np.float32)))
                 ids.append(n + 1 + j)
             idimg, depth = self._label.ids_and_depth(items, ids, self.camera.znear, self.camera.zfar)
-            sil = self._label.silhouette_pixels(obj_items) if obj_items else np.zeros(0, np.int64)
+            K = intrinsics(fs.yfov, self.width, self.height)
+            projected = [self._project(o, V, K) for o in fs.objects]
+            sil = self._label.silhouette_pixels(obj_items, [p[1] for p in projected])
         finally:
             plat.make_uncurrent()
         if not self.spec.lights.shadows:
@@ -408,27 +410,39 @@ class SceneRenderer:
                     node.mesh.is_visible = False
         color = self.render_color()
         idimg[idimg > n] = 0  # distractors are not objects
-        K = intrinsics(fs.yfov, self.width, self.height)
-        trunc = np.array([self._truncation(o, V, K) for o in fs.objects], dtype=np.float64)
+        trunc = np.array([p[0] for p in projected], dtype=np.float64)
         return RawFrame(color=np.ascontiguousarray(color), depth=depth, ids=idimg, silhouette_px=sil, truncation=trunc, K=K)
 
-    def _truncation(self, o, V: np.ndarray, K: np.ndarray) -> float:
+    def _project(self, o, V: np.ndarray, K: np.ndarray) -> tuple[float, tuple[int, int, int, int] | None]:
+        """(truncation, scissor box) of an object from its projected bounding-box corners.
+
+        truncation = share of the projected box outside the image (0.5 at least when part of
+        the object is behind the camera). The scissor box is in GL window coordinates
+        (origin bottom-left), padded by a pixel; None when it cannot be bounded.
+        """
         c = self.lib[o.asset].corners * o.scale
         cw = (o.pose[:3, :3] @ c.T).T + o.pose[:3, 3]
         cc = (V[:3, :3] @ cw.T).T + V[:3, 3]
         front = cc[:, 2] < -self.camera.znear
         if not front.any():
-            return 1.0
-        cc = cc[front]
-        u = K[0, 0] * cc[:, 0] / -cc[:, 2] + K[0, 2]
-        v = K[1, 2] - K[1, 1] * cc[:, 1] / -cc[:, 2]
+            return 1.0, (0, 0, 0, 0)
+        pc = cc[front]
+        u = K[0, 0] * pc[:, 0] / -pc[:, 2] + K[0, 2]
+        v = K[1, 2] - K[1, 1] * pc[:, 1] / -pc[:, 2]
         x0, x1, y0, y1 = u.min(), u.max(), v.min(), v.max()
         area = max(x1 - x0, 1e-9) * max(y1 - y0, 1e-9)
         cx0, cx1 = max(x0, 0.0), min(x1, float(self.width))
         cy0, cy1 = max(y0, 0.0), min(y1, float(self.height))
         inside = max(cx1 - cx0, 0.0) * max(cy1 - cy0, 0.0)
         t = 1.0 - inside / area
-        return float(min(1.0, max(0.0, t if front.all() else max(t, 0.5))))
+        if not front.all():
+            return float(min(1.0, max(0.5, t))), None
+        if inside <= 0:
+            return 1.0, (0, 0, 0, 0)
+        bx0, bx1 = max(int(np.floor(cx0)) - 1, 0), min(int(np.ceil(cx1)) + 1, self.width)
+        by0, by1 = max(int(np.floor(cy0)) - 1, 0), min(int(np.ceil(cy1)) + 1, self.height)
+        box = (bx0, self.height - by1, bx1 - bx0, by1 - by0)  # flip rows: GL's origin is bottom-left
+        return float(min(1.0, max(0.0, t))), box
 
     def close(self) -> None:
         if self.renderer is not None:

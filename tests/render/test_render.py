@@ -119,3 +119,35 @@ def test_frame_depends_only_on_seed_and_index(shelf_spec):
         r.close()
     assert np.array_equal(first.color, again.color) and np.array_equal(first.ids, again.ids)
     assert not np.array_equal(first.color, other_seed.color)
+
+
+def test_silhouette_counts_equal_each_object_drawn_alone(shelf_spec):
+    """The occlusion-query silhouettes match drawing every object on its own, pixel for pixel."""
+    from types import SimpleNamespace
+
+    from jobs.render.library import build_library
+    from jobs.render.renderer import SceneRenderer, select_gl_platform
+    from jobs.render.sampling import sample_frame
+
+    select_gl_platform()
+    lib = build_library(shelf_spec)
+    r = SceneRenderer(shelf_spec, lib)
+    try:
+        fs = sample_frame(shelf_spec, [g.info for g in lib], 3, 1)
+        raw = r.render(fs)
+        P = r.camera.get_projection_matrix(r.width, r.height)
+        PV = P @ np.linalg.inv(fs.camera_pose)
+        r.renderer._platform.make_current()
+        alone = []
+        for o in fs.objects:
+            s = r._shapes[o.asset]
+            shape = SimpleNamespace(vao=s.vao, count=s.count, cull=False)
+            ids, _ = r._label.ids_and_depth([(shape, (PV @ o.pose @ np.diag([*o.scale, 1.0])).astype(np.float32))],
+                                            [o.instance_id], r.camera.znear, r.camera.zfar)
+            alone.append(int((ids == o.instance_id).sum()))
+        r.renderer._platform.make_uncurrent()
+    finally:
+        r.close()
+    assert list(raw.silhouette_px) == alone
+    visible = np.bincount(raw.ids.ravel(), minlength=len(fs.objects) + 1)[1:]
+    assert (visible <= raw.silhouette_px).all() and (visible < raw.silhouette_px).any()

@@ -84,6 +84,20 @@ def _ordered_scene_class(pyrender):
         def light_nodes(self):
             return sorted(self._point_light_nodes | self._spot_light_nodes | self._directional_light_nodes, key=lambda n: n.name)
 
+        # Every node here is a leaf under the world node, so adding or removing one leaves
+        # the others' paths unchanged; stock pyrender drops its whole path cache instead,
+        # and then pays a networkx search per node on the next frame.
+        def add_node(self, node, parent_node=None):
+            cache = self._path_cache
+            super().add_node(node, parent_node=parent_node)
+            self._path_cache = cache
+
+        def remove_node(self, node):
+            cache = self._path_cache
+            super().remove_node(node)
+            cache.pop(node, None)
+            self._path_cache = cache
+
     return OrderedScene
 
 
@@ -185,6 +199,7 @@ class SceneRenderer:
         self._lit: list = []
         self._env_parts: list[Part] = []
         self._build_environment(background)
+        self._build_lights()
         self._label = None  # LabelPass, made on first render (needs the context)
         self._shapes: list = []
         self._dshapes: list = []
@@ -276,14 +291,15 @@ class SceneRenderer:
             pool.append((node, m))
         return pool[k]
 
-    def _light(self, kind: str, k: int):
-        pool = self._lights.setdefault(kind, [])
-        while len(pool) <= k:
-            pr = self._pr
-            light = (pr.DirectionalLight() if kind == "directional" else pr.PointLight() if kind == "point"
-                     else pr.SpotLight(innerConeAngle=0.2, outerConeAngle=0.7))
-            pool.append(pr.Node(name=f"light-{kind}-{len(pool):03d}", light=light, matrix=np.eye(4)))
-        return pool[k]
+    def _build_lights(self) -> None:
+        """The most lights a frame can use, of every kind the spec allows, made once."""
+        pr = self._pr
+        for kind in dict.fromkeys(self.spec.lights.kinds):
+            pool = self._lights.setdefault(kind, [])
+            for k in range(self.spec.lights.count[1]):
+                light = (pr.DirectionalLight() if kind == "directional" else pr.PointLight() if kind == "point"
+                         else pr.SpotLight(innerConeAngle=0.2, outerConeAngle=0.7))
+                pool.append(pr.Node(name=f"light-{kind}-{k:03d}", light=light, matrix=np.eye(4)))
 
     # ----------------------------------------------------------------- per frame
     def apply(self, fs: FrameSample) -> None:
@@ -327,8 +343,8 @@ class SceneRenderer:
             sc.set_pose(node, d.pose @ np.diag([*d.scale, 1.0]))
             node.mesh.is_visible = True
             self._shown.append(node)
-        # only this frame's lights are in the scene (a zero-intensity light still changes
-        # the shader's summation order)
+        # only this frame's lights are in the scene: each light costs a dozen uniforms per
+        # primitive drawn (the scene keeps its pose cache across add/remove, see above)
         for node in self._lit:
             sc.remove_node(node)
         self._lit = []
@@ -336,12 +352,12 @@ class SceneRenderer:
         for li in fs.lights:
             k = lused.get(li.kind, 0)
             lused[li.kind] = k + 1
-            node = self._light(li.kind, k)
+            node = self._lights[li.kind][k]
             node.light.color = np.asarray(li.color)
             node.light.intensity = li.intensity
             sc.add_node(node)
-            sc.set_pose(node, li.pose)
             self._lit.append(node)
+            sc.set_pose(node, li.pose)
 
     def render_color(self) -> np.ndarray:
         """The lit, anti-aliased RGB pass of the applied frame (pyrender)."""

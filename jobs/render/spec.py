@@ -198,8 +198,8 @@ class LightSpec(_Model):
     def _temps(self) -> "LightSpec":
         if not (1000.0 <= self.color_temperature_k[0] and self.color_temperature_k[1] <= 40000.0):
             raise ValueError("color_temperature_k must lie within [1000, 40000]")
-        if self.count[0] < 0 or self.count[1] > 8:
-            raise ValueError("count must lie within [0, 8]")
+        if self.count[0] < 0 or self.count[1] > 4:
+            raise ValueError("count must lie within [0, 4] (pyrender lights at most 4 of a kind)")
         if self.intensity[0] < 0 or self.ambient[0] < 0:
             raise ValueError("intensity and ambient must be >= 0")
         return self

@@ -25,44 +25,63 @@ def _r(x: float, nd: int = 6) -> float:
 
 
 def _mat(m: np.ndarray) -> list[list[float]]:
-    return [[_r(v) for v in row] for row in np.asarray(m)]
+    return np.round(np.asarray(m, dtype=np.float64), 6).tolist()
 
 
-def object_runs(ids: np.ndarray, n: int) -> dict[int, tuple[list[int], list[float]]]:
-    """For each instance id in 1..n present in `ids`: (uncompressed RLE counts, bbox)."""
-    h, w = ids.shape
-    flat = np.ascontiguousarray(ids.T).ravel()  # column-major, as COCO RLE wants
-    total = flat.size
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    starts = np.union1d(np.concatenate([[0], change]), np.arange(h, total, h))  # runs never cross a column
-    lengths = np.diff(np.append(starts, total))
-    vals = flat[starts]
-    keep = (vals > 0) & (vals <= n)
-    starts, lengths, vals = starts[keep], lengths[keep], vals[keep]
-    order = np.argsort(vals, kind="stable")
-    starts, lengths, vals = starts[order], lengths[order], vals[order]
-    bounds = np.flatnonzero(np.diff(vals)) + 1
-    out: dict[int, tuple[list[int], list[float]]] = {}
-    for s, l, v in zip(np.split(starts, bounds), np.split(lengths, bounds), np.split(vals, bounds)):
-        if not len(v):
-            continue
-        col, r0 = s // h, s % h
-        r1 = r0 + l
-        bbox = [float(col.min()), float(r0.min()), float(col.max() + 1 - col.min()), float(r1.max() - r0.min())]
-        ends = s + l
-        # merge runs that continue from one column into the next
-        join = np.flatnonzero(s[1:] != ends[:-1]) + 1
+class ObjectRuns:
+    """Every object's vertical runs in one column-major scan of the id image.
+
+    Boxes for all objects come from a few vectorised reductions; RLE counts are built
+    only for the objects asked for (the annotated ones).
+    """
+
+    def __init__(self, ids: np.ndarray, n: int):
+        h, w = ids.shape
+        self.h, self.total = h, h * w
+        flat = np.ascontiguousarray(ids.T).ravel()  # column-major, as COCO RLE wants
+        change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+        starts = np.union1d(np.concatenate([[0], change]), np.arange(h, self.total, h))  # runs never cross a column
+        lengths = np.diff(np.append(starts, self.total))
+        vals = flat[starts]
+        keep = (vals > 0) & (vals <= n)
+        starts, lengths, vals = starts[keep], lengths[keep], vals[keep]
+        order = np.argsort(vals, kind="stable")
+        self.starts, self.lengths, vals = starts[order], lengths[order], vals[order]
+        self.group = {}
+        self.boxes: dict[int, list[float]] = {}
+        if not len(vals):
+            return
+        first = np.concatenate([[0], np.flatnonzero(np.diff(vals)) + 1])
+        last = np.append(first[1:], len(vals))
+        col, r0 = self.starts // h, self.starts % h
+        r1 = r0 + self.lengths
+        x0, x1 = np.minimum.reduceat(col, first), np.maximum.reduceat(col, first) + 1
+        y0, y1 = np.minimum.reduceat(r0, first), np.maximum.reduceat(r1, first)
+        for i, v in enumerate(vals[first].tolist()):
+            self.group[v] = (int(first[i]), int(last[i]))
+            self.boxes[v] = [float(x0[i]), float(y0[i]), float(x1[i] - x0[i]), float(y1[i] - y0[i])]
+
+    def counts(self, iid: int) -> list[int]:
+        """Uncompressed COCO RLE counts (zeros first) of object `iid`."""
+        a, b = self.group[iid]
+        s, e = self.starts[a:b], self.starts[a:b] + self.lengths[a:b]
+        join = np.flatnonzero(s[1:] != e[:-1]) + 1  # merge runs that continue into the next column
         ms = s[np.concatenate([[0], join])]
-        me = ends[np.concatenate([join - 1, [len(s) - 1]])]
+        me = e[np.concatenate([join - 1, [len(s) - 1]])]
         counts = np.empty(2 * len(ms) + 1, dtype=np.int64)
         counts[0] = ms[0]
         counts[1:-1:2] = me - ms
         counts[2:-1:2] = ms[1:] - me[:-1]
-        counts[-1] = total - me[-1]
+        counts[-1] = self.total - me[-1]
         if counts[-1] == 0:  # the object reaches the last pixel: COCO ends on a run of ones
             counts = counts[:-1]
-        out[int(v[0])] = ([int(c) for c in counts], bbox)
-    return out
+        return counts.tolist()
+
+
+def object_runs(ids: np.ndarray, n: int) -> dict[int, tuple[list[int], list[float]]]:
+    """For each instance id in 1..n present in `ids`: (uncompressed RLE counts, bbox)."""
+    r = ObjectRuns(ids, n)
+    return {v: (r.counts(v), r.boxes[v]) for v in r.group}
 
 
 def rle_from_counts(counts: list[int], h: int, w: int) -> dict:
@@ -82,7 +101,7 @@ def frame_labels(spec: SceneSpec, fs: FrameSample, ids: np.ndarray, silhouette_p
     h, w = ids.shape
     n = len(fs.objects)
     visible = np.bincount(ids.ravel(), minlength=n + 1)[1:n + 1]
-    runs = object_runs(ids, n)
+    runs = ObjectRuns(ids, n)
     cats = spec.categories
     objects, anns = [], []
     for k, o in enumerate(fs.objects):
@@ -92,7 +111,7 @@ def frame_labels(spec: SceneSpec, fs: FrameSample, ids: np.ndarray, silhouette_p
         trunc = float(truncation[k])
         vf = occl_vis * (1.0 - trunc)
         annotated = bool(out.boxes and o.category_id > 0 and vis >= out.min_pixels and vf >= out.min_visible_fraction)
-        bbox = runs[iid][1] if iid in runs else None
+        bbox = runs.boxes.get(iid)
         objects.append({
             "instance_id": iid, "asset": spec.assets[o.asset].name, "category_id": o.category_id,
             "category": cats[o.category_id - 1] if o.category_id else None,
@@ -102,10 +121,9 @@ def frame_labels(spec: SceneSpec, fs: FrameSample, ids: np.ndarray, silhouette_p
             "bbox": bbox, "annotated": annotated,
         })
         if annotated:
-            counts, bb = runs[iid]
             anns.append({
                 "id": fs.index * ANN_STRIDE + iid, "image_id": fs.index, "category_id": o.category_id,
-                "bbox": bb, "area": vis, "segmentation": rle_from_counts(counts, h, w), "iscrowd": 0,
+                "bbox": bbox, "area": vis, "segmentation": rle_from_counts(runs.counts(iid), h, w), "iscrowd": 0,
                 "instance_id": iid, "visible_fraction": _r(vf, 4), "truncation": _r(trunc, 4),
             })
     return objects, anns

@@ -108,3 +108,31 @@ def test_user_mesh_asset_by_hash(tmp_path):
     other.write_bytes(path.read_bytes() + b"\n")
     with pytest.raises(SceneError, match="does not match its sha256"):
         render_dataset(spec, tmp_path / "y", inputs={h: other})
+
+
+def test_user_images_and_output_options(tmp_path):
+    """Label and background images by sha256; JPEG RGB; depth and semantic masks off."""
+    import numpy as np
+    from PIL import Image
+
+    from common.fsutil import sha256_file
+    from jobs.render.dataset import render_dataset
+    from jobs.render.spec import parse_scene
+
+    lab = tmp_path / "label.png"
+    # 37 px wide: RGB rows not a multiple of 4 bytes (the upload must not read past them)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (100, 37, 3), dtype=np.uint8)).save(lab)
+    bg = tmp_path / "bg.jpg"
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(bg)
+    hl, hb = sha256_file(lab), sha256_file(bg)
+    data = small_scene(count=1, rgb_format="jpg", depth=False, semantic_mask=False)
+    data["layout"]["rows"] = 2
+    data["assets"][0]["material"]["label"] = {"images": [hl]}
+    data["background"] = {"image": hb}
+    card = render_dataset(parse_scene(data), tmp_path / "ds", inputs={hl: lab, hb: bg})
+    d = tmp_path / "ds"
+    assert card["counts"]["images"] == 1
+    assert (d / "images" / "000000.jpg").is_file() and not any((d / "depth").iterdir())
+    assert not any((d / "masks" / "semantic").iterdir())
+    coco = json.loads((d / "annotations.json").read_text())
+    assert coco["images"][0]["file_name"] == "images/000000.jpg" and coco["images"][0]["depth_file"] is None

@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
         "render", help="render a labelled dataset from a scene (also: render merge, render verify)",
         description="Render frames of a scene spec into a COCO dataset folder; 'render merge SHARD... --out DIR' "
                     "merges shard folders; 'render verify DATASET' re-renders a random sample and compares.")
-    p.add_argument("target", nargs="+", metavar="SCENE | merge SHARD... | verify DATASET")
+    p.add_argument("target", nargs="+", metavar="ARG", help="SCENE.json; or: merge SHARD...; or: verify DATASET")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (must be empty or absent)")
     p.add_argument("--count", type=int, metavar="N", help="frames to render (default: the scene's outputs.count - start)")
     p.add_argument("--start", type=int, default=0, metavar="K", help="first frame index (for shards)")

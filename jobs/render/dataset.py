@@ -193,7 +193,10 @@ def render_dataset(spec: SceneSpec, out_dir: str | os.PathLike[str], *, start: i
     if count < 1:
         raise RenderError("nothing to render: count must be >= 1")
     out_dir = Path(out_dir)
-    plat = select_gl_platform()
+    try:
+        plat = select_gl_platform()
+    except RuntimeError as e:
+        raise RenderError(str(e)) from None
     lib = build_library(spec, inputs)  # validates user files before anything is written
     bg = background_image(spec, inputs)
     from jobs.render.renderer import SceneRenderer

@@ -94,7 +94,10 @@ def verify_dataset(dataset: str | Path, *, scene: str | Path | SceneSpec | None 
     rng = np.random.default_rng(sample_seed if sample_seed is not None else secrets.randbits(63))
     frames = sorted(by_frame)
     chosen = sorted(int(x) for x in rng.choice(frames, size=min(max(1, sample), len(frames)), replace=False)) if frames else []
-    plat = select_gl_platform()
+    try:
+        plat = select_gl_platform()
+    except RuntimeError as e:
+        raise RenderError(str(e)) from None
     lib = build_library(spec, inputs)
     bg = background_image(spec, inputs)
     from jobs.render.renderer import SceneRenderer

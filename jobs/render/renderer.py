@@ -190,6 +190,8 @@ class SceneRenderer:
         self.cam_node = self.scene.add(self.camera, name="camera", pose=np.eye(4))
         self._flags = pyrender.RenderFlags.NONE
         if spec.lights.shadows:
+            if not hasattr(np, "infty"):  # pyrender 0.1.45's shadow code still uses NumPy 1's alias
+                np.infty = np.inf
             self._flags |= pyrender.RenderFlags.SHADOWS_DIRECTIONAL | pyrender.RenderFlags.SHADOWS_SPOT
         self._textures = [[_texture(pyrender, img) for img in g.labels] for g in library]
         self._pool: dict[tuple[int, int], list] = {}

@@ -136,3 +136,14 @@ def test_user_images_and_output_options(tmp_path):
     assert not any((d / "masks" / "semantic").iterdir())
     coco = json.loads((d / "annotations.json").read_text())
     assert coco["images"][0]["file_name"] == "images/000000.jpg" and coco["images"][0]["depth_file"] is None
+
+
+def test_shadows_render(tmp_path):
+    from jobs.render.dataset import render_dataset
+    from jobs.render.spec import parse_scene
+
+    data = small_scene(count=1)
+    data["layout"]["rows"] = 1
+    data["lights"].update(shadows=True, kinds=["directional", "spot"])
+    card = render_dataset(parse_scene(data), tmp_path / "ds")
+    assert card["counts"]["annotations"] > 0

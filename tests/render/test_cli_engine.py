@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.cli import main
@@ -147,3 +148,37 @@ def test_shadows_render(tmp_path):
     data["lights"].update(shadows=True, kinds=["directional", "spot"])
     card = render_dataset(parse_scene(data), tmp_path / "ds")
     assert card["counts"]["annotations"] > 0
+
+
+@pytest.mark.parametrize("fmt", ["obj", "ply", "glb", "stl"])
+def test_mesh_formats_load_and_normalise(tmp_path, fmt):
+    import trimesh
+
+    from common.fsutil import sha256_file
+    from jobs.render.library import build_library
+    from jobs.render.spec import parse_scene
+
+    box = trimesh.creation.box((0.2, 0.1, 0.3))
+    box.apply_translation([5, 7, 9])
+    path = tmp_path / f"thing.{fmt}"
+    box.export(path)
+    h = sha256_file(path)
+    data = small_scene()
+    data["assets"] = [{"name": "t", "label": "thing", "kind": "mesh", "mesh": h, "height": [0.2, 0.2]}]
+    (geo,) = build_library(parse_scene(data), {h: path})
+    lo, hi = geo.bounds
+    assert np.allclose(lo, [-0.2, 0, -0.3], atol=1e-6) and np.allclose(hi, [0.2, 0.2, 0.3], atol=1e-6)  # y: 0.1 -> 0.2 m
+
+
+def test_garbage_mesh_is_a_clear_error(tmp_path):
+    from common.fsutil import sha256_file
+    from jobs.render.library import build_library
+    from jobs.render.spec import SceneError, parse_scene
+
+    path = tmp_path / "junk.obj"
+    path.write_bytes(b"this is not a mesh\n")
+    h = sha256_file(path)
+    data = small_scene()
+    data["assets"] = [{"name": "t", "label": "thing", "kind": "mesh", "mesh": h, "height": [0.2, 0.2]}]
+    with pytest.raises(SceneError, match="assets.t.mesh"):
+        build_library(parse_scene(data), {h: path})

@@ -151,3 +151,23 @@ def test_silhouette_counts_equal_each_object_drawn_alone(shelf_spec):
     assert list(raw.silhouette_px) == alone
     visible = np.bincount(raw.ids.ravel(), minlength=len(fs.objects) + 1)[1:]
     assert (visible <= raw.silhouette_px).all() and (visible < raw.silhouette_px).any()
+
+
+def test_a_shard_rendered_by_another_process_is_byte_identical(full_run, tmp_path):
+    """Catches process-dependent state (set order, uninitialised GL memory), not just history."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import small_scene
+
+    scene = tmp_path / "scene.json"
+    scene.write_text(json.dumps(small_scene()))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    p = subprocess.run([sys.executable, "-m", "app", "render", str(scene), "--start", "1", "--count", "1", "--seed", "3",
+                        "--out", str(tmp_path / "one")], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    full = _tree(full_run)
+    for rel, data in _tree(tmp_path / "one").items():
+        if rel not in ("annotations.json",):
+            assert data == full[rel], rel

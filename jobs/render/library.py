@@ -21,7 +21,6 @@ from jobs.render.sampling import AssetInfo
 from jobs.render.spec import MeshAsset, PrimitiveAsset, SceneError, SceneSpec
 
 MESH_FORMATS = {"obj", "glb", "gltf", "stl", "ply"}
-LABEL_VARIANTS = 1  # generated art: one look per class (an SKU); user images: one per image
 
 
 @dataclass

@@ -318,7 +318,6 @@ class SceneRenderer:
         self.camera.yfov = fs.yfov
         sc.set_pose(self.cam_node, fs.camera_pose)
         used: dict[tuple[int, int], int] = {}
-        self._obj_nodes = []
         for o in fs.objects:
             key = (o.asset, o.variant)
             k = used.get(key, 0)
@@ -335,7 +334,6 @@ class SceneRenderer:
             sc.set_pose(node, o.pose @ np.diag([*o.scale, 1.0]))
             node.mesh.is_visible = True
             self._shown.append(node)
-            self._obj_nodes.append(node)
         dused: dict[int, int] = {}
         for d in fs.distractors:
             k = dused.get(d.shape, 0)

@@ -56,10 +56,6 @@ class ObjectSample:
     category_id: int
     instance_id: int = 0  # 1.. in placement order, set by sample_frame
 
-    @property
-    def size(self) -> np.ndarray:
-        return self.scale
-
 
 @dataclass
 class DistractorSample:
@@ -330,12 +326,11 @@ def sample_frame(spec: SceneSpec, assets: list[AssetInfo], seed: int, index: int
     bg = _color(rng, spec.background.color)[:3]
     env_mat = spec.layout.frame_material if isinstance(spec.layout, ShelfLayout) else spec.layout.table_material
     env_color, env_rough = _color(rng, env_mat.color), _u(rng, env_mat.roughness)
-    placeable = [a for a in assets]
     if isinstance(spec.layout, ShelfLayout):
-        objects = _shelf_objects(rng, spec.layout, placeable)
+        objects = _shelf_objects(rng, spec.layout, assets)
     else:
         assert isinstance(spec.layout, TableLayout)
-        objects = _table_objects(rng, spec.layout, placeable)
+        objects = _table_objects(rng, spec.layout, assets)
     objects = objects[:9999]  # instance ids fit the 16-bit mask and the annotation id stride
     for i, o in enumerate(objects, start=1):
         o.instance_id = i

@@ -66,3 +66,14 @@ def test_spec_hash_is_canonical():
     assert a.spec_hash() == b.spec_hash()
     c = parse_scene(small_scene(seed=9))
     assert c.spec_hash() != a.spec_hash()
+
+
+def test_example_render_job_names_the_shelf_by_its_hash():
+    from common.fsutil import sha256_file
+    from jobs.spec import load_spec
+
+    path = SHELF.parents[1] / "examples" / "render.json"
+    job = load_spec(path)
+    assert job.kind == "render"
+    ref = job.inputs["scene"]
+    assert ref.sha256 == sha256_file(path.parent / ref.uri), "update resources/examples/render.json after editing the scene"

@@ -3,6 +3,7 @@
     kminer render SCENE.json --out DIR [--count N] [--start K] [--seed S] [--input FILE...] [--json]
     kminer render merge SHARD... --out DIR [--copy] [--json]
     kminer render verify DATASET [--scene SCENE.json] [--sample N] [--sample-seed S] [--json]
+    kminer render preview SCENE.json --out FILE.png [--frame I] [--seed S] [--boxes] [--json]
 
 Rendering runs in this process (pyrender/OpenGL are imported only in the handler).
 `--input` files are the meshes and images the scene names by sha256.
@@ -24,7 +25,7 @@ def register(sub: Any) -> None:
         "render", help="render a labelled dataset from a scene (also: render merge, render verify)",
         description="Render frames of a scene spec into a COCO dataset folder; 'render merge SHARD... --out DIR' "
                     "merges shard folders; 'render verify DATASET' re-renders a random sample and compares.")
-    p.add_argument("target", nargs="+", metavar="ARG", help="SCENE.json; or: merge SHARD...; or: verify DATASET")
+    p.add_argument("target", nargs="+", metavar="ARG", help="SCENE.json; or: merge SHARD...; or: verify DATASET; or: preview SCENE.json")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (must be empty or absent)")
     p.add_argument("--count", type=int, metavar="N", help="frames to render (default: the scene's outputs.count - start)")
     p.add_argument("--start", type=int, default=0, metavar="K", help="first frame index (for shards)")
@@ -35,6 +36,8 @@ def register(sub: Any) -> None:
     p.add_argument("--scene", type=Path, metavar="SCENE", help="verify: the scene spec (default: DATASET/scene.json)")
     p.add_argument("--sample", type=int, default=5, metavar="N", help="verify: frames to re-render (default 5)")
     p.add_argument("--sample-seed", type=int, metavar="S", help="verify: seed of the frame sample (default random)")
+    p.add_argument("--frame", type=int, default=0, metavar="I", help="preview: which frame (default 0)")
+    p.add_argument("--boxes", action="store_true", help="preview: draw the boxes")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run)
 
@@ -76,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
             return _merge(args)
         if first == "verify" and not Path(first).is_file():
             return _verify(args)
+        if first == "preview" and not Path(first).is_file():
+            return _preview(args)
         return _render(args)
     except (SceneError, RenderError) as e:
         raise UserError(str(e)) from None
@@ -139,3 +144,34 @@ def _verify(args: argparse.Namespace) -> int:
         for f in rep["failures"]:
             print(f"  - {f}")
     return 0 if rep["passed"] else 1
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from common.fsutil import atomic_write_bytes
+    from jobs.render.preview import overlay, preview_frame
+    from jobs.render.spec import load_scene
+
+    if len(args.target) != 2:
+        raise UserError("usage: kminer render preview SCENE.json --out FILE.png [--frame I] [--boxes]")
+    if args.out is None or args.out.suffix.lower() != ".png":
+        raise UserError("--out FILE.png is required")
+    if args.frame < 0:
+        raise UserError("--frame must be >= 0")
+    spec = load_scene(args.target[1])
+    res = preview_frame(spec, args.frame, seed=args.seed, inputs=_inputs(args.input))
+    img = overlay(res["rgb"], res["annotations"], spec.categories) if args.boxes else None
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    (img or Image.fromarray(res["rgb"])).save(buf, format="PNG")
+    atomic_write_bytes(args.out, buf.getvalue())
+    summary = {"file": str(args.out), "frame": args.frame, "objects": len(res["objects"]),
+               "annotations": [{"category": spec.categories[a["category_id"] - 1], "bbox": a["bbox"],
+                                "visible_fraction": a["visible_fraction"]} for a in res["annotations"]]}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"frame {args.frame} of '{spec.name}' -> {args.out}: {len(res['objects'])} objects, {len(res['annotations'])} boxes")
+    return 0

@@ -182,3 +182,21 @@ def test_garbage_mesh_is_a_clear_error(tmp_path):
     data["assets"] = [{"name": "t", "label": "thing", "kind": "mesh", "mesh": h, "height": [0.2, 0.2]}]
     with pytest.raises(SceneError, match="assets.t.mesh"):
         build_library(parse_scene(data), {h: path})
+
+
+def test_cli_preview_is_the_dataset_frame(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    scene = _scene_file(tmp_path)
+    out = tmp_path / "p.png"
+    assert main(["render", "preview", str(scene), "--frame", "1", "--seed", "5", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["annotations"] and out.is_file()
+    assert main(["render", str(scene), "--start", "1", "--count", "1", "--seed", "5", "--out", str(tmp_path / "d")]) == 0
+    ds = np.asarray(Image.open(tmp_path / "d" / "images" / "000001.png"))
+    assert np.array_equal(np.asarray(Image.open(out)), ds)
+    meta = json.loads((tmp_path / "d" / "meta" / "000001.json").read_text())
+    assert [a["bbox"] for a in meta["annotations"]] == [a["bbox"] for a in summary["annotations"]]
+    assert main(["render", "preview", str(scene), "--frame", "1", "--seed", "5", "--out", str(tmp_path / "b.png"), "--boxes"]) == 0
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "b.png")), np.asarray(Image.open(out)))

@@ -1,12 +1,14 @@
 """Benchmark: the train engine's images/s against a bare torch loop, data loading, and inference latency.
 
-    .venv/bin/python bench/bench_train.py [--dataset DIR] [--arch centernet-s] [--steps 12] [--threads 2] [--json]
+    .venv/bin/python bench/bench_train.py [--dataset DIR] [--arch centernet-s] [--steps 4] [--reps 6] [--threads 2] [--json]
 
 - engine vs bare loop: the same model, the same cached images and batch size, in the same
   run, alternated (bare, engine, bare, engine) so a busy machine affects both alike. The
   engine's figure is its whole step loop (batch gather, augmentation, target building,
   progress hooks, lr schedule); the bare loop is forward/backward/AdamW over the same tensors
-  without augmentation. Median images/s of each; goal ratio >= 0.95.
+  without augmentation. Rates come from the median step time; the ratio is the median of
+  the ratios of back-to-back pairs (robust to other load drifting on a shared machine);
+  goal >= 0.95.
 - data loading: decoding one epoch of PNGs from disk (what a DataLoader without a cache pays
   every epoch) against gathering the same batches from the uint8 RAM cache.
 - inference: latency per 640x480 image on the CPU (decode of a PNG excluded; letterbox to
@@ -35,15 +37,20 @@ from jobs.train.models import build_model, count_params, get_arch  # noqa: E402
 from jobs.train.trainer import Hooks, TrainConfig, prepare, train  # noqa: E402
 
 
+def _median_rate(stamps: list[float], batch: int) -> float:
+    """images/s from the median step time (step ends stamped; the first step, warm-up, is not timed)."""
+    return batch / statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
+
+
 def bare_loop(run, arch: str, batch: int, steps: int, size) -> float:
-    """images/s of a plain forward/backward/step loop over the cached tensors."""
+    """images/s of a plain forward/backward/step loop over the cached tensors (median step)."""
     torch.manual_seed(0)
     model = build_model(arch, len(run.data.classes), size)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     cache = run.train_cache
     perm = torch.randperm(len(cache))
-    t0 = time.perf_counter()
+    stamps = []
     for s in range(steps):
         idx = perm[(s * batch) % (len(cache) - batch):][:batch]
         x = cache.images[idx].float()
@@ -51,21 +58,24 @@ def bare_loop(run, arch: str, batch: int, steps: int, size) -> float:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return steps * batch / (time.perf_counter() - t0)
+        stamps.append(time.perf_counter())
+    return _median_rate(stamps, batch)
 
 
 def engine_loop(run, ds: list[Path], arch: str, batch: int, steps: int, threads: int, tmp: Path) -> float:
-    """images/s of the engine's own step loop (one epoch of `steps` steps, no evaluation)."""
+    """images/s of the engine's own step loop (one epoch of `steps` steps, no evaluation; median
+    step, stamped by the engine's progress hook, which it calls after every step)."""
     n = steps * batch
     run.train_cache.images = run.train_cache.images[:n]
     cfg = TrainConfig(arch=arch, epochs=1, batch=batch, threads=threads, val_fraction=0.1, eval_every=10**6)
     ck = tmp / f"ck-{time.time_ns()}.safetensors"
     saved_val, run.val_cache = run.val_cache, None  # evaluation is not part of the step loop
     try:
-        s = train(ds, cfg, tmp / "out", ck, Hooks(), run=run)
+        stamps: list[float] = []
+        train(ds, cfg, tmp / "out", ck, Hooks(progress=lambda f, m=None: stamps.append(time.perf_counter())), run=run)
     finally:
         run.val_cache = saved_val
-    return s["images_per_s"]
+    return _median_rate(stamps, batch)
 
 
 def main() -> int:
@@ -73,7 +83,8 @@ def main() -> int:
     ap.add_argument("--dataset", type=Path, action="append", help="COCO folder(s); default: drawn shapes")
     ap.add_argument("--arch", default="centernet-s")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=12, help="steps per timed run")
+    ap.add_argument("--steps", type=int, default=4, help="steps per timed run (the first is a warm-up)")
+    ap.add_argument("--reps", type=int, default=6, help="bare/engine pairs, run back to back")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
@@ -94,14 +105,17 @@ def main() -> int:
         full = run.train_cache.images
         res["params"] = count_params(build_model(a.arch, len(run.data.classes), size))
         bare, eng = [], []
-        for _ in range(2):
+        for _ in range(a.reps):
             bare.append(bare_loop(run, a.arch, a.batch, a.steps, size))
             run.train_cache.images = full
             eng.append(engine_loop(run, ds, a.arch, a.batch, a.steps, a.threads, tmp))
             run.train_cache.images = full
         res["bare_images_per_s"] = [round(v, 2) for v in bare]
         res["engine_images_per_s"] = [round(v, 2) for v in eng]
-        res["engine_over_bare"] = round(statistics.median(eng) / statistics.median(bare), 3)
+        res["bare_median"] = round(statistics.median(bare), 2)
+        res["engine_median"] = round(statistics.median(eng), 2)
+        # each pair ran back to back, so their ratio is fair even when the machine's load drifts
+        res["engine_over_bare"] = round(statistics.median(e / b for e, b in zip(eng, bare)), 3)
 
         # data loading: PNG decode per epoch vs the RAM cache
         data = load_coco(ds)

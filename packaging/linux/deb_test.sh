@@ -31,15 +31,18 @@ fi
 as_user /usr/bin/kminer --version
 as_user /usr/bin/kminer self-test || fail "/usr/bin/kminer self-test"
 echo "PASS  /usr/bin/kminer self-test"
+as_user /usr/bin/kminer job run /opt/knowledge-miner/_internal/resources/examples/python_job.json --sandbox strict --json \
+  | grep -q '"status": "succeeded"' || fail "python job in the strict sandbox from /opt"
+echo "PASS  a python job through the installed kminer worker in the strict sandbox"
 as_user /usr/bin/kminer wallet create --network local --json >/dev/null || fail "wallet create"
 data="$user_home/.local/share/knowledge-miner"
 [ -d "$data" ] || fail "no data folder at $data (platformdirs)"
-before="$(cd "$data" && find . -type f | sort | xargs sha256sum)"
+before="$(cd "$data" && find . -type f -print0 | sort -z | xargs -0 sha256sum)"
 echo "PASS  wallet created under $data ($(echo "$before" | wc -l) files)"
 dpkg -r knowledge-miner >/dev/null || fail "dpkg -r"
 [ ! -e /usr/bin/kminer ] && [ ! -e /opt/knowledge-miner ] || fail "files left after dpkg -r"
 dpkg-query -W -f='${Status}' knowledge-miner 2>/dev/null | grep -q "config-files" || true
 dpkg --purge knowledge-miner >/dev/null || fail "dpkg --purge"
-after="$(cd "$data" && find . -type f | sort | xargs sha256sum)"
+after="$(cd "$data" && find . -type f -print0 | sort -z | xargs -0 sha256sum)"
 [ "$before" = "$after" ] || fail "user data changed by removal"
 echo "PASS  dpkg -r and --purge removed /opt/knowledge-miner and /usr/bin/kminer; wallet and data untouched"

@@ -6,12 +6,12 @@ Standard library only. Every command runs the bundle's executable with a clean e
 (no PYTHONPATH, no virtualenv, a fresh HOME and KMINER_HOME in a temp folder, the working
 directory outside the source tree), so nothing can be borrowed from the checkout. Steps:
 
-  version, --help, self-test, devices --json, a `python` job through `kminer worker` in the
-  strict sandbox, the render example in the strict sandbox (when resources/examples/render.json
-  is in the bundle), train a tiny detector and infer with it, infer with each demo model in
-  resources/models/, an embedded-chain wallet, a quick CPU benchmark (`bench --child`), the GUI
-  to first paint under Xvfb (and that the GUI process never loads libtorch), and a check that
-  every shared library the bundle links resolves on this system.
+  version, --help, self-test, devices --json; in the strict bubblewrap sandbox through the
+  frozen `kminer worker`: a `python` job, a render job (resources/examples/render.json, or a
+  few frames of the bundled table-top scene) and the train example; train a tiny detector and
+  infer with it; infer with each demo model in resources/models/; an embedded-chain wallet; a
+  quick CPU benchmark (`bench --child`); the GUI to first paint under Xvfb (and that the GUI
+  process never loads libtorch); every shared library the bundle links resolves here.
 
 A step that needs something not there yet (render engine, demo models, Xvfb) is SKIPped with
 the reason; any FAIL makes the exit code 1. Start-up times are measured and reported.
@@ -167,13 +167,43 @@ def check_python_job(b: Bundle) -> str:
     return f"strict sandbox, result {json.dumps(doc.get('result'))[:80]}, run {doc.get('timing', {}).get('run_s')} s"
 
 
+def _render_spec(b: Bundle, frames: int) -> Path | None:
+    """resources/examples/render.json when the bundle has one, else a job of `frames` frames of
+    the bundled table-top scene; None when the bundle has no render engine."""
+    example = b.internal / "resources" / "examples" / "render.json"
+    if example.is_file():
+        return example
+    scene = b.internal / "resources" / "scenes" / "table_top.json"
+    if "render" not in b.commands() or not scene.is_file():
+        return None
+    spec = {"spec_version": 1, "id": "package-test-render", "kind": "render",
+            "params": {"scene": json.loads(scene.read_text()), "count": frames}, "inputs": {},
+            "resources": {"device": "any", "max_wall_s": 600, "max_ram_mb": 3000, "max_disk_mb": 256,
+                          "max_processes": 64, "max_open_files": 256}, "seed": 7}
+    path = b.tmp / "render_job.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
 @step("render job")
 def check_render_job(b: Bundle) -> str:
-    spec = b.internal / "resources" / "examples" / "render.json"
-    if not spec.is_file():
-        raise Skip("resources/examples/render.json is not in the bundle (render engine not landed yet)")
+    spec = _render_spec(b, 3)
+    if spec is None:
+        raise Skip("no render engine in this bundle (kminer render) and no resources/examples/render.json")
     doc = _job(b, spec)
-    return f"strict sandbox, result {json.dumps(doc.get('result'))[:100]}, run {doc.get('timing', {}).get('run_s')} s"
+    res = doc.get("result") or {}
+    counts = res.get("returned", res).get("counts") if isinstance(res, dict) else None
+    return f"strict sandbox, {spec.name}: counts {json.dumps(counts)[:80]}, run {doc.get('timing', {}).get('run_s')} s"
+
+
+@step("train job")
+def check_train_job(b: Bundle) -> str:
+    spec = b.internal / "resources" / "examples" / "train_job.json"
+    if not spec.is_file():
+        raise Skip("resources/examples/train_job.json is not in the bundle")
+    doc = _job(b, spec)
+    res = doc.get("result") or {}
+    return f"strict sandbox, result {json.dumps(res)[:100]}, run {doc.get('timing', {}).get('run_s')} s"
 
 
 _MAKE_SHAPES = ("import sys; from pathlib import Path; from jobs.train.synthetic import make_shapes_dataset; "
@@ -388,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         check_python_job(b)
         if not args.quick:
             check_render_job(b)
+            check_train_job(b)
             check_train_infer(b)
             check_demo_models(b)
             check_wallet(b)

@@ -20,7 +20,6 @@ def _ctx(tmp_path, kind, params, inputs, seed=0):
                       device="cpu", seed=seed, _emit=logs.append), logs
 
 
-@pytest.mark.slow  # ~20-40 s: two spawned ranks each import torch and decode the data
 def test_ddp_two_gloo_processes_train_like_one(tmp_path, shapes):
     from jobs.train.card import load_card
     from jobs.train.engines import run_training

@@ -69,6 +69,29 @@ def render(scene: dict, out: Path, procs: int) -> list[Path]:
     return shards
 
 
+def _probe(run, cfg) -> float:
+    """Training images/s of this model on this machine right now (3 timed steps after a warm-up)."""
+    import torch
+
+    from jobs.train.data import augment_detection, step_generator
+    from jobs.train.models import build_model
+
+    model = build_model(cfg.arch, len(run.data.classes), cfg.input_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    c = run.train_cache
+    t = []
+    for step in range(4):
+        idx = torch.arange(step * cfg.batch, (step + 1) * cfg.batch) % len(c)
+        t0 = time.perf_counter()
+        x, b, lab = augment_detection(c.images[idx], c.boxes[idx], c.labels[idx], step_generator(0, 0, step, 0))
+        loss, _ = model(x, b, lab)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        t.append(time.perf_counter() - t0)
+    return cfg.batch / (sum(t[1:]) / 3)
+
+
 def _finish(model_dir: Path, dest: Path, holdout: dict, production: dict, example: Path | None) -> dict:
     from common.fsutil import atomic_write_json
 
@@ -93,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="320x240")
     ap.add_argument("--procs", type=int, default=2, help="parallel render processes")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
-    ap.add_argument("--detector-epochs", type=int, default=30)
-    ap.add_argument("--classifier-epochs", type=int, default=4)
+    ap.add_argument("--detector-epochs", type=int, default=0, help="0: as many as fit in --detector-minutes")
+    ap.add_argument("--detector-minutes", type=float, default=25.0, help="training time budget when epochs is 0")
+    ap.add_argument("--classifier-epochs", type=int, default=3)
     ap.add_argument("--render-only", action="store_true", help="render the datasets into --work and stop")
     a = ap.parse_args(argv)
     w, h = (int(v) for v in a.size.split("x"))
@@ -108,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from jobs.train.infer import infer_paths, load_model
-    from jobs.train.trainer import CHECKPOINT_NAME, Hooks, TrainConfig, train
+    from jobs.train.trainer import CHECKPOINT_NAME, Hooks, TrainConfig, prepare, train
     from jobs.train.verify import verify_model
 
     torch.set_num_threads(a.threads)
@@ -122,13 +146,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     results = {}
-    for name, arch, epochs, batch, lr in (("shelf-detector", "centernet-s", a.detector_epochs, 32, 3e-3),
+    for name, arch, epochs, batch, lr in (("shelf-detector", "centernet-s", a.detector_epochs, 16, 3e-3),
                                           ("product-classifier", "classifier-s", a.classifier_epochs, 64, 3e-3)):
         t1 = time.perf_counter()
         mdir = a.work / name
-        cfg = TrainConfig(arch=arch, epochs=epochs, batch=batch, lr=lr, input_size=(w, h) if arch.startswith("centernet") else None,
-                          threads=a.threads, half_weights=True, val_fraction=0.1, seed=0)
-        train(train_shards, cfg, mdir, mdir / CHECKPOINT_NAME, log)
+        cfg = TrainConfig(arch=arch, epochs=max(1, epochs), batch=batch, lr=lr, input_size=(w, h) if arch.startswith("centernet") else None,
+                          threads=a.threads, half_weights=True, val_fraction=0.1, seed=0, eval_every=4)
+        run = prepare(train_shards, cfg, log)
+        if epochs == 0:
+            ips = _probe(run, cfg)
+            # 0.8: evaluation, checkpoints and a busier machine later on eat into the budget
+            epochs = max(1, min(200, int(0.8 * a.detector_minutes * 60 * ips / len(run.train_cache))))
+            print(f"{name}: {ips:.1f} images/s here now -> {epochs} epochs in {a.detector_minutes} min", flush=True)
+            cfg = cfg.model_copy(update={"epochs": epochs})
+        train(train_shards, cfg, mdir, mdir / CHECKPOINT_NAME, log, run=run)
         train_s = time.perf_counter() - t1
         v = verify_model(mdir, hold_shards, tolerance=1.0, threads=a.threads)
         example = None

@@ -159,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             epochs = max(1, min(200, int(0.8 * a.detector_minutes * 60 * ips / len(run.train_cache))))
             print(f"{name}: {ips:.1f} images/s here now -> {epochs} epochs in {a.detector_minutes} min", flush=True)
             cfg = cfg.model_copy(update={"epochs": epochs})
-        train(train_shards, cfg, mdir, mdir / CHECKPOINT_NAME, log, run=run)
+        deadline = time.monotonic() + (a.detector_minutes * 60 if arch.startswith("centernet") else 1e9)
+        hooks = Hooks(log=log.log, finish_early=lambda: time.monotonic() > deadline)
+        train(train_shards, cfg, mdir, mdir / CHECKPOINT_NAME, hooks, run=run)
         train_s = time.perf_counter() - t1
         v = verify_model(mdir, hold_shards, tolerance=1.0, threads=a.threads)
         example = None

@@ -76,6 +76,9 @@ class Hooks:
     progress: Callable[[float, str | None], None] = lambda f, m=None: None
     log: Callable[..., None] = lambda msg, level="info": None
     should_stop: Callable[[], bool] = lambda: False
+    # asked after each epoch: True ends training there and delivers the model as it is (a time
+    # budget for demos; not exactly reproducible, so jobs never set it). One process only.
+    finish_early: Callable[[], bool] = lambda: False
 
 
 @dataclass
@@ -269,6 +272,9 @@ def train(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path
         hooks.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         state.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0)
         checkpoint()
+        if world == 1 and state["epoch"] < cfg.epochs and hooks.finish_early():
+            hooks.log(f"finishing early after epoch {state['epoch']} of {cfg.epochs} (time budget)", "warning")
+            break
 
     summary = {"stopped": stopped, "epoch": state["epoch"], "global_step": state["global_step"],
                "train_s": round(state["train_s"], 3), "images_per_s": round(state["seen"] / max(1e-9, state["train_s"]), 2)}
@@ -292,7 +298,7 @@ def train(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path
         "datasets": run.data.shards,
         "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "train_images": run.n_train_images,
                   "val_images": run.n_val_images},
-        "training": {"epochs": cfg.epochs, "batch": batch, "world_size": world, "lr": cfg.lr, "augment": cfg.augment,
+        "training": {"epochs": state["epoch"], "planned_epochs": cfg.epochs, "batch": batch, "world_size": world, "lr": cfg.lr, "augment": cfg.augment,
                      "steps": state["global_step"], "train_s": round(state["train_s"], 2),
                      "images_per_s": summary["images_per_s"], "decode_s": round(run.decode_s, 2),
                      "device": _device_name(dev), "amp": use_amp, "threads": torch.get_num_threads()},

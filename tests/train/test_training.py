@@ -117,3 +117,15 @@ def test_torchvision_architectures_absent_is_handled():
         m = build_model("tv-ssdlite", 3, (320, 320))
         loss, _ = m(torch.rand(2, 3, 320, 320) * 255, torch.tensor([[[10.0, 10, 100, 100]]] * 2), torch.tensor([[1]] * 2))
         loss.backward()
+
+
+def test_finish_early_delivers_the_model_with_honest_epochs(tmp_path):
+    from jobs.train.synthetic import make_shapes_dataset
+    from jobs.train.trainer import Hooks, TrainConfig, train
+
+    ds = make_shapes_dataset(tmp_path / "ds", 20, seed=3)
+    cfg = TrainConfig(arch="centernet-xs", epochs=3, batch=8, threads=1, val_fraction=0.2)
+    s = train([ds], cfg, tmp_path / "m", tmp_path / "ck", Hooks(finish_early=lambda: True))
+    assert not s["stopped"] and s["epoch"] == 1
+    card, _ = load_card(tmp_path / "m")
+    assert card["training"]["epochs"] == 1 and card["training"]["planned_epochs"] == 3

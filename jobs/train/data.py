@@ -118,6 +118,8 @@ def load_rgb(path: Path, max_pixels: int | None = None) -> Image.Image:
     an image or has more than `max_pixels` pixels (checked before decoding)."""
     try:
         im = Image.open(path)
+    except Image.DecompressionBombError:
+        raise TrainError(f"{path.name} has far more pixels than PIL's safety limit") from None
     except (UnidentifiedImageError, OSError) as e:
         raise TrainError(f"{path.name} is not an image PIL can read ({type(e).__name__})") from None
     with im:

@@ -79,6 +79,8 @@ def check_image(path: Path, max_pixels: int) -> None:
         with Image.open(path) as im:
             w, h = im.size
             # a rotated JPEG keeps its pixel count; the limit applies before decoding
+    except Image.DecompressionBombError:
+        raise TrainError(f"{path.name} has far more pixels than the limit of {max_pixels}") from None
     except (UnidentifiedImageError, OSError) as e:
         raise TrainError(f"{path.name} is not an image PIL can read ({type(e).__name__})") from None
     if w * h > max_pixels:

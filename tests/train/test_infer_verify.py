@@ -75,6 +75,18 @@ def test_refusals_are_clear_and_write_nothing(trained, tmp_path, kminer):
     assert not (tmp_path / "out").exists()  # the good image was not half-processed
     with pytest.raises(TrainError, match="over the limit of 1000 pixels"):
         infer_paths(lm, [img], max_pixels=1000)
+    # a PNG whose header claims 20000 x 20000 pixels (a decompression bomb): refused unread
+    import struct
+    import zlib
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    with pytest.raises(TrainError, match="pixels"):
+        infer_paths(lm, [bomb])
 
     r = kminer("infer", str(model_dir), str(tmp_path / "notes.png"))
     assert r.returncode == 1 and "not an image" in r.stderr and r.stderr.count("\n") == 1

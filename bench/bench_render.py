@@ -3,9 +3,9 @@
     .venv/bin/python bench/bench_render.py [--scene resources/scenes/retail_shelf.json]
         [--frames 20] [--size 320x240] [--repeats 2] [--json]
 
-Figures (frames per second; the first frame, which compiles shaders and uploads the
-scene, is left out of every figure; later frames may still grow the object pools, in all
-three alike):
+Figures (frames per second; every loop first sizes its node pools from the first 32
+frames' samples, as `render_dataset` does, and leaves out its first frame, which compiles
+shaders and uploads the scene):
 - bare_static: `OffscreenRenderer.render(scene)` of one posed frame, again and again
   (RGB + depth read back; nothing moves, nothing labelled, nothing written).
 - bare_posed: each frame posed (`SceneRenderer.apply`) then `render` (the loop any
@@ -16,7 +16,8 @@ three alike):
   RGB, id/depth/silhouette passes), i.e. the rate when the writers have cores of their own.
 The runs alternate (bare, engine, bare, engine...) so that load from other processes on
 the machine hits both alike; the median of the repeats is reported. Goal: engine >= 0.9x
-bare_posed. The bare loops run in a child process with stock pyrender
+bare_posed. CPU ms per frame (all threads of the process, llvmpipe's included) is also
+reported: on a busy machine it moves far less than wall time. The bare loops run in a child process with stock pyrender
 (KMINER_RENDER_PLAIN_PYRENDER=1: no uniform-location cache), as a pyrender user has it.
 """
 
@@ -36,7 +37,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _bare(spec, frames: int) -> tuple[float, float]:
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _rate(frames: int, t0: tuple[float, float]) -> tuple[float, float]:
+    """(frames per wall second, CPU seconds per frame of this whole process, GL threads included)."""
+    w, c = _clock()
+    return frames / (w - t0[0]), (c - t0[1]) / frames
+
+
+def _bare(spec, frames: int):
     from jobs.render.library import build_library
     from jobs.render.renderer import SceneRenderer
     from jobs.render.sampling import sample_frame
@@ -46,31 +57,32 @@ def _bare(spec, frames: int) -> tuple[float, float]:
     samples = [sample_frame(spec, infos, spec.outputs.seed, i) for i in range(frames + 1)]
     r = SceneRenderer(spec, lib)
     try:
+        r.reserve(samples[:32])  # as render_dataset does
         r.apply(samples[0])
-        r.render_color()  # warm-up: shaders, uploads (frames 1.. may still grow the pools, as in the engine)
-        t = time.perf_counter()
+        r.render_color()  # warm-up: shaders, uploads
+        t = _clock()
         for _ in range(frames):
             r.render_color()
-        static = frames / (time.perf_counter() - t)
-        t = time.perf_counter()
+        static = _rate(frames, t)
+        t = _clock()
         for fs in samples[1:]:
             r.apply(fs)
             r.render_color()
-        posed = frames / (time.perf_counter() - t)
+        posed = _rate(frames, t)
     finally:
         r.close()
     return static, posed
 
 
-def _bare_child(scene: Path, size: str, frames: int) -> tuple[float, float]:
+def _bare_child(scene: Path, size: str, frames: int):
     env = dict(os.environ, KMINER_RENDER_PLAIN_PYRENDER="1")
     p = subprocess.run([sys.executable, __file__, "--scene", str(scene), "--size", size, "--frames", str(frames), "--bare-only"],
                        env=env, capture_output=True, text=True, check=True)
     r = json.loads(p.stdout)
-    return r["static"], r["posed"]
+    return tuple(r["static"]), tuple(r["posed"])
 
 
-def _engine_gl(spec, frames: int) -> float:
+def _engine_gl(spec, frames: int):
     from jobs.render.library import build_library
     from jobs.render.renderer import SceneRenderer
     from jobs.render.sampling import sample_frame
@@ -80,23 +92,23 @@ def _engine_gl(spec, frames: int) -> float:
     samples = [sample_frame(spec, infos, spec.outputs.seed, i) for i in range(frames + 1)]
     r = SceneRenderer(spec, lib)
     try:
+        r.reserve(samples[:32])
         r.render(samples[0])  # warm-up, as in _bare and the engine
-        t = time.perf_counter()
+        t = _clock()
         for fs in samples[1:]:
             r.render(fs)
-        return frames / (time.perf_counter() - t)
+        return _rate(frames, t)
     finally:
         r.close()
 
 
-def _engine(spec, frames: int) -> float:
+def _engine(spec, frames: int):
     from jobs.render.dataset import render_dataset
 
-    stamps: list[float] = []
+    stamps: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as d:
-        render_dataset(spec, Path(d) / "ds", count=frames + 1, progress=lambda k, n, m: stamps.append(time.perf_counter()))
-        end = time.perf_counter()  # includes draining the writers and annotations.json
-    return frames / (end - stamps[0])
+        render_dataset(spec, Path(d) / "ds", count=frames + 1, progress=lambda k, n, m: stamps.append(_clock()))
+        return _rate(frames, stamps[0])  # includes draining the writers and annotations.json
 
 
 def main() -> int:
@@ -118,34 +130,33 @@ def main() -> int:
     spec = spec.model_copy(update={"outputs": spec.outputs.model_copy(update={"width": w, "height": h})})
     if a.bare_only:
         s, p = _bare(spec, a.frames)
-        print(json.dumps({"static": s, "posed": p}))
+        print(json.dumps({"static": list(s), "posed": list(p)}))
         return 0
-    static, posed, engine, gl = [], [], [], []
+    runs: dict[str, list[tuple[float, float]]] = {"bare_static": [], "bare_posed": [], "engine": [], "engine_gl": []}
     for _ in range(a.repeats):
         s, p = _bare_child(a.scene, a.size, a.frames)
-        static.append(s)
-        posed.append(p)
-        engine.append(_engine(spec, a.frames))
-        gl.append(_engine_gl(spec, a.frames))
-    res = {
-        "scene": spec.name, "size": a.size, "frames": a.frames, "repeats": a.repeats, "gl_platform": plat["platform"],
-        "bare_static_fps": round(statistics.median(static), 3), "bare_posed_fps": round(statistics.median(posed), 3),
-        "engine_fps": round(statistics.median(engine), 3), "engine_gl_fps": round(statistics.median(gl), 3),
-        "all": {"bare_static": [round(v, 3) for v in static], "bare_posed": [round(v, 3) for v in posed], "engine": [round(v, 3) for v in engine],
-                "engine_gl": [round(v, 3) for v in gl]},
-    }
-    res["engine_vs_bare_posed"] = round(res["engine_fps"] / res["bare_posed_fps"], 3)
-    res["engine_vs_bare_static"] = round(res["engine_fps"] / res["bare_static_fps"], 3)
-    res["engine_gl_vs_bare_posed"] = round(res["engine_gl_fps"] / res["bare_posed_fps"], 3)
+        runs["bare_static"].append(s)
+        runs["bare_posed"].append(p)
+        runs["engine"].append(_engine(spec, a.frames))
+        runs["engine_gl"].append(_engine_gl(spec, a.frames))
+    res = {"scene": spec.name, "size": a.size, "frames": a.frames, "repeats": a.repeats, "gl_platform": plat["platform"]}
+    for k, v in runs.items():
+        res[f"{k}_fps"] = round(statistics.median(x[0] for x in v), 3)
+        res[f"{k}_cpu_ms"] = round(1000 * statistics.median(x[1] for x in v), 1)
+    for k in ("engine", "engine_gl"):
+        res[f"{k}_vs_bare_posed"] = round(res[f"{k}_fps"] / res["bare_posed_fps"], 3)
+        res[f"{k}_vs_bare_posed_cpu"] = round(res["bare_posed_cpu_ms"] / res[f"{k}_cpu_ms"], 3)
+    res["all"] = {k: [[round(x[0], 3), round(1000 * x[1], 1)] for x in v] for k, v in runs.items()}
     if a.json:
         print(json.dumps(res, indent=2))
     else:
-        print(f"{res['scene']} {a.size}, {a.frames} frames x {a.repeats} [{plat['platform']}]")
-        print(f"  bare pyrender, static scene : {res['bare_static_fps']:.2f} frames/s")
-        print(f"  bare pyrender, posed frames : {res['bare_posed_fps']:.2f} frames/s")
-        print(f"  engine (labels + PNG + meta): {res['engine_fps']:.2f} frames/s = {res['engine_vs_bare_posed']:.2f}x posed, "
-              f"{res['engine_vs_bare_static']:.2f}x static")
-        print(f"  engine GL thread only       : {res['engine_gl_fps']:.2f} frames/s = {res['engine_gl_vs_bare_posed']:.2f}x posed")
+        print(f"{res['scene']} {a.size}, {a.frames} frames x {a.repeats} [{plat['platform']}]  (frames/s wall; CPU ms/frame)")
+        for k, label in (("bare_static", "bare pyrender, static scene "), ("bare_posed", "bare pyrender, posed frames "),
+                         ("engine", "engine (labels + PNG + meta)"), ("engine_gl", "engine GL thread only       ")):
+            extra = ""
+            if k.startswith("engine"):
+                extra = f"  = {res[k + '_vs_bare_posed']:.2f}x posed (wall), {res[k + '_vs_bare_posed_cpu']:.2f}x (CPU)"
+            print(f"  {label}: {res[k + '_fps']:6.2f} frames/s  {res[k + '_cpu_ms']:7.1f} CPU ms{extra}")
     return 0
 
 

@@ -43,6 +43,7 @@ CARD_FORMAT = "kminer-render-dataset"
 CARD_VERSION = 1
 PNG_LEVEL = 3
 IN_FLIGHT = 4  # frames queued for the writers before rendering waits
+RESERVE_FRAMES = 32  # frames sampled up front to size the node pools
 
 Progress = Callable[[int, int, str], None]
 
@@ -209,6 +210,7 @@ def render_dataset(spec: SceneSpec, out_dir: str | os.PathLike[str], *, start: i
     t0 = time.perf_counter()
     infos = [g.info for g in lib]
     renderer = SceneRenderer(spec, lib, bg)
+    renderer.reserve([sample_frame(spec, infos, seed, i) for i in range(start, start + min(count, RESERVE_FRAMES))])
     metas: dict[int, dict] = {}
     pending: deque[Future] = deque()
 

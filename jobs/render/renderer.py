@@ -303,6 +303,31 @@ class SceneRenderer:
                          else pr.SpotLight(innerConeAngle=0.2, outerConeAngle=0.7))
                 pool.append(pr.Node(name=f"light-{kind}-{k:03d}", light=light, matrix=np.eye(4)))
 
+    def reserve(self, frames: list[FrameSample]) -> None:
+        """Create the pool nodes `frames` need up front (their GL upload then happens on the
+        next render instead of mid-run). Changes no pixel: pools only hold reusable nodes."""
+        need: dict[tuple[int, int], int] = {}
+        dneed: dict[int, int] = {}
+        for fs in frames:
+            c: dict[tuple[int, int], int] = {}
+            for o in fs.objects:
+                c[(o.asset, o.variant)] = c.get((o.asset, o.variant), 0) + 1
+            for k, v in c.items():
+                need[k] = max(need.get(k, 0), v)
+            dc: dict[int, int] = {}
+            for d in fs.distractors:
+                dc[d.shape] = dc.get(d.shape, 0) + 1
+            for k, v in dc.items():
+                dneed[k] = max(dneed.get(k, 0), v)
+        for key, n in sorted(need.items()):
+            self._slot(key, n - 1)
+            for node, _mats in self._pool[key]:
+                node.mesh.is_visible = node in self._shown
+        for shape, n in sorted(dneed.items()):
+            self._dslot(shape, n - 1)
+            for node, _mat in self._dpool[shape]:
+                node.mesh.is_visible = node in self._shown
+
     # ----------------------------------------------------------------- per frame
     def apply(self, fs: FrameSample) -> None:
         """Pose and paint the scene graph for frame `fs` (hides what the frame does not use)."""

@@ -22,9 +22,9 @@ from app.cli import UserError
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
-        "render", help="render a labelled dataset from a scene (also: render merge, render verify)",
+        "render", help="render a labelled dataset from a scene (also: render merge, verify, preview)",
         description="Render frames of a scene spec into a COCO dataset folder; 'render merge SHARD... --out DIR' "
-                    "merges shard folders; 'render verify DATASET' re-renders a random sample and compares.")
+                    "merges shard folders; 'render verify DATASET' re-renders a random sample and compares; 'render preview SCENE --out F.png' renders one frame.")
     p.add_argument("target", nargs="+", metavar="ARG", help="SCENE.json; or: merge SHARD...; or: verify DATASET; or: preview SCENE.json")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (must be empty or absent)")
     p.add_argument("--count", type=int, metavar="N", help="frames to render (default: the scene's outputs.count - start)")

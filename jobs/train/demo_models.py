@@ -69,6 +69,11 @@ def render(scene: dict, out: Path, procs: int) -> list[Path]:
     return shards
 
 
+def _render_seconds(shards: list[Path]) -> float:
+    """Wall time the parallel shards took (the slowest shard), read from their dataset cards."""
+    return max(json.loads((d / "dataset.json").read_text())["time"]["seconds"] for d in shards)
+
+
 def _probe(run, cfg) -> float:
     """Training images/s of this model on this machine right now (3 timed steps after a warm-up)."""
     import torch
@@ -140,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     train_shards = render(_scene(base, width=w, height=h, count=a.frames, seed=0, holdout=False), a.work / "train", a.procs)
     hold_shards = render(_scene(base, width=w, height=h, count=a.holdout, seed=1000, holdout=True), a.work / "holdout", a.procs)
-    render_s = time.perf_counter() - t0
+    render_s = _render_seconds(train_shards) + _render_seconds(hold_shards)  # from the dataset cards (also when reused)
     print(f"rendered {a.frames} + {a.holdout} frames in {render_s:.0f} s", flush=True)
     if a.render_only:
         return 0
@@ -171,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             infer_paths(lm, [img], a.work / "example", score_threshold=0.35)
             example = a.work / "example" / f"{img.stem}.png"
         card = _finish(mdir, a.out / name, {**v["metrics"], "frames": v["images"], "note": "held-out render, other light and camera"},
-                       {"render_s": round(render_s, 1), "train_s": round(train_s, 1),
-                        "train_frames": a.frames, "holdout_frames": a.holdout, "threads": a.threads}, example)
+                       {"render_s": round(render_s, 1), "render_processes": a.procs, "train_s": round(train_s, 1),
+                        "train_frames": a.frames, "holdout_frames": a.holdout, "threads": a.threads,
+                        "machine": "2 shared CPU cores, no GPU; other jobs running; nice 10"}, example)
         results[name] = {"val": card["metrics"].get(card["metric"]), "holdout": v["metrics"], "train_s": round(train_s, 1),
                          "bytes": (a.out / name / "model.safetensors").stat().st_size}
         print(name, json.dumps(results[name]), flush=True)

@@ -295,7 +295,7 @@ def train(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path
                     "dtype": "float16" if cfg.half_weights else "float32"},
         "metric": "map50" if run.task == "detect" else "accuracy",
         "metrics": metrics,
-        "datasets": run.data.shards,
+        "datasets": [{**sh, "path": Path(sh["path"]).name} for sh in run.data.shards],  # no local paths in a card
         "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "train_images": run.n_train_images,
                   "val_images": run.n_val_images},
         "training": {"epochs": state["epoch"], "planned_epochs": cfg.epochs, "batch": batch, "world_size": world, "lr": cfg.lr, "augment": cfg.augment,

@@ -4,7 +4,8 @@ settings, and write them (fp16 safetensors + cards + curves + an annotated examp
 resources/models/. `make demo-models` runs this.
 
     python -m jobs.train.demo_models [--out resources/models] [--frames 1500] [--holdout 200]
-                                     [--detector-epochs 30] [--classifier-epochs 12] [--work DIR]
+                                     [--detector-minutes 25 | --detector-epochs N] [--classifier-epochs 3]
+                                     [--work DIR] [--render-only]
 
 Rendering runs in `--procs` parallel processes (one shard each; the trainer reads shards
 directly). Everything is seeded, so a rerun renders the same frames; training time depends

@@ -76,6 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kminer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kminer ... | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as e:  # the traceback goes to the log, the user gets one line
         log.exception("command %s failed", getattr(args, "command", None))
         from app.context import resolve_paths

@@ -19,7 +19,8 @@ from typing import Callable
 
 _RENDER_ONE_FRAME = r"""
 import json, os, sys, time
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+if sys.platform.startswith("linux"):
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 t = time.perf_counter()
 import numpy as np, pyrender, trimesh
 scene = pyrender.Scene(bg_color=[0, 0, 0, 1.0], ambient_light=[0.3, 0.3, 0.3])
@@ -31,7 +32,7 @@ r = pyrender.OffscreenRenderer(64, 48)
 color, depth = r.render(scene)
 r.delete()
 covered = float((depth > 0).mean())
-print(json.dumps({"platform": os.environ["PYOPENGL_PLATFORM"], "covered": covered,
+print(json.dumps({"platform": os.environ.get("PYOPENGL_PLATFORM", "native"), "covered": covered,
                   "ms": (time.perf_counter() - t) * 1000}))
 """
 
@@ -68,7 +69,8 @@ def _check_render() -> str:
         out = buf.getvalue()
     else:
         env = dict(os.environ)
-        env.setdefault("PYOPENGL_PLATFORM", "egl")
+        if sys.platform.startswith("linux"):  # Windows/macOS: pyrender's own (pyglet) platform
+            env.setdefault("PYOPENGL_PLATFORM", "egl")
         p = subprocess.run([sys.executable, "-c", _RENDER_ONE_FRAME], capture_output=True, text=True,
                            timeout=120, env=env)
         if p.returncode != 0:

@@ -1,15 +1,20 @@
-"""`kminer worker --job DIR`: internal; the runner starts it inside the sandbox to run one job."""
+"""`kminer worker --job DIR`: internal; the runner starts it inside the sandbox to run one job.
+
+The arguments are declared here (not imported from jobs.worker) so building the CLI parser
+never imports the job runtime: every command's start-up, the GUI's included, stays lean.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub) -> None:
     p = sub.add_parser("worker", help="(internal) run one job from its folder; reports JSON lines on a pipe")
-    from jobs.worker import register_args
-
-    register_args(p)
+    p.add_argument("--job", required=True, type=Path, metavar="DIR", help="the job folder (spec.json, in/, out/)")
+    p.add_argument("--report-fd", type=int, default=None, metavar="N",
+                   help="pipe for JSON-line reports (default: $KMINER_REPORT_FD)")
     p.set_defaults(handler=_run)
 
 

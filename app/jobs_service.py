@@ -36,3 +36,28 @@ def parse_device(text: str, *, cpu_slots: int = 1) -> Device:
             i = int(t[len(prefix):])
             return Device(f"gpu:{i}", "gpu", memory_mb=1 << 30, index=i)
     raise ValueError(f"unknown device {text!r}: use cpu or gpu:N")
+
+
+class JobsService:
+    """The job queue as the GUI shows it: plain dicts, thread-safe (the queue locks itself).
+
+    Calls are blocking SQLite reads/writes: run them off the GUI thread.
+    """
+
+    def __init__(self, ctx: AppContext):
+        self._queue = open_queue(ctx)
+
+    def jobs(self, limit: int = 500) -> list[dict]:
+        """Newest first: id, kind, state, attempts, reason, device_id, created_at, updated_at..."""
+        rows = [j.as_dict() for j in self._queue.list(limit=limit)]
+        return sorted(rows, key=lambda r: r["updated_at"], reverse=True)
+
+    def attempts(self, job_id: str) -> list[dict]:
+        return [a.as_dict() for a in self._queue.attempts(job_id)]
+
+    def cancel(self, job_id: str) -> str:
+        """Cancel a queued job at once, or flag a running one; returns its state after the call."""
+        return self._queue.request_cancel(job_id)
+
+    def close(self) -> None:
+        self._queue.close()

@@ -45,7 +45,9 @@ def run_gui(argv: list[str] | None = None) -> int:
         print(f"kminer: {devices.message}", file=sys.stderr)
     from app.status import sandbox_status
 
-    win = MainWindow(ctx=ctx, devices=devices, sandbox=sandbox_status(ctx.settings))
+    from app.jobs_service import JobsService
+
+    win = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings))
 
     class FirstPaint(QObject):
         def eventFilter(self, obj, event):

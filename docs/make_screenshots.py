@@ -25,6 +25,28 @@ def _pump(app, seconds: float) -> None:
         time.sleep(0.02)
 
 
+def _run_example_jobs() -> None:
+    """Real jobs for the Jobs page: the python example run to completion in the sandbox,
+    one that fails its time limit, and one left queued."""
+    import json
+    import subprocess
+
+    ex = ROOT / "resources" / "examples" / "python_job.json"
+    subprocess.run([sys.executable, "-m", "app", "job", "run", str(ex)], cwd=ROOT, capture_output=True, timeout=300)
+    data = json.loads(ex.read_text())
+    from app.context import AppContext
+    from app.jobs_service import open_queue
+    from jobs.spec import parse_spec
+
+    q = open_queue(AppContext.open())
+    for suffix in ("retry", "queued"):
+        d = dict(data, id=f"{data['id']}-{suffix}")
+        q.add(parse_spec(d), spec_dir=ex.parent)
+    n = q.start_attempt(f"{data['id']}-retry", device_id="cpu", sandbox="strict", job_dir=Path(tempfile.mkdtemp()))
+    q.finish_attempt(f"{data['id']}-retry", n, status="failed", reason="wall-clock limit of 600 s reached")
+    q.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
@@ -48,13 +70,17 @@ def main() -> int:
 
     from ui.theme import apply_theme
 
-    def shoot(devices, name: str, modes: dict[str, str], theme: str = "light") -> None:
+    from app.jobs_service import JobsService
+
+    def shoot(devices, name: str, modes: dict[str, str], theme: str = "light", page: int = 0) -> None:
         ctx = devices.ctx
         apply_theme(app, theme)
         for dev, mode in modes.items():
             devices.set_mode(dev, mode)
-        w = MainWindow(ctx=ctx, devices=devices, sandbox=sandbox_status(ctx.settings), tray=False)
+        w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
+                       tray=False)
         w.resize(1000, 720)
+        w.nav.setCurrentRow(page)
         w.show()
         _pump(app, args.seconds)
         path = out / f"{name}.png"
@@ -65,6 +91,8 @@ def main() -> int:
     ctx = AppContext.open()
     ctx.settings.general.telemetry_interval_s = 0.5
     shoot(DeviceService(ctx), "devices", {"cpu": "mining"})
+    _run_example_jobs()
+    shoot(DeviceService(ctx), "jobs", {"cpu": "mining"}, page=1)
     if args.standin:
         from tests.gpu.nvml_standin import RTX_3070_X1, RTX_3090_X16, make_standin
 

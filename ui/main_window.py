@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, *, ctx, devices, sandbox=None, tray: bool | None = None):
-        """sandbox: an app.status.StatusItem for the status bar (None: not shown)."""
+    def __init__(self, *, ctx, devices, jobs=None, sandbox=None, tray: bool | None = None):
+        """jobs: an app.jobs_service.JobsService (None: no Jobs page);
+        sandbox: an app.status.StatusItem for the status bar (None: not shown)."""
         super().__init__()
         self._ctx = ctx
         self._devices = devices
@@ -44,6 +45,14 @@ class MainWindow(QMainWindow):
         self.devices_view = DevicesView(devices=devices, runner=self.device_runner,
                                         interval_s=ctx.settings.general.telemetry_interval_s)
         self._add_page("Devices", self.devices_view)
+        self.jobs_view = None
+        self._jobs = jobs
+        if jobs is not None:
+            from ui.jobs_view import JobsView
+
+            self.jobs_runner = Background("jobs")
+            self.jobs_view = JobsView(jobs=jobs, runner=self.jobs_runner)
+            self._add_page("Jobs", self.jobs_view)
         self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.nav.setCurrentRow(0)
 
@@ -201,6 +210,10 @@ class MainWindow(QMainWindow):
     def _shutdown(self) -> None:
         self.devices_view.timer.stop()
         self.device_runner.shutdown(wait=True)
+        if self.jobs_view is not None:
+            self.jobs_view.timer.stop()
+            self.jobs_runner.shutdown(wait=True)
+            self._jobs.close()
         if self.tray is not None:
             self.tray.hide()
         self._devices.close()

@@ -8,6 +8,7 @@ from PySide6.QtGui import (  # noqa: F401
     QPainter, QPainterPath, QPalette, QPen, QPixmap,
 )
 from PySide6.QtWidgets import (  # noqa: F401
+    QAbstractItemView, QHeaderView, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
     QApplication, QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
     QFormLayout, QLineEdit, QTabWidget, QTextBrowser, QFrame, QGridLayout, QHBoxLayout, QLabel,
     QListWidget, QListWidgetItem, QMainWindow, QMenu, QMessageBox, QScrollArea, QSizePolicy,

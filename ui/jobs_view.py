@@ -1,0 +1,169 @@
+"""The Jobs view: the queue and its history, a job's attempts with their reasons, cancel."""
+
+from __future__ import annotations
+
+import time
+
+from ui.background import Background
+from ui.qt import (
+    QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, Qt,
+    QTableWidget, QTableWidgetItem, QTimer, QVBoxLayout, QWidget,
+)
+
+COLUMNS = ("Job", "Kind", "State", "Device", "Attempts", "Updated", "Reason")
+CANCELLABLE = {"queued", "running", "paused"}
+STATE_COLORS = {"failed": "#c0392b", "cancelled": "#7f8c8d", "succeeded": "#27ae60", "running": "#2f80ed",
+                "paused": "#e67e22"}
+
+
+def _ago(ts: float, now: float) -> str:
+    s = max(0, int(now - ts))
+    if s < 60:
+        return f"{s} s ago"
+    if s < 3600:
+        return f"{s // 60} min ago"
+    if s < 86400:
+        return f"{s // 3600} h ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+class JobsView(QWidget):
+    def __init__(self, *, jobs, runner: Background, interval_s: float = 2.0, parent=None):
+        super().__init__(parent)
+        self._service = jobs
+        self._runner = runner
+        self._in_flight = False
+        self.rows: list[dict] = []
+
+        title = QLabel("Jobs")
+        tf = title.font()
+        tf.setPointSizeF(tf.pointSizeF() * 1.5)
+        tf.setBold(True)
+        title.setFont(tf)
+        self.summary = QLabel()
+        self.summary.setStyleSheet("color: palette(mid);")
+        self.cancel_button = QPushButton("Cancel job")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_selected)
+        head = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.addWidget(title)
+        titles.addWidget(self.summary)
+        head.addLayout(titles, 1)
+        head.addWidget(self.cancel_button)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        for c in range(len(COLUMNS) - 1):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.empty = QLabel("No jobs yet. Jobs you run (kminer job run) or claim from the market show here.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setStyleSheet("color: palette(mid);")
+        self.detail = QLabel("Select a job to see its attempts.")
+        self.detail.setWordWrap(True)
+        self.detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        split = QSplitter(Qt.Orientation.Vertical)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(self.table)
+        tl.addWidget(self.empty)
+        split.addWidget(top)
+        split.addWidget(self.detail)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+
+        box = QVBoxLayout(self)
+        box.addLayout(head)
+        box.addWidget(split, 1)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(int(interval_s * 1000))
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        QTimer.singleShot(0, self.refresh)
+
+    def refresh(self) -> None:
+        if self._in_flight:
+            return
+        self._in_flight = True
+        self._runner.submit(self._service.jobs, on_done=self._apply, on_error=self._failed)
+
+    def _failed(self, err: BaseException) -> None:
+        self._in_flight = False
+        self.summary.setText(f"Could not read the job queue: {err}")
+
+    def _apply(self, rows: list[dict]) -> None:
+        self._in_flight = False
+        selected = self.selected_id()
+        self.rows = rows
+        now = time.time()
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            values = (r["id"], r["kind"], r["state"], r["device_id"] or "–", str(r["attempts"]),
+                      _ago(r["updated_at"], now), r["reason"] or "")
+            for c, v in enumerate(values):
+                item = QTableWidgetItem(v)
+                if c == 2 and r["state"] in STATE_COLORS:
+                    item.setForeground(_color(STATE_COLORS[r["state"]]))
+                if c == 6 and v:
+                    item.setToolTip(v)
+                self.table.setItem(i, c, item)
+            if r["id"] == selected:
+                self.table.selectRow(i)
+        self.table.setVisible(bool(rows))
+        self.empty.setVisible(not rows)
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["state"]] = counts.get(r["state"], 0) + 1
+        self.summary.setText(" · ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty queue")
+        self._selection_changed()
+
+    def selected_id(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows:
+            return None
+        item = self.table.item(rows[0].row(), 0)
+        return item.text() if item else None
+
+    def _selection_changed(self) -> None:
+        job_id = self.selected_id()
+        row = next((r for r in self.rows if r["id"] == job_id), None)
+        self.cancel_button.setEnabled(bool(row and row["state"] in CANCELLABLE and not row["cancel_requested"]))
+        if row is None:
+            return
+        service = self._service
+        self._runner.submit(lambda: service.attempts(job_id), on_done=lambda a: self._show_detail(row, a))
+
+    def _show_detail(self, row: dict, attempts: list[dict]) -> None:
+        lines = [f"<b>{row['id']}</b> ({row['kind']}): {row['state']}"]
+        if row.get("reason"):
+            lines.append(f"Reason: {row['reason']}")
+        for a in attempts:
+            fp = f", first progress after {a['first_progress_s'] * 1000:.0f} ms" if a.get("first_progress_s") else ""
+            lines.append(f"Attempt {a['n']}: {a['state']} on {a['device_id']} ({a['sandbox']} sandbox){fp}"
+                         + (f": {a['reason']}" if a.get("reason") else ""))
+        self.detail.setText("<br>".join(lines))
+
+    def cancel_selected(self) -> None:
+        job_id = self.selected_id()
+        if job_id is None:
+            return
+        self.cancel_button.setEnabled(False)
+        self._runner.submit(lambda: self._service.cancel(job_id), on_done=lambda _: self.refresh(),
+                            on_error=self._failed)
+
+
+def _color(name: str):
+    from ui.qt import QBrush, QColor
+
+    return QBrush(QColor(name))

@@ -60,6 +60,9 @@ class DeviceSettings(_Section):
                                       description="Above this the device is throttled; empty for no limit.")
     hysteresis_c: float = Field(5.0, ge=0, le=30, title="Temperature hysteresis (°C)",
                                 description="A throttled device resumes only once it is this much below the limit.")
+    price_floor_ntk_per_hour: float = Field(0.0, ge=0, title="Price floor (NTK per hour)",
+                                            description="The agent claims a market job only if its reward per expected "
+                                                        "device-hour is at least this.")
 
 
 class GeneralSettings(_Section):

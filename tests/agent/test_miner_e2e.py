@@ -1,0 +1,109 @@
+"""The miner agent end to end on a real EVM (py-evm, our contracts) in one process: a buyer
+posts a small render job, MinerService claims it, renders it in the real sandboxed worker,
+uploads and submits the result, releases the payment after the review window; a restart
+between submit and payment runs nothing twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+
+from app.context import AppContext
+from app.devices_service import DeviceService
+from app.ledger import Ledger
+from app.miner_service import MinerService
+from jobs.artifacts import ArtifactStore
+from tests.wallet.conftest import make_tester_chain
+from wallet.deploy import deploy_all
+from wallet.market import JobStatus, MarketClient
+
+ROOT = Path(__file__).resolve().parents[2]
+NTK = 10**18
+
+
+def render_spec(frames: int = 2) -> bytes:
+    scene = json.loads((ROOT / "resources" / "scenes" / "table_top.json").read_text())
+    scene["outputs"].update({"width": 96, "height": 72, "count": frames})
+    spec = {"id": "table", "kind": "render", "params": {"scene": scene},
+            "resources": {"device": "cpu", "max_wall_s": 300}}
+    return json.dumps(spec, sort_keys=True).encode()
+
+
+def step_until(svc: MinerService, job_id: int, states: set[str], timeout_s: float = 90) -> str:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        svc.step()
+        r = svc.row(job_id)
+        if r is not None and r.state in states:
+            return r.state
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} stuck in {svc.row(job_id)}")
+
+
+def test_buyer_posts_miner_renders_submits_and_is_paid(tmp_path):
+    tester, chain, accounts = make_tester_chain(tmp_path)
+    deployer, buyer, miner = accounts[:3]
+    dep = deploy_all(chain, deployer)
+    m = MarketClient(chain, dep)
+    m.token.mint(deployer, buyer.address, 100 * NTK)
+
+    data = render_spec()
+    spec_file = tmp_path / "buyer" / "spec.json"
+    spec_file.parent.mkdir()
+    spec_file.write_bytes(data)
+    spec_sha = hashlib.sha256(data).hexdigest()
+    # a job with a spec that does not match its hash is never claimed
+    bad_id, _ = m.post(buyer, kind="render", spec_hash="0x" + "11" * 32, spec_uri=spec_file.as_uri(),
+                       reward_wei=NTK, deadline=chain.latest_timestamp() + 7200, review_window_s=600)
+    job_id, _ = m.post(buyer, kind="render", spec_hash="0x" + spec_sha, spec_uri=spec_file.as_uri(),
+                       reward_wei=5 * NTK, deadline=chain.latest_timestamp() + 7200, review_window_s=600)
+
+    ctx = AppContext.open()
+    devs = DeviceService(ctx, idle=lambda: None)
+    devs.set_mode("cpu", "mining")
+    ledger = Ledger(ctx.paths.ledger_db)
+    before = m.token.balance_of(miner.address)
+    svc = MinerService(ctx, m, miner, devs, ledger)
+    try:
+        # a floor above what the job pays: nothing is claimed
+        ctx.settings.device("cpu").price_floor_ntk_per_hour = 10**9
+        svc.step()
+        assert svc.row(job_id) is None and m.job(job_id).status == JobStatus.OPEN
+        ctx.settings.device("cpu").price_floor_ntk_per_hour = 1.0
+
+        assert step_until(svc, job_id, {"submitted", "failed"}) == "submitted", svc.row(job_id)
+        assert svc.row(bad_id) is None and m.job(bad_id).status == JobStatus.OPEN
+        j = m.job(job_id)
+        assert j.status == JobStatus.SUBMITTED and j.miner == miner.address
+        r = svc.row(job_id)
+        # the buyer fetches the result by its URI and hash into its own store
+        got = ArtifactStore(tmp_path / "buyer" / "store").fetch(j.result_hash.removeprefix("0x"), j.result_uri)
+        assert got.stat().st_size > 0 and r.output_sha == j.result_hash.removeprefix("0x")
+        svc.step()  # the review window is still open: no release
+        assert m.job(job_id).status == JobStatus.SUBMITTED
+        claim_to_progress = r.first_progress_at - r.claimed_at
+    finally:
+        svc.close()
+
+    # restart (a new service on the same files), then the window closes: the miner releases
+    tester.time_travel(chain.latest_timestamp() + 700)
+    svc = MinerService(ctx, m, miner, devs, ledger)
+    try:
+        assert step_until(svc, job_id, {"paid"}, timeout_s=20) == "paid"
+        r = svc.row(job_id)
+        assert len(svc.queue.attempts(f"market-{job_id}")) == 1  # rendered once
+        assert m.job(job_id).status == JobStatus.RELEASED
+        assert m.token.balance_of(miner.address) - before == 5 * NTK
+        pays = ledger.payments()
+        assert [(p.job_id, p.amount_wei, p.device_key) for p in pays] == [(job_id, 5 * NTK, "cpu")]
+        assert ledger.total_wei("cpu") == 5 * NTK
+        lines = svc.device_lines()
+        assert lines[0]["device"] == "cpu" and lines[0]["earned_today_wei"] == 5 * NTK
+        print(f"claim->first progress {claim_to_progress:.2f} s; result->payment {r.paid_at - r.uploaded_at:.2f} s")
+    finally:
+        svc.close()
+        ledger.close()
+        devs.close()

@@ -19,10 +19,13 @@ def render_svg_png(svg: Path, size: int) -> bytes:
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
-    from PySide6.QtGui import QGuiApplication, QImage, QPainter
+    from PySide6.QtGui import QImage, QPainter
     from PySide6.QtSvg import QSvgRenderer
+    from PySide6.QtWidgets import QApplication
 
-    _app = QGuiApplication.instance() or QGuiApplication([])  # QImage painting needs one
+    # QImage painting needs an application object; a QApplication (not a bare
+    # QGuiApplication) so a process that later builds widgets (the test run) still can.
+    _app = QApplication.instance() or QApplication([])
     renderer = QSvgRenderer(str(svg))
     if not renderer.isValid():
         raise ValueError(f"{svg} is not a valid SVG")

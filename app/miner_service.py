@@ -40,6 +40,7 @@ KINDS = frozenset({"render"})
 """Market job kinds this miner runs."""
 DEFAULT_S_PER_FRAME = 5.0
 """Expected seconds per rendered frame on a device without a benchmark."""
+STATES = ("claiming", "claimed", "running", "uploaded", "submitted", "paid", "rejected", "failed")
 FINAL = frozenset({"paid", "rejected", "failed"})
 
 _SCHEMA = """
@@ -178,16 +179,29 @@ class MinerService:
         self._states = list(self.devices.poll())
         return self._states
 
-    def step(self) -> None:
-        """One pass: poll devices, advance tracked jobs, claim new ones, start queued ones."""
+    def step(self, *, claim: bool = True) -> None:
+        """One pass: poll devices, advance tracked jobs, claim new ones (unless `claim` is
+        False), start queued ones. Blocking (chain calls and transactions)."""
         self.poll_devices()
         for r in self.rows(active_only=True):
-            try:
-                self._advance(r)
-            except Exception as e:  # RPC down, store busy...: retried on the next step
-                log.warning("market job %s (%s): %s", r.job_id, r.state, e)
-        self._claim_new()
+            for _ in range(len(STATES)):  # as far as it can go now (running -> uploaded -> submitted...)
+                try:
+                    self._advance(r)
+                except Exception as e:  # RPC down, store busy...: retried on the next step
+                    log.warning("market job %s (%s): %s", r.job_id, r.state, e)
+                    break
+                nxt = self.row(r.job_id)
+                if nxt is None or nxt.state == r.state or nxt.state in FINAL:
+                    break
+                r = nxt
+        if claim:
+            self._claim_new()
         self.scheduler.tick()
+
+    def finish_running(self, timeout_s: float | None = None) -> None:
+        """Wait for the started jobs to end, then advance them (upload, submit) without claiming more."""
+        self.scheduler.wait_idle(timeout_s)
+        self.step(claim=False)
 
     def run(self, stop: threading.Event, interval_s: float = 0.5) -> None:
         """step() until `stop` is set; then stop running jobs (they are requeued)."""
@@ -249,6 +263,7 @@ class MinerService:
         m = self.market
         j = m.job(r.job_id)
         if j.status == JobStatus.SUBMITTED:
+            # chain time, as the contract judges it (the embedded chain makes blocks only for transactions)
             if j.submitted_at and m.chain.latest_timestamp() > j.submitted_at + j.review_window_s:
                 res = m.release(self.account, r.job_id)
                 self._paid(r, res.tx_hash, j.reward_wei)

@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("agent", help="run the miner: claim market jobs, run them, submit, get paid",
                        description="The headless miner for rigs: watches the job market and works for NTK.")
     add_common(p)
-    p.add_argument("--once", action="store_true", help="one pass (claim, advance, report), then exit")
+    p.add_argument("--once", action="store_true", help="one pass: claim, run the claimed jobs to the end, submit, report; then exit")
     p.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between passes (default 2)")
     p.add_argument("--sandbox", help="override the sandbox level for these jobs (strict, basic, none)")
     p.set_defaults(handler=cmd_agent)
@@ -57,6 +57,11 @@ def cmd_agent(args: argparse.Namespace) -> int:
             while True:
                 try:
                     svc.step()
+                    if args.once:  # finish what this pass started (Ctrl-C still stops), then submit it
+                        while not stop.is_set() and not svc.scheduler.wait_idle(0.5):
+                            pass
+                        if not stop.is_set():
+                            svc.step(claim=False)
                 except Exception as e:  # RPC down, store busy: report and retry next pass
                     print(f"agent: pass failed: {e}", flush=True)
                 lines = svc.device_lines()

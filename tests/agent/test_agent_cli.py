@@ -1,0 +1,76 @@
+"""`kminer agent` as a user runs it: real processes on the embedded chain (every command a
+restart of the app), a buyer posting with `kminer market post`, the agent claiming,
+rendering, submitting and then releasing its own payment after the review window."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NTK = 10**18
+
+
+def kminer(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, KMINER_HOME=str(home))
+    env.pop("KMINER_PASSWORD", None)
+    r = subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=180, stdin=subprocess.DEVNULL)
+    if ok:
+        assert r.returncode == 0, f"kminer {' '.join(args)} failed: {r.stderr[-1500:]}"
+    return r
+
+
+def test_bad_interval_is_one_line(tmp_path):
+    r = kminer(tmp_path, "agent", "--once", "--interval", "0", ok=False)
+    assert r.returncode == 1 and r.stderr.strip() == "kminer: error: --interval must be positive"
+
+
+@pytest.mark.slow
+def test_agent_earns_a_render_job_posted_from_the_cli(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    pw = home / "pw.txt"
+    pw.write_text("agent-test-password\n")
+    auth = ["--password-file", str(pw)]
+    buyer = json.loads(kminer(home, "wallet", "create", "--json", *auth).stdout)["address"]  # deploys, faucet
+    miner = json.loads(kminer(home, "wallet", "create", "--json", *auth).stdout)["address"]
+    kminer(home, "wallet", "faucet", "--to", miner, "--ntk", "0", "--eth", "1", "--account", buyer, *auth)
+    kminer(home, "devices", "set-mode", "cpu", "mining")
+
+    scene = json.loads((ROOT / "resources" / "scenes" / "retail_shelf.json").read_text())
+    scene["outputs"].update({"width": 96, "height": 72, "count": 2})
+    data = json.dumps({"id": "shelf", "kind": "render", "params": {"scene": scene},
+                       "resources": {"device": "cpu", "max_wall_s": 300}}).encode()
+    spec = tmp_path / "spec.json"
+    spec.write_bytes(data)
+    post = json.loads(kminer(home, "market", "post", "--kind", "render", "--spec-hash", hashlib.sha256(data).hexdigest(),
+                             "--spec-uri", spec.as_uri(), "--reward", "5", "--deadline-hours", "2",
+                             "--review-hours", str(3 / 3600), "--account", buyer, "--json", *auth).stdout)
+    (job_id,) = post["job_ids"]
+
+    def ntk(addr: str) -> int:
+        return int(json.loads(kminer(home, "wallet", "balance", "--account", addr, "--json", *auth).stdout)["ntk_wei"])
+
+    before = ntk(miner)
+    out = kminer(home, "agent", "--once", "--json", "--account", miner, *auth).stdout
+    status = json.loads(out.strip().splitlines()[-1])
+    assert [(j["job_id"], j["state"]) for j in status["jobs"]] == [(job_id, "submitted")]
+    assert status["devices"][0]["device"] == "cpu" and status["devices"][0]["active"]
+    job = json.loads(kminer(home, "market", "show", str(job_id), "--json", *auth).stdout)
+    assert job["status"] == "submitted" and job["result_uri"].startswith("file://")
+
+    time.sleep(4)  # the review window: 3 s of chain time; the embedded chain mines a block only for a transaction,
+    kminer(home, "wallet", "faucet", "--to", miner, "--ntk", "0", "--eth", "0.01", "--account", buyer, *auth)  # so make one
+    line = kminer(home, "agent", "--once", "--account", miner, *auth).stdout
+    assert "today 5.0000 NTK" in line, line
+    assert ntk(miner) - before == 5 * NTK
+    job = json.loads(kminer(home, "market", "show", str(job_id), "--json", *auth).stdout)
+    assert job["status"] == "released"

@@ -26,10 +26,10 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from app.context import AppContext
 from app.jobs_service import open_queue, runtime_config

@@ -10,7 +10,6 @@ import json
 import time
 from pathlib import Path
 
-
 from app.context import AppContext
 from app.devices_service import DeviceService
 from app.ledger import Ledger
@@ -103,6 +102,45 @@ def test_buyer_posts_miner_renders_submits_and_is_paid(tmp_path):
         lines = svc.device_lines()
         assert lines[0]["device"] == "cpu" and lines[0]["earned_today_wei"] == 5 * NTK
         print(f"claim->first progress {claim_to_progress:.2f} s; result->payment {r.paid_at - r.uploaded_at:.2f} s")
+    finally:
+        svc.close()
+        ledger.close()
+        devs.close()
+
+
+def test_stopped_mid_render_resumes_once_and_takes_the_buyers_acceptance(tmp_path):
+    tester, chain, accounts = make_tester_chain(tmp_path)
+    deployer, buyer, miner = accounts[:3]
+    dep = deploy_all(chain, deployer)
+    m = MarketClient(chain, dep)
+    m.token.mint(deployer, buyer.address, 100 * NTK)
+    data = render_spec(frames=3)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_bytes(data)
+    job_id, _ = m.post(buyer, kind="render", spec_hash="0x" + hashlib.sha256(data).hexdigest(),
+                       spec_uri=spec_file.as_uri(), reward_wei=3 * NTK, deadline=chain.latest_timestamp() + 7200,
+                       review_window_s=600)
+    ctx = AppContext.open()
+    devs = DeviceService(ctx, idle=lambda: None)
+    devs.set_mode("cpu", "mining")
+    ledger = Ledger(ctx.paths.ledger_db)
+    before = m.token.balance_of(miner.address)
+    svc = MinerService(ctx, m, miner, devs, ledger)
+    try:
+        assert step_until(svc, job_id, {"running"}) == "running"
+        assert svc.scheduler.running()  # the render is under way
+    finally:
+        svc.close()  # the app stops mid-job: the attempt is stopped and the job requeued
+    svc = MinerService(ctx, m, miner, devs, ledger)
+    try:
+        assert step_until(svc, job_id, {"submitted"}) == "submitted"
+        attempts = svc.queue.attempts(f"market-{job_id}")
+        assert len(attempts) == 2 and attempts[0].reason == "app stopped"  # the stopped attempt, then one run
+        assert [a.state for a in attempts][-1] == "succeeded" and sum(a.state == "succeeded" for a in attempts) == 1
+        tx = m.accept(buyer, job_id).tx_hash
+        assert step_until(svc, job_id, {"paid"}, timeout_s=20) == "paid"
+        assert m.token.balance_of(miner.address) - before == 3 * NTK
+        assert [(p.job_id, p.amount_wei, p.tx_hash) for p in ledger.payments()] == [(job_id, 3 * NTK, tx)]
     finally:
         svc.close()
         ledger.close()

@@ -145,3 +145,36 @@ def test_stopped_mid_render_resumes_once_and_takes_the_buyers_acceptance(tmp_pat
         svc.close()
         ledger.close()
         devs.close()
+
+
+def test_a_claim_interrupted_before_it_was_noted_is_settled_from_the_chain(tmp_path):
+    """kill -9 between writing `claiming` and the claim's receipt: the chain decides."""
+    tester, chain, accounts = make_tester_chain(tmp_path)
+    deployer, buyer, miner, other = accounts[:4]
+    dep = deploy_all(chain, deployer)
+    m = MarketClient(chain, dep)
+    m.token.mint(deployer, buyer.address, 100 * NTK)
+    data = render_spec()
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    ids = [m.post(buyer, kind="render", spec_hash="0x" + sha, spec_uri=spec_file.as_uri(), reward_wei=NTK,
+                  deadline=chain.latest_timestamp() + 7200, review_window_s=600)[0] for _ in range(2)]
+    m.claim(miner, ids[0])  # our claim went through before the crash
+    m.claim(other, ids[1])  # ours did not; someone else took the job
+    ctx = AppContext.open()
+    devs = DeviceService(ctx, idle=lambda: None)  # cpu stays idle: nothing new is claimed
+    ledger = Ledger(ctx.paths.ledger_db)
+    svc = MinerService(ctx, m, miner, devs, ledger)
+    try:
+        with svc._lock:
+            for i in ids:
+                svc._db.execute("INSERT INTO market_jobs (job_id, state, kind, reward_wei, spec_sha, spec_uri, updated_at) "
+                                "VALUES (?, 'claiming', 'render', ?, ?, ?, 0)", (i, str(NTK), sha, spec_file.as_uri()))
+        svc.step()
+        assert svc.row(ids[1]) is None
+        assert svc.row(ids[0]).state == "running" and svc.queue.get(f"market-{ids[0]}").state == "queued"
+    finally:
+        svc.close()
+        ledger.close()
+        devs.close()

@@ -243,6 +243,9 @@ class MinerService:
                           result_uri=self._result_uri(q.output_sha), uploaded_at=time.time())
             elif q.state in ("failed", "cancelled"):
                 self._set(r.job_id, state="failed", reason=q.reason or q.state)
+            elif self.market.chain.latest_timestamp() >= self.market.job(r.job_id).deadline:
+                self.scheduler.cancel(r.queue_id)  # it can no longer be submitted: give it up
+                self._set(r.job_id, state="failed", reason="the deadline passed before the result was ready")
             return
         if r.state == "uploaded":
             from wallet.market import JobStatus

@@ -178,3 +178,35 @@ def test_a_claim_interrupted_before_it_was_noted_is_settled_from_the_chain(tmp_p
         svc.close()
         ledger.close()
         devs.close()
+
+
+def test_a_job_past_its_deadline_is_given_up(tmp_path):
+    tester, chain, accounts = make_tester_chain(tmp_path)
+    deployer, buyer, miner = accounts[:3]
+    dep = deploy_all(chain, deployer)
+    m = MarketClient(chain, dep)
+    m.token.mint(deployer, buyer.address, 100 * NTK)
+    data = render_spec(frames=3)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_bytes(data)
+    job_id, _ = m.post(buyer, kind="render", spec_hash="0x" + hashlib.sha256(data).hexdigest(),
+                       spec_uri=spec_file.as_uri(), reward_wei=NTK, deadline=chain.latest_timestamp() + 3600,
+                       review_window_s=600)
+    ctx = AppContext.open()
+    devs = DeviceService(ctx, idle=lambda: None)
+    devs.set_mode("cpu", "mining")
+    ledger = Ledger(ctx.paths.ledger_db)
+    svc = MinerService(ctx, m, miner, devs, ledger)
+    try:
+        assert step_until(svc, job_id, {"running"}) == "running"
+        tester.time_travel(chain.latest_timestamp() + 3700)
+        svc.step()
+        r = svc.row(job_id)
+        assert r.state == "failed" and "deadline" in r.reason
+        assert svc.scheduler.wait_idle(30)
+        assert svc.queue.get(f"market-{job_id}").state == "cancelled"
+        assert m.job(job_id).status == JobStatus.CLAIMED  # never submitted
+    finally:
+        svc.close()
+        ledger.close()
+        devs.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from ui.background import Background
+from ui.widgets import page_heading
 from ui.device_card import DeviceCard
 from ui.qt import (
     QHBoxLayout, QLabel, QScrollArea, QTimer, QToolButton, QVBoxLayout, QWidget, Signal,
@@ -28,13 +29,7 @@ class DevicesView(QWidget):
         self.states = list(devices.states())
         self.away: bool | None = None
 
-        title = QLabel("Devices")
-        tf = title.font()
-        tf.setPointSizeF(tf.pointSizeF() * 1.5)
-        tf.setBold(True)
-        title.setFont(tf)
-        self.summary = QLabel()
-        self.summary.setStyleSheet("color: palette(mid);")
+        title, self.summary = page_heading("Devices")
         self.start_all = QToolButton()
         self.start_all.setText("Start mining on all")
         self.start_all.setToolTip("Put every device in Mining mode")

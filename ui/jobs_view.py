@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from ui.background import Background
+from ui.widgets import page_heading
 from ui.qt import (
     QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, Qt,
     QTableWidget, QTableWidgetItem, QTimer, QVBoxLayout, QWidget,
@@ -35,13 +36,7 @@ class JobsView(QWidget):
         self._in_flight = False
         self.rows: list[dict] = []
 
-        title = QLabel("Jobs")
-        tf = title.font()
-        tf.setPointSizeF(tf.pointSizeF() * 1.5)
-        tf.setBold(True)
-        title.setFont(tf)
-        self.summary = QLabel()
-        self.summary.setStyleSheet("color: palette(mid);")
+        title, self.summary = page_heading("Jobs")
         self.cancel_button = QPushButton("Cancel job")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel_selected)

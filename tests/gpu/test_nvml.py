@@ -10,7 +10,7 @@ import pytest
 from gpu.devices import DeviceProbe, discover
 from gpu.na import NA, is_na, na_to_none
 from gpu.nvml import Nvml
-from tests.gpu.nvml_standin import RTX_3070_X1, RTX_3090_X16, make_standin
+from tests.gpu.nvml_standin import RTX_3070_X1, make_standin
 
 
 def test_na_is_falsy_prints_na_and_survives_pickle():

@@ -178,16 +178,8 @@ class Ledger:
     def payments(self, *, device_key: str | None = None, since_day: str | None = None,
                  until_day: str | None = None) -> list[Payment]:
         """Payments, oldest first, optionally for one device and days in [since_day, until_day]."""
-        q, args = "SELECT job_id, tx_hash, device_key, amount_wei, timestamp, day FROM payments WHERE 1=1", []
-        if device_key is not None:
-            q += " AND device_key=?"
-            args.append(device_key)
-        if since_day is not None:
-            q += " AND day>=?"
-            args.append(since_day)
-        if until_day is not None:
-            q += " AND day<=?"
-            args.append(until_day)
+        where, args = _filters(device_key, since_day, until_day)
+        q = "SELECT job_id, tx_hash, device_key, amount_wei, timestamp, day FROM payments" + where
         with self._lock:
             rows = self._db.execute(q + " ORDER BY timestamp, job_id", args).fetchall()
         return [Payment(r[0], r[1], r[2], int(r[3]), r[4], r[5]) for r in rows]
@@ -250,16 +242,8 @@ class Ledger:
 
     def energy(self, *, device_key: str | None = None, since_day: str | None = None,
                until_day: str | None = None) -> list[EnergyDay]:
-        q, args = "SELECT device_key, day, wh, seconds FROM energy WHERE 1=1", []
-        if device_key is not None:
-            q += " AND device_key=?"
-            args.append(device_key)
-        if since_day is not None:
-            q += " AND day>=?"
-            args.append(since_day)
-        if until_day is not None:
-            q += " AND day<=?"
-            args.append(until_day)
+        where, args = _filters(device_key, since_day, until_day)
+        q = "SELECT device_key, day, wh, seconds FROM energy" + where
         with self._lock:
             rows = self._db.execute(q + " ORDER BY day, device_key", args).fetchall()
         return [EnergyDay(*r) for r in rows]
@@ -267,3 +251,13 @@ class Ledger:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _filters(device_key: str | None, since_day: str | None, until_day: str | None) -> tuple[str, list[str]]:
+    """A WHERE clause (with its arguments) for one device and days in [since_day, until_day]."""
+    conds, args = [], []
+    for cond, value in (("device_key=?", device_key), ("day>=?", since_day), ("day<=?", until_day)):
+        if value is not None:
+            conds.append(cond)
+            args.append(value)
+    return (" WHERE " + " AND ".join(conds)) if conds else "", args

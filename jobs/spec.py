@@ -8,12 +8,14 @@ needs. Units are in the field names (`_s`, `_mb`). `load_spec` turns any problem
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from common.jsonfile import read_json
+from common.jsonfile import schema_text as _schema_text
 
 SPEC_VERSION = 1
 # Kinds whose spec carries buyer code: by default they run only under the strict sandbox.
@@ -111,28 +113,11 @@ def parse_spec(data: Any) -> JobSpec:
 
 def load_spec(path: str | Path) -> JobSpec:
     """Read and validate a spec file; every failure is one `SpecError` line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"cannot read spec {path}: {e}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SpecError(f"spec {path} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
-    return parse_spec(data)
-
-
-def json_schema() -> dict[str, Any]:
-    """The JSON schema of `JobSpec`, as committed in resources/schemas/job.schema.json."""
-    schema = JobSpec.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://knowledge-miner.invalid/schemas/job.schema.json"
-    return schema
+    return parse_spec(read_json(path, "spec", SpecError))
 
 
 def schema_text() -> str:
-    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    return _schema_text(JobSpec, "job")
 
 
 if __name__ == "__main__":  # python -m jobs.spec > resources/schemas/job.schema.json

@@ -17,6 +17,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from common.jsonfile import read_json
+from common.jsonfile import schema_text as _schema_text
+
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "resources" / "schemas" / "scene.schema.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -307,27 +310,11 @@ def parse_scene(data: Any) -> SceneSpec:
 
 def load_scene(path: str | Path) -> SceneSpec:
     """Read and validate a scene JSON file."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SceneError(f"scene file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SceneError(f"cannot read scene {path}: {e}") from None
-    except json.JSONDecodeError as e:
-        raise SceneError(f"scene {path} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
-    return parse_scene(data)
-
-
-def json_schema() -> dict[str, Any]:
-    schema = SceneSpec.model_json_schema()
-    schema["$id"] = "https://knowledge-miner.invalid/schemas/scene.schema.json"
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    return schema
+    return parse_scene(read_json(path, "scene", SceneError))
 
 
 def schema_text() -> str:
-    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    return _schema_text(SceneSpec, "scene")
 
 
 if __name__ == "__main__":  # regenerate resources/schemas/scene.schema.json

@@ -13,7 +13,7 @@ from ui.devices_view import DevicesView
 from ui.icons import app_icon
 from ui.qt import (
     QAction, QApplication, QByteArray, QCloseEvent, QHBoxLayout, QKeySequence, QLabel,
-    QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QSystemTrayIcon, QWidget, qVersion,
+    QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QSystemTrayIcon, Qt, QWidget, qVersion,
 )
 from ui.tray import TrayIcon
 
@@ -42,9 +42,13 @@ class MainWindow(QMainWindow):
                                "QListWidget::item:selected { background: palette(highlight);"
                                " color: palette(highlighted-text); }")
         self.pages = QStackedWidget()
+        self._page_widgets: dict[str, QWidget] = {}
+        self._page_actions: list[QAction] = []
+        self._page_rows: dict[str, int] = {}
+        self._sections: dict[str, int] = {}
         self.devices_view = DevicesView(devices=devices, runner=self.device_runner,
                                         interval_s=ctx.settings.general.telemetry_interval_s)
-        self._add_page("Devices", self.devices_view)
+        self.add_page("Miner", "Devices", self.devices_view)
         self.jobs_view = None
         self._jobs = jobs
         if jobs is not None:
@@ -52,9 +56,9 @@ class MainWindow(QMainWindow):
 
             self.jobs_runner = Background("jobs")
             self.jobs_view = JobsView(jobs=jobs, runner=self.jobs_runner)
-            self._add_page("Jobs", self.jobs_view)
-        self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
-        self.nav.setCurrentRow(0)
+            self.add_page("Miner", "Jobs", self.jobs_view)
+        self.nav.currentItemChanged.connect(self._nav_changed)
+        self.show_page("Devices")
 
         central = QWidget()
         lay = QHBoxLayout(central)
@@ -85,15 +89,79 @@ class MainWindow(QMainWindow):
             self.tray.show()
         self.devices_view.statesChanged.connect(self._states_changed)
 
-    def _add_page(self, name: str, widget: QWidget) -> None:
-        QListWidgetItem(name, self.nav)
+    SECTIONS = ("Miner", "Buyer", "Wallet")
+
+    def add_page(self, section: str, name: str, widget: QWidget) -> None:
+        """Add `widget` as page `name` under `section` (one of SECTIONS; a header row in the
+        navigation list). Pages keep the order they were added in within their section;
+        Ctrl+1..9 go to the pages in the order they appear."""
+        if section not in self.SECTIONS:
+            raise ValueError(f"unknown section {section!r}")
+        if name in self._page_rows:
+            raise ValueError(f"page {name!r} exists")
+        # insert after the last page of this section (or a new header in SECTIONS order)
+        if section not in self._sections:
+            order = self.SECTIONS.index(section)
+            row = self.nav.count()
+            for other, r in sorted(self._sections.items(), key=lambda kv: kv[1]):
+                if self.SECTIONS.index(other) > order:
+                    row = r
+                    break
+            header = QListWidgetItem(section.upper())
+            header.setFlags(Qt.ItemFlag.NoItemFlags)
+            font = header.font()
+            font.setPointSizeF(8.5)
+            font.setBold(True)
+            header.setFont(font)
+            self.nav.insertItem(row, header)
+            self._shift_rows(row)
+            self._sections[section] = row
+        row = self._section_end(section)
+        item = QListWidgetItem(name)
+        item.setData(Qt.ItemDataRole.UserRole, name)
+        self.nav.insertItem(row, item)
+        self._shift_rows(row)
+        self._page_rows[name] = row
         self.pages.addWidget(widget)
-        n = self.nav.count()
-        if n <= 9:
+        self._page_widgets[name] = widget
+        self._rebuild_shortcuts()
+
+    def _section_end(self, section: str) -> int:
+        row = self._sections[section] + 1
+        while row < self.nav.count() and self.nav.item(row).data(Qt.ItemDataRole.UserRole) is not None:
+            row += 1
+        return row
+
+    def _shift_rows(self, inserted: int) -> None:
+        for d in (self._sections, self._page_rows):
+            for k, r in list(d.items()):
+                if r >= inserted:
+                    d[k] = r + 1
+
+    def _rebuild_shortcuts(self) -> None:
+        for a in self._page_actions:
+            self.removeAction(a)
+        self._page_actions = []
+        for n, name in enumerate(self.page_names()[:9], start=1):
             go = QAction(f"Show {name}", self)
             go.setShortcut(QKeySequence(f"Ctrl+{n}"))
-            go.triggered.connect(lambda _=False, row=n - 1: self.nav.setCurrentRow(row))
+            go.triggered.connect(lambda _=False, page=name: self.show_page(page))
             self.addAction(go)
+            self._page_actions.append(go)
+
+    def show_page(self, name: str) -> None:
+        self.nav.setCurrentRow(self._page_rows[name])
+
+    def current_page(self) -> str | None:
+        item = self.nav.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def _nav_changed(self, item, _previous=None) -> None:
+        if item is None:
+            return
+        name = item.data(Qt.ItemDataRole.UserRole)
+        if name is not None:
+            self.pages.setCurrentWidget(self._page_widgets[name])
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -118,7 +186,9 @@ class MainWindow(QMainWindow):
         help_menu.addAction(about)
 
     def page_names(self) -> list[str]:
-        return [self.nav.item(i).text() for i in range(self.nav.count())]
+        """Page names in navigation order (section headers left out)."""
+        names = (self.nav.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.nav.count()))
+        return [n for n in names if n is not None]
 
     # -- dialogs ---------------------------------------------------------------------
     def open_settings(self) -> bool:
@@ -157,13 +227,12 @@ class MainWindow(QMainWindow):
         if general.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(general.window_geometry.encode("ascii")))
         if general.window_page in self.page_names():
-            self.nav.setCurrentRow(self.page_names().index(general.window_page))
+            self.show_page(general.window_page)
 
     def save_state(self) -> None:
         general = self._ctx.settings.general
         general.window_geometry = bytes(self.saveGeometry().toBase64()).decode("ascii")
-        item = self.nav.currentItem()
-        general.window_page = item.text() if item is not None else None
+        general.window_page = self.current_page()
         self._ctx.save_settings()
 
     def _states_changed(self, states, away) -> None:

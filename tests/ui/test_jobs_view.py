@@ -53,7 +53,7 @@ def test_empty_queue_says_what_will_show_here(qtbot, make_window, devices, ctx):
     try:
         w.show()
         qtbot.waitUntil(lambda: w.jobs_view.summary.text() == "empty queue", timeout=3000)
-        w.nav.setCurrentRow(1)
+        w.show_page("Jobs")
         assert w.jobs_view.empty.isVisible() and not w.jobs_view.table.isVisible()
     finally:
         w.quit()

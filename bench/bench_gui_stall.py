@@ -1,0 +1,112 @@
+"""How long the GUI thread stalls while a render job and a training job run.
+
+Builds the real main window (real DeviceService on this machine's devices, the Jobs page over
+the real queue), runs a render job (the demo shelf scene at 640x480) and a training job (the
+shapes example) in sandboxed worker processes driven by a scheduler in this process, the way
+the app's miner does, and measures the longest event-loop stall with ui.stall.StallProbe while
+switching pages every second. Goal (issue 8): longest stall under 50 ms.
+
+    .venv/bin/python bench/bench_gui_stall.py [--frames 40] [--epochs 6] [--sandbox strict]
+
+Runs offscreen unless DISPLAY is set (use xvfb-run for a real X server). Uses a throwaway
+KMINER_HOME. Prints one summary line and a JSON record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--sandbox", default=None, help="strict, basic or none (default: the settings' level)")
+    ap.add_argument("--timeout", type=float, default=300.0)
+    args = ap.parse_args()
+
+    home = tempfile.mkdtemp(prefix="kminer-stall-")
+    os.environ["KMINER_HOME"] = home
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from app.context import AppContext
+    from app.devices_service import DeviceService
+    from app.jobs_service import JobsService, open_queue, parse_device, runtime_config
+    from jobs.scheduler import Scheduler
+    from jobs.spec import JobSpec, load_spec
+    from ui.main_window import MainWindow
+    from ui.qt import QApplication, QTimer
+    from ui.stall import StallProbe
+
+    app = QApplication.instance() or QApplication([])
+    ctx = AppContext.open()
+    devices = DeviceService(ctx, idle=lambda: None)
+    window = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), tray=False)
+    window.show()
+
+    queue = open_queue(ctx)
+    render = load_spec(ROOT / "resources" / "examples" / "render.json")
+    render = JobSpec.model_validate(render.model_dump() | {"id": "stall-render",
+                                                           "params": {"start": 0, "count": args.frames}})
+    train = load_spec(ROOT / "resources" / "examples" / "train_job.json")
+    train = JobSpec.model_validate(train.model_dump() | {
+        "id": "stall-train", "params": train.params | {"epochs": args.epochs, "threads": 1}})
+    queue.add(render, spec_dir=ROOT / "resources" / "examples")
+    queue.add(train, spec_dir=ROOT / "resources" / "examples")
+    cfg = runtime_config(ctx, sandbox=args.sandbox)
+    cpu = parse_device("cpu", cpu_slots=2)
+    sched = Scheduler(queue, cfg, lambda: [cpu])
+    stop = threading.Event()
+    loop = threading.Thread(target=sched.run_forever, args=(stop, 0.3), daemon=True)
+
+    probe = StallProbe(tick_ms=10)
+    pages = window.page_names()
+    flips = {"n": 0}
+
+    def flip() -> None:
+        flips["n"] += 1
+        window.show_page(pages[flips["n"] % len(pages)])
+
+    flipper = QTimer()
+    flipper.timeout.connect(flip)
+    t0 = time.perf_counter()
+    result: dict = {}
+
+    def check() -> None:
+        states = {j: queue.get(j).state for j in ("stall-render", "stall-train")}
+        done = all(s in ("succeeded", "failed", "cancelled") for s in states.values())
+        if done or time.perf_counter() - t0 > args.timeout:
+            result.update(states=states, wall_s=round(time.perf_counter() - t0, 1))
+            app.quit()
+
+    checker = QTimer()
+    checker.timeout.connect(check)
+    QTimer.singleShot(1500, lambda: (probe.reset(), probe.start(), loop.start(), flipper.start(1000),
+                                     checker.start(500)))
+    app.exec()
+    probe.stop()
+    stop.set()
+    loop.join(5)
+    sched.shutdown()
+    window.quit()
+    rec = {"longest_stall_ms": round(probe.longest_ms, 1), "p99_ms": round(probe.percentile(99), 1),
+           "over_50ms": probe.stalls_over(50), "ticks": len(probe.gaps_ms), "pages": pages,
+           "platform": os.environ.get("QT_QPA_PLATFORM") or "xcb", "sandbox": cfg.level, **result}
+    print(f"GUI stall while rendering {args.frames} frames and training {args.epochs} epochs: {probe.summary()}")
+    print(json.dumps(rec))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -51,7 +51,7 @@ from common.fsutil import atomic_write_json
 log = logging.getLogger(__name__)
 
 __all__ = ["EarningsService", "FeedError", "Prices", "NetworkData", "GpuComparison", "NetworkComparison",
-           "DeviceDay", "DeviceEarnings", "EarningsReport", "parse_price_feed", "MAX_FEED_BYTES"]
+           "DeviceDay", "DeviceEarnings", "EarningsReport", "DailySeries", "RigComparison", "parse_price_feed", "MAX_FEED_BYTES"]
 
 MAX_FEED_BYTES = 1 << 20
 NETWORKS_FILE = "ethash_networks.json"
@@ -180,6 +180,44 @@ class DeviceEarnings:
 
 
 @dataclass(frozen=True)
+class DailySeries:
+    """Every day of a period, oldest first, for charts: NTK wei per device and in all, and the
+    all-time running total at each day's end. Exact wei; `usd()` prices wei for display."""
+
+    days: tuple[str, ...]
+    device_wei: Mapping[str, tuple[int, ...]]
+    """device key -> wei per day, aligned with `days` (only devices with a payment in the period)."""
+    total_wei: tuple[int, ...]
+    cumulative_wei: tuple[int, ...]
+    ntk_usd: float
+
+    def usd(self, wei: int) -> float:
+        return wei_to_ntk(wei) * self.ntk_usd
+
+    def last(self, n: int) -> "DailySeries":
+        """The same series cut to its last `n` days (the running total keeps its all-time base)."""
+        n = max(1, min(n, len(self.days)))
+        return DailySeries(self.days[-n:], {k: v[-n:] for k, v in self.device_wei.items()}, self.total_wei[-n:],
+                           self.cumulative_wei[-n:], self.ntk_usd)
+
+
+@dataclass(frozen=True)
+class RigComparison:
+    """Knowledge mining against coin mining on one network, for a set of devices, net USD per
+    day after electricity: knowledge from the ledger (average over the period), coin mining as
+    if every compared GPU mined this network all day. `ratio` None (with `reason`) where a
+    ratio would mislead (coin mining nets nothing or loses money)."""
+
+    network: Network
+    knowledge_wei: int
+    knowledge_net_usd: float
+    coin_net_usd: float
+    gpus: tuple[str, ...]
+    ratio: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class EarningsReport:
     since: str
     until: str
@@ -187,6 +225,22 @@ class EarningsReport:
     prices: Prices
     network_data: NetworkData
     devices: tuple[DeviceEarnings, ...]
+
+    def compare_rig(self, keys: Iterable[str] | None = None) -> dict[str, RigComparison]:
+        """Per network key, the devices `keys` (None: all) against coin mining with their GPUs;
+        empty when none of them has an Ethash comparison (the CPU alone, unknown GPUs)."""
+        chosen = [d for d in self.devices if keys is None or d.key in set(keys)]
+        gpus = [d for d in chosen if d.coin.available]
+        if not gpus:
+            return {}
+        knowledge = sum(d.net_usd_per_day for d in chosen)
+        wei = sum(d.period_wei for d in chosen)
+        out: dict[str, RigComparison] = {}
+        for key, net in self.network_data.networks.items():
+            coin = sum(d.coin.networks[key].day.net_usd for d in gpus if key in d.coin.networks)
+            r, why = ratio(knowledge, coin)
+            out[key] = RigComparison(net, wei, knowledge, coin, tuple(d.name for d in gpus), r, why)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         nd = self.network_data
@@ -479,6 +533,30 @@ class EarningsService:
             rows.append(DeviceEarnings(key, None, key, "unknown", tuple(per[key]), days, self.ledger.total_wei(key),
                                        GpuComparison(key, None, None, {}, "device not present now; model unknown")))
         return EarningsReport(since.isoformat(), until.isoformat(), days, prices, nd, tuple(rows))
+
+    def daily_series(self, report: EarningsReport, device_key: str | None = None) -> DailySeries:
+        """`report`'s period as a DailySeries, for all devices or one (`device_key`)."""
+        since = date.fromisoformat(report.since)
+        days = tuple((since + timedelta(days=i)).isoformat() for i in range(report.period_days))
+        index = {d: i for i, d in enumerate(days)}
+        per: dict[str, list[int]] = {}
+        for dev in report.devices:
+            if device_key is not None and dev.key != device_key:
+                continue
+            row = [0] * len(days)
+            for d in dev.days:
+                if d.day in index:
+                    row[index[d.day]] += d.ntk_wei
+            if any(row):
+                per[dev.key] = row
+        total = [sum(col) for col in zip(*per.values())] if per else [0] * len(days)
+        running = self.ledger.total_wei(device_key) - sum(total)
+        cumulative = []
+        for w in total:
+            running += w
+            cumulative.append(running)
+        return DailySeries(days, {k: tuple(v) for k, v in per.items()}, tuple(total), tuple(cumulative),
+                           report.prices.ntk_usd)
 
     def close(self) -> None:
         if self._owns_ledger:

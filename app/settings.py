@@ -63,6 +63,17 @@ class DeviceSettings(_Section):
     price_floor_ntk_per_hour: float = Field(0.0, ge=0, title="Price floor (NTK per hour)",
                                             description="The agent claims a market job only if its reward per expected "
                                                         "device-hour is at least this.")
+    auto_price: bool = Field(False, title="Auto-price",
+                             description="Raise the price floor while the device is fully booked and lower it while "
+                                         "it sits idle, within the bounds below.")
+    auto_price_min_ntk_per_hour: float = Field(0.0, ge=0, title="Auto-price lowest floor (NTK per hour)",
+                                               description="Auto-pricing never lowers the floor below this.")
+    auto_price_max_ntk_per_hour: float = Field(100.0, ge=0, title="Auto-price highest floor (NTK per hour)",
+                                               description="Auto-pricing never raises the floor above this.")
+    auto_price_step: float = Field(0.1, gt=0, le=1, title="Auto-price step",
+                                   description="Fraction the floor moves by at each change (0.1 = 10%).")
+    auto_price_window_s: float = Field(600.0, ge=1, le=86400, title="Auto-price window (s)",
+                                       description="How long a device must stay fully booked or idle before its floor moves.")
 
 
 class GeneralSettings(_Section):

@@ -9,7 +9,8 @@ mined, so a kill -9 at any moment leaves the last mined block and nothing half o
 Threading: py-evm is not thread-safe. One thread owns an `EmbeddedChain` (the SQLite
 connection refuses use from another thread); a file lock (`chain.lock`) stops a second
 process opening the same chain. Blocks are mined one per transaction (auto-mine); there is no
-snapshot, revert or time travel on this chain.
+snapshot, revert or time travel on this chain; `mine_empty()` adds an empty block stamped
+now, for callers waiting on chain time.
 """
 
 from __future__ import annotations
@@ -158,6 +159,15 @@ class PersistentBackend(PyEVMBackend):
         self.db.commit()
         return hashes
 
+    def mine_empty(self) -> int:
+        """Mine one block without transactions, stamped now; returns its number. Blocks are
+        otherwise made only for transactions, so chain time stands still while nothing
+        happens; a caller waiting on chain time (a review window) moves it on with this.
+        Committed like every block (kill -9 safe)."""
+        self._refresh_pending_timestamp()
+        self.mine_blocks(1)
+        return self.chain.chaindb.get_canonical_head().block_number
+
     def call(self, transaction, block_number="latest"):
         """eth_call as a read: the sender need not hold ETH for the gas it would pay."""
         tx = dict(transaction)
@@ -217,6 +227,13 @@ class PersistentBackend(PyEVMBackend):
                                              self.chain.get_vm())
 
 
+def empty_block_miner(w3):
+    """`mine_empty` of the embedded chain behind a Web3 (from `EmbeddedChain.web3()`), or None
+    for any other chain (nodes make their own blocks)."""
+    backend = getattr(getattr(getattr(w3, "provider", None), "ethereum_tester", None), "backend", None)
+    return backend.mine_empty if isinstance(backend, PersistentBackend) else None
+
+
 class EmbeddedChain:
     """Opens (or creates) the persistent local chain in `chain_dir` and holds it locked.
 
@@ -258,6 +275,10 @@ class EmbeddedChain:
         self.db.commit()
         log.info("created local chain %d in %s", LOCAL_CHAIN_ID, self.chain_dir)
         return chain
+
+    def mine_empty(self) -> int:
+        """See `PersistentBackend.mine_empty` (same thread as the chain's other calls)."""
+        return self.backend.mine_empty()
 
     @property
     def block_number(self) -> int:

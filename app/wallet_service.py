@@ -38,7 +38,8 @@ class WalletService:
 
     def __init__(self, ctx: AppContext, *, network: str | None = None, rpc_url: str | None = None,
                  account: str | None = None, passwords: Sequence[PasswordProvider] = (),
-                 keystore: Keystore | None = None):
+                 keystore: Keystore | None = None, retry_delays_s: Sequence[float] | None = None):
+        """retry_delays_s: backoff between JSON-RPC retries (default wallet.chain's, ~4 s in all)."""
         self.ctx = ctx
         ws = ctx.settings.wallet
         self.network: Network = get_network(network or ws.network)
@@ -50,6 +51,7 @@ class WalletService:
         self._chain: Chain | None = None
         self._embedded = None
         self._signers: dict[str, object] = {}
+        self._retry_delays = tuple(retry_delays_s) if retry_delays_s is not None else None
 
     # --- account ------------------------------------------------------------------------
 
@@ -74,6 +76,20 @@ class WalletService:
             self._signers[address] = self.keystore.unlock_with(address, self.passwords)
         return self._signers[address]
 
+    def unlock(self, password: str, address: str | None = None) -> str:
+        """Open the account's key with `password` and keep it (the GUI's unlock); `WrongPassword`
+        leaves the lock state as it was. Returns the address. Blocks for the KDF (~0.1-1 s)."""
+        address = _checksum(address or self.address)
+        self._signers[address] = self.keystore.unlock(address, password)
+        return address
+
+    def lock(self) -> None:
+        """Forget every unlocked key (providers stay; the GUI gives none)."""
+        self._signers.clear()
+
+    def is_unlocked(self, address: str | None = None) -> bool:
+        return _checksum(address or self.address) in self._signers
+
     # --- chain --------------------------------------------------------------------------
 
     @property
@@ -87,7 +103,8 @@ class WalletService:
             else:
                 if not self.rpc_url:
                     raise WalletError(f"network {self.network.name} needs an RPC URL (--rpc-url or the wallet settings)")
-                self._chain = Chain.rpc(self.rpc_url, expected_chain_id=self.network.chain_id, lock_dir=self._lock_dir())
+                kw = {"retry_delays_s": self._retry_delays} if self._retry_delays is not None else {}
+                self._chain = Chain.rpc(self.rpc_url, expected_chain_id=self.network.chain_id, lock_dir=self._lock_dir(), **kw)
         return self._chain
 
     def _lock_dir(self) -> Path | None:
@@ -118,6 +135,8 @@ class WalletService:
         from wallet.token import TokenClient
 
         TokenClient(self.chain, dep.ntk).mint(me, me.address, FAUCET_NTK_WEI)
+        from app.model_service import list_demo_models  # the demo models, for sale by a demo seller
+        list_demo_models(self.chain, me, dep)
         save_deployment(self.ctx.paths.chain_dir, dep)
         log.info("local chain: contracts deployed, %s funded from the faucet", me.address)
         return dep

@@ -1,0 +1,510 @@
+"""What the Wallet view needs, without Qt: input checks, exact amounts, send quotes with fee,
+lock state, network switching, history rows with filters, CSV export.
+
+`WalletSession` wraps one `WalletService` at a time (one network, one account).
+Threading: every `WalletSession` method that touches the chain or the keystore blocks and
+must run on ONE thread, the GUI's "chain" runner (the embedded chain's SQLite refuses any
+other thread). The free functions (`check_address`, `check_amount`, `format_amount`,
+`filter_rows`, `rows_to_csv`, `export_csv`) are pure and safe anywhere.
+Amounts are integers in base units (wei; NTK has 18 decimals); text only for display.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from pathlib import Path
+from typing import Iterable, Literal, Sequence
+
+from app.context import AppContext
+from app.wallet_service import WalletService
+from common.fsutil import atomic_write_text
+from wallet.errors import KeystoreError, NotDeployed, RpcUnavailable, WalletError, WrongPassword
+from wallet.keystore import Keystore, KeyringPasswords
+from wallet.networks import NETWORKS, Network
+
+log = logging.getLogger(__name__)
+
+DECIMALS = 18
+ETH_TRANSFER_GAS = 21_000
+
+__all__ = ["FieldError", "Locked", "RpcUnavailable", "WalletError", "NetworkChoice", "WalletSnapshot", "SendQuote",
+           "SendResult", "HistoryRow", "HistoryFilter", "WalletSession", "check_address", "check_amount",
+           "format_amount", "filter_rows", "rows_to_csv", "export_csv", "network_choices"]
+
+
+class FieldError(ValueError):
+    """Bad input in one form field: `field` names it ("to", "amount", "password", ...)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+class Locked(WalletError):
+    """The keystore is locked and no password was given."""
+
+
+# --- pure checks and formatting --------------------------------------------------------------
+
+def check_address(text: str, field: str = "to") -> str:
+    """The checksummed address in `text`; FieldError if it is not one or its checksum is wrong.
+
+    All-lowercase or all-uppercase hex carries no checksum (EIP-55) and is accepted as is."""
+    from eth_utils import is_hex, to_checksum_address
+
+    t = (text or "").strip()
+    if not t:
+        raise FieldError(field, "Enter the recipient's address (0x followed by 40 hex digits).")
+    if not t.startswith(("0x", "0X")) or len(t) != 42 or not is_hex(t):
+        raise FieldError(field, "Not an Ethereum address: it must be 0x followed by 40 hex digits.")
+    body = t[2:]
+    good = to_checksum_address("0x" + body.lower())
+    if body != body.lower() and body != body.upper() and good != "0x" + body:
+        raise FieldError(field, "The address's checksum does not match (mixed upper/lower case): "
+                                "check it for a typo.")
+    return good
+
+
+def check_amount(text: str, decimals: int = DECIMALS, field: str = "amount") -> int:
+    """`text` (e.g. "12.5", "1,000") in base units; FieldError for empty, zero, negative, or too precise."""
+    t = (text or "").strip().replace(",", "").replace("_", "").replace(" ", "")
+    if not t:
+        raise FieldError(field, "Enter an amount.")
+    try:
+        q = Decimal(t)
+    except Exception:
+        raise FieldError(field, f"Not a number: {text.strip()!r}.") from None
+    if not q.is_finite():
+        raise FieldError(field, f"Not a number: {text.strip()!r}.")
+    if q <= 0:
+        raise FieldError(field, "The amount must be more than zero.")
+    if q.adjusted() > 60:
+        raise FieldError(field, "That amount is too large.")
+    with localcontext() as c:
+        c.prec = 200  # exact: the default 28 digits would round large amounts
+        base = q.scaleb(decimals)
+    if base != base.to_integral_value():
+        raise FieldError(field, f"At most {decimals} decimal places.")
+    return int(base)
+
+
+def format_amount(wei: int | None, decimals: int = DECIMALS, *, group: bool = True) -> str:
+    """Exact decimal text of `wei` base units (no float, no rounding), thousands grouped."""
+    if wei is None:
+        return "–"
+    # integer arithmetic: Decimal.scaleb would round to the context's 28 digits
+    sign, whole, frac = "-" if wei < 0 else "", *divmod(abs(int(wei)), 10**decimals)
+    text = f"{whole:,}" if group else str(whole)
+    digits = str(frac).rjust(decimals, "0").rstrip("0")
+    return sign + text + (f".{digits}" if digits else "")
+
+
+@dataclass(frozen=True)
+class NetworkChoice:
+    name: str
+    chain_id: int | None
+    embedded: bool
+    rpc_url: str | None
+    """The endpoint the app would use (from the settings or the network's default); None for local."""
+
+    @property
+    def label(self) -> str:
+        cid = f"chain id {self.chain_id}" if self.chain_id is not None else "chain id from the node"
+        where = "embedded in the app" if self.embedded else (self.rpc_url or "no RPC URL set")
+        return f"{self.name} · {cid} · {where}"
+
+
+def network_choices(ctx: AppContext) -> list[NetworkChoice]:
+    ws = ctx.settings.wallet
+    out = []
+    for n in NETWORKS.values():
+        url = None if n.embedded else ((ws.rpc_url if n.name == ws.network else None) or n.default_rpc_url)
+        out.append(NetworkChoice(n.name, n.chain_id, n.embedded, url))
+    return out
+
+
+# --- snapshots, quotes, history -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class WalletSnapshot:
+    address: str
+    network: str
+    chain_id: int
+    embedded: bool
+    rpc_url: str | None
+    block: int
+    eth_wei: int
+    ntk_wei: int | None
+    ntk_note: str | None
+    """Why the NTK balance is unknown (no contract on this network...), else None."""
+    unlocked: bool
+    keyring: bool
+    """Whether an OS keyring can hold the password."""
+
+
+@dataclass(frozen=True)
+class SendQuote:
+    asset: Literal["NTK", "ETH"]
+    to: str
+    amount_wei: int
+    gas: int
+    """Estimated gas used."""
+    gas_price_wei: int
+    """Expected price per gas now: base fee + priority fee."""
+    max_fee_wei: int
+    """The most the transaction can cost in fees (gas limit x max fee per gas)."""
+
+    @property
+    def fee_wei(self) -> int:
+        return self.gas * self.gas_price_wei
+
+
+@dataclass(frozen=True)
+class SendResult:
+    tx_hash: str
+    block: int
+    fee_wei: int
+
+
+Direction = Literal["in", "out", "self", ""]
+Kind = Literal["transfer", "job", "model"]
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    block: int
+    timestamp: int | None
+    tx_hash: str
+    kind: Kind
+    event: str
+    direction: Direction
+    counterparty: str | None
+    counterparty_label: str
+    """"Job market", "Model market", or the address."""
+    amount_wei: int | None
+    job_id: int | None
+
+    @property
+    def time_text(self) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(self.timestamp)) if self.timestamp else ""
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    direction: Literal["all", "in", "out"] = "all"
+    kind: Literal["all", "transfer", "job", "model"] = "all"
+    text: str = ""
+
+
+def _kind(event: str) -> Kind:
+    if event == "Transfer":
+        return "transfer"
+    return "model" if event.startswith("Model") else "job"
+
+
+def to_rows(events: Iterable, me: str, labels: dict[str, str]) -> list[HistoryRow]:
+    """indexer Events (newest first) as rows seen from `me` (checksummed address)."""
+    rows = []
+    for e in events:
+        frm, to = e.from_addr, e.to_addr
+        if e.amount_wei is None:
+            direction: Direction = ""
+        elif frm == me and to == me:
+            direction = "self"
+        elif to == me:
+            direction = "in"
+        elif frm == me:
+            direction = "out"
+        else:
+            direction = ""
+        peer = to if frm == me else frm
+        if peer == me:
+            peer = None
+        if peer is None and e.contract in labels and e.name != "Transfer":
+            peer = e.contract
+        rows.append(HistoryRow(e.block, e.timestamp, e.tx_hash, _kind(e.name), e.name, direction, peer,
+                               labels.get(peer, peer or "") if peer else "", e.amount_wei, e.job_id))
+    return rows
+
+
+def filter_rows(rows: Sequence[HistoryRow], flt: HistoryFilter) -> list[HistoryRow]:
+    """Rows matching the direction, kind and text (case-insensitive, any column)."""
+    text = flt.text.strip().lower()
+    out = []
+    for r in rows:
+        if flt.direction != "all" and r.direction != flt.direction:
+            continue
+        if flt.kind != "all" and r.kind != flt.kind:
+            continue
+        if text:
+            hay = " ".join(str(x) for x in (r.event, r.kind, r.direction, r.counterparty or "", r.counterparty_label,
+                                             r.tx_hash, r.block, "" if r.job_id is None else f"job {r.job_id}",
+                                             format_amount(r.amount_wei, group=False) if r.amount_wei is not None else "",
+                                             r.time_text)).lower()
+            if text not in hay:
+                continue
+        out.append(r)
+    return out
+
+
+CSV_COLUMNS = ("time_utc", "block", "event", "kind", "direction", "amount_ntk", "amount_wei", "counterparty",
+               "job_id", "tx_hash")
+
+
+def rows_to_csv(rows: Sequence[HistoryRow]) -> str:
+    """CSV text; amounts exact (NTK as a decimal string and wei as an integer), times in UTC."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.timestamp)) if r.timestamp else ""
+        w.writerow([when, r.block, r.event, r.kind, r.direction,
+                    "" if r.amount_wei is None else format_amount(r.amount_wei, group=False),
+                    "" if r.amount_wei is None else str(r.amount_wei), r.counterparty or "",
+                    "" if r.job_id is None else r.job_id, r.tx_hash])
+    return buf.getvalue()
+
+
+def export_csv(rows: Sequence[HistoryRow], path: Path) -> Path:
+    """Write `rows` as CSV to `path` atomically (a crash leaves the old file or the new one)."""
+    path = Path(path)
+    atomic_write_text(path, rows_to_csv(rows))
+    return path
+
+
+# --- the session (chain thread only) ----------------------------------------------------------
+
+class WalletSession:
+    """The GUI's wallet: one WalletService at a time. Chain-thread only (module docstring)."""
+
+    def __init__(self, ctx: AppContext, *, keystore: Keystore | None = None, keyring: KeyringPasswords | None = None,
+                 retry_delays_s: Sequence[float] | None = None):
+        self.ctx = ctx
+        self.keystore = keystore or Keystore(ctx.paths.keystore_dir)
+        self.keyring = keyring or KeyringPasswords()
+        self.retry_delays_s = retry_delays_s
+        self._svc: WalletService | None = None
+
+    @property
+    def service(self) -> WalletService:
+        if self._svc is None:
+            self._svc = self._open(self.ctx.settings.wallet.network, None)
+        return self._svc
+
+    @property
+    def network(self) -> Network:
+        return self.service.network
+
+    def _open(self, network: str, rpc_url: str | None) -> WalletService:
+        return WalletService(self.ctx, network=network, rpc_url=rpc_url, keystore=self.keystore,
+                             retry_delays_s=self.retry_delays_s)
+
+    def switch_network(self, name: str, rpc_url: str | None = None) -> WalletSnapshot:
+        """Close the current network, open `name` (saved as the wallet setting), return its snapshot.
+
+        The unlocked key is kept across the switch (same account). RpcUnavailable / WrongChain
+        propagate: the network stays selected, `snapshot()` retries."""
+        from wallet.networks import get_network
+
+        get_network(name)  # ValueError on an unknown name, before anything changes
+        old = self._svc
+        signers = dict(old._signers) if old is not None else {}
+        if old is not None:
+            old.close()
+        ws = self.ctx.settings.wallet
+        if ws.network != name or (rpc_url and rpc_url != ws.rpc_url):
+            ws.network = name
+            if rpc_url:
+                ws.rpc_url = rpc_url
+            self.ctx.save_settings()
+        self._svc = self._open(name, rpc_url)
+        self._svc._signers.update(signers)
+        return self.snapshot()
+
+    # --- reads --------------------------------------------------------------------------
+
+    def snapshot(self) -> WalletSnapshot:
+        """Address, balances and lock state now. Raises RpcUnavailable when the node is down."""
+        svc = self.service
+        address = svc.address
+        if not svc.is_unlocked() and self.ctx.settings.wallet.remember_password:
+            self.unlock_from_keyring()
+        chain = svc.chain
+        note = None
+        try:
+            ntk_addr = self._ntk_address()
+            if ntk_addr is None:
+                note = "No NTK contract on this network yet (deploy with `kminer market deploy`)."
+        except Locked:
+            ntk_addr = None
+            note = "Unlock the wallet to set up NTK on the local chain."
+        from wallet.token import TokenClient
+
+        ntk = TokenClient(chain, ntk_addr).balance_of(address) if ntk_addr else None
+        return WalletSnapshot(address, svc.network.name, chain.chain_id, svc.network.embedded,
+                              None if svc.network.embedded else svc.rpc_url, chain.block_number(),
+                              chain.balance_wei(address), ntk, note, svc.is_unlocked(), self.keyring.available())
+
+    def _ntk_address(self) -> str | None:
+        """NTK here, None if none is known; Locked when the local chain must first be set up
+        (deploying needs the key: never asked for silently)."""
+        svc = self.service
+        if svc.network.embedded and not svc.is_unlocked():
+            from wallet.deploy import load_deployment
+
+            try:
+                dep = load_deployment(self.ctx.paths.chain_dir, svc.chain.chain_id)
+                if svc.chain.read(lambda: svc.chain.w3.eth.get_code(dep.ntk)):
+                    return dep.ntk
+            except NotDeployed:
+                pass
+            raise Locked("the local chain needs the unlocked key to deploy NTK")
+        return svc.ntk_address()
+
+    def history(self, limit: int = 1000) -> list[HistoryRow]:
+        """Token transfers and market events of the account, newest first (the indexer synced first)."""
+        svc = self.service
+        me = svc.address
+        if svc.network.embedded and not svc.is_unlocked():
+            self._ntk_address()  # raises Locked when the local chain has no contracts yet
+        idx = svc.indexer()
+        try:
+            idx.sync()
+            events = idx.history(me, limit=limit)
+        finally:
+            idx.close()
+        dep = svc.deployment(bootstrap=False)
+        labels = {dep.job_market: "Job market", dep.model_market: "Model market", dep.ntk: "NTK contract"}
+        return to_rows(events, me, labels)
+
+    # --- lock state ---------------------------------------------------------------------
+
+    def unlock(self, password: str, *, remember: bool = False) -> bool:
+        """Unlock with `password`; FieldError("password") if wrong (nothing changes).
+        remember: also keep it in the OS keyring. Returns whether the keyring holds it now."""
+        if not password:
+            raise FieldError("password", "Enter the wallet password.")
+        svc = self.service
+        try:
+            address = svc.unlock(password)
+        except WrongPassword:
+            raise FieldError("password", "Wrong password.") from None
+        if remember and self.keyring.set(address, password):
+            if not self.ctx.settings.wallet.remember_password:
+                self.ctx.settings.wallet.remember_password = True
+                self.ctx.save_settings()
+            return True
+        return False
+
+    def unlock_from_keyring(self) -> bool:
+        """Unlock with the password the OS keyring holds (only when the user opted in). True if it did."""
+        svc = self.service
+        if not self.ctx.settings.wallet.remember_password:
+            return False
+        pw = self.keyring.get(svc.address)
+        if not pw:
+            return False
+        try:
+            svc.unlock(pw)
+        except WrongPassword:
+            log.warning("the password in the keyring no longer opens the keystore")
+            return False
+        return True
+
+    def lock(self) -> None:
+        self.service.lock()
+
+    # --- sending ------------------------------------------------------------------------
+
+    def quote(self, to_text: str, amount_text: str, asset: Literal["NTK", "ETH"] = "NTK") -> SendQuote:
+        """Check a send and price it: FieldError on a bad address or amount or too little to cover
+        amount and fee; RpcUnavailable when the node is down."""
+        if asset not in ("NTK", "ETH"):
+            raise FieldError("asset", f"Unknown asset {asset!r}.")
+        to = check_address(to_text)
+        amount = check_amount(amount_text)
+        svc = self.service
+        chain = svc.chain
+        me = svc.address
+        w3 = chain.w3
+        eth = chain.balance_wei(me)
+        if asset == "NTK":
+            try:
+                token = _token(chain, self._ntk_address())
+            except (NotDeployed, Locked) as e:
+                raise FieldError("asset", f"NTK cannot be sent here: {e}.") from None
+            have = token.balance_of(me)
+            if amount > have:
+                raise FieldError("amount", f"Insufficient funds: you have {format_amount(have)} NTK.")
+            probe = {"from": me, "to": token.address, "data": token.contract.encode_abi("transfer", args=[to, amount])}
+            value = 0
+        else:
+            probe = {"from": me, "to": to, "value": amount}
+            value = amount
+            if amount > eth:
+                raise FieldError("amount", f"Insufficient funds: you have {format_amount(eth)} ETH.")
+        try:
+            gas = int(chain.read(lambda: w3.eth.estimate_gas(probe)))
+        except RpcUnavailable:
+            raise
+        except Exception as e:
+            raise FieldError("amount", f"The network refuses this transfer: {e}") from None
+        if asset == "ETH":
+            limit = max(gas, ETH_TRANSFER_GAS)
+        elif chain.embedded:
+            limit = 90_000  # TokenClient's fixed limit on the embedded chain
+        else:
+            limit = int(gas * 1.2) + 10_000
+        base = int(chain.read(lambda: w3.eth.get_block("latest").get("baseFeePerGas", 0)))
+        prio = chain._priority_fee()
+        q = SendQuote(asset, to, amount, gas, base + prio, limit * (2 * base + prio))
+        if eth < q.max_fee_wei + value:
+            raise FieldError("amount", f"Insufficient funds for the fee: you have {format_amount(eth)} ETH, "
+                                       f"this needs up to {format_amount(q.max_fee_wei + value)} ETH.")
+        return q
+
+    def send(self, quote: SendQuote, password: str | None = None) -> SendResult:
+        """Send what `quote` describes. Locked keystore: `password` opens the key for this
+        transaction only (FieldError("password") if wrong; nothing is sent); none given: Locked."""
+        svc = self.service
+        if svc.is_unlocked():
+            signer = svc.signer()
+        elif password:
+            try:
+                signer = svc.keystore.unlock(svc.address, password)
+            except WrongPassword:
+                raise FieldError("password", "Wrong password.") from None
+        else:
+            raise Locked("the wallet is locked: enter its password")
+        if quote.asset == "ETH":
+            res = svc.chain.transact(signer, to=quote.to, value_wei=quote.amount_wei,
+                                     gas=max(quote.gas, ETH_TRANSFER_GAS), what=f"sending {format_amount(quote.amount_wei)} ETH")
+        else:
+            res = _token(svc.chain, self._ntk_address()).transfer(signer, quote.to, quote.amount_wei)
+        log.info("sent %s %s to %s in block %s", format_amount(quote.amount_wei), quote.asset, quote.to, res.block_number)
+        return SendResult(res.tx_hash, res.block_number, res.fee_wei)
+
+    def export_keystore(self, dest: Path) -> Path:
+        """Copy the account's keystore file to `dest` (never overwrites)."""
+        return self.keystore.export_keystore(self.service.address, Path(dest))
+
+    def close(self) -> None:
+        if self._svc is not None:
+            self._svc.close()
+            self._svc = None
+
+
+def _token(chain, address: str | None):
+    from wallet.token import TokenClient
+
+    if address is None:
+        raise NotDeployed("no NTK contract known on this network")
+    return TokenClient(chain, address)
+
+
+__all__ += ["KeystoreError", "to_rows", "CSV_COLUMNS"]

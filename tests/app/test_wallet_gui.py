@@ -1,0 +1,140 @@
+"""app.wallet_gui without Qt: input checks, exact amounts, quotes, lock state, send, history,
+CSV export, and a node that is down — on the real embedded chain with a light KDF."""
+
+from __future__ import annotations
+
+import csv
+import io
+import socket
+
+import pytest
+
+from app.context import AppContext
+from app.wallet_gui import (
+    FieldError, HistoryFilter, Locked, WalletSession, check_address, check_amount, export_csv, filter_rows,
+    format_amount, rows_to_csv,
+)
+from app.wallet_service import WalletService
+from wallet.deploy import FAUCET_NTK_WEI
+from wallet.errors import RpcUnavailable
+from wallet.keystore import Keystore
+
+NTK = 10**18
+PW = "correct horse battery"
+OTHER = "0x52908400098527886E0F7030069857D2E4169EE7"  # EIP-55 test vector
+TYPO = OTHER.replace("886E0F", "886e0F")  # one letter's case changed: the checksum fails
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def session():
+    ctx = AppContext.open()
+    ks = Keystore(ctx.paths.keystore_dir, scrypt_n=2**10, allow_weak_kdf=True)
+    address = ks.create(PW)
+    ctx.settings.wallet.account = address
+    with WalletService(ctx, keystore=ks, passwords=[lambda a: PW]) as svc:
+        svc.deployment()  # what the first-run flow does: deploy and fund on the new local chain
+    s = WalletSession(ctx, keystore=ks, retry_delays_s=(0.05,))
+    yield s
+    s.close()
+
+
+def test_address_checks_accept_checksummed_and_lowercase_and_refuse_typos():
+    assert check_address(OTHER) == OTHER
+    assert check_address(OTHER.lower()) == OTHER
+    assert check_address("  " + OTHER + " ") == OTHER
+    with pytest.raises(FieldError, match="checksum") as e:
+        check_address(TYPO)
+    assert e.value.field == "to"
+    for bad in ("", "0x1234", OTHER[2:] + "00", "0x" + "g" * 40):
+        with pytest.raises(FieldError):
+            check_address(bad)
+
+
+def test_amounts_are_exact_integers_and_formatting_never_rounds():
+    assert check_amount("1.5") == 15 * 10**17
+    assert check_amount("1,000") == 1000 * NTK
+    assert check_amount("0.000000000000000001") == 1
+    assert check_amount("1000000000000.000000000000000001") == 10**30 + 1  # beyond 28 digits: still exact
+    for bad, why in (("", "Enter"), ("0", "more than zero"), ("-1", "more than zero"), ("abc", "Not a number"),
+                     ("nan", "Not a number"), ("0.0000000000000000001", "decimal places")):
+        with pytest.raises(FieldError, match=why):
+            check_amount(bad)
+    assert format_amount(10**30 + 1) == "1,000,000,000,000.000000000000000001"
+    assert format_amount(12 * NTK, group=False) == "12"
+    assert format_amount(None) == "–"
+
+
+def test_locked_wallet_shows_balances_and_refuses_wrong_password(session):
+    snap = session.snapshot()
+    assert (snap.network, snap.chain_id, snap.embedded, snap.unlocked) == ("local", 27501, True, False)
+    assert snap.ntk_wei == FAUCET_NTK_WEI and snap.eth_wei > 0
+    with pytest.raises(FieldError, match="Wrong password") as e:
+        session.unlock("not it")
+    assert e.value.field == "password"
+    assert not session.snapshot().unlocked
+    session.unlock(PW)
+    assert session.snapshot().unlocked
+    session.lock()
+    assert not session.snapshot().unlocked
+
+
+def test_send_quote_checks_funds_and_sends_exact_amounts(session):
+    with pytest.raises(FieldError, match="Insufficient funds") as e:
+        session.quote(OTHER, str(FAUCET_NTK_WEI // NTK + 1))
+    assert e.value.field == "amount"
+    with pytest.raises(FieldError, match="checksum"):
+        session.quote(TYPO, "1")
+    q = session.quote(OTHER.lower(), "12.000000000000000001")
+    assert (q.to, q.amount_wei, q.asset) == (OTHER, 12 * NTK + 1, "NTK")
+    assert 21_000 < q.gas < 90_000 and q.gas_price_wei > 0 and q.fee_wei <= q.max_fee_wei
+    before = session.snapshot()
+    with pytest.raises(Locked):
+        session.send(q)
+    with pytest.raises(FieldError, match="Wrong password"):
+        session.send(q, password="nope")
+    assert session.snapshot().ntk_wei == before.ntk_wei  # nothing was sent
+    res = session.send(q, password=PW)
+    after = session.snapshot()
+    assert after.ntk_wei == before.ntk_wei - (12 * NTK + 1)
+    assert before.eth_wei - after.eth_wei == res.fee_wei > 0
+    assert not after.unlocked  # a password given for one send does not unlock the wallet
+    eth_q = session.quote(OTHER, "0.5", "ETH")
+    session.unlock(PW)
+    session.send(eth_q)
+    assert session.service.chain.balance_wei(OTHER) == 5 * 10**17
+
+
+def test_history_rows_filters_and_csv_export(session, tmp_path):
+    session.unlock(PW)
+    session.send(session.quote(OTHER, "3"))
+    rows = session.history()
+    out = [r for r in rows if r.direction == "out"]
+    assert [(r.event, r.amount_wei, r.counterparty) for r in out] == [("Transfer", 3 * NTK, OTHER)]
+    faucet = [r for r in rows if r.direction == "in"]
+    assert faucet and faucet[-1].amount_wei == FAUCET_NTK_WEI
+    assert filter_rows(rows, HistoryFilter(direction="out")) == out
+    assert filter_rows(rows, HistoryFilter(text=OTHER.lower()[:10])) == out
+    assert filter_rows(rows, HistoryFilter(kind="job")) == []
+    path = export_csv(rows, tmp_path / "history.csv")
+    table = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert len(table) == len(rows)
+    sent = next(t for t in table if t["direction"] == "out")
+    assert (sent["amount_ntk"], sent["amount_wei"], sent["counterparty"]) == ("3", str(3 * NTK), OTHER)
+    assert rows_to_csv([]).strip().split(",")[0] == "time_utc"
+    assert not list(tmp_path.glob(".history.csv.*"))  # no temp file left behind
+
+
+def test_rpc_down_is_an_error_and_switching_back_works(session):
+    session.unlock(PW)
+    with pytest.raises(RpcUnavailable, match="is the node running"):
+        session.switch_network("devnet", f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(RpcUnavailable):
+        session.snapshot()  # retry: still down
+    snap = session.switch_network("local")
+    assert snap.chain_id == 27501 and snap.unlocked  # the key stays unlocked across the switch

@@ -1,0 +1,346 @@
+"""The first-run flow without Qt (Electrum's wizard habit): create or import the wallet,
+pick the network, set device modes, benchmark the chosen devices.
+
+`needs_first_run(ctx)` says whether to show it (no account in the keystore). `FirstRun`
+holds the choices and does each step; every input error is a `FieldError` naming its field,
+and a failed step changes nothing on disk. `BenchmarkRun` benchmarks devices one after the
+other in child processes (gpu.bench_child) and can be cancelled (the child's process group
+is killed).
+
+Threading: the keystore steps block for the KDF (~1 s with the real cost) and the network
+step may open a chain (the local one is deployed and funded on first use, a few seconds):
+run them off the GUI thread, the network step on the GUI's "chain" runner. `FirstRun` keeps
+no chain open between calls. `BenchmarkRun.run` blocks; `cancel()` may be called from any
+thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from app.context import AppContext
+from app.wallet_gui import FieldError
+from wallet.errors import KeystoreError, WalletError, WrongPassword
+from wallet.keystore import Keystore, KeyringPasswords
+from wallet.networks import NETWORKS
+
+log = logging.getLogger(__name__)
+
+MIN_PASSWORD = 8
+QUICK_BENCH_EXPECTED_S = 8.0
+"""Wall time of one quick benchmark child here (about 6.5 s on the CPU, 2 cores), for progress."""
+
+
+def needs_first_run(ctx: AppContext, keystore: Keystore | None = None) -> bool:
+    """True when the keystore holds no account: the app should show the first-run flow."""
+    ks = keystore or Keystore(ctx.paths.keystore_dir)
+    return not ks.list()
+
+
+def password_strength(password: str) -> tuple[int, str]:
+    """(score 0-4, one-line hint). Length counts most; character classes help a little."""
+    if not password:
+        return 0, "Choose a password of at least 8 characters."
+    classes = sum(any(f(c) for c in password) for f in (str.islower, str.isupper, str.isdigit,
+                                                         lambda c: not c.isalnum()))
+    n = len(password)
+    if n < MIN_PASSWORD:
+        return 0, f"Too short: at least {MIN_PASSWORD} characters."
+    score = min(1 + (n >= 12) + (n >= 16) + (classes >= 3), 4)
+    if len(set(password)) <= 3:  # "aaaaaaaa", "abababab"
+        score = 1
+    hints = {1: "Weak: a longer passphrase of several words is much stronger.",
+             2: "Fair: longer is stronger.",
+             3: "Good.",
+             4: "Strong."}
+    return score, hints[score]
+
+
+def check_new_password(password: str, again: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise FieldError("password", f"At least {MIN_PASSWORD} characters.")
+    if password != again:
+        raise FieldError("again", "The two passwords differ.")
+    return password
+
+
+@dataclass
+class FirstRun:
+    """The choices of the flow and its steps. See the module docstring for threading."""
+
+    ctx: AppContext
+    keystore: Keystore | None = None
+    keyring: KeyringPasswords | None = None
+    address: str | None = None
+    network: str = "local"
+    rpc_url: str | None = None
+    _password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.keystore = self.keystore or Keystore(self.ctx.paths.keystore_dir)
+        self.keyring = self.keyring or KeyringPasswords()
+        self.network = self.ctx.settings.wallet.network
+
+    # --- wallet -----------------------------------------------------------------------
+
+    def create(self, password: str, again: str, *, remember: bool = False) -> str:
+        """A new account encrypted with `password`; its address."""
+        check_new_password(password, again)
+        return self._adopt(self.keystore.create(password), password, remember)
+
+    def import_private_key(self, key_hex: str, password: str, again: str, *, remember: bool = False) -> str:
+        key = (key_hex or "").strip()
+        if not key:
+            raise FieldError("key", "Paste the private key (64 hex digits).")
+        check_new_password(password, again)
+        try:
+            address = self.keystore.import_private_key(key, password)
+        except KeystoreError as e:
+            raise FieldError("key", _sentence(e)) from None
+        return self._adopt(address, password, remember)
+
+    def import_keystore(self, path: str | Path, password: str, *, remember: bool = False) -> str:
+        """Import a keystore V3 file that opens with `password` (kept as its password)."""
+        if not str(path).strip():
+            raise FieldError("file", "Choose a keystore file.")
+        p = Path(path)
+        if not p.is_file():
+            raise FieldError("file", f"No such file: {p}.")
+        if not password:
+            raise FieldError("file_password", "Enter the password of that keystore file.")
+        try:
+            address = self.keystore.import_keystore(p, password)
+        except WrongPassword:
+            raise FieldError("file_password", "Wrong password for that keystore file.") from None
+        except KeystoreError as e:
+            raise FieldError("file", _sentence(e)) from None
+        return self._adopt(address, password, remember)
+
+    def _adopt(self, address: str, password: str, remember: bool) -> str:
+        self.address = address
+        self._password = password
+        ws = self.ctx.settings.wallet
+        ws.account = address
+        if remember and self.keyring.set(address, password):
+            ws.remember_password = True
+        self.ctx.save_settings()
+        log.info("first run: wallet account %s", address)
+        return address
+
+    def backup(self, dest: str | Path) -> Path:
+        """Save a copy of the keystore file (encrypted) to `dest`; never overwrites."""
+        if self.address is None:
+            raise FieldError("backup", "Create or import the wallet first.")
+        try:
+            return self.keystore.export_keystore(self.address, Path(dest))
+        except KeystoreError as e:
+            raise FieldError("backup", _sentence(e)) from None
+
+    # --- network ----------------------------------------------------------------------
+
+    def choose_network(self, name: str, rpc_url: str | None = None, *, retry_delays_s: Sequence[float] = (0.2,)) -> int:
+        """Check and save the network; returns its chain id. Local: deploys and funds the
+        embedded chain on first use (needs the password given earlier in this flow). RPC
+        networks: the URL must answer with the expected chain id (FieldError("rpc_url") if not)."""
+        from app.settings import _check_url
+        from app.wallet_service import WalletService
+
+        if name not in NETWORKS:
+            raise FieldError("network", f"Unknown network {name!r}.")
+        net = NETWORKS[name]
+        url = None
+        if not net.embedded:
+            try:
+                url = _check_url(rpc_url) or net.default_rpc_url
+            except ValueError as e:
+                raise FieldError("rpc_url", f"The RPC URL {e}.") from None
+            if not url:
+                raise FieldError("rpc_url", f"{name} needs an RPC URL (your node or a provider's endpoint).")
+            if not url.startswith(("http://", "https://")):
+                raise FieldError("rpc_url", "Only http:// and https:// endpoints are supported.")
+        if self.address is None:
+            raise FieldError("network", "Create or import the wallet first.")
+        pw = self._password
+        svc = WalletService(self.ctx, network=name, rpc_url=url, account=self.address, keystore=self.keystore,
+                            passwords=[lambda a: pw] if pw else [], retry_delays_s=retry_delays_s)
+        try:
+            chain_id = svc.chain.chain_id
+            if net.embedded:
+                svc.deployment()  # deploy + faucet on a new local chain
+        except WalletError as e:
+            raise FieldError("rpc_url" if not net.embedded else "network", _sentence(e)) from None
+        finally:
+            svc.close()
+        ws = self.ctx.settings.wallet
+        ws.network = name
+        if url and url != net.default_rpc_url:
+            ws.rpc_url = url
+        self.ctx.save_settings()
+        self.network, self.rpc_url = name, url
+        return chain_id
+
+    # --- devices ----------------------------------------------------------------------
+
+    @staticmethod
+    def set_modes(devices, modes: dict[str, str]) -> None:
+        """Apply {device id: "idle" | "mining" | "auto"} through the DeviceService (saved at once)."""
+        for device_id, mode in modes.items():
+            try:
+                devices.set_mode(device_id, mode)
+            except ValueError as e:
+                raise FieldError(f"mode:{device_id}", str(e)) from None
+
+    def forget_password(self) -> None:
+        """Drop the password kept in memory for the network step (call when the flow ends)."""
+        self._password = None
+
+
+def _sentence(e: Exception) -> str:
+    s = str(e).strip()
+    s = s[:1].upper() + s[1:]
+    return s if s.endswith((".", "?", "!")) else s + "."
+
+
+# --- benchmark ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BenchProgress:
+    index: int
+    """Device being benchmarked (0-based)."""
+    total: int
+    device_id: str
+    elapsed_s: float
+
+    @property
+    def fraction(self) -> float:
+        """0..1 over all devices; within a device by time against the expected wall time (capped)."""
+        inner = min(self.elapsed_s / QUICK_BENCH_EXPECTED_S, 0.95)
+        return min((self.index + inner) / max(self.total, 1), 1.0)
+
+
+@dataclass(frozen=True)
+class BenchOutcome:
+    device_id: str
+    result: dict | None
+    error: str | None
+
+    @property
+    def summary(self) -> str:
+        if self.error:
+            return self.error
+        r = self.result or {}
+        m, g = r.get("matmul", {}), r.get("render", {})
+        parts = [f"{m['gflops']:.1f} GFLOP/s" if "gflops" in m else "matmul failed",
+                 f"{g['fps']:.1f} labelled frames/s" if "fps" in g else "render failed"]
+        return " · ".join(parts)
+
+
+class Cancelled(Exception):
+    """The benchmark was cancelled; results of devices finished before stay stored."""
+
+
+class BenchmarkRun:
+    """Benchmarks devices one by one (quick runs), stores each result, can be cancelled."""
+
+    def __init__(self, ctx: AppContext, devices, device_ids: Sequence[str], *, quick: bool = True,
+                 timeout_s: float = 300.0, command: Sequence[str] | None = None):
+        from gpu.bench import child_command
+
+        self.ctx = ctx
+        self.devices = devices
+        self.device_ids = list(device_ids)
+        self.quick = quick
+        self.timeout_s = timeout_s
+        self.command = list(command or child_command())
+        self._cancel = threading.Event()
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        """Stop now: the running child's process group is killed. Any thread."""
+        self._cancel.set()
+        with self._lock:
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self, progress: Callable[[BenchProgress], None] | None = None) -> list[BenchOutcome]:
+        """Blocks; raises Cancelled when cancelled. progress(BenchProgress) about twice a second."""
+        from gpu.bench import BenchStore
+
+        store = BenchStore(self.ctx.paths.bench_file)
+        out = []
+        for i, device_id in enumerate(self.device_ids):
+            info = self.devices.device(device_id)
+            result, error = self._one(i, info.id, progress)
+            if result is not None:
+                result.update(device_key=info.key, device_name=info.name)
+                store.add(info.key, result)
+            out.append(BenchOutcome(info.id, result, error))
+        return out
+
+    def _one(self, index: int, device_id: str, progress) -> tuple[dict | None, str | None]:
+        if self._cancel.is_set():
+            raise Cancelled()
+        import gpu
+
+        env = dict(os.environ)
+        env.setdefault("PYOPENGL_PLATFORM", "egl")
+        env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+        root = str(Path(gpu.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        cmd = [*self.command, "--device", device_id] + (["--quick"] if self.quick else [])
+        with self._lock:
+            self._proc = proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                                 env=env, start_new_session=True)
+        t0 = time.monotonic()
+        try:
+            while True:
+                try:
+                    out, err = proc.communicate(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    elapsed = time.monotonic() - t0
+                    if self._cancel.is_set():
+                        self.cancel()
+                        proc.communicate()
+                        raise Cancelled() from None
+                    if elapsed > self.timeout_s:
+                        self.cancel()
+                        proc.communicate()
+                        return None, f"took longer than {self.timeout_s:.0f} s and was stopped"
+                    if progress is not None:
+                        progress(BenchProgress(index, len(self.device_ids), device_id, elapsed))
+        finally:
+            with self._lock:
+                self._proc = None
+        if self._cancel.is_set():
+            raise Cancelled()
+        for line in reversed(out.splitlines()):
+            if line.strip().startswith("{"):
+                try:
+                    result = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if proc.returncode != 0:
+                    errs = "; ".join(f"{p}: {result.get(p, {}).get('error')}" for p in ("matmul", "render"))
+                    return None, f"failed: {errs}"
+                return result, None
+        tail = (err.strip().splitlines() or ["no output"])[-1]
+        return None, f"failed (exit {proc.returncode}): {tail}"

@@ -1,145 +1,190 @@
-"""MinerService: the miner's side of the job market, one market job at a time through
+"""MinerService: the miner's side of the job market, each market job through
 claim -> run -> upload -> submit -> payment.
 
-Each `step()` is one pass: advance every tracked market job by what the chain and the job
-queue say, then claim open jobs the devices can take at or above their price floor. `run()`
-calls `step()` and the scheduler's `tick()` until its stop event is set.
+Each `step()` is one pass: poll the devices (and feed their power to the earnings ledger),
+read the market events the indexer stored since the last pass (a cursor), advance every
+tracked job by what those events and the job queue say, claim open jobs the devices can take
+at or above their price floor, move auto-priced floors, start queued jobs.
 
-Progress per market job is kept in SQLite (ctx.paths.data_dir / "miner.sqlite", one row per
-job, every change one committed transaction), so a restart resumes at the right step:
+Job kinds: render, train, infer and verify (a market `verify` job is a spec whose engine is
+verify-render or verify-train). A spec's inputs (sha256 + uri; a relative uri is relative to
+the spec's own uri) are fetched into the artifact store and checked before the job is
+claimed; a job whose spec or inputs cannot be had is skipped with a logged reason (a
+transient failure is retried with backoff, a few times). Prices: see app.pricing.
+
+State per market job is kept in SQLite (app.miner_db), so a restart resumes at the right step:
   claiming -> claimed -> running -> uploaded -> submitted -> paid   (or rejected / failed)
 A job is written as `claiming` before the claim transaction and checked against the chain
-after a restart; the queue job id is "market-<id>" and is added only once, so nothing runs
-twice. Money is integer NTK wei; times are unix seconds (chain times are block timestamps).
+after a restart; its queue job id is "market-<id>" and is added only once, so nothing runs
+twice. Chain state of a tracked job is read only when an event says it changed (or it waits
+in `claiming`/`uploaded`, one read each). A pass that hits a transient failure (RPC down)
+keeps every state and the next pass waits a backoff (doubling from `backoff_first_s` up to
+`backoff_cap_s`, reset by a good pass); `status_text()` says so.
 
-Only `render` jobs are taken for now: the market spec (specURI) is a JobSpec JSON file whose
-sha256 is the job's specHash, fetched and verified through the artifact store.
-
-Threading: one thread calls `step()`/`run()` (the chain client and wallet are single-thread);
-scheduler events arrive on job threads and only touch this service's SQLite under its lock.
+Money is integer NTK wei; times are unix seconds (chain times are block timestamps).
+Threading: one thread calls `step()` and every other method that touches the chain (the chain
+client and the indexer are single-thread); scheduler events arrive on job threads and only
+touch the miner DB (locked) and plain dicts. Read-only views (`jobs_table`, `device_lines`,
+`pricing_decisions`, `floor_changes`, `status_text`) may be called from any thread.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlparse
+from urllib.request import url2pathname
 
+from app import pricing
 from app.context import AppContext
 from app.jobs_service import open_queue, runtime_config
+from app.miner_db import FINAL, STATES, FloorChangeRow, MarketJobRow, MinerDB, OpenJob, PricingDecision
 
 log = logging.getLogger(__name__)
 
-KINDS = frozenset({"render"})
-"""Market job kinds this miner runs."""
-DEFAULT_S_PER_FRAME = 5.0
-"""Expected seconds per rendered frame on a device without a benchmark."""
-STATES = ("claiming", "claimed", "running", "uploaded", "submitted", "paid", "rejected", "failed")
-FINAL = frozenset({"paid", "rejected", "failed"})
+__all__ = ["MinerService", "MarketJobRow", "MinerJobView", "PricingDecision", "FloorChangeRow", "STATES", "FINAL"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS market_jobs (
-    job_id INTEGER PRIMARY KEY,
-    state TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    reward_wei TEXT NOT NULL,
-    spec_sha TEXT NOT NULL,
-    spec_uri TEXT NOT NULL,
-    device_key TEXT,
-    output_sha TEXT,
-    result_uri TEXT,
-    tx_claim TEXT,
-    tx_submit TEXT,
-    tx_paid TEXT,
-    reason TEXT,
-    claimed_at REAL,
-    first_progress_at REAL,
-    uploaded_at REAL,
-    paid_at REAL,
-    updated_at REAL NOT NULL
-);
-"""
+KINDS = frozenset(pricing.MARKET_KINDS)
+"""Market job kinds this miner runs."""
+SAFETY = 1.25
+"""A job is claimed only if expected seconds x SAFETY (+ SUBMIT_MARGIN_S) fit before its deadline."""
+SUBMIT_MARGIN_S = 30.0
+"""Time kept for packing, uploading and the submit transaction."""
+MIN_OBSERVE_S = 3.0
+"""Progress must be watched this long before the finish is estimated from its rate."""
+MAX_FETCH_TRIES = 5
+"""A spec or input that cannot be fetched is retried this many times (with backoff), then skipped."""
+_JOB_EVENTS = ("JobPosted", "JobClaimed", "ResultSubmitted", "JobAccepted", "JobRejected", "PaymentReleased",
+               "JobRefunded")
 
 
 @dataclass(frozen=True)
-class MarketJobRow:
+class MinerJobView:
+    """One row of the GUI's market-job table."""
+
     job_id: int
-    state: str
     kind: str
+    engine: str | None
+    buyer: str | None
     reward_wei: int
     device_key: str | None
-    output_sha: str | None
-    result_uri: str | None
+    progress: float | None
+    state: str
     reason: str | None
+    deadline: int | None
+    expected_s: float | None
     claimed_at: float | None
     first_progress_at: float | None
     uploaded_at: float | None
+    submitted_at: int | None
     paid_at: float | None
+    updated_at: float
 
-    @property
-    def queue_id(self) -> str:
-        return f"market-{self.job_id}"
+
+class _Transient(Exception):
+    """A pass stopped by something that comes back by itself (RPC down, store unreachable)."""
+
+    def __init__(self, what: str, cause: BaseException):
+        super().__init__(f"{what}: {cause}")
+        self.what = what
+
+
+def _is_transient(e: BaseException) -> bool:
+    import requests
+
+    from wallet.errors import RpcUnavailable
+
+    try:
+        from web3.exceptions import ProviderConnectionError
+    except ImportError:  # pragma: no cover
+        ProviderConnectionError = ConnectionError  # type: ignore[misc,assignment]
+    return isinstance(e, (RpcUnavailable, ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout,
+                          ProviderConnectionError))
 
 
 class MinerService:
     """See the module docstring.
 
-    market: a wallet.market.MarketClient; account: the miner's signer (LocalAccount);
-    devices: an object with `poll() -> list[DeviceState]` (app.devices_service.DeviceService);
-    ledger: app.ledger.Ledger (payments and job -> device); s_per_frame: device key ->
-    expected seconds per frame, or None for DEFAULT_S_PER_FRAME.
+    market: wallet.market.MarketClient; account: the miner's signer (LocalAccount); devices:
+    `poll() -> list[DeviceState]` (app.devices_service.DeviceService); ledger: app.ledger.Ledger;
+    indexer: a wallet.indexer.Indexer of the market (default: one in data_dir, built on the
+    first step, in the stepping thread); earnings: app.earnings_service.EarningsService
+    (device power recorded each pass) or None; bench: gpu.bench.BenchStore (default: the app's).
     """
 
     def __init__(self, ctx: AppContext, market, account, devices, ledger, *, sandbox: str | None = None,
-                 s_per_frame: Callable[[str], float | None] | None = None, db_path: Path | None = None):
+                 indexer=None, earnings=None, bench=None, db_path: Path | None = None,
+                 backoff_first_s: float = 1.0, backoff_cap_s: float = 60.0):
+        from gpu.bench import BenchStore
+        from jobs.scheduler import Scheduler
+
         self.ctx = ctx
         self.market = market
         self.account = account
         self.devices = devices
         self.ledger = ledger
-        self.s_per_frame = s_per_frame or (lambda key: None)
+        self.earnings = earnings
+        self.bench = bench if bench is not None else BenchStore(ctx.paths.bench_file)
+        self._indexer = indexer
         self.queue = open_queue(ctx)
         self.cfg = runtime_config(ctx, sandbox=sandbox)
         self.store = self.cfg.store
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(db_path or ctx.paths.data_dir / "miner.sqlite"), timeout=30,
-                                   isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self.db = MinerDB(db_path or ctx.paths.data_dir / "miner.sqlite")
         self._states: list[Any] = []
-        self._skipped: set[int] = set()
         self.last_progress: dict[int, float] = {}
+        self._progress: dict[int, tuple[tuple[float, float], tuple[float, float]]] = {}  # first, last (t, f)
+        self.backoff_first_s, self.backoff_cap_s = backoff_first_s, backoff_cap_s
+        self._backoff_s = 0.0
+        self._retry_at = 0.0
+        self._waiting_on: str | None = None
+        self._chain_now = 0
+        self._busy: dict[str, list[float]] = {}  # device key -> [window start, passes, busy passes]
+        from wallet.embedded import empty_block_miner
 
-        from jobs.scheduler import Scheduler
-
+        self._mine_empty = empty_block_miner(market.chain.w3)
         self.scheduler = Scheduler(self.queue, self.cfg, self._job_devices, self._on_event)
         self.scheduler.recover()
 
-    # ---- rows ----------------------------------------------------------------------------
+    # ---- views (any thread) --------------------------------------------------------------
     def rows(self, *, active_only: bool = False) -> list[MarketJobRow]:
-        with self._lock:
-            rs = self._db.execute("SELECT * FROM market_jobs ORDER BY job_id").fetchall()
-        out = [_row(r) for r in rs]
-        return [r for r in out if r.state not in FINAL] if active_only else out
+        return self.db.rows(active_only=active_only)
 
     def row(self, job_id: int) -> MarketJobRow | None:
-        with self._lock:
-            r = self._db.execute("SELECT * FROM market_jobs WHERE job_id=?", (job_id,)).fetchone()
-        return _row(r) if r else None
+        return self.db.row(job_id)
 
-    def _set(self, job_id: int, **cols: Any) -> None:
-        cols["updated_at"] = time.time()
-        names = ", ".join(f"{k}=?" for k in cols)
-        with self._lock:
-            self._db.execute(f"UPDATE market_jobs SET {names} WHERE job_id=?", (*cols.values(), job_id))
+    def jobs_table(self, limit: int = 200) -> list[MinerJobView]:
+        """The newest `limit` market jobs of this miner, newest first, for a table."""
+        out = []
+        for r in reversed(self.db.rows(limit=limit)):
+            prog = 1.0 if r.state in ("uploaded", "submitted", "paid") else self.last_progress.get(r.job_id)
+            out.append(MinerJobView(r.job_id, r.kind, r.engine, r.buyer, r.reward_wei, r.device_key, prog, r.state,
+                                    r.reason, r.deadline, r.expected_s, r.claimed_at, r.first_progress_at,
+                                    r.uploaded_at, r.submitted_at, r.paid_at, r.updated_at))
+        return out
+
+    def pricing_decisions(self, limit: int = 100) -> list[PricingDecision]:
+        """Newest first: each claim decision with its NTK/h, floor and reason."""
+        return self.db.pricing_decisions(limit)
+
+    def floor_changes(self, limit: int = 100, device_key: str | None = None) -> list[FloorChangeRow]:
+        """Newest first: auto-pricing moves ("floor changed from X to Y because ...": `.text()`)."""
+        return self.db.floor_changes(limit, device_key)
+
+    def status_text(self) -> str:
+        """"" while all is well, else e.g. "waiting for RPC (retry in 8 s)"."""
+        if self._waiting_on is None:
+            return ""
+        left = max(0, round(self._retry_at - time.monotonic()))
+        return f"waiting for {self._waiting_on} (retry in {left} s)"
+
+    @property
+    def backoff_s(self) -> float:
+        return self._backoff_s
 
     # ---- devices -------------------------------------------------------------------------
     def _job_devices(self) -> list:
@@ -165,29 +210,74 @@ class MinerService:
                 return s.info.key
         return None
 
+    def _capacity(self, s) -> int:
+        return self.ctx.settings.jobs.cpu_slots if s.info.id == "cpu" else 1
+
+    def _running_by_key(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for rj in self.scheduler.running().values():
+            k = self._key_of(rj.device_id)
+            if k:
+                out[k] = out.get(k, 0) + 1
+        return out
+
     def _on_event(self, queue_id: str, msg: dict[str, Any]) -> None:
         if not queue_id.startswith("market-") or msg.get("type") != "progress":
             return
         job_id = int(queue_id.removeprefix("market-"))
-        self.last_progress[job_id] = float(msg.get("fraction") or 0.0)
-        with self._lock:
-            self._db.execute("UPDATE market_jobs SET first_progress_at=? WHERE job_id=? AND first_progress_at IS NULL",
-                             (time.time(), job_id))
+        now, f = time.time(), float(msg.get("fraction") or 0.0)
+        self.last_progress[job_id] = f
+        first = self._progress.get(job_id, ((now, f), (now, f)))[0]
+        self._progress[job_id] = (first, (now, f))
+        self.db.set_first_progress(job_id, now)
 
-    # ---- the loop ------------------------------------------------------------------------
     def poll_devices(self) -> list:
         self._states = list(self.devices.poll())
+        if self.earnings is not None:
+            try:
+                self.earnings.record_states(self._states)
+            except Exception:
+                log.exception("recording device power failed")
         return self._states
 
-    def step(self, *, claim: bool = True) -> None:
-        """One pass: poll devices, advance tracked jobs, claim new ones (unless `claim` is
-        False), start queued ones. Blocking (chain calls and transactions)."""
+    # ---- the loop ------------------------------------------------------------------------
+    def step(self, *, claim: bool = True, start: bool = True) -> None:
+        """One pass (see the module docstring); `claim=False` advances without claiming;
+        `start=False` leaves the scheduler alone (no queued job starts: a clean stop).
+        Blocking (chain calls and transactions). Never raises for transient failures: they
+        set the backoff and `status_text()`."""
         self.poll_devices()
+        if time.monotonic() >= self._retry_at:
+            try:
+                self._chain_pass(claim)
+            except Exception as e:
+                if not (isinstance(e, _Transient) or _is_transient(e)):
+                    raise
+                self._set_backoff(e.what if isinstance(e, _Transient) else "RPC", e)
+            else:
+                if self._waiting_on is not None:
+                    log.info("%s is back", self._waiting_on)
+                self._backoff_s, self._retry_at, self._waiting_on = 0.0, 0.0, None
+        self._track_busy()
+        if start:
+            self.scheduler.tick()
+
+    def _set_backoff(self, what: str, e: BaseException) -> None:
+        self._backoff_s = min(self.backoff_cap_s, self._backoff_s * 2 if self._backoff_s else self.backoff_first_s)
+        self._retry_at = time.monotonic() + self._backoff_s
+        self._waiting_on = what
+        log.warning("miner pass stopped (%s: %s); retry in %.0f s", what, e, self._backoff_s)
+
+    def _chain_pass(self, claim: bool) -> None:
+        self._chain_now = self.market.chain.latest_timestamp()
+        self._read_events()
         for r in self.rows(active_only=True):
             for _ in range(len(STATES)):  # as far as it can go now (running -> uploaded -> submitted...)
                 try:
                     self._advance(r)
-                except Exception as e:  # RPC down, store busy...: retried on the next step
+                except Exception as e:
+                    if isinstance(e, _Transient) or _is_transient(e):
+                        raise
                     log.warning("market job %s (%s): %s", r.job_id, r.state, e)
                     break
                 nxt = self.row(r.job_id)
@@ -196,12 +286,42 @@ class MinerService:
                 r = nxt
         if claim:
             self._claim_new()
-        self.scheduler.tick()
+        self._auto_price()
 
-    def finish_running(self, timeout_s: float | None = None) -> None:
-        """Wait for the started jobs to end, then advance them (upload, submit) without claiming more."""
-        self.scheduler.wait_idle(timeout_s)
+    def finish_running(self, timeout_s: float | None = None) -> bool:
+        """Wait for the started jobs to end, then advance them (upload, submit) without
+        claiming more; False if they did not end in time."""
+        done = self.scheduler.wait_idle(timeout_s)
         self.step(claim=False)
+        return done
+
+    def pause_running(self) -> list[str]:
+        """Stop every running job now (each is requeued and runs again on the next start)."""
+        ids = list(self.scheduler.running())
+        self.scheduler.shutdown()
+        return ids
+
+    def pause_job(self, queue_id: str) -> None:
+        """Stop one running job now; it is requeued (its market job stays `running`)."""
+        from jobs.queue import APP_STOPPED
+
+        rj = self.scheduler.running().get(queue_id)
+        if rj is not None:
+            rj.handle.cancel(APP_STOPPED)
+
+    def expected_left_s(self, queue_id: str, now: float | None = None) -> float | None:
+        """Seconds a running market job still needs, from its progress rate; None if unknown."""
+        if not queue_id.startswith("market-"):
+            return None
+        p = self._progress.get(int(queue_id.removeprefix("market-")))
+        if p is None:
+            return None
+        (t0, f0), (t1, f1) = p
+        if f1 >= 1.0:
+            return 0.0
+        if t1 - t0 < MIN_OBSERVE_S or f1 <= f0:
+            return None
+        return max(0.0, (1.0 - f1) / ((f1 - f0) / (t1 - t0)) - ((now or time.time()) - t1))
 
     def run(self, stop: threading.Event, interval_s: float = 0.5) -> None:
         """step() until `stop` is set; then stop running jobs (they are requeued)."""
@@ -215,80 +335,171 @@ class MinerService:
         finally:
             self.scheduler.shutdown()
 
+    # ---- events --------------------------------------------------------------------------
+    def indexer(self):
+        if self._indexer is None:
+            from wallet.indexer import for_deployment
+
+            chain = self.market.chain
+            path = self.ctx.paths.data_dir / f"miner-index-{chain.chain_id}.sqlite"
+            self._indexer = for_deployment(chain, path, self.market.deployment)
+        return self._indexer
+
+    def _read_events(self) -> None:
+        """Sync the indexer, then apply the job events after our cursor (oldest first)."""
+        from wallet.market import KIND_NAMES
+
+        idx = self.indexer()
+        idx.sync()
+        cur = json.loads(self.db.meta("cursor") or "[-1, -1]")
+        tracked = {r.job_id for r in self.rows(active_only=True)}
+        while True:
+            evs = idx.events_after(cur[0], cur[1], names=_JOB_EVENTS, limit=1000)
+            for ev in evs:
+                a, jid = ev.args, ev.job_id
+                if ev.name == "JobPosted":
+                    self.db.add_open(jid, buyer=a.get("buyer"), kind=KIND_NAMES.get(int(a["kind"]), str(a["kind"])),
+                                     reward_wei=int(a["reward"]), deadline=int(a["deadline"]),
+                                     spec_sha=str(a["specHash"]).removeprefix("0x"), spec_uri=a["specURI"])
+                elif ev.name in ("JobClaimed", "JobRefunded"):
+                    self.db.drop_open(jid)
+                if jid in tracked:
+                    self.db.mark_dirty(jid)
+            if evs:
+                cur = [evs[-1].block, evs[-1].log_index]
+                self.db.set_meta("cursor", json.dumps(cur))
+            if len(evs) < 1000:
+                return
+
+    # ---- advancing tracked jobs -----------------------------------------------------------
     def _advance(self, r: MarketJobRow) -> None:
+        from wallet.market import JobStatus
+
         m = self.market
         if r.state == "claiming":
             j = m.job(r.job_id)
             if j.miner and j.miner.lower() == self.account.address.lower():
-                self._set(r.job_id, state="claimed")
+                self.db.set(r.job_id, state="claimed", dirty=0, deadline=j.deadline, buyer=j.buyer)
             else:
-                with self._lock:
-                    self._db.execute("DELETE FROM market_jobs WHERE job_id=?", (r.job_id,))
+                self.db.delete(r.job_id)
             return
         if r.state == "claimed":
             self._queue_job(r)
             return
         if r.state == "running":
-            from jobs.queue import QueueError
-
-            try:
-                q = self.queue.get(r.queue_id)
-            except QueueError:
-                self._set(r.job_id, state="claimed")
-                return
-            if q.state == "succeeded" and q.output_sha:
-                key = self._key_of(q.device_id) or "cpu"
-                self.ledger.assign_job(r.job_id, key, at=time.time())
-                self._set(r.job_id, state="uploaded", device_key=key, output_sha=q.output_sha,
-                          result_uri=self._result_uri(q.output_sha), uploaded_at=time.time())
-            elif q.state in ("failed", "cancelled"):
-                self._set(r.job_id, state="failed", reason=q.reason or q.state)
-            elif self.market.chain.latest_timestamp() >= self.market.job(r.job_id).deadline:
-                self.scheduler.cancel(r.queue_id)  # it can no longer be submitted: give it up
-                self._set(r.job_id, state="failed", reason="the deadline passed before the result was ready")
+            self._advance_running(r)
             return
         if r.state == "uploaded":
-            from wallet.market import JobStatus
-
             j = m.job(r.job_id)
             if j.status == JobStatus.CLAIMED:
                 res = m.submit(self.account, r.job_id, "0x" + r.output_sha, r.result_uri)
-                self._set(r.job_id, state="submitted", tx_submit=res.tx_hash)
+                j = m.job(r.job_id)
+                self.db.set(r.job_id, state="submitted", tx_submit=res.tx_hash, submitted_at=j.submitted_at,
+                            review_window_s=j.review_window_s, dirty=0)
             elif j.status >= JobStatus.SUBMITTED:
-                self._set(r.job_id, state="submitted")
+                self.db.set(r.job_id, state="submitted", submitted_at=j.submitted_at, review_window_s=j.review_window_s,
+                            dirty=1)
+            else:
+                self.db.set(r.job_id, state="failed", reason=f"the job is {j.status.name.lower()} on the chain")
             return
         if r.state == "submitted":
             self._settle(r)
 
+    def _advance_running(self, r: MarketJobRow) -> None:
+        from jobs.queue import QueueError
+
+        try:
+            q = self.queue.get(r.queue_id)
+        except QueueError:
+            self.db.set(r.job_id, state="claimed")
+            return
+        if q.state == "succeeded" and q.output_sha:
+            if self.store.remote:
+                try:  # the result must be where the buyer looks for it before it is submitted
+                    self.store.put_file(self.store.path(q.output_sha))
+                except Exception as e:
+                    raise _Transient("the artifact store", e) from e
+            key = self._key_of(q.device_id) or r.device_key or "cpu"
+            self.ledger.assign_job(r.job_id, key, at=time.time())
+            self.db.set(r.job_id, state="uploaded", device_key=key, output_sha=q.output_sha,
+                        result_uri=self._result_uri(q.output_sha), uploaded_at=time.time())
+        elif q.state in ("failed", "cancelled"):
+            self.db.set(r.job_id, state="failed", reason=q.reason or q.state)
+        elif r.deadline is not None and self._chain_now >= r.deadline:
+            self._give_up(r, "the deadline passed before the result was ready")
+        else:
+            why = self._late(r)
+            if why:
+                self._give_up(r, why)
+
+    def _late(self, r: MarketJobRow) -> str | None:
+        """Why the running job can no longer make its deadline, judged from its progress rate."""
+        if r.deadline is None or r.job_id not in self._progress:
+            return None
+        rj = self.scheduler.running().get(r.queue_id)
+        if rj is None or rj.paused:
+            return None  # not judged while paused (the rate would include the pause)
+        (t0, f0), (t1, f1) = self._progress[r.job_id]
+        if t1 - t0 < MIN_OBSERVE_S or f1 <= f0:
+            return None
+        rate = (f1 - f0) / (t1 - t0)
+        finish = time.time() + (1.0 - f1) / rate + SUBMIT_MARGIN_S
+        if finish <= r.deadline:
+            return None
+        return (f"expected to finish at {_hms(finish)} ({f1 * 100:.0f}% done at {rate * 100:.2f}%/s), "
+                f"after the deadline {_hms(r.deadline)}")
+
+    def _give_up(self, r: MarketJobRow, reason: str) -> None:
+        self.scheduler.cancel(r.queue_id)
+        self.db.set(r.job_id, state="failed", reason=reason)
+        log.warning("market job %s given up: %s", r.job_id, reason)
+
     def _settle(self, r: MarketJobRow) -> None:
+        from wallet.errors import ContractRevert
         from wallet.market import JobStatus
 
         m = self.market
-        j = m.job(r.job_id)
-        if j.status == JobStatus.SUBMITTED:
-            # chain time, as the contract judges it (the embedded chain makes blocks only for transactions)
-            if j.submitted_at and m.chain.latest_timestamp() > j.submitted_at + j.review_window_s:
+        if r.dirty or r.submitted_at is None:
+            j = m.job(r.job_id)
+            self.db.set(r.job_id, dirty=0, submitted_at=j.submitted_at, review_window_s=j.review_window_s)
+            if j.status in (JobStatus.ACCEPTED, JobStatus.RELEASED):
+                name = "JobAccepted" if j.status == JobStatus.ACCEPTED else "PaymentReleased"
+                evs = [e for e in self.indexer().job_events(r.job_id) if e.name == name]
+                self._paid(r, evs[-1].tx_hash if evs else f"job-{r.job_id}", j.reward_wei)
+                return
+            if j.status == JobStatus.REJECTED:
+                self.db.set(r.job_id, state="rejected", reason="the buyer rejected the result")
+                return
+            if j.status != JobStatus.SUBMITTED:
+                self.db.set(r.job_id, state="failed", reason=f"the job is {j.status.name.lower()} on the chain")
+                return
+            r = self.row(r.job_id)
+        closes = int(r.submitted_at) + int(r.review_window_s or 0)
+        if self._chain_now <= closes and self._mine_empty is not None and time.time() > closes + 1:
+            # the embedded chain makes blocks only for transactions: move its time on
+            self._mine_empty()
+            self._chain_now = m.chain.latest_timestamp()
+        if self._chain_now > closes:
+            try:
                 res = m.release(self.account, r.job_id)
-                self._paid(r, res.tx_hash, j.reward_wei)
-        elif j.status in (JobStatus.ACCEPTED, JobStatus.RELEASED):
-            ev = m.jobs_contract.events.JobAccepted if j.status == JobStatus.ACCEPTED else m.jobs_contract.events.PaymentReleased
-            logs = m.chain.read(lambda: ev.get_logs(argument_filters={"id": r.job_id}, from_block=0))
-            tx = logs[-1]["transactionHash"].to_0x_hex() if logs else f"job-{r.job_id}"
-            self._paid(r, tx, j.reward_wei)
-        elif j.status == JobStatus.REJECTED:
-            self._set(r.job_id, state="rejected", reason="the buyer rejected the result")
+            except ContractRevert as e:  # accepted or rejected meanwhile: read it on the next pass
+                log.info("market job %s: release refused (%s)", r.job_id, e)
+                self.db.mark_dirty(r.job_id)
+                return
+            self._paid(r, res.tx_hash, r.reward_wei)
 
     def _paid(self, r: MarketJobRow, tx_hash: str, amount_wei: int) -> None:
         tx = tx_hash if str(tx_hash).startswith("0x") else "0x" + str(tx_hash)
         self.ledger.record_payment(r.job_id, tx, amount_wei, timestamp=time.time(), device_key=r.device_key)
-        self._set(r.job_id, state="paid", tx_paid=tx, paid_at=time.time())
+        self.db.set(r.job_id, state="paid", tx_paid=tx, paid_at=time.time(), dirty=0)
+        log.info("market job %s paid: %s NTK (%s)", r.job_id, amount_wei / 10**18, tx)
 
     def _result_uri(self, sha: str) -> str:
         if self.store.remote:
             return f"{self.store.remote}/{sha}"
         return self.store.path(sha).resolve().as_uri()
 
-    # ---- claiming ------------------------------------------------------------------------
+    # ---- specs and inputs -----------------------------------------------------------------
     def _load_spec(self, spec_sha: str, spec_uri: str):
         """The market spec as a JobSpec (fetched and checked against its hash), or raises."""
         from jobs.spec import parse_spec
@@ -296,89 +507,185 @@ class MinerService:
         path = self.store.fetch(spec_sha, spec_uri)
         return parse_spec(json.loads(Path(path).read_text(encoding="utf-8")))
 
+    def _fetch_inputs(self, spec, spec_uri: str) -> dict[str, pricing.InputStats]:
+        """Every input in the local store (hash-checked); its image count, for pricing."""
+        from jobs.artifacts import ArtifactError
+
+        out = {}
+        for name, ref in spec.inputs.items():
+            try:
+                path = self.store.fetch(ref.sha256, _resolve(ref.uri, spec_uri))
+            except ArtifactError as e:
+                raise ArtifactError(f"input {name!r}: {e}") from None
+            out[name] = pricing.count_images(path, ref.type == "dir")
+        return out
+
     def _queue_job(self, r: MarketJobRow) -> None:
         from jobs.queue import QueueError
         from jobs.spec import JobSpec
 
-        with self._lock:
-            sr = self._db.execute("SELECT spec_sha, spec_uri FROM market_jobs WHERE job_id=?", (r.job_id,)).fetchone()
-        spec = self._load_spec(sr["spec_sha"], sr["spec_uri"])
-        spec = JobSpec.model_validate(spec.model_dump() | {"id": r.queue_id})
+        spec = self._load_spec(r.spec_sha, r.spec_uri)
+        inputs = {k: v.model_dump() | {"uri": _resolve(v.uri, r.spec_uri)} for k, v in spec.inputs.items()}
+        spec = JobSpec.model_validate(spec.model_dump() | {"id": r.queue_id, "inputs": inputs})
         try:
             self.queue.add(spec)
         except QueueError:
             pass  # already queued or running (a restart between add and the state change)
-        self._set(r.job_id, state="running")
+        self.db.set(r.job_id, state="running")
 
+    # ---- claiming ------------------------------------------------------------------------
     def free_slots(self) -> int:
-        cap = sum((self.ctx.settings.jobs.cpu_slots if s.info.id == "cpu" else 1)
-                  for s in self._states if s.active and not s.throttled)
+        cap = sum(self._capacity(s) for s in self._states if s.active and not s.throttled)
         busy = sum(1 for r in self.rows(active_only=True) if r.state in ("claiming", "claimed", "running"))
         return cap - busy
 
-    def price_ok(self, reward_wei: int, frames: int) -> tuple[bool, float, float]:
-        """(at or above the floor of some active device, NTK per hour offered, the floor) for the
-        device that would value it best."""
-        best: tuple[bool, float, float] = (False, 0.0, 0.0)
+    def _speed(self, s) -> pricing.DeviceSpeed:
+        try:
+            res = self.bench.latest(s.info.key)
+        except (OSError, ValueError):
+            res = None
+        return pricing.speed_from_bench(res, s.info.kind)
+
+    def quote(self, o: OpenJob, spec, stats: dict[str, pricing.InputStats]) -> PricingDecision:
+        """The best device for a job: claim, or why not (below floor, too slow, no device)."""
+        from jobs.execute import device_fits
+
+        size = pricing.job_size(spec.kind, spec.params, stats)
+        devs = {d.device_id: d for d in self._job_devices()}
+        running = self._running_by_key()
+        left = o.deadline - max(self._chain_now, time.time())
+        best: PricingDecision | None = None
         for s in self._states:
-            if not s.active or s.throttled:
+            jd = devs.get("cpu" if s.info.id == "cpu" else f"gpu:{s.info.index}")
+            if not s.active or s.throttled or jd is None or not device_fits(spec.resources, jd):
                 continue
-            sec = max(1.0, frames * (self.s_per_frame(s.info.key) or DEFAULT_S_PER_FRAME))
-            per_h = (reward_wei / 10**18) / (sec / 3600.0)
+            if running.get(s.info.key, 0) >= self._capacity(s):
+                continue
+            sec = pricing.expected_seconds(size, self._speed(s))
+            per_h = pricing.ntk_per_hour(o.reward_wei, sec)
             floor = self.ctx.settings.device(s.info.key).price_floor_ntk_per_hour
-            if per_h >= floor and (not best[0] or per_h > best[1]):
-                best = (True, per_h, floor)
-        return best
+            if per_h < floor:
+                d = PricingDecision(time.time(), o.job_id, s.info.key, o.kind, o.reward_wei, sec, per_h, floor,
+                                    "below floor", f"{per_h:.4g} NTK/h < floor {floor:g} ({size.note})")
+            elif sec * SAFETY + SUBMIT_MARGIN_S > left:
+                d = PricingDecision(time.time(), o.job_id, s.info.key, o.kind, o.reward_wei, sec, per_h, floor,
+                                    "too slow", f"expected {sec:.0f} s, {left:.0f} s left before the deadline")
+            else:
+                d = PricingDecision(time.time(), o.job_id, s.info.key, o.kind, o.reward_wei, sec, per_h, floor,
+                                    "claim", f"{per_h:.4g} NTK/h >= floor {floor:g} ({size.note})")
+            rank = (d.decision == "claim", d.decision == "too slow", per_h)
+            if best is None or rank > (best.decision == "claim", best.decision == "too slow", best.ntk_per_hour):
+                best = d
+        return best or PricingDecision(time.time(), o.job_id, None, o.kind, o.reward_wei, None, None, None,
+                                       "no device", "no free mining device fits the job")
+
+    def _skip(self, o: OpenJob, reason: str, *, transient: bool = False) -> None:
+        if transient and o.tries + 1 < MAX_FETCH_TRIES:
+            delay = min(self.backoff_cap_s, self.backoff_first_s * 2 ** o.tries)
+            self.db.retry_open(o.job_id, o.tries + 1, time.time() + delay)
+            self._decide(o, PricingDecision(time.time(), o.job_id, None, o.kind, o.reward_wei, None, None, None,
+                                            "retry", f"{reason}; retry in {delay:.0f} s"), force=True)
+            return
+        self.db.skip_open(o.job_id, reason)
+        self._decide(o, PricingDecision(time.time(), o.job_id, None, o.kind, o.reward_wei, None, None, None,
+                                        "skipped", reason), force=True)
+        log.info("market job %s skipped: %s", o.job_id, reason)
+
+    def _decide(self, o: OpenJob, d: PricingDecision, *, force: bool = False) -> None:
+        """Log a decision once per change (a job below the floor is not logged every pass)."""
+        key = f"{d.decision}:{d.device_key}:{d.floor}"
+        if force or o.last_decision != key:
+            self.db.log_pricing(d)
+            self.db.set_decision(o.job_id, key)
 
     def _claim_new(self) -> None:
-        from wallet.market import JobStatus
+        from jobs.artifacts import ArtifactError
+        from jobs.spec import SpecError
 
-        if self.free_slots() <= 0:
-            return
-        m = self.market
-        now = m.chain.latest_timestamp()
-        known = {r.job_id for r in self.rows()}
-        for j in m.jobs(status=JobStatus.OPEN):
+        me = self.account.address.lower()
+        for o in self.db.open_jobs(now=time.time()):
             if self.free_slots() <= 0:
                 return
-            if j.id in known or j.id in self._skipped or j.kind not in KINDS or j.deadline <= now:
+            if self.row(o.job_id) is not None:
+                self.db.drop_open(o.job_id)
                 continue
-            sha = j.spec_hash.removeprefix("0x")
+            if o.deadline <= self._chain_now:
+                self.db.drop_open(o.job_id)
+                continue
+            if o.kind not in KINDS:
+                self._skip(o, f"kind {o.kind!r} is not run by this miner")
+                continue
+            if (o.buyer or "").lower() == me:
+                self._skip(o, "our own job (a buyer cannot claim it)")
+                continue
             try:
-                spec = self._load_spec(sha, j.spec_uri)
-            except Exception as e:
-                log.info("market job %s: unusable spec (%s); skipped", j.id, e)
-                self._skipped.add(j.id)
+                spec = self._load_spec(o.spec_sha, o.spec_uri)
+                if spec.kind not in pricing.MARKET_KINDS[o.kind]:
+                    raise SpecError(f"spec engine {spec.kind!r} is not a {o.kind} job")
+                stats = self._fetch_inputs(spec, o.spec_uri)
+                d = self.quote(o, spec, stats)
+            except (ArtifactError, OSError) as e:
+                self._skip(o, f"cannot fetch: {e}", transient="hash mismatch" not in str(e))
                 continue
-            if spec.kind != j.kind:
-                log.info("market job %s: spec kind %s is not %s; skipped", j.id, spec.kind, j.kind)
-                self._skipped.add(j.id)
+            except (SpecError, ValueError) as e:  # PricingError is a ValueError
+                self._skip(o, f"unusable spec: {e}")
                 continue
-            frames = _frames(spec)
-            ok, per_h, floor = self.price_ok(j.reward_wei, frames)
-            if not ok:
-                continue  # may pass later, when a device's floor or state changes
-            with self._lock:
-                self._db.execute("INSERT INTO market_jobs (job_id, state, kind, reward_wei, spec_sha, spec_uri, "
-                                 "updated_at) VALUES (?, 'claiming', ?, ?, ?, ?, ?)",
-                                 (j.id, j.kind, str(j.reward_wei), sha, j.spec_uri, time.time()))
+            self._decide(o, d)
+            if d.decision != "claim":
+                continue  # may pass later, when a floor, a device or the load changes
+            self.db.insert_claiming(o, engine=spec.kind, expected_s=d.expected_s, device_key=d.device_key)
             try:
-                res = m.claim(self.account, j.id)
+                res = self.market.claim(self.account, o.job_id)
             except Exception as e:
-                log.info("market job %s: claim failed (%s)", j.id, e)
-                with self._lock:
-                    self._db.execute("DELETE FROM market_jobs WHERE job_id=?", (j.id,))
-                self._skipped.add(j.id)
+                self.db.delete(o.job_id)
+                if _is_transient(e):
+                    raise
+                self._skip(o, f"claim failed: {e}")
                 continue
-            log.info("claimed market job %s: %.3f NTK/h offered, floor %.3f", j.id, per_h, floor)
-            self._set(j.id, state="claimed", tx_claim=res.tx_hash, claimed_at=time.time())
-            self._queue_job(self.row(j.id))
+            log.info("claimed market job %s (%s): %s", o.job_id, o.kind, d.reason)
+            self.db.drop_open(o.job_id)
+            self.db.set(o.job_id, state="claimed", tx_claim=res.tx_hash, claimed_at=time.time())
+            self._queue_job(self.row(o.job_id))
+
+    # ---- auto-pricing --------------------------------------------------------------------
+    def _track_busy(self) -> None:
+        """Count, per device offered to the market, the passes in which all its slots were busy."""
+        running = self._running_by_key()
+        now = time.monotonic()
+        for s in self._states:
+            if not (s.active and not s.throttled):
+                self._busy.pop(s.info.key, None)
+                continue
+            w = self._busy.setdefault(s.info.key, [now, 0, 0])
+            w[1] += 1
+            w[2] += 1 if running.get(s.info.key, 0) >= self._capacity(s) else 0
+
+    def _auto_price(self) -> None:
+        now = time.monotonic()
+        for key, (start, passes, busy) in list(self._busy.items()):
+            ds = self.ctx.settings.device(key)
+            if not ds.auto_price:
+                continue
+            if now - start < ds.auto_price_window_s or passes == 0:
+                continue
+            self._busy[key] = [now, 0, 0]
+            ch = pricing.next_floor(ds.price_floor_ntk_per_hour, busy / passes, lo=ds.auto_price_min_ntk_per_hour,
+                                    hi=ds.auto_price_max_ntk_per_hour, step=ds.auto_price_step,
+                                    window_s=ds.auto_price_window_s)
+            if ch is None:
+                continue
+            ds.price_floor_ntk_per_hour = ch.new
+            self.ctx.save_settings()
+            row = FloorChangeRow(time.time(), key, ch.old, ch.new, ch.reason)
+            self.db.log_floor(row)
+            log.info("device %s: %s", key, row.text())
 
     # ---- status --------------------------------------------------------------------------
     def device_lines(self) -> list[dict[str, Any]]:
-        """One status record per device: id, mode, active, job (market id), progress, temp, earned today."""
+        """One status record per device: device, mode, active, throttled, job (market id),
+        kind, progress, temp_c, earned_today_wei, floor."""
         running = {rj_id: rj.device_id for rj_id, rj in self.scheduler.running().items()}
-        day = time.strftime("%Y-%m-%d")
+        day = self.ledger.day_of(time.time())
         out = []
         for s in self._states:
             jid = next((q for q, d in running.items() if self._key_of(d) == s.info.key), None)
@@ -388,29 +695,36 @@ class MinerService:
                 today = sum(p.amount_wei for p in self.ledger.payments(device_key=s.info.key, since_day=day))
             except Exception:
                 today = 0
-            out.append({"device": s.info.id, "mode": s.mode, "active": s.active, "throttled": s.throttled,
-                        "job": mid, "progress": self.last_progress.get(mid) if mid else None,
-                        "temp_c": t if isinstance(t, (int, float)) else None, "earned_today_wei": today})
+            r = self.row(mid) if mid else None
+            out.append({"device": s.info.id, "key": s.info.key, "mode": s.mode, "active": s.active,
+                        "throttled": s.throttled, "job": mid, "kind": r.kind if r else None,
+                        "progress": self.last_progress.get(mid) if mid else None,
+                        "temp_c": t if isinstance(t, (int, float)) and not isinstance(t, bool) else None,
+                        "earned_today_wei": today,
+                        "floor_ntk_per_hour": self.ctx.settings.device(s.info.key).price_floor_ntk_per_hour})
         return out
 
     def close(self) -> None:
         self.scheduler.shutdown()
         self.queue.close()
-        with self._lock:
-            self._db.close()
+        self.db.close()
+        if self._indexer is not None:
+            try:
+                self._indexer.close()
+            except Exception:  # another thread built it; the process is ending anyway
+                pass
 
 
-def _frames(spec) -> int:
-    p = spec.params
-    if p.get("count") is not None:
-        return max(1, int(p["count"]))
-    scene = p.get("scene") if isinstance(p.get("scene"), dict) else {}
-    n = int((scene.get("outputs") or {}).get("count", 1)) - int(p.get("start", 0))
-    return max(1, n)
+def _resolve(uri: str | None, spec_uri: str) -> str | None:
+    """An input's uri as an absolute location: relative ones are relative to the spec's uri."""
+    if not uri or "://" in uri or Path(uri).is_absolute():
+        return uri
+    if spec_uri.startswith("file://"):
+        return (Path(url2pathname(urlparse(spec_uri).path)).parent / uri).resolve().as_uri()
+    if "://" in spec_uri:
+        return urljoin(spec_uri, uri)
+    return str(Path(spec_uri).parent / uri)
 
 
-def _row(r: sqlite3.Row) -> MarketJobRow:
-    return MarketJobRow(job_id=r["job_id"], state=r["state"], kind=r["kind"], reward_wei=int(r["reward_wei"]),
-                        device_key=r["device_key"], output_sha=r["output_sha"], result_uri=r["result_uri"],
-                        reason=r["reason"], claimed_at=r["claimed_at"], first_progress_at=r["first_progress_at"],
-                        uploaded_at=r["uploaded_at"], paid_at=r["paid_at"])
+def _hms(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts))

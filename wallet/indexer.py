@@ -286,6 +286,19 @@ class Indexer:
         params.append(limit)
         return [_event(r) for r in self.db.execute(sql, params)]
 
+    def events_after(self, block: int, log_index: int, *, names: Iterable[str] | None = None,
+                     limit: int = 1000) -> list[Event]:
+        """Oldest first: stored events after position (block, log_index), at most `limit`; a
+        consumer keeps the last one's position as its cursor."""
+        sql, params = "SELECT * FROM events WHERE (block > ? OR (block = ? AND log_index > ?))", [block, block, log_index]
+        if names:
+            names = list(names)
+            sql += f" AND name IN ({','.join('?' * len(names))})"
+            params += names
+        sql += " ORDER BY block, log_index LIMIT ?"
+        params.append(limit)
+        return [_event(r) for r in self.db.execute(sql, params)]
+
     def job_events(self, job_id: int) -> list[Event]:
         return [_event(r) for r in self.db.execute("SELECT * FROM events WHERE job_id = ? ORDER BY block, log_index", (job_id,))]
 

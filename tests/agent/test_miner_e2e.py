@@ -167,9 +167,9 @@ def test_a_claim_interrupted_before_it_was_noted_is_settled_from_the_chain(tmp_p
     ledger = Ledger(ctx.paths.ledger_db)
     svc = MinerService(ctx, m, miner, devs, ledger)
     try:
-        with svc._lock:
+        with svc.db._lock:
             for i in ids:
-                svc._db.execute("INSERT INTO market_jobs (job_id, state, kind, reward_wei, spec_sha, spec_uri, updated_at) "
+                svc.db._db.execute("INSERT INTO market_jobs (job_id, state, kind, reward_wei, spec_sha, spec_uri, updated_at) "
                                 "VALUES (?, 'claiming', 'render', ?, ?, ?, 0)", (i, str(NTK), sha, spec_file.as_uri()))
         svc.step()
         assert svc.row(ids[1]) is None

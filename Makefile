@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps pyrender==0.1.45  # see pyproject: PyOpenGL 3.1.10, not its 3.1.0 pin
 	@touch $(STAMP)
 
 # solc-js, OpenZeppelin and anvil from npm (package-lock.json pins them) for wallet/contracts.

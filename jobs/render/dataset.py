@@ -198,6 +198,8 @@ def render_dataset(spec: SceneSpec, out_dir: str | os.PathLike[str], *, start: i
         plat = select_gl_platform()
     except RuntimeError as e:
         raise RenderError(str(e)) from None
+    if plat["fallback"] and progress is not None:
+        progress(0, count, f"rendering with OSMesa (software): {plat['fallback']}")
     lib = build_library(spec, inputs)  # validates user files before anything is written
     bg = background_image(spec, inputs)
     from jobs.render.renderer import SceneRenderer

@@ -25,34 +25,73 @@ from jobs.render.library import AssetGeometry
 from jobs.render.sampling import FrameSample, intrinsics
 from jobs.render.spec import SceneSpec, ShelfLayout
 
-_PROBE = ("import pyrender, sys; r = pyrender.OffscreenRenderer(8, 8); "
-          "from OpenGL import GL; s = pyrender.Scene(); s.add(pyrender.PerspectiveCamera(yfov=1.0)); r.render(s); "
-          "sys.stdout.write(GL.glGetString(GL.GL_RENDERER).decode()); r.delete()")
+_SELECTED: dict | None = None
+OSMESA_MIN_PYOPENGL = (3, 1, 5)  # older PyOpenGL lacks OSMesaCreateContextAttribs, which pyrender needs
+
+
+def _probe(plat: str) -> str:
+    """Run glprobe for `plat` in a child process (in this one when frozen: no `python file.py`)."""
+    from jobs.render import glprobe
+
+    if getattr(sys, "frozen", False):
+        try:
+            return glprobe.PROBES[plat]()
+        except (OSError, AttributeError) as e:
+            raise glprobe.GLProbeError(str(e)) from None
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    try:
+        p = subprocess.run([sys.executable, "-I", glprobe.__file__, plat], env=env, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise glprobe.GLProbeError(f"probe did not finish: {e}") from None
+    if p.returncode != 0:
+        raise glprobe.GLProbeError((p.stderr.strip().splitlines() or [f"probe exited {p.returncode}"])[-1][:300])
+    return p.stdout.strip()
+
+
+def _pyopengl_version() -> tuple[int, ...]:
+    import importlib.metadata as md
+
+    try:
+        return tuple(int(x) for x in md.version("PyOpenGL").split(".")[:3] if x.isdigit())
+    except md.PackageNotFoundError:
+        return ()
 
 
 def select_gl_platform() -> dict:
-    """Choose the offscreen GL platform before OpenGL is first imported.
+    """Choose the offscreen GL platform for this process, before OpenGL is first imported.
 
-    EGL is the default. When `PYOPENGL_PLATFORM` is unset, EGL is probed in a child
-    process (PyOpenGL cannot switch platform once imported) and OSMesa is tried if EGL
-    fails; the result says which was used and why, so the dataset card can report it.
+    Returns {"platform": "egl" | "osmesa" | ..., "fallback": why EGL was not used, or None}
+    and sets `PYOPENGL_PLATFORM` accordingly; the first answer is kept for the process.
+    Unset or "egl" (the default the app and the sandbox pass on): EGL is probed (glprobe,
+    in a child process, ~0.15 s) and, when it fails, OSMesa is probed and used instead.
+    Any other value (e.g. "osmesa") is used as given, unprobed; so is the native
+    (pyglet) context on a desktop OS with the variable unset, or a platform already
+    loaded. Raises RuntimeError when neither EGL nor OSMesa works.
     """
-    chosen = os.environ.get("PYOPENGL_PLATFORM")
-    if chosen or "OpenGL" in sys.modules:
-        return {"platform": chosen or "preloaded", "fallback": None}
-    errors = {}
-    for plat in ("egl", "osmesa"):
-        env = dict(os.environ, PYOPENGL_PLATFORM=plat)
+    global _SELECTED
+    if _SELECTED is not None:
+        return dict(_SELECTED)
+    requested = os.environ.get("PYOPENGL_PLATFORM", "")
+    if "OpenGL" in sys.modules or requested not in ("", "egl") or (not requested and sys.platform != "linux"):
+        _SELECTED = {"platform": requested or "native", "fallback": None}
+        return dict(_SELECTED)
+    from jobs.render.glprobe import GLProbeError
+
+    try:
+        _probe("egl")
+        chosen, why = "egl", None
+    except GLProbeError as e:
+        why = f"EGL: {e}"
+        if _pyopengl_version() < OSMESA_MIN_PYOPENGL:
+            raise RuntimeError(f"no offscreen OpenGL: {why}; OSMesa needs PyOpenGL >= 3.1.5") from None
         try:
-            p = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            errors[plat] = str(e)
-            continue
-        if p.returncode == 0:
-            os.environ["PYOPENGL_PLATFORM"] = plat
-            return {"platform": plat, "fallback": errors.get("egl") if plat == "osmesa" else None}
-        errors[plat] = (p.stderr.strip().splitlines() or ["failed"])[-1][:300]
-    raise RuntimeError(f"no offscreen OpenGL: EGL: {errors.get('egl')}; OSMesa: {errors.get('osmesa')}")
+            _probe("osmesa")
+        except GLProbeError as e2:
+            raise RuntimeError(f"no offscreen OpenGL: {why}; OSMesa: {e2}") from None
+        chosen = "osmesa"
+    os.environ["PYOPENGL_PLATFORM"] = chosen
+    _SELECTED = {"platform": chosen, "fallback": why}
+    return dict(_SELECTED)
 
 
 @dataclass

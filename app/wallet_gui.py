@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 DECIMALS = 18
 ETH_TRANSFER_GAS = 21_000
+GUI_RETRY_DELAYS_S = (0.25, 0.75)
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 __all__ = ["FieldError", "Locked", "RpcUnavailable", "WalletError", "NetworkChoice", "WalletSnapshot", "SendQuote",
            "SendResult", "HistoryRow", "HistoryFilter", "WalletSession", "check_address", "check_amount",
@@ -283,7 +285,9 @@ class WalletSession:
     """The GUI's wallet: one WalletService at a time. Chain-thread only (module docstring)."""
 
     def __init__(self, ctx: AppContext, *, keystore: Keystore | None = None, keyring: KeyringPasswords | None = None,
-                 retry_delays_s: Sequence[float] | None = None):
+                 retry_delays_s: Sequence[float] | None = GUI_RETRY_DELAYS_S):
+        """retry_delays_s: JSON-RPC backoff; short by default so a node that is down is reported
+        in about a second and the chain runner is free again."""
         self.ctx = ctx
         self.keystore = keystore or Keystore(ctx.paths.keystore_dir)
         self.keyring = keyring or KeyringPasswords()
@@ -379,7 +383,8 @@ class WalletSession:
         finally:
             idx.close()
         dep = svc.deployment(bootstrap=False)
-        labels = {dep.job_market: "Job market", dep.model_market: "Model market", dep.ntk: "NTK contract"}
+        labels = {dep.job_market: "Job market", dep.model_market: "Model market", dep.ntk: "NTK contract",
+                  ZERO_ADDRESS: "Minted (faucet)"}
         return to_rows(events, me, labels)
 
     # --- lock state ---------------------------------------------------------------------

@@ -14,3 +14,8 @@ from PySide6.QtWidgets import (  # noqa: F401
     QListWidget, QListWidgetItem, QMainWindow, QMenu, QMessageBox, QScrollArea, QSizePolicy,
     QSpinBox, QStackedWidget, QStatusBar, QSystemTrayIcon, QToolButton, QVBoxLayout, QWidget,
 )
+# wallet view and first-run wizard
+from PySide6.QtGui import QImage  # noqa: F401,E402
+from PySide6.QtWidgets import (  # noqa: F401,E402
+    QFileDialog, QGroupBox, QProgressBar, QRadioButton, QWizard, QWizardPage,
+)

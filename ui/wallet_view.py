@@ -1,0 +1,624 @@
+"""The Wallet view: address with copy and QR code, NTK and ETH balances, send with checks and
+a fee preview, history with filters and CSV export, lock/unlock, the network switch.
+
+Every chain or keystore call goes through the ONE "chain" runner given to the constructor
+(the embedded chain refuses other threads); callbacks come back on the GUI thread. Amounts
+arrive as integer wei and are shown with app.wallet_gui.format_amount (exact, never float).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from app.wallet_gui import (
+    FieldError, HistoryFilter, HistoryRow, Locked, RpcUnavailable, SendQuote, WalletSession, WalletSnapshot,
+    check_address, check_amount, export_csv, filter_rows, format_amount, network_choices,
+)
+from ui.background import Background
+from ui.qr import qr_pixmap
+from ui.qt import (
+    QAbstractItemView, QCheckBox, QColor, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFont, QFormLayout,
+    QFrame, QGridLayout, QGuiApplication, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPalette, QPushButton,
+    QTabWidget, QTableWidget, QTableWidgetItem, QTimer, QToolButton, QVBoxLayout, QWidget, Qt, Signal,
+)
+from ui.widgets import page_heading
+
+log = logging.getLogger(__name__)
+
+ERROR_STYLE = "color: #d64545;"
+BANNER_STYLE = "background: rgba(47,128,237,0.12); border-radius: 6px; padding: 8px;"
+REFRESH_MS = 10_000
+INCOMING_COLOR = "#2e9e5b"  # reads on light and dark backgrounds
+
+
+def error_label() -> QLabel:
+    """A red one-line message under a field; hidden while empty."""
+    lab = QLabel()
+    lab.setStyleSheet(ERROR_STYLE)
+    lab.setWordWrap(True)
+    lab.setVisible(False)
+    return lab
+
+
+def show_error(label: QLabel, text: str | None) -> None:
+    label.setText(text or "")
+    label.setVisible(bool(text))
+
+
+def muted(label: QLabel) -> QLabel:
+    """Secondary text in the palette's placeholder colour (readable in light and dark themes)."""
+    label.setStyleSheet("")
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return label
+
+
+def balance_html(wei: int | None) -> str:
+    """The exact amount, its fraction smaller so the whole units read at a glance."""
+    whole, _, frac = format_amount(wei).partition(".")
+    return whole + (f"<span style='font-size:small; font-weight:normal'>.{frac}</span>" if frac else "")
+
+
+def mono_font() -> QFont:
+    f = QFont("monospace")
+    f.setStyleHint(QFont.StyleHint.Monospace)
+    return f
+
+
+class PasswordDialog(QDialog):
+    """Asks the wallet password; `submit(password, remember)` runs it on the chain runner and the
+    dialog closes only on success (a wrong password shows at the field, nothing changes)."""
+
+    def __init__(self, *, title: str, text: str, keyring: bool, on_submit, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self._on_submit = on_submit
+        box = QVBoxLayout(self)
+        intro = QLabel(text)
+        intro.setWordWrap(True)
+        box.addWidget(intro)
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText("Wallet password")
+        box.addWidget(self.password)
+        self.error = error_label()
+        box.addWidget(self.error)
+        self.remember = QCheckBox("Remember it in the OS keyring")
+        self.remember.setEnabled(keyring)
+        if not keyring:
+            self.remember.setToolTip("No OS keyring is available on this system.")
+        box.addWidget(self.remember)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Unlock")
+        self.buttons.accepted.connect(self._submit)
+        self.buttons.rejected.connect(self.reject)
+        box.addWidget(self.buttons)
+        self.setMinimumWidth(380)
+
+    def _submit(self) -> None:
+        self.buttons.setEnabled(False)
+        self._on_submit(self.password.text(), self.remember.isChecked())
+
+    def failed(self, message: str) -> None:
+        self.buttons.setEnabled(True)
+        show_error(self.error, message)
+        self.password.selectAll()
+        self.password.setFocus()
+
+
+class ConfirmSendDialog(QDialog):
+    """Shows what will be sent, the fee and the total; asks the password when locked."""
+
+    def __init__(self, quote: SendQuote, *, locked: bool, on_submit, parent=None):
+        super().__init__(parent)
+        self.quote = quote
+        self._on_submit = on_submit
+        self._locked = locked
+        self.setWindowTitle("Confirm sending")
+        box = QVBoxLayout(self)
+        form = QFormLayout()
+        amount = QLabel(f"<b>{format_amount(quote.amount_wei)} {quote.asset}</b>")
+        form.addRow("Amount", amount)
+        to = QLabel(quote.to)
+        to.setFont(mono_font())
+        to.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("To", to)
+        self.fee = QLabel(f"≈ {format_amount(quote.fee_wei)} ETH  (at most {format_amount(quote.max_fee_wei)} ETH)")
+        form.addRow("Network fee", self.fee)
+        if quote.asset == "ETH":
+            form.addRow("Total", QLabel(f"≈ {format_amount(quote.amount_wei + quote.fee_wei)} ETH"))
+        box.addLayout(form)
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText("Wallet password")
+        self.password.setVisible(locked)
+        if locked:
+            note = QLabel("The wallet is locked: its password signs this transaction.")
+            note.setWordWrap(True)
+            box.addWidget(note)
+        box.addWidget(self.password)
+        self.error = error_label()
+        box.addWidget(self.error)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Send")
+        self.buttons.accepted.connect(self._submit)
+        self.buttons.rejected.connect(self.reject)
+        box.addWidget(self.buttons)
+        self.setMinimumWidth(460)
+
+    def _submit(self) -> None:
+        self.buttons.setEnabled(False)
+        self._on_submit(self.password.text() if self._locked else None)
+
+    def failed(self, message: str) -> None:
+        self.buttons.setEnabled(True)
+        show_error(self.error, message)
+
+
+class WalletView(QWidget):
+    """See the module docstring. `snapshotChanged(WalletSnapshot)` after each refresh."""
+
+    snapshotChanged = Signal(object)
+    historyChanged = Signal(object)
+
+    def __init__(self, *, session: WalletSession, chain_runner: Background, parent=None):
+        super().__init__(parent)
+        self._session = session
+        self._runner = chain_runner
+        self.snapshot: WalletSnapshot | None = None
+        self.rows: list[HistoryRow] = []
+        self.shown_rows: list[HistoryRow] = []
+        self.dialog: QDialog | None = None
+        self._in_flight = False
+        self._quote_seq = 0
+
+        title, self.summary = page_heading("Wallet")
+        muted(self.summary)
+        self.summary.setText("Connecting…")
+        self.network_combo = QComboBox()
+        self.network_combo.setToolTip("The chain this wallet talks to; RPC URLs are in Settings → Wallet.")
+        for c in network_choices(session.ctx):
+            self.network_combo.addItem(c.name if c.chain_id is None else f"{c.name}  (chain {c.chain_id})", c.name)
+        self._select_network(session.ctx.settings.wallet.network)
+        self.network_combo.activated.connect(self._network_picked)
+        self.lock_button = QPushButton("Unlock…")
+        self.lock_button.clicked.connect(self.toggle_lock)
+        head = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.addWidget(title)
+        titles.addWidget(self.summary)
+        head.addLayout(titles, 1)
+        head.addWidget(QLabel("Network"))
+        head.addWidget(self.network_combo)
+        head.addWidget(self.lock_button)
+
+        self.banner = QFrame()
+        self.banner.setStyleSheet(BANNER_STYLE)
+        bl = QHBoxLayout(self.banner)
+        bl.setContentsMargins(8, 4, 8, 4)
+        self.banner_text = QLabel()
+        self.banner_text.setWordWrap(True)
+        self.retry_button = QPushButton("Retry")
+        self.retry_button.clicked.connect(self.refresh)
+        bl.addWidget(self.banner_text, 1)
+        bl.addWidget(self.retry_button)
+        self.banner.setVisible(False)
+
+        box = QVBoxLayout(self)
+        box.addLayout(head)
+        box.addWidget(self.banner)
+        box.addWidget(self._account_card())
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._history_tab(), "History")
+        self.tabs.addTab(self._send_tab(), "Send")
+        box.addWidget(self.tabs, 1)
+
+        self._quote_timer = QTimer(self)
+        self._quote_timer.setSingleShot(True)
+        self._quote_timer.setInterval(400)
+        self._quote_timer.timeout.connect(self.request_quote)
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        QTimer.singleShot(0, self.refresh)
+
+    # -- building ------------------------------------------------------------------------
+    def _account_card(self) -> QWidget:
+        card = QFrame()
+        card.setObjectName("accountCard")
+        card.setStyleSheet("#accountCard { border: 1px solid palette(mid); border-radius: 8px; }")
+        grid = QGridLayout(card)
+        grid.setContentsMargins(12, 12, 12, 12)
+        grid.setHorizontalSpacing(16)
+        self.qr = QLabel()
+        self.qr.setFixedSize(132, 132)
+        self.qr.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.qr.setToolTip("Your address as a QR code, to receive NTK or ETH")
+        grid.addWidget(self.qr, 0, 0, 4, 1)
+        cap = QLabel("Your address")
+        muted(cap)
+        grid.addWidget(cap, 0, 1)
+        addr_row = QHBoxLayout()
+        self.address_label = QLabel("–")
+        self.address_label.setFont(mono_font())
+        self.address_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.copy_button = QToolButton()
+        self.copy_button.setText("Copy")
+        self.copy_button.setToolTip("Copy the address to the clipboard")
+        self.copy_button.clicked.connect(self.copy_address)
+        self.copy_button.setEnabled(False)
+        addr_row.addWidget(self.address_label)
+        addr_row.addWidget(self.copy_button)
+        addr_row.addStretch(1)
+        grid.addLayout(addr_row, 1, 1)
+        bal = QHBoxLayout()
+        self.ntk_label = self._balance_box(bal, "NTK")
+        self.eth_label = self._balance_box(bal, "ETH (for fees)")
+        bal.addStretch(1)
+        grid.addLayout(bal, 2, 1)
+        self.ntk_note = QLabel()
+        self.ntk_note.setWordWrap(True)
+        muted(self.ntk_note)
+        self.ntk_note.setVisible(False)
+        grid.addWidget(self.ntk_note, 3, 1)
+        grid.setColumnStretch(1, 1)
+        return card
+
+    def _balance_box(self, row: QHBoxLayout, caption: str) -> QLabel:
+        col = QVBoxLayout()
+        value = QLabel("–")
+        f = value.font()
+        f.setPointSizeF(f.pointSizeF() * 1.6)
+        f.setBold(True)
+        value.setFont(f)
+        value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        cap = QLabel(caption)
+        muted(cap)
+        col.addWidget(value)
+        col.addWidget(cap)
+        row.addLayout(col)
+        row.addSpacing(32)
+        return value
+
+    def _send_tab(self) -> QWidget:
+        w = QWidget()
+        form = QFormLayout(w)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self.to_edit = QLineEdit()
+        self.to_edit.setPlaceholderText("0x… recipient address")
+        self.to_edit.setFont(mono_font())
+        self.to_error = error_label()
+        to_box = QVBoxLayout()
+        to_box.addWidget(self.to_edit)
+        to_box.addWidget(self.to_error)
+        form.addRow("To", to_box)
+        amount_row = QHBoxLayout()
+        self.amount_edit = QLineEdit()
+        self.amount_edit.setPlaceholderText("0.0")
+        self.asset_combo = QComboBox()
+        self.asset_combo.addItems(["NTK", "ETH"])
+        amount_row.addWidget(self.amount_edit, 1)
+        amount_row.addWidget(self.asset_combo)
+        self.amount_error = error_label()
+        amount_box = QVBoxLayout()
+        amount_box.addLayout(amount_row)
+        amount_box.addWidget(self.amount_error)
+        form.addRow("Amount", amount_box)
+        self.fee_label = QLabel("Enter an address and an amount to see the fee.")
+        muted(self.fee_label)
+        form.addRow("Network fee", self.fee_label)
+        self.send_button = QPushButton("Send…")
+        self.send_button.setEnabled(False)
+        self.send_button.clicked.connect(self.send_clicked)
+        self.send_status = QLabel()
+        self.send_status.setWordWrap(True)
+        self.send_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        btn_row = QHBoxLayout()
+        btn_row.addWidget(self.send_button)
+        btn_row.addWidget(self.send_status, 1)
+        form.addRow("", btn_row)
+        self.to_edit.textChanged.connect(self._inputs_changed)
+        self.amount_edit.textChanged.connect(self._inputs_changed)
+        self.asset_combo.currentIndexChanged.connect(self._inputs_changed)
+        return w
+
+    def _history_tab(self) -> QWidget:
+        w = QWidget()
+        box = QVBoxLayout(w)
+        bar = QHBoxLayout()
+        self.direction_combo = QComboBox()
+        for text, value in (("In and out", "all"), ("Received", "in"), ("Sent", "out")):
+            self.direction_combo.addItem(text, value)
+        self.kind_combo = QComboBox()
+        for text, value in (("All kinds", "all"), ("Token transfers", "transfer"), ("Job payments", "job"),
+                            ("Model market", "model")):
+            self.kind_combo.addItem(text, value)
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search address, tx, job…")
+        self.search_edit.setClearButtonEnabled(True)
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.clicked.connect(self.export_clicked)
+        for wid in (self.direction_combo, self.kind_combo):
+            wid.currentIndexChanged.connect(self.apply_filter)
+            bar.addWidget(wid)
+        self.search_edit.textChanged.connect(self.apply_filter)
+        bar.addWidget(self.search_edit, 1)
+        bar.addWidget(self.export_button)
+        box.addLayout(bar)
+        self.history_table = QTableWidget(0, 5)
+        self.history_table.setHorizontalHeaderLabels(["Time", "What", "Amount (NTK)", "With", "Block"])
+        self.history_table.verticalHeader().setVisible(False)
+        self.history_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.history_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.history_table.setAlternatingRowColors(True)
+        self.history_table.setShowGrid(False)
+        hh = self.history_table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        box.addWidget(self.history_table, 1)
+        self.history_status = QLabel()
+        muted(self.history_status)
+        box.addWidget(self.history_status)
+        return w
+
+    # -- refreshing ----------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read balances, lock state and history on the chain runner (skipped while one runs)."""
+        if self._in_flight:
+            return
+        self._in_flight = True
+        s = self._session
+
+        def work():
+            snap = s.snapshot()
+            try:
+                rows, err = s.history(), None
+            except (Locked, RpcUnavailable) as e:
+                rows, err = None, str(e)
+            except Exception as e:  # no contracts here, an index problem: the balances still show
+                log.info("history unavailable: %s", e)
+                rows, err = None, str(e)
+            return snap, rows, err
+
+        self._runner.submit(work, on_done=self._refreshed, on_error=self._refresh_failed)
+
+    def _refreshed(self, result) -> None:
+        self._in_flight = False
+        snap, rows, err = result
+        self.banner.setVisible(False)
+        self.show_snapshot(snap)
+        if rows is not None:
+            self.rows = rows
+            self.apply_filter()
+            self.historyChanged.emit(rows)
+        else:
+            self.history_status.setText(f"History unavailable: {err}")
+
+    def _refresh_failed(self, err: BaseException) -> None:
+        self._in_flight = False
+        self.show_banner(err)
+
+    def show_banner(self, err: BaseException) -> None:
+        net = self.network_combo.currentData()
+        if isinstance(err, RpcUnavailable):
+            url = next((c.rpc_url for c in network_choices(self._session.ctx) if c.name == net), None)
+            text = (f"Cannot reach the {net} node{f' at {url}' if url else ''}: is it running? Your keys and funds "
+                    "are safe. Retry when it is back, or pick another network.")
+        else:
+            text = f"{err}"
+        self.banner_text.setText(text)
+        self.banner.setVisible(True)
+        self.summary.setText(f"{net} · offline")
+
+    def show_snapshot(self, snap: WalletSnapshot) -> None:
+        first = self.snapshot is None or self.snapshot.address != snap.address
+        self.snapshot = snap
+        self._select_network(snap.network)
+        where = "embedded chain" if snap.embedded else (snap.rpc_url or "")
+        lock = "unlocked" if snap.unlocked else "locked"
+        self.summary.setText(f"{snap.network} · chain id {snap.chain_id} · {where} · block {snap.block} · {lock}")
+        self.address_label.setText(snap.address)
+        self.copy_button.setEnabled(True)
+        if first:
+            self.qr.setPixmap(qr_pixmap(snap.address, 132))
+        for label, wei, unit in ((self.ntk_label, snap.ntk_wei, "NTK"), (self.eth_label, snap.eth_wei, "ETH")):
+            label.setText(balance_html(wei))
+            label.setToolTip(f"{format_amount(wei)} {unit} (exact)" if wei is not None else "")
+        self.ntk_note.setText(snap.ntk_note or "")
+        self.ntk_note.setVisible(bool(snap.ntk_note))
+        self.lock_button.setText("Lock" if snap.unlocked else "Unlock…")
+        self.lock_button.setToolTip("Forget the unlocked key" if snap.unlocked else "Open the key with its password")
+        self.snapshotChanged.emit(snap)
+
+    def _select_network(self, name: str) -> None:
+        i = self.network_combo.findData(name)
+        if i >= 0 and i != self.network_combo.currentIndex():
+            self.network_combo.setCurrentIndex(i)
+
+    # -- address ---------------------------------------------------------------------------
+    def copy_address(self) -> None:
+        if self.snapshot is None:
+            return
+        QGuiApplication.clipboard().setText(self.snapshot.address)
+        self.copy_button.setText("Copied")
+        QTimer.singleShot(1500, self.copy_button, lambda: self.copy_button.setText("Copy"))
+
+    # -- network -------------------------------------------------------------------------
+    def _network_picked(self, index: int) -> None:
+        self.switch_network(self.network_combo.itemData(index))
+
+    def switch_network(self, name: str) -> None:
+        self._select_network(name)
+        self.summary.setText(f"Connecting to {name}…")
+        self.rows, self.shown_rows = [], []
+        self.apply_filter()
+        for label in (self.ntk_label, self.eth_label):  # never show one network's balances under another
+            label.setText("–")
+            label.setToolTip("")
+        s = self._session
+        self._in_flight = True
+        self._runner.submit(lambda: s.switch_network(name),
+                            on_done=lambda snap: (self._switched(), self.show_snapshot(snap), self.refresh()),
+                            on_error=self._refresh_failed)
+
+    def _switched(self) -> None:
+        self._in_flight = False
+        self.banner.setVisible(False)
+
+    # -- lock ------------------------------------------------------------------------------
+    def toggle_lock(self) -> None:
+        s = self._session
+        if self.snapshot is not None and self.snapshot.unlocked:
+            self._runner.submit(s.lock, on_done=lambda _: self.refresh(), on_error=self.show_banner)
+            return
+        self._runner.submit(s.unlock_from_keyring, on_done=self._keyring_tried, on_error=self.show_banner)
+
+    def _keyring_tried(self, unlocked: bool) -> None:
+        if unlocked:
+            self.refresh()
+            return
+        keyring = bool(self.snapshot and self.snapshot.keyring)
+        self.dialog = PasswordDialog(title="Unlock the wallet", keyring=keyring, parent=self,
+                                     text="Enter the wallet password. The key stays unlocked until you lock it "
+                                          "or close the app.", on_submit=self._unlock_submit)
+        self.dialog.open()
+
+    def _unlock_submit(self, password: str, remember: bool) -> None:
+        dlg = self.dialog
+        self._runner.submit(lambda: self._session.unlock(password, remember=remember),
+                            on_done=lambda _: (dlg.accept(), self.refresh()),
+                            on_error=lambda e: dlg.failed(str(e)))
+
+    # -- send ------------------------------------------------------------------------------
+    def _local_checks(self) -> tuple[str, int] | None:
+        """Address and amount checked without the chain; errors shown at their fields."""
+        to = amount = None
+        try:
+            to = check_address(self.to_edit.text()) if self.to_edit.text().strip() else None
+            show_error(self.to_error, None)
+        except FieldError as e:
+            show_error(self.to_error, str(e))
+        try:
+            amount = check_amount(self.amount_edit.text()) if self.amount_edit.text().strip() else None
+            show_error(self.amount_error, None)
+        except FieldError as e:
+            show_error(self.amount_error, str(e))
+        return (to, amount) if to and amount else None
+
+    def _inputs_changed(self) -> None:
+        self._quote_seq += 1
+        self.send_button.setEnabled(False)
+        self.send_status.setText("")
+        if self._local_checks() is None:
+            self.fee_label.setText("Enter an address and an amount to see the fee.")
+            self._quote_timer.stop()
+            return
+        self.fee_label.setText("Estimating the fee…")
+        self._quote_timer.start()
+
+    def request_quote(self, then=None) -> None:
+        """Price the send on the chain runner; shows the fee or the error at its field."""
+        if self._local_checks() is None:
+            return
+        seq = self._quote_seq
+        to, amount, asset = self.to_edit.text(), self.amount_edit.text(), self.asset_combo.currentText()
+        s = self._session
+
+        def done(q: SendQuote) -> None:
+            if seq != self._quote_seq:
+                return  # the inputs changed meanwhile
+            self.quote = q
+            self.fee_label.setText(f"≈ {format_amount(q.fee_wei)} ETH  ({q.gas:,} gas × "
+                                   f"{format_amount(q.gas_price_wei, 9)} gwei; at most {format_amount(q.max_fee_wei)} ETH)")
+            self.send_button.setEnabled(True)
+            if then is not None:
+                then(q)
+
+        def failed(e: BaseException) -> None:
+            if seq != self._quote_seq:
+                return
+            self.send_button.setEnabled(False)
+            self.fee_label.setText("–")
+            if isinstance(e, FieldError):
+                show_error(self.to_error if e.field == "to" else self.amount_error, str(e))
+            else:
+                self.show_banner(e)
+
+        self._runner.submit(lambda: s.quote(to, amount, asset), on_done=done, on_error=failed)
+
+    def send_clicked(self) -> None:
+        """Re-price (balances may have moved), then ask for confirmation."""
+        self.send_button.setEnabled(False)
+        self.request_quote(then=self._confirm)
+
+    def _confirm(self, quote: SendQuote) -> None:
+        locked = not (self.snapshot and self.snapshot.unlocked)
+        self.dialog = ConfirmSendDialog(quote, locked=locked, parent=self, on_submit=self._send_submit)
+        self.dialog.open()
+
+    def _send_submit(self, password: str | None) -> None:
+        dlg = self.dialog
+        quote = dlg.quote
+
+        def done(res) -> None:
+            dlg.accept()
+            self.send_status.setText(f"Sent in block {res.block} (tx {res.tx_hash[:12]}…, fee "
+                                     f"{format_amount(res.fee_wei)} ETH).")
+            self.to_edit.blockSignals(True)
+            self.amount_edit.blockSignals(True)
+            self.amount_edit.clear()
+            self.to_edit.blockSignals(False)
+            self.amount_edit.blockSignals(False)
+            self.fee_label.setText("Enter an address and an amount to see the fee.")
+            self.refresh()
+
+        def failed(e: BaseException) -> None:
+            if isinstance(e, Locked):
+                dlg.failed("The wallet is locked: enter its password.")
+            else:
+                dlg.failed(str(e))
+
+        self._runner.submit(lambda: self._session.send(quote, password), on_done=done, on_error=failed)
+
+    # -- history ---------------------------------------------------------------------------
+    def current_filter(self) -> HistoryFilter:
+        return HistoryFilter(self.direction_combo.currentData(), self.kind_combo.currentData(), self.search_edit.text())
+
+    def apply_filter(self) -> None:
+        self.shown_rows = filter_rows(self.rows, self.current_filter())
+        t = self.history_table
+        t.setRowCount(len(self.shown_rows))
+        for i, r in enumerate(self.shown_rows):
+            sign = {"in": "+", "out": "−"}.get(r.direction, "")
+            amount = "" if r.amount_wei is None else sign + format_amount(r.amount_wei)
+            what = r.event + (f" · job {r.job_id}" if r.job_id is not None else "")
+            cells = [r.time_text, what, amount, r.counterparty_label, str(r.block)]
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"tx {r.tx_hash}")
+                if j in (2, 4):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if j == 2 and r.direction == "in":
+                    item.setForeground(QColor(INCOMING_COLOR))
+                t.setItem(i, j, item)
+        n, total = len(self.shown_rows), len(self.rows)
+        self.history_status.setText(f"{n} of {total} entries" if n != total else f"{total} entries")
+
+    def export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export history as CSV", str(Path.home() / "kminer-history.csv"),
+                                              "CSV files (*.csv)")
+        if path:
+            self.export_history(Path(path))
+
+    def export_history(self, path: Path) -> None:
+        """Write the rows shown (filters applied) as CSV, atomically, off the GUI thread."""
+        rows = list(self.shown_rows)
+        self._runner.submit(lambda: export_csv(rows, path),
+                            on_done=lambda p: self.history_status.setText(f"Exported {len(rows)} entries to {p}"),
+                            on_error=lambda e: self.history_status.setText(f"Export failed: {e}"))
+
+    def shutdown(self) -> None:
+        """Stop the timers (the owner shuts the runner down and closes the session on it)."""
+        self.timer.stop()
+        self._quote_timer.stop()

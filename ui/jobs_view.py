@@ -1,4 +1,6 @@
-"""The Jobs view: the queue and its history, a job's attempts with their reasons, cancel."""
+"""The Jobs view: the queue and its history, cancel, and the selected job's detail (failure
+reason, log, outputs, attempts: ui.job_detail). Announces jobs that fail while it watches
+(`jobFailed`, for the tray's notices) and the number of active jobs (`activeJobs`)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from ui.background import Background
 from ui.widgets import page_heading
 from ui.qt import (
     QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, Qt,
-    QTableWidget, QTableWidgetItem, QTimer, QVBoxLayout, QWidget,
+    QTableWidget, QTableWidgetItem, QTimer, QVBoxLayout, QWidget, Signal,
 )
+from ui.job_detail import JobDetail
 
 COLUMNS = ("Job", "Kind", "State", "Device", "Attempts", "Updated", "Reason")
 CANCELLABLE = {"queued", "running", "paused"}
@@ -29,8 +32,13 @@ def _ago(ts: float, now: float) -> str:
 
 
 class JobsView(QWidget):
-    def __init__(self, *, jobs, runner: Background, interval_s: float = 2.0, parent=None):
+    jobFailed = Signal(str, str)   # job id, reason: a job failed while the view watched
+    activeJobs = Signal(int)       # running + paused jobs, after each refresh
+
+    def __init__(self, *, jobs, runner: Background, interval_s: float = 2.0, open_url=None, parent=None):
+        """open_url(path): opens an outputs folder (default: the desktop's file manager)."""
         super().__init__(parent)
+        self._states: dict[str, str] | None = None
         self._service = jobs
         self._runner = runner
         self._in_flight = False
@@ -62,10 +70,7 @@ class JobsView(QWidget):
         self.empty = QLabel("No jobs yet. Jobs you run (kminer job run) or claim from the market show here.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setStyleSheet("color: palette(mid);")
-        self.detail = QLabel("Select a job to see its attempts.")
-        self.detail.setWordWrap(True)
-        self.detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail = JobDetail(jobs=jobs, runner=runner, open_url=open_url)
         split = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -74,8 +79,10 @@ class JobsView(QWidget):
         tl.addWidget(self.empty)
         split.addWidget(top)
         split.addWidget(self.detail)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setChildrenCollapsible(False)
+        split.setSizes([220, 380])  # the detail (log, thumbnails) gets the larger part
 
         box = QVBoxLayout(self)
         box.addLayout(head)
@@ -99,6 +106,13 @@ class JobsView(QWidget):
 
     def _apply(self, rows: list[dict]) -> None:
         self._in_flight = False
+        states = {r["id"]: r["state"] for r in rows}
+        if self._states is not None:
+            for r in rows:
+                if r["state"] == "failed" and self._states.get(r["id"]) != "failed":
+                    self.jobFailed.emit(r["id"], r["reason"] or "")
+        self._states = states
+        self.activeJobs.emit(sum(1 for r in rows if r["state"] in ("running", "paused")))
         selected = self.selected_id()
         self.rows = rows
         now = time.time()
@@ -134,20 +148,7 @@ class JobsView(QWidget):
         job_id = self.selected_id()
         row = next((r for r in self.rows if r["id"] == job_id), None)
         self.cancel_button.setEnabled(bool(row and row["state"] in CANCELLABLE and not row["cancel_requested"]))
-        if row is None:
-            return
-        service = self._service
-        self._runner.submit(lambda: service.attempts(job_id), on_done=lambda a: self._show_detail(row, a))
-
-    def _show_detail(self, row: dict, attempts: list[dict]) -> None:
-        lines = [f"<b>{row['id']}</b> ({row['kind']}): {row['state']}"]
-        if row.get("reason"):
-            lines.append(f"Reason: {row['reason']}")
-        for a in attempts:
-            fp = f", first progress after {a['first_progress_s'] * 1000:.0f} ms" if a.get("first_progress_s") else ""
-            lines.append(f"Attempt {a['n']}: {a['state']} on {a['device_id']} ({a['sandbox']} sandbox){fp}"
-                         + (f": {a['reason']}" if a.get("reason") else ""))
-        self.detail.setText("<br>".join(lines))
+        self.detail.show_job(row)
 
     def cancel_selected(self) -> None:
         job_id = self.selected_id()

@@ -180,3 +180,12 @@ def test_refresh_network_data_off_the_gui_thread_then_an_error_when_down(qtbot, 
     qtbot.waitUntil(lambda: v.network_button.isEnabled(), timeout=5000)
     assert "Network data not refreshed" in v.banner.text() and "could not be reached" in v.banner.text()
     assert "ETC as of 2026-11-21" in v.sources.text()  # the last good figures stay
+
+
+def test_reloads_by_itself_on_its_timer(qtbot, make_view, earnings, devices):
+    v = make_view(interval_s=0.2)
+    assert v.stats["today"][1].text() == "0 NTK"
+    pay(earnings, 1, "cpu", 2 * NTK)
+    qtbot.waitUntil(lambda: v.stats["today"][1].text() == "2 NTK", timeout=5000)
+    assert not v.empty.isVisibleTo(v)
+    assert v.daily_chart is not None

@@ -32,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "earnings",
     "agent",
     "models",
+    "preview_server",
 ]
 
 

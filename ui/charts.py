@@ -74,8 +74,8 @@ def style_chart(chart: QChart, palette: QPalette) -> None:
         axis.setLabelsFont(f)
 
 
-def chart_view(chart: QChart, min_height: int = 220) -> QChartView:
-    view = QChartView(chart)
+def chart_view(chart: QChart | None, min_height: int = 220) -> QChartView:
+    view = QChartView(chart) if chart is not None else QChartView()
     view.setRenderHint(QPainter.RenderHint.Antialiasing)
     view.setMinimumHeight(min_height)
     view.setStyleSheet("background: transparent;")

@@ -179,15 +179,18 @@ class EarningsView(QWidget):
         self.daily_holder = QVBoxLayout()
         self.cumulative_title = QLabel("<b>Running total</b>")
         self.cumulative_holder = QVBoxLayout()
-        self.daily_chart = None
-        self.cumulative_chart = None
+        self.daily_chart = chart_view(None, 240)
+        self.daily_holder.addWidget(self.daily_chart)
+        self.cumulative_chart = chart_view(None, 180)
+        self.cumulative_holder.addWidget(self.cumulative_chart)
 
         # coin mining comparison
         self.compare_title = QLabel("<b>Against mining Ethash coins with the same GPUs</b> "
                                     "(net USD per day, after electricity and the pool fee)")
         self.compare_title.setWordWrap(True)
         self.compare_holder = QVBoxLayout()
-        self.compare_chart = None
+        self.compare_chart = chart_view(None, 170)
+        self.compare_holder.addWidget(self.compare_chart)
         self.compare_note = QLabel()
         self.compare_note.setWordWrap(True)
         self.compare_details = QLabel()
@@ -284,12 +287,25 @@ class EarningsView(QWidget):
                     self.paymentReceived.emit(p.amount_wei)
             keys |= self._seen
         self._seen = keys
+        changed = data != self.data
         self.data = data
-        self._fill_devices()
-        self.redraw()
+        if changed:  # most timer reloads find nothing new: no redraw, no stall
+            self._fill_devices()
+            self.redraw()
         self.earnedToday.emit(data.series[(7, None)].total_wei[-1])
         self.loaded.emit()
         self._again_if_asked()
+
+    @Slot(object)
+    def record_states(self, states, _away=None) -> None:
+        """Feed a DeviceService.poll() result into the energy ledger, on the runner (connect
+        DevicesView.statesChanged here so electricity is counted while the GUI runs)."""
+        svc, states = self._service, list(states)
+        self._runner.submit(lambda: svc.record_states(states), on_error=self._record_failed)
+
+    def _record_failed(self, err: BaseException) -> None:
+        self.error = f"Could not record the devices' energy use: {err}"
+        self._show_banner()
 
     def refresh_network(self) -> None:
         """Fetch the Ethash network figures (settings URL) off the GUI thread, then reload."""
@@ -389,14 +405,17 @@ class EarningsView(QWidget):
         self.summary.setText(f"{who} · today {_ntk(today)} · last {self.period} days {_ntk(period)} · "
                              f"NTK at {_usd(p.ntk_usd)}")
 
-    def _replace(self, holder: QVBoxLayout, old, new):
+    @staticmethod
+    def _set_chart(view, chart) -> None:
+        """Show `chart` in `view` (one view per chart kind, reused: building views is the slow
+        part), or hide the view when `chart` is None."""
+        view.setVisible(chart is not None)
+        if chart is None:
+            return
+        old = view.chart()
+        view.setChart(chart)
         if old is not None:
-            holder.removeWidget(old)
-            old.hide()
             old.deleteLater()
-        if new is not None:
-            holder.addWidget(new)
-        return new
 
     def _draw_earnings(self, series, names: dict) -> None:
         pal = self.palette()
@@ -407,8 +426,8 @@ class EarningsView(QWidget):
         if empty:
             self.empty.setText(EMPTY_TEXT if self.device_key is None else
                                "No earnings yet on this device: set it to Mining on the Devices page.")
-            self.daily_chart = self._replace(self.daily_holder, self.daily_chart, None)
-            self.cumulative_chart = self._replace(self.cumulative_holder, self.cumulative_chart, None)
+            self._set_chart(self.daily_chart, None)
+            self._set_chart(self.cumulative_chart, None)
             return
         rows = [(names.get(k, k), [w / WEI for w in v]) for k, v in series.device_wei.items()]
         price = series.ntk_usd
@@ -416,10 +435,10 @@ class EarningsView(QWidget):
         self.daily_title.setText(f"<b>NTK per day</b>, {first} – {last} (right axis: USD at {_usd(price)} per NTK)")
         chart = stacked_days_chart(series.days, rows or [("NTK", [0.0] * len(series.days))], unit="NTK",
                                    second_unit="USD", second_factor=price, palette=pal)
-        self.daily_chart = self._replace(self.daily_holder, self.daily_chart, chart_view(chart, 240))
+        self._set_chart(self.daily_chart, chart)
         self.cumulative_title.setText(f"<b>Running total</b>: {_ntk(series.cumulative_wei[-1])} all time")
         line = running_total_chart(series.days, [w / WEI for w in series.cumulative_wei], unit="NTK", palette=pal)
-        self.cumulative_chart = self._replace(self.cumulative_holder, self.cumulative_chart, chart_view(line, 180))
+        self._set_chart(self.cumulative_chart, line)
 
     def _draw_comparison(self, rep) -> None:
         keys = None if self.device_key is None else [self.device_key]
@@ -435,7 +454,7 @@ class EarningsView(QWidget):
             self.ratio_caption.setText(why)
             self.ratio_history.setText("")
             self.compare_note.setText(why)
-            self.compare_chart = self._replace(self.compare_holder, self.compare_chart, None)
+            self._set_chart(self.compare_chart, None)
             self.compare_details.setText("")
             return
         now = next((c for c in rig.values() if not c.network.historical), None)
@@ -471,7 +490,7 @@ class EarningsView(QWidget):
             rows.append((f"Mining {tag}", c.coin_net_usd,
                          COIN_HISTORICAL_COLOR if c.network.historical else COIN_NOW_COLOR))
         chart = comparison_chart(rows, unit="USD per day", palette=pal)
-        self.compare_chart = self._replace(self.compare_holder, self.compare_chart, chart_view(chart, 170))
+        self._set_chart(self.compare_chart, chart)
         self.compare_details.setText(self._details_table(rep, keys))
 
     def _details_table(self, rep, keys) -> str:

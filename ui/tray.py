@@ -56,6 +56,7 @@ class TrayIcon(QSystemTrayIcon):
         self._states_line = "Knowledge Miner"
         self._throttled_line = ""
         self._summary_line = ""
+        self._today_wei, self._active_jobs = 0, 0
         self.limiter = NotificationLimiter(notify_interval_s)
 
         menu = QMenu()
@@ -111,9 +112,18 @@ class TrayIcon(QSystemTrayIcon):
 
     def update_summary(self, earned_today_wei: int, active_jobs: int) -> None:
         """Today's earnings (NTK wei, exact) and the number of running jobs, for the tooltip."""
+        self._today_wei, self._active_jobs = int(earned_today_wei), int(active_jobs)
         jobs = f"{active_jobs} active job{'s' if active_jobs != 1 else ''}"
         self._summary_line = f"Today: {format_ntk(int(earned_today_wei))} NTK · {jobs}"
         self._update_tooltip()
+
+    def set_earned_today(self, wei: int) -> None:
+        """`update_summary` with only today's earnings changed (EarningsView.earnedToday)."""
+        self.update_summary(wei, self._active_jobs)
+
+    def set_active_jobs(self, n: int) -> None:
+        """`update_summary` with only the active jobs changed (JobsView.activeJobs)."""
+        self.update_summary(self._today_wei, n)
 
     def _update_tooltip(self) -> None:
         lines = [self._states_line, self._throttled_line, self._summary_line]

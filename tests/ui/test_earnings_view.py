@@ -78,7 +78,7 @@ def test_charts_stats_and_ratio_from_real_payments(qtbot, make_view, earnings, d
     qtbot.waitUntil(lambda: today == [3 * NTK + 1], timeout=5000)
     assert v.stats["today"][1].text() == "3 NTK" and v.stats["period"][1].text() == "8 NTK"
     assert v.stats["all"][1].text() == "48.5 NTK" and v.stats["all"][2].text() == "≈ $97.00"
-    assert not v.empty.isVisible() and v.daily_chart is not None
+    assert not v.empty.isVisibleTo(v) and v.daily_chart.isVisibleTo(v)
     sets = bar_sets(v)
     assert set(sets) == {"NVIDIA GeForce RTX 3070", "NVIDIA GeForce RTX 3090"} and len(sets["NVIDIA GeForce RTX 3070"]) == 7
     assert sets["NVIDIA GeForce RTX 3070"][-1] == pytest.approx(3.0) and sets["NVIDIA GeForce RTX 3090"][-3] == 5.0
@@ -123,9 +123,9 @@ def test_new_payments_are_announced_once_with_their_exact_amount(qtbot, make_vie
 def test_no_earnings_says_what_to_do_and_still_compares(qtbot, make_view):
     v = make_view()
     v.show()
-    assert v.empty.isVisible() and v.empty.text() == EMPTY_TEXT and v.daily_chart is None
+    assert v.empty.isVisible() and v.empty.text() == EMPTY_TEXT and not v.daily_chart.isVisibleTo(v)
     assert v.ratio_value.text() == "–" and "No earnings in the last 7 days" in v.ratio_caption.text()
-    assert v.compare_chart is not None and "would lose" in v.ratio_caption.text()
+    assert v.compare_chart.isVisibleTo(v) and "would lose" in v.ratio_caption.text()
 
 
 def test_cpu_only_machine_says_the_comparison_needs_an_nvidia_gpu(qtbot, make_view, ctx, idle):
@@ -135,7 +135,7 @@ def test_cpu_only_machine_says_the_comparison_needs_an_nvidia_gpu(qtbot, make_vi
     cpu_only = DeviceService(ctx, nvml_module=make_standin(gpus=[]), idle=idle)
     try:
         v = make_view(cpu_only)
-        assert "needs an NVIDIA GPU" in v.ratio_caption.text() and v.compare_chart is None
+        assert "needs an NVIDIA GPU" in v.ratio_caption.text() and not v.compare_chart.isVisibleTo(v)
         assert [v.device_combo.itemText(i) for i in range(v.device_combo.count())][0] == "All devices"
     finally:
         cpu_only.close()
@@ -162,7 +162,7 @@ def test_corrupt_network_file_falls_back_to_the_bundled_figures_and_says_so(qtbo
     (ctx.paths.data_dir / "ethash_networks.json").write_text("{ this is not json")
     v = make_view()
     assert v.banner.isVisibleTo(v) and "unusable" in v.banner.text() and "bundled" in v.banner.text()
-    assert "bundled with the app" in v.sources.text() and v.compare_chart is not None
+    assert "bundled with the app" in v.sources.text() and v.compare_chart.isVisibleTo(v)
 
 
 def test_refresh_network_data_off_the_gui_thread_then_an_error_when_down(qtbot, make_view, feed, ctx):
@@ -188,4 +188,16 @@ def test_reloads_by_itself_on_its_timer(qtbot, make_view, earnings, devices):
     pay(earnings, 1, "cpu", 2 * NTK)
     qtbot.waitUntil(lambda: v.stats["today"][1].text() == "2 NTK", timeout=5000)
     assert not v.empty.isVisibleTo(v)
-    assert v.daily_chart is not None
+    assert v.daily_chart.isVisibleTo(v)
+
+
+def test_device_states_feed_the_energy_ledger_off_the_gui_thread(qtbot, make_view, earnings, devices):
+    devices.set_mode("cuda:0", "mining")
+    v = make_view()
+    v.record_states(devices.poll())
+    time.sleep(0.3)
+    v.record_states(devices.poll(), False)  # DevicesView.statesChanged passes (states, away)
+    key = keys(devices)["cuda:0"]
+    qtbot.waitUntil(lambda: any(e.device_key == key and e.wh > 0 for e in earnings.ledger.energy()), timeout=5000)
+    e = next(e for e in earnings.ledger.energy() if e.device_key == key)
+    assert e.wh == pytest.approx(117.4 * e.seconds / 3600)  # the stand-in RTX 3070 draws 117.4 W

@@ -100,6 +100,9 @@ def test_tooltip_shows_devices_today_earnings_and_jobs(qtbot, tray, devices):
     assert tray.toolTip() == "Knowledge Miner: 1 of 3 devices mining\nToday: 12.5 NTK · 2 active jobs"
     tray.update_summary(0, 1)
     assert tray.toolTip().endswith("Today: 0 NTK · 1 active job")
+    tray.set_earned_today(3 * NTK)
+    tray.set_active_jobs(0)
+    assert tray.toolTip().endswith("Today: 3 NTK · 0 active jobs")
     assert tray.state == "mining"
 
 

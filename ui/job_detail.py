@@ -181,16 +181,30 @@ class JobDetail(QWidget):
             lines.append(f"Attempt {a['n']}: {a['state']} on {a['device_id']} ({a['sandbox']} sandbox){fp}"
                          + (f": {html.escape(a['reason'])}" if a.get("reason") else ""))
         self.attempts_label.setText("<br>".join(lines) or "Not started yet.")
-        bar = self.log_view.verticalScrollBar()
-        at_end = bar.value() >= bar.maximum() - 2
-        if self.log_view.toPlainText() != d["log"]:
-            self.log_view.setPlainText(d["log"])
-            if at_end:
-                bar.setValue(bar.maximum())
+        self._show_log(d["log"])
         if "outputs" in d:
             self._outputs_sha = row.get("output_sha256")
             self._show_outputs(d["outputs"], d["thumbs"])
         self.loaded.emit(row["id"])
+
+    def _show_log(self, text: str) -> None:
+        """Show the log; a log that only grew gets the new part appended (a running job's log
+        is re-read every refresh), and the view follows the end if it was there."""
+        bar = self.log_view.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum() - 2
+        old = self.log_view.toPlainText()
+        if text == old:
+            return
+        if old and text.startswith(old):
+            from PySide6.QtGui import QTextCursor
+
+            cur = QTextCursor(self.log_view.document())
+            cur.movePosition(QTextCursor.MoveOperation.End)
+            cur.insertText(text[len(old):])
+        else:
+            self.log_view.setPlainText(text)
+        if at_end:
+            bar.setValue(bar.maximum())
 
     def _clear_outputs(self) -> None:
         self.files.clear()

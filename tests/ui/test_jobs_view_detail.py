@@ -147,3 +147,26 @@ def test_log_keeps_the_tail_of_a_long_worker_log(ctx, runtime):
         assert svc.outputs("chatty") == [] and svc.output_images("chatty") == []
     finally:
         svc.close()
+
+
+def test_a_growing_log_is_appended_and_followed(qtbot):
+    from ui.job_detail import JobDetail
+
+    runner = Background("jobs")
+    try:
+        d = JobDetail(jobs=None, runner=runner)
+        qtbot.addWidget(d)
+        d.resize(600, 300)
+        d.show()
+        first = "".join(f"line {i}\n" for i in range(500))
+        d._show_log(first)
+        bar = d.log_view.verticalScrollBar()
+        bar.setValue(bar.maximum())
+        doc = d.log_view.document()
+        d._show_log(first + "line 500\n")
+        assert d.log_view.document() is doc and d.log_view.toPlainText().endswith("line 499\nline 500\n")
+        assert bar.value() == bar.maximum()  # it was at the end: it follows
+        d._show_log("a new attempt\n")  # not a continuation: replaced
+        assert d.log_view.toPlainText() == "a new attempt\n"
+    finally:
+        runner.shutdown()

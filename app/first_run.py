@@ -177,7 +177,9 @@ class FirstRun:
             if net.embedded:
                 svc.deployment()  # deploy + faucet on a new local chain
         except WalletError as e:
-            raise FieldError("rpc_url" if not net.embedded else "network", _sentence(e)) from None
+            if net.embedded:
+                raise FieldError("network", _sentence(e)) from None
+            raise FieldError("rpc_url", _sentence(e) + " Check the URL, or choose local to start right away.") from None
         finally:
             svc.close()
         ws = self.ctx.settings.wallet

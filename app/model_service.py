@@ -71,7 +71,7 @@ class SellerReputation:
 
     @property
     def summary(self) -> str:
-        sales = "sales unknown" if self.sales is None else f"{self.sales} sale{'s' if self.sales != 1 else ''}"
+        sales = "sales unknown" if self.sales is None else f"{self.sales} model{'s' if self.sales != 1 else ''} sold"
         if self.completed + self.rejected + self.expired == 0:
             return f"{sales} · no jobs done yet"
         return f"{sales} · {self.completed} jobs done, {self.rejected} rejected, {self.expired} expired"
@@ -192,11 +192,13 @@ class TryHandle:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def cancel(self) -> None:
+        """Never blocks: a worker that is still starting is stopped as soon as it runs."""
         with self._lock:
             self.cancelled = True
             attempt = self.attempt
         if attempt is not None:
-            attempt.cancel("cancelled by request")
+            threading.Thread(target=attempt.cancel, args=("cancelled by request",), name="try-cancel",
+                             daemon=True).start()
 
 
 # --- URIs ---------------------------------------------------------------------------------------
@@ -279,12 +281,19 @@ class ModelService:
     for the threading rule. `wallet` is an app.wallet_service.WalletService."""
 
     def __init__(self, ctx: AppContext, wallet):
+        """wallet: an app.wallet_service.WalletService, or anything with a `.service` giving the
+        current one (the GUI's WalletSession: a network switch is then followed)."""
         from jobs.artifacts import ArtifactStore
 
         self.ctx = ctx
-        self.wallet = wallet
+        self._wallet = wallet
         self.store = ArtifactStore(ctx.paths.artifacts_dir)
         self._cards: dict[str, dict] = {}
+
+    @property
+    def wallet(self):
+        src = self._wallet
+        return src.service if hasattr(src, "service") else src
 
     # -- reading the market (chain) ------------------------------------------------------------
     def _market(self):

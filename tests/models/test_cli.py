@@ -38,7 +38,7 @@ def test_list_show_and_buy(cli):
     items = json.loads(cli("list", "--json")[0])
     assert [i["price_wei"] for i in items] == [str(25 * NTK), str(10 * NTK)] and not items[0]["owned"]
     out, _ = cli("show", "1")
-    assert "classes: cereal_box, tea_box" in out and "sales" in out
+    assert "classes: cereal_box, tea_box" in out and "0 models sold" in out
     _, err = cli("buy", "1", code=1)   # no terminal to confirm on
     assert err.strip() == "kminer: error: buying needs a confirmation: add --yes (no terminal to ask on)"
     doc = json.loads(cli("buy", "1", "--yes", "--json")[0])

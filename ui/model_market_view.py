@@ -1,0 +1,772 @@
+"""The model market: a card per listed model (metrics, classes, price, seller, "Owned"),
+Buy with a confirmation showing the exact NTK price and the network fee, and "Try it": drop
+photos on a model (or choose them), watch the sandboxed run, see the detections drawn, save
+the annotated images.
+
+Threading: every chain call (listings, quote, buy, fetch) goes through `chain_runner`, the
+GUI's one "chain" runner; the model run (a sandboxed worker process) and image loading go
+through `jobs_runner`. Callbacks land on the GUI thread. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices, QImage
+from PySide6.QtWidgets import QFileDialog, QProgressBar
+
+from app.wallet_gui import format_amount
+from ui.background import Background
+from ui.qt import (
+    QAbstractItemView, QDialog, QDialogButtonBox, QFormLayout, QFrame, QHBoxLayout,
+    QHeaderView, QLabel, QPainter, QPalette, QPixmap, QPushButton, QScrollArea, QSizePolicy, QSplitter, Qt,
+    QTableWidget, QTableWidgetItem, QTimer, QToolButton, QVBoxLayout, QWidget, Signal,
+)
+from ui.widgets import page_heading
+
+PREVIEW_MAX_PX = 1600
+"""Annotated images are scaled to at most this width for display (the saved files are full size)."""
+TASKS = {"detect": "Object detector", "classify": "Image classifier"}
+_CARD_STYLE = ("#ModelCard { background: palette(base); border: 1px solid palette(mid); border-radius: 8px; }"
+               "#ModelCard[selected=\"true\"] { border: 2px solid palette(highlight); }"
+               "#ModelCard[dragover=\"true\"] { border: 2px dashed palette(highlight); }")
+_BADGE = "border-radius: 9px; padding: 1px 9px; font-weight: bold; color: white; background: %s;"
+_BANNER = {"info": "background: rgba(47,128,237,0.12);", "ok": "background: rgba(39,174,96,0.16);",
+           "error": "background: rgba(235,87,87,0.16);"}
+
+
+def muted(label: QLabel) -> QLabel:
+    """Secondary text: the palette's placeholder colour (readable in light and dark, follows theme changes)."""
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return label
+
+
+def short_address(a: str) -> str:
+    return f"{a[:6]}…{a[-4:]}" if len(a) > 12 else a
+
+
+def ntk(wei: int) -> str:
+    return f"{format_amount(wei)} NTK"
+
+
+def eth(wei: int) -> str:
+    return f"{format_amount(wei)} ETH"
+
+
+def local_files(mime) -> list[Path]:
+    """The local files of a drag's URLs (remote URLs are ignored)."""
+    if mime is None or not mime.hasUrls():
+        return []
+    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+
+
+def _clear(layout) -> None:
+    while layout.count():
+        item = layout.takeAt(0)
+        if item.widget() is not None:
+            item.widget().deleteLater()
+        elif item.layout() is not None:
+            _clear(item.layout())
+
+
+class _DropMixin:
+    """Accepts dropped local files; calls `self._dropped(paths)`."""
+
+    def _init_drop(self) -> None:
+        self.setAcceptDrops(True)
+
+    def dragEnterEvent(self, e) -> None:  # noqa: N802 (Qt's name)
+        if local_files(e.mimeData()):
+            e.acceptProposedAction()
+            self._set_dragover(True)
+        else:
+            e.ignore()
+
+    def dragLeaveEvent(self, e) -> None:  # noqa: N802
+        self._set_dragover(False)
+
+    def dropEvent(self, e) -> None:  # noqa: N802
+        self._set_dragover(False)
+        files = local_files(e.mimeData())
+        if files:
+            e.acceptProposedAction()
+            self._dropped(files)
+
+    def _set_dragover(self, on: bool) -> None:
+        self.setProperty("dragover", "true" if on else "false")
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+
+class ModelCard(_DropMixin, QFrame):
+    """One listing. Emits requests; the view does the work."""
+
+    buyRequested = Signal(int)
+    tryRequested = Signal(int)
+    photosDropped = Signal(int, object)  # listing id, list[Path]
+
+    def __init__(self, listing, parent=None):
+        super().__init__(parent)
+        self.setObjectName("ModelCard")
+        self.setStyleSheet(_CARD_STYLE)
+        self.setToolTip("Drop photos here to try this model")
+        self._init_drop()
+        self.listing = listing
+
+        self.title = QLabel()
+        f = self.title.font()
+        f.setPointSizeF(f.pointSizeF() * 1.25)
+        f.setBold(True)
+        self.title.setFont(f)
+        self.badge = QLabel()
+        self.subtitle = QLabel()
+        muted(self.subtitle)
+        self.subtitle.setWordWrap(True)
+        self.metrics_box = QHBoxLayout()
+        self.metrics_box.setSpacing(18)
+        self.classes = QLabel()
+        self.classes.setWordWrap(True)
+        self.seller = QLabel()
+        muted(self.seller)
+        self.seller.setWordWrap(True)
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #d64545;")
+        self.price = QLabel()
+        pf = self.price.font()
+        pf.setPointSizeF(pf.pointSizeF() * 1.2)
+        pf.setBold(True)
+        self.price.setFont(pf)
+        self.buy_button = QPushButton("Buy…")
+        self.buy_button.clicked.connect(lambda: self.buyRequested.emit(self.listing.listing_id))
+        self.try_button = QPushButton("Try it…")
+        self.try_button.clicked.connect(lambda: self.tryRequested.emit(self.listing.listing_id))
+
+        head = QHBoxLayout()
+        head.addWidget(self.title)
+        head.addWidget(self.badge)
+        head.addStretch(1)
+        foot = QHBoxLayout()
+        foot.addWidget(self.price)
+        foot.addStretch(1)
+        foot.addWidget(self.buy_button)
+        foot.addWidget(self.try_button)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(14, 12, 14, 12)
+        box.setSpacing(6)
+        box.addLayout(head)
+        box.addWidget(self.subtitle)
+        box.addLayout(self.metrics_box)
+        box.addWidget(self.classes)
+        box.addWidget(self.seller)
+        box.addWidget(self.problem)
+        box.addLayout(foot)
+        self.update_listing(listing)
+
+    def update_listing(self, lst) -> None:
+        self.listing = lst
+        self.title.setText(lst.name)
+        if lst.mine:
+            self.badge.setText("Yours")
+            self.badge.setStyleSheet(_BADGE % "#7b61ff")
+        elif lst.owned:
+            self.badge.setText("Owned")
+            self.badge.setStyleSheet(_BADGE % "#27ae60")
+        self.badge.setVisible(lst.owned)
+        parts = [TASKS.get(lst.task, lst.task or "unknown model")]
+        if lst.arch:
+            parts.append(lst.arch)
+        if lst.input_size:
+            parts.append(f"{lst.input_size[0]}×{lst.input_size[1]} input")
+        if lst.num_params:
+            parts.append(f"{lst.num_params / 1000:.0f} k parameters")
+        if lst.weights_bytes:
+            parts.append(f"{lst.weights_bytes / 1e6:.2f} MB")
+        self.subtitle.setText(" · ".join(parts))
+        _clear(self.metrics_box)
+        for i, (label, value) in enumerate(lst.metrics):
+            cell = QVBoxLayout()
+            cell.setSpacing(0)
+            v = QLabel(f"{value:.3f}")
+            f = v.font()
+            f.setPointSizeF(f.pointSizeF() * (1.6 if i == 0 else 1.25))
+            f.setBold(True)
+            v.setFont(f)
+            cell.addWidget(v)
+            cell.addWidget(muted(QLabel(label)))
+            self.metrics_box.addLayout(cell)
+        self.metrics_box.addStretch(1)
+        n = len(lst.classes)
+        self.classes.setText(f"{n} class{'es' if n != 1 else ''}: {', '.join(c.replace('_', ' ') for c in lst.classes)}"
+                             if n else "")
+        self.classes.setVisible(bool(n))
+        seller = short_address(lst.owner)
+        self.seller.setText(f"Seller {seller} · {lst.seller.summary}" if lst.seller else f"Seller {seller}")
+        self.seller.setToolTip(lst.owner)
+        self.problem.setText(lst.problem or "")
+        self.problem.setVisible(bool(lst.problem))
+        self.price.setText(ntk(lst.price_wei))
+        self.buy_button.setVisible(not lst.owned)
+        self.buy_button.setEnabled(lst.card_ok and lst.active)
+        self.try_button.setEnabled(lst.owned and lst.card_ok)
+        self.try_button.setToolTip("" if lst.owned else "Buy the model to try it")
+
+    def set_selected(self, on: bool) -> None:
+        self.setProperty("selected", "true" if on else "false")
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    def _dropped(self, files: list[Path]) -> None:
+        self.photosDropped.emit(self.listing.listing_id, files)
+
+
+class ImageView(QWidget):
+    """A picture scaled to fit (aspect kept), or a hint while there is none."""
+
+    def __init__(self, hint: str, parent=None):
+        super().__init__(parent)
+        self._pixmap: QPixmap | None = None
+        self._hint = hint
+        self.setMinimumSize(320, 220)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_pixmap(self, pm: QPixmap | None) -> None:
+        self._pixmap = pm
+        self.update()
+
+    def pixmap(self) -> QPixmap | None:
+        return self._pixmap
+
+    def set_hint(self, text: str) -> None:
+        self._hint = text
+        self.update()
+
+    def paintEvent(self, _e) -> None:  # noqa: N802
+        p = QPainter(self)
+        r = self.rect().adjusted(1, 1, -1, -1)
+        if self._pixmap is None or self._pixmap.isNull():
+            pen = p.pen()
+            pen.setColor(self.palette().mid().color())
+            pen.setStyle(Qt.PenStyle.DashLine)
+            pen.setWidth(2)
+            p.setPen(pen)
+            p.drawRoundedRect(r, 10, 10)
+            p.setPen(self.palette().text().color())
+            p.drawText(r, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._hint)
+            return
+        pm = self._pixmap.scaled(r.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                 Qt.TransformationMode.SmoothTransformation)
+        p.drawPixmap(r.x() + (r.width() - pm.width()) // 2, r.y() + (r.height() - pm.height()) // 2, pm)
+
+
+class TryPanel(_DropMixin, QFrame):
+    """Drop zone, progress with Cancel, the annotated image, its detections, Save."""
+
+    photosDropped = Signal(object)   # list[Path]
+    chooseRequested = Signal()
+    cancelRequested = Signal()
+    saveRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("TryPanel")
+        self.setStyleSheet("#TryPanel { background: palette(base); border: 1px solid palette(mid); border-radius: 8px; }"
+                           "#TryPanel[dragover=\"true\"] { border: 2px dashed palette(highlight); }")
+        self._init_drop()
+        self.title = QLabel("Try it")
+        f = self.title.font()
+        f.setPointSizeF(f.pointSizeF() * 1.25)
+        f.setBold(True)
+        self.title.setFont(f)
+        self.model_label = QLabel("Buy a model, then drop photos on it or here.")
+        muted(self.model_label)
+        self.model_label.setWordWrap(True)
+        self.choose_button = QPushButton("Choose photos…")
+        self.choose_button.clicked.connect(self.chooseRequested)
+        self.image = ImageView("Drop photos here\n(PNG, JPEG…)")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(8)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.prev_button = QToolButton()
+        self.prev_button.setText("‹")
+        self.next_button = QToolButton()
+        self.next_button.setText("›")
+        self.page_label = QLabel()
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Class", "Score", "Box (x1, y1, x2, y2)"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setMaximumHeight(150)
+        self.save_button = QPushButton("Save annotated images…")
+        self.save_button.clicked.connect(self.saveRequested)
+        self.open_button = QToolButton()
+        self.open_button.setText("Open folder")
+
+        head = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.addWidget(self.title)
+        titles.addWidget(self.model_label)
+        head.addLayout(titles, 1)
+        head.addWidget(self.choose_button, 0, Qt.AlignmentFlag.AlignTop)
+        run = QHBoxLayout()
+        run.addWidget(self.status, 1)
+        run.addWidget(self.cancel_button)
+        nav = QHBoxLayout()
+        nav.addWidget(self.prev_button)
+        nav.addWidget(self.page_label)
+        nav.addWidget(self.next_button)
+        nav.addWidget(self.summary, 1)
+        save = QHBoxLayout()
+        save.addStretch(1)
+        save.addWidget(self.open_button)
+        save.addWidget(self.save_button)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(14, 12, 14, 12)
+        box.addLayout(head)
+        box.addWidget(self.image, 1)
+        box.addWidget(self.progress)
+        box.addLayout(run)
+        box.addLayout(nav)
+        box.addWidget(self.table)
+        box.addLayout(save)
+        self.set_busy(False)
+        self.show_results_controls(False)
+
+    def set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.choose_button.setEnabled(not busy)
+
+    def show_results_controls(self, on: bool, pages: int = 0) -> None:
+        for w in (self.summary, self.table, self.save_button, self.open_button):
+            w.setVisible(on)
+        for w in (self.prev_button, self.next_button, self.page_label):
+            w.setVisible(on and pages > 1)
+
+    def _dropped(self, files: list[Path]) -> None:
+        self.photosDropped.emit(files)
+
+
+class BuyDialog(QDialog):
+    """The confirmation before buying: exact price, the most the fee can be, balances."""
+
+    def __init__(self, quote, parent=None):
+        super().__init__(parent)
+        self.quote = quote
+        self.setWindowTitle(f"Buy {quote.name}")
+        form = QFormLayout()
+        self.price_label = QLabel(ntk(quote.price_wei))
+        f = self.price_label.font()
+        f.setBold(True)
+        self.price_label.setFont(f)
+        form.addRow("Price (to the seller):", self.price_label)
+        n = quote.transactions
+        self.fee_label = QLabel(f"at most {eth(quote.fee_max_wei)} ({n} transaction{'s' if n > 1 else ''}"
+                                + (": approve NTK, then buy)" if n > 1 else ")"))
+        form.addRow("Network fee:", self.fee_label)
+        after = quote.ntk_balance_wei - quote.price_wei
+        self.balance_label = QLabel(f"{ntk(quote.ntk_balance_wei)} → {ntk(after)}" if after >= 0
+                                    else ntk(quote.ntk_balance_wei))
+        form.addRow("Your NTK:", self.balance_label)
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #d64545;")
+        if not quote.enough_ntk:
+            self.problem.setText(f"Not enough NTK: {quote.name} costs {ntk(quote.price_wei)}, you have "
+                                 f"{ntk(quote.ntk_balance_wei)}.")
+        elif not quote.enough_eth:
+            self.problem.setText(f"Not enough ETH for the network fee: you have {eth(quote.eth_balance_wei)}.")
+        self.problem.setVisible(bool(self.problem.text()))
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.buy_button = self.buttons.addButton(f"Buy for {ntk(quote.price_wei)}",
+                                                 QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buy_button.setEnabled(quote.enough_ntk and quote.enough_eth)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        intro = QLabel(f"Buy <b>{quote.name}</b> (model #{quote.listing_id}) on the model market? "
+                       "You pay the seller directly; the model is yours to run.")
+        intro.setWordWrap(True)
+        box = QVBoxLayout(self)
+        box.addWidget(intro)
+        box.addLayout(form)
+        box.addWidget(self.problem)
+        box.addWidget(self.buttons)
+        self.resize(440, self.sizeHint().height())
+
+
+class ModelMarketView(QWidget):
+    """See the module docstring. `models` is an app.model_service.ModelService."""
+
+    listingsChanged = Signal(object)   # list[ModelListing]
+    tryFinished = Signal(object)       # TryResult, or an exception
+    _stage = Signal(str)               # from the jobs runner's thread (queued to the GUI thread)
+
+    def __init__(self, *, models, chain_runner: Background, jobs_runner: Background, parent=None):
+        super().__init__(parent)
+        self._models = models
+        self._chain = chain_runner
+        self._jobs = jobs_runner
+        self.listings: list = []
+        self.cards: dict[int, ModelCard] = {}
+        self.selected: int | None = None
+        self.confirm_dialog: BuyDialog | None = None
+        self.result = None
+        self._images: list[QImage] = []
+        self._page = 0
+        self._handle = None
+        self._t0 = 0.0
+        self._stage_text = ""
+        self._loading = False
+        self._last_save_dir: Path | None = None
+        self.saved_paths: list[Path] = []
+
+        title, self.summary = page_heading("Model market")
+        self.summary.setStyleSheet("")
+        muted(self.summary)
+        self.refresh_button = QToolButton()
+        self.refresh_button.setText("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        head = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.addWidget(title)
+        titles.addWidget(self.summary)
+        head.addLayout(titles, 1)
+        head.addWidget(self.refresh_button, 0, Qt.AlignmentFlag.AlignTop)
+
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setVisible(False)
+
+        holder = QWidget()
+        self._cards_box = QVBoxLayout(holder)
+        self._cards_box.setSpacing(12)
+        self._cards_box.setContentsMargins(0, 0, 6, 0)
+        self.empty = QLabel("Loading the market…")
+        muted(self.empty)
+        self._cards_box.addWidget(self.empty)
+        self._cards_box.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(holder)
+        scroll.setMinimumWidth(380)
+
+        self.panel = TryPanel()
+        self.panel.photosDropped.connect(lambda files: self.try_photos(self.selected, files))
+        self.panel.chooseRequested.connect(self.choose_photos)
+        self.panel.cancelRequested.connect(self.cancel_try)
+        self.panel.saveRequested.connect(self.choose_save_folder)
+        self.panel.open_button.clicked.connect(self._open_result_folder)
+        self.panel.prev_button.clicked.connect(lambda: self._show_page(self._page - 1))
+        self.panel.next_button.clicked.connect(lambda: self._show_page(self._page + 1))
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(scroll)
+        split.addWidget(self.panel)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
+        split.setSizes([460, 520])
+
+        box = QVBoxLayout(self)
+        box.addLayout(head)
+        box.addWidget(self.banner)
+        box.addWidget(split, 1)
+
+        self._stage.connect(self._on_stage)
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(200)
+        self._ticker.timeout.connect(self._tick)
+        QTimer.singleShot(0, self.refresh)
+
+    # -- messages ------------------------------------------------------------------------------
+    def show_message(self, text: str, kind: str = "info") -> None:
+        self.banner.setText(text)
+        self.banner.setStyleSheet(_BANNER.get(kind, _BANNER["info"]) + " border-radius: 6px; padding: 8px;")
+        self.banner.setVisible(bool(text))
+
+    # -- listings (chain) ----------------------------------------------------------------------
+    def refresh(self) -> None:
+        if self._loading:
+            return
+        self._loading = True
+        models = self._models
+        self._chain.submit(models.listings, on_done=self._apply_listings, on_error=self._listings_failed)
+
+    def _listings_failed(self, err: BaseException) -> None:
+        self._loading = False
+        self.empty.setText("The market could not be read.")
+        self.show_message(f"Could not read the model market: {err}", "error")
+
+    def _apply_listings(self, items) -> None:
+        self._loading = False
+        self.listings = list(items)
+        seen = set()
+        for i, lst in enumerate(self.listings):
+            seen.add(lst.listing_id)
+            card = self.cards.get(lst.listing_id)
+            if card is None:
+                card = ModelCard(lst)
+                card.buyRequested.connect(self.request_buy)
+                card.tryRequested.connect(self._try_clicked)
+                card.photosDropped.connect(self.try_photos)
+                self.cards[lst.listing_id] = card
+                self._cards_box.insertWidget(i + 1, card)
+            else:
+                card.update_listing(lst)
+        for lid in [k for k in self.cards if k not in seen]:
+            self.cards.pop(lid).deleteLater()
+        self.empty.setVisible(not self.listings)
+        self.empty.setText("No models for sale on this network yet.")
+        owned = sum(1 for x in self.listings if x.owned and not x.mine)
+        n = len(self.listings)
+        self.summary.setText(f"{n} model{'s' if n != 1 else ''} for sale · you own {owned}"
+                             " · drop photos on a model you own to try it")
+        if self.selected is None or self.selected not in self.cards:
+            first = next((x.listing_id for x in self.listings if x.owned and x.card_ok), None)
+            self.select(first)
+        else:
+            self.select(self.selected)
+        self.listingsChanged.emit(self.listings)
+
+    def listing(self, listing_id: int | None):
+        return next((x for x in self.listings if x.listing_id == listing_id), None)
+
+    def select(self, listing_id: int | None) -> None:
+        self.selected = listing_id
+        for lid, card in self.cards.items():
+            card.set_selected(lid == listing_id)
+        lst = self.listing(listing_id)
+        if lst is None:
+            self.panel.model_label.setText("Buy a model, then drop photos on it or here.")
+        elif not lst.owned:
+            self.panel.model_label.setText(f"{lst.name}: buy it to try it on your photos.")
+        else:
+            self.panel.model_label.setText(f"{lst.name} · drop photos here or choose them")
+
+    # -- buying (chain) --------------------------------------------------------------------------
+    def request_buy(self, listing_id: int) -> None:
+        """Quote (chain), then the confirmation dialog; buying happens only on its Buy button."""
+        self.show_message(f"Getting the price of model #{listing_id}…")
+        models = self._models
+        self._chain.submit(lambda: models.quote(listing_id), on_done=self._confirm,
+                           on_error=lambda e: self.show_message(f"Cannot buy model #{listing_id}: {e}", "error"))
+
+    def _confirm(self, quote) -> None:
+        self.show_message("")
+        if quote.already_owned:
+            self.show_message(f"You already own {quote.name}.", "info")
+            return
+        dlg = BuyDialog(quote, self)
+        self.confirm_dialog = dlg
+        dlg.accepted.connect(lambda: self._buy(quote))
+        dlg.finished.connect(lambda _r: setattr(self, "confirm_dialog", None))
+        dlg.open()
+
+    def _buy(self, quote) -> None:
+        self.show_message(f"Buying {quote.name} for {ntk(quote.price_wei)}…")
+        for card in self.cards.values():
+            card.buy_button.setEnabled(False)
+        models = self._models
+        self._chain.submit(lambda: models.buy(quote.listing_id, max_price_wei=quote.price_wei),
+                           on_done=lambda p: self._bought(quote, p), on_error=self._buy_failed)
+
+    def _bought(self, quote, purchase) -> None:
+        self.show_message(f"Bought {quote.name} for {ntk(purchase.price_wei)} (network fee {eth(purchase.fee_wei)}). "
+                          "Drop photos on it to try it.", "ok")
+        self.selected = quote.listing_id
+        self.refresh()
+
+    def _buy_failed(self, err: BaseException) -> None:
+        self.show_message(f"Not bought: {err}", "error")
+        self.refresh()
+
+    # -- trying (chain for fetch, jobs runner for the run) ----------------------------------------
+    def _try_clicked(self, listing_id: int) -> None:
+        self.select(listing_id)
+        self.choose_photos()
+
+    def choose_photos(self) -> None:
+        if self.selected is None:
+            self.show_message("Choose a model you own first (Buy…, then Try it).", "info")
+            return
+        files, _ = QFileDialog.getOpenFileNames(self, "Photos to try the model on", str(Path.home()),
+                                                "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
+        if files:
+            self.try_photos(self.selected, [Path(f) for f in files])
+
+    @property
+    def running(self) -> bool:
+        return self._handle is not None
+
+    def try_photos(self, listing_id: int | None, paths: list[Path]) -> bool:
+        """Run the owned model `listing_id` on `paths`; False (with a message) if it can't start."""
+        lst = self.listing(listing_id)
+        if lst is None:
+            self.show_message("Choose a model first: drop the photos on a model card.", "info")
+            return False
+        self.select(listing_id)
+        if self.running:
+            self.show_message("A model is already running; wait for it or cancel it.", "info")
+            return False
+        if not lst.owned:
+            self.show_message(f"Buy {lst.name} first to try it on your photos.", "info")
+            return False
+        models = self._models
+        self._handle = models.new_try()
+        handle = self._handle
+        self._t0 = time.monotonic()
+        self._stage_text = "Checking the model…"
+        self.result = None
+        self._images = []
+        self.panel.image.set_pixmap(None)
+        self.panel.image.set_hint(f"Running {lst.name} on {len(paths)} photo{'s' if len(paths) != 1 else ''}…")
+        self.panel.show_results_controls(False)
+        self.panel.set_busy(True)
+        self.panel.status.setText(self._stage_text)
+        self._ticker.start()
+        self.show_message("")
+
+        def stage(msg: dict) -> None:
+            try:
+                self._stage.emit(str(msg.get("message") or msg.get("type") or ""))
+            except RuntimeError:   # the view is gone; the run goes on to its end
+                pass
+
+        def run(model):
+            res = models.try_model(model, paths, handle=handle, on_event=stage)
+            return res, [_load_preview(im.annotated) for im in res.images]
+
+        def fetched(model) -> None:
+            if handle.cancelled:
+                self._try_done(RuntimeError("cancelled"))
+                return
+            self._stage_text = "Starting the worker…"
+            self._jobs.submit(lambda: run(model), on_done=self._try_done, on_error=self._try_done)
+
+        # check the photos first (off the GUI thread), then fetch on the chain thread
+        self._jobs.submit(lambda: models.check_images(paths),
+                          on_done=lambda _files: self._chain.submit(lambda: models.fetch(listing_id), on_done=fetched,
+                                                                    on_error=self._try_done),
+                          on_error=self._try_done)
+        return True
+
+    def cancel_try(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._stage_text = "Cancelling…"
+            self.panel.status.setText(self._stage_text)
+            self.panel.cancel_button.setEnabled(False)
+
+    def _on_stage(self, text: str) -> None:
+        if text and self.running:
+            self._stage_text = text[:1].upper() + text[1:] + "…"
+
+    def _tick(self) -> None:
+        if self.running:
+            self.panel.status.setText(f"{self._stage_text}  {time.monotonic() - self._t0:.1f} s")
+
+    def _try_done(self, value) -> None:
+        self._ticker.stop()
+        self._handle = None
+        self.panel.set_busy(False)
+        self.panel.cancel_button.setEnabled(True)
+        if isinstance(value, BaseException):
+            msg = str(value)
+            if msg == "cancelled":
+                self.panel.status.setText("Cancelled.")
+                self.panel.image.set_hint("Cancelled. Drop photos to try again.")
+            else:
+                self.panel.status.setText("")
+                self.panel.image.set_hint("Drop photos here\n(PNG, JPEG…)")
+                self.show_message(f"Could not run the model: {msg}", "error")
+            self.tryFinished.emit(value)
+            return
+        res, images = value
+        self.result = res
+        self._images = images
+        n = sum(len([d for d in im.detections if d.box is not None]) for im in res.images)
+        self.panel.status.setText(f"{len(res.images)} photo{'s' if len(res.images) != 1 else ''}, {n} detections "
+                                  f"in {res.run_s:.1f} s ({res.sandbox} sandbox)")
+        self.panel.show_results_controls(True, len(res.images))
+        self._show_page(0)
+        self.tryFinished.emit(res)
+
+    def _show_page(self, page: int) -> None:
+        if self.result is None or not self.result.images:
+            return
+        page = max(0, min(page, len(self.result.images) - 1))
+        self._page = page
+        im = self.result.images[page]
+        qimg = self._images[page] if page < len(self._images) else QImage()
+        self.panel.image.set_pixmap(QPixmap.fromImage(qimg) if not qimg.isNull() else None)
+        self.panel.page_label.setText(f"{page + 1} / {len(self.result.images)}")
+        dets = sorted(im.detections, key=lambda d: -d.score)
+        boxes = [d for d in dets if d.box is not None]
+        if boxes:
+            counts: dict[str, int] = {}
+            for d in boxes:
+                counts[d.label] = counts.get(d.label, 0) + 1
+            top = ", ".join(f"{c} {k.replace('_', ' ')}" for k, c in sorted(counts.items(), key=lambda kv: -kv[1]))
+            self.panel.summary.setText(f"<b>{im.source.name}</b>: {len(boxes)} detections: {top}")
+        elif dets:
+            self.panel.summary.setText(f"<b>{im.source.name}</b>: " +
+                                       ", ".join(f"{d.label.replace('_', ' ')} {d.score:.2f}" for d in dets))
+        else:
+            self.panel.summary.setText(f"<b>{im.source.name}</b>: nothing found above the score threshold")
+        self.panel.table.setRowCount(len(dets))
+        for r, d in enumerate(dets):
+            box = ", ".join(f"{v:.0f}" for v in d.box) if d.box else "–"
+            for c, text in enumerate((d.label.replace("_", " "), f"{d.score:.2f}", box)):
+                item = QTableWidgetItem(text)
+                if c == 1:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.panel.table.setItem(r, c, item)
+        self.panel.table.resizeColumnsToContents()
+
+    # -- saving ----------------------------------------------------------------------------------
+    def choose_save_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save the annotated images in", str(Path.home()))
+        if folder:
+            self.save_annotated_to(Path(folder))
+
+    def save_annotated_to(self, folder: Path) -> None:
+        if self.result is None:
+            return
+        res, models = self.result, self._models
+        self._jobs.submit(lambda: models.save_annotated(res, folder), on_done=lambda paths: self._saved(folder, paths),
+                          on_error=lambda e: self.show_message(f"Could not save the images: {e}", "error"))
+
+    def _saved(self, folder: Path, paths) -> None:
+        self._last_save_dir = folder
+        self.show_message(f"Saved {len(paths)} annotated image{'s' if len(paths) != 1 else ''} in {folder}", "ok")
+        self.saved_paths = list(paths)
+
+    def _open_result_folder(self) -> None:
+        folder = self._last_save_dir or (self.result.out_dir if self.result else None)
+        if folder is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def shutdown(self) -> None:
+        """Cancel a running model (call before the runners are shut down)."""
+        self.cancel_try()
+
+
+def _load_preview(path: Path) -> QImage:
+    """Read (and shrink) an annotated image on a worker thread (QImage is thread-safe, QPixmap isn't)."""
+    img = QImage(str(path))
+    if not img.isNull() and img.width() > PREVIEW_MAX_PX:
+        img = img.scaledToWidth(PREVIEW_MAX_PX, Qt.TransformationMode.SmoothTransformation)
+    return img

@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "selftest",
     "wallet",
     "market",
+    "order",
     "earnings",
     "agent",
     "models",

@@ -424,6 +424,20 @@ class WalletSession:
     def lock(self) -> None:
         self.service.lock()
 
+    def signer(self, password: str | None = None):
+        """The unlocked account (eth-account LocalAccount) for other GUI services that sign
+        (market purchases...). Locked: `password` opens it for this use only (FieldError("password")
+        if wrong); none given: `Locked`, so the view can ask for it."""
+        svc = self.service
+        if svc.is_unlocked():
+            return svc.signer()
+        if not password:
+            raise Locked("the wallet is locked: enter its password")
+        try:
+            return svc.keystore.unlock(svc.address, password)
+        except WrongPassword:
+            raise FieldError("password", "Wrong password.") from None
+
     # --- sending ------------------------------------------------------------------------
 
     def quote(self, to_text: str, amount_text: str, asset: Literal["NTK", "ETH"] = "NTK") -> SendQuote:
@@ -477,15 +491,7 @@ class WalletSession:
         """Send what `quote` describes. Locked keystore: `password` opens the key for this
         transaction only (FieldError("password") if wrong; nothing is sent); none given: Locked."""
         svc = self.service
-        if svc.is_unlocked():
-            signer = svc.signer()
-        elif password:
-            try:
-                signer = svc.keystore.unlock(svc.address, password)
-            except WrongPassword:
-                raise FieldError("password", "Wrong password.") from None
-        else:
-            raise Locked("the wallet is locked: enter its password")
+        signer = self.signer(password)
         if quote.asset == "ETH":
             res = svc.chain.transact(signer, to=quote.to, value_wei=quote.amount_wei,
                                      gas=max(quote.gas, ETH_TRANSFER_GAS), what=f"sending {format_amount(quote.amount_wei)} ETH")

@@ -46,9 +46,10 @@ import secrets
 import shutil
 import tarfile
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from app.buyer_book import OrderBook, OrderStatus, ShardStatus
 from app.context import AppContext
@@ -136,7 +137,7 @@ class BuyerService:
         missing = [h for h in sorted(spec.content_hashes()) if h not in given and not self.store.has(h)]
         if missing:
             raise BuyerError(f"the scene needs {len(missing)} file(s) not given as assets, e.g. sha256 {missing[0][:16]}…")
-        for h, p in given.items():
+        for p in given.values():
             self.store.put_file(p)
         inputs = {f"asset-{h[:16]}": {"sha256": h, "uri": self.publish(h)} for h in sorted(spec.content_hashes())}
         scene_sha = self.store.put_bytes(spec.canonical_json().encode())

@@ -187,7 +187,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                             deadline_s=deadline_s, review_window_s=review_s, seed=args.seed, size=size,
                             assets=args.asset, name=args.name, verify_sample=args.sample)
         emit(args, order_doc(o), order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards)
-             + f"\nfollow it with: kminer order watch")
+             + "\nfollow it with: kminer order watch")
     return 0
 
 
@@ -268,7 +268,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             while True:
                 try:
                     events = svc.step()
-                except Exception as e:  # RPC down...: say so, try again
+                except Exception as e:  # noqa: BLE001 - RPC down...: say so, try again next pass
                     events = [f"pass failed: {e}"]
                 orders = svc.orders()
                 active = [o for o in orders if o.state not in IDLE_STATES]

@@ -293,6 +293,7 @@ class WalletSession:
         self.keyring = keyring or KeyringPasswords()
         self.retry_delays_s = retry_delays_s
         self._svc: WalletService | None = None
+        self._auto_unlock = True
 
     @property
     def service(self) -> WalletService:
@@ -336,8 +337,10 @@ class WalletSession:
         """Address, balances and lock state now. Raises RpcUnavailable when the node is down."""
         svc = self.service
         address = svc.address
-        if not svc.is_unlocked() and self.ctx.settings.wallet.remember_password:
-            self.unlock_from_keyring()
+        if self._auto_unlock:  # once: the keyring (when opted in) unlocks at start, never after a Lock
+            self._auto_unlock = False
+            if not svc.is_unlocked():
+                self.unlock_from_keyring()
         chain = svc.chain
         note = None
         try:
@@ -422,6 +425,7 @@ class WalletSession:
         return True
 
     def lock(self) -> None:
+        self._auto_unlock = False
         self.service.lock()
 
     def signer(self, password: str | None = None):

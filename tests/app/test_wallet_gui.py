@@ -138,3 +138,41 @@ def test_rpc_down_is_an_error_and_switching_back_works(session):
         session.snapshot()  # retry: still down
     snap = session.switch_network("local")
     assert snap.chain_id == 27501 and snap.unlocked  # the key stays unlocked across the switch
+
+
+def test_job_payments_show_as_job_rows_with_the_market_named(session):
+    session.unlock(PW)
+    svc = session.service
+    market = svc.market()
+    deadline = svc.chain.latest_timestamp() + 3600
+    job_id, _ = market.post(session.signer(), kind="render", spec_hash=b"\x01" * 32, spec_uri="file:///spec.json",
+                            reward_wei=7 * NTK, deadline=deadline, review_window_s=600)
+    rows = session.history()
+    jobs = filter_rows(rows, HistoryFilter(kind="job"))
+    assert [(r.event, r.direction, r.amount_wei, r.job_id, r.counterparty_label) for r in jobs] == [
+        ("JobPosted", "out", 7 * NTK, job_id, "Job market")]
+    escrow = filter_rows(rows, HistoryFilter(kind="transfer", direction="out"))
+    assert [(r.amount_wei, r.counterparty_label) for r in escrow] == [(7 * NTK, "Job market")]
+    assert filter_rows(rows, HistoryFilter(text=f"job {job_id}")) == jobs
+
+
+def test_signer_needs_the_password_while_locked(session):
+    with pytest.raises(Locked):
+        session.signer()
+    with pytest.raises(FieldError, match="Wrong password"):
+        session.signer("nope")
+    assert session.signer(PW).address == session.service.address
+    assert not session.service.is_unlocked()
+
+
+def test_keyring_unlocks_once_at_start_and_a_lock_sticks(session):
+    assert session.unlock(PW, remember=True)  # the test keyring (a file backend) holds it now
+    again = WalletSession(session.ctx, keystore=session.keystore)
+    session.close()  # one process holds the local chain at a time
+    try:
+        assert again.snapshot().unlocked  # opted in: unlocked from the keyring at start
+        again.lock()
+        assert not again.snapshot().unlocked  # and a Lock is not undone by the next refresh
+        assert again.unlock_from_keyring() and again.snapshot().unlocked
+    finally:
+        again.close()

@@ -177,3 +177,20 @@ def test_rpc_down_shows_a_calm_banner_and_retry_recovers(qtbot, wallet):
         stop_anvil(anvil)
     view.switch_network("local")
     qtbot.waitUntil(lambda: view.snapshot.network == "local" and view.snapshot.ntk_wei == FAUCET_NTK_WEI, timeout=15000)
+
+
+def test_remembered_password_unlocks_from_the_keyring_without_asking(qtbot, wallet):
+    view, session, _ = wallet
+    view.toggle_lock()
+    qtbot.waitUntil(lambda: isinstance(view.dialog, PasswordDialog) and view.dialog.isVisible(), timeout=10000)
+    dlg = view.dialog
+    dlg.password.setText(PW)
+    dlg.remember.setChecked(True)
+    dlg.buttons.accepted.emit()
+    qtbot.waitUntil(lambda: view.snapshot.unlocked, timeout=10000)
+    assert session.ctx.settings.wallet.remember_password
+    view.toggle_lock()
+    qtbot.waitUntil(lambda: not view.snapshot.unlocked, timeout=10000)
+    view.toggle_lock()
+    qtbot.waitUntil(lambda: view.snapshot.unlocked, timeout=10000)
+    assert view.dialog is dlg  # no new password dialog: the keyring held it

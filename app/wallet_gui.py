@@ -337,6 +337,9 @@ class WalletSession:
         """Address, balances and lock state now. Raises RpcUnavailable when the node is down."""
         svc = self.service
         address = svc.address
+        if not svc.network.embedded and not svc.rpc_url:
+            raise WalletError(f"{svc.network.name} needs an RPC URL: set it in Settings → Wallet → RPC URL, "
+                              "then Retry.")
         if self._auto_unlock:  # once: the keyring (when opted in) unlocks at start, never after a Lock
             self._auto_unlock = False
             if not svc.is_unlocked():

@@ -16,7 +16,7 @@ from app.wallet_gui import (
 )
 from app.wallet_service import WalletService
 from wallet.deploy import FAUCET_NTK_WEI
-from wallet.errors import RpcUnavailable
+from wallet.errors import RpcUnavailable, WalletError
 from wallet.keystore import Keystore
 
 NTK = 10**18
@@ -136,6 +136,9 @@ def test_rpc_down_is_an_error_and_switching_back_works(session):
         session.switch_network("devnet", f"http://127.0.0.1:{closed_port()}")
     with pytest.raises(RpcUnavailable):
         session.snapshot()  # retry: still down
+    with pytest.raises(WalletError, match="sepolia needs an RPC URL: set it in Settings"):
+        session.ctx.settings.wallet.rpc_url = None
+        session.switch_network("sepolia")
     snap = session.switch_network("local")
     assert snap.chain_id == 27501 and snap.unlocked  # the key stays unlocked across the switch
 

@@ -23,14 +23,14 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from app.context import AppContext
 from app.wallet_gui import FieldError
 from wallet.errors import KeystoreError, WalletError, WrongPassword
-from wallet.keystore import Keystore, KeyringPasswords
+from wallet.keystore import KeyringPasswords, Keystore
 from wallet.networks import NETWORKS
 
 log = logging.getLogger(__name__)

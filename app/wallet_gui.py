@@ -15,16 +15,19 @@ import csv
 import io
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 from app.context import AppContext
 from app.wallet_service import WalletService
 from common.fsutil import atomic_write_text
-from wallet.errors import KeystoreError, NotDeployed, RpcUnavailable, WalletError, WrongPassword
-from wallet.keystore import Keystore, KeyringPasswords
+from wallet.errors import (
+    KeystoreError, NotDeployed, RpcUnavailable, WalletError, WrongPassword,
+)
+from wallet.keystore import KeyringPasswords, Keystore
 from wallet.networks import NETWORKS, Network
 
 log = logging.getLogger(__name__)
@@ -34,9 +37,29 @@ ETH_TRANSFER_GAS = 21_000
 GUI_RETRY_DELAYS_S = (0.25, 0.75)
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
-__all__ = ["FieldError", "Locked", "RpcUnavailable", "WalletError", "NetworkChoice", "WalletSnapshot", "SendQuote",
-           "SendResult", "HistoryRow", "HistoryFilter", "WalletSession", "check_address", "check_amount",
-           "format_amount", "filter_rows", "rows_to_csv", "export_csv", "network_choices"]
+__all__ = [
+    "CSV_COLUMNS",
+    "FieldError",
+    "HistoryFilter",
+    "HistoryRow",
+    "KeystoreError",
+    "Locked",
+    "NetworkChoice",
+    "RpcUnavailable",
+    "SendQuote",
+    "SendResult",
+    "WalletError",
+    "WalletSession",
+    "WalletSnapshot",
+    "check_address",
+    "check_amount",
+    "export_csv",
+    "filter_rows",
+    "format_amount",
+    "network_choices",
+    "rows_to_csv",
+    "to_rows",
+]
 
 
 class FieldError(ValueError):
@@ -79,7 +102,7 @@ def check_amount(text: str, decimals: int = DECIMALS, field: str = "amount") -> 
         raise FieldError(field, "Enter an amount.")
     try:
         q = Decimal(t)
-    except Exception:
+    except InvalidOperation:
         raise FieldError(field, f"Not a number: {text.strip()!r}.") from None
     if not q.is_finite():
         raise FieldError(field, f"Not a number: {text.strip()!r}.")
@@ -524,5 +547,3 @@ def _token(chain, address: str | None):
         raise NotDeployed("no NTK contract known on this network")
     return TokenClient(chain, address)
 
-
-__all__ += ["KeystoreError", "to_rows", "CSV_COLUMNS"]

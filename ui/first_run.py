@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from app.first_run import BenchmarkRun, BenchOutcome, BenchProgress, Cancelled, FirstRun, password_strength
+from app.first_run import (
+    BenchmarkRun, BenchOutcome, BenchProgress, Cancelled, FirstRun, password_strength,
+)
 from app.wallet_gui import FieldError, network_choices
 from ui.background import Background
 from ui.qr import qr_pixmap
 from ui.qt import (
     QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
-    QObject, QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget, QWizard, QWizardPage, Qt, Signal,
+    QObject, QProgressBar, QPushButton, QRadioButton, Qt, QVBoxLayout, QWidget, QWizard, QWizardPage, Signal,
 )
-from ui.wallet_view import error_label, mono_font, muted, show_error
+from ui.wallet_dialogs import error_label, mono_font, muted, show_error
 
 log = logging.getLogger(__name__)
 

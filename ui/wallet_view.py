@@ -18,141 +18,20 @@ from app.wallet_gui import (
 from ui.background import Background
 from ui.qr import qr_pixmap
 from ui.qt import (
-    QAbstractItemView, QCheckBox, QColor, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFont, QFormLayout,
-    QFrame, QGridLayout, QGuiApplication, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPalette, QPushButton,
-    QTabWidget, QTableWidget, QTableWidgetItem, QTimer, QToolButton, QVBoxLayout, QWidget, Qt, Signal,
+    QAbstractItemView, QColor, QComboBox, QDialog, QFileDialog, QFormLayout,
+    QFrame, QGridLayout, QGuiApplication, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, Qt,
+    QTableWidget, QTableWidgetItem, QTabWidget, QTimer, QToolButton, QVBoxLayout, QWidget, Signal,
+)
+from ui.wallet_dialogs import (
+    ConfirmSendDialog, PasswordDialog, balance_html, error_label, mono_font, muted, show_error,
 )
 from ui.widgets import page_heading
 
 log = logging.getLogger(__name__)
 
-ERROR_STYLE = "color: #d64545;"
 BANNER_STYLE = "background: rgba(47,128,237,0.12); border-radius: 6px; padding: 8px;"
 REFRESH_MS = 10_000
 INCOMING_COLOR = "#2e9e5b"  # reads on light and dark backgrounds
-
-
-def error_label() -> QLabel:
-    """A red one-line message under a field; hidden while empty."""
-    lab = QLabel()
-    lab.setStyleSheet(ERROR_STYLE)
-    lab.setWordWrap(True)
-    lab.setVisible(False)
-    return lab
-
-
-def show_error(label: QLabel, text: str | None) -> None:
-    label.setText(text or "")
-    label.setVisible(bool(text))
-
-
-def muted(label: QLabel) -> QLabel:
-    """Secondary text in the palette's placeholder colour (readable in light and dark themes)."""
-    label.setStyleSheet("")
-    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-    return label
-
-
-def balance_html(wei: int | None) -> str:
-    """The exact amount, its fraction smaller so the whole units read at a glance."""
-    whole, _, frac = format_amount(wei).partition(".")
-    return whole + (f"<span style='font-size:small; font-weight:normal'>.{frac}</span>" if frac else "")
-
-
-def mono_font() -> QFont:
-    f = QFont("monospace")
-    f.setStyleHint(QFont.StyleHint.Monospace)
-    return f
-
-
-class PasswordDialog(QDialog):
-    """Asks the wallet password; `submit(password, remember)` runs it on the chain runner and the
-    dialog closes only on success (a wrong password shows at the field, nothing changes)."""
-
-    def __init__(self, *, title: str, text: str, keyring: bool, on_submit, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle(title)
-        self._on_submit = on_submit
-        box = QVBoxLayout(self)
-        intro = QLabel(text)
-        intro.setWordWrap(True)
-        box.addWidget(intro)
-        self.password = QLineEdit()
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password.setPlaceholderText("Wallet password")
-        box.addWidget(self.password)
-        self.error = error_label()
-        box.addWidget(self.error)
-        self.remember = QCheckBox("Remember it in the OS keyring")
-        self.remember.setEnabled(keyring)
-        if not keyring:
-            self.remember.setToolTip("No OS keyring is available on this system.")
-        box.addWidget(self.remember)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Unlock")
-        self.buttons.accepted.connect(self._submit)
-        self.buttons.rejected.connect(self.reject)
-        box.addWidget(self.buttons)
-        self.setMinimumWidth(380)
-
-    def _submit(self) -> None:
-        self.buttons.setEnabled(False)
-        self._on_submit(self.password.text(), self.remember.isChecked())
-
-    def failed(self, message: str) -> None:
-        self.buttons.setEnabled(True)
-        show_error(self.error, message)
-        self.password.selectAll()
-        self.password.setFocus()
-
-
-class ConfirmSendDialog(QDialog):
-    """Shows what will be sent, the fee and the total; asks the password when locked."""
-
-    def __init__(self, quote: SendQuote, *, locked: bool, on_submit, parent=None):
-        super().__init__(parent)
-        self.quote = quote
-        self._on_submit = on_submit
-        self._locked = locked
-        self.setWindowTitle("Confirm sending")
-        box = QVBoxLayout(self)
-        form = QFormLayout()
-        amount = QLabel(f"<b>{format_amount(quote.amount_wei)} {quote.asset}</b>")
-        form.addRow("Amount", amount)
-        to = QLabel(quote.to)
-        to.setFont(mono_font())
-        to.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        form.addRow("To", to)
-        self.fee = QLabel(f"≈ {format_amount(quote.fee_wei)} ETH  (at most {format_amount(quote.max_fee_wei)} ETH)")
-        form.addRow("Network fee", self.fee)
-        if quote.asset == "ETH":
-            form.addRow("Total", QLabel(f"≈ {format_amount(quote.amount_wei + quote.fee_wei)} ETH"))
-        box.addLayout(form)
-        self.password = QLineEdit()
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password.setPlaceholderText("Wallet password")
-        self.password.setVisible(locked)
-        if locked:
-            note = QLabel("The wallet is locked: its password signs this transaction.")
-            note.setWordWrap(True)
-            box.addWidget(note)
-        box.addWidget(self.password)
-        self.error = error_label()
-        box.addWidget(self.error)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Send")
-        self.buttons.accepted.connect(self._submit)
-        self.buttons.rejected.connect(self.reject)
-        box.addWidget(self.buttons)
-        self.setMinimumWidth(460)
-
-    def _submit(self) -> None:
-        self.buttons.setEnabled(False)
-        self._on_submit(self.password.text() if self._locked else None)
-
-    def failed(self, message: str) -> None:
-        self.buttons.setEnabled(True)
-        show_error(self.error, message)
 
 
 class WalletView(QWidget):

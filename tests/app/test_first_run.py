@@ -11,7 +11,9 @@ import pytest
 
 from app.context import AppContext
 from app.devices_service import DeviceService
-from app.first_run import BenchmarkRun, Cancelled, FirstRun, needs_first_run, password_strength
+from app.first_run import (
+    BenchmarkRun, Cancelled, FirstRun, needs_first_run, password_strength,
+)
 from app.wallet_gui import FieldError, WalletSession
 from tests.gpu.nvml_standin import RTX_3070_X1, make_standin
 from wallet.deploy import FAUCET_NTK_WEI

@@ -11,7 +11,9 @@ from app.first_run import FirstRun, needs_first_run
 from app.wallet_gui import WalletSession
 from tests.wallet.conftest import free_port
 from ui.background import Background
-from ui.first_run import ADDRESS, BENCH, CREATE, DEVICES, IMPORT, NETWORK, FirstRunWizard
+from ui.first_run import (
+    ADDRESS, BENCH, CREATE, DEVICES, IMPORT, NETWORK, FirstRunWizard,
+)
 from wallet.deploy import FAUCET_NTK_WEI
 from wallet.keystore import Keystore
 

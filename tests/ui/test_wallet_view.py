@@ -15,7 +15,8 @@ from app.wallet_service import WalletService
 from tests.wallet.conftest import free_port, start_anvil, stop_anvil
 from ui.background import Background
 from ui.qt import QGuiApplication
-from ui.wallet_view import ConfirmSendDialog, PasswordDialog, WalletView
+from ui.wallet_dialogs import ConfirmSendDialog, PasswordDialog
+from ui.wallet_view import WalletView
 from wallet.deploy import FAUCET_NTK_WEI
 from wallet.keystore import Keystore
 
@@ -55,7 +56,7 @@ def refreshed(qtbot, view):
 
 
 def test_shows_address_qr_exact_balances_and_history(qtbot, wallet):
-    view, session, _ = wallet
+    view = wallet[0]
     snap = view.snapshot
     assert view.address_label.text() == snap.address
     assert not view.qr.pixmap().isNull() and view.qr.pixmap().width() >= 100
@@ -70,7 +71,7 @@ def test_shows_address_qr_exact_balances_and_history(qtbot, wallet):
 
 
 def test_field_errors_for_bad_address_checksum_and_insufficient_funds(qtbot, wallet):
-    view, _, _ = wallet
+    view = wallet[0]
     view.tabs.setCurrentIndex(1)
     view.to_edit.setText("0x1234")
     assert view.to_error.isVisible() and "40 hex digits" in view.to_error.text()
@@ -86,7 +87,7 @@ def test_field_errors_for_bad_address_checksum_and_insufficient_funds(qtbot, wal
 
 
 def test_send_asks_password_refuses_wrong_one_and_sends_exact_amount(qtbot, wallet):
-    view, session, _ = wallet
+    view = wallet[0]
     view.tabs.setCurrentIndex(1)
     view.to_edit.setText(OTHER.lower())
     view.amount_edit.setText("12.000000000000000001")

@@ -29,6 +29,19 @@ from ui.widgets import page_heading
 
 log = logging.getLogger(__name__)
 
+EVENT_TEXT = {"JobPosted": "Job posted (escrow)", "JobClaimed": "Job claimed (stake)", "ResultSubmitted": "Result submitted",
+              "JobAccepted": "Job accepted", "JobRejected": "Job rejected", "PaymentReleased": "Payment released",
+              "JobRefunded": "Job refunded", "ModelListed": "Model listed"}
+
+
+def event_text(r: HistoryRow) -> str:
+    """A history row's event in words (the CSV keeps the contract's event names)."""
+    if r.event == "Transfer":
+        return {"in": "Received", "out": "Sent", "self": "Sent to yourself"}.get(r.direction, "Transfer")
+    if r.event == "ModelPurchased":
+        return "Model sold" if r.direction == "in" else "Model bought"
+    return EVENT_TEXT.get(r.event, r.event)
+
 BANNER_STYLE = "background: rgba(47,128,237,0.12); border-radius: 6px; padding: 8px;"
 REFRESH_MS = 10_000
 INCOMING_COLOR = "#2e9e5b"  # reads on light and dark backgrounds
@@ -473,7 +486,7 @@ class WalletView(QWidget):
         for i, r in enumerate(self.shown_rows):
             sign = {"in": "+", "out": "−"}.get(r.direction, "")
             amount = "" if r.amount_wei is None else sign + format_amount(r.amount_wei)
-            what = r.event + (f" · job {r.job_id}" if r.job_id is not None else "")
+            what = event_text(r) + (f" · job {r.job_id}" if r.job_id is not None else "")
             cells = [r.time_text, what, amount, r.counterparty_label, str(r.block)]
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)

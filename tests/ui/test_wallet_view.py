@@ -65,6 +65,7 @@ def test_shows_address_qr_exact_balances_and_history(qtbot, wallet):
     assert view.eth_label.toolTip() == f"{format_amount(snap.eth_wei)} ETH (exact)"
     assert "chain id 27501" in view.summary.text() and "locked" in view.summary.text()
     assert view.history_table.item(0, 3).text() == "Minted (faucet)"
+    assert view.history_table.item(0, 1).text() == "Received"
     assert view.history_table.item(0, 2).text() == "+1,000,000"
     view.copy_address()
     assert QGuiApplication.clipboard().text() == snap.address
@@ -111,6 +112,7 @@ def test_send_asks_password_refuses_wrong_one_and_sends_exact_amount(qtbot, wall
     qtbot.waitUntil(lambda: view.snapshot.ntk_wei == FAUCET_NTK_WEI - 12 * NTK - 1, timeout=15000)
     qtbot.waitUntil(lambda: view.history_table.rowCount() == 2, timeout=15000)
     assert view.history_table.item(0, 2).text() == "−12.000000000000000001"
+    assert view.history_table.item(0, 1).text() == "Sent"
 
 
 def test_unlock_wrong_password_changes_nothing_then_unlock_and_lock(qtbot, wallet):

@@ -353,6 +353,7 @@ class MinerService:
         idx.sync()
         cur = json.loads(self.db.meta("cursor") or "[-1, -1]")
         tracked = {r.job_id for r in self.rows(active_only=True)}
+        me = self.account.address.lower()
         while True:
             evs = idx.events_after(cur[0], cur[1], names=_JOB_EVENTS, limit=1000)
             for ev in evs:
@@ -363,7 +364,8 @@ class MinerService:
                                      spec_sha=str(a["specHash"]).removeprefix("0x"), spec_uri=a["specURI"])
                 elif ev.name in ("JobClaimed", "JobRefunded"):
                     self.db.drop_open(jid)
-                if jid in tracked:
+                ours = ev.name in ("JobClaimed", "ResultSubmitted") and str(a.get("miner", "")).lower() == me
+                if jid in tracked and not ours:  # our own claim and submit are known already
                     self.db.mark_dirty(jid)
             if evs:
                 cur = [evs[-1].block, evs[-1].log_index]

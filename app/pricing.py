@@ -50,6 +50,7 @@ DEFAULT_ARCH = "centernet-s"
 DEFAULT_INPUT = {"centernet-xs": (128, 96), "centernet-s": (320, 240), "centernet-m": (512, 384),
                  "classifier-xs": (32, 32), "classifier-s": (64, 64)}
 IMAGE_EXT = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"P5", b"P6")
 MARKET_KINDS = {"render": ("render",), "train": ("train",), "infer": ("infer",),
                 "verify": ("verify-render", "verify-train")}
 """Market job kind -> the engine kinds its spec may name."""
@@ -106,8 +107,11 @@ class InputStats:
 
 def count_images(path: Path, is_dir: bool) -> InputStats:
     """Images in a fetched input: a folder artifact is a tar (count image members, headers only)."""
-    if not is_dir:
-        return InputStats(1 if Path(path).suffix.lower() in IMAGE_EXT else 0, False)
+    if not is_dir:  # stored files carry no name: tell an image by its first bytes
+        with open(path, "rb") as f:
+            head = f.read(12)
+        is_image = head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+        return InputStats(1 if is_image else 0, False)
     n = 0
     with tarfile.open(path, mode="r:") as tar:
         for m in tar:

@@ -67,7 +67,10 @@ def test_count_images_reads_tar_headers(tmp_path):
     p = tmp_path / "ds.tar"
     p.write_bytes(buf.getvalue())
     assert P.count_images(p, True) == P.InputStats(2, True)
-    assert P.count_images(tmp_path / "x.png", False).images == 1
+    (tmp_path / "aa11").write_bytes(b"\x89PNG\r\n\x1a\n....")  # stored files have no extension
+    (tmp_path / "bb22").write_bytes(b'{"json": 1}')
+    assert P.count_images(tmp_path / "aa11", False).images == 1
+    assert P.count_images(tmp_path / "bb22", False).images == 0
 
 
 def test_floor_rises_when_booked_falls_when_idle_within_bounds():

@@ -1,0 +1,97 @@
+"""Agent fixtures: a real in-memory EVM with our contracts, a buyer with NTK, and a factory
+for MinerService on the test's own app folders (CPU device in `mining`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NTK = 10**18
+
+
+def render_spec_bytes(frames: int = 2, *, width: int = 96, height: int = 72, scene: str = "table_top") -> bytes:
+    sc = json.loads((ROOT / "resources" / "scenes" / f"{scene}.json").read_text())
+    sc["outputs"].update({"width": width, "height": height, "count": frames})
+    spec = {"id": "table", "kind": "render", "params": {"scene": sc}, "resources": {"device": "cpu", "max_wall_s": 600}}
+    return json.dumps(spec, sort_keys=True).encode()
+
+
+@dataclass
+class World:
+    tmp: Path
+    tester: object
+    chain: object
+    market: object
+    deployer: object
+    buyer: object
+    miner: object
+    other: object
+    ctx: object
+    devices: object
+    ledger: object
+    services: list = field(default_factory=list)
+
+    def post(self, data: bytes, *, kind: str = "render", reward_ntk: float = 1, deadline_s: int = 7200,
+             review_s: int = 600, name: str | None = None, spec_hash: str | None = None) -> int:
+        """Write the spec file under the buyer's folder and post it; returns the job id."""
+        f = self.tmp / "buyer" / (name or f"spec-{hashlib.sha256(data).hexdigest()[:12]}.json")
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(data)
+        job_id, _ = self.market.post(self.buyer, kind=kind, spec_hash=spec_hash or "0x" + hashlib.sha256(data).hexdigest(),
+                                     spec_uri=f.as_uri(), reward_wei=int(reward_ntk * NTK),
+                                     deadline=self.chain.latest_timestamp() + deadline_s, review_window_s=review_s)
+        return job_id
+
+    def service(self, **kw):
+        from app.miner_service import MinerService
+
+        svc = MinerService(self.ctx, self.market, self.miner, self.devices, self.ledger, **kw)
+        self.services.append(svc)
+        return svc
+
+
+def step_until(svc, job_id: int, states: set[str], timeout_s: float = 120, **kw) -> str:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        svc.step(**kw)
+        r = svc.row(job_id)
+        if r is not None and r.state in states:
+            return r.state
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} stuck in {svc.row(job_id)}; last decisions {svc.pricing_decisions(3)}")
+
+
+@pytest.fixture
+def world(tmp_path):
+    from app.context import AppContext
+    from app.devices_service import DeviceService
+    from app.ledger import Ledger
+    from tests.wallet.conftest import make_tester_chain
+    from wallet.deploy import deploy_all
+    from wallet.market import MarketClient
+
+    tester, chain, accounts = make_tester_chain(tmp_path)
+    deployer, buyer, miner, other = accounts[:4]
+    dep = deploy_all(chain, deployer)
+    m = MarketClient(chain, dep)
+    m.token.mint(deployer, buyer.address, 1000 * NTK)
+    ctx = AppContext.open()
+    devs = DeviceService(ctx, idle=lambda: None)
+    devs.set_mode("cpu", "mining")
+    ctx.settings.device("cpu").price_floor_ntk_per_hour = 0.0
+    ledger = Ledger(ctx.paths.ledger_db)
+    w = World(tmp_path, tester, chain, m, deployer, buyer, miner, other, ctx, devs, ledger)
+    yield w
+    for svc in w.services:
+        try:
+            svc.close()
+        except Exception:
+            pass
+    ledger.close()
+    devs.close()

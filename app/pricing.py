@@ -204,13 +204,13 @@ def next_floor(floor: float, busy_fraction: float, *, lo: float, hi: float, step
     Returns None when the floor stays as it is."""
     if hi < lo:
         lo, hi = hi, lo
-    mins = window_s / 60.0
+    span = f"{window_s:.0f} s" if window_s < 120 else f"{window_s / 60:.0f} min"
     if busy_fraction >= 0.999:
         new = min(hi, max(lo, floor * (1 + step) if floor > 0 else FIRST_FLOOR_NTK_PER_HOUR))
-        why = f"fully booked for {mins:.0f} min: raised by {step * 100:.0f}%"
+        why = f"fully booked for {span}: raised by {step * 100:.0f}%"
     elif busy_fraction <= 0.0:
         new = max(lo, min(hi, floor * (1 - step)))
-        why = f"idle for {mins:.0f} min: lowered by {step * 100:.0f}%"
+        why = f"idle for {span}: lowered by {step * 100:.0f}%"
     else:
         return None
     if not (lo <= floor <= hi):

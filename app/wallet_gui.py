@@ -212,7 +212,10 @@ class HistoryRow:
     counterparty_label: str
     """"Job market", "Model market", or the address."""
     amount_wei: int | None
+    """NTK base units that moved for the account (None: no money moved)."""
     job_id: int | None
+    count: int = 1
+    """How many market events of this kind the transaction holds (shards posted at once)."""
 
     @property
     def time_text(self) -> str:
@@ -233,28 +236,46 @@ def _kind(event: str) -> Kind:
 
 
 def to_rows(events: Iterable, me: str, labels: dict[str, str]) -> list[HistoryRow]:
-    """indexer Events (newest first) as rows seen from `me` (checksummed address)."""
-    rows = []
+    """indexer Events (newest first) as rows seen from `me` (checksummed address).
+
+    A market transaction (post a job, release a payment, buy a model) emits the market's event
+    and the NTK Transfer that moves the money: they become ONE row, named by the market event,
+    whose amount is the net NTK that moved for `me` (so amounts are never counted twice).
+    Market events without a transfer of `me` (a result submitted, a model listed) carry no amount.
+    """
+    groups: dict[str, list] = {}
     for e in events:
-        frm, to = e.from_addr, e.to_addr
-        if e.amount_wei is None:
-            direction: Direction = ""
-        elif frm == me and to == me:
-            direction = "self"
-        elif to == me:
-            direction = "in"
-        elif frm == me:
-            direction = "out"
+        groups.setdefault(e.tx_hash, []).append(e)
+    rows = []
+    for evs in groups.values():
+        market = sorted((e for e in evs if e.name != "Transfer"), key=lambda e: e.log_index)
+        transfers = [e for e in evs if e.name == "Transfer"]
+        if not market:
+            rows += [_transfer_row(e, me, labels) for e in transfers]
+            continue
+        first = market[0]
+        same = [e for e in market if e.name == first.name]
+        if transfers:
+            net = sum(e.amount_wei for e in transfers if e.to_addr == me) - \
+                sum(e.amount_wei for e in transfers if e.from_addr == me)
+            direction: Direction = "in" if net > 0 else ("out" if net < 0 else "self")
+            amount: int | None = abs(net)
+            peers = {e.to_addr if e.from_addr == me else e.from_addr for e in transfers} - {me}
+            peer = next(iter(peers)) if len(peers) == 1 else first.contract
         else:
-            direction = ""
-        peer = to if frm == me else frm
-        if peer == me:
-            peer = None
-        if peer is None and e.contract in labels and e.name != "Transfer":
-            peer = e.contract
-        rows.append(HistoryRow(e.block, e.timestamp, e.tx_hash, _kind(e.name), e.name, direction, peer,
-                               labels.get(peer, peer or "") if peer else "", e.amount_wei, e.job_id))
+            direction, amount, peer = "", None, first.contract
+        rows.append(HistoryRow(first.block, first.timestamp, first.tx_hash, _kind(first.name), first.name, direction,
+                               peer, labels.get(peer, peer), amount, first.job_id, len(same)))
     return rows
+
+
+def _transfer_row(e, me: str, labels: dict[str, str]) -> HistoryRow:
+    frm, to = e.from_addr, e.to_addr
+    direction: Direction = "self" if frm == me and to == me else ("in" if to == me else "out")
+    peer = to if frm == me else frm
+    peer = None if peer == me else peer
+    return HistoryRow(e.block, e.timestamp, e.tx_hash, "transfer", e.name, direction, peer,
+                      labels.get(peer, peer) if peer else "", e.amount_wei, None)
 
 
 def filter_rows(rows: Sequence[HistoryRow], flt: HistoryFilter) -> list[HistoryRow]:
@@ -278,7 +299,7 @@ def filter_rows(rows: Sequence[HistoryRow], flt: HistoryFilter) -> list[HistoryR
 
 
 CSV_COLUMNS = ("time_utc", "block", "event", "kind", "direction", "amount_ntk", "amount_wei", "counterparty",
-               "job_id", "tx_hash")
+               "job_id", "count", "tx_hash")
 
 
 def rows_to_csv(rows: Sequence[HistoryRow]) -> str:
@@ -291,7 +312,7 @@ def rows_to_csv(rows: Sequence[HistoryRow]) -> str:
         w.writerow([when, r.block, r.event, r.kind, r.direction,
                     "" if r.amount_wei is None else format_amount(r.amount_wei, group=False),
                     "" if r.amount_wei is None else str(r.amount_wei), r.counterparty or "",
-                    "" if r.job_id is None else r.job_id, r.tx_hash])
+                    "" if r.job_id is None else r.job_id, r.count, r.tx_hash])
     return buf.getvalue()
 
 

@@ -486,7 +486,9 @@ class WalletView(QWidget):
         for i, r in enumerate(self.shown_rows):
             sign = {"in": "+", "out": "−"}.get(r.direction, "")
             amount = "" if r.amount_wei is None else sign + format_amount(r.amount_wei)
-            what = event_text(r) + (f" · job {r.job_id}" if r.job_id is not None else "")
+            what = event_text(r)
+            if r.job_id is not None:
+                what += f" · job {r.job_id}" if r.count == 1 else f" · {r.count} jobs from {r.job_id}"
             cells = [r.time_text, what, amount, r.counterparty_label, str(r.block)]
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)

@@ -154,9 +154,14 @@ def test_job_payments_show_as_job_rows_with_the_market_named(session):
     jobs = filter_rows(rows, HistoryFilter(kind="job"))
     assert [(r.event, r.direction, r.amount_wei, r.job_id, r.counterparty_label) for r in jobs] == [
         ("JobPosted", "out", 7 * NTK, job_id, "Job market")]
-    escrow = filter_rows(rows, HistoryFilter(kind="transfer", direction="out"))
-    assert [(r.amount_wei, r.counterparty_label) for r in escrow] == [(7 * NTK, "Job market")]
+    assert filter_rows(rows, HistoryFilter(kind="transfer", direction="out")) == []  # the escrow is that row
     assert filter_rows(rows, HistoryFilter(text=f"job {job_id}")) == jobs
+    ids, _ = market.post_shards(session.signer(), kind="render", spec_hashes=[b"\x02" * 32, b"\x03" * 32],
+                                spec_uris=["file:///a.json", "file:///b.json"], reward_each_wei=2 * NTK,
+                                deadline=deadline, review_window_s=600)
+    shards = session.history()[0]
+    assert (shards.event, shards.count, shards.job_id, shards.amount_wei, shards.direction) == (
+        "JobPosted", 2, ids[0], 4 * NTK, "out")
 
 
 def test_signer_needs_the_password_while_locked(session):

@@ -492,7 +492,7 @@ class WalletView(QWidget):
             cells = [r.time_text, what, amount, r.counterparty_label, str(r.block)]
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(f"tx {r.tx_hash}")
+                item.setToolTip(f"tx {r.tx_hash}" + (f"\nwith {r.counterparty}" if r.counterparty else ""))
                 if j in (2, 4):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if j == 2 and r.direction == "in":

@@ -161,7 +161,7 @@ class CreatePage(_Page):
         form.addRow("", col)
         self.field_row(form, "Repeat", self.again, "again")
         self.remember = QCheckBox("Remember the password in the OS keyring")
-        self.remember.setEnabled(flow.keyring.available())
+        self.remember.setEnabled(False)  # until the runner says a keyring exists (probing can be slow)
         form.addRow("", self.remember)
         form.addRow("", self.busy)
         form.addRow("", self.general_error)
@@ -228,7 +228,7 @@ class ImportPage(_Page):
         self.field_row(kf, "Repeat", self.again, "again")
         box.addWidget(self.key_box)
         self.remember = QCheckBox("Remember the password in the OS keyring")
-        self.remember.setEnabled(flow.keyring.available())
+        self.remember.setEnabled(False)  # until the runner says a keyring exists (probing can be slow)
         box.addWidget(self.remember)
         box.addWidget(self.busy)
         box.addWidget(self.general_error)
@@ -518,7 +518,13 @@ class FirstRunWizard(QWizard):
                           (BENCH, self.bench_page)):
             self.setPage(pid, page)
         self.setStartId(WELCOME)
+        runner.submit(flow.keyring.available, on_done=self._keyring_known)
         self.resize(680, 520)
+
+    def _keyring_known(self, available: bool) -> None:
+        for page in (self.create_page, self.import_page):
+            page.remember.setEnabled(available)
+            page.remember.setToolTip("" if available else "No OS keyring is available on this system.")
 
     def done(self, result: int) -> None:
         if self.bench_page.run is not None:

@@ -15,7 +15,7 @@ from ui.first_run import (
     ADDRESS, BENCH, CREATE, DEVICES, IMPORT, NETWORK, FirstRunWizard,
 )
 from wallet.deploy import FAUCET_NTK_WEI
-from wallet.keystore import Keystore
+from wallet.keystore import Keystore, KeyringPasswords
 
 PW = "correct horse battery"
 KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
@@ -53,6 +53,7 @@ def test_create_path_to_a_funded_local_wallet(qtbot, make_wizard, ctx, devices, 
     assert needs_first_run(ctx, w.flow.keystore)
     go_next(qtbot, w, CREATE)
     page = w.create_page
+    qtbot.waitUntil(page.remember.isEnabled, timeout=10000)  # the test keyring (a file backend) is found
     page.password.setText("short")
     w.next()
     assert page.fields_["password"].text() == "At least 8 characters." and w.currentId() == CREATE
@@ -63,8 +64,10 @@ def test_create_path_to_a_funded_local_wallet(qtbot, make_wizard, ctx, devices, 
     assert page.fields_["again"].text() == "The two passwords differ." and w.currentId() == CREATE
     assert needs_first_run(ctx, w.flow.keystore)  # nothing written
     page.again.setText(PW)
+    page.remember.setChecked(True)
     go_next(qtbot, w, ADDRESS)
     address = w.flow.address
+    assert ctx.settings.wallet.remember_password and KeyringPasswords().get(address) == PW
     assert w.address_page.address.text() == address and not w.address_page.qr.pixmap().isNull()
     w.address_page.save_backup(tmp_path / "backup.json")
     qtbot.waitUntil(lambda: w.address_page.backup_status.text().startswith("Saved to"), timeout=10000)

@@ -175,7 +175,12 @@ class FirstRun:
         try:
             chain_id = svc.chain.chain_id
             if net.embedded:
-                svc.deployment()  # deploy + faucet on a new local chain
+                dep = svc.deployment()  # deploy + faucet on a new local chain
+                if dep.deployer != self.address and svc.chain.balance_wei(self.address) == 0:
+                    raise WalletError(
+                        f"the local chain on this computer was set up for another account ({dep.deployer}) and this "
+                        f"one holds nothing on it; import that account's key instead, or move the folder "
+                        f"{self.ctx.paths.chain_dir} away to start a new local chain")
         except WalletError as e:
             if net.embedded:
                 raise FieldError("network", _sentence(e)) from None

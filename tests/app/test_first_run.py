@@ -133,3 +133,13 @@ def test_benchmark_cancel_kills_the_child_and_stores_nothing(flow):
     assert child.poll() is not None  # the child is gone
     assert 0 < seen[0].fraction < 1 and seen[0].device_id == "cpu"
     assert devices.benchmark("cpu") is None  # nothing half-stored
+
+
+def test_local_chain_of_another_account_is_explained_not_silently_empty(flow, tmp_path):
+    flow.create(PW, PW)
+    flow.choose_network("local")
+    stranger = FirstRun(flow.ctx, keystore=Keystore(tmp_path / "other-keys", scrypt_n=2**10, allow_weak_kdf=True))
+    stranger.create(PW, PW)
+    with pytest.raises(FieldError, match="set up for another account") as e:
+        stranger.choose_network("local")
+    assert e.value.field == "network" and str(flow.ctx.paths.chain_dir) in str(e.value)

@@ -210,3 +210,49 @@ def test_a_job_past_its_deadline_is_given_up(tmp_path):
         svc.close()
         ledger.close()
         devs.close()
+
+
+def test_a_crash_after_the_run_or_after_the_upload_runs_nothing_twice(tmp_path):
+    """The process dies (no clean close) once the render has finished but before the miner
+    noted it, and once it noted the upload but before the submit: the next service submits
+    the same result, rendered once."""
+    tester, chain, accounts = make_tester_chain(tmp_path)
+    deployer, buyer, miner = accounts[:3]
+    dep = deploy_all(chain, deployer)
+    m = MarketClient(chain, dep)
+    m.token.mint(deployer, buyer.address, 100 * NTK)
+    ids = []
+    for frames in (2, 3):
+        data = render_spec(frames=frames)
+        spec_file = tmp_path / f"spec{frames}.json"
+        spec_file.write_bytes(data)
+        ids.append(m.post(buyer, kind="render", spec_hash="0x" + hashlib.sha256(data).hexdigest(),
+                          spec_uri=spec_file.as_uri(), reward_wei=NTK, deadline=chain.latest_timestamp() + 7200,
+                          review_window_s=600)[0])
+    ctx = AppContext.open()
+    ctx.settings.jobs.cpu_slots = 2
+    devs = DeviceService(ctx, idle=lambda: None)
+    devs.set_mode("cpu", "mining")
+    ledger = Ledger(ctx.paths.ledger_db)
+    crashed = MinerService(ctx, m, miner, devs, ledger)
+    for j in ids:
+        assert step_until(crashed, j, {"running"}) == "running"
+    while not crashed.scheduler.wait_idle(0.2):  # the renders end; the chain side never hears of it
+        crashed.poll_devices()
+        crashed.scheduler.tick()
+    for j in ids:
+        assert crashed.queue.get(f"market-{j}").state == "succeeded" and crashed.row(j).state == "running"
+    crashed._advance(crashed.row(ids[1]))  # the second one's upload is noted, its submit never sent
+    assert crashed.row(ids[1]).state == "uploaded" and m.job(ids[1]).status == JobStatus.CLAIMED
+    outputs = {j: crashed.queue.get(f"market-{j}").output_sha for j in ids}
+    # ... and the process is gone (no close): a new one on the same files
+    svc = MinerService(ctx, m, miner, devs, ledger)
+    try:
+        for j in ids:
+            assert step_until(svc, j, {"submitted"}) == "submitted"
+            assert len(svc.queue.attempts(f"market-{j}")) == 1
+            assert m.job(j).result_hash == "0x" + outputs[j]
+    finally:
+        svc.close()
+        ledger.close()
+        devs.close()

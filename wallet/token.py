@@ -24,23 +24,31 @@ class TokenInfo:
 
 def format_units(amount: int, decimals: int = NTK_DECIMALS) -> str:
     """`amount` base units as a decimal string without trailing zeros (display only)."""
-    q = Decimal(amount).scaleb(-decimals)
-    s = format(q, "f")
-    return s.rstrip("0").rstrip(".") if "." in s else s
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(int(amount)), 10**decimals)
+    if not frac or decimals == 0:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{str(frac).rjust(decimals, '0').rstrip('0')}"
 
 
 def parse_units(text: str, decimals: int = NTK_DECIMALS) -> int:
     """'1.5' -> 1.5 * 10**decimals base units; more decimals than the token has is an error."""
+    t = text.strip()
     try:
-        q = Decimal(text.strip())
+        q = Decimal(t)
     except Exception:
         raise ValueError(f"not an amount: {text!r}") from None
     if not q.is_finite() or q < 0:
         raise ValueError(f"not a valid amount: {text!r}")
-    base = q.scaleb(decimals)
-    if base != base.to_integral_value():
+    sign, digits, exp = q.as_tuple()  # exact: no context precision involved
+    n = int("".join(map(str, digits)) or "0")
+    shift = exp + decimals
+    if shift >= 0:
+        return n * 10**shift
+    n, rest = divmod(n, 10**-shift)
+    if rest:
         raise ValueError(f"{text} has more than {decimals} decimals")
-    return int(base)
+    return n
 
 
 class TokenClient:

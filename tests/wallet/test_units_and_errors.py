@@ -14,6 +14,10 @@ def test_parse_and_format_units_are_exact():
     assert parse_units("1.5") == 1_500_000_000_000_000_000
     assert parse_units("0.000000000000000001") == 1
     assert format_units(1_500_000_000_000_000_000) == "1.5" and format_units(10**24) == "1000000"
+    # beyond Decimal's default 28 significant digits: still exact, both ways
+    big = "1000000000000.000000000000000001"
+    assert parse_units(big) == 10**30 + 1 and format_units(10**30 + 1) == big
+    assert parse_units("1e3") == 1000 * 10**18 and format_units(-5) == "-0.000000000000000005"
     for bad in ("-1", "abc", "1e-19", "nan", "0.0000000000000000001"):
         with pytest.raises(ValueError):
             parse_units(bad)

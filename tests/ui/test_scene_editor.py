@@ -1,0 +1,220 @@
+"""The scene editor with its real preview child (EGL renders), offscreen."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.preview_service import PreviewService
+from ui.background import Background
+from ui.qt import QPointF, Qt, QTimer
+
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "scenes" / "retail_shelf.json"
+
+
+@pytest.fixture(scope="module")
+def service():
+    svc = PreviewService().start()
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def make_editor(qtbot, service, tmp_path):
+    from ui.scene_editor import SceneEditor
+
+    runners = []
+
+    def make(**kw):
+        runner = Background("scene-files")
+        runners.append(runner)
+        ed = SceneEditor(preview=service, runner=runner, scenes_dir=tmp_path / "scenes", **kw)
+        qtbot.addWidget(ed)
+        ed.resize(1200, 780)
+        ed.show()
+        return ed
+
+    yield make
+    for r in runners:
+        r.shutdown()
+
+
+def _first_frame(qtbot, ed):
+    with qtbot.waitSignal(ed.preview.frameShown, timeout=120_000):
+        pass
+    return ed.preview.last_result
+
+
+def _drag(view, dx: float, steps: int = 1):
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    p = QPointF(view.width() / 2, view.height() / 2)
+    QApplication.sendEvent(view, QMouseEvent(QMouseEvent.Type.MouseButtonPress, p, view.mapToGlobal(p), Qt.MouseButton.LeftButton,
+                                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    for k in range(1, steps + 1):
+        q = p + QPointF(dx * k / steps, 0)
+        QApplication.sendEvent(view, QMouseEvent(QMouseEvent.Type.MouseMove, q, view.mapToGlobal(q), Qt.MouseButton.NoButton,
+                                                 Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(view, QMouseEvent(QMouseEvent.Type.MouseButtonRelease, q, view.mapToGlobal(q), Qt.MouseButton.LeftButton,
+                                             Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+
+
+def test_demo_scene_opens_and_live_frames_arrive(make_editor, qtbot):
+    ed = make_editor()
+    res = _first_frame(qtbot, ed)
+    assert (res.images[0].width, res.images[0].height) == (640, 480)
+    assert ed.preview.view.image() is not None and ed.preview.view.image().width() == 640
+    spec = ed.current_spec()
+    assert spec is not None and spec["name"] == "retail-shelf" and spec == json.loads(DEMO.read_text())
+    assert ed.current_path() is None and not ed.is_dirty()  # the demo is a template: Save asks where
+    assert ed.assets.list.count() == 8 and ed.tabs.tabText(ed.tabs.indexOf(ed.assets)) == "Assets"
+    for heavy in ("pyrender", "OpenGL", "torch"):
+        assert heavy not in sys.modules, f"the GUI process imported {heavy}"
+
+
+def test_orbit_by_mouse_changes_the_frame_without_stalling_the_gui(make_editor, qtbot):
+    ed = make_editor()
+    first = _first_frame(qtbot, ed).images[0].rgb
+    ticks, gaps = [time.perf_counter()], []
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - ticks[-1])
+        ticks[-1] = now
+
+    probe = QTimer()
+    probe.timeout.connect(tick)
+    probe.start(10)
+    yaw0 = ed.preview.orbit.yaw_deg
+    shown = []
+    ed.preview.frameShown.connect(lambda: shown.append(ed.preview.last_result))
+    t0 = time.perf_counter()
+    for _ in range(6):
+        _drag(ed.preview.view, 30.0, steps=5)
+        qtbot.wait(60)
+    qtbot.waitUntil(lambda: shown and shown[-1].images[0].rgb != first and abs(ed.preview.orbit.yaw_deg - yaw0) > 50, timeout=60_000)
+    qtbot.waitUntil(lambda: len(shown) >= 3, timeout=60_000)
+    probe.stop()
+    assert all(not r.rebuilt for r in shown)  # only the camera moved
+    longest_ms = max(gaps) * 1000
+    print(f"orbit: {len(shown)} frames in {time.perf_counter() - t0:.2f} s, longest GUI stall {longest_ms:.0f} ms")
+    assert longest_ms < 250  # goal < 50 ms here; loose for a loaded CI machine
+    d0 = ed.preview.orbit.distance_m
+    ed.preview.view.zoomed.emit(2.0)
+    assert ed.preview.orbit.distance_m < d0
+
+
+def test_invalid_value_shows_the_error_at_its_field(make_editor, qtbot):
+    ed = make_editor()
+    _first_frame(qtbot, ed)
+    cam = ed.forms["Camera"]
+    znear = cam.all_editors()["camera.znear"]
+    znear.spin.setValue(30.0)
+    label = cam.all_error_labels()["camera.znear"]
+    assert not label.isHidden() and "znear must be below zfar" in label.text()
+    assert ed.current_spec() is None and ed.is_dirty()
+    assert not ed.banner.isHidden() and "1 problem" in ed.banner.text()
+    assert ed.tabs.tabText(ed.tabs.indexOf(ed.tabs.widget(3))).endswith("\u26a0")
+    assert "Preview paused" in ed.preview.view.message()
+    # a range whose low end is above its high end, on the selected asset
+    ed.tabs.setCurrentWidget(ed.assets)
+    width = ed.assets.form.all_editors()["assets[0].width"]
+    width.lo.spin.setValue(0.5)
+    assert "low 0.5 is above high 0.2" in ed.assets.form.all_error_labels()["assets[0].width"].text()
+    width.lo.spin.setValue(0.18)
+    znear.spin.setValue(0.05)
+    assert label.isHidden() and ed.banner.isHidden()
+    assert ed.current_spec() is not None
+    with qtbot.waitSignal(ed.preview.frameShown, timeout=60_000):
+        pass
+    assert ed.preview.view.message() == ""
+
+
+def test_save_and_open_round_trip_with_the_unsaved_prompt(make_editor, qtbot, tmp_path):
+    ed = make_editor()
+    _first_frame(qtbot, ed)
+    name = ed.forms["Scene"].all_editors()["name"]
+    name.line.setText("my-shelf")
+    rows = ed.forms["Layout"].all_editors()["layout.rows"]
+    rows.spin.setValue(3)
+    target = tmp_path / "mine" / "my-shelf.json"
+    ed.ask_save_path = lambda: str(target)
+    with qtbot.waitSignal(ed.specSaved, timeout=10_000) as saved:
+        ed.save()
+    assert saved.args == [str(target)] and not ed.is_dirty() and ed.current_path() == target
+    on_disk = json.loads(target.read_text())
+    assert on_disk == ed.current_spec() and on_disk["layout"]["rows"] == 3 and on_disk["name"] == "my-shelf"
+    assert not list(target.parent.glob("*.tmp*"))  # atomic write left nothing behind
+
+    rows.spin.setValue(2)  # unsaved change: New asks first
+    ed.ask_unsaved = lambda: "cancel"
+    ed.new_scene()
+    assert ed.current_spec()["layout"]["rows"] == 2 and ed.is_dirty()
+    ed.ask_unsaved = lambda: "discard"
+    ed.new_scene()
+    assert ed.current_spec()["name"] == "new-scene" and not ed.is_dirty()
+
+    other = make_editor(open_demo=False)
+    with qtbot.waitSignal(other.specChanged, timeout=10_000):
+        other.open_path(target)
+    assert other.current_data() == on_disk and other.current_path() == target and not other.is_dirty()
+    assert other.forms["Layout"].all_editors()["layout.rows"].value() == 3
+    assert other.forms["Scene"].all_editors()["name"].value() == "my-shelf"
+
+
+def test_opening_a_broken_file_says_why_in_one_line(make_editor, qtbot, tmp_path):
+    ed = make_editor(open_demo=False)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with qtbot.waitSignal(ed.fileError, timeout=10_000) as err:
+        ed.open_path(bad)
+    assert err.args[0].startswith("bad.json: not a JSON file") and "\n" not in err.args[0]
+
+
+def test_sample_grid_shows_8_frames_with_boxes(make_editor, qtbot):
+    ed = make_editor()
+    _first_frame(qtbot, ed)
+    with qtbot.waitSignal(ed.preview.samplesShown, timeout=120_000):
+        qtbot.mouseClick(ed.sample_button, Qt.MouseButton.LeftButton)
+    res = ed.preview.last_samples
+    assert len(res.images) == 8 and all(im.boxes > 0 for im in res.images)
+    assert all(v.image() is not None for v in ed.preview.grid.views)
+    assert ed.preview.tabs.currentIndex() == 1 and "8 random frames" in ed.preview.grid.status.text()
+    assert "cereal_box" in ed.preview.grid.legend.text()
+
+
+def test_imported_mesh_is_copied_and_rendered(make_editor, qtbot, tmp_path):
+    ed = make_editor(open_demo=False)
+    _first_frame(qtbot, ed)
+    mesh = tmp_path / "Duck Toy.obj"
+    v = [(x, y, z) for x in (0, 1) for y in (0, 1) for z in (0, 1)]
+    faces = [(1, 3, 4, 2), (5, 6, 8, 7), (1, 2, 6, 5), (3, 7, 8, 4), (1, 5, 7, 3), (2, 4, 8, 6)]
+    mesh.write_text("".join(f"v {a} {b} {c}\n" for a, b, c in v) + "".join("f " + " ".join(map(str, f)) + "\n" for f in faces))
+    n = ed.assets.list.count()
+    ed.import_files([mesh])
+    qtbot.waitUntil(lambda: ed.assets.list.count() == n + 1, timeout=10_000)
+    asset = ed.current_spec()["assets"][-1]
+    assert asset["kind"] == "mesh" and asset["name"] == "Duck_Toy" and asset["format"] == "obj"
+    copied = ed.asset_dir() / f"{asset['mesh']}.obj"
+    assert copied.is_file() and ed.current_inputs()[asset["mesh"]] == copied
+    with qtbot.waitSignal(ed.preview.frameShown, timeout=60_000):
+        pass
+    assert ed.preview.last_result.rebuilt and ed.preview.view.message() == ""
+
+
+def test_killed_preview_child_is_restarted_and_frames_resume(make_editor, qtbot, service):
+    ed = make_editor()
+    _first_frame(qtbot, ed)
+    before = service.restarts
+    os.kill(service.pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: service.restarts == before + 1, timeout=20_000)
+    with qtbot.waitSignal(ed.preview.frameShown, timeout=120_000):
+        _drag(ed.preview.view, 20.0)
+    assert ed.preview.last_result.rebuilt and ed.preview.view.message() == ""

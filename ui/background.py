@@ -39,7 +39,10 @@ class Background:
                 return
             err = f.exception()
             if err is not None:
-                log.error("%s: background call failed", self.name, exc_info=err)
+                if isinstance(err, ValueError):  # bad input (field errors): the view shows it; one log line
+                    log.info("%s: %s: %s", self.name, type(err).__name__, err)
+                else:
+                    log.error("%s: background call failed", self.name, exc_info=err)
                 if on_error is not None:
                     self._bridge.finished.emit(on_error, err, None)
             elif on_done is not None:

@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
-from ui.qt import QLabel
+from ui.qt import QApplication, QEvent, QLabel, QPalette
+
+
+class MutedLabel(QLabel):
+    """Secondary text in the theme's placeholder colour, readable in light and dark themes
+    (palette(mid) is too faint on a dark window); follows theme switches."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self._colour = ""
+        self._recolour()
+
+    def _recolour(self) -> None:
+        app = QApplication.instance()
+        pal = app.palette() if app is not None else self.palette()
+        colour = pal.color(QPalette.ColorRole.PlaceholderText).name()
+        if colour != self._colour:
+            self._colour = colour
+            self.setStyleSheet(f"color: {colour};")
+
+    def changeEvent(self, event) -> None:
+        if event.type() in (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange):
+            self._recolour()
+        super().changeEvent(event)
 
 
 def page_heading(text: str) -> tuple[QLabel, QLabel]:
@@ -12,6 +35,4 @@ def page_heading(text: str) -> tuple[QLabel, QLabel]:
     f.setPointSizeF(f.pointSizeF() * 1.5)
     f.setBold(True)
     title.setFont(f)
-    summary = QLabel()
-    summary.setStyleSheet("color: palette(mid);")
-    return title, summary
+    return title, MutedLabel()

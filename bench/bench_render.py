@@ -107,7 +107,7 @@ def _engine(spec, frames: int):
 
     stamps: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as d:
-        render_dataset(spec, Path(d) / "ds", count=frames + 1, progress=lambda k, n, m: stamps.append(_clock()))
+        render_dataset(spec, Path(d) / "ds", count=frames + 1, progress=lambda k, n, m: k and stamps.append(_clock()))
         return _rate(frames, stamps[0])  # includes draining the writers and annotations.json
 
 

@@ -112,10 +112,11 @@ class LabelPass:
             GL.glUniform4f(self._u_color, *color_of(k))
             GL.glDrawElements(GL.GL_TRIANGLES, shape.count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0))
 
-    def ids_and_depth(self, items: list[tuple[Shape, np.ndarray]], ids: list[int], znear: float, zfar: float):
+    def ids_and_zbuffer(self, items: list[tuple[Shape, np.ndarray]], ids: list[int]):
         """Draw `items` (shape, float32 MVP) with their ids (0 = not an object).
 
-        Returns (ids uint32 HxW, depth float32 HxW in metres, 0 where nothing was drawn).
+        Returns (ids uint32 HxW, window depth float32 HxW in [0, 1], 1 where nothing was
+        drawn), rows top first; `linear_depth` turns the second into metres (off the GL thread).
         """
         self._begin()
         GL.glClearColor(0.0, 0.0, 0.0, 0.0)
@@ -135,12 +136,12 @@ class LabelPass:
         d = GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT)
         self._end()
         idimg = np.frombuffer(rgba, dtype=np.uint32).reshape(h, w)[::-1] & 0xFFFFFF
-        zb = np.frombuffer(d, dtype=np.float32).reshape(h, w)[::-1]
-        empty = zb >= 1.0
-        ndc = 2.0 * zb.astype(np.float64) - 1.0
-        depth = (2.0 * znear * zfar) / (zfar + znear - ndc * (zfar - znear))
-        depth[empty] = 0.0
-        return np.ascontiguousarray(idimg), depth.astype(np.float32)
+        return np.ascontiguousarray(idimg), np.frombuffer(d, dtype=np.float32).reshape(h, w)[::-1]
+
+    def ids_and_depth(self, items: list[tuple[Shape, np.ndarray]], ids: list[int], znear: float, zfar: float):
+        """`ids_and_zbuffer` with the depth in metres (float32, 0 where nothing was drawn)."""
+        idimg, zb = self.ids_and_zbuffer(items, ids)
+        return idimg, linear_depth(zb, znear, zfar)
 
     def silhouette_pixels(self, items: list[tuple[Shape, np.ndarray]], boxes: list[tuple[int, int, int, int] | None]) -> np.ndarray:
         """Pixels inside the image covered by each item's full, unoccluded silhouette.
@@ -199,3 +200,13 @@ class LabelPass:
         GL.glDeleteProgram(self.program)
         if len(self._queries):
             GL.glDeleteQueries(len(self._queries), self._queries)
+
+
+def linear_depth(zb: np.ndarray, znear: float, zfar: float) -> np.ndarray:
+    """Window depth ([0, 1], perspective) -> distance along the view axis in metres, float32;
+    0 where nothing was drawn (zb = 1). Pure NumPy: runs on writer threads."""
+    empty = zb >= 1.0
+    ndc = 2.0 * zb.astype(np.float64) - 1.0
+    depth = (2.0 * znear * zfar) / (zfar + znear - ndc * (zfar - znear))
+    depth[empty] = 0.0
+    return depth.astype(np.float32)

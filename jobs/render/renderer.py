@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jobs.render import art, geometry
+from jobs.render import art, geometry, pyrender_fast
 from jobs.render.geometry import Part
 from jobs.render.library import AssetGeometry
 from jobs.render.sampling import FrameSample, intrinsics
@@ -96,14 +96,27 @@ def select_gl_platform() -> dict:
 
 @dataclass
 class RawFrame:
-    """What the GL thread hands to the writer: pixels and per-object pixel counts."""
+    """What the GL thread hands to the writer: pixels and per-object pixel counts.
+
+    Depth travels as the id pass's window depth; `depth` (metres) is computed on first use,
+    so that NumPy work lands on a writer thread, not on the GL thread.
+    """
 
     color: np.ndarray  # (H, W, 3) uint8
-    depth: np.ndarray  # (H, W) float32 metres, 0 = nothing
+    zbuf: np.ndarray  # (H, W) float32 window depth in [0, 1], 1 = nothing
+    znear: float
+    zfar: float
     ids: np.ndarray  # (H, W) uint32 instance id (0 = background / environment / distractor)
     silhouette_px: np.ndarray  # (N,) pixels of each object's unoccluded silhouette inside the image
     truncation: np.ndarray  # (N,) fraction of each object's projected box outside the image
     K: np.ndarray  # (3, 3)
+
+    @property
+    def depth(self) -> np.ndarray:
+        """(H, W) float32 metres along the view axis, 0 = nothing."""
+        from jobs.render.glpass import linear_depth
+
+        return linear_depth(self.zbuf, self.znear, self.zfar)
 
 
 def _ordered_scene_class(pyrender):
@@ -140,56 +153,6 @@ def _ordered_scene_class(pyrender):
     return OrderedScene
 
 
-PLAIN_PYRENDER_ENV = "KMINER_RENDER_PLAIN_PYRENDER"  # "1": leave pyrender unpatched (bench baseline)
-
-
-def install_uniform_cache(pyrender) -> bool:
-    """Make pyrender's `ShaderProgram.set_uniform` look each uniform location up once.
-
-    Stock pyrender calls glGetUniformLocation on every uniform of every primitive of
-    every frame (about 15 % of a shelf frame's CPU time here). Locations never change
-    for a linked program, so caching them per program changes no pixel. Process-wide and
-    idempotent; returns whether the cache is active.
-    """
-    if os.environ.get(PLAIN_PYRENDER_ENV) == "1":
-        return False
-    from pyrender import shader_program as sp
-
-    cls = sp.ShaderProgram
-    if getattr(cls, "_kminer_cached", False):
-        return True
-    GL = sp  # pyrender.shader_program re-exports OpenGL.GL's functions
-
-    def set_uniform(self, name, value, unsigned=False):
-        # pyrender 0.1.45's set_uniform with the location cached per (program, name)
-        cache = self.__dict__.setdefault("_kminer_locs", {})
-        key = (self._program_id, name)
-        loc = cache.get(key)
-        if loc is None:
-            loc = cache[key] = GL.glGetUniformLocation(self._program_id, name)
-        if loc == -1:
-            return  # stock pyrender swallows unknown names too
-        if isinstance(value, np.ndarray):
-            if value.ndim == 1:
-                if np.issubdtype(value.dtype, np.unsignedinteger) or unsigned:
-                    dtype, value = "u", value.astype(np.uint32)
-                elif np.issubdtype(value.dtype, np.integer):
-                    dtype, value = "i", value.astype(np.int32)
-                else:
-                    dtype, value = "f", value.astype(np.float32)
-                self._FUNC_MAP[(value.shape[0], dtype)](loc, 1, value)
-            else:
-                self._FUNC_MAP[(value.shape[0], value.shape[1])](loc, 1, GL.GL_TRUE, value)
-        elif isinstance(value, float):
-            GL.glUniform1f(loc, value)
-        elif isinstance(value, (bool, int)):
-            (GL.glUniform1ui if unsigned else GL.glUniform1i)(loc, int(value))
-
-    cls.set_uniform = set_uniform
-    cls._kminer_cached = True
-    return True
-
-
 def _material(pyrender, color=(1.0, 1.0, 1.0, 1.0), rough=0.6, metal=0.0, texture=None):
     return pyrender.MetallicRoughnessMaterial(baseColorFactor=color, roughnessFactor=rough, metallicFactor=metal,
                                               baseColorTexture=texture, doubleSided=False)
@@ -218,11 +181,12 @@ class SceneRenderer:
 
         self._pr = pyrender
         self._gp = glpass
-        self.uniform_cache = install_uniform_cache(pyrender)
+        self.uniform_cache = pyrender_fast.install_uniform_cache(pyrender)
         self.spec = spec
         self.lib = library
         self.width, self.height = spec.outputs.width, spec.outputs.height
         self.renderer = pyrender.OffscreenRenderer(self.width, self.height)
+        self.fast_paths = pyrender_fast.install_renderer_fast_paths(self.renderer)
         self.scene = _ordered_scene_class(pyrender)(bg_color=(0.7, 0.7, 0.7, 1.0), ambient_light=(0.3, 0.3, 0.3))
         cam = spec.camera
         self.camera = pyrender.PerspectiveCamera(yfov=1.0, znear=cam.znear, zfar=cam.zfar, aspectRatio=self.width / self.height)
@@ -477,7 +441,7 @@ class SceneRenderer:
             for j, d in enumerate(fs.distractors):
                 items.append((self._dshapes[d.shape], (PV @ d.pose @ np.diag([*d.scale, 1.0])).astype(np.float32)))
                 ids.append(n + 1 + j)
-            idimg, depth = self._label.ids_and_depth(items, ids, self.camera.znear, self.camera.zfar)
+            idimg, zbuf = self._label.ids_and_zbuffer(items, ids)
             K = intrinsics(fs.yfov, self.width, self.height)
             projected = [self._project(o, V, K) for o in fs.objects]
             sil = self._label.silhouette_pixels(obj_items, [p[1] for p in projected])
@@ -491,7 +455,8 @@ class SceneRenderer:
         color = self.render_color()
         idimg[idimg > n] = 0  # distractors are not objects
         trunc = np.array([p[0] for p in projected], dtype=np.float64)
-        return RawFrame(color=np.ascontiguousarray(color), depth=depth, ids=idimg, silhouette_px=sil, truncation=trunc, K=K)
+        return RawFrame(color=np.ascontiguousarray(color), zbuf=zbuf, znear=self.camera.znear, zfar=self.camera.zfar,
+                        ids=idimg, silhouette_px=sil, truncation=trunc, K=K)
 
     def _project(self, o, V: np.ndarray, K: np.ndarray) -> tuple[float, tuple[int, int, int, int] | None]:
         """(truncation, scissor box) of an object from its projected bounding-box corners.

@@ -30,7 +30,8 @@ from jobs.render.spec import SceneError, SceneSpec, load_scene
 
 MAX_MAD = 3.0
 MIN_IOU = 0.9
-_STACK_KEYS = ("numpy", "pyrender", "trimesh", "pillow", "pycocotools", "PyOpenGL", "gl_renderer", "gl_version")
+_STACK_KEYS = ("numpy", "pyrender", "trimesh", "pillow", "pycocotools", "PyOpenGL", "gl_renderer", "gl_version",
+               "zlib", "png_encoder")
 
 
 def _iou(a: list[float], b: list[float]) -> float:

@@ -175,7 +175,7 @@ def test_ctrl_c_pauses_or_finishes_and_twice_stops_at_once(rig):
     assert [x.reason for x in atts] == ["app stopped"]  # stopped cleanly, back in the queue
 
     a = rig.agent("--grace", "3600")
-    st = a.wait_for(lambda st: _progress(st) > 0)
+    a.wait_for(lambda st: _progress(st) > 0)
     t0 = time.monotonic()
     a.wait_for(lambda st: time.monotonic() - t0 > 4)  # long enough to know its rate
     a.proc.send_signal(signal.SIGINT)

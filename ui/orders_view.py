@@ -1,0 +1,601 @@
+"""The buyer's Orders: post a dataset order (a scene spec file, or the scene editor's spec via
+`post_from_spec`) and a training order on a dataset order; watch every order and its shards
+(claimed, submitted, verifying, accepted...), with each result's verification figures; browse
+a delivered dataset (images with their boxes) and a trained model's curves.
+
+Threading: every BuyerService call that may touch the chain (post_*, step, repost) goes
+through `chain_runner`, the GUI's one "chain" runner; `step()` runs there every `interval_s`
+(the buyer's loop: fetch, verify in the sandbox, accept or reject, merge). Reading datasets,
+images and copying results go through `files_runner`. Amounts are integer NTK wei.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QProgressBar
+
+from app.wallet_gui import check_amount, format_amount
+from ui.background import Background
+from ui.dataset_browser import CurvesView, DatasetBrowser
+from ui.model_market_view import muted
+from ui.qt import (
+    QAbstractItemView, QColor, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
+    QLineEdit, QListWidget, QPushButton, QSpinBox, QSplitter, QStackedWidget, Qt, QTableWidget,
+    QTableWidgetItem, QTabWidget, QTimer, QVBoxLayout, QWidget, Signal,
+)
+from ui.widgets import page_heading
+
+ARCHS = ("centernet-s", "centernet-xs", "centernet-m", "classifier-s", "classifier-xs")
+STATE_TEXT = {"waiting": "waiting for its data", "posting": "posting…", "open": "open", "merging": "merging",
+              "done": "done", "stalled": "stalled", "failed": "failed"}
+GOOD, BAD, BUSY = "#27ae60", "#d64545", "#2f80ed"
+SHARD_COLOUR = {"accepted": GOOD, "released": GOOD, "rejected": BAD, "refunded": BAD, "verifying": BUSY,
+                "submitted": BUSY}
+ACTIVE_SHARDS = ("open", "claimed", "submitted", "verifying", "posting")
+
+
+def ntk(wei: int) -> str:
+    return f"{format_amount(wei)} NTK"
+
+
+def figures_text(kind: str, s) -> tuple[str, str]:
+    """A shard's verification figures: (short text for the table, full sentence for its tooltip);
+    ('', '') before any."""
+    f = s.figures
+    if not f:
+        return ("verifying…", "The result is being checked in the sandbox") if s.state == "verifying" else ("", "")
+    mark, verdict = ("✓", "Passed") if s.verified else ("✗", "FAILED")
+    if "check" in f or "error" in f:
+        why = f.get("check") or f.get("error")
+        return f"{mark} {why}", f"{verdict}: {why}"
+    if kind == "render" or "rgb_mad_max" in f:
+        n = len(f.get("frames_checked") or [])
+        mad, iou = f.get("rgb_mad_max"), f.get("box_iou_min")
+        short = [f"{f.get('exact_matches', 0)}/{n} exact"]
+        long = [f"{f.get('exact_matches', 0)} of {n} sampled frames re-rendered here exactly"]
+        if isinstance(mad, (int, float)):
+            short.append(f"MAD {mad:.2f}")
+            long.append(f"largest mean pixel difference {mad:.2f} (0-255)")
+        if isinstance(iou, (int, float)):
+            short.append(f"IoU {iou:.3f}")
+            long.append(f"smallest box IoU {iou:.3f}")
+        return f"{mark} " + ", ".join(short), f"{verdict}: " + "; ".join(long)
+    claimed, measured = f.get("claimed"), f.get("measured")
+    if isinstance(claimed, (int, float)) and isinstance(measured, (int, float)):
+        metric = {"map50": "mAP@0.5", "accuracy": "top-1"}.get(f.get("metric"), f.get("metric"))
+        return (f"{mark} {metric} {measured:.3f} vs {claimed:.3f} claimed",
+                f"{verdict}: {metric} measured {measured:.3f} on the held-out data, the card claims {claimed:.3f} "
+                f"(gap {claimed - measured:+.3f}, tolerance {f.get('tolerance')})")
+    return f"{mark} {f}", f"{verdict}: {f}"
+
+
+def _spin(lo: int, hi: int, value: int, suffix: str = "") -> QSpinBox:
+    s = QSpinBox()
+    s.setRange(lo, hi)
+    s.setValue(value)
+    if suffix:
+        s.setSuffix(suffix)
+    s.setGroupSeparatorShown(True)
+    return s
+
+
+def _hours(value: float) -> QDoubleSpinBox:
+    s = QDoubleSpinBox()
+    s.setRange(0.05, 24 * 30)
+    s.setDecimals(2)
+    s.setValue(value)
+    s.setSuffix(" h")
+    return s
+
+
+def _error_label() -> QLabel:
+    lab = QLabel()
+    lab.setWordWrap(True)
+    lab.setStyleSheet(f"color: {BAD};")
+    lab.setVisible(False)
+    return lab
+
+
+class OrdersView(QWidget):
+    """See the module docstring. `buyer` is an app.buyer_service.BuyerService."""
+
+    ordersChanged = Signal(object)   # list[OrderStatus]
+    posted = Signal(object)          # OrderStatus, or an exception
+
+    def __init__(self, *, buyer, chain_runner: Background, files_runner: Background, interval_s: float = 2.0,
+                 auto_step: bool = True, parent=None):
+        super().__init__(parent)
+        self._buyer = buyer
+        self._chain = chain_runner
+        self._files = files_runner
+        self._auto_step = auto_step
+        self._in_flight = False
+        self._spec: dict | None = None
+        self.orders: list = []
+        self.selected: int | None = None
+        self._shown_output: str | None = None
+        self.last_refresh_at: float | None = None
+
+        title, self.summary = page_heading("Orders")
+        self.summary.setStyleSheet("")
+        muted(self.summary)
+        head = QVBoxLayout()
+        head.addWidget(title)
+        head.addWidget(self.summary)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setVisible(False)
+
+        self.forms = QTabWidget()
+        self.forms.addTab(self._dataset_form(), "Dataset order")
+        self.forms.addTab(self._train_form(), "Training order")
+        self.forms.setMinimumWidth(300)
+        self.forms.setMaximumWidth(400)
+
+        self.table = QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(["#", "Order", "Kind", "State", "Progress", "Budget"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.empty = muted(QLabel("No orders yet: post a dataset order on the left."))
+        orders_box = QVBoxLayout()
+        orders_box.setContentsMargins(0, 0, 0, 0)
+        orders_box.addWidget(self.table, 1)
+        orders_box.addWidget(self.empty)
+        orders_w = QWidget()
+        orders_w.setLayout(orders_box)
+
+        self.table.setMinimumHeight(90)
+        self.detail = self._detail_panel()
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(orders_w)
+        right.addWidget(self.detail)
+        right.setStretchFactor(1, 1)
+        right.setChildrenCollapsible(False)
+        right.setSizes([150, 450])
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.forms)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
+        split.setSizes([360, 700])
+
+        box = QVBoxLayout(self)
+        box.addLayout(head)
+        box.addWidget(self.banner)
+        box.addWidget(split, 1)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(int(interval_s * 1000))
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        QTimer.singleShot(0, self.refresh)
+
+    # -- building ----------------------------------------------------------------------------
+    def _dataset_form(self) -> QWidget:
+        w = QWidget()
+        form = QFormLayout(w)
+        self.scene_edit = QLineEdit()
+        self.scene_edit.setPlaceholderText("scene spec file (.json)")
+        self.scene_edit.textEdited.connect(lambda _t: self._set_spec(None))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self.choose_scene)
+        row = QHBoxLayout()
+        row.addWidget(self.scene_edit, 1)
+        row.addWidget(browse)
+        form.addRow("Scene:", row)
+        self.scene_note = muted(QLabel("or send the scene from the scene editor"))
+        self.scene_note.setWordWrap(True)
+        form.addRow("", self.scene_note)
+        self.count_spin = _spin(1, 1_000_000, 200, " frames")
+        self.shards_spin = _spin(1, 1000, 4)
+        self.budget_edit = QLineEdit("40")
+        self.budget_edit.setPlaceholderText("NTK for the whole order")
+        self.deadline_spin = _hours(24)
+        self.review_spin = _hours(24)
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("optional")
+        form.addRow("Images:", self.count_spin)
+        form.addRow("Shards:", self.shards_spin)
+        form.addRow("Budget (NTK):", self.budget_edit)
+        self.budget_note = muted(QLabel())
+        form.addRow("", self.budget_note)
+        form.addRow("Deadline:", self.deadline_spin)
+        form.addRow("Review window:", self.review_spin)
+        form.addRow("Name:", self.name_edit)
+        self.dataset_error = _error_label()
+        form.addRow(self.dataset_error)
+        self.post_dataset_button = QPushButton("Post dataset order")
+        self.post_dataset_button.clicked.connect(self.post_dataset)
+        form.addRow(self.post_dataset_button)
+        for sig in (self.count_spin.valueChanged, self.shards_spin.valueChanged, self.budget_edit.textChanged):
+            sig.connect(lambda *_: self._update_budget_note())
+        self._update_budget_note()
+        return w
+
+    def _train_form(self) -> QWidget:
+        w = QWidget()
+        form = QFormLayout(w)
+        self.data_combo = QComboBox()
+        self.holdout_combo = QComboBox()
+        form.addRow("Train on:", self.data_combo)
+        form.addRow("Held out:", self.holdout_combo)
+        self.arch_combo = QComboBox()
+        self.arch_combo.addItems(ARCHS)
+        self.epochs_spin = _spin(1, 10_000, 10)
+        self.batch_spin = _spin(1, 4096, 16)
+        self.tolerance_spin = QDoubleSpinBox()
+        self.tolerance_spin.setRange(0, 1)
+        self.tolerance_spin.setSingleStep(0.01)
+        self.tolerance_spin.setValue(0.05)
+        self.train_reward_edit = QLineEdit("20")
+        self.train_deadline_spin = _hours(48)
+        self.train_review_spin = _hours(24)
+        form.addRow("Architecture:", self.arch_combo)
+        form.addRow("Epochs:", self.epochs_spin)
+        form.addRow("Batch:", self.batch_spin)
+        form.addRow("Tolerance:", self.tolerance_spin)
+        form.addRow("Reward (NTK):", self.train_reward_edit)
+        form.addRow("Deadline:", self.train_deadline_spin)
+        form.addRow("Review window:", self.train_review_spin)
+        note = muted(QLabel("Posted when its data is verified; the model must reproduce its card's metric on "
+                            "the held-out data, within the tolerance, to be paid."))
+        note.setWordWrap(True)
+        form.addRow(note)
+        self.train_error = _error_label()
+        form.addRow(self.train_error)
+        self.post_train_button = QPushButton("Post training order")
+        self.post_train_button.clicked.connect(self.post_training)
+        form.addRow(self.post_train_button)
+        return w
+
+    def _detail_panel(self) -> QWidget:
+        w = QWidget()
+        self.detail_title = QLabel("Select an order to see its shards")
+        f = self.detail_title.font()
+        f.setBold(True)
+        f.setPointSizeF(f.pointSizeF() * 1.15)
+        self.detail_title.setFont(f)
+        self.detail_reason = QLabel()
+        self.detail_reason.setWordWrap(True)
+        self.repost_button = QPushButton("Post failed shards again")
+        self.repost_button.clicked.connect(self.repost_selected)
+        self.save_button = QPushButton("Save a copy…")
+        self.save_button.clicked.connect(self.choose_save_folder)
+        self.shards = QTableWidget(0, 6)
+        self.shards.setHorizontalHeaderLabels(["Shard", "Frames", "State", "Job", "Miner", "Verification"])
+        self.shards.verticalHeader().setVisible(False)
+        self.shards.verticalHeader().setDefaultSectionSize(24)
+        self.shards.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.shards.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        self.shards.horizontalHeaderItem(5).setToolTip(
+            "Checked here before paying: sampled frames re-rendered (exact matches, largest mean pixel "
+            "difference, smallest box IoU), or a model re-evaluated on held-out data")
+        self.shards.setMinimumHeight(90)
+        self.activity = QListWidget()
+        self.activity.setMaximumHeight(90)
+        self.results = QStackedWidget()
+        self.results_none = muted(QLabel("The dataset or model shows here once every shard is verified."))
+        self.results_none.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.browser = DatasetBrowser(runner=self._files)
+        self.curves = CurvesView(runner=self._files)
+        for x in (self.results_none, self.browser, self.curves):
+            self.results.addWidget(x)
+        tabs = QTabWidget()
+        tabs.addTab(self.shards, "Shards")
+        tabs.addTab(self.results, "Result")
+        tabs.addTab(self.activity, "Activity")
+        self.detail_tabs = tabs
+        head = QHBoxLayout()
+        head.addWidget(self.detail_title, 1)
+        head.addWidget(self.repost_button)
+        head.addWidget(self.save_button)
+        box = QVBoxLayout(w)
+        box.setContentsMargins(0, 6, 0, 0)
+        box.addLayout(head)
+        box.addWidget(self.detail_reason)
+        box.addWidget(tabs, 1)
+        self.repost_button.setVisible(False)
+        self.save_button.setVisible(False)
+        return w
+
+    # -- messages --------------------------------------------------------------------------
+    def show_message(self, text: str, kind: str = "info") -> None:
+        colours = {"info": "rgba(47,128,237,0.12)", "ok": "rgba(39,174,96,0.16)", "error": "rgba(235,87,87,0.16)"}
+        self.banner.setText(text)
+        self.banner.setStyleSheet(f"background: {colours.get(kind, colours['info'])}; border-radius: 6px; padding: 8px;")
+        self.banner.setVisible(bool(text))
+
+    # -- the dataset form ----------------------------------------------------------------------
+    def choose_scene(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Scene spec", str(Path.home()), "Scene specs (*.json)")
+        if path:
+            self.scene_edit.setText(path)
+            self._set_spec(None)
+
+    def post_from_spec(self, spec: dict) -> None:
+        """Take a scene spec from the scene editor: the dataset form is filled with it and shown;
+        the user sets images, shards and budget and posts."""
+        self._set_spec(dict(spec))
+        self.forms.setCurrentIndex(0)
+        self.count_spin.setFocus()
+        self.show_message(f"Scene “{spec.get('name', 'from the editor')}” from the scene editor: set the images, "
+                          "shards and budget, then post.", "info")
+
+    def _set_spec(self, spec: dict | None) -> None:
+        self._spec = spec
+        if spec is not None:
+            self.scene_edit.clear()
+            self.scene_edit.setPlaceholderText(f"from the scene editor: {spec.get('name', 'unnamed scene')}")
+            self.scene_note.setText("the scene editor's spec is used (type a path to use a file instead)")
+        else:
+            self.scene_edit.setPlaceholderText("scene spec file (.json)")
+            self.scene_note.setText("or send the scene from the scene editor")
+
+    def _budget(self) -> tuple[int, int, int]:
+        """(budget wei, reward per shard wei, total escrowed wei); FieldError on a bad amount."""
+        budget = check_amount(self.budget_edit.text(), field="budget")
+        shards = self.shards_spin.value()
+        each = budget // shards
+        return budget, each, each * shards
+
+    def _update_budget_note(self) -> None:
+        try:
+            budget, each, total = self._budget()
+        except ValueError as e:
+            self.budget_note.setText(str(e))
+            return
+        extra = f" ({ntk(budget - total)} left over)" if total != budget else ""
+        self.budget_note.setText(f"{ntk(each)} per shard · {ntk(total)} escrowed{extra}")
+
+    def post_dataset(self) -> None:
+        self.dataset_error.setVisible(False)
+        scene = self._spec if self._spec is not None else self.scene_edit.text().strip()
+        try:
+            if not scene:
+                raise ValueError("choose a scene spec file, or send one from the scene editor")
+            if self.shards_spin.value() > self.count_spin.value():
+                raise ValueError("more shards than images: use at most one shard per image")
+            _, each, total = self._budget()
+            if each <= 0:
+                raise ValueError("the budget is too small to pay every shard")
+        except ValueError as e:
+            self.dataset_error.setText(str(e))
+            self.dataset_error.setVisible(True)
+            return
+        buyer = self._buyer
+        kw = dict(count=self.count_spin.value(), shards=self.shards_spin.value(), reward_each_wei=each,
+                  deadline_s=int(self.deadline_spin.value() * 3600), review_window_s=int(self.review_spin.value() * 3600),
+                  name=self.name_edit.text().strip() or None)
+        self.post_dataset_button.setEnabled(False)
+        self.show_message(f"Posting {kw['shards']} shard job(s), {ntk(total)} escrowed…")
+
+        def post():   # chain thread
+            self._check_funds(buyer, total)
+            return buyer.post_render(scene if not isinstance(scene, str) else Path(scene), **kw)
+
+        self._chain.submit(post, on_done=self._posted, on_error=lambda e: self._post_failed(e, self.dataset_error))
+
+    @staticmethod
+    def _check_funds(buyer, total_wei: int) -> None:
+        """A short NTK balance as one plain line, before any transaction (chain thread)."""
+        if buyer.account is None:
+            return   # the service says why
+        have = buyer.market.token.balance_of(buyer.account.address)
+        if have < total_wei:
+            raise ValueError(f"not enough NTK: the order escrows {ntk(total_wei)}, you have {ntk(have)}")
+
+    # -- the training form -----------------------------------------------------------------
+    def post_training(self) -> None:
+        self.train_error.setVisible(False)
+        data = self.data_combo.currentData()
+        hold = self.holdout_combo.currentData()
+        try:
+            if data is None:
+                raise ValueError("post a dataset order first: a model is trained on its data")
+            reward = check_amount(self.train_reward_edit.text(), field="reward")
+            if reward <= 0:
+                raise ValueError("the reward must be more than 0 NTK")
+        except ValueError as e:
+            self.train_error.setText(str(e))
+            self.train_error.setVisible(True)
+            return
+        buyer = self._buyer
+        params = {"arch": self.arch_combo.currentText(), "epochs": self.epochs_spin.value(),
+                  "batch": self.batch_spin.value()}
+        kw = dict(train_params=params, reward_wei=reward, deadline_s=int(self.train_deadline_spin.value() * 3600),
+                  review_window_s=int(self.train_review_spin.value() * 3600), holdout_order=hold,
+                  tolerance=round(self.tolerance_spin.value(), 4))
+        self.post_train_button.setEnabled(False)
+        self._chain.submit(lambda: buyer.post_train([data], **kw), on_done=self._posted,
+                           on_error=lambda e: self._post_failed(e, self.train_error))
+
+    def _posted(self, order) -> None:
+        self.post_dataset_button.setEnabled(True)
+        self.post_train_button.setEnabled(True)
+        if order.kind == "render":
+            self.show_message(f"Order {order.id} posted: {len(order.shards)} shard job(s), {ntk(order.total_wei)} "
+                              "escrowed until each result is verified.", "ok")
+        else:
+            self.show_message(f"Training order {order.id} recorded: it is posted once its data is verified "
+                              f"({ntk(order.total_wei)}).", "ok")
+        self.selected = order.id
+        self.posted.emit(order)
+        self.refresh(force=True)
+
+    def _post_failed(self, err: BaseException, label: QLabel) -> None:
+        self.post_dataset_button.setEnabled(True)
+        self.post_train_button.setEnabled(True)
+        self.show_message("")
+        label.setText(f"Not posted: {err}")
+        label.setVisible(True)
+        self.posted.emit(err)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> None:
+        """One pass of the buyer's loop (if auto_step) and the orders, on the chain runner."""
+        if self._in_flight and not force:
+            return
+        self._in_flight = True
+        buyer, step = self._buyer, self._auto_step
+        self._chain.submit(lambda: ((buyer.step() if step else []), buyer.orders()),
+                           on_done=self._apply, on_error=self._refresh_failed)
+
+    def _refresh_failed(self, err: BaseException) -> None:
+        self._in_flight = False
+        self.show_message(f"Could not follow the orders: {err}", "error")
+
+    def _apply(self, value) -> None:
+        self._in_flight = False
+        events, orders = value
+        self.last_refresh_at = time.monotonic()
+        for line in events:
+            self.activity.insertItem(0, f"{time.strftime('%H:%M:%S')}  {line}")
+        while self.activity.count() > 300:
+            self.activity.takeItem(self.activity.count() - 1)
+        self.orders = list(orders)
+        self._fill_table()
+        self._fill_train_choices()
+        escrow = sum(o.reward_each_wei for o in self.orders for s in o.shards if s.state in ACTIVE_SHARDS)
+        open_n = sum(1 for o in self.orders if o.state not in ("done", "failed"))
+        n = len(self.orders)
+        self.summary.setText(f"{n} order{'s' if n != 1 else ''} · {open_n} in progress · {ntk(escrow)} in escrow")
+        self._show_detail()
+        self.ordersChanged.emit(self.orders)
+
+    def _fill_table(self) -> None:
+        t = self.table
+        t.blockSignals(True)
+        t.setRowCount(len(self.orders))
+        for r, o in enumerate(reversed(self.orders)):
+            vals = [str(o.id), o.name, "dataset" if o.kind == "render" else "model",
+                    STATE_TEXT.get(o.state, o.state), None, ntk(o.total_wei)]
+            for c, v in enumerate(vals):
+                if v is None:
+                    continue
+                item = QTableWidgetItem(v)
+                item.setData(Qt.ItemDataRole.UserRole, o.id)
+                if c == 3 and o.state in ("stalled", "failed"):
+                    item.setForeground(QColor(BAD))
+                elif c == 3 and o.state == "done":
+                    item.setForeground(QColor(GOOD))
+                t.setItem(r, c, item)
+            bar = t.cellWidget(r, 4)
+            if not isinstance(bar, QProgressBar):
+                bar = QProgressBar()
+                bar.setMaximumHeight(18)
+                t.setCellWidget(r, 4, bar)
+            bar.setRange(0, max(1, len(o.shards)))
+            bar.setValue(o.settled)
+            bar.setFormat(f"{o.settled}/{len(o.shards)} verified")
+            if o.id == self.selected:
+                t.selectRow(r)
+        t.blockSignals(False)
+        t.resizeColumnToContents(0)
+        t.setVisible(bool(self.orders))
+        self.empty.setVisible(not self.orders)
+        if self.selected is None and self.orders:
+            self.selected = self.orders[-1].id
+            t.selectRow(0)
+
+    def _fill_train_choices(self) -> None:
+        renders = [o for o in self.orders if o.kind == "render"]
+        for combo, first in ((self.data_combo, None), (self.holdout_combo, "last shard of the data")):
+            keep = combo.currentData()
+            combo.blockSignals(True)
+            combo.clear()
+            if first:
+                combo.addItem(first, None)
+            for o in reversed(renders):
+                combo.addItem(f"#{o.id} {o.name} ({o.params.get('count', '?')} images, {STATE_TEXT.get(o.state, o.state)})",
+                              o.id)
+            i = combo.findData(keep)
+            combo.setCurrentIndex(i if i >= 0 else 0)
+            combo.blockSignals(False)
+
+    def _selection_changed(self) -> None:
+        items = self.table.selectedItems()
+        if items:
+            self.selected = items[0].data(Qt.ItemDataRole.UserRole)
+            self._show_detail()
+
+    def order(self, order_id: int | None):
+        return next((o for o in self.orders if o.id == order_id), None)
+
+    def _show_detail(self) -> None:
+        o = self.order(self.selected)
+        if o is None:
+            return
+        what = f"{o.params.get('count', '?')} images of “{o.params.get('scene_name', o.name)}”" if o.kind == "render" \
+            else f"model {o.params.get('train', {}).get('arch', '')} on order(s) {', '.join(map(str, o.params.get('data', [])))}"
+        self.detail_title.setText(f"Order {o.id} · {what} · {STATE_TEXT.get(o.state, o.state)}")
+        due = time.strftime("%Y-%m-%d %H:%M", time.localtime(o.deadline)) if o.deadline else "not posted yet"
+        text = f"{ntk(o.reward_each_wei)} per shard · due {due} · review window {o.review_window_s / 3600:g} h"
+        if o.reason:
+            text += f" · {o.reason}"
+        self.detail_reason.setText(text)
+        self.repost_button.setVisible(o.state == "stalled")
+        self.save_button.setVisible(o.state == "done" and bool(o.output_dir))
+        s_tab = self.shards
+        s_tab.setRowCount(len(o.shards))
+        for r, s in enumerate(o.shards):
+            frames = f"{s.start}–{s.start + s.count - 1}" if s.count else "–"
+            miner = f"{s.miner[:6]}…{s.miner[-4:]}" if s.miner else ""
+            short, long = figures_text(o.kind, s)
+            vals = [str(s.index), frames, s.state, str(s.job_id or ""), miner, short]
+            for c, v in enumerate(vals):
+                item = QTableWidgetItem(v)
+                if c == 2 and s.state in SHARD_COLOUR:
+                    item.setForeground(QColor(SHARD_COLOUR[s.state]))
+                if c == 5 and s.figures:
+                    item.setForeground(QColor(GOOD if s.verified else BAD))
+                if c == 5 and long:
+                    item.setToolTip(long + (f"\n{s.reason}" if s.reason else ""))
+                if c == 4 and s.miner:
+                    item.setToolTip(s.miner)
+                s_tab.setItem(r, c, item)
+        s_tab.resizeColumnsToContents()
+        s_tab.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        out = o.output_dir if o.state == "done" else None
+        if out != self._shown_output:
+            self._shown_output = out
+            if out is None:
+                self.results.setCurrentWidget(self.results_none)
+            elif o.kind == "render":
+                self.results.setCurrentWidget(self.browser)
+                self.browser.load(Path(out))
+            else:
+                self.results.setCurrentWidget(self.curves)
+                self.curves.load(Path(out))
+
+    # -- actions -----------------------------------------------------------------------------
+    def repost_selected(self) -> None:
+        o = self.order(self.selected)
+        if o is None:
+            return
+        buyer = self._buyer
+        self._chain.submit(lambda: buyer.repost(o.id), on_done=lambda _o: self.refresh(force=True),
+                           on_error=lambda e: self.show_message(f"Not posted again: {e}", "error"))
+
+    def choose_save_folder(self) -> None:
+        o = self.order(self.selected)
+        if o is None:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Save a copy in (a new folder is made inside)", str(Path.home()))
+        if folder:
+            self.save_copy(o.id, Path(folder) / f"order-{o.id}-{'dataset' if o.kind == 'render' else 'model'}")
+
+    def save_copy(self, order_id: int, dest: Path) -> None:
+        buyer = self._buyer
+        self._files.submit(lambda: buyer.fetch(order_id, dest),
+                           on_done=lambda p: self.show_message(f"Saved a copy in {p}", "ok"),
+                           on_error=lambda e: self.show_message(f"Not saved: {e}", "error"))
+
+    def shutdown(self) -> None:
+        self.timer.stop()

@@ -25,7 +25,7 @@ from app.preview_service import asset_dir_for
 from common.fsutil import atomic_write_text
 from jobs.render import spec as scene
 
-Kind = Literal["bool", "choice", "int", "float", "text", "range", "int_range", "rgb", "rgb_range", "rgb_list",
+Kind = Literal["bool", "choice", "int", "float", "text", "multiline", "range", "int_range", "rgb", "rgb_range", "rgb_list",
                "multi_choice", "file", "files", "group"]
 
 PRIMITIVE_KINDS = ("box", "can", "bottle", "jar", "bag")
@@ -116,7 +116,10 @@ def field_info(name: str, f) -> FieldInfo | None:
     if ann is float:
         return FieldInfo(kind="float", minimum=lo, maximum=hi, **common)
     if ann is str:
-        return FieldInfo(kind="file" if _is_sha(meta) else "text", **common)
+        if _is_sha(meta):
+            common["title"] = common["title"].replace(" sha256", "")
+            return FieldInfo(kind="file", **common)
+        return FieldInfo(kind="multiline" if name == "description" else "text", **common)
     if isinstance(ann, type) and issubclass(ann, BaseModel):
         return FieldInfo(kind="group", model=ann, **common)
     if origin is tuple and len(args) == 2:
@@ -140,9 +143,11 @@ def field_info(name: str, f) -> FieldInfo | None:
     return None  # assets (the list panel) and the layout union are edited by their own widgets
 
 
-def fields(model: type[BaseModel]) -> list[FieldInfo]:
-    """The editable fields of `model`, in declaration order."""
-    return [fi for n, f in model.model_fields.items() if (fi := field_info(n, f)) is not None]
+def fields(model: type[BaseModel], path: tuple | list = ()) -> list[FieldInfo]:
+    """The editable fields of `model` at `path` in the scene, in declaration order. A shelf's
+    or table's material has no label texture (the renderer paints only products' labels)."""
+    skip = {"label"} if model is scene.MaterialSpec and (not path or path[0] != "assets") else set()
+    return [fi for n, f in model.model_fields.items() if n not in skip and (fi := field_info(n, f)) is not None]
 
 
 def scene_model() -> type[BaseModel]:

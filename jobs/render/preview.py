@@ -100,6 +100,11 @@ def label_overlay(rgb: np.ndarray, ids: np.ndarray, annotations: list[dict], cat
     return np.ascontiguousarray(out)
 
 
+def legend(spec: SceneSpec) -> list[list]:
+    """[[class name, [r, g, b]], ...]: the overlay colour of each class."""
+    return [[c, list(PALETTE[i % len(PALETTE)])] for i, c in enumerate(spec.categories)]
+
+
 def orbit_pose(center: np.ndarray, yaw_deg: float, pitch_deg: float, distance: float) -> np.ndarray:
     """Camera-to-world pose orbiting `center`: yaw turns around the vertical, pitch looks down (+)."""
     from jobs.render.sampling import look_at
@@ -293,7 +298,7 @@ class LiveView:
             self._dirty = True  # render() hides what its id pass found hidden
             _objects, anns = frame_labels(r.spec, fs, raw.ids, raw.silhouette_px, raw.truncation)
             info["boxes"] = len(anns)
-            return label_overlay(raw.color, raw.ids, anns, spec.categories, boxes=boxes, masks=masks), info
+            return label_overlay(raw.color, raw.ids, anns, spec.categories, boxes=boxes, masks=masks, labels=False), info
         if self._dirty:
             r.apply(fs)
             self._dirty = False
@@ -377,15 +382,15 @@ class _Server:
             img, info = self.live.render(spec, self.inputs, width=w, height=h, yaw_deg=float(cam.get("yaw", 0.0)),
                                          pitch_deg=float(cam.get("pitch", 0.0)), distance=float(cam.get("distance", 1.5)),
                                          frame=int(req.get("frame", 0)), boxes=bool(req.get("boxes")), masks=bool(req.get("masks")))
-            return {"rebuilt": info.pop("rebuilt"), "images": [dict(info, frame=int(req.get("frame", 0)))]}, [img]
+            return {"rebuilt": info.pop("rebuilt"), "images": [dict(info, frame=int(req.get("frame", 0)))],
+                    "legend": legend(spec)}, [img]
         if op == "sample":
             n = int(req.get("n", 8))
             if not 1 <= n <= 64:
                 raise SceneError(f"sample: n={n} must lie within 1..64")
             got = sample_frames(spec, n, int(req.get("seed", 0)), self.inputs, boxes=bool(req.get("boxes", True)),
                                 masks=bool(req.get("masks", True)), live=self.live)
-            legend = [[c, list(PALETTE[i % len(PALETTE)])] for i, c in enumerate(spec.categories)]
-            return {"images": [m for _img, m in got], "legend": legend}, [img for img, _m in got]
+            return {"images": [m for _img, m in got], "legend": legend(spec)}, [img for img, _m in got]
         raise SceneError(f"unknown preview request {op!r}")
 
 

@@ -218,3 +218,37 @@ def test_killed_preview_child_is_restarted_and_frames_resume(make_editor, qtbot,
     with qtbot.waitSignal(ed.preview.frameShown, timeout=120_000):
         _drag(ed.preview.view, 20.0)
     assert ed.preview.last_result.rebuilt and ed.preview.view.message() == ""
+
+
+@pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")  # Qt 6 keeps only this constructor
+def test_dropping_a_mesh_file_on_the_editor_imports_it(make_editor, qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    ed = make_editor(open_demo=False)
+    stl = tmp_path / "wedge.stl"
+    stl.write_text("solid w\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 0\nvertex 0 1 0\nendloop\nendfacet\n"
+                   "facet normal 0 1 0\nouter loop\nvertex 0 0 0\nvertex 0 1 1\nvertex 1 0 0\nendloop\nendfacet\nendsolid w\n")
+    text = tmp_path / "notes.txt"
+    text.write_text("hi")
+    qtbot.waitUntil(lambda: ed.assets.list.count() == 3, timeout=10_000)
+
+    def mime(*paths):
+        m = QMimeData()
+        m.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+        return m
+
+    pos = QPointF(20, 20)
+    text_mime = mime(text)  # the event keeps only a pointer: hold the object
+    refused = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, text_mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(ed, refused)
+    assert not refused.isAccepted()
+    drop_mime = mime(stl)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, drop_mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(ed, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(ed, QDropEvent(pos, Qt.DropAction.CopyAction, drop_mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: ed.assets.list.count() == 4, timeout=10_000)
+    asset = ed.current_data()["assets"][-1]
+    assert asset["kind"] == "mesh" and asset["format"] == "stl" and (ed.asset_dir() / f"{asset['mesh']}.stl").is_file()

@@ -26,7 +26,7 @@ from ui.qt import (
     QVBoxLayout, QWidget, Qt, Signal,
 )
 from ui.scene_editor.assets_panel import AssetsPanel
-from ui.scene_editor.form import ModelForm, error_label
+from ui.scene_editor.form import ModelForm, error_label, muted_label
 from ui.scene_editor.preview_panel import PreviewPanel
 
 from PySide6.QtWidgets import QFileDialog
@@ -66,6 +66,7 @@ class SceneEditor(QWidget):
         self._path: Path | None = None
         self._demo = False
         self._dirty = False
+        self._saved: dict | None = None  # the scene as last opened or saved (dirty = differs)
         self._inputs: dict = {}
         self.errors: dict[str, str] = {}
         self.forms: dict[str, ModelForm] = {}
@@ -186,6 +187,15 @@ class SceneEditor(QWidget):
                         else ModelForm(model, [], self._data, self._import_for_field, names=names))
                 form.edited.connect(self._edited)
                 v.addWidget(form)
+                if title == "Scene":
+                    intro = muted_label(
+                        "A scene spec describes a synthetic-data generator: the products (Assets), how they are "
+                        "placed (Layout), and how camera, lights and room vary from frame to frame. The preview "
+                        "shows one frame; \u201cSample 8 random frames\u201d shows what the dataset will look like. "
+                        "Save the spec, then order a dataset from it.")
+                    intro.setWordWrap(True)
+                    v.addSpacing(12)
+                    v.addWidget(intro)
                 v.addStretch(1)
                 self.forms[title] = form
                 self.tabs.addTab(_scroll(page), title)
@@ -225,7 +235,7 @@ class SceneEditor(QWidget):
         self._changed()
 
     def _changed(self, *, reset_view: bool = False) -> None:
-        self._set_dirty(True)
+        self._set_dirty(self._data != self._saved)
         self._validate_and_preview(reset_view=reset_view)
         self.specChanged.emit()
 
@@ -275,6 +285,7 @@ class SceneEditor(QWidget):
     # ------------------------------------------------------------------ files
     def _loaded(self, data: dict, path: Path | None, *, demo: bool, inputs: dict | None = None) -> None:
         self._data, self._path, self._demo = data, path, demo
+        self._saved = copy.deepcopy(data)
         self._inputs = inputs or {}
         for title, form in self.forms.items():
             if title != "Layout":
@@ -345,6 +356,7 @@ class SceneEditor(QWidget):
 
         def done(r):
             self._path, self._demo, self._inputs = r[0], False, r[1]
+            self._saved = data
             if self._data == data:
                 self._set_dirty(False)
             self._update_title()

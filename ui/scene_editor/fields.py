@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from PySide6.QtWidgets import QColorDialog
+from PySide6.QtWidgets import QColorDialog, QPlainTextEdit
 
 from ui.qt import (
     QCheckBox, QColor, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QToolButton,
@@ -296,6 +296,23 @@ class MultiChoiceEdit(Editor):
             b.blockSignals(False)
 
 
+class MultilineEdit(Editor):
+    def __init__(self, fi, parent=None):
+        super().__init__(fi, parent)
+        self.text = QPlainTextEdit()
+        self.text.setFixedHeight(84)
+        _row(self).addWidget(self.text, 1)
+        self.text.textChanged.connect(self.changed.emit)
+
+    def value(self):
+        return self.text.toPlainText()
+
+    def set_value(self, v):
+        self.text.blockSignals(True)
+        self.text.setPlainText("" if v is None else str(v))
+        self.text.blockSignals(False)
+
+
 class TextEdit(Editor):
     def __init__(self, fi, parent=None):
         super().__init__(fi, parent)
@@ -403,6 +420,8 @@ def make_editor(fi, importer: Importer) -> Editor:
         return MultiChoiceEdit(fi)
     if k == "file":
         return FileEdit(fi, importer)
+    if k == "multiline":
+        return MultilineEdit(fi)
     if k == "files":
         return FilesEdit(fi, importer)
     return TextEdit(fi)

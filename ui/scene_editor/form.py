@@ -62,7 +62,7 @@ class ModelForm(QWidget):
         self.form = QFormLayout(self)
         self.form.setContentsMargins(0, 0, 0, 0)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        infos = [f for f in scene_form.fields(model) if names is None or f.name in names]
+        infos = [f for f in scene_form.fields(model, self.path) if names is None or f.name in names]
         infos.sort(key=lambda f: f.kind == "group")  # plain fields first, nested groups after them
         for fi in infos:
             if fi.hidden:

@@ -16,8 +16,8 @@ from app.preview_service import Orbit, PreviewError, default_orbit
 from ui.image_view import ImageView
 from ui.scene_editor.form import muted_label
 from ui.qt import (
-    QCheckBox, QGridLayout, QHBoxLayout, QLabel, QObject, QPushButton, QSpinBox, QTabWidget, QToolButton,
-    QVBoxLayout, QWidget, Signal,
+    QCheckBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QObject, QPushButton, QSpinBox, QTabWidget, QToolButton,
+    QVBoxLayout, QWidget, Qt, Signal,
 )
 
 PREVIEW_WIDTH = 640  # px; the height follows the spec's output aspect
@@ -29,6 +29,10 @@ class _Bridge(QObject):
 
 def _muted(text: str = "") -> QLabel:
     return muted_label(text)
+
+
+def legend_html(legend) -> str:
+    return " ".join(f"<span style='color:rgb{tuple(c)}'>\u25a0</span>&nbsp;{name}&nbsp;&nbsp;" for name, c in legend)
 
 
 class SampleGrid(QWidget):
@@ -43,6 +47,9 @@ class SampleGrid(QWidget):
         for i in range(n):
             v = ImageView(placeholder="")
             v.setMinimumSize(120, 90)
+            v.setToolTip("Click to see this frame full size")
+            v.setCursor(Qt.CursorShape.PointingHandCursor)
+            v.mousePressEvent = lambda _e, i=i: self._enlarge(i)
             cap = _muted()
             cell = QVBoxLayout()
             cell.setSpacing(2)
@@ -61,6 +68,19 @@ class SampleGrid(QWidget):
         box.addWidget(self.status)
         box.addLayout(grid, 1)
         box.addWidget(self.legend)
+
+    def _enlarge(self, i: int) -> None:
+        img = self.views[i].image()
+        if img is None:
+            return
+        dlg = QDialog(self)
+        dlg.setWindowTitle(self.captions[i].text())
+        view = ImageView()
+        view.set_image(img)
+        QVBoxLayout(dlg).addWidget(view)
+        dlg.resize(img.width() + 24, img.height() + 24)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
 
     def set_busy(self, text: str) -> None:
         self.status.setText(text)
@@ -86,8 +106,7 @@ class SampleGrid(QWidget):
         total = sum(im.boxes for im in result.images)
         self.status.setText(f"{len(result.images)} random frames of the dataset ({total} labelled boxes), "
                             f"rendered in {result.render_ms / 1000:.1f} s. Press again for other frames.")
-        chips = " ".join(f"<span style='color:rgb{tuple(c)}'>\u25a0</span>&nbsp;{name}&nbsp;&nbsp;" for name, c in result.legend)
-        self.legend.setText(chips)
+        self.legend.setText(legend_html(result.legend))
 
 
 class PreviewPanel(QWidget):
@@ -140,6 +159,10 @@ class PreviewPanel(QWidget):
         live = QWidget()
         lv = QVBoxLayout(live)
         lv.addWidget(self.view, 1)
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)
+        self.legend.setVisible(False)
+        lv.addWidget(self.legend)
         lv.addLayout(controls)
         lv.addWidget(_muted("Drag to orbit \u00b7 scroll to zoom \u00b7 the camera of a real dataset frame varies within the Camera ranges"))
 
@@ -245,7 +268,10 @@ class PreviewPanel(QWidget):
         self._times.append(now)
         recent = [t for t in self._times if now - t < 1.5]
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 2 else 0.0
-        extra = f" \u00b7 {im.boxes} boxes" if (self.boxes.isChecked() or self.masks.isChecked()) else ""
+        overlays = self.boxes.isChecked() or self.masks.isChecked()
+        extra = f" \u00b7 {im.boxes} boxes" if overlays else ""
+        self.legend.setText(legend_html(res.legend) if overlays else "")
+        self.legend.setVisible(overlays)
         self.status.setText((f"{fps:.0f} frames/s \u00b7 " if fps else "") + f"{res.render_ms:.0f} ms"
                             + (" (scene rebuilt)" if res.rebuilt else "") + f" \u00b7 {im.objects} objects{extra}")
         self.frameShown.emit()

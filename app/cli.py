@@ -30,6 +30,7 @@ COMMAND_MODULES: list[str] = [
     "wallet",
     "market",
     "order",
+    "devnet",
     "earnings",
     "agent",
     "models",

@@ -1,6 +1,7 @@
 """Benchmark the scene editor's live preview (app.preview_service -> kminer preview-server).
 
     .venv/bin/python bench/bench_preview.py [--scene SCENE.json] [--size 640x480] [--frames 60] [--drag-s 5]
+    xvfb-run -a .venv/bin/python bench/bench_preview.py --gui [--drag-s 8]
 
 Measures, through the real child process and pipe:
 - start + first frame (child start, scene build, first render);
@@ -9,6 +10,10 @@ Measures, through the real child process and pipe:
 - rebuild: a spec change (one shelf row fewer) to its first frame;
 - sample: 8 random dataset frames with boxes and masks.
 Prints one JSON object; the load average is included (the machine is shared).
+
+--gui: the SceneEditor itself with a stall probe (a 10 ms QTimer; the longest gap between
+ticks): mouse drags at 60 Hz for --drag-s seconds, then a spec edit (rebuild) and a sample
+of 8 frames while dragging goes on; reports frames shown/s and the longest GUI stall.
 
 Measured here (2 shared CPU cores, llvmpipe EGL, retail_shelf, 640x480): see the report of
 the scene-editor work; figures vary with the other load on the machine.
@@ -30,13 +35,87 @@ sys.path.insert(0, str(ROOT))
 from app.preview_service import PreviewService, default_orbit  # noqa: E402
 
 
+def gui(drag_s: float) -> dict:
+    """Orbit the demo scene in the real editor and measure the GUI thread's longest stall."""
+    import tempfile
+
+    from ui.background import Background
+    from ui.qt import QApplication, QTimer
+    from ui.scene_editor import SceneEditor
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    svc = PreviewService().start()
+    runner = Background("scene-files")
+    ed = SceneEditor(preview=svc, runner=runner, scenes_dir=Path(tempfile.mkdtemp()))
+    ed.resize(1280, 800)
+    ed.show()
+    shown: list[float] = []
+    ed.preview.frameShown.connect(lambda: shown.append(time.perf_counter()))
+    while not shown:
+        app.processEvents()
+        time.sleep(0.005)
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    at: list[float] = []
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        at.append(now)
+        last[0] = now
+
+    probe = QTimer()
+    probe.timeout.connect(tick)
+    probe.start(10)
+    mover = QTimer()
+    mover.timeout.connect(lambda: ed.preview.view.dragged.emit(3.0, 0.3))
+    mover.start(16)
+    phases = {}
+
+    def edit() -> None:
+        phases["edit_at"] = time.perf_counter()
+        ed.forms["Layout"].all_editors()["layout.rows"].spin.setValue(3)
+
+    start = time.perf_counter()
+    n0 = len(shown)
+    QTimer.singleShot(int(drag_s * 1000), edit)
+    QTimer.singleShot(int(drag_s * 1000) + 2000, ed.preview.sample)
+    QTimer.singleShot(int(drag_s * 1000) + 9000, app.quit)
+    app.exec()
+    probe.stop()
+    mover.stop()
+    orbit_frames = [t for t in shown[n0:] if t < phases["edit_at"]]
+    worst = max(range(len(gaps)), key=gaps.__getitem__)
+    when = at[worst] - phases["edit_at"]
+    phase = "orbit" if when < 0 else ("spec edit + rebuild" if when < 2.0 else "sampling")
+    out = {"gui_drag_s": round(drag_s, 1), "gui_frames_shown_per_s": round(len(orbit_frames) / drag_s, 1),
+           "gui_longest_stall_ms": round(max(gaps) * 1000, 1),
+           "gui_stall_p99_ms": round(sorted(gaps)[int(0.99 * len(gaps))] * 1000, 1),
+           "gui_longest_stall_during": phase, "gui_longest_stall_orbit_only_ms":
+               round(max(g for g, t in zip(gaps, at) if t < phases["edit_at"]) * 1000, 1),
+           "gui_ticks": len(gaps), "gui_whole_run_s": round(time.perf_counter() - start, 1),
+           "samples_shown": ed.preview.last_samples is not None}
+    ed.close()
+    runner.shutdown()
+    svc.close()
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scene", type=Path, default=ROOT / "resources" / "scenes" / "retail_shelf.json")
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--drag-s", type=float, default=5.0)
+    ap.add_argument("--gui", action="store_true", help="measure the editor's GUI stalls instead (needs a display or xvfb-run)")
     args = ap.parse_args()
+    if args.gui:
+        os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+        res = gui(args.drag_s)
+        res.update(loadavg_1m=round(os.getloadavg()[0], 2), cpus=os.cpu_count())
+        print(json.dumps(res, indent=1), flush=True)
+        os._exit(0)  # skip Qt's teardown at interpreter exit (PySide6 can abort there)
     w, h = (int(v) for v in args.size.split("x"))
     spec = json.loads(args.scene.read_text())
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")

@@ -252,3 +252,48 @@ def test_dropping_a_mesh_file_on_the_editor_imports_it(make_editor, qtbot, tmp_p
     qtbot.waitUntil(lambda: ed.assets.list.count() == 4, timeout=10_000)
     asset = ed.current_data()["assets"][-1]
     assert asset["kind"] == "mesh" and asset["format"] == "stl" and (ed.asset_dir() / f"{asset['mesh']}.stl").is_file()
+
+
+def test_form_errors_are_keyed_by_the_field_they_belong_to():
+    from app import scene_form
+
+    data = json.loads(DEMO.read_text())
+    assert scene_form.errors(data) == {}
+    data["layout"]["rows"] = 0
+    data["camera"]["znear"] = 30
+    data["assets"][1]["width"] = [0.2, 0.1]
+    data["assets"][2]["material"]["color"] = [[1, 1, 1], [0, 0, 0]]
+    data["lights"]["count"] = [0, 9]
+    errs = scene_form.errors(data)
+    assert set(errs) == {"layout.rows", "camera.znear", "assets[1].width", "assets[2].material.color", "lights.count"}
+    assert errs["camera.znear"] == "znear must be below zfar"
+
+
+def test_save_as_elsewhere_carries_the_imported_meshes(make_editor, qtbot, tmp_path):
+    ed = make_editor(open_demo=False)
+    mesh = tmp_path / "tri.ply"
+    mesh.write_text("ply\nformat ascii 1.0\nelement vertex 4\nproperty float x\nproperty float y\nproperty float z\n"
+                    "element face 2\nproperty list uchar int vertex_indices\nend_header\n"
+                    "0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 1 2\n3 0 2 3\n")
+    ed.import_files([mesh])
+    qtbot.waitUntil(lambda: ed.assets.list.count() == 4, timeout=10_000)
+    sha = ed.current_data()["assets"][-1]["mesh"]
+    first = tmp_path / "a" / "one.json"
+    with qtbot.waitSignal(ed.specSaved, timeout=10_000):
+        ed.save_to(first)
+    moved = tmp_path / "b" / "two.json"
+    with qtbot.waitSignal(ed.specSaved, timeout=10_000):
+        ed.save_to(moved)
+    assert (first.parent / "assets" / f"{sha}.ply").is_file() and (moved.parent / "assets" / f"{sha}.ply").is_file()
+    assert ed.current_inputs() == {sha: moved.parent / "assets" / f"{sha}.ply"}
+
+
+def test_close_asks_about_unsaved_changes(make_editor, qtbot):
+    ed = make_editor(open_demo=False)
+    qtbot.waitUntil(lambda: ed.assets.list.count() == 3, timeout=10_000)
+    assert ed.confirm_close()  # nothing changed
+    ed.forms["Scene"].all_editors()["name"].line.setText("changed")
+    ed.ask_unsaved = lambda: "cancel"
+    assert not ed.confirm_close()
+    ed.ask_unsaved = lambda: "discard"
+    assert ed.confirm_close()

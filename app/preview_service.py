@@ -54,7 +54,7 @@ class Orbit:
     pitch_deg: float = 5.0
     distance_m: float = 1.6
 
-    def moved(self, d_yaw: float = 0.0, d_pitch: float = 0.0, zoom: float = 1.0) -> "Orbit":
+    def moved(self, d_yaw: float = 0.0, d_pitch: float = 0.0, zoom: float = 1.0) -> Orbit:
         return Orbit((self.yaw_deg + d_yaw + 180.0) % 360.0 - 180.0, max(-80.0, min(85.0, self.pitch_deg + d_pitch)),
                      max(0.2, min(20.0, self.distance_m * zoom)))
 
@@ -219,7 +219,7 @@ class PreviewService:
         self._sender: threading.Thread | None = None
 
     # ----------------------------------------------------------------- public
-    def start(self) -> "PreviewService":
+    def start(self) -> PreviewService:
         """Start the child now (it is also started on the first request)."""
         with self._cond:
             if self._sender is None:
@@ -340,9 +340,9 @@ class PreviewService:
             with self._cond:
                 while not self._closed:
                     child = self._child
-                    if child is None or child.proc.poll() is not None:
-                        if self._in_flight is None and not self._gave_up:
-                            self._child = child = self._spawn()
+                    dead = child is None or child.proc.poll() is not None
+                    if dead and self._in_flight is None and not self._gave_up:
+                        self._child = child = self._spawn()
                     if self._in_flight is not None:
                         req, t0 = self._in_flight
                         if time.monotonic() - t0 > self._timeout and child is not None:

@@ -103,7 +103,7 @@ def field_info(name: str, f) -> FieldInfo | None:
     ann, extra = _base(ann)
     meta = list(f.metadata) + extra
     lo, hi = _bounds(meta)
-    common = dict(name=name, title=f.title or name, description=f.description or "", optional=optional)
+    common: dict[str, Any] = {"name": name, "title": f.title or name, "description": f.description or "", "optional": optional}
     origin, args = typing.get_origin(ann), typing.get_args(ann)
     if name in ("kind", "schema_version"):
         return FieldInfo(kind="choice", choices=tuple(str(a) for a in args), hidden=True, **common)
@@ -233,7 +233,7 @@ def _path(loc: tuple) -> str:
     out, prev = "", None
     for p in loc:
         skip = (isinstance(p, str) and p in _TAGS and (isinstance(prev, int) or prev == "layout")) or \
-            (isinstance(p, str) and (p.startswith("function-") or p.startswith("tagged-union")))
+            (isinstance(p, str) and p.startswith(("function-", "tagged-union")))
         prev = p
         if skip:
             continue

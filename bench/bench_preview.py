@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.preview_service import PreviewService, default_orbit  # noqa: E402
+from app.preview_service import PreviewService, default_orbit
 
 
 def gui(drag_s: float) -> dict:

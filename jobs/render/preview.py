@@ -19,9 +19,10 @@ import math
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, BinaryIO, Mapping
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -185,7 +186,12 @@ def install_fast_paths(pyrender) -> None:
 
         def delete_context(self):
             # stock pyrender also calls eglTerminate, which ends every other renderer's context
-            from OpenGL.EGL import EGL_NO_CONTEXT, EGL_NO_SURFACE, eglDestroyContext, eglMakeCurrent
+            from OpenGL.EGL import (
+                EGL_NO_CONTEXT,
+                EGL_NO_SURFACE,
+                eglDestroyContext,
+                eglMakeCurrent,
+            )
             if self._egl_display is not None and self._egl_context is not None:
                 eglMakeCurrent(self._egl_display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT)
                 eglDestroyContext(self._egl_display, self._egl_context)

@@ -96,11 +96,12 @@ def test_orbit_by_mouse_changes_the_frame_without_stalling_the_gui(make_editor, 
     shown = []
     ed.preview.frameShown.connect(lambda: shown.append(ed.preview.last_result))
     t0 = time.perf_counter()
-    for _ in range(6):
-        _drag(ed.preview.view, 30.0, steps=5)
-        qtbot.wait(60)
-    qtbot.waitUntil(lambda: shown and shown[-1].images[0].rgb != first and abs(ed.preview.orbit.yaw_deg - yaw0) > 50, timeout=60_000)
-    qtbot.waitUntil(lambda: len(shown) >= 3, timeout=60_000)
+    for _ in range(4):  # drag, and keep dragging while the frame renders; then wait for it
+        with qtbot.waitSignal(ed.preview.frameShown, timeout=60_000):
+            _drag(ed.preview.view, 30.0, steps=5)
+            qtbot.wait(30)
+            _drag(ed.preview.view, 15.0, steps=3)
+    assert shown[-1].images[0].rgb != first and abs(ed.preview.orbit.yaw_deg - yaw0) > 50
     probe.stop()
     assert all(not r.rebuilt for r in shown)  # only the camera moved
     longest_ms = max(gaps) * 1000
@@ -119,7 +120,7 @@ def test_invalid_value_shows_the_error_at_its_field(make_editor, qtbot):
     znear.spin.setValue(30.0)
     label = cam.all_error_labels()["camera.znear"]
     assert not label.isHidden() and "znear must be below zfar" in label.text()
-    assert ed.current_spec() is None and ed.is_dirty()
+    assert ed.current_spec() is None and ed.is_dirty() and not ed.order_button.isEnabled()
     assert not ed.banner.isHidden() and "1 problem" in ed.banner.text()
     assert ed.tabs.tabText(ed.tabs.indexOf(ed.tabs.widget(3))).endswith("\u26a0")
     assert "Preview paused" in ed.preview.view.message()
@@ -131,10 +132,13 @@ def test_invalid_value_shows_the_error_at_its_field(make_editor, qtbot):
     width.lo.spin.setValue(0.18)
     znear.spin.setValue(0.05)
     assert label.isHidden() and ed.banner.isHidden()
-    assert ed.current_spec() is not None
+    assert ed.current_spec() is not None and ed.order_button.isEnabled()
     with qtbot.waitSignal(ed.preview.frameShown, timeout=60_000):
         pass
     assert ed.preview.view.message() == ""
+    with qtbot.waitSignal(ed.orderRequested) as order:
+        qtbot.mouseClick(ed.order_button, Qt.MouseButton.LeftButton)
+    assert order.args[0] == ed.current_spec() and order.args[0]["camera"]["znear"] == 0.05
 
 
 def test_save_and_open_round_trip_with_the_unsaved_prompt(make_editor, qtbot, tmp_path):

@@ -12,8 +12,19 @@ import copy
 
 from app import scene_form
 from ui.qt import (
-    QColor, QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMenu, QScrollArea, QToolButton,
-    QVBoxLayout, QWidget, Qt, Signal,
+    QColor,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QScrollArea,
+    Qt,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+    Signal,
 )
 from ui.scene_editor.fields import Importer
 from ui.scene_editor.form import ModelForm, error_label, muted_label

@@ -17,19 +17,29 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from PySide6.QtWidgets import QFileDialog
+
 from app import scene_form
 from app.preview_service import asset_dir_for, find_inputs, import_asset
 from app.resources import resource_path
 from ui.background import Background
 from ui.qt import (
-    QComboBox, QHBoxLayout, QLabel, QMessageBox, QScrollArea, QSplitter, QTabWidget, QToolButton,
-    QVBoxLayout, QWidget, Qt, Signal,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    Qt,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+    Signal,
 )
 from ui.scene_editor.assets_panel import AssetsPanel
 from ui.scene_editor.form import ModelForm, error_label, muted_label
 from ui.scene_editor.preview_panel import PreviewPanel
-
-from PySide6.QtWidgets import QFileDialog
 
 DEMO_SCENE = "retail_shelf.json"
 
@@ -57,6 +67,7 @@ class SceneEditor(QWidget):
     specChanged = Signal()  # the scene changed (valid or not); current_spec() tells which
     dirtyChanged = Signal(bool)
     fileError = Signal(str)  # a one-line message after a failed open/save/import
+    orderRequested = Signal(object)  # "Order a dataset…": the current valid spec (dict)
 
     def __init__(self, *, preview, runner: Background, scenes_dir: str | Path, open_demo: bool = True, parent=None):
         super().__init__(parent)
@@ -125,6 +136,11 @@ class SceneEditor(QWidget):
         self.preview = PreviewPanel(preview)
         self.sample_button = self.preview.sample_button
         bar.addWidget(self.sample_button)
+        self.order_button = QToolButton()
+        self.order_button.setText("Order a dataset\u2026")
+        self.order_button.setToolTip("Post a render order for this scene (Buyer \u203a Orders)")
+        self.order_button.clicked.connect(self._order)
+        bar.addWidget(self.order_button)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.tabs)
@@ -146,6 +162,15 @@ class SceneEditor(QWidget):
     def current_spec(self) -> dict | None:
         """A deep copy of the scene when it is valid, else None."""
         return copy.deepcopy(self._data) if not self.errors else None
+
+    def shutdown(self) -> None:
+        """Stop showing results (the window closes the preview service and the runner)."""
+        self.preview.shutdown()
+
+    def _order(self) -> None:
+        spec = self.current_spec()
+        if spec is not None:
+            self.orderRequested.emit(spec)
 
     def current_data(self) -> dict:
         """The scene as edited (possibly invalid)."""
@@ -261,6 +286,7 @@ class SceneEditor(QWidget):
             self.banner.setText(f"{n} problem{'s' if n > 1 else ''} to fix before rendering \u2014 {first}")
         self.banner.setVisible(bool(n))
         self._mark_tabs()
+        self.order_button.setEnabled(not n)
         self.preview.set_scene(self._data, self._inputs, scene_form.first_error(self.errors), reset_view=reset_view)
 
     def _mark_tabs(self) -> None:

@@ -6,13 +6,23 @@ Every editor has `changed` (emitted on user edits only), `value()` and `set_valu
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtWidgets import QColorDialog, QPlainTextEdit
 
 from ui.qt import (
-    QCheckBox, QColor, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QToolButton,
-    QWidget, Signal,
+    QCheckBox,
+    QColor,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+    Signal,
 )
 
 Importer = Callable[[str, Callable[[str], None]], None]  # (kind "image" | "mesh", on_done(sha256))

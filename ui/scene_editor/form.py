@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtWidgets import QGroupBox
+
 from app import scene_form
 from ui.qt import QFormLayout, QFrame, QLabel, QVBoxLayout, QWidget, Signal
 from ui.scene_editor.fields import Editor, Importer, make_editor
-
-from PySide6.QtWidgets import QGroupBox
 
 ERROR_COLOR = "#c0392b"
 

@@ -14,11 +14,23 @@ from concurrent.futures import Future
 
 from app.preview_service import Orbit, PreviewError, default_orbit
 from ui.image_view import ImageView
-from ui.scene_editor.form import muted_label
 from ui.qt import (
-    QCheckBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QObject, QPushButton, QSpinBox, QTabWidget, QToolButton,
-    QVBoxLayout, QWidget, Qt, Signal,
+    QCheckBox,
+    QDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QObject,
+    QPushButton,
+    QSpinBox,
+    Qt,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+    Signal,
 )
+from ui.scene_editor.form import muted_label
 
 PREVIEW_WIDTH = 640  # px; the height follows the spec's output aspect
 
@@ -126,6 +138,7 @@ class PreviewPanel(QWidget):
         self.orbit = Orbit()
         self._times: collections.deque[float] = collections.deque(maxlen=30)
         self._retried = False
+        self._closed = False
         self.last_result = None
         self.last_samples = None
 
@@ -212,7 +225,7 @@ class PreviewPanel(QWidget):
         self.request()
 
     def request(self) -> None:
-        if self._data is None:
+        if self._data is None or self._closed:
             return
         if self._error:
             self.view.set_message(f"Preview paused until the scene is valid \u2014 {self._error}", error=True)
@@ -233,12 +246,15 @@ class PreviewPanel(QWidget):
         self.grid.set_busy("Rendering 8 random frames with the label passes\u2026")
         self._watch("sample", self._svc.sample(self._data, 8, inputs=self._inputs))
 
+    def shutdown(self) -> None:
+        self._closed = True
+
     def _watch(self, kind: str, fut: Future) -> None:
         fut.add_done_callback(lambda f, kind=kind: self._bridge.done.emit(kind, f))
 
     # ------------------------------------------------------------------ results (GUI thread)
     def _done(self, kind: str, fut: Future) -> None:
-        if fut.cancelled():
+        if fut.cancelled() or self._closed:
             return
         err = fut.exception()
         if kind == "sample":

@@ -45,28 +45,51 @@ def run_gui(argv: list[str] | None = None) -> int:
         print(f"kminer: {devices.message}", file=sys.stderr)
     from app.status import sandbox_status
 
+    from app.desktop import MarketSession
+    from app.earnings_service import EarningsService
+    from app.first_run import needs_first_run
     from app.jobs_service import JobsService
-
-    win = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings))
+    from app.preview_service import PreviewService
+    from app.wallet_gui import WalletSession
+    from ui.background import Background
 
     class FirstPaint(QObject):
+        """Logs (and with KMINER_REPORT_STARTUP prints) the time to the first paint of `widget`;
+        with KMINER_REPORT_STARTUP=exit it then closes it (the start-up test)."""
+
+        def __init__(self, widget, close):
+            super().__init__()
+            self.widget, self.close = widget, close
+            widget.installEventFilter(self)
+
         def eventFilter(self, obj, event):
             if event.type() == QEvent.Type.Paint:
                 ms = (time.perf_counter() - t0) * 1000
                 since_exec = _ms_since_process_start()
-                log.info("first paint %.0f ms after run_gui, %.0f ms after process start", ms, since_exec)
+                what = type(self.widget).__name__
+                log.info("first paint (%s) %.0f ms after run_gui, %.0f ms after process start", what, ms, since_exec)
                 if os.environ.get("KMINER_REPORT_STARTUP"):
-                    print(f"first paint: {since_exec:.0f} ms after process start ({ms:.0f} ms in run_gui)",
+                    print(f"first paint: {since_exec:.0f} ms after process start ({ms:.0f} ms in run_gui; {what})",
                           file=sys.stderr, flush=True)
                     if os.environ.get("KMINER_REPORT_STARTUP") == "exit":
                         from PySide6.QtCore import QTimer
 
-                        QTimer.singleShot(0, win.quit)
-                win.removeEventFilter(self)
+                        QTimer.singleShot(0, self.close)
+                self.widget.removeEventFilter(self)
             return False
 
-    painter = FirstPaint()
-    win.installEventFilter(painter)
+    chain_runner = Background("chain")  # the ONE thread every chain and keystore call runs on
+    if needs_first_run(ctx):
+        if not _first_run(ctx, devices, chain_runner, FirstPaint):
+            chain_runner.shutdown(wait=True)
+            devices.close()
+            return 0
+        t0 = time.perf_counter()  # the main window's start-up counts from the wizard's end
+    wallet = WalletSession(ctx)
+    win = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
+                     earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
+                     preview=PreviewService(), chain_runner=chain_runner)
+    painter = FirstPaint(win, win.quit)  # noqa: F841 - kept alive until the first paint
     if ctx.load_message:
         win.statusBar().showMessage(ctx.load_message, 30000)
     win.show()
@@ -77,6 +100,24 @@ def run_gui(argv: list[str] | None = None) -> int:
     with loop:
         loop.run_forever()
     return 0
+
+
+def _first_run(ctx, devices, chain_runner, first_paint) -> bool:
+    """Show the first-run wizard; False when the user closed it before any wallet existed."""
+    from PySide6.QtWidgets import QDialog
+
+    from app.first_run import FirstRun, needs_first_run
+    from ui.background import Background
+    from ui.first_run import FirstRunWizard
+
+    runner = Background("first-run")
+    try:
+        wizard = FirstRunWizard(flow=FirstRun(ctx), devices=devices, runner=runner, chain_runner=chain_runner)
+        painter = first_paint(wizard, wizard.reject)  # noqa: F841
+        accepted = wizard.exec() == QDialog.DialogCode.Accepted
+    finally:
+        runner.shutdown(wait=True)
+    return accepted or not needs_first_run(ctx)
 
 
 def _ms_since_process_start() -> float:

@@ -21,9 +21,16 @@ log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, *, ctx, devices, jobs=None, sandbox=None, tray: bool | None = None):
+    def __init__(self, *, ctx, devices, jobs=None, sandbox=None, tray: bool | None = None, earnings=None,
+                 wallet=None, market=None, preview=None, chain_runner: Background | None = None):
         """jobs: an app.jobs_service.JobsService (None: no Jobs page);
-        sandbox: an app.status.StatusItem for the status bar (None: not shown)."""
+        sandbox: an app.status.StatusItem for the status bar (None: not shown);
+        earnings: an app.earnings_service.EarningsService (Earnings page);
+        wallet: the app.wallet_gui.WalletSession (Wallet page); market: the app.desktop.
+        MarketSession over it (Orders and Models pages, and the miner, driven every 2 s);
+        preview: an app.preview_service.PreviewService (Scene editor page);
+        chain_runner: the ONE runner every chain call goes through (made here if None).
+        The window owns and closes every service it is given."""
         super().__init__()
         self._ctx = ctx
         self._devices = devices
@@ -57,6 +64,47 @@ class MainWindow(QMainWindow):
             self.jobs_runner = Background("jobs")
             self.jobs_view = JobsView(jobs=jobs, runner=self.jobs_runner)
             self.add_page("Miner", "Jobs", self.jobs_view)
+        self._earnings = earnings
+        self._wallet = wallet
+        self._market = market
+        self._preview = preview
+        self.chain_runner = chain_runner or Background("chain")
+        self.earnings_view = self.wallet_view = self.models_view = self.orders_view = self.scene_editor = None
+        self.market_driver = None
+        self._runners: list[Background] = []
+        if earnings is not None:
+            from ui.earnings_view import EarningsView
+
+            runner = self._runner("earnings")
+            self.earnings_view = EarningsView(earnings=earnings, devices=devices, runner=runner)
+            self.add_page("Miner", "Earnings", self.earnings_view)
+        if preview is not None:
+            from ui.scene_editor import SceneEditor
+
+            self.scene_editor = SceneEditor(preview=preview, runner=self._runner("scene-files"),
+                                            scenes_dir=ctx.paths.data_dir / "scenes")
+            self.add_page("Buyer", "Scene editor", self.scene_editor)
+        if market is not None:
+            from app.desktop import BuyerFacade
+            from ui.market_driver import MarketDriver
+            from ui.model_market_view import ModelMarketView
+            from ui.orders_view import OrdersView
+
+            self.orders_view = OrdersView(buyer=BuyerFacade(market), chain_runner=self.chain_runner,
+                                          files_runner=self._runner("order-files"), auto_step=False)
+            self.add_page("Buyer", "Orders", self.orders_view)
+            self.models_view = ModelMarketView(models=market.models, chain_runner=self.chain_runner,
+                                               jobs_runner=self._runner("try-it"))
+            self.add_page("Buyer", "Models", self.models_view)
+            self.market_driver = MarketDriver(market, self.chain_runner, parent=self)
+            self.market_driver.stepped.connect(self._market_stepped)
+            if self.scene_editor is not None and hasattr(self.scene_editor, "orderRequested"):
+                self.scene_editor.orderRequested.connect(self._order_from_editor)
+        if wallet is not None:
+            from ui.wallet_view import WalletView
+
+            self.wallet_view = WalletView(session=wallet, chain_runner=self.chain_runner)
+            self.add_page("Wallet", "Wallet", self.wallet_view)
         self.nav.currentItemChanged.connect(self._nav_changed)
         self.show_page("Devices")
 
@@ -82,12 +130,25 @@ class MainWindow(QMainWindow):
         use_tray = QSystemTrayIcon.isSystemTrayAvailable() if tray is None else tray
         self.tray: TrayIcon | None = None
         if use_tray:
-            self.tray = TrayIcon(self)
+            self.tray = TrayIcon(self, devices=devices, runner=self.device_runner)
             self.tray.showRequested.connect(self.show_and_raise)
             self.tray.modeAllRequested.connect(self.devices_view.request_all)
+            self.tray.modesChanged.connect(self.devices_view.refresh_now)
             self.tray.quitRequested.connect(self.quit)
+            if self.jobs_view is not None:
+                self.jobs_view.jobFailed.connect(self.tray.notify_job_failed)
+                self.jobs_view.activeJobs.connect(self.tray.set_active_jobs)
+            if self.earnings_view is not None:
+                self.earnings_view.earnedToday.connect(self.tray.set_earned_today)
+            if self.market_driver is not None:
+                self.market_driver.paymentReceived.connect(self.tray.notify_payment)
             self.tray.show()
         self.devices_view.statesChanged.connect(self._states_changed)
+        if self.earnings_view is not None:
+            self.devices_view.statesChanged.connect(self.earnings_view.record_states)
+        if self.market_driver is not None:
+            self.market_driver.notReady.connect(lambda why: why and self.statusBar().showMessage(why, 10000))
+            self.market_driver.start()
 
     SECTIONS = ("Miner", "Buyer", "Wallet")
 
@@ -276,8 +337,48 @@ class MainWindow(QMainWindow):
         self._quitting = True
         self.close()
 
+    def _runner(self, name: str) -> Background:
+        r = Background(name)
+        self._runners.append(r)
+        return r
+
+    # -- the market ----------------------------------------------------------------------
+    def _market_stepped(self, rep) -> None:
+        if rep.paid_wei and self.earnings_view is not None:
+            self.earnings_view.refresh()
+        if self.orders_view is not None and (rep.buyer_events or self.orders_view.isVisible()):
+            self.orders_view.refresh(force=bool(rep.buyer_events))
+        if rep.paid_wei and self.wallet_view is not None:
+            self.wallet_view.refresh()
+
+    def _order_from_editor(self, spec: dict) -> None:
+        self.orders_view.post_from_spec(spec)
+        self.show_page("Orders")
+
     def _shutdown(self) -> None:
         self.devices_view.timer.stop()
+        if self.market_driver is not None:
+            self.market_driver.stop()
+        if self.tray is not None:
+            self.tray.resume_blocking()
+        for view in (self.wallet_view, self.models_view, self.orders_view, self.scene_editor):
+            if view is not None and hasattr(view, "shutdown"):
+                view.shutdown()
+        if self.earnings_view is not None:
+            self.earnings_view.timer.stop()
+        for r in self._runners:
+            r.shutdown(wait=True)
+        closing = [self.chain_runner.submit(svc.close) for svc in (self._market, self._wallet) if svc is not None]
+        for fut in closing:  # after the pass that may be running; the chain is single-thread
+            try:
+                fut.result(timeout=60)
+            except Exception:
+                log.exception("closing the chain services")
+        self.chain_runner.shutdown(wait=True)
+        if self._earnings is not None:
+            self._earnings.close()
+        if self._preview is not None:
+            self._preview.close()
         self.device_runner.shutdown(wait=True)
         if self.jobs_view is not None:
             self.jobs_view.timer.stop()

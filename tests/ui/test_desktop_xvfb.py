@@ -20,15 +20,30 @@ def x_env(display: str, home) -> dict[str, str]:
     return env
 
 
-def test_app_starts_and_paints_on_a_real_x_server(xvfb, kminer_home):
+def test_a_new_user_gets_the_first_run_wizard_painted(xvfb, kminer_home):
     display, _ = xvfb
     env = x_env(display, kminer_home)
     env["KMINER_REPORT_STARTUP"] = "exit"
     p = subprocess.run([sys.executable, "-m", "app"], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
-    m = re.search(r"first paint: (\d+) ms after process start", p.stderr)
+    m = re.search(r"first paint: (\d+) ms after process start .*FirstRunWizard", p.stderr)
     assert m, p.stderr
-    print(f"first paint after {m.group(1)} ms")
+    print(f"first-run wizard painted after {m.group(1)} ms")
+
+
+def test_app_with_a_wallet_starts_and_paints_the_main_window(xvfb, kminer_home):
+    from app.context import AppContext
+    from wallet.keystore import Keystore
+
+    Keystore(AppContext.open().paths.keystore_dir, scrypt_n=2**4, allow_weak_kdf=True).create("pw-for-tests")
+    display, _ = xvfb
+    env = x_env(display, kminer_home)
+    env["KMINER_REPORT_STARTUP"] = "exit"
+    p = subprocess.run([sys.executable, "-m", "app"], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    m = re.search(r"first paint: (\d+) ms after process start .*MainWindow", p.stderr)
+    assert m, p.stderr
+    print(f"main window painted after {m.group(1)} ms")
 
 
 TRAY_PROBE = r"""

@@ -196,7 +196,8 @@ class PreviewService:
     """A long-lived preview renderer in a child process (see the module docstring).
 
     `argv`/`env`: how to start the child (default: `kminer preview-server`, this environment).
-    `request_timeout_s`: a request running longer than this kills the child (it is restarted).
+    `request_timeout_s`: a view running longer than this kills the child (it is restarted);
+    a sample of n frames may take n times as long.
     """
 
     def __init__(self, *, argv: list[str] | None = None, env: dict[str, str] | None = None,
@@ -345,8 +346,9 @@ class PreviewService:
                         self._child = child = self._spawn()
                     if self._in_flight is not None:
                         req, t0 = self._in_flight
-                        if time.monotonic() - t0 > self._timeout and child is not None:
-                            log.warning("preview request %s ran past %.0f s: restarting the preview process", req.op, self._timeout)
+                        limit = self._timeout * (int(req.body.get("n", 1)) if req.op == "sample" else 1)
+                        if time.monotonic() - t0 > limit and child is not None:
+                            log.warning("preview request %s ran past %.0f s: restarting the preview process", req.op, limit)
                             child.proc.kill()
                         self._cond.wait(1.0)
                         continue

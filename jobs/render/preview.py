@@ -354,6 +354,16 @@ def sample_frames(spec: SceneSpec, n: int, seed: int, inputs: Mapping[str, Path]
 
 
 # ---------------------------------------------------------------------------- server
+SAMPLE_MAX_WIDTH = 960  # px: larger sample frames are scaled down for the trip to the GUI
+
+
+def _fit(img: np.ndarray, width: int) -> np.ndarray:
+    if img.shape[1] <= width:
+        return img
+    h = max(1, round(img.shape[0] * width / img.shape[1]))
+    return np.asarray(Image.fromarray(img).resize((width, h), Image.Resampling.BILINEAR))
+
+
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return (text[0] if text else type(e).__name__)[:500]
@@ -396,7 +406,7 @@ class _Server:
                 raise SceneError(f"sample: n={n} must lie within 1..64")
             got = sample_frames(spec, n, int(req.get("seed", 0)), self.inputs, boxes=bool(req.get("boxes", True)),
                                 masks=bool(req.get("masks", True)), live=self.live)
-            return {"images": [m for _img, m in got], "legend": legend(spec)}, [img for img, _m in got]
+            return {"images": [m for _img, m in got], "legend": legend(spec)}, [_fit(img, SAMPLE_MAX_WIDTH) for img, _m in got]
         raise SceneError(f"unknown preview request {op!r}")
 
 

@@ -75,6 +75,12 @@ def test_sample_returns_frames_with_boxes_and_a_legend(service):
     assert [name for name, _c in res.legend][:2] == ["soda_can", "water_bottle"]
 
 
+def test_large_sample_frames_come_back_scaled_to_fit(service):
+    spec = small_scene(TABLE, count=5, width=1200, height=900)
+    res = service.sample(spec, 1, seed=1).result(120)
+    assert (res.images[0].width, res.images[0].height) == (960, 720) and res.images[0].boxes > 0
+
+
 def test_killed_child_is_restarted():
     svc = PreviewService().start()
     try:

@@ -103,6 +103,9 @@ class MarketSession:
         except WalletError as e:
             self._drop()
             return str(e)
+        if not svc.is_unlocked():  # locking the wallet stops the market signing (jobs resume on unlock)
+            self._drop()
+            return "the wallet is locked: unlock it on the Wallet page to mine and to order"
         if self.buyer is not None and chain_id == self._chain_id:
             return None
         self._drop()

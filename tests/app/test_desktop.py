@@ -1,0 +1,67 @@
+"""app.desktop.MarketSession without Qt, on the real embedded chain (light KDF): the market
+opens only with an unlocked wallet; on `local` the miner signs with the wallet's derived
+mining account (funded with gas once), so the user's own orders can be mined here."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.context import AppContext
+from app.desktop import BuyerFacade, MarketNotReady, MarketSession, local_mining_account
+from app.devices_service import DeviceService
+from app.wallet_gui import WalletSession
+from app.wallet_service import WalletService
+from wallet.keystore import Keystore
+
+PW = "correct horse battery"
+
+
+@pytest.fixture
+def parts():
+    ctx = AppContext.open()
+    ks = Keystore(ctx.paths.keystore_dir, scrypt_n=2**10, allow_weak_kdf=True)
+    ctx.settings.wallet.account = ks.create(PW)
+    with WalletService(ctx, keystore=ks, passwords=[lambda a: PW]) as svc:
+        svc.deployment()
+    wallet = WalletSession(ctx, keystore=ks, retry_delays_s=(0.05,))
+    devices = DeviceService(ctx, idle=lambda: None)
+    market = MarketSession(ctx, wallet, devices)
+    yield ctx, wallet, devices, market
+    market.close()
+    wallet.close()
+    devices.close()
+
+
+def test_locked_wallet_keeps_the_market_closed_with_a_reason(parts):
+    ctx, wallet, devices, market = parts
+    rep = market.step()
+    assert not rep.ready and "locked" in rep.message
+    facade = BuyerFacade(market)
+    assert facade.orders() == [] and facade.account is None
+    with pytest.raises(MarketNotReady, match="locked"):
+        facade.post_render
+
+
+def test_unlocked_wallet_opens_buyer_and_miner_with_a_funded_mining_account(parts):
+    ctx, wallet, devices, market = parts
+    wallet.unlock(PW)
+    rep = market.step()
+    assert rep.ready, rep.message
+    me = wallet.service.signer()
+    miner = local_mining_account(me)
+    assert market.miner_address() == miner.address != me.address
+    assert local_mining_account(me).address == miner.address  # derived, the same every time
+    chain = wallet.service.chain
+    assert chain.balance_wei(miner.address) == 10 * 10**18
+    assert BuyerFacade(market).account.address == me.address
+    # a second pass funds nothing again and keeps the same services
+    buyer = market.buyer
+    assert market.step().ready and market.buyer is buyer
+    assert chain.balance_wei(miner.address) == 10 * 10**18
+    assert not rep.mining and rep.paid_wei == []
+    # locking the wallet closes the market (nothing signs while locked); unlocking reopens it
+    wallet.lock()
+    rep = market.step()
+    assert not rep.ready and "locked" in rep.message and market.buyer is None
+    wallet.unlock(PW)
+    assert market.step().ready and market.miner_address() == miner.address

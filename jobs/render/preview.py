@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+import types
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -147,16 +148,7 @@ def install_fast_paths(pyrender) -> None:
     def sorted_nodes(self, scene):
         if not getattr(self, "_kminer_fast", False):
             return stock_sorted(self, scene)
-        cam = scene.get_pose(scene.main_camera_node)[:3, 3]
-        nodes = [n for n in scene.mesh_nodes if n.mesh.is_visible]
-        solid = [n for n in nodes if not n.mesh.is_transparent]
-        trans = [n for n in nodes if n.mesh.is_transparent]
-
-        def near(n):
-            d = scene.get_pose(n)[:3, 3] - cam
-            return (n.name.startswith("env-"), float(d @ d))
-
-        return sorted(solid, key=near) + sorted(trans, key=lambda n: -near(n)[1])
+        return near_to_far(self, scene)
 
     def forward(self, scene, flags, seg_node_map=None):
         self._kminer_lit = set()
@@ -207,6 +199,21 @@ def install_fast_paths(pyrender) -> None:
     cls._bind_lighting = bind_lighting
     cls._read_main_framebuffer = read
     cls._kminer_fast_paths = True
+
+
+def near_to_far(renderer, scene) -> list:
+    """Visible opaque mesh nodes nearest first with the room (env-*) last, then transparent
+    ones far to near: the depth test then rejects hidden fragments before they are shaded."""
+    cam = scene.get_pose(scene.main_camera_node)[:3, 3]
+    nodes = [n for n in scene.mesh_nodes if n.mesh.is_visible]
+    solid = [n for n in nodes if not n.mesh.is_transparent]
+    trans = [n for n in nodes if n.mesh.is_transparent]
+
+    def near(n):
+        d = scene.get_pose(n)[:3, 3] - cam
+        return (n.name.startswith("env-"), float(d @ d))
+
+    return sorted(solid, key=near) + sorted(trans, key=lambda n: -near(n)[1])
 
 
 class LiveView:
@@ -267,7 +274,11 @@ class LiveView:
         lib, bg = self.library(spec, inputs)
         sized = spec.model_copy(update={"outputs": spec.outputs.model_copy(update={"width": width, "height": height})})
         self._r = SceneRenderer(sized, lib, bg)
-        self._r.renderer._renderer._kminer_fast = True
+        inner = self._r.renderer._renderer
+        inner._kminer_fast = True
+        # the engine may patch this instance's draw order (far to near, as stock pyrender):
+        # near to far is what the live view wants
+        inner._sorted_mesh_nodes = types.MethodType(near_to_far, inner)
         self._infos = [g.info for g in lib]
         self._key, self._frame, self._fs = key, None, None
         return True

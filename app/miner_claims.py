@@ -42,7 +42,7 @@ class _Transient(Exception):
         self.what = what
 
 
-def _is_transient(e: BaseException) -> bool:
+def is_transient(e: BaseException) -> bool:
     import requests
 
     from wallet.errors import RpcUnavailable
@@ -197,7 +197,7 @@ class ClaimsMixin:
                 res = self.market.claim(self.account, o.job_id)
             except Exception as e:
                 self.db.delete(o.job_id)
-                if _is_transient(e):
+                if is_transient(e):
                     raise
                 self._skip(o, f"claim failed: {e}")
                 continue

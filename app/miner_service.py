@@ -40,7 +40,7 @@ from typing import Any
 
 from app.context import AppContext
 from app.jobs_service import open_queue, runtime_config
-from app.miner_claims import (KINDS, MIN_OBSERVE_S, SUBMIT_MARGIN_S, ClaimsMixin, _is_transient,
+from app.miner_claims import (KINDS, MIN_OBSERVE_S, SUBMIT_MARGIN_S, ClaimsMixin, is_transient,
                               _Transient)
 from app.miner_db import FINAL, STATES, FloorChangeRow, MarketJobRow, MinerDB, PricingDecision
 
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MinerService", "KINDS", "MarketJobRow", "MinerJobView", "PricingDecision", "FloorChangeRow", "STATES", "FINAL"]
 
+DEV_CHAIN_ID = 31337
+"""anvil's and hardhat's chain id: a local dev node that mines only for transactions."""
 _JOB_EVENTS = ("JobPosted", "JobClaimed", "ResultSubmitted", "JobAccepted", "JobRejected", "PaymentReleased",
                "JobRefunded")
 
@@ -220,7 +222,7 @@ class MinerService(ClaimsMixin):
             try:
                 self._chain_pass(claim)
             except Exception as e:
-                if not (isinstance(e, _Transient) or _is_transient(e)):
+                if not (isinstance(e, _Transient) or is_transient(e)):
                     raise
                 self._set_backoff(e.what if isinstance(e, _Transient) else "RPC", e)
             else:
@@ -245,7 +247,7 @@ class MinerService(ClaimsMixin):
                 try:
                     self._advance(r)
                 except Exception as e:
-                    if isinstance(e, _Transient) or _is_transient(e):
+                    if isinstance(e, _Transient) or is_transient(e):
                         raise
                     log.warning("market job %s (%s): %s", r.job_id, r.state, e)
                     break
@@ -446,9 +448,7 @@ class MinerService(ClaimsMixin):
                 return
             r = self.row(r.job_id)
         closes = int(r.submitted_at) + int(r.review_window_s or 0)
-        if self._chain_now <= closes and self._mine_empty is not None and time.time() > closes + 1:
-            # the embedded chain makes blocks only for transactions: move its time on
-            self._mine_empty()
+        if self._chain_now <= closes and time.time() > closes + 1 and self._nudge_chain_time():
             self._chain_now = m.chain.latest_timestamp()
         if self._chain_now > closes:
             try:
@@ -458,6 +458,18 @@ class MinerService(ClaimsMixin):
                 self.db.mark_dirty(r.job_id)
                 return
             self._paid(r, res.tx_hash, r.reward_wei)
+
+    def _nudge_chain_time(self) -> bool:
+        """Make a block stamped now on a chain that mines only for transactions (the embedded
+        chain; a local anvil/hardhat dev node, chain id 31337), so chain time reaches a review
+        window's end; public networks make their own blocks. True if a block was made."""
+        if self._mine_empty is not None:
+            self._mine_empty()
+            return True
+        if self.market.chain.chain_id != DEV_CHAIN_ID:
+            return False
+        resp = self.market.chain.read(lambda: self.market.chain.w3.provider.make_request("evm_mine", []))
+        return "error" not in resp
 
     def _paid(self, r: MarketJobRow, tx_hash: str, amount_wei: int) -> None:
         tx = tx_hash if str(tx_hash).startswith("0x") else "0x" + str(tx_hash)

@@ -74,64 +74,93 @@ def _drain_plan(svc, grace_s: float) -> tuple[list[str], list[str]]:
 
 def cmd_agent(args: argparse.Namespace) -> int:
     from app.commands.wallet import _user, open_service
-    from app.devices_service import DeviceService
-    from app.earnings_service import EarningsService
-    from app.ledger import Ledger
-    from app.miner_service import MinerService
 
     if args.interval <= 0:
         raise UserError("--interval must be positive")
     if args.grace < 0:
         raise UserError("--grace must be 0 or more")
-    with open_service(args) as wallet:
-        ctx = wallet.ctx
-        market = _user(wallet.market)
-        me = _user(wallet.signer)
-        devices = DeviceService(ctx)
-        ledger = Ledger(ctx.paths.ledger_db)
-        earnings = EarningsService(ctx, ledger=ledger)
-        svc = MinerService(ctx, market, me, devices, ledger, sandbox=args.sandbox, earnings=earnings)
-        intr = _Interrupts()
-        old = {s: signal.signal(s, intr) for s in (signal.SIGINT, signal.SIGTERM)}
-        draining = False
-        try:
-            while True:
-                if intr.count >= 2:
-                    ids = svc.pause_running()
-                    _say(f"stopped at once; {len(ids)} running job(s) requeued" if ids else "stopped")
-                    break
-                if intr.count == 1 and not draining:
-                    draining = True
-                    finish, stop = _drain_plan(svc, args.grace)
-                    for qid in stop:
-                        svc.pause_job(qid)
-                    _say("Ctrl-C: claiming nothing more; " + (f"finishing {', '.join(finish)}; " if finish else "")
-                         + (f"paused {', '.join(stop)} (requeued, runs again on the next start); " if stop else "")
-                         + "Ctrl-C again to stop at once")
-                svc.step(claim=not draining, start=not draining)
-                if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
-                    while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):
-                        svc.step(claim=False)
-                    if intr.count == 0:
-                        svc.step(claim=False)
-                _print_status(svc, args.json)
-                if draining and svc.scheduler.wait_idle(0):
-                    svc.step(claim=False, start=False)  # upload and submit what finished
-                    _print_status(svc, args.json)
-                    _say("finished; exiting")
-                    break
-                if args.once and not draining:
-                    break
-                intr.event.wait(args.interval)
-                intr.event.clear()
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
-            svc.close()
-            earnings.close()
-            ledger.close()
-            devices.close()
+    intr = _Interrupts()
+    old = {s: signal.signal(s, intr) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with open_service(args) as wallet:
+            me = _user(wallet.signer)
+            market = _wait_for_chain(wallet, intr)
+            if market is not None:
+                _serve(args, wallet.ctx, market, me, intr)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
     return 0
+
+
+def _wait_for_chain(wallet, intr: _Interrupts):
+    """The market client, once the node answers: the agent of a rig outlives a node restart.
+    None if Ctrl-C came first."""
+    from app.miner_claims import is_transient
+    from wallet.errors import RpcUnavailable, WalletError
+
+    delay = 1.0
+    while intr.count == 0:
+        try:
+            return wallet.market()
+        except Exception as e:
+            if not (isinstance(e, RpcUnavailable) or is_transient(e)):
+                if isinstance(e, (WalletError, ValueError)):
+                    raise UserError(str(e)) from None
+                raise
+            _say(f"waiting for RPC (retry in {delay:.0f} s): {e}")
+            intr.event.wait(delay)
+            intr.event.clear()
+            delay = min(60.0, delay * 2)
+    return None
+
+
+def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None:
+    from app.devices_service import DeviceService
+    from app.earnings_service import EarningsService
+    from app.ledger import Ledger
+    from app.miner_service import MinerService
+
+    devices = DeviceService(ctx)
+    ledger = Ledger(ctx.paths.ledger_db)
+    earnings = EarningsService(ctx, ledger=ledger)
+    svc = MinerService(ctx, market, me, devices, ledger, sandbox=args.sandbox, earnings=earnings)
+    draining = False
+    try:
+        while True:
+            if intr.count >= 2:
+                ids = svc.pause_running()
+                _say(f"stopped at once; {len(ids)} running job(s) requeued" if ids else "stopped")
+                break
+            if intr.count == 1 and not draining:
+                draining = True
+                finish, stop = _drain_plan(svc, args.grace)
+                for qid in stop:
+                    svc.pause_job(qid)
+                _say("Ctrl-C: claiming nothing more; " + (f"finishing {', '.join(finish)}; " if finish else "")
+                     + (f"paused {', '.join(stop)} (requeued, runs again on the next start); " if stop else "")
+                     + "Ctrl-C again to stop at once")
+            svc.step(claim=not draining, start=not draining)
+            if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
+                while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):
+                    svc.step(claim=False)
+                if intr.count == 0:
+                    svc.step(claim=False)
+            _print_status(svc, args.json)
+            if draining and svc.scheduler.wait_idle(0):
+                svc.step(claim=False, start=False)  # upload and submit what finished
+                _print_status(svc, args.json)
+                _say("finished; exiting")
+                break
+            if args.once and not draining:
+                break
+            intr.event.wait(args.interval)
+            intr.event.clear()
+    finally:
+        svc.close()
+        earnings.close()
+        ledger.close()
+        devices.close()
 
 
 def _print_status(svc, as_json: bool) -> None:

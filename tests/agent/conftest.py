@@ -95,3 +95,13 @@ def world(tmp_path):
             pass
     ledger.close()
     devs.close()
+
+
+@pytest.fixture
+def anvil():
+    """A real anvil on 127.0.0.1 (free port), stopped after the test."""
+    from tests.wallet.conftest import start_anvil, stop_anvil
+
+    a = start_anvil()
+    yield a
+    stop_anvil(a)

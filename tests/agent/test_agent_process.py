@@ -191,3 +191,28 @@ def test_ctrl_c_pauses_or_finishes_and_twice_stops_at_once(rig):
     assert any("stopped at once; 1 running job(s) requeued" in s for s in a.said), a.said
     atts = _attempts(rig.home, job_id)
     assert [x.reason for x in atts] == ["app stopped", "app stopped"]
+
+
+def test_agent_started_while_the_node_is_down_waits_and_stops_on_ctrl_c(tmp_path):
+    from tests.wallet.conftest import free_port
+
+    home = tmp_path / "home"
+    home.mkdir()
+    pw = home / "pw.txt"
+    pw.write_text("agent-test-password\n")
+    miner = json.loads(kminer(home, "wallet", "create", "--json", "--password-file", str(pw)).stdout)["address"]
+    a = Agent(home, "--network", "devnet", "--rpc-url", f"http://127.0.0.1:{free_port()}", "--account", miner,
+              "--password-file", str(pw))
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and sum("waiting for RPC (retry in" in s for s in a.said) < 2:
+            try:
+                a.wait_for(lambda st: False, timeout_s=1)
+            except AssertionError:
+                pass
+        assert [s.split(":")[1].strip() for s in a.said[:2]] == ["waiting for RPC (retry in 1 s)",
+                                                                "waiting for RPC (retry in 2 s)"], a.said
+        a.proc.send_signal(signal.SIGINT)
+        assert a.finish(30) == 0
+    finally:
+        a.cleanup()

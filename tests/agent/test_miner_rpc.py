@@ -78,3 +78,33 @@ def test_rpc_down_mid_job_backs_off_keeps_state_and_resumes(tmp_path):
         if devs is not None:
             devs.close()
         stop_anvil(node)
+
+
+def test_on_a_dev_node_the_miner_releases_after_the_review_window(tmp_path, anvil):
+    """anvil mines only for transactions: the miner makes a block to move chain time on."""
+    chain = Chain.rpc(anvil.url, lock_dir=tmp_path / "locks")
+    deployer, buyer, miner = (Account.from_key(k) for k in anvil.keys[:3])
+    m = MarketClient(chain, deploy_all(chain, deployer))
+    m.token.mint(deployer, buyer.address, 100 * NTK)
+    data = render_spec_bytes(frames=1)
+    spec = tmp_path / "spec.json"
+    spec.write_bytes(data)
+    job_id, _ = m.post(buyer, kind="render", spec_hash="0x" + hashlib.sha256(data).hexdigest(), spec_uri=spec.as_uri(),
+                       reward_wei=NTK, deadline=chain.latest_timestamp() + 3600, review_window_s=2)
+    ctx = AppContext.open()
+    devs = DeviceService(ctx, idle=lambda: None)
+    devs.set_mode("cpu", "mining")
+    ledger = Ledger(ctx.paths.ledger_db)
+    svc = MinerService(ctx, m, miner, devs, ledger)
+    try:
+        before = m.token.balance_of(miner.address)
+        end = time.monotonic() + 90
+        while time.monotonic() < end and (svc.row(job_id) is None or svc.row(job_id).state != "paid"):
+            svc.step()
+            time.sleep(0.3)
+        assert svc.row(job_id).state == "paid" and m.job(job_id).status == JobStatus.RELEASED
+        assert m.token.balance_of(miner.address) - before == NTK
+    finally:
+        svc.close()
+        ledger.close()
+        devs.close()

@@ -26,17 +26,26 @@ class ImageView(QWidget):
     released = Signal()
     zoomed = Signal(float)
 
-    def __init__(self, *, interactive: bool = False, placeholder: str = "", parent=None):
+    def __init__(self, *, interactive: bool = False, placeholder: str = "", aspect: float | None = None, parent=None):
         super().__init__(parent)
         self._image: QImage | None = None
         self._message = placeholder
         self._error = False
         self._interactive = interactive
         self._last: QPointF | None = None
+        self._aspect = aspect  # height / width, for layouts that size it by its width (thumbnails)
         self.setMinimumSize(160, 120)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred if aspect else QSizePolicy.Policy.Expanding)
+        policy.setHeightForWidth(aspect is not None)
+        self.setSizePolicy(policy)
         if interactive:
             self.setCursor(Qt.CursorShape.OpenHandCursor)
+
+    def hasHeightForWidth(self) -> bool:
+        return self._aspect is not None
+
+    def heightForWidth(self, w: int) -> int:
+        return round(w * self._aspect) if self._aspect else super().heightForWidth(w)
 
     def image(self) -> QImage | None:
         return self._image

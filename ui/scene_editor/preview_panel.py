@@ -57,7 +57,7 @@ class SampleGrid(QWidget):
         grid = QGridLayout()
         grid.setSpacing(8)
         for i in range(n):
-            v = ImageView(placeholder="")
+            v = ImageView(placeholder="", aspect=0.75)
             v.setMinimumSize(120, 90)
             v.setToolTip("Click to see this frame full size")
             v.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -65,7 +65,7 @@ class SampleGrid(QWidget):
             cap = _muted()
             cell = QVBoxLayout()
             cell.setSpacing(2)
-            cell.addWidget(v, 1)
+            cell.addWidget(v)
             cell.addWidget(cap)
             grid.addLayout(cell, i // 4, i % 4)
             self.views.append(v)
@@ -78,8 +78,14 @@ class SampleGrid(QWidget):
         self.legend.setTextFormat(self.legend.textFormat().RichText)
         box = QVBoxLayout(self)
         box.addWidget(self.status)
-        box.addLayout(grid, 1)
+        box.addLayout(grid)
         box.addWidget(self.legend)
+        self.hint = _muted("Click a frame to see it full size. Masks are tinted and boxes outlined in the class colour; "
+                           "objects below the visibility threshold get no box, as in the dataset.")
+        self.hint.setWordWrap(True)
+        self.hint.setVisible(False)
+        box.addWidget(self.hint)
+        box.addStretch(1)
 
     def _enlarge(self, i: int) -> None:
         img = self.views[i].image()
@@ -119,6 +125,7 @@ class SampleGrid(QWidget):
         self.status.setText(f"{len(result.images)} random frames of the dataset ({total} labelled boxes), "
                             f"rendered in {result.render_ms / 1000:.1f} s. Press again for other frames.")
         self.legend.setText(legend_html(result.legend))
+        self.hint.setVisible(True)
 
 
 class PreviewPanel(QWidget):

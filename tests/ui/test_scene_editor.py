@@ -79,6 +79,25 @@ def test_demo_scene_opens_and_live_frames_arrive(make_editor, qtbot):
         assert heavy not in sys.modules, f"the GUI process imported {heavy}"
 
 
+def test_a_hidden_editor_renders_nothing_until_shown(qtbot, tmp_path):
+    from ui.scene_editor import SceneEditor
+
+    svc = PreviewService()
+    runner = Background("scene-files")
+    try:
+        ed = SceneEditor(preview=svc, runner=runner, scenes_dir=tmp_path)
+        qtbot.addWidget(ed)
+        qtbot.waitUntil(lambda: ed.assets.list.count() == 8, timeout=10_000)  # the demo is loaded
+        qtbot.wait(300)
+        assert svc.pid is None and ed.preview.last_result is None  # no child started while hidden
+        ed.show()
+        _first_frame(qtbot, ed)
+        assert svc.pid is not None
+    finally:
+        runner.shutdown()
+        svc.close()
+
+
 def test_orbit_by_mouse_changes_the_frame_without_stalling_the_gui(make_editor, qtbot):
     ed = make_editor()
     first = _first_frame(qtbot, ed).images[0].rgb

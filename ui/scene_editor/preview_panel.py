@@ -146,6 +146,7 @@ class PreviewPanel(QWidget):
         self._times: collections.deque[float] = collections.deque(maxlen=30)
         self._retried = False
         self._closed = False
+        self._wanted = False
         self.last_result = None
         self.last_samples = None
 
@@ -232,8 +233,14 @@ class PreviewPanel(QWidget):
         self.request()
 
     def request(self) -> None:
+        """Ask for a frame of the current scene and view (only while shown: a hidden editor
+        never starts the renderer nor spends CPU next to a mining job)."""
         if self._data is None or self._closed:
             return
+        if not self.isVisible():
+            self._wanted = True
+            return
+        self._wanted = False
         if self._error:
             self.view.set_message(f"Preview paused until the scene is valid \u2014 {self._error}", error=True)
             return
@@ -255,6 +262,11 @@ class PreviewPanel(QWidget):
 
     def shutdown(self) -> None:
         self._closed = True
+
+    def showEvent(self, e) -> None:
+        super().showEvent(e)
+        if self._wanted:
+            self.request()
 
     def _watch(self, kind: str, fut: Future) -> None:
         fut.add_done_callback(lambda f, kind=kind: self._bridge.done.emit(kind, f))

@@ -143,10 +143,10 @@ def field_info(name: str, f) -> FieldInfo | None:
     return None  # assets (the list panel) and the layout union are edited by their own widgets
 
 
-def fields(model: type[BaseModel], path: tuple | list = ()) -> list[FieldInfo]:
-    """The editable fields of `model` at `path` in the scene, in declaration order. A shelf's
-    or table's material has no label texture (the renderer paints only products' labels)."""
-    skip = {"label"} if model is scene.MaterialSpec and (not path or path[0] != "assets") else set()
+def fields(model: type[BaseModel], parent: type[BaseModel] | None = None) -> list[FieldInfo]:
+    """The editable fields of `model` (nested in `parent`), in declaration order. Only a
+    built-in shape's material has a label texture (the renderer wraps labels on those alone)."""
+    skip = {"label"} if model is scene.MaterialSpec and parent is not scene.PrimitiveAsset else set()
     return [fi for n, f in model.model_fields.items() if n not in skip and (fi := field_info(n, f)) is not None]
 
 

@@ -227,6 +227,8 @@ def test_imported_mesh_is_copied_and_rendered(make_editor, qtbot, tmp_path):
     assert asset["kind"] == "mesh" and asset["name"] == "Duck_Toy" and asset["format"] == "obj"
     copied = ed.asset_dir() / f"{asset['mesh']}.obj"
     assert copied.is_file() and ed.current_inputs()[asset["mesh"]] == copied
+    shown = ed.assets.form.all_editors()  # the new mesh is selected: no label texture (meshes keep their look)
+    assert f"assets[{n}].height" in shown and not any(".material.label" in k for k in shown)
     with qtbot.waitSignal(ed.preview.frameShown, timeout=60_000):
         pass
     assert ed.preview.last_result.rebuilt and ed.preview.view.message() == ""

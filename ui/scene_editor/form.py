@@ -51,7 +51,7 @@ class ModelForm(QWidget):
     edited = Signal(object, object)  # path (list), new value
 
     def __init__(self, model, path: list, data: dict, importer: Importer, *, names: tuple[str, ...] | None = None,
-                 parent=None):
+                 parent_model=None, parent=None):
         super().__init__(parent)
         self.model, self.path = model, list(path)
         self.editors: dict[str, Editor] = {}
@@ -62,7 +62,7 @@ class ModelForm(QWidget):
         self.form = QFormLayout(self)
         self.form.setContentsMargins(0, 0, 0, 0)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        infos = [f for f in scene_form.fields(model, self.path) if names is None or f.name in names]
+        infos = [f for f in scene_form.fields(model, parent_model) if names is None or f.name in names]
         infos.sort(key=lambda f: f.kind == "group")  # plain fields first, nested groups after them
         for fi in infos:
             if fi.hidden:
@@ -110,7 +110,7 @@ class ModelForm(QWidget):
             box.toggled.connect(lambda on, fi=fi: self._toggle_group(fi, on))
         if data is None:
             data = scene_form.default_of(fi.model)
-        sub = ModelForm(fi.model, self.path + [fi.name], data, self._importer)
+        sub = ModelForm(fi.model, self.path + [fi.name], data, self._importer, parent_model=self.model)
         sub.edited.connect(self.edited.emit)
         lay.addWidget(sub)
         self.groups[key] = (box, sub)

@@ -144,8 +144,9 @@ def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None
             if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
                 while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):
                     svc.step(claim=False)
-                if intr.count == 0:
-                    svc.step(claim=False)
+                if intr.count:
+                    continue  # Ctrl-C meanwhile: the top of the loop pauses or finishes the jobs
+                svc.step(claim=False)
             _print_status(svc, args.json)
             if draining and svc.scheduler.wait_idle(0):
                 svc.step(claim=False, start=False)  # upload and submit what finished

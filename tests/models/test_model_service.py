@@ -9,7 +9,6 @@ import json
 import shutil
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image

@@ -183,6 +183,17 @@ def test_a_training_order_waits_for_its_data(env, qtbot):
     assert train.kind == "train" and train.state == "waiting" and train.params["train"]["epochs"] == 2
     qtbot.waitUntil(lambda: v.table.rowCount() == 2, timeout=10000)
     assert v.table.item(0, 2).text() == "model" and v.table.item(0, 3).text() == "waiting for its data"
+    assert v.results.currentWidget() is v.results_none
+
+    # a delivered model (training takes minutes: the book is moved to "done" with a real model
+    # folder, as BuyerService._finish leaves it) shows its curves and card figures
+    model = env.tmp / "delivered-model"
+    shutil.copytree(ROOT / "resources" / "models" / "shelf-detector", model)
+    env.buyer.book.set_order(train.id, state="done", output_dir=str(model))
+    with qtbot.waitSignal(v.curves.loaded, timeout=10000):
+        v.refresh(force=True)
+    assert v.results.currentWidget() is v.curves and v.save_button.isVisible()
+    assert "mAP@0.5 <b>0.884</b>" in v.curves.summary.text() and v.curves.image.pixmap() is not None
 
 
 @pytest.mark.slow

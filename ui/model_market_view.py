@@ -735,6 +735,7 @@ class ModelMarketView(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.panel.table.setItem(r, c, item)
         self.panel.table.resizeColumnsToContents()
+        self.panel.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
 
     # -- saving ----------------------------------------------------------------------------------
     def choose_save_folder(self) -> None:

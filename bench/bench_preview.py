@@ -11,7 +11,8 @@ Measures, through the real child process and pipe:
 - sample: 8 random dataset frames with boxes and masks.
 Prints one JSON object; the load average is included (the machine is shared).
 
---gui: the SceneEditor itself with a stall probe (a 10 ms QTimer; the longest gap between
+--gui: the SceneEditor itself (draft frames at half size while dragging once a full frame
+takes over 80 ms; `--no-draft` turns that off) with a stall probe (a 10 ms QTimer; the longest gap between
 ticks): mouse drags at 60 Hz for --drag-s seconds, then a spec edit (rebuild) and a sample
 of 8 frames while dragging goes on; reports frames shown/s and the longest GUI stall.
 
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from app.preview_service import PreviewService, default_orbit
 
 
-def gui(drag_s: float) -> dict:
+def gui(drag_s: float, draft: bool = True) -> dict:
     """Orbit the demo scene in the real editor and measure the GUI thread's longest stall."""
     import tempfile
 
@@ -49,8 +50,11 @@ def gui(drag_s: float) -> dict:
     ed = SceneEditor(preview=svc, runner=runner, scenes_dir=Path(tempfile.mkdtemp()))
     ed.resize(1280, 800)
     ed.show()
+    if not draft:
+        ed.preview.draft_above_ms = float("inf")
     shown: list[float] = []
-    ed.preview.frameShown.connect(lambda: shown.append(time.perf_counter()))
+    widths: list[int] = []
+    ed.preview.frameShown.connect(lambda: (shown.append(time.perf_counter()), widths.append(ed.preview.last_result.images[0].width)))
     while not shown:
         app.processEvents()
         time.sleep(0.005)
@@ -89,7 +93,9 @@ def gui(drag_s: float) -> dict:
     worst = max(range(len(gaps)), key=gaps.__getitem__)
     when = at[worst] - phases["edit_at"]
     phase = "orbit" if when < 0 else ("spec edit + rebuild" if when < 2.0 else "sampling")
+    drafts = sum(1 for t, w in zip(shown[n0:], widths[n0:]) if t < phases["edit_at"] and w < 640)
     out = {"gui_drag_s": round(drag_s, 1), "gui_frames_shown_per_s": round(len(orbit_frames) / drag_s, 1),
+           "gui_draft_frames": drafts,
            "gui_longest_stall_ms": round(max(gaps) * 1000, 1),
            "gui_stall_p99_ms": round(sorted(gaps)[int(0.99 * len(gaps))] * 1000, 1),
            "gui_longest_stall_during": phase, "gui_longest_stall_orbit_only_ms":
@@ -109,10 +115,11 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--drag-s", type=float, default=5.0)
     ap.add_argument("--gui", action="store_true", help="measure the editor's GUI stalls instead (needs a display or xvfb-run)")
+    ap.add_argument("--no-draft", action="store_true", help="--gui: always full-size frames while dragging")
     args = ap.parse_args()
     if args.gui:
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
-        res = gui(args.drag_s)
+        res = gui(args.drag_s, draft=not args.no_draft)
         res.update(loadavg_1m=round(os.getloadavg()[0], 2), cpus=os.cpu_count())
         print(json.dumps(res, indent=1), flush=True)
         os._exit(0)  # skip Qt's teardown at interpreter exit (PySide6 can abort there)

@@ -216,23 +216,32 @@ def near_to_far(renderer, scene) -> list:
     return sorted(solid, key=near) + sorted(trans, key=lambda n: -near(n)[1])
 
 
+class _View:
+    """One fast renderer at one image size, and the frame it shows."""
+
+    def __init__(self, renderer) -> None:
+        self.r = renderer
+        self.frame: int | None = None
+        self.fs = None
+        self.dirty = True  # node visibility was changed by a labelled render: apply again
+
+
 class LiveView:
-    """The editor's renderers: a fast one for the live view, rebuilt when the spec, its input
-    files or the image size change (a camera change only moves the camera node), and a stock
-    one (anti-aliased, dataset-identical) for samples. pyrender's EGL platform terminates the
-    shared display when any renderer is deleted, so both are dropped together.
+    """The editor's renderers: fast ones for the live view (one per image size, at most
+    `MAX_SIZES`: full size and the draft size used while dragging), rebuilt when the spec or
+    its input files change (a camera change only moves the camera node), and a stock one
+    (anti-aliased, dataset-identical) for samples.
 
     Threading: use from one thread (the GL contexts are bound to it)."""
 
+    MAX_SIZES = 2
+
     def __init__(self) -> None:
-        self._key: tuple | None = None
-        self._r = None
+        self._key: tuple | None = None  # (spec, inputs) the views were built for
+        self._views: dict[tuple[int, int], _View] = {}
         self._skey: tuple | None = None
         self._rs = None
         self._infos: list = []
-        self._frame: int | None = None
-        self._fs = None
-        self._dirty = True  # node visibility was changed by a labelled render: apply again
         self._lib_key: tuple | None = None
         self._lib: list = []
         self._bg = None
@@ -248,12 +257,6 @@ class LiveView:
             self._lib_key = key
         return self._lib, self._bg
 
-    def _drop(self, which: str) -> None:
-        r = getattr(self, which)
-        if r is not None:
-            r.close()
-        setattr(self, which, None)
-
     @staticmethod
     def _gl():
         _gl_ready()
@@ -264,32 +267,43 @@ class LiveView:
         install_fast_paths(pyrender)
         return SceneRenderer
 
-    def _ensure(self, spec: SceneSpec, inputs, width: int, height: int) -> bool:
-        key = (spec.canonical_json(), tuple(sorted((inputs or {}).items())), width, height)
-        if key == self._key and self._r is not None:
-            return False
+    def _drop_views(self) -> None:
+        for v in self._views.values():
+            v.r.close()
+        self._views.clear()
+
+    def _ensure(self, spec: SceneSpec, inputs, width: int, height: int) -> tuple[_View, bool]:
+        key = (spec.canonical_json(), tuple(sorted((inputs or {}).items())))
+        if key != self._key:
+            self._drop_views()
+            self._key = None
+        view = self._views.get((width, height))
+        if view is not None:
+            return view, False
         SceneRenderer = self._gl()
-        self._drop("_r")
-        self._key = None
+        if len(self._views) >= self.MAX_SIZES:
+            self._views.pop(next(iter(self._views))).r.close()
         lib, bg = self.library(spec, inputs)
         sized = spec.model_copy(update={"outputs": spec.outputs.model_copy(update={"width": width, "height": height})})
-        self._r = SceneRenderer(sized, lib, bg)
-        inner = self._r.renderer._renderer
+        r = SceneRenderer(sized, lib, bg)
+        inner = r.renderer._renderer
         inner._kminer_fast = True
         # the engine may patch this instance's draw order (far to near, as stock pyrender):
         # near to far is what the live view wants
         inner._sorted_mesh_nodes = types.MethodType(near_to_far, inner)
         self._infos = [g.info for g in lib]
-        self._key, self._frame, self._fs = key, None, None
-        return True
+        view = self._views[(width, height)] = _View(r)
+        self._key = key
+        return view, True
 
     def sampler(self, spec: SceneSpec, inputs: Mapping[str, Path] | None):
         """The stock renderer of `spec` at its output size (kept for the next samples)."""
         key = (spec.canonical_json(), tuple(sorted((inputs or {}).items())))
         if key != self._skey or self._rs is None:
             SceneRenderer = self._gl()
-            self._drop("_rs")
-            self._skey = None
+            if self._rs is not None:
+                self._rs.close()
+            self._rs, self._skey = None, None
             lib, bg = self.library(spec, inputs)
             self._rs, self._skey = SceneRenderer(spec, lib, bg), key
         return self._rs
@@ -300,32 +314,34 @@ class LiveView:
         """The scene's frame `frame` (objects, lights, colours) seen from the orbit camera."""
         from jobs.render.sampling import layout_center, sample_frame
 
-        rebuilt = self._ensure(spec, inputs, width, height)
-        r = self._r
-        if frame != self._frame:
+        view, rebuilt = self._ensure(spec, inputs, width, height)
+        r = view.r
+        if frame != view.frame:
             fs = sample_frame(spec, self._infos, spec.outputs.seed, frame)
             cam = spec.camera
-            self._fs = replace(fs, yfov=math.radians((cam.fov_deg[0] + cam.fov_deg[1]) / 2))
-            self._frame, self._dirty = frame, True
+            view.fs = replace(fs, yfov=math.radians((cam.fov_deg[0] + cam.fov_deg[1]) / 2))
+            view.frame, view.dirty = frame, True
         pose = orbit_pose(layout_center(spec), yaw_deg, pitch_deg, distance)
-        fs = replace(self._fs, camera_pose=pose)
+        fs = replace(view.fs, camera_pose=pose)
         info = {"rebuilt": rebuilt, "objects": len(fs.objects), "boxes": 0}
         if boxes or masks:
             raw = r.render(fs)
-            self._dirty = True  # render() hides what its id pass found hidden
+            view.dirty = True  # render() hides what its id pass found hidden
             _objects, anns = frame_labels(r.spec, fs, raw.ids, raw.silhouette_px, raw.truncation)
             info["boxes"] = len(anns)
             return label_overlay(raw.color, raw.ids, anns, spec.categories, boxes=boxes, masks=masks, labels=False), info
-        if self._dirty:
+        if view.dirty:
             r.apply(fs)
-            self._dirty = False
+            view.dirty = False
         else:
             r.scene.set_pose(r.cam_node, pose)
         return np.ascontiguousarray(r.render_color()), info
 
     def close(self) -> None:
-        self._drop("_r")
-        self._drop("_rs")
+        self._drop_views()
+        if self._rs is not None:
+            self._rs.close()
+        self._rs = None
         self._key = self._skey = None
 
 

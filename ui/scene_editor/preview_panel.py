@@ -33,6 +33,7 @@ from ui.qt import (
 from ui.scene_editor.form import muted_label
 
 PREVIEW_WIDTH = 640  # px; the height follows the spec's output aspect
+DRAFT_ABOVE_MS = 80.0  # full-size frames slower than this: half size while the mouse drags
 
 
 class _Bridge(QObject):
@@ -153,7 +154,11 @@ class PreviewPanel(QWidget):
         self.view = ImageView(interactive=True, placeholder="Starting the preview renderer\u2026")
         self.view.setToolTip("Drag to orbit the camera, scroll to zoom")
         self.view.dragged.connect(self._drag)
+        self.view.released.connect(self._released)
         self.view.zoomed.connect(self._zoom)
+        self.draft_above_ms = DRAFT_ABOVE_MS
+        self._dragging = False
+        self._full_ms = 0.0  # the child's time for the last full-size frame of an unchanged scene
         self.frame = QSpinBox()
         self.frame.setRange(0, 10_000_000)
         self.frame.setToolTip("Which dataset frame's random placement, colours and lights to show")
@@ -225,8 +230,14 @@ class PreviewPanel(QWidget):
         return PREVIEW_WIDTH, max(16, min(2 * PREVIEW_WIDTH, h))
 
     def _drag(self, dx: float, dy: float) -> None:
+        self._dragging = True
         self.orbit = self.orbit.moved(d_yaw=-dx * 0.4, d_pitch=dy * 0.3)
         self.request()
+
+    def _released(self) -> None:
+        self._dragging = False
+        if self.last_result is not None and self.last_result.images[0].width != self._size()[0]:
+            self.request()  # the full-size frame after draft frames
 
     def _zoom(self, steps: float) -> None:
         self.orbit = self.orbit.moved(zoom=0.9 ** steps)
@@ -245,6 +256,8 @@ class PreviewPanel(QWidget):
             self.view.set_message(f"Preview paused until the scene is valid \u2014 {self._error}", error=True)
             return
         w, h = self._size()
+        if self._dragging and self._full_ms > self.draft_above_ms:
+            w, h = w // 2, h // 2  # draft while dragging on a slow (or busy) machine
         fut = self._svc.view(self._data, self.orbit, width=w, height=h, frame=self.frame.value(),
                              boxes=self.boxes.isChecked(), masks=self.masks.isChecked(), inputs=self._inputs)
         self._watch("view", fut)
@@ -296,6 +309,9 @@ class PreviewPanel(QWidget):
         self._retried = False
         res = fut.result()
         im = res.images[0]
+        full = im.width == self._size()[0]
+        if full and not res.rebuilt and not (self.boxes.isChecked() or self.masks.isChecked()):
+            self._full_ms = res.render_ms
         self.view.set_rgb(im.rgb, im.width, im.height)
         self.view.set_message("")
         self.last_result = res
@@ -307,6 +323,7 @@ class PreviewPanel(QWidget):
         extra = f" \u00b7 {im.boxes} boxes" if overlays else ""
         self.legend.setText(legend_html(res.legend) if overlays else "")
         self.legend.setVisible(overlays)
-        self.status.setText((f"{fps:.0f} frames/s \u00b7 " if fps else "") + f"{res.render_ms:.0f} ms"
+        self.status.setText((f"{fps:.0f} frames/s \u00b7 " if fps else "") + ("" if full else "draft \u00b7 ")
+                            + f"{res.render_ms:.0f} ms"
                             + (" (scene rebuilt)" if res.rebuilt else "") + f" \u00b7 {im.objects} objects{extra}")
         self.frameShown.emit()

@@ -138,3 +138,56 @@ def test_read_only_service_lists_but_cannot_post(chain_env, tmp_path):
             svc.post_render(TABLE, count=1, shards=1, reward_each_wei=NTK, deadline_s=60, review_window_s=60)
     finally:
         svc.close()
+
+
+def _fake_result(tmp_path: Path, o, frames: list[int], name: str) -> tuple[str, str]:
+    """A stored 'dataset' folder whose card claims `frames` of the order's scene (no images)."""
+    d = tmp_path / name
+    d.mkdir()
+    card = {"format": "kminer-render-dataset", "spec_hash": o.params["spec_hash"], "seed": o.params["seed"],
+            "frame_ranges": [frames], "counts": {"images": frames[1] - frames[0]}}
+    (d / "dataset.json").write_text(json.dumps(card))
+    store = ArtifactStore(tmp_path / "miner-store")
+    sha = store.put_dir(d)
+    return sha, store.path(sha).as_uri()
+
+
+def test_results_that_fail_the_cheap_checks_are_rejected_with_the_reason(buyer, chain_env, tmp_path):
+    _, m, acc = chain_env
+    start = m.token.balance_of(acc[1].address)
+    o = buyer.post_render(TABLE, count=4, shards=2, reward_each_wei=2 * NTK, deadline_s=3600, review_window_s=600)
+    s0, s1 = o.shards
+    for s in o.shards:
+        m.claim(acc[2], s.job_id)
+    # shard 0: the wrong frames (a miner delivering another shard's work)
+    sha, uri = _fake_result(tmp_path, o, [2, 4], "wrong-frames")
+    m.submit(acc[2], s0.job_id, "0x" + sha, uri)
+    # shard 1: a URI whose bytes do not match the submitted hash
+    sha1, uri1 = _fake_result(tmp_path, o, [2, 4], "right-frames")
+    m.submit(acc[2], s1.job_id, "0x" + "ab" * 32, uri1)
+    lines = buyer.step() + buyer.step()
+    o = buyer.order(o.id)
+    assert [s.state for s in o.shards] == ["rejected", "rejected"] and o.state == "stalled", lines
+    assert o.shards[0].figures == {"check": "the dataset holds frames [[2, 4]], not [[0, 2]]"}
+    assert o.shards[1].figures == {"check": "result does not match its hash"} and o.shards[1].verified is False
+    assert [m.job(s.job_id).status for s in o.shards] == [JobStatus.REJECTED] * 2
+    assert m.token.balance_of(acc[1].address) == start and m.token.balance_of(acc[2].address) == 0
+    assert m.reputation(acc[2].address).rejected == 2 and any("REJECTED" in line for line in lines)
+
+
+def test_an_answer_too_late_leaves_the_payment_to_the_miner_and_records_the_figures(buyer, chain_env, tmp_path):
+    tester, m, acc = chain_env
+    o = buyer.post_render(TABLE, count=2, shards=1, reward_each_wei=2 * NTK, deadline_s=3600, review_window_s=60)
+    (s,) = o.shards
+    m.claim(acc[2], s.job_id)
+    sha, uri = _fake_result(tmp_path, o, [0, 1], "short")
+    m.submit(acc[2], s.job_id, "0x" + sha, uri)
+    tester.time_travel(m.chain.latest_timestamp() + 120)  # the buyer was away for the whole window
+    buyer.step()
+    buyer.step()
+    o = buyer.order(o.id)
+    (s,) = o.shards
+    assert s.state == "released" and s.verified is False and "holds frames [[0, 1]]" in s.figures["check"]
+    assert m.job(s.job_id).status == JobStatus.SUBMITTED and o.state == "stalled"  # the miner may release now
+    m.release(acc[2], s.job_id)
+    assert m.token.balance_of(acc[2].address) == 2 * NTK

@@ -131,7 +131,7 @@ class OrdersView(QWidget):
         self.forms = QTabWidget()
         self.forms.addTab(self._dataset_form(), "Dataset order")
         self.forms.addTab(self._train_form(), "Training order")
-        self.forms.setMinimumWidth(300)
+        self.forms.setMinimumWidth(280)
         self.forms.setMaximumWidth(400)
 
         self.table = QTableWidget(0, 6)
@@ -141,7 +141,12 @@ class OrdersView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        hh = self.table.horizontalHeader()
+        for c in (0, 2, 3, 5):
+            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        hh.setSectionResizeMode(4, QHeaderView.ResizeMode.Fixed)
+        self.table.setColumnWidth(4, 110)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.empty = muted(QLabel("No orders yet: post a dataset order on the left."))
         orders_box = QVBoxLayout()
@@ -497,7 +502,6 @@ class OrdersView(QWidget):
             if o.id == self.selected:
                 t.selectRow(r)
         t.blockSignals(False)
-        t.resizeColumnToContents(0)
         t.setVisible(bool(self.orders))
         self.empty.setVisible(not self.orders)
         if self.selected is None and self.orders:

@@ -1,0 +1,72 @@
+"""`kminer order` and `kminer devnet` as a user types them: one-line errors, nothing posted
+on bad input, JSON where the output is data (real processes, the embedded chain)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLE = ROOT / "resources" / "scenes" / "table_top.json"
+
+
+def kminer(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, KMINER_HOME=str(home), KMINER_PASSWORD="order-cli-pw")
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL, check=False)
+
+
+def one_line_error(r: subprocess.CompletedProcess, code: int = 1) -> str:
+    assert r.returncode == code, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["render", "/nonexistent.json", "--count", "2", "--reward", "1"], "scene file /nonexistent.json not found"),
+    (["render", str(TABLE), "--count", "2", "--reward", "1", "--size", "96"], "use WIDTHxHEIGHT"),
+    (["render", str(TABLE), "--count", "2", "--reward", "1", "--review-hours", "0"], "must be positive"),
+    (["render", str(TABLE), "--count", "2", "--reward", "lots"], "lots"),
+    (["watch", "--interval", "0"], "--interval must be positive"),
+    (["train", "--data", "1", "--reward", "1", "--params", "/nonexistent.json"], "--params /nonexistent.json"),
+])
+def test_bad_input_is_one_line_before_anything_happens(tmp_path, args, message):
+    assert message in one_line_error(kminer(tmp_path, "order", *args))
+
+
+def test_orders_on_a_new_wallet(tmp_path):
+    r = kminer(tmp_path, "order", "list")
+    assert "no wallet account yet" in one_line_error(r)
+    assert kminer(tmp_path, "wallet", "create").returncode == 0  # a local chain, funded
+    assert kminer(tmp_path, "order", "list").stdout.strip() == "no orders"
+    assert json.loads(kminer(tmp_path, "order", "list", "--json").stdout) == []
+    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--shards", "3", "--reward", "1")
+    assert "1 <= shards <= count" in one_line_error(r)
+    assert "no order 4" in one_line_error(kminer(tmp_path, "order", "fetch", "4", "--out", str(tmp_path / "x")))
+    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--shards", "2", "--reward", "1.5",
+               "--size", "96x72", "--json")
+    o = json.loads(r.stdout)
+    assert o["state"] == "open" and o["total_wei"] == str(3 * 10**18) and len(o["shards"]) == 2
+    assert json.loads(kminer(tmp_path, "market", "list", "--json").stdout)[1]["status"] == "open"
+    r = kminer(tmp_path, "order", "train", "--data", str(o["id"]), "--reward", "2", "--epochs", "1", "--json")
+    t = json.loads(r.stdout)
+    assert t["state"] == "waiting" and t["params"]["train"] == {"epochs": 1}
+    assert "is open: nothing verified" in one_line_error(kminer(tmp_path, "order", "fetch", str(o["id"]),
+                                                               "--out", str(tmp_path / "x")))
+    shown = kminer(tmp_path, "order", "show", str(o["id"])).stdout
+    assert "shard 1 frames 1-1 job #2: open" in shown
+
+
+def test_devnet_refuses_a_busy_port(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert f"port {port} on 127.0.0.1 is in use" in one_line_error(kminer(tmp_path, "devnet", "--port", str(port)))

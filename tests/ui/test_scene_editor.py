@@ -347,3 +347,21 @@ def test_close_asks_about_unsaved_changes(make_editor, qtbot):
     assert not ed.confirm_close()
     ed.ask_unsaved = lambda: "discard"
     assert ed.confirm_close()
+
+
+def test_a_renderer_that_cannot_start_is_reported_at_the_preview(qtbot, tmp_path):
+    from ui.scene_editor import SceneEditor
+
+    argv = [sys.executable, "-c", "import sys; sys.stderr.write('no OpenGL here\\n'); sys.exit(3)"]
+    svc = PreviewService(argv=argv, max_restarts=2)
+    runner = Background("scene-files")
+    try:
+        ed = SceneEditor(preview=svc, runner=runner, scenes_dir=tmp_path)
+        qtbot.addWidget(ed)
+        ed.show()
+        qtbot.waitUntil(lambda: "Reset view" in ed.preview.view.message(), timeout=30_000)
+        msg = ed.preview.view.message()
+        assert "exit code 3" in msg and "no OpenGL here" in msg and "\n" not in msg
+    finally:
+        runner.shutdown()
+        svc.close()

@@ -148,6 +148,7 @@ class PreviewPanel(QWidget):
         self._retried = False
         self._closed = False
         self._wanted = False
+        self._crashed = False
         self.last_result = None
         self.last_samples = None
 
@@ -216,6 +217,10 @@ class PreviewPanel(QWidget):
         self.request()
 
     def reset_view(self) -> None:
+        if self._crashed:  # the renderer kept stopping: a fresh one, on the user's word only
+            self._crashed = False
+            self._retried = False
+            self._svc.restart()
         if self._data is not None:
             self.orbit = default_orbit(self._data)
         self.request()
@@ -303,6 +308,10 @@ class PreviewPanel(QWidget):
                 self._retried = True  # the child is restarted: ask once more
                 self.view.set_message("The preview renderer stopped; restarting it\u2026", error=True)
                 self.request()
+                return
+            if isinstance(err, PreviewError) and err.crashed:
+                self._crashed = True
+                self.view.set_message(f"{err} \u2014 press Reset view to try again", error=True)
                 return
             self.view.set_message(str(err), error=True)
             return

@@ -85,7 +85,7 @@ class ClaimsMixin:
 
         spec = self._load_spec(r.spec_sha, r.spec_uri)
         inputs = {k: v.model_dump() | {"uri": _resolve(v.uri, r.spec_uri)} for k, v in spec.inputs.items()}
-        spec = JobSpec.model_validate(spec.model_dump() | {"id": r.queue_id, "inputs": inputs})
+        spec = JobSpec.model_validate(spec.model_dump() | {"id": self.queue_id(r.job_id), "inputs": inputs})
         try:
             self.queue.add(spec)
         except QueueError:

@@ -77,10 +77,6 @@ class MarketJobRow:
     dirty: bool
     updated_at: float
 
-    @property
-    def queue_id(self) -> str:
-        return f"market-{self.job_id}"
-
 
 @dataclass(frozen=True)
 class OpenJob:

@@ -15,8 +15,11 @@ transient failure is retried with backoff, a few times). Prices: see app.pricing
 State per market job is kept in SQLite (app.miner_db), so a restart resumes at the right step:
   claiming -> claimed -> running -> uploaded -> submitted -> paid   (or rejected / failed)
 A job is written as `claiming` before the claim transaction and checked against the chain
-after a restart; its queue job id is "market-<id>" and is added only once, so nothing runs
-twice. Chain state of a tracked job is read only when an event says it changed (or it waits
+after a restart; its queue job id is "market-<chain id>-<market address prefix>-<id>"
+(`queue_id()`) and is added only once, so nothing runs twice. The miner DB, the queue ids and
+the miner's event index belong to one deployment of the market: a new one (another network,
+a restarted dev node) sets the old miner DB aside as miner-<namespace>.sqlite and takes its
+own, so job ids that start again at 1 never meet the old ones. Chain state of a tracked job is read only when an event says it changed (or it waits
 in `claiming`/`uploaded`, one read each). A pass that hits a transient failure (RPC down)
 keeps every state and the next pass waits a backoff (doubling from `backoff_first_s` up to
 `backoff_cap_s`, reset by a good pass); `status_text()` says so.
@@ -105,7 +108,9 @@ class MinerService(ClaimsMixin):
         self.queue = open_queue(ctx)
         self.cfg = runtime_config(ctx, sandbox=sandbox)
         self.store = self.cfg.store
-        self.db = MinerDB(db_path or ctx.paths.data_dir / "miner.sqlite")
+        self.namespace = f"{market.chain.chain_id}-{market.deployment.job_market[2:10].lower()}"
+        self._qprefix = f"market-{self.namespace}-"
+        self.db = MinerDB(db_path or _db_for(ctx.paths.data_dir, self.namespace))
         self._states: list[Any] = []
         self.last_progress: dict[int, float] = {}
         self._progress: dict[int, tuple[tuple[float, float], tuple[float, float]]] = {}  # first, last (t, f)
@@ -192,10 +197,20 @@ class MinerService(ClaimsMixin):
                 out[k] = out.get(k, 0) + 1
         return out
 
+    def queue_id(self, job_id: int) -> str:
+        """The job-queue id of market job `job_id` of this deployment."""
+        return f"{self._qprefix}{job_id}"
+
+    def market_id(self, queue_id: str | None) -> int | None:
+        """The market job id behind a queue id of this deployment, else None."""
+        if not queue_id or not queue_id.startswith(self._qprefix):
+            return None
+        return int(queue_id[len(self._qprefix):])
+
     def _on_event(self, queue_id: str, msg: dict[str, Any]) -> None:
-        if not queue_id.startswith("market-") or msg.get("type") != "progress":
+        job_id = self.market_id(queue_id)
+        if job_id is None or msg.get("type") != "progress":
             return
-        job_id = int(queue_id.removeprefix("market-"))
         now, f = time.time(), float(msg.get("fraction") or 0.0)
         self.last_progress[job_id] = f
         first = self._progress.get(job_id, ((now, f), (now, f)))[0]
@@ -282,9 +297,8 @@ class MinerService(ClaimsMixin):
 
     def expected_left_s(self, queue_id: str, now: float | None = None) -> float | None:
         """Seconds a running market job still needs, from its progress rate; None if unknown."""
-        if not queue_id.startswith("market-"):
-            return None
-        p = self._progress.get(int(queue_id.removeprefix("market-")))
+        job_id = self.market_id(queue_id)
+        p = None if job_id is None else self._progress.get(job_id)
         if p is None:
             return None
         (t0, f0), (t1, f1) = p
@@ -312,7 +326,7 @@ class MinerService(ClaimsMixin):
             from wallet.indexer import for_deployment
 
             chain = self.market.chain
-            path = self.ctx.paths.data_dir / f"miner-index-{chain.chain_id}.sqlite"
+            path = self.ctx.paths.data_dir / f"miner-index-{self.namespace}.sqlite"
             self._indexer = for_deployment(chain, path, self.market.deployment)
         return self._indexer
 
@@ -382,7 +396,7 @@ class MinerService(ClaimsMixin):
         from jobs.queue import QueueError
 
         try:
-            q = self.queue.get(r.queue_id)
+            q = self.queue.get(self.queue_id(r.job_id))
         except QueueError:
             self.db.set(r.job_id, state="claimed")
             return
@@ -409,7 +423,7 @@ class MinerService(ClaimsMixin):
         """Why the running job can no longer make its deadline, judged from its progress rate."""
         if r.deadline is None or r.job_id not in self._progress:
             return None
-        rj = self.scheduler.running().get(r.queue_id)
+        rj = self.scheduler.running().get(self.queue_id(r.job_id))
         if rj is None or rj.paused:
             return None  # not judged while paused (the rate would include the pause)
         (t0, f0), (t1, f1) = self._progress[r.job_id]
@@ -423,7 +437,7 @@ class MinerService(ClaimsMixin):
                 f"after the deadline {_hms(r.deadline)}")
 
     def _give_up(self, r: MarketJobRow, reason: str) -> None:
-        self.scheduler.cancel(r.queue_id)
+        self.scheduler.cancel(self.queue_id(r.job_id))
         self.db.set(r.job_id, state="failed", reason=reason)
         log.warning("market job %s given up: %s", r.job_id, reason)
 
@@ -491,7 +505,7 @@ class MinerService(ClaimsMixin):
         out = []
         for s in self._states:
             jid = next((q for q, d in running.items() if self._key_of(d) == s.info.key), None)
-            mid = int(jid.removeprefix("market-")) if jid and jid.startswith("market-") else None
+            mid = self.market_id(jid)
             t = getattr(s.telemetry, "temp_c", None) if s.telemetry else None
             try:
                 today = sum(p.amount_wei for p in self.ledger.payments(device_key=s.info.key, since_day=day))
@@ -516,6 +530,45 @@ class MinerService(ClaimsMixin):
             except Exception:  # another thread built it; the process is ending anyway
                 pass
 
+
+
+def _db_for(data_dir: Path, namespace: str) -> Path:
+    """data_dir/miner.sqlite, made the file of deployment `namespace`: another deployment's
+    file is renamed miner-<its namespace>.sqlite, and this one's, if kept so, comes back."""
+    import sqlite3
+
+    cur = data_dir / "miner.sqlite"
+    if cur.exists():
+        con = sqlite3.connect(str(cur))
+        try:
+            row = con.execute("SELECT v FROM meta WHERE k='deployment'").fetchone()
+        except sqlite3.OperationalError:
+            row = None
+        finally:
+            con.close()
+        if row is None or row[0] == namespace:
+            _stamp(cur, namespace)
+            return cur
+        for suffix in ("", "-wal", "-shm"):
+            p = data_dir / f"miner.sqlite{suffix}"
+            if p.exists():
+                p.rename(data_dir / f"miner-{row[0]}.sqlite{suffix}")
+        log.info("market deployment changed: miner DB of %s kept as miner-%s.sqlite", row[0], row[0])
+    for suffix in ("", "-wal", "-shm"):
+        p = data_dir / f"miner-{namespace}.sqlite{suffix}"
+        if p.exists():
+            p.rename(data_dir / f"miner.sqlite{suffix}")
+    _stamp(cur, namespace)
+    return cur
+
+
+def _stamp(path: Path, namespace: str) -> None:
+    db = MinerDB(path)
+    try:
+        if db.meta("deployment") is None:
+            db.set_meta("deployment", namespace)
+    finally:
+        db.close()
 
 
 def _hms(ts: float) -> str:

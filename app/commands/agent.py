@@ -137,8 +137,8 @@ def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None
                 finish, stop = _drain_plan(svc, args.grace)
                 for qid in stop:
                     svc.pause_job(qid)
-                _say("Ctrl-C: claiming nothing more; " + (f"finishing {', '.join(finish)}; " if finish else "")
-                     + (f"paused {', '.join(stop)} (requeued, runs again on the next start); " if stop else "")
+                _say("Ctrl-C: claiming nothing more; " + (f"finishing {_names(svc, finish)}; " if finish else "")
+                     + (f"paused {_names(svc, stop)} (requeued, runs again on the next start); " if stop else "")
                      + "Ctrl-C again to stop at once")
             svc.step(claim=not draining, start=not draining)
             if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
@@ -162,6 +162,10 @@ def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None
         earnings.close()
         ledger.close()
         devices.close()
+
+
+def _names(svc, queue_ids: list[str]) -> str:
+    return ", ".join(f"job {m}" if (m := svc.market_id(q)) is not None else q for q in queue_ids)
 
 
 def _print_status(svc, as_json: bool) -> None:

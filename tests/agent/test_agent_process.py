@@ -127,7 +127,8 @@ def rig(tmp_path):
 def _attempts(home: Path, job_id: int):
     q = JobQueue(resolve_paths({"KMINER_HOME": str(home)}).jobs_db)
     try:
-        return q.attempts(f"market-{job_id}")
+        (qid,) = [j.id for j in q.list() if j.id.startswith("market-") and j.id.endswith(f"-{job_id}")]
+        return q.attempts(qid)
     finally:
         q.close()
 
@@ -169,7 +170,7 @@ def test_ctrl_c_pauses_or_finishes_and_twice_stops_at_once(rig):
     a.wait_for(lambda st: _progress(st) > 0)
     a.proc.send_signal(signal.SIGINT)
     assert a.finish() == 0
-    assert any(f"paused market-{job_id} (requeued" in s for s in a.said), a.said
+    assert any(f"paused job {job_id} (requeued" in s for s in a.said), a.said
     assert any("finished; exiting" in s for s in a.said), a.said
     atts = _attempts(rig.home, job_id)
     assert [x.reason for x in atts] == ["app stopped"]  # stopped cleanly, back in the queue
@@ -185,7 +186,7 @@ def test_ctrl_c_pauses_or_finishes_and_twice_stops_at_once(rig):
             a.wait_for(lambda st: True, timeout_s=1)
         except AssertionError:
             pass
-    assert any(f"finishing market-{job_id}" in s for s in a.said), a.said
+    assert any(f"finishing job {job_id}" in s for s in a.said), a.said
     a.proc.send_signal(signal.SIGINT)
     assert a.finish() == 0
     assert any("stopped at once; 1 running job(s) requeued" in s for s in a.said), a.said

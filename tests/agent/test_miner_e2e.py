@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app.context import AppContext
 from app.devices_service import DeviceService
+from app.jobs_service import open_queue
 from app.ledger import Ledger
 from app.miner_service import MinerService
 from jobs.artifacts import ArtifactStore
@@ -93,7 +94,7 @@ def test_buyer_posts_miner_renders_submits_and_is_paid(tmp_path):
     try:
         assert step_until(svc, job_id, {"paid"}, timeout_s=20) == "paid"
         r = svc.row(job_id)
-        assert len(svc.queue.attempts(f"market-{job_id}")) == 1  # rendered once
+        assert len(svc.queue.attempts(svc.queue_id(job_id))) == 1  # rendered once
         assert m.job(job_id).status == JobStatus.RELEASED
         assert m.token.balance_of(miner.address) - before == 5 * NTK
         pays = ledger.payments()
@@ -134,7 +135,7 @@ def test_stopped_mid_render_resumes_once_and_takes_the_buyers_acceptance(tmp_pat
     svc = MinerService(ctx, m, miner, devs, ledger)
     try:
         assert step_until(svc, job_id, {"submitted"}) == "submitted"
-        attempts = svc.queue.attempts(f"market-{job_id}")
+        attempts = svc.queue.attempts(svc.queue_id(job_id))
         assert len(attempts) == 2 and attempts[0].reason == "app stopped"  # the stopped attempt, then one run
         assert [a.state for a in attempts][-1] == "succeeded" and sum(a.state == "succeeded" for a in attempts) == 1
         tx = m.accept(buyer, job_id).tx_hash
@@ -173,7 +174,7 @@ def test_a_claim_interrupted_before_it_was_noted_is_settled_from_the_chain(tmp_p
                                 "VALUES (?, 'claiming', 'render', ?, ?, ?, 0)", (i, str(NTK), sha, spec_file.as_uri()))
         svc.step()
         assert svc.row(ids[1]) is None
-        assert svc.row(ids[0]).state == "running" and svc.queue.get(f"market-{ids[0]}").state == "queued"
+        assert svc.row(ids[0]).state == "running" and svc.queue.get(svc.queue_id(ids[0])).state == "queued"
     finally:
         svc.close()
         ledger.close()
@@ -204,7 +205,7 @@ def test_a_job_past_its_deadline_is_given_up(tmp_path):
         r = svc.row(job_id)
         assert r.state == "failed" and "deadline" in r.reason
         assert svc.scheduler.wait_idle(30)
-        assert svc.queue.get(f"market-{job_id}").state == "cancelled"
+        assert svc.queue.get(svc.queue_id(job_id)).state == "cancelled"
         assert m.job(job_id).status == JobStatus.CLAIMED  # never submitted
     finally:
         svc.close()
@@ -241,17 +242,59 @@ def test_a_crash_after_the_run_or_after_the_upload_runs_nothing_twice(tmp_path):
         crashed.poll_devices()
         crashed.scheduler.tick()
     for j in ids:
-        assert crashed.queue.get(f"market-{j}").state == "succeeded" and crashed.row(j).state == "running"
+        assert crashed.queue.get(crashed.queue_id(j)).state == "succeeded" and crashed.row(j).state == "running"
     crashed._advance(crashed.row(ids[1]))  # the second one's upload is noted, its submit never sent
     assert crashed.row(ids[1]).state == "uploaded" and m.job(ids[1]).status == JobStatus.CLAIMED
-    outputs = {j: crashed.queue.get(f"market-{j}").output_sha for j in ids}
+    outputs = {j: crashed.queue.get(crashed.queue_id(j)).output_sha for j in ids}
     # ... and the process is gone (no close): a new one on the same files
     svc = MinerService(ctx, m, miner, devs, ledger)
     try:
         for j in ids:
             assert step_until(svc, j, {"submitted"}) == "submitted"
-            assert len(svc.queue.attempts(f"market-{j}")) == 1
+            assert len(svc.queue.attempts(svc.queue_id(j))) == 1
             assert m.job(j).result_hash == "0x" + outputs[j]
+    finally:
+        svc.close()
+        ledger.close()
+        devs.close()
+
+
+def test_a_new_market_deployment_never_meets_the_old_jobs(tmp_path):
+    """Job ids start again at 1 on a new deployment (a restarted dev node, another network):
+    the miner keeps each deployment's DB and queue ids apart, and finds the old ones again."""
+    tester, chain, accounts = make_tester_chain(tmp_path)
+    deployer, buyer, miner = accounts[:3]
+    ctx = AppContext.open()
+    devs = DeviceService(ctx, idle=lambda: None)
+    devs.set_mode("cpu", "mining")
+    ledger = Ledger(ctx.paths.ledger_db)
+    markets = []
+    for frames in (1, 2):
+        m = MarketClient(chain, deploy_all(chain, deployer))
+        m.token.mint(deployer, buyer.address, 10 * NTK)
+        data = render_spec(frames=frames)
+        f = tmp_path / f"spec{frames}.json"
+        f.write_bytes(data)
+        job_id, _ = m.post(buyer, kind="render", spec_hash="0x" + hashlib.sha256(data).hexdigest(), spec_uri=f.as_uri(),
+                           reward_wei=NTK, deadline=chain.latest_timestamp() + 7200, review_window_s=600)
+        assert job_id == 1
+        svc = MinerService(ctx, m, miner, devs, ledger)
+        try:
+            assert step_until(svc, 1, {"submitted"}) == "submitted"
+            assert len(svc.queue.attempts(svc.queue_id(1))) == 1
+            assert m.job(1).result_hash == "0x" + svc.queue.get(svc.queue_id(1)).output_sha
+        finally:
+            svc.close()
+        markets.append(m)
+    q = open_queue(ctx)
+    qids = {j.id for j in q.list()}
+    q.close()
+    assert len(qids) == 2 and all(q.startswith("market-") and q.endswith("-1") for q in qids)
+    assert len(list((ctx.paths.data_dir).glob("miner-[0-9]*.sqlite"))) == 1  # the first deployment's, set aside
+    svc = MinerService(ctx, markets[0], miner, devs, ledger)  # back on the first one: its rows are there
+    try:
+        assert [(r.job_id, r.state) for r in svc.rows()] == [(1, "submitted")]
+        assert svc.row(1).output_sha == markets[0].job(1).result_hash.removeprefix("0x")
     finally:
         svc.close()
         ledger.close()

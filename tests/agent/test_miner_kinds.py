@@ -116,4 +116,4 @@ def test_train_then_verify_and_infer_jobs_run_on_fetched_inputs(world, shapes_ta
     kinds = {r.job_id: (r.kind, r.engine) for r in svc.rows()}
     assert kinds == {train_id: ("train", "train"), verify_id: ("verify", "verify-train"), infer_id: ("infer", "infer")}
     for j in (train_id, verify_id, infer_id):
-        assert len(svc.queue.attempts(f"market-{j}")) == 1
+        assert len(svc.queue.attempts(svc.queue_id(j))) == 1

@@ -26,7 +26,7 @@ def test_too_slow_is_not_claimed_and_a_late_job_is_given_up_from_its_progress(wo
     r = svc.row(job)
     assert state == "failed" and "expected to finish at" in r.reason and "after the deadline" in r.reason, r
     assert svc.scheduler.wait_idle(30)
-    assert svc.queue.get(f"market-{job}").state == "cancelled"
+    assert svc.queue.get(svc.queue_id(job)).state == "cancelled"
     assert world.market.job(job).status == JobStatus.CLAIMED  # never submitted
     assert any(p.decision == "claim" for p in svc.pricing_decisions() if p.job_id == job)
 

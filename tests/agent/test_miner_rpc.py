@@ -60,7 +60,7 @@ def test_rpc_down_mid_job_backs_off_keeps_state_and_resumes(tmp_path):
         assert seen[:4] == [0.2, 0.4, 0.8, 0.8], seen  # doubles up to the cap
         assert texts[-1].startswith("waiting for RPC (retry in ") and texts[-1].endswith(" s)")
         assert svc.row(job_id).state == "running"  # the render finished meanwhile; nothing lost
-        assert svc.queue.get(f"market-{job_id}").state == "succeeded"
+        assert svc.queue.get(svc.queue_id(job_id)).state == "succeeded"
 
         node = start_anvil(port, extra=("--state", str(state)))  # back, with its chain
         end = time.monotonic() + 60
@@ -69,7 +69,7 @@ def test_rpc_down_mid_job_backs_off_keeps_state_and_resumes(tmp_path):
             time.sleep(0.2)
         assert svc.row(job_id).state == "submitted" and svc.backoff_s == 0 and svc.status_text() == ""
         assert m.job(job_id).status == JobStatus.SUBMITTED and m.job(job_id).miner == miner.address
-        assert len(svc.queue.attempts(f"market-{job_id}")) == 1
+        assert len(svc.queue.attempts(svc.queue_id(job_id))) == 1
     finally:
         if svc is not None:
             svc.close()

@@ -94,12 +94,25 @@ def run_gui(argv: list[str] | None = None) -> int:
         win.statusBar().showMessage(ctx.load_message, 30000)
     win.show()
 
+    from PySide6.QtCore import QTimer
+
+    # Python's full (generation 2) collections walk every object: with web3, py-evm and Qt
+    # loaded that is a few hundred ms on the GUI thread. Objects alive after start-up stay
+    # alive, so move them out of the collector's sight (gc.freeze); the window does it again
+    # once the market (and its libraries) are loaded.
+    QTimer.singleShot(3000, _freeze_heap)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     app.aboutToQuit.connect(loop.stop)
     with loop:
         loop.run_forever()
     return 0
+
+
+def _freeze_heap() -> None:
+    import gc
+
+    gc.freeze()
 
 
 def _first_run(ctx, devices, chain_runner, first_paint) -> bool:

@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self.chain_runner = chain_runner or Background("chain")
         self.earnings_view = self.wallet_view = self.models_view = self.orders_view = self.scene_editor = None
         self.market_driver = None
+        self._market_seen_ready = False
         self._runners: list[Background] = []
         if earnings is not None:
             from ui.earnings_view import EarningsView
@@ -344,6 +345,11 @@ class MainWindow(QMainWindow):
 
     # -- the market ----------------------------------------------------------------------
     def _market_stepped(self, rep) -> None:
+        if rep.ready and not self._market_seen_ready:
+            import gc
+
+            self._market_seen_ready = True
+            gc.freeze()  # the chain libraries are loaded now: keep full collections short (see app.main)
         if rep.paid_wei and self.earnings_view is not None:
             self.earnings_view.refresh()
         if self.orders_view is not None and (rep.buyer_events or self.orders_view.isVisible()):

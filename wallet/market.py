@@ -122,12 +122,16 @@ class MarketClient:
         self.token.ensure_allowance(account, self.jobs_contract.address, reward_each_wei * len(spec_hashes))
         ids: list[int] = []
         txs: list[TxResult] = []
-        for start in range(0, max(len(spec_hashes), 1), max_per_tx):
-            hashes = [_hash32(h) for h in spec_hashes[start:start + max_per_tx]]
-            uris = list(spec_uris[start:start + max_per_tx]) if len(spec_hashes) > max_per_tx else list(spec_uris)
+        if len(spec_hashes) != len(spec_uris):  # one batch: the contract refuses it (LengthMismatch)
+            batches = [(list(spec_hashes), list(spec_uris))]
+        else:
+            batches = _shard_batches(list(spec_hashes), list(spec_uris), max_per_tx)
+        for hs, uris in batches:
+            hashes = [_hash32(h) for h in hs]
             fn = self.jobs_contract.functions.postShards(_kind(kind), hashes, uris, reward_each_wei, deadline,
                                                          review_window_s, stake_wei)
-            res = self._tx(account, fn, 200_000 + 180_000 * len(hashes), "posting the shards")
+            gas = POST_BASE_GAS + sum(_shard_gas(u) for u in uris)
+            res = self._tx(account, fn, gas, "posting the shards")
             ids += [int(e["args"]["id"]) for e in self.jobs_contract.events.JobPosted().process_receipt(res.receipt, errors=DISCARD)]
             txs.append(res)
         return ids, txs
@@ -210,6 +214,36 @@ class MarketClient:
 
     def _tx(self, account, fn, embedded_gas: int, what: str) -> TxResult:
         return self.chain.transact(account, fn, gas=embedded_gas if self.chain.embedded else None, what=what)
+
+
+POST_BASE_GAS = 200_000
+BATCH_GAS_BUDGET = 20_000_000
+"""Gas one postShards transaction may plan for (the embedded chain's blocks hold 30 M)."""
+
+
+def _shard_gas(uri: str) -> int:
+    """Gas one shard costs in postShards: the job's storage slots, its event, and its URI
+    (stored as a string: a new 32-byte slot costs 22.1 k, calldata and log bytes a little more)."""
+    return 180_000 + 1_000 * len(uri.encode("utf-8"))
+
+
+def _shard_batches(hashes: list, uris: list[str], max_per_tx: int) -> list[tuple[list, list[str]]]:
+    """Consecutive batches of at most `max_per_tx` shards whose gas fits BATCH_GAS_BUDGET."""
+    out: list[tuple[list, list[str]]] = []
+    cur_h: list = []
+    cur_u: list[str] = []
+    gas = POST_BASE_GAS
+    for h, u in zip(hashes, uris):
+        g = _shard_gas(u)
+        if cur_h and (len(cur_h) >= max_per_tx or gas + g > BATCH_GAS_BUDGET):
+            out.append((cur_h, cur_u))
+            cur_h, cur_u, gas = [], [], POST_BASE_GAS
+        cur_h.append(h)
+        cur_u.append(u)
+        gas += g
+    if cur_h or not out:
+        out.append((cur_h, cur_u))
+    return out
 
 
 def _kind(kind: str) -> int:

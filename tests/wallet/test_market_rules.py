@@ -233,6 +233,22 @@ def test_many_shards_are_split_into_block_sized_transactions(market_env):
             1, [bytes(32)] * 257, ["u"] * 257, 1, env.now() + DAY, 600, 0), gas=29_000_000)
 
 
+def test_long_spec_uris_get_the_gas_they_need_and_batches_stay_block_sized(market_env):
+    from wallet.market import BATCH_GAS_BUDGET, POST_BASE_GAS, _shard_batches, _shard_gas
+
+    env = market_env
+    uris = [f"file:///{'very-long-folder-name/' * 12}shard-{i}.json" for i in range(3)]  # ~290 bytes each
+    ids, txs = env.market.post_shards(env.buyer, kind="render", spec_hashes=["0x" + f"{i + 1:064x}" for i in range(3)],
+                                      spec_uris=uris, reward_each_wei=1, deadline=env.now() + DAY, review_window_s=600)
+    assert len(ids) == 3 and len(txs) == 1
+    assert [env.market.job(i).spec_uri for i in ids] == uris
+    # 100 shards of 2 KB URIs would not fit one block: batches are cut by gas, not only by count
+    long = ["x" * 2048] * 100
+    batches = _shard_batches(list(range(100)), long, 100)
+    assert len(batches) > 1 and sum(len(h) for h, _ in batches) == 100
+    assert all(POST_BASE_GAS + sum(_shard_gas(u) for u in us) <= BATCH_GAS_BUDGET for _, us in batches)
+
+
 def test_reward_overflow_is_refused(market_env):
     env = market_env
     # N * rewardEach overflows uint256: checked arithmetic reverts instead of wrapping to a tiny escrow

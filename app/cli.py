@@ -94,5 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m app.cli`: run the imported module, so UserError is one class
+    from app.cli import main as _main
+
+    sys.exit(_main())

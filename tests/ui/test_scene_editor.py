@@ -135,8 +135,10 @@ def test_orbit_by_mouse_changes_the_frame_without_stalling_the_gui(make_editor, 
 def test_dragging_on_a_slow_machine_shows_draft_frames_then_full_size(make_editor, qtbot):
     ed = make_editor()
     _first_frame(qtbot, ed)
+    ed.preview.draft_above_ms = float("inf")  # however busy this machine is: full size first
     with qtbot.waitSignal(ed.preview.frameShown, timeout=60_000):
         _drag(ed.preview.view, 10.0)  # a full-size orbit frame: its time is known now
+    assert ed.preview.last_result.images[0].width == 640
     ed.preview.draft_above_ms = 0.0
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication

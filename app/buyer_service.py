@@ -128,6 +128,7 @@ class BuyerService:
             spec = parse_scene(data)
         except SceneError as e:
             raise BuyerError(f"scene: {e}") from None
+        self._check_funds(reward_each_wei * shards)
         given = {}
         for p in assets:
             p = Path(p)
@@ -204,6 +205,7 @@ class BuyerService:
         again = [s.index for s in o.shards if s.state in ("rejected", "refunded") or (s.state == "released" and s.verified is False)]
         if not again:
             raise BuyerError(f"order {order_id} has no rejected or refunded shard to post again")
+        self._check_funds(o.reward_each_wei * len(again))
         for s in o.shards:
             if s.index in again:
                 hist = [*s.history, {"job_id": s.job_id, "state": s.state, "miner": s.miner, "figures": s.figures,
@@ -247,7 +249,7 @@ class BuyerService:
         now = time.time()
         for i, jid in zip(indices, ids):
             self.book.set_shard(o.id, i, state="open", job_id=jid, chain_status="open", tx=txs[-1].tx_hash, posted_at=now)
-        self.book.set_order(o.id, state="open", deadline=deadline)
+        self.book.set_order(o.id, state="open", deadline=deadline, reason=None)
         log.info("order %s: posted shard(s) %s as market job(s) %s", o.id, indices, ids)
 
     def _recover_posting(self, o: OrderStatus, events: list[str]) -> None:
@@ -267,6 +269,12 @@ class BuyerService:
             self._post(self.order(o.id), sorted(s.index for s in want.values()))
         self.book.set_order(o.id, state="open")
         events.append(f"order {o.id}: posting resumed after a restart")
+
+    def _check_funds(self, need_wei: int) -> None:
+        have = self.market.token.balance_of(self.account.address)
+        if have < need_wei:
+            raise BuyerError(f"not enough NTK: the order escrows {need_wei / 1e18:g} NTK, the account holds "
+                             f"{have / 1e18:g}")
 
     def _need_account(self) -> None:
         if self.account is None:
@@ -385,6 +393,11 @@ class BuyerService:
             self.book.set_order(o.id, state="failed", reason="a data order failed")
             return
         if not all(d.state == "done" for d in deps):
+            return
+        if self.market.token.balance_of(self.account.address) < o.reward_each_wei:
+            if o.reason is None:
+                self.book.set_order(o.id, reason="waiting for enough NTK to escrow the reward")
+                events.append(f"order {o.id}: data verified, but not enough NTK to post the train job")
             return
         p = o.params
         hold = p["holdout"]

@@ -23,8 +23,11 @@ def start_verify(svc, o: OrderStatus, s: ShardStatus, events: list[str]) -> None
     """Fetch the result and queue its verify job (or settle at once when a check fails)."""
     from jobs.artifacts import ArtifactError
     from jobs.queue import QueueError
+    from jobs.sandbox import find_bwrap
     from jobs.spec import JobSpec
 
+    if svc.cfg.level == "strict" and find_bwrap() is None:  # our problem, not the miner's: never reject for it
+        raise RuntimeError("cannot verify: the strict sandbox needs bubblewrap (install it, or set the sandbox to basic)")
     try:
         path = svc.store.fetch(s.result_sha, s.result_uri)
     except ArtifactError as e:

@@ -125,6 +125,7 @@ def _buyer(args: argparse.Namespace, *, signer: bool = True):
     """A BuyerService on the wallet's network (one-line errors for wallet and order problems)."""
     from app.buyer_service import BuyerError, BuyerService
     from app.commands.wallet import _user, open_service
+    from wallet.errors import WalletError
 
     with open_service(args) as wallet:
         market = _user(wallet.market)
@@ -132,7 +133,7 @@ def _buyer(args: argparse.Namespace, *, signer: bool = True):
         svc = BuyerService(wallet.ctx, market, me, sandbox=getattr(args, "sandbox", None))
         try:
             yield svc
-        except BuyerError as e:
+        except (BuyerError, WalletError) as e:
             raise UserError(str(e)) from None
         finally:
             svc.close()

@@ -45,6 +45,7 @@ def test_render_order_posts_one_job_per_shard_with_fetchable_hashed_specs(buyer,
     ({"count": 2, "shards": 3}, "shards <= count"),
     ({"reward_each_wei": 0}, "reward must be a positive"),
     ({"review_window_s": 0}, "must be positive"),
+    ({"reward_each_wei": 60 * NTK}, "not enough NTK: the order escrows 120 NTK, the account holds 100"),
     ({"scene": {"name": "x"}}, "scene:"),
     ({"scene": Path("/nonexistent/scene.json")}, "scene:"),
 ])

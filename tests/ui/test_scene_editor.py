@@ -156,6 +156,12 @@ def test_dragging_on_a_slow_machine_shows_draft_frames_then_full_size(make_edito
         QApplication.sendEvent(view, QMouseEvent(QMouseEvent.Type.MouseButtonRelease, q, view.mapToGlobal(q), Qt.MouseButton.LeftButton,
                                                  Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
     assert ed.preview.last_result.images[0].width == 640 and not ed.preview.last_result.rebuilt
+    shown = []
+    ed.preview.frameShown.connect(lambda: shown.append(ed.preview.last_result.images[0].width))
+    _drag(view, 25.0, steps=4)  # released before its draft frame arrives: the full frame still follows
+    qtbot.waitUntil(lambda: shown and shown[-1] == 640, timeout=60_000)
+    qtbot.wait(300)
+    assert shown[-1] == 640
 
 
 def test_invalid_value_shows_the_error_at_its_field(make_editor, qtbot):

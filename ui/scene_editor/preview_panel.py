@@ -159,6 +159,7 @@ class PreviewPanel(QWidget):
         self.view.zoomed.connect(self._zoom)
         self.draft_above_ms = DRAFT_ABOVE_MS
         self._dragging = False
+        self._draft_sent = False
         self._full_ms = 0.0  # the child's time for the last full-size frame of an unchanged scene
         self.frame = QSpinBox()
         self.frame.setRange(0, 10_000_000)
@@ -241,8 +242,8 @@ class PreviewPanel(QWidget):
 
     def _released(self) -> None:
         self._dragging = False
-        if self.last_result is not None and self.last_result.images[0].width != self._size()[0]:
-            self.request()  # the full-size frame after draft frames
+        if self._draft_sent:
+            self.request()  # the full-size frame after draft frames (it replaces any still waiting)
 
     def _zoom(self, steps: float) -> None:
         self.orbit = self.orbit.moved(zoom=0.9 ** steps)
@@ -261,7 +262,8 @@ class PreviewPanel(QWidget):
             self.view.set_message(f"Preview paused until the scene is valid \u2014 {self._error}", error=True)
             return
         w, h = self._size()
-        if self._dragging and self._full_ms > self.draft_above_ms:
+        self._draft_sent = self._dragging and self._full_ms > self.draft_above_ms
+        if self._draft_sent:
             w, h = w // 2, h // 2  # draft while dragging on a slow (or busy) machine
         fut = self._svc.view(self._data, self.orbit, width=w, height=h, frame=self.frame.value(),
                              boxes=self.boxes.isChecked(), masks=self.masks.isChecked(), inputs=self._inputs)

@@ -159,7 +159,7 @@ def test_dragging_on_a_slow_machine_shows_draft_frames_then_full_size(make_edito
     shown = []
     ed.preview.frameShown.connect(lambda: shown.append(ed.preview.last_result.images[0].width))
     _drag(view, 25.0, steps=4)  # released before its draft frame arrives: the full frame still follows
-    qtbot.waitUntil(lambda: shown and shown[-1] == 640, timeout=60_000)
+    qtbot.waitUntil(lambda: bool(shown) and shown[-1] == 640, timeout=60_000)
     qtbot.wait(300)
     assert shown[-1] == 640
 

@@ -189,6 +189,11 @@ class ClaimsMixin:
             except (SpecError, ValueError) as e:  # PricingError is a ValueError
                 self._skip(o, f"unusable spec: {e}")
                 continue
+            except Exception as e:  # whatever a hostile spec or input trips: skip it, never stop the pass
+                if is_transient(e):
+                    raise
+                self._skip(o, f"unusable job: {type(e).__name__}: {e}")
+                continue
             self._decide(o, d)
             if d.decision != "claim":
                 continue  # may pass later, when a floor, a device or the load changes

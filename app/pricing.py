@@ -113,10 +113,13 @@ def count_images(path: Path, is_dir: bool) -> InputStats:
         is_image = head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
         return InputStats(1 if is_image else 0, False)
     n = 0
-    with tarfile.open(path, mode="r:") as tar:
-        for m in tar:
-            if m.isreg() and Path(m.name).suffix.lower() in IMAGE_EXT:
-                n += 1
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            for m in tar:
+                if m.isreg() and Path(m.name).suffix.lower() in IMAGE_EXT:
+                    n += 1
+    except tarfile.TarError as e:
+        raise PricingError(f"a folder input is not a folder archive ({e})") from None
     return InputStats(n, True)
 
 

@@ -46,14 +46,19 @@ def test_jobs_whose_inputs_cannot_be_had_are_skipped_with_a_reason_never_claimed
     late_id = world.post(_train_spec({"shapes": {"sha256": sha, "uri": missing.as_uri(), "type": "dir"}}), kind="train")
     bad_id = world.post(_train_spec({"shapes": {"sha256": sha, "uri": wrong.as_uri(), "type": "dir"}}), kind="train")
     kind_id = world.post(_train_spec({"shapes": {"sha256": sha, "uri": uri, "type": "dir"}}), kind="verify")
+    junk = world.tmp / "buyer" / "junk.bin"
+    junk.write_bytes(b"a file, not a folder archive")
+    junk_id = world.post(_train_spec({"shapes": {"sha256": hashlib.sha256(junk.read_bytes()).hexdigest(),
+                                                 "uri": junk.as_uri(), "type": "dir"}}), kind="train")
     svc = world.service(backoff_first_s=0.05)
     for _ in range(3):
         svc.step()
-    for j in (late_id, bad_id, kind_id):
+    for j in (late_id, bad_id, kind_id, junk_id):
         assert svc.row(j) is None and world.market.job(j).status == JobStatus.OPEN
     why = {d.job_id: (d.decision, d.reason) for d in reversed(svc.pricing_decisions())}
     assert why[bad_id][0] == "skipped" and "input 'shapes'" in why[bad_id][1] and "hash mismatch" in why[bad_id][1]
     assert why[kind_id][0] == "skipped" and "'train' is not a verify job" in why[kind_id][1]
+    assert why[junk_id][0] == "skipped" and "not a folder archive" in why[junk_id][1]
     assert why[late_id][0] == "retry" and "input 'shapes'" in why[late_id][1]
     # the dataset shows up at its uri: the retried job is claimed
     missing.write_bytes((world.tmp / "buyer" / "store" / sha[:2] / sha).read_bytes())

@@ -71,6 +71,8 @@ def test_count_images_reads_tar_headers(tmp_path):
     (tmp_path / "bb22").write_bytes(b'{"json": 1}')
     assert P.count_images(tmp_path / "aa11", False).images == 1
     assert P.count_images(tmp_path / "bb22", False).images == 0
+    with pytest.raises(P.PricingError, match="not a folder archive"):
+        P.count_images(tmp_path / "bb22", True)
 
 
 def test_floor_rises_when_booked_falls_when_idle_within_bounds():

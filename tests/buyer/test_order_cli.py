@@ -41,6 +41,7 @@ def test_bad_input_is_one_line_before_anything_happens(tmp_path, args, message):
     assert message in one_line_error(kminer(tmp_path, "order", *args))
 
 
+@pytest.mark.slow
 def test_orders_on_a_new_wallet(tmp_path):
     r = kminer(tmp_path, "order", "list")
     assert "no wallet account yet" in one_line_error(r)

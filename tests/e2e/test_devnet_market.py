@@ -86,6 +86,17 @@ def _wait(what: str, fn, timeout_s: float = 120, every_s: float = 0.5):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _miner_rows(home: Home) -> dict:
+    """The miner's market jobs as its agent recorded them (job id -> MarketJobRow)."""
+    from app.miner_db import MinerDB
+
+    db = MinerDB(home.dir / "data" / "miner.sqlite")
+    try:
+        return {r.job_id: r for r in db.rows()}
+    finally:
+        db.close()
+
+
 def _tamper(dataset: Path) -> None:
     """Grey out every delivered image and fix up the metadata hashes, so the dataset is
     consistent in itself and only a re-render can tell."""
@@ -105,7 +116,6 @@ def _tamper(dataset: Path) -> None:
 
 
 def test_devnet_buyer_and_agent_processes_honest_cheating_and_silent(tmp_path):
-    from app.miner_db import MinerDB
     from jobs.artifacts import ArtifactStore
 
     if not ANVIL.exists():
@@ -159,8 +169,7 @@ def test_devnet_buyer_and_agent_processes_honest_cheating_and_silent(tmp_path):
             [("accepted", "exact", 0.0)] * 2
         assert "accepted, 2 NTK paid" in w.stdout and "4 frames merged" in w.stdout
         _wait("the agent to see both payments",
-              lambda: all(r.state == "paid" for r in MinerDB(miner.dir / "data" / "miner.sqlite").rows())
-              and len(MinerDB(miner.dir / "data" / "miner.sqlite").rows()) == 2)
+              lambda: [r.state for r in _miner_rows(miner).values()] == ["paid", "paid"])
         honest_wall = time.monotonic() - t1
         _stop(agent)
         assert bal("miner") - m0 == 4 * NTK and b0 - bal("buyer") == 4 * NTK
@@ -206,7 +215,7 @@ def test_devnet_buyer_and_agent_processes_honest_cheating_and_silent(tmp_path):
         _rpc(url, "evm_mine", [])
         _wait("the agent to release", lambda: status(job3) == "released", 60)
         assert bal("miner") - m1 == 2 * NTK
-        _wait("the agent to note the payment", lambda: MinerDB(miner.dir / "data" / "miner.sqlite").row(job3).state == "paid")
+        _wait("the agent to note the payment", lambda: _miner_rows(miner)[job3].state == "paid")
         _stop(agent)
         # the buyer comes back later: the result is verified for the record, nothing more is paid
         b2 = bal("buyer")
@@ -214,7 +223,7 @@ def test_devnet_buyer_and_agent_processes_honest_cheating_and_silent(tmp_path):
         s3 = buyer.json("order", "show", str(o3["id"]))["shards"][0]
         assert s3["state"] == "released" and s3["verified"] is True and bal("buyer") == b2
 
-        rows = {r.job_id: r for r in MinerDB(miner.dir / "data" / "miner.sqlite").rows()}
+        rows = _miner_rows(miner)
         c2p = [rows[j].first_progress_at - rows[j].claimed_at for j in (1, 2)]
         r2p = [rows[j].paid_at - rows[j].uploaded_at for j in (1, 2)]
         print(f"\ndevnet e2e: total {time.monotonic() - t_start:.1f} s; honest 2-shard order post->all paid "

@@ -371,6 +371,9 @@ class MinerService(ClaimsMixin):
                 self.db.delete(r.job_id)
             return
         if r.state == "claimed":
+            if r.deadline is not None and self._chain_now >= r.deadline:
+                self.db.set(r.job_id, state="failed", reason="the deadline passed before the job could start")
+                return
             self._queue_job(r)
             return
         if r.state == "running":

@@ -164,7 +164,7 @@ def test_results_that_fail_the_cheap_checks_are_rejected_with_the_reason(buyer, 
     sha, uri = _fake_result(tmp_path, o, [2, 4], "wrong-frames")
     m.submit(acc[2], s0.job_id, "0x" + sha, uri)
     # shard 1: a URI whose bytes do not match the submitted hash
-    sha1, uri1 = _fake_result(tmp_path, o, [2, 4], "right-frames")
+    _, uri1 = _fake_result(tmp_path, o, [2, 4], "right-frames")
     m.submit(acc[2], s1.job_id, "0x" + "ab" * 32, uri1)
     lines = buyer.step() + buyer.step()
     o = buyer.order(o.id)

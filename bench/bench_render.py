@@ -132,6 +132,7 @@ def main() -> int:
         s, p = _bare(spec, a.frames)
         print(json.dumps({"static": list(s), "posed": list(p)}))
         return 0
+    load0 = os.getloadavg()[0]
     runs: dict[str, list[tuple[float, float]]] = {"bare_static": [], "bare_posed": [], "engine": [], "engine_gl": []}
     for _ in range(a.repeats):
         s, p = _bare_child(a.scene, a.size, a.frames)
@@ -146,16 +147,22 @@ def main() -> int:
     for k in ("engine", "engine_gl"):
         res[f"{k}_vs_bare_posed"] = round(res[f"{k}_fps"] / res["bare_posed_fps"], 3)
         res[f"{k}_vs_bare_posed_cpu"] = round(res["bare_posed_cpu_ms"] / res[f"{k}_cpu_ms"], 3)
+        # each repeat's bare and engine runs are a minute apart at most: the median of their
+        # ratios follows load that drifts over the run better than the ratio of medians
+        res[f"{k}_vs_bare_posed_paired"] = round(statistics.median(e[0] / b[0] for e, b in zip(runs[k], runs["bare_posed"])), 3)
+    res["load_avg_1min"] = [round(x, 2) for x in (load0, os.getloadavg()[0])]
     res["all"] = {k: [[round(x[0], 3), round(1000 * x[1], 1)] for x in v] for k, v in runs.items()}
     if a.json:
         print(json.dumps(res, indent=2))
     else:
-        print(f"{res['scene']} {a.size}, {a.frames} frames x {a.repeats} [{plat['platform']}]  (frames/s wall; CPU ms/frame)")
+        print(f"{res['scene']} {a.size}, {a.frames} frames x {a.repeats} [{plat['platform']}]  (frames/s wall; CPU ms/frame; "
+              f"load {res['load_avg_1min'][0]} -> {res['load_avg_1min'][1]})")
         for k, label in (("bare_static", "bare pyrender, static scene "), ("bare_posed", "bare pyrender, posed frames "),
                          ("engine", "engine (labels + PNG + meta)"), ("engine_gl", "engine GL thread only       ")):
             extra = ""
             if k.startswith("engine"):
-                extra = f"  = {res[k + '_vs_bare_posed']:.2f}x posed (wall), {res[k + '_vs_bare_posed_cpu']:.2f}x (CPU)"
+                extra = (f"  = {res[k + '_vs_bare_posed']:.2f}x posed (wall; paired {res[k + '_vs_bare_posed_paired']:.2f}x), "
+                         f"{res[k + '_vs_bare_posed_cpu']:.2f}x (CPU)")
             print(f"  {label}: {res[k + '_fps']:6.2f} frames/s  {res[k + '_cpu_ms']:7.1f} CPU ms{extra}")
     return 0
 

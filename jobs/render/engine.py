@@ -40,7 +40,7 @@ def run(ctx) -> dict:
     except (SceneError, RenderError) as e:
         raise EngineError(str(e)) from None
     if card["software"].get("gl_egl_error"):
-        ctx.log(f"EGL unavailable, rendered with OSMesa: {card['software']['gl_egl_error']}", "warning")
+        ctx.log(f"rendered with OSMesa (software fallback) because {card['software']['gl_egl_error']}", "warning")
     return {k: card[k] for k in ("scene", "spec_hash", "seed", "frame_ranges", "counts", "class_histogram", "time")} | {
         "gl": {k: v for k, v in card["software"].items() if k.startswith("gl_")}}
 

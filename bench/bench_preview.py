@@ -16,8 +16,11 @@ takes over 80 ms; `--no-draft` turns that off) with a stall probe (a 10 ms QTime
 ticks): mouse drags at 60 Hz for --drag-s seconds, then a spec edit (rebuild) and a sample
 of 8 frames while dragging goes on; reports frames shown/s and the longest GUI stall.
 
-Measured here (2 shared CPU cores, llvmpipe EGL, retail_shelf, 640x480): see the report of
-the scene-editor work; figures vary with the other load on the machine.
+Measured here (2 CPU cores shared with other work, llvmpipe EGL, retail_shelf, 640x480,
+22 Nov 2026): orbit 10.6 frames/s at load average 2.3 (in-process LiveView 57 ms a frame,
+17 frames/s, at load 1.0), 4.6-6.9 frames/s at load 5-5.7; the child spends 91 ms of CPU
+per orbit frame; spec change to frame 0.4-1.0 s; 8 samples 2.9-5.1 s. --gui: longest GUI
+stall 38 ms (orbit alone 30 ms) at load 3.7, 49 ms (orbit alone 36 ms) at load 5.4.
 """
 
 from __future__ import annotations

@@ -210,6 +210,12 @@ class FirstRun:
         """Drop the password kept in memory for the network step (call when the flow ends)."""
         self._password = None
 
+    def take_password(self) -> str | None:
+        """The password, handed over once (the app unlocks the wallet with it, so a new user is
+        not asked again right after the wizard), then forgotten."""
+        pw, self._password = self._password, None
+        return pw
+
 
 def _sentence(e: Exception) -> str:
     s = str(e).strip()

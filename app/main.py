@@ -79,13 +79,17 @@ def run_gui(argv: list[str] | None = None) -> int:
             return False
 
     chain_runner = Background("chain")  # the ONE thread every chain and keystore call runs on
+    password = None
     if needs_first_run(ctx):
-        if not _first_run(ctx, devices, chain_runner, FirstPaint):
+        ok, password = _first_run(ctx, devices, chain_runner, FirstPaint)
+        if not ok:
             chain_runner.shutdown(wait=True)
             devices.close()
             return 0
         t0 = time.perf_counter()  # the main window's start-up counts from the wizard's end
     wallet = WalletSession(ctx)
+    if password:  # the wizard's new wallet opens unlocked (the KDF runs on the chain thread)
+        chain_runner.submit(lambda: wallet.unlock(password))
     win = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
                      earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
                      preview=PreviewService(), chain_runner=chain_runner)
@@ -115,8 +119,9 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-def _first_run(ctx, devices, chain_runner, first_paint) -> bool:
-    """Show the first-run wizard; False when the user closed it before any wallet existed."""
+def _first_run(ctx, devices, chain_runner, first_paint) -> tuple[bool, str | None]:
+    """Show the first-run wizard: (False, None) when the user closed it before any wallet
+    existed, else (True, the new wallet's password or None)."""
     from PySide6.QtWidgets import QDialog
 
     from app.first_run import FirstRun, needs_first_run
@@ -130,7 +135,7 @@ def _first_run(ctx, devices, chain_runner, first_paint) -> bool:
         accepted = wizard.exec() == QDialog.DialogCode.Accepted
     finally:
         runner.shutdown(wait=True)
-    return accepted or not needs_first_run(ctx)
+    return accepted or not needs_first_run(ctx), getattr(wizard, "handover_password", None)
 
 
 def _ms_since_process_start() -> float:

@@ -529,5 +529,7 @@ class FirstRunWizard(QWizard):
     def done(self, result: int) -> None:
         if self.bench_page.run is not None:
             self.bench_page.run.cancel()  # closing the wizard never leaves a benchmark child behind
+        # finished: the app unlocks the wallet with it once (see app.main); otherwise dropped
+        self.handover_password = self.flow.take_password() if result == QWizard.DialogCode.Accepted else None
         self.flow.forget_password()
         super().done(result)

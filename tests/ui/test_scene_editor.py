@@ -67,6 +67,7 @@ def _drag(view, dx: float, steps: int = 1):
 
 
 def test_demo_scene_opens_and_live_frames_arrive(make_editor, qtbot):
+    loaded_before = set(sys.modules)  # other tests in this pytest process may have loaded them already
     ed = make_editor()
     res = _first_frame(qtbot, ed)
     assert (res.images[0].width, res.images[0].height) == (640, 480)
@@ -76,7 +77,7 @@ def test_demo_scene_opens_and_live_frames_arrive(make_editor, qtbot):
     assert ed.current_path() is None and not ed.is_dirty()  # the demo is a template: Save asks where
     assert ed.assets.list.count() == 8 and ed.tabs.tabText(ed.tabs.indexOf(ed.assets)) == "Assets"
     for heavy in ("pyrender", "OpenGL", "torch"):
-        assert heavy not in sys.modules, f"the GUI process imported {heavy}"
+        assert heavy in loaded_before or heavy not in sys.modules, f"the GUI process imported {heavy}"
 
 
 def test_a_hidden_editor_renders_nothing_until_shown(qtbot, tmp_path):

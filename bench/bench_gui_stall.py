@@ -1,7 +1,8 @@
 """How long the GUI thread stalls while a render job and a training job run.
 
-Builds the real main window (real DeviceService on this machine's devices, the Jobs page over
-the real queue), runs a render job (the demo shelf scene at 640x480) and a training job (the
+Builds the real main window with every page (as app/main.py does: devices, jobs, earnings,
+scene editor with its preview child, orders, models, wallet unlocked on the local chain, the
+market driver running), runs a render job (the demo shelf scene at 640x480) and a training job (the
 shapes example) in sandboxed worker processes driven by a scheduler in this process, the way
 the app's miner does, and measures the longest event-loop stall with ui.stall.StallProbe while
 switching pages every second. Goal (issue 8): longest stall under 50 ms.
@@ -49,10 +50,25 @@ def main() -> int:
     from ui.qt import QApplication, QTimer
     from ui.stall import StallProbe
 
+    from app.desktop import MarketSession
+    from app.earnings_service import EarningsService
+    from app.preview_service import PreviewService
+    from app.wallet_gui import WalletSession
+    from app.wallet_service import WalletService
+    from wallet.keystore import Keystore
+
     app = QApplication.instance() or QApplication([])
     ctx = AppContext.open()
     devices = DeviceService(ctx, idle=lambda: None)
-    window = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), tray=False)
+    # the whole app as app/main.py builds it, with an unlocked wallet on the local chain
+    ks = Keystore(ctx.paths.keystore_dir, scrypt_n=2**10, allow_weak_kdf=True)
+    ctx.settings.wallet.account = ks.create("bench")
+    with WalletService(ctx, keystore=ks, passwords=[lambda a: "bench"]) as svc:
+        svc.deployment()
+    wallet = WalletSession(ctx, keystore=ks)
+    window = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), earnings=EarningsService(ctx), wallet=wallet,
+                        market=MarketSession(ctx, wallet, devices), preview=PreviewService(), tray=False)
+    window.chain_runner.submit(lambda: wallet.unlock("bench")).result(60)
     window.show()
 
     queue = open_queue(ctx)

@@ -139,6 +139,17 @@ def _first_run(ctx, devices, chain_runner, first_paint) -> tuple[bool, str | Non
 
 
 def _ms_since_process_start() -> float:
+    """Milliseconds since this process started. On Linux from /proc/self/stat's start time
+    against CLOCK_BOOTTIME (10 ms resolution); psutil's create_time() adds the boot time,
+    which /proc gives in whole seconds, so it can be off by up to a second."""
+    if sys.platform == "linux":
+        try:
+            with open("/proc/self/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            start_ticks = int(fields[19])  # field 22 of stat(5); fields[0] is field 3
+            return (time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")) * 1000
+        except (OSError, ValueError, IndexError):
+            pass
     import psutil
 
     return (time.time() - psutil.Process().create_time()) * 1000

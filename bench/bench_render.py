@@ -17,8 +17,23 @@ shaders and uploads the scene):
 The runs alternate (bare, engine, bare, engine...) so that load from other processes on
 the machine hits both alike; the median of the repeats is reported. Goal: engine >= 0.9x
 bare_posed. CPU ms per frame (all threads of the process, llvmpipe's included) is also
-reported: on a busy machine it moves far less than wall time. The bare loops run in a child process with stock pyrender
-(KMINER_RENDER_PLAIN_PYRENDER=1: no uniform-location cache), as a pyrender user has it.
+reported: on a busy machine it moves far less than wall time; so does `*_paired` (the median
+of each repeat's engine/bare ratio, runs a minute apart). The bare loops run in a child
+process with stock pyrender (KMINER_RENDER_PLAIN_PYRENDER=1: none of pyrender_fast.py's
+patches), as a pyrender user has it; the engine uses them (they change no pixel).
+
+Measured here (2 cores shared with other sessions; EGL on llvmpipe; 22 Nov 2026, after
+pyrender_fast.py and pngenc.py; each line one run of 7 repeats,
+medians; load = 1-minute load average at start -> end):
+  640x480 bare posed 3.79 | engine 3.61 frames/s = 0.95x (paired 0.96x, CPU 0.97x) load 3.4 -> 3.0
+  640x480 bare posed 5.92 | engine 5.62 frames/s = 0.95x (paired 0.94x, CPU 0.95x) load 3.0 -> 1.9
+  640x480 bare posed 5.17 | engine 4.82 frames/s = 0.93x (paired 0.89x, CPU 0.95x) load 0.3 -> 1.9
+  320x240 bare posed 9.73 | engine 8.89 frames/s = 0.91x (paired 0.93x, CPU 0.93x) load 1.9 -> 1.7
+  320x240 bare posed 9.59 | engine 8.84 frames/s = 0.92x (paired 0.93x, CPU 0.92x) load 1.9 -> 1.6
+  (before: 640x480 0.73x-0.84x, CPU 0.86x.) The engine's GL thread alone runs 1.06-1.17x bare
+  (640x480) and 1.11-1.14x (320x240): the label passes cost less than the fast paths and
+  the occlusion culling save. Under load 4-7 from other sessions single runs spread from
+  0.66x to 1.12x in wall time while CPU stayed 0.94-1.02x.
 """
 
 from __future__ import annotations

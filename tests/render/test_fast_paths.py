@@ -56,7 +56,7 @@ def _render(tmp_path, name: str, plain: bool, platform: str = "egl") -> tuple[np
         env["KMINER_RENDER_PLAIN_PYRENDER"] = "1"
     out = tmp_path / f"{name}.npy"
     p = subprocess.run([sys.executable, "-c", _RENDER, str(scene), str(out), ",".join(map(str, FRAMES[platform]))], env=env, capture_output=True, text=True,
-                       timeout=300, cwd=os.getcwd())
+                       timeout=300, cwd=os.getcwd(), check=False)
     assert p.returncode == 0, p.stderr[-2000:]
     return np.load(out), json.loads(p.stdout.strip().splitlines()[-1])
 

@@ -29,7 +29,7 @@ def _env(**extra) -> dict:
 
 
 def _probe(plat: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-I", glprobe.__file__, plat], env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-I", glprobe.__file__, plat], env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
 def _render(tmp_path: Path, name: str, env: dict) -> tuple[subprocess.CompletedProcess, Path]:
@@ -38,7 +38,7 @@ def _render(tmp_path: Path, name: str, env: dict) -> tuple[subprocess.CompletedP
         scene.write_text(json.dumps(small_scene()))
     out = tmp_path / name
     p = subprocess.run([sys.executable, "-m", "app", "render", str(scene), "--count", "1", "--seed", "3", "--out", str(out)],
-                       env=env, capture_output=True, text=True, timeout=300)
+                       env=env, capture_output=True, text=True, timeout=300, check=False)
     assert p.returncode == 0, p.stderr[-2000:]
     return p, out
 

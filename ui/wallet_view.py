@@ -280,14 +280,14 @@ class WalletView(QWidget):
         snap, rows, err = result
         self.banner.setVisible(False)
         self.show_snapshot(snap)
-        if rows is not None and rows != self.rows:  # rebuild the table only when something changed
+        if rows is None:
+            self.history_status.setText(f"History unavailable: {err}")
+        elif rows != self.rows:  # rebuild the table only when something changed
             self.rows = rows
             self.apply_filter()
             self.historyChanged.emit(rows)
-        elif rows is not None and self.history_status.text().startswith("History unavailable"):
+        elif self.history_status.text().startswith("History unavailable"):
             self.apply_filter()
-        else:
-            self.history_status.setText(f"History unavailable: {err}")
 
     def _refresh_failed(self, err: BaseException) -> None:
         self._in_flight = False

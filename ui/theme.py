@@ -39,7 +39,18 @@ def apply_theme(app: QApplication, choice: str) -> str:
     app.setStyle("Fusion")
     scheme = effective_scheme(choice, app)
     app.setPalette(_dark_palette() if scheme == "dark" else app.style().standardPalette())
+    _repolish(app)
     return scheme
+
+
+def _repolish(app: QApplication) -> None:
+    """Style sheets resolve palette(...) when they are set: set them again so widgets built
+    before a theme switch (device cards, chart cards, toggle buttons) take the new colours."""
+    for w in app.allWidgets():
+        sheet = w.styleSheet()
+        if "palette(" in sheet:
+            w.setStyleSheet("")
+            w.setStyleSheet(sheet)
 
 
 def follow_system(app: QApplication, get_choice) -> None:

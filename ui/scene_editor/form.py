@@ -27,14 +27,11 @@ def path_text(path: list) -> str:
 
 
 def muted_label(text: str = "") -> QLabel:
-    """A secondary line: the window text colour at reduced opacity (readable in both themes)."""
-    lab = QLabel(text)
-    pal = lab.palette()
-    c = pal.color(pal.ColorRole.WindowText)
-    c.setAlpha(160)
-    pal.setColor(pal.ColorRole.WindowText, c)
-    lab.setPalette(pal)
-    return lab
+    """A secondary line in the theme's placeholder colour; follows theme switches (a palette
+    fixed at creation stayed dark grey on the dark theme)."""
+    from ui.widgets import MutedLabel
+
+    return MutedLabel(text)
 
 
 def error_label() -> QLabel:

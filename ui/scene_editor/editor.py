@@ -147,12 +147,13 @@ class SceneEditor(QWidget):
         split.addWidget(self.preview)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
-        split.setSizes([470, 810])
         box = QVBoxLayout(self)
         box.addLayout(bar)
         box.addWidget(self.banner)
         box.addWidget(split, 1)
         self._build_tabs()
+        # every tab title readable where the window allows (no scroll buttons): start the form as wide as its tabs
+        split.setSizes([max(470, self.tabs.tabBar().sizeHint().width() + 6), 600])
         if open_demo:
             self.open_path(resource_path("scenes", DEMO_SCENE), demo=True)
         else:

@@ -1,14 +1,23 @@
 """Render the app's main views into docs/screenshots/ (run under Xvfb: `make screenshots`).
 
-Each view is built with the real services on this machine, given a few seconds of live
-polling so charts have data, and grabbed as the window a person would see.
-`--standin` adds a second devices shot with two GPUs from the tests' NVML stand-in, to show
-what a rig looks like; it is labelled as such in the README.
+Nothing is faked: the window is built the way app/main.py builds it (devices, jobs, earnings,
+scene editor, orders, models, wallet, one "chain" runner), in a throwaway KMINER_HOME.
+A wallet is made with the first-run flow on the embedded `local` chain and unlocked; the CPU
+is set to mining; small dataset orders of the demo shelf scene are posted through the Orders
+view; the app's own miner renders them in the sandbox and the buyer verifies and accepts
+them, which pays the miner (Jobs, Earnings, Wallet and Orders then show that real work).
+The demo shelf detector is bought through the Models page and tried on
+resources/examples/infer_shelf.png. The scene editor shows its live preview and a sample
+grid. The first-run wizard, the settings dialog and the About box are shot too.
+
+`--standin` adds a devices shot with two GPUs from the tests' NVML stand-in, to show what a
+rig looks like; it is labelled as such in the README.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -16,96 +25,249 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple 42"
 
 
-def _pump(app, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.02)
+class Shooter:
+    def __init__(self, app, out: Path):
+        self.app, self.out = app, out
+        self.t0 = time.monotonic()
+
+    def pump(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.app.processEvents()
+            time.sleep(0.02)
+
+    def wait(self, cond, timeout: float, what: str) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.app.processEvents()
+            if cond():
+                return True
+            time.sleep(0.05)
+        print(f"  (gave up waiting {timeout:.0f} s for {what})", file=sys.stderr)
+        return False
+
+    def theme(self, name: str) -> None:
+        from ui.theme import apply_theme
+
+        apply_theme(self.app, name)
+        self.pump(0.3)
+
+    def save(self, widget, name: str) -> None:
+        self.app.processEvents()
+        path = self.out / f"{name}.png"
+        widget.grab().save(str(path))
+        print(f"wrote {path} ({time.monotonic() - self.t0:.0f} s)")
 
 
-def _run_example_jobs() -> None:
-    """Real jobs for the Jobs page: the python example run to completion in the sandbox,
-    one that fails its time limit, and one left queued."""
-    import json
-    import subprocess
+def small_shelf(width: int = 160, height: int = 120) -> dict:
+    """The demo shelf scene at a small size, so an order renders in seconds on a CPU."""
+    s = json.loads((ROOT / "resources" / "scenes" / "retail_shelf.json").read_text())
+    s["outputs"].update({"width": width, "height": height})
+    return s
 
-    ex = ROOT / "resources" / "examples" / "python_job.json"
-    subprocess.run([sys.executable, "-m", "app", "job", "run", str(ex)], cwd=ROOT, capture_output=True, timeout=300)
-    data = json.loads(ex.read_text())
+
+def post_order(shot: Shooter, view, *, count: int, shards: int, budget: str, name: str) -> None:
+    from PySide6.QtTest import QTest
+
+    from ui.qt import Qt
+
+    view.post_from_spec(small_shelf())
+    view.count_spin.setValue(count)
+    view.shards_spin.setValue(shards)
+    view.budget_edit.setText(budget)
+    view.name_edit.setText(name)
+    posted = []
+    view.posted.connect(posted.append)
+    QTest.mouseClick(view.post_dataset_button, Qt.MouseButton.LeftButton)
+    shot.wait(lambda: posted, 60, f"order {name} to be posted")
+
+
+def shoot_main(shot: Shooter, args) -> None:
     from app.context import AppContext
-    from app.jobs_service import open_queue
-    from jobs.spec import parse_spec
+    from app.desktop import MarketSession
+    from app.devices_service import DeviceService
+    from app.earnings_service import EarningsService
+    from app.first_run import FirstRun
+    from app.jobs_service import JobsService
+    from app.preview_service import PreviewService
+    from app.status import sandbox_status
+    from app.wallet_gui import WalletSession
+    from ui.background import Background
+    from ui.first_run import FirstRunWizard
+    from ui.main_window import MainWindow
+    from PySide6.QtTest import QTest
 
-    q = open_queue(AppContext.open())
-    for suffix in ("retry", "queued"):
-        d = dict(data, id=f"{data['id']}-{suffix}")
-        q.add(parse_spec(d), spec_dir=ex.parent)
-    n = q.start_attempt(f"{data['id']}-retry", device_id="cpu", sandbox="strict", job_dir=Path(tempfile.mkdtemp()))
-    q.finish_attempt(f"{data['id']}-retry", n, status="failed", reason="wall-clock limit of 600 s reached")
-    q.close()
+    from ui.qt import Qt
+
+    ctx = AppContext.open()
+    ctx.settings.general.telemetry_interval_s = 0.5
+    devices = DeviceService(ctx)
+    chain_runner = Background("chain")
+
+    # the first-run wizard's first page, as a new user sees it
+    shot.theme("light")
+    fr_runner = Background("first-run")
+    wizard = FirstRunWizard(flow=FirstRun(ctx), devices=devices, runner=fr_runner, chain_runner=chain_runner)
+    wizard.show()
+    shot.pump(1.0)
+    shot.save(wizard, "first-run")
+    wizard.hide()
+    fr_runner.shutdown(wait=True)
+
+    # what the wizard does with a user's choices: a wallet on the local chain, the CPU mining
+    flow = FirstRun(ctx)
+    flow.create(PASSWORD, PASSWORD)
+    chain_runner.submit(lambda: flow.choose_network("local")).result(300)
+    FirstRun.set_modes(devices, {"cpu": "mining"})
+    wallet = WalletSession(ctx)
+    chain_runner.submit(lambda: wallet.unlock(PASSWORD)).result(120)
+
+    w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
+                   earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
+                   preview=PreviewService(), chain_runner=chain_runner, tray=False)
+    w.resize(1280, 800)
+    w.show()
+    shot.pump(1.0)
+
+    # orders: two small orders of the demo shelf scene, from the Orders page
+    w.show_page("Orders")
+    ov = w.orders_view
+    shot.wait(lambda: w.market_driver is not None and w._market_seen_ready, 120, "the market to open")
+    post_order(shot, ov, count=6, shards=3, budget="4.5", name="shelf photos, batch 1")
+    post_order(shot, ov, count=4, shards=2, budget="3", name="shelf photos, batch 2")
+
+    # the demo detector: buy it on the Models page and try it on the example photo
+    w.show_page("Models")
+    mv = w.models_view
+    shot.wait(lambda: bool(mv.cards), 60, "the model cards")
+    det = next((i for i, c in mv.cards.items() if "shelf" in c.listing.name.lower() or "detector" in
+                c.listing.name.lower()), min(mv.cards)) if mv.cards else None
+    if det is not None:
+        mv.request_buy(det)
+        shot.wait(lambda: mv.confirm_dialog is not None, 60, "the buy confirmation")
+        if mv.confirm_dialog is not None:
+            shot.pump(0.3)
+            shot.save(mv.confirm_dialog, "models-buy")
+            QTest.mouseClick(mv.confirm_dialog.buy_button, Qt.MouseButton.LeftButton)
+            shot.wait(lambda: mv.listing(det) is not None and mv.listing(det).owned, 120, "the purchase")
+        done = []
+        mv.tryFinished.connect(done.append)
+        if mv.try_photos(det, [ROOT / "resources" / "examples" / "infer_shelf.png"]):
+            shot.wait(lambda: done, 180, "Try it")
+
+    # let the miner render and the buyer verify and accept every shard
+    def settled() -> bool:
+        orders = getattr(ov, "orders", None)
+        return bool(orders) and len(orders) >= 2 and all(o.state in ("done", "failed") for o in orders)
+
+    w.show_page("Orders")
+    shot.wait(settled, args.order_timeout, "the orders to be verified and paid")
+    shot.pump(3.0)
+
+    # the scene editor: live preview and a sample grid
+    w.show_page("Scene editor")
+    ed = w.scene_editor
+    shot.pump(2.0)
+    panel = ed.preview
+    panel.tabs.setCurrentIndex(1)
+    panel.sample()
+    shot.wait(lambda: panel.grid.hint.isVisible(), 90, "the sample grid")
+    panel.tabs.setCurrentIndex(0)
+    shot.pump(1.0)
+
+    pages = [("Devices", "devices", True), ("Jobs", "jobs", False), ("Earnings", "earnings", True),
+             ("Scene editor", "scene-editor", True), ("Orders", "orders", False), ("Models", "models", False),
+             ("Wallet", "wallet", True)]
+    for theme in ("light", "dark"):
+        shot.theme(theme)
+        for page, name, dark in pages:
+            if theme == "dark" and not dark:
+                continue
+            w.show_page(page)
+            if page == "Jobs" and w.jobs_view.table.rowCount():
+                w.jobs_view.table.selectRow(0)   # the newest job's log and outputs
+            shot.pump(args.seconds if page in ("Devices", "Earnings") else 1.0)
+            shot.save(w, name if theme == "light" else f"{name}-dark")
+            if page == "Scene editor" and theme == "light":
+                panel.tabs.setCurrentIndex(1)
+                shot.pump(0.5)
+                shot.save(w, "scene-editor-samples")
+                panel.tabs.setCurrentIndex(0)
+    shot.theme("light")
+
+    from ui.about import AboutDialog
+    from ui.qt import qVersion
+    from ui.settings_dialog import SettingsDialog
+
+    dlg = SettingsDialog(ctx.settings, w)
+    dlg.show()
+    shot.pump(0.5)
+    shot.save(dlg, "settings")
+    dlg.reject()
+    about = AboutDialog(ctx.paths, qVersion(), w)
+    about.show()
+    shot.pump(0.5)
+    shot.save(about, "about")
+    about.reject()
+    w.quit()
+    shot.pump(0.5)
+
+
+def shoot_standin(shot: Shooter, args) -> None:
+    from app.context import AppContext
+    from app.devices_service import DeviceService
+    from app.jobs_service import JobsService
+    from app.status import sandbox_status
+    from tests.gpu.nvml_standin import RTX_3070_X1, RTX_3090_X16, make_standin
+    from ui.main_window import MainWindow
+
+    nv = make_standin(gpus=[RTX_3070_X1, RTX_3090_X16])
+    nv.set_reading(0, util_pct=97, temp_c=64, power_w=118, fan_pct=55, mem_used_mb=3100,
+                   clock_sm_mhz=1905, clock_mem_mhz=7000)
+    nv.set_reading(1, util_pct=0, temp_c=88, power_w=95, fan_pct=80)
+    for theme, name in (("light", "devices-rig-standin"), ("dark", "devices-rig-standin-dark")):
+        ctx = AppContext.open()
+        ctx.settings.general.telemetry_interval_s = 0.5
+        devices = DeviceService(ctx, nvml_module=nv, idle=lambda: 30.0)
+        for dev, mode in {"cuda:0": "mining", "cuda:1": "mining", "cpu": "auto"}.items():
+            devices.set_mode(dev, mode)
+        shot.theme(theme)
+        w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
+                       tray=False)
+        w.resize(1280, 800)
+        w.show()
+        shot.pump(args.seconds)
+        shot.save(w, name)
+        w.quit()
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    ap.add_argument("--seconds", type=float, default=6.0, help="live polling before each shot")
+    ap.add_argument("--seconds", type=float, default=4.0, help="live polling before the devices and earnings shots")
+    ap.add_argument("--order-timeout", type=float, default=180.0, help="seconds to wait for the orders to be paid")
     ap.add_argument("--standin", action="store_true", help="also shoot the devices view with stand-in GPUs")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("KMINER_HOME", tempfile.mkdtemp(prefix="kminer-shots-"))
+    # a short home: the market sizes gas for spec URIs into the artifact store of ~150 characters
+    os.environ["KMINER_HOME"] = tempfile.mkdtemp(prefix="km-shots-")
     sys.path.insert(0, str(ROOT))
 
     from PySide6.QtWidgets import QApplication
 
-    from app.context import AppContext
-    from app.devices_service import DeviceService
-    from app.status import sandbox_status
-    from ui.main_window import MainWindow
-
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Knowledge Miner")
-
-    from ui.theme import apply_theme
-
-    from app.jobs_service import JobsService
-
-    def shoot(devices, name: str, modes: dict[str, str], theme: str = "light", page: int = 0) -> None:
-        ctx = devices.ctx
-        apply_theme(app, theme)
-        for dev, mode in modes.items():
-            devices.set_mode(dev, mode)
-        w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
-                       tray=False)
-        w.resize(1000, 720)
-        w.nav.setCurrentRow(page)
-        w.show()
-        _pump(app, args.seconds)
-        path = out / f"{name}.png"
-        w.grab().save(str(path))
-        print(f"wrote {path}")
-        w.quit()
-
-    ctx = AppContext.open()
-    ctx.settings.general.telemetry_interval_s = 0.5
-    shoot(DeviceService(ctx), "devices", {"cpu": "mining"})
-    _run_example_jobs()
-    shoot(DeviceService(ctx), "jobs", {"cpu": "mining"}, page=1)
+    app.setQuitOnLastWindowClosed(False)
+    shot = Shooter(app, out)
+    shoot_main(shot, args)
     if args.standin:
-        from tests.gpu.nvml_standin import RTX_3070_X1, RTX_3090_X16, make_standin
-
-        nv = make_standin(gpus=[RTX_3070_X1, RTX_3090_X16])
-        nv.set_reading(0, util_pct=97, temp_c=64, power_w=118, fan_pct=55, mem_used_mb=3100,
-                       clock_sm_mhz=1905, clock_mem_mhz=7000)
-        nv.set_reading(1, util_pct=0, temp_c=88, power_w=95, fan_pct=80)
-        ctx2 = AppContext.open()
-        ctx2.settings.general.telemetry_interval_s = 0.5
-        shoot(DeviceService(ctx2, nvml_module=nv, idle=lambda: 30.0), "devices-rig-standin",
-              {"cuda:0": "mining", "cuda:1": "mining", "cpu": "auto"})
-        shoot(DeviceService(ctx2, nvml_module=nv, idle=lambda: 30.0), "devices-rig-standin-dark",
-              {"cuda:0": "mining", "cuda:1": "mining", "cpu": "auto"}, theme="dark")
+        os.environ["KMINER_HOME"] = tempfile.mkdtemp(prefix="km-shots-rig-")
+        shoot_standin(shot, args)
+    print(f"done in {time.monotonic() - shot.t0:.0f} s")
     return 0
 
 

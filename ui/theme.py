@@ -44,11 +44,12 @@ def apply_theme(app: QApplication, choice: str) -> str:
 
 
 def _repolish(app: QApplication) -> None:
-    """Style sheets resolve palette(...) when they are set: set them again so widgets built
-    before a theme switch (device cards, chart cards, toggle buttons) take the new colours."""
+    """A widget with a style sheet keeps the palette (and the palette(...) colours) it was
+    polished with: set every sheet again so widgets built before a theme switch (device cards,
+    banners, subtitles, toggle buttons) take the new colours."""
     for w in app.allWidgets():
         sheet = w.styleSheet()
-        if "palette(" in sheet:
+        if sheet:
             w.setStyleSheet("")
             w.setStyleSheet(sheet)
 

@@ -73,7 +73,7 @@ class DeviceCard(QFrame):
         title.setFont(f)
         title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.subtitle = QLabel(self._subtitle(info))
-        self.subtitle.setStyleSheet("color: palette(mid);")
+        self.subtitle.setStyleSheet("color: palette(placeholder-text);")
         self.subtitle.setWordWrap(True)
 
         self.mode_group = QButtonGroup(self)
@@ -116,7 +116,7 @@ class DeviceCard(QFrame):
                  ("fan", "Fan"), ("mem", "Memory"), ("clock", "Clock")]
         for i, (key, label) in enumerate(cells):
             cap = QLabel(label)
-            cap.setStyleSheet("color: palette(mid); font-size: 9pt;")
+            cap.setStyleSheet("color: palette(placeholder-text); font-size: 9pt;")
             val = QLabel("–")
             vf = val.font()
             vf.setPointSizeF(vf.pointSizeF() * 1.1)
@@ -168,7 +168,7 @@ class DeviceCard(QFrame):
         v.setContentsMargins(0, 4, 0, 0)
         v.setSpacing(1)
         cap = QLabel(text)
-        cap.setStyleSheet("color: palette(mid); font-size: 8pt;")
+        cap.setStyleSheet("color: palette(placeholder-text); font-size: 8pt;")
         v.addWidget(cap)
         v.addWidget(w)
         return holder

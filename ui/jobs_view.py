@@ -69,7 +69,7 @@ class JobsView(QWidget):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.empty = QLabel("No jobs yet. Jobs you run (kminer job run) or claim from the market show here.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setStyleSheet("color: palette(mid);")
+        self.empty.setStyleSheet("color: palette(placeholder-text);")
         self.detail = JobDetail(jobs=jobs, runner=runner, open_url=open_url)
         split = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()

@@ -19,7 +19,7 @@ def _dark_palette() -> QPalette:
         QPalette.ColorRole.Highlight: QColor("#2f80ed"), QPalette.ColorRole.HighlightedText: QColor("#ffffff"),
         QPalette.ColorRole.Link: QColor("#6ea8fe"), QPalette.ColorRole.Mid: mid,
         QPalette.ColorRole.Midlight: QColor("#43454a"), QPalette.ColorRole.Dark: QColor("#1a1b1e"),
-        QPalette.ColorRole.PlaceholderText: disabled,
+        QPalette.ColorRole.PlaceholderText: QColor("#9a9ea5"),  # secondary text: 6:1 on the window colour
     }
     for role, color in roles.items():
         p.setColor(role, color)

@@ -17,7 +17,8 @@ class MutedLabel(QLabel):
     def _recolour(self) -> None:
         app = QApplication.instance()
         pal = app.palette() if app is not None else self.palette()
-        colour = pal.color(QPalette.ColorRole.PlaceholderText).name()
+        c = pal.color(QPalette.ColorRole.PlaceholderText)  # keep its alpha: light themes give black at 50%
+        colour = f"rgba({c.red()}, {c.green()}, {c.blue()}, {c.alpha()})"
         if colour != self._colour:
             self._colour = colour
             self.setStyleSheet(f"color: {colour};")

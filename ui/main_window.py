@@ -317,7 +317,12 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.isVisible():
             self.save_state()
-        if not self._quitting and self.keeps_running_in_tray():
+        hiding = not self._quitting and self.keeps_running_in_tray()
+        if not hiding and self.scene_editor is not None and not self.scene_editor.confirm_close():
+            self._quitting = False
+            event.ignore()  # unsaved scene: the user chose Cancel
+            return
+        if hiding:
             event.ignore()
             self.hide()
             general = self._ctx.settings.general

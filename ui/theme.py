@@ -48,6 +48,10 @@ def _repolish(app: QApplication) -> None:
     polished with: set every sheet again so widgets built before a theme switch (device cards,
     banners, subtitles, toggle buttons) take the new colours."""
     for w in app.allWidgets():
+        hook = getattr(w, "theme_changed", None)
+        if callable(hook):
+            hook()
+            continue
         sheet = w.styleSheet()
         if sheet:
             w.setStyleSheet("")

@@ -23,6 +23,10 @@ class MutedLabel(QLabel):
             self._colour = colour
             self.setStyleSheet(f"color: {colour};")
 
+    def theme_changed(self) -> None:
+        """Called by ui.theme.apply_theme (a styled label does not always get the palette event)."""
+        self._recolour()
+
     def changeEvent(self, event) -> None:
         if event.type() in (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange):
             self._recolour()

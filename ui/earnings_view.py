@@ -456,7 +456,12 @@ class EarningsView(QWidget):
             self.compare_note.setText(why)
             self._set_chart(self.compare_chart, None)
             self.compare_details.setText("")
+            # no ratio to show: no big dash, and the reason once (in the card), not twice
+            for w in (self.ratio_value, self.compare_title, self.compare_note):
+                w.setVisible(False)
             return
+        for w in (self.ratio_value, self.compare_title, self.compare_note):
+            w.setVisible(True)
         now = next((c for c in rig.values() if not c.network.historical), None)
         past = next((c for c in rig.values() if c.network.historical), None)
         head = now or past

@@ -62,7 +62,7 @@ class Shooter:
         print(f"wrote {path} ({time.monotonic() - self.t0:.0f} s)")
 
 
-def small_shelf(width: int = 160, height: int = 120) -> dict:
+def small_shelf(width: int = 320, height: int = 240) -> dict:
     """The demo shelf scene at a small size, so an order renders in seconds on a CPU."""
     s = json.loads((ROOT / "resources" / "scenes" / "retail_shelf.json").read_text())
     s["outputs"].update({"width": width, "height": height})
@@ -191,6 +191,11 @@ def shoot_main(shot: Shooter, args) -> None:
                 w.jobs_view.table.selectRow(0)   # the newest job's log and outputs
             shot.pump(args.seconds if page in ("Devices", "Earnings") else 1.0)
             shot.save(w, name if theme == "light" else f"{name}-dark")
+            if page == "Orders":   # the delivered, verified dataset with its boxes
+                ov.detail_tabs.setCurrentIndex(1)
+                shot.pump(2.0)
+                shot.save(w, "orders-dataset")
+                ov.detail_tabs.setCurrentIndex(0)
             if page == "Scene editor" and theme == "light":
                 panel.tabs.setCurrentIndex(1)
                 shot.pump(0.5)

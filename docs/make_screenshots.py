@@ -259,7 +259,8 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # a short home: the market sizes gas for spec URIs into the artifact store of ~150 characters
-    os.environ["KMINER_HOME"] = tempfile.mkdtemp(prefix="km-shots-")
+    homes = [tempfile.mkdtemp(prefix="km-shots-")]
+    os.environ["KMINER_HOME"] = homes[0]
     sys.path.insert(0, str(ROOT))
 
     from PySide6.QtWidgets import QApplication
@@ -270,9 +271,14 @@ def main() -> int:
     shot = Shooter(app, out)
     shoot_main(shot, args)
     if args.standin:
-        os.environ["KMINER_HOME"] = tempfile.mkdtemp(prefix="km-shots-rig-")
+        homes.append(tempfile.mkdtemp(prefix="km-shots-rig-"))
+        os.environ["KMINER_HOME"] = homes[-1]
         shoot_standin(shot, args)
     print(f"done in {time.monotonic() - shot.t0:.0f} s")
+    import shutil
+
+    for home in homes:   # the throwaway app homes (chain, jobs, datasets)
+        shutil.rmtree(home, ignore_errors=True)
     return 0
 
 

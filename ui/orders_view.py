@@ -328,6 +328,9 @@ class OrdersView(QWidget):
         """Take a scene spec from the scene editor: the dataset form is filled with it and shown;
         the user sets images, shards and budget and posts."""
         self._set_spec(dict(spec))
+        count = (spec.get("outputs") or {}).get("count")
+        if isinstance(count, int) and count >= 1:
+            self.count_spin.setValue(count)   # the editor's image count is the order's default
         self.forms.setCurrentIndex(0)
         self.count_spin.setFocus()
         self.show_message(f"Scene “{spec.get('name', 'from the editor')}” from the scene editor: set the images, "

@@ -4,6 +4,7 @@ config from the app's paths and settings. Used by `kminer job ...` and by MinerS
 from __future__ import annotations
 
 import re
+import sqlite3
 import tarfile
 from pathlib import Path
 
@@ -49,15 +50,36 @@ class JobsService:
     LOG_TAIL_BYTES = 256 * 1024
     IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
-    def __init__(self, ctx: AppContext):
+    def __init__(self, ctx: AppContext, market=None):
+        """market: the app.desktop.MarketSession whose miner claimed market jobs (their buyer,
+        reward and progress join the rows); None: queue rows only."""
         self._ctx = ctx
         self._queue = open_queue(ctx)
         self._store = ArtifactStore(ctx.paths.artifacts_dir)
+        self.market = market
 
     def jobs(self, limit: int = 500) -> list[dict]:
-        """Newest first: id, kind, state, attempts, reason, device_id, created_at, updated_at..."""
+        """Newest first: id, kind, state, attempts, reason, device_id, created_at, updated_at...,
+        and for the market jobs of the session's miner: market_job, buyer, reward_wei, progress
+        (0..1 or None). Jobs from elsewhere (`kminer job run`) have those as None."""
         rows = [j.as_dict() for j in self._queue.list(limit=limit)]
-        return sorted(rows, key=lambda r: r["updated_at"], reverse=True)
+        rows.sort(key=lambda r: r["updated_at"], reverse=True)
+        miner = getattr(self.market, "miner", None)
+        for r in rows:
+            r.update(market_job=None, buyer=None, reward_wei=None, progress=1.0 if r["state"] == "succeeded" else None)
+            if miner is None:
+                continue
+            try:
+                job_id = miner.market_id(r["id"])
+                m = miner.db.row(job_id) if job_id is not None else None
+            except sqlite3.Error:  # the session closed its miner meanwhile (lock, network switch)
+                miner = None
+                continue
+            if m is not None:
+                r.update(market_job=job_id, buyer=m.buyer, reward_wei=m.reward_wei)
+                if r["state"] in ("running", "paused"):
+                    r["progress"] = miner.last_progress.get(job_id)
+        return rows
 
     def attempts(self, job_id: str) -> list[dict]:
         return [a.as_dict() for a in self._queue.attempts(job_id)]

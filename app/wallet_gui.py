@@ -170,6 +170,11 @@ class WalletSnapshot:
     unlocked: bool
     keyring: bool
     """Whether an OS keyring can hold the password."""
+    mining_address: str | None = None
+    """On the local test chain: the account the app's miner signs with (app.desktop), whose
+    NTK is what this wallet earned by mining; None elsewhere (the wallet's address mines) or
+    before the first unlock."""
+    mining_ntk_wei: int | None = None
 
 
 @dataclass(frozen=True)
@@ -338,6 +343,7 @@ class WalletSession:
         self.retry_delays_s = retry_delays_s
         self._svc: WalletService | None = None
         self._auto_unlock = True
+        self._mining_addresses: dict[str, str] = {}
 
     @property
     def service(self) -> WalletService:
@@ -399,10 +405,24 @@ class WalletSession:
             note = "Unlock the wallet to set up NTK on the local chain."
         from wallet.token import TokenClient
 
-        ntk = TokenClient(chain, ntk_addr).balance_of(address) if ntk_addr else None
+        token = TokenClient(chain, ntk_addr) if ntk_addr else None
+        ntk = token.balance_of(address) if token else None
+        mining = self._local_mining_address() if svc.network.embedded else None
         return WalletSnapshot(address, svc.network.name, chain.chain_id, svc.network.embedded,
                               None if svc.network.embedded else svc.rpc_url, chain.block_number(),
-                              chain.balance_wei(address), ntk, note, svc.is_unlocked(), self.keyring.available())
+                              chain.balance_wei(address), ntk, note, svc.is_unlocked(), self.keyring.available(),
+                              mining, token.balance_of(mining) if token and mining else None)
+
+    def _local_mining_address(self) -> str | None:
+        """The local mining account of this wallet (derived from the key, so known once the
+        wallet was unlocked in this run; remembered per address)."""
+        svc = self.service
+        known = self._mining_addresses.get(svc.address)
+        if known is None and svc.is_unlocked():
+            from app.desktop import local_mining_account
+
+            known = self._mining_addresses[svc.address] = local_mining_account(svc.signer()).address
+        return known
 
     def _ntk_address(self) -> str | None:
         """NTK here, None if none is known; Locked when the local chain must first be set up

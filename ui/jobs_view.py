@@ -13,8 +13,10 @@ from ui.qt import (
     QTableWidget, QTableWidgetItem, QTimer, QVBoxLayout, QWidget, Signal,
 )
 from ui.job_detail import JobDetail
+from ui.notify import format_ntk
 
-COLUMNS = ("Job", "Kind", "State", "Device", "Attempts", "Updated", "Reason")
+COLUMNS = ("Job", "Kind", "Buyer", "Reward", "Device", "Progress", "State", "Attempts", "Updated", "Reason")
+STATE_COL = COLUMNS.index("State")
 CANCELLABLE = {"queued", "running", "paused"}
 STATE_COLORS = {"failed": "#c0392b", "cancelled": "#7f8c8d", "succeeded": "#27ae60", "running": "#2f80ed",
                 "paused": "#e67e22"}
@@ -118,14 +120,23 @@ class JobsView(QWidget):
         now = time.time()
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            values = (r["id"], r["kind"], r["state"], r["device_id"] or "–", str(r["attempts"]),
+            buyer, reward = r.get("buyer"), r.get("reward_wei")
+            values = (r["id"], r["kind"], _short_address(buyer) if buyer else "–" if r["id"].startswith("market-") else "local",
+                      f"{format_ntk(reward)} NTK" if reward is not None else "–", r["device_id"] or "–",
+                      _progress_text(r.get("progress")), r["state"], str(r["attempts"]),
                       _ago(r["updated_at"], now), r["reason"] or "")
             for c, v in enumerate(values):
                 item = QTableWidgetItem(v)
-                if c == 2 and r["state"] in STATE_COLORS:
+                if c == STATE_COL and r["state"] in STATE_COLORS:
                     item.setForeground(_color(STATE_COLORS[r["state"]]))
-                if c == 6 and v:
+                if c == 2 and buyer:
+                    item.setToolTip(buyer)
+                elif c == 0 and r.get("market_job") is not None:
+                    item.setToolTip(f"market job #{r['market_job']}")
+                elif c == len(COLUMNS) - 1 and v:
                     item.setToolTip(v)
+                if c in (3, 5):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, c, item)
             if r["id"] == selected:
                 self.table.selectRow(i)
@@ -157,6 +168,14 @@ class JobsView(QWidget):
         self.cancel_button.setEnabled(False)
         self._runner.submit(lambda: self._service.cancel(job_id), on_done=lambda _: self.refresh(),
                             on_error=self._failed)
+
+
+def _short_address(addr: str) -> str:
+    return f"{addr[:6]}…{addr[-4:]}" if len(addr) > 12 else addr
+
+
+def _progress_text(p: float | None) -> str:
+    return "–" if p is None else f"{max(0.0, min(1.0, p)) * 100:.0f} %"
 
 
 def _color(name: str):

@@ -19,6 +19,18 @@ from ui.tray import TrayIcon
 
 log = logging.getLogger(__name__)
 
+DEFAULT_SIZE = (1240, 800)
+"""First-run window size: the scene editor's form and preview side by side with every tab
+readable. Smaller screens get 90 % of their free area; later runs restore the user's size."""
+
+
+def default_size() -> tuple[int, int]:
+    screen = QApplication.primaryScreen()
+    if screen is None:
+        return DEFAULT_SIZE
+    free = screen.availableGeometry()
+    return min(DEFAULT_SIZE[0], int(free.width() * 0.9)), min(DEFAULT_SIZE[1], int(free.height() * 0.9))
+
 
 class MainWindow(QMainWindow):
     def __init__(self, *, ctx, devices, jobs=None, sandbox=None, tray: bool | None = None, earnings=None,
@@ -38,7 +50,7 @@ class MainWindow(QMainWindow):
         self.device_runner = Background("devices")
         self.setWindowTitle("Knowledge Miner")
         self.setWindowIcon(app_icon())
-        self.resize(980, 700)
+        self.resize(*default_size())
 
         self.nav = QListWidget()
         self.nav.setFixedWidth(170)
@@ -64,6 +76,8 @@ class MainWindow(QMainWindow):
             self.jobs_runner = Background("jobs")
             self.jobs_view = JobsView(jobs=jobs, runner=self.jobs_runner)
             self.add_page("Miner", "Jobs", self.jobs_view)
+        if jobs is not None and market is not None and getattr(jobs, "market", False) is None:
+            jobs.market = market  # market jobs show their buyer, reward and progress
         self._earnings = earnings
         self._wallet = wallet
         self._market = market

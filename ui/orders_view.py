@@ -103,6 +103,8 @@ class OrdersView(QWidget):
 
     ordersChanged = Signal(object)   # list[OrderStatus]
     posted = Signal(object)          # OrderStatus, or an exception
+    OK_MESSAGE_MS = 30_000
+    """How long a good-news banner ("Order 3 posted...") stays; errors stay until replaced."""
 
     def __init__(self, *, buyer, chain_runner: Background, files_runner: Background, interval_s: float = 2.0,
                  auto_step: bool = True, parent=None):
@@ -125,6 +127,7 @@ class OrdersView(QWidget):
         head.addWidget(title)
         head.addWidget(self.summary)
         self.banner = QLabel()
+        self._banner_serial = 0
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
 
@@ -316,6 +319,14 @@ class OrdersView(QWidget):
         self.banner.setText(text)
         self.banner.setStyleSheet(f"background: {colours.get(kind, colours['info'])}; border-radius: 6px; padding: 8px;")
         self.banner.setVisible(bool(text))
+        self._banner_serial += 1
+        if kind == "ok" and text:  # news fades: "Order 3 posted" is stale once the table shows it
+            serial = self._banner_serial
+            QTimer.singleShot(self.OK_MESSAGE_MS, self, lambda: self._expire_banner(serial))
+
+    def _expire_banner(self, serial: int) -> None:
+        if serial == self._banner_serial:
+            self.banner.setVisible(False)
 
     # -- the dataset form ----------------------------------------------------------------------
     def choose_scene(self) -> None:

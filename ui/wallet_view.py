@@ -154,6 +154,12 @@ class WalletView(QWidget):
         muted(self.ntk_note)
         self.ntk_note.setVisible(False)
         grid.addWidget(self.ntk_note, 3, 1)
+        self.mining_note = QLabel()
+        self.mining_note.setWordWrap(True)
+        self.mining_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        muted(self.mining_note)
+        self.mining_note.setVisible(False)
+        grid.addWidget(self.mining_note, 4, 1)
         grid.setColumnStretch(1, 1)
         return card
 
@@ -321,6 +327,14 @@ class WalletView(QWidget):
             label.setToolTip(f"{format_amount(wei)} {unit} (exact)" if wei is not None else "")
         self.ntk_note.setText(snap.ntk_note or "")
         self.ntk_note.setVisible(bool(snap.ntk_note))
+        if snap.mining_address and snap.mining_ntk_wei is not None:
+            # on the local chain the app mines with an account of its own (a buyer cannot claim
+            # their own jobs): say where the earned NTK is, exactly
+            self.mining_note.setText(f"Earned by mining on this local chain: <b>{format_amount(snap.mining_ntk_wei)} "
+                                     f"NTK</b> in the mining account {snap.mining_address[:8]}…{snap.mining_address[-6:]}")
+            self.mining_note.setToolTip(f"{snap.mining_address}: the account the app mines with on the local "
+                                        "test chain, derived from this wallet's key")
+        self.mining_note.setVisible(bool(snap.mining_address and snap.mining_ntk_wei is not None))
         self.lock_button.setText("Lock" if snap.unlocked else "Unlock…")
         self.lock_button.setToolTip("Forget the unlocked key" if snap.unlocked else "Open the key with its password")
         self.snapshotChanged.emit(snap)
@@ -350,6 +364,7 @@ class WalletView(QWidget):
         for label in (self.ntk_label, self.eth_label):  # never show one network's balances under another
             label.setText("–")
             label.setToolTip("")
+        self.mining_note.setVisible(False)
         s = self._session
         self._in_flight = True
         self._runner.submit(lambda: s.switch_network(name),

@@ -107,23 +107,37 @@ def predict_image(lm: LoadedModel, im: Image.Image, score_threshold: float = 0.3
 
 
 def annotate(im: Image.Image, result: dict) -> Image.Image:
+    """A copy of `im` with every detection's box drawn, and a "class score" tag on as many as
+    fit without covering another tag (highest scores first: a crowded shelf stays readable;
+    results.json and the GUI's table list every detection)."""
     out = im.copy()
     d = ImageDraw.Draw(out)
     lw = max(2, round(min(im.size) / 200))
-    for det in result.get("detections", []):
-        c = _PALETTE[det["class_id"] % len(_PALETTE)]
+    dets = sorted(result.get("detections", []), key=lambda t: -t["score"])
+    for det in dets:
+        d.rectangle(det["box"], outline=_PALETTE[det["class_id"] % len(_PALETTE)], width=lw)
+    placed: list[tuple[float, float, float, float]] = []
+    for det in dets:
         x1, y1, x2, y2 = det["box"]
-        d.rectangle([x1, y1, x2, y2], outline=c, width=lw)
-        label = f"{det['class']} {det['score']:.2f}"
-        tw = d.textlength(label)
-        ty = y1 - 12 if y1 >= 12 else y1
-        d.rectangle([x1, ty, x1 + tw + 4, ty + 12], fill=c)
-        d.text((x1 + 2, ty), label, fill=(0, 0, 0))
+        label = f"{det['class'].replace('_', ' ')} {det['score']:.2f}"
+        tw = d.textlength(label) + 4
+        tx = min(max(0.0, x1), max(0.0, im.width - tw))
+        for ty in (y1 - 12, y1, y2):   # above the box, inside its top, below it
+            tag = (tx, ty, tx + tw, ty + 12)
+            if ty >= 0 and ty + 12 <= im.height and not any(_overlap(tag, o) for o in placed):
+                placed.append(tag)
+                d.rectangle(tag, fill=_PALETTE[det["class_id"] % len(_PALETTE)])
+                d.text((tx + 2, ty), label, fill=(0, 0, 0))
+                break
     if "top" in result and result["top"]:
         t = result["top"][0]
         d.rectangle([0, 0, d.textlength(f"{t['class']} {t['score']:.2f}") + 6, 14], fill=(0, 0, 0))
         d.text((3, 1), f"{t['class']} {t['score']:.2f}", fill=(255, 255, 255))
     return out
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def infer_paths(lm: LoadedModel, paths: list[Path], out_dir: Path | None = None, score_threshold: float = 0.3,

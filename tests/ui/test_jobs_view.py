@@ -5,6 +5,7 @@ import json
 from app.jobs_service import JobsService, open_queue
 from app.resources import resource_path
 from jobs.spec import parse_spec
+from ui.jobs_view import COLUMNS, STATE_COL
 
 
 def _spec(job_id: str):
@@ -27,10 +28,13 @@ def test_jobs_page_lists_the_queue_shows_reasons_and_cancels(qtbot, make_window,
         assert w.page_names() == ["Devices", "Jobs"]
         view = w.jobs_view
         qtbot.waitUntil(lambda: view.table.rowCount() == 2, timeout=3000)
-        states = {view.table.item(i, 0).text(): view.table.item(i, 2).text() for i in range(2)}
+        states = {view.table.item(i, 0).text(): view.table.item(i, STATE_COL).text() for i in range(2)}
         assert states == {"job-a": "queued", "job-b": "failed"}
         row_b = next(i for i in range(2) if view.table.item(i, 0).text() == "job-b")
-        assert "timeout after 60 s" in view.table.item(row_b, 6).text()
+        assert "timeout after 60 s" in view.table.item(row_b, len(COLUMNS) - 1).text()
+        # jobs not from the market: no buyer or reward; a failed one shows no progress
+        assert [view.table.item(row_b, COLUMNS.index(c)).text() for c in ("Buyer", "Reward", "Progress")] == \
+            ["local", "–", "–"]
         view.table.selectRow(row_b)
         assert not view.cancel_button.isEnabled()  # a failed job cannot be cancelled
         qtbot.waitUntil(lambda: "Attempt 1: failed on cpu (strict sandbox)" in view.detail.text(), timeout=3000)

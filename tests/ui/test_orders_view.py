@@ -137,6 +137,14 @@ def test_posting_from_the_scene_editor_escrows_the_budget_and_shows_each_shard(e
     assert [v.shards.item(r, 1).text() for r in range(2)] == ["0–1", "2–3"]
     assert v.detail_title.text().startswith(f"Order {order.id} · 4 images of “table-top”")
     assert v.summary.text() == "1 order · 1 in progress · 3 NTK in escrow"
+    # the "posted" news goes away by itself; an error stays until the next message
+    assert v.banner.isVisible() and f"Order {order.id} posted" in v.banner.text()
+    v.OK_MESSAGE_MS = 50
+    v.show_message("Order 9 posted", "ok")
+    qtbot.waitUntil(lambda: not v.banner.isVisible(), timeout=3000)
+    v.show_message("Not posted: node down", "error")
+    qtbot.wait(150)
+    assert v.banner.isVisible()
 
 
 def test_bad_input_is_refused_at_the_field_and_nothing_is_posted(env, qtbot):

@@ -246,6 +246,13 @@ def test_new_user_walkthrough(qtbot, capsys):
         go("Jobs")
         jv = win.jobs_view
         qtbot.waitUntil(lambda: jv.table.rowCount() >= 2, timeout=20000)
+        cols = [jv.table.horizontalHeaderItem(c).text() for c in range(jv.table.columnCount())]
+        market_rows = [{h: jv.table.item(r, c).text() for c, h in enumerate(cols)} for r in range(jv.table.rowCount())
+                       if jv.table.item(r, 0).text().startswith("market-")]
+        assert len(market_rows) == 2, market_rows
+        for mr in market_rows:   # kind, buyer (the user's own address, short), reward, progress, state
+            assert mr["Kind"] == "render" and mr["State"] == "succeeded" and mr["Progress"] == "100 %", mr
+            assert mr["Reward"] == "1.5 NTK" and mr["Buyer"].lower().startswith(wv.snapshot.address[:6].lower()), mr
 
         # Earnings: the payment is in the data, and the chart redrew with it
         go("Earnings")
@@ -258,6 +265,9 @@ def test_new_user_walkthrough(qtbot, capsys):
         qtbot.waitUntil(lambda: wv.snapshot is not None and wv.snapshot.ntk_wei == ntk_before - 3 * NTK,
                         timeout=30000)
         assert wv.ntk_label.text().replace(",", "").startswith(str((ntk_before - 3 * NTK) // NTK))
+        # ... and the Wallet page says where the earned NTK went: the local mining account
+        qtbot.waitUntil(lambda: wv.snapshot.mining_ntk_wei == 3 * NTK, timeout=30000)
+        assert wv.mining_note.isVisible() and "<b>3 NTK</b>" in wv.mining_note.text()
 
         # 5. Models: buy the demo shelf detector, drop a photo on it
         go("Models")

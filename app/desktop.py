@@ -126,8 +126,9 @@ class MarketSession:
             miner_account = local_mining_account(me)
             chain = svc.chain
             if chain.balance_wei(miner_account.address) < MINING_GAS_WEI // 10:
-                chain.transact(me, to=miner_account.address, value_wei=MINING_GAS_WEI, gas=21_000,
-                               what="gas for the local mining account")
+                res = chain.transact(me, to=miner_account.address, value_wei=MINING_GAS_WEI, gas=21_000,
+                                     what="gas for the local mining account")
+                self.wallet.record_eth_sent(res, miner_account.address, MINING_GAS_WEI, "gas for the mining account")
                 log.info("local chain: mining account %s funded with gas", miner_account.address)
         self._ledger = Ledger(self.ctx.paths.ledger_db)
         self.buyer = BuyerService(self.ctx, market, me, sandbox=self.sandbox)

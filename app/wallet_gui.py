@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Literal
 
 from app.context import AppContext
 from app.wallet_service import WalletService
+from app.wallet_sent import SentLog
 from common.fsutil import atomic_write_text
 from wallet.errors import (
     KeystoreError, NotDeployed, RpcUnavailable, WalletError, WrongPassword,
@@ -221,6 +223,9 @@ class HistoryRow:
     job_id: int | None
     count: int = 1
     """How many market events of this kind the transaction holds (shards posted at once)."""
+    asset: Literal["NTK", "ETH"] = "NTK"
+    """What `amount_wei` counts: NTK rows come from contract logs; ETH rows are the plain ETH
+    transfers this app signed (app.wallet_sent; event "EthSent")."""
 
     @property
     def time_text(self) -> str:
@@ -293,7 +298,7 @@ def filter_rows(rows: Sequence[HistoryRow], flt: HistoryFilter) -> list[HistoryR
         if flt.kind != "all" and r.kind != flt.kind:
             continue
         if text:
-            hay = " ".join(str(x) for x in (r.event, r.kind, r.direction, r.counterparty or "", r.counterparty_label,
+            hay = " ".join(str(x) for x in (r.event, r.kind, r.direction, r.asset, r.counterparty or "", r.counterparty_label,
                                              r.tx_hash, r.block, "" if r.job_id is None else f"job {r.job_id}",
                                              format_amount(r.amount_wei, group=False) if r.amount_wei is not None else "",
                                              r.time_text)).lower()
@@ -303,19 +308,20 @@ def filter_rows(rows: Sequence[HistoryRow], flt: HistoryFilter) -> list[HistoryR
     return out
 
 
-CSV_COLUMNS = ("time_utc", "block", "event", "kind", "direction", "amount_ntk", "amount_wei", "counterparty",
+CSV_COLUMNS = ("time_utc", "block", "event", "kind", "direction", "amount", "asset", "amount_wei", "counterparty",
                "job_id", "count", "tx_hash")
 
 
 def rows_to_csv(rows: Sequence[HistoryRow]) -> str:
-    """CSV text; amounts exact (NTK as a decimal string and wei as an integer), times in UTC."""
+    """CSV text; amounts exact (the asset's units as a decimal string, and its base units as an
+    integer), times in UTC."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for r in rows:
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.timestamp)) if r.timestamp else ""
         w.writerow([when, r.block, r.event, r.kind, r.direction,
-                    "" if r.amount_wei is None else format_amount(r.amount_wei, group=False),
+                    "" if r.amount_wei is None else format_amount(r.amount_wei, group=False), r.asset,
                     "" if r.amount_wei is None else str(r.amount_wei), r.counterparty or "",
                     "" if r.job_id is None else r.job_id, r.count, r.tx_hash])
     return buf.getvalue()
@@ -344,6 +350,7 @@ class WalletSession:
         self._svc: WalletService | None = None
         self._auto_unlock = True
         self._mining_addresses: dict[str, str] = {}
+        self.sent_log = SentLog(ctx.paths.data_dir / "wallet-sent.sqlite")
 
     @property
     def service(self) -> WalletService:
@@ -455,7 +462,25 @@ class WalletSession:
         dep = svc.deployment(bootstrap=False)
         labels = {dep.job_market: "Job market", dep.model_market: "Model market", dep.ntk: "NTK contract",
                   ZERO_ADDRESS: "Minted (faucet)"}
-        return to_rows(events, me, labels)
+        mining = self._mining_addresses.get(me)
+        if mining:
+            labels[mining] = "Your mining account"
+        rows = to_rows(events, me, labels)
+        eth = [HistoryRow(e.block, e.timestamp, e.tx_hash, "transfer", "EthSent", "out", e.to_addr,
+                          labels.get(e.to_addr, e.to_addr), e.value_wei, None, asset="ETH")
+               for e in self.sent_log.rows(svc.chain.chain_id, me, limit)]
+        return sorted(rows + eth, key=lambda r: r.block, reverse=True)[:limit]  # stable within a block
+
+    def record_eth_sent(self, result, to: str, value_wei: int, what: str = "sent") -> None:
+        """Remember a plain ETH transfer the app signed from this wallet (a wallet.chain.TxResult
+        or a SendResult)."""
+        svc = self.service
+        block = result.block if isinstance(result, SendResult) else result.block_number
+        try:
+            self.sent_log.record(chain_id=svc.chain.chain_id, tx_hash=result.tx_hash, block=block,
+                                 from_addr=svc.address, to_addr=to, value_wei=value_wei, fee_wei=result.fee_wei, what=what)
+        except sqlite3.Error as e:  # the ETH moved: a full disk must not turn that into an error
+            log.warning("could not record the ETH transfer %s in the history: %s", result.tx_hash, e)
 
     # --- lock state ---------------------------------------------------------------------
 
@@ -566,6 +591,7 @@ class WalletSession:
         if quote.asset == "ETH":
             res = svc.chain.transact(signer, to=quote.to, value_wei=quote.amount_wei,
                                      gas=max(quote.gas, ETH_TRANSFER_GAS), what=f"sending {format_amount(quote.amount_wei)} ETH")
+            self.record_eth_sent(res, quote.to, quote.amount_wei)
         else:
             res = _token(svc.chain, self._ntk_address()).transfer(signer, quote.to, quote.amount_wei)
         log.info("sent %s %s to %s in block %s", format_amount(quote.amount_wei), quote.asset, quote.to, res.block_number)

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 EVENT_TEXT = {"JobPosted": "Job posted (escrow)", "JobClaimed": "Job claimed (stake)", "ResultSubmitted": "Result submitted",
               "JobAccepted": "Job accepted", "JobRejected": "Job rejected", "PaymentReleased": "Payment released",
-              "JobRefunded": "Job refunded", "ModelListed": "Model listed"}
+              "JobRefunded": "Job refunded", "ModelListed": "Model listed", "EthSent": "Sent ETH"}
 
 
 def event_text(r: HistoryRow) -> str:
@@ -245,7 +245,7 @@ class WalletView(QWidget):
         bar.addWidget(self.export_button)
         box.addLayout(bar)
         self.history_table = QTableWidget(0, 5)
-        self.history_table.setHorizontalHeaderLabels(["Time", "What", "Amount (NTK)", "With", "Block"])
+        self.history_table.setHorizontalHeaderLabels(["Time", "What", "Amount", "With", "Block"])
         self.history_table.verticalHeader().setVisible(False)
         self.history_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.history_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -500,7 +500,7 @@ class WalletView(QWidget):
         t.setRowCount(len(self.shown_rows))
         for i, r in enumerate(self.shown_rows):
             sign = {"in": "+", "out": "−"}.get(r.direction, "")
-            amount = "" if r.amount_wei is None else sign + format_amount(r.amount_wei)
+            amount = "" if r.amount_wei is None else f"{sign}{format_amount(r.amount_wei)} {r.asset}"
             what = event_text(r)
             if r.job_id is not None:
                 what += f" · job {r.job_id}" if r.count == 1 else f" · {r.count} jobs from {r.job_id}"

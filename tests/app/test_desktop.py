@@ -54,6 +54,10 @@ def test_unlocked_wallet_opens_buyer_and_miner_with_a_funded_mining_account(part
     chain = wallet.service.chain
     assert chain.balance_wei(miner.address) == 10 * 10**18
     assert BuyerFacade(market).account.address == me.address
+    wallet.snapshot()  # learns the mining account's address, which names it in the history
+    gas = [r for r in wallet.history() if r.asset == "ETH"]
+    assert [(r.direction, r.amount_wei, r.counterparty, r.counterparty_label) for r in gas] == \
+        [("out", 10 * 10**18, miner.address, "Your mining account")]
     # a second pass funds nothing again and keeps the same services
     buyer = market.buyer
     assert market.step().ready and market.buyer is buyer

@@ -125,9 +125,28 @@ def test_history_rows_filters_and_csv_export(session, tmp_path):
     table = list(csv.DictReader(io.StringIO(path.read_text())))
     assert len(table) == len(rows)
     sent = next(t for t in table if t["direction"] == "out")
-    assert (sent["amount_ntk"], sent["amount_wei"], sent["counterparty"]) == ("3", str(3 * NTK), OTHER)
+    assert (sent["amount"], sent["amount_wei"], sent["counterparty"]) == ("3", str(3 * NTK), OTHER)
     assert rows_to_csv([]).strip().split(",")[0] == "time_utc"
     assert not list(tmp_path.glob(".history.csv.*"))  # no temp file left behind
+
+
+def test_eth_the_wallet_sent_is_in_the_history_exactly_once(session, tmp_path):
+    session.unlock(PW)
+    session.send(session.quote(OTHER, "3"))
+    res = session.send(session.quote(OTHER, "0.000000000000000007", "ETH"))
+    session.record_eth_sent(res, OTHER, 7)  # recorded again (e.g. a retry): still one row
+    rows = session.history()
+    eth = [r for r in rows if r.asset == "ETH"]
+    assert [(r.event, r.direction, r.amount_wei, r.counterparty, r.tx_hash) for r in eth] == \
+        [("EthSent", "out", 7, OTHER, res.tx_hash)]
+    assert rows[0] is eth[0]  # newest first, merged with the NTK rows by block
+    assert filter_rows(rows, HistoryFilter(text="eth")) == eth
+    assert [r.asset for r in filter_rows(rows, HistoryFilter(kind="transfer", direction="out"))] == ["ETH", "NTK"]
+    table = list(csv.DictReader(io.StringIO(rows_to_csv(rows))))
+    assert (table[0]["amount"], table[0]["asset"], table[0]["amount_wei"]) == ("0.000000000000000007", "ETH", "7")
+    # another network's sends are not shown here
+    other = session.sent_log.rows(session.service.chain.chain_id + 1, session.service.address)
+    assert other == []
 
 
 def test_rpc_down_is_an_error_and_switching_back_works(session):

@@ -66,7 +66,7 @@ def test_shows_address_qr_exact_balances_and_history(qtbot, wallet):
     assert "chain id 27501" in view.summary.text() and "locked" in view.summary.text()
     assert view.history_table.item(0, 3).text() == "Minted (faucet)"
     assert view.history_table.item(0, 1).text() == "Received"
-    assert view.history_table.item(0, 2).text() == "+1,000,000"
+    assert view.history_table.item(0, 2).text() == "+1,000,000 NTK"
     view.copy_address()
     assert QGuiApplication.clipboard().text() == snap.address
 
@@ -111,7 +111,7 @@ def test_send_asks_password_refuses_wrong_one_and_sends_exact_amount(qtbot, wall
     assert view.send_status.text().startswith("Sent in block")
     qtbot.waitUntil(lambda: view.snapshot.ntk_wei == FAUCET_NTK_WEI - 12 * NTK - 1, timeout=15000)
     qtbot.waitUntil(lambda: view.history_table.rowCount() == 2, timeout=15000)
-    assert view.history_table.item(0, 2).text() == "−12.000000000000000001"
+    assert view.history_table.item(0, 2).text() == "−12.000000000000000001 NTK"
     assert view.history_table.item(0, 1).text() == "Sent"
 
 
@@ -157,7 +157,7 @@ def test_history_filters_and_csv_export(qtbot, wallet, tmp_path):
     view.export_history(path)
     qtbot.waitUntil(lambda: view.history_status.text().startswith("Exported"), timeout=10000)
     table = list(csv.DictReader(io.StringIO(path.read_text())))
-    assert [(t["direction"], t["amount_ntk"], t["amount_wei"]) for t in table] == [
+    assert [(t["direction"], t["amount"], t["amount_wei"]) for t in table] == [
         ("out", "0.25", str(NTK // 4)), ("out", "3", str(3 * NTK))]  # the filtered rows, exact
 
 

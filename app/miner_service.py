@@ -43,7 +43,7 @@ from typing import Any
 
 from app.context import AppContext
 from app.jobs_service import open_queue, runtime_config
-from app.miner_claims import (KINDS, MIN_OBSERVE_S, SUBMIT_MARGIN_S, ClaimsMixin, is_transient,
+from app.miner_claims import (KINDS, MIN_OBSERVE_S, SAFETY, SUBMIT_MARGIN_S, ClaimsMixin, is_transient,
                               _Transient)
 from app.miner_db import FINAL, STATES, FloorChangeRow, MarketJobRow, MinerDB, PricingDecision
 
@@ -53,6 +53,9 @@ __all__ = ["MinerService", "KINDS", "MarketJobRow", "MinerJobView", "PricingDeci
 
 DEV_CHAIN_ID = 31337
 """anvil's and hardhat's chain id: a local dev node that mines only for transactions."""
+MAX_RUN_ATTEMPTS = 3
+"""A claimed job whose run fails is run again, up to this many runs in all, while the
+deadline leaves time for another run."""
 _JOB_EVENTS = ("JobPosted", "JobClaimed", "ResultSubmitted", "JobAccepted", "JobRejected", "PaymentReleased",
                "JobRefunded")
 
@@ -413,14 +416,32 @@ class MinerService(ClaimsMixin):
             self.ledger.assign_job(r.job_id, key, at=time.time())
             self.db.set(r.job_id, state="uploaded", device_key=key, output_sha=q.output_sha,
                         result_uri=self._result_uri(q.output_sha), uploaded_at=time.time())
+        elif q.state == "failed" and self._retry_blocker(r, q) is None:
+            self.queue.add(q.spec)  # the same spec again; the queue keeps counting the attempts
+            self._progress.pop(r.job_id, None)  # the new run's rate is judged afresh
+            self.db.set(r.job_id, reason=f"attempt {q.attempts} failed ({q.reason}); running it again")
+            log.warning("market job %s: attempt %s failed (%s); running it again", r.job_id, q.attempts, q.reason)
         elif q.state in ("failed", "cancelled"):
-            self.db.set(r.job_id, state="failed", reason=q.reason or q.state)
+            blocker = self._retry_blocker(r, q) if q.state == "failed" else None
+            self.db.set(r.job_id, state="failed", reason=(q.reason or q.state) + (f" ({blocker})" if blocker else ""))
         elif r.deadline is not None and self._chain_now >= r.deadline:
             self._give_up(r, "the deadline passed before the result was ready")
         else:
             why = self._late(r)
             if why:
                 self._give_up(r, why)
+
+    def _retry_blocker(self, r: MarketJobRow, q) -> str | None:
+        """Why a failed run of a claimed job is not run again, or None to run it again: a
+        failure (worker killed, out of memory, a crash) may not come back, and the stake and the
+        reward are lost unless a result arrives before the deadline."""
+        if q.attempts >= MAX_RUN_ATTEMPTS:
+            return f"gave up after {q.attempts} attempts"
+        if r.deadline is not None:
+            need = (r.expected_s or 0.0) * SAFETY + SUBMIT_MARGIN_S
+            if max(self._chain_now, time.time()) + need > r.deadline:
+                return "no time left before the deadline for another attempt"
+        return None
 
     def _late(self, r: MarketJobRow) -> str | None:
         """Why the running job can no longer make its deadline, judged from its progress rate."""

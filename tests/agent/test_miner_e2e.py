@@ -299,3 +299,62 @@ def test_a_new_market_deployment_never_meets_the_old_jobs(tmp_path):
         svc.close()
         ledger.close()
         devs.close()
+
+
+def test_a_run_that_dies_is_run_again_and_paid_once(tmp_path):
+    """The worker of a claimed job is killed (as the OOM killer or a crash would): the miner
+    runs the job again, submits one result and is paid once; a job that keeps failing is
+    given up after MAX_RUN_ATTEMPTS runs."""
+    import os
+    import signal
+
+    from app.miner_service import MAX_RUN_ATTEMPTS
+
+    tester, chain, accounts = make_tester_chain(tmp_path)
+    deployer, buyer, miner = accounts[:3]
+    dep = deploy_all(chain, deployer)
+    m = MarketClient(chain, dep)
+    m.token.mint(deployer, buyer.address, 100 * NTK)
+    data = render_spec(frames=12)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_bytes(data)
+    job_id, _ = m.post(buyer, kind="render", spec_hash="0x" + hashlib.sha256(data).hexdigest(),
+                       spec_uri=spec_file.as_uri(), reward_wei=2 * NTK, deadline=chain.latest_timestamp() + 7200,
+                       review_window_s=600)
+    ctx = AppContext.open()
+    devs = DeviceService(ctx, idle=lambda: None)
+    devs.set_mode("cpu", "mining")
+    ledger = Ledger(ctx.paths.ledger_db)
+    svc = MinerService(ctx, m, miner, devs, ledger)
+    qid = svc.queue_id(job_id)
+    try:
+        assert step_until(svc, job_id, {"running"}) == "running"
+        end = time.monotonic() + 60
+        while time.monotonic() < end and job_id not in svc.last_progress:  # the worker is rendering
+            svc.step()
+            time.sleep(0.1)
+        (attempt,) = svc.queue.attempts(qid)
+        assert attempt.pid and attempt.state == "running"
+        os.kill(attempt.pid, signal.SIGKILL)  # our own worker child, by its pid
+        assert step_until(svc, job_id, {"submitted", "failed"}, timeout_s=120) == "submitted", svc.row(job_id)
+        runs = svc.queue.attempts(qid)
+        assert [a.state for a in runs] == ["failed", "succeeded"], runs
+        assert "running it again" in (svc.row(job_id).reason or "")
+        before = m.token.balance_of(miner.address)
+        tester.time_travel(chain.latest_timestamp() + 700)
+        assert step_until(svc, job_id, {"paid"}) == "paid"
+        assert m.token.balance_of(miner.address) - before == 2 * NTK + m.job(job_id).stake_wei
+        # when another run is not tried: too many runs, or too little time before the deadline
+        from types import SimpleNamespace
+
+        r = svc.row(job_id)
+        assert svc._retry_blocker(r, SimpleNamespace(attempts=MAX_RUN_ATTEMPTS)) == \
+            f"gave up after {MAX_RUN_ATTEMPTS} attempts"
+        assert svc._retry_blocker(r, SimpleNamespace(attempts=1)) is None
+        tester.time_travel(r.deadline - 5)
+        svc.step()
+        assert "no time left" in svc._retry_blocker(r, SimpleNamespace(attempts=1))
+    finally:
+        svc.close()
+        ledger.close()
+        devs.close()

@@ -30,6 +30,8 @@ SUBMIT_MARGIN_S = 30.0
 """Time kept for packing, uploading and the submit transaction."""
 MIN_OBSERVE_S = 3.0
 """Progress must be watched this long before the finish is estimated from its rate."""
+BUSY_SAVE_S = 30.0
+"""How often the auto-pricing counts are saved (a restart loses at most this much counting)."""
 MAX_FETCH_TRIES = 5
 """A spec or input that cannot be fetched is retried this many times (with backoff), then skipped."""
 
@@ -213,9 +215,13 @@ class ClaimsMixin:
 
     # ---- auto-pricing --------------------------------------------------------------------
     def _track_busy(self) -> None:
-        """Count, per device offered to the market, the passes in which all its slots were busy."""
+        """Count, per device offered to the market, the passes in which all its slots were busy.
+        The counts are saved in the miner DB now and then (BUSY_SAVE_S), so a restart carries
+        on with the same auto-pricing window instead of starting a new one."""
+        if self._busy is None:
+            self._busy = self._load_busy()
         running = self._running_by_key()
-        now = time.monotonic()
+        now = time.time()
         for s in self._states:
             if not (s.active and not s.throttled):
                 self._busy.pop(s.info.key, None)
@@ -223,9 +229,24 @@ class ClaimsMixin:
             w = self._busy.setdefault(s.info.key, [now, 0, 0])
             w[1] += 1
             w[2] += 1 if running.get(s.info.key, 0) >= self._capacity(s) else 0
+        if now - self._busy_saved_at >= BUSY_SAVE_S:
+            self._save_busy(now)
+
+    def _load_busy(self) -> dict[str, list[float]]:
+        try:
+            saved = json.loads(self.db.meta("busy_windows") or "{}")
+            return {str(k): [float(v[0]), int(v[1]), int(v[2])] for k, v in saved.items()}
+        except (ValueError, TypeError, IndexError, KeyError):  # a damaged value: start new windows
+            return {}
+
+    def _save_busy(self, now: float) -> None:
+        self.db.set_meta("busy_windows", json.dumps(self._busy or {}))
+        self._busy_saved_at = now
 
     def _auto_price(self) -> None:
-        now = time.monotonic()
+        if self._busy is None:
+            return
+        now = time.time()
         for key, (start, passes, busy) in list(self._busy.items()):
             ds = self.ctx.settings.device(key)
             if not ds.auto_price:
@@ -233,6 +254,7 @@ class ClaimsMixin:
             if now - start < ds.auto_price_window_s or passes == 0:
                 continue
             self._busy[key] = [now, 0, 0]
+            self._save_busy(now)
             ch = pricing.next_floor(ds.price_floor_ntk_per_hour, busy / passes, lo=ds.auto_price_min_ntk_per_hour,
                                     hi=ds.auto_price_max_ntk_per_hour, step=ds.auto_price_step,
                                     window_s=ds.auto_price_window_s)

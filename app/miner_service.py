@@ -122,7 +122,8 @@ class MinerService(ClaimsMixin):
         self._retry_at = 0.0
         self._waiting_on: str | None = None
         self._chain_now = 0
-        self._busy: dict[str, list[float]] = {}  # device key -> [window start, passes, busy passes]
+        self._busy: dict[str, list[float]] | None = None  # device key -> [window start (unix s), passes, busy passes]
+        self._busy_saved_at = 0.0
         from wallet.embedded import empty_block_miner
 
         self._mine_empty = empty_block_miner(market.chain.w3)
@@ -547,6 +548,9 @@ class MinerService(ClaimsMixin):
     def close(self) -> None:
         self.scheduler.shutdown()
         self.queue.close()
+        if self._busy is not None:
+            self._save_busy(time.time())  # the auto-pricing window goes on after a restart
+            self._busy = None
         self.db.close()
         if self._indexer is not None:
             try:

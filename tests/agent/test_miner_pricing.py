@@ -59,3 +59,28 @@ def test_auto_price_lowers_an_idle_floor_and_raises_a_booked_one_and_energy_is_r
     assert world.ctx.settings.device("cpu").price_floor_ntk_per_hour == ch.new
     energy = world.ledger.energy(device_key="cpu")
     assert energy and energy[0].wh > 0  # the CPU device's setting wattage over the passes
+
+
+def test_the_auto_pricing_window_survives_a_restart(world):
+    """Booked/idle counting is saved: a miner restarted mid-window keeps counting the same
+    window (a restart every few minutes must not keep the floor from ever moving)."""
+    ds = world.ctx.settings.device("cpu")
+    ds.price_floor_ntk_per_hour = 1.0
+    ds.auto_price, ds.auto_price_min_ntk_per_hour, ds.auto_price_max_ntk_per_hour = True, 0.5, 2.0
+    ds.auto_price_step, ds.auto_price_window_s = 0.1, 3.0
+    svc = world.service()
+    for _ in range(3):
+        svc.step()
+    start, passes, busy = svc._busy["cpu"]
+    assert passes == 3 and busy == 0
+    svc.close()
+    svc = world.service()  # a new process would do the same: the window comes back from the miner DB
+    svc.step()
+    assert svc._busy["cpu"][:2] == [start, 4]
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not svc.floor_changes():
+        svc.step()
+        time.sleep(0.2)
+    ch = svc.floor_changes()[0]
+    assert ch.new == 0.9 and ch.at - start < 5.0, ch  # one window of ~3 s in all, across the restart
+

@@ -25,7 +25,7 @@ def runtime_config(ctx: AppContext, *, sandbox: str | None = None) -> RuntimeCon
     level = resolve_level(sandbox or s.sandbox)
     p = ctx.paths
     hide = [p.data_dir, p.config_dir, p.log_dir, p.cache_dir, Path.home()]
-    return RuntimeConfig(jobs_dir=p.jobs_dir, store=ArtifactStore(p.artifacts_dir), level=level,
+    return RuntimeConfig(jobs_dir=p.jobs_dir, store=ArtifactStore(p.artifacts_dir, remote=s.artifact_store_url), level=level,
                          allow_code_jobs_basic=s.allow_code_jobs_basic, max_output_mb=s.max_output_mb, hide=hide)
 
 

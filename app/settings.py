@@ -46,6 +46,22 @@ Url = Annotated[str | None, AfterValidator(_check_url)]
 """An optional URL setting; blank means not set."""
 
 
+def _check_store_url(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip().rstrip("/")
+    scheme, sep, rest = value.partition("://")
+    if not sep or not scheme.isidentifier() or not rest or " " in value:
+        raise ValueError("must be a storage URL such as file:///mnt/shared/kminer or s3://bucket/kminer")
+    if scheme in ("http", "https"):
+        raise ValueError("plain HTTP cannot take uploads: use a shared folder (file:///...) or s3://, gs://, sftp://...")
+    return value
+
+
+StoreUrl = Annotated[str | None, AfterValidator(_check_store_url)]
+"""An optional fsspec URL the app can upload to; blank means not set."""
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="ignore", validate_assignment=True)
 
@@ -102,6 +118,12 @@ class JobSettings(_Section):
         description="Jobs carrying buyer code run only under the strict sandbox unless this is on.")
     cpu_slots: int = Field(1, ge=1, le=64, title="CPU job slots", description="How many jobs the CPU device runs at once.")
     max_output_mb: int = Field(4096, ge=1, title="Max output (MB)", description="Largest output a job may write.")
+    artifact_store_url: StoreUrl = Field(
+        None, title="Shared artifact store",
+        description="Where specs, inputs and results are published so buyers and miners on other machines can fetch "
+                    "them: a shared folder (file:///mnt/shared/kminer) or any fsspec URL whose package is installed "
+                    "(s3://bucket/prefix with s3fs, ...). Empty: this machine's own store, reachable only from this "
+                    "machine (file:// URIs).")
 
 
 class WalletSettings(_Section):

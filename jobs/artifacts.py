@@ -198,6 +198,7 @@ class ArtifactStore:
         if fs.exists(path):
             return
         tmp_path = f"{path}.part-{os.getpid()}"
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)  # a new shared folder (object stores: a no-op)
         fs.put_file(str(local), tmp_path)
         try:
             fs.mv(tmp_path, path)

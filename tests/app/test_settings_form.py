@@ -29,3 +29,14 @@ def test_empty_optional_text_becomes_none():
     s.wallet.rpc_url = "http://127.0.0.1:8545"
     new, errors = settings_form.apply(s, "wallet", {"rpc_url": "  "})
     assert errors == {} and new.rpc_url is None
+
+
+def test_shared_store_url_takes_uploadable_urls_only():
+    s = Settings()
+    new, errors = settings_form.apply(s, "jobs", {"artifact_store_url": "file:///mnt/shared/kminer/"})
+    assert errors == {} and new.artifact_store_url == "file:///mnt/shared/kminer"
+    for bad in ("https://example.com/store", "/mnt/shared", "s3://"):
+        new, errors = settings_form.apply(s, "jobs", {"artifact_store_url": bad})
+        assert new is None and "artifact_store_url" in errors, bad
+    new, errors = settings_form.apply(s, "jobs", {"artifact_store_url": ""})
+    assert errors == {} and new.artifact_store_url is None

@@ -29,6 +29,11 @@ def test_render_and_train_orders_are_verified_paid_and_merged(tmp_path):
 
     t0 = time.monotonic()
     bctx, mctx = context(tmp_path / "buyer"), context(tmp_path / "miner")
+    # two machines sharing a store (here a folder, as on a network mount): everything is
+    # published there, and neither side reads the other's own store
+    shared = (tmp_path / "shared-store").as_uri()
+    for c in (bctx, mctx):
+        c.settings.jobs.artifact_store_url = shared
     wallet = WalletService(bctx, network="local", passwords=[lambda a: "pw"])
     bctx.settings.wallet.account = wallet.keystore.create("pw")
     dep = wallet.deployment()  # a new local chain: contracts deployed, the buyer funded from the faucet
@@ -67,6 +72,11 @@ def test_render_and_train_orders_are_verified_paid_and_merged(tmp_path):
             assert s.figures["box_iou_min"] == 1.0 and s.figures["exact_matches"] == s.count
         fig = t.shards[0].figures
         assert t.shards[0].verified and fig["metric"] == "map50" and fig["gap"] <= 0.05, fig
+        # every spec and result went through the shared store
+        jobs = [market.job(s.job_id) for s in [*r.shards, *t.shards]]
+        uris = [u for j in jobs for u in (j.spec_uri, j.result_uri)]
+        assert all(u.startswith(shared + "/") for u in uris), uris
+        assert {u.rsplit("/", 1)[1] for u in uris} <= {p.name for p in (tmp_path / "shared-store").iterdir()}
         # posted only after the data: the train job's inputs are the delivered shards (one held out)
         tjob = market.job(t.shards[0].job_id)
         spec = json.loads(bsvc.store.path(tjob.spec_hash.removeprefix("0x")).read_bytes())

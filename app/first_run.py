@@ -188,9 +188,7 @@ class FirstRun:
         finally:
             svc.close()
         ws = self.ctx.settings.wallet
-        ws.network = name
-        if url and url != net.default_rpc_url:
-            ws.rpc_url = url
+        ws.use_network(name, url if url and url != net.default_rpc_url else None)
         self.ctx.save_settings()
         self.network, self.rpc_url = name, url
         return chain_id

@@ -130,12 +130,30 @@ class WalletSettings(_Section):
     network: str = Field("local", title="Network",
                          description="local (embedded chain), devnet, or a named public network.")
     rpc_url: Url = Field(None, title="RPC URL", description="JSON-RPC endpoint for devnet and public networks.")
+    rpc_urls: dict[str, Url] = Field(default_factory=dict, title="RPC URLs of other networks",
+                                     description="The RPC URL last used on each network, kept while another is in use.",
+                                     json_schema_extra=HIDDEN)
     ntk_address: str = Field(NTK_MAINNET_ADDRESS, title="NTK token address (mainnet)",
                              description="The NTK ERC-20 contract on Ethereum mainnet (see resources/data).")
     remember_password: bool = Field(False, title="Remember password in the OS keyring",
                                     description="Off: the app asks for the wallet password when it needs it.")
     account: str | None = Field(None, title="Account", description="The address the app uses.",
                                 json_schema_extra=HIDDEN)
+
+    def url_for(self, network: str) -> str | None:
+        """The RPC URL set for `network`: `rpc_url` for the network in use, else the one it had."""
+        return self.rpc_url if network == self.network else self.rpc_urls.get(network)
+
+    def use_network(self, network: str, rpc_url: str | None = None) -> None:
+        """Make `network` the one in use; its own URL comes back (or `rpc_url` replaces it), and
+        the URL of the network left is kept for when it comes back (never used on another)."""
+        if network != self.network:
+            if self.rpc_url:
+                self.rpc_urls[self.network] = self.rpc_url
+            self.network = network
+            self.rpc_url = self.rpc_urls.get(network)
+        if rpc_url:
+            self.rpc_url = rpc_url
 
 
 class EarningsSettings(_Section):

@@ -150,7 +150,7 @@ def network_choices(ctx: AppContext) -> list[NetworkChoice]:
     ws = ctx.settings.wallet
     out = []
     for n in NETWORKS.values():
-        url = None if n.embedded else ((ws.rpc_url if n.name == ws.network else None) or n.default_rpc_url)
+        url = None if n.embedded else (ws.url_for(n.name) or n.default_rpc_url)
         out.append(NetworkChoice(n.name, n.chain_id, n.embedded, url))
     return out
 
@@ -380,9 +380,7 @@ class WalletSession:
             old.close()
         ws = self.ctx.settings.wallet
         if ws.network != name or (rpc_url and rpc_url != ws.rpc_url):
-            ws.network = name
-            if rpc_url:
-                ws.rpc_url = rpc_url
+            ws.use_network(name, rpc_url)
             self.ctx.save_settings()
         self._svc = self._open(name, rpc_url)
         self._svc._signers.update(signers)

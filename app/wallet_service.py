@@ -43,8 +43,7 @@ class WalletService:
         self.ctx = ctx
         ws = ctx.settings.wallet
         self.network: Network = get_network(network or ws.network)
-        self.rpc_url = rpc_url or (ws.rpc_url if (network or ws.network) == ws.network else None) \
-            or self.network.default_rpc_url
+        self.rpc_url = rpc_url or ws.url_for(network or ws.network) or self.network.default_rpc_url
         self.keystore = keystore or Keystore(ctx.paths.keystore_dir)
         self.passwords = list(passwords)
         self._account = account

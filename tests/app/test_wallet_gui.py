@@ -151,15 +151,25 @@ def test_eth_the_wallet_sent_is_in_the_history_exactly_once(session, tmp_path):
 
 def test_rpc_down_is_an_error_and_switching_back_works(session):
     session.unlock(PW)
+    dev_url = f"http://127.0.0.1:{closed_port()}"
     with pytest.raises(RpcUnavailable, match="is the node running"):
-        session.switch_network("devnet", f"http://127.0.0.1:{closed_port()}")
+        session.switch_network("devnet", dev_url)
     with pytest.raises(RpcUnavailable):
         session.snapshot()  # retry: still down
     with pytest.raises(WalletError, match="sepolia needs an RPC URL: set it in Settings"):
-        session.ctx.settings.wallet.rpc_url = None
-        session.switch_network("sepolia")
+        session.switch_network("sepolia")  # devnet's URL is never tried on another network
     snap = session.switch_network("local")
     assert snap.chain_id == 27501 and snap.unlocked  # the key stays unlocked across the switch
+    # each network keeps its own URL: devnet's comes back with devnet, also after a restart
+    ws = session.ctx.settings.wallet
+    assert ws.rpc_url is None and ws.url_for("devnet") == dev_url and ws.url_for("sepolia") is None
+    from app.settings import SettingsStore
+
+    saved = SettingsStore(session.ctx.paths.settings_file).load().settings.wallet
+    assert saved.network == "local" and saved.url_for("devnet") == dev_url
+    with pytest.raises(RpcUnavailable):
+        session.switch_network("devnet")
+    assert session.service.rpc_url == dev_url and ws.rpc_url == dev_url
 
 
 def test_job_payments_show_as_job_rows_with_the_market_named(session):

@@ -164,7 +164,7 @@ def test_history_filters_and_csv_export(qtbot, wallet, tmp_path):
 def test_rpc_down_shows_a_calm_banner_and_retry_recovers(qtbot, wallet):
     view, session, _ = wallet
     port = free_port()
-    session.ctx.settings.wallet.rpc_url = f"http://127.0.0.1:{port}"
+    session.ctx.settings.wallet.rpc_urls["devnet"] = f"http://127.0.0.1:{port}"  # the URL devnet had
     view.switch_network("devnet")
     qtbot.waitUntil(view.banner.isVisible, timeout=15000)
     assert "Cannot reach the devnet node" in view.banner_text.text() and f":{port}" in view.banner_text.text()

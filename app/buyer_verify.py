@@ -17,6 +17,10 @@ from app.buyer_book import OrderStatus, ShardStatus
 log = logging.getLogger(__name__)
 
 VERIFY_WALL_S = 3600.0
+MAX_VERIFY_RUNS = 3
+"""A verify job that fails (not: finds the result bad) is run again, up to this many runs."""
+VERIFY_RETRY_MARGIN_S = 60
+"""Another verify run is started only while the review window has this long left."""
 
 
 def start_verify(svc, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
@@ -76,6 +80,14 @@ def finish_verify(svc, o: OrderStatus, s: ShardStatus, events: list[str]) -> Non
         return
     if q.state not in FINAL:
         return
+    if q.state == "failed" and q.attempts < MAX_VERIFY_RUNS:
+        # the verify run itself died (killed, out of memory, a crash): never reject an honest
+        # miner for our own failure while the review window leaves time to run it again
+        j = svc.market.job(s.job_id)
+        if svc.market.chain.latest_timestamp() + VERIFY_RETRY_MARGIN_S < (j.submitted_at or 0) + j.review_window_s:
+            svc.queue.add(q.spec)
+            events.append(f"order {o.id} shard {s.index}: verify run {q.attempts} failed ({q.reason}); running it again")
+            return
     if q.state == "succeeded" and isinstance(q.result, dict):
         r = q.result
         passed = bool(r.get("passed"))

@@ -35,6 +35,7 @@ COMMAND_MODULES: list[str] = [
     "agent",
     "models",
     "preview_server",
+    "settings",
 ]
 
 

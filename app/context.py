@@ -7,13 +7,15 @@ singleton that widgets reach for.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.logs import setup_logging
 from app.paths import Paths, resolve_paths
 from app.settings import LoadResult, Settings, SettingsStore
 
 __all__ = ["AppContext", "resolve_paths"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -23,16 +25,46 @@ class AppContext:
     settings: Settings
     load_message: str | None = None
     """Set when the settings file could not be used (kept aside); shown once to the user."""
+    _stamp: tuple[int, int, int] | None = field(default=None, repr=False)
+    """(inode, mtime_ns, size) of the settings file as last loaded or saved here (saves are
+    atomic renames, so every save is a new inode, even within one clock tick)."""
 
     @classmethod
     def open(cls, paths: Paths | None = None) -> "AppContext":
         paths = (paths or resolve_paths()).ensure()
         store = SettingsStore(paths.settings_file)
         res: LoadResult = store.load()
-        return cls(paths, store, res.settings, res.message)
+        ctx = cls(paths, store, res.settings, res.message)
+        ctx._stamp = ctx._file_stamp()
+        return ctx
 
     def save_settings(self) -> None:
         self.store.save(self.settings)
+        self._stamp = self._file_stamp()
+
+    def reload_settings_if_changed(self) -> bool:
+        """Take the settings file again if something else changed it since this process last
+        read or wrote it (`kminer settings set` while the agent runs). A file that cannot be
+        used is set aside by the store as at start-up; the settings in use stay. Returns True
+        when new settings were taken. Call it from the thread that owns the settings."""
+        stamp = self._file_stamp()
+        if stamp == self._stamp or stamp is None:
+            return False
+        self._stamp = stamp
+        res = self.store.load()
+        if res.message:
+            log.warning("settings file changed but was not used: %s", res.message)
+            return False
+        self.settings = res.settings
+        log.info("settings reloaded: %s changed", self.paths.settings_file)
+        return True
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.paths.settings_file.stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
 
     @staticmethod
     def setup_logging(*, verbose: bool = False) -> None:

@@ -140,6 +140,8 @@ def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None
                 _say("Ctrl-C: claiming nothing more; " + (f"finishing {_names(svc, finish)}; " if finish else "")
                      + (f"paused {_names(svc, stop)} (requeued, runs again on the next start); " if stop else "")
                      + "Ctrl-C again to stop at once")
+            if ctx.reload_settings_if_changed():  # `kminer settings set ...` from another terminal
+                _say("settings changed: using the new ones")
             svc.step(claim=not draining, start=not draining)
             if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
                 while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):

@@ -190,8 +190,8 @@ def _set(args) -> int:
         value = raw
     else:
         value = _store(ctx, args.key, section, cls, name, raw)
-    print(f"{args.key} = {_text(value)}  (saved to {ctx.paths.settings_file}; a running app or agent uses it "
-          "from its next start)")
+    print(f"{args.key} = {_text(value)}  (saved to {ctx.paths.settings_file}; a running `kminer agent` takes it "
+          "on its next pass; close the desktop app first, or it may write over it)")
     return 0
 
 

@@ -71,3 +71,22 @@ def test_clear_unset_and_network_switch_keep_each_networks_url(capsys):
     run(capsys, "set", "wallet.network", "devnet")
     assert saved()["wallet"]["rpc_url"] == "http://127.0.0.1:9545"
     assert run(capsys, "path")[1].strip() == str(AppContext.open().paths.settings_file)
+
+
+def test_a_running_process_takes_settings_changed_by_another():
+    """What `kminer agent` does each pass: the file changed by `kminer settings set` (another
+    process) is taken; its own saves do not count as changes; a broken file is not taken."""
+    agent, other = AppContext.open(), AppContext.open()
+    assert agent.reload_settings_if_changed() is False
+    other.settings.device("cpu").price_floor_ntk_per_hour = 2.5
+    other.save_settings()
+    assert agent.reload_settings_if_changed() is True
+    assert agent.settings.device("cpu").price_floor_ntk_per_hour == 2.5
+    assert agent.reload_settings_if_changed() is False
+    agent.settings.general.away_minutes = 3
+    agent.save_settings()
+    assert agent.reload_settings_if_changed() is False
+    assert other.reload_settings_if_changed() is True and other.settings.general.away_minutes == 3
+    agent.paths.settings_file.write_text("{ not json")
+    assert agent.reload_settings_if_changed() is False
+    assert agent.settings.general.away_minutes == 3  # the settings in use stay

@@ -42,6 +42,14 @@ PACKAGE_DATA = (
 # import in web3, eth-tester, py-evm's trie and eth-bloom...): copied with their requirements.
 METADATA_RECURSIVE = ("web3", "py-evm", "eth-tester", "eth-account")
 
+# Distributions whose version our own code reads (`importlib.metadata.version`), copied without
+# their requirements: the renderer's OSMesa fallback needs PyOpenGL >= 3.1.5 and refuses an
+# unknown version; a render card's software stack (jobs.render.dataset.software_versions) decides
+# whether a buyer's verify compares exactly, so a bundle must report the same versions as a
+# source install; the About dialog lists the rest.
+METADATA_PLAIN = ("PyOpenGL", "pyrender", "pillow", "numpy", "trimesh", "pycocotools", "pydantic",
+                  "knowledge-miner", "torch", "safetensors", "PySide6-Essentials", "nvidia-ml-py")
+
 # Loaded by name at run time (PyOpenGL picks its platform from PYOPENGL_PLATFORM; pyrender
 # imports its offscreen platform lazily), so PyInstaller's import scan cannot see them.
 GL_HIDDEN_LINUX = (

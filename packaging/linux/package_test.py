@@ -11,7 +11,11 @@ directory outside the source tree), so nothing can be borrowed from the checkout
   few frames of the bundled table-top scene) and the train example; train a tiny detector and
   infer with it; infer with each demo model in resources/models/; an embedded-chain wallet; a
   quick CPU benchmark (`bench --child`); the GUI to first paint under Xvfb (and that the GUI
-  process never loads libtorch); every shared library the bundle links resolves here.
+  process never loads libtorch); every shared library the bundle links resolves here. From
+  package_test_app.py: a market round (`order render`, `agent --once` mines it, `order watch`
+  verifies and pays; `models list`), the scene editor's preview child (`kminer preview-server`),
+  the OSMesa fallback with EGL hidden, QR codes and QtCharts, the first-run wizard (fresh home)
+  and every page of the main window (screenshots under --screens).
 
 A step that needs something not there yet (render engine, demo models, Xvfb) is SKIPped with
 the reason; any FAIL makes the exit code 1. Start-up times are measured and reported.
@@ -35,13 +39,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+import package_test_app as A  # noqa: E402
 from bundle_manifest import APP_NAME, app_version  # noqa: E402
+from package_test_app import Skip  # noqa: E402
 
 RESULTS: list[dict] = []
-
-
-class Skip(Exception):
-    """The step cannot run here yet; the message says why."""
 
 
 def step(name: str):
@@ -315,7 +318,7 @@ def gui_loads(b: Bundle, display: str) -> list[str]:
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
     return sorted({Path(line.split()[-1]).name for line in maps.splitlines()
-                   if re.search(r"libtorch|libc10|libgomp|OpenGL|pyrender", line)})
+                   if re.search(r"libtorch|libc10|libgomp|/OpenGL/|pyrender", line)})
 
 
 @step("gui")
@@ -330,6 +333,29 @@ def check_gui(b: Bundle, timings: dict) -> str:
     timings["gui_first_paint"] = {"first_ms": paints[0], "median_ms": round(statistics.median(paints[1:])),
                                   "min_ms": min(paints[1:]), "runs": len(paints) - 1}
     return f"first paint {paints[0]} ms cold, median {statistics.median(paints[1:]):.0f} ms warm; no libtorch mapped"
+
+
+check_market = step("market")(A.cli_market)
+check_preview = step("preview")(A.preview)
+check_osmesa = step("osmesa")(A.osmesa)
+check_qr_charts = step("qr+charts")(A.qr_charts)
+check_shared_store = step("shared store")(A.shared_store)
+
+
+@step("gui wizard")
+def check_gui_wizard(b: Bundle, timings: dict) -> str:
+    if not shutil.which("Xvfb"):
+        raise Skip("Xvfb not installed (apt install xvfb)")
+    with Xvfb() as x:
+        return A.gui_wizard(b, x.display, timings)
+
+
+@step("gui pages")
+def check_gui_pages(b: Bundle, screens: Path) -> str:
+    if not shutil.which("Xvfb"):
+        raise Skip("Xvfb not installed (apt install xvfb)")
+    with Xvfb() as x:
+        return A.gui_pages(b, x.display, screens)
 
 
 # Debian packages every system has (Essential/required): no need to list them in Depends.
@@ -399,11 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", type=Path, default=ROOT / "dist" / "package-test.json")
     ap.add_argument("--skip-gui", action="store_true", help="no GUI step (no X server)")
     ap.add_argument("--quick", action="store_true", help="only version, self-test and the python job")
+    ap.add_argument("--screens", type=Path, default=ROOT / "dist" / "package-test-screens",
+                    help="where the GUI steps save their screenshots")
     args = ap.parse_args(argv)
     if not args.exe.is_file():
         print(f"package-test: no bundle at {args.exe} (run: make package)", file=sys.stderr)
         return 1
-    sys.path.insert(0, str(HERE))
     from make_dist import runtime_deps
 
     timings: dict = {}
@@ -422,9 +449,16 @@ def main(argv: list[str] | None = None) -> int:
             check_train_infer(b)
             check_demo_models(b)
             check_wallet(b)
+            check_market(b)
+            check_preview(b)
+            check_osmesa(b)
+            check_qr_charts(b)
+            check_shared_store(b)
             check_bench(b)
             if not args.skip_gui:
                 check_gui(b, timings)
+                check_gui_wizard(b, timings)
+                check_gui_pages(b, args.screens)
             check_libraries(b, runtime_deps())
     sizes = {"bundle_mib": du_mib(b.exe.resolve().parent)}
     dist = args.exe.resolve().parent.parent

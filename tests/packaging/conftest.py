@@ -41,3 +41,8 @@ def win_resources():
 @pytest.fixture(scope="session")
 def entry():
     return _load("kminer_entry", PACKAGING / "kminer_entry.py")
+
+
+@pytest.fixture(scope="session")
+def app_checks():
+    return _load("package_test_app", PACKAGING / "linux" / "package_test_app.py")

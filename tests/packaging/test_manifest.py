@@ -78,7 +78,8 @@ def test_gl_platform_modules_named_in_hidden_imports_exist(manifest):
 def test_excludes_never_drop_what_the_app_runs_on(manifest):
     ex = set(manifest.excludes())
     needed = {"torch", "pyrender", "OpenGL", "trimesh", "PySide6", "PySide6.QtWidgets", "PySide6.QtSvg", "numpy",
-              "web3", "safetensors", "pycocotools", "qasync", "scipy", *manifest.OUR_PACKAGES}
+              "web3", "safetensors", "pycocotools", "qasync", "scipy", "segno", "PySide6.QtCharts",
+              "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", *manifest.OUR_PACKAGES}
     assert not (ex & needed)
     assert {"tkinter", "torchvision", "pytest"} <= ex
 
@@ -104,3 +105,32 @@ def test_spec_uses_the_manifest_and_builds_one_folder():
     for needle in ("M.data_files(ROOT)", "M.excludes()", "M.gl_hidden_imports(", "M.METADATA_RECURSIVE",
                    "M.keep_in_bundle", "collect_submodules(pkg)", "M.THIRD_PARTY_SUBMODULES", "kminer_entry.py", "M.app_version(ROOT)"):
         assert needle in text, needle
+
+
+def test_versions_our_code_reads_ship_their_metadata(manifest, monkeypatch, tmp_path):
+    """Every distribution whose version the renderer, the render card and the About dialog
+    read must have its metadata in the bundle: a missing PyOpenGL version disables the OSMesa
+    fallback, a missing pyrender/pillow version makes a bundle's render card differ from a
+    source install's (so verification drops from exact to tolerant)."""
+    import importlib.metadata as md
+
+    from app.about import about_info
+    from app.paths import Paths
+    from jobs.render import dataset, renderer
+
+    asked: set[str] = set()
+    real = md.version
+
+    def spy(name):
+        asked.add(name)
+        return real(name)
+
+    monkeypatch.setattr(md, "version", spy)
+    dataset.software_versions()
+    renderer._pyopengl_version()
+    about_info(Paths(config_dir=tmp_path, data_dir=tmp_path, log_dir=tmp_path, cache_dir=tmp_path))
+    shipped = {n.lower() for n in manifest.METADATA_PLAIN + manifest.METADATA_RECURSIVE}
+    assert {"pyopengl", "pyrender", "pillow"} <= {n.lower() for n in asked}
+    assert {n.lower() for n in asked} <= shipped
+    spec = (ROOT / "packaging" / "kminer.spec").read_text()
+    assert "M.METADATA_PLAIN" in spec

@@ -69,9 +69,10 @@ def _scene(b) -> Path:
 
 def cli_market(b) -> str:
     """`order --help`, `devnet --help`, `models list`, and one market round on the embedded chain:
-    the wallet's account orders 4 frames, a second account mines them with `agent --once`
-    (claim, render in the strict sandbox through the frozen worker, submit), `order watch`
-    verifies (re-renders a sample through the frozen worker), accepts and pays."""
+    a second account (the buyer) orders 4 frames, the wallet's own account mines them with
+    `agent --once` (claim, render in the strict sandbox through the frozen worker, submit),
+    `order watch` verifies (re-renders a sample through the frozen worker), accepts and pays.
+    The GUI steps after this one then show the wallet's account with 1 NTK earned today."""
     for cmd in ("order", "devnet", "agent", "models"):
         if cmd not in b.commands():
             raise Skip(f"kminer {cmd} is not in this bundle")
@@ -81,32 +82,38 @@ def cli_market(b) -> str:
     if not list((Path(b.env["KMINER_HOME"]) / "data" / "keystore").glob("*.json")):
         b.json("wallet", "create", "--network", "local", "--json", env=env, timeout=300)
     listed = b.run("models", "list", env=env, timeout=300).stdout.strip().splitlines()
-    miner = b.json("wallet", "create", "--network", "local", "--json", env=env, timeout=300)["address"]
-    b.run("wallet", "send", "--to", miner, "--amount", "2", "--asset", "ETH", "--json", env=env, timeout=300)
+    miner = next(a["address"] for a in b.json("wallet", "address", "--json", env=env, timeout=120) if a["current"])
+    buyer = b.json("wallet", "create", "--network", "local", "--json", env=env, timeout=300)["address"]
+    for amount, asset in (("2", "ETH"), ("10", "NTK")):
+        b.run("wallet", "send", "--to", buyer, "--amount", amount, "--asset", asset, "--json", env=env, timeout=300)
+    as_buyer = ("--account", buyer)
     order = b.json("order", "render", str(_scene(b)), "--count", "4", "--size", "160x120", "--sample", "2",
-                   "--reward", "1", "--json", env=env, timeout=300)
+                   "--reward", "1", "--json", *as_buyer, env=env, timeout=300)
     b.run("devices", "set-mode", "cpu", "mining", timeout=60)
     try:
         t = time.perf_counter()
-        agent = b.run("agent", "--once", "--account", miner, env=env, timeout=600).stdout.strip()
+        agent = b.run("agent", "--once", env=env, timeout=600).stdout.strip()
         agent_s = time.perf_counter() - t
+        t = time.perf_counter()
+        b.run("order", "watch", "--until-idle", "--timeout", "400", *as_buyer, env=env, timeout=600)
+        watch_s = time.perf_counter() - t
+        paid = b.run("agent", "--once", env=env, timeout=600).stdout.strip()  # sees the payment, books it
     finally:
         b.run("devices", "set-mode", "cpu", "idle", timeout=60)
-    t = time.perf_counter()
-    b.run("order", "watch", "--until-idle", "--timeout", "400", env=env, timeout=600)
-    watch_s = time.perf_counter() - t
-    shown = b.run("order", "show", str(order["id"]), env=env, timeout=120).stdout
-    if "accepted" not in shown or "done" not in shown:
+    if "today 1.0000 NTK" not in paid:
+        raise RuntimeError(f"the agent did not book the 1 NTK payment: {paid[-200:]}")
+    shown = b.run("order", "show", str(order["id"]), *as_buyer, env=env, timeout=120).stdout
+    if f"accepted by {miner}" not in shown or "done" not in shown:
         raise RuntimeError(f"order {order['id']} not accepted: {' | '.join(shown.strip().splitlines()[:3])[:300]}")
-    bal = b.run("wallet", "balance", "--account", miner, env=env, timeout=120).stdout.strip()
-    if not re.search(r"\b1 NTK\b", bal):
-        raise RuntimeError(f"the miner was not paid 1 NTK: {bal[:200]}")
+    left = int(b.json("wallet", "balance", "--json", *as_buyer, env=env, timeout=120)["ntk_wei"])
+    if left != 9 * 10**18:
+        raise RuntimeError(f"the buyer has {left / 1e18} NTK left, not 10 - 1 reward = 9")
     verified = re.search(r"\[(exact[^\]]*|tolerant[^\]]*)\]", shown)
     if not agent:
         raise RuntimeError("agent --once printed no status line")
     return (f"models list {len(listed)} listing(s); order {order['id']} claimed, rendered (strict sandbox), submitted "
             f"by agent --once in {agent_s:.1f} s; verified and paid by order watch in {watch_s:.1f} s "
-            f"[{verified.group(1) if verified else '?'}]")
+            f"[{verified.group(1) if verified else '?'}]; the next agent pass booked 1 NTK earned today")
 
 
 def preview(b) -> str:
@@ -221,8 +228,9 @@ def gui_wizard(b, display: str, timings: dict) -> str:
     return f"FirstRunWizard painted {paints[0]} ms cold, {min(paints[1:])} ms warm; pages: {', '.join(doc['wizard_pages'])}"
 
 
-def gui_pages(b, display: str, screens: Path | None = None) -> str:
-    """With a wallet: the main window, every page shown and grabbed, the preview child started."""
+def gui_pages(b, display: str, screens: Path | None = None, earned: bool = False) -> str:
+    """With a wallet: the main window, every page shown and grabbed, the preview child started;
+    `earned` (the market step paid this wallet): the Earnings page shows its charts."""
     home = Path(b.env["KMINER_HOME"])
     if not list((home / "data" / "keystore").glob("*.json")):
         b.json("wallet", "create", "--network", "local", "--json", env=PASSWORD, timeout=300)
@@ -238,5 +246,9 @@ def gui_pages(b, display: str, screens: Path | None = None) -> str:
         raise RuntimeError(f"page(s) painted blank: {', '.join(blank)}")
     if not any(c.split()[:2] == [str(b.exe), "preview-server"] for c in doc.get("preview_children", [])):
         raise RuntimeError(f"no `kminer preview-server` child after the scene editor: {doc.get('preview_children')}")
+    charts = doc.get("charts", {}).get("Earnings", 0)
+    if earned and not charts:
+        raise RuntimeError("the Earnings page shows no chart although this wallet earned NTK")
     return (f"main window up {doc['ms_to_window']} ms after the script started; {len(doc['pages'])} pages shown "
-            f"({', '.join(doc['pages'])}), screenshots in {out}; preview child running; tour {wall:.1f} s")
+            f"({', '.join(doc['pages'])}), {charts} chart(s) on Earnings, screenshots in {out}; preview child "
+            f"running; tour {wall:.1f} s")

@@ -61,6 +61,7 @@ def test_gui_tour_script_shows_the_wizard_then_every_page(tmp_path, app_checks):
     doc = _run("gui_tour.py", str(tmp_path / "main"), "0.3", env=env, timeout=300)
     assert set(app_checks.PAGES) <= set(doc["pages"])
     assert all(colours >= 20 for _w, _h, colours in doc["shots"].values()), doc["shots"]
+    assert doc["charts"]["Devices"] == 0 and "Earnings" in doc["charts"]
     assert any("preview-server" in c for c in doc["preview_children"])
     assert doc["worker_modules"] == [] and doc["worker_libs"] == []
     assert app_checks._log_problems(tmp_path / "home") == []

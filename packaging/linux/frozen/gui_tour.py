@@ -1,7 +1,8 @@
 """Run inside the bundle (`kminer -c "$(cat gui_tour.py)" OUT_DIR [SETTLE_S]`): the real desktop app
 (app.main.run_gui) with a timer that, once the main window is up, shows every page in turn, saves
 a screenshot of each to OUT_DIR/<page>.png, waits for the scene editor's preview child, and prints
-one JSON line: {"pages": [...], "shots": {page: [w, h, distinct colours]}, "preview_children": [...],
+one JSON line: {"pages": [...], "shots": {page: [w, h, distinct colours]}, "charts": {page: QChartViews
+shown}, "preview_children": [...],
 "worker_modules": [...], "worker_libs": [...], "ms_to_window": ...}; then quits the app. Without a
 wallet the first-run wizard comes up instead: {"wizard", "wizard_pages", "shots"...}, then it closes. Standard library, PySide6 and our
 packages only: whatever it imports comes from the bundle."""
@@ -71,6 +72,7 @@ def wizard_tour(wiz) -> None:
 
 
 def tour() -> None:
+    from PySide6.QtCharts import QChartView
     from PySide6.QtWidgets import QWizard
 
     from ui.main_window import MainWindow
@@ -89,7 +91,7 @@ def tour() -> None:
         QTimer.singleShot(100, tour)
         return
     win = wins[0]
-    doc = {"ms_to_window": round((time.perf_counter() - T0) * 1000), "pages": win.page_names(), "shots": {}}
+    doc = {"ms_to_window": round((time.perf_counter() - T0) * 1000), "pages": win.page_names(), "shots": {}, "charts": {}}
     OUT.mkdir(parents=True, exist_ok=True)
     for name in doc["pages"]:
         win.show_page(name)
@@ -97,6 +99,8 @@ def tour() -> None:
         img = win.grab().toImage()
         img.save(str(OUT / (re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() + ".png")))
         doc["shots"][name] = [img.width(), img.height(), _colours(img)]
+        page = win.pages.currentWidget()
+        doc["charts"][name] = sum(1 for v in page.findChildren(QChartView) if v.isVisible())
         if name.lower().startswith("scene"):
             end = time.monotonic() + 60
             while time.monotonic() < end and not any("preview-server" in c for c in _children(os.getpid())):

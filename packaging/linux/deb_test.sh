@@ -34,6 +34,13 @@ echo "PASS  /usr/bin/kminer self-test"
 as_user /usr/bin/kminer job run /opt/knowledge-miner/_internal/resources/examples/python_job.json --sandbox strict --json \
   | grep -q '"status": "succeeded"' || fail "python job in the strict sandbox from /opt"
 echo "PASS  a python job through the installed kminer worker in the strict sandbox"
+# The scene editor's preview child, started through the /usr/bin/kminer link: it must re-invoke
+# the real executable in /opt (sys.executable), not the link's folder.
+preview="$(as_user /usr/bin/kminer -c "$(cat packaging/linux/frozen/preview_frame.py)" \
+  /opt/knowledge-miner/_internal/resources/scenes/table_top.json)" || fail "preview child from /usr/bin/kminer"
+echo "$preview" | grep -q '"argv": \["/opt/knowledge-miner/kminer", "preview-server"\]' \
+  || fail "preview child not started as /opt/knowledge-miner/kminer preview-server: $preview"
+echo "PASS  the scene editor's preview child (/opt/knowledge-miner/kminer preview-server) rendered a view"
 as_user /usr/bin/kminer wallet create --network local --json >/dev/null || fail "wallet create"
 data="$user_home/.local/share/knowledge-miner"
 [ -d "$data" ] || fail "no data folder at $data (platformdirs)"

@@ -96,14 +96,18 @@ QT_EXCLUDES = (
 )
 
 
-# Files the torch hook collects that only torch's own C++ tests or extension builds use
-# (destination paths in the bundle, fnmatch patterns): ~140 MB of the torch wheel.
+# Files the hooks collect that we never load (destination paths in the bundle, fnmatch
+# patterns): torch's own C++ tests and extension-build files (~140 MB), Qt's virtual keyboard.
 DROP_FROM_BUNDLE = (
     "torch/test/*", "torch/include/*", "torch/share/*",
     # torch/bin: its C++ test programs and protoc; torch_shm_manager stays (DataLoader, shared memory).
     "torch/bin/*test*", "torch/bin/*Test", "torch/bin/protoc*", "torch/bin/*.pt", "torch/bin/*.ptl",
     "torch/lib/libjitbackend_test.so", "torch/lib/libtorchbind_test.so", "torch/lib/libbackend_with_compiler.so",
     "torch/lib/libaoti_custom_ops.so", "torch/lib/*test*.dll", "torch/lib/*.lib",
+    # Qt's virtual-keyboard input method (used only with QT_IM_MODULE=qtvirtualkeyboard) and the
+    # Qt Quick/QML libraries nothing else needs: ~17 MB. Compose and IBus input methods stay.
+    "PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
+    "PySide6/Qt/lib/libQt6VirtualKeyboard*", "PySide6/Qt/lib/libQt6Quick*", "PySide6/Qt/lib/libQt6Qml*",
 )
 
 

@@ -134,3 +134,14 @@ def test_versions_our_code_reads_ship_their_metadata(manifest, monkeypatch, tmp_
     assert {n.lower() for n in asked} <= shipped
     spec = (ROOT / "packaging" / "kminer.spec").read_text()
     assert "M.METADATA_PLAIN" in spec
+
+
+def test_qt_virtual_keyboard_and_quick_are_dropped_and_the_widgets_stack_kept(manifest):
+    for dest in ("PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
+                 "PySide6/Qt/lib/libQt6Quick.so.6", "PySide6/Qt/lib/libQt6Qml.so.6", "PySide6/Qt/lib/libQt6QmlModels.so.6",
+                 "PySide6/Qt/lib/libQt6VirtualKeyboard.so.6"):
+        assert not manifest.keep_in_bundle(dest), dest
+    for dest in ("PySide6/Qt/lib/libQt6Charts.so.6", "PySide6/Qt/lib/libQt6OpenGLWidgets.so.6", "PySide6/QtCharts.abi3.so",
+                 "PySide6/Qt/plugins/platforminputcontexts/libcomposeplatforminputcontextplugin.so",
+                 "PySide6/Qt/plugins/platforms/libqxcb.so", "PySide6/Qt/lib/libQt6Widgets.so.6"):
+        assert manifest.keep_in_bundle(dest), dest

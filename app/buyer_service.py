@@ -57,6 +57,8 @@ from app.context import AppContext
 log = logging.getLogger(__name__)
 
 MAX_WALL_S = 7 * 86400
+DEV_CHAIN_ID = 31337
+"""anvil's and hardhat's chain id: a local dev node that mines only for transactions."""
 TRAIN_KEYS = frozenset({"arch", "epochs", "batch", "lr", "weight_decay", "input_size", "val_fraction", "seed", "augment",
                         "eval_every", "threads", "half_weights", "max_cache_mb"})
 """TrainConfig fields a buyer may set (device, world size and the rest are the miner's)."""
@@ -297,7 +299,12 @@ class BuyerService:
                     self._recover_posting(o, events)
                 elif o.state in ("open", "stalled"):
                     for s in o.shards:
-                        self._advance(o, s, events)
+                        try:  # one shard's trouble never holds back the others' refunds and answers
+                            self._advance(o, s, events)
+                        except Exception as e:
+                            log.warning("order %s shard %s: %s", o.id, s.index, e)
+                            log.debug("order %s shard %s", o.id, s.index, exc_info=True)
+                            events.append(f"order {o.id} shard {s.index}: will retry ({type(e).__name__}: {e})")
                     self._check_order(self.order(o.id), events)
                 elif o.state == "merging":
                     self._finish(o, events)
@@ -331,7 +338,7 @@ class BuyerService:
                 events.append(f"order {o.id} shard {s.index}: result submitted by {j.miner} (job {j.id})")
             elif st == JobStatus.REFUNDED:
                 self.book.set_shard(o.id, s.index, state="refunded", settled_at=time.time())
-            elif m.chain.latest_timestamp() > j.deadline:
+            elif self._chain_time_past(j.deadline):
                 res = m.refund(self.account, j.id)
                 self.book.set_shard(o.id, s.index, state="refunded", chain_status="refunded", tx=res.tx_hash,
                                     reason="no result before the deadline; reward refunded", settled_at=time.time())
@@ -348,6 +355,27 @@ class BuyerService:
             return
         if s.state == "released" and s.verified is None:
             bv.start_verify(self, o, s, events)
+
+    def _chain_time_past(self, t: int) -> bool:
+        """True when chain time is past `t` (unix s). A chain that makes blocks only for
+        transactions (the embedded chain; a local dev node, chain id 31337) keeps the time of its
+        last block while nothing happens: once the wall clock is past `t`, an empty block is made
+        so a refund is not put off until someone else sends a transaction."""
+        chain = self.market.chain
+        if chain.latest_timestamp() > t:
+            return True
+        if time.time() < t + 1:  # a block made now would be stamped t or earlier
+            return False
+        from wallet.embedded import empty_block_miner
+
+        mine = empty_block_miner(chain.w3)
+        if mine is not None:
+            mine()
+        elif chain.chain_id == DEV_CHAIN_ID:
+            chain.read(lambda: chain.w3.provider.make_request("evm_mine", []))
+        else:
+            return False
+        return chain.latest_timestamp() > t
 
     def _check_order(self, o: OrderStatus, events: list[str]) -> None:
         bad = [s for s in o.shards if s.state in ("rejected", "refunded") or (s.state == "released" and s.verified is False)]

@@ -21,6 +21,9 @@ MAX_VERIFY_RUNS = 3
 """A verify job that fails (not: finds the result bad) is run again, up to this many runs."""
 VERIFY_RETRY_MARGIN_S = 60
 """Another verify run is started only while the review window has this long left."""
+FETCH_GIVE_UP_S = 120
+"""A result that still cannot be fetched this close to the end of its review window (chain
+seconds) is rejected: the buyer never pays for what it could not check."""
 
 
 def start_verify(svc, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
@@ -29,15 +32,24 @@ def start_verify(svc, o: OrderStatus, s: ShardStatus, events: list[str]) -> None
     from jobs.queue import QueueError
     from jobs.sandbox import find_bwrap
     from jobs.spec import JobSpec
+    from wallet.market import JobStatus
 
     if svc.cfg.level == "strict" and find_bwrap() is None:  # our problem, not the miner's: never reject for it
         raise RuntimeError("cannot verify: the strict sandbox needs bubblewrap (install it, or set the sandbox to basic)")
     try:
         path = svc.store.fetch(s.result_sha, s.result_uri)
     except ArtifactError as e:
-        if "hash mismatch" not in str(e):
+        if "hash mismatch" in str(e):
+            settle(svc, o, s, False, {"check": "result does not match its hash"},
+                   f"result does not match its hash: {e}", events)
+            return
+        j = svc.market.job(s.job_id)
+        closes = (j.submitted_at or 0) + j.review_window_s
+        if j.status == JobStatus.SUBMITTED and svc.market.chain.latest_timestamp() + FETCH_GIVE_UP_S < closes:
             raise  # unreachable for now: try again on the next pass
-        settle(svc, o, s, False, {"check": "result does not match its hash"}, f"result does not match its hash: {e}", events)
+        # never accepted unseen, and never left to be released unverified when the window closes
+        settle(svc, o, s, False, {"check": "the result could not be fetched"},
+               f"the result could not be fetched before the review window closed: {e}", events)
         return
     p = o.params
     if o.kind == "render":
@@ -102,6 +114,7 @@ def finish_verify(svc, o: OrderStatus, s: ShardStatus, events: list[str]) -> Non
 def settle(svc, o: OrderStatus, s: ShardStatus, passed: bool, figures: dict, reason: str | None,
            events: list[str]) -> None:
     """Accept or reject on the chain as the verification says (or record the miner's release)."""
+    from wallet.errors import ContractRevert, TransactionFailed
     from wallet.market import JobStatus
 
     m = svc.market
@@ -110,17 +123,23 @@ def settle(svc, o: OrderStatus, s: ShardStatus, passed: bool, figures: dict, rea
     cols: dict[str, Any] = {"verified": int(passed), "figures": figures, "reason": reason, "settled_at": now,
                             "chain_status": j.status.name.lower()}
     fig = _fig_text(figures)
-    if j.status == JobStatus.SUBMITTED and m.chain.latest_timestamp() <= (j.submitted_at or 0) + j.review_window_s:
+    closes = (j.submitted_at or 0) + j.review_window_s
+    if j.status == JobStatus.SUBMITTED and not svc._chain_time_past(closes):
         if passed:
             res = m.accept(svc.account, j.id)
             svc.book.set_shard(o.id, s.index, state="accepted", tx=res.tx_hash, **{**cols, "chain_status": "accepted"})
             events.append(f"order {o.id} shard {s.index}: verified ({fig}); accepted, {j.reward_wei / 1e18:g} NTK paid "
                           f"to {j.miner}")
-        else:
+            return
+        try:
             res = m.reject(svc.account, j.id)
+        except (ContractRevert, TransactionFailed):  # the block it landed in was past the window after all
+            if m.job(j.id).status != JobStatus.SUBMITTED or m.chain.latest_timestamp() <= closes:
+                raise
+        else:
             svc.book.set_shard(o.id, s.index, state="rejected", tx=res.tx_hash, **{**cols, "chain_status": "rejected"})
             events.append(f"order {o.id} shard {s.index}: REJECTED ({reason}); reward back")
-        return
+            return
     if j.status in (JobStatus.ACCEPTED, JobStatus.REJECTED):  # our own answer, sent before a restart
         svc.book.set_shard(o.id, s.index, state=j.status.name.lower(), **cols)
         return

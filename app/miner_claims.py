@@ -203,9 +203,14 @@ class ClaimsMixin:
             try:
                 res = self.market.claim(self.account, o.job_id)
             except Exception as e:
+                if not _refused_before_sending(e):
+                    # the claim may be on the chain (sent, then the reply was lost): the row stays
+                    # `claiming` and the next pass reads the chain (adopt it, or drop the row)
+                    log.warning("market job %s: claim sent, outcome unknown (%s); the chain decides", o.job_id, e)
+                    if is_transient(e):
+                        raise
+                    continue
                 self.db.delete(o.job_id)
-                if is_transient(e):
-                    raise
                 self._skip(o, f"claim failed: {e}")
                 continue
             log.info("claimed market job %s (%s): %s", o.job_id, o.kind, d.reason)
@@ -265,6 +270,15 @@ class ClaimsMixin:
             row = FloorChangeRow(time.time(), key, ch.old, ch.new, ch.reason)
             self.db.log_floor(row)
             log.info("device %s: %s", key, row.text())
+
+
+def _refused_before_sending(e: BaseException) -> bool:
+    """True when a claim failed before its transaction left (a revert found by the preflight,
+    too little ETH or NTK for the stake): nothing can be on the chain. Anything else (RPC gone
+    or a receipt timeout after sending) may have claimed the job."""
+    from wallet.errors import ContractRevert, InsufficientFunds
+
+    return isinstance(e, (ContractRevert, InsufficientFunds))
 
 
 def _resolve(uri: str | None, spec_uri: str) -> str | None:

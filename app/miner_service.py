@@ -261,12 +261,16 @@ class MinerService(ClaimsMixin):
     def _chain_pass(self, claim: bool) -> None:
         self._chain_now = self.market.chain.latest_timestamp()
         self._read_events()
+        held: _Transient | None = None
         for r in self.rows(active_only=True):
             for _ in range(len(STATES)):  # as far as it can go now (running -> uploaded -> submitted...)
                 try:
                     self._advance(r)
+                except _Transient as e:  # this job's upload: the other jobs (their payments) go on
+                    held = held or e
+                    break
                 except Exception as e:
-                    if isinstance(e, _Transient) or is_transient(e):
+                    if is_transient(e):
                         raise
                     log.warning("market job %s (%s): %s", r.job_id, r.state, e)
                     break
@@ -274,6 +278,8 @@ class MinerService(ClaimsMixin):
                 if nxt is None or nxt.state == r.state or nxt.state in FINAL:
                     break
                 r = nxt
+        if held is not None:
+            raise held  # the backoff and status_text() say what is waiting
         if claim:
             self._claim_new()
         self._auto_price()
@@ -364,6 +370,7 @@ class MinerService(ClaimsMixin):
 
     # ---- advancing tracked jobs -----------------------------------------------------------
     def _advance(self, r: MarketJobRow) -> None:
+        from wallet.errors import ContractRevert
         from wallet.market import JobStatus
 
         m = self.market
@@ -385,8 +392,21 @@ class MinerService(ClaimsMixin):
             return
         if r.state == "uploaded":
             j = m.job(r.job_id)
+            late = "the deadline passed before the result could be submitted"
+            if (j.status == JobStatus.CLAIMED and self._chain_now <= j.deadline and time.time() >= j.deadline + 1
+                    and self._nudge_chain_time()):  # a chain whose last block is old: bring its time up first
+                self._chain_now = m.chain.latest_timestamp()
+            if j.status == JobStatus.CLAIMED and self._chain_now > j.deadline:
+                self.db.set(r.job_id, state="failed", reason=late)  # the contract refuses it now
+                return
             if j.status == JobStatus.CLAIMED:
-                res = m.submit(self.account, r.job_id, "0x" + r.output_sha, r.result_uri)
+                try:
+                    res = m.submit(self.account, r.job_id, "0x" + r.output_sha, r.result_uri)
+                except ContractRevert as e:  # chain time was past the deadline after all
+                    if e.revert.name != "DeadlinePassed":
+                        raise
+                    self.db.set(r.job_id, state="failed", reason=late)
+                    return
                 j = m.job(r.job_id)
                 self.db.set(r.job_id, state="submitted", tx_submit=res.tx_hash, submitted_at=j.submitted_at,
                             review_window_s=j.review_window_s, dirty=0)
@@ -455,7 +475,8 @@ class MinerService(ClaimsMixin):
         if t1 - t0 < MIN_OBSERVE_S or f1 <= f0:
             return None
         rate = (f1 - f0) / (t1 - t0)
-        finish = time.time() + (1.0 - f1) / rate + SUBMIT_MARGIN_S
+        # the deadline is chain time: count from the chain's clock where it runs ahead of ours
+        finish = max(self._chain_now, time.time()) + (1.0 - f1) / rate + SUBMIT_MARGIN_S
         if finish <= r.deadline:
             return None
         return (f"expected to finish at {_hms(finish)} ({f1 * 100:.0f}% done at {rate * 100:.2f}%/s), "

@@ -391,6 +391,10 @@ class ModelService:
         if before < raw.price_wei:
             raise InsufficientFunds(f"not enough NTK: model #{listing_id} costs {format_units(raw.price_wei)} NTK, "
                                     f"you have {format_units(before)} NTK")
+        try:  # the market cannot refund a sale: never pay for weights that are missing or not the card's
+            self._checked_weights(raw)
+        except ModelError as e:
+            raise ModelError(f"model #{listing_id} was not bought: {e}") from None
         txs = []
         approval = m.token.ensure_allowance(me, m.models_contract.address, raw.price_wei)
         if approval is not None:
@@ -428,6 +432,23 @@ class ModelService:
                               uri=uri or card_path.resolve().as_uri(), price_wei=price_wei)
         return lid
 
+    def _checked_weights(self, raw) -> tuple[dict, str, str]:
+        """(card, weights sha256, weights file name) of a listing, the weights fetched into the
+        store and checked against the card; ModelError if they cannot be had or do not match."""
+        from jobs.artifacts import ArtifactError
+
+        card, _ = self._card(raw.card_hash, raw.uri)
+        w = card["weights"]
+        wsha = w.get("sha256")
+        if not isinstance(wsha, str) or not re.fullmatch(r"[0-9a-f]{64}", wsha):
+            raise ModelError("the model card does not give its weights' sha256; it cannot be checked")
+        wname = w.get("file", "model.safetensors")
+        try:
+            self.store.fetch(wsha, resolve_uri(sibling_uri(raw.uri, wname)))
+        except ArtifactError as e:
+            raise ModelError(f"the weights could not be fetched or do not match the card: {e}") from None
+        return card, wsha, wname
+
     # -- fetching a bought model (chain) ------------------------------------------------------------
     def fetch(self, listing_id: int) -> OwnedModel:
         """The bought model as a checked folder under models_dir (fetched on first use). *(chain)*"""
@@ -438,16 +459,7 @@ class ModelService:
         raw = m.listing(listing_id)
         if raw.owner.lower() != me.lower() and not m.has_purchased(listing_id, me):
             raise ModelError(f"model #{listing_id} is not purchased by {me}; buy it first")
-        card, card_path = self._card(raw.card_hash, raw.uri)
-        w = card["weights"]
-        wsha = w.get("sha256")
-        if not isinstance(wsha, str) or not re.fullmatch(r"[0-9a-f]{64}", wsha):
-            raise ModelError("the model card does not give its weights' sha256; it cannot be checked")
-        wname = w.get("file", "model.safetensors")
-        try:
-            self.store.fetch(wsha, resolve_uri(sibling_uri(raw.uri, wname)))
-        except ArtifactError as e:
-            raise ModelError(f"the weights could not be fetched or do not match the card: {e}") from None
+        card, wsha, wname = self._checked_weights(raw)
         csha = raw.card_hash.removeprefix("0x").lower()
         folder = self.ctx.paths.models_dir / f"{listing_id}-{csha[:12]}"
         if not (folder / "model_card.json").is_file() or not (folder / wname).is_file():

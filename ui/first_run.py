@@ -426,7 +426,7 @@ class BenchPage(_Page):
         row.addWidget(self.start_button)
         row.addWidget(self.cancel_button)
         box.addLayout(row)
-        self.status = QLabel("Optional: you can also run it later with `kminer bench`.")
+        self.status = QLabel("Optional: press Finish to skip it; you can run it later (kminer bench in a terminal).")
         self.status.setWordWrap(True)
         box.addWidget(self.status)
         box.addWidget(self.general_error)
@@ -486,7 +486,7 @@ class BenchPage(_Page):
             if self.results[d].text().startswith(("waiting", "running")):
                 self.results[d].setText("")
         if isinstance(e, Cancelled):
-            self.status.setText("Cancelled. You can run it again, or later with `kminer bench`.")
+            self.status.setText("Cancelled. You can run it again, or press Finish and run it later (kminer bench).")
         else:
             self.status.setText("")
             show_error(self.general_error, f"The benchmark failed: {e}")

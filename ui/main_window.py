@@ -136,8 +136,6 @@ class MainWindow(QMainWindow):
         if sandbox is not None:
             self.sandbox_label.setToolTip(sandbox.tooltip)
             self.statusBar().addPermanentWidget(self.sandbox_label)
-        if devices.message:
-            self.statusBar().showMessage(devices.message, 15000)
 
         self._build_menus()
         self._restore_state()

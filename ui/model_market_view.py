@@ -422,6 +422,7 @@ class ModelMarketView(QWidget):
         self.cards: dict[int, ModelCard] = {}
         self.selected: int | None = None
         self.confirm_dialog: BuyDialog | None = None
+        self._quoting = False
         self.result = None
         self._images: list[QImage] = []
         self._page = 0
@@ -558,13 +559,23 @@ class ModelMarketView(QWidget):
 
     # -- buying (chain) --------------------------------------------------------------------------
     def request_buy(self, listing_id: int) -> None:
-        """Quote (chain), then the confirmation dialog; buying happens only on its Buy button."""
+        """Quote (chain), then the confirmation dialog; buying happens only on its Buy button.
+        A second request while one is quoting or its dialog is open is ignored (a double click
+        never opens two dialogs)."""
+        if self._quoting or self.confirm_dialog is not None:
+            return
+        self._quoting = True
         self.show_message(f"Getting the price of model #{listing_id}…")
         models = self._models
-        self._chain.submit(lambda: models.quote(listing_id), on_done=self._confirm,
-                           on_error=lambda e: self.show_message(f"Cannot buy model #{listing_id}: {e}", "error"))
+
+        def failed(e: BaseException) -> None:
+            self._quoting = False
+            self.show_message(f"Cannot buy model #{listing_id}: {e}", "error")
+
+        self._chain.submit(lambda: models.quote(listing_id), on_done=self._confirm, on_error=failed)
 
     def _confirm(self, quote) -> None:
+        self._quoting = False
         self.show_message("")
         if quote.already_owned:
             self.show_message(f"You already own {quote.name}.", "info")

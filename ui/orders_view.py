@@ -103,6 +103,8 @@ class OrdersView(QWidget):
 
     ordersChanged = Signal(object)   # list[OrderStatus]
     posted = Signal(object)          # OrderStatus, or an exception
+    EMPTY_TEXT = "No orders yet: post a dataset order on the left."
+    CLOSED_TEXT = "Your orders show here once the market is open: it opens when the wallet is unlocked (Wallet page)."
     OK_MESSAGE_MS = 30_000
     """How long a good-news banner ("Order 3 posted...") stays; errors stay until replaced."""
 
@@ -114,6 +116,8 @@ class OrdersView(QWidget):
         self._files = files_runner
         self._auto_step = auto_step
         self._in_flight = False
+        self.closed = False
+        """True while the buyer has no unlocked account (wallet locked, market not open yet)."""
         self._spec: dict | None = None
         self.orders: list = []
         self.selected: int | None = None
@@ -151,7 +155,8 @@ class OrdersView(QWidget):
         hh.setSectionResizeMode(4, QHeaderView.ResizeMode.Fixed)
         self.table.setColumnWidth(4, 110)
         self.table.itemSelectionChanged.connect(self._selection_changed)
-        self.empty = muted(QLabel("No orders yet: post a dataset order on the left."))
+        self.empty = muted(QLabel(self.EMPTY_TEXT))
+        self.empty.setWordWrap(True)
         orders_box = QVBoxLayout()
         orders_box.setContentsMargins(0, 0, 0, 0)
         orders_box.addWidget(self.table, 1)
@@ -352,7 +357,8 @@ class OrdersView(QWidget):
         if spec is not None:
             self.scene_edit.clear()
             self.scene_edit.setPlaceholderText(f"from the scene editor: {spec.get('name', 'unnamed scene')}")
-            self.scene_note.setText("the scene editor's spec is used (type a path to use a file instead)")
+            self.scene_note.setText(f"Using “{spec.get('name', 'unnamed scene')}” from the scene editor "
+                                    "(Browse… or type a path to use a file instead)")
         else:
             self.scene_edit.setPlaceholderText("scene spec file (.json)")
             self.scene_note.setText("or send the scene from the scene editor")
@@ -463,7 +469,7 @@ class OrdersView(QWidget):
             return
         self._in_flight = True
         buyer, step = self._buyer, self._auto_step
-        self._chain.submit(lambda: ((buyer.step() if step else []), buyer.orders()),
+        self._chain.submit(lambda: ((buyer.step() if step else []), buyer.orders(), buyer.account is None),
                            on_done=self._apply, on_error=self._refresh_failed)
 
     def _refresh_failed(self, err: BaseException) -> None:
@@ -472,7 +478,8 @@ class OrdersView(QWidget):
 
     def _apply(self, value) -> None:
         self._in_flight = False
-        events, orders = value
+        events, orders, *closed = value
+        self.closed = bool(closed and closed[0])
         self.last_refresh_at = time.monotonic()
         for line in events:
             self.activity.insertItem(0, f"{time.strftime('%H:%M:%S')}  {line}")
@@ -517,6 +524,7 @@ class OrdersView(QWidget):
                 t.selectRow(r)
         t.blockSignals(False)
         t.setVisible(bool(self.orders))
+        self.empty.setText(self.CLOSED_TEXT if self.closed else self.EMPTY_TEXT)
         self.empty.setVisible(not self.orders)
         if self.selected is None and self.orders:
             self.selected = self.orders[-1].id
@@ -549,6 +557,8 @@ class OrdersView(QWidget):
     def _show_detail(self) -> None:
         o = self.order(self.selected)
         if o is None:
+            if not self.orders:   # nothing to show (wallet locked, another network): no stale order
+                self._clear_detail()
             return
         what = f"{o.params.get('count', '?')} images of “{o.params.get('scene_name', o.name)}”" if o.kind == "render" \
             else f"model {o.params.get('train', {}).get('arch', '')} on order(s) {', '.join(map(str, o.params.get('data', [])))}"
@@ -591,6 +601,15 @@ class OrdersView(QWidget):
             else:
                 self.results.setCurrentWidget(self.curves)
                 self.curves.load(Path(out))
+
+    def _clear_detail(self) -> None:
+        self.detail_title.setText("Select an order to see its shards")
+        self.detail_reason.clear()
+        self.repost_button.setVisible(False)
+        self.save_button.setVisible(False)
+        self.shards.setRowCount(0)
+        self._shown_output = None
+        self.results.setCurrentWidget(self.results_none)
 
     # -- actions -----------------------------------------------------------------------------
     def repost_selected(self) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from tests.models.conftest import NTK, SHELF_PHOTO, open_user
 from ui.background import Background
-from ui.model_market_view import ModelMarketView
+from ui.model_market_view import BuyDialog, ModelMarketView
 from ui.qt import Qt
 
 pytestmark = pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
@@ -86,9 +86,13 @@ def test_cards_show_the_demo_models_with_metrics_classes_price_and_seller(env):
 def test_buy_confirms_the_exact_price_and_fee_and_moves_exactly_the_price(env, qtbot):
     v = env.make_view()
     before = env.ntk()
+    v.cards[1].buy_button.click()   # an impatient user clicks twice more before the price comes
+    v.cards[1].buy_button.click()
     qtbot.mouseClick(v.cards[1].buy_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: v.confirm_dialog is not None, timeout=10000)
     dlg = v.confirm_dialog
+    qtbot.wait(300)
+    assert len([d for d in v.findChildren(BuyDialog) if d.isVisible()]) == 1   # one dialog, not three
     assert dlg.price_label.text() == "25 NTK"
     assert dlg.fee_label.text().startswith("at most 0.000") and "ETH (2 transactions: approve NTK, then buy)" in dlg.fee_label.text()
     assert dlg.buy_button.isEnabled() and dlg.problem.isHidden()

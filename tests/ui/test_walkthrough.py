@@ -293,6 +293,18 @@ def test_new_user_walkthrough(qtbot, capsys):
         assert n > 0 and "detections" in mv.panel.status.text()
         assert not mv.panel.image.pixmap().isNull() if hasattr(mv.panel.image, "pixmap") else True
 
+        # the user locks the wallet: Orders says why it shows nothing (no stale order) and a post is refused at once
+        go("Wallet")
+        click(qtbot, wv.lock_button)
+        go("Orders")
+        qtbot.waitUntil(lambda: ov.closed, timeout=20000)
+        assert ov.empty.isVisible() and "unlocked" in ov.empty.text() and ov.shards.rowCount() == 0
+        assert not ov.table.isVisible() and "Select an order" in ov.detail_title.text()
+        with qtbot.waitSignal(ov.posted, timeout=20000) as refused:
+            click(qtbot, ov.post_dataset_button)
+        assert isinstance(refused.args[0], BaseException)
+        assert ov.dataset_error.isVisible() and "unlock" in ov.dataset_error.text() and ov.post_dataset_button.isEnabled()
+
         total = time.monotonic() - t_start
         with capsys.disabled():
             print(f"\nwalkthrough: {total:.1f} s in all; wizard {t_wizard - t_start:.1f} s; main window built and "

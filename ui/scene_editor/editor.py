@@ -29,6 +29,7 @@ from ui.qt import (
     QLabel,
     QMessageBox,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     Qt,
     QTabWidget,
@@ -109,6 +110,7 @@ class SceneEditor(QWidget):
         f = self.title.font()
         f.setBold(True)
         self.title.setFont(f)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
         bar.addSpacing(12)
         bar.addWidget(self.title, 1)
 
@@ -308,6 +310,7 @@ class SceneEditor(QWidget):
         where = "demo scene, not saved yet" if self._demo else (str(self._path) if self._path else "not saved yet")
         mark = " \u2022" if self._dirty else ""
         self.title.setText(f"{name}{mark}   ({where})")
+        self.title.setToolTip(self.title.text())
 
     # ------------------------------------------------------------------ files
     def _loaded(self, data: dict, path: Path | None, *, demo: bool, inputs: dict | None = None) -> None:

@@ -22,6 +22,7 @@ from ui.qt import (
     QLabel,
     QObject,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     Qt,
     QTabWidget,
@@ -182,8 +183,11 @@ class PreviewPanel(QWidget):
         controls.addWidget(self.boxes)
         controls.addWidget(self.masks)
         controls.addWidget(reset)
-        controls.addStretch(1)
-        controls.addWidget(self.status)
+        # the status (timings, sampling news) takes the room left and never widens the window
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status.setWordWrap(True)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        controls.addWidget(self.status, 1)
         live = QWidget()
         lv = QVBoxLayout(live)
         lv.addWidget(self.view, 1)
@@ -192,7 +196,9 @@ class PreviewPanel(QWidget):
         self.legend.setVisible(False)
         lv.addWidget(self.legend)
         lv.addLayout(controls)
-        lv.addWidget(_muted("Drag to orbit \u00b7 scroll to zoom \u00b7 the camera of a real dataset frame varies within the Camera ranges"))
+        hint = _muted("Drag to orbit \u00b7 scroll to zoom \u00b7 the camera of a real dataset frame varies within the Camera ranges")
+        hint.setWordWrap(True)
+        lv.addWidget(hint)
 
         self.grid = SampleGrid()
         self.sample_button = QPushButton("Sample 8 random frames")

@@ -350,6 +350,14 @@ def check_gui_wizard(b: Bundle, timings: dict) -> str:
         return A.gui_wizard(b, x.display, timings)
 
 
+@step("gui first run")
+def check_gui_first_run(b: Bundle, screens: Path) -> str:
+    if not shutil.which("Xvfb"):
+        raise Skip("Xvfb not installed (apt install xvfb)")
+    with Xvfb() as x:
+        return A.gui_first_run(b, x.display, screens)
+
+
 @step("gui pages")
 def check_gui_pages(b: Bundle, screens: Path) -> str:
     if not shutil.which("Xvfb"):
@@ -460,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
                 check_gui(b, timings)
                 check_gui_wizard(b, timings)
                 check_gui_pages(b, args.screens)
+                check_gui_first_run(b, args.screens / "first-run")
             check_libraries(b, runtime_deps())
     sizes = {"bundle_mib": du_mib(b.exe.resolve().parent)}
     dist = args.exe.resolve().parent.parent

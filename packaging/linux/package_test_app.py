@@ -189,14 +189,21 @@ def shared_store(b) -> str:
     return f"put through {shared}, fetched into a second store (sha256 {sha[:12]}...)"
 
 
-def _tour(b, display: str, home: Path, out: Path, settle_s: float) -> tuple[dict, str]:
+def _tour(b, display: str, home: Path, out: Path, settle_s: float, mode: str = "look") -> tuple[dict, str]:
+    """Run frozen/gui_tour.py in the bundle; the last JSON line it printed (the main window's tour,
+    or the wizard's), with the wizard walk's line under "walk" in "create" mode."""
     env = dict(b.env, DISPLAY=display, KMINER_HOME=str(home))
     before = _log_sizes(home)
-    p = subprocess.run([str(b.exe), "-c", _code("gui_tour.py"), str(out), str(settle_s)], capture_output=True, text=True,
-                       timeout=300, env=env, cwd=b.tmp, check=False)
+    p = subprocess.run([str(b.exe), "-c", _code("gui_tour.py"), str(out), str(settle_s), mode, PASSWORD["KMINER_PASSWORD"]],
+                       capture_output=True, text=True, timeout=600, env=env, cwd=b.tmp, check=False)
     if p.returncode != 0:
         raise RuntimeError(f"GUI tour exited {p.returncode}: {(p.stderr.strip() or p.stdout.strip())[-300:]}")
     doc = _last_json(p.stdout)
+    walks = [json.loads(ln) for ln in p.stdout.splitlines() if ln.startswith('{"walked"')]
+    if walks:
+        doc["walk"] = walks[0]
+        if walks[0].get("error"):
+            raise RuntimeError(f"first-run wizard: {walks[0]['error']}")
     if doc.get("error"):
         raise RuntimeError(doc["error"])
     if doc.get("worker_modules") or doc.get("worker_libs"):
@@ -226,6 +233,29 @@ def gui_wizard(b, display: str, timings: dict) -> str:
     if doc.get("wizard") != "FirstRunWizard" or len(doc.get("wizard_pages", [])) < 2:
         raise RuntimeError(f"no first-run wizard with its pages: {json.dumps(doc)[:300]}")
     return f"FirstRunWizard painted {paints[0]} ms cold, {min(paints[1:])} ms warm; pages: {', '.join(doc['wizard_pages'])}"
+
+
+def gui_first_run(b, display: str, screens: Path | None = None) -> str:
+    """A fresh KMINER_HOME, walked as a new user would: create a wallet in the wizard (KDF, the
+    embedded chain), keep the network and devices, run the GUI's benchmark (its child
+    processes, frozen), Finish; then the main window opens and every page is shown."""
+    home = b.tmp / "kminer-home-walked"
+    t = time.perf_counter()
+    doc, _ = _tour(b, display, home, screens or (b.tmp / "screens" / "walked"), 0.5, "create")
+    wall = time.perf_counter() - t
+    walk = doc.get("walk") or {}
+    if "Benchmark your devices" not in walk.get("walked", []) or "Create your wallet" not in walk.get("walked", []):
+        raise RuntimeError(f"the wizard walk did not reach the benchmark: {json.dumps(walk)[:300]}")
+    if not any("GFLOP/s" in v for v in walk.get("bench", {}).values()):
+        raise RuntimeError(f"the wizard's benchmark gave no figure: {walk.get('bench')}")
+    missing = [p for p in PAGES if p not in doc.get("pages", [])]
+    if missing:
+        raise RuntimeError(f"after the wizard, pages missing from the main window: {', '.join(missing)}")
+    if not list((home / "data" / "keystore").glob("*.json")):
+        raise RuntimeError("the wizard wrote no keystore")
+    bench = "; ".join(f"{d}: {v}" for d, v in walk["bench"].items())
+    return (f"{len(walk['walked'])} wizard pages walked, wallet created, benchmark {walk.get('bench_s')} s ({bench}); "
+            f"then the main window with {len(doc['pages'])} pages; {wall:.1f} s in all")
 
 
 def gui_pages(b, display: str, screens: Path | None = None, earned: bool = False) -> str:

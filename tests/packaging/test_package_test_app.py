@@ -51,13 +51,21 @@ def test_preview_script_renders_through_the_preview_child():
 
 
 @pytest.mark.slow
-def test_gui_tour_script_shows_the_wizard_then_every_page(tmp_path, app_checks):
+def test_gui_tour_script_shows_the_wizard_walks_it_then_every_page(tmp_path, app_checks):
     env = {"QT_QPA_PLATFORM": "offscreen", "KMINER_HOME": str(tmp_path / "home"), "KMINER_PASSWORD": "tour-password"}
     wiz = _run("gui_tour.py", str(tmp_path / "wizard"), "0.2", env=env)
     assert wiz["wizard"] == "FirstRunWizard" and len(wiz["wizard_pages"]) >= 2
     assert (tmp_path / "wizard" / "first-run.png").is_file()
-    subprocess.run([sys.executable, "-m", "app", "wallet", "create", "--network", "local", "--json"], check=True,
-                   capture_output=True, cwd=ROOT, env=dict(os.environ, **env), timeout=300)
+    e = dict(os.environ, **env)
+    walk = subprocess.run([sys.executable, "-c", (FROZEN / "gui_tour.py").read_text(), str(tmp_path / "walk"), "0.2",
+                           "create", "tour-password"], capture_output=True, text=True, cwd=ROOT, env=e, timeout=600,
+                          check=False)
+    assert walk.returncode == 0, walk.stderr[-2000:]
+    walked = json.loads(next(ln for ln in walk.stdout.splitlines() if ln.startswith('{"walked"')))
+    assert "error" not in walked, walked
+    assert walked["walked"][:2] == ["Welcome to Knowledge Miner", "Create your wallet"]
+    assert walked["walked"][-1] == "Benchmark your devices" and "GFLOP/s" in walked["bench"]["cpu"]
+    assert list((tmp_path / "home" / "data" / "keystore").glob("*.json"))
     doc = _run("gui_tour.py", str(tmp_path / "main"), "0.3", env=env, timeout=300)
     assert set(app_checks.PAGES) <= set(doc["pages"])
     assert all(colours >= 20 for _w, _h, colours in doc["shots"].values()), doc["shots"]

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication
 
 OUT = Path(sys.argv[1])
 SETTLE_S = float(sys.argv[2]) if len(sys.argv) > 2 else 1.5
+MODE = sys.argv[3] if len(sys.argv) > 3 else "look"  # first-run wizard: "look" (then close) or "create"
 T0 = time.perf_counter()
 app = QApplication.instance() or QApplication(["kminer"])
 state = {"deadline": time.monotonic() + 120}
@@ -71,6 +72,66 @@ def wizard_tour(wiz) -> None:
     wiz.reject()
 
 
+def _shot(widget, name: str) -> list[int]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    img = widget.grab().toImage()
+    img.save(str(OUT / (re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() + ".png")))
+    return [img.width(), img.height(), _colours(img)]
+
+
+def _until(cond, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():
+            return True
+        _wait(0.05)
+    return cond()
+
+
+def wizard_walk(wiz) -> None:
+    """Walk the first-run wizard as a user would: create a wallet (password from argv[4]), keep
+    the network and device choices, run the benchmark (child processes), Finish. Prints
+    {"walked": [page titles], "bench": {device: summary}, "shots": ...}; the app then opens
+    its main window and the tour goes on there."""
+    from PySide6.QtWidgets import QWizard
+
+    doc = {"walked": [], "shots": {}, "bench": {}}
+    password = sys.argv[4] if len(sys.argv) > 4 else "package-test-password"
+    for _ in range(12):
+        page = wiz.currentPage()
+        doc["walked"].append(page.title())
+        if hasattr(page, "again") and hasattr(page, "password"):
+            page.password.setText(password)
+            page.again.setText(password)
+        if type(page).__name__ == "BenchPage":
+            for cb in page.checks.values():
+                cb.setChecked(True)
+            t = time.monotonic()
+            page.start_button.click()
+            done = _until(lambda p=page: p.status.text().startswith("Done") or p.general_error.isVisible(), 300)
+            doc["bench"] = {d: lbl.text() for d, lbl in page.results.items()}
+            doc["bench_s"] = round(time.monotonic() - t, 1)
+            if not done or page.general_error.isVisible():
+                doc["error"] = f"benchmark: {page.general_error.text() or page.status.text()}"
+        doc["shots"][page.title()] = _shot(wiz, "first-run-" + page.title())
+        if doc.get("error"):
+            break
+        if page.isFinalPage() or wiz.nextId() == -1:
+            wiz.button(QWizard.WizardButton.FinishButton).click()
+            break
+        before = wiz.currentId()
+        wiz.next()
+        if not _until(lambda b=before: wiz.currentId() != b, 180):
+            err = getattr(page, "general_error", None)
+            doc["error"] = f"stuck on {page.title()!r}: {err.text() if err is not None else ''}"
+            break
+    print(json.dumps(doc), flush=True)
+    if doc.get("error"):
+        wiz.reject()
+    else:
+        QTimer.singleShot(0, tour)
+
+
 def tour() -> None:
     from PySide6.QtCharts import QChartView
     from PySide6.QtWidgets import QWizard
@@ -81,7 +142,7 @@ def tour() -> None:
     wizards = [w for w in app.topLevelWidgets() if isinstance(w, QWizard) and w.isVisible()]
     if wizards and not wins and state.get("wizard") is None:
         state["wizard"] = wizards[0]
-        wizard_tour(wizards[0])
+        (wizard_walk if MODE == "create" else wizard_tour)(wizards[0])
         return
     if not wins:
         if time.monotonic() > state["deadline"]:

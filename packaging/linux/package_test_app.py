@@ -111,9 +111,34 @@ def cli_market(b) -> str:
     verified = re.search(r"\[(exact[^\]]*|tolerant[^\]]*)\]", shown)
     if not agent:
         raise RuntimeError("agent --once printed no status line")
+    tried = _buy_and_try(b, order["id"], as_buyer, listed)
     return (f"models list {len(listed)} listing(s); order {order['id']} claimed, rendered (strict sandbox), submitted "
             f"by agent --once in {agent_s:.1f} s; verified and paid by order watch in {watch_s:.1f} s "
-            f"[{verified.group(1) if verified else '?'}]; the next agent pass booked 1 NTK earned today")
+            f"[{verified.group(1) if verified else '?'}]; the next agent pass booked 1 NTK earned today; {tried}")
+
+
+def _buy_and_try(b, order_id: int, as_buyer: tuple[str, str], listed: list[str]) -> str:
+    """`order fetch` the dataset, `models buy` the cheapest listing, `models try` it (the
+    sandboxed worker) on the first fetched frame."""
+    if not listed:
+        return "no model listed to buy"
+    env = PASSWORD
+    data = b.tmp / "fetched-order"
+    b.run("order", "fetch", str(order_id), "--out", str(data), *as_buyer, env=env, timeout=300)
+    frames = sorted((data / "images").glob("*.png"))
+    if not frames:
+        raise RuntimeError(f"order fetch copied no images to {data}")
+    priced = [(int(m.group(2)), m.group(1)) for ln in listed if (m := re.match(r"#(\d+) .*, (\d+) NTK$", ln.strip()))]
+    if not priced:
+        raise RuntimeError(f"cannot read a listing id and price from: {listed[0][:100]}")
+    price, listing = min(priced)
+    b.run("models", "buy", listing, "--yes", env=env, timeout=300)
+    out = b.tmp / "tried"
+    tried = b.run("models", "try", listing, str(frames[0]), "--out", str(out), env=env, timeout=600).stdout
+    if not list(out.glob("*.png")):
+        raise RuntimeError(f"models try wrote no annotated image: {tried.strip()[-200:]}")
+    first = next((ln for ln in tried.splitlines() if ln.startswith(frames[0].name)), "").split("->")[0].strip()
+    return f"fetched {len(frames)} frames, bought listing #{listing} ({price} NTK), tried it: {first[:70]}"
 
 
 def preview(b) -> str:

@@ -494,18 +494,22 @@ class MinerService(ClaimsMixin):
         m = self.market
         if r.dirty or r.submitted_at is None:
             j = m.job(r.job_id)
-            self.db.set(r.job_id, dirty=0, submitted_at=j.submitted_at, review_window_s=j.review_window_s)
-            if j.status in (JobStatus.ACCEPTED, JobStatus.RELEASED):
+            self.db.set(r.job_id, submitted_at=j.submitted_at, review_window_s=j.review_window_s)
+            if j.status in (JobStatus.ACCEPTED, JobStatus.RELEASED):  # stays dirty until the payment is noted
                 name = "JobAccepted" if j.status == JobStatus.ACCEPTED else "PaymentReleased"
                 evs = [e for e in self.indexer().job_events(r.job_id) if e.name == name]
-                self._paid(r, evs[-1].tx_hash if evs else f"job-{r.job_id}", j.reward_wei)
+                if not evs:  # the event came after this pass's sync: note it with its transaction next pass
+                    return
+                self._paid(r, evs[-1].tx_hash, j.reward_wei)
                 return
             if j.status == JobStatus.REJECTED:
-                self.db.set(r.job_id, state="rejected", reason="the buyer rejected the result")
+                self.db.set(r.job_id, state="rejected", reason="the buyer rejected the result", dirty=0)
                 return
             if j.status != JobStatus.SUBMITTED:
-                self.db.set(r.job_id, state="failed", reason=f"the job is {j.status.name.lower()} on the chain")
+                self.db.set(r.job_id, state="failed", reason=f"the job is {j.status.name.lower()} on the chain",
+                            dirty=0)
                 return
+            self.db.set(r.job_id, dirty=0)
             r = self.row(r.job_id)
         closes = int(r.submitted_at) + int(r.review_window_s or 0)
         if self._chain_now <= closes and time.time() > closes + 1 and self._nudge_chain_time():

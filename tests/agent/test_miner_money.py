@@ -97,3 +97,24 @@ def test_a_job_that_cannot_finish_before_the_deadline_in_chain_time_is_given_up(
     r = svc.row(job_id)
     assert r.state == "failed" and "expected to finish" in r.reason, r
     assert svc.scheduler.wait_idle(30) and svc.queue.get(svc.queue_id(job_id)).state == "cancelled"
+
+
+def test_an_acceptance_whose_recording_failed_is_recorded_on_the_next_pass(world):
+    """The buyer accepts; noting the payment fails once (the ledger file busy, or the process
+    killed there): the next pass records it, not only after the review window."""
+    from app.ledger import Ledger
+
+    job_id = world.post(render_spec_bytes(frames=1), reward_ntk=2, review_s=3600)
+    svc = world.service()
+    assert step_until(svc, job_id, {"submitted"}) == "submitted"
+    world.market.accept(world.buyer, job_id)
+    broken = Ledger(world.tmp / "other-ledger.sqlite")
+    broken.close()  # every write fails
+    svc.ledger = broken
+    svc.step(claim=False)
+    assert svc.row(job_id).state == "submitted"
+    svc.ledger = world.ledger
+    svc.step(claim=False)
+    r = svc.row(job_id)
+    assert r.state == "paid", r
+    assert [p.amount_wei for p in world.ledger.payments()] == [2 * NTK]

@@ -259,7 +259,8 @@ class BuyerService:
         m = self.market
         me = self.account.address.lower()
         first = int(self.book.meta(f"count_before:{o.id}") or 0) + 1
-        want = {("0x" + s.spec_sha).lower(): s for s in o.shards if s.state == "posting"}
+        # `recorded`: the post stopped before its transaction (node down, app killed): post it now
+        want = {("0x" + s.spec_sha).lower(): s for s in o.shards if s.state in ("posting", "recorded")}
         for j in m.jobs(first=first, limit=10_000):
             s = want.get(j.spec_hash.lower())
             if s is not None and j.buyer.lower() == me:

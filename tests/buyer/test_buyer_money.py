@@ -117,3 +117,39 @@ def test_on_the_embedded_chain_a_reject_too_late_for_the_chain_records_the_figur
             assert m.token.balance_of(miner.address) == 4 * NTK
         finally:
             svc.close()
+
+
+def test_an_order_whose_post_never_left_is_posted_by_the_next_pass(chain_env, tmp_path):
+    """The node is down when the order is posted (or the app dies before the post): the order
+    is recorded, nothing is escrowed; the next pass posts it once, never leaves it `open` with
+    no market job behind it."""
+    import pytest
+
+    from app.buyer_service import BuyerService
+    from tests.buyer.conftest import context
+    from wallet.errors import RpcUnavailable
+    from wallet.market import MarketClient
+
+    _, m, acc = chain_env
+
+    class NodeDown(MarketClient):
+        def job_count(self):
+            raise RpcUnavailable("the node is not answering")
+
+    svc = BuyerService(context(tmp_path / "b"), NodeDown(m.chain, m.deployment), acc[1])
+    try:
+        start = m.token.balance_of(acc[1].address)
+        with pytest.raises(RpcUnavailable):
+            svc.post_render(TABLE, count=2, shards=2, reward_each_wei=NTK, deadline_s=3600, review_window_s=600)
+        (o,) = svc.orders()
+        assert m.job_count() == 0 and m.token.balance_of(acc[1].address) == start
+        svc.market = m  # the node is back
+        svc.step()
+        o = svc.order(o.id)
+        assert o.state == "open" and [s.state for s in o.shards] == ["open", "open"], o
+        assert m.job_count() == 2 and sorted(s.job_id for s in o.shards) == [1, 2]
+        assert m.token.balance_of(acc[1].address) == start - 2 * NTK
+        svc.step()
+        assert m.job_count() == 2
+    finally:
+        svc.close()

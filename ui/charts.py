@@ -37,6 +37,15 @@ def nice_max(v: float) -> float:
     return float(10 ** (exp + 1))
 
 
+def nice_ticks(top: float) -> int:
+    """How many ticks split 0..`top` (a nice_max value) into round steps: 5 for 2 x 10^n
+    (steps of 0.5 x 10^n), else 6 (0, 1, 2, 3, 4, 5 rather than 0, 1.25, 2.5...)."""
+    if not top > 0:
+        return 5
+    m = top / 10 ** math.floor(math.log10(top))
+    return 5 if abs(m - 2) < 1e-6 else 6
+
+
 def day_labels(days: Sequence[str]) -> list[str]:
     """Short unique labels for ISO days: "Mon 16" for a week, the day of the month for longer
     periods (unique for any period under 32 days; the chart's title names the months)."""
@@ -107,7 +116,7 @@ def stacked_days_chart(days: Sequence[str], rows: Sequence[tuple[str, Sequence[f
     y.setRange(0, top)
     y.setTitleText(unit)
     y.setLabelFormat("%.4g")
-    y.setTickCount(5)
+    y.setTickCount(nice_ticks(top))
     chart.addAxis(y, Qt.AlignmentFlag.AlignLeft)
     series.attachAxis(y)
     if second_unit and second_factor > 0:
@@ -115,7 +124,7 @@ def stacked_days_chart(days: Sequence[str], rows: Sequence[tuple[str, Sequence[f
         y2.setRange(0, top * second_factor)
         y2.setTitleText(second_unit)
         y2.setLabelFormat("%.3g")
-        y2.setTickCount(5)
+        y2.setTickCount(nice_ticks(top))   # the same grid lines as the left axis
         chart.addAxis(y2, Qt.AlignmentFlag.AlignRight)
     chart.legend().setVisible(len(rows) > 1)
     chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
@@ -150,10 +159,11 @@ def running_total_chart(days: Sequence[str], values: Sequence[float], *, unit: s
     chart.addAxis(x, Qt.AlignmentFlag.AlignBottom)
     area.attachAxis(x)
     y = QValueAxis()
-    y.setRange(0, nice_max(max(values, default=0.0)))
+    top = nice_max(max(values, default=0.0))
+    y.setRange(0, top)
     y.setTitleText(unit)
     y.setLabelFormat("%.4g")
-    y.setTickCount(5)
+    y.setTickCount(nice_ticks(top))
     chart.addAxis(y, Qt.AlignmentFlag.AlignLeft)
     area.attachAxis(y)
     chart.legend().setVisible(False)

@@ -157,12 +157,14 @@ class OrdersView(QWidget):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.empty = muted(QLabel(self.EMPTY_TEXT))
         self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         orders_box = QVBoxLayout()
         orders_box.setContentsMargins(0, 0, 0, 0)
         orders_box.addWidget(self.table, 1)
         orders_box.addWidget(self.empty)
         orders_w = QWidget()
         orders_w.setLayout(orders_box)
+        orders_w.setMinimumHeight(90)   # a short window never squeezes the list (or its empty text) to a sliver
 
         self.table.setMinimumHeight(90)
         self.detail = self._detail_panel()
@@ -229,6 +231,9 @@ class OrdersView(QWidget):
         form.addRow(self.post_dataset_button)
         for sig in (self.count_spin.valueChanged, self.shards_spin.valueChanged, self.budget_edit.textChanged):
             sig.connect(lambda *_: self._update_budget_note())
+        for sig in (self.count_spin.valueChanged, self.shards_spin.valueChanged, self.budget_edit.textEdited,
+                    self.scene_edit.textEdited, self.deadline_spin.valueChanged, self.review_spin.valueChanged):
+            sig.connect(lambda *_: self.dataset_error.setVisible(False))   # an old complaint goes once the user edits
         self._update_budget_note()
         return w
 

@@ -201,3 +201,16 @@ def test_device_states_feed_the_energy_ledger_off_the_gui_thread(qtbot, make_vie
     qtbot.waitUntil(lambda: any(e.device_key == key and e.wh > 0 for e in earnings.ledger.energy()), timeout=5000)
     e = next(e for e in earnings.ledger.energy() if e.device_key == key)
     assert e.wh == pytest.approx(117.4 * e.seconds / 3600)  # the stand-in RTX 3070 draws 117.4 W
+
+
+def test_chart_axes_step_in_round_numbers():
+    """0, 1, 2, 3, 4, 5 NTK, not 0, 1.25, 2.5, 3.75, 5: every axis top from nice_max splits into 1, 2 or 5 x 10^n steps."""
+    import math
+
+    from ui.charts import nice_max, nice_ticks
+
+    for v in (0.0, 0.03, 0.9, 1.7, 2.2, 3, 4.9, 7, 30, 123, 2400):
+        top = nice_max(v)
+        step = top / (nice_ticks(top) - 1)
+        mantissa = step / 10 ** math.floor(math.log10(step) + 1e-9)
+        assert any(abs(mantissa - m) < 1e-6 for m in (1, 2, 5)), (v, top, step)

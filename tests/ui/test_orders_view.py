@@ -158,6 +158,7 @@ def test_bad_input_is_refused_at_the_field_and_nothing_is_posted(env, qtbot):
     qtbot.mouseClick(v.post_dataset_button, Qt.MouseButton.LeftButton)
     assert "more shards than images" in v.dataset_error.text()
     v.shards_spin.setValue(1)
+    assert v.dataset_error.isHidden()   # the old complaint goes as soon as the user fixes the field
     v.budget_edit.setText("ten")
     assert v.budget_note.text() == "Not a number: 'ten'."
     qtbot.mouseClick(v.post_dataset_button, Qt.MouseButton.LeftButton)

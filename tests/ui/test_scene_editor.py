@@ -245,6 +245,14 @@ def test_sample_grid_shows_8_frames_with_boxes(make_editor, qtbot):
     assert all(v.image() is not None for v in ed.preview.grid.views)
     assert ed.preview.tabs.currentIndex() == 1 and "8 random frames" in ed.preview.grid.status.text()
     assert "cereal_box" in ed.preview.grid.legend.text()
+    # with its samples and texts shown the editor still fits a 1024 px screen beside the page list,
+    # and at its narrowest every form tab (Scene first) stays in view
+    assert ed.minimumSizeHint().width() <= 830, ed.minimumSizeHint()
+    ed.resize(ed.minimumSizeHint().width(), 700)
+    qtbot.wait(50)
+    bar = ed.tabs.tabBar()
+    assert bar.tabRect(0).left() >= 0 and bar.tabRect(0).right() <= bar.width()
+    assert ed.preview.grid.minimumSizeHint().width() <= ed.preview.width()   # the samples are not clipped either
 
 
 def test_imported_mesh_is_copied_and_rendered(make_editor, qtbot, tmp_path):

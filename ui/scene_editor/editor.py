@@ -121,7 +121,7 @@ class SceneEditor(QWidget):
 
         self.tabs = QTabWidget()
         self.tabs.setMinimumWidth(400)
-        self.tabs.setUsesScrollButtons(False)
+        self.tabs.setUsesScrollButtons(True)   # all tabs show at the start width; a narrow window scrolls, never clips
         self.tabs.setElideMode(Qt.TextElideMode.ElideNone)
         self.assets = AssetsPanel(self._import_for_field)
         self.assets.edited.connect(self._edited)

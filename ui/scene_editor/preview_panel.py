@@ -60,11 +60,13 @@ class SampleGrid(QWidget):
         grid.setSpacing(8)
         for i in range(n):
             v = ImageView(placeholder="", aspect=0.75)
-            v.setMinimumSize(120, 90)
+            v.setMinimumSize(80, 60)   # four across must not widen the window; a click enlarges
             v.setToolTip("Click to see this frame full size")
             v.setCursor(Qt.CursorShape.PointingHandCursor)
             v.mousePressEvent = lambda _e, i=i: self._enlarge(i)
             cap = _muted()
+            cap.setWordWrap(True)
+            cap.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)   # as wide as its thumbnail
             cell = QVBoxLayout()
             cell.setSpacing(2)
             cell.addWidget(v)
@@ -183,11 +185,8 @@ class PreviewPanel(QWidget):
         controls.addWidget(self.boxes)
         controls.addWidget(self.masks)
         controls.addWidget(reset)
-        # the status (timings, sampling news) takes the room left and never widens the window
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.status.setWordWrap(True)
-        self.status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        controls.addWidget(self.status, 1)
+        controls.addStretch(1)
+        self.status.setWordWrap(True)   # its own line (timings, sampling news): never widens the window
         live = QWidget()
         lv = QVBoxLayout(live)
         lv.addWidget(self.view, 1)
@@ -196,6 +195,7 @@ class PreviewPanel(QWidget):
         self.legend.setVisible(False)
         lv.addWidget(self.legend)
         lv.addLayout(controls)
+        lv.addWidget(self.status)
         hint = _muted("Drag to orbit \u00b7 scroll to zoom \u00b7 the camera of a real dataset frame varies within the Camera ranges")
         hint.setWordWrap(True)
         lv.addWidget(hint)

@@ -17,7 +17,7 @@ from PySide6.QtGui import QImage
 from ui.background import Background
 from ui.model_market_view import ImageView, muted
 from ui.qt import (
-    QColor, QFont, QHBoxLayout, QIcon, QLabel, QListWidget, QListWidgetItem, QPainter, QPen, QPixmap, QPushButton,
+    QColor, QDialog, QFont, QHBoxLayout, QIcon, QLabel, QListWidget, QListWidgetItem, QPainter, QPen, QPixmap, QPushButton,
     QRectF, QSize, Qt, QVBoxLayout, QWidget, Signal,
 )
 
@@ -127,6 +127,12 @@ class DatasetBrowser(QWidget):
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.large = ImageView("Pick a frame below")
         self.large.setMinimumSize(200, 140)
+        self.large.setToolTip("Click to see this frame full size, with its boxes named")
+        self.large.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.large.mousePressEvent = lambda _e: self.enlarge()
+        self.enlarged: QDialog | None = None
+        self._large_image: QImage | None = None
+        self._large_name = ""
         self.large_label = muted(QLabel())
         self.prev_button = QPushButton("‹")
         self.next_button = QPushButton("›")
@@ -218,8 +224,32 @@ class DatasetBrowser(QWidget):
 
     def _large(self, value) -> None:
         name, q, n = value
+        self._large_image, self._large_name = (None if q.isNull() else q), name
         self.large.set_pixmap(QPixmap.fromImage(q) if not q.isNull() else None)
-        self.large_label.setText(f"{name}: {n} boxes")
+        self.large_label.setText(f"{name}: {n} boxes · click it to enlarge")
+
+    def enlarge(self) -> None:
+        """The picked frame at its full size (boxes readable) in a window of its own, at most the screen's size."""
+        if self._large_image is None:
+            return
+        from ui.image_view import ImageView as ScaledView
+
+        if self.enlarged is not None:
+            self.enlarged.close()
+        dlg = QDialog(self)
+        dlg.setWindowTitle(self._large_name)
+        view = ScaledView()
+        view.set_image(self._large_image)
+        QVBoxLayout(dlg).addWidget(view)
+        screen = self.screen().availableGeometry() if self.screen() else None
+        w, h = self._large_image.width() + 24, self._large_image.height() + 24
+        if screen is not None:
+            w, h = min(w, screen.width() * 9 // 10), min(h, screen.height() * 9 // 10)
+        dlg.resize(w, h)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.destroyed.connect(lambda *_: setattr(self, "enlarged", None))
+        self.enlarged = dlg
+        dlg.show()
 
 
 class CurvesView(QWidget):

@@ -85,6 +85,7 @@ class PasswordDialog(QDialog):
     def failed(self, message: str) -> None:
         self.buttons.setEnabled(True)
         show_error(self.error, message)
+        self.adjustSize()   # grow for the error line: the wrapped text above is never squeezed
         self.password.selectAll()
         self.password.setFocus()
 
@@ -136,3 +137,4 @@ class ConfirmSendDialog(QDialog):
     def failed(self, message: str) -> None:
         self.buttons.setEnabled(True)
         show_error(self.error, message)
+        self.adjustSize()

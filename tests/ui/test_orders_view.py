@@ -239,6 +239,10 @@ def test_shards_are_rendered_verified_with_figures_and_the_dataset_browsed(env, 
     assert v.results.currentWidget() is v.browser
     qtbot.waitUntil(lambda: v.browser.large.pixmap() is not None, timeout=10000)
     assert v.browser.large.pixmap().width() == 96
+    qtbot.mouseClick(v.browser.large, Qt.MouseButton.LeftButton)   # the picked frame, full size in its own window
+    qtbot.waitUntil(lambda: v.browser.enlarged is not None and v.browser.enlarged.isVisible(), timeout=5000)
+    assert v.browser.enlarged.windowTitle().endswith(".png")
+    v.browser.enlarged.close()
     dest = env.tmp / "copy"
     v.save_copy(order.id, dest)
     qtbot.waitUntil(lambda: (dest / "annotations.json").is_file(), timeout=10000)

@@ -17,6 +17,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QImage
 from PySide6.QtWidgets import QFileDialog, QProgressBar
 
+from app.resources import resource_path
 from app.wallet_gui import format_amount
 from ui.background import Background
 from ui.qt import (
@@ -25,6 +26,8 @@ from ui.qt import (
     QTableWidget, QTableWidgetItem, QTimer, QToolButton, QVBoxLayout, QWidget, Signal,
 )
 from ui.widgets import page_heading
+
+EXAMPLE_PHOTO = resource_path("examples", "infer_shelf.png")
 
 PREVIEW_MAX_PX = 1600
 """Annotated images are scaled to at most this width for display (the saved files are full size)."""
@@ -266,6 +269,7 @@ class TryPanel(_DropMixin, QFrame):
 
     photosDropped = Signal(object)   # list[Path]
     chooseRequested = Signal()
+    exampleRequested = Signal()
     cancelRequested = Signal()
     saveRequested = Signal()
 
@@ -285,6 +289,11 @@ class TryPanel(_DropMixin, QFrame):
         self.model_label.setWordWrap(True)
         self.choose_button = QPushButton("Choose photos…")
         self.choose_button.clicked.connect(self.chooseRequested)
+        self.example_button = QToolButton()
+        self.example_button.setText("Example photo")
+        self.example_button.setToolTip("No photo at hand? Try the model on a shelf photo that comes with the app")
+        self.example_button.clicked.connect(self.exampleRequested)
+        self.example_button.setVisible(EXAMPLE_PHOTO.is_file())
         self.image = ImageView("Drop photos here\n(PNG, JPEG…)")
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
@@ -319,6 +328,7 @@ class TryPanel(_DropMixin, QFrame):
         titles.addWidget(self.title)
         titles.addWidget(self.model_label)
         head.addLayout(titles, 1)
+        head.addWidget(self.example_button, 0, Qt.AlignmentFlag.AlignTop)
         head.addWidget(self.choose_button, 0, Qt.AlignmentFlag.AlignTop)
         run = QHBoxLayout()
         run.addWidget(self.status, 1)
@@ -348,6 +358,7 @@ class TryPanel(_DropMixin, QFrame):
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
         self.choose_button.setEnabled(not busy)
+        self.example_button.setEnabled(not busy)
 
     def show_results_controls(self, on: bool, pages: int = 0) -> None:
         for w in (self.summary, self.table, self.save_button, self.open_button):
@@ -467,6 +478,7 @@ class ModelMarketView(QWidget):
         self.panel = TryPanel()
         self.panel.photosDropped.connect(lambda files: self.try_photos(self.selected, files))
         self.panel.chooseRequested.connect(self.choose_photos)
+        self.panel.exampleRequested.connect(self.try_example)
         self.panel.cancelRequested.connect(self.cancel_try)
         self.panel.saveRequested.connect(self.choose_save_folder)
         self.panel.open_button.clicked.connect(self._open_result_folder)
@@ -617,6 +629,13 @@ class ModelMarketView(QWidget):
                                                 "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
         if files:
             self.try_photos(self.selected, [Path(f) for f in files])
+
+    def try_example(self) -> None:
+        """The shelf photo shipped with the app (resources/examples), for a user with none at hand."""
+        if self.selected is None or not (self.listing(self.selected) and self.listing(self.selected).owned):
+            self.show_message("Choose a model you own first (Buy…, then Try it).", "info")
+            return
+        self.try_photos(self.selected, [EXAMPLE_PHOTO])
 
     @property
     def running(self) -> bool:

@@ -161,3 +161,19 @@ def test_a_run_can_be_cancelled(env, qtbot):
     with qtbot.waitSignal(v.tryFinished, timeout=30000) as sig:
         qtbot.mouseClick(v.panel.cancel_button, Qt.MouseButton.LeftButton)
     assert str(sig.args[0]) == "cancelled" and v.panel.status.text() == "Cancelled." and v.result is None
+
+
+def test_the_example_photo_button_tries_the_owned_model_on_the_shipped_shelf_photo(env, qtbot):
+    v = env.make_view()
+    assert v.panel.example_button.isVisible()
+    qtbot.mouseClick(v.panel.example_button, Qt.MouseButton.LeftButton)   # nothing owned yet: says what to do
+    assert not v.running and "Buy" in v.banner.text()
+    env.on_chain(lambda: env.user.models.buy(1, max_price_wei=25 * NTK))
+    v.refresh()
+    qtbot.waitUntil(lambda: v.listing(1) is not None and v.listing(1).owned, timeout=15000)
+    v.select(1)
+    with qtbot.waitSignal(v.tryFinished, timeout=90000) as sig:
+        qtbot.mouseClick(v.panel.example_button, Qt.MouseButton.LeftButton)
+    res = sig.args[0]
+    assert not isinstance(res, BaseException), res
+    assert res.images[0].source.name == "infer_shelf.png" and len(res.images[0].detections) >= 10

@@ -220,7 +220,8 @@ class SceneEditor(QWidget):
                         "A scene spec describes a synthetic-data generator: the products (Assets), how they are "
                         "placed (Layout), and how camera, lights and room vary from frame to frame. The preview "
                         "shows one frame; \u201cSample 8 random frames\u201d shows what the dataset will look like. "
-                        "Save the spec, then order a dataset from it.")
+                        "\u201cOrder a dataset\u2026\u201d orders images of the scene as it is here (Save keeps it "
+                        "for later).")
                     intro.setWordWrap(True)
                     v.addSpacing(12)
                     v.addWidget(intro)

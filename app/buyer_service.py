@@ -32,6 +32,11 @@ order holds out one verified data shard (the last shard of its last data order, 
 shard of `holdout_order`) and trains on the rest; the model must reproduce its card's
 metric on the held-out data within `tolerance`.
 
+One process at a time works a network's orders: step() and the posting calls hold
+`<data>/orders-<chain_id>.lock` (app.home_lock); while another process (the app, `kminer
+order watch`) holds it, step() skips its pass and posting waits, then fails in one line, so an
+order is never posted twice.
+
 Threading: one thread calls post_*, step, repost and close (the chain client is single-
 thread; in the GUI that is the "chain" runner). Verify jobs run in their own threads and
 processes (jobs.scheduler); orders()/order() may be called from any thread. Money is integer
@@ -46,13 +51,15 @@ import secrets
 import shutil
 import tarfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from app.buyer_book import OrderBook, OrderStatus, ShardStatus
 from app.context import AppContext
+from app.home_lock import HomeBusy, HomeLock
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,8 @@ TRAIN_KEYS = frozenset({"arch", "epochs", "batch", "lr", "weight_decay", "input_
                         "eval_every", "threads", "half_weights", "max_cache_mb"})
 """TrainConfig fields a buyer may set (device, world size and the rest are the miner's)."""
 MAX_CARD_BYTES = 4 << 20
+POST_WAIT_S = 30.0
+"""How long posting waits for another process's pass over the same orders."""
 
 
 class BuyerError(ValueError):
@@ -83,6 +92,10 @@ class BuyerService:
         self.account = account
         chain_id = market.chain.chain_id
         self.book = OrderBook(ctx.paths.data_dir / f"orders-{chain_id}.sqlite")
+        self._orders_lock = HomeLock(ctx.paths.data_dir / f"orders-{chain_id}.lock",
+                                     "another Knowledge Miner process (the app or `kminer order watch`) is handling "
+                                     "this network's orders with this home; try again when it stops")
+        self._skipping = False
         self.orders_dir = ctx.paths.data_dir / "orders" / str(chain_id)
         cfg = runtime_config(ctx, sandbox=sandbox)
         cfg = replace(cfg, jobs_dir=ctx.paths.data_dir / "verify-jobs", **({"store": store} if store else {}))
@@ -158,10 +171,11 @@ class BuyerService:
         params = {"scene_name": spec.name, "scene_sha": scene_sha, "spec_hash": spec.spec_hash(), "count": count,
                   "seed": seed_v, "size": [spec.outputs.width, spec.outputs.height], "assets": sorted(given),
                   "verify_sample": verify_sample}
-        oid = self.book.add_order(kind="render", name=name or spec.name, state="posting", params=params,
-                                  reward_each_wei=reward_each_wei, deadline_s=deadline_s,
-                                  review_window_s=review_window_s, depends_on=[], shards=rows)
-        self._post(self.order(oid), list(range(len(rows))))
+        with self._posting():
+            oid = self.book.add_order(kind="render", name=name or spec.name, state="posting", params=params,
+                                      reward_each_wei=reward_each_wei, deadline_s=deadline_s,
+                                      review_window_s=review_window_s, depends_on=[], shards=rows)
+            self._post(self.order(oid), list(range(len(rows))))
         return self.order(oid)
 
     def post_train(self, data_orders: list[int], *, train_params: dict[str, Any], reward_wei: int, deadline_s: int,
@@ -203,6 +217,10 @@ class BuyerService:
     def repost(self, order_id: int) -> OrderStatus:
         """Post the shards that were rejected or refunded again, as new market jobs (same spec)."""
         self._need_account()
+        with self._posting():
+            return self._repost(order_id)
+
+    def _repost(self, order_id: int) -> OrderStatus:
         o = self.order(order_id)
         again = [s.index for s in o.shards if s.state in ("rejected", "refunded") or (s.state == "released" and s.verified is False)]
         if not again:
@@ -218,6 +236,18 @@ class BuyerService:
         self.book.set_order(order_id, state="posting", reason=None)
         self._post(self.order(order_id), again)
         return self.order(order_id)
+
+    @contextmanager
+    def _posting(self) -> Iterator[None]:
+        """The orders lock for one posting: waits for another process's pass, then says why not."""
+        try:
+            self._orders_lock.acquire(POST_WAIT_S)
+        except HomeBusy as e:
+            raise BuyerError(str(e)) from None
+        try:
+            yield
+        finally:
+            self._orders_lock.release()
 
     def publish(self, sha: str) -> str:
         """Where miners fetch the stored artifact `sha`."""
@@ -288,6 +318,21 @@ class BuyerService:
         """One pass over every unfinished order (see the module docstring). Blocking: chain
         calls, transactions and artifact downloads; verify jobs run in the background."""
         self._need_account()
+        try:
+            self._orders_lock.acquire()
+        except HomeBusy as e:  # another process works these orders; said once, not every pass
+            if not self._skipping:
+                self._skipping = True
+                log.info("buyer pass skipped: %s", e)
+                return [f"orders: {e}"]
+            return []
+        self._skipping = False
+        try:
+            return self._step()
+        finally:
+            self._orders_lock.release()
+
+    def _step(self) -> list[str]:
         events: list[str] = []
         self.scheduler.tick()
         for o in self.book.orders():
@@ -465,6 +510,7 @@ class BuyerService:
         self.scheduler.shutdown()
         self.queue.close()
         self.book.close()
+        self._orders_lock.release_all()
 
 
 def _check_terms(reward_wei: int, deadline_s: int, review_window_s: int) -> None:

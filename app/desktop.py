@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.context import AppContext
+from app.home_lock import HomeBusy
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,12 @@ class MarketSession:
                 log.info("local chain: mining account %s funded with gas", miner_account.address)
         self._ledger = Ledger(self.ctx.paths.ledger_db)
         self.buyer = BuyerService(self.ctx, market, me, sandbox=self.sandbox)
-        self.miner = MinerService(self.ctx, market, miner_account, self.devices, self._ledger, sandbox=self.sandbox)
+        try:
+            self.miner = MinerService(self.ctx, market, miner_account, self.devices, self._ledger,
+                                      sandbox=self.sandbox)
+        except HomeBusy as e:  # `kminer agent` mines with this home on a JSON-RPC network
+            self._drop()
+            return str(e)
         self._chain_id = chain_id
         self._miner_address = miner_account.address
         return None

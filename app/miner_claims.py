@@ -42,6 +42,7 @@ class _Transient(Exception):
     def __init__(self, what: str, cause: BaseException):
         super().__init__(f"{what}: {cause}")
         self.what = what
+        self.cause = cause
 
 
 def is_transient(e: BaseException) -> bool:

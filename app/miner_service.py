@@ -29,6 +29,8 @@ Threading: one thread calls `step()` and every other method that touches the cha
 client and the indexer are single-thread); scheduler events arrive on job threads and only
 touch the miner DB (locked) and plain dicts. Read-only views (`jobs_table`, `device_lines`,
 `pricing_decisions`, `floor_changes`, `status_text`) may be called from any thread.
+One process mines with a home: the service holds `<data>/miner.lock` (app.home_lock) from
+construction to close(); a second process gets HomeBusy with a one-line reason.
 """
 
 from __future__ import annotations
@@ -97,6 +99,22 @@ class MinerService(ClaimsMixin):
     def __init__(self, ctx: AppContext, market, account, devices, ledger, *, sandbox: str | None = None,
                  indexer=None, earnings=None, bench=None, db_path: Path | None = None,
                  backoff_first_s: float = 1.0, backoff_cap_s: float = 60.0):
+        from app.home_lock import HomeLock
+
+        # one miner per home: another process on this miner DB could run a claimed job again
+        self._home_lock = HomeLock(ctx.paths.data_dir / "miner.lock",
+                                   "another Knowledge Miner process (the app or `kminer agent`) is mining with this "
+                                   "home; stop it first, or give this one its own KMINER_HOME")
+        self._home_lock.acquire()
+        try:
+            self._open(ctx, market, account, devices, ledger, sandbox=sandbox, indexer=indexer, earnings=earnings,
+                       bench=bench, db_path=db_path, backoff_first_s=backoff_first_s, backoff_cap_s=backoff_cap_s)
+        except BaseException:
+            self._home_lock.release_all()
+            raise
+
+    def _open(self, ctx, market, account, devices, ledger, *, sandbox, indexer, earnings, bench, db_path,
+              backoff_first_s, backoff_cap_s) -> None:
         from gpu.bench import BenchStore
         from jobs.scheduler import Scheduler
 
@@ -243,7 +261,10 @@ class MinerService(ClaimsMixin):
             except Exception as e:
                 if not (isinstance(e, _Transient) or is_transient(e)):
                     raise
-                self._set_backoff(e.what if isinstance(e, _Transient) else "RPC", e)
+                if isinstance(e, _Transient):  # its text already starts with what it waits on
+                    self._set_backoff(e.what, e.cause)
+                else:
+                    self._set_backoff("RPC", e)
             else:
                 if self._waiting_on is not None:
                     log.info("%s is back", self._waiting_on)
@@ -571,17 +592,20 @@ class MinerService(ClaimsMixin):
         return out
 
     def close(self) -> None:
-        self.scheduler.shutdown()
-        self.queue.close()
-        if self._busy is not None:
-            self._save_busy(time.time())  # the auto-pricing window goes on after a restart
-            self._busy = None
-        self.db.close()
-        if self._indexer is not None:
-            try:
-                self._indexer.close()
-            except Exception:  # another thread built it; the process is ending anyway
-                pass
+        try:
+            self.scheduler.shutdown()
+            self.queue.close()
+            if self._busy is not None:
+                self._save_busy(time.time())  # the auto-pricing window goes on after a restart
+                self._busy = None
+            self.db.close()
+            if self._indexer is not None:
+                try:
+                    self._indexer.close()
+                except Exception:  # another thread built it; the process is ending anyway
+                    pass
+        finally:
+            self._home_lock.release_all()
 
 
 

@@ -119,12 +119,19 @@ def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None
     from app.devices_service import DeviceService
     from app.earnings_service import EarningsService
     from app.ledger import Ledger
+    from app.home_lock import HomeBusy
     from app.miner_service import MinerService
 
     devices = DeviceService(ctx)
     ledger = Ledger(ctx.paths.ledger_db)
     earnings = EarningsService(ctx, ledger=ledger)
-    svc = MinerService(ctx, market, me, devices, ledger, sandbox=args.sandbox, earnings=earnings)
+    try:
+        svc = MinerService(ctx, market, me, devices, ledger, sandbox=args.sandbox, earnings=earnings)
+    except HomeBusy as e:
+        earnings.close()
+        ledger.close()
+        devices.close()
+        raise UserError(str(e)) from None
     draining = False
     try:
         while True:

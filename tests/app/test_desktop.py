@@ -69,3 +69,18 @@ def test_unlocked_wallet_opens_buyer_and_miner_with_a_funded_mining_account(part
     assert not rep.ready and "locked" in rep.message and market.buyer is None
     wallet.unlock(PW)
     assert market.step().ready and market.miner_address() == miner.address
+
+
+def test_a_home_mined_by_another_process_keeps_the_market_closed_with_its_reason(parts):
+    from tests.app.test_home_lock import Holder
+
+    ctx, wallet, devices, market = parts
+    wallet.unlock(PW)
+    h = Holder(ctx.paths.data_dir / "miner.lock")  # `kminer agent` of this home, on a JSON-RPC network
+    try:
+        rep = market.step()
+        assert not rep.ready and rep.message.startswith("another Knowledge Miner process")
+        assert market.buyer is None and market.miner is None
+    finally:
+        h.stop()
+    assert market.step().ready  # the next pass opens it

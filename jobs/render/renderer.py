@@ -29,18 +29,27 @@ _SELECTED: dict | None = None
 OSMESA_MIN_PYOPENGL = (3, 1, 5)  # older PyOpenGL lacks OSMesaCreateContextAttribs, which pyrender needs
 
 
-def _probe(plat: str) -> str:
-    """Run glprobe for `plat` in a child process (in this one when frozen: no `python file.py`)."""
+GLPROBE_CODE = "import sys; from jobs.render.glprobe import main; sys.exit(main(sys.argv[1:]))"
+
+
+def probe_command(plat: str) -> list[str]:
+    """The child that probes `plat`: `python -I glprobe.py PLAT`, or in a frozen bundle (no
+    interpreter to start) `kminer -c CODE PLAT`, which packaging/kminer_entry.py runs."""
     from jobs.render import glprobe
 
     if getattr(sys, "frozen", False):
-        try:
-            return glprobe.PROBES[plat]()
-        except (OSError, AttributeError) as e:
-            raise glprobe.GLProbeError(str(e)) from None
+        return [sys.executable, "-c", GLPROBE_CODE, plat]
+    return [sys.executable, "-I", glprobe.__file__, plat]
+
+
+def _probe(plat: str) -> str:
+    """Run glprobe for `plat` in a child process: a driver that crashes or hangs while
+    probing takes the child down, not this process."""
+    from jobs.render import glprobe
+
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     try:
-        p = subprocess.run([sys.executable, "-I", glprobe.__file__, plat], env=env, capture_output=True, text=True, timeout=60)
+        p = subprocess.run(probe_command(plat), env=env, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise glprobe.GLProbeError(f"probe did not finish: {e}") from None
     if p.returncode != 0:

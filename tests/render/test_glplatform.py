@@ -20,6 +20,8 @@ from jobs.render import glprobe
 
 from .conftest import small_scene
 
+ROOT = Path(__file__).resolve().parents[2]
+
 NO_EGL = {"__EGL_VENDOR_LIBRARY_FILENAMES": "/nonexistent/no-egl-vendor.json"}
 
 
@@ -85,3 +87,21 @@ def test_when_egl_fails_the_render_falls_back_to_osmesa_and_says_so(tmp_path, fu
     assert sw["gl_platform"] == "osmesa" and "EGL device" in sw["gl_egl_error"]
     assert "[osmesa]" in p.stdout and "rendering with OSMesa" in p.stderr
     _same_frame_as_egl(out, full_run)
+
+
+def test_a_frozen_bundle_probes_in_a_child_through_its_entry(monkeypatch):
+    """Frozen, there is no `python glprobe.py`: the probe runs as `kminer -c CODE PLAT`, which
+    the bundle's entry (packaging/kminer_entry.py) executes; here that entry runs as frozen."""
+    from jobs.render.renderer import probe_command
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    cmds = {plat: probe_command(plat) for plat in ("egl", "osmesa")}
+    monkeypatch.undo()
+    assert cmds["egl"][:2] == [sys.executable, "-c"] and cmds["egl"][-1] == "egl"
+    as_frozen = ("import runpy, sys; sys.frozen = True; sys.argv = ['kminer', *sys.argv[1:]]; "
+                 "runpy.run_path('packaging/kminer_entry.py', run_name='__main__')")
+    for plat, env, rc in (("egl", _env(), 0), ("osmesa", _env(), 0), ("egl", _env(**NO_EGL), 1)):
+        p = subprocess.run([sys.executable, "-c", as_frozen, *cmds[plat][1:]], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60, check=False)
+        assert p.returncode == rc, p.stderr
+        assert bool(p.stdout.strip()) == (rc == 0) and (rc == 0 or "EGL" in p.stderr)

@@ -25,7 +25,7 @@ from ui.qt import (
     QHeaderView, QLabel, QPainter, QPalette, QPixmap, QPushButton, QScrollArea, QSizePolicy, QSplitter, Qt,
     QTableWidget, QTableWidgetItem, QTimer, QToolButton, QVBoxLayout, QWidget, Signal,
 )
-from ui.widgets import page_heading
+from ui.widgets import MessageStrip, page_heading
 
 EXAMPLE_PHOTO = resource_path("examples", "infer_shelf.png")
 
@@ -457,9 +457,7 @@ class ModelMarketView(QWidget):
         head.addLayout(titles, 1)
         head.addWidget(self.refresh_button, 0, Qt.AlignmentFlag.AlignTop)
 
-        self.banner = QLabel()
-        self.banner.setWordWrap(True)
-        self.banner.setVisible(False)
+        self.banner = MessageStrip(_BANNER)   # its space is kept: a message never moves the cards
 
         holder = QWidget()
         self._cards_box = QVBoxLayout(holder)
@@ -506,9 +504,7 @@ class ModelMarketView(QWidget):
 
     # -- messages ------------------------------------------------------------------------------
     def show_message(self, text: str, kind: str = "info") -> None:
-        self.banner.setText(text)
-        self.banner.setStyleSheet(_BANNER.get(kind, _BANNER["info"]) + " border-radius: 6px; padding: 8px;")
-        self.banner.setVisible(bool(text))
+        self.banner.show_message(text, kind)
 
     # -- listings (chain) ----------------------------------------------------------------------
     def refresh(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui.qt import QApplication, QEvent, QLabel, QPalette
+from ui.qt import QApplication, QEvent, QLabel, QPalette, QSizePolicy, Qt
 
 
 class MutedLabel(QLabel):
@@ -41,3 +41,51 @@ def page_heading(text: str) -> tuple[QLabel, QLabel]:
     f.setBold(True)
     title.setFont(f)
     return title, MutedLabel()
+
+
+class MessageStrip(QLabel):
+    """A page's one-line message bar whose space is always kept: showing, changing or clearing
+    a message never moves what is below it (a banner that appears pushes a page's content
+    down just as the user reaches for it). A message wider than the bar is elided; the whole
+    text is `message` and the tooltip. `styles`: {kind: CSS background}."""
+
+    PADDING_PX = 8
+
+    def __init__(self, styles: dict[str, str], parent=None):
+        super().__init__(parent)
+        self.message = ""
+        self.kind = ""
+        self._styles = styles
+        policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        policy.setRetainSizeWhenHidden(True)
+        self.setSizePolicy(policy)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self._fit_height()
+        self.setVisible(False)
+
+    def show_message(self, text: str, kind: str = "info") -> None:
+        """Show `text` (an empty text clears the bar; its space stays)."""
+        self.message, self.kind = text, kind
+        style = self._styles.get(kind) or next(iter(self._styles.values()), "")
+        self.setStyleSheet(f"{style} border-radius: 6px; padding: {self.PADDING_PX}px;")
+        self._elide()
+        self.setVisible(bool(text))
+
+    def _fit_height(self) -> None:
+        self.setFixedHeight(self.fontMetrics().height() + 2 * self.PADDING_PX + 2)
+
+    def _elide(self) -> None:
+        room = max(self.width() - 2 * self.PADDING_PX - 4, 0)
+        shown = self.fontMetrics().elidedText(self.message, Qt.TextElideMode.ElideRight, room)
+        self.setText(shown)
+        self.setToolTip(self.message if shown != self.message else "")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._elide()
+
+    def changeEvent(self, event) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.FontChange:
+            self._fit_height()
+            self._elide()
+        super().changeEvent(event)

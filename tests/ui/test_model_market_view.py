@@ -5,12 +5,14 @@ NTK, insufficient NTK, and "Try it" by dropping the example shelf photo on the b
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
+from app.wallet_gui import check_amount
 from tests.models.conftest import NTK, SHELF_PHOTO, open_user
 from ui.background import Background
 from ui.model_market_view import BuyDialog, ModelMarketView
@@ -83,9 +85,21 @@ def test_cards_show_the_demo_models_with_metrics_classes_price_and_seller(env):
     assert v.summary.text().startswith("2 models for sale · you own 0")
 
 
+def amount_in(text: str, unit: str) -> str:
+    """The decimal amount written before `unit` in a label."""
+    m = re.search(r"([0-9][0-9,]*(?:\.[0-9]+)?) " + unit, text)
+    assert m, f"no {unit} amount in {text!r}"
+    return m.group(1)
+
+
+def card_tops(v: ModelMarketView) -> dict[int, int]:
+    return {i: c.mapTo(v, c.rect().topLeft()).y() for i, c in v.cards.items()}
+
+
 def test_buy_confirms_the_exact_price_and_fee_and_moves_exactly_the_price(env, qtbot):
     v = env.make_view()
     before = env.ntk()
+    tops = card_tops(v)
     v.cards[1].buy_button.click()   # an impatient user clicks twice more before the price comes
     v.cards[1].buy_button.click()
     qtbot.mouseClick(v.cards[1].buy_button, Qt.MouseButton.LeftButton)
@@ -96,12 +110,23 @@ def test_buy_confirms_the_exact_price_and_fee_and_moves_exactly_the_price(env, q
     assert dlg.price_label.text() == "25 NTK"
     assert dlg.fee_label.text().startswith("at most 0.000") and "ETH (2 transactions: approve NTK, then buy)" in dlg.fee_label.text()
     assert dlg.buy_button.isEnabled() and dlg.problem.isHidden()
+    # exact amounts, trailing zeros trimmed (never all 18 decimals, never a float's rounding)
+    fee = amount_in(dlg.fee_label.text(), "ETH")
+    assert check_amount(fee) == dlg.quote.fee_max_wei and not fee.endswith("0")
+    assert card_tops(v) == tops   # the "Getting the price…" message did not move the cards
     assert env.ntk() == before   # nothing happens before the confirmation
     qtbot.mouseClick(dlg.buy_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not v.cards[1].badge.isHidden(), timeout=15000)
     assert v.cards[1].badge.text() == "Owned" and v.cards[1].try_button.isEnabled() and v.cards[1].buy_button.isHidden()
     assert before - env.ntk() == 25 * NTK
-    assert v.banner.text().startswith("Bought Shelf detector for 25 NTK (network fee 0.000")
+    assert v.banner.message.startswith("Bought Shelf detector for 25 NTK (network fee 0.000")
+    paid = amount_in(v.banner.message, "ETH")
+    assert check_amount(paid) > 0 and not paid.endswith("0")
+    qtbot.wait(50)
+    assert card_tops(v) == tops   # the "Bought" banner did not push the cards down
+    v.show_message("")
+    qtbot.wait(50)
+    assert card_tops(v) == tops and v.banner.isHidden()   # nor does clearing it pull them up
     assert v.selected == 1 and "drop photos here" in v.panel.model_label.text()
 
 
@@ -123,7 +148,7 @@ def test_dropping_the_shelf_photo_on_the_bought_detector_draws_and_saves_detecti
     v = env.make_view()
     assert v.selected == 1
     drop_files(v.cards[2], [SHELF_PHOTO])   # not bought: nothing runs
-    assert not v.running and "Buy Product classifier first" in v.banner.text()
+    assert not v.running and "Buy Product classifier first" in v.banner.message
     with qtbot.waitSignal(v.tryFinished, timeout=90000) as sig:
         drop_files(v.cards[1], [SHELF_PHOTO])
         assert v.running and v.panel.cancel_button.isVisible()
@@ -177,3 +202,16 @@ def test_the_example_photo_button_tries_the_owned_model_on_the_shipped_shelf_pho
     res = sig.args[0]
     assert not isinstance(res, BaseException), res
     assert res.images[0].source.name == "infer_shelf.png" and len(res.images[0].detections) >= 10
+
+
+def test_a_long_message_keeps_one_line_and_its_whole_text_in_the_tooltip(env, qtbot):
+    v = env.make_view()
+    tops, height = card_tops(v), v.banner.height()
+    long = "Could not read the model market: " + "the node answered something unexpected; " * 8
+    v.show_message(long, "error")
+    qtbot.wait(50)
+    assert v.banner.height() == height and card_tops(v) == tops
+    assert v.banner.text().endswith("…") and v.banner.toolTip() == long == v.banner.message
+    v.resize(1400, 760)
+    qtbot.wait(50)
+    assert len(v.banner.text()) > 60 and v.banner.text().endswith("…")   # re-elided to the new width

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from app.context import AppContext
 from app.wallet_gui import FieldError
+from gpu.modes import AUTO, IDLE, MINING
 from wallet.errors import KeystoreError, WalletError, WrongPassword
 from wallet.keystore import KeyringPasswords, Keystore
 from wallet.networks import NETWORKS
@@ -49,7 +50,7 @@ def needs_first_run(ctx: AppContext, keystore: Keystore | None = None) -> bool:
 def password_strength(password: str) -> tuple[int, str]:
     """(score 0-4, one-line hint). Length counts most; character classes help a little."""
     if not password:
-        return 0, "Choose a password of at least 8 characters."
+        return 0, ""  # nothing typed yet: the field's placeholder already states the rule
     classes = sum(any(f(c) for c in password) for f in (str.islower, str.isupper, str.isdigit,
                                                          lambda c: not c.isalnum()))
     n = len(password)
@@ -63,6 +64,31 @@ def password_strength(password: str) -> tuple[int, str]:
              3: "Good.",
              4: "Strong."}
     return score, hints[score]
+
+
+@dataclass(frozen=True)
+class ModeSuggestion:
+    """The modes the devices step starts with, and a line saying why when it is not `auto`."""
+
+    modes: dict[str, str]
+    note: str | None
+
+
+AWAY_UNKNOWN_NOTE = ("This session cannot tell when you are away from the keyboard and mouse (Wayland or no "
+                     "display), so Auto would never mine: your devices are set to mine always. Choose Idle for any "
+                     "you need for yourself.")
+
+
+def suggest_modes(devices) -> ModeSuggestion:
+    """What each device starts with on the wizard's devices step. Whoever runs the wizard wants
+    to mine, so a device still at the default `idle` is offered `auto`, mining while the user
+    is away (Salad's "start when idle", NiceHash's "mine when idle"): the computer stays
+    responsive while it is used (a CPU job takes every core). Where the app cannot tell when
+    the user is away, `auto` would never mine, so `mining` is offered instead, with a note.
+    A mode other than idle (set before, e.g. with `kminer devices`) is kept."""
+    can_tell = devices.user_away() is not None
+    modes = {s.info.id: s.mode if s.mode != IDLE else (AUTO if can_tell else MINING) for s in devices.states()}
+    return ModeSuggestion(modes, None if can_tell else AWAY_UNKNOWN_NOTE)
 
 
 def check_new_password(password: str, again: str) -> str:

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from app.first_run import (
-    BenchmarkRun, BenchOutcome, BenchProgress, Cancelled, FirstRun, password_strength,
+    BenchmarkRun, BenchOutcome, BenchProgress, Cancelled, FirstRun, password_strength, suggest_modes,
 )
 from app.wallet_gui import FieldError, network_choices
 from ui.background import Background
@@ -362,15 +362,17 @@ class DevicesPage(_Page):
         self.flow, self.devices, self.runner = flow, devices, runner
         form = QFormLayout(self)
         self.combos: dict[str, QComboBox] = {}
+        self.suggestion = suggest_modes(devices)
         for st in devices.states():
             combo = QComboBox()
             for mode, text in MODE_TEXT.items():
                 combo.addItem(text, mode)
-            combo.setCurrentIndex(combo.findData(st.mode))
+            combo.setCurrentIndex(combo.findData(self.suggestion.modes.get(st.info.id, st.mode)))
             self.combos[st.info.id] = combo
             self.field_row(form, f"{st.info.name} ({st.info.id})", combo, f"mode:{st.info.id}")
-        if devices.message:
-            note = QLabel(devices.message)
+        notes = [t for t in (self.suggestion.note, devices.message) if t]
+        if notes:
+            note = QLabel("\n".join(notes))
             note.setWordWrap(True)
             muted(note)
             form.addRow("", note)

@@ -12,7 +12,7 @@ import pytest
 from app.context import AppContext
 from app.devices_service import DeviceService
 from app.first_run import (
-    BenchmarkRun, Cancelled, FirstRun, needs_first_run, password_strength,
+    AWAY_UNKNOWN_NOTE, BenchmarkRun, Cancelled, FirstRun, needs_first_run, password_strength, suggest_modes,
 )
 from app.wallet_gui import FieldError, WalletSession
 from tests.gpu.nvml_standin import RTX_3070_X1, make_standin
@@ -43,7 +43,7 @@ def closed_port() -> int:
 
 
 def test_password_strength_hints():
-    assert password_strength("")[0] == 0
+    assert password_strength("") == (0, "")   # no verdict before typing: the field says the rule once
     assert password_strength("short")[0] == 0
     assert password_strength("aaaaaaaaaaaaaaaaaaaa")[0] == 1
     assert password_strength("Tr0ub4dor&3")[0] == 2
@@ -99,6 +99,22 @@ def test_device_modes_are_applied_and_bad_ones_refused(flow):
         assert field_of(FirstRun.set_modes, devices, {"cpu": "turbo"}) == "mode:cpu"
     finally:
         devices.close()
+
+
+def test_devices_step_suggests_mining_while_away_or_always_when_away_cannot_be_told(flow):
+    known = DeviceService(flow.ctx, nvml_module=make_standin(gpus=[RTX_3070_X1]), idle=lambda: 0.0)
+    try:
+        assert suggest_modes(known) == type(suggest_modes(known))({"cpu": "auto", "cuda:0": "auto"}, None)
+        known.set_mode("cuda:0", "mining")   # a mode chosen before is kept
+        assert suggest_modes(known).modes == {"cpu": "auto", "cuda:0": "mining"}
+    finally:
+        known.close()
+    unknown = DeviceService(flow.ctx, nvml_module=make_standin(gpus=[RTX_3070_X1]), idle=lambda: None)
+    try:
+        s = suggest_modes(unknown)   # Wayland: auto would never mine
+        assert s.modes == {"cpu": "mining", "cuda:0": "mining"} and s.note == AWAY_UNKNOWN_NOTE
+    finally:
+        unknown.close()
 
 
 def test_benchmark_cancel_kills_the_child_and_stores_nothing(flow):

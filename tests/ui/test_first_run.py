@@ -54,6 +54,7 @@ def test_create_path_to_a_funded_local_wallet(qtbot, make_wizard, ctx, devices, 
     go_next(qtbot, w, CREATE)
     page = w.create_page
     qtbot.waitUntil(page.remember.isEnabled, timeout=10000)  # the test keyring (a file backend) is found
+    assert "At least 8 characters" in page.password.placeholderText() and page.strength_hint.text() == ""  # once
     page.password.setText("short")
     w.next()
     assert page.fields_["password"].text() == "At least 8 characters." and w.currentId() == CREATE
@@ -85,7 +86,10 @@ def test_create_path_to_a_funded_local_wallet(qtbot, make_wizard, ctx, devices, 
     go_next(qtbot, w, DEVICES)
     assert net.chain_id == 27501
 
-    w.devices_page.combos["cpu"].setCurrentIndex(w.devices_page.combos["cpu"].findData("mining"))
+    # whoever runs the wizard wants to mine: every device starts at mining while the user is away
+    assert w.devices_page.modes() == {"cpu": "auto", "cuda:0": "auto", "cuda:1": "auto"}
+    for d, mode in {"cpu": "mining", "cuda:0": "idle", "cuda:1": "idle"}.items():
+        w.devices_page.combos[d].setCurrentIndex(w.devices_page.combos[d].findData(mode))
     go_next(qtbot, w, BENCH)
     assert devices.state("cpu").mode == "mining" and ctx.settings.device("cpu").mode == "mining"
     bench = w.bench_page

@@ -1,6 +1,6 @@
 """Chart building blocks on QtCharts (PySide6-Addons), styled from the application palette so
 they follow the light and dark themes: bars per day (stacked per device, with a second axis in
-USD), a running-total line, and a horizontal bar comparison.
+USD), a running total in steps per day, and a horizontal bar comparison.
 
 Everything here runs on the GUI thread and only draws numbers it is given (no data access).
 """
@@ -12,10 +12,10 @@ from datetime import date
 from typing import Sequence
 
 from PySide6.QtCharts import (
-    QAreaSeries, QBarCategoryAxis, QBarSet, QChart, QChartView, QDateTimeAxis, QHorizontalBarSeries, QLineSeries,
+    QAreaSeries, QBarCategoryAxis, QBarSet, QCategoryAxis, QChart, QChartView, QHorizontalBarSeries, QLineSeries,
     QStackedBarSeries, QValueAxis,
 )
-from PySide6.QtCore import QDateTime, QMargins
+from PySide6.QtCore import QMargins
 
 from ui.qt import QColor, QFont, QPainter, QPalette, QPen, Qt, QWidget
 
@@ -134,14 +134,18 @@ def stacked_days_chart(days: Sequence[str], rows: Sequence[tuple[str, Sequence[f
 
 def running_total_chart(days: Sequence[str], values: Sequence[float], *, unit: str, palette: QPalette,
                         color: str = SERIES_COLORS[0]) -> QChart:
-    """A filled line of a running total, one point per day."""
+    """A filled running total drawn as steps: one flat stretch per day at the total by that
+    day's end, rising at the day's start. Payments arrive as whole amounts on a day, so a line
+    sloping from day to day would suggest earnings trickling in between. Day slots line up
+    with the daily bars (x: day index, the label centred on its day)."""
     chart = QChart()
     line = QLineSeries()
     base = QLineSeries()
-    for d, v in zip(days, values):
-        ms = float(QDateTime.fromString(d + "T12:00:00", Qt.DateFormat.ISODate).toMSecsSinceEpoch())
-        line.append(ms, float(v))
-        base.append(ms, 0.0)
+    for i, v in enumerate(values):
+        line.append(float(i), float(v))       # the rise at the day's start (vertical from the day before)
+        line.append(float(i + 1), float(v))   # flat to its end
+    base.append(0.0, 0.0)
+    base.append(float(max(len(values), 1)), 0.0)
     area = QAreaSeries(line, base)
     line.setParent(area)  # the area does not own its boundary series; without a parent Python frees them
     base.setParent(area)
@@ -150,12 +154,12 @@ def running_total_chart(days: Sequence[str], values: Sequence[float], *, unit: s
     area.setBrush(fill)
     area.setPen(QPen(QColor(color), 2))
     chart.addSeries(area)
-    x = QDateTimeAxis()
-    x.setFormat("d MMM")
-    x.setTickCount(min(len(days), 8) if len(days) > 1 else 2)
-    if len(days) > 1:
-        x.setRange(QDateTime.fromString(days[0] + "T12:00:00", Qt.DateFormat.ISODate),
-                   QDateTime.fromString(days[-1] + "T12:00:00", Qt.DateFormat.ISODate))
+    x = QCategoryAxis()
+    x.setLabelsPosition(QCategoryAxis.AxisLabelsPosition.AxisLabelsPositionCenter)
+    x.setStartValue(0.0)
+    for i, label in enumerate(day_labels(days)):
+        x.append(label, float(i + 1))
+    x.setRange(0.0, float(max(len(days), 1)))
     chart.addAxis(x, Qt.AlignmentFlag.AlignBottom)
     area.attachAxis(x)
     y = QValueAxis()

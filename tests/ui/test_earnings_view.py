@@ -64,6 +64,11 @@ def bar_sets(view):
     return {bs.label(): [bs.at(i) for i in range(bs.count())] for bs in series.barSets()}
 
 
+def running_total_points(view) -> list[tuple[float, float]]:
+    area = view.cumulative_chart.chart().series()[0]
+    return [(p.x(), p.y()) for p in area.upperSeries().points()]
+
+
 def test_charts_stats_and_ratio_from_real_payments(qtbot, make_view, earnings, devices, ctx):
     ctx.settings.earnings.ntk_usd = 2.0
     k = keys(devices)
@@ -84,6 +89,10 @@ def test_charts_stats_and_ratio_from_real_payments(qtbot, make_view, earnings, d
     assert sets["NVIDIA GeForce RTX 3070"][-1] == pytest.approx(3.0) and sets["NVIDIA GeForce RTX 3090"][-3] == 5.0
     # knowledge mining 8 NTK x $2 / 7 days = $2.29/day; ETC now loses money at $0.12/kWh
     assert v.ratio_value.text() == "$2.286 vs -$1.104"
+    # the running total steps up on the days paid and stays flat in between (no slope between days)
+    pts = running_total_points(v)
+    assert all(a[0] == b[0] or a[1] == b[1] for a, b in zip(pts, pts[1:]))
+    assert pts == [(x, y) for i, y in enumerate([40.5] * 4 + [45.5] * 2 + [48.5]) for x in (i, i + 1)]
     assert "ETC" in v.ratio_caption.text() and "loses money" in v.ratio_caption.text()
     assert "2022-09-14, historical" in v.ratio_history.text() and "×" in v.ratio_history.text()
     assert "ETH, historical (2022-09-14)" in [bs.label().removeprefix("Mining ")

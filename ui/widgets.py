@@ -43,7 +43,40 @@ def page_heading(text: str) -> tuple[QLabel, QLabel]:
     return title, MutedLabel()
 
 
-class MessageStrip(QLabel):
+class ElidedLabel(QLabel):
+    """One line of plain text that never clips mid-character: a text wider than the label is
+    elided (`mode`: where the "…" goes) and the whole text is `full_text` and the tooltip.
+    Its width comes from the layout (it never widens the window)."""
+
+    def __init__(self, mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight, parent=None):
+        super().__init__(parent)
+        self.full_text = ""
+        self._mode = mode
+        self._margin_px = 0
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def set_full_text(self, text: str) -> None:
+        self.full_text = text
+        self._elide()
+
+    def _elide(self) -> None:
+        room = max(self.width() - self._margin_px - 4, 0)
+        shown = self.fontMetrics().elidedText(self.full_text, self._mode, room)
+        self.setText(shown)
+        self.setToolTip(self.full_text if shown != self.full_text else "")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._elide()
+
+    def changeEvent(self, event) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.FontChange:
+            self._elide()
+        super().changeEvent(event)
+
+
+class MessageStrip(ElidedLabel):
     """A page's one-line message bar whose space is always kept: showing, changing or clearing
     a message never moves what is below it (a banner that appears pushes a page's content
     down just as the user reaches for it). A message wider than the bar is elided; the whole
@@ -52,40 +85,32 @@ class MessageStrip(QLabel):
     PADDING_PX = 8
 
     def __init__(self, styles: dict[str, str], parent=None):
-        super().__init__(parent)
-        self.message = ""
+        super().__init__(Qt.TextElideMode.ElideRight, parent)
         self.kind = ""
         self._styles = styles
+        self._margin_px = 2 * self.PADDING_PX
         policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         policy.setRetainSizeWhenHidden(True)
         self.setSizePolicy(policy)
-        self.setTextFormat(Qt.TextFormat.PlainText)
         self._fit_height()
         self.setVisible(False)
 
+    @property
+    def message(self) -> str:
+        return self.full_text
+
     def show_message(self, text: str, kind: str = "info") -> None:
         """Show `text` (an empty text clears the bar; its space stays)."""
-        self.message, self.kind = text, kind
+        self.kind = kind
         style = self._styles.get(kind) or next(iter(self._styles.values()), "")
         self.setStyleSheet(f"{style} border-radius: 6px; padding: {self.PADDING_PX}px;")
-        self._elide()
+        self.set_full_text(text)
         self.setVisible(bool(text))
 
     def _fit_height(self) -> None:
         self.setFixedHeight(self.fontMetrics().height() + 2 * self.PADDING_PX + 2)
 
-    def _elide(self) -> None:
-        room = max(self.width() - 2 * self.PADDING_PX - 4, 0)
-        shown = self.fontMetrics().elidedText(self.message, Qt.TextElideMode.ElideRight, room)
-        self.setText(shown)
-        self.setToolTip(self.message if shown != self.message else "")
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        super().resizeEvent(event)
-        self._elide()
-
     def changeEvent(self, event) -> None:  # noqa: N802
         if event.type() == QEvent.Type.FontChange:
             self._fit_height()
-            self._elide()
         super().changeEvent(event)

@@ -226,6 +226,20 @@ def test_save_and_open_round_trip_with_the_unsaved_prompt(make_editor, qtbot, tm
     assert other.forms["Scene"].all_editors()["name"].value() == "my-shelf"
 
 
+def test_the_title_stays_whole_at_the_default_window_size_with_a_long_path(make_editor, qtbot, tmp_path):
+    ed = make_editor(open_demo=False)
+    target = tmp_path / "a folder with a rather long name" / "and another one inside it" / "my-shelf.json"
+    ed.ask_save_path = lambda: str(target)
+    with qtbot.waitSignal(ed.specSaved, timeout=10_000):
+        ed.save()
+    ed.resize(960, 780)   # its width in the first-run window on a 1280 px screen (1152 px, less the page list)
+    qtbot.wait(50)
+    shown = ed.title.text()
+    assert ed.title.fontMetrics().horizontalAdvance(shown) <= ed.title.contentsRect().width()   # nothing clipped
+    assert shown.startswith("new-scene   (") and shown.endswith("my-shelf.json)") and "…" in shown
+    assert ed.title.toolTip() == f"new-scene   ({target})"   # the whole path on hover
+
+
 def test_opening_a_broken_file_says_why_in_one_line(make_editor, qtbot, tmp_path):
     ed = make_editor(open_demo=False)
     bad = tmp_path / "bad.json"

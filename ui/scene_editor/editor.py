@@ -15,6 +15,7 @@ Threading: file reads/writes and imports run on `runner`; rendering in the previ
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog
@@ -29,7 +30,6 @@ from ui.qt import (
     QLabel,
     QMessageBox,
     QScrollArea,
-    QSizePolicy,
     QSplitter,
     Qt,
     QTabWidget,
@@ -41,8 +41,17 @@ from ui.qt import (
 from ui.scene_editor.assets_panel import AssetsPanel
 from ui.scene_editor.form import ModelForm, error_label, muted_label
 from ui.scene_editor.preview_panel import PreviewPanel
+from ui.widgets import ElidedLabel
 
 DEMO_SCENE = "retail_shelf.json"
+
+
+def home_short(path: Path) -> str:
+    """`path` with the home folder written as ~ (the title has room for the part that matters)."""
+    try:
+        return os.path.join("~", path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def _scroll(w: QWidget) -> QScrollArea:
@@ -106,11 +115,10 @@ class SceneEditor(QWidget):
         self.buttons["open"].setShortcut("Ctrl+O")
         self.buttons["save"].setShortcut("Ctrl+S")
         self.buttons["save_as"].setShortcut("Ctrl+Shift+S")
-        self.title = QLabel()
+        self.title = ElidedLabel(Qt.TextElideMode.ElideMiddle)   # never widens the window, never clips
         f = self.title.font()
         f.setBold(True)
         self.title.setFont(f)
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
         bar.addSpacing(12)
         bar.addWidget(self.title, 1)
 
@@ -308,10 +316,9 @@ class SceneEditor(QWidget):
 
     def _update_title(self) -> None:
         name = self._data.get("name") or "untitled"
-        where = "demo scene, not saved yet" if self._demo else (str(self._path) if self._path else "not saved yet")
+        where = "demo scene, not saved yet" if self._demo else (home_short(self._path) if self._path else "not saved yet")
         mark = " \u2022" if self._dirty else ""
-        self.title.setText(f"{name}{mark}   ({where})")
-        self.title.setToolTip(self.title.text())
+        self.title.set_full_text(f"{name}{mark}   ({where})")
 
     # ------------------------------------------------------------------ files
     def _loaded(self, data: dict, path: Path | None, *, demo: bool, inputs: dict | None = None) -> None:

@@ -106,6 +106,9 @@ class GeneralSettings(_Section):
                                         json_schema_extra=HIDDEN)
     window_page: str | None = Field(None, title="Window page", description="The section shown when the window closed.",
                                     json_schema_extra=HIDDEN)
+    last_folders: dict[str, str] = Field(default_factory=dict, title="Last folders",
+                                         description="The folder each file dialog last used, by purpose "
+                                                     "(scene, mesh, photos, ...).", json_schema_extra=HIDDEN)
     cpu_power_w: float = Field(65.0, ge=1, le=1000, title="CPU power (W)",
                                description="Power the CPU device draws while mining, for energy costs (no sensor reads it).")
 

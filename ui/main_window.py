@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from app.recent_folders import RecentFolders
 from ui.background import Background
 from ui.devices_view import DevicesView
 from ui.icons import app_icon
@@ -93,11 +94,12 @@ class MainWindow(QMainWindow):
             runner = self._runner("earnings")
             self.earnings_view = EarningsView(earnings=earnings, devices=devices, runner=runner)
             self.add_page("Miner", "Earnings", self.earnings_view)
+        self.folders = RecentFolders(ctx)   # where every file dialog starts: the folder last used for it
         if preview is not None:
             from ui.scene_editor import SceneEditor
 
             self.scene_editor = SceneEditor(preview=preview, runner=self._runner("scene-files"),
-                                            scenes_dir=ctx.paths.data_dir / "scenes")
+                                            scenes_dir=ctx.paths.data_dir / "scenes", folders=self.folders)
             self.add_page("Buyer", "Scene editor", self.scene_editor)
         if market is not None:
             from app.desktop import BuyerFacade
@@ -106,10 +108,11 @@ class MainWindow(QMainWindow):
             from ui.orders_view import OrdersView
 
             self.orders_view = OrdersView(buyer=BuyerFacade(market), chain_runner=self.chain_runner,
-                                          files_runner=self._runner("order-files"), auto_step=False)
+                                          files_runner=self._runner("order-files"), auto_step=False,
+                                          folders=self.folders)
             self.add_page("Buyer", "Orders", self.orders_view)
             self.models_view = ModelMarketView(models=market.models, chain_runner=self.chain_runner,
-                                               jobs_runner=self._runner("try-it"))
+                                               jobs_runner=self._runner("try-it"), folders=self.folders)
             self.add_page("Buyer", "Models", self.models_view)
             self.market_driver = MarketDriver(market, self.chain_runner, parent=self)
             self.market_driver.stepped.connect(self._market_stepped)

@@ -17,6 +17,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QImage
 from PySide6.QtWidgets import QFileDialog, QProgressBar
 
+from app.recent_folders import RecentFolders
 from app.resources import resource_path
 from app.wallet_gui import format_amount
 from ui.background import Background
@@ -424,9 +425,12 @@ class ModelMarketView(QWidget):
     tryFinished = Signal(object)       # TryResult, or an exception
     _stage = Signal(str)               # from the jobs runner's thread (queued to the GUI thread)
 
-    def __init__(self, *, models, chain_runner: Background, jobs_runner: Background, parent=None):
+    def __init__(self, *, models, chain_runner: Background, jobs_runner: Background,
+                 folders: RecentFolders | None = None, parent=None):
+        """folders: where the file dialogs start (the last folder used; kept for this run if None)."""
         super().__init__(parent)
         self._models = models
+        self.folders = folders or RecentFolders()
         self._chain = chain_runner
         self._jobs = jobs_runner
         self.listings: list = []
@@ -621,9 +625,10 @@ class ModelMarketView(QWidget):
         if self.selected is None:
             self.show_message("Choose a model you own first (Buy…, then Try it).", "info")
             return
-        files, _ = QFileDialog.getOpenFileNames(self, "Photos to try the model on", str(Path.home()),
+        files, _ = QFileDialog.getOpenFileNames(self, "Photos to try the model on", str(self.folders.start("photos")),
                                                 "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
         if files:
+            self.folders.remember("photos", files[0])
             self.try_photos(self.selected, [Path(f) for f in files])
 
     def try_example(self) -> None:
@@ -765,8 +770,10 @@ class ModelMarketView(QWidget):
 
     # -- saving ----------------------------------------------------------------------------------
     def choose_save_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Save the annotated images in", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Save the annotated images in",
+                                                  str(self.folders.start("annotated")))
         if folder:
+            self.folders.remember("annotated", folder)
             self.save_annotated_to(Path(folder))
 
     def save_annotated_to(self, folder: Path) -> None:

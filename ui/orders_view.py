@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QProgressBar
 
+from app.recent_folders import RecentFolders
 from app.wallet_gui import check_amount, format_amount
 from ui.background import Background
 from ui.dataset_browser import CurvesView, DatasetBrowser
@@ -109,9 +110,11 @@ class OrdersView(QWidget):
     """How long a good-news banner ("Order 3 posted...") stays; errors stay until replaced."""
 
     def __init__(self, *, buyer, chain_runner: Background, files_runner: Background, interval_s: float = 2.0,
-                 auto_step: bool = True, parent=None):
+                 auto_step: bool = True, folders: RecentFolders | None = None, parent=None):
+        """folders: where the file dialogs start (the last folder used; kept for this run if None)."""
         super().__init__(parent)
         self._buyer = buyer
+        self.folders = folders or RecentFolders()
         self._chain = chain_runner
         self._files = files_runner
         self._auto_step = auto_step
@@ -340,8 +343,9 @@ class OrdersView(QWidget):
 
     # -- the dataset form ----------------------------------------------------------------------
     def choose_scene(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Scene spec", str(Path.home()), "Scene specs (*.json)")
+        path, _ = QFileDialog.getOpenFileName(self, "Scene spec", str(self.folders.start("scene")), "Scene specs (*.json)")
         if path:
+            self.folders.remember("scene", path)
             self.scene_edit.setText(path)
             self._set_spec(None)
 
@@ -629,8 +633,10 @@ class OrdersView(QWidget):
         o = self.order(self.selected)
         if o is None:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Save a copy in (a new folder is made inside)", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Save a copy in (a new folder is made inside)",
+                                                  str(self.folders.start("copies")))
         if folder:
+            self.folders.remember("copies", folder)
             self.save_copy(o.id, Path(folder) / f"order-{o.id}-{'dataset' if o.kind == 'render' else 'model'}")
 
     def save_copy(self, order_id: int, dest: Path) -> None:

@@ -13,6 +13,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from app.wallet_gui import check_amount
+from tests.ui.file_dialogs import answer_file_dialog
 from tests.models.conftest import NTK, SHELF_PHOTO, open_user
 from ui.background import Background
 from ui.model_market_view import BuyDialog, ModelMarketView
@@ -215,3 +216,28 @@ def test_a_long_message_keeps_one_line_and_its_whole_text_in_the_tooltip(env, qt
     v.resize(1400, 760)
     qtbot.wait(50)
     assert len(v.banner.text()) > 60 and v.banner.text().endswith("…")   # re-elided to the new width
+
+
+def test_photo_and_save_dialogs_start_at_the_example_photo_then_in_the_last_folder_used(env, qtbot, tmp_path):
+    import shutil
+
+    v = env.make_view()
+    v.select(2)
+    seen = answer_file_dialog(None)
+    v.choose_photos()
+    assert seen["folder"] == SHELF_PHOTO.parent   # the shipped example photo, not an empty home folder
+    mine = tmp_path / "my photos"
+    mine.mkdir()
+    shutil.copy(SHELF_PHOTO, mine / "shelf.png")
+    answer_file_dialog(mine / "shelf.png")
+    v.choose_photos()
+    assert "Buy Product classifier first" in v.banner.message   # chosen (and refused: not bought)
+    seen = answer_file_dialog(None)
+    v.choose_photos()
+    assert seen["folder"] == mine
+    seen = answer_file_dialog(tmp_path)
+    v.choose_save_folder()
+    assert seen["folder"] == Path.home()
+    seen = answer_file_dialog(None)
+    v.choose_save_folder()
+    assert seen["folder"] == tmp_path

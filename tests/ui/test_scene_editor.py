@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.preview_service import PreviewService
+from tests.ui.file_dialogs import answer_file_dialog
 from ui.background import Background
 from ui.qt import QPointF, Qt, QTimer
 
@@ -238,6 +239,42 @@ def test_the_title_stays_whole_at_the_default_window_size_with_a_long_path(make_
     assert ed.title.fontMetrics().horizontalAdvance(shown) <= ed.title.contentsRect().width()   # nothing clipped
     assert shown.startswith("new-scene   (") and shown.endswith("my-shelf.json)") and "…" in shown
     assert ed.title.toolTip() == f"new-scene   ({target})"   # the whole path on hover
+
+
+def test_file_dialogs_start_in_the_demo_scenes_then_in_the_last_folder_used(make_editor, qtbot, tmp_path):
+    from app.context import AppContext
+    from app.recent_folders import RecentFolders
+    from app.resources import resource_path
+
+    ctx = AppContext.open()
+    ed = make_editor(open_demo=False, folders=RecentFolders(ctx))
+    seen = answer_file_dialog(None)
+    assert ed.ask_open_path() is None and seen["folder"] == resource_path("scenes")   # the demo scenes, first
+    seen = answer_file_dialog(DEMO)
+    assert ed.ask_open_path() == str(DEMO)
+    seen = answer_file_dialog(None)
+    ed.ask_save_path()   # not into the app's demo folder: its own scenes folder
+    assert seen["folder"] == tmp_path / "scenes" and seen["file"].endswith("new-scene.json")
+    mine = tmp_path / "my scenes"
+    mine.mkdir()
+    seen = answer_file_dialog(mine / "shelf.json")
+    assert ed.ask_save_path() == str(mine / "shelf.json")
+    seen = answer_file_dialog(None)
+    ed.ask_open_path()
+    assert seen["folder"] == mine   # the scene folder last used
+
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    (meshes / "duck.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    seen = answer_file_dialog(meshes / "duck.obj")
+    assert ed.ask_import_paths("mesh") == [str(meshes / "duck.obj")] and seen["folder"] == Path.home()
+    other = make_editor(open_demo=False, folders=RecentFolders(AppContext.open()))   # the next run
+    seen = answer_file_dialog(None)
+    other.ask_import_paths("mesh")
+    assert seen["folder"] == meshes
+    seen = answer_file_dialog(None)
+    other.ask_open_path()
+    assert seen["folder"] == mine
 
 
 def test_opening_a_broken_file_says_why_in_one_line(make_editor, qtbot, tmp_path):

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from app import scene_form
 from app.preview_service import asset_dir_for, find_inputs, import_asset
+from app.recent_folders import RecentFolders
 from app.resources import resource_path
 from ui.background import Background
 from ui.qt import (
@@ -79,10 +80,13 @@ class SceneEditor(QWidget):
     fileError = Signal(str)  # a one-line message after a failed open/save/import
     orderRequested = Signal(object)  # "Order a dataset…": the current valid spec (dict)
 
-    def __init__(self, *, preview, runner: Background, scenes_dir: str | Path, open_demo: bool = True, parent=None):
+    def __init__(self, *, preview, runner: Background, scenes_dir: str | Path, open_demo: bool = True,
+                 folders: RecentFolders | None = None, parent=None):
+        """folders: where the file dialogs start (the last folder used; kept for this run if None)."""
         super().__init__(parent)
         self._runner = runner
         self.scenes_dir = Path(scenes_dir)
+        self.folders = folders or RecentFolders()
         self._data: dict = scene_form.new_scene()
         self._path: Path | None = None
         self._demo = False
@@ -483,18 +487,32 @@ class SceneEditor(QWidget):
 
     # ------------------------------------------------------------------ dialogs
     def _ask_open_path(self) -> str | None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a scene", str(self.scenes_dir), "Scene specs (*.json)")
+        """Starts in the folder of the last scene opened or saved (the demo scenes the first time)."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a scene", str(self.folders.start("scene")),
+                                              "Scene specs (*.json)")
+        if path:
+            self.folders.remember("scene", path)
         return path or None
 
     def _ask_save_path(self) -> str | None:
-        self.scenes_dir.mkdir(parents=True, exist_ok=True)
-        start = self.scenes_dir / f"{self._data.get('name') or 'scene'}.json"
+        """Starts in the last scenes folder, or the app's own scenes folder rather than the demo scenes."""
+        folder = self.folders.start("scene")
+        if self.folders.is_first(folder):
+            folder = self.scenes_dir
+            folder.mkdir(parents=True, exist_ok=True)
+        start = folder / f"{self._data.get('name') or 'scene'}.json"
         path, _ = QFileDialog.getSaveFileName(self, "Save the scene", str(start), "Scene specs (*.json)")
+        if path:
+            self.folders.remember("scene", path)
         return path or None
 
     def _ask_import_paths(self, kind: str) -> list[str]:
         filt = "Meshes (*.obj *.glb *.gltf *.stl *.ply)" if kind == "mesh" else "Images (*.png *.jpg *.jpeg)"
-        paths, _ = QFileDialog.getOpenFileNames(self, "Import meshes" if kind == "mesh" else "Choose an image", "", filt)
+        purpose = "mesh" if kind == "mesh" else "image"
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import meshes" if kind == "mesh" else "Choose an image",
+                                                str(self.folders.start(purpose)), filt)
+        if paths:
+            self.folders.remember(purpose, paths[0])
         return paths
 
     def _ask_unsaved(self) -> str:

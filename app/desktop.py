@@ -132,13 +132,13 @@ class MarketSession:
                 self.wallet.record_eth_sent(res, miner_account.address, MINING_GAS_WEI, "gas for the mining account")
                 log.info("local chain: mining account %s funded with gas", miner_account.address)
         self._ledger = Ledger(self.ctx.paths.ledger_db)
-        self.buyer = BuyerService(self.ctx, market, me, sandbox=self.sandbox)
-        try:
+        try:  # the miner first: while another process holds its lock, nothing else is built each pass
             self.miner = MinerService(self.ctx, market, miner_account, self.devices, self._ledger,
                                       sandbox=self.sandbox)
         except HomeBusy as e:  # `kminer agent` mines with this home on a JSON-RPC network
             self._drop()
             return str(e)
+        self.buyer = BuyerService(self.ctx, market, me, sandbox=self.sandbox)
         self._chain_id = chain_id
         self._miner_address = miner_account.address
         return None

@@ -166,7 +166,8 @@ class _Child:
                                      env=env, bufsize=0)
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self.spec_key: tuple | None = None
-        threading.Thread(target=self._drain, name="preview-stderr", daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, name="preview-stderr", daemon=True)
+        self._drainer.start()
 
     def _drain(self) -> None:
         for raw in self.proc.stderr:
@@ -177,6 +178,8 @@ class _Child:
 
     def why(self) -> str:
         code = self.proc.poll()
+        if code is not None:  # let the drainer read the child's last words before they are quoted
+            self._drainer.join(timeout=2.0)
         last = next((ln for ln in reversed(self.stderr_tail) if ln.strip()), "")
         return f"the preview process stopped (exit code {code})" + (f": {last[:300]}" if last else "")
 
@@ -210,6 +213,7 @@ class PreviewService:
         self._pending: dict[str, _Request] = {}
         self._in_flight: tuple[_Request, float] | None = None
         self._child: _Child | None = None
+        self._last_dead: _Child | None = None  # the child that died last: its exit code and stderr explain a give-up
         self._starts: list[float] = []
         self._closed = False
         self._gave_up: str | None = None
@@ -315,7 +319,8 @@ class PreviewService:
         now = time.monotonic()
         self._starts = [t for t in self._starts if now - t < self._window]
         if len(self._starts) >= self._max_restarts:
-            last = self._child.why() if self._child is not None else "the preview process keeps stopping"
+            dead = self._child or self._last_dead
+            last = dead.why() if dead is not None else "the preview process keeps stopping"
             self._gave_up = f"preview stopped: {last} ({len(self._starts)} restarts in {self._window:.0f} s)"
             for req in self._pending.values():
                 req.future.set_exception(PreviewError(self._gave_up, crashed=True))
@@ -396,6 +401,7 @@ class PreviewService:
                     inflight, self._in_flight = self._in_flight, None
                     if self._child is child:
                         self._child = None
+                    self._last_dead = child
                     self._cond.notify_all()
                 if inflight is not None:
                     inflight[0].future.set_exception(PreviewError(child.why(), crashed=True))

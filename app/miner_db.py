@@ -10,12 +10,15 @@ Threading: any thread (one connection guarded by a lock; `check_same_thread=Fals
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 STATES = ("claiming", "claimed", "running", "uploaded", "submitted", "paid", "rejected", "failed")
 FINAL = frozenset({"paid", "rejected", "failed"})
@@ -120,6 +123,13 @@ class FloorChangeRow:
 
     def text(self) -> str:
         return f"floor changed from {self.old:g} to {self.new:g} NTK/h because {self.reason}"
+
+
+@dataclass(frozen=True)
+class MinerJobView(MarketJobRow):
+    """One row of a market-job table: the stored row and the job's progress (0..1, None: unknown)."""
+
+    progress: float | None = None
 
 
 class MinerDB:
@@ -241,6 +251,43 @@ class MinerDB:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def deployment_db(data_dir: Path, namespace: str) -> Path:
+    """data_dir/miner.sqlite, made the file of deployment `namespace`: another deployment's
+    file is renamed miner-<its namespace>.sqlite, and this one's, if kept so, comes back."""
+    cur = data_dir / "miner.sqlite"
+    if cur.exists():
+        con = sqlite3.connect(str(cur))
+        try:
+            row = con.execute("SELECT v FROM meta WHERE k='deployment'").fetchone()
+        except sqlite3.OperationalError:
+            row = None
+        finally:
+            con.close()
+        if row is None or row[0] == namespace:
+            _stamp(cur, namespace)
+            return cur
+        for suffix in ("", "-wal", "-shm"):
+            p = data_dir / f"miner.sqlite{suffix}"
+            if p.exists():
+                p.rename(data_dir / f"miner-{row[0]}.sqlite{suffix}")
+        log.info("market deployment changed: miner DB of %s kept as miner-%s.sqlite", row[0], row[0])
+    for suffix in ("", "-wal", "-shm"):
+        p = data_dir / f"miner-{namespace}.sqlite{suffix}"
+        if p.exists():
+            p.rename(data_dir / f"miner.sqlite{suffix}")
+    _stamp(cur, namespace)
+    return cur
+
+
+def _stamp(path: Path, namespace: str) -> None:
+    db = MinerDB(path)
+    try:
+        if db.meta("deployment") is None:
+            db.set_meta("deployment", namespace)
+    finally:
+        db.close()
 
 
 def _market_row(r: sqlite3.Row) -> MarketJobRow:

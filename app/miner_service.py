@@ -39,7 +39,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,8 @@ from app.context import AppContext
 from app.jobs_service import open_queue, runtime_config
 from app.miner_claims import (KINDS, MIN_OBSERVE_S, SAFETY, SUBMIT_MARGIN_S, ClaimsMixin, is_transient,
                               _Transient)
-from app.miner_db import FINAL, STATES, FloorChangeRow, MarketJobRow, MinerDB, PricingDecision
+from app.miner_db import (FINAL, STATES, FloorChangeRow, MarketJobRow, MinerDB, MinerJobView, PricingDecision,
+                          deployment_db)
 
 log = logging.getLogger(__name__)
 
@@ -60,30 +61,6 @@ MAX_RUN_ATTEMPTS = 3
 deadline leaves time for another run."""
 _JOB_EVENTS = ("JobPosted", "JobClaimed", "ResultSubmitted", "JobAccepted", "JobRejected", "PaymentReleased",
                "JobRefunded")
-
-
-@dataclass(frozen=True)
-class MinerJobView:
-    """One row of the GUI's market-job table."""
-
-    job_id: int
-    kind: str
-    engine: str | None
-    buyer: str | None
-    reward_wei: int
-    device_key: str | None
-    progress: float | None
-    state: str
-    reason: str | None
-    deadline: int | None
-    expected_s: float | None
-    claimed_at: float | None
-    first_progress_at: float | None
-    uploaded_at: float | None
-    submitted_at: int | None
-    paid_at: float | None
-    updated_at: float
-
 
 
 class MinerService(ClaimsMixin):
@@ -131,7 +108,7 @@ class MinerService(ClaimsMixin):
         self.store = self.cfg.store
         self.namespace = f"{market.chain.chain_id}-{market.deployment.job_market[2:10].lower()}"
         self._qprefix = f"market-{self.namespace}-"
-        self.db = MinerDB(db_path or _db_for(ctx.paths.data_dir, self.namespace))
+        self.db = MinerDB(db_path or deployment_db(ctx.paths.data_dir, self.namespace))
         self._states: list[Any] = []
         self.last_progress: dict[int, float] = {}
         self._progress: dict[int, tuple[tuple[float, float], tuple[float, float]]] = {}  # first, last (t, f)
@@ -160,9 +137,7 @@ class MinerService(ClaimsMixin):
         out = []
         for r in reversed(self.db.rows(limit=limit)):
             prog = 1.0 if r.state in ("uploaded", "submitted", "paid") else self.last_progress.get(r.job_id)
-            out.append(MinerJobView(r.job_id, r.kind, r.engine, r.buyer, r.reward_wei, r.device_key, prog, r.state,
-                                    r.reason, r.deadline, r.expected_s, r.claimed_at, r.first_progress_at,
-                                    r.uploaded_at, r.submitted_at, r.paid_at, r.updated_at))
+            out.append(MinerJobView(**{f.name: getattr(r, f.name) for f in fields(r)}, progress=prog))
         return out
 
     def pricing_decisions(self, limit: int = 100) -> list[PricingDecision]:
@@ -607,45 +582,6 @@ class MinerService(ClaimsMixin):
         finally:
             self._home_lock.release_all()
 
-
-
-def _db_for(data_dir: Path, namespace: str) -> Path:
-    """data_dir/miner.sqlite, made the file of deployment `namespace`: another deployment's
-    file is renamed miner-<its namespace>.sqlite, and this one's, if kept so, comes back."""
-    import sqlite3
-
-    cur = data_dir / "miner.sqlite"
-    if cur.exists():
-        con = sqlite3.connect(str(cur))
-        try:
-            row = con.execute("SELECT v FROM meta WHERE k='deployment'").fetchone()
-        except sqlite3.OperationalError:
-            row = None
-        finally:
-            con.close()
-        if row is None or row[0] == namespace:
-            _stamp(cur, namespace)
-            return cur
-        for suffix in ("", "-wal", "-shm"):
-            p = data_dir / f"miner.sqlite{suffix}"
-            if p.exists():
-                p.rename(data_dir / f"miner-{row[0]}.sqlite{suffix}")
-        log.info("market deployment changed: miner DB of %s kept as miner-%s.sqlite", row[0], row[0])
-    for suffix in ("", "-wal", "-shm"):
-        p = data_dir / f"miner-{namespace}.sqlite{suffix}"
-        if p.exists():
-            p.rename(data_dir / f"miner.sqlite{suffix}")
-    _stamp(cur, namespace)
-    return cur
-
-
-def _stamp(path: Path, namespace: str) -> None:
-    db = MinerDB(path)
-    try:
-        if db.meta("deployment") is None:
-            db.set_meta("deployment", namespace)
-    finally:
-        db.close()
 
 
 def _hms(ts: float) -> str:

@@ -192,10 +192,10 @@ def shoot_main(shot: Shooter, args) -> None:
             shot.pump(args.seconds if page in ("Devices", "Earnings") else 1.0)
             shot.save(w, name if theme == "light" else f"{name}-dark")
             if page == "Orders":   # the delivered, verified dataset with its boxes
-                ov.detail_tabs.setCurrentIndex(1)
+                ov.detail.detail_tabs.setCurrentIndex(1)
                 shot.pump(2.0)
                 shot.save(w, "orders-dataset")
-                ov.detail_tabs.setCurrentIndex(0)
+                ov.detail.detail_tabs.setCurrentIndex(0)
             if page == "Scene editor" and theme == "light":
                 panel.tabs.setCurrentIndex(1)
                 shot.pump(0.5)

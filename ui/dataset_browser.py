@@ -15,11 +15,12 @@ from pathlib import Path
 from PySide6.QtGui import QImage
 
 from ui.background import Background
-from ui.model_market_view import ImageView, muted
 from ui.qt import (
     QColor, QDialog, QFont, QHBoxLayout, QIcon, QLabel, QListWidget, QListWidgetItem, QPainter, QPen, QPixmap, QPushButton,
     QRectF, QSize, Qt, QVBoxLayout, QWidget, Signal,
 )
+from ui.try_panel import ImageView
+from ui.widgets import muted
 
 PER_PAGE = 24
 THUMB_W = 128

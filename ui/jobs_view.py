@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from ui.background import Background
-from ui.widgets import page_heading
+from ui.widgets import page_heading, short_address
 from ui.qt import (
     QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, Qt,
     QTableWidget, QTableWidgetItem, QTimer, QVBoxLayout, QWidget, Signal,
@@ -121,7 +121,7 @@ class JobsView(QWidget):
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
             buyer, reward = r.get("buyer"), r.get("reward_wei")
-            values = (r["id"], r["kind"], _short_address(buyer) if buyer else "–" if r["id"].startswith("market-") else "local",
+            values = (r["id"], r["kind"], short_address(buyer) if buyer else "–" if r["id"].startswith("market-") else "local",
                       f"{format_ntk(reward)} NTK" if reward is not None else "–", r["device_id"] or "–",
                       _progress_text(r.get("progress")), r["state"], str(r["attempts"]),
                       _ago(r["updated_at"], now), r["reason"] or "")
@@ -168,10 +168,6 @@ class JobsView(QWidget):
         self.cancel_button.setEnabled(False)
         self._runner.submit(lambda: self._service.cancel(job_id), on_done=lambda _: self.refresh(),
                             on_error=self._failed)
-
-
-def _short_address(addr: str) -> str:
-    return f"{addr[:6]}…{addr[-4:]}" if len(addr) > 12 else addr
 
 
 def _progress_text(p: float | None) -> str:

@@ -121,7 +121,7 @@ class MainWindow(QMainWindow):
         if wallet is not None:
             from ui.wallet_view import WalletView
 
-            self.wallet_view = WalletView(session=wallet, chain_runner=self.chain_runner)
+            self.wallet_view = WalletView(session=wallet, chain_runner=self.chain_runner, folders=self.folders)
             self.add_page("Wallet", "Wallet", self.wallet_view)
         self.nav.currentItemChanged.connect(self._nav_changed)
         self.show_page("Devices")

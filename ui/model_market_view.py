@@ -15,23 +15,18 @@ from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QImage
-from PySide6.QtWidgets import QFileDialog, QProgressBar
 
 from app.recent_folders import RecentFolders
-from app.resources import resource_path
 from app.wallet_gui import format_amount
 from ui.background import Background
+from ui.file_dialogs import choose_folder, open_files
 from ui.qt import (
-    QAbstractItemView, QDialog, QDialogButtonBox, QFormLayout, QFrame, QHBoxLayout,
-    QHeaderView, QLabel, QPainter, QPalette, QPixmap, QPushButton, QScrollArea, QSizePolicy, QSplitter, Qt,
-    QTableWidget, QTableWidgetItem, QTimer, QToolButton, QVBoxLayout, QWidget, Signal,
+    QDialog, QDialogButtonBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel, QPixmap, QPushButton,
+    QScrollArea, QSplitter, Qt, QTableWidgetItem, QTimer, QToolButton, QVBoxLayout, QWidget, Signal,
 )
-from ui.widgets import MessageStrip, page_heading
+from ui.try_panel import EXAMPLE_PHOTO, TryPanel, load_preview
+from ui.widgets import DropFiles, MessageStrip, clear_layout, muted, page_heading, short_address
 
-EXAMPLE_PHOTO = resource_path("examples", "infer_shelf.png")
-
-PREVIEW_MAX_PX = 1600
-"""Annotated images are scaled to at most this width for display (the saved files are full size)."""
 TASKS = {"detect": "Object detector", "classify": "Image classifier"}
 _CARD_STYLE = ("#ModelCard { background: palette(base); border: 1px solid palette(mid); border-radius: 8px; }"
                "#ModelCard[selected=\"true\"] { border: 2px solid palette(highlight); }"
@@ -39,16 +34,6 @@ _CARD_STYLE = ("#ModelCard { background: palette(base); border: 1px solid palett
 _BADGE = "border-radius: 9px; padding: 1px 9px; font-weight: bold; color: white; background: %s;"
 _BANNER = {"info": "background: rgba(47,128,237,0.12);", "ok": "background: rgba(39,174,96,0.16);",
            "error": "background: rgba(235,87,87,0.16);"}
-
-
-def muted(label: QLabel) -> QLabel:
-    """Secondary text: the palette's placeholder colour (readable in light and dark, follows theme changes)."""
-    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-    return label
-
-
-def short_address(a: str) -> str:
-    return f"{a[:6]}…{a[-4:]}" if len(a) > 12 else a
 
 
 def ntk(wei: int) -> str:
@@ -59,52 +44,7 @@ def eth(wei: int) -> str:
     return f"{format_amount(wei)} ETH"
 
 
-def local_files(mime) -> list[Path]:
-    """The local files of a drag's URLs (remote URLs are ignored)."""
-    if mime is None or not mime.hasUrls():
-        return []
-    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
-
-
-def _clear(layout) -> None:
-    while layout.count():
-        item = layout.takeAt(0)
-        if item.widget() is not None:
-            item.widget().deleteLater()
-        elif item.layout() is not None:
-            _clear(item.layout())
-
-
-class _DropMixin:
-    """Accepts dropped local files; calls `self._dropped(paths)`."""
-
-    def _init_drop(self) -> None:
-        self.setAcceptDrops(True)
-
-    def dragEnterEvent(self, e) -> None:  # noqa: N802 (Qt's name)
-        if local_files(e.mimeData()):
-            e.acceptProposedAction()
-            self._set_dragover(True)
-        else:
-            e.ignore()
-
-    def dragLeaveEvent(self, e) -> None:  # noqa: N802
-        self._set_dragover(False)
-
-    def dropEvent(self, e) -> None:  # noqa: N802
-        self._set_dragover(False)
-        files = local_files(e.mimeData())
-        if files:
-            e.acceptProposedAction()
-            self._dropped(files)
-
-    def _set_dragover(self, on: bool) -> None:
-        self.setProperty("dragover", "true" if on else "false")
-        self.style().unpolish(self)
-        self.style().polish(self)
-
-
-class ModelCard(_DropMixin, QFrame):
+class ModelCard(DropFiles, QFrame):
     """One listing. Emits requests; the view does the work."""
 
     buyRequested = Signal(int)
@@ -189,7 +129,7 @@ class ModelCard(_DropMixin, QFrame):
         if lst.weights_bytes:
             parts.append(f"{lst.weights_bytes / 1e6:.2f} MB")
         self.subtitle.setText(" · ".join(parts))
-        _clear(self.metrics_box)
+        clear_layout(self.metrics_box)
         for i, (label, value) in enumerate(lst.metrics):
             cell = QVBoxLayout()
             cell.setSpacing(0)
@@ -224,151 +164,6 @@ class ModelCard(_DropMixin, QFrame):
 
     def _dropped(self, files: list[Path]) -> None:
         self.photosDropped.emit(self.listing.listing_id, files)
-
-
-class ImageView(QWidget):
-    """A picture scaled to fit (aspect kept), or a hint while there is none."""
-
-    def __init__(self, hint: str, parent=None):
-        super().__init__(parent)
-        self._pixmap: QPixmap | None = None
-        self._hint = hint
-        self.setMinimumSize(320, 220)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def set_pixmap(self, pm: QPixmap | None) -> None:
-        self._pixmap = pm
-        self.update()
-
-    def pixmap(self) -> QPixmap | None:
-        return self._pixmap
-
-    def set_hint(self, text: str) -> None:
-        self._hint = text
-        self.update()
-
-    def paintEvent(self, _e) -> None:  # noqa: N802
-        p = QPainter(self)
-        r = self.rect().adjusted(1, 1, -1, -1)
-        if self._pixmap is None or self._pixmap.isNull():
-            pen = p.pen()
-            pen.setColor(self.palette().mid().color())
-            pen.setStyle(Qt.PenStyle.DashLine)
-            pen.setWidth(2)
-            p.setPen(pen)
-            p.drawRoundedRect(r, 10, 10)
-            p.setPen(self.palette().text().color())
-            p.drawText(r, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._hint)
-            return
-        pm = self._pixmap.scaled(r.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                 Qt.TransformationMode.SmoothTransformation)
-        p.drawPixmap(r.x() + (r.width() - pm.width()) // 2, r.y() + (r.height() - pm.height()) // 2, pm)
-
-
-class TryPanel(_DropMixin, QFrame):
-    """Drop zone, progress with Cancel, the annotated image, its detections, Save."""
-
-    photosDropped = Signal(object)   # list[Path]
-    chooseRequested = Signal()
-    exampleRequested = Signal()
-    cancelRequested = Signal()
-    saveRequested = Signal()
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setObjectName("TryPanel")
-        self.setStyleSheet("#TryPanel { background: palette(base); border: 1px solid palette(mid); border-radius: 8px; }"
-                           "#TryPanel[dragover=\"true\"] { border: 2px dashed palette(highlight); }")
-        self._init_drop()
-        self.title = QLabel("Try it")
-        f = self.title.font()
-        f.setPointSizeF(f.pointSizeF() * 1.25)
-        f.setBold(True)
-        self.title.setFont(f)
-        self.model_label = QLabel("Buy a model, then drop photos on it or here.")
-        muted(self.model_label)
-        self.model_label.setWordWrap(True)
-        self.choose_button = QPushButton("Choose photos…")
-        self.choose_button.clicked.connect(self.chooseRequested)
-        self.example_button = QToolButton()
-        self.example_button.setText("Example photo")
-        self.example_button.setToolTip("No photo at hand? Try the model on a shelf photo that comes with the app")
-        self.example_button.clicked.connect(self.exampleRequested)
-        self.example_button.setVisible(EXAMPLE_PHOTO.is_file())
-        self.image = ImageView("Drop photos here\n(PNG, JPEG…)")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 0)
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(8)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancelRequested)
-        self.prev_button = QToolButton()
-        self.prev_button.setText("‹")
-        self.next_button = QToolButton()
-        self.next_button.setText("›")
-        self.page_label = QLabel()
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Class", "Score", "Box (x1, y1, x2, y2)"])
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.setMaximumHeight(150)
-        self.save_button = QPushButton("Save annotated images…")
-        self.save_button.clicked.connect(self.saveRequested)
-        self.open_button = QToolButton()
-        self.open_button.setText("Open folder")
-
-        head = QHBoxLayout()
-        titles = QVBoxLayout()
-        titles.addWidget(self.title)
-        titles.addWidget(self.model_label)
-        head.addLayout(titles, 1)
-        head.addWidget(self.example_button, 0, Qt.AlignmentFlag.AlignTop)
-        head.addWidget(self.choose_button, 0, Qt.AlignmentFlag.AlignTop)
-        run = QHBoxLayout()
-        run.addWidget(self.status, 1)
-        run.addWidget(self.cancel_button)
-        nav = QHBoxLayout()
-        nav.addWidget(self.prev_button)
-        nav.addWidget(self.page_label)
-        nav.addWidget(self.next_button)
-        nav.addWidget(self.summary, 1)
-        save = QHBoxLayout()
-        save.addStretch(1)
-        save.addWidget(self.open_button)
-        save.addWidget(self.save_button)
-        box = QVBoxLayout(self)
-        box.setContentsMargins(14, 12, 14, 12)
-        box.addLayout(head)
-        box.addWidget(self.image, 1)
-        box.addWidget(self.progress)
-        box.addLayout(run)
-        box.addLayout(nav)
-        box.addWidget(self.table)
-        box.addLayout(save)
-        self.set_busy(False)
-        self.show_results_controls(False)
-
-    def set_busy(self, busy: bool) -> None:
-        self.progress.setVisible(busy)
-        self.cancel_button.setVisible(busy)
-        self.choose_button.setEnabled(not busy)
-        self.example_button.setEnabled(not busy)
-
-    def show_results_controls(self, on: bool, pages: int = 0) -> None:
-        for w in (self.summary, self.table, self.save_button, self.open_button):
-            w.setVisible(on)
-        for w in (self.prev_button, self.next_button, self.page_label):
-            w.setVisible(on and pages > 1)
-
-    def _dropped(self, files: list[Path]) -> None:
-        self.photosDropped.emit(files)
 
 
 class BuyDialog(QDialog):
@@ -625,11 +420,10 @@ class ModelMarketView(QWidget):
         if self.selected is None:
             self.show_message("Choose a model you own first (Buy…, then Try it).", "info")
             return
-        files, _ = QFileDialog.getOpenFileNames(self, "Photos to try the model on", str(self.folders.start("photos")),
-                                                "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
+        files = open_files(self, self.folders, "photos", "Photos to try the model on",
+                           "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
         if files:
-            self.folders.remember("photos", files[0])
-            self.try_photos(self.selected, [Path(f) for f in files])
+            self.try_photos(self.selected, files)
 
     def try_example(self) -> None:
         """The shelf photo shipped with the app (resources/examples), for a user with none at hand."""
@@ -678,7 +472,7 @@ class ModelMarketView(QWidget):
 
         def run(model):
             res = models.try_model(model, paths, handle=handle, on_event=stage)
-            return res, [_load_preview(im.annotated) for im in res.images]
+            return res, [load_preview(im.annotated) for im in res.images]
 
         def fetched(model) -> None:
             if handle.cancelled:
@@ -770,11 +564,9 @@ class ModelMarketView(QWidget):
 
     # -- saving ----------------------------------------------------------------------------------
     def choose_save_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Save the annotated images in",
-                                                  str(self.folders.start("annotated")))
+        folder = choose_folder(self, self.folders, "annotated", "Save the annotated images in")
         if folder:
-            self.folders.remember("annotated", folder)
-            self.save_annotated_to(Path(folder))
+            self.save_annotated_to(folder)
 
     def save_annotated_to(self, folder: Path) -> None:
         if self.result is None:
@@ -796,11 +588,3 @@ class ModelMarketView(QWidget):
     def shutdown(self) -> None:
         """Cancel a running model (call before the runners are shut down)."""
         self.cancel_try()
-
-
-def _load_preview(path: Path) -> QImage:
-    """Read (and shrink) an annotated image on a worker thread (QImage is thread-safe, QPixmap isn't)."""
-    img = QImage(str(path))
-    if not img.isNull() and img.width() > PREVIEW_MAX_PX:
-        img = img.scaledToWidth(PREVIEW_MAX_PX, Qt.TransformationMode.SmoothTransformation)
-    return img

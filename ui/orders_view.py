@@ -14,62 +14,26 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QProgressBar
+from PySide6.QtWidgets import QProgressBar
 
 from app.recent_folders import RecentFolders
 from app.wallet_gui import check_amount, format_amount
 from ui.background import Background
-from ui.dataset_browser import CurvesView, DatasetBrowser
-from ui.model_market_view import muted
+from ui.file_dialogs import choose_folder, open_file
 from ui.qt import (
     QAbstractItemView, QColor, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
-    QLineEdit, QListWidget, QPushButton, QSpinBox, QSplitter, QStackedWidget, Qt, QTableWidget,
+    QLineEdit, QPushButton, QSpinBox, QSplitter, Qt, QTableWidget,
     QTableWidgetItem, QTabWidget, QTimer, QVBoxLayout, QWidget, Signal,
 )
-from ui.widgets import page_heading
+from ui.order_detail import BAD, GOOD, STATE_TEXT, OrderDetail
+from ui.widgets import muted, page_heading
 
 ARCHS = ("centernet-s", "centernet-xs", "centernet-m", "classifier-s", "classifier-xs")
-STATE_TEXT = {"waiting": "waiting for its data", "posting": "posting…", "open": "open", "merging": "merging",
-              "done": "done", "stalled": "stalled", "failed": "failed"}
-GOOD, BAD, BUSY = "#27ae60", "#d64545", "#2f80ed"
-SHARD_COLOUR = {"accepted": GOOD, "released": GOOD, "rejected": BAD, "refunded": BAD, "verifying": BUSY,
-                "submitted": BUSY}
 ACTIVE_SHARDS = ("open", "claimed", "submitted", "verifying", "posting")
 
 
 def ntk(wei: int) -> str:
     return f"{format_amount(wei)} NTK"
-
-
-def figures_text(kind: str, s) -> tuple[str, str]:
-    """A shard's verification figures: (short text for the table, full sentence for its tooltip);
-    ('', '') before any."""
-    f = s.figures
-    if not f:
-        return ("verifying…", "The result is being checked in the sandbox") if s.state == "verifying" else ("", "")
-    mark, verdict = ("✓", "Passed") if s.verified else ("✗", "FAILED")
-    if "check" in f or "error" in f:
-        why = f.get("check") or f.get("error")
-        return f"{mark} {why}", f"{verdict}: {why}"
-    if kind == "render" or "rgb_mad_max" in f:
-        n = len(f.get("frames_checked") or [])
-        mad, iou = f.get("rgb_mad_max"), f.get("box_iou_min")
-        short = [f"{f.get('exact_matches', 0)}/{n} exact"]
-        long = [f"{f.get('exact_matches', 0)} of {n} sampled frames re-rendered here exactly"]
-        if isinstance(mad, (int, float)):
-            short.append(f"MAD {mad:.2f}")
-            long.append(f"largest mean pixel difference {mad:.2f} (0-255)")
-        if isinstance(iou, (int, float)):
-            short.append(f"IoU {iou:.3f}")
-            long.append(f"smallest box IoU {iou:.3f}")
-        return f"{mark} " + ", ".join(short), f"{verdict}: " + "; ".join(long)
-    claimed, measured = f.get("claimed"), f.get("measured")
-    if isinstance(claimed, (int, float)) and isinstance(measured, (int, float)):
-        metric = {"map50": "mAP@0.5", "accuracy": "top-1"}.get(f.get("metric"), f.get("metric"))
-        return (f"{mark} {metric} {measured:.3f} vs {claimed:.3f} claimed",
-                f"{verdict}: {metric} measured {measured:.3f} on the held-out data, the card claims {claimed:.3f} "
-                f"(gap {claimed - measured:+.3f}, tolerance {f.get('tolerance')})")
-    return f"{mark} {f}", f"{verdict}: {f}"
 
 
 def _spin(lo: int, hi: int, value: int, suffix: str = "") -> QSpinBox:
@@ -124,7 +88,6 @@ class OrdersView(QWidget):
         self._spec: dict | None = None
         self.orders: list = []
         self.selected: int | None = None
-        self._shown_output: str | None = None
         self.last_refresh_at: float | None = None
 
         title, self.summary = page_heading("Orders")
@@ -170,7 +133,9 @@ class OrdersView(QWidget):
         orders_w.setMinimumHeight(90)   # a short window never squeezes the list (or its empty text) to a sliver
 
         self.table.setMinimumHeight(90)
-        self.detail = self._detail_panel()
+        self.detail = OrderDetail(runner=self._files)
+        self.detail.repostRequested.connect(self.repost_selected)
+        self.detail.saveRequested.connect(self.choose_save_folder)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(orders_w)
         right.addWidget(self.detail)
@@ -276,56 +241,6 @@ class OrdersView(QWidget):
         form.addRow(self.post_train_button)
         return w
 
-    def _detail_panel(self) -> QWidget:
-        w = QWidget()
-        self.detail_title = QLabel("Select an order to see its shards")
-        f = self.detail_title.font()
-        f.setBold(True)
-        f.setPointSizeF(f.pointSizeF() * 1.15)
-        self.detail_title.setFont(f)
-        self.detail_reason = QLabel()
-        self.detail_reason.setWordWrap(True)
-        self.repost_button = QPushButton("Post failed shards again")
-        self.repost_button.clicked.connect(self.repost_selected)
-        self.save_button = QPushButton("Save a copy…")
-        self.save_button.clicked.connect(self.choose_save_folder)
-        self.shards = QTableWidget(0, 6)
-        self.shards.setHorizontalHeaderLabels(["Shard", "Frames", "State", "Job", "Miner", "Verification"])
-        self.shards.verticalHeader().setVisible(False)
-        self.shards.verticalHeader().setDefaultSectionSize(24)
-        self.shards.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.shards.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
-        self.shards.horizontalHeaderItem(5).setToolTip(
-            "Checked here before paying: sampled frames re-rendered (exact matches, largest mean pixel "
-            "difference, smallest box IoU), or a model re-evaluated on held-out data")
-        self.shards.setMinimumHeight(90)
-        self.activity = QListWidget()
-        self.activity.setMaximumHeight(90)
-        self.results = QStackedWidget()
-        self.results_none = muted(QLabel("The dataset or model shows here once every shard is verified."))
-        self.results_none.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.browser = DatasetBrowser(runner=self._files)
-        self.curves = CurvesView(runner=self._files)
-        for x in (self.results_none, self.browser, self.curves):
-            self.results.addWidget(x)
-        tabs = QTabWidget()
-        tabs.addTab(self.shards, "Shards")
-        tabs.addTab(self.results, "Result")
-        tabs.addTab(self.activity, "Activity")
-        self.detail_tabs = tabs
-        head = QHBoxLayout()
-        head.addWidget(self.detail_title, 1)
-        head.addWidget(self.repost_button)
-        head.addWidget(self.save_button)
-        box = QVBoxLayout(w)
-        box.setContentsMargins(0, 6, 0, 0)
-        box.addLayout(head)
-        box.addWidget(self.detail_reason)
-        box.addWidget(tabs, 1)
-        self.repost_button.setVisible(False)
-        self.save_button.setVisible(False)
-        return w
-
     # -- messages --------------------------------------------------------------------------
     def show_message(self, text: str, kind: str = "info") -> None:
         colours = {"info": "rgba(47,128,237,0.12)", "ok": "rgba(39,174,96,0.16)", "error": "rgba(235,87,87,0.16)"}
@@ -343,10 +258,9 @@ class OrdersView(QWidget):
 
     # -- the dataset form ----------------------------------------------------------------------
     def choose_scene(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Scene spec", str(self.folders.start("scene")), "Scene specs (*.json)")
+        path = open_file(self, self.folders, "scene", "Scene spec", "Scene specs (*.json)")
         if path:
-            self.folders.remember("scene", path)
-            self.scene_edit.setText(path)
+            self.scene_edit.setText(str(path))
             self._set_spec(None)
 
     def post_from_spec(self, spec: dict) -> None:
@@ -490,10 +404,7 @@ class OrdersView(QWidget):
         events, orders, *closed = value
         self.closed = bool(closed and closed[0])
         self.last_refresh_at = time.monotonic()
-        for line in events:
-            self.activity.insertItem(0, f"{time.strftime('%H:%M:%S')}  {line}")
-        while self.activity.count() > 300:
-            self.activity.takeItem(self.activity.count() - 1)
+        self.detail.add_activity(events)
         self.orders = list(orders)
         self._fill_table()
         self._fill_train_choices()
@@ -565,60 +476,10 @@ class OrdersView(QWidget):
 
     def _show_detail(self) -> None:
         o = self.order(self.selected)
-        if o is None:
-            if not self.orders:   # nothing to show (wallet locked, another network): no stale order
-                self._clear_detail()
-            return
-        what = f"{o.params.get('count', '?')} images of “{o.params.get('scene_name', o.name)}”" if o.kind == "render" \
-            else f"model {o.params.get('train', {}).get('arch', '')} on order(s) {', '.join(map(str, o.params.get('data', [])))}"
-        self.detail_title.setText(f"Order {o.id} · {what} · {STATE_TEXT.get(o.state, o.state)}")
-        due = time.strftime("%Y-%m-%d %H:%M", time.localtime(o.deadline)) if o.deadline else "not posted yet"
-        text = f"{ntk(o.reward_each_wei)} per shard · due {due} · review window {o.review_window_s / 3600:g} h"
-        if o.reason:
-            text += f" · {o.reason}"
-        self.detail_reason.setText(text)
-        self.repost_button.setVisible(o.state == "stalled")
-        self.save_button.setVisible(o.state == "done" and bool(o.output_dir))
-        s_tab = self.shards
-        s_tab.setRowCount(len(o.shards))
-        for r, s in enumerate(o.shards):
-            frames = f"{s.start}–{s.start + s.count - 1}" if s.count else "–"
-            miner = f"{s.miner[:6]}…{s.miner[-4:]}" if s.miner else ""
-            short, long = figures_text(o.kind, s)
-            vals = [str(s.index), frames, s.state, str(s.job_id or ""), miner, short]
-            for c, v in enumerate(vals):
-                item = QTableWidgetItem(v)
-                if c == 2 and s.state in SHARD_COLOUR:
-                    item.setForeground(QColor(SHARD_COLOUR[s.state]))
-                if c == 5 and s.figures:
-                    item.setForeground(QColor(GOOD if s.verified else BAD))
-                if c == 5 and long:
-                    item.setToolTip(long + (f"\n{s.reason}" if s.reason else ""))
-                if c == 4 and s.miner:
-                    item.setToolTip(s.miner)
-                s_tab.setItem(r, c, item)
-        s_tab.resizeColumnsToContents()
-        s_tab.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
-        out = o.output_dir if o.state == "done" else None
-        if out != self._shown_output:
-            self._shown_output = out
-            if out is None:
-                self.results.setCurrentWidget(self.results_none)
-            elif o.kind == "render":
-                self.results.setCurrentWidget(self.browser)
-                self.browser.load(Path(out))
-            else:
-                self.results.setCurrentWidget(self.curves)
-                self.curves.load(Path(out))
-
-    def _clear_detail(self) -> None:
-        self.detail_title.setText("Select an order to see its shards")
-        self.detail_reason.clear()
-        self.repost_button.setVisible(False)
-        self.save_button.setVisible(False)
-        self.shards.setRowCount(0)
-        self._shown_output = None
-        self.results.setCurrentWidget(self.results_none)
+        if o is not None:
+            self.detail.show_order(o)
+        elif not self.orders:   # nothing to show (wallet locked, another network): no stale order
+            self.detail.clear()
 
     # -- actions -----------------------------------------------------------------------------
     def repost_selected(self) -> None:
@@ -633,11 +494,9 @@ class OrdersView(QWidget):
         o = self.order(self.selected)
         if o is None:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Save a copy in (a new folder is made inside)",
-                                                  str(self.folders.start("copies")))
+        folder = choose_folder(self, self.folders, "copies", "Save a copy in (a new folder is made inside)")
         if folder:
-            self.folders.remember("copies", folder)
-            self.save_copy(o.id, Path(folder) / f"order-{o.id}-{'dataset' if o.kind == 'render' else 'model'}")
+            self.save_copy(o.id, folder / f"order-{o.id}-{'dataset' if o.kind == 'render' else 'model'}")
 
     def save_copy(self, order_id: int, dest: Path) -> None:
         buyer = self._buyer

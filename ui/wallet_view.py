@@ -11,14 +11,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from app.recent_folders import RecentFolders
 from app.wallet_gui import (
     FieldError, HistoryFilter, HistoryRow, Locked, RpcUnavailable, SendQuote, WalletSession, WalletSnapshot,
     check_address, check_amount, export_csv, filter_rows, format_amount, network_choices,
 )
 from ui.background import Background
+from ui.file_dialogs import save_file
 from ui.qr import qr_pixmap
 from ui.qt import (
-    QAbstractItemView, QColor, QComboBox, QDialog, QFileDialog, QFormLayout,
+    QAbstractItemView, QColor, QComboBox, QDialog, QFormLayout,
     QFrame, QGridLayout, QGuiApplication, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, Qt,
     QTableWidget, QTableWidgetItem, QTabWidget, QTimer, QToolButton, QVBoxLayout, QWidget, Signal,
 )
@@ -53,8 +55,10 @@ class WalletView(QWidget):
     snapshotChanged = Signal(object)
     historyChanged = Signal(object)
 
-    def __init__(self, *, session: WalletSession, chain_runner: Background, parent=None):
+    def __init__(self, *, session: WalletSession, chain_runner: Background, folders: RecentFolders | None = None,
+                 parent=None):
         super().__init__(parent)
+        self.folders = folders or RecentFolders()
         self._session = session
         self._runner = chain_runner
         self.snapshot: WalletSnapshot | None = None
@@ -517,10 +521,9 @@ class WalletView(QWidget):
         self.history_status.setText(f"{n} of {total} entries" if n != total else f"{total} entries")
 
     def export_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export history as CSV", str(Path.home() / "kminer-history.csv"),
-                                              "CSV files (*.csv)")
+        path = save_file(self, self.folders, "exports", "Export history as CSV", "kminer-history.csv", "CSV files (*.csv)")
         if path:
-            self.export_history(Path(path))
+            self.export_history(path)
 
     def export_history(self, path: Path) -> None:
         """Write the rows shown (filters applied) as CSV, atomically, off the GUI thread."""

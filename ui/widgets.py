@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ui.qt import QApplication, QEvent, QLabel, QPalette, QSizePolicy, Qt
 
 
@@ -114,3 +116,59 @@ class MessageStrip(ElidedLabel):
         if event.type() == QEvent.Type.FontChange:
             self._fit_height()
         super().changeEvent(event)
+
+
+def muted(label: QLabel) -> QLabel:
+    """Secondary text: the palette's placeholder colour (readable in light and dark, follows theme changes)."""
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return label
+
+
+def short_address(a: str) -> str:
+    return f"{a[:6]}…{a[-4:]}" if len(a) > 12 else a
+
+
+def local_files(mime) -> list[Path]:
+    """The local files of a drag's URLs (remote URLs are ignored)."""
+    if mime is None or not mime.hasUrls():
+        return []
+    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+
+
+def clear_layout(layout) -> None:
+    while layout.count():
+        item = layout.takeAt(0)
+        if item.widget() is not None:
+            item.widget().deleteLater()
+        elif item.layout() is not None:
+            clear_layout(item.layout())
+
+
+class DropFiles:
+    """Mixin for a widget that accepts dropped local files: call `_init_drop()` in `__init__`;
+    `self._dropped(paths)` is called with them; the `dragover` property styles the hover."""
+
+    def _init_drop(self) -> None:
+        self.setAcceptDrops(True)
+
+    def dragEnterEvent(self, e) -> None:  # noqa: N802 (Qt's name)
+        if local_files(e.mimeData()):
+            e.acceptProposedAction()
+            self._set_dragover(True)
+        else:
+            e.ignore()
+
+    def dragLeaveEvent(self, e) -> None:  # noqa: N802
+        self._set_dragover(False)
+
+    def dropEvent(self, e) -> None:  # noqa: N802
+        self._set_dragover(False)
+        files = local_files(e.mimeData())
+        if files:
+            e.acceptProposedAction()
+            self._dropped(files)
+
+    def _set_dragover(self, on: bool) -> None:
+        self.setProperty("dragover", "true" if on else "false")
+        self.style().unpolish(self)
+        self.style().polish(self)

@@ -18,6 +18,7 @@ import json
 import sys
 from typing import Any
 
+from app.amounts import format_amount
 from app.cli import UserError
 
 
@@ -124,9 +125,9 @@ def show(args: argparse.Namespace) -> int:
         if not d.days:
             print("  no payments or energy readings in this period")
         for day in d.days:
-            print(f"  {day.day}  {day.ntk_wei / 10**18:.6f} NTK = {_usd(day.ntk_usd)}  energy {day.energy_wh:.1f} Wh = "
+            print(f"  {day.day}  {format_amount(day.ntk_wei)} NTK = {_usd(day.ntk_usd)}  energy {day.energy_wh:.1f} Wh = "
                   f"{_usd(day.energy_usd)}  net {_usd(day.net_usd)}")
-        print(f"  period {d.period_wei / 10**18:.6f} NTK, all time {d.cumulative_wei / 10**18:.6f} NTK; "
+        print(f"  period {format_amount(d.period_wei)} NTK, all time {format_amount(d.cumulative_wei)} NTK; "
               f"knowledge mining net {_usd(d.net_usd_per_day)}/day on average")
         print("\n".join(_coin_lines(d.coin)))
         for key, (r, why) in d.ratios().items():

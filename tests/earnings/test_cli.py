@@ -58,7 +58,7 @@ def test_earnings_json_per_device_per_day(devices, capsys):
 
     rc, out, _ = run(capsys, "--days", "2")
     assert rc == 0
-    assert "3.000000 NTK" in out and "figures as of 2022-09-14" in out and "historical" in out
+    assert "period 3 NTK, all time 3 NTK" in out and "figures as of 2022-09-14" in out and "historical" in out
     assert "knowledge : coin mining vs" in out and "no Ethash comparison" in out
 
 

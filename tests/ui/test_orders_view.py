@@ -131,11 +131,11 @@ def test_posting_from_the_scene_editor_escrows_the_budget_and_shows_each_shard(e
     order = post(v, qtbot, count=4, shards=2, budget="3")
     assert order.kind == "render" and [s.count for s in order.shards] == [2, 2]
     assert before - env.ntk() == 3 * NTK
-    qtbot.waitUntil(lambda: v.table.rowCount() == 1 and v.shards.rowCount() == 2, timeout=10000)
+    qtbot.waitUntil(lambda: v.table.rowCount() == 1 and v.detail.shards.rowCount() == 2, timeout=10000)
     assert v.table.item(0, 3).text() == "open" and v.table.cellWidget(0, 4).format() == "0/2 verified"
-    assert [v.shards.item(r, 2).text() for r in range(2)] == ["open", "open"]
-    assert [v.shards.item(r, 1).text() for r in range(2)] == ["0–1", "2–3"]
-    assert v.detail_title.text().startswith(f"Order {order.id} · 4 images of “table-top”")
+    assert [v.detail.shards.item(r, 2).text() for r in range(2)] == ["open", "open"]
+    assert [v.detail.shards.item(r, 1).text() for r in range(2)] == ["0–1", "2–3"]
+    assert v.detail.detail_title.text().startswith(f"Order {order.id} · 4 images of “table-top”")
     assert v.summary.text() == "1 order · 1 in progress · 3 NTK in escrow"
     # the "posted" news goes away by itself; an error stays until the next message
     assert v.banner.isVisible() and f"Order {order.id} posted" in v.banner.text()
@@ -192,17 +192,17 @@ def test_a_training_order_waits_for_its_data(env, qtbot):
     assert train.kind == "train" and train.state == "waiting" and train.params["train"]["epochs"] == 2
     qtbot.waitUntil(lambda: v.table.rowCount() == 2, timeout=10000)
     assert v.table.item(0, 2).text() == "model" and v.table.item(0, 3).text() == "waiting for its data"
-    assert v.results.currentWidget() is v.results_none
+    assert v.detail.results.currentWidget() is v.detail.results_none
 
     # a delivered model (training takes minutes: the book is moved to "done" with a real model
     # folder, as BuyerService._finish leaves it) shows its curves and card figures
     model = env.tmp / "delivered-model"
     shutil.copytree(ROOT / "resources" / "models" / "shelf-detector", model)
     env.buyer.book.set_order(train.id, state="done", output_dir=str(model))
-    with qtbot.waitSignal(v.curves.loaded, timeout=10000):
+    with qtbot.waitSignal(v.detail.curves.loaded, timeout=10000):
         v.refresh(force=True)
-    assert v.results.currentWidget() is v.curves and v.save_button.isVisible()
-    assert "mAP@0.5 <b>0.884</b>" in v.curves.summary.text() and v.curves.image.pixmap() is not None
+    assert v.detail.results.currentWidget() is v.detail.curves and v.detail.save_button.isVisible()
+    assert "mAP@0.5 <b>0.884</b>" in v.detail.curves.summary.text() and v.detail.curves.image.pixmap() is not None
 
 
 @pytest.mark.slow
@@ -217,8 +217,8 @@ def test_shards_are_rendered_verified_with_figures_and_the_dataset_browsed(env, 
     while time.monotonic() - t0 < 240:
         env.on_chain(miner.step)
         qtbot.wait(300)
-        if v.shards.rowCount() == 2:
-            seen_states |= {v.shards.item(r, 2).text() for r in range(2)}
+        if v.detail.shards.rowCount() == 2:
+            seen_states |= {v.detail.shards.item(r, 2).text() for r in range(2)}
         o = v.order(order.id)
         if o is not None and o.state == "done":
             break
@@ -227,26 +227,26 @@ def test_shards_are_rendered_verified_with_figures_and_the_dataset_browsed(env, 
         shards = [(s.state, s.chain_status, s.reason, s.figures) for s in o.shards] if o else None
         rows = env.on_chain(miner.rows)
         raise AssertionError(f"order not done: {o and o.state} {o and o.reason} shards {shards} miner {rows}")
-    qtbot.waitUntil(lambda: v.shards.item(0, 2).text() == "accepted", timeout=10000)
+    qtbot.waitUntil(lambda: v.detail.shards.item(0, 2).text() == "accepted", timeout=10000)
     assert seen_states & {"claimed", "submitted", "verifying"}   # progress was visible on the way
-    figs = [v.shards.item(r, 5).text() for r in range(2)]
+    figs = [v.detail.shards.item(r, 5).text() for r in range(2)]
     assert all(f.startswith("✓ 1/1 exact, MAD ") and ", IoU " in f for f in figs), figs
-    assert v.shards.item(0, 5).toolTip().startswith("Passed: 1 of 1 sampled frames re-rendered here exactly")
+    assert v.detail.shards.item(0, 5).toolTip().startswith("Passed: 1 of 1 sampled frames re-rendered here exactly")
     assert v.table.cellWidget(0, 4).format() == "2/2 verified" and v.table.item(0, 3).text() == "done"
-    assert v.save_button.isVisible() and not v.repost_button.isVisible()
-    qtbot.waitUntil(lambda: v.browser.page is not None and len(v.browser.thumbs) == 2, timeout=20000)
-    assert v.browser.page.images == 2 and v.browser.page.boxes > 0
-    assert v.results.currentWidget() is v.browser
-    qtbot.waitUntil(lambda: v.browser.large.pixmap() is not None, timeout=10000)
-    assert v.browser.large.pixmap().width() == 96
-    qtbot.mouseClick(v.browser.large, Qt.MouseButton.LeftButton)   # the picked frame, full size in its own window
-    qtbot.waitUntil(lambda: v.browser.enlarged is not None and v.browser.enlarged.isVisible(), timeout=5000)
-    assert v.browser.enlarged.windowTitle().endswith(".png")
-    v.browser.enlarged.close()
+    assert v.detail.save_button.isVisible() and not v.detail.repost_button.isVisible()
+    qtbot.waitUntil(lambda: v.detail.browser.page is not None and len(v.detail.browser.thumbs) == 2, timeout=20000)
+    assert v.detail.browser.page.images == 2 and v.detail.browser.page.boxes > 0
+    assert v.detail.results.currentWidget() is v.detail.browser
+    qtbot.waitUntil(lambda: v.detail.browser.large.pixmap() is not None, timeout=10000)
+    assert v.detail.browser.large.pixmap().width() == 96
+    qtbot.mouseClick(v.detail.browser.large, Qt.MouseButton.LeftButton)   # the picked frame, full size in its own window
+    qtbot.waitUntil(lambda: v.detail.browser.enlarged is not None and v.detail.browser.enlarged.isVisible(), timeout=5000)
+    assert v.detail.browser.enlarged.windowTitle().endswith(".png")
+    v.detail.browser.enlarged.close()
     dest = env.tmp / "copy"
     v.save_copy(order.id, dest)
     qtbot.waitUntil(lambda: (dest / "annotations.json").is_file(), timeout=10000)
-    assert any("accepted" in v.activity.item(i).text() for i in range(v.activity.count()))
+    assert any("accepted" in v.detail.activity.item(i).text() for i in range(v.detail.activity.count()))
 
 
 def test_the_curves_view_shows_a_models_curves_and_card(qtbot):
@@ -268,7 +268,7 @@ def test_the_curves_view_shows_a_models_curves_and_card(qtbot):
 
 def test_figures_read_as_one_line_with_the_verdict():
     from app.buyer_book import ShardStatus
-    from ui.orders_view import figures_text
+    from ui.order_detail import figures_text
 
     def shard(verified, figures, state="accepted"):
         return ShardStatus(order_id=1, index=0, start=0, count=4, state=state, job_id=1, miner=None, chain_status=None,

@@ -237,9 +237,9 @@ def test_new_user_walkthrough(qtbot, capsys):
                    " ".join(ov.table.item(r, c).text() for c in range(ov.table.columnCount()) if ov.table.item(r, c)))
         qtbot.mouseClick(ov.table.viewport(), Qt.MouseButton.LeftButton,
                          pos=ov.table.visualRect(ov.table.model().index(row, 1)).center())
-        qtbot.waitUntil(lambda: ov.shards.rowCount() == 2, timeout=10000)
-        shard_text = " ".join(ov.shards.item(r, c).text() for r in range(2) for c in range(ov.shards.columnCount())
-                              if ov.shards.item(r, c))
+        qtbot.waitUntil(lambda: ov.detail.shards.rowCount() == 2, timeout=10000)
+        shard_text = " ".join(ov.detail.shards.item(r, c).text() for r in range(2) for c in range(ov.detail.shards.columnCount())
+                              if ov.detail.shards.item(r, c))
         assert shard_text.count("✓") == 2 and "exact" in shard_text
 
         # the Jobs page shows the market jobs the miner ran
@@ -298,8 +298,8 @@ def test_new_user_walkthrough(qtbot, capsys):
         click(qtbot, wv.lock_button)
         go("Orders")
         qtbot.waitUntil(lambda: ov.closed, timeout=20000)
-        assert ov.empty.isVisible() and "unlocked" in ov.empty.text() and ov.shards.rowCount() == 0
-        assert not ov.table.isVisible() and "Select an order" in ov.detail_title.text()
+        assert ov.empty.isVisible() and "unlocked" in ov.empty.text() and ov.detail.shards.rowCount() == 0
+        assert not ov.table.isVisible() and "Select an order" in ov.detail.detail_title.text()
         with qtbot.waitSignal(ov.posted, timeout=20000) as refused:
             click(qtbot, ov.post_dataset_button)
         assert isinstance(refused.args[0], BaseException)

@@ -12,6 +12,7 @@ import pytest
 from app.context import AppContext
 from app.wallet_gui import WalletSession, format_amount
 from app.wallet_service import WalletService
+from tests.ui.file_dialogs import answer_file_dialog
 from tests.wallet.conftest import free_port, start_anvil, stop_anvil
 from ui.background import Background
 from ui.qt import QGuiApplication
@@ -154,8 +155,14 @@ def test_history_filters_and_csv_export(qtbot, wallet, tmp_path):
     assert view.history_table.rowCount() == 0
     view.kind_combo.setCurrentIndex(0)
     path = tmp_path / "out" / "history.csv"
-    view.export_history(path)
+    path.parent.mkdir()
+    seen = answer_file_dialog(path)
+    view.export_clicked()
+    assert seen["file"].endswith("kminer-history.csv")   # a name is suggested
     qtbot.waitUntil(lambda: view.history_status.text().startswith("Exported"), timeout=10000)
+    seen = answer_file_dialog(None)
+    view.export_clicked()
+    assert seen["folder"] == path.parent   # the next export starts where the last one went
     table = list(csv.DictReader(io.StringIO(path.read_text())))
     assert [(t["direction"], t["amount"], t["amount_wei"]) for t in table] == [
         ("out", "0.25", str(NTK // 4)), ("out", "3", str(3 * NTK))]  # the filtered rows, exact

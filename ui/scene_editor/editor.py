@@ -18,13 +18,13 @@ import copy
 import os
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog
 
 from app import scene_form
 from app.preview_service import asset_dir_for, find_inputs, import_asset
 from app.recent_folders import RecentFolders
 from app.resources import resource_path
 from ui.background import Background
+from ui.file_dialogs import open_file, open_files, save_file
 from ui.qt import (
     QComboBox,
     QHBoxLayout,
@@ -488,32 +488,19 @@ class SceneEditor(QWidget):
     # ------------------------------------------------------------------ dialogs
     def _ask_open_path(self) -> str | None:
         """Starts in the folder of the last scene opened or saved (the demo scenes the first time)."""
-        path, _ = QFileDialog.getOpenFileName(self, "Open a scene", str(self.folders.start("scene")),
-                                              "Scene specs (*.json)")
-        if path:
-            self.folders.remember("scene", path)
-        return path or None
+        path = open_file(self, self.folders, "scene", "Open a scene", "Scene specs (*.json)")
+        return str(path) if path else None
 
     def _ask_save_path(self) -> str | None:
         """Starts in the last scenes folder, or the app's own scenes folder rather than the demo scenes."""
-        folder = self.folders.start("scene")
-        if self.folders.is_first(folder):
-            folder = self.scenes_dir
-            folder.mkdir(parents=True, exist_ok=True)
-        start = folder / f"{self._data.get('name') or 'scene'}.json"
-        path, _ = QFileDialog.getSaveFileName(self, "Save the scene", str(start), "Scene specs (*.json)")
-        if path:
-            self.folders.remember("scene", path)
-        return path or None
+        path = save_file(self, self.folders, "scene", "Save the scene", f"{self._data.get('name') or 'scene'}.json",
+                         "Scene specs (*.json)", first=self.scenes_dir)
+        return str(path) if path else None
 
     def _ask_import_paths(self, kind: str) -> list[str]:
         filt = "Meshes (*.obj *.glb *.gltf *.stl *.ply)" if kind == "mesh" else "Images (*.png *.jpg *.jpeg)"
-        purpose = "mesh" if kind == "mesh" else "image"
-        paths, _ = QFileDialog.getOpenFileNames(self, "Import meshes" if kind == "mesh" else "Choose an image",
-                                                str(self.folders.start(purpose)), filt)
-        if paths:
-            self.folders.remember(purpose, paths[0])
-        return paths
+        title = "Import meshes" if kind == "mesh" else "Choose an image"
+        return [str(p) for p in open_files(self, self.folders, "mesh" if kind == "mesh" else "image", title, filt)]
 
     def _ask_unsaved(self) -> str:
         box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",

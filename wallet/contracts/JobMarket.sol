@@ -154,10 +154,8 @@ contract JobMarket is ReentrancyGuard {
         Job storage j = _job(id);
         if (j.status != Status.Submitted) revert WrongStatus(id, j.status);
         if (msg.sender != j.buyer) revert NotBuyer(id, msg.sender);
-        j.status = Status.Accepted;
-        completed[j.miner] += 1;
         emit JobAccepted(id, j.miner, j.reward);
-        token.safeTransfer(j.miner, j.reward + j.stake);
+        _payMiner(j, Status.Accepted);
     }
 
     /// @notice The buyer rejects a submitted result within the review window: the reward goes
@@ -182,10 +180,8 @@ contract JobMarket is ReentrancyGuard {
         if (msg.sender != j.miner) revert NotMiner(id, msg.sender);
         uint256 closesAt = uint256(j.submittedAt) + j.reviewWindow;
         if (block.timestamp <= closesAt) revert ReviewWindowOpen(id, closesAt);
-        j.status = Status.Released;
-        completed[j.miner] += 1;
         emit PaymentReleased(id, j.miner, j.reward);
-        token.safeTransfer(j.miner, j.reward + j.stake);
+        _payMiner(j, Status.Released);
     }
 
     /// @notice After the deadline without a result, the buyer takes the escrow back (and the
@@ -213,6 +209,14 @@ contract JobMarket is ReentrancyGuard {
     function _job(uint256 id) private view returns (Job storage j) {
         j = _jobs[id];
         if (j.status == Status.None) revert NoSuchJob(id);
+    }
+
+    /// @dev A job done (accepted, or released after the review window): the miner gets the
+    ///      reward and the stake back, and one more completed job.
+    function _payMiner(Job storage j, Status done) private {
+        j.status = done;
+        completed[j.miner] += 1;
+        token.safeTransfer(j.miner, j.reward + j.stake);
     }
 
     function _checkTerms(uint256 reward, uint64 deadline, uint32 reviewWindow) private view {

@@ -44,6 +44,8 @@ class Env:
         v.resize(1100, 760)
         v.show()
         self.qtbot.waitUntil(lambda: len(v.cards) == 2, timeout=15000)
+        # and laid out: new cards start at one spot until the layout places them
+        self.qtbot.waitUntil(lambda: len(set(card_tops(v).values())) == 2, timeout=5000)
         self.view = v
         return v
 

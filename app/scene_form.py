@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import annotated_types
 from pydantic import BaseModel, ValidationError
 
+from app.model_fields import bounds, unwrap_optional
 from app.preview_service import asset_dir_for
 from common.fsutil import atomic_write_text
 from jobs.render import spec as scene
@@ -55,31 +54,6 @@ class FieldInfo:
     hidden: bool = False  # the discriminator `kind` and the schema version: not edited in forms
 
 
-def _unwrap(ann: Any) -> tuple[Any, bool]:
-    if typing.get_origin(ann) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(ann) if a is not type(None)]
-        if len(args) == 1:
-            return args[0], True
-    return ann, False
-
-
-def _bounds(metadata) -> tuple[float | None, float | None]:
-    lo = hi = None
-    for m in metadata:
-        if isinstance(m, annotated_types.Ge):
-            lo = float(m.ge)
-        elif isinstance(m, annotated_types.Gt):
-            lo = float(m.gt)
-        elif isinstance(m, annotated_types.Le):
-            hi = float(m.le)
-        elif isinstance(m, annotated_types.Lt):
-            hi = float(m.lt)
-        for sub in getattr(m, "metadata", []) or []:  # FieldInfo inside Annotated
-            a, b = _bounds([sub])
-            lo, hi = (a if a is not None else lo), (b if b is not None else hi)
-    return lo, hi
-
-
 def _base(tp: Any) -> tuple[Any, list]:
     """(the type under Annotated, its metadata)."""
     if typing.get_origin(tp) is typing.Annotated:
@@ -99,10 +73,10 @@ def _is_rgb(tp: Any) -> bool:
 
 
 def field_info(name: str, f) -> FieldInfo | None:
-    ann, optional = _unwrap(f.annotation)
+    ann, optional = unwrap_optional(f.annotation)
     ann, extra = _base(ann)
     meta = list(f.metadata) + extra
-    lo, hi = _bounds(meta)
+    lo, hi = bounds(meta)
     common: dict[str, Any] = {"name": name, "title": f.title or name, "description": f.description or "", "optional": optional}
     origin, args = typing.get_origin(ann), typing.get_args(ann)
     if name in ("kind", "schema_version"):

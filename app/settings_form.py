@@ -7,14 +7,13 @@ new values for one section and returns either the new section or the errors per 
 
 from __future__ import annotations
 
-import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import annotated_types
 from pydantic import BaseModel, ValidationError
 
+from app.model_fields import bounds, unwrap_optional
 from app.settings import Settings, is_hidden
 
 Kind = Literal["bool", "choice", "int", "float", "text"]
@@ -41,27 +40,9 @@ class SectionSpec:
     fields: tuple[FieldSpec, ...]
 
 
-def _unwrap_optional(ann: Any) -> tuple[Any, bool]:
-    origin = typing.get_origin(ann)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(ann) if a is not type(None)]
-        if len(args) == 1 and len(typing.get_args(ann)) == 2:
-            return args[0], True
-    return ann, False
-
-
 def _field_spec(name: str, field) -> FieldSpec | None:
-    ann, optional = _unwrap_optional(field.annotation)
-    lo = hi = None
-    for m in field.metadata:
-        if isinstance(m, annotated_types.Ge):
-            lo = float(m.ge)
-        elif isinstance(m, annotated_types.Gt):
-            lo = float(m.gt)
-        elif isinstance(m, annotated_types.Le):
-            hi = float(m.le)
-        elif isinstance(m, annotated_types.Lt):
-            hi = float(m.lt)
+    ann, optional = unwrap_optional(field.annotation)
+    lo, hi = bounds(field.metadata)
     common = dict(name=name, title=field.title or name, description=field.description or "", optional=optional)
     if typing.get_origin(ann) is Literal:
         return FieldSpec(kind="choice", choices=tuple(str(a) for a in typing.get_args(ann)), **common)

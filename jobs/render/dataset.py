@@ -171,10 +171,15 @@ def _card(spec: SceneSpec, spec_hash: str, seed: int, ranges: list[list[int]], m
 
 
 def _prepare_out(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RenderError(f"output {out_dir} is a file, not a folder")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise RenderError(f"output folder {out_dir} is not empty")
-    for sub in ("images", "depth", "masks/instance", "masks/semantic", "meta"):
-        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    try:
+        for sub in ("images", "depth", "masks/instance", "masks/semantic", "meta"):
+            (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RenderError(f"cannot create the output folder {out_dir}: {e.strerror or e}") from None
 
 
 def render_dataset(spec: SceneSpec, out_dir: str | os.PathLike[str], *, start: int = 0, count: int | None = None,

@@ -48,6 +48,11 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "full" / "x").write_text("x")
     assert main(["render", str(_scene_file(tmp_path)), "--count", "1", "--out", str(tmp_path / "full")]) == 1
     assert "not empty" in capsys.readouterr().err
+    for out, why in ((tmp_path / "full" / "x", "is a file, not a folder"), (tmp_path / "full" / "x" / "sub", "cannot create")):
+        assert main(["render", str(_scene_file(tmp_path)), "--count", "1", "--out", str(out)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("kminer: error: ") and why in err and "\n" not in err
+    assert (tmp_path / "full" / "x").read_text() == "x"   # the file is left as it was
     assert main(["render", "verify", str(tmp_path / "nothing")]) == 1
     assert "no dataset.json" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:

@@ -87,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as e:  # the machine said no (a path, a permission, a full disk): say what, in one line
+        log.exception("command %s failed", getattr(args, "command", None))
+        where = f": {e.filename}" if e.filename else ""
+        print(f"kminer: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
     except Exception as e:  # the traceback goes to the log, the user gets one line
         log.exception("command %s failed", getattr(args, "command", None))
         from app.context import resolve_paths

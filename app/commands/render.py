@@ -157,6 +157,13 @@ def _preview(args: argparse.Namespace) -> int:
         raise UserError("--out FILE.png is required")
     if args.frame < 0:
         raise UserError("--frame must be >= 0")
+    if args.out.is_dir():
+        raise UserError(f"--out {args.out} is a folder: give the PNG file to write")
+    above = args.out.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise UserError(f"cannot write {args.out}: {above} is a file, not a folder")
     spec = load_scene(args.target[1])
     res = preview_frame(spec, args.frame, seed=args.seed, inputs=_inputs(args.input))
     img = overlay(res["rgb"], res["annotations"], spec.categories) if args.boxes else None

@@ -205,3 +205,16 @@ def test_cli_preview_is_the_dataset_frame(tmp_path, capsys):
     assert [a["bbox"] for a in meta["annotations"]] == [a["bbox"] for a in summary["annotations"]]
     assert main(["render", "preview", str(scene), "--frame", "1", "--seed", "5", "--out", str(tmp_path / "b.png"), "--boxes"]) == 0
     assert not np.array_equal(np.asarray(Image.open(tmp_path / "b.png")), np.asarray(Image.open(out)))
+
+
+def test_cli_preview_out_problems_are_one_line(tmp_path, capsys):
+    scene = _scene_file(tmp_path)
+    (tmp_path / "afile").write_text("keep")
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")   # a dangling link: the OS refuses the folder
+    (tmp_path / "shots.png").mkdir()
+    for out, why in ((tmp_path / "afile" / "p.png", "is a file, not a folder"), (tmp_path / "shots.png", "is a folder"),
+                     (tmp_path / "gone" / "p.png", str(tmp_path / "gone"))):
+        assert main(["render", "preview", str(scene), "--out", str(out)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("kminer: error: ") and why in err and "\n" not in err and "internal" not in err, err
+    assert (tmp_path / "afile").read_text() == "keep" and not (tmp_path / "nowhere").exists()

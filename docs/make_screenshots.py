@@ -128,7 +128,7 @@ def shoot_main(shot: Shooter, args) -> None:
     w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
                    earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
                    preview=PreviewService(), chain_runner=chain_runner, tray=False)
-    w.resize(1280, 800)
+    w.resize(*args.size)
     w.show()
     shot.pump(1.0)
 
@@ -242,7 +242,7 @@ def shoot_standin(shot: Shooter, args) -> None:
         shot.theme(theme)
         w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
                        tray=False)
-        w.resize(1280, 800)
+        w.resize(*args.size)
         w.show()
         shot.pump(args.seconds)
         shot.save(w, name)
@@ -255,6 +255,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=4.0, help="live polling before the devices and earnings shots")
     ap.add_argument("--order-timeout", type=float, default=180.0, help="seconds to wait for the orders to be paid")
     ap.add_argument("--standin", action="store_true", help="also shoot the devices view with stand-in GPUs")
+    ap.add_argument("--size", type=lambda t: tuple(int(v) for v in t.lower().split("x")), default=(1280, 800),
+                    metavar="WxH", help="main window size (default 1280x800; try a small laptop's 1024x600)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

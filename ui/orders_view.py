@@ -188,6 +188,7 @@ class OrdersView(QWidget):
         form.addRow("Shards:", self.shards_spin)
         form.addRow("Budget (NTK):", self.budget_edit)
         self.budget_note = muted(QLabel())
+        self.budget_note.setWordWrap(True)   # the escrow sum, or why the budget is refused: never clipped
         form.addRow("", self.budget_note)
         form.addRow("Deadline:", self.deadline_spin)
         form.addRow("Review window:", self.review_spin)

@@ -54,17 +54,33 @@ class ElidedLabel(QLabel):
         super().__init__(parent)
         self.full_text = ""
         self._mode = mode
+        self._keep = 0
         self._margin_px = 0
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
-    def set_full_text(self, text: str) -> None:
+    def set_full_text(self, text: str, *, keep: int = 0, mode: Qt.TextElideMode | None = None) -> None:
+        """Show `text`; its first `keep` characters (a name before a path or a status) stay
+        whole while there is room for them, and only the rest is elided (by `mode`, default
+        the label's)."""
         self.full_text = text
+        self._keep = keep
+        if mode is not None:
+            self._mode = mode
         self._elide()
 
     def _elide(self) -> None:
         room = max(self.width() - self._margin_px - 4, 0)
-        shown = self.fontMetrics().elidedText(self.full_text, self._mode, room)
+        fm = self.fontMetrics()
+        text, keep = self.full_text, self._keep
+        shown = fm.elidedText(text, self._mode, room)
+        if keep and shown != text:
+            head = text[:keep]
+            rest_room = room - fm.horizontalAdvance(head)
+            if rest_room >= 4 * fm.horizontalAdvance("…"):
+                shown = head + fm.elidedText(text[keep:], self._mode, rest_room)
+            else:
+                shown = fm.elidedText(text, Qt.TextElideMode.ElideRight, room)
         self.setText(shown)
         self.setToolTip(self.full_text if shown != self.full_text else "")
 

@@ -14,6 +14,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from app.wallet_gui import check_amount
 from tests.ui.file_dialogs import answer_file_dialog
+from tests.ui.layout_checks import clipped_labels
 from tests.models.conftest import NTK, SHELF_PHOTO, open_user
 from ui.background import Background
 from ui.model_market_view import BuyDialog, ModelMarketView
@@ -110,6 +111,7 @@ def test_buy_confirms_the_exact_price_and_fee_and_moves_exactly_the_price(env, q
     dlg = v.confirm_dialog
     qtbot.wait(300)
     assert len([d for d in v.findChildren(BuyDialog) if d.isVisible()]) == 1   # one dialog, not three
+    assert not clipped_labels(dlg)
     assert dlg.price_label.text() == "25 NTK"
     assert dlg.fee_label.text().startswith("at most 0.000") and "ETH (2 transactions: approve NTK, then buy)" in dlg.fee_label.text()
     assert dlg.buy_button.isEnabled() and dlg.problem.isHidden()

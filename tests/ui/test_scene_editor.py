@@ -237,8 +237,20 @@ def test_the_title_stays_whole_at_the_default_window_size_with_a_long_path(make_
     qtbot.wait(50)
     shown = ed.title.text()
     assert ed.title.fontMetrics().horizontalAdvance(shown) <= ed.title.contentsRect().width()   # nothing clipped
-    assert shown.startswith("new-scene   (") and shown.endswith("my-shelf.json)") and "…" in shown
-    assert ed.title.toolTip() == f"new-scene   ({target})"   # the whole path on hover
+    assert shown.startswith("new-scene   — ") and shown.endswith("my-shelf.json") and "…" in shown
+    assert ed.title.toolTip() == f"new-scene   — {target}"   # the whole path on hover
+    ed.title.resize(ed.title.fontMetrics().horizontalAdvance("new-scene   — ") + 60, ed.title.height())
+    shown = ed.title.text()   # squeezed: the name stays whole, the path gives way
+    assert shown.startswith("new-scene   — ") and "…" in shown
+
+
+def test_a_narrow_title_keeps_the_scene_name_and_cuts_the_status_at_its_end(make_editor, qtbot):
+    ed = make_editor()   # the demo scene
+    qtbot.waitUntil(lambda: ed.title.full_text.startswith("retail-shelf"), timeout=10_000)
+    assert ed.title.full_text == "retail-shelf   — demo scene, not saved yet"
+    ed.title.resize(ed.title.fontMetrics().horizontalAdvance("retail-shelf   — demo scene, not") + 8, ed.title.height())
+    shown = ed.title.text()
+    assert shown.startswith("retail-shelf   — demo scene") and shown.endswith("…"), shown
 
 
 def test_file_dialogs_start_in_the_demo_scenes_then_in_the_last_folder_used(make_editor, qtbot, tmp_path):

@@ -1,6 +1,7 @@
 """The window's shell: settings dialog, About box, theme, window state, shortcuts."""
 
 from app.context import AppContext
+from tests.ui.layout_checks import clipped_labels
 from ui.qt import QApplication, QPalette, QTimer
 
 
@@ -12,6 +13,12 @@ def test_settings_dialog_is_generated_from_the_model_and_saves(qtbot, make_windo
     qtbot.addWidget(dlg)
     tabs = [dlg.tabs.tabText(i) for i in range(dlg.tabs.count())]
     assert tabs[:2] == ["General", "Jobs"] and "Wallet" in tabs
+    dlg.show()
+    for i in range(dlg.tabs.count()):   # no text cut off on any tab
+        dlg.tabs.setCurrentIndex(i)
+        qtbot.wait(20)
+        assert not clipped_labels(dlg), (tabs[i], clipped_labels(dlg))
+    dlg.tabs.setCurrentIndex(0)
     assert ("general", "tray_notice_shown") not in dlg.editors
     away = dlg.editors[("general", "away_minutes")]
     assert away.toolTip().startswith("In auto mode")
@@ -61,6 +68,9 @@ def test_about_box_shows_versions_and_the_log_folder(qtbot, make_window, devices
 
     dlg = AboutDialog(ctx.paths, "6.x")
     qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    assert not clipped_labels(dlg)
     text = dlg.label.text()
     assert "Knowledge Miner 0." in text and str(ctx.paths.log_dir) in text
     assert dict(dlg.info.packages)["torch"] != "not installed"

@@ -26,8 +26,9 @@ from app.jobs_service import JobsService
 from app.preview_service import PreviewService
 from app.status import sandbox_status
 from app.wallet_gui import WalletSession
+from tests.ui.layout_checks import clipped_labels
 from ui.background import Background
-from ui.qt import Qt, QTimer
+from ui.qt import Qt, QTabWidget, QTimer
 from wallet.keystore import Keystore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,23 +134,30 @@ def test_new_user_walkthrough(qtbot, capsys):
         qtbot.addWidget(wiz)
         wiz.show()
         qtbot.waitExposed(wiz)
+        wizard_cut = clipped_labels(wiz)   # on each page of the wizard, nothing is cut off either
         click(qtbot, wiz.welcome.create_radio)
         click(qtbot, wiz.button(QWizard.WizardButton.NextButton))
         qtbot.waitUntil(lambda: wiz.currentId() == CREATE, timeout=5000)
+        wizard_cut += clipped_labels(wiz)
         type_text(qtbot, wiz.create_page.password, PW)
         type_text(qtbot, wiz.create_page.again, PW)
         click(qtbot, wiz.button(QWizard.WizardButton.CommitButton))
         qtbot.waitUntil(lambda: wiz.currentId() == ADDRESS, timeout=30000)
+        wizard_cut += clipped_labels(wiz)
         address = flow.address
         assert wiz.address_page.address.text() == address
         click(qtbot, wiz.button(QWizard.WizardButton.NextButton))
         qtbot.waitUntil(lambda: wiz.currentId() == NETWORK, timeout=5000)
+        wizard_cut += clipped_labels(wiz)
         choose(qtbot, wiz.network_page.combo, "local")
         click(qtbot, wiz.button(QWizard.WizardButton.NextButton))   # deploys and funds the local chain
         qtbot.waitUntil(lambda: wiz.currentId() == DEVICES, timeout=120000)
+        wizard_cut += clipped_labels(wiz)
         choose(qtbot, wiz.devices_page.combos["cpu"], "mining")
         click(qtbot, wiz.button(QWizard.WizardButton.NextButton))
         qtbot.waitUntil(lambda: wiz.currentId() == BENCH, timeout=20000)
+        wizard_cut += clipped_labels(wiz)
+        assert not wizard_cut, wizard_cut
         assert devices.state("cpu").mode == "mining"
         click(qtbot, wiz.button(QWizard.WizardButton.FinishButton))   # the benchmark is optional
         qtbot.waitUntil(lambda: not wiz.isVisible(), timeout=5000)
@@ -292,6 +300,24 @@ def test_new_user_walkthrough(qtbot, capsys):
         n = sum(1 for im in res.images for d in im.detections if d.box is not None)
         assert n > 0 and "detections" in mv.panel.status.text()
         assert not mv.panel.image.pixmap().isNull() if hasattr(mv.panel.image, "pixmap") else True
+
+        # nothing is cut off, on every page, at the default size and on a small laptop's screen
+        cut = []
+        for size in ((1280, 860), (1024, 600)):
+            win.resize(*size)
+            for page in ("Devices", "Jobs", "Earnings", "Scene editor", "Orders", "Models", "Wallet"):
+                go(page)
+                qtbot.wait(50)
+                cut += [f"{size} {page}: {c}" for c in clipped_labels(win)]
+                for tabs in [t for t in win.findChildren(QTabWidget) if t.isVisible()]:   # every tab of the page
+                    first = tabs.currentIndex()
+                    for i in range(tabs.count()):
+                        tabs.setCurrentIndex(i)
+                        qtbot.wait(20)
+                        cut += [f"{size} {page}/{tabs.tabText(i)}: {c}" for c in clipped_labels(tabs.currentWidget())]
+                    tabs.setCurrentIndex(first)
+        assert not sorted(set(cut)), sorted(set(cut))
+        win.resize(1280, 860)
 
         # the user locks the wallet: Orders says why it shows nothing (no stale order) and a post is refused at once
         go("Wallet")

@@ -13,6 +13,7 @@ from app.context import AppContext
 from app.wallet_gui import WalletSession, format_amount
 from app.wallet_service import WalletService
 from tests.ui.file_dialogs import answer_file_dialog
+from tests.ui.layout_checks import clipped_labels
 from tests.wallet.conftest import free_port, start_anvil, stop_anvil
 from ui.background import Background
 from ui.qt import QGuiApplication
@@ -99,6 +100,7 @@ def test_send_asks_password_refuses_wrong_one_and_sends_exact_amount(qtbot, wall
     qtbot.waitUntil(lambda: isinstance(view.dialog, ConfirmSendDialog) and view.dialog.isVisible(), timeout=10000)
     dlg = view.dialog
     assert dlg.password.isVisible()  # locked: the password is asked in the confirmation
+    assert not clipped_labels(dlg)
     assert dlg.quote.amount_wei == 12 * NTK + 1 and dlg.quote.to == OTHER
     dlg.password.setText("wrong")
     dlg.buttons.accepted.emit()

@@ -322,7 +322,10 @@ class SceneEditor(QWidget):
         name = self._data.get("name") or "untitled"
         where = "demo scene, not saved yet" if self._demo else (home_short(self._path) if self._path else "not saved yet")
         mark = " \u2022" if self._dirty else ""
-        self.title.set_full_text(f"{name}{mark}   ({where})")
+        head = f"{name}{mark}   \u2014 "
+        # the name stays; a path loses its middle (folder names), a status its end
+        mode = Qt.TextElideMode.ElideMiddle if self._path and not self._demo else Qt.TextElideMode.ElideRight
+        self.title.set_full_text(head + where, keep=len(head), mode=mode)
 
     # ------------------------------------------------------------------ files
     def _loaded(self, data: dict, path: Path | None, *, demo: bool, inputs: dict | None = None) -> None:

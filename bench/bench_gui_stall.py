@@ -7,7 +7,13 @@ shapes example) in sandboxed worker processes driven by a scheduler in this proc
 the app's miner does, and measures the longest event-loop stall with ui.stall.StallProbe while
 switching pages every second. Goal (issue 8): longest stall under 50 ms.
 
-    .venv/bin/python bench/bench_gui_stall.py [--frames 40] [--epochs 6] [--sandbox strict]
+    .venv/bin/python bench/bench_gui_stall.py [--frames 40] [--epochs 6] [--sandbox strict] [--why MS]
+
+It also prints the three longest gaps with the CPU time the GUI thread (and the whole
+process) used in them: a gap full of GUI CPU is the GUI's own slow code; one with little is
+waiting (a core, the X server, a lock or the GIL). `--why MS` prints the GUI thread's Python
+stack whenever it is MS late (sampled from another thread, so a stall that holds the GIL in
+C code is not caught).
 
 Runs offscreen unless DISPLAY is set (use xvfb-run for a real X server). Uses a throwaway
 KMINER_HOME. Prints one summary line and a JSON record.
@@ -34,6 +40,8 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--sandbox", default=None, help="strict, basic or none (default: the settings' level)")
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--why", type=float, default=0.0, metavar="MS",
+                    help="print where the GUI thread was (its Python stack) during each stall over MS ms")
     args = ap.parse_args()
 
     home = tempfile.mkdtemp(prefix="kminer-stall-")
@@ -86,7 +94,11 @@ def main() -> int:
     stop = threading.Event()
     loop = threading.Thread(target=sched.run_forever, args=(stop, 0.3), daemon=True)
 
-    probe = StallProbe(tick_ms=10)
+    probe = _CpuProbe(StallProbe, tick_ms=10)
+    caught: list[tuple[float, str, str]] = []
+    if args.why > 0:
+        watcher = threading.Thread(target=_watch, args=(probe, args.why, caught, window), daemon=True)
+        watcher.start()
     pages = window.page_names()
     flips = {"n": 0}
 
@@ -121,7 +133,54 @@ def main() -> int:
            "platform": os.environ.get("QT_QPA_PLATFORM") or "xcb", "sandbox": cfg.level, **result}
     print(f"GUI stall while rendering {args.frames} frames and training {args.epochs} epochs: {probe.summary()}")
     print(json.dumps(rec))
+    worst = sorted(probe.cpu_in_gap, reverse=True)[:3]
+    print("longest gaps (wall ms, GUI thread CPU ms in it, process CPU ms in it): "
+          + "; ".join(f"{w:.0f} / {c:.0f} / {pc:.0f}" for w, c, pc in worst))
+    for age, page, stack in caught:
+        print(f"\n--- GUI thread {age:.0f} ms late, on page {page}:\n{stack}")
     return 0
+
+
+def _CpuProbe(base, **kw):
+    """A StallProbe that also notes how much CPU the GUI thread (and the whole process) used
+    in each gap: a gap spent computing is the GUI's own slow code; one with little CPU is
+    waiting (for the GIL held by another thread, a lock, or a core)."""
+
+    class Probe(base):
+        def __init__(self):
+            super().__init__(**kw)
+            self.cpu_in_gap: list[tuple[float, float, float]] = []
+            self._cpu = (time.thread_time(), time.process_time())
+
+        def _tick(self) -> None:
+            last = self._last
+            super()._tick()
+            cpu = (time.thread_time(), time.process_time())
+            if last is not None and self.gaps_ms:
+                wall = self.gaps_ms[-1] + self.tick_ms
+                self.cpu_in_gap.append((wall, (cpu[0] - self._cpu[0]) * 1000, (cpu[1] - self._cpu[1]) * 1000))
+            self._cpu = cpu
+
+    return Probe()
+
+
+def _watch(probe, over_ms: float, caught: list, window) -> None:
+    """Samples the GUI thread's Python stack whenever its probe has not ticked for `over_ms`."""
+    import traceback
+
+    main_id = threading.main_thread().ident
+    seen = None
+    while True:
+        time.sleep(0.002)
+        last = probe._last
+        if last is None:
+            continue
+        age = (time.perf_counter() - last) * 1000 - probe.tick_ms
+        if age > over_ms and seen != last:
+            seen = last
+            frame = sys._current_frames().get(main_id)
+            stack = "".join(traceback.format_stack(frame)[-12:]) if frame is not None else "(no Python frame)"
+            caught.append((age, window.current_page(), stack))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from app.wallet_gui import check_amount
@@ -71,7 +71,7 @@ def drop_files(widget, paths: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    enter = QDragEnterEvent(QPointF(10, 10), *args)
+    enter = QDragEnterEvent(QPoint(10, 10), *args)
     widget.dragEnterEvent(enter)
     assert enter.isAccepted()
     widget.dropEvent(QDropEvent(QPointF(10, 10), *args))

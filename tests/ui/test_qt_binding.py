@@ -6,6 +6,7 @@ pyproject.toml keeps PySide6 below 6.12; this test fails on any binding with tha
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from ui.qt import QLabel, QTimer
@@ -15,10 +16,15 @@ def test_void_qt_calls_keep_nones_refcount(qtbot):
     label = QLabel("x")
     qtbot.addWidget(label)
     calls = 2000
-    before = sys.getrefcount(None)
-    for i in range(calls):
-        label.setText(str(i % 7))       # a method that returns nothing
-        label.update()
-        QTimer.singleShot(0, label.hide)  # a static one
-    lost = before - sys.getrefcount(None)
+    gc.collect()
+    gc.disable()   # garbage collected meanwhile would release references to None of its own
+    try:
+        before = sys.getrefcount(None)
+        for i in range(calls):
+            label.setText(str(i % 7))       # a method that returns nothing
+            label.update()
+            QTimer.singleShot(0, label.hide)  # a static one
+        lost = before - sys.getrefcount(None)
+    finally:
+        gc.enable()
     assert lost < calls // 10, f"{lost} references to None lost over {3 * calls} void Qt calls: the Qt binding is broken"

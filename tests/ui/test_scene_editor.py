@@ -371,11 +371,11 @@ def test_dropping_a_mesh_file_on_the_editor_imports_it(make_editor, qtbot, tmp_p
 
     pos = QPointF(20, 20)
     text_mime = mime(text)  # the event keeps only a pointer: hold the object
-    refused = QDragEnterEvent(pos, Qt.DropAction.CopyAction, text_mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    refused = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, text_mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(ed, refused)
     assert not refused.isAccepted()
     drop_mime = mime(stl)
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, drop_mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, drop_mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(ed, enter)
     assert enter.isAccepted()
     QApplication.sendEvent(ed, QDropEvent(pos, Qt.DropAction.CopyAction, drop_mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))

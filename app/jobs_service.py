@@ -26,7 +26,8 @@ def runtime_config(ctx: AppContext, *, sandbox: str | None = None) -> RuntimeCon
     p = ctx.paths
     hide = [p.data_dir, p.config_dir, p.log_dir, p.cache_dir, Path.home()]
     return RuntimeConfig(jobs_dir=p.jobs_dir, store=ArtifactStore(p.artifacts_dir, remote=s.artifact_store_url), level=level,
-                         allow_code_jobs_basic=s.allow_code_jobs_basic, max_output_mb=s.max_output_mb, hide=hide)
+                         allow_code_jobs_basic=s.allow_code_jobs_basic, max_output_mb=s.max_output_mb, hide=hide,
+                         nice=s.priority)
 
 
 def parse_device(text: str, *, cpu_slots: int = 1) -> Device:

@@ -120,6 +120,10 @@ class JobSettings(_Section):
         False, title="Run buyer code without strict sandbox",
         description="Jobs carrying buyer code run only under the strict sandbox unless this is on.")
     cpu_slots: int = Field(1, ge=1, le=64, title="CPU job slots", description="How many jobs the CPU device runs at once.")
+    priority: int = Field(10, ge=0, le=19, title="Job priority (nice)",
+                          description="Jobs run this much below normal CPU priority (0: normal, 19: lowest), so the "
+                                      "desktop and this app stay responsive; a job loses no speed while nothing else "
+                                      "wants the CPU.")
     max_output_mb: int = Field(4096, ge=1, title="Max output (MB)", description="Largest output a job may write.")
     artifact_store_url: StoreUrl = Field(
         None, title="Shared artifact store",

@@ -52,6 +52,7 @@ class RuntimeConfig:
     max_output_mb: int = 4096
     hide: list[Path] = field(default_factory=list)   # folders a strict job must never see (app data, home)
     use_cgroups: bool = True                         # False: rely on the watchdogs alone
+    nice: int = 10                                   # CPU priority below normal (0..19; Windows: below normal if > 0)
 
 
 def device_fits(spec_resources, dev: Device) -> bool:
@@ -143,7 +144,7 @@ def execute_attempt(queue: JobQueue, cfg: RuntimeConfig, job_id: str, dev: Devic
 
     run = JobRun(job_dir, job_id, limits, level=cfg.level, device_index=dev.index if dev.kind == "gpu" else None,
                  pci_bus_id=dev.pci_bus_id, hide=list(cfg.hide), on_event=on_event, on_start=on_start,
-                 use_cgroups=cfg.use_cgroups)
+                 use_cgroups=cfg.use_cgroups, nice=cfg.nice)
     handle.run = run
     handle.ready.set()
     stop = threading.Event()

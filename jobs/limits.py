@@ -74,8 +74,10 @@ def limits_for(resources, *, device_is_gpu: bool, max_output_mb: int) -> Limits:
                   open_files=resources.max_open_files, gpu=device_is_gpu)
 
 
-def make_preexec(limits: Limits, *, cgroup_procs: list[bytes], set_as: bool) -> Callable[[], None]:
-    """The child-side hook: join the job's cgroups, set rlimits, die with the parent."""
+def make_preexec(limits: Limits, *, cgroup_procs: list[bytes], set_as: bool, nice: int = 0) -> Callable[[], None]:
+    """The child-side hook: join the job's cgroups, set rlimits, lower the CPU priority by
+    `nice` (before any thread exists, so every thread and child of the job inherits it), die
+    with the parent."""
     import resource
 
     pairs: list[tuple[int, int]] = [
@@ -110,6 +112,11 @@ def make_preexec(limits: Limits, *, cgroup_procs: list[bytes], set_as: bool) -> 
                     new_hard = value + 5 if hard == resource.RLIM_INFINITY else min(hard, value + 5)
                 resource.setrlimit(res, (min(value, new_hard), new_hard))
             except (ValueError, OSError):
+                pass
+        if nice > 0:
+            try:
+                os.nice(nice)
+            except OSError:
                 pass
         if prctl is not None:
             prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: the job dies with its runner thread

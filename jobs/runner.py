@@ -88,6 +88,7 @@ class JobRun:
     on_event: Event | None = None
     on_start: Callable[[int], None] | None = None   # gets the worker (or bwrap) pid once started
     use_cgroups: bool = True                         # False: watchdogs only (tests; hosts without cgroups)
+    nice: int = 0                                    # CPU priority below normal, set before the worker starts
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -163,7 +164,8 @@ class JobRun:
             if os.name == "nt":
                 proc = self._spawn_windows(launch, wfd, logf)
             else:
-                preexec = make_preexec(lim, cgroup_procs=cg.procs_files(), set_as=not lim.gpu and not cg.memory_limit)
+                preexec = make_preexec(lim, cgroup_procs=cg.procs_files(), set_as=not lim.gpu and not cg.memory_limit,
+                                       nice=self.nice)
                 proc = subprocess.Popen(launch.argv, env=launch.env, cwd=str(job_dir / "work"),
                                         stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                         pass_fds=(wfd,), close_fds=True, start_new_session=True, preexec_fn=preexec)
@@ -210,7 +212,7 @@ class JobRun:
         self._winjob = WinJob(self.limits)
         proc = subprocess.Popen(launch.argv, env=env, cwd=str(self.job_dir / "work"), stdin=subprocess.DEVNULL,
                                 stdout=logf, stderr=subprocess.STDOUT, close_fds=True, startupinfo=si,
-                                creationflags=creation_flags())
+                                creationflags=creation_flags(below_normal=self.nice > 0))
         self._winjob.assign_and_resume(proc._handle)  # type: ignore[attr-defined]
         return proc
 

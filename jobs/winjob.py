@@ -26,6 +26,7 @@ JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x00002000
 JobObjectExtendedLimitInformation = 9
 CREATE_SUSPENDED = 0x00000004
 CREATE_NEW_PROCESS_GROUP = 0x00000200
+BELOW_NORMAL_PRIORITY_CLASS = 0x00004000
 CREATE_NO_WINDOW = 0x08000000
 _100NS_PER_S = 10_000_000
 
@@ -63,8 +64,10 @@ def limit_info(limits: Limits) -> JOBOBJECT_EXTENDED_LIMIT_INFORMATION:
     return info
 
 
-def creation_flags() -> int:
-    return CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW
+def creation_flags(*, below_normal: bool = False) -> int:
+    """Started suspended (assigned to its job object before it runs), in its own process group
+    (Ctrl-Break reaches only it), without a console; `below_normal`: a lower CPU priority class."""
+    return CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW | (BELOW_NORMAL_PRIORITY_CLASS if below_normal else 0)
 
 
 class WinJob:

@@ -70,3 +70,28 @@ def test_tampered_input_is_refused_before_the_job_starts(rig):
     _, rec = rig.run("tampered", LEVEL)
     assert rec.state == "failed" and "corrupt" in rec.reason
     assert rig.queue.attempts("tampered")[-1].pid is None     # no worker ever ran
+
+
+@pytest.mark.parametrize("level", ["basic", "strict"])
+def test_jobs_run_below_normal_cpu_priority_and_so_do_their_threads(rig, level):
+    """The setting jobs.priority (RuntimeConfig.nice) lowers every thread and child of a job."""
+    import os
+
+    from jobs.sandbox import find_bwrap
+
+    if level == "strict" and not find_bwrap():
+        pytest.skip("no bubblewrap here")
+    code = ("import os, threading\n"
+            "def run(ctx):\n"
+            "    seen = {}\n"
+            "    t = threading.Thread(target=lambda: seen.update(thread=os.nice(0)))\n"
+            "    t.start(); t.join()\n"
+            "    return {'main': os.nice(0), **seen}\n")
+    rig.queue.add(parse_spec({"id": f"nice-{level}", "kind": "python", "params": {"module": "code"},
+                              "inputs": {"code": {"sha256": rig.store.put_bytes(code.encode())}},
+                              "resources": {"max_wall_s": 20}}))
+    mine = os.nice(0)
+    out, rec = rig.run(f"nice-{level}", level, nice=7)
+    assert rec.state == "succeeded", rec.reason
+    assert rec.result["returned"] == {"main": min(mine + 7, 19), "thread": min(mine + 7, 19)}
+    assert os.nice(0) == mine   # the app itself keeps its priority

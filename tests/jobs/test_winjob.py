@@ -42,6 +42,8 @@ def test_no_cpu_limit_leaves_the_flag_off():
 def test_worker_starts_suspended_in_its_own_group():
     f = winjob.creation_flags()
     assert f & winjob.CREATE_SUSPENDED and f & winjob.CREATE_NEW_PROCESS_GROUP
+    assert not f & winjob.BELOW_NORMAL_PRIORITY_CLASS
+    assert winjob.creation_flags(below_normal=True) == f | winjob.BELOW_NORMAL_PRIORITY_CLASS
 
 
 @pytest.mark.skipif(os.name == "nt", reason="checks the refusal elsewhere")

@@ -100,7 +100,7 @@ def cli_market(b) -> str:
         paid = b.run("agent", "--once", env=env, timeout=600).stdout.strip()  # sees the payment, books it
     finally:
         b.run("devices", "set-mode", "cpu", "idle", timeout=60)
-    if "today 1.0000 NTK" not in paid:
+    if "today 1 NTK" not in paid:   # exact amounts, no float digits
         raise RuntimeError(f"the agent did not book the 1 NTK payment: {paid[-200:]}")
     shown = b.run("order", "show", str(order["id"]), *as_buyer, env=env, timeout=120).stdout
     if f"accepted by {miner}" not in shown or "done" not in shown:

@@ -179,7 +179,7 @@ class _Child:
     def why(self) -> str:
         code = self.proc.poll()
         if code is not None:  # let the drainer read the child's last words before they are quoted
-            self._drainer.join(timeout=2.0)
+            self._drainer.join(timeout=0.5)   # at once unless a grandchild keeps the pipe open
         last = next((ln for ln in reversed(self.stderr_tail) if ln.strip()), "")
         return f"the preview process stopped (exit code {code})" + (f": {last[:300]}" if last else "")
 

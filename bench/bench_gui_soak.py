@@ -17,9 +17,7 @@ first 30 s. With PySide6 6.12.0 the Devices page alone lost ~78 references to No
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,37 +29,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=390.0)
     args = ap.parse_args()
-    os.environ["KMINER_HOME"] = tempfile.mkdtemp(prefix="kminer-soak-")
-    if not os.environ.get("DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
     import psutil
 
-    from app.context import AppContext
-    from app.desktop import MarketSession
-    from app.devices_service import DeviceService
-    from app.earnings_service import EarningsService
-    from app.jobs_service import JobsService
-    from app.preview_service import PreviewService
-    from app.wallet_gui import WalletSession
-    from app.wallet_service import WalletService
-    from ui.main_window import MainWindow
-    from ui.qt import QApplication, QTimer
-    from wallet.keystore import Keystore
+    from bench.gui_app import whole_app
+    from ui.qt import QTimer
 
-    app = QApplication.instance() or QApplication([])
-    ctx = AppContext.open()
-    devices = DeviceService(ctx, idle=lambda: None)
-    ks = Keystore(ctx.paths.keystore_dir, scrypt_n=2**10, allow_weak_kdf=True)
-    ctx.settings.wallet.account = ks.create("soak")
-    with WalletService(ctx, keystore=ks, passwords=[lambda a: "soak"]) as svc:
-        svc.deployment()
-    wallet = WalletSession(ctx, keystore=ks)
-    window = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), earnings=EarningsService(ctx), wallet=wallet,
-                        market=MarketSession(ctx, wallet, devices), preview=PreviewService(), tray=False)
-    window.chain_runner.submit(lambda: wallet.unlock("soak")).result(60)
-    window.resize(1280, 800)
-    window.show()
+    app, ctx, window = whole_app("kminer-soak-")
     pages = window.page_names()
     flips = {"n": 0}
     proc = psutil.Process()

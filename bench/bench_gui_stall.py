@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -44,40 +43,14 @@ def main() -> int:
                     help="print where the GUI thread was (its Python stack) during each stall over MS ms")
     args = ap.parse_args()
 
-    home = tempfile.mkdtemp(prefix="kminer-stall-")
-    os.environ["KMINER_HOME"] = home
-    if not os.environ.get("DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-    from app.context import AppContext
-    from app.devices_service import DeviceService
-    from app.jobs_service import JobsService, open_queue, parse_device, runtime_config
+    from bench.gui_app import whole_app
+    from app.jobs_service import open_queue, parse_device, runtime_config
     from jobs.scheduler import Scheduler
     from jobs.spec import JobSpec, load_spec
-    from ui.main_window import MainWindow
-    from ui.qt import QApplication, QTimer
+    from ui.qt import QTimer
     from ui.stall import StallProbe
 
-    from app.desktop import MarketSession
-    from app.earnings_service import EarningsService
-    from app.preview_service import PreviewService
-    from app.wallet_gui import WalletSession
-    from app.wallet_service import WalletService
-    from wallet.keystore import Keystore
-
-    app = QApplication.instance() or QApplication([])
-    ctx = AppContext.open()
-    devices = DeviceService(ctx, idle=lambda: None)
-    # the whole app as app/main.py builds it, with an unlocked wallet on the local chain
-    ks = Keystore(ctx.paths.keystore_dir, scrypt_n=2**10, allow_weak_kdf=True)
-    ctx.settings.wallet.account = ks.create("bench")
-    with WalletService(ctx, keystore=ks, passwords=[lambda a: "bench"]) as svc:
-        svc.deployment()
-    wallet = WalletSession(ctx, keystore=ks)
-    window = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), earnings=EarningsService(ctx), wallet=wallet,
-                        market=MarketSession(ctx, wallet, devices), preview=PreviewService(), tray=False)
-    window.chain_runner.submit(lambda: wallet.unlock("bench")).result(60)
-    window.show()
+    app, ctx, window = whole_app("kminer-stall-")
 
     queue = open_queue(ctx)
     render = load_spec(ROOT / "resources" / "examples" / "render.json")

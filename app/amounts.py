@@ -70,3 +70,13 @@ def format_amount(wei: int | None, decimals: int = DECIMALS, *, group: bool = Tr
     text = f"{whole:,}" if group else str(whole)
     digits = str(frac).rjust(decimals, "0").rstrip("0")
     return sign + text + (f".{digits}" if digits else "")
+
+
+def ntk_text(wei: int | None) -> str:
+    """`wei` as exact NTK for people: "12.5 NTK"."""
+    return f"{format_amount(wei)} NTK"
+
+
+def eth_text(wei: int | None) -> str:
+    """`wei` as exact ETH for people: "0.000042 ETH"."""
+    return f"{format_amount(wei)} ETH"

@@ -17,7 +17,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QImage
 
 from app.recent_folders import RecentFolders
-from app.wallet_gui import format_amount
+from app.amounts import eth_text, ntk_text
 from ui.background import Background
 from ui.file_dialogs import choose_folder, open_files
 from ui.qt import (
@@ -34,14 +34,6 @@ _CARD_STYLE = ("#ModelCard { background: palette(base); border: 1px solid palett
 _BADGE = "border-radius: 9px; padding: 1px 9px; font-weight: bold; color: white; background: %s;"
 _BANNER = {"info": "background: rgba(47,128,237,0.12);", "ok": "background: rgba(39,174,96,0.16);",
            "error": "background: rgba(235,87,87,0.16);"}
-
-
-def ntk(wei: int) -> str:
-    return f"{format_amount(wei)} NTK"
-
-
-def eth(wei: int) -> str:
-    return f"{format_amount(wei)} ETH"
 
 
 class ModelCard(DropFiles, QFrame):
@@ -151,7 +143,7 @@ class ModelCard(DropFiles, QFrame):
         self.seller.setToolTip(lst.owner)
         self.problem.setText(lst.problem or "")
         self.problem.setVisible(bool(lst.problem))
-        self.price.setText(ntk(lst.price_wei))
+        self.price.setText(ntk_text(lst.price_wei))
         self.buy_button.setVisible(not lst.owned)
         self.buy_button.setEnabled(lst.card_ok and lst.active)
         self.try_button.setEnabled(lst.owned and lst.card_ok)
@@ -174,30 +166,30 @@ class BuyDialog(QDialog):
         self.quote = quote
         self.setWindowTitle(f"Buy {quote.name}")
         form = QFormLayout()
-        self.price_label = QLabel(ntk(quote.price_wei))
+        self.price_label = QLabel(ntk_text(quote.price_wei))
         f = self.price_label.font()
         f.setBold(True)
         self.price_label.setFont(f)
         form.addRow("Price (to the seller):", self.price_label)
         n = quote.transactions
-        self.fee_label = QLabel(f"at most {eth(quote.fee_max_wei)} ({n} transaction{'s' if n > 1 else ''}"
+        self.fee_label = QLabel(f"at most {eth_text(quote.fee_max_wei)} ({n} transaction{'s' if n > 1 else ''}"
                                 + (": approve NTK, then buy)" if n > 1 else ")"))
         form.addRow("Network fee:", self.fee_label)
         after = quote.ntk_balance_wei - quote.price_wei
-        self.balance_label = QLabel(f"{ntk(quote.ntk_balance_wei)} → {ntk(after)}" if after >= 0
-                                    else ntk(quote.ntk_balance_wei))
+        self.balance_label = QLabel(f"{ntk_text(quote.ntk_balance_wei)} → {ntk_text(after)}" if after >= 0
+                                    else ntk_text(quote.ntk_balance_wei))
         form.addRow("Your NTK:", self.balance_label)
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #d64545;")
         if not quote.enough_ntk:
-            self.problem.setText(f"Not enough NTK: {quote.name} costs {ntk(quote.price_wei)}, you have "
-                                 f"{ntk(quote.ntk_balance_wei)}.")
+            self.problem.setText(f"Not enough NTK: {quote.name} costs {ntk_text(quote.price_wei)}, you have "
+                                 f"{ntk_text(quote.ntk_balance_wei)}.")
         elif not quote.enough_eth:
-            self.problem.setText(f"Not enough ETH for the network fee: you have {eth(quote.eth_balance_wei)}.")
+            self.problem.setText(f"Not enough ETH for the network fee: you have {eth_text(quote.eth_balance_wei)}.")
         self.problem.setVisible(bool(self.problem.text()))
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.buy_button = self.buttons.addButton(f"Buy for {ntk(quote.price_wei)}",
+        self.buy_button = self.buttons.addButton(f"Buy for {ntk_text(quote.price_wei)}",
                                                  QDialogButtonBox.ButtonRole.AcceptRole)
         self.buy_button.setEnabled(quote.enough_ntk and quote.enough_eth)
         self.buttons.accepted.connect(self.accept)
@@ -394,7 +386,7 @@ class ModelMarketView(QWidget):
         dlg.open()
 
     def _buy(self, quote) -> None:
-        self.show_message(f"Buying {quote.name} for {ntk(quote.price_wei)}…")
+        self.show_message(f"Buying {quote.name} for {ntk_text(quote.price_wei)}…")
         for card in self.cards.values():
             card.buy_button.setEnabled(False)
         models = self._models
@@ -402,7 +394,7 @@ class ModelMarketView(QWidget):
                            on_done=lambda p: self._bought(quote, p), on_error=self._buy_failed)
 
     def _bought(self, quote, purchase) -> None:
-        self.show_message(f"Bought {quote.name} for {ntk(purchase.price_wei)} (network fee {eth(purchase.fee_wei)}). "
+        self.show_message(f"Bought {quote.name} for {ntk_text(purchase.price_wei)} (network fee {eth_text(purchase.fee_wei)}). "
                           "Drop photos on it to try it.", "ok")
         self.selected = quote.listing_id
         self.refresh()

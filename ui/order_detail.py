@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from app.wallet_gui import format_amount
+from app.amounts import ntk_text
 from ui.background import Background
 from ui.dataset_browser import CurvesView, DatasetBrowser
 from ui.qt import (
@@ -124,7 +124,7 @@ class OrderDetail(QWidget):
             else f"model {o.params.get('train', {}).get('arch', '')} on order(s) {', '.join(map(str, o.params.get('data', [])))}"
         self.detail_title.setText(f"Order {o.id} · {what} · {STATE_TEXT.get(o.state, o.state)}")
         due = time.strftime("%Y-%m-%d %H:%M", time.localtime(o.deadline)) if o.deadline else "not posted yet"
-        text = f"{format_amount(o.reward_each_wei)} NTK per shard · due {due} · review window {o.review_window_s / 3600:g} h"
+        text = f"{ntk_text(o.reward_each_wei)} per shard · due {due} · review window {o.review_window_s / 3600:g} h"
         if o.reason:
             text += f" · {o.reason}"
         self.detail_reason.setText(text)

@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QProgressBar
 
 from app.recent_folders import RecentFolders
-from app.wallet_gui import check_amount, format_amount
+from app.amounts import check_amount, ntk_text
 from ui.background import Background
 from ui.file_dialogs import choose_folder, open_file
 from ui.qt import (
@@ -30,10 +30,6 @@ from ui.widgets import muted, page_heading
 
 ARCHS = ("centernet-s", "centernet-xs", "centernet-m", "classifier-s", "classifier-xs")
 ACTIVE_SHARDS = ("open", "claimed", "submitted", "verifying", "posting")
-
-
-def ntk(wei: int) -> str:
-    return f"{format_amount(wei)} NTK"
 
 
 def _spin(lo: int, hi: int, value: int, suffix: str = "") -> QSpinBox:
@@ -300,8 +296,8 @@ class OrdersView(QWidget):
         except ValueError as e:
             self.budget_note.setText(str(e))
             return
-        extra = f" ({ntk(budget - total)} left over)" if total != budget else ""
-        self.budget_note.setText(f"{ntk(each)} per shard · {ntk(total)} escrowed{extra}")
+        extra = f" ({ntk_text(budget - total)} left over)" if total != budget else ""
+        self.budget_note.setText(f"{ntk_text(each)} per shard · {ntk_text(total)} escrowed{extra}")
 
     def post_dataset(self) -> None:
         self.dataset_error.setVisible(False)
@@ -323,7 +319,7 @@ class OrdersView(QWidget):
                   deadline_s=int(self.deadline_spin.value() * 3600), review_window_s=int(self.review_spin.value() * 3600),
                   name=self.name_edit.text().strip() or None)
         self.post_dataset_button.setEnabled(False)
-        self.show_message(f"Posting {kw['shards']} shard job(s), {ntk(total)} escrowed…")
+        self.show_message(f"Posting {kw['shards']} shard job(s), {ntk_text(total)} escrowed…")
 
         def post():   # chain thread
             self._check_funds(buyer, total)
@@ -338,7 +334,7 @@ class OrdersView(QWidget):
             return   # the service says why
         have = buyer.market.token.balance_of(buyer.account.address)
         if have < total_wei:
-            raise ValueError(f"not enough NTK: the order escrows {ntk(total_wei)}, you have {ntk(have)}")
+            raise ValueError(f"not enough NTK: the order escrows {ntk_text(total_wei)}, you have {ntk_text(have)}")
 
     # -- the training form -----------------------------------------------------------------
     def post_training(self) -> None:
@@ -369,11 +365,11 @@ class OrdersView(QWidget):
         self.post_dataset_button.setEnabled(True)
         self.post_train_button.setEnabled(True)
         if order.kind == "render":
-            self.show_message(f"Order {order.id} posted: {len(order.shards)} shard job(s), {ntk(order.total_wei)} "
+            self.show_message(f"Order {order.id} posted: {len(order.shards)} shard job(s), {ntk_text(order.total_wei)} "
                               "escrowed until each result is verified.", "ok")
         else:
             self.show_message(f"Training order {order.id} recorded: it is posted once its data is verified "
-                              f"({ntk(order.total_wei)}).", "ok")
+                              f"({ntk_text(order.total_wei)}).", "ok")
         self.selected = order.id
         self.posted.emit(order)
         self.refresh(force=True)
@@ -412,7 +408,7 @@ class OrdersView(QWidget):
         escrow = sum(o.reward_each_wei for o in self.orders for s in o.shards if s.state in ACTIVE_SHARDS)
         open_n = sum(1 for o in self.orders if o.state not in ("done", "failed"))
         n = len(self.orders)
-        self.summary.setText(f"{n} order{'s' if n != 1 else ''} · {open_n} in progress · {ntk(escrow)} in escrow")
+        self.summary.setText(f"{n} order{'s' if n != 1 else ''} · {open_n} in progress · {ntk_text(escrow)} in escrow")
         self._show_detail()
         self.ordersChanged.emit(self.orders)
 
@@ -422,7 +418,7 @@ class OrdersView(QWidget):
         t.setRowCount(len(self.orders))
         for r, o in enumerate(reversed(self.orders)):
             vals = [str(o.id), o.name, "dataset" if o.kind == "render" else "model",
-                    STATE_TEXT.get(o.state, o.state), None, ntk(o.total_wei)]
+                    STATE_TEXT.get(o.state, o.state), None, ntk_text(o.total_wei)]
             for c, v in enumerate(vals):
                 if v is None:
                     continue

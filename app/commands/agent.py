@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from app.amounts import format_amount
+from app.amounts import ntk_text
 from app.cli import UserError
 
 
@@ -44,7 +44,7 @@ def _fmt(line: dict) -> str:
     state = "throttled" if line["throttled"] else ("mining" if line["active"] else line["mode"])
     floor = line.get("floor_ntk_per_hour")
     fl = f"  floor {floor:g} NTK/h" if floor is not None else ""
-    return f"{line['device']:<8} {state:<9} {job}{prog}{temp}  today {format_amount(line['earned_today_wei'])} NTK{fl}"
+    return f"{line['device']:<8} {state:<9} {job}{prog}{temp}  today {ntk_text(line['earned_today_wei'])}{fl}"
 
 
 class _Interrupts:

@@ -18,7 +18,7 @@ import json
 import sys
 from typing import Any
 
-from app.amounts import format_amount
+from app.amounts import ntk_text
 from app.cli import UserError
 
 
@@ -125,9 +125,9 @@ def show(args: argparse.Namespace) -> int:
         if not d.days:
             print("  no payments or energy readings in this period")
         for day in d.days:
-            print(f"  {day.day}  {format_amount(day.ntk_wei)} NTK = {_usd(day.ntk_usd)}  energy {day.energy_wh:.1f} Wh = "
+            print(f"  {day.day}  {ntk_text(day.ntk_wei)} = {_usd(day.ntk_usd)}  energy {day.energy_wh:.1f} Wh = "
                   f"{_usd(day.energy_usd)}  net {_usd(day.net_usd)}")
-        print(f"  period {format_amount(d.period_wei)} NTK, all time {format_amount(d.cumulative_wei)} NTK; "
+        print(f"  period {ntk_text(d.period_wei)}, all time {ntk_text(d.cumulative_wei)}; "
               f"knowledge mining net {_usd(d.net_usd_per_day)}/day on average")
         print("\n".join(_coin_lines(d.coin)))
         for key, (r, why) in d.ratios().items():

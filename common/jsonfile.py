@@ -6,22 +6,24 @@ import json
 from pathlib import Path
 from typing import Any
 
+from common.boundedfile import BoundedReadError, read_bounded
+from common.safejson import SPEC_LIMITS, JsonLimits, SafeJsonError, loads_bounded
+
 SCHEMA_BASE = "https://knowledge-miner.invalid/schemas/"
 
 
-def read_json(path: str | Path, what: str, error: type[Exception]) -> Any:
-    """Decode the JSON file `path`; any failure raises `error` with one line naming `what`."""
+def read_json(path: str | Path, what: str, error: type[Exception], limits: JsonLimits = SPEC_LIMITS) -> Any:
+    """Decode the JSON file `path` within `limits` (size, depth...; see common.safejson); any
+    failure raises `error` with one line naming `what`. A symlink the user made is followed."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"cannot read {what} {path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise error(f"cannot read {what} {path}: {e}") from None
+        data = read_bounded(path, limits.max_bytes, what=what, follow_symlinks=True)
+    except BoundedReadError as e:
+        raise error(f"cannot read {e}") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise error(f"{what} {path} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+        return loads_bounded(data, limits, what=f"{what} {path}")
+    except SafeJsonError as e:
+        raise error(str(e)) from None
 
 
 def schema_text(model: Any, name: str) -> str:

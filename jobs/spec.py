@@ -16,12 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from common.jsonfile import read_json
 from common.jsonfile import schema_text as _schema_text
+from common.safejson import SPEC_LIMITS, SafeJsonError, loads_bounded
 
 SPEC_VERSION = 1
 # Kinds whose spec carries buyer code: by default they run only under the strict sandbox.
 CODE_KINDS = frozenset({"python"})
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_INPUTS = 4096
 
 
 class SpecError(ValueError):
@@ -29,7 +31,7 @@ class SpecError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class InputRef(_Model):
@@ -51,7 +53,7 @@ class Resources(_Model):
                                    description="Only GPUs with at least this much memory take the job.")
     max_wall_s: float = Field(3600.0, gt=0, le=7 * 86400, title="Max wall time (s)",
                               description="Running time (pauses excluded) after which the job is killed.")
-    max_cpu_s: int | None = Field(None, ge=1, title="Max CPU time (s)",
+    max_cpu_s: int | None = Field(None, ge=1, le=4 * 7 * 86400, title="Max CPU time (s)",
                                   description="CPU seconds per process (RLIMIT_CPU); empty: 4x the wall limit.")
     max_ram_mb: int = Field(4096, ge=64, le=1 << 22, title="Max RAM (MB)",
                             description="Resident memory of the whole job (cgroup limit, or an RSS watchdog).")
@@ -71,7 +73,8 @@ class JobSpec(_Model):
                       description="The engine: python, render, train, infer, verify-render, verify-train...")
     params: dict[str, Any] = Field(default_factory=dict, title="Parameters",
                                    description="Engine parameters; the engine validates them.")
-    inputs: dict[str, InputRef] = Field(default_factory=dict, title="Inputs", description="Input name -> content.")
+    inputs: dict[str, InputRef] = Field(default_factory=dict, max_length=MAX_INPUTS, title="Inputs",
+                                        description="Input name -> content.")
     resources: Resources = Field(default_factory=Resources, title="Resources", description="Needs and limits.")
     seed: int = Field(0, ge=0, le=2**63 - 1, title="Seed", description="Seeds every random generator of the job.")
 
@@ -112,8 +115,28 @@ def parse_spec(data: Any) -> JobSpec:
 
 
 def load_spec(path: str | Path) -> JobSpec:
-    """Read and validate a spec file; every failure is one `SpecError` line."""
+    """Read and validate a spec file (size and depth limited); every failure is one `SpecError` line."""
     return parse_spec(read_json(path, "spec", SpecError))
+
+
+def parse_spec_bytes(data: bytes) -> JobSpec:
+    """A spec as published by a stranger (the bytes whose hash the market holds): decoded
+    within common.safejson.SPEC_LIMITS, then validated; every failure is one `SpecError` line."""
+    try:
+        return parse_spec(loads_bounded(data, SPEC_LIMITS, what="spec"))
+    except SafeJsonError as e:
+        raise SpecError(str(e)) from None
+
+
+def load_market_spec(path: str | Path) -> JobSpec:
+    """A fetched market spec file (from the artifact store): read without following links,
+    at most SPEC_LIMITS.max_bytes, then `parse_spec_bytes`."""
+    from common.boundedfile import BoundedReadError, read_bounded
+
+    try:
+        return parse_spec_bytes(read_bounded(path, SPEC_LIMITS.max_bytes, what="spec"))
+    except BoundedReadError as e:
+        raise SpecError(str(e)) from None
 
 
 def schema_text() -> str:

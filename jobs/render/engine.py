@@ -11,25 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobs.render.dataset import RenderError, render_dataset
-from jobs.render.spec import SceneError, load_scene, parse_scene
+from jobs.render.spec import SceneError, load_scene, parse_render_params
 
 
 def run(ctx) -> dict:
     from jobs.engine import EngineError
 
-    p = ctx.params
     try:
-        if "scene" in ctx.inputs:
-            spec = load_scene(Path(ctx.inputs["scene"]))
-        elif isinstance(p.get("scene"), dict):
-            spec = parse_scene(p["scene"])
-        else:
-            raise EngineError("render needs params.scene (a scene object) or an input named 'scene'")
-        start = int(p.get("start", 0))
-        count = int(p["count"]) if p.get("count") is not None else None
-        seed = int(p["seed"]) if p.get("seed") is not None else None
+        scene = load_scene(Path(ctx.inputs["scene"])) if "scene" in ctx.inputs else None
+        rp, spec = parse_render_params(ctx.params, scene)
     except (SceneError, TypeError, ValueError) as e:
         raise EngineError(f"bad render parameters: {e}") from None
+    start, count, seed = rp.start, rp.count, rp.seed
     by_hash = _inputs_by_hash(ctx.inputs)
     total = count if count is not None else max(0, spec.outputs.count - start)
     ctx.log(f"rendering scene '{spec.name}' frames {start}..{start + total - 1} (spec {spec.spec_hash()[:12]})")

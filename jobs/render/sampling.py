@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from jobs.render.spec import MaterialSpec, SceneSpec, ShelfLayout, TableLayout
+from jobs.render.spec import MAX_OBJECTS_PER_FRAME, MaterialSpec, SceneSpec, ShelfLayout, TableLayout
 
 GROUND_LIFT = 0.0005  # products float 0.5 mm above their board: no coplanar faces, no z-fighting
 
@@ -184,6 +184,8 @@ def _shelf_objects(rng, lay: ShelfLayout, assets: list[AssetInfo]) -> list[Objec
                 if x + w > x_hi:
                     misses += 1
                     continue
+                if len(out) >= MAX_OBJECTS_PER_FRAME:
+                    break
                 for _ in range(n_block):
                     if x + w > x_hi:
                         break

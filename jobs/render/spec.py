@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from common.jsonfile import read_json
 from common.jsonfile import schema_text as _schema_text
+from common.safejson import SPEC_LIMITS, SafeJsonError, loads_bounded
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "resources" / "schemas" / "scene.schema.json"
@@ -41,33 +42,59 @@ def _sha(v: str) -> str:
     return v
 
 
-Range = Annotated[tuple[float, float], AfterValidator(_ordered)]
-IntRange = Annotated[tuple[int, int], AfterValidator(_ordered)]
+def _span(lo: float, hi: float) -> Any:
+    """A `[low, high]` pair of floats, each within [lo, hi]."""
+    v = Annotated[float, Field(ge=lo, le=hi)]
+    return Annotated[tuple[v, v], AfterValidator(_ordered)]
+
+
+def _int_span(lo: int, hi: int) -> Any:
+    v = Annotated[int, Field(ge=lo, le=hi)]
+    return Annotated[tuple[v, v], AfterValidator(_ordered)]
+
+
+MAX_OBJECTS_PER_FRAME = 2000
+"""Products a layout may place in one frame (upper bound from the spec; sampling stops there too)."""
+MAX_DISTRACTORS = 200
+MAX_FRAME_PIXELS = 4096 * 4096
+MAX_SHARD_PIXELS = 1 << 35
+"""Frames x pixels of one render job (about 110,000 frames at 640x480)."""
+MAX_FRAMES = 10_000_000
+SEED_MAX = 2**63 - 1
+
+MESH_MIN_WIDTH_M = 0.01
+"""A user mesh's width is unknown before it is loaded; budgets take it as at least this."""
+
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 RGB = tuple[Unit, Unit, Unit]
 Sha256 = Annotated[str, AfterValidator(_sha)]
+UnitRange = _span(0.0, 1.0)
+Size = _span(0.005, 5.0)
+"""Product sizes (m): 5 mm to 5 m, so a layout's object count stays bounded."""
+Angle = _span(-360.0, 360.0)
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LabelSpec(_Model):
     """Label art wrapped onto a product: the box's front and back, the can's/bottle's/jar's
     band, the bag's front. Either user images (by content hash, PNG/JPEG) or generated art."""
 
-    images: list[Sha256] = Field(default_factory=list, title="Label images", description="sha256 of PNG/JPEG label images; one is picked per object.")
+    images: list[Sha256] = Field(default_factory=list, max_length=64, title="Label images", description="sha256 of PNG/JPEG label images; one is picked per object.")
     text: str | None = Field(None, max_length=24, title="Brand text", description="Text printed on generated labels (default: the asset's class name).")
     palette: list[RGB] = Field(default_factory=list, max_length=8, title="Palette", description="Colours for generated labels (default: drawn from the art seed).")
-    art_seed: int = Field(0, title="Art seed", description="Seed of the generated label art; fixed per asset so a class keeps its look across the dataset.")
+    art_seed: int = Field(0, ge=-SEED_MAX - 1, le=SEED_MAX, title="Art seed", description="Seed of the generated label art; fixed per asset so a class keeps its look across the dataset.")
 
 
 class MaterialSpec(_Model):
     """Surface appearance, sampled per object and frame (colour multiplies the label art)."""
 
     color: tuple[RGB, RGB] = Field(((0.8, 0.8, 0.8), (0.8, 0.8, 0.8)), title="Colour range", description="Per-channel [low RGB, high RGB].")
-    roughness: Range = Field((0.6, 0.6), title="Roughness range")
-    metalness: Range = Field((0.0, 0.0), title="Metalness range")
+    roughness: UnitRange = Field((0.6, 0.6), title="Roughness range")
+    metalness: UnitRange = Field((0.0, 0.0), title="Metalness range")
     label: LabelSpec | None = Field(None, title="Label texture")
 
     @model_validator(mode="after")
@@ -82,25 +109,17 @@ class _AssetBase(_Model):
     name: str = Field(..., min_length=1, max_length=64, title="Asset name")
     label: str | None = Field(..., max_length=64, title="Class label", description="COCO category; null for unlabelled distractors.")
     material: MaterialSpec = Field(default_factory=MaterialSpec, title="Material")
-    weight: float = Field(1.0, gt=0, title="Sampling weight", description="Relative frequency among assets placed by the layout.")
+    weight: float = Field(1.0, gt=0, le=1e6, title="Sampling weight", description="Relative frequency among assets placed by the layout.")
 
 
 class PrimitiveAsset(_AssetBase):
     """A built-in retail shape. `width` is the diameter for can, bottle and jar."""
 
     kind: Literal["box", "can", "bottle", "jar", "bag"]
-    width: Range = Field(..., title="Width range (m)")
-    height: Range = Field(..., title="Height range (m)")
-    depth: Range | None = Field(None, title="Depth range (m)", description="Box and bag only (default: the width).")
+    width: Size = Field(..., title="Width range (m)")
+    height: Size = Field(..., title="Height range (m)")
+    depth: Size | None = Field(None, title="Depth range (m)", description="Box and bag only (default: the width).")
     cap_color: RGB = Field((0.9, 0.9, 0.9), title="Cap / lid colour", description="Bottle cap, jar lid, can ends.")
-
-    @model_validator(mode="after")
-    def _positive(self) -> "PrimitiveAsset":
-        for fname in ("width", "height", "depth"):
-            v = getattr(self, fname)
-            if v is not None and v[0] <= 0:
-                raise ValueError(f"{fname} must be above 0 m")
-        return self
 
 
 class MeshAsset(_AssetBase):
@@ -109,7 +128,7 @@ class MeshAsset(_AssetBase):
     kind: Literal["mesh"]
     mesh: Sha256 = Field(..., title="Mesh file sha256")
     format: Literal["obj", "glb", "gltf", "stl", "ply"] | None = Field(None, title="File format", description="Default: detected from the file.")
-    height: Range = Field(..., title="Height range (m)")
+    height: Size = Field(..., title="Height range (m)")
     up_axis: Literal["y", "z"] = Field("y", title="Up axis of the file")
 
 
@@ -128,10 +147,10 @@ class ShelfLayout(_Model):
     bottom: float = Field(0.15, ge=0, le=2, title="Lowest board height (m)")
     board_thickness: float = Field(0.02, gt=0, le=0.2, title="Board thickness (m)")
     placement: Literal["grid", "random"] = Field("grid", title="Placement", description="grid: facings side by side with jitter; random: random positions without overlap.")
-    gap: Range = Field((0.005, 0.02), title="Gap between facings (m)")
+    gap: _span(0.0, 0.5) = Field((0.005, 0.02), title="Gap between facings (m)")
     depth_rows: int = Field(2, ge=1, le=10, title="Products per facing, front to back")
-    fill_rate: Range = Field((0.8, 1.0), title="Fill rate", description="Fraction of facing positions holding a product.")
-    block_facings: IntRange = Field((1, 4), title="Facings per product block", description="Consecutive facings of the same product, as on a real shelf.")
+    fill_rate: UnitRange = Field((0.8, 1.0), title="Fill rate", description="Fraction of facing positions holding a product.")
+    block_facings: _int_span(1, 50) = Field((1, 4), title="Facings per product block", description="Consecutive facings of the same product, as on a real shelf.")
     position_jitter: float = Field(0.005, ge=0, le=0.2, title="Position jitter (m)")
     yaw_jitter_deg: float = Field(4.0, ge=0, le=180, title="Facing yaw jitter (deg)")
     price_tags: bool = Field(True, title="Price tags on the board edges")
@@ -145,10 +164,10 @@ class TableLayout(_Model):
     width: float = Field(1.2, gt=0, le=10, title="Table width (m)")
     depth: float = Field(0.8, gt=0, le=10, title="Table depth (m)")
     height: float = Field(0.75, gt=0, le=3, title="Table height (m)")
-    objects: IntRange = Field((5, 12), title="Objects per frame")
+    objects: _int_span(0, 500) = Field((5, 12), title="Objects per frame")
     placement: Literal["grid", "random"] = Field("random", title="Placement", description="random: no overlap; grid: a jittered grid.")
     position_jitter: float = Field(0.02, ge=0, le=1, title="Grid jitter (m)")
-    yaw_deg: Range = Field((-180.0, 180.0), title="Object yaw (deg)")
+    yaw_deg: Angle = Field((-180.0, 180.0), title="Object yaw (deg)")
     table_material: MaterialSpec = Field(default_factory=lambda: MaterialSpec(color=((0.45, 0.3, 0.2), (0.65, 0.45, 0.3)), roughness=(0.5, 0.8)), title="Table material")
 
 
@@ -158,8 +177,8 @@ Layout = Annotated[Union[ShelfLayout, TableLayout], Field(discriminator="kind")]
 class DistractorSpec(_Model):
     """Unlabelled clutter placed among the products (never annotated)."""
 
-    count: IntRange = Field((0, 0), title="Distractors per frame")
-    size: Range = Field((0.03, 0.1), title="Size (m)")
+    count: _int_span(0, MAX_DISTRACTORS) = Field((0, 0), title="Distractors per frame")
+    size: _span(0.005, 2.0) = Field((0.03, 0.1), title="Size (m)")
     color: tuple[RGB, RGB] = Field(((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), title="Colour range")
 
 
@@ -171,48 +190,37 @@ class BackgroundSpec(_Model):
 class CameraSpec(_Model):
     """Camera pose around the layout's centre: yaw turns left/right, pitch looks down (+)."""
 
-    fov_deg: Range = Field((50.0, 60.0), title="Vertical field of view (deg)")
-    distance: Range = Field((1.2, 1.8), title="Distance to the look-at point (m)")
-    yaw_deg: Range = Field((-15.0, 15.0), title="Yaw (deg)")
-    pitch_deg: Range = Field((-5.0, 15.0), title="Pitch (deg)")
-    roll_deg: Range = Field((-2.0, 2.0), title="Roll (deg)")
+    fov_deg: _span(1.0, 150.0) = Field((50.0, 60.0), title="Vertical field of view (deg)")
+    distance: _span(0.05, 100.0) = Field((1.2, 1.8), title="Distance to the look-at point (m)")
+    yaw_deg: Angle = Field((-15.0, 15.0), title="Yaw (deg)")
+    pitch_deg: Angle = Field((-5.0, 15.0), title="Pitch (deg)")
+    roll_deg: Angle = Field((-2.0, 2.0), title="Roll (deg)")
     look_at_jitter: float = Field(0.1, ge=0, le=5, title="Look-at jitter (m)")
-    znear: float = Field(0.05, gt=0, title="Near plane (m)")
-    zfar: float = Field(20.0, gt=0, title="Far plane (m)")
+    znear: float = Field(0.05, ge=1e-4, le=100, title="Near plane (m)")
+    zfar: float = Field(20.0, gt=0, le=1e5, title="Far plane (m)")
 
     @model_validator(mode="after")
     def _planes(self) -> "CameraSpec":
         if self.znear >= self.zfar:
             raise ValueError("znear must be below zfar")
-        if not (1.0 <= self.fov_deg[0] and self.fov_deg[1] <= 150.0):
-            raise ValueError("fov_deg must lie within [1, 150]")
         return self
 
 
 class LightSpec(_Model):
-    count: IntRange = Field((1, 3), title="Lights per frame")
-    kinds: list[Literal["directional", "point", "spot"]] = Field(["directional", "point"], min_length=1, title="Light kinds")
-    intensity: Range = Field((2.0, 5.0), title="Intensity", description="Directional: lux-like units; point/spot: candela-like (pyrender).")
-    color_temperature_k: Range = Field((3500.0, 6500.0), title="Colour temperature (K)")
-    ambient: Range = Field((0.25, 0.4), title="Ambient light level")
+    count: _int_span(0, 4) = Field((1, 3), title="Lights per frame", description="At most 4 (pyrender lights at most 4 of a kind).")
+    kinds: list[Literal["directional", "point", "spot"]] = Field(["directional", "point"], min_length=1, max_length=3, title="Light kinds")
+    intensity: _span(0.0, 1e6) = Field((2.0, 5.0), title="Intensity", description="Directional: lux-like units; point/spot: candela-like (pyrender).")
+    color_temperature_k: _span(1000.0, 40000.0) = Field((3500.0, 6500.0), title="Colour temperature (K)")
+    ambient: _span(0.0, 10.0) = Field((0.25, 0.4), title="Ambient light level")
     shadows: bool = Field(False, title="Shadows (directional and spot)", description="A shadow pass per light and no occlusion culling: about 10x slower on a CPU renderer.")
 
-    @model_validator(mode="after")
-    def _temps(self) -> "LightSpec":
-        if not (1000.0 <= self.color_temperature_k[0] and self.color_temperature_k[1] <= 40000.0):
-            raise ValueError("color_temperature_k must lie within [1000, 40000]")
-        if self.count[0] < 0 or self.count[1] > 4:
-            raise ValueError("count must lie within [0, 4] (pyrender lights at most 4 of a kind)")
-        if self.intensity[0] < 0 or self.ambient[0] < 0:
-            raise ValueError("intensity and ambient must be >= 0")
-        return self
 
 
 class OutputSpec(_Model):
     width: int = Field(640, ge=16, le=4096, title="Image width (px)")
     height: int = Field(480, ge=16, le=4096, title="Image height (px)")
-    count: int = Field(100, ge=1, le=10_000_000, title="Frames")
-    seed: int = Field(0, ge=0, le=2**63 - 1, title="Seed")
+    count: int = Field(100, ge=1, le=MAX_FRAMES, title="Frames")
+    seed: Seed = Field(0, title="Seed")
     rgb: bool = Field(True, title="RGB images")
     rgb_format: Literal["png", "jpg"] = Field("png", title="RGB format")
     jpg_quality: int = Field(92, ge=1, le=100, title="JPEG quality")
@@ -221,7 +229,7 @@ class OutputSpec(_Model):
     semantic_mask: bool = Field(True, title="Semantic masks (8-bit PNG, category ids)")
     boxes: bool = Field(True, title="COCO boxes and RLE masks")
     min_visible_fraction: float = Field(0.25, ge=0, le=1, title="Visibility threshold", description="Objects less visible than this stay in metadata but get no box.")
-    min_pixels: int = Field(16, ge=1, title="Smallest box (visible pixels)")
+    min_pixels: int = Field(16, ge=1, le=MAX_FRAME_PIXELS, title="Smallest box (visible pixels)")
     msaa: bool = Field(True, title="Anti-aliased RGB (masks never are)")
 
 
@@ -249,7 +257,26 @@ class SceneSpec(_Model):
             raise ValueError("assets: at least one asset needs a class label")
         if len(self.categories) > 255:
             raise ValueError("assets: at most 255 class labels (semantic masks are 8-bit)")
+        n = self.max_objects_per_frame()
+        if n > MAX_OBJECTS_PER_FRAME + MAX_DISTRACTORS:
+            raise ValueError(f"layout: up to {n:,} objects per frame (the limit is {MAX_OBJECTS_PER_FRAME:,} products "
+                             f"and {MAX_DISTRACTORS} distractors); use fewer rows, wider products or larger gaps")
+        if self.outputs.width * self.outputs.height > MAX_FRAME_PIXELS:
+            raise ValueError(f"outputs: {self.outputs.width} x {self.outputs.height} px is over {MAX_FRAME_PIXELS:,} px")
         return self
+
+    def max_objects_per_frame(self) -> int:
+        """Most objects (products + distractors) a frame of this scene can hold: a bound from
+        the spec alone, for budgets and the work estimate (sampling never places more)."""
+        lay = self.layout
+        if isinstance(lay, ShelfLayout):
+            narrowest = min(a.width[0] if isinstance(a, PrimitiveAsset) else MESH_MIN_WIDTH_M for a in self.assets)
+            facings = int(max(0.0, lay.width - 0.02) // (narrowest + lay.gap[0])) + 1
+            per_row = facings * lay.depth_rows if lay.placement == "grid" else min(facings, 1000)
+            products = lay.rows * per_row
+        else:
+            products = lay.objects[1]
+        return products + self.distractors.count[1]
 
     @property
     def categories(self) -> list[str]:
@@ -309,8 +336,55 @@ def parse_scene(data: Any) -> SceneSpec:
 
 
 def load_scene(path: str | Path) -> SceneSpec:
-    """Read and validate a scene JSON file."""
+    """Read and validate a scene JSON file (size and depth limited: common.safejson)."""
     return parse_scene(read_json(path, "scene", SceneError))
+
+
+def parse_scene_bytes(data: bytes) -> SceneSpec:
+    """A scene spec as published by a stranger (bytes): decoded within limits, then validated."""
+    try:
+        return parse_scene(loads_bounded(data, SPEC_LIMITS, what="scene"))
+    except SafeJsonError as e:
+        raise SceneError(str(e)) from None
+
+
+class RenderParams(_Model):
+    """`params` of a render job (one shard): the scene (unless an input named `scene` holds
+    it) and which frames; `count` defaults to the scene's outputs.count - start."""
+
+    scene: dict[str, Any] | None = Field(None, title="Scene", description="The scene spec as a JSON object.")
+    start: int = Field(0, ge=0, le=MAX_FRAMES, title="First frame")
+    count: int | None = Field(None, ge=1, le=MAX_FRAMES, title="Frames")
+    seed: Seed | None = Field(None, title="Seed", description="Default: the scene's outputs.seed.")
+
+    def frames(self, scene: SceneSpec) -> int:
+        return self.count if self.count is not None else max(0, scene.outputs.count - self.start)
+
+
+def parse_render_params(params: Any, scene: SceneSpec | None = None) -> tuple[RenderParams, SceneSpec]:
+    """Validate a render job's params and its scene (`scene`: read from the job's input
+    instead), including the shard's pixel budget; SceneError (one line) otherwise."""
+    if not isinstance(params, dict):
+        raise SceneError("params: expected a JSON object")
+    try:
+        rp = RenderParams.model_validate(params)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise SceneError(f"params.{_loc(tuple(err['loc']))}: {err['msg'].removeprefix('Value error, ')}") from None
+    if scene is None:
+        if rp.scene is None:
+            raise SceneError("render needs params.scene (a scene object) or an input named 'scene'")
+        scene = parse_scene(rp.scene)
+    check_shard_budget(scene, rp.frames(scene))
+    return rp, scene
+
+
+def check_shard_budget(scene: SceneSpec, frames: int) -> None:
+    """Frames x pixels of one job within MAX_SHARD_PIXELS; SceneError naming both otherwise."""
+    px = frames * scene.outputs.width * scene.outputs.height
+    if px > MAX_SHARD_PIXELS:
+        raise SceneError(f"params.count: {frames:,} frames of {scene.outputs.width} x {scene.outputs.height} px is "
+                         f"{px:,} px (the limit per job is {MAX_SHARD_PIXELS:,} px); split the order into more shards")
 
 
 def schema_text() -> str:

@@ -18,7 +18,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Annotated, Callable, Literal
 
 import numpy as np
 import torch
@@ -38,18 +38,21 @@ CHECKPOINT_NAME = "checkpoint.safetensors"
 _NO_EFFECT = {"threads", "checkpoint_every_steps", "eval_every", "half_weights", "max_cache_mb", "device"}
 
 
+_Side = Annotated[int, Field(ge=8, le=4096)]
+
+
 class TrainConfig(BaseModel):
     """Parameters of a training run (also the `params` of a `train` job)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     arch: str = Field("centernet-s", description="Architecture name (see jobs.train.models.ARCHS).")
     epochs: int = Field(10, ge=1, le=10000, description="Passes over the training split.")
     batch: int = Field(32, ge=1, le=4096, description="Images (or crops) per step and per process.")
     lr: float = Field(3e-3, gt=0, le=1, description="Peak AdamW learning rate.")
     weight_decay: float = Field(1e-4, ge=0, le=1, description="AdamW weight decay (conv/linear weights only).")
-    input_size: tuple[int, int] | None = Field(None, description="Model input (width, height) in pixels; default per arch.")
+    input_size: tuple[_Side, _Side] | None = Field(None, description="Model input (width, height) in pixels; default per arch.")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="Share of images held out for validation.")
-    seed: int = Field(0, ge=0, description="Seeds the split, init, data order and augmentation.")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="Seeds the split, init, data order and augmentation.")
     augment: bool = Field(True, description="Flip, scale/shift and colour jitter.")
     amp: bool = Field(True, description="Mixed precision on CUDA (ignored on CPU).")
     channels_last: bool = Field(True, description="channels-last memory format on CUDA (ignored on CPU).")

@@ -7,8 +7,10 @@ under a per-account file lock (two processes sending from one account never reus
 signs locally, sends the raw transaction and waits for the receipt.
 
 Threading: a `Chain` is used from one thread at a time (the embedded chain: only the thread
-that opened it). Reads retry a JSON-RPC endpoint that does not answer (backoff), then raise
-`RpcUnavailable`. Amounts are wei (ints); times are seconds.
+that opened it). Reads retry a JSON-RPC endpoint that does not answer or answers garbage (a
+couple of times, backoff), then raise `RpcUnavailable` / `RpcBadReply`; a JSON-RPC error object
+becomes `NodeError` with its code and message. Node replies are read bounded and decoded with
+limits (wallet.rpc_http). Amounts are wei (ints); times are seconds.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from filelock import FileLock
 from wallet.errors import (
     ContractRevert,
     InsufficientFunds,
+    NodeError,
     RawRevert,
+    RpcBadReply,
     RpcUnavailable,
     TransactionFailed,
     WalletError,
@@ -40,7 +44,12 @@ DEFAULT_PRIORITY_FEE_WEI = 1_000_000_000  # 1 gwei, when the node does not sugge
 EMBEDDED_DEFAULT_GAS = 3_000_000
 """Gas limit on the embedded chain when none is given (estimating costs a dozen EVM runs there);
 only the gas used is paid."""
-RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
+RETRY_DELAYS_S = (0.5, 1.0)
+"""Pauses between tries of a read the node did not answer: 3 tries of at most RPC_TIMEOUT_S
+each (8 s for a reply that trickles), about 14 s in all for a node that never answers."""
+RPC_TIMEOUT_S = 4.0
+NODE_MESSAGE_CHARS = 200
+"""A node's error message is cut to this many characters (a node can send megabytes)."""
 
 
 @dataclass(frozen=True)
@@ -84,15 +93,16 @@ class Chain:
     # --- construction -------------------------------------------------------------------
 
     @classmethod
-    def rpc(cls, url: str, *, expected_chain_id: int | None = None, timeout_s: float = 10.0,
+    def rpc(cls, url: str, *, expected_chain_id: int | None = None, timeout_s: float = RPC_TIMEOUT_S,
             lock_dir: Path | None = None, retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S) -> "Chain":
         """Connect to a JSON-RPC endpoint; `WrongChain` if it serves another chain id."""
         from web3 import Web3
 
+        from wallet.rpc_http import BoundedHTTPProvider
+
         if not url.startswith(("http://", "https://")):
             raise WalletError(f"RPC URL must start with http:// or https://, got {url!r}")
-        provider = Web3.HTTPProvider(url, request_kwargs={"timeout": timeout_s},
-                                     exception_retry_configuration=None)  # we retry (and report) ourselves
+        provider = BoundedHTTPProvider(url, timeout_s=timeout_s)  # we retry (and report) ourselves
         chain = cls(Web3(provider), embedded=False, label=url, lock_dir=lock_dir, retry_delays_s=retry_delays_s)
         if expected_chain_id is not None and chain.chain_id != expected_chain_id:
             raise WrongChain(f"{url} serves chain id {chain.chain_id}, but this network expects {expected_chain_id}; "
@@ -107,15 +117,22 @@ class Chain:
     # --- reads --------------------------------------------------------------------------
 
     def read(self, fn: Callable[[], T]) -> T:
-        """Run a read against the node, retrying with backoff while it cannot be reached."""
+        """Run a read against the node, retrying with backoff while it cannot be reached or
+        answers garbage; a JSON-RPC error object raises `NodeError` at once (reverts are left
+        to the callers that decode them)."""
         for attempt in range(len(self._retry_delays) + 1):
             try:
                 return fn()
             except Exception as e:
-                if not _is_connection_error(e):
-                    raise
-                if attempt == len(self._retry_delays):
-                    raise RpcUnavailable(f"cannot reach {self.label} ({type(e).__name__}); is the node running?") from None
+                last = attempt == len(self._retry_delays)
+                if isinstance(e, RpcBadReply):
+                    if last:
+                        raise RpcBadReply(f"{self.label}: {e}") from None
+                elif _is_connection_error(e):
+                    if last:
+                        raise RpcUnavailable(f"cannot reach {self.label} ({_why(e)}); is the node running?") from None
+                else:
+                    raise _node_error(self.label, e) or e
                 time.sleep(self._retry_delays[attempt])
         raise AssertionError("unreachable")
 
@@ -220,6 +237,36 @@ class Chain:
             if revert is None:
                 raise
             raise _as_wallet_error(what, revert) from None
+
+
+def _why(e: BaseException) -> str:
+    """A connection failure in a few words (requests' messages quote whole URLs and pools)."""
+    import requests
+
+    if isinstance(e, requests.Timeout):
+        return "no answer in time"
+    text = str(e)
+    if "Connection refused" in text:
+        return "connection refused"
+    return type(e).__name__ if len(text) > 80 or not text else text
+
+
+def _node_error(label: str, e: BaseException) -> WalletError | None:
+    """A JSON-RPC error object (web3's Web3RPCError, not a revert) or a malformed reply as
+    one-line wallet errors; None for anything else."""
+    from web3.exceptions import BadResponseFormat, ContractLogicError, Web3RPCError
+
+    if isinstance(e, ContractLogicError):
+        return None
+    if isinstance(e, Web3RPCError):
+        err = (e.rpc_response or {}).get("error") if isinstance(e.rpc_response, dict) else None
+        err = err if isinstance(err, dict) else {}
+        code = err.get("code") if isinstance(err.get("code"), int) else None
+        msg = str(err.get("message", e.message))[:NODE_MESSAGE_CHARS].replace("\n", " ")
+        return NodeError(f"{label} answered with node error {code}: {msg}", code, msg)
+    if isinstance(e, BadResponseFormat):
+        return RpcBadReply(f"{label}: the node's reply is not a well-formed JSON-RPC response")
+    return None
 
 
 def _revert_of(e: BaseException):

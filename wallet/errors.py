@@ -32,6 +32,20 @@ class RpcUnavailable(WalletError):
     """The JSON-RPC endpoint did not answer after the retries."""
 
 
+class RpcBadReply(WalletError):
+    """The JSON-RPC endpoint answered with something that is not a usable reply (too large,
+    not JSON, not JSON-RPC, an HTTP error); the message never quotes more than a few bytes."""
+
+
+class NodeError(WalletError):
+    """The node answered the request with a JSON-RPC error object (its code and message)."""
+
+    def __init__(self, message: str, code: int | None = None, node_message: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.node_message = node_message
+
+
 class WrongChain(WalletError):
     """The endpoint serves another chain than the network expects."""
 

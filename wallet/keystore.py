@@ -38,10 +38,23 @@ PasswordProvider = Callable[[str], "str | None"]
 """Given an address (checksummed), returns its password, or None when it has none to offer."""
 
 
+MAX_KEYSTORE_BYTES = 64 << 10
+"""A V3 keystore is under 1 KB; anything over this is not one (and is not read whole)."""
+
+
 @dataclass(frozen=True)
 class KeyInfo:
     address: str
     path: Path
+
+
+@dataclass(frozen=True)
+class KeystoreScan:
+    """Every `*.json` in the keystore folder: the usable accounts, and the files that are not
+    (path, one-line reason), so a keystore whose only file is corrupt is told from an empty one."""
+
+    accounts: tuple[KeyInfo, ...]
+    unusable: tuple[tuple[Path, str], ...]
 
 
 def _checksum(address: str) -> str:
@@ -68,15 +81,32 @@ class Keystore:
 
     def list(self) -> list[KeyInfo]:
         """Accounts whose files look like keystores (corrupt files are skipped, with a warning)."""
-        out = []
+        scan = self.scan()
+        for _path, why in scan.unusable:
+            log.warning("%s", why)
+        return list(scan.accounts)
+
+    def scan(self) -> KeystoreScan:
+        """The usable accounts and the unusable files (see `KeystoreScan`)."""
+        good, bad = [], []
         if not self.folder.exists():
-            return out
+            return KeystoreScan((), ())
         for p in sorted(self.folder.glob("*.json")):
             try:
-                out.append(KeyInfo(_checksum("0x" + self._read(p)["address"].removeprefix("0x")), p))
+                good.append(KeyInfo(_checksum("0x" + self._read(p)["address"].removeprefix("0x")), p))
             except KeystoreError as e:
-                log.warning("%s", e)
-        return out
+                bad.append((p, str(e)))
+        return KeystoreScan(tuple(good), tuple(bad))
+
+    def accounts(self) -> list[KeyInfo]:
+        """The usable accounts; `KeystoreError` when there is none but some keystore file is
+        unusable (a corrupt keystore is a problem to report, not an empty wallet)."""
+        scan = self.scan()
+        if not scan.accounts and scan.unusable:
+            path, why = scan.unusable[0]
+            more = f" (and {len(scan.unusable) - 1} more unusable file(s))" if len(scan.unusable) > 1 else ""
+            raise KeystoreError(f"no usable account: {why}{more}; restore the file from a backup or import the key again")
+        return list(scan.accounts)
 
     def has(self, address: str) -> bool:
         return self.path_for(address).exists()
@@ -179,22 +209,31 @@ class Keystore:
         return address
 
     def _raw(self, path: Path) -> str:
+        from common.boundedfile import BoundedReadError, read_bounded
+
+        if not path.exists() and not path.is_symlink():
+            raise KeystoreError(f"no keystore file {path}")
         try:
-            return path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise KeystoreError(f"no keystore file {path}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise KeystoreError(f"cannot read keystore {path}: {type(e).__name__}") from None
+            return read_bounded(path, MAX_KEYSTORE_BYTES, what="keystore", follow_symlinks=True).decode("utf-8")
+        except BoundedReadError as e:
+            raise KeystoreError(f"cannot read {e}") from None
+        except UnicodeDecodeError:
+            raise KeystoreError(f"keystore {path} is corrupt (not UTF-8 text); it was left as it is") from None
 
     def _read(self, path: Path) -> dict:
+        from common.safejson import SPEC_LIMITS, SafeJsonError, loads_bounded
+
         text = self._raw(path)
         try:
-            data = json.loads(text)
-        except ValueError:
+            data = loads_bounded(text, SPEC_LIMITS.but(max_bytes=MAX_KEYSTORE_BYTES), what="keystore")
+        except SafeJsonError:
             raise KeystoreError(f"keystore {path} is corrupt (not JSON); it was left as it is") from None
         if not isinstance(data, dict) or data.get("version") != 3 or not isinstance(data.get("crypto") or data.get("Crypto"), dict) \
                 or not isinstance(data.get("address"), str):
             raise KeystoreError(f"keystore {path} is corrupt (not a V3 keystore); it was left as it is")
+        problem = _kdf_problem(data.get("crypto") or data.get("Crypto"))
+        if problem:
+            raise KeystoreError(f"keystore {path} cannot be opened safely: {problem}; it was left as it is")
         return data
 
     @staticmethod
@@ -209,6 +248,31 @@ class Keystore:
             raise KeystoreError(f"keystore {where} is corrupt ({type(e).__name__}); it was left as it is") from None
         except Exception as e:
             raise KeystoreError(f"keystore {where} is corrupt ({type(e).__name__}); it was left as it is") from None
+
+
+MAX_SCRYPT_N = 2**20
+MAX_PBKDF2_ROUNDS = 10_000_000
+
+
+def _kdf_problem(crypto: dict) -> str | None:
+    """Why the key derivation a keystore asks for would exhaust memory or time (a stranger's
+    file can ask scrypt for terabytes), or None when it is within what wallets use."""
+    params = crypto.get("kdfparams")
+    if not isinstance(params, dict):
+        return "no kdfparams"
+    ints = {k: v for k, v in params.items() if isinstance(v, int) and not isinstance(v, bool)}
+    if crypto.get("kdf") == "scrypt":
+        n, r, p = ints.get("n", 0), ints.get("r", 0), ints.get("p", 0)
+        if not (2 <= n <= MAX_SCRYPT_N and 1 <= r <= 16 and 1 <= p <= 16 and n * r * p <= MAX_SCRYPT_N * 8):
+            return f"scrypt parameters n={n} r={r} p={p} are outside what wallets use (n up to {MAX_SCRYPT_N})"
+    elif crypto.get("kdf") == "pbkdf2":
+        if not 1 <= ints.get("c", 0) <= MAX_PBKDF2_ROUNDS:
+            return f"pbkdf2 rounds {params.get('c')!r} are outside 1..{MAX_PBKDF2_ROUNDS:,}"
+    else:
+        return f"unknown key derivation {str(crypto.get('kdf'))[:20]!r}"
+    if not 16 <= ints.get("dklen", 32) <= 64:
+        return "the derived key length is not 16..64 bytes"
+    return None
 
 
 class KeyringPasswords:

@@ -59,7 +59,7 @@ def read_bounded(path: str | os.PathLike[str], max_bytes: int, *, what: str = "f
     except FileNotFoundError:
         raise BoundedReadError(f"{what} {p}: file not found") from None
     except NotADirectoryError:
-        raise BoundedReadError(f"{what} {p}: a folder on its path is not a folder") from None
+        raise BoundedReadError(f"{what} {p}: a folder on its path is a symbolic link or not a folder") from None
     except OSError as e:
         if e.errno in (errno.ELOOP, errno.EMLINK):
             raise BoundedReadError(f"{what} {p}: is a symbolic link (not followed)") from None

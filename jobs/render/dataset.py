@@ -36,12 +36,13 @@ import numpy as np
 from PIL import Image
 
 from common.fsutil import atomic_write_json, atomic_write_text, sha256_bytes
+from jobs.render import dataset_card
+from jobs.render.dataset_card import CARD_FORMAT, frame_name
 from jobs.render.labels import frame_labels, frame_meta
 from jobs.render.pngenc import FILTER_SUB, FILTER_UP, encode_png
 from jobs.render.sampling import FrameSample
 from jobs.render.spec import SceneError, SceneSpec, load_scene
 
-CARD_FORMAT = "kminer-render-dataset"
 CARD_VERSION = 1
 PNG_LEVEL = 1  # zlib level of the PNG writer (pngenc.py): the writers' CPU competes with rendering
 PNG_ENCODER = f"kminer-pngenc-1 sub/up zlib-{PNG_LEVEL}"  # in the card: a different encoder, different bytes
@@ -53,10 +54,6 @@ Progress = Callable[[int, int, str], None]
 
 class RenderError(Exception):
     """A render or merge that cannot go on, with a one-line reason."""
-
-
-def frame_name(i: int) -> str:
-    return f"{i:06d}"
 
 
 def _png(arr: np.ndarray, filter_type: int = FILTER_UP) -> bytes:
@@ -258,27 +255,19 @@ def render_dataset(spec: SceneSpec, out_dir: str | os.PathLike[str], *, start: i
 
 
 def read_card(d: Path) -> dict:
+    """The checked card of dataset folder `d` (jobs.render.dataset_card: a stranger's file)."""
     try:
-        card = json.loads((d / "dataset.json").read_text())
-    except FileNotFoundError:
-        raise RenderError(f"{d} is not a finished dataset (no dataset.json)") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise RenderError(f"{d}/dataset.json is unreadable: {e}") from None
-    if card.get("format") != CARD_FORMAT:
-        raise RenderError(f"{d}/dataset.json is not a Knowledge Miner render card")
-    return card
+        return dataset_card.read_card(d)
+    except dataset_card.CardError as e:
+        raise RenderError(str(e)) from None
 
 
 def read_metas(d: Path, card: dict) -> list[dict]:
-    metas = []
-    for a, b in card["frame_ranges"]:
-        for i in range(a, b):
-            p = d / "meta" / f"{frame_name(i)}.json"
-            try:
-                metas.append(json.loads(p.read_text()))
-            except (OSError, json.JSONDecodeError) as e:
-                raise RenderError(f"frame {i}: metadata {p} unreadable: {e}") from None
-    return metas
+    """The checked metadata of every frame of `card` (jobs.render.dataset_card)."""
+    try:
+        return dataset_card.read_metas(d, card)
+    except dataset_card.CardError as e:
+        raise RenderError(str(e)) from None
 
 
 def merge_datasets(shards: list[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *, link: bool = True) -> dict:

@@ -16,7 +16,6 @@ metadata, and the sampled frames' files hash as their metadata says.
 from __future__ import annotations
 
 import io
-import json
 import secrets
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from common.fsutil import sha256_bytes
+from common.safejson import ANNOTATIONS_LIMITS, SafeJsonError, load_file
 from jobs.render.dataset import RenderError, encode_frame, read_card, read_metas, software_versions
 from jobs.render.spec import SceneError, SceneSpec, load_scene
 
@@ -78,9 +78,13 @@ def verify_dataset(dataset: str | Path, *, scene: str | Path | SceneSpec | None 
     metas = read_metas(d, card)
     by_frame = {m["frame"]: m for m in metas}
     try:
-        coco = json.loads((d / "annotations.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        coco = load_file(d / "annotations.json", ANNOTATIONS_LIMITS, what="annotations", root=d)
+    except SafeJsonError as e:
         raise RenderError(f"{d}/annotations.json unreadable: {e}") from None
+    if not isinstance(coco, dict) or not all(
+            isinstance(coco.get(k, []), list) and all(isinstance(x, dict) and isinstance(x.get(i), (int, type(None)))
+                                                      for x in coco.get(k, [])) for k, i in (("annotations", "image_id"), ("images", "id"))):
+        raise RenderError(f"{d}/annotations.json is not a COCO document")
     # 1) annotations.json must say what the metadata says, for every frame
     coco_by_img: dict[int, list[dict]] = {}
     for a in coco.get("annotations", []):

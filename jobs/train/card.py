@@ -7,7 +7,6 @@ validation split, the datasets it saw (hashes), training time, device and softwa
 
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
 
@@ -39,29 +38,50 @@ def software_versions() -> dict:
 
 
 def load_card(model_path: Path) -> tuple[dict, Path]:
-    """Read a card from a model folder (or the card file itself); returns (card, weights path)."""
+    """Read a card from a model folder (or the card file itself); returns (card, weights path).
+    The card may be a stranger's (a market listing): read capped and decoded with limits
+    (common.safejson), then `check_card`; every problem is one TrainError line."""
+    from common.safejson import CARD_LIMITS, SafeJsonError, load_file
+
     model_path = Path(model_path)
     card_path = model_path / CARD_NAME if model_path.is_dir() else model_path
     if not card_path.is_file():
         raise TrainError(f"no model card at {card_path}")
     try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
+        card = load_file(card_path, CARD_LIMITS, what="model card", follow_symlinks=True)
+    except SafeJsonError as e:
         raise TrainError(f"model card {card_path.name} is not valid JSON ({e})") from None
+    card = check_card(card, card_path.name)
+    return card, card_path.parent / card["weights"].get("file", WEIGHTS_NAME)
+
+
+MAX_CLASSES = 1000
+
+
+def check_card(card: object, name: str = CARD_NAME) -> dict:
+    """`card` if every field the app and the engines read has the right type and range."""
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise TrainError(f"{card_path.name} is not a Knowledge Miner model card (format {CARD_FORMAT})")
+        raise TrainError(f"{name} is not a Knowledge Miner model card (format {CARD_FORMAT})")
     for key, typ in (("arch", str), ("task", str), ("classes", list), ("input_size", list), ("weights", dict)):
         if not isinstance(card.get(key), typ):
-            raise TrainError(f"model card {card_path.name} lacks a valid {key!r}")
+            raise TrainError(f"model card {name} lacks a valid {key!r}")
+    if len(card["arch"]) > 64 or card["task"] not in ("detect", "classify"):
+        raise TrainError(f"model card {name} has an invalid arch or task")
     isz = card["input_size"]
     if len(isz) != 2 or not all(isinstance(v, int) and 8 <= v <= 4096 for v in isz):
-        raise TrainError(f"model card {card_path.name} has an invalid input_size {isz!r}")
-    if not card["classes"] or not all(isinstance(c, str) for c in card["classes"]):
-        raise TrainError(f"model card {card_path.name} has invalid classes")
+        raise TrainError(f"model card {name} has an invalid input_size {isz!r}")
+    classes = card["classes"]
+    if not 0 < len(classes) <= MAX_CLASSES or not all(isinstance(c, str) and 0 < len(c) <= 64 for c in classes):
+        raise TrainError(f"model card {name} has invalid classes (1 to {MAX_CLASSES} names of up to 64 characters)")
     wname = card["weights"].get("file", WEIGHTS_NAME)
-    if not isinstance(wname, str) or "/" in wname or "\\" in wname or wname.startswith("."):
-        raise TrainError(f"model card {card_path.name} names an invalid weights file {wname!r}")
-    return card, card_path.parent / wname
+    if not isinstance(wname, str) or "/" in wname or "\\" in wname or wname.startswith(".") or len(wname) > 128:
+        raise TrainError(f"model card {name} names an invalid weights file {str(wname)[:40]!r}")
+    for key in ("metrics", "holdout_metrics"):
+        if not isinstance(card.get(key, {}), dict):
+            raise TrainError(f"model card {name}: {key} is not a table")
+    if not isinstance(card.get("name", ""), str):
+        raise TrainError(f"model card {name}: name is not text")
+    return card
 
 
 def plot_curves(curves: list[dict], path: Path, title: str = "") -> None:

@@ -10,7 +10,6 @@ exactly the batches an uninterrupted one would.
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from common.fsutil import sha256_file
+from common.safejson import ANNOTATIONS_LIMITS, CARD_LIMITS, load_file
 from jobs.train import TrainError
 from jobs.train.boxes import letterbox_params
 
@@ -62,11 +62,11 @@ def load_coco(dirs: list[Path], classes: list[str] | None = None) -> CocoSet:
         if not ann_path.is_file():
             raise TrainError(f"{d} is not a COCO dataset folder (no annotations.json)")
         try:
-            coco = json.loads(ann_path.read_text(encoding="utf-8"))
+            coco = load_file(ann_path, ANNOTATIONS_LIMITS, what="annotations", follow_symlinks=True)
             cats = {int(c["id"]): str(c["name"]) for c in coco["categories"]}
             images = coco["images"]
             anns = coco.get("annotations", [])
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError) as e:  # SafeJsonError is a ValueError
             raise TrainError(f"{ann_path} is not valid COCO JSON ({e})") from None
         for n in cats.values():
             if n not in names:
@@ -93,9 +93,10 @@ def load_coco(dirs: list[Path], classes: list[str] | None = None) -> CocoSet:
         card = {}
         if (d / "dataset.json").is_file():
             try:
-                card = json.loads((d / "dataset.json").read_text(encoding="utf-8"))
+                card = load_file(d / "dataset.json", CARD_LIMITS, what="dataset card", follow_symlinks=True)
             except ValueError:
                 card = {}
+            card = card if isinstance(card, dict) else {}
         shards.append({"path": str(d), "annotations_sha256": sha256_file(ann_path), "images": len(images),
                        "spec_hash": card.get("spec_hash") or card.get("spec_sha256")})
     if not samples:

@@ -62,8 +62,8 @@ def load_model(path: Path, device: str = "cpu", weights: Path | None = None) -> 
     if want is not None:
         got = hashlib.sha256(weights.read_bytes()).hexdigest()
         if got != want:
-            raise TrainError(f"weights file {weights.name} is not the one the card describes "
-                             f"(sha256 {got[:12]}..., card says {str(want)[:12]}...)")
+            # never quote the file's own hash: a stranger's card may point at a file of ours
+            raise TrainError(f"weights file {weights.name} is not the one the card describes (its sha256 differs)")
     model = build_model(card["arch"], len(card["classes"]), tuple(card["input_size"]))
     load_weights(weights, model)
     model.to(device).eval()

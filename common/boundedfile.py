@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import Callable
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -72,13 +73,20 @@ def read_bounded(path: str | os.PathLike[str], max_bytes: int, *, what: str = "f
             raise BoundedReadError(f"{what} {p}: too large: {st.st_size:,} bytes (the limit is {max_bytes:,} bytes)")
         if _NONBLOCK and hasattr(os, "set_blocking"):
             os.set_blocking(f.fileno(), True)
-        chunks, total = [], 0
-        while total <= max_bytes:
-            chunk = f.read(min(_CHUNK, max_bytes + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-    if total > max_bytes:
+        data = read_at_most(f.read, max_bytes)
+    if len(data) > max_bytes:
         raise BoundedReadError(f"{what} {p}: too large: it grew past {max_bytes:,} bytes while being read")
+    return data
+
+
+def read_at_most(read: Callable[[int], bytes], max_bytes: int) -> bytes:
+    """Call `read(n)` until it returns b"" or more than `max_bytes` bytes came (then the result
+    is `max_bytes + 1` long, never longer: the caller refuses it). `read` may raise to stop."""
+    chunks, total = [], 0
+    while total <= max_bytes:
+        chunk = read(min(_CHUNK, max_bytes + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
     return b"".join(chunks)

@@ -155,16 +155,12 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def read_capped(stream: IO[bytes], max_bytes: int, *, what: str = "input") -> bytes:
     """At most `max_bytes` from a binary stream; `SafeJsonError` if more would follow. Never
     reads more than `max_bytes + 1` bytes, however large the source."""
-    chunks, total = [], 0
-    while total <= max_bytes:
-        chunk = stream.read(min(MIB, max_bytes + 1 - total))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    if total > max_bytes:
+    from common.boundedfile import read_at_most
+
+    data = read_at_most(stream.read, max_bytes)
+    if len(data) > max_bytes:
         raise _over(what, "too large", max_bytes, "bytes")
-    return b"".join(chunks)
+    return data
 
 
 def load_stream(stream: IO[bytes], limits: JsonLimits = SPEC_LIMITS, *, what: str = "JSON") -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from web3 import HTTPProvider
 
+from common.boundedfile import read_at_most
 from common.safejson import RPC_LIMITS, SafeJsonError, loads_bounded
 from wallet.errors import RpcBadReply
 
@@ -70,27 +71,25 @@ def post_bounded(session: requests.Session, url: str, body: bytes, *, headers: d
         declared = resp.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_reply_bytes:
             raise RpcBadReply(f"the node's {what} is {int(declared):,} bytes (the limit is {max_reply_bytes:,})")
-        chunks, total = [], 0
-        while True:
-            chunk = _read_some(resp)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > max_reply_bytes:
-                raise RpcBadReply(f"the node's {what} is over {max_reply_bytes:,} bytes")
+
+        def read(n: int) -> bytes:
             if time.monotonic() > deadline:
                 raise requests.Timeout(f"the node's {what} took over {2 * timeout_s:g} s")
-        return resp.status_code, resp.reason or "", b"".join(chunks)
+            return _read_some(resp, n)
+
+        reply = read_at_most(read, max_reply_bytes)
+        if len(reply) > max_reply_bytes:
+            raise RpcBadReply(f"the node's {what} is over {max_reply_bytes:,} bytes")
+        return resp.status_code, resp.reason or "", reply
 
 
-def _read_some(resp: requests.Response) -> bytes:
-    """Whatever bytes arrive next (at most _CHUNK), within one read timeout; urllib3's errors
-    as the requests errors wallet.chain retries."""
+def _read_some(resp: requests.Response, n: int) -> bytes:
+    """Whatever bytes arrive next (at most `n`: read1 returns once some came), within one
+    read timeout; urllib3's errors as the requests errors wallet.chain retries."""
     from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
     try:
-        return resp.raw.read1(_CHUNK, decode_content=False)
+        return resp.raw.read1(min(n, _CHUNK), decode_content=False)
     except ReadTimeoutError:
         raise requests.Timeout("the node stopped sending its reply") from None
     except (ProtocolError, OSError) as e:

@@ -42,15 +42,20 @@ def _sha(v: str) -> str:
     return v
 
 
-def _span(lo: float, hi: float) -> Any:
-    """A `[low, high]` pair of floats, each within [lo, hi]."""
-    v = Annotated[float, Field(ge=lo, le=hi)]
-    return Annotated[tuple[v, v], AfterValidator(_ordered)]
+def _span(lo: float, hi: float, kind: type = float) -> Any:
+    """A `[low, high]` pair with both ends within [lo, hi]; an error names the pair (the
+    scene editor keys errors by field), never one end."""
+
+    def check(v: tuple) -> tuple:
+        if not all(lo <= x <= hi for x in v):
+            raise ValueError(f"both ends must lie within [{lo:g}, {hi:g}]")
+        return _ordered(v)
+
+    return Annotated[tuple[kind, kind], AfterValidator(check)]
 
 
 def _int_span(lo: int, hi: int) -> Any:
-    v = Annotated[int, Field(ge=lo, le=hi)]
-    return Annotated[tuple[v, v], AfterValidator(_ordered)]
+    return _span(lo, hi, int)
 
 
 MAX_OBJECTS_PER_FRAME = 2000
@@ -86,7 +91,7 @@ class LabelSpec(_Model):
     images: list[Sha256] = Field(default_factory=list, max_length=64, title="Label images", description="sha256 of PNG/JPEG label images; one is picked per object.")
     text: str | None = Field(None, max_length=24, title="Brand text", description="Text printed on generated labels (default: the asset's class name).")
     palette: list[RGB] = Field(default_factory=list, max_length=8, title="Palette", description="Colours for generated labels (default: drawn from the art seed).")
-    art_seed: int = Field(0, ge=-SEED_MAX - 1, le=SEED_MAX, title="Art seed", description="Seed of the generated label art; fixed per asset so a class keeps its look across the dataset.")
+    art_seed: int = Field(0, ge=-(2**31), le=2**31 - 1, title="Art seed", description="Seed of the generated label art; fixed per asset so a class keeps its look across the dataset.")
 
 
 class MaterialSpec(_Model):

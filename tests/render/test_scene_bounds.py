@@ -14,16 +14,16 @@ from .conftest import SHELF, TABLE, small_scene
 
 
 @pytest.mark.parametrize("mutate, field", [
-    (lambda d: d["layout"].update(kind="table", objects=[1, 1_000_000_000]), "layout.objects[1]"),
-    (lambda d: d["distractors"].update(count=[0, 1_000_000_000]), "distractors.count[1]"),
-    (lambda d: d["camera"].update(distance=[1.0, float("nan")]), "camera.distance[1]"),
+    (lambda d: d["layout"].update(kind="table", objects=[1, 1_000_000_000]), "layout.objects: both ends must lie within [0, 500]"),
+    (lambda d: d["distractors"].update(count=[0, 1_000_000_000]), "distractors.count"),
+    (lambda d: d["camera"].update(distance=[1.0, float("nan")]), "camera.distance"),
     (lambda d: d["camera"].update(znear=float("inf")), "camera.znear"),
-    (lambda d: d["lights"].update(intensity=[1.0, 1e300]), "lights.intensity[1]"),
-    (lambda d: d["assets"][0].update(width=[1e-300, 0.1]), "assets[0].width[0]"),
+    (lambda d: d["lights"].update(intensity=[1.0, 1e300]), "lights.intensity"),
+    (lambda d: d["assets"][0].update(width=[1e-300, 0.1]), "assets[0].width"),
     (lambda d: d["assets"][0].update(weight=float("inf")), "assets[0].weight"),
-    (lambda d: d["layout"].update(gap=[-1.0, -1.0]), "layout.gap[0]"),
+    (lambda d: d["layout"].update(gap=[-1.0, -1.0]), "layout.gap"),
     (lambda d: d["layout"].update(width=10, rows=12, depth_rows=10, gap=[0, 0]), "(scene): layout: up to"),
-    (lambda d: d["assets"][0]["material"].update(label={"art_seed": 10**400}), "assets[0].material.label.art_seed"),
+    (lambda d: d["assets"][0]["material"].update(label={"art_seed": 2**40}), "assets[0].material.label.art_seed"),
 ])
 def test_poison_numbers_are_refused_naming_the_field(mutate, field):
     data = small_scene()

@@ -51,7 +51,7 @@ SPEC_LIMITS = JsonLimits()
 """Job and scene specs: 1 MiB, 32 levels."""
 CARD_LIMITS = JsonLimits(max_bytes=4 * MIB, max_items=500_000)
 """dataset.json and model cards (a large shard's card lists a histogram and time figures)."""
-ANNOTATIONS_LIMITS = JsonLimits(max_bytes=256 * MIB, max_items=50_000_000, max_string_bytes=16 * MIB)
+ANNOTATIONS_LIMITS = JsonLimits(max_bytes=1024 * MIB, max_items=200_000_000, max_string_bytes=16 * MIB)
 """COCO annotations.json of a result (RLE masks are long strings); read inside job sandboxes."""
 RPC_LIMITS = JsonLimits(max_bytes=16 * MIB, max_items=2_000_000, max_string_bytes=8 * MIB, duplicate_keys="last")
 """JSON-RPC replies (logs and blocks; contract code is a long hex string)."""

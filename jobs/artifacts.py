@@ -55,9 +55,9 @@ def write_tree_tar(src: Path | str, fileobj: BinaryIO, *, max_files: int | None 
     growing past `max_bytes` (headers included)."""
     try:
         entries = safe_fs.tree_entries(src, dir_fd=dir_fd, max_entries=max_files, allow_hardlinks=allow_hardlinks)
+    except safe_fs.TreeTooLarge as e:
+        raise OutputTooLarge(str(e)) from None
     except safe_fs.UnsafeEntry as e:
-        if max_files is not None and str(e).startswith("more than"):
-            raise OutputTooLarge(f"{e} (limit {max_files})") from None
         raise ArtifactError(str(e)) from None
     if max_bytes is not None:
         least = sum(_TAR_BLOCK + -(-e.size // _TAR_BLOCK) * _TAR_BLOCK for e in entries)

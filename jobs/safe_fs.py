@@ -34,6 +34,15 @@ class UnsafeEntry(OSError):
     """A name that is not a plain file or folder, or a tree past a limit; one line."""
 
 
+class TreeTooLarge(UnsafeEntry):
+    """A tree with more names than allowed, or nested deeper than `MAX_DEPTH`."""
+
+
+def short(rel: str, keep: int = 80) -> str:
+    """A relative path cut for a one-line reason (a job may nest names thousands deep)."""
+    return rel if len(rel) <= keep else f"{rel[:keep // 2]}…{rel[-keep // 2:]}"
+
+
 def kind_of(mode: int) -> str:
     """What a file mode is, in words, for refusal reasons."""
     for test, word in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
@@ -76,10 +85,10 @@ def _check(rel: str, st: os.stat_result, *, allow_hardlinks: bool) -> None:
     if stat.S_ISDIR(st.st_mode):
         return
     if not stat.S_ISREG(st.st_mode):
-        raise UnsafeEntry(f"{rel}: {kind_of(st.st_mode)} (refused: only regular files and folders can be stored, "
-                          "no links or devices)")
+        raise UnsafeEntry(f"{short(rel)}: {kind_of(st.st_mode)} (refused: only regular files and folders can be "
+                          "stored, no links or devices)")
     if not allow_hardlinks and st.st_nlink > 1:
-        raise UnsafeEntry(f"{rel}: a file with other hard links (refused)")
+        raise UnsafeEntry(f"{short(rel)}: a file with other hard links (refused)")
 
 
 def _walk(root, dir_fd: int | None) -> Iterator[tuple[str, os.DirEntry]]:
@@ -104,7 +113,7 @@ def _walk(root, dir_fd: int | None) -> Iterator[tuple[str, os.DirEntry]]:
                 continue
             if is_dir:
                 if len(stack) >= MAX_DEPTH:
-                    raise UnsafeEntry(f"{rel}: folders nested deeper than {MAX_DEPTH} levels (refused)")
+                    raise TreeTooLarge(f"{short(rel)}: folders nested deeper than {MAX_DEPTH} levels")
                 try:
                     child = os.open(e.name, DIR_FLAGS, dir_fd=fd)
                 except OSError:
@@ -128,7 +137,7 @@ def tree_entries(root: str | os.PathLike[str], *, dir_fd: int | None = None, max
         is_dir = stat.S_ISDIR(st.st_mode)
         out.append(Entry(rel, is_dir, 0 if is_dir else st.st_size, st.st_mode))
         if max_entries is not None and len(out) > max_entries:
-            raise UnsafeEntry(f"more than {max_entries} files and folders")
+            raise TreeTooLarge(f"more than {max_entries} files and folders")
     out.sort(key=lambda x: x.rel)
     return out
 
@@ -207,7 +216,7 @@ def tree_usage(root: str | os.PathLike[str], *, dir_fd: int | None = None, stop_
                 continue
             if (stop_bytes is not None and total > stop_bytes) or (stop_entries is not None and entries > stop_entries):
                 break
-    except UnsafeEntry:
+    except TreeTooLarge:
         return Usage(total, entries, too_deep=True)
     except OSError:
         pass
@@ -225,7 +234,7 @@ def _walk_by_path(root: Path) -> Iterator[tuple[str, os.DirEntry]]:
     while stack:
         d, prefix = stack.pop()
         if prefix.count("/") >= MAX_DEPTH:
-            raise UnsafeEntry(f"{prefix}: folders nested deeper than {MAX_DEPTH} levels (refused)")
+            raise TreeTooLarge(f"{short(prefix)}: folders nested deeper than {MAX_DEPTH} levels")
         with os.scandir(d) as it:
             for e in it:
                 yield prefix + e.name, e

@@ -479,7 +479,10 @@ class JobRun:
         if not (need_pids or need_mem):
             return
         pids = self._job_pids()
-        if need_pids and len(pids) > self.limits.processes:
+        # Under strict the outer bubblewrap is the launcher, not the job: the job's own count
+        # (namespace init, worker, its children) is what RLIMIT_NPROC bounds too.
+        launcher = {self._proc.pid} if self.level == "strict" and self._proc is not None else set()
+        if need_pids and len(set(pids) - launcher) > self.limits.processes:
             self._fail(f"process limit reached ({self.limits.processes})")
             return
         if need_mem:

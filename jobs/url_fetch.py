@@ -102,7 +102,7 @@ def _copy(resp: http.client.HTTPResponse, sock: socket.socket | None, out: Binar
     while True:
         if sock is not None:   # each read waits at most what is left of the whole fetch
             sock.settimeout(_left(deadline, url))
-        chunk = resp.read(_CHUNK)
+        chunk = resp.read1(_CHUNK)
         if not chunk:
             return n
         n += len(chunk)

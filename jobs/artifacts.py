@@ -7,6 +7,10 @@
   `<sha256>` names flat; `put` uploads, `get` downloads.
 - Every get verifies the hash. Downloads go to a temp file beside the target and are
   renamed only once verified, so a partial or corrupt download never becomes visible.
+- A URI a stranger wrote (a market spec's inputs) is fetched only under a `UrlPolicy`
+  (jobs/url_policy.py: schemes, public addresses, caps); the store's own remote is trusted.
+- Folders are read without following anything (jobs/safe_fs.py): links, devices, FIFOs
+  and sockets are refused by name, and a job's outputs may be capped in files and bytes.
 
 Thread-safe for concurrent puts/gets of the same hash (renames are atomic; a duplicate
 write just replaces identical bytes).
@@ -19,7 +23,6 @@ import io
 import os
 import re
 import shutil
-import stat
 import tarfile
 import tempfile
 from pathlib import Path

@@ -34,3 +34,15 @@ def refusal(level: str, *, market_job: bool, carries_code: bool, kind: str = "",
         return (f"{kind or 'these'} jobs carry buyer code and run only under the strict sandbox "
                 "(install bubblewrap, or allow code jobs under basic in the settings)")
     return None
+
+
+def market_line(level: str, *, available: bool = True, allow_market_jobs_basic: bool = False) -> str:
+    """One line for the status bar and `kminer agent`: the level and what it means for
+    market jobs, e.g. "Sandbox: strict" or "Sandbox: basic (market jobs refused)"."""
+    if not available:
+        return f"Sandbox: {level} unavailable (market jobs refused)"
+    if level == "strict":
+        return "Sandbox: strict"
+    if allow_market_jobs_basic:
+        return "Sandbox: basic (market jobs allowed: NOT isolated)"
+    return "Sandbox: basic (market jobs refused)"

@@ -534,3 +534,17 @@ def test_fallbacks_in_force_are_reported(rig):
     assert e["memory"] == ("memory cgroup" if have_mem else "RSS watchdog + RLIMIT_AS")
     assert e["wall_clock"] == "runner watchdog"
 
+
+
+def test_the_level_line_says_what_market_jobs_get():
+    from jobs.level_policy import market_line, refusal
+
+    assert market_line("strict") == "Sandbox: strict"
+    assert market_line("basic") == "Sandbox: basic (market jobs refused)"
+    assert "NOT isolated" in market_line("basic", allow_market_jobs_basic=True)
+    assert "unavailable" in market_line("strict", available=False)
+    assert refusal("strict", market_job=True, carries_code=True) is None
+    assert refusal("basic", market_job=False, carries_code=False) is None
+    assert refusal("basic", market_job=True, carries_code=False, allow_market_jobs_basic=True) is None
+    assert "buyer code" in refusal("basic", market_job=True, carries_code=True, kind="python",
+                                   allow_market_jobs_basic=True)

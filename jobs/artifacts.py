@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 from jobs import safe_fs
 from jobs.url_fetch import FetchError, fetch_url
-from jobs.url_policy import UrlPolicy, UrlRefused
+from jobs.url_policy import UrlPolicy, UrlRefused, local_path_problem
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
@@ -343,21 +343,35 @@ def _sha_of(path: Path) -> str:
 
 
 def _open_source(src: str, base_dir: Path | None, policy: UrlPolicy | None = None):
-    """Open a URI for reading: a plain path (relative to `base_dir`), or any fsspec URL;
-    with a `policy`, only what it allows (local files, listed fsspec schemes)."""
+    """Open a URI for reading: a plain path (relative to `base_dir`), a file:// URL, or any
+    fsspec URL; with a `policy`, only what it allows (jobs.url_policy.local_path_problem for
+    local files, listed fsspec schemes), and a local file only if it is a regular file."""
     scheme = src.split("://", 1)[0].lower() if "://" in src else ""
-    if policy is not None and scheme not in policy.fsspec_schemes and not (
-            policy.allow_local_files and scheme in ("", "file")):
-        what = "local files" if scheme in ("", "file") else f"scheme {scheme!r}"
-        raise ArtifactError(f"{src}: {what} not allowed for this job's inputs")
-    if "://" not in src:
-        p = Path(src)
-        if not p.is_absolute() and base_dir is not None:
-            p = base_dir / p
-        try:
-            return open(p, "rb")
-        except OSError as e:
-            raise ArtifactError(f"{src}: {e.strerror or e}") from None
+    if scheme in ("", "file"):
+        if scheme == "file":
+            from urllib.parse import urlsplit
+            from urllib.request import url2pathname
+
+            p = Path(url2pathname(urlsplit(src).path))
+        else:
+            p = Path(src)
+            if not p.is_absolute() and base_dir is not None:
+                p = base_dir / p
+        if policy is not None:
+            why = local_path_problem(p, policy)
+            if why:
+                raise ArtifactError(f"{src}: {why}")
+            try:   # never a FIFO that blocks or a device that never ends
+                return os.fdopen(safe_fs.open_regular(p.parent, p.name), "rb")
+            except OSError as e:
+                raise ArtifactError(f"{src}: {e.strerror or e}") from None
+        if scheme == "":
+            try:
+                return open(p, "rb")
+            except OSError as e:
+                raise ArtifactError(f"{src}: {e.strerror or e}") from None
+    elif policy is not None and scheme not in policy.fsspec_schemes:
+        raise ArtifactError(f"{src}: scheme {scheme!r} not allowed for this job's inputs")
     import fsspec
 
     return fsspec.open(src, "rb").open()

@@ -4,8 +4,10 @@ A buyer's spec names where its inputs come from. Fetched naively, that lets a st
 the rig send requests anywhere it can reach: its router, a printer, a service on
 127.0.0.1, the cloud metadata address. `UrlPolicy` says what is allowed:
 
-- schemes: `https` and `http` by default (`file://` and plain paths only for a spec the
-  user runs from their own disk; other fsspec schemes only when listed);
+- schemes: `https` and `http` by default; `file://` and plain paths only for a spec the
+  user runs from their own disk (`allow_local_files`) or inside folders the miner shares
+  on purpose (`local_roots`: the shared artifact store), and then only regular files;
+  other fsspec schemes only when listed;
 - addresses: public (globally routable) unicast only. Loopback, private (RFC 1918, ULA),
   link-local, CGNAT, multicast, reserved, unspecified and documentation ranges are refused,
   IPv4 inside IPv6 (mapped, 6to4, NAT64, Teredo) included, unless the user lists the host
@@ -21,7 +23,9 @@ Pure values and checks; the network side is jobs/url_fetch.py.
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -44,6 +48,7 @@ class UrlPolicy:
     timeout_s: float = 600.0                    # whole fetch, redirects included
     max_redirects: int = 5
     fsspec_schemes: frozenset[str] = field(default_factory=frozenset)   # e.g. {"s3"}: fetched by fsspec, no address check
+    local_roots: frozenset[str] = field(default_factory=frozenset)      # folders file:// URIs may point into
 
     def host_allowed(self, host: str) -> bool:
         return _norm_host(host) in {_norm_host(h) for h in self.allow_hosts}
@@ -123,6 +128,21 @@ def check_addresses(host: str, addresses: list[str], policy: UrlPolicy) -> IP:
                              "(allow the host in the settings to use it)")
         ips.append(ip)
     return ips[0]
+
+
+def local_path_problem(path: Path, policy: UrlPolicy) -> str | None:
+    """Why a local file named by a URI may not be read under `policy`, or None. Inside a
+    `local_roots` folder means inside it once every link is resolved."""
+    if policy.allow_local_files:
+        return None
+    if policy.local_roots:
+        real = Path(os.path.realpath(path))
+        for root in policy.local_roots:
+            r = Path(os.path.realpath(root))
+            if r == real or r in real.parents:
+                return None
+        return "local files outside the shared folders are not allowed for this job's inputs"
+    return "local files not allowed for this job's inputs"
 
 
 def _short(url: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import os
 import socket
 import threading
 import time
@@ -104,3 +105,28 @@ def test_caps_on_size_redirects_and_time(server):
     assert time.monotonic() - t0 < 2.5
     with pytest.raises(FetchError, match="HTTP 404"):
         fetch_url(f"{base}/missing", io.BytesIO(), allow)
+
+
+def test_local_files_only_inside_the_shared_folders_and_only_regular(tmp_path):
+    import hashlib
+
+    from jobs.artifacts import ArtifactError, ArtifactStore
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "in.bin").write_bytes(b"shared bytes")
+    (tmp_path / "private.bin").write_bytes(b"private bytes")
+    (shared / "escape.bin").symlink_to(tmp_path / "private.bin")
+    os.mkfifo(shared / "pipe")
+    store = ArtifactStore(tmp_path / "store")
+    policy = UrlPolicy(local_roots=frozenset({str(shared)}))
+    sha = hashlib.sha256(b"shared bytes").hexdigest()
+    assert store.fetch(sha, (shared / "in.bin").as_uri(), policy=policy).read_bytes() == b"shared bytes"
+    private = hashlib.sha256(b"private bytes").hexdigest()
+    for uri in ((tmp_path / "private.bin").as_uri(), str(shared / "escape.bin")):
+        with pytest.raises(ArtifactError, match="outside the shared folders"):
+            store.fetch(private, uri, policy=policy)
+    with pytest.raises(ArtifactError, match="a FIFO"):
+        store.fetch("0" * 64, str(shared / "pipe"), policy=policy)
+    with pytest.raises(ArtifactError, match="local files not allowed"):
+        store.fetch(private, (tmp_path / "private.bin").as_uri(), policy=UrlPolicy())

@@ -488,12 +488,11 @@ class JobRun:
         if need_mem:
             import psutil
 
-            rss = 0
-            for pid in pids:
-                try:
-                    rss += psutil.Process(pid).memory_info().rss
-                except Exception:
-                    pass
+            # RSS counts pages shared between the job's processes once per process, so a
+            # sum over the limit is confirmed with PSS (each shared page split among them).
+            rss = sum(_resident_bytes(psutil, pid, proportional=False) for pid in pids)
+            if rss > self.limits.ram_bytes:
+                rss = sum(_resident_bytes(psutil, pid, proportional=True) for pid in pids)
             if rss > self.limits.ram_bytes:
                 self._fail(f"memory limit reached ({self.limits.ram_mb} MB resident)")
 
@@ -533,6 +532,20 @@ class JobRun:
             out.reason = f"worker killed by {_signal_name(sig)} without a result"
         else:
             out.reason = f"worker exited with code {rc} without a result"
+
+
+def _resident_bytes(psutil, pid: int, *, proportional: bool) -> int:
+    """A process's resident memory: RSS, or with `proportional` its PSS where the system
+    gives it (a page shared by n processes counts 1/n), else RSS. 0 for a process gone."""
+    try:
+        p = psutil.Process(pid)
+        if proportional and sys.platform == "linux":
+            pss = getattr(p.memory_full_info(), "pss", None)
+            if pss is not None:
+                return pss
+        return p.memory_info().rss
+    except Exception:
+        return 0
 
 
 def _children(pid: int) -> list[int]:

@@ -3,8 +3,10 @@
     .venv/bin/python bench/bench_sandbox.py [--runs 10] [--json]
 
 - start -> first progress line: from the runner's Popen to the worker's first
-  `progress` JSON line, for `strict` (bubblewrap) and `basic`, runs alternated so a busy
-  machine affects both alike. Median and min in milliseconds.
+  `progress` JSON line, for `basic`, `strict` without its seccomp filter (`strict-nofilter`:
+  the same launch with `--seccomp FD` taken out) and `strict`, runs alternated so a busy
+  machine affects all alike. Median and min in milliseconds; the filter must keep strict
+  within +100 ms of basic.
 - cancel latency: from `cancel()` to every process of the job gone, for a job that stops
   on SIGTERM (the `sleep` engine) and one that ignores it (spinning buyer code, killed after
   the grace period).
@@ -23,9 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import jobs.runner  # noqa: E402
 from jobs.limits import Limits  # noqa: E402
 from jobs.runner import TERM_GRACE_S, JobRun  # noqa: E402
-from jobs.sandbox import find_bwrap  # noqa: E402
+from jobs.sandbox import strict_problem  # noqa: E402
 
 SPIN = "def run(ctx):\n    ctx.progress(0.0)\n    while True:\n        pass\n"
 
@@ -39,9 +42,27 @@ def _job_dir(root: Path, name: str, spec: dict, module: str | None = None) -> Pa
     return d
 
 
-def first_progress(root: Path, level: str, i: int) -> float:
-    d = _job_dir(root, f"fp-{level}-{i}", {"id": f"fp{i}", "kind": "sleep", "params": {"seconds": 0, "steps": 1}})
-    out = JobRun(d, f"fp{i}", Limits(wall_s=30), level=level).run()
+def _without_filter(build):
+    """build_launch with `--seccomp FD` taken out (for measuring what the filter costs only)."""
+    def wrapped(*a, **kw):
+        launch = build(*a, **kw)
+        i = launch.argv.index("--seccomp")
+        del launch.argv[i:i + 2]
+        launch.close_fds()
+        return launch
+    return wrapped
+
+
+def first_progress(root: Path, variant: str, i: int) -> float:
+    level = "basic" if variant == "basic" else "strict"
+    d = _job_dir(root, f"fp-{variant}-{i}", {"id": f"fp{i}", "kind": "sleep", "params": {"seconds": 0, "steps": 1}})
+    build = jobs.runner.build_launch
+    if variant == "strict-nofilter":
+        jobs.runner.build_launch = _without_filter(build)
+    try:
+        out = JobRun(d, f"fp{i}", Limits(wall_s=30), level=level).run()
+    finally:
+        jobs.runner.build_launch = build
     assert out.status == "succeeded", out.reason
     return out.start_to_first_progress_s * 1000
 
@@ -75,13 +96,15 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    levels = ["basic"] + (["strict"] if find_bwrap() else [])
-    res: dict = {"first_progress_ms": {lv: [] for lv in levels}, "cancel_ms": {}}
+    strict = strict_problem() is None
+    variants = ["basic"] + (["strict-nofilter", "strict"] if strict else [])
+    levels = ["basic"] + (["strict"] if strict else [])
+    res: dict = {"first_progress_ms": {v: [] for v in variants}, "cancel_ms": {}}
     with tempfile.TemporaryDirectory(prefix="kminer-bench-") as tmp:
         root = Path(tmp)
         for i in range(args.runs):
-            for lv in (levels if i % 2 == 0 else levels[::-1]):
-                res["first_progress_ms"][lv].append(first_progress(root, lv, i))
+            for v in (variants if i % 2 == 0 else variants[::-1]):
+                res["first_progress_ms"][v].append(first_progress(root, v, i))
         for lv in levels:
             for coop in (True, False):
                 key = f"{lv}/{'on SIGTERM' if coop else 'ignores SIGTERM'}"
@@ -97,13 +120,15 @@ def main() -> int:
     if "strict" in summary["first_progress_ms"]:
         fp = summary["first_progress_ms"]
         summary["sandbox_overhead_ms_median"] = round(fp["strict"]["median"] - fp["basic"]["median"], 1)
+        summary["filter_cost_ms_median"] = round(fp["strict"]["median"] - fp["strict-nofilter"]["median"], 1)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         for lv, v in summary["first_progress_ms"].items():
-            print(f"start -> first progress, {lv:6}: median {v['median']:7.1f} ms   min {v['min']:7.1f} ms")
+            print(f"start -> first progress, {lv:15}: median {v['median']:7.1f} ms   min {v['min']:7.1f} ms")
         if "sandbox_overhead_ms_median" in summary:
-            print(f"bubblewrap adds (median): {summary['sandbox_overhead_ms_median']:.1f} ms")
+            print(f"strict over basic (median): {summary['sandbox_overhead_ms_median']:.1f} ms "
+                  f"(the seccomp filter: {summary['filter_cost_ms_median']:.1f} ms)")
         for k, v in summary["cancel_ms"].items():
             print(f"cancel latency, {k:26}: median {v['median']:7.1f} ms   max {v['max']:7.1f} ms")
     return 0

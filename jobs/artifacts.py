@@ -7,6 +7,10 @@
   `<sha256>` names flat; `put` uploads, `get` downloads.
 - Every get verifies the hash. Downloads go to a temp file beside the target and are
   renamed only once verified, so a partial or corrupt download never becomes visible.
+- A URI a stranger wrote (a market spec's inputs) is fetched only under a `UrlPolicy`
+  (jobs/url_policy.py: schemes, public addresses, caps); the store's own remote is trusted.
+- Folders are read without following anything (jobs/safe_fs.py): links, devices, FIFOs
+  and sockets are refused by name, and a job's outputs may be capped in files and bytes.
 
 Thread-safe for concurrent puts/gets of the same hash (renames are atomic; a duplicate
 write just replaces identical bytes).
@@ -19,11 +23,14 @@ import io
 import os
 import re
 import shutil
-import stat
 import tarfile
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
+
+from jobs import safe_fs
+from jobs.url_fetch import FetchError, fetch_url
+from jobs.url_policy import UrlPolicy, UrlRefused, local_path_problem
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
@@ -39,31 +46,73 @@ def _check_hash(sha: str) -> str:
     return sha
 
 
-def write_tree_tar(src: Path, fileobj: BinaryIO) -> None:
-    """Write `src` as a deterministic tar to `fileobj`. Symlinks and special files are refused."""
-    src = Path(src)
-    entries: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
-        dirnames.sort()
-        base = Path(dirpath)
-        for name in sorted(dirnames + filenames):
-            p = base / name
-            entries.append((p.relative_to(src).as_posix(), p))
-    entries.sort(key=lambda e: e[0])
-    with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel, p in entries:
-            st = p.lstat()
-            info = tarfile.TarInfo(rel)
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            if stat.S_ISDIR(st.st_mode):
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            elif stat.S_ISREG(st.st_mode):
-                info.size, info.mode = st.st_size, 0o755 if st.st_mode & 0o111 else 0o644
-                with open(p, "rb") as f:
+class OutputTooLarge(ArtifactError):
+    """A folder past its file-count or archive-size limit; nothing was stored."""
+
+
+def write_tree_tar(src: Path | str, fileobj: BinaryIO, *, max_files: int | None = None, max_bytes: int | None = None,
+                   allow_hardlinks: bool = True, dir_fd: int | None = None) -> None:
+    """Write `src` (relative to the open folder `dir_fd` when given) as a deterministic tar
+    to `fileobj`. Links, devices, FIFOs and sockets are refused (nothing is followed: see
+    jobs.safe_fs); so are more than `max_files` entries (files and folders) and an archive
+    growing past `max_bytes` (headers included)."""
+    try:
+        entries = safe_fs.tree_entries(src, dir_fd=dir_fd, max_entries=max_files, allow_hardlinks=allow_hardlinks)
+    except safe_fs.TreeTooLarge as e:
+        raise OutputTooLarge(str(e)) from None
+    except safe_fs.UnsafeEntry as e:
+        raise ArtifactError(str(e)) from None
+    if max_bytes is not None:
+        least = sum(_TAR_BLOCK + -(-e.size // _TAR_BLOCK) * _TAR_BLOCK for e in entries)
+        if least > max_bytes:
+            raise OutputTooLarge(f"the archive would take over {least} bytes (limit {max_bytes})")
+    out = fileobj if max_bytes is None else _CappedWriter(fileobj, max_bytes)
+    root_fd = safe_fs.open_dir(src, dir_fd=dir_fd) if safe_fs.HAVE_DIR_FD else None
+    try:
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[arg-type]
+            for e in entries:
+                info = tarfile.TarInfo(e.rel)
+                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                if e.is_dir:
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+                    continue
+                try:
+                    fd = safe_fs.open_regular(src, e.rel, root_fd=root_fd)
+                except safe_fs.UnsafeEntry as err:
+                    raise ArtifactError(str(err)) from None
+                with os.fdopen(fd, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    if size != e.size:
+                        raise ArtifactError(f"{e.rel}: changed while being stored")
+                    info.size, info.mode = size, 0o755 if e.mode & 0o111 else 0o644
                     tar.addfile(info, f)
-            else:
-                raise ArtifactError(f"{rel}: only regular files and folders can be stored (no links or devices)")
+    finally:
+        if root_fd is not None:
+            os.close(root_fd)
+
+
+_TAR_BLOCK = 512
+
+
+class _CappedWriter(io.RawIOBase):
+    """Passes writes through until `cap` bytes, then raises `OutputTooLarge`."""
+
+    def __init__(self, out: BinaryIO, cap: int):
+        self._out, self._cap, self._n = out, cap, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._n
+
+    def write(self, b) -> int:  # type: ignore[override]
+        self._n += len(b)
+        if self._n > self._cap:
+            raise OutputTooLarge(f"the archive grew past {self._cap} bytes")
+        self._out.write(b)
+        return len(b)
 
 
 def tree_sha256(src: Path) -> str:
@@ -166,14 +215,17 @@ class ArtifactStore:
             _unlink(tmp)
             raise
 
-    def put_dir(self, src: Path) -> str:
-        """Store a folder as its deterministic tar; returns the tar's sha256."""
+    def put_dir(self, src: Path | str, *, max_files: int | None = None, max_bytes: int | None = None,
+                allow_hardlinks: bool = True, dir_fd: int | None = None) -> str:
+        """Store a folder as its deterministic tar; returns the tar's sha256. With limits
+        (a job's outputs) a folder past them raises `OutputTooLarge` and nothing is kept."""
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".put.", dir=self.root)
         try:
             with os.fdopen(fd, "wb") as out:
                 hw = _HashWriter(out)
-                write_tree_tar(Path(src), hw)  # type: ignore[arg-type]
+                write_tree_tar(src, hw, max_files=max_files, max_bytes=max_bytes,  # type: ignore[arg-type]
+                               allow_hardlinks=allow_hardlinks, dir_fd=dir_fd)
                 out.flush()
                 os.fsync(out.fileno())
             return self._commit(tmp, hw.hexdigest())
@@ -207,9 +259,13 @@ class ArtifactStore:
             raise
 
     # ---- get -------------------------------------------------------------------------
-    def fetch(self, sha: str, uri: str | None = None, *, base_dir: Path | None = None) -> Path:
+    def fetch(self, sha: str, uri: str | None = None, *, base_dir: Path | None = None,
+              policy: UrlPolicy | None = None) -> Path:
         """Make sure `sha` is in the local store, downloading from `uri` (or the remote) if
-        needed; returns its local path. Raises `ArtifactError` if it cannot be had intact."""
+        needed; returns its local path. Raises `ArtifactError` if it cannot be had intact.
+
+        `policy`: what `uri` may name when a stranger wrote it (jobs.url_policy); None
+        trusts it (a spec the user wrote). The store's own remote is always trusted."""
         dest = self.path(sha)
         if dest.is_file():
             return dest
@@ -223,25 +279,33 @@ class ArtifactStore:
         errors = []
         for src in sources:
             try:
-                return self._download(src, sha, base_dir)
+                return self._download(src, sha, base_dir, policy if src == uri else None)
             except ArtifactError as e:
                 errors.append(str(e))
             except Exception as e:  # fsspec raises many kinds (FileNotFoundError, botocore, aiohttp...)
                 errors.append(f"{src}: {type(e).__name__}: {e}")
         raise ArtifactError("; ".join(errors))
 
-    def _download(self, src: str, sha: str, base_dir: Path | None) -> Path:
+    def _download(self, src: str, sha: str, base_dir: Path | None, policy: UrlPolicy | None) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".get.", dir=self.root)
         try:
-            h = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, _open_source(src, base_dir) as f:
-                while chunk := f.read(_CHUNK):
-                    h.update(chunk)
-                    out.write(chunk)
+            with os.fdopen(fd, "wb") as out:
+                hw = _HashWriter(out)
+                if policy is not None and src.split("://", 1)[0].lower() in ("http", "https"):
+                    try:
+                        fetch_url(src, hw, policy)  # type: ignore[arg-type]
+                    except (UrlRefused, FetchError) as e:
+                        raise ArtifactError(str(e)) from None
+                else:
+                    with _open_source(src, base_dir, policy) as f:
+                        while chunk := f.read(_CHUNK):
+                            hw.write(chunk)
+                            if policy is not None and hw.tell() > policy.max_bytes:
+                                raise ArtifactError(f"{src}: over the {policy.max_bytes} byte limit")
                 out.flush()
                 os.fsync(out.fileno())
-            got = h.hexdigest()
+            got = hw.hexdigest()
             if got != sha:
                 raise ArtifactError(f"{src}: hash mismatch (expected {sha[:12]}…, got {got[:12]}…)")
             dest = self.path(sha)
@@ -254,9 +318,9 @@ class ArtifactStore:
             raise
 
     def materialize(self, sha: str, dest: Path, *, kind: str = "file", uri: str | None = None,
-                    base_dir: Path | None = None) -> Path:
+                    base_dir: Path | None = None, policy: UrlPolicy | None = None) -> Path:
         """Place a verified copy of `sha` at `dest` (a file, or an unpacked folder)."""
-        local = self.fetch(sha, uri, base_dir=base_dir)
+        local = self.fetch(sha, uri, base_dir=base_dir, policy=policy)
         if _sha_of(local) != sha:   # the store itself may have been tampered with or rotted
             _unlink(str(local))
             raise ArtifactError(f"stored artifact {sha[:12]}… is corrupt (removed); fetch it again")
@@ -278,16 +342,36 @@ def _sha_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _open_source(src: str, base_dir: Path | None):
-    """Open a URI for reading: a plain path (relative to `base_dir`), or any fsspec URL."""
-    if "://" not in src:
-        p = Path(src)
-        if not p.is_absolute() and base_dir is not None:
-            p = base_dir / p
-        try:
-            return open(p, "rb")
-        except OSError as e:
-            raise ArtifactError(f"{src}: {e.strerror or e}") from None
+def _open_source(src: str, base_dir: Path | None, policy: UrlPolicy | None = None):
+    """Open a URI for reading: a plain path (relative to `base_dir`), a file:// URL, or any
+    fsspec URL; with a `policy`, only what it allows (jobs.url_policy.local_path_problem for
+    local files, listed fsspec schemes), and a local file only if it is a regular file."""
+    scheme = src.split("://", 1)[0].lower() if "://" in src else ""
+    if scheme in ("", "file"):
+        if scheme == "file":
+            from urllib.parse import urlsplit
+            from urllib.request import url2pathname
+
+            p = Path(url2pathname(urlsplit(src).path))
+        else:
+            p = Path(src)
+            if not p.is_absolute() and base_dir is not None:
+                p = base_dir / p
+        if policy is not None:
+            why = local_path_problem(p, policy)
+            if why:
+                raise ArtifactError(f"{src}: {why}")
+            try:   # never a FIFO that blocks or a device that never ends
+                return os.fdopen(safe_fs.open_regular(p.parent, p.name), "rb")
+            except OSError as e:
+                raise ArtifactError(f"{src}: {e.strerror or e}") from None
+        if scheme == "":
+            try:
+                return open(p, "rb")
+            except OSError as e:
+                raise ArtifactError(f"{src}: {e.strerror or e}") from None
+    elif policy is not None and scheme not in policy.fsspec_schemes:
+        raise ArtifactError(f"{src}: scheme {scheme!r} not allowed for this job's inputs")
     import fsspec
 
     return fsspec.open(src, "rb").open()

@@ -7,10 +7,12 @@ What enforces each limit (Linux):
   tens of GB of *virtual* reservations do not count); otherwise an RSS watchdog summing
   the job's processes every 100 ms, plus RLIMIT_AS for CPU-only jobs as a backstop (never
   for GPU jobs: CUDA would fail to initialise under any useful RLIMIT_AS);
-- processes: the pids cgroup (`pids.max`, which counts threads too); without one a watchdog
-  counts the job's processes and kills it. RLIMIT_NPROC is deliberately not used: the
-  kernel ignores it for root and root-mapped namespaces, and for a desktop user it counts
-  *all* of that user's processes, so it would break jobs on a busy desktop;
+- processes: the pids cgroup (`pids.max`, which counts threads too); without one, under
+  strict, RLIMIT_NPROC set by the worker inside the job's own user namespace (the kernel
+  counts it per user namespace, so there it is the job's own count, not all of the user's
+  processes; it is not enforced for root, who has the cgroup instead), and always a
+  watchdog that counts the job's processes every 100 ms and kills it. Under basic
+  RLIMIT_NPROC would count every process of a desktop user, so only the watchdog is used;
 - open files: RLIMIT_NOFILE; output size: RLIMIT_FSIZE per file and a watchdog on the
   output folder's total; core dumps off.
 
@@ -38,6 +40,7 @@ class Limits:
     cpu_s: int | None = None
     ram_mb: int = 4096
     output_mb: int = 1024
+    output_files: int = 10000
     processes: int = 256
     open_files: int = 1024
     gpu: bool = False
@@ -64,20 +67,25 @@ def machine_ram_mb() -> int:
         return 1 << 20
 
 
-def limits_for(resources, *, device_is_gpu: bool, max_output_mb: int) -> Limits:
-    """Limits from a spec's `Resources`, capped by the miner's `max_output_mb` setting and by
-    `RAM_SHARE_CAP` of this machine's memory (a spec asking 100 GB on a 24 GB rig gets 18 GB)."""
+def limits_for(resources, *, device_is_gpu: bool, max_output_mb: int, max_output_files: int | None = None) -> Limits:
+    """Limits from a spec's `Resources`, capped by the miner's `max_output_mb` (and
+    `max_output_files`) settings and by `RAM_SHARE_CAP` of this machine's memory (a spec
+    asking 100 GB on a 24 GB rig gets 18 GB)."""
     cpu_s = resources.max_cpu_s or int(max(60.0, resources.max_wall_s * 4))
     ram_mb = min(resources.max_ram_mb, int(machine_ram_mb() * RAM_SHARE_CAP))
     return Limits(wall_s=resources.max_wall_s, cpu_s=cpu_s, ram_mb=ram_mb,
-                  output_mb=min(resources.max_disk_mb, max_output_mb), processes=resources.max_processes,
+                  output_mb=min(resources.max_disk_mb, max_output_mb),
+                  output_files=min(resources.max_output_files, max_output_files or resources.max_output_files),
+                  processes=resources.max_processes,
                   open_files=resources.max_open_files, gpu=device_is_gpu)
 
 
-def make_preexec(limits: Limits, *, cgroup_procs: list[bytes], set_as: bool, nice: int = 0) -> Callable[[], None]:
+def make_preexec(limits: Limits, *, cgroup_procs: list[bytes], set_as: bool, nice: int = 0,
+                 fresh_keyring: Callable[[], None] | None = None) -> Callable[[], None]:
     """The child-side hook: join the job's cgroups, set rlimits, lower the CPU priority by
     `nice` (before any thread exists, so every thread and child of the job inherits it), die
-    with the parent."""
+    with the parent, and start a new session keyring (`fresh_keyring`, see
+    jobs.seccomp_filter) so the job never holds the app's keys."""
     import resource
 
     pairs: list[tuple[int, int]] = [
@@ -120,6 +128,8 @@ def make_preexec(limits: Limits, *, cgroup_procs: list[bytes], set_as: bool, nic
                 pass
         if prctl is not None:
             prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: the job dies with its runner thread
+        if fresh_keyring is not None:
+            fresh_keyring()
 
     return preexec
 

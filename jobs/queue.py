@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sqlite3
 import threading
 import time
@@ -344,7 +343,9 @@ def _remove_attempt_dir(job_dir: str | None, jobs_dir: Path) -> None:
         return
     d = Path(job_dir).resolve()
     if jobs_dir in d.parents and d != jobs_dir:
-        shutil.rmtree(d, ignore_errors=True)
+        from jobs.safe_fs import remove_tree
+
+        remove_tree(d)   # no link followed; folders a job made unreadable or deep are handled
     else:
         log.warning("not deleting attempt folder %s outside %s", d, jobs_dir)
 

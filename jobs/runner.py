@@ -7,7 +7,10 @@ life (the child dies with that thread through PR_SET_PDEATHSIG / `--die-with-par
 
 The report pipe is untrusted: lines are capped at `MAX_LINE_BYTES`, the whole stream at
 `MAX_PIPE_BYTES`, and more than `MAX_INVALID_LINES` lines that are not valid messages fail
-the job. The runner never parses the worker's stdout/stderr, which go to `DIR/worker.log`.
+the job. The runner never parses the worker's stdout/stderr, which go to `DIR/worker.log`
+through an fd it opened itself (no link followed). Text from the pipe that a user may see
+(progress notes, log lines, the failure reason) has its control characters escaped
+(common.textsafe) before it leaves the runner.
 """
 
 from __future__ import annotations
@@ -15,17 +18,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-import selectors
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from common.textsafe import safe_line, safe_text
+from jobs.attempt_files import AttemptLayout
 from jobs.cgroups import JobCgroup
 from jobs.limits import Limits, make_preexec
+from jobs.report_pipe import PipeReader
+from jobs.safe_fs import tree_usage
 from jobs.sandbox import Level, build_launch
 
 log = logging.getLogger(__name__)
@@ -62,6 +69,7 @@ class Outcome:
     pipe_bytes: int = 0
     invalid_lines: int = 0
     last_fraction: float = 0.0
+    enforcement: dict[str, str] = field(default_factory=dict)   # limit -> what enforced it this time
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,8 +147,8 @@ class JobRun:
     # ---- the run --------------------------------------------------------------------
     def run(self) -> Outcome:
         job_dir = self.job_dir
-        for sub in ("out", "work"):
-            (job_dir / sub).mkdir(parents=True, exist_ok=True)
+        layout = AttemptLayout(job_dir)
+        layout.make_job_dirs()
         lim = self.limits
         name = f"{self.job_id}-{os.getpid()}-{threading.get_ident() % 100000}"
         self._cgroup = (JobCgroup.create(name, max_pids=lim.processes, max_ram_bytes=lim.ram_bytes)
@@ -151,30 +159,38 @@ class JobRun:
         extra_env = {"KMINER_DEVICE": "cpu" if self.device_index is None else "cuda:0"}
         try:
             launch = build_launch(self.level, job_dir, report_fd=wfd, device_index=self.device_index,
-                                  pci_bus_id=self.pci_bus_id, hide=self.hide, extra_env=extra_env)
+                                  pci_bus_id=self.pci_bus_id, hide=self.hide, extra_env=extra_env,
+                                  max_tasks=lim.processes if self.level == "strict" else None)
         except BaseException:
             os.close(rfd)
             os.close(wfd)
             cg.remove()
             raise
-        out = Outcome(status="failed", level=self.level)
-        logf = open(job_dir / "worker.log", "ab")
+        set_as = not lim.gpu and not cg.memory_limit
+        out = Outcome(status="failed", level=self.level, enforcement=self._enforcement(cg, set_as))
         t0 = time.monotonic()
+        logf = None
         try:
+            logf = layout.open_log()
             if os.name == "nt":
                 proc = self._spawn_windows(launch, wfd, logf)
             else:
-                preexec = make_preexec(lim, cgroup_procs=cg.procs_files(), set_as=not lim.gpu and not cg.memory_limit,
-                                       nice=self.nice)
-                proc = subprocess.Popen(launch.argv, env=launch.env, cwd=str(job_dir / "work"),
+                from jobs.seccomp_filter import session_keyring_joiner
+
+                preexec = make_preexec(lim, cgroup_procs=cg.procs_files(), set_as=set_as, nice=self.nice,
+                                       fresh_keyring=session_keyring_joiner() if sys.platform == "linux" else None)
+                proc = subprocess.Popen(launch.argv, env=launch.env, cwd=str(layout.work),
                                         stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                        pass_fds=(wfd,), close_fds=True, start_new_session=True, preexec_fn=preexec)
+                                        pass_fds=(wfd, *launch.pass_fds), close_fds=True, start_new_session=True,
+                                        preexec_fn=preexec)
         except OSError as e:
             os.close(rfd)
-            logf.close()
+            if logf is not None:
+                os.close(logf)
             cg.remove()
             return Outcome(status="failed", reason=f"could not start the worker: {e}", level=self.level)
         finally:
+            launch.close_fds()
             try:
                 os.close(wfd)
             except OSError:
@@ -188,7 +204,7 @@ class JobRun:
         finally:
             self._kill_all(proc)
             os.close(rfd)
-            logf.close()
+            os.close(logf)
             out.exit_code = proc.returncode
             self._finish(out, proc, cg)
             cg.remove()
@@ -196,7 +212,19 @@ class JobRun:
             out.paused_s = self._paused_total
         return out
 
-    def _spawn_windows(self, launch, wfd: int, logf) -> subprocess.Popen:
+    def _enforcement(self, cg: JobCgroup, set_as: bool) -> dict[str, str]:
+        """What enforces the process and memory limits this time (the fallbacks included)."""
+        if cg.pids_limit:
+            pids = "pids cgroup"
+        elif self.level == "strict" and os.name == "posix" and os.geteuid() != 0:
+            pids = "RLIMIT_NPROC in the job's user namespace + process watchdog"
+        else:
+            pids = "process watchdog"
+        mem = "memory cgroup" if cg.memory_limit else ("RSS watchdog + RLIMIT_AS" if set_as else "RSS watchdog")
+        return {"processes": pids, "memory": mem, "wall_clock": "runner watchdog",
+                "output": "RLIMIT_FSIZE + disk watchdog (bytes and files) + capped archive"}
+
+    def _spawn_windows(self, launch, wfd: int, logf: int) -> subprocess.Popen:
         """Windows: the pipe travels as an inherited handle; the worker starts suspended, joins
         a Job Object (kill on close, memory/process/CPU limits), then runs. Not verified on
         Windows from this repository's CI; see docs/sandbox.md."""
@@ -217,7 +245,7 @@ class JobRun:
         return proc
 
     def _loop(self, proc: subprocess.Popen, rfd: int, out: Outcome, t0: float) -> None:
-        reader = _PipeReader(rfd)
+        reader = PipeReader(rfd)
         buf = bytearray()
         skipping = False          # inside an over-long line: drop bytes until the next newline
         eof = False
@@ -321,13 +349,14 @@ class JobRun:
                 out.start_to_first_progress_s = now - t0
             out.last_fraction = max(out.last_fraction, float(f))
             m = msg.get("message")
-            self._emit({"type": "progress", "fraction": out.last_fraction, "message": m if isinstance(m, str) else None})
+            self._emit({"type": "progress", "fraction": out.last_fraction,
+                        "message": safe_line(m, max_chars=500) if isinstance(m, str) else None})
         elif t == "log":
             m, lvl = msg.get("message"), msg.get("level", "info")
             if not isinstance(m, str) or lvl not in ("debug", "info", "warning", "error"):
                 out.invalid_lines += 1
                 return
-            self._emit({"type": "log", "level": lvl, "message": m[:2000]})
+            self._emit({"type": "log", "level": lvl, "message": safe_text(m, max_chars=2000)})
         elif t == "result":
             r = msg.get("result")
             if not isinstance(r, dict):
@@ -339,7 +368,7 @@ class JobRun:
             if not isinstance(r, str):
                 out.invalid_lines += 1
                 return
-            out.reason = r[:2000]
+            out.reason = safe_line(r, max_chars=2000)
 
     def _emit(self, msg: dict[str, Any]) -> None:
         if self.on_event is not None:
@@ -426,12 +455,21 @@ class JobRun:
             log.error("job %s: worker %d did not die after SIGKILL", self.job_id, proc.pid)
 
     def _check_disk(self) -> None:
-        lim = self.limits.output_bytes
-        total = 0
-        for sub in ("out", "work", "worker.log"):
-            total += _tree_size(self.job_dir / sub, stop_at=lim + 1)
-            if total > lim:
-                self._fail(f"output limit reached ({self.limits.output_mb} MB in the job folder)")
+        """Bytes and names in everything the job can fill (out/, work/, tmp/, its log)."""
+        lim = self.limits
+        lay = AttemptLayout(self.job_dir)
+        total = entries = 0
+        for p in (*lay.job_writable(), lay.log):
+            u = tree_usage(p, stop_bytes=lim.output_bytes - total + 1, stop_entries=lim.output_files - entries + 1)
+            total, entries = total + u.bytes, entries + (u.entries if p != lay.log else 0)
+            if u.too_deep:
+                self._fail("output limit reached (folders nested too deep)")
+                return
+            if total > lim.output_bytes:
+                self._fail(f"output limit reached ({lim.output_mb} MB in the job folder)")
+                return
+            if entries > lim.output_files:
+                self._fail(f"output limit reached ({lim.output_files} files and folders)")
                 return
 
     def _check_processes(self) -> None:
@@ -441,18 +479,20 @@ class JobRun:
         if not (need_pids or need_mem):
             return
         pids = self._job_pids()
-        if need_pids and len(pids) > self.limits.processes:
+        # Under strict the outer bubblewrap is the launcher, not the job: the job's own count
+        # (namespace init, worker, its children) is what RLIMIT_NPROC bounds too.
+        launcher = {self._proc.pid} if self.level == "strict" and self._proc is not None else set()
+        if need_pids and len(set(pids) - launcher) > self.limits.processes:
             self._fail(f"process limit reached ({self.limits.processes})")
             return
         if need_mem:
             import psutil
 
-            rss = 0
-            for pid in pids:
-                try:
-                    rss += psutil.Process(pid).memory_info().rss
-                except Exception:
-                    pass
+            # RSS counts pages shared between the job's processes once per process, so a
+            # sum over the limit is confirmed with PSS (each shared page split among them).
+            rss = sum(_resident_bytes(psutil, pid, proportional=False) for pid in pids)
+            if rss > self.limits.ram_bytes:
+                rss = sum(_resident_bytes(psutil, pid, proportional=True) for pid in pids)
             if rss > self.limits.ram_bytes:
                 self._fail(f"memory limit reached ({self.limits.ram_mb} MB resident)")
 
@@ -476,7 +516,8 @@ class JobRun:
                 out.reason = f"output limit reached ({self.limits.output_mb} MB per file): {out.reason}"
             elif out.reason.startswith("MemoryError") or (cg.memory_limit and cg.oom_killed() and "Memory" in out.reason):
                 out.reason = f"memory limit reached ({self.limits.ram_mb} MB): {out.reason}"
-            elif cg.pids_exhausted() and ("fork" in out.reason.lower() or "resource temporarily" in out.reason.lower()):
+            elif (cg.pids_exhausted() or out.enforcement.get("processes", "").startswith("RLIMIT_NPROC")) and (
+                    "fork" in out.reason.lower() or "resource temporarily" in out.reason.lower()):
                 out.reason = f"process limit reached ({self.limits.processes}): {out.reason}"
             return
         if cg.memory_limit and cg.oom_killed():
@@ -493,6 +534,20 @@ class JobRun:
             out.reason = f"worker exited with code {rc} without a result"
 
 
+def _resident_bytes(psutil, pid: int, *, proportional: bool) -> int:
+    """A process's resident memory: RSS, or with `proportional` its PSS where the system
+    gives it (a page shared by n processes counts 1/n), else RSS. 0 for a process gone."""
+    try:
+        p = psutil.Process(pid)
+        if proportional and sys.platform == "linux":
+            pss = getattr(p.memory_full_info(), "pss", None)
+            if pss is not None:
+                return pss
+        return p.memory_info().rss
+    except Exception:
+        return 0
+
+
 def _children(pid: int) -> list[int]:
     try:
         import psutil
@@ -500,88 +555,3 @@ def _children(pid: int) -> list[int]:
         return [c.pid for c in psutil.Process(pid).children()]
     except Exception:
         return []
-
-
-class _PipeReader:
-    """Chunks from the report pipe with a timeout: a selector on POSIX; on Windows (no
-    select on pipes) a thread doing blocking reads into a small bounded queue."""
-
-    def __init__(self, rfd: int):
-        self._fd = rfd
-        if os.name == "nt":
-            import queue
-
-            self._q: "queue.Queue[bytes]" = queue.Queue(maxsize=64)
-            threading.Thread(target=self._pump, name="report-pipe", daemon=True).start()
-            self._sel = None
-        else:
-            self._sel = selectors.DefaultSelector()
-            self._sel.register(rfd, selectors.EVENT_READ)
-
-    def _pump(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self._fd, 65536)
-            except OSError:
-                chunk = b""
-            self._q.put(chunk)
-            if not chunk:
-                return
-
-    def read(self, timeout: float) -> list[bytes]:
-        """Available chunks (b"" means end of stream); waits up to `timeout` for the first."""
-        if self._sel is None:
-            import queue
-
-            try:
-                chunks = [self._q.get(timeout=timeout)]
-            except queue.Empty:
-                return []
-            while chunks[-1] and len(chunks) < 16:
-                try:
-                    chunks.append(self._q.get_nowait())
-                except queue.Empty:
-                    break
-            return chunks
-        if not self._sel.select(timeout=timeout):
-            return []
-        chunks = []
-        for _ in range(16):            # bounded per tick, so the watchdogs still run under a flood
-            try:
-                chunk = os.read(self._fd, 65536)
-            except BlockingIOError:
-                break
-            chunks.append(chunk)
-            if not chunk or len(chunk) < 65536:
-                break
-        return chunks
-
-
-def _tree_size(path: Path, stop_at: int) -> int:
-    """Bytes allocated under `path` (files only, links not followed); stops early past `stop_at`."""
-    total = 0
-    try:
-        st = path.lstat()
-    except OSError:
-        return 0
-    if not os.path.isdir(path) or path.is_symlink():
-        return st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
-    stack = [str(path)]
-    while stack:
-        d = stack.pop()
-        try:
-            with os.scandir(d) as it:
-                for e in it:
-                    try:
-                        if e.is_dir(follow_symlinks=False):
-                            stack.append(e.path)
-                        else:
-                            s = e.stat(follow_symlinks=False)
-                            total += max(s.st_size, getattr(s, "st_blocks", 0) * 512)
-                    except OSError:
-                        continue
-                    if total > stop_at:
-                        return total
-        except OSError:
-            continue
-    return total

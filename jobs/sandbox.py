@@ -1,21 +1,29 @@
 """Sandbox levels and the command line that starts a worker inside one.
 
 - `strict` (Linux, bubblewrap): new user/pid/net/ipc/uts/cgroup namespaces, all
-  capabilities dropped, `--die-with-parent`, `--new-session`; the system (/usr) and the
-  Python environment read-only; the job folder at /job the only writable place (its `in/`
-  read-only); a private, size-capped /tmp; no home; only the assigned GPU's device nodes;
-  an environment cleared to an allowlist.
+  capabilities dropped, no further user namespaces (`--disable-userns` where bubblewrap has
+  it, and the seccomp filter everywhere: jobs/seccomp_filter.py), `--die-with-parent`,
+  `--new-session` and a fresh, empty session keyring; the system (/usr) and the Python
+  environment read-only; a read-only root with the job's folder at /job, where only
+  /job/out and /job/work are writable, each its own mount (jobs/attempt_files.py); /tmp
+  and /dev/shm on the attempt's tmp/ folder, so what a job keeps there counts against its
+  disk limit; no home; only the assigned GPU's device nodes; an environment cleared to an
+  allowlist.
 - `basic` (no bubblewrap, or Windows with a Job Object): a separate process with limits
   and a clean environment, but the filesystem and the network are not cut off.
 
+The worker is `python -m jobs.worker` (frozen: the bundle's `worker` entry), so a job
+never loads the app, and nothing of the app (config, cache, logs) is written for it.
 `level_report()` says which level is available and what each part rests on, for the UI.
 Pure functions; safe from any thread.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,12 +86,18 @@ def level_report(level: Level, *, cgroup_pids: bool | None = None, cgroup_memory
         return LevelReport("basic", level == "basic", tuple(limits), tuple(missing),
                            "Windows: basic only (Job Object)" if level == "basic" else "strict needs Linux + bubblewrap")
     if level == "strict":
+        why = strict_problem()
+        if why is not None:
+            return LevelReport("strict", False, (), (why,), f"strict unavailable: {why}")
         bw = find_bwrap()
-        if bw is None:
-            return LevelReport("strict", False, (), ("bubblewrap not installed",), "install bubblewrap for strict")
         ns = ["no network (net namespace)", "own pid/ipc/uts/user namespaces, no capabilities",
-              "read-only system and Python", "only the job folder writable", "private /tmp", "home and app data hidden",
+              "seccomp filter: no keyring, nested namespaces, mount, ptrace, perf events or terminal injection",
+              "fresh session keyring", "read-only system and Python",
+              "only /job/out and /job/work writable (separate mounts; links in outputs refused)",
+              "private /tmp counted against the disk limit", "home and app data hidden",
               "only the assigned GPU's device nodes"]
+        if cgroup_pids is False:
+            limits.append("process count: RLIMIT_NPROC in the job's own user namespace (not for root)")
         return LevelReport("strict", True, tuple(ns + limits), tuple(missing), f"bubblewrap at {bw}")
     missing = ["filesystem isolation (the job can read and write as your user)", "network isolation",
                "process isolation (the job can signal your processes)"] + missing
@@ -91,19 +105,41 @@ def level_report(level: Level, *, cgroup_pids: bool | None = None, cgroup_memory
 
 
 def resolve_level(setting: str) -> Level:
-    """`auto` -> strict where bubblewrap exists, else basic; an explicit level is kept."""
+    """`auto` -> strict where it can run (bubblewrap and libseccomp), else basic; an
+    explicit level is kept."""
     if setting == "auto":
-        return "strict" if find_bwrap() else "basic"
+        return "strict" if strict_problem() is None else "basic"
     if setting not in ("strict", "basic"):
         raise ValueError(f"unknown sandbox level {setting!r}")
     return setting  # type: ignore[return-value]
 
 
 def worker_argv() -> list[str]:
-    """How to start the app's own executable as a worker, frozen (PyInstaller) or not."""
+    """How to start the worker with the app's own executable, frozen (PyInstaller: its entry
+    sends `worker` straight to jobs.worker) or not (`-I`: no current folder, user site or
+    PYTHON* variables on the path; `-B -u`: no bytecode written, output unbuffered)."""
     if getattr(sys, "frozen", False):
         return [sys.executable, "worker"]
-    return [sys.executable, "-m", "app", "worker"]
+    return [sys.executable, "-I", "-B", "-u", "-m", "jobs.worker"]
+
+
+@functools.lru_cache(maxsize=4)
+def bwrap_has(bw: str, option: str) -> bool:
+    """Whether this bubblewrap knows `option` (e.g. --disable-userns, new in 0.8.0)."""
+    try:
+        out = subprocess.run([bw, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return f"{option} " in out or f"{option}\n" in out
+
+
+def strict_problem() -> str | None:
+    """None when strict can run here, else why not (one line)."""
+    if find_bwrap() is None:
+        return "bubblewrap not installed (Debian/Ubuntu: apt install bubblewrap)"
+    from jobs.seccomp_filter import available
+
+    return available()
 
 
 def job_env(*, device_index: int | None, home: str, report_fd: int, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -160,33 +196,59 @@ def gpu_device_nodes(index: int, pci_bus_id: str | None = None) -> list[str]:
 
 @dataclass
 class Launch:
-    """How to start one worker: argv, env and the job folder path as the worker sees it."""
+    """How to start one worker: argv, env, the job folder as the worker sees it, and fds
+    the child must inherit (the caller closes its copies once the child has started)."""
 
     argv: list[str]
     env: dict[str, str]
     job_path: str
     level: Level
     hidden: list[str] = field(default_factory=list)
+    pass_fds: list[int] = field(default_factory=list)
+
+    def close_fds(self) -> None:
+        for fd in self.pass_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.pass_fds = []
+
+
+# /proc files that list every key the job's user may view (descriptions of the app's keys).
+PROC_HIDE = ("/proc/keys", "/proc/key-users")
 
 
 def build_launch(level: Level, job_dir: Path, *, report_fd: int, device_index: int | None = None,
-                 pci_bus_id: str | None = None, hide: list[Path] = (), extra_env: dict[str, str] | None = None) -> Launch:
-    """The command that runs `kminer worker` for `job_dir` under `level`.
+                 pci_bus_id: str | None = None, hide: list[Path] = (), extra_env: dict[str, str] | None = None,
+                 max_tasks: int | None = None) -> Launch:
+    """The command that runs the worker for the attempt folder `job_dir` under `level`.
 
-    `hide` lists folders to cover with an empty tmpfs if they lie under a read-only mount
-    (the app's data and config folders, the user's home), so a job never sees the keystore
-    even when the code lives beside it.
+    `hide` lists folders to cover with an empty, read-only tmpfs if they lie under a
+    read-only mount (the app's data and config folders, the user's home), so a job never
+    sees the keystore even when the code lives beside it. `max_tasks` (strict): the
+    worker's RLIMIT_NPROC, which the kernel counts per user namespace, so inside the job's
+    own namespace it bounds the job's processes and threads (not for root: see limits.py).
     """
+    from jobs.attempt_files import AttemptLayout
+
     job_dir = job_dir.resolve()
+    lay = AttemptLayout(job_dir)
     if level == "basic":
-        env = job_env(device_index=device_index, home=str(job_dir / "work"), report_fd=report_fd, extra=extra_env)
+        env = job_env(device_index=device_index, home=str(lay.work), report_fd=report_fd, extra=extra_env)
         argv = worker_argv() + ["--job", str(job_dir), "--report-fd", str(report_fd)]
         return Launch(argv, env, str(job_dir), "basic")
+    why = strict_problem()
+    if why is not None:
+        raise SandboxUnavailable(f"strict sandbox unavailable: {why}")
     bw = find_bwrap()
-    if bw is None:
-        raise SandboxUnavailable("strict sandbox needs bubblewrap (Debian/Ubuntu: apt install bubblewrap)")
+    assert bw is not None
+    from jobs.seccomp_filter import filter_fd
+
     a = [bw, "--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000", "--cap-drop", "ALL",
          "--die-with-parent", "--new-session", "--hostname", "kminer-job", "--clearenv"]
+    if bwrap_has(bw, "--disable-userns"):
+        a += ["--disable-userns"]
     a += ["--ro-bind", "/usr", "/usr"]
     for d in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(d):
@@ -197,8 +259,12 @@ def build_launch(level: Level, job_dir: Path, *, report_fd: int, device_index: i
         p = f"/etc/{name}"
         if os.path.exists(p):
             a += ["--ro-bind", p, p]
-    a += ["--proc", "/proc", "--dev", "/dev", "--ro-bind-try", "/sys", "/sys"]
-    a += ["--size", str(TMP_SIZE_BYTES), "--tmpfs", "/tmp"]
+    a += ["--proc", "/proc"]
+    for p in PROC_HIDE:
+        if os.path.exists(p):
+            a += ["--ro-bind", "/dev/null", p]
+    a += ["--dev", "/dev", "--ro-bind-try", "/sys", "/sys"]
+    a += ["--bind", str(lay.tmp), "/tmp", "--bind", str(lay.tmp), "/dev/shm", "--remount-ro", "/dev"]
     roots = _python_roots()
     for r in roots:
         a += ["--ro-bind", str(r), str(r)]
@@ -206,16 +272,17 @@ def build_launch(level: Level, job_dir: Path, *, report_fd: int, device_index: i
     for h in hide:
         h = Path(h).resolve() if Path(h).exists() else Path(h)
         if any(h == r or r in h.parents for r in roots) and h.exists():
-            a += ["--tmpfs", str(h)]
+            a += ["--tmpfs", str(h), "--remount-ro", str(h)]
             hidden.append(str(h))
-    a += ["--bind", str(job_dir), JOB_MOUNT]
-    if (job_dir / "in").is_dir():
-        a += ["--ro-bind", str(job_dir / "in"), f"{JOB_MOUNT}/in"]
-    if (job_dir / "spec.json").exists():
-        a += ["--ro-bind", str(job_dir / "spec.json"), f"{JOB_MOUNT}/spec.json"]
+    if lay.spec.exists():
+        a += ["--ro-bind", str(lay.spec), f"{JOB_MOUNT}/spec.json"]
+    if lay.inputs.is_dir():
+        a += ["--ro-bind", str(lay.inputs), f"{JOB_MOUNT}/in"]
+    a += ["--bind", str(lay.out), f"{JOB_MOUNT}/out", "--bind", str(lay.work), f"{JOB_MOUNT}/work"]
     if device_index is not None:
         for node in gpu_device_nodes(device_index, pci_bus_id):
             a += ["--dev-bind", node, node]
+    a += ["--remount-ro", "/"]
     env = job_env(device_index=0 if device_index is not None else None, home="/tmp", report_fd=report_fd, extra=extra_env)
     # CUDA_VISIBLE_DEVICES stays the real index: only that GPU's node exists inside, and the
     # driver numbers visible GPUs from 0, so the engine always uses cuda:0.
@@ -224,6 +291,9 @@ def build_launch(level: Level, job_dir: Path, *, report_fd: int, device_index: i
         env["NVIDIA_VISIBLE_DEVICES"] = str(device_index)
     for k, v in env.items():
         a += ["--setenv", k, v]
-    a += ["--chdir", f"{JOB_MOUNT}/work", "--"]
+    sfd = filter_fd()
+    a += ["--seccomp", str(sfd), "--chdir", f"{JOB_MOUNT}/work", "--"]
     a += worker_argv() + ["--job", JOB_MOUNT, "--report-fd", str(report_fd)]
-    return Launch(a, {}, JOB_MOUNT, "strict", hidden)
+    if max_tasks is not None:
+        a += ["--max-tasks", str(max_tasks)]
+    return Launch(a, {}, JOB_MOUNT, "strict", hidden, [sfd])

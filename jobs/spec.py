@@ -59,6 +59,9 @@ class Resources(_Model):
                             description="Resident memory of the whole job (cgroup limit, or an RSS watchdog).")
     max_disk_mb: int = Field(1024, ge=1, le=1 << 24, title="Max output (MB)",
                              description="Total size of the output folder; the miner's own cap may be lower.")
+    max_output_files: int = Field(10000, ge=1, le=1_000_000, title="Max output files",
+                                  description="Files and folders the job may leave (outputs, scratch and /tmp together); "
+                                              "the miner's own cap may be lower.")
     max_processes: int = Field(256, ge=1, le=4096, title="Max processes",
                                description="Processes and threads of the whole job (torch starts a thread per core).")
     max_open_files: int = Field(1024, ge=16, le=65536, title="Max open files", description="Per process (RLIMIT_NOFILE).")

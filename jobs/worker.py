@@ -1,4 +1,8 @@
-"""The worker: runs one job inside the sandbox (`kminer worker --job DIR --report-fd N`).
+"""The worker: runs one job inside the sandbox (`python -m jobs.worker --job DIR --report-fd N`;
+in the frozen bundle `kminer worker ...`, which the bundle's entry sends straight here).
+
+It imports only jobs/ and common/ (never the app), so starting it reads and writes nothing
+of the app's: no settings, cache or log files appear in the job folder.
 
 It reads `DIR/spec.json`, finds the inputs under `DIR/in/<name>` (already fetched and
 hash-checked by the runner), lets the engine write under `DIR/out/`, and reports on the
@@ -117,6 +121,8 @@ def register_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--job", required=True, type=Path, metavar="DIR", help="the job folder (spec.json, in/, out/)")
     p.add_argument("--report-fd", type=int, default=None, metavar="N",
                    help="pipe for JSON-line reports (default: $KMINER_REPORT_FD)")
+    p.add_argument("--max-tasks", type=int, default=None, metavar="N",
+                   help="RLIMIT_NPROC for the job (strict: counted in the job's own user namespace)")
 
 
 def main_from_args(args: argparse.Namespace) -> int:
@@ -133,6 +139,13 @@ def main_from_args(args: argparse.Namespace) -> int:
     except OSError:
         print(f"kminer worker: report fd {fd} is not open", file=sys.stderr)
         return 2
+    tasks = getattr(args, "max_tasks", None)
+    if tasks is not None:
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+        cap = tasks if hard == resource.RLIM_INFINITY else min(tasks, hard)
+        resource.setrlimit(resource.RLIMIT_NPROC, (cap, cap))   # before any job code, which cannot raise it
     return run_worker(args.job, fd)
 
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Knowledge Miner needs, when they are missing.
-#   debian-deps.sh runtime   EGL/Mesa for rendering, bubblewrap for the strict sandbox, Qt's xcb libraries
+#   debian-deps.sh runtime   EGL/Mesa for rendering, bubblewrap and libseccomp2 for the strict sandbox, Qt's xcb libraries
 #   debian-deps.sh test      runtime + Xvfb and a tray host for GUI tests
 #   debian-deps.sh list-runtime   print the runtime list (no install)
 # As root it runs apt-get and says what it installs; otherwise it prints the command to run.
 set -euo pipefail
-runtime=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libgl1 libosmesa6 bubblewrap
+runtime=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libgl1 libosmesa6 bubblewrap libseccomp2
          libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
          libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0
          libdbus-1-3 libfontconfig1 libglib2.0-0 libxss1)
@@ -16,7 +16,7 @@ want=("${runtime[@]}")
 [ "${1:-runtime}" = test ] && want+=("${test_extra[@]}")
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
-  echo "debian-deps: not a Debian system; install EGL/Mesa, bubblewrap and Xvfb with your package manager." >&2
+  echo "debian-deps: not a Debian system; install EGL/Mesa, bubblewrap, libseccomp and Xvfb with your package manager." >&2
   exit 0
 fi
 missing=()

@@ -1,7 +1,8 @@
 """Entry point of the frozen bundle: the GUI, the CLI and the job worker are one executable.
 
 `kminer` with no command opens the GUI, `kminer worker ...` runs a job (the sandbox starts
-`sys.executable worker`), `kminer bench --child` runs a benchmark child. A bundle has no
+`sys.executable worker`; it goes straight to jobs.worker, so a job never loads the app, its
+settings or its log), `kminer bench --child` runs a benchmark child. A bundle has no
 Python interpreter to start again, so this entry also answers the two other ways our code
 re-runs "this interpreter":
 
@@ -27,12 +28,21 @@ def _run_code(code: str, argv: list[str]) -> int:
     return 0
 
 
+def run_worker(argv: list[str]) -> int:
+    """`kminer worker ARGS`: the job worker alone (jobs/ and common/ only, never app/)."""
+    from jobs.worker import main as worker_main
+
+    return worker_main(argv)
+
+
 def main() -> int:
     import multiprocessing
 
     multiprocessing.freeze_support()
     if getattr(sys, "frozen", False) and len(sys.argv) >= 3 and sys.argv[1] == "-c":
         return _run_code(sys.argv[2], sys.argv[3:])
+    if len(sys.argv) >= 2 and sys.argv[1] == "worker":
+        return run_worker(sys.argv[2:])
     from app.cli import main as cli_main
 
     return cli_main()

@@ -33,14 +33,16 @@ class Rig:
                              allow_code_jobs_basic=kw.pop("allow_code_jobs_basic", True),
                              max_output_mb=kw.pop("max_output_mb", 4096), hide=[self.home], **kw)
 
-    def python_job(self, job_id: str, code: str, **resources) -> str:
-        """Queue a `python` job whose buyer module is `code`; returns its id."""
+    def python_job(self, job_id: str, code: str, *, inputs: dict | None = None, spec_dir: Path | None = None,
+                   **resources) -> str:
+        """Queue a `python` job whose buyer module is `code` (plus `inputs`: name -> InputRef
+        fields); returns its id."""
         src = textwrap.dedent(code).encode()
         sha = self.store.put_bytes(src)
         res = {"max_wall_s": 20, "max_ram_mb": 512, "max_disk_mb": 8, "max_processes": 32, **resources}
-        spec = parse_spec({"id": job_id, "kind": "python", "inputs": {"module": {"sha256": sha}},
+        spec = parse_spec({"id": job_id, "kind": "python", "inputs": {"module": {"sha256": sha}, **(inputs or {})},
                            "resources": res, "seed": 7})
-        self.queue.add(spec)
+        self.queue.add(spec, spec_dir=spec_dir)
         return job_id
 
     def sleep_job(self, job_id: str, seconds: float, steps: int = 10, **resources) -> str:
@@ -49,9 +51,17 @@ class Rig:
         self.queue.add(spec)
         return job_id
 
-    def run(self, job_id: str, level: str, device: Device | None = None, **kw):
-        out = execute_attempt(self.queue, self.config(level, **kw), job_id, device or Device("cpu"))
+    def run(self, job_id: str, level: str, device: Device | None = None, on_event=None, **kw):
+        """Run the queued job once under `level` (RuntimeConfig fields in `kw`); (Outcome, JobRecord)."""
+        out = execute_attempt(self.queue, self.config(level, **kw), job_id, device or Device("cpu"), on_event=on_event)
         return out, self.queue.get(job_id)
+
+    def attempt_dir(self, job_id: str, n: int = 1) -> Path:
+        return self.jobs_dir / job_id / f"attempt-{n}"
+
+    def stored_blobs(self) -> list[Path]:
+        """Every file in the artifact store (inputs the test put there included)."""
+        return [p for p in self.store.root.rglob("*") if p.is_file()] if self.store.root.exists() else []
 
     def untouched(self) -> bool:
         return (self.secret.read_text() == "wallet-secret-do-not-leak"

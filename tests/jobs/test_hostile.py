@@ -49,6 +49,8 @@ def run(ctx):
                 time.sleep(20)
                 os._exit(0)
             kids.append(pid)
+    except OSError as e:
+        raise RuntimeError(f"fork refused after {len(kids)} children: {e}")
     finally:
         for k in kids:
             os.kill(k, 9)             # only our own children, never -1
@@ -141,7 +143,7 @@ def _check_failed(rec, pattern: str) -> None:
 CASES = {
     # name: (code, resources, strict reason pattern, basic: reason pattern or None = not blocked under basic)
     "fork_bomb": (FORK, {"max_processes": 32}, r"process limit reached \(32\)", r"process limit reached \(32\)"),
-    "allocate_50gb": (ALLOC, {"max_ram_mb": 512}, r"memory limit reached \(512 MB\)", r"memory limit reached \(512 MB\)"),
+    "allocate_50gb": (ALLOC, {"max_ram_mb": 512}, r"memory limit reached \(512 MB", r"memory limit reached \(512 MB"),
     "spin_forever": (SPIN, {"max_wall_s": 1.5}, r"wall-clock limit reached \(1.5 s\)", r"wall-clock limit reached"),
     "cpu_time": (SPIN, {"max_wall_s": 30, "max_cpu_s": 1}, r"CPU time limit reached \(1 s\)", r"CPU time limit"),
     "fill_one_file": (FILL_ONE, {"max_disk_mb": 8}, r"output limit reached \(8 MB", r"output limit reached \(8 MB"),
@@ -257,4 +259,23 @@ def test_watchdogs_stop_fork_bomb_and_memory_hog_without_cgroups(rig, level, nam
     rig.python_job(name, code, **res)
     _, rec = rig.run(name, level, use_cgroups=False)
     _check_failed(rec, r"process limit reached \(32\)|memory limit reached \(512 MB")
+    assert rig.untouched()
+
+
+
+@pytest.mark.parametrize("level", ["strict", "basic"])
+def test_process_limit_holds_without_a_pids_cgroup(rig, level):
+    """No pids cgroup (an unprivileged desktop): under strict as a normal user the kernel
+    stops the forks (RLIMIT_NPROC in the job's own user namespace) before the job passes its
+    limit; as root, or under basic, the watchdog kills it."""
+    if level == "strict" and find_bwrap() is None:
+        pytest.skip("bubblewrap not installed")
+    rig.python_job("forks", FORK, max_processes=32)
+    out, rec = rig.run("forks", level, use_cgroups=False)
+    _check_failed(rec, r"process limit reached \(32\)")
+    stopped = re.search(r"fork refused after (\d+) children", rec.reason)
+    if out.enforcement["processes"].startswith("RLIMIT_NPROC"):
+        assert stopped and int(stopped.group(1)) < 32, rec.reason
+    else:
+        assert out.enforcement["processes"] == "process watchdog"
     assert rig.untouched()

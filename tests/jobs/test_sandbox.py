@@ -133,3 +133,33 @@ def test_ram_limit_never_exceeds_three_quarters_of_the_machine():
     lim = limits_for(Resources(max_ram_mb=1 << 22), device_is_gpu=False, max_output_mb=100)
     assert lim.ram_mb == int(machine_ram_mb() * 0.75)
     assert limits_for(Resources(max_ram_mb=512, max_disk_mb=900), device_is_gpu=True, max_output_mb=100).output_mb == 100
+
+
+WORLD = """
+import os, sys
+def run(ctx):
+    job = ctx.out_dir.parent
+    return {"app_modules": sorted(m for m in sys.modules if m.split(".")[0] in ("app", "ui", "PySide6")),
+            "job_folder": sorted(os.listdir(job)), "tmp_is_writable": os.access("/tmp", os.W_OK),
+            "shm_is_writable": os.access("/dev/shm", os.W_OK) if os.path.isdir("/dev/shm") else None,
+            "job_root_writable": os.access(job, os.W_OK), "root_writable": os.access("/", os.W_OK)}
+"""
+
+
+@pytest.mark.parametrize("level", ["strict", "basic"])
+def test_worker_never_loads_the_app_and_leaves_only_app_files(rig, level):
+    """The worker is `python -m jobs.worker`: no app module in it, and after the run the
+    attempt folder holds only what the app wrote (spec, log, outcome)."""
+    if level == "strict" and find_bwrap() is None:
+        pytest.skip("bubblewrap not installed")
+    rig.python_job("world", WORLD)
+    _, rec = rig.run("world", level)
+    assert rec.state == "succeeded", rec.reason
+    got = rec.result["returned"]
+    assert got["app_modules"] == []
+    if level == "strict":   # only the four mounts, /job and / read-only, /tmp and /dev/shm writable
+        assert got["job_folder"] == ["in", "out", "spec.json", "work"]
+        assert (got["job_root_writable"], got["root_writable"], got["tmp_is_writable"], got["shm_is_writable"]) == \
+            (False, False, True, True)
+    attempt = rig.jobs_dir / "world" / "attempt-1"
+    assert sorted(p.name for p in attempt.iterdir()) == ["outcome.json", "spec.json", "worker.log"]

@@ -39,3 +39,28 @@ def test_gui_start_to_first_paint_never_imports_worker_libraries(tmp_path):
     assert "first paint" in p.stderr
     doc = json.loads(p.stdout.strip().splitlines()[-1])
     assert doc == {"rc": 0, "heavy": []}
+
+
+def test_worker_argument_runs_the_worker_without_the_app(tmp_path):
+    """`kminer worker ...` (how the sandbox starts the frozen bundle) goes straight to
+    jobs.worker: the app package, its settings and its log are never loaded."""
+    code = (
+        "import json, os, sys, runpy\n"
+        f"sys.argv = [{str(ROOT / 'packaging' / 'kminer_entry.py')!r}, 'worker', '--job', {str(tmp_path)!r}]\n"
+        "r, w = os.pipe()\n"
+        "sys.argv += ['--report-fd', str(w)]\n"
+        "try:\n"
+        "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    rc = e.code\n"
+        "os.close(w)\n"
+        "report = os.read(r, 65536).decode()\n"
+        "print(json.dumps({'rc': rc, 'app': sorted(m for m in sys.modules if m == 'app' or m.startswith('app.')),"
+        " 'report': report}))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KMINER")}
+    env["PYTHONPATH"] = str(ROOT)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    doc = json.loads(p.stdout.strip().splitlines()[-1])
+    assert doc["app"] == [], doc["app"]
+    assert doc["rc"] == 1 and '"type":"hello"' in doc["report"] and "spec" in doc["report"]   # no spec.json: a clean error
+    assert sorted(os.listdir(tmp_path)) == []      # nothing of the app written into the job folder

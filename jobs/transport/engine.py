@@ -65,8 +65,16 @@ class Engine(Protocol):
     def seed(self, path: Path, metadata: bytes) -> str:
         """Serve the file at `path` (already checked to match `metadata`)."""
 
-    def fetch(self, info_hash: str, save_dir: Path, peers: tuple[str, ...], metadata: bytes | None) -> None:
-        """Start (or resume) fetching into `save_dir`; `metadata` when known skips asking peers."""
+    def fetch(self, info_hash: str, save_dir: Path, peers: tuple[str, ...], metadata: bytes | None,
+              resume: bytes | None = None) -> None:
+        """Start (or resume) fetching into `save_dir`; `metadata` when known skips asking peers,
+        `resume` (from `resume_data`) says which pieces are already here and verified."""
+
+    def request_resume(self, info_hash: str) -> None:
+        """Ask for a fresh resume record of a fetch in progress (delivered asynchronously)."""
+
+    def resume_data(self, info_hash: str) -> bytes | None:
+        """The latest resume record since the last call, if one arrived."""
 
     def metadata(self, info_hash: str) -> bytes | None:
         """The metadata once known (so a restart can resume without the network)."""

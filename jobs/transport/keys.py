@@ -116,8 +116,10 @@ class KeyServer:
     """Answers signed key requests on a TCP port (threads; `close()` stops it)."""
 
     def __init__(self, ring: KeyRing, listen: str, *, authorize: Callable[[KeyRequest], bool] | None = None,
-                 max_sample_items: int = 8):
+                 max_sample_items: int = 8, on_mirror: Callable[[str, str, float], None] | None = None):
+        """`on_mirror(address, uri, until_ts)`, set on a relay, takes signed mirror requests."""
         self.ring, self.authorize, self.max_sample_items = ring, authorize, max_sample_items
+        self.on_mirror = on_mirror
         outer = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -143,11 +145,16 @@ class KeyServer:
             if len(line) > MAX_LINE_BYTES:
                 raise KeyRefused("request too large")
             req = json.loads(line)
-            if not isinstance(req, dict) or req.get("op") != "key":
+            if not isinstance(req, dict) or req.get("op") not in ("key", "mirror"):
                 raise KeyRefused("unknown request")
             if abs(time.time() - float(req.get("ts", 0))) > MAX_SKEW_S:
                 raise KeyRefused("request too old or clock off by more than 10 minutes")
             address, pub = recover_signer(req)
+            if req["op"] == "mirror":
+                if self.on_mirror is None:
+                    raise KeyRefused("this node is not a relay")
+                self.on_mirror(address, str(req.get("uri", "")), float(req.get("until_ts", 0)))
+                return {"ok": True}
             items = req.get("items")
             if items is not None and (not isinstance(items, list) or not all(isinstance(n, str) for n in items)):
                 raise KeyRefused("items must be a list of names")
@@ -172,7 +179,23 @@ def request_key(server: str, info_hash: str, private_key: bytes, *, items: list[
     """Ask `server` (host:port) for the whole key or some item keys; checked by the caller
     against the sealed header (`sealed.check_content_key` / `open_item`)."""
     body = {"op": "key", "info_hash": info_hash, "items": items, "ts": int(time.time()), "nonce": os.urandom(8).hex()}
-    req = sign_request(private_key, body)
+    reply = _call(server, sign_request(private_key, body), timeout_s)
+    try:
+        body = json.loads(open_sealed(private_key, bytes.fromhex(reply["envelope"])))
+        if "key" in body:
+            return bytes.fromhex(body["key"])
+        return {n: bytes.fromhex(k) for n, k in body["items"].items()}
+    except (CryptoError, ValueError, KeyError, TypeError):
+        raise KeyRefused(f"key server {server} sent an envelope that does not open") from None
+
+
+def request_mirror(control: str, uri: str, until_ts: float, private_key: bytes, *, timeout_s: float = IO_TIMEOUT_S) -> None:
+    """Ask a relay (its control host:port) to fetch and serve `uri` until `until_ts`."""
+    body = {"op": "mirror", "uri": uri, "until_ts": until_ts, "ts": int(time.time()), "nonce": os.urandom(8).hex()}
+    _call(control, sign_request(private_key, body), timeout_s)
+
+
+def _call(server: str, req: dict, timeout_s: float) -> dict:
     try:
         with socket.create_connection(split_hostport(server), timeout=timeout_s) as s:
             s.sendall(json.dumps(req).encode() + b"\n")
@@ -184,12 +207,6 @@ def request_key(server: str, info_hash: str, private_key: bytes, *, items: list[
         reply = json.loads(line)
     except ValueError:
         raise KeyRefused(f"key server {server} sent a malformed reply") from None
-    if not reply.get("ok"):
-        raise KeyRefused(f"key server {server}: {reply.get('error', 'refused')}")
-    try:
-        body = json.loads(open_sealed(private_key, bytes.fromhex(reply["envelope"])))
-        if "key" in body:
-            return bytes.fromhex(body["key"])
-        return {n: bytes.fromhex(k) for n, k in body["items"].items()}
-    except (CryptoError, ValueError, KeyError, TypeError):
-        raise KeyRefused(f"key server {server} sent an envelope that does not open") from None
+    if not isinstance(reply, dict) or not reply.get("ok"):
+        raise KeyRefused(f"key server {server}: {reply.get('error', 'refused') if isinstance(reply, dict) else 'bad reply'}")
+    return reply

@@ -47,7 +47,11 @@ class LibtorrentEngine:
             "upload_rate_limit": config.upload_bytes_s,
             "download_rate_limit": config.download_bytes_s,
             "connections_limit": config.max_connections,
-            "allow_multiple_connections_per_ip": True,  # peers behind one NAT, a relay and its users
+            "allow_multiple_connections_per_ip": True,
+            # our peers are a few hints that may be briefly down (a restarting miner): retry
+            # them soon and long, instead of libtorrent's 60 s x failures and give-up after 3
+            "min_reconnect_time": 2,
+            "max_failcount": 1000,  # peers behind one NAT, a relay and its users
             "alert_mask": _ALERTS,
             "user_agent": "knowledge-miner",
             "peer_fingerprint": "-KM0001-",
@@ -61,11 +65,16 @@ class LibtorrentEngine:
         except Exception as e:
             raise EngineError(f"cannot start the transport on {config.listen}: {e}") from None
         # rate caps apply to every peer, LAN ones too (libtorrent exempts the LAN by default)
-        self._ses.set_peer_class_filter(lt.ip_filter())
+        everyone = lt.ip_filter()
+        glob = 1 << self._ses.global_peer_class_id
+        everyone.add_rule("0.0.0.0", "255.255.255.255", glob)
+        everyone.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", glob)
+        self._ses.set_peer_class_filter(everyone)
         self._lock = threading.Lock()
         self._handles: dict[str, lt.torrent_handle] = {}
         self._failures: dict[str, int] = {}
         self._errors: dict[str, str] = {}
+        self._resume: dict[str, bytes] = {}
         self._closed = threading.Event()
         self._alerts = threading.Thread(target=self._drain_alerts, name="lt-alerts", daemon=True)
         self._alerts.start()
@@ -76,7 +85,9 @@ class LibtorrentEngine:
 
     def make_metadata(self, path: Path) -> tuple[str, bytes]:
         path = Path(path)
-        ct = lt.create_torrent(lt.list_files(str(path)), 0, lt.create_torrent.v2_only)
+        # hybrid v1+v2: the info dict then carries every piece hash, so a fetch verifies (and
+        # records for resume) each piece as it lands instead of waiting for v2 hash layers
+        ct = lt.create_torrent(lt.list_files(str(path)), 0)
         ct.set_creator("knowledge-miner")
         lt.set_piece_hashes(ct, str(path.parent))
         meta = lt.bencode(ct.generate())
@@ -92,9 +103,18 @@ class LibtorrentEngine:
         self._add(ih, atp)
         return ih
 
-    def fetch(self, info_hash: str, save_dir: Path, peers: tuple[str, ...], metadata: bytes | None) -> None:
+    def fetch(self, info_hash: str, save_dir: Path, peers: tuple[str, ...], metadata: bytes | None,
+              resume: bytes | None = None) -> None:
         atp = lt.add_torrent_params()
-        if metadata is not None:
+        if resume is not None:
+            try:
+                atp = lt.read_resume_data(resume)
+            except Exception:
+                log.warning("content %s…: resume data unreadable; checking the partial file instead", info_hash[:12])
+                atp = lt.add_torrent_params()
+        if resume is not None and atp.ti is not None and _v2_hash(atp.ti) == info_hash:
+            pass  # the resume data carries the metadata, merkle trees and verified pieces
+        elif metadata is not None:
             atp.ti = lt.torrent_info(metadata)
             if _v2_hash(atp.ti) != info_hash:
                 raise EngineError("stored metadata does not match the content's hash")
@@ -112,6 +132,16 @@ class LibtorrentEngine:
         atp = lt.add_torrent_params()
         atp.ti = h.torrent_file()
         return lt.bencode(lt.write_torrent_file(atp, lt.write_flags.allow_missing_piece_layer))
+
+    def request_resume(self, info_hash: str) -> None:
+        """Ask for fresh resume data (arrives on the alert thread; read with `resume_data`)."""
+        h = self._handle(info_hash)
+        if h is not None:
+            h.save_resume_data(lt.save_resume_flags_t.save_info_dict)
+
+    def resume_data(self, info_hash: str) -> bytes | None:
+        with self._lock:
+            return self._resume.pop(info_hash, None)
 
     def connect(self, info_hash: str, peer: str) -> None:
         h = self._handle(info_hash)
@@ -184,7 +214,11 @@ class LibtorrentEngine:
             if self._ses.wait_for_alert(200) is None:
                 continue
             for a in self._ses.pop_alerts():
-                if isinstance(a, lt.hash_failed_alert):
+                if isinstance(a, lt.save_resume_data_alert):
+                    blob = lt.bencode(lt.write_resume_data(a.params))
+                    with self._lock:
+                        self._resume[_v2_hash(a.handle)] = blob
+                elif isinstance(a, lt.hash_failed_alert):
                     ih = _v2_hash(a.handle)
                     with self._lock:
                         self._failures[ih] = self._failures.get(ih, 0) + 1

@@ -51,7 +51,8 @@ class NodeConfig:
     engine: EngineConfig = EngineConfig()
     quota_bytes: int = 20 << 30  # disk the node may fill under data/
     advertise: tuple[str, ...] = ()  # host:port put in references as where to reach us
-    relays: tuple[str, ...] = ()  # host:port of relays (reachable seeders) we may push to
+    relays: tuple[str, ...] = ()  # host:port of relays (reachable seeders; control on port + 1)
+    identity_key: bytes | None = field(default=None, repr=False)  # signs mirror requests to relays
     key_servers: tuple[str, ...] = ()  # host:port of our key service, put in references
 
 
@@ -160,9 +161,24 @@ class TransportNode:
                   reader=reader, kind=kind, created_ts=time.time(), done=True)
         self._put(e)
         ref = ContentRef(ih, path.name, size, self.config.advertise, self.config.key_servers)
-        for relay in self.config.relays:  # a relay we dial can fetch from us even behind NAT
-            self.engine.connect(ih, relay)
+        for relay in self.config.relays:
+            self._ask_relay(relay, ref, until_ts)
         return ref.with_peers(*self.config.relays)
+
+    def _ask_relay(self, relay: str, ref: ContentRef, until_ts: float) -> None:
+        """Have a relay mirror `ref`; we then dial it (housekeeping), so it can fetch from us
+        even when we are behind NAT. A relay that refuses is logged and skipped."""
+        from jobs.transport.keys import KeyRefused, request_mirror
+        from jobs.transport.ref import split_hostport
+
+        if self.config.identity_key is None:
+            raise TransportError("relays need the node's identity key to sign mirror requests")
+        host, port = split_hostport(relay)
+        try:
+            request_mirror(f"{host}:{port + 1}", ref.uri(), until_ts, self.config.identity_key)
+        except KeyRefused as e:
+            log.warning("relay %s: %s", relay, e)
+        self.engine.connect(ref.info_hash, relay)
 
     def extend(self, info_hash: str, until_ts: float) -> None:
         """Serve `info_hash` until `until_ts` (e.g. once payment is released: + grace)."""
@@ -180,6 +196,7 @@ class TransportNode:
         self.engine.remove(info_hash)
         shutil.rmtree(self._data(info_hash), ignore_errors=True)
         (self.home / "meta" / f"{info_hash}.torrent").unlink(missing_ok=True)
+        (self.home / "resume" / f"{info_hash}.resume").unlink(missing_ok=True)
         self.keys.drop(info_hash)
 
     # ---- fetching --------------------------------------------------------------------------
@@ -287,7 +304,9 @@ class TransportNode:
                 if e.done and meta is not None and (e.role == "serve" or e.until_ts):
                     self.engine.seed(self._data(e.info_hash) / e.name, meta)
                 elif e.role == "fetch" and not e.done and not e.error:
-                    self.engine.fetch(e.info_hash, self._data(e.info_hash), e.peers, meta)
+                    rp = self.home / "resume" / f"{e.info_hash}.resume"
+                    resume = rp.read_bytes() if rp.is_file() else None
+                    self.engine.fetch(e.info_hash, self._data(e.info_hash), e.peers, meta, resume)
             except EngineError as err:
                 log.warning("content %s… not restored: %s", e.info_hash[:12], err)
 
@@ -310,9 +329,21 @@ class TransportNode:
                 self.stop(e.info_hash)
                 continue
             st = states.get(e.info_hash)
-            if e.role != "fetch" or e.done or st is None:
+            if st is None:
                 continue
-            self._check_fetch(e, st)
+            if e.role == "serve" and self.config.relays:
+                self._redial_relays(e, st)
+            elif e.role == "fetch" and not e.done:
+                self._check_fetch(e, st)
+
+    def _redial_relays(self, e: Entry, st: TransferState) -> None:
+        """Keep an outbound connection to each relay until one holds the whole content."""
+        if any(p.progress >= 1.0 for p in st.peers):
+            return
+        if time.monotonic() - self._last_dial.get(e.info_hash, 0) > REDIAL_S:
+            self._last_dial[e.info_hash] = time.monotonic()
+            for relay in self.config.relays:
+                self.engine.connect(e.info_hash, relay)
 
     def _check_fetch(self, e: Entry, st: TransferState) -> None:
         ih = e.info_hash
@@ -325,8 +356,14 @@ class TransportNode:
             self._put(e := replace(e, size_bytes=st.total_bytes, name=st.name))
         if self._meta(ih) is None and (meta := self.engine.metadata(ih)) is not None:
             atomic_write_bytes(self.home / "meta" / f"{ih}.torrent", meta)
+        # resume records every tick: a kill -9 loses at most the last second or two of pieces
+        if (resume := self.engine.resume_data(ih)) is not None:
+            atomic_write_bytes(self.home / "resume" / f"{ih}.resume", resume)
+        if not st.seeding:
+            self.engine.request_resume(ih)
         if st.seeding:
-            self._put(replace(e, done=True, name=st.name))
+            (self.home / "resume" / f"{ih}.resume").unlink(missing_ok=True)
+            self._put(replace(e, done=True, name=st.name, fetched_bytes=st.downloaded_bytes))
             if not e.until_ts:  # fetched for us only: stop serving it on, keep the file
                 self.engine.remove(ih)
             return

@@ -28,6 +28,7 @@ class Entry:
     peers: tuple[str, ...] = ()  # hints a fetch dials
     max_bytes: int = 0  # a fetch larger than this is refused (0: the quota)
     error: str = ""
+    fetched_bytes: int = 0  # what the last run that completed it downloaded (less after a resume)
 
 
 _FIELDS = {f.name for f in fields(Entry)}

@@ -9,7 +9,8 @@ runtime=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libgl1 libosmesa6 bubblew
          libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
          libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0
          libdbus-1-3 libfontconfig1 libglib2.0-0 libxss1)
-test_extra=(xvfb xauth trayer xdotool)
+# iptables: the transport's NAT tests masquerade between network namespaces (tests/netlab.py)
+test_extra=(xvfb xauth trayer xdotool iptables)
 # list-runtime: print the runtime list, one a line (the .deb's Depends come from it)
 [ "${1:-}" = list-runtime ] && { printf '%s\n' "${runtime[@]}"; exit 0; }
 want=("${runtime[@]}")

@@ -1,0 +1,212 @@
+"""Content keys: kept by the node that sealed the content, released only to authorised
+Ethereum addresses, sealed to the asker's own key.
+
+A request is one JSON line signed with the asker's Ethereum key (EIP-191). The server
+recovers the signer's public key, asks the policy whether that address may have the whole
+key (a reader: the buyer once paid, an address that bought a model) or a few item keys (a
+buyer sampling frames before it pays), and answers with an ECIES envelope to that public
+key. A replayed or overheard request gains nothing: the answer opens only for the signer.
+
+Policy: an address in the content's `readers` gets the whole key; the content's `reader`
+(the party it was shared for) gets up to `max_sample_items` item keys in total; anything
+else is decided by the app's `authorize(request)` callback (e.g. on-chain `has_purchased`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.fsutil import atomic_write_json
+from jobs.transport.crypto import CryptoError, open_sealed, recover_signer, seal_to, sign_request
+from jobs.transport.ref import split_hostport
+from jobs.transport.sealed import Header, item_key
+
+log = logging.getLogger(__name__)
+MAX_LINE_BYTES = 64 << 10
+MAX_SKEW_S = 600
+IO_TIMEOUT_S = 10.0
+
+
+class KeyRefused(Exception):
+    """A key request refused or failed; one-line message."""
+
+
+@dataclass(frozen=True)
+class KeyRequest:
+    """A verified request: `address` signed it; `items` None asks for the whole key."""
+
+    address: str
+    info_hash: str
+    items: tuple[str, ...] | None
+
+
+class KeyRing:
+    """Content keys on disk, one 0600 JSON file per info hash; thread-safe."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._lock = threading.Lock()
+
+    def _path(self, ih: str) -> Path:
+        return self.folder / f"{ih}.json"
+
+    def put(self, ih: str, key: bytes, header: Header, *, reader: str = "") -> None:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        doc = {"key": key.hex(), "items": [it.name for it in header.items], "reader": reader.lower(),
+               "readers": [], "sampled": {}}
+        with self._lock:
+            atomic_write_json(self._path(ih), doc, mode=0o600)
+
+    def get(self, ih: str) -> dict | None:
+        try:
+            return json.loads(self._path(ih).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def grant(self, ih: str, address: str) -> None:
+        """Let `address` have the whole key (payment made, model bought)."""
+        with self._lock:
+            doc = self.get(ih)
+            if doc is None:
+                raise KeyRefused(f"no key for content {ih[:12]}…")
+            if address.lower() not in doc["readers"]:
+                doc["readers"].append(address.lower())
+            atomic_write_json(self._path(ih), doc, mode=0o600)
+
+    def drop(self, ih: str) -> None:
+        self._path(ih).unlink(missing_ok=True)
+
+    def answer(self, req: KeyRequest, authorize: Callable[[KeyRequest], bool] | None, max_sample_items: int) -> bytes | dict:
+        """The whole key (bytes) or {item name: item key}, or raises `KeyRefused` saying why not."""
+        with self._lock:
+            doc = self.get(req.info_hash)
+            if doc is None:
+                raise KeyRefused("this node holds no key for that content")
+            key = bytes.fromhex(doc["key"])
+            full = req.address in doc["readers"]
+            if req.items is None:
+                if full or (authorize is not None and authorize(req)):
+                    return key
+                raise KeyRefused("not authorised for the whole key (payment not released, or not bought)")
+            names = doc["items"]
+            unknown = [n for n in req.items if n not in names]
+            if unknown:
+                raise KeyRefused(f"no item {unknown[0]!r} in that content")
+            if not full and not (authorize is not None and authorize(req)):
+                if req.address != doc["reader"]:
+                    raise KeyRefused("not the party this content was shared for")
+                sampled = set(doc["sampled"].get(req.address, ())) | set(req.items)
+                if len(sampled) > max_sample_items:
+                    raise KeyRefused(f"at most {max_sample_items} items may be sampled before payment")
+                doc["sampled"][req.address] = sorted(sampled)
+                atomic_write_json(self._path(req.info_hash), doc, mode=0o600)
+            return {n: item_key(key, names.index(n), n) for n in req.items}
+
+
+class KeyServer:
+    """Answers signed key requests on a TCP port (threads; `close()` stops it)."""
+
+    def __init__(self, ring: KeyRing, listen: str, *, authorize: Callable[[KeyRequest], bool] | None = None,
+                 max_sample_items: int = 8, on_mirror: Callable[[str, str, float], None] | None = None):
+        """`on_mirror(address, uri, until_ts)`, set on a relay, takes signed mirror requests."""
+        self.ring, self.authorize, self.max_sample_items = ring, authorize, max_sample_items
+        self.on_mirror = on_mirror
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = IO_TIMEOUT_S
+
+            def handle(self) -> None:
+                line = self.rfile.readline(MAX_LINE_BYTES + 1)
+                reply = outer._reply(line)
+                self.wfile.write(json.dumps(reply).encode() + b"\n")
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        host, port = split_hostport(listen)
+        self._srv = Server((host, port), Handler)
+        self.port = self._srv.server_address[1]
+        self._thread = threading.Thread(target=self._srv.serve_forever, name="key-server", daemon=True)
+        self._thread.start()
+
+    def _reply(self, line: bytes) -> dict:
+        try:
+            if len(line) > MAX_LINE_BYTES:
+                raise KeyRefused("request too large")
+            req = json.loads(line)
+            if not isinstance(req, dict) or req.get("op") not in ("key", "mirror"):
+                raise KeyRefused("unknown request")
+            if abs(time.time() - float(req.get("ts", 0))) > MAX_SKEW_S:
+                raise KeyRefused("request too old or clock off by more than 10 minutes")
+            address, pub = recover_signer(req)
+            if req["op"] == "mirror":
+                if self.on_mirror is None:
+                    raise KeyRefused("this node is not a relay")
+                self.on_mirror(address, str(req.get("uri", "")), float(req.get("until_ts", 0)))
+                return {"ok": True}
+            items = req.get("items")
+            if items is not None and (not isinstance(items, list) or not all(isinstance(n, str) for n in items)):
+                raise KeyRefused("items must be a list of names")
+            kr = KeyRequest(address, str(req.get("info_hash", "")), None if items is None else tuple(items))
+            got = self.ring.answer(kr, self.authorize, self.max_sample_items)
+            body = {"key": got.hex()} if isinstance(got, bytes) else {"items": {n: k.hex() for n, k in got.items()}}
+            log.info("key %s for %s… released to %s", "whole" if isinstance(got, bytes) else f"{len(got)} items",
+                     kr.info_hash[:12], address)
+            return {"ok": True, "envelope": seal_to(pub, json.dumps(body).encode()).hex()}
+        except (KeyRefused, CryptoError) as e:
+            return {"ok": False, "error": str(e)}
+        except (ValueError, TypeError):
+            return {"ok": False, "error": "malformed request"}
+
+    def close(self) -> None:
+        self._srv.shutdown()
+        self._srv.server_close()
+
+
+def request_key(server: str, info_hash: str, private_key: bytes, *, items: list[str] | None = None,
+                timeout_s: float = IO_TIMEOUT_S) -> bytes | dict[str, bytes]:
+    """Ask `server` (host:port) for the whole key or some item keys; checked by the caller
+    against the sealed header (`sealed.check_content_key` / `open_item`)."""
+    body = {"op": "key", "info_hash": info_hash, "items": items, "ts": int(time.time()), "nonce": os.urandom(8).hex()}
+    reply = _call(server, sign_request(private_key, body), timeout_s)
+    try:
+        body = json.loads(open_sealed(private_key, bytes.fromhex(reply["envelope"])))
+        if "key" in body:
+            return bytes.fromhex(body["key"])
+        return {n: bytes.fromhex(k) for n, k in body["items"].items()}
+    except (CryptoError, ValueError, KeyError, TypeError):
+        raise KeyRefused(f"key server {server} sent an envelope that does not open") from None
+
+
+def request_mirror(control: str, uri: str, until_ts: float, private_key: bytes, *, timeout_s: float = IO_TIMEOUT_S) -> None:
+    """Ask a relay (its control host:port) to fetch and serve `uri` until `until_ts`."""
+    body = {"op": "mirror", "uri": uri, "until_ts": until_ts, "ts": int(time.time()), "nonce": os.urandom(8).hex()}
+    _call(control, sign_request(private_key, body), timeout_s)
+
+
+def _call(server: str, req: dict, timeout_s: float) -> dict:
+    try:
+        with socket.create_connection(split_hostport(server), timeout=timeout_s) as s:
+            s.sendall(json.dumps(req).encode() + b"\n")
+            f = s.makefile("rb")
+            line = f.readline(MAX_LINE_BYTES)
+    except OSError as e:
+        raise KeyRefused(f"key server {server}: {e.strerror or e}") from None
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        raise KeyRefused(f"key server {server} sent a malformed reply") from None
+    if not isinstance(reply, dict) or not reply.get("ok"):
+        raise KeyRefused(f"key server {server}: {reply.get('error', 'refused') if isinstance(reply, dict) else 'bad reply'}")
+    return reply

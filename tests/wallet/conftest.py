@@ -169,3 +169,50 @@ def anvil_factory():
 def node_available() -> bool:
     return shutil.which("node") is not None and (ROOT / "node_modules" / "solc").exists()
 
+
+
+@dataclass
+class OrderEnv:
+    """An OrderMarket on the in-memory chain: accounts [0] deployer, [1] buyer, [2] miner (its
+    mining key), [3] payout (the miner's main address), [4] stranger, [5] second miner."""
+
+    tester: object
+    chain: object
+    deployment: object
+    om: object  # OrderMarketClient
+    accounts: list
+
+    buyer = property(lambda self: self.accounts[1])
+    miner = property(lambda self: self.accounts[2])
+    payout = property(lambda self: self.accounts[3])
+    stranger = property(lambda self: self.accounts[4])
+    miner2 = property(lambda self: self.accounts[5])
+
+    def now(self) -> int:
+        return self.chain.latest_timestamp()
+
+    def travel(self, seconds: int) -> None:
+        self.tester.time_travel(self.now() + seconds)
+
+    def balance(self, who) -> int:
+        return self.om.token.balance_of(who if isinstance(who, str) else who.address)
+
+
+@pytest.fixture(scope="module")
+def _order_module(tmp_path_factory):
+    from wallet.deploy import deploy_all
+    from wallet.order_market import OrderMarketClient
+
+    tester, chain, accounts = make_tester_chain(tmp_path_factory.mktemp("chain"))
+    dep = deploy_all(chain, accounts[0])
+    om = OrderMarketClient(chain, dep.order_market)
+    for a in accounts[1:]:
+        om.token.mint(accounts[0], a.address, 1_000 * NTK)
+    return OrderEnv(tester, chain, dep, om, accounts)
+
+
+@pytest.fixture
+def order_env(_order_module):
+    snap = _order_module.tester.take_snapshot()
+    yield _order_module
+    _order_module.tester.revert_to_snapshot(snap)

@@ -66,8 +66,8 @@ class Message:
     FIELDS: ClassVar[tuple[tuple[str, str, str], ...]]
 
     def __post_init__(self):
-        for attr, _name, typ in self.FIELDS:
-            object.__setattr__(self, attr, _normalize(getattr(self, attr), typ, f"{self.TYPE}.{attr}"))
+        for attr, name, typ in self.FIELDS:
+            object.__setattr__(self, attr, _normalize(getattr(self, attr), typ, f"{self.TYPE}.{name}"))
 
     @classmethod
     def type_string(cls) -> str:

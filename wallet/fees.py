@@ -4,7 +4,8 @@
 (the node's estimate, or the embedded chain's table), the current base and priority fee,
 and on OP-stack chains (Base, OP Mainnet) the L1 data fee for its size, read from the chain
 (the GasPriceOracle predeploy where it exists, else the L1Block predeploy's values with the
-Fjord formula's upper bound). Arbitrum folds its L1 cost into the gas it estimates.
+Fjord formula and FastLZ, as the node charges it). Arbitrum folds its L1 cost into the gas
+it estimates.
 `ORDER_GAS` holds measured gas per action (bench/bench_order_gas.py, steady state) so an
 order's cost per shard can be shown before anything is built, offline too (`offline_cost`).
 Amounts are integers in wei; only `Cost.in_currency` gives a float, for display.
@@ -69,12 +70,71 @@ class L1Params:
 
     def fee_upper_bound_wei(self, unsigned_tx_bytes: int) -> int:
         """The Fjord L1 fee for a transaction of this size, assuming it does not compress
-        (the oracle's getL1FeeUpperBound): estimated size x the scaled L1 prices."""
+        (the oracle's getL1FeeUpperBound)."""
         size = unsigned_tx_bytes + SIGNATURE_OVERHEAD_BYTES
-        flz = size + size // 255 + 16
-        est = max(FJORD_MIN_SIZE * 10**6, FJORD_INTERCEPT + FJORD_FASTLZ_COEF * flz)
+        return self.fee_for_compressed_wei(size + size // 255 + 16)
+
+    def fee_wei(self, unsigned_tx: bytes) -> int:
+        """The Fjord L1 fee of an unsigned transaction (the oracle's getL1Fee): its FastLZ
+        size plus the signature's 68 bytes."""
+        return self.fee_for_compressed_wei(flz_compress_len(unsigned_tx) + SIGNATURE_OVERHEAD_BYTES)
+
+    def fee_for_compressed_wei(self, fastlz_size: int) -> int:
+        """Fjord: the Brotli size estimated from the FastLZ size (a linear fit, at least 100
+        bytes) times the scaled L1 prices (base fee x 16 x scalar + blob fee x scalar) / 1e12."""
+        est = max(FJORD_MIN_SIZE * 10**6, FJORD_INTERCEPT + FJORD_FASTLZ_COEF * fastlz_size)
         scaled = self.base_fee_scalar * 16 * self.l1_base_fee_wei + self.blob_base_fee_scalar * self.blob_base_fee_wei
         return est * scaled // 10**12
+
+
+def flz_compress_len(data: bytes) -> int:
+    """Length of `data` compressed with FastLZ level 1 as the OP stack counts it (Fjord; the
+    reference is solady's flzCompress): a 13-bit table of 3-byte sequences hashed with 32-bit
+    wrap-around, matches up to 8191 bytes back, literal runs of at most 32 bytes."""
+    n = len(data)
+    limit = n - 13 if n >= 13 else 0
+    table = [0] * 8192
+
+    def seq(i: int) -> int:
+        return data[i] | data[i + 1] << 8 | data[i + 2] << 16
+
+    def slot(v: int) -> int:
+        return (((v * 2654435769) & 0xFFFFFFFF) >> 19) & 0x1FFF
+
+    def literals(count: int, size: int) -> int:
+        size += 0x21 * (count // 0x20)
+        rest = count % 0x20
+        return size + rest + 1 if rest else size
+
+    idx, anchor, size = 2, 0, 0
+    while idx < limit:
+        while True:
+            v = seq(idx)
+            h = slot(v)
+            ref, table[h] = table[h], idx
+            distance = idx - ref
+            if idx >= limit:
+                break
+            idx += 1
+            if distance < 8192 and v == seq(ref):
+                break
+        if idx >= limit:
+            break
+        idx -= 1
+        if idx > anchor:
+            size = literals(idx - anchor, size)
+        same, bound = 0, limit + 9 - (idx + 3)  # bytes equal beyond the 3 that matched
+        while same < bound and data[ref + 3 + same] == data[idx + 3 + same]:
+            same += 1
+        step = same + 1 if same < bound else bound  # the reference counts the mismatching byte too
+        size += 3 * ((step - 1) // 262) + (3 if (step - 1) % 262 >= 6 else 2)
+        idx += step
+        table[slot(seq(idx))] = idx
+        idx += 1
+        table[slot(seq(idx))] = idx
+        idx += 1
+        anchor = idx
+    return literals(n - anchor, size)
 
 
 @dataclass(frozen=True)
@@ -141,9 +201,9 @@ class FeeEstimator:
         return L1Params(l1_base_fee_wei=slot(_L1_BASE_FEE_SLOT), blob_base_fee_wei=slot(_L1_BLOB_BASE_FEE_SLOT),
                         base_fee_scalar=(scalars >> 96) & 0xFFFFFFFF, blob_base_fee_scalar=(scalars >> 64) & 0xFFFFFFFF)
 
-    def l1_fee_wei(self, unsigned_tx_bytes: int) -> int:
-        """The L1 data fee for a transaction of this size (0 off OP-stack chains): the
-        oracle's own upper bound where the predeploy exists, else computed from L1Block."""
+    def l1_fee_wei(self, unsigned_tx: bytes) -> int:
+        """The L1 data fee of an unsigned transaction (0 off OP-stack chains): the oracle's own
+        getL1Fee where the predeploy exists, else the Fjord formula on L1Block's values."""
         if not self.network.op_stack:
             return 0
         if self._oracle is None:
@@ -152,18 +212,15 @@ class FeeEstimator:
             from eth_abi import decode, encode
             from eth_utils import keccak
 
-            data = keccak(text="getL1FeeUpperBound(uint256)")[:4] + encode(["uint256"], [unsigned_tx_bytes])
-            try:
-                raw = self.chain.read(lambda: self.chain.w3.eth.call({"to": GAS_PRICE_ORACLE, "data": data}))
-                return int(decode(["uint256"], bytes(raw))[0])
-            except Exception:  # before Fjord the upper bound does not exist: compute it
-                pass
+            data = keccak(text="getL1Fee(bytes)")[:4] + encode(["bytes"], [unsigned_tx])
+            raw = self.chain.read(lambda: self.chain.w3.eth.call({"to": GAS_PRICE_ORACLE, "data": data}))
+            return int(decode(["uint256"], bytes(raw))[0])
         params = self.l1_params()
-        return params.fee_upper_bound_wei(unsigned_tx_bytes) if params else 0
+        return params.fee_wei(unsigned_tx) if params else 0
 
-    def cost(self, action: str, gas: int, unsigned_tx_bytes: int, price: GasPrice | None = None) -> Cost:
+    def cost(self, action: str, gas: int, unsigned_tx: bytes, price: GasPrice | None = None) -> Cost:
         price = price or self.gas_price()
-        return Cost(action, gas, gas * price.per_gas_wei, self.l1_fee_wei(unsigned_tx_bytes), self.network.native_symbol)
+        return Cost(action, gas, gas * price.per_gas_wei, self.l1_fee_wei(unsigned_tx), self.network.native_symbol)
 
     def quote(self, sender: str, fn, *, action: str, gas: int | None = None) -> Cost:
         """Price the transaction `fn` (a web3 ContractFunction) from `sender` as it would be
@@ -171,14 +228,15 @@ class FeeEstimator:
         price = self.gas_price()
         if gas is None:
             gas = int(self.chain.read(lambda: fn.estimate_gas({"from": sender})))
-        built = fn.build_transaction({"from": sender, "gas": gas, "nonce": 0, "chainId": self.chain.chain_id,
+        nonce = int(self.chain.read(lambda: self.chain.w3.eth.get_transaction_count(sender, "pending")))
+        built = fn.build_transaction({"from": sender, "gas": gas, "nonce": nonce, "chainId": self.chain.chain_id,
                                       "maxFeePerGas": 2 * price.base_fee_wei + price.priority_fee_wei,
                                       "maxPriorityFeePerGas": price.priority_fee_wei})
-        return self.cost(action, gas, unsigned_tx_size(built), price)
+        return self.cost(action, gas, unsigned_tx(built), price)
 
 
-def unsigned_tx_size(tx: dict) -> int:
-    """Bytes of the unsigned EIP-1559 transaction `tx` (what the L1 fee is charged on)."""
+def unsigned_tx(tx: dict) -> bytes:
+    """The unsigned EIP-1559 transaction `tx` as bytes (0x02 || rlp), what the L1 fee is on."""
     import rlp
     from eth_utils import to_bytes
 
@@ -187,7 +245,7 @@ def unsigned_tx_size(tx: dict) -> int:
     to = to_bytes(hexstr=tx["to"]) if tx.get("to") else b""
     fields = [tx["chainId"], tx["nonce"], tx["maxPriorityFeePerGas"], tx["maxFeePerGas"], tx["gas"], to,
               tx.get("value", 0), data, []]
-    return 1 + len(rlp.encode(fields))
+    return b"\x02" + rlp.encode(fields)
 
 
 def offline_cost(network: Network, action: str, *, count: int = 1, gas: int | None = None,

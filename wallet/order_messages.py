@@ -210,11 +210,9 @@ class Claim(Message):
 
 
 @dataclass(frozen=True)
-class ResultCommit(Message):
-    """Miner -> buyer, signed by the mining key: the result's content hash (of the encrypted
-    result) and the hash keccak256(key) of the content key that decrypts it."""
+class _Result(Message):
+    """The fields a result commitment and its acknowledgement share."""
 
-    TYPE: ClassVar[str] = "ResultCommit"
     FIELDS: ClassVar = (("order_id", "orderId", "uint256"), ("shard", "shard", "uint16"), ("miner", "miner", "address"),
                         ("result_hash", "resultHash", "bytes32"), ("result_key_hash", "resultKeyHash", "bytes32"))
     order_id: int
@@ -225,17 +223,19 @@ class ResultCommit(Message):
 
 
 @dataclass(frozen=True)
-class ResultAck(Message):
+class ResultCommit(_Result):
+    """Miner -> buyer, signed by the mining key: the result's content hash (of the encrypted
+    result) and the hash keccak256(key) of the content key that decrypts it."""
+
+    TYPE: ClassVar[str] = "ResultCommit"
+
+
+@dataclass(frozen=True)
+class ResultAck(_Result):
     """Buyer -> miner, signed by the buyer: the result with this hash and key hash arrived.
     On chain it lets the miner submit after the deadline if the buyer then falls silent."""
 
     TYPE: ClassVar[str] = "ResultAck"
-    FIELDS: ClassVar = ResultCommit.FIELDS
-    order_id: int
-    shard: int
-    miner: str
-    result_hash: bytes
-    result_key_hash: bytes
 
 
 @dataclass(frozen=True)

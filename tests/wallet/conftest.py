@@ -71,24 +71,38 @@ def make_tester_chain(tmp_path: Path):
     return tester, chain, accounts
 
 
-@pytest.fixture(scope="module")
-def _market_module(tmp_path_factory):
+def _deployed(tmp_path_factory):
+    """(tester, chain, deployment, accounts) with every contract deployed and 1,000 NTK for
+    every account but the deployer."""
     from wallet.deploy import deploy_all
-    from wallet.market import MarketClient
+    from wallet.token import TokenClient
 
     tester, chain, accounts = make_tester_chain(tmp_path_factory.mktemp("chain"))
     dep = deploy_all(chain, accounts[0])
-    market = MarketClient(chain, dep)
+    token = TokenClient(chain, dep.ntk)
     for a in accounts[1:]:
-        market.token.mint(accounts[0], a.address, 1_000 * NTK)
-    return MarketEnv(tester, chain, dep, market, accounts)
+        token.mint(accounts[0], a.address, 1_000 * NTK)
+    return tester, chain, dep, accounts
+
+
+def _reverting(env):
+    """Yield the module's env, then put its chain back as it was (every test starts alike)."""
+    snap = env.tester.take_snapshot()
+    yield env
+    env.tester.revert_to_snapshot(snap)
+
+
+@pytest.fixture(scope="module")
+def _market_module(tmp_path_factory):
+    from wallet.market import MarketClient
+
+    tester, chain, dep, accounts = _deployed(tmp_path_factory)
+    return MarketEnv(tester, chain, dep, MarketClient(chain, dep), accounts)
 
 
 @pytest.fixture
 def market_env(_market_module):
-    snap = _market_module.tester.take_snapshot()
-    yield _market_module
-    _market_module.tester.revert_to_snapshot(snap)
+    yield from _reverting(_market_module)
 
 
 def free_port() -> int:
@@ -200,19 +214,12 @@ class OrderEnv:
 
 @pytest.fixture(scope="module")
 def _order_module(tmp_path_factory):
-    from wallet.deploy import deploy_all
     from wallet.order_market import OrderMarketClient
 
-    tester, chain, accounts = make_tester_chain(tmp_path_factory.mktemp("chain"))
-    dep = deploy_all(chain, accounts[0])
-    om = OrderMarketClient(chain, dep.order_market)
-    for a in accounts[1:]:
-        om.token.mint(accounts[0], a.address, 1_000 * NTK)
-    return OrderEnv(tester, chain, dep, om, accounts)
+    tester, chain, dep, accounts = _deployed(tmp_path_factory)
+    return OrderEnv(tester, chain, dep, OrderMarketClient(chain, dep.order_market), accounts)
 
 
 @pytest.fixture
 def order_env(_order_module):
-    snap = _order_module.tester.take_snapshot()
-    yield _order_module
-    _order_module.tester.revert_to_snapshot(snap)
+    yield from _reverting(_order_module)

@@ -260,12 +260,17 @@ def test_onchain_claim_no_show_is_slashed_without_a_signature(order_env):
     assert env.om.stake(env.miner.address, env.payout.address).active_wei == 0
 
 
-def test_key_withheld_after_payment_costs_the_stake(order_env):
-    env = order_env
-    oid = post(env, shards=2, stake=4 * NTK, review=600)
+def _committed(env, shards=1):
+    """An order with 4 NTK stake per claim, the miner staked, and its signed commitment on shard 0."""
+    oid = post(env, shards=shards, stake=4 * NTK, review=600)
     stake(env, 10 * NTK)
     res = result()
-    signed_commit = commit(env, oid, 0, res)
+    return oid, res, commit(env, oid, 0, res)
+
+
+def test_key_withheld_after_payment_costs_the_stake(order_env):
+    env = order_env
+    oid, res, signed_commit = _committed(env, shards=2)
     with refused("BadShard"):  # no demand before the shard is paid
         env.om.demand_key(env.buyer, signed_commit, env.payout.address)
     env.om.redeem(env.miner, [voucher(env, oid, [0])])
@@ -280,10 +285,7 @@ def test_key_withheld_after_payment_costs_the_stake(order_env):
 
 def test_key_revealed_on_demand_ends_the_dispute(order_env):
     env = order_env
-    oid = post(env, shards=1, stake=4 * NTK, review=600)
-    stake(env)
-    res = result()
-    signed_commit = commit(env, oid, 0, res)
+    oid, res, signed_commit = _committed(env)
     env.om.redeem(env.miner, [voucher(env, oid, [0])])
     env.om.demand_key(env.buyer, signed_commit, env.payout.address)
     with refused("CommitMismatch"):
@@ -298,10 +300,7 @@ def test_key_revealed_on_demand_ends_the_dispute(order_env):
 
 def test_key_demand_for_a_shard_paid_to_someone_else_is_voided(order_env):
     env = order_env
-    oid = post(env, shards=1, stake=4 * NTK, review=600)
-    stake(env)
-    res = result()
-    signed_commit = commit(env, oid, 0, res)
+    oid, res, signed_commit = _committed(env)
     other = voucher(env, oid, [0], payee=env.stranger)  # the buyer paid the shard to another payee
     env.om.redeem(env.stranger, [other])
     env.om.demand_key(env.buyer, signed_commit, env.payout.address)

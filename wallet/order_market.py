@@ -25,7 +25,7 @@ from wallet.token import TokenClient
 
 ZERO_ADDRESS = "0x" + "00" * 20
 REDEEM_BATCH = 200
-"""Vouchers per redeem transaction (~45 k gas each at most: 9 M gas, well inside a block)."""
+"""Vouchers per redeem transaction (~25 k gas each at most: 5 M gas, well inside a block)."""
 GAS = {"post": 250_000, "claim": 120_000, "submit": 200_000, "release": 150_000, "reject": 150_000,
        "refund": 120_000, "slash": 150_000, "demand": 150_000, "answer": 150_000, "reveal": 80_000,
        "stake": 120_000, "redeem_base": 80_000, "redeem_each": 50_000}
@@ -39,8 +39,9 @@ class RecordStatus:
 
 @dataclass(frozen=True)
 class OrderTerms:
-    """What a buyer posts. `signed_shards` of the shards (the first ones) are claimed by a
-    buyer-signed grant, the rest on chain (default: all by signature)."""
+    """What a buyer posts (at most 128 shards). `signed_shards` of the shards (the first ones)
+    are claimed by a buyer-signed grant, the rest on chain (default: all by signature). A
+    claim's stake is `stake_bps` basis points of the reward (2,000 = a fifth of it)."""
 
     kind: str
     spec_hash: str | bytes
@@ -50,17 +51,21 @@ class OrderTerms:
     deadline: int
     review_window_s: int
     redeem_window_s: int
-    stake_each_wei: int = 0
+    stake_bps: int = 0
     signed_shards: int | None = None
 
     def as_tuple(self) -> tuple:
         signed = self.shards if self.signed_shards is None else self.signed_shards
         return (_kind(self.kind), _hash32(self.spec_hash), self.spec_uri, self.shards, signed, self.reward_each_wei,
-                self.stake_each_wei, self.deadline, self.review_window_s, self.redeem_window_s)
+                self.stake_bps, self.deadline, self.review_window_s, self.redeem_window_s)
 
     @property
     def escrow_wei(self) -> int:
         return self.reward_each_wei * self.shards
+
+    @property
+    def stake_each_wei(self) -> int:
+        return self.reward_each_wei * self.stake_bps // 10_000
 
 
 @dataclass(frozen=True)
@@ -69,15 +74,19 @@ class Order:
     buyer: str
     deadline: int
     review_window_s: int
-    reward_each_wei: int
-    stake_each_wei: int
     redeem_window_s: int
+    closed: bool
+    paid_bits: int
+    reward_each_wei: int
     shards: int
     signed_shards: int
-    closed: bool
+    stake_bps: int
     hold_until: int
     """The order may be closed (refunded) after this time."""
-    paid_bits: int
+
+    @property
+    def stake_each_wei(self) -> int:
+        return self.reward_each_wei * self.stake_bps // 10_000
 
     @property
     def paid_shards(self) -> list[int]:
@@ -174,9 +183,11 @@ class OrderMarketClient:
 
     # --- buyer --------------------------------------------------------------------------
 
-    def post_order(self, account, terms: OrderTerms) -> tuple[int, TxResult]:
-        """Escrow `shards * reward_each_wei` and post the order; returns (order id, tx)."""
-        self.token.ensure_allowance(account, self.address, terms.escrow_wei)
+    def post_order(self, account, terms: OrderTerms, *, approve_wei: int | None = None) -> tuple[int, TxResult]:
+        """Escrow `shards * reward_each_wei` and post the order; returns (order id, tx). When
+        the allowance is short it approves `approve_wei` (a spending cap the user accepted,
+        which spares an approval per order), else the escrow alone."""
+        self.token.ensure_allowance(account, self.address, max(terms.escrow_wei, approve_wei or 0))
         res = self._tx(account, self.contract.functions.postOrder(terms.as_tuple()), "post", "posting the order")
         ev = self.contract.events.OrderPosted().process_receipt(res.receipt, errors=DISCARD)
         return int(ev[0]["args"]["orderId"]), res
@@ -313,10 +324,10 @@ class OrderMarketClient:
         return int(self.chain.call(self.contract.functions.orderCount()))
 
     def order(self, order_id: int) -> Order:
-        (buyer, deadline, review, reward, stake, redeem, shards, signed, closed, hold, paid) = self.chain.call(
+        (buyer, deadline, review, redeem, closed, paid, reward, shards, signed, stake_bps, hold) = self.chain.call(
             self.contract.functions.getOrder(order_id), what=f"reading order {order_id}")
-        return Order(order_id, buyer, int(deadline), int(review), int(reward), int(stake), int(redeem), int(shards),
-                     int(signed), bool(closed), int(hold), int(paid))
+        return Order(order_id, buyer, int(deadline), int(review), int(redeem), bool(closed), int(paid), int(reward),
+                     int(shards), int(signed), int(stake_bps), int(hold))
 
     def record(self, order_id: int, shard: int, miner: str) -> Record:
         commit, at, status = self.chain.call(self.contract.functions.getRecord(

@@ -23,7 +23,7 @@ from eth_utils import is_address, keccak, to_checksum_address
 
 DOMAIN_NAME = "Knowledge Miner OrderMarket"
 DOMAIN_VERSION = "1"
-MAX_SHARDS = 256
+MAX_SHARDS = 128
 MAX_URI_BYTES = 2048
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")

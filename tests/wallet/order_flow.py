@@ -16,10 +16,13 @@ SPEC = "0x" + "ab" * 32
 EVIDENCE = "0x" + "ee" * 32
 
 
-def post(env, *, shards=4, reward=10 * NTK, stake=2 * NTK, deadline_in=3_600, review=600, redeem=600,
+def post(env, *, shards=4, reward=10 * NTK, stake=None, deadline_in=3_600, review=600, redeem=600,
          signed_shards=None, who=None) -> int:
+    """Post an order; `stake` (wei per claim) defaults to a fifth of the reward."""
+    bps = 2_000 if stake is None else stake * 10_000 // max(reward, 1)
+    assert stake is None or bps * reward == stake * 10_000, "the stake must be whole basis points of the reward"
     terms = OrderTerms("render", SPEC, "p2p://spec", shards, reward, env.now() + deadline_in, review, redeem,
-                       stake_each_wei=stake, signed_shards=signed_shards)
+                       stake_bps=bps, signed_shards=signed_shards)
     order_id, _ = env.om.post_order(who or env.buyer, terms)
     return order_id
 

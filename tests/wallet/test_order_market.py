@@ -30,7 +30,7 @@ def test_post_escrows_every_shard_and_counts_for_the_buyer(order_env):
 
 def test_bad_terms_are_refused(order_env):
     env = order_env
-    for kw, what in (({"shards": 0}, "shards"), ({"shards": 257}, "shards"), ({"signed_shards": 5}, "signedShards"),
+    for kw, what in (({"shards": 0}, "shards"), ({"shards": 129}, "shards"), ({"signed_shards": 5}, "signedShards"),
                      ({"reward": 0}, "rewardEach"), ({"deadline_in": -5}, "deadline"),
                      ({"deadline_in": 31 * DAY}, "deadline"), ({"review": 0}, "reviewWindow"),
                      ({"review": 8 * DAY}, "reviewWindow"), ({"redeem": 0}, "redeemWindow")):
@@ -359,6 +359,6 @@ def test_stake_covers_checks_amount_and_unbonding(order_env):
 
 
 def test_terms_escrow_is_reward_times_shards():
-    t = OrderTerms("train", "0x" + "00" * 32, "u", 7, 3, 10, 1, 1)
-    assert t.escrow_wei == 21 and t.as_tuple()[4] == 7
+    t = OrderTerms("train", "0x" + "00" * 32, "u", 7, 3 * NTK, 10, 1, 1, stake_bps=2_500)
+    assert t.escrow_wei == 21 * NTK and t.as_tuple()[4] == 7 and t.stake_each_wei == 3 * NTK // 4
     assert Voucher.of(1, "0x" + "11" * 20, [0, 2]).shard_list() == [0, 2]

@@ -22,7 +22,7 @@ SAMPLES = [
     Claim(7, 3, ME.address, OTHER.address),
     ResultCommit(7, 3, ME.address, b"\x01" * 32, key_hash(b"\x02" * 32)),
     ResultAck(7, 3, ME.address, b"\x01" * 32, key_hash(b"\x02" * 32)),
-    Voucher.of(7, OTHER.address, [0, 3, 255]),
+    Voucher.of(7, OTHER.address, [0, 3, 127]),
     Rejection(7, 3, ME.address, b"\x01" * 32, b"\x09" * 32, "p2p://evidence/7/3"),
     KeyReveal(7, 3, ME.address, b"\x02" * 32),
 ]
@@ -67,8 +67,8 @@ def test_a_signature_is_bound_to_chain_and_contract():
     ("not an object", "object"),
     ({"type": "Claim", "message": {}, "signature": "0x" + "00" * 65}, "fields"),
     ({"type": "Nope", "message": {}, "signature": "0x" + "00" * 65}, "unknown message type"),
-    ({"type": "Claim", "message": {"orderId": 1, "shard": 256, "miner": ME.address, "payout": ME.address},
-      "signature": "0x" + "00" * 65}, "below 256"),
+    ({"type": "Claim", "message": {"orderId": 1, "shard": 128, "miner": ME.address, "payout": ME.address},
+      "signature": "0x" + "00" * 65}, "below 128"),
     ({"type": "Claim", "message": {"orderId": -1, "shard": 0, "miner": ME.address, "payout": ME.address},
       "signature": "0x" + "00" * 65}, "orderId"),
     ({"type": "Claim", "message": {"orderId": True, "shard": 0, "miner": ME.address, "payout": ME.address},
@@ -120,7 +120,7 @@ def test_vouchers_merge_into_the_newest_per_order_and_payee():
     assert merged == {(1, ME.address): [0, 1, 2], (2, ME.address): [5]}
     assert a.including(4).shard_list() == [0, 4]
     with pytest.raises(MessageError):
-        Voucher.of(1, ME.address, [256])
+        Voucher.of(1, ME.address, [128])
 
 
 def test_every_message_type_is_registered():

@@ -28,27 +28,30 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         uint8 kind;
         bytes32 specHash;
         string specURI;
-        uint16 shards;
-        uint16 signedShards;
+        uint8 shards;
+        uint8 signedShards;
         uint96 rewardEach;
-        uint88 stakeEach;
-        uint64 deadline;
-        uint32 reviewWindow;
-        uint32 redeemWindow;
+        uint16 stakeBps;
+        uint40 deadline;
+        uint24 reviewWindow;
+        uint24 redeemWindow;
     }
 
+    /// @dev Two slots written when posted (the paid set shares the second, so the first
+    ///      redemption of an order rewrites a slot instead of creating one); `holdUntil` only
+    ///      by the on-chain fallback.
     struct Order {
         address buyer;
-        uint64 deadline;
-        uint32 reviewWindow;
-        uint96 rewardEach;
-        uint88 stakeEach;
-        uint32 redeemWindow;
-        uint16 shards;
-        uint16 signedShards;
+        uint40 deadline;
+        uint24 reviewWindow;
+        uint24 redeemWindow;
         bool closed;
-        uint64 holdUntil;
-        uint256 paid;
+        uint128 paid;
+        uint96 rewardEach;
+        uint8 shards;
+        uint8 signedShards;
+        uint16 stakeBps;
+        uint40 holdUntil;
     }
 
     /// @notice A shard granted to a miner: signed by the buyer (the grant) and by the miner's
@@ -88,10 +91,11 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         DemandVoided
     }
 
-    /// @dev What the chain knows of one (order, shard, miner) beyond the happy path.
+    /// @dev What the chain knows of one (order, shard, miner) beyond the happy path, in one
+    ///      slot: the commitment (keccak256 cut to 26 bytes), when, and the status.
     struct Record {
-        bytes32 commit;
-        uint64 at;
+        bytes26 commit;
+        uint40 at;
         RecordStatus status;
     }
 
@@ -121,9 +125,9 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         "ResultAck(uint256 orderId,uint16 shard,address miner,bytes32 resultHash,bytes32 resultKeyHash)"
     );
 
-    uint256 public constant MAX_SHARDS = 256;
+    uint256 public constant MAX_SHARDS = 128;
     uint64 public constant MAX_DEADLINE = 30 days;
-    uint32 public constant MAX_WINDOW = 7 days;
+    uint24 public constant MAX_WINDOW = 7 days;
     uint64 public constant UNBOND_DELAY = 14 days;
 
     IERC20 public immutable token;
@@ -141,13 +145,13 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         uint8 kind,
         bytes32 specHash,
         string specURI,
-        uint16 shards,
-        uint16 signedShards,
+        uint8 shards,
+        uint8 signedShards,
         uint256 rewardEach,
         uint256 stakeEach,
-        uint64 deadline,
-        uint32 reviewWindow,
-        uint32 redeemWindow
+        uint40 deadline,
+        uint24 reviewWindow,
+        uint24 redeemWindow
     );
     event ShardClaimed(uint256 indexed orderId, uint16 shard, address indexed miner, address payout);
     event ResultSubmitted(
@@ -177,7 +181,7 @@ contract OrderMarket is EIP712, ReentrancyGuard {
     error ShardTaken(uint256 orderId, uint256 shard);
     error ShardPaid(uint256 orderId, uint256 shard);
     error StakeTooLow(uint256 have, uint256 need);
-    error DeadlinePassed(uint256 orderId, uint64 deadline);
+    error DeadlinePassed(uint256 orderId, uint40 deadline);
     error TooEarly(uint256 notBefore);
     error TooLate(uint256 notAfter);
     error WrongRecord(RecordStatus status);
@@ -191,8 +195,9 @@ contract OrderMarket is EIP712, ReentrancyGuard {
 
     // --- buyer ---------------------------------------------------------------------------
 
-    /// @notice Post an order of `t.shards` shards (at most 256) with `shards * rewardEach`
-    ///         escrowed (approve it first). Shards below `signedShards` are claimed with a
+    /// @notice Post an order of `t.shards` shards (at most 128) with `shards * rewardEach`
+    ///         escrowed (approve it first). A claim's stake is `stakeBps` basis points of the
+    ///         reward (10,000 = the reward itself). Shards below `signedShards` are claimed with a
     ///         buyer-signed `Claim`; the others on chain with `claimShard`. Results are due by
     ///         `deadline`; submissions on chain are reviewed for `reviewWindow`; vouchers must be
     ///         redeemed before the order closes, `redeemWindow` after the review ends.
@@ -208,11 +213,11 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         o.buyer = msg.sender;
         o.deadline = t.deadline;
         o.reviewWindow = t.reviewWindow;
-        o.rewardEach = t.rewardEach;
-        o.stakeEach = t.stakeEach;
         o.redeemWindow = t.redeemWindow;
+        o.rewardEach = t.rewardEach;
         o.shards = t.shards;
         o.signedShards = t.signedShards;
+        o.stakeBps = t.stakeBps;
         Stats storage s = _stats[msg.sender];
         s.ordersPosted += 1;
         s.shardsPosted += t.shards;
@@ -230,7 +235,7 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         if (msg.sender != o.buyer) revert NotBuyer(c.orderId, msg.sender);
         Record storage r = _records[_recordKey(c.orderId, c.shard, c.miner)];
         if (r.status != RecordStatus.Submitted) revert WrongRecord(r.status);
-        if (r.commit != keccak256(abi.encode(c.payout, resultHash, resultKeyHash))) revert CommitMismatch();
+        if (r.commit != bytes26(keccak256(abi.encode(c.payout, resultHash, resultKeyHash)))) revert CommitMismatch();
         if (block.timestamp > uint256(r.at) + o.reviewWindow) revert TooLate(uint256(r.at) + o.reviewWindow);
         r.status = RecordStatus.Rejected;
         _stats[msg.sender].rejectionsMade += 1;
@@ -271,7 +276,7 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         }
         if (block.timestamp <= after_) revert TooEarly(after_ + 1);
         r.status = RecordStatus.Slashed;
-        amount = _takeStake(c.miner, c.payout, o.stakeEach);
+        amount = _takeStake(c.miner, c.payout, _stakeEach(o));
         emit Slashed(c.orderId, c.shard, c.miner, c.payout, amount);
         if (amount > 0) token.safeTransfer(msg.sender, amount);
     }
@@ -289,8 +294,8 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         Record storage r = _records[_recordKey(rc.orderId, rc.shard, rc.miner)];
         if (r.status != RecordStatus.None && r.status != RecordStatus.Submitted) revert WrongRecord(r.status);
         r.status = RecordStatus.KeyDemanded;
-        r.at = uint64(block.timestamp);
-        r.commit = keccak256(abi.encode(payout, rc.resultKeyHash));
+        r.at = uint40(block.timestamp);
+        r.commit = bytes26(keccak256(abi.encode(payout, rc.resultKeyHash)));
         emit KeyDemanded(rc.orderId, rc.shard, rc.miner, rc.resultKeyHash);
     }
 
@@ -310,7 +315,7 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         Order storage o = _order(orderId);
         Record storage r = _records[_recordKey(orderId, shard, miner)];
         if (r.status != RecordStatus.KeyDemanded) revert WrongRecord(r.status);
-        if (r.commit != keccak256(abi.encode(payout, resultKeyHash))) revert CommitMismatch();
+        if (r.commit != bytes26(keccak256(abi.encode(payout, resultKeyHash)))) revert CommitMismatch();
         if (otherMiner != address(0)) {
             if (otherMiner == miner || _records[_recordKey(orderId, shard, otherMiner)].status != RecordStatus.Released) {
                 revert WrongRecord(RecordStatus.Released);
@@ -336,11 +341,11 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         if (msg.sender != o.buyer) revert NotBuyer(orderId, msg.sender);
         Record storage r = _records[_recordKey(orderId, shard, miner)];
         if (r.status != RecordStatus.KeyDemanded) revert WrongRecord(r.status);
-        if (r.commit != keccak256(abi.encode(payout, resultKeyHash))) revert CommitMismatch();
+        if (r.commit != bytes26(keccak256(abi.encode(payout, resultKeyHash)))) revert CommitMismatch();
         uint256 after_ = uint256(r.at) + o.reviewWindow;
         if (block.timestamp <= after_) revert TooEarly(after_ + 1);
         r.status = RecordStatus.Slashed;
-        amount = _takeStake(miner, payout, o.stakeEach);
+        amount = _takeStake(miner, payout, _stakeEach(o));
         emit Slashed(orderId, shard, miner, payout, amount);
         if (amount > 0) token.safeTransfer(msg.sender, amount);
     }
@@ -349,7 +354,7 @@ contract OrderMarket is EIP712, ReentrancyGuard {
 
     /// @notice The on-chain claim (no buyer signature needed) of a shard at or above the
     ///         order's `signedShards`, first come; the caller is the mining key and its stake for
-    ///         `payout` must cover the order's `stakeEach`.
+    ///         `payout` must cover the order's stake per claim.
     function claimShard(uint256 orderId, uint16 shard, address payout) external {
         Order storage o = _order(orderId);
         if (o.closed) revert OrderIsClosed(orderId);
@@ -359,7 +364,8 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         if (onchainClaim[orderId][shard] != bytes32(0)) revert ShardTaken(orderId, shard);
         if (_isPaid(o, shard)) revert ShardPaid(orderId, shard);
         uint256 have = _stakes[msg.sender][payout].active;
-        if (have < o.stakeEach) revert StakeTooLow(have, o.stakeEach);
+        uint256 need = _stakeEach(o);
+        if (have < need) revert StakeTooLow(have, need);
         onchainClaim[orderId][shard] = keccak256(abi.encode(msg.sender, payout));
         emit ShardClaimed(orderId, shard, msg.sender, payout);
     }
@@ -385,10 +391,10 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         if (_isPaid(o, c.shard)) revert ShardPaid(c.orderId, c.shard);
         Record storage r = _records[_recordKey(c.orderId, c.shard, c.miner)];
         if (r.status != RecordStatus.None) revert WrongRecord(r.status);
-        r.commit = keccak256(abi.encode(c.payout, resultHash, resultKeyHash));
-        r.at = uint64(block.timestamp);
+        r.commit = bytes26(keccak256(abi.encode(c.payout, resultHash, resultKeyHash)));
+        r.at = uint40(block.timestamp);
         r.status = RecordStatus.Submitted;
-        uint64 hold = uint64(block.timestamp) + o.reviewWindow + o.redeemWindow;
+        uint40 hold = uint40(block.timestamp) + o.reviewWindow + o.redeemWindow;
         if (hold > o.holdUntil) o.holdUntil = hold;
         emit ResultSubmitted(c.orderId, c.shard, c.miner, c.payout, resultHash, resultKeyHash);
     }
@@ -401,12 +407,12 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         if (o.closed) revert OrderIsClosed(c.orderId);
         Record storage r = _records[_recordKey(c.orderId, c.shard, c.miner)];
         if (r.status != RecordStatus.Submitted) revert WrongRecord(r.status);
-        if (r.commit != keccak256(abi.encode(c.payout, resultHash, keccak256(abi.encode(key))))) revert CommitMismatch();
+        if (r.commit != bytes26(keccak256(abi.encode(c.payout, resultHash, keccak256(abi.encode(key)))))) revert CommitMismatch();
         uint256 opensAt = uint256(r.at) + o.reviewWindow;
         if (block.timestamp <= opensAt) revert TooEarly(opensAt + 1);
         if (_isPaid(o, c.shard)) revert ShardPaid(c.orderId, c.shard);
         r.status = RecordStatus.Released;
-        o.paid |= (uint256(1) << c.shard);
+        o.paid |= uint128(1) << c.shard;
         Stats storage s = _stats[c.payout];
         s.shardsPaid += 1;
         emit ResultReleased(c.orderId, c.shard, c.miner, c.payout, o.rewardEach, key);
@@ -417,7 +423,7 @@ contract OrderMarket is EIP712, ReentrancyGuard {
     function revealKey(uint256 orderId, uint16 shard, address miner, address payout, bytes32 key) external {
         Record storage r = _records[_recordKey(orderId, shard, miner)];
         if (r.status != RecordStatus.KeyDemanded) revert WrongRecord(r.status);
-        if (r.commit != keccak256(abi.encode(payout, keccak256(abi.encode(key))))) revert CommitMismatch();
+        if (r.commit != bytes26(keccak256(abi.encode(payout, keccak256(abi.encode(key)))))) revert CommitMismatch();
         r.status = RecordStatus.KeyRevealed;
         emit KeyRevealed(orderId, shard, miner, key);
     }
@@ -439,9 +445,9 @@ contract OrderMarket is EIP712, ReentrancyGuard {
             if (v.payee == address(0)) revert BadTerms("payee");
             bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(VOUCHER_TYPEHASH, v.orderId, v.payee, v.shards)));
             if (!SignatureChecker.isValidSignatureNow(o.buyer, digest, sigs[i])) revert BadSignature("voucher");
-            uint256 fresh = v.shards & ~o.paid;
+            uint256 fresh = v.shards & ~uint256(o.paid);
             if (fresh == 0) continue;
-            o.paid |= fresh;
+            o.paid |= uint128(fresh);
             uint256 count = _popcount(fresh);
             uint256 amount = count * o.rewardEach;
             emit VoucherRedeemed(v.orderId, v.payee, fresh, amount);
@@ -495,7 +501,7 @@ contract OrderMarket is EIP712, ReentrancyGuard {
 
     function getOrder(uint256 orderId) external view returns (Order memory o) {
         o = _order(orderId);
-        o.holdUntil = uint64(_holdUntil(o));
+        o.holdUntil = uint40(_holdUntil(o));
     }
 
     function getRecord(uint256 orderId, uint16 shard, address miner) external view returns (Record memory) {
@@ -524,6 +530,10 @@ contract OrderMarket is EIP712, ReentrancyGuard {
     function _holdUntil(Order memory o) private pure returns (uint256) {
         uint256 base = uint256(o.deadline) + o.reviewWindow + o.redeemWindow;
         return o.holdUntil > base ? o.holdUntil : base;
+    }
+
+    function _stakeEach(Order storage o) private view returns (uint256) {
+        return uint256(o.rewardEach) * o.stakeBps / 10_000;
     }
 
     function _isPaid(Order storage o, uint16 shard) private view returns (bool) {
@@ -570,7 +580,8 @@ contract OrderMarket is EIP712, ReentrancyGuard {
 
     function _emitPosted(uint256 orderId, Terms calldata t) private {
         emit OrderPosted(
-            orderId, msg.sender, t.kind, t.specHash, t.specURI, t.shards, t.signedShards, t.rewardEach, t.stakeEach,
+            orderId, msg.sender, t.kind, t.specHash, t.specURI, t.shards, t.signedShards, t.rewardEach,
+            uint256(t.rewardEach) * t.stakeBps / 10_000,
             t.deadline, t.reviewWindow, t.redeemWindow
         );
     }

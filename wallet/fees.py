@@ -30,20 +30,23 @@ SIGNATURE_OVERHEAD_BYTES = 68
 ORDER_GAS = {
     "approve": 46_000,
     "post_order": 112_000,
-    "post_order_per_uri_byte": 20,
-    "claim_onchain": 53_000,
-    "submit_result": 104_000,
-    "release": 70_000,
-    "reject": 44_000,
-    "redeem_base": 48_000,
-    "redeem_per_voucher": 22_000,
-    "redeem_per_payee": 12_000,
-    "refund": 43_000,
-    "slash": 40_000,
+    "post_order_per_uri_byte": 24,
+    "claim_onchain": 54_800,
+    "submit_result": 70_000,
+    "release": 66_000,
+    "reject": 48_800,
+    "redeem_base": 67_550,
+    "redeem_per_voucher": 18_700,
+    "redeem_per_shard": 190,
+    "redeem_per_payee": 30_000,
+    "refund": 53_000,
+    "slash": 95_000,
 }
-"""Gas per action, measured on py-evm (cancun) in steady state: every slot the action writes
-already non-zero once (a first-ever action of an address costs up to ~20 k more per new slot).
-A redeem batch costs redeem_base + redeem_per_voucher per voucher + redeem_per_payee per payee."""
+"""Gas per action, measured with bench/bench_order_gas.py (anvil and py-evm agree to a few gas)
+in steady state: every slot the action writes already non-zero once (an address's very first
+action costs up to ~20 k more per new slot) and the buyer's allowance standing. A redeem costs
+redeem_base (one voucher, one payee) + redeem_per_voucher per further voucher + redeem_per_shard
+per shard paid + redeem_per_payee per further payee (the last an estimate, not measured)."""
 ORDER_TX_BYTES = {"post_order": 450, "claim_onchain": 180, "submit_result": 420, "release": 280, "reject": 340,
                   "redeem_base": 150, "redeem_per_voucher": 260, "refund": 110, "slash": 300, "approve": 150}
 """Unsigned transaction sizes in bytes (typical, from the bench), for the offline L1 data fee."""
@@ -249,10 +252,11 @@ def unsigned_tx(tx: dict) -> bytes:
 
 
 def offline_cost(network: Network, action: str, *, count: int = 1, gas: int | None = None,
-                 base_fee_gwei: float | None = None, priority_fee_gwei: float = 0.001,
+                 tx_bytes: int | None = None, base_fee_gwei: float | None = None, priority_fee_gwei: float = 0.001,
                  l1: L1Params | None = None) -> Cost:
     """An action's cost from the measured table and the network's reference fees, for when no
-    node is connected (`count` times the action; `gas` overrides the table)."""
+    node is connected (`count` times the action; `gas` and `tx_bytes` override the tables; the
+    L1 data fee is the uncompressed upper bound)."""
     g = (ORDER_GAS[action] if gas is None else gas) * count
     fee = network.typical_base_fee_gwei if base_fee_gwei is None else base_fee_gwei
     if fee is None:
@@ -260,8 +264,23 @@ def offline_cost(network: Network, action: str, *, count: int = 1, gas: int | No
     per_gas = int(round((fee + priority_fee_gwei) * 10**9))
     l1_wei = 0
     if network.op_stack:
-        l1_wei = (l1 or REFERENCE_L1).fee_upper_bound_wei(ORDER_TX_BYTES.get(action, 300)) * count
+        size = tx_bytes if tx_bytes is not None else ORDER_TX_BYTES.get(action, 300)
+        l1_wei = (l1 or REFERENCE_L1).fee_upper_bound_wei(size) * count
     return Cost(action, g, g * per_gas, l1_wei, network.native_symbol)
+
+
+def happy_path_per_shard(network: Network, shards: int, *, orders_per_redeem: int = 10, payees: int = 1,
+                         **fees) -> Cost:
+    """What one shard of a `shards`-shard order costs on the happy path, all parties: its share
+    of the post, and of a redeem transaction carrying `orders_per_redeem` orders' vouchers
+    (`payees` miners per order, each redeeming its own). `fees` go to `offline_cost`."""
+    post = offline_cost(network, "post_order", **fees)
+    redeem_gas = (ORDER_GAS["redeem_base"] + ORDER_GAS["redeem_per_voucher"] * (orders_per_redeem - 1)
+                  + ORDER_GAS["redeem_per_shard"] * shards * orders_per_redeem)
+    redeem_bytes = ORDER_TX_BYTES["redeem_base"] + ORDER_TX_BYTES["redeem_per_voucher"] * orders_per_redeem
+    redeem = offline_cost(network, "redeem_base", gas=redeem_gas, tx_bytes=redeem_bytes, **fees)
+    per_order = post + redeem.scaled(payees, orders_per_redeem)
+    return per_order.scaled(1, shards, action=f"happy path per shard ({shards}-shard order)")
 
 
 REFERENCE_L1 = L1Params(l1_base_fee_wei=1_000_000_000, blob_base_fee_wei=1, base_fee_scalar=2269,

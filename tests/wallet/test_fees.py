@@ -125,3 +125,30 @@ def test_fastlz_length_shrinks_repetition_only():
     noise = os.urandom(1000)
     assert flz_compress_len(noise) >= 1000
     assert flz_compress_len(bytes(1000)) < 50
+
+
+def test_the_gas_table_matches_the_contract(order_env):
+    """ORDER_GAS (the offline estimates) must stay what the contract really costs: re-measured
+    here on py-evm, steady state (a first order warms every slot)."""
+    from tests.wallet.order_flow import post, voucher
+
+    env = order_env
+    env.om.token.approve(env.buyer, env.om.address, 2**256 - 1)
+    env.om.redeem(env.miner, [voucher(env, post(env, shards=2), [0])])  # warm-up; the market keeps some escrow
+    terms = OrderTerms("render", "0x" + "cd" * 32, "p2p://spec/0123456789abcdef", 4, NTK, env.now() + 3600, 600, 600,
+                       stake_bps=1_000)
+    oid, posted = env.om.post_order(env.buyer, terms)
+    (red,) = env.om.redeem(env.miner, [voucher(env, oid, [0, 1, 2, 3])])
+    assert posted.gas_used == pytest.approx(ORDER_GAS["post_order"], rel=0.03)
+    assert red.tx.gas_used == pytest.approx(ORDER_GAS["redeem_base"] + 4 * ORDER_GAS["redeem_per_shard"], rel=0.03)
+
+
+def test_default_order_on_base_costs_under_one_percent_of_its_reward():
+    from wallet.fees import happy_path_per_shard
+
+    base = get_network("base")
+    for payees in (1, 4):  # one miner took all four shards, or four miners one each
+        c = happy_path_per_shard(base, 4, payees=payees)
+        assert fee_share(c.total_wei, 3000.0, 10 * NTK, 0.01) < 0.01
+    eth = happy_path_per_shard(get_network("mainnet"), 4)
+    assert fee_share(eth.total_wei, 3000.0, 10 * NTK, 0.01) > 0.5  # on Ethereum it is not worth posting

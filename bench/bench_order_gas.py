@@ -99,8 +99,8 @@ class Bench:
             self.grant_and_confirm(oid, s)
             key = os.urandom(32)
             res = (os.urandom(32), key_hash(key))
-            self.om.sign(ResultCommit(oid, s, self.miner.address, *res), self.miner)
-            self.om.sign(ResultAck(oid, s, self.miner.address, *res), self.buyer)
+            self.om.sign(ResultCommit(oid, s, self.miner.address, self.payout.address, *res), self.miner)
+            self.om.sign(ResultAck(oid, s, self.miner.address, self.payout.address, *res), self.buyer)
         return self.om.sign(Voucher.of(oid, self.payout.address, range(shards)), self.buyer)
 
     def run(self, sizes: list[int], review_s: int, redeem_s: int, margin_s: int) -> None:

@@ -210,15 +210,17 @@ class OrderMarketClient:
         return self._tx(account, self.contract.functions.slash(_claim(claim), sig), "slash",
                         f"slashing the claim on shard {claim.shard} of order {claim.order_id}")
 
-    def demand_key(self, account, commit: Signed, payout: str) -> TxResult:
+    def demand_key(self, account, commit: Signed) -> TxResult:
         """Demand the content key of a shard paid by voucher (the miner's signed ResultCommit)."""
         rc: ResultCommit = commit.message
-        fn = self.contract.functions.demandKey(_result(rc), self.chain.w3.to_checksum_address(payout), commit.signature)
+        if not isinstance(rc, ResultCommit):
+            raise ValueError("expected a signed ResultCommit")
+        fn = self.contract.functions.demandKey(_result(rc), commit.signature)
         return self._tx(account, fn, "demand", f"demanding the key of shard {rc.shard} of order {rc.order_id}")
 
-    def slash_for_key(self, account, commit: ResultCommit, payout: str) -> TxResult:
-        fn = self.contract.functions.slashForKey(commit.order_id, commit.shard, commit.miner,
-                                                 self.chain.w3.to_checksum_address(payout), commit.result_key_hash)
+    def slash_for_key(self, account, commit: ResultCommit) -> TxResult:
+        fn = self.contract.functions.slashForKey(commit.order_id, commit.shard, commit.miner, commit.payout,
+                                                 commit.result_key_hash)
         return self._tx(account, fn, "slash", f"slashing for the key of shard {commit.shard} of order {commit.order_id}")
 
     # --- miner --------------------------------------------------------------------------
@@ -245,12 +247,11 @@ class OrderMarketClient:
         fn = self.contract.functions.release(_claim(claim), _hash32(result_hash), _hash32(key))
         return self._tx(account, fn, "release", f"releasing shard {claim.shard} of order {claim.order_id}")
 
-    def reveal_key(self, account, commit: ResultCommit, payout: str, key: bytes) -> TxResult:
-        fn = self.contract.functions.revealKey(commit.order_id, commit.shard, commit.miner,
-                                               self.chain.w3.to_checksum_address(payout), _hash32(key))
+    def reveal_key(self, account, commit: ResultCommit, key: bytes) -> TxResult:
+        fn = self.contract.functions.revealKey(commit.order_id, commit.shard, commit.miner, commit.payout, _hash32(key))
         return self._tx(account, fn, "reveal", f"revealing the key of shard {commit.shard} of order {commit.order_id}")
 
-    def answer_demand(self, account, commit: ResultCommit, payout: str, *, other_voucher: Signed | None = None,
+    def answer_demand(self, account, commit: ResultCommit, *, other_voucher: Signed | None = None,
                       other_miner: str | None = None) -> TxResult:
         """Void a key demand: the shard was paid to another payee (their voucher) or released
         to another miner."""
@@ -258,7 +259,7 @@ class OrderMarketClient:
             raise ValueError("give either the other payee's voucher or the other miner")
         v = other_voucher.message if other_voucher else Voucher(0, ZERO_ADDRESS, 0)
         fn = self.contract.functions.answerDemand(
-            commit.order_id, commit.shard, commit.miner, self.chain.w3.to_checksum_address(payout), commit.result_key_hash,
+            commit.order_id, commit.shard, commit.miner, commit.payout, commit.result_key_hash,
             (v.order_id, v.payee, v.shards), other_voucher.signature if other_voucher else b"",
             self.chain.w3.to_checksum_address(other_miner) if other_miner else ZERO_ADDRESS)
         return self._tx(account, fn, "answer", f"answering the key demand on shard {commit.shard}")
@@ -409,7 +410,7 @@ def _claim(c: Claim) -> tuple:
 
 
 def _result(r: ResultCommit | ResultAck) -> tuple:
-    return (r.order_id, r.shard, r.miner, r.result_hash, r.result_key_hash)
+    return (r.order_id, r.shard, r.miner, r.payout, r.result_hash, r.result_key_hash)
 
 
 __all__ = ["OrderMarketClient", "OrderTerms", "Order", "PostedOrder", "Record", "RecordStatus", "Stake", "Stats",

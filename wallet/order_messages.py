@@ -214,10 +214,12 @@ class _Result(Message):
     """The fields a result commitment and its acknowledgement share."""
 
     FIELDS: ClassVar = (("order_id", "orderId", "uint256"), ("shard", "shard", "uint16"), ("miner", "miner", "address"),
-                        ("result_hash", "resultHash", "bytes32"), ("result_key_hash", "resultKeyHash", "bytes32"))
+                        ("payout", "payout", "address"), ("result_hash", "resultHash", "bytes32"),
+                        ("result_key_hash", "resultKeyHash", "bytes32"))
     order_id: int
     shard: int
     miner: str
+    payout: str
     result_hash: bytes
     result_key_hash: bytes
 
@@ -225,7 +227,8 @@ class _Result(Message):
 @dataclass(frozen=True)
 class ResultCommit(_Result):
     """Miner -> buyer, signed by the mining key: the result's content hash (of the encrypted
-    result) and the hash keccak256(key) of the content key that decrypts it."""
+    result) and the hash keccak256(key) of the content key that decrypts it, for the claim
+    paying `payout`."""
 
     TYPE: ClassVar[str] = "ResultCommit"
 

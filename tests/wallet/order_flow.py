@@ -48,13 +48,14 @@ def result(seed: int = 1) -> tuple[bytes, bytes, bytes]:
     return bytes([seed]) * 32, key, key_hash(key)
 
 
-def commit(env, order_id, shard, res, *, miner=None):
+def commit(env, order_id, shard, res, *, miner=None, payout=None):
     m = miner or env.miner
-    return env.om.sign(ResultCommit(order_id, shard, m.address, res[0], res[2]), m)
+    return env.om.sign(ResultCommit(order_id, shard, m.address, (payout or env.payout).address, res[0], res[2]), m)
 
 
-def ack(env, order_id, shard, res, *, miner=None):
-    return env.om.sign(ResultAck(order_id, shard, (miner or env.miner).address, res[0], res[2]), env.buyer)
+def ack(env, order_id, shard, res, *, miner=None, payout=None):
+    fields = (order_id, shard, (miner or env.miner).address, (payout or env.payout).address, res[0], res[2])
+    return env.om.sign(ResultAck(*fields), env.buyer)
 
 
 def voucher(env, order_id, shards, *, payee=None, signer=None):

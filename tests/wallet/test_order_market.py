@@ -272,14 +272,14 @@ def test_key_withheld_after_payment_costs_the_stake(order_env):
     env = order_env
     oid, res, signed_commit = _committed(env, shards=2)
     with refused("BadShard"):  # no demand before the shard is paid
-        env.om.demand_key(env.buyer, signed_commit, env.payout.address)
+        env.om.demand_key(env.buyer, signed_commit)
     env.om.redeem(env.miner, [voucher(env, oid, [0])])
-    env.om.demand_key(env.buyer, signed_commit, env.payout.address)
+    env.om.demand_key(env.buyer, signed_commit)
     with refused("TooEarly"):
-        env.om.slash_for_key(env.buyer, signed_commit.message, env.payout.address)
+        env.om.slash_for_key(env.buyer, signed_commit.message)
     env.travel(700)
     before = env.balance(env.buyer)
-    env.om.slash_for_key(env.buyer, signed_commit.message, env.payout.address)
+    env.om.slash_for_key(env.buyer, signed_commit.message)
     assert env.balance(env.buyer) == before + 4 * NTK
 
 
@@ -287,15 +287,15 @@ def test_key_revealed_on_demand_ends_the_dispute(order_env):
     env = order_env
     oid, res, signed_commit = _committed(env)
     env.om.redeem(env.miner, [voucher(env, oid, [0])])
-    env.om.demand_key(env.buyer, signed_commit, env.payout.address)
+    env.om.demand_key(env.buyer, signed_commit)
     with refused("CommitMismatch"):
-        env.om.reveal_key(env.miner, signed_commit.message, env.payout.address, b"\x01" * 32)
-    tx = env.om.reveal_key(env.miner, signed_commit.message, env.payout.address, res[1])
+        env.om.reveal_key(env.miner, signed_commit.message, b"\x01" * 32)
+    tx = env.om.reveal_key(env.miner, signed_commit.message, res[1])
     (ev,) = env.om.contract.events.KeyRevealed().process_receipt(tx.receipt, errors=DISCARD)
     assert ev["args"]["key"] == res[1]
     env.travel(700)
     with refused("WrongRecord"):
-        env.om.slash_for_key(env.buyer, signed_commit.message, env.payout.address)
+        env.om.slash_for_key(env.buyer, signed_commit.message)
 
 
 def test_key_demand_for_a_shard_paid_to_someone_else_is_voided(order_env):
@@ -303,15 +303,14 @@ def test_key_demand_for_a_shard_paid_to_someone_else_is_voided(order_env):
     oid, res, signed_commit = _committed(env)
     other = voucher(env, oid, [0], payee=env.stranger)  # the buyer paid the shard to another payee
     env.om.redeem(env.stranger, [other])
-    env.om.demand_key(env.buyer, signed_commit, env.payout.address)
+    env.om.demand_key(env.buyer, signed_commit)
     with refused("BadShard"):  # the miner's own voucher is no answer
-        env.om.answer_demand(env.miner, signed_commit.message, env.payout.address,
-                             other_voucher=voucher(env, oid, [0]))
-    env.om.answer_demand(env.miner, signed_commit.message, env.payout.address, other_voucher=other)
+        env.om.answer_demand(env.miner, signed_commit.message, other_voucher=voucher(env, oid, [0]))
+    env.om.answer_demand(env.miner, signed_commit.message, other_voucher=other)
     assert env.om.record(oid, 0, env.miner.address).status == RecordStatus.DEMAND_VOIDED
     env.travel(700)
     with refused("WrongRecord"):
-        env.om.slash_for_key(env.buyer, signed_commit.message, env.payout.address)
+        env.om.slash_for_key(env.buyer, signed_commit.message)
 
 
 def test_stake_unbonds_and_stays_slashable_while_it_does(order_env):

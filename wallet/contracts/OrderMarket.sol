@@ -76,6 +76,7 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         uint256 orderId;
         uint16 shard;
         address miner;
+        address payout;
         bytes32 resultHash;
         bytes32 resultKeyHash;
     }
@@ -119,10 +120,10 @@ contract OrderMarket is EIP712, ReentrancyGuard {
     bytes32 public constant CLAIM_TYPEHASH = keccak256("Claim(uint256 orderId,uint16 shard,address miner,address payout)");
     bytes32 public constant VOUCHER_TYPEHASH = keccak256("Voucher(uint256 orderId,address payee,uint256 shards)");
     bytes32 public constant RESULT_COMMIT_TYPEHASH = keccak256(
-        "ResultCommit(uint256 orderId,uint16 shard,address miner,bytes32 resultHash,bytes32 resultKeyHash)"
+        "ResultCommit(uint256 orderId,uint16 shard,address miner,address payout,bytes32 resultHash,bytes32 resultKeyHash)"
     );
     bytes32 public constant RESULT_ACK_TYPEHASH = keccak256(
-        "ResultAck(uint256 orderId,uint16 shard,address miner,bytes32 resultHash,bytes32 resultKeyHash)"
+        "ResultAck(uint256 orderId,uint16 shard,address miner,address payout,bytes32 resultHash,bytes32 resultKeyHash)"
     );
 
     uint256 public constant MAX_SHARDS = 128;
@@ -164,7 +165,7 @@ contract OrderMarket is EIP712, ReentrancyGuard {
     event VoucherRedeemed(uint256 indexed orderId, address indexed payee, uint256 shards, uint256 amount);
     event OrderClosed(uint256 indexed orderId, address indexed buyer, uint256 refunded);
     event Slashed(uint256 indexed orderId, uint16 shard, address indexed miner, address indexed payout, uint256 amount);
-    event KeyDemanded(uint256 indexed orderId, uint16 shard, address indexed miner, bytes32 resultKeyHash);
+    event KeyDemanded(uint256 indexed orderId, uint16 shard, address indexed miner, address payout, bytes32 resultKeyHash);
     event KeyDemandVoided(uint256 indexed orderId, uint16 shard, address indexed miner);
     event KeyRevealed(uint256 indexed orderId, uint16 shard, address indexed miner, bytes32 key);
     event StakeDeposited(address indexed miner, address indexed payout, uint256 amount);
@@ -285,7 +286,7 @@ contract OrderMarket is EIP712, ReentrancyGuard {
     ///         `ResultCommit`; within the review window the miner reveals the key on chain
     ///         (`revealKey`), or shows the shard was paid to someone else (`answerDemand`), or
     ///         loses its stake (`slashForKey`).
-    function demandKey(Result calldata rc, address payout, bytes calldata minerSig) external {
+    function demandKey(Result calldata rc, bytes calldata minerSig) external {
         Order storage o = _order(rc.orderId);
         if (msg.sender != o.buyer) revert NotBuyer(rc.orderId, msg.sender);
         if (rc.shard >= o.shards || !_isPaid(o, rc.shard)) revert BadShard(rc.orderId, rc.shard);
@@ -295,8 +296,8 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         if (r.status != RecordStatus.None && r.status != RecordStatus.Submitted) revert WrongRecord(r.status);
         r.status = RecordStatus.KeyDemanded;
         r.at = uint40(block.timestamp);
-        r.commit = bytes26(keccak256(abi.encode(payout, rc.resultKeyHash)));
-        emit KeyDemanded(rc.orderId, rc.shard, rc.miner, rc.resultKeyHash);
+        r.commit = bytes26(keccak256(abi.encode(rc.payout, rc.resultKeyHash)));
+        emit KeyDemanded(rc.orderId, rc.shard, rc.miner, rc.payout, rc.resultKeyHash);
     }
 
     /// @notice Void a key demand by showing that the shard was paid to another payee: the
@@ -384,7 +385,7 @@ contract OrderMarket is EIP712, ReentrancyGuard {
         if (block.timestamp > o.deadline) {
             uint256 lateBy = uint256(o.deadline) + o.reviewWindow;
             if (block.timestamp > lateBy) revert TooLate(lateBy);
-            Result memory ack = Result(c.orderId, c.shard, c.miner, resultHash, resultKeyHash);
+            Result memory ack = Result(c.orderId, c.shard, c.miner, c.payout, resultHash, resultKeyHash);
             bytes32 digest = _hashTypedDataV4(_resultHash(RESULT_ACK_TYPEHASH, ack));
             if (!SignatureChecker.isValidSignatureNow(o.buyer, digest, ackSig)) revert DeadlinePassed(c.orderId, o.deadline);
         }
@@ -554,7 +555,7 @@ contract OrderMarket is EIP712, ReentrancyGuard {
     }
 
     function _resultHash(bytes32 typehash, Result memory r) private pure returns (bytes32) {
-        return keccak256(abi.encode(typehash, r.orderId, r.shard, r.miner, r.resultHash, r.resultKeyHash));
+        return keccak256(abi.encode(typehash, r.orderId, r.shard, r.miner, r.payout, r.resultHash, r.resultKeyHash));
     }
 
     function _recordKey(uint256 orderId, uint16 shard, address miner) private pure returns (bytes32) {

@@ -14,7 +14,7 @@ from typing import Any
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
-CONTRACT_NAMES = ("NTK", "JobMarket", "ModelMarket")
+CONTRACT_NAMES = ("NTK", "JobMarket", "ModelMarket", "OrderMarket")
 """Contracts the app deploys; HostileToken is a test contract and is never deployed by the app."""
 
 

@@ -92,6 +92,8 @@ _PANICS = {0x01: "assert failed", 0x11: "arithmetic overflow", 0x12: "division b
 
 
 _JOB_STATUS = ("none", "open", "claimed", "submitted", "accepted", "rejected", "released", "refunded")
+_RECORD_STATUS = ("none", "submitted", "rejected", "released", "slashed", "key demanded", "key revealed",
+                  "demand voided")
 
 
 def _fmt(a: Any) -> str:
@@ -146,4 +148,6 @@ def decode_revert(data: bytes | str | None) -> Revert:
         return Revert("Panic", (_PANICS.get(args[0], hex(args[0])),))
     if name == "WrongStatus" and len(args) == 2 and 0 <= args[1] < len(_JOB_STATUS):
         return Revert(name, (args[0], _JOB_STATUS[args[1]]))  # JobMarket.Status, by name
+    if name == "WrongRecord" and len(args) == 1 and 0 <= args[0] < len(_RECORD_STATUS):
+        return Revert(name, (_RECORD_STATUS[args[0]],))  # OrderMarket.RecordStatus, by name
     return Revert(name, args)

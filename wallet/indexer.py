@@ -37,7 +37,7 @@ CREATE INDEX IF NOT EXISTS events_from ON events(from_addr, block);
 CREATE INDEX IF NOT EXISTS events_to ON events(to_addr, block);
 CREATE INDEX IF NOT EXISTS events_job ON events(job_id, block);
 """
-_EVENT_CONTRACTS = ("NTK", "JobMarket", "ModelMarket")
+_EVENT_CONTRACTS = ("NTK", "JobMarket", "ModelMarket", "OrderMarket")
 # which argument is the "from" / "to" party and the amount, per event
 _PARTIES = {
     "Transfer": ("from", "to", "value"),
@@ -48,6 +48,16 @@ _PARTIES = {
     "JobRejected": (None, "miner", None),
     "PaymentReleased": (None, "miner", "reward"),
     "JobRefunded": (None, "buyer", "amount"),
+    "OrderPosted": ("buyer", None, None),
+    "ShardClaimed": ("miner", None, None),
+    "ResultSubmitted": ("miner", "payout", None),
+    "ResultRejected": (None, "miner", None),
+    "ResultReleased": (None, "payout", "amount"),
+    "VoucherRedeemed": (None, "payee", "amount"),
+    "OrderClosed": (None, "buyer", "refunded"),
+    "Slashed": ("payout", None, "amount"),
+    "StakeDeposited": ("payout", None, "amount"),
+    "StakeWithdrawn": (None, "payout", "amount"),
     "ModelListed": ("owner", None, "price"),
     "ModelPurchased": ("buyer", "owner", "price"),
 }
@@ -302,6 +312,12 @@ class Indexer:
     def job_events(self, job_id: int) -> list[Event]:
         return [_event(r) for r in self.db.execute("SELECT * FROM events WHERE job_id = ? ORDER BY block, log_index", (job_id,))]
 
+    def order_events(self, order_id: int) -> list[Event]:
+        """The OrderMarket events of order `order_id`, oldest first."""
+        rows = self.db.execute("SELECT * FROM events WHERE json_extract(args, '$.orderId') = ? "
+                               "ORDER BY block, log_index", (str(order_id),))
+        return [_event(r) for r in rows]
+
     def balance_history(self, address: str, token: str) -> list[BalancePoint]:
         """The token balance of `address` after every block in which it changed, oldest first."""
         a = self.chain.w3.to_checksum_address(address)
@@ -341,7 +357,10 @@ def _event(r) -> Event:
 
 
 def for_deployment(chain: Chain, db_path: Path, deployment, **kw) -> Indexer:
-    """An indexer of NTK, JobMarket and ModelMarket of `deployment`, from its deploy block."""
+    """An indexer of the token, JobMarket, ModelMarket and OrderMarket (when deployed) of
+    `deployment`, from its deploy block (OrderMarket events: `order_events`)."""
     kw.setdefault("start_block", deployment.block)
-    return Indexer(chain, db_path, {deployment.ntk: "NTK", deployment.job_market: "JobMarket",
-                                    deployment.model_market: "ModelMarket"}, **kw)
+    contracts = {deployment.ntk: "NTK", deployment.job_market: "JobMarket", deployment.model_market: "ModelMarket"}
+    if getattr(deployment, "order_market", None):
+        contracts[deployment.order_market] = "OrderMarket"
+    return Indexer(chain, db_path, contracts, **kw)

@@ -71,24 +71,38 @@ def make_tester_chain(tmp_path: Path):
     return tester, chain, accounts
 
 
-@pytest.fixture(scope="module")
-def _market_module(tmp_path_factory):
+def _deployed(tmp_path_factory):
+    """(tester, chain, deployment, accounts) with every contract deployed and 1,000 NTK for
+    every account but the deployer."""
     from wallet.deploy import deploy_all
-    from wallet.market import MarketClient
+    from wallet.token import TokenClient
 
     tester, chain, accounts = make_tester_chain(tmp_path_factory.mktemp("chain"))
     dep = deploy_all(chain, accounts[0])
-    market = MarketClient(chain, dep)
+    token = TokenClient(chain, dep.ntk)
     for a in accounts[1:]:
-        market.token.mint(accounts[0], a.address, 1_000 * NTK)
-    return MarketEnv(tester, chain, dep, market, accounts)
+        token.mint(accounts[0], a.address, 1_000 * NTK)
+    return tester, chain, dep, accounts
+
+
+def _reverting(env):
+    """Yield the module's env, then put its chain back as it was (every test starts alike)."""
+    snap = env.tester.take_snapshot()
+    yield env
+    env.tester.revert_to_snapshot(snap)
+
+
+@pytest.fixture(scope="module")
+def _market_module(tmp_path_factory):
+    from wallet.market import MarketClient
+
+    tester, chain, dep, accounts = _deployed(tmp_path_factory)
+    return MarketEnv(tester, chain, dep, MarketClient(chain, dep), accounts)
 
 
 @pytest.fixture
 def market_env(_market_module):
-    snap = _market_module.tester.take_snapshot()
-    yield _market_module
-    _market_module.tester.revert_to_snapshot(snap)
+    yield from _reverting(_market_module)
 
 
 def free_port() -> int:
@@ -169,3 +183,43 @@ def anvil_factory():
 def node_available() -> bool:
     return shutil.which("node") is not None and (ROOT / "node_modules" / "solc").exists()
 
+
+
+@dataclass
+class OrderEnv:
+    """An OrderMarket on the in-memory chain: accounts [0] deployer, [1] buyer, [2] miner (its
+    mining key), [3] payout (the miner's main address), [4] stranger, [5] second miner."""
+
+    tester: object
+    chain: object
+    deployment: object
+    om: object  # OrderMarketClient
+    accounts: list
+
+    buyer = property(lambda self: self.accounts[1])
+    miner = property(lambda self: self.accounts[2])
+    payout = property(lambda self: self.accounts[3])
+    stranger = property(lambda self: self.accounts[4])
+    miner2 = property(lambda self: self.accounts[5])
+
+    def now(self) -> int:
+        return self.chain.latest_timestamp()
+
+    def travel(self, seconds: int) -> None:
+        self.tester.time_travel(self.now() + seconds)
+
+    def balance(self, who) -> int:
+        return self.om.token.balance_of(who if isinstance(who, str) else who.address)
+
+
+@pytest.fixture(scope="module")
+def _order_module(tmp_path_factory):
+    from wallet.order_market import OrderMarketClient
+
+    tester, chain, dep, accounts = _deployed(tmp_path_factory)
+    return OrderEnv(tester, chain, dep, OrderMarketClient(chain, dep.order_market), accounts)
+
+
+@pytest.fixture
+def order_env(_order_module):
+    yield from _reverting(_order_module)

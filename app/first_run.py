@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.context import AppContext
-from app.wallet_gui import FieldError
+from app.amounts import FieldError
 from gpu.modes import AUTO, IDLE, MINING
 from wallet.errors import KeystoreError, WalletError, WrongPassword
 from wallet.keystore import KeyringPasswords, Keystore
@@ -178,7 +178,7 @@ class FirstRun:
         embedded chain on first use (needs the password given earlier in this flow). RPC
         networks: the URL must answer with the expected chain id (FieldError("rpc_url") if not)."""
         from app.settings import _check_url
-        from app.wallet_service import WalletService
+        from app.account import WalletService
 
         if name not in NETWORKS:
             raise FieldError("network", f"Unknown network {name!r}.")

@@ -44,7 +44,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from bench.gui_app import whole_app
-    from app.jobs_service import open_queue, parse_device, runtime_config
+    from app.runtime import open_queue, parse_device, runtime_config
     from jobs.scheduler import Scheduler
     from jobs.spec import JobSpec, load_spec
     from ui.qt import QTimer

@@ -15,13 +15,13 @@ def whole_app(prefix: str):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from app.context import AppContext
-    from app.desktop import MarketSession
-    from app.devices_service import DeviceService
-    from app.earnings_service import EarningsService
-    from app.jobs_service import JobsService
-    from app.preview_service import PreviewService
-    from app.wallet_gui import WalletSession
-    from app.wallet_service import WalletService
+    from app.market_session import MarketSession
+    from app.devices import DeviceService
+    from app.earnings import EarningsService
+    from app.runtime import JobsService
+    from app.runtime import PreviewService
+    from app.account import WalletSession
+    from app.account import WalletService
     from ui.main_window import MainWindow
     from ui.qt import QApplication
     from wallet.keystore import Keystore

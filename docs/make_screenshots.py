@@ -87,14 +87,14 @@ def post_order(shot: Shooter, view, *, count: int, shards: int, budget: str, nam
 
 def shoot_main(shot: Shooter, args) -> None:
     from app.context import AppContext
-    from app.desktop import MarketSession
-    from app.devices_service import DeviceService
-    from app.earnings_service import EarningsService
+    from app.market_session import MarketSession
+    from app.devices import DeviceService
+    from app.earnings import EarningsService
     from app.first_run import FirstRun
-    from app.jobs_service import JobsService
-    from app.preview_service import PreviewService
+    from app.runtime import JobsService
+    from app.runtime import PreviewService
     from app.status import sandbox_status
-    from app.wallet_gui import WalletSession
+    from app.account import WalletSession
     from ui.background import Background
     from ui.first_run import FirstRunWizard
     from ui.main_window import MainWindow
@@ -223,8 +223,8 @@ def shoot_main(shot: Shooter, args) -> None:
 
 def shoot_standin(shot: Shooter, args) -> None:
     from app.context import AppContext
-    from app.devices_service import DeviceService
-    from app.jobs_service import JobsService
+    from app.devices import DeviceService
+    from app.runtime import JobsService
     from app.status import sandbox_status
     from tests.gpu.nvml_standin import RTX_3070_X1, RTX_3090_X16, make_standin
     from ui.main_window import MainWindow

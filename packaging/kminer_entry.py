@@ -33,7 +33,7 @@ def main() -> int:
     multiprocessing.freeze_support()
     if getattr(sys, "frozen", False) and len(sys.argv) >= 3 and sys.argv[1] == "-c":
         return _run_code(sys.argv[2], sys.argv[3:])
-    from app.cli import main as cli_main
+    from cli.main import main as cli_main
 
     return cli_main()
 

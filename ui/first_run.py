@@ -15,7 +15,8 @@ from pathlib import Path
 from app.first_run import (
     BenchmarkRun, BenchOutcome, BenchProgress, Cancelled, FirstRun, password_strength, suggest_modes,
 )
-from app.wallet_gui import FieldError, network_choices
+from app.amounts import FieldError
+from app.account import network_choices
 from ui.background import Background
 from ui.qr import qr_pixmap
 from ui.qt import (
@@ -531,7 +532,7 @@ class FirstRunWizard(QWizard):
     def done(self, result: int) -> None:
         if self.bench_page.run is not None:
             self.bench_page.run.cancel()  # closing the wizard never leaves a benchmark child behind
-        # finished: the app unlocks the wallet with it once (see app.main); otherwise dropped
+        # finished: the app unlocks the wallet with it once (see cli.gui); otherwise dropped
         self.handover_password = self.flow.take_password() if result == QWizard.DialogCode.Accepted else None
         self.flow.forget_password()
         super().done(result)

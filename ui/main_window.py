@@ -36,12 +36,12 @@ def default_size() -> tuple[int, int]:
 class MainWindow(QMainWindow):
     def __init__(self, *, ctx, devices, jobs=None, sandbox=None, tray: bool | None = None, earnings=None,
                  wallet=None, market=None, preview=None, chain_runner: Background | None = None):
-        """jobs: an app.jobs_service.JobsService (None: no Jobs page);
+        """jobs: an app.runtime.jobs.JobsService (None: no Jobs page);
         sandbox: an app.status.StatusItem for the status bar (None: not shown);
-        earnings: an app.earnings_service.EarningsService (Earnings page);
-        wallet: the app.wallet_gui.WalletSession (Wallet page); market: the app.desktop.
+        earnings: an app.earnings.service.EarningsService (Earnings page);
+        wallet: the app.account.session.WalletSession (Wallet page); market: the app.market_session.
         MarketSession over it (Orders and Models pages, and the miner, driven every 2 s);
-        preview: an app.preview_service.PreviewService (Scene editor page);
+        preview: an app.runtime.preview.PreviewService (Scene editor page);
         chain_runner: the ONE runner every chain call goes through (made here if None).
         The window owns and closes every service it is given."""
         super().__init__()
@@ -102,7 +102,7 @@ class MainWindow(QMainWindow):
                                             scenes_dir=ctx.paths.data_dir / "scenes", folders=self.folders)
             self.add_page("Buyer", "Scene editor", self.scene_editor)
         if market is not None:
-            from app.desktop import BuyerFacade
+            from app.market_session import BuyerFacade
             from ui.market_driver import MarketDriver
             from ui.model_market_view import ModelMarketView
             from ui.orders_view import OrdersView
@@ -369,7 +369,7 @@ class MainWindow(QMainWindow):
             import gc
 
             self._market_seen_ready = True
-            gc.freeze()  # the chain libraries are loaded now: keep full collections short (see app.main)
+            gc.freeze()  # the chain libraries are loaded now: keep full collections short (see cli.gui)
         if rep.paid_wei and self.earnings_view is not None:
             self.earnings_view.refresh()
         if self.orders_view is not None and (rep.buyer_events or self.orders_view.isVisible()):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from app.earnings_service import EarningsService
+from app.earnings import EarningsService
 from app.settings import SettingsStore
 from gpu.bench import BenchStore
 from tests.agent.conftest import render_spec_bytes, step_until

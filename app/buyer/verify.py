@@ -1,0 +1,210 @@
+"""Verification of one delivered shard for BuyerService: fetch the result (hash checked),
+check its card against the order, run the verify engine as a sandboxed job, then accept or
+reject on the chain with the figures recorded.
+
+Called only from BuyerService.step() (its thread); see app.buyer.service.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+from app.buyer.book import OrderStatus, ShardStatus
+
+log = logging.getLogger(__name__)
+
+VERIFY_WALL_S = 3600.0
+MAX_VERIFY_RUNS = 3
+"""A verify job that fails (not: finds the result bad) is run again, up to this many runs."""
+VERIFY_RETRY_MARGIN_S = 60
+"""Another verify run is started only while the review window has this long left."""
+MAX_CARD_BYTES = 4 << 20
+"""The most a delivered dataset card (dataset.json) may weigh."""
+FETCH_GIVE_UP_S = 120
+"""A result that still cannot be fetched this close to the end of its review window (chain
+seconds) is rejected: the buyer never pays for what it could not check."""
+
+
+def start_verify(svc, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
+    """Fetch the result and queue its verify job (or settle at once when a check fails)."""
+    from jobs.artifacts import ArtifactError
+    from jobs.queue import QueueError
+    from jobs.sandbox import find_bwrap
+    from jobs.spec import JobSpec
+    from wallet.market import JobStatus
+
+    if svc.cfg.level == "strict" and find_bwrap() is None:  # our problem, not the miner's: never reject for it
+        raise RuntimeError("cannot verify: the strict sandbox needs bubblewrap (install it, or set the sandbox to basic)")
+    try:
+        path = svc.store.fetch(s.result_sha, s.result_uri)
+    except ArtifactError as e:
+        if "hash mismatch" in str(e):
+            settle(svc, o, s, False, {"check": "result does not match its hash"},
+                   f"result does not match its hash: {e}", events)
+            return
+        j = svc.market.job(s.job_id)
+        closes = (j.submitted_at or 0) + j.review_window_s
+        if j.status == JobStatus.SUBMITTED and svc.market.chain.latest_timestamp() + FETCH_GIVE_UP_S < closes:
+            raise  # unreachable for now: try again on the next pass
+        # never accepted unseen, and never left to be released unverified when the window closes
+        settle(svc, o, s, False, {"check": "the result could not be fetched"},
+               f"the result could not be fetched before the review window closed: {e}", events)
+        return
+    p = o.params
+    if o.kind == "render":
+        try:
+            card = read_card_from_tar(path)
+            problem = _card_problem(card, p, s)
+        except ValueError as e:
+            problem = str(e)
+        if problem:
+            settle(svc, o, s, False, {"check": problem}, problem, events)
+            return
+        inputs: dict[str, Any] = {"dataset": {"sha256": s.result_sha, "type": "dir"},
+                                  "scene": {"sha256": p["scene_sha"]}}
+        inputs |= {f"asset-{h[:16]}": {"sha256": h} for h in p.get("assets", [])}
+        kind, params = "verify-render", {"sample": min(int(p.get("verify_sample", 3)), max(1, s.count))}
+    else:
+        inputs = {"model": {"sha256": s.result_sha, "type": "dir"}, **p.get("holdout_inputs", {})}
+        kind, params = "verify-train", {"tolerance": float(p.get("tolerance", 0.05))}
+    qid = f"verify-o{o.id}-s{s.index}-j{s.job_id}"
+    spec = JobSpec.model_validate({"id": qid, "kind": kind, "params": params, "inputs": inputs,
+                                   "seed": secrets.randbelow(2**62),  # frames to re-render: unknown to the miner
+                                   "resources": {"device": "cpu", "max_wall_s": VERIFY_WALL_S}})
+    try:
+        svc.queue.add(spec)
+    except QueueError:
+        pass  # already queued (a restart between add and the state change)
+    svc.book.set_shard(o.id, s.index, state="verifying", verify_job=qid)
+    events.append(f"order {o.id} shard {s.index}: result fetched ({s.result_sha[:12]}…), {kind} queued")
+
+
+def finish_verify(svc, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
+    from jobs.queue import FINAL, QueueError
+
+    try:
+        q = svc.queue.get(s.verify_job)
+    except QueueError:
+        svc.book.set_shard(o.id, s.index, state="submitted")  # lost with a reset queue: verify again
+        return
+    if q.state not in FINAL:
+        return
+    if q.state == "failed" and q.attempts < MAX_VERIFY_RUNS:
+        # the verify run itself died (killed, out of memory, a crash): never reject an honest
+        # miner for our own failure while the review window leaves time to run it again
+        j = svc.market.job(s.job_id)
+        if svc.market.chain.latest_timestamp() + VERIFY_RETRY_MARGIN_S < (j.submitted_at or 0) + j.review_window_s:
+            svc.queue.add(q.spec)
+            events.append(f"order {o.id} shard {s.index}: verify run {q.attempts} failed ({q.reason}); running it again")
+            return
+    if q.state == "succeeded" and isinstance(q.result, dict):
+        r = q.result
+        passed = bool(r.get("passed"))
+        figures = _figures(o.kind, r)
+        reason = None if passed else _reason(o.kind, r)
+    else:
+        passed, figures = False, {"error": q.reason or q.state}
+        reason = f"verification failed: {q.reason or q.state}"
+    settle(svc, o, s, passed, figures, reason, events)
+
+
+def settle(svc, o: OrderStatus, s: ShardStatus, passed: bool, figures: dict, reason: str | None,
+           events: list[str]) -> None:
+    """Accept or reject on the chain as the verification says (or record the miner's release)."""
+    from wallet.errors import ContractRevert, TransactionFailed
+    from wallet.market import JobStatus
+
+    m = svc.market
+    j = m.job(s.job_id)
+    now = time.time()
+    cols: dict[str, Any] = {"verified": int(passed), "figures": figures, "reason": reason, "settled_at": now,
+                            "chain_status": j.status.name.lower()}
+    fig = _fig_text(figures)
+    closes = (j.submitted_at or 0) + j.review_window_s
+    if j.status == JobStatus.SUBMITTED and not svc._chain_time_past(closes):
+        if passed:
+            res = m.accept(svc.account, j.id)
+            svc.book.set_shard(o.id, s.index, state="accepted", tx=res.tx_hash, **{**cols, "chain_status": "accepted"})
+            events.append(f"order {o.id} shard {s.index}: verified ({fig}); accepted, {j.reward_wei / 1e18:g} NTK paid "
+                          f"to {j.miner}")
+            return
+        try:
+            res = m.reject(svc.account, j.id)
+        except (ContractRevert, TransactionFailed):  # the block it landed in was past the window after all
+            if m.job(j.id).status != JobStatus.SUBMITTED or m.chain.latest_timestamp() <= closes:
+                raise
+        else:
+            svc.book.set_shard(o.id, s.index, state="rejected", tx=res.tx_hash, **{**cols, "chain_status": "rejected"})
+            events.append(f"order {o.id} shard {s.index}: REJECTED ({reason}); reward back")
+            return
+    if j.status in (JobStatus.ACCEPTED, JobStatus.REJECTED):  # our own answer, sent before a restart
+        svc.book.set_shard(o.id, s.index, state=j.status.name.lower(), **cols)
+        return
+    # the review window closed first: the miner is (or will be) paid; keep what we learned
+    svc.book.set_shard(o.id, s.index, state="released", **cols)
+    events.append(f"order {o.id} shard {s.index}: review window closed before the answer; "
+                  f"{'verified' if passed else 'FAILED verification'} ({fig})")
+
+
+def _card_problem(card: dict, p: dict, s: ShardStatus) -> str | None:
+    """Why a delivered card does not match what the shard asked for (None: it matches)."""
+    if card.get("spec_hash") != p["spec_hash"]:
+        return "the dataset is of another scene"
+    if card.get("seed") != p["seed"]:
+        return f"the dataset was rendered with seed {card.get('seed')}, not {p['seed']}"
+    want = [[s.start, s.start + s.count]]
+    if card.get("frame_ranges") != want:
+        return f"the dataset holds frames {card.get('frame_ranges')}, not {want}"
+    if (card.get("counts") or {}).get("images") != s.count:
+        return f"the dataset counts {(card.get('counts') or {}).get('images')} images, not {s.count}"
+    return None
+
+
+def _figures(kind: str, r: dict) -> dict:
+    if kind == "render":
+        keys = ("mode", "rgb_mad_max", "rgb_mad_mean", "box_iou_min", "exact_matches", "frames_checked", "failure_count")
+        return {**{k: r.get(k) for k in keys}, "failures": list(r.get("failures") or [])[:5]}
+    out = {k: r.get(k) for k in ("metric", "claimed", "measured", "tolerance", "images")}
+    if isinstance(r.get("claimed"), (int, float)) and isinstance(r.get("measured"), (int, float)):
+        out["gap"] = round(float(r["claimed"]) - float(r["measured"]), 4)
+    return out
+
+
+def _reason(kind: str, r: dict) -> str:
+    if kind == "render":
+        first = (r.get("failures") or ["re-rendered frames differ"])[0]
+        return f"{r.get('failure_count', 1)} check(s) failed, e.g. {first}"
+    return r.get("reason") or "the model does not reproduce its card's metric"
+
+
+def _fig_text(f: dict) -> str:
+    if "check" in f:
+        return f["check"]
+    if "error" in f:
+        return f["error"]
+    if "rgb_mad_max" in f:
+        return (f"{f.get('mode')}: {f.get('exact_matches')}/{len(f.get('frames_checked') or [])} frames exact, "
+                f"MAD max {f.get('rgb_mad_max')}, box IoU min {f.get('box_iou_min')}")
+    return f"{f.get('metric')} claimed {f.get('claimed')}, measured {f.get('measured')}, gap {f.get('gap')}"
+
+
+def read_card_from_tar(path: Path) -> dict:
+    """dataset.json of a stored dataset folder (a tar), read without unpacking the rest."""
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            m = tar.getmember("dataset.json")
+            if not m.isreg() or m.size > MAX_CARD_BYTES:
+                raise ValueError("dataset.json is not a small regular file")
+            f = tar.extractfile(m)
+            assert f is not None
+            return json.loads(f.read())
+    except KeyError:
+        raise ValueError("the result holds no dataset.json") from None
+    except (tarfile.TarError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"the result is not a readable dataset folder ({e})") from None

@@ -23,7 +23,7 @@ def check_address(text: str, field: str = "to") -> str:
     """The checksummed address in `text`; FieldError if it is not one or its checksum is wrong.
 
     All-lowercase or all-uppercase hex carries no checksum (EIP-55) and is accepted as is."""
-    from eth_utils import is_hex, to_checksum_address
+    from eth_utils import is_hex, to_checksum_address  # deferred: eth-utils takes ~0.1 s to load
 
     t = (text or "").strip()
     if not t:

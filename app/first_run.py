@@ -27,8 +27,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.context import AppContext
+import gpu
+from app.account import WalletService
 from app.amounts import FieldError
+from app.context import AppContext
+from app.settings import _check_url
+from gpu.bench import BenchStore, child_command
 from gpu.modes import AUTO, IDLE, MINING
 from wallet.errors import KeystoreError, WalletError, WrongPassword
 from wallet.keystore import KeyringPasswords, Keystore
@@ -177,9 +181,6 @@ class FirstRun:
         """Check and save the network; returns its chain id. Local: deploys and funds the
         embedded chain on first use (needs the password given earlier in this flow). RPC
         networks: the URL must answer with the expected chain id (FieldError("rpc_url") if not)."""
-        from app.settings import _check_url
-        from app.account import WalletService
-
         if name not in NETWORKS:
             raise FieldError("network", f"Unknown network {name!r}.")
         net = NETWORKS[name]
@@ -290,8 +291,6 @@ class BenchmarkRun:
 
     def __init__(self, ctx: AppContext, devices, device_ids: Sequence[str], *, quick: bool = True,
                  timeout_s: float = 300.0, command: Sequence[str] | None = None):
-        from gpu.bench import child_command
-
         self.ctx = ctx
         self.devices = devices
         self.device_ids = list(device_ids)
@@ -319,8 +318,6 @@ class BenchmarkRun:
 
     def run(self, progress: Callable[[BenchProgress], None] | None = None) -> list[BenchOutcome]:
         """Blocks; raises Cancelled when cancelled. progress(BenchProgress) about twice a second."""
-        from gpu.bench import BenchStore
-
         store = BenchStore(self.ctx.paths.bench_file)
         out = []
         for i, device_id in enumerate(self.device_ids):
@@ -335,7 +332,6 @@ class BenchmarkRun:
     def _one(self, index: int, device_id: str, progress) -> tuple[dict | None, str | None]:
         if self._cancel.is_set():
             raise Cancelled()
-        import gpu
 
         env = dict(os.environ)
         env.setdefault("PYOPENGL_PLATFORM", "egl")

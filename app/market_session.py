@@ -25,9 +25,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.account import local_mining_account
+from app.account import Locked, local_mining_account
+from app.buyer import BuyerService
 from app.context import AppContext
+from app.earnings import Ledger
 from app.home_lock import HomeBusy
+from app.miner import MinerService
+from app.models import ModelService
+from wallet.errors import WalletError
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +81,6 @@ class MarketSession:
     def models(self):
         """The model market (app.models.service.ModelService); reads work while locked."""
         if self._models is None:
-            from app.models import ModelService
-
             self._models = ModelService(self.ctx, self.wallet)
         return self._models
 
@@ -87,9 +90,6 @@ class MarketSession:
     def open(self) -> str | None:
         """Build the buyer and the miner if the wallet is unlocked. None when ready, else the
         reason in one line (locked, node down, no market on this network)."""
-        from app.account import Locked
-        from wallet.errors import WalletError
-
         svc = self.wallet.service
         try:
             chain_id = svc.chain.chain_id
@@ -110,9 +110,6 @@ class MarketSession:
             market = svc.market()
         except WalletError as e:
             return str(e)
-        from app.buyer import BuyerService
-        from app.earnings import Ledger
-        from app.miner import MinerService
 
         miner_account = me
         if svc.network.embedded:

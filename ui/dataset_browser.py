@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtGui import QImage
 
 from ui.background import Background
+from ui.image_view import ImageView as ScaledView
 from ui.qt import (
     QColor, QDialog, QFont, QHBoxLayout, QIcon, QLabel, QListWidget, QListWidgetItem, QPainter, QPen, QPixmap, QPushButton,
     QRectF, QSize, Qt, QVBoxLayout, QWidget, Signal,
@@ -233,7 +234,6 @@ class DatasetBrowser(QWidget):
         """The picked frame at its full size (boxes readable) in a window of its own, at most the screen's size."""
         if self._large_image is None:
             return
-        from ui.image_view import ImageView as ScaledView
 
         if self.enlarged is not None:
             self.enlarged.close()

@@ -12,6 +12,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices, QImage, QTextCursor
+from PySide6.QtWidgets import QPlainTextEdit
+
 from ui.background import Background
 from ui.qt import (
     QFont, QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPixmap, QPushButton,
@@ -33,8 +37,6 @@ def _size(n: int) -> str:
 
 def _thumbs(images: list[tuple[str, bytes]]) -> list[tuple[str, Any]]:
     """(name, QImage scaled to THUMB_PX) for the images that decode; runs on the runner thread."""
-    from PySide6.QtGui import QImage
-
     out = []
     for name, data in images:
         img = QImage()
@@ -70,8 +72,6 @@ class JobDetail(QWidget):
         self.attempts_label.setWordWrap(True)
         self.attempts_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.attempts_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-
-        from PySide6.QtWidgets import QPlainTextEdit
 
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
@@ -196,8 +196,6 @@ class JobDetail(QWidget):
         if text == old:
             return
         if old and text.startswith(old):
-            from PySide6.QtGui import QTextCursor
-
             cur = QTextCursor(self.log_view.document())
             cur.movePosition(QTextCursor.MoveOperation.End)
             cur.insertText(text[len(old):])
@@ -260,7 +258,4 @@ class JobDetail(QWidget):
 
 
 def _open_in_file_manager(path: str) -> None:
-    from PySide6.QtCore import QUrl
-    from PySide6.QtGui import QDesktopServices
-
     QDesktopServices.openUrl(QUrl.fromLocalFile(path))

@@ -12,7 +12,7 @@ MINING_ACCOUNT_LABEL = b"knowledge-miner/local-mining-account/v1"
 
 def local_mining_account(main_account):
     """The mining account of `main_account` (an eth-account LocalAccount) on the local chain."""
-    from eth_account import Account
-    from eth_utils import keccak
+    from eth_account import Account  # deferred: eth-account takes ~1 s to load
+    from eth_utils import keccak  # deferred: eth-utils takes ~0.1 s to load
 
     return Account.from_key(keccak(MINING_ACCOUNT_LABEL + bytes(main_account.key)))

@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Sequence
 
 from app.context import AppContext
+from app.models import list_demo_models
 from wallet.chain import Chain
 from wallet.deploy import FAUCET_NTK_WEI, Deployment, deploy_all, load_deployment, save_deployment
 from wallet.errors import NotDeployed, WalletError
+from wallet.indexer import for_deployment
 from wallet.keystore import Keystore, PasswordProvider
 from wallet.networks import Network, get_network
+from wallet.token import TokenClient
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ class WalletService:
     def chain(self) -> Chain:
         if self._chain is None:
             if self.network.embedded:
-                from wallet.embedded import EmbeddedChain
+                from wallet.embedded import EmbeddedChain  # deferred: loads py-evm and web3 (~1 s)
 
                 self._embedded = EmbeddedChain(self.ctx.paths.chain_dir, genesis_account=self.address)
                 self._chain = Chain.over_embedded(self._embedded, lock_dir=self._lock_dir())
@@ -131,10 +134,8 @@ class WalletService:
             raise WalletError("bootstrap is for the local chain only")
         me = self.signer()
         dep = deploy_all(self.chain, me)
-        from wallet.token import TokenClient
 
         TokenClient(self.chain, dep.ntk).mint(me, me.address, FAUCET_NTK_WEI)
-        from app.models import list_demo_models
         list_demo_models(self.chain, me, dep)
         save_deployment(self.ctx.paths.chain_dir, dep)
         log.info("local chain: contracts deployed, %s funded from the faucet", me.address)
@@ -157,29 +158,24 @@ class WalletService:
             return None
 
     def token(self):
-        from wallet.token import TokenClient
-
         addr = self.ntk_address()
         if addr is None:
             raise NotDeployed(f"no NTK contract known on {self.network.name}; deploy with `kminer market deploy`")
         return TokenClient(self.chain, addr)
 
     def market(self):
-        from wallet.market import MarketClient
+        from wallet.market import MarketClient  # deferred: loads web3 (~1.5 s)
 
         return MarketClient(self.chain, self.deployment())
 
     def balances(self, address: str | None = None) -> Balances:
         address = _checksum(address or self.address)
         ntk = self.ntk_address()
-        from wallet.token import TokenClient
 
         return Balances(address, self.network.name, self.chain.chain_id, self.chain.balance_wei(address),
                         TokenClient(self.chain, ntk).balance_of(address) if ntk else None)
 
     def indexer(self):
-        from wallet.indexer import for_deployment
-
         chain = self.chain
         return for_deployment(chain, self.ctx.paths.data_dir / f"wallet-index-{chain.chain_id}.sqlite", self.deployment())
 
@@ -197,7 +193,7 @@ class WalletService:
 
 
 def _checksum(address: str) -> str:
-    from eth_utils import is_address, to_checksum_address
+    from eth_utils import is_address, to_checksum_address  # deferred: eth-utils takes ~0.1 s to load
 
     if not is_address(address):
         raise WalletError(f"not an Ethereum address: {address!r}")

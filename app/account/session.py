@@ -19,18 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app.amounts import FieldError, check_address, check_amount, format_amount
-from app.context import AppContext
 from app.account.history import (
     CSV_COLUMNS, HistoryFilter, HistoryRow, export_csv, filter_rows, rows_to_csv, to_rows,
 )
-from app.account.service import WalletService
+from app.account.mining_account import local_mining_account
 from app.account.sent_log import SentLog
+from app.account.service import WalletService
+from app.amounts import FieldError, check_address, check_amount, format_amount
+from app.context import AppContext
+from wallet.deploy import load_deployment
 from wallet.errors import (
     KeystoreError, NotDeployed, RpcUnavailable, WalletError, WrongPassword,
 )
 from wallet.keystore import KeyringPasswords, Keystore
-from wallet.networks import NETWORKS, Network
+from wallet.networks import NETWORKS, Network, get_network
+from wallet.token import TokenClient
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +179,6 @@ class WalletSession:
 
         The unlocked key is kept across the switch (same account). RpcUnavailable / WrongChain
         propagate: the network stays selected, `snapshot()` retries."""
-        from wallet.networks import get_network
-
         get_network(name)  # ValueError on an unknown name, before anything changes
         old = self._svc
         signers = dict(old._signers) if old is not None else {}
@@ -213,7 +214,6 @@ class WalletSession:
         except Locked:
             ntk_addr = None
             note = "Unlock the wallet to set up NTK on the local chain."
-        from wallet.token import TokenClient
 
         token = TokenClient(chain, ntk_addr) if ntk_addr else None
         ntk = token.balance_of(address) if token else None
@@ -229,8 +229,6 @@ class WalletSession:
         svc = self.service
         known = self._mining_addresses.get(svc.address)
         if known is None and svc.is_unlocked():
-            from app.account.mining_account import local_mining_account
-
             known = self._mining_addresses[svc.address] = local_mining_account(svc.signer()).address
         return known
 
@@ -239,8 +237,6 @@ class WalletSession:
         (deploying needs the key: never asked for silently)."""
         svc = self.service
         if svc.network.embedded and not svc.is_unlocked():
-            from wallet.deploy import load_deployment
-
             try:
                 dep = load_deployment(self.ctx.paths.chain_dir, svc.chain.chain_id)
                 if svc.chain.read(lambda: svc.chain.w3.eth.get_code(dep.ntk)):
@@ -411,8 +407,6 @@ class WalletSession:
 
 
 def _token(chain, address: str | None):
-    from wallet.token import TokenClient
-
     if address is None:
         raise NotDeployed("no NTK contract known on this network")
     return TokenClient(chain, address)

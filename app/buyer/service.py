@@ -56,9 +56,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from app.buyer import verify as bv
 from app.buyer.book import OrderBook, OrderStatus, ShardStatus
 from app.context import AppContext
 from app.home_lock import HomeBusy, HomeLock
+from app.runtime import runtime_config
+from common.fsutil import sha256_file
+from jobs.execute import Device
+from jobs.queue import JobQueue
+from jobs.render.spec import SceneError, SceneSpec, load_scene, parse_scene
+from jobs.scheduler import Scheduler
+from jobs.spec import SpecError, parse_spec
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +88,6 @@ class BuyerService:
     """See the module docstring."""
 
     def __init__(self, ctx: AppContext, market, account=None, *, sandbox: str | None = None, store=None):
-        from app.runtime import runtime_config
-        from jobs.execute import Device
-        from jobs.queue import JobQueue
-        from jobs.scheduler import Scheduler
-
         self.ctx = ctx
         self.market = market
         self.account = account
@@ -120,9 +123,6 @@ class BuyerService:
         """Post frames [0, count) of `scene` (a SceneSpec, a dict or a JSON file path) as
         `shards` market jobs of about count/shards frames, each paying `reward_each_wei`.
         `assets`: the user files (meshes, images) the scene names by sha256."""
-        from common.fsutil import sha256_file
-        from jobs.render.spec import SceneError, SceneSpec, load_scene, parse_scene
-
         self._need_account()
         _check_terms(reward_each_wei, deadline_s, review_window_s)
         if count < 1 or shards < 1 or shards > count:
@@ -254,8 +254,6 @@ class BuyerService:
         return self.store.path(sha).resolve().as_uri()
 
     def _put_spec(self, job: dict) -> dict:
-        from jobs.spec import SpecError, parse_spec
-
         try:
             parse_spec(job)
         except SpecError as e:
@@ -368,8 +366,7 @@ class BuyerService:
             stop.wait(interval_s)
 
     def _advance(self, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
-        from app.buyer import verify as bv
-        from wallet.market import JobStatus
+        from wallet.market import JobStatus  # deferred: loads web3 (~1.5 s)
 
         m = self.market
         if s.state in ("open", "claimed"):
@@ -410,7 +407,7 @@ class BuyerService:
             return True
         if time.time() < t + 1:  # a block made now would be stamped t or earlier
             return False
-        from wallet.embedded import empty_block_miner
+        from wallet.embedded import empty_block_miner  # deferred: loads py-evm and web3 (~1 s)
 
         mine = empty_block_miner(chain.w3)
         if mine is not None:
@@ -437,7 +434,7 @@ class BuyerService:
         """Every shard verified: merge the render shards into one dataset, or unpack the model."""
         folder = self.orders_dir / str(o.id)
         if o.kind == "render":
-            from jobs.render.dataset import merge_datasets
+            from jobs.render.dataset import merge_datasets  # deferred: loads numpy and trimesh
 
             out = folder / "dataset"
             parts = folder / "shards"

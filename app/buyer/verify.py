@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from app.buyer.book import OrderStatus, ShardStatus
+from jobs.artifacts import ArtifactError
+from jobs.queue import FINAL, QueueError
+from jobs.sandbox import find_bwrap
+from jobs.spec import JobSpec
+from wallet.errors import ContractRevert, TransactionFailed
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +38,7 @@ seconds) is rejected: the buyer never pays for what it could not check."""
 
 def start_verify(svc, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
     """Fetch the result and queue its verify job (or settle at once when a check fails)."""
-    from jobs.artifacts import ArtifactError
-    from jobs.queue import QueueError
-    from jobs.sandbox import find_bwrap
-    from jobs.spec import JobSpec
-    from wallet.market import JobStatus
+    from wallet.market import JobStatus  # deferred: loads web3 (~1.5 s)
 
     if svc.cfg.level == "strict" and find_bwrap() is None:  # our problem, not the miner's: never reject for it
         raise RuntimeError("cannot verify: the strict sandbox needs bubblewrap (install it, or set the sandbox to basic)")
@@ -86,8 +87,6 @@ def start_verify(svc, o: OrderStatus, s: ShardStatus, events: list[str]) -> None
 
 
 def finish_verify(svc, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
-    from jobs.queue import FINAL, QueueError
-
     try:
         q = svc.queue.get(s.verify_job)
     except QueueError:
@@ -117,8 +116,7 @@ def finish_verify(svc, o: OrderStatus, s: ShardStatus, events: list[str]) -> Non
 def settle(svc, o: OrderStatus, s: ShardStatus, passed: bool, figures: dict, reason: str | None,
            events: list[str]) -> None:
     """Accept or reject on the chain as the verification says (or record the miner's release)."""
-    from wallet.errors import ContractRevert, TransactionFailed
-    from wallet.market import JobStatus
+    from wallet.market import JobStatus  # deferred: loads web3 (~1.5 s)
 
     m = svc.market
     j = m.job(s.job_id)

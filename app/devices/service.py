@@ -21,6 +21,8 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from app.context import AppContext
+from app.devices.idle import IdleDetector
+from gpu.bench import BenchStore
 from gpu.devices import NA, DeviceInfo, DeviceProbe, NAType, Telemetry, is_na, na_to_none
 from gpu.limits import NOT_THROTTLED, Limits, Throttle, evaluate
 from gpu.modes import MODES, is_active, validate_mode
@@ -70,8 +72,6 @@ class DeviceService:
         self._poll_lock = threading.Lock()
         self._owns_idle = idle is None
         if idle is None:
-            from app.devices.idle import IdleDetector
-
             self._idle_detector: Any = IdleDetector()
             idle = self._idle_detector.idle_seconds
         self._idle = idle
@@ -199,8 +199,6 @@ class DeviceService:
     # ---- benchmarks -----------------------------------------------------------------------
     def benchmark(self, device_id: str) -> dict | None:
         """The latest stored benchmark of a device (see gpu.bench), or None."""
-        from gpu.bench import BenchStore
-
         d = self.device(device_id)
         try:
             return BenchStore(self.ctx.paths.bench_file).latest(d.key)

@@ -19,6 +19,11 @@ from urllib.request import url2pathname
 
 from app.miner import pricing
 from app.miner.db import FloorChangeRow, MarketJobRow, OpenJob, PricingDecision
+from jobs.artifacts import ArtifactError
+from jobs.execute import device_fits
+from jobs.queue import QueueError
+from jobs.spec import JobSpec, SpecError, parse_spec
+from wallet.errors import ContractRevert, InsufficientFunds, RpcUnavailable
 
 log = logging.getLogger("app.miner.service")
 
@@ -46,9 +51,7 @@ class _Transient(Exception):
 
 
 def is_transient(e: BaseException) -> bool:
-    import requests
-
-    from wallet.errors import RpcUnavailable
+    import requests  # deferred: requests takes ~0.1 s to load
 
     try:
         from web3.exceptions import ProviderConnectionError
@@ -64,15 +67,11 @@ class ClaimsMixin:
     # ---- specs and inputs -----------------------------------------------------------------
     def _load_spec(self, spec_sha: str, spec_uri: str):
         """The market spec as a JobSpec (fetched and checked against its hash), or raises."""
-        from jobs.spec import parse_spec
-
         path = self.store.fetch(spec_sha, spec_uri)
         return parse_spec(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def _fetch_inputs(self, spec, spec_uri: str) -> dict[str, pricing.InputStats]:
         """Every input in the local store (hash-checked); its image count, for pricing."""
-        from jobs.artifacts import ArtifactError
-
         out = {}
         for name, ref in spec.inputs.items():
             try:
@@ -83,9 +82,6 @@ class ClaimsMixin:
         return out
 
     def _queue_job(self, r: MarketJobRow) -> None:
-        from jobs.queue import QueueError
-        from jobs.spec import JobSpec
-
         spec = self._load_spec(r.spec_sha, r.spec_uri)
         inputs = {k: v.model_dump() | {"uri": _resolve(v.uri, r.spec_uri)} for k, v in spec.inputs.items()}
         spec = JobSpec.model_validate(spec.model_dump() | {"id": self.queue_id(r.job_id), "inputs": inputs})
@@ -110,8 +106,6 @@ class ClaimsMixin:
 
     def quote(self, o: OpenJob, spec, stats: dict[str, pricing.InputStats]) -> PricingDecision:
         """The best device for a job: claim, or why not (below floor, too slow, no device)."""
-        from jobs.execute import device_fits
-
         size = pricing.job_size(spec.kind, spec.params, stats)
         devs = {d.device_id: d for d in self._job_devices()}
         running = self._running_by_key()
@@ -161,9 +155,6 @@ class ClaimsMixin:
             self.db.set_decision(o.job_id, key)
 
     def _claim_new(self) -> None:
-        from jobs.artifacts import ArtifactError
-        from jobs.spec import SpecError
-
         me = self.account.address.lower()
         for o in self.db.open_jobs(now=time.time()):
             if self.free_slots() <= 0:
@@ -277,8 +268,6 @@ def _refused_before_sending(e: BaseException) -> bool:
     """True when a claim failed before its transaction left (a revert found by the preflight,
     too little ETH or NTK for the stake): nothing can be on the chain. Anything else (RPC gone
     or a receipt timeout after sending) may have claimed the job."""
-    from wallet.errors import ContractRevert, InsufficientFunds
-
     return isinstance(e, (ContractRevert, InsufficientFunds))
 
 

@@ -44,11 +44,18 @@ from pathlib import Path
 from typing import Any
 
 from app.context import AppContext
-from app.runtime import open_queue, runtime_config
+from app.home_lock import HomeLock
 from app.miner.claims import (KINDS, MIN_OBSERVE_S, SAFETY, SUBMIT_MARGIN_S, ClaimsMixin, is_transient,
                               _Transient)
 from app.miner.db import (FINAL, STATES, FloorChangeRow, MarketJobRow, MinerDB, MinerJobView, PricingDecision,
                           deployment_db)
+from app.runtime import open_queue, runtime_config
+from gpu.bench import BenchStore
+from jobs.execute import Device
+from jobs.queue import APP_STOPPED, QueueError
+from jobs.scheduler import Scheduler
+from wallet.errors import ContractRevert
+from wallet.indexer import for_deployment
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +83,6 @@ class MinerService(ClaimsMixin):
     def __init__(self, ctx: AppContext, market, account, devices, ledger, *, sandbox: str | None = None,
                  indexer=None, earnings=None, bench=None, db_path: Path | None = None,
                  backoff_first_s: float = 1.0, backoff_cap_s: float = 60.0):
-        from app.home_lock import HomeLock
-
         # one miner per home: another process on this miner DB could run a claimed job again
         self._home_lock = HomeLock(ctx.paths.data_dir / "miner.lock",
                                    "another Knowledge Miner process (the app or `kminer agent`) is mining with this "
@@ -92,9 +97,6 @@ class MinerService(ClaimsMixin):
 
     def _open(self, ctx, market, account, devices, ledger, *, sandbox, indexer, earnings, bench, db_path,
               backoff_first_s, backoff_cap_s) -> None:
-        from gpu.bench import BenchStore
-        from jobs.scheduler import Scheduler
-
         self.ctx = ctx
         self.market = market
         self.account = account
@@ -119,7 +121,7 @@ class MinerService(ClaimsMixin):
         self._chain_now = 0
         self._busy: dict[str, list[float]] | None = None  # device key -> [window start (unix s), passes, busy passes]
         self._busy_saved_at = 0.0
-        from wallet.embedded import empty_block_miner
+        from wallet.embedded import empty_block_miner  # deferred: loads py-evm and web3 (~1 s)
 
         self._mine_empty = empty_block_miner(market.chain.w3)
         self.scheduler = Scheduler(self.queue, self.cfg, self._job_devices, self._on_event)
@@ -162,8 +164,6 @@ class MinerService(ClaimsMixin):
     # ---- devices -------------------------------------------------------------------------
     def _job_devices(self) -> list:
         """The devices as the scheduler sees them (jobs ids: "cpu", "gpu:N")."""
-        from jobs.execute import Device
-
         out = []
         for s in self._states:
             i = s.info
@@ -295,8 +295,6 @@ class MinerService(ClaimsMixin):
 
     def pause_job(self, queue_id: str) -> None:
         """Stop one running job now; it is requeued (its market job stays `running`)."""
-        from jobs.queue import APP_STOPPED
-
         rj = self.scheduler.running().get(queue_id)
         if rj is not None:
             rj.handle.cancel(APP_STOPPED)
@@ -329,8 +327,6 @@ class MinerService(ClaimsMixin):
     # ---- events --------------------------------------------------------------------------
     def indexer(self):
         if self._indexer is None:
-            from wallet.indexer import for_deployment
-
             chain = self.market.chain
             path = self.ctx.paths.data_dir / f"miner-index-{self.namespace}.sqlite"
             self._indexer = for_deployment(chain, path, self.market.deployment)
@@ -338,7 +334,7 @@ class MinerService(ClaimsMixin):
 
     def _read_events(self) -> None:
         """Sync the indexer, then apply the job events after our cursor (oldest first)."""
-        from wallet.market import KIND_NAMES
+        from wallet.market import KIND_NAMES  # deferred: loads web3 (~1.5 s)
 
         idx = self.indexer()
         idx.sync()
@@ -366,8 +362,7 @@ class MinerService(ClaimsMixin):
 
     # ---- advancing tracked jobs -----------------------------------------------------------
     def _advance(self, r: MarketJobRow) -> None:
-        from wallet.errors import ContractRevert
-        from wallet.market import JobStatus
+        from wallet.market import JobStatus  # deferred: loads web3 (~1.5 s)
 
         m = self.market
         if r.state == "claiming":
@@ -416,8 +411,6 @@ class MinerService(ClaimsMixin):
             self._settle(r)
 
     def _advance_running(self, r: MarketJobRow) -> None:
-        from jobs.queue import QueueError
-
         try:
             q = self.queue.get(self.queue_id(r.job_id))
         except QueueError:
@@ -484,8 +477,7 @@ class MinerService(ClaimsMixin):
         log.warning("market job %s given up: %s", r.job_id, reason)
 
     def _settle(self, r: MarketJobRow) -> None:
-        from wallet.errors import ContractRevert
-        from wallet.market import JobStatus
+        from wallet.market import JobStatus  # deferred: loads web3 (~1.5 s)
 
         m = self.market
         if r.dirty or r.submitted_at is None:

@@ -25,10 +25,16 @@ from pathlib import Path
 from typing import Iterable
 
 from app.context import AppContext
+from app.models.try_run import TryHandle, check_images, run_try, save_annotated
 from app.models.types import BuyQuote, ModelError, ModelListing, OwnedModel, Purchase, SellerReputation
 from app.resources import resource_path
 from common.fsutil import sha256_file
+from jobs.artifacts import ArtifactError, ArtifactStore
+from jobs.train import TrainError
+from jobs.train.card import load_card
+from wallet.chain import DEFAULT_PRIORITY_FEE_WEI
 from wallet.errors import InsufficientFunds, WalletError
+from wallet.token import format_units
 
 RESOURCE_URI = "kminer-resource:"
 """URI prefix of files shipped with the app (the demo models): `kminer-resource:models/x/model_card.json`."""
@@ -96,7 +102,7 @@ def card_metrics(card: dict) -> tuple[tuple[str, float], ...]:
 # --- the demo seller ------------------------------------------------------------------------------
 
 def demo_seller_account():
-    from eth_account import Account
+    from eth_account import Account  # deferred: eth-account takes ~1 s to load
 
     return Account.from_key(hashlib.sha256(DEMO_SELLER_SEED).digest())
 
@@ -104,7 +110,7 @@ def demo_seller_account():
 def list_demo_models(chain, funder, deployment) -> list[int]:
     """On a new local chain: fund the demo seller with ETH for gas (from `funder`) and list the
     demo models at their prices. Returns the listing ids. *(chain)*"""
-    from wallet.market import MarketClient
+    from wallet.market import MarketClient  # deferred: loads web3 (~1.5 s)
 
     if not chain.embedded:
         raise WalletError("demo models are listed on the local chain only")
@@ -130,8 +136,6 @@ class ModelService:
     def __init__(self, ctx: AppContext, wallet):
         """wallet: an app.account.service.WalletService, or anything with a `.service` giving the
         current one (the GUI's WalletSession: a network switch is then followed)."""
-        from jobs.artifacts import ArtifactStore
-
         self.ctx = ctx
         self._wallet = wallet
         self.store = ArtifactStore(ctx.paths.artifacts_dir)
@@ -210,10 +214,6 @@ class ModelService:
 
     def _card(self, card_hash: str, uri: str) -> tuple[dict, Path]:
         """The card of a listing, fetched into the store and checked against its hash."""
-        from jobs.artifacts import ArtifactError
-        from jobs.train import TrainError
-        from jobs.train.card import load_card
-
         sha = card_hash.removeprefix("0x").lower()
         try:
             path = self.store.fetch(sha, resolve_uri(uri))
@@ -245,8 +245,6 @@ class ModelService:
     # -- buying (chain) ------------------------------------------------------------------------------
     def quote(self, listing_id: int) -> BuyQuote:
         """The exact NTK price and the most the network fee can be, before buying. *(chain)*"""
-        from wallet.chain import DEFAULT_PRIORITY_FEE_WEI
-
         m = self._market()
         lst = self.listing(listing_id)
         if not lst.active:
@@ -272,8 +270,6 @@ class ModelService:
     def buy(self, listing_id: int, *, max_price_wei: int) -> Purchase:
         """Buy a listing, paying exactly its price (refused if above `max_price_wei`, the price the
         user confirmed). InsufficientFunds (one line) when the NTK balance is short. *(chain)*"""
-        from wallet.token import format_units
-
         m = self._market()
         me = self.wallet.signer()
         raw = m.listing(listing_id)
@@ -307,9 +303,6 @@ class ModelService:
         """List a model folder (card + weights) for sale; returns the listing id. The card and
         weights are checked and kept in the artifact store; `uri` (default: the card's file URI)
         is where buyers fetch the card, the weights beside it. *(chain)*"""
-        from jobs.train import TrainError
-        from jobs.train.card import load_card
-
         if price_wei < 0:
             raise ModelError("the price cannot be negative")
         try:
@@ -332,8 +325,6 @@ class ModelService:
     def _checked_weights(self, raw) -> tuple[dict, str, str]:
         """(card, weights sha256, weights file name) of a listing, the weights fetched into the
         store and checked against the card; ModelError if they cannot be had or do not match."""
-        from jobs.artifacts import ArtifactError
-
         card, _ = self._card(raw.card_hash, raw.uri)
         w = card["weights"]
         wsha = w.get("sha256")
@@ -349,8 +340,6 @@ class ModelService:
     # -- fetching a bought model (chain) ------------------------------------------------------------
     def fetch(self, listing_id: int) -> OwnedModel:
         """The bought model as a checked folder under models_dir (fetched on first use). *(chain)*"""
-        from jobs.artifacts import ArtifactError
-
         m = self._market()
         me = self.wallet.address
         raw = m.listing(listing_id)
@@ -377,29 +366,21 @@ class ModelService:
     @staticmethod
     def new_try():
         """A handle to cancel a `try_model` run from any thread (app.models.try_run.TryHandle)."""
-        from app.models.try_run import TryHandle
-
         return TryHandle()
 
     @staticmethod
     def check_images(paths: Iterable[Path], max_pixels: int = MAX_PIXELS) -> list[Path]:
         """Photos as a list of files, each checked on its header; ModelError on the first bad one."""
-        from app.models.try_run import check_images
-
         return check_images(paths, max_pixels)
 
     def try_model(self, model: OwnedModel, photos: Iterable[Path], **kw):
         """Run `model` on the photos in a sandboxed worker; returns an app.models.try_run.TryResult
         (detections, annotated images). Blocks, never touches the chain; see app.models.try_run.run_try."""
-        from app.models.try_run import run_try
-
         return run_try(self.ctx, self.store, model, photos, **kw)
 
     @staticmethod
     def save_annotated(result, folder: Path) -> list[Path]:
         """Copy a TryResult's annotated images to `folder` as `<photo>-detections.png` (never overwriting)."""
-        from app.models.try_run import save_annotated
-
         return save_annotated(result, folder)
 
 

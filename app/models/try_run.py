@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from PIL import Image, UnidentifiedImageError
+
 from app.models.types import ModelError, OwnedModel
+from app.runtime import parse_device, runtime_config
+from jobs.artifacts import ArtifactError
+from jobs.execute import Attempt, execute_attempt
+from jobs.queue import JobQueue
+from jobs.spec import parse_spec
 
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 MAX_PIXELS = 40_000_000
@@ -75,8 +82,6 @@ class TryHandle:
 def check_images(paths: Iterable[Path], max_pixels: int = MAX_PIXELS) -> list[Path]:
     """Photos as a list of files, each checked on its header (readable, not too large);
     folders give their images. ModelError (one line) on the first bad one."""
-    from PIL import Image, UnidentifiedImageError
-
     files: list[Path] = []
     for p in paths:
         p = Path(p)
@@ -111,11 +116,6 @@ def run_try(ctx, store, model: OwnedModel, photos: Iterable[Path], *, score_thre
     detections and the annotated images (under data_dir/try/<run>/). Blocks; `handle.cancel()`
     stops it (ModelError "cancelled"). `on_event` gets the job's progress/log messages on
     this thread (first a {"type": "stage"} one as the worker starts)."""
-    from app.runtime import parse_device, runtime_config
-    from jobs.execute import Attempt, execute_attempt
-    from jobs.queue import JobQueue
-    from jobs.spec import parse_spec
-
     if not 0 <= score_threshold <= 1:
         raise ModelError("the score threshold must be between 0 and 1")
     files = check_images(photos)
@@ -166,7 +166,6 @@ def run_try(ctx, store, model: OwnedModel, photos: Iterable[Path], *, score_thre
     if out is None or rec.state != "succeeded" or not rec.output_sha:
         raise ModelError(rec.reason or "the model run failed")
     dest = ctx.paths.data_dir / "try" / run_id
-    from jobs.artifacts import ArtifactError
 
     try:
         store.materialize(rec.output_sha, dest, kind="dir")

@@ -33,6 +33,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.fsutil import atomic_write_bytes, sha256_file
+from jobs.render.spec import SceneError, parse_scene
+
 log = logging.getLogger(__name__)
 
 ASSET_SUFFIXES = {".obj", ".glb", ".gltf", ".stl", ".ply", ".png", ".jpg", ".jpeg"}
@@ -95,8 +98,6 @@ class PreviewResult:
 
 def validate_spec(spec: dict) -> str | None:
     """None when `spec` is a valid scene, else the one-line error naming the field."""
-    from jobs.render.spec import SceneError, parse_scene
-
     try:
         parse_scene(spec)
     except SceneError as e:
@@ -111,8 +112,6 @@ def asset_dir_for(spec_path: str | os.PathLike[str] | None, scenes_dir: str | os
 
 def find_inputs(spec: dict, asset_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """{sha256: path} of the user files `spec` names that are present in `asset_dir`."""
-    from jobs.render.spec import SceneError, parse_scene
-
     try:
         wanted = parse_scene(spec).content_hashes()
     except SceneError:
@@ -128,8 +127,6 @@ def find_inputs(spec: dict, asset_dir: str | os.PathLike[str]) -> dict[str, Path
 
 def import_asset(src: str | os.PathLike[str], asset_dir: str | os.PathLike[str]) -> tuple[str, Path]:
     """Copy a user file into the asset folder as `<sha256><suffix>` (atomic); returns (sha256, path)."""
-    from common.fsutil import atomic_write_bytes, sha256_file
-
     src = Path(src)
     suffix = src.suffix.lower()
     if suffix not in ASSET_SUFFIXES:

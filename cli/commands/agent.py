@@ -21,11 +21,12 @@ from typing import Any
 
 from app.amounts import ntk_text
 from app.errors import UserError
+from cli.commands.wallet import _user, add_common, open_service
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
 
 def register(sub: Any) -> None:
-    from cli.commands.wallet import add_common
-
     p = sub.add_parser("agent", help="run the miner: claim market jobs, run them, submit, get paid",
                        description="The headless miner for rigs: watches the job market and works for NTK.")
     add_common(p)
@@ -74,8 +75,6 @@ def _drain_plan(svc, grace_s: float) -> tuple[list[str], list[str]]:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from cli.commands.wallet import _user, open_service
-
     if args.interval <= 0:
         raise UserError("--interval must be positive")
     if args.grace < 0:

@@ -13,7 +13,11 @@ import json
 import sys
 from typing import Any
 
+from app.context import AppContext
 from app.errors import UserError
+from cli.commands.devices import make_service
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
 
 def register(sub: Any) -> None:
@@ -40,8 +44,6 @@ def _line(info: Any, r: dict[str, Any]) -> str:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from cli.commands.devices import make_service
-    from app.context import AppContext
     from gpu.bench import BenchError, BenchStore, run_benchmark
 
     if args.child:

@@ -16,7 +16,10 @@ import sys
 import time
 from typing import Any
 
+from app.context import AppContext
 from app.errors import UserError
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
 # Wait this long between discovery and the reading, so the CPU load figure covers a real interval.
 _LOAD_WINDOW_S = 0.25
@@ -52,8 +55,6 @@ def make_service(ctx: Any) -> Any:
 
 
 def _open() -> Any:
-    from app.context import AppContext
-
     ctx = AppContext.open()
     if ctx.load_message:
         print(f"kminer: {ctx.load_message}", file=sys.stderr)

@@ -24,6 +24,8 @@ from typing import Any
 
 from app.errors import UserError
 
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
+
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 """anvil's default mnemonic: public test keys, funded with 10,000 ETH on every new devnet."""
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +55,7 @@ def find_anvil() -> Path | None:
 
 def dev_accounts(n: int) -> list[tuple[str, str]]:
     """(address, private key hex) of the first `n` accounts of anvil's mnemonic."""
-    from eth_account import Account
+    from eth_account import Account  # deferred: eth-account takes ~1 s to load
 
     Account.enable_unaudited_hdwallet_features()
     out = []

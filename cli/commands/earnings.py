@@ -19,7 +19,10 @@ import sys
 from typing import Any
 
 from app.amounts import ntk_text
+from app.context import AppContext
 from app.errors import UserError
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
 
 def register(sub: Any) -> None:
@@ -72,7 +75,6 @@ def discover_devices() -> tuple[Any, ...]:
 
 
 def _service() -> Any:
-    from app.context import AppContext
     from app.earnings import EarningsService
 
     ctx = AppContext.open()

@@ -15,6 +15,8 @@ from typing import Any
 
 from app.errors import UserError
 
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("infer", help="run a model on images (boxes, classes, scores)",
@@ -34,10 +36,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--score-threshold must be between 0 and 1")
     if args.max_pixels < 1:
         raise UserError("--max-pixels must be positive")
-    import torch
+    import torch  # deferred: torch takes ~2 s to load
 
     from jobs.train import TrainError
-    from jobs.train.infer import infer_paths, load_model
+    from jobs.train.infer import infer_paths, load_model  # deferred: imports torch (~2 s)
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("no CUDA device is available; use --device cpu")

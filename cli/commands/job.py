@@ -7,6 +7,12 @@ import json
 import sys
 import threading
 import time
+from pathlib import Path
+
+from app.context import AppContext
+from app.errors import UserError
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
 
 def register(sub) -> None:
@@ -34,7 +40,6 @@ def register(sub) -> None:
 
 
 def _open():
-    from app.context import AppContext
     from app.runtime import open_queue
 
     ctx = AppContext.open()
@@ -42,9 +47,6 @@ def _open():
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from app.errors import UserError
     from app.runtime import parse_device, runtime_config
     from jobs.execute import Attempt, device_fits, execute_attempt
     from jobs.queue import QueueError
@@ -152,7 +154,6 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from app.errors import UserError
     from jobs.queue import QueueError
 
     _, queue = _open()
@@ -168,7 +169,6 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    from app.errors import UserError
     from jobs.queue import QueueError
 
     _, queue = _open()

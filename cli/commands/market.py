@@ -15,6 +15,8 @@ from typing import Any
 from app.errors import UserError
 from cli.commands.wallet import _user, add_common, emit, open_service
 
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("market", help="job market: post, claim, submit, accept, reject, release, refund",
@@ -88,7 +90,7 @@ def _job_line(j) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from wallet.market import JobStatus
+    from wallet.market import JobStatus  # deferred: loads web3 (~1.5 s)
 
     with open_service(args) as svc:
         m = _user(svc.market)

@@ -19,6 +19,8 @@ from typing import Any
 from app.errors import UserError
 from cli.commands.wallet import _user, add_common, emit, open_service
 
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("models", help="model market: list, show, buy, try and sell trained models",

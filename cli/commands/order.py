@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import UserError
+from cli.commands.wallet import _plain, _user, add_common, emit, open_service
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
 
 def register(sub: Any) -> None:
-    from cli.commands.wallet import add_common
-
     p = sub.add_parser("order", help="buy data and models: post render/train orders, verify, accept, fetch",
                        description="Orders on the job market: rendered datasets (in shards) and models trained on them, "
                                    "verified before they are paid.")
@@ -124,7 +125,6 @@ def _hours(args: argparse.Namespace) -> tuple[int, int]:
 def _buyer(args: argparse.Namespace, *, signer: bool = True):
     """A BuyerService on the wallet's network (one-line errors for wallet and order problems)."""
     from app.buyer import BuyerError, BuyerService
-    from cli.commands.wallet import _user, open_service
     from wallet.errors import WalletError
 
     with open_service(args) as wallet:
@@ -141,8 +141,6 @@ def _buyer(args: argparse.Namespace, *, signer: bool = True):
 
 def order_doc(o) -> dict:
     """An OrderStatus as plain JSON data (amounts in wei as strings)."""
-    from cli.commands.wallet import _plain
-
     return {**_plain(o), "progress": round(o.progress, 4), "settled": o.settled, "total_wei": str(o.total_wei)}
 
 
@@ -175,7 +173,6 @@ def shard_line(s) -> str:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from cli.commands.wallet import _user, emit
     from wallet.token import parse_units
 
     reward = _user(lambda: parse_units(args.reward))
@@ -193,7 +190,6 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cli.commands.wallet import _user, emit
     from wallet.token import parse_units
 
     reward = _user(lambda: parse_units(args.reward))
@@ -219,8 +215,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from cli.commands.wallet import emit
-
     with _buyer(args, signer=False) as svc:
         orders = svc.orders()
         emit(args, [order_doc(o) for o in orders], "\n".join(order_line(o) for o in orders) or "no orders")
@@ -228,8 +222,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from cli.commands.wallet import emit
-
     with _buyer(args, signer=False) as svc:
         o = svc.order(args.order_id)
         emit(args, order_doc(o), order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards))
@@ -237,8 +229,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from cli.commands.wallet import emit
-
     with _buyer(args, signer=False) as svc:
         dest = svc.fetch(args.order_id, args.out)
         emit(args, {"order_id": args.order_id, "path": str(dest)}, f"order {args.order_id} copied to {dest}")
@@ -246,8 +236,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_repost(args: argparse.Namespace) -> int:
-    from cli.commands.wallet import emit
-
     with _buyer(args) as svc:
         o = svc.repost(args.order_id)
         emit(args, order_doc(o), order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards))

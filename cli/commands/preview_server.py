@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
+
 
 def register(sub) -> None:
     p = sub.add_parser("preview-server", help="(internal) the scene editor's preview renderer; requests on stdin")
@@ -15,6 +17,6 @@ def register(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from jobs.render.preview import serve
+    from jobs.render.preview import serve  # deferred: loads numpy and trimesh
 
     return serve()

@@ -12,12 +12,18 @@ Rendering runs in this process (pyrender/OpenGL are imported only in the handler
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from app.errors import UserError
+from common.fsutil import atomic_write_bytes, sha256_file
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
 
 def register(sub: Any) -> None:
@@ -43,8 +49,6 @@ def register(sub: Any) -> None:
 
 
 def _inputs(files: list[Path]) -> dict[str, Path]:
-    from common.fsutil import sha256_file
-
     out = {}
     for f in files:
         if not f.is_file():
@@ -70,7 +74,7 @@ def _progress(quiet: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    from jobs.render.dataset import RenderError
+    from jobs.render.dataset import RenderError  # deferred: loads numpy and trimesh
     from jobs.render.spec import SceneError
 
     first = args.target[0]
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from jobs.render.dataset import render_dataset
+    from jobs.render.dataset import render_dataset  # deferred: loads numpy and trimesh
     from jobs.render.spec import load_scene
 
     if len(args.target) != 1:
@@ -110,7 +114,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from jobs.render.dataset import merge_datasets
+    from jobs.render.dataset import merge_datasets  # deferred: loads numpy and trimesh
 
     shards = args.target[1:]
     if not shards:
@@ -127,7 +131,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from jobs.render.verify import verify_dataset
+    from jobs.render.verify import verify_dataset  # deferred: loads numpy and trimesh
 
     if len(args.target) != 2:
         raise UserError("usage: kminer render verify DATASET [--scene SCENE] [--sample N]")
@@ -147,8 +151,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from common.fsutil import atomic_write_bytes
-    from jobs.render.preview import overlay, preview_frame
+    from jobs.render.preview import overlay, preview_frame  # deferred: loads numpy and trimesh
     from jobs.render.spec import load_scene
 
     if len(args.target) != 2:
@@ -167,9 +170,6 @@ def _preview(args: argparse.Namespace) -> int:
     spec = load_scene(args.target[1])
     res = preview_frame(spec, args.frame, seed=args.seed, inputs=_inputs(args.input))
     img = overlay(res["rgb"], res["annotations"], spec.categories) if args.boxes else None
-    import io
-
-    from PIL import Image
 
     buf = io.BytesIO()
     (img or Image.fromarray(res["rgb"])).save(buf, format="PNG")

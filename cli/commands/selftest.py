@@ -7,7 +7,9 @@ is reported as a failed check, not a dead self-test. Exit 0 only if every check 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import json
 import os
 import subprocess
@@ -16,6 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Callable
+
+from app.context import AppContext
+from app.settings import Settings, SettingsStore
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
 _RENDER_ONE_FRAME = r"""
 import json, os, sys, time
@@ -45,8 +52,6 @@ def _check_imports() -> str:
 
 
 def _check_settings() -> str:
-    from app.settings import Settings, SettingsStore
-
     with tempfile.TemporaryDirectory() as d:
         store = SettingsStore(Path(d) / "settings.json")
         s = Settings()
@@ -60,8 +65,6 @@ def _check_settings() -> str:
 
 def _check_render() -> str:
     if getattr(sys, "frozen", False):  # a bundle has no `-c`: render in this process
-        import contextlib
-        import io
 
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
@@ -84,7 +87,6 @@ def _check_render() -> str:
 
 
 def _check_devices() -> str:
-    from app.context import AppContext
     from app.devices import DeviceService
 
     svc = DeviceService(AppContext.open())

@@ -15,10 +15,20 @@ state (the window's geometry, the wallet's account) are not settings and are ref
 
 from __future__ import annotations
 
+import argparse
 import json
+import types
+import typing
 from typing import Any
 
+from pydantic import ValidationError
+
+from app.context import AppContext
 from app.errors import UserError
+from app.settings import DeviceSettings, Settings, is_hidden
+from cli.commands.devices import make_service
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
 
 def register(sub) -> None:
@@ -44,27 +54,19 @@ def register(sub) -> None:
 
 
 def _raw():
-    import argparse
-
     return argparse.RawDescriptionHelpFormatter
 
 
 def _ctx():
-    from app.context import AppContext
-
     return AppContext.open()
 
 
 def _editable(model_cls) -> dict[str, Any]:
-    from app.settings import is_hidden
-
     return {n: f for n, f in model_cls.model_fields.items() if not is_hidden(f)}
 
 
 def _locate(settings, key: str, *, create: bool = False):
     """(section object, its class, field name) for KEY; UserError when KEY names no setting."""
-    from app.settings import DeviceSettings, Settings
-
     parts = key.split(".")
     if parts[0] == "devices":
         if len(parts) != 3 or not parts[1]:
@@ -92,9 +94,6 @@ def _locate(settings, key: str, *, create: bool = False):
 
 def _device_key(id_or_key: str) -> str:
     """The settings key of a device of this machine given by id (cpu, cuda:0) or key (GPU uuid)."""
-    from cli.commands.devices import make_service
-    from app.context import AppContext
-
     svc = make_service(AppContext.open())
     try:
         return svc.device(id_or_key).key
@@ -105,8 +104,6 @@ def _device_key(id_or_key: str) -> str:
 
 
 def _rows(settings) -> list[tuple[str, Any, str]]:
-    from app.settings import Settings
-
     out = []
     for sec in Settings.model_fields:
         if sec in ("devices", "schema_version"):
@@ -151,8 +148,6 @@ def _get(args) -> int:
 
 
 def _store(ctx, key: str, section, cls, name: str, value: Any) -> Any:
-    from pydantic import ValidationError
-
     data = section.model_dump()
     data[name] = value
     try:
@@ -210,7 +205,4 @@ def _path(args) -> int:
 
 
 def _optional(ann: Any) -> bool:
-    import types
-    import typing
-
     return typing.get_origin(ann) in (typing.Union, types.UnionType) and type(None) in typing.get_args(ann)

@@ -20,7 +20,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from app.errors import UserError
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -60,7 +64,7 @@ def register(sub: Any) -> None:
 
 
 def _device(name: str) -> str:
-    import torch
+    import torch  # deferred: torch takes ~2 s to load
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list_archs(args: argparse.Namespace) -> int:
-    from jobs.train.models import ARCHS
+    from jobs.train.models import ARCHS  # deferred: imports torch (~2 s)
 
     rows = [{"name": a.name, "task": a.task, "available": a.available(), "input_size": list(a.default_input),
              "description": a.description} for a in ARCHS.values()]
@@ -99,7 +103,7 @@ def _list_archs(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from jobs.train.verify import verify_model
+    from jobs.train.verify import verify_model  # deferred: imports torch (~2 s)
 
     res = verify_model(args.verify, args.datasets, args.tolerance, _device(args.device), args.threads or 2)
     if args.json:
@@ -112,10 +116,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from jobs.train.engines import run_training
-    from jobs.train.trainer import CHECKPOINT_NAME, Hooks, TrainConfig
+    from jobs.train.engines import run_training  # deferred: imports torch (~2 s)
+    from jobs.train.trainer import CHECKPOINT_NAME, Hooks, TrainConfig  # deferred: imports torch (~2 s)
 
     if args.out is None:
         raise UserError("give --out DIR for the trained model")

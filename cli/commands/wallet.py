@@ -10,14 +10,19 @@ prompt, never from the command line (other users could see them in `ps`).
 from __future__ import annotations
 
 import argparse
+import enum
 import getpass
 import json
+import os
 import sys
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from app.context import AppContext
 from app.errors import UserError
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
 
 def add_common(p: argparse.ArgumentParser, *, account: bool = True) -> None:
@@ -104,8 +109,6 @@ def password_providers(args: argparse.Namespace, ctx) -> list:
 
 def new_password(args: argparse.Namespace) -> str:
     """The password for a new keystore: --password-file, $KMINER_PASSWORD, or asked twice."""
-    import os
-
     from wallet.keystore import password_from_file
 
     if getattr(args, "password_file", None):
@@ -133,7 +136,6 @@ def _user(fn):
 
 
 def open_service(args: argparse.Namespace):
-    from app.context import AppContext
     from app.account import WalletService
 
     ctx = AppContext.open()
@@ -149,8 +151,6 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def _plain(x: Any) -> Any:
-    import enum
-
     if is_dataclass(x):
         return _plain(asdict(x))
     if isinstance(x, dict):

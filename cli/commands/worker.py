@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
+
 
 def register(sub) -> None:
     p = sub.add_parser("worker", help="(internal) run one job from its folder; reports JSON lines on a pipe")

@@ -19,6 +19,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.sqlite import open_db
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS eth_sent (
     chain_id INTEGER NOT NULL, tx_hash TEXT NOT NULL, block INTEGER NOT NULL, timestamp INTEGER NOT NULL,
@@ -47,10 +49,7 @@ class SentLog:
         self.path = Path(path)
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(str(self.path), timeout=10)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=FULL")
+        con = open_db(self.path, busy_timeout_s=10, autocommit=False)
         con.executescript(_SCHEMA)
         return con
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.sqlite import open_db
+
 ORDER_STATES = ("waiting", "posting", "open", "merging", "done", "stalled", "failed")
 """waiting: a train order whose data is not verified yet; posting: the post transaction is
 under way; open: posted, results coming in; merging: every shard verified, outputs being
@@ -159,12 +161,8 @@ class OrderBook:
     """See the module docstring."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_db(path, any_thread=True, rows=True)
         self._db.executescript(_SCHEMA)
 
     # ---- writes --------------------------------------------------------------------------

@@ -20,12 +20,13 @@ open the same file (WAL, busy timeout).
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Iterable
+
+from common.sqlite import open_db
 
 __all__ = ["Ledger", "LedgerConflict", "Payment", "ImportResult", "EnergyDay"]
 
@@ -93,11 +94,8 @@ class Ledger:
     def __init__(self, path: Path, *, tz: tzinfo | None = None):
         self.path = Path(path)
         self.tz = tz
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_db(self.path, busy_timeout_s=10, any_thread=True)
         self._db.executescript(SCHEMA)
 
     # ---- days ----------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.sqlite import open_db
+
 log = logging.getLogger(__name__)
 
 STATES = ("claiming", "claimed", "running", "uploaded", "submitted", "paid", "rejected", "failed")
@@ -135,10 +137,7 @@ class MinerJobView(MarketJobRow):
 class MinerDB:
     def __init__(self, path: Path):
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_db(path, any_thread=True, rows=True)
         self._db.executescript(_SCHEMA)
         have = {r["name"] for r in self._db.execute("PRAGMA table_info(market_jobs)")}
         for col, typ in _NEW_COLUMNS.items():
@@ -258,7 +257,7 @@ def deployment_db(data_dir: Path, namespace: str) -> Path:
     file is renamed miner-<its namespace>.sqlite, and this one's, if kept so, comes back."""
     cur = data_dir / "miner.sqlite"
     if cur.exists():
-        con = sqlite3.connect(str(cur))
+        con = open_db(cur)
         try:
             row = con.execute("SELECT v FROM meta WHERE k='deployment'").fetchone()
         except sqlite3.OperationalError:

@@ -56,6 +56,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from app.amounts import ntk_text
 from app.buyer import verify as bv
 from app.buyer.book import OrderBook, OrderStatus, ShardStatus
 from app.context import AppContext
@@ -302,8 +303,8 @@ class BuyerService:
     def _check_funds(self, need_wei: int) -> None:
         have = self.market.token.balance_of(self.account.address)
         if have < need_wei:
-            raise BuyerError(f"not enough NTK: the order escrows {need_wei / 1e18:g} NTK, the account holds "
-                             f"{have / 1e18:g}")
+            raise BuyerError(f"not enough NTK: the order escrows {ntk_text(need_wei)}, the account holds "
+                             f"{ntk_text(have)}")
 
     def _need_account(self) -> None:
         if self.account is None:
@@ -383,7 +384,7 @@ class BuyerService:
                 res = m.refund(self.account, j.id)
                 self.book.set_shard(o.id, s.index, state="refunded", chain_status="refunded", tx=res.tx_hash,
                                     reason="no result before the deadline; reward refunded", settled_at=time.time())
-                events.append(f"order {o.id} shard {s.index}: no result by the deadline, {j.reward_wei / 1e18:g} NTK refunded")
+                events.append(f"order {o.id} shard {s.index}: no result by the deadline, {ntk_text(j.reward_wei)} refunded")
             elif st == JobStatus.CLAIMED and s.state != "claimed":
                 self.book.set_shard(o.id, s.index, state="claimed")
                 events.append(f"order {o.id} shard {s.index}: claimed by {j.miner} (job {j.id})")

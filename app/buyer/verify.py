@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.amounts import ntk_text
 from app.buyer.book import OrderStatus, ShardStatus
 from jobs.artifacts import ArtifactError
 from jobs.queue import FINAL, QueueError
@@ -129,7 +130,7 @@ def settle(svc, o: OrderStatus, s: ShardStatus, passed: bool, figures: dict, rea
         if passed:
             res = m.accept(svc.account, j.id)
             svc.book.set_shard(o.id, s.index, state="accepted", tx=res.tx_hash, **{**cols, "chain_status": "accepted"})
-            events.append(f"order {o.id} shard {s.index}: verified ({fig}); accepted, {j.reward_wei / 1e18:g} NTK paid "
+            events.append(f"order {o.id} shard {s.index}: verified ({fig}); accepted, {ntk_text(j.reward_wei)} paid "
                           f"to {j.miner}")
             return
         try:

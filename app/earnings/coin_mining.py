@@ -27,11 +27,10 @@ __all__ = [
     "DataFileError", "Network", "GpuHashrate", "GpuLookup", "CoinMiningDay", "SECONDS_PER_DAY",
     "coins_per_day", "coins_per_day_from_difficulty", "coin_mining_day", "power_cost_usd",
     "ecip1017_block_reward", "normalize_gpu_name", "lookup_gpu", "load_networks", "load_gpus",
-    "parse_networks", "parse_gpus", "ratio", "WEI_PER_NTK", "wei_to_ntk",
+    "parse_networks", "parse_gpus", "ratio",
 ]
 
 SECONDS_PER_DAY = 86400
-WEI_PER_NTK = 10**18
 
 
 class DataFileError(ValueError):
@@ -166,11 +165,6 @@ def ratio(knowledge_net_usd: float, coin_net_usd: float) -> tuple[float | None, 
     if coin_net_usd <= 0:
         return None, f"coin mining nets {coin_net_usd:.2f} USD/day (no profit to compare against)"
     return knowledge_net_usd / coin_net_usd, None
-
-
-def wei_to_ntk(wei: int) -> float:
-    """NTK for display only (never feed it back into amounts)."""
-    return wei / WEI_PER_NTK
 
 
 # ---- GPU names ------------------------------------------------------------------------------

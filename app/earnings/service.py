@@ -39,10 +39,11 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from app.amounts import ntk_float
 from app.context import AppContext
 from app.earnings.coin_mining import (
     CoinMiningDay, DataFileError, GpuHashrate, GpuLookup, Network, coin_mining_day, load_gpus, load_networks,
-    lookup_gpu, parse_networks, ratio, wei_to_ntk,
+    lookup_gpu, parse_networks, ratio,
 )
 from app.earnings.ledger import ImportResult, Ledger
 from app.resources import resource_path
@@ -139,7 +140,7 @@ class DeviceDay:
         return self.ntk_usd - self.energy_usd
 
     def to_json(self) -> dict[str, Any]:
-        return {"day": self.day, "ntk_wei": str(self.ntk_wei), "ntk": wei_to_ntk(self.ntk_wei), "ntk_usd": self.ntk_usd,
+        return {"day": self.day, "ntk_wei": str(self.ntk_wei), "ntk": ntk_float(self.ntk_wei), "ntk_usd": self.ntk_usd,
                 "energy_wh": self.energy_wh, "covered_s": self.covered_s, "energy_usd": self.energy_usd,
                 "net_usd": self.net_usd}
 
@@ -173,8 +174,8 @@ class DeviceEarnings:
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "id": self.id, "name": self.name, "kind": self.kind,
                 "days": [d.to_json() for d in self.days], "period_ntk_wei": str(self.period_wei),
-                "period_ntk": wei_to_ntk(self.period_wei), "cumulative_ntk_wei": str(self.cumulative_wei),
-                "cumulative_ntk": wei_to_ntk(self.cumulative_wei), "net_usd_per_day": self.net_usd_per_day,
+                "period_ntk": ntk_float(self.period_wei), "cumulative_ntk_wei": str(self.cumulative_wei),
+                "cumulative_ntk": ntk_float(self.cumulative_wei), "net_usd_per_day": self.net_usd_per_day,
                 "coin_mining": self.coin.to_json(),
                 "ratio": {k: {"knowledge_to_coin": r, "reason": why} for k, (r, why) in self.ratios().items()}}
 
@@ -192,7 +193,7 @@ class DailySeries:
     ntk_usd: float
 
     def usd(self, wei: int) -> float:
-        return wei_to_ntk(wei) * self.ntk_usd
+        return ntk_float(wei) * self.ntk_usd
 
     def last(self, n: int) -> "DailySeries":
         """The same series cut to its last `n` days (the running total keeps its all-time base)."""
@@ -511,7 +512,7 @@ class EarningsService:
             e = energy.get((key, day))
             wh, cov = (e.wh, e.seconds) if e else (0.0, 0.0)
             out.setdefault(key, []).append(DeviceDay(
-                key, day, w, wh, cov, wei_to_ntk(w) * prices.ntk_usd, wh / 1000.0 * prices.electricity_usd_per_kwh))
+                key, day, w, wh, cov, ntk_float(w) * prices.ntk_usd, wh / 1000.0 * prices.electricity_usd_per_kwh))
         return out
 
     def report(self, devices: Iterable[Any], *, days: int = 7) -> EarningsReport:

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from app.amounts import ntk_float
+
 REF_PIXELS = 640 * 480
 STARTUP_S = 8.0
 """Worker start, sandbox, imports (torch or pyrender) and output packing, per job."""
@@ -185,7 +187,7 @@ def expected_seconds(size: JobSize, speed: DeviceSpeed) -> float:
 
 def ntk_per_hour(reward_wei: int, seconds: float) -> float:
     """Reward in NTK per expected device-hour (18-decimal token)."""
-    return (reward_wei / 10**18) / (max(seconds, 1e-9) / 3600.0)
+    return ntk_float(reward_wei) / (max(seconds, 1e-9) / 3600.0)
 
 
 FIRST_FLOOR_NTK_PER_HOUR = 0.01

@@ -43,6 +43,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from app.amounts import ntk_text
 from app.context import AppContext
 from app.home_lock import HomeLock
 from app.miner.claims import (KINDS, MIN_OBSERVE_S, SAFETY, SUBMIT_MARGIN_S, ClaimsMixin, is_transient,
@@ -527,7 +528,7 @@ class MinerService(ClaimsMixin):
         tx = tx_hash if str(tx_hash).startswith("0x") else "0x" + str(tx_hash)
         self.ledger.record_payment(r.job_id, tx, amount_wei, timestamp=time.time(), device_key=r.device_key)
         self.db.set(r.job_id, state="paid", tx_paid=tx, paid_at=time.time(), dirty=0)
-        log.info("market job %s paid: %s NTK (%s)", r.job_id, amount_wei / 10**18, tx)
+        log.info("market job %s paid: %s (%s)", r.job_id, ntk_text(amount_wei), tx)
 
     def _result_uri(self, sha: str) -> str:
         if self.store.remote:

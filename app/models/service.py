@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Iterable
 
+from app.amounts import ntk_text
 from app.context import AppContext
 from app.models.try_run import TryHandle, check_images, run_try, save_annotated
 from app.models.types import BuyQuote, ModelError, ModelListing, OwnedModel, Purchase, SellerReputation
@@ -34,7 +35,6 @@ from jobs.train import TrainError
 from jobs.train.card import load_card
 from wallet.chain import DEFAULT_PRIORITY_FEE_WEI
 from wallet.errors import InsufficientFunds, WalletError
-from wallet.token import format_units
 
 RESOURCE_URI = "kminer-resource:"
 """URI prefix of files shipped with the app (the demo models): `kminer-resource:models/x/model_card.json`."""
@@ -274,7 +274,7 @@ class ModelService:
         me = self.wallet.signer()
         raw = m.listing(listing_id)
         if raw.price_wei > max_price_wei:
-            raise ModelError(f"the price of model #{listing_id} changed to {format_units(raw.price_wei)} NTK; "
+            raise ModelError(f"the price of model #{listing_id} changed to {ntk_text(raw.price_wei)}; "
                              "look at it again before buying")
         if raw.owner.lower() == me.address.lower():
             raise ModelError(f"model #{listing_id} is your own listing")
@@ -282,8 +282,8 @@ class ModelService:
             raise ModelError(f"you already own model #{listing_id}")
         before = m.token.balance_of(me.address)
         if before < raw.price_wei:
-            raise InsufficientFunds(f"not enough NTK: model #{listing_id} costs {format_units(raw.price_wei)} NTK, "
-                                    f"you have {format_units(before)} NTK")
+            raise InsufficientFunds(f"not enough NTK: model #{listing_id} costs {ntk_text(raw.price_wei)}, "
+                                    f"you have {ntk_text(before)}")
         try:  # the market cannot refund a sale: never pay for weights that are missing or not the card's
             self._checked_weights(raw)
         except ModelError as e:

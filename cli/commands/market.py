@@ -12,6 +12,7 @@ import argparse
 import time
 from typing import Any
 
+from app.amounts import ntk_text
 from app.errors import UserError
 from cli.commands.wallet import _user, add_common, emit, open_service
 
@@ -82,11 +83,9 @@ def register(sub: Any) -> None:
 
 
 def _job_line(j) -> str:
-    from wallet.token import format_units
-
     miner = f", miner {j.miner}" if j.miner else ""
     due = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.deadline))
-    return f"#{j.id} {j.kind} {j.status.name.lower()} reward {format_units(j.reward_wei)} NTK, due {due}{miner}"
+    return f"#{j.id} {j.kind} {j.status.name.lower()} reward {ntk_text(j.reward_wei)}, due {due}{miner}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.amounts import eth_text, ntk_text
 from app.errors import UserError
 from cli.commands.wallet import _user, add_common, emit, open_service
 
@@ -77,13 +78,11 @@ def _service(svc):
 
 
 def _line(lst) -> str:
-    from wallet.token import format_units
-
     head = lst.headline
     metric = f"{head[0]} {head[1]:.3f}" if head else "no metrics"
     badge = " [owned]" if lst.owned and not lst.mine else " [yours]" if lst.mine else ""
     state = "" if lst.card_ok else f" (unusable: {lst.problem})"
-    return f"#{lst.listing_id} {lst.name}: {lst.task or '?'}, {metric}, {format_units(lst.price_wei)} NTK{badge}{state}"
+    return f"#{lst.listing_id} {lst.name}: {lst.task or '?'}, {metric}, {ntk_text(lst.price_wei)}{badge}{state}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -108,18 +107,16 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_buy(args: argparse.Namespace) -> int:
-    from wallet.token import format_units
-
     with open_service(args) as svc:
         ms = _service(svc)
         q = _call(lambda: ms.quote(args.listing_id))
         if q.already_owned:
             raise UserError(f"you already own model #{q.listing_id} ({q.name}); try it with `kminer models try`")
         if not q.enough_ntk:
-            raise UserError(f"not enough NTK: {q.name} costs {format_units(q.price_wei)} NTK, "
-                            f"you have {format_units(q.ntk_balance_wei)} NTK")
-        text = (f"Buy {q.name} (#{q.listing_id}) for {format_units(q.price_wei)} NTK; "
-                f"network fee at most {format_units(q.fee_max_wei)} ETH ({q.transactions} transaction"
+            raise UserError(f"not enough NTK: {q.name} costs {ntk_text(q.price_wei)}, "
+                            f"you have {ntk_text(q.ntk_balance_wei)}")
+        text = (f"Buy {q.name} (#{q.listing_id}) for {ntk_text(q.price_wei)}; "
+                f"network fee at most {eth_text(q.fee_max_wei)} ({q.transactions} transaction"
                 f"{'s' if q.transactions > 1 else ''})")
         if not args.yes:
             if not sys.stdin.isatty():
@@ -130,8 +127,8 @@ def cmd_buy(args: argparse.Namespace) -> int:
                 return 1
         p = _call(lambda: ms.buy(args.listing_id, max_price_wei=q.price_wei))
         emit(args, {"quote": q, "purchase": p},
-             f"bought {q.name} (#{q.listing_id}) for {format_units(p.price_wei)} NTK, network fee "
-             f"{format_units(p.fee_wei)} ETH (tx {p.tx_hashes[-1]})")
+             f"bought {q.name} (#{q.listing_id}) for {ntk_text(p.price_wei)}, network fee "
+             f"{eth_text(p.fee_wei)} (tx {p.tx_hashes[-1]})")
     return 0
 
 

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from app.amounts import ntk_text
 from app.errors import UserError
 from cli.commands.wallet import _plain, _user, add_common, emit, open_service
 
@@ -156,11 +157,9 @@ def _fig(f: dict | None) -> str:
 
 
 def order_line(o) -> str:
-    from wallet.token import format_units
-
     what = f"{o.params.get('count')} frames" if o.kind == "render" else f"on order(s) {', '.join(map(str, o.params['data']))}"
     return (f"order {o.id} {o.kind} '{o.name}' {what}: {o.state}, {o.settled}/{len(o.shards)} shard(s) settled, "
-            f"{format_units(o.total_wei)} NTK" + (f" -> {o.output_dir}" if o.output_dir else "")
+            f"{ntk_text(o.total_wei)}" + (f" -> {o.output_dir}" if o.output_dir else "")
             + (f"\n  {o.reason}" if o.reason and o.state != "done" else ""))
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.context import AppContext
+from app.amounts import eth_text, ntk_text
 from app.errors import UserError
 
 # The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
@@ -234,12 +235,10 @@ def cmd_address(args: argparse.Namespace) -> int:
 
 
 def cmd_balance(args: argparse.Namespace) -> int:
-    from wallet.token import format_units
-
     with open_service(args) as svc:
         b = _user(lambda: svc.balances(args.address))
-        ntk = "unknown (no NTK contract on this network)" if b.ntk_wei is None else f"{format_units(b.ntk_wei)} NTK"
-        emit(args, b, f"{b.address} on {b.network} (chain {b.chain_id}): {ntk}, {format_units(b.eth_wei)} ETH")
+        ntk = "unknown (no NTK contract on this network)" if b.ntk_wei is None else ntk_text(b.ntk_wei)
+        emit(args, b, f"{b.address} on {b.network} (chain {b.chain_id}): {ntk}, {eth_text(b.eth_wei)}")
     return 0
 
 
@@ -260,8 +259,6 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from wallet.token import format_units
-
     with open_service(args) as svc:
         address = _user(lambda: svc.address)
         idx = _user(svc.indexer)
@@ -272,7 +269,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             idx.close()
         lines = []
         for e in events:
-            amt = f" {format_units(e.amount_wei)} NTK" if e.amount_wei is not None else ""
+            amt = f" {ntk_text(e.amount_wei)}" if e.amount_wei is not None else ""
             job = f" job {e.job_id}" if e.job_id is not None else ""
             peer = e.to_addr if e.from_addr == address else e.from_addr
             lines.append(f"block {e.block}: {e.name}{job}{amt}" + (f" ({peer})" if peer and peer != address else ""))

@@ -61,7 +61,7 @@ from app.buyer import verify as bv
 from app.buyer.book import OrderBook, OrderStatus, ShardStatus
 from app.context import AppContext
 from app.home_lock import HomeBusy, HomeLock
-from app.runtime import runtime_config
+from app.runtime import artifact_uri, runtime_config
 from common.fsutil import sha256_file
 from jobs.execute import Device
 from jobs.queue import JobQueue
@@ -154,7 +154,7 @@ class BuyerService:
             raise BuyerError(f"the scene needs {len(missing)} file(s) not given as assets, e.g. sha256 {missing[0][:16]}…")
         for p in given.values():
             self.store.put_file(p)
-        inputs = {f"asset-{h[:16]}": {"sha256": h, "uri": self.publish(h)} for h in sorted(spec.content_hashes())}
+        inputs = {f"asset-{h[:16]}": {"sha256": h, "uri": artifact_uri(self.store, h)} for h in sorted(spec.content_hashes())}
         scene_sha = self.store.put_bytes(spec.canonical_json().encode())
         seed_v = spec.outputs.seed
         token = secrets.token_hex(4)
@@ -248,19 +248,13 @@ class BuyerService:
         finally:
             self._orders_lock.release()
 
-    def publish(self, sha: str) -> str:
-        """Where miners fetch the stored artifact `sha`."""
-        if self.store.remote:
-            return f"{self.store.remote}/{sha}"
-        return self.store.path(sha).resolve().as_uri()
-
     def _put_spec(self, job: dict) -> dict:
         try:
             parse_spec(job)
         except SpecError as e:
             raise BuyerError(str(e)) from None
         sha = self.store.put_bytes(json.dumps(job, sort_keys=True).encode())
-        return {"spec_sha": sha, "spec_uri": self.publish(sha)}
+        return {"spec_sha": sha, "spec_uri": artifact_uri(self.store, sha)}
 
     def _post(self, o: OrderStatus, indices: list[int]) -> None:
         """Post shards `indices` of `o` in one go (noting the job count first, so a crash

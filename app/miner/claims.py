@@ -14,11 +14,10 @@ import json
 import logging
 import time
 from pathlib import Path
-from urllib.parse import urljoin, urlparse
-from urllib.request import url2pathname
 
 from app.miner import pricing
 from app.miner.db import FloorChangeRow, MarketJobRow, OpenJob, PricingDecision
+from app.runtime import resolve_uri
 from jobs.artifacts import ArtifactError
 from jobs.execute import device_fits
 from jobs.queue import QueueError
@@ -75,7 +74,7 @@ class ClaimsMixin:
         out = {}
         for name, ref in spec.inputs.items():
             try:
-                path = self.store.fetch(ref.sha256, _resolve(ref.uri, spec_uri))
+                path = self.store.fetch(ref.sha256, resolve_uri(ref.uri, spec_uri))
             except ArtifactError as e:
                 raise ArtifactError(f"input {name!r}: {e}") from None
             out[name] = pricing.count_images(path, ref.type == "dir")
@@ -83,7 +82,7 @@ class ClaimsMixin:
 
     def _queue_job(self, r: MarketJobRow) -> None:
         spec = self._load_spec(r.spec_sha, r.spec_uri)
-        inputs = {k: v.model_dump() | {"uri": _resolve(v.uri, r.spec_uri)} for k, v in spec.inputs.items()}
+        inputs = {k: v.model_dump() | {"uri": resolve_uri(v.uri, r.spec_uri)} for k, v in spec.inputs.items()}
         spec = JobSpec.model_validate(spec.model_dump() | {"id": self.queue_id(r.job_id), "inputs": inputs})
         try:
             self.queue.add(spec)
@@ -270,13 +269,3 @@ def _refused_before_sending(e: BaseException) -> bool:
     or a receipt timeout after sending) may have claimed the job."""
     return isinstance(e, (ContractRevert, InsufficientFunds))
 
-
-def _resolve(uri: str | None, spec_uri: str) -> str | None:
-    """An input's uri as an absolute location: relative ones are relative to the spec's uri."""
-    if not uri or "://" in uri or Path(uri).is_absolute():
-        return uri
-    if spec_uri.startswith("file://"):
-        return (Path(url2pathname(urlparse(spec_uri).path)).parent / uri).resolve().as_uri()
-    if "://" in spec_uri:
-        return urljoin(spec_uri, uri)
-    return str(Path(spec_uri).parent / uri)

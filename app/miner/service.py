@@ -50,7 +50,7 @@ from app.miner.claims import (KINDS, MIN_OBSERVE_S, SAFETY, SUBMIT_MARGIN_S, Cla
                               _Transient)
 from app.miner.db import (FINAL, STATES, FloorChangeRow, MarketJobRow, MinerDB, MinerJobView, PricingDecision,
                           deployment_db)
-from app.runtime import open_queue, runtime_config
+from app.runtime import artifact_uri, open_queue, runtime_config
 from gpu.bench import BenchStore
 from jobs.execute import Device
 from jobs.queue import APP_STOPPED, QueueError
@@ -426,7 +426,7 @@ class MinerService(ClaimsMixin):
             key = self._key_of(q.device_id) or r.device_key or "cpu"
             self.ledger.assign_job(r.job_id, key, at=time.time())
             self.db.set(r.job_id, state="uploaded", device_key=key, output_sha=q.output_sha,
-                        result_uri=self._result_uri(q.output_sha), uploaded_at=time.time())
+                        result_uri=artifact_uri(self.store, q.output_sha), uploaded_at=time.time())
         elif q.state == "failed" and self._retry_blocker(r, q) is None:
             self.queue.add(q.spec)  # the same spec again; the queue keeps counting the attempts
             self._progress.pop(r.job_id, None)  # the new run's rate is judged afresh
@@ -529,11 +529,6 @@ class MinerService(ClaimsMixin):
         self.ledger.record_payment(r.job_id, tx, amount_wei, timestamp=time.time(), device_key=r.device_key)
         self.db.set(r.job_id, state="paid", tx_paid=tx, paid_at=time.time(), dirty=0)
         log.info("market job %s paid: %s (%s)", r.job_id, ntk_text(amount_wei), tx)
-
-    def _result_uri(self, sha: str) -> str:
-        if self.store.remote:
-            return f"{self.store.remote}/{sha}"
-        return self.store.path(sha).resolve().as_uri()
 
     # ---- status --------------------------------------------------------------------------
     def device_lines(self) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from app.account import WalletService
 from app.amounts import FieldError
 from app.context import AppContext
 from app.settings import _check_url
-from gpu.bench import BenchStore, child_command
+from gpu.bench import BenchError, BenchStore, child_command, child_device
 from gpu.modes import AUTO, IDLE, MINING
 from wallet.errors import KeystoreError, WalletError, WrongPassword
 from wallet.keystore import KeyringPasswords, Keystore
@@ -322,14 +322,17 @@ class BenchmarkRun:
         out = []
         for i, device_id in enumerate(self.device_ids):
             info = self.devices.device(device_id)
-            result, error = self._one(i, info.id, progress)
+            try:
+                result, error = self._one(i, info.id, child_device(info.ident), progress)
+            except BenchError as e:
+                result, error = None, str(e)
             if result is not None:
                 result.update(device_key=info.key, device_name=info.name)
                 store.add(info.key, result)
             out.append(BenchOutcome(info.id, result, error))
         return out
 
-    def _one(self, index: int, device_id: str, progress) -> tuple[dict | None, str | None]:
+    def _one(self, index: int, device_id: str, child_arg: str, progress) -> tuple[dict | None, str | None]:
         if self._cancel.is_set():
             raise Cancelled()
 
@@ -338,7 +341,7 @@ class BenchmarkRun:
         env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
         root = str(Path(gpu.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        cmd = [*self.command, "--device", device_id] + (["--quick"] if self.quick else [])
+        cmd = [*self.command, "--device", child_arg] + (["--quick"] if self.quick else [])
         with self._lock:
             self._proc = proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                                  env=env, start_new_session=True)

@@ -111,7 +111,7 @@ class ClaimsMixin:
         left = o.deadline - max(self._chain_now, time.time())
         best: PricingDecision | None = None
         for s in self._states:
-            jd = devs.get("cpu" if s.info.id == "cpu" else f"gpu:{s.info.index}")
+            jd = devs.get(s.info.key)
             if not s.active or s.throttled or jd is None or not device_fits(spec.resources, jd):
                 continue
             if running.get(s.info.key, 0) >= self._capacity(s):

@@ -163,34 +163,26 @@ class MinerService(ClaimsMixin):
         return self._backoff_s
 
     # ---- devices -------------------------------------------------------------------------
-    def _job_devices(self) -> list:
-        """The devices as the scheduler sees them (jobs ids: "cpu", "gpu:N")."""
+    def _job_devices(self) -> list[Device]:
+        """The devices as the scheduler sees them: each by its stable key (DeviceId)."""
         out = []
         for s in self._states:
-            i = s.info
-            if i.id == "cpu":
-                out.append(Device("cpu", "cpu", active=s.active, throttled=s.throttled,
-                                  slots=self.ctx.settings.jobs.cpu_slots))
-            else:
-                mem = i.memory_total_mb if isinstance(i.memory_total_mb, (int, float)) else 0
-                out.append(Device(f"gpu:{i.index}", "gpu", memory_mb=int(mem), active=s.active,
-                                  throttled=s.throttled, index=i.index))
+            mem = s.info.memory_total_mb if isinstance(s.info.memory_total_mb, (int, float)) else 0
+            out.append(Device.of(s.info.ident, memory_mb=0 if s.info.kind == "cpu" else int(mem), active=s.active,
+                                 throttled=s.throttled, slots=self._capacity(s)))
         return out
 
-    def _key_of(self, jobs_device_id: str | None) -> str | None:
-        gpu_id = "cpu" if jobs_device_id == "cpu" else (jobs_device_id or "").replace("gpu:", "cuda:")
-        for s in self._states:
-            if s.info.id == gpu_id:
-                return s.info.key
-        return None
+    def _known_key(self, jobs_device_id: str | None) -> str | None:
+        """The key of a device of this rig the job queue names (it names devices by their key)."""
+        return jobs_device_id if any(s.info.key == jobs_device_id for s in self._states) else None
 
     def _capacity(self, s) -> int:
-        return self.ctx.settings.jobs.cpu_slots if s.info.id == "cpu" else 1
+        return self.ctx.settings.jobs.cpu_slots if s.info.ident.is_cpu else 1
 
     def _running_by_key(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for rj in self.scheduler.running().values():
-            k = self._key_of(rj.device_id)
+            k = self._known_key(rj.device_id)
             if k:
                 out[k] = out.get(k, 0) + 1
         return out
@@ -423,7 +415,7 @@ class MinerService(ClaimsMixin):
                     self.store.put_file(self.store.path(q.output_sha))
                 except Exception as e:
                     raise _Transient("the artifact store", e) from e
-            key = self._key_of(q.device_id) or r.device_key or "cpu"
+            key = self._known_key(q.device_id) or r.device_key or "cpu"
             self.ledger.assign_job(r.job_id, key, at=time.time())
             self.db.set(r.job_id, state="uploaded", device_key=key, output_sha=q.output_sha,
                         result_uri=artifact_uri(self.store, q.output_sha), uploaded_at=time.time())
@@ -538,7 +530,7 @@ class MinerService(ClaimsMixin):
         day = self.ledger.day_of(time.time())
         out = []
         for s in self._states:
-            jid = next((q for q, d in running.items() if self._key_of(d) == s.info.key), None)
+            jid = next((q for q, d in running.items() if d == s.info.key), None)
             mid = self.market_id(jid)
             t = getattr(s.telemetry, "temp_c", None) if s.telemetry else None
             try:

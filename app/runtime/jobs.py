@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 from app.context import AppContext
+from common.device_id import DeviceId
 from jobs.artifacts import ArtifactError, ArtifactStore
 from jobs.execute import Device, RuntimeConfig
 from jobs.queue import JobQueue
@@ -31,15 +32,14 @@ def runtime_config(ctx: AppContext, *, sandbox: str | None = None) -> RuntimeCon
 
 
 def parse_device(text: str, *, cpu_slots: int = 1) -> Device:
-    """`cpu`, or a GPU as `gpu:N` / `cuda:N` / `N` (N = NVIDIA device index)."""
+    """`cpu`, or a GPU as `cuda:N` / `gpu:N` / `N` (N = NVIDIA's device index, nvidia-smi's)."""
     t = text.strip().lower()
     if t == "cpu":
-        return Device("cpu", "cpu", slots=cpu_slots)
+        return Device.of(DeviceId.cpu(), slots=cpu_slots)
     for prefix in ("gpu:", "cuda:", ""):
         if t.startswith(prefix) and t[len(prefix):].isdigit():
-            i = int(t[len(prefix):])
-            return Device(f"gpu:{i}", "gpu", memory_mb=1 << 30, index=i)
-    raise ValueError(f"unknown device {text!r}: use cpu or gpu:N")
+            return Device.of(DeviceId.gpu(None, int(t[len(prefix):])), memory_mb=1 << 30)
+    raise ValueError(f"unknown device {text!r}: use cpu or cuda:N")
 
 
 class JobsService:

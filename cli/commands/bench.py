@@ -64,7 +64,7 @@ def bench(args: argparse.Namespace) -> int:
     for info in devices:
         print(f"benchmarking {info.id} ({info.name})...", file=sys.stderr, flush=True)
         try:
-            r = run_benchmark(info.id, quick=args.quick, timeout_s=args.timeout)
+            r = run_benchmark(info.ident, quick=args.quick, timeout_s=args.timeout)
         except BenchError as e:
             failures.append(str(e))
             print(f"kminer: {e}", file=sys.stderr)

@@ -20,7 +20,7 @@ def register(sub) -> None:
     jsub = p.add_subparsers(dest="job_command", metavar="ACTION", required=True, parser_class=type(p))
     r = jsub.add_parser("run", help="run one job spec to completion in the foreground")
     r.add_argument("spec", metavar="SPEC.json", help="the job spec (inputs with relative URIs are read beside it)")
-    r.add_argument("--device", default=None, help="cpu (default for CPU jobs) or gpu:N")
+    r.add_argument("--device", default=None, help="cpu (default for CPU jobs) or cuda:N (N: nvidia-smi's index)")
     r.add_argument("--sandbox", choices=["strict", "basic"], default=None, help="override the sandbox setting")
     r.add_argument("--json", action="store_true", help="print only the outcome, as JSON")
     r.set_defaults(handler=_run)
@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     report = level_report(cfg.level)
     if not report.available:
         raise UserError(f"sandbox {cfg.level} is not available here: {report.detail}")
-    dev_text = args.device or ("gpu:0" if spec.resources.device == "gpu" else "cpu")
+    dev_text = args.device or ("cuda:0" if spec.resources.device == "gpu" else "cpu")
     try:
         dev = parse_device(dev_text, cpu_slots=ctx.settings.jobs.cpu_slots)
     except ValueError as e:

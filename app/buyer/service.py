@@ -57,11 +57,13 @@ from pathlib import Path
 from typing import Any
 
 from app.amounts import ntk_text
-from app.buyer import verify as bv
 from app.buyer.book import OrderBook, OrderStatus, ShardStatus
+from app.buyer.verify import Verifier
+from app.chain_clock import ChainClock
 from app.context import AppContext
 from app.home_lock import HomeBusy, HomeLock
 from app.runtime import artifact_uri, runtime_config
+from common.device_id import DeviceId
 from common.fsutil import sha256_file
 from jobs.execute import Device
 from jobs.queue import JobQueue
@@ -72,8 +74,6 @@ from jobs.spec import SpecError, parse_spec
 log = logging.getLogger(__name__)
 
 MAX_WALL_S = 7 * 86400
-DEV_CHAIN_ID = 31337
-"""anvil's and hardhat's chain id: a local dev node that mines only for transactions."""
 TRAIN_KEYS = frozenset({"arch", "epochs", "batch", "lr", "weight_decay", "input_size", "val_fraction", "seed", "augment",
                         "eval_every", "threads", "half_weights", "max_cache_mb"})
 """TrainConfig fields a buyer may set (device, world size and the rest are the miner's)."""
@@ -90,7 +90,7 @@ class BuyerService:
 
     def __init__(self, ctx: AppContext, market, account=None, *, sandbox: str | None = None, store=None):
         self.ctx = ctx
-        self.market = market
+        self._market = market
         self.account = account
         chain_id = market.chain.chain_id
         self.book = OrderBook(ctx.paths.data_dir / f"orders-{chain_id}.sqlite")
@@ -104,8 +104,37 @@ class BuyerService:
         self.cfg = cfg
         self.store = cfg.store
         self.queue = JobQueue(ctx.paths.data_dir / "buyer-jobs.sqlite")
-        self.scheduler = Scheduler(self.queue, cfg, lambda: [Device("cpu", "cpu", slots=1)])
+        self.scheduler = Scheduler(self.queue, cfg, lambda: [Device.of(DeviceId.cpu(), slots=1)])
         self.scheduler.recover()
+        self.clock = ChainClock(market.chain)
+        self.verifier = Verifier(level=cfg.level, store=self.store, market=market, account=account, queue=self.queue,
+                                 book=self.book, clock=self.clock)
+        self.step_by_order_state = {
+            "waiting": self._maybe_post_train,   # a train order: post it once its data is verified
+            "posting": self._recover_posting,    # a post cut short (crash): adopt what the chain has
+            "open": self._advance_shards,
+            "stalled": self._advance_shards,
+            "merging": self._finish,
+        }
+        """Order state -> the step that moves an order in it on ("done" and "failed" have none)."""
+        self.step_by_shard_state = {
+            "open": self._follow_chain,          # claimed, submitted, refunded? as the chain says
+            "claimed": self._follow_chain,
+            "submitted": self.verifier.start,    # fetch the result, queue its verify job
+            "verifying": self.verifier.finish,   # the verify job ended: accept or reject
+            "released": self._verify_released,   # paid by the window's end: still verified for the merge
+        }
+        """Shard state -> the step that moves a shard in it on."""
+
+    @property
+    def market(self):
+        """The market client (wallet.market.MarketClient); replacing it (a new connection to the
+        node) reaches the verifier too."""
+        return self._market
+
+    @market.setter
+    def market(self, market) -> None:
+        self._market = self.verifier.market = market
 
     # ---- reads (any thread) --------------------------------------------------------------
     def orders(self) -> list[OrderStatus]:
@@ -327,24 +356,11 @@ class BuyerService:
         events: list[str] = []
         self.scheduler.tick()
         for o in self.book.orders():
-            if o.state in ("done", "failed"):
+            step = self.step_by_order_state.get(o.state)
+            if step is None:
                 continue
             try:
-                if o.state == "waiting":
-                    self._maybe_post_train(o, events)
-                elif o.state == "posting":
-                    self._recover_posting(o, events)
-                elif o.state in ("open", "stalled"):
-                    for s in o.shards:
-                        try:  # one shard's trouble never holds back the others' refunds and answers
-                            self._advance(o, s, events)
-                        except Exception as e:
-                            log.warning("order %s shard %s: %s", o.id, s.index, e)
-                            log.debug("order %s shard %s", o.id, s.index, exc_info=True)
-                            events.append(f"order {o.id} shard {s.index}: will retry ({type(e).__name__}: {e})")
-                    self._check_order(self.order(o.id), events)
-                elif o.state == "merging":
-                    self._finish(o, events)
+                step(o, events)
             except Exception as e:  # RPC down, store busy...: retried on the next step
                 log.warning("order %s: %s", o.id, e)
                 log.debug("order %s", o.id, exc_info=True)
@@ -360,58 +376,49 @@ class BuyerService:
                 on_events(lines)
             stop.wait(interval_s)
 
-    def _advance(self, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
+    def _advance_shards(self, o: OrderStatus, events: list[str]) -> None:
+        """An open (or stalled) order: move each shard on by its state, then the order."""
+        for s in o.shards:
+            step = self.step_by_shard_state.get(s.state)
+            if step is None:
+                continue
+            try:  # one shard's trouble never holds back the others' refunds and answers
+                step(o, s, events)
+            except Exception as e:
+                log.warning("order %s shard %s: %s", o.id, s.index, e)
+                log.debug("order %s shard %s", o.id, s.index, exc_info=True)
+                events.append(f"order {o.id} shard {s.index}: will retry ({type(e).__name__}: {e})")
+        self._check_order(self.order(o.id), events)
+
+    def _follow_chain(self, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
+        """A posted shard: note its claim and result as the chain shows them; refund it when
+        its deadline passed without a result."""
         from wallet.market import JobStatus  # deferred: loads web3 (~1.5 s)
 
         m = self.market
-        if s.state in ("open", "claimed"):
-            j = m.job(s.job_id)
-            st = j.status
-            self.book.set_shard(o.id, s.index, chain_status=st.name.lower(), miner=j.miner)
-            if st in (JobStatus.SUBMITTED, JobStatus.RELEASED, JobStatus.ACCEPTED, JobStatus.REJECTED):
-                self.book.set_shard(o.id, s.index, state="submitted", result_sha=j.result_hash.removeprefix("0x"),
-                                    result_uri=j.result_uri, submitted_seen_at=time.time())
-                events.append(f"order {o.id} shard {s.index}: result submitted by {j.miner} (job {j.id})")
-            elif st == JobStatus.REFUNDED:
-                self.book.set_shard(o.id, s.index, state="refunded", settled_at=time.time())
-            elif self._chain_time_past(j.deadline):
-                res = m.refund(self.account, j.id)
-                self.book.set_shard(o.id, s.index, state="refunded", chain_status="refunded", tx=res.tx_hash,
-                                    reason="no result before the deadline; reward refunded", settled_at=time.time())
-                events.append(f"order {o.id} shard {s.index}: no result by the deadline, {ntk_text(j.reward_wei)} refunded")
-            elif st == JobStatus.CLAIMED and s.state != "claimed":
-                self.book.set_shard(o.id, s.index, state="claimed")
-                events.append(f"order {o.id} shard {s.index}: claimed by {j.miner} (job {j.id})")
-            return
-        if s.state == "submitted":
-            bv.start_verify(self, o, s, events)
-            return
-        if s.state == "verifying":
-            bv.finish_verify(self, o, s, events)
-            return
-        if s.state == "released" and s.verified is None:
-            bv.start_verify(self, o, s, events)
+        j = m.job(s.job_id)
+        st = j.status
+        self.book.set_shard(o.id, s.index, chain_status=st.name.lower(), miner=j.miner)
+        if st in (JobStatus.SUBMITTED, JobStatus.RELEASED, JobStatus.ACCEPTED, JobStatus.REJECTED):
+            self.book.set_shard(o.id, s.index, state="submitted", result_sha=j.result_hash.removeprefix("0x"),
+                                result_uri=j.result_uri, submitted_seen_at=time.time())
+            events.append(f"order {o.id} shard {s.index}: result submitted by {j.miner} (job {j.id})")
+        elif st == JobStatus.REFUNDED:
+            self.book.set_shard(o.id, s.index, state="refunded", settled_at=time.time())
+        elif self.clock.past(j.deadline):
+            res = m.refund(self.account, j.id)
+            self.book.set_shard(o.id, s.index, state="refunded", chain_status="refunded", tx=res.tx_hash,
+                                reason="no result before the deadline; reward refunded", settled_at=time.time())
+            events.append(f"order {o.id} shard {s.index}: no result by the deadline, {ntk_text(j.reward_wei)} "
+                          "refunded")
+        elif st == JobStatus.CLAIMED and s.state != "claimed":
+            self.book.set_shard(o.id, s.index, state="claimed")
+            events.append(f"order {o.id} shard {s.index}: claimed by {j.miner} (job {j.id})")
 
-    def _chain_time_past(self, t: int) -> bool:
-        """True when chain time is past `t` (unix s). A chain that makes blocks only for
-        transactions (the embedded chain; a local dev node, chain id 31337) keeps the time of its
-        last block while nothing happens: once the wall clock is past `t`, an empty block is made
-        so a refund is not put off until someone else sends a transaction."""
-        chain = self.market.chain
-        if chain.latest_timestamp() > t:
-            return True
-        if time.time() < t + 1:  # a block made now would be stamped t or earlier
-            return False
-        from wallet.embedded import empty_block_miner  # deferred: loads py-evm and web3 (~1 s)
-
-        mine = empty_block_miner(chain.w3)
-        if mine is not None:
-            mine()
-        elif chain.chain_id == DEV_CHAIN_ID:
-            chain.read(lambda: chain.w3.provider.make_request("evm_mine", []))
-        else:
-            return False
-        return chain.latest_timestamp() > t
+    def _verify_released(self, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
+        """Released to the miner before our answer: verify it anyway, once (the merge needs it)."""
+        if s.verified is None:
+            self.verifier.start(o, s, events)
 
     def _check_order(self, o: OrderStatus, events: list[str]) -> None:
         bad = [s for s in o.shards if s.state in ("rejected", "refunded") or (s.state == "released" and s.verified is False)]

@@ -1,11 +1,11 @@
-"""The claiming half of MinerService: open jobs announced by the indexer are fetched (spec and
-inputs, hash-checked, into the miner's artifact store), sized and priced (app.miner.pricing), and
+"""The miner's claiming: open jobs announced by the indexer are fetched (spec and inputs,
+hash-checked, into the miner's artifact store), sized and priced (app.miner.pricing), and
 claimed when the best free device values them at or above its floor and they fit before their
-deadline; auto-priced floors move with how booked each device was. Every decision is logged
-in the miner DB (`pricing_decisions`), once per change.
+deadline; a claimed job is queued to run. Every decision is logged in the miner DB
+(`pricing_decisions`), once per change.
 
-A mixin of app.miner.service.MinerService (it uses that class's db, store, market, devices
-and settings); same threading rule: the one thread that calls `step()`.
+`Claims` gets everything it works with in its constructor; it runs on the one thread that
+calls MinerService.step().
 """
 
 from __future__ import annotations
@@ -13,16 +13,23 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
+from app.chain_clock import ChainClock
+from app.context import AppContext
 from app.miner import pricing
-from app.miner.db import FloorChangeRow, MarketJobRow, OpenJob, PricingDecision
+from app.miner.db import MarketJobRow, MinerDB, OpenJob, PricingDecision
+from app.miner.fleet import Fleet
+from app.miner.transient import is_transient
 from app.runtime import resolve_uri
-from jobs.artifacts import ArtifactError
+from gpu.bench import BenchStore
+from jobs.artifacts import ArtifactError, ArtifactStore
 from jobs.execute import device_fits
-from jobs.queue import QueueError
+from jobs.queue import JobQueue, QueueError
 from jobs.spec import JobSpec, SpecError, parse_spec
-from wallet.errors import ContractRevert, InsufficientFunds, RpcUnavailable
+from wallet.errors import ContractRevert, InsufficientFunds
 
 log = logging.getLogger("app.miner.service")
 
@@ -32,44 +39,38 @@ SAFETY = 1.25
 """A job is claimed only if expected seconds x SAFETY (+ SUBMIT_MARGIN_S) fit before its deadline."""
 SUBMIT_MARGIN_S = 30.0
 """Time kept for packing, uploading and the submit transaction."""
-MIN_OBSERVE_S = 3.0
-"""Progress must be watched this long before the finish is estimated from its rate."""
-BUSY_SAVE_S = 30.0
-"""How often the auto-pricing counts are saved (a restart loses at most this much counting)."""
 MAX_FETCH_TRIES = 5
 """A spec or input that cannot be fetched is retried this many times (with backoff), then skipped."""
 
 
-class _Transient(Exception):
-    """A pass stopped by something that comes back by itself (RPC down, store unreachable)."""
+class Claims:
+    """See the module docstring. `queue_id(job_id)` names a market job in the job queue;
+    `running()` is the scheduler's running jobs; `retry_delay_s(tries)` the backoff before a
+    spec or input that could not be fetched is tried again."""
 
-    def __init__(self, what: str, cause: BaseException):
-        super().__init__(f"{what}: {cause}")
-        self.what = what
-        self.cause = cause
-
-
-def is_transient(e: BaseException) -> bool:
-    import requests  # deferred: requests takes ~0.1 s to load
-
-    try:
-        from web3.exceptions import ProviderConnectionError
-    except ImportError:  # pragma: no cover
-        ProviderConnectionError = ConnectionError  # type: ignore[misc,assignment]
-    return isinstance(e, (RpcUnavailable, ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout,
-                          ProviderConnectionError))
-
-
-class ClaimsMixin:
-    """See the module docstring."""
+    def __init__(self, *, ctx: AppContext, db: MinerDB, store: ArtifactStore, market, account, queue: JobQueue,
+                 bench: BenchStore, fleet: Fleet, clock: ChainClock, queue_id: Callable[[int], str],
+                 running: Callable[[], Mapping[str, Any]], retry_delay_s: Callable[[int], float]):
+        self.ctx = ctx
+        self.db = db
+        self.store = store
+        self.market = market
+        self.account = account
+        self.queue = queue
+        self.bench = bench
+        self.fleet = fleet
+        self.clock = clock
+        self.queue_id = queue_id
+        self.running = running
+        self.retry_delay_s = retry_delay_s
 
     # ---- specs and inputs -----------------------------------------------------------------
-    def _load_spec(self, spec_sha: str, spec_uri: str):
+    def load_spec(self, spec_sha: str, spec_uri: str) -> JobSpec:
         """The market spec as a JobSpec (fetched and checked against its hash), or raises."""
         path = self.store.fetch(spec_sha, spec_uri)
         return parse_spec(json.loads(Path(path).read_text(encoding="utf-8")))
 
-    def _fetch_inputs(self, spec, spec_uri: str) -> dict[str, pricing.InputStats]:
+    def _fetch_inputs(self, spec: JobSpec, spec_uri: str) -> dict[str, pricing.InputStats]:
         """Every input in the local store (hash-checked); its image count, for pricing."""
         out = {}
         for name, ref in spec.inputs.items():
@@ -80,8 +81,24 @@ class ClaimsMixin:
             out[name] = pricing.count_images(path, ref.type == "dir")
         return out
 
+    # ---- the states before a run ----------------------------------------------------------
+    def confirm(self, r: MarketJobRow) -> None:
+        """`claiming` (the claim was sent, its outcome unknown): the chain decides, ours or not."""
+        j = self.market.job(r.job_id)
+        if j.miner and j.miner.lower() == self.account.address.lower():
+            self.db.set(r.job_id, state="claimed", dirty=0, deadline=j.deadline, buyer=j.buyer)
+        else:
+            self.db.delete(r.job_id)
+
+    def start(self, r: MarketJobRow) -> None:
+        """`claimed`: queue the job to run, unless its deadline passed first."""
+        if r.deadline is not None and self.clock.now >= r.deadline:
+            self.db.set(r.job_id, state="failed", reason="the deadline passed before the job could start")
+            return
+        self._queue_job(r)
+
     def _queue_job(self, r: MarketJobRow) -> None:
-        spec = self._load_spec(r.spec_sha, r.spec_uri)
+        spec = self.load_spec(r.spec_sha, r.spec_uri)
         inputs = {k: v.model_dump() | {"uri": resolve_uri(v.uri, r.spec_uri)} for k, v in spec.inputs.items()}
         spec = JobSpec.model_validate(spec.model_dump() | {"id": self.queue_id(r.job_id), "inputs": inputs})
         try:
@@ -92,9 +109,8 @@ class ClaimsMixin:
 
     # ---- claiming ------------------------------------------------------------------------
     def free_slots(self) -> int:
-        cap = sum(self._capacity(s) for s in self._states if s.active and not s.throttled)
-        busy = sum(1 for r in self.rows(active_only=True) if r.state in ("claiming", "claimed", "running"))
-        return cap - busy
+        busy = sum(1 for r in self.db.rows(active_only=True) if r.state in ("claiming", "claimed", "running"))
+        return self.fleet.free_slots(busy)
 
     def _speed(self, s) -> pricing.DeviceSpeed:
         try:
@@ -103,18 +119,18 @@ class ClaimsMixin:
             res = None
         return pricing.speed_from_bench(res, s.info.kind)
 
-    def quote(self, o: OpenJob, spec, stats: dict[str, pricing.InputStats]) -> PricingDecision:
+    def quote(self, o: OpenJob, spec: JobSpec, stats: dict[str, pricing.InputStats]) -> PricingDecision:
         """The best device for a job: claim, or why not (below floor, too slow, no device)."""
         size = pricing.job_size(spec.kind, spec.params, stats)
-        devs = {d.device_id: d for d in self._job_devices()}
-        running = self._running_by_key()
-        left = o.deadline - max(self._chain_now, time.time())
+        devs = {d.device_id: d for d in self.fleet.job_devices()}
+        running = self.fleet.running_by_key(self.running())
+        left = o.deadline - max(self.clock.now, time.time())
         best: PricingDecision | None = None
-        for s in self._states:
+        for s in self.fleet.states:
             jd = devs.get(s.info.key)
             if not s.active or s.throttled or jd is None or not device_fits(spec.resources, jd):
                 continue
-            if running.get(s.info.key, 0) >= self._capacity(s):
+            if running.get(s.info.key, 0) >= self.fleet.capacity(s):
                 continue
             sec = pricing.expected_seconds(size, self._speed(s))
             per_h = pricing.ntk_per_hour(o.reward_wei, sec)
@@ -136,7 +152,7 @@ class ClaimsMixin:
 
     def _skip(self, o: OpenJob, reason: str, *, transient: bool = False) -> None:
         if transient and o.tries + 1 < MAX_FETCH_TRIES:
-            delay = min(self.backoff_cap_s, self.backoff_first_s * 2 ** o.tries)
+            delay = self.retry_delay_s(o.tries)
             self.db.retry_open(o.job_id, o.tries + 1, time.time() + delay)
             self._decide(o, PricingDecision(time.time(), o.job_id, None, o.kind, o.reward_wei, None, None, None,
                                             "retry", f"{reason}; retry in {delay:.0f} s"), force=True)
@@ -153,15 +169,13 @@ class ClaimsMixin:
             self.db.log_pricing(d)
             self.db.set_decision(o.job_id, key)
 
-    def _claim_new(self) -> None:
+    def claim_new(self) -> None:
+        """Claim the open jobs worth it while a device has a free slot (one pass)."""
         me = self.account.address.lower()
         for o in self.db.open_jobs(now=time.time()):
             if self.free_slots() <= 0:
                 return
-            if self.row(o.job_id) is not None:
-                self.db.drop_open(o.job_id)
-                continue
-            if o.deadline <= self._chain_now:
+            if self.db.row(o.job_id) is not None or o.deadline <= self.clock.now:
                 self.db.drop_open(o.job_id)
                 continue
             if o.kind not in KINDS:
@@ -171,7 +185,7 @@ class ClaimsMixin:
                 self._skip(o, "our own job (a buyer cannot claim it)")
                 continue
             try:
-                spec = self._load_spec(o.spec_sha, o.spec_uri)
+                spec = self.load_spec(o.spec_sha, o.spec_uri)
                 if spec.kind not in pricing.MARKET_KINDS[o.kind]:
                     raise SpecError(f"spec engine {spec.kind!r} is not a {o.kind} job")
                 stats = self._fetch_inputs(spec, o.spec_uri)
@@ -190,77 +204,27 @@ class ClaimsMixin:
             self._decide(o, d)
             if d.decision != "claim":
                 continue  # may pass later, when a floor, a device or the load changes
-            self.db.insert_claiming(o, engine=spec.kind, expected_s=d.expected_s, device_key=d.device_key)
-            try:
-                res = self.market.claim(self.account, o.job_id)
-            except Exception as e:
-                if not _refused_before_sending(e):
-                    # the claim may be on the chain (sent, then the reply was lost): the row stays
-                    # `claiming` and the next pass reads the chain (adopt it, or drop the row)
-                    log.warning("market job %s: claim sent, outcome unknown (%s); the chain decides", o.job_id, e)
-                    if is_transient(e):
-                        raise
-                    continue
-                self.db.delete(o.job_id)
-                self._skip(o, f"claim failed: {e}")
-                continue
-            log.info("claimed market job %s (%s): %s", o.job_id, o.kind, d.reason)
-            self.db.drop_open(o.job_id)
-            self.db.set(o.job_id, state="claimed", tx_claim=res.tx_hash, claimed_at=time.time())
-            self._queue_job(self.row(o.job_id))
+            self._claim(o, spec, d)
 
-    # ---- auto-pricing --------------------------------------------------------------------
-    def _track_busy(self) -> None:
-        """Count, per device offered to the market, the passes in which all its slots were busy.
-        The counts are saved in the miner DB now and then (BUSY_SAVE_S), so a restart carries
-        on with the same auto-pricing window instead of starting a new one."""
-        if self._busy is None:
-            self._busy = self._load_busy()
-        running = self._running_by_key()
-        now = time.time()
-        for s in self._states:
-            if not (s.active and not s.throttled):
-                self._busy.pop(s.info.key, None)
-                continue
-            w = self._busy.setdefault(s.info.key, [now, 0, 0])
-            w[1] += 1
-            w[2] += 1 if running.get(s.info.key, 0) >= self._capacity(s) else 0
-        if now - self._busy_saved_at >= BUSY_SAVE_S:
-            self._save_busy(now)
-
-    def _load_busy(self) -> dict[str, list[float]]:
+    def _claim(self, o: OpenJob, spec: JobSpec, d: PricingDecision) -> None:
+        self.db.insert_claiming(o, engine=spec.kind, expected_s=d.expected_s, device_key=d.device_key)
         try:
-            saved = json.loads(self.db.meta("busy_windows") or "{}")
-            return {str(k): [float(v[0]), int(v[1]), int(v[2])] for k, v in saved.items()}
-        except (ValueError, TypeError, IndexError, KeyError):  # a damaged value: start new windows
-            return {}
-
-    def _save_busy(self, now: float) -> None:
-        self.db.set_meta("busy_windows", json.dumps(self._busy or {}))
-        self._busy_saved_at = now
-
-    def _auto_price(self) -> None:
-        if self._busy is None:
+            res = self.market.claim(self.account, o.job_id)
+        except Exception as e:
+            if not _refused_before_sending(e):
+                # the claim may be on the chain (sent, then the reply was lost): the row stays
+                # `claiming` and the next pass reads the chain (adopt it, or drop the row)
+                log.warning("market job %s: claim sent, outcome unknown (%s); the chain decides", o.job_id, e)
+                if is_transient(e):
+                    raise
+                return
+            self.db.delete(o.job_id)
+            self._skip(o, f"claim failed: {e}")
             return
-        now = time.time()
-        for key, (start, passes, busy) in list(self._busy.items()):
-            ds = self.ctx.settings.device(key)
-            if not ds.auto_price:
-                continue
-            if now - start < ds.auto_price_window_s or passes == 0:
-                continue
-            self._busy[key] = [now, 0, 0]
-            self._save_busy(now)
-            ch = pricing.next_floor(ds.price_floor_ntk_per_hour, busy / passes, lo=ds.auto_price_min_ntk_per_hour,
-                                    hi=ds.auto_price_max_ntk_per_hour, step=ds.auto_price_step,
-                                    window_s=ds.auto_price_window_s)
-            if ch is None:
-                continue
-            ds.price_floor_ntk_per_hour = ch.new
-            self.ctx.save_settings()
-            row = FloorChangeRow(time.time(), key, ch.old, ch.new, ch.reason)
-            self.db.log_floor(row)
-            log.info("device %s: %s", key, row.text())
+        log.info("claimed market job %s (%s): %s", o.job_id, o.kind, d.reason)
+        self.db.drop_open(o.job_id)
+        self.db.set(o.job_id, state="claimed", tx_claim=res.tx_hash, claimed_at=time.time())
+        self._queue_job(self.db.row(o.job_id))
 
 
 def _refused_before_sending(e: BaseException) -> bool:
@@ -268,4 +232,3 @@ def _refused_before_sending(e: BaseException) -> bool:
     too little ETH or NTK for the stake): nothing can be on the chain. Anything else (RPC gone
     or a receipt timeout after sending) may have claimed the job."""
     return isinstance(e, (ContractRevert, InsufficientFunds))
-

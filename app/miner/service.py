@@ -6,6 +6,13 @@ read the market events the indexer stored since the last pass (a cursor), advanc
 tracked job by what those events and the job queue say, claim open jobs the devices can take
 at or above their price floor, move auto-priced floors, start queued jobs.
 
+The service composes collaborators that each get their dependencies in their constructor:
+`Fleet` (the devices as the miner sees them), `Claims` (open jobs -> claimed -> queued, see
+app.miner.claims), `Submission` (running -> uploaded -> submitted), `Release` (submitted ->
+paid), `AutoPricing` (floors that follow demand), `RunProgress` (how far each run got) and a
+`ChainClock` (chain time, moved on chains that mine only for transactions). `advance_by_state` is the
+table from a job's state to the step that moves it on.
+
 Job kinds: render, train, infer and verify (a market `verify` job is a spec whose engine is
 verify-render or verify-train). A spec's inputs (sha256 + uri; a relative uri is relative to
 the spec's own uri) are fetched into the artifact store and checked before the job is
@@ -19,10 +26,11 @@ after a restart; its queue job id is "market-<chain id>-<market address prefix>-
 (`queue_id()`) and is added only once, so nothing runs twice. The miner DB, the queue ids and
 the miner's event index belong to one deployment of the market: a new one (another network,
 a restarted dev node) sets the old miner DB aside as miner-<namespace>.sqlite and takes its
-own, so job ids that start again at 1 never meet the old ones. Chain state of a tracked job is read only when an event says it changed (or it waits
-in `claiming`/`uploaded`, one read each). A pass that hits a transient failure (RPC down)
-keeps every state and the next pass waits a backoff (doubling from `backoff_first_s` up to
-`backoff_cap_s`, reset by a good pass); `status_text()` says so.
+own, so job ids that start again at 1 never meet the old ones. Chain state of a tracked job is
+read only when an event says it changed (or it waits in `claiming`/`uploaded`, one read each).
+A pass that hits a transient failure (RPC down) keeps every state and the next pass waits a
+backoff (doubling from `backoff_first_s` up to `backoff_cap_s`, reset by a good pass);
+`status_text()` says so.
 
 Money is integer NTK wei; times are unix seconds (chain times are block timestamps).
 Threading: one thread calls `step()` and every other method that touches the chain (the chain
@@ -39,46 +47,46 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from app.amounts import ntk_text
+from app.chain_clock import ChainClock
 from app.context import AppContext
 from app.home_lock import HomeLock
-from app.miner.claims import (KINDS, MIN_OBSERVE_S, SAFETY, SUBMIT_MARGIN_S, ClaimsMixin, is_transient,
-                              _Transient)
+from app.miner.autoprice import AutoPricing
+from app.miner.claims import KINDS, Claims
 from app.miner.db import (FINAL, STATES, FloorChangeRow, MarketJobRow, MinerDB, MinerJobView, PricingDecision,
                           deployment_db)
-from app.runtime import artifact_uri, open_queue, runtime_config
+from app.miner.fleet import Fleet
+from app.miner.progress import RunProgress
+from app.miner.release import Release
+from app.miner.submission import MAX_RUN_ATTEMPTS, Submission
+from app.miner.transient import Transient, is_transient
+from app.runtime import open_queue, runtime_config
 from gpu.bench import BenchStore
-from jobs.execute import Device
-from jobs.queue import APP_STOPPED, QueueError
+from jobs.queue import APP_STOPPED
 from jobs.scheduler import Scheduler
-from wallet.errors import ContractRevert
 from wallet.indexer import for_deployment
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MinerService", "KINDS", "MarketJobRow", "MinerJobView", "PricingDecision", "FloorChangeRow", "STATES", "FINAL"]
+__all__ = ["MinerService", "KINDS", "MAX_RUN_ATTEMPTS", "MarketJobRow", "MinerJobView", "PricingDecision",
+           "FloorChangeRow", "STATES", "FINAL"]
 
-DEV_CHAIN_ID = 31337
-"""anvil's and hardhat's chain id: a local dev node that mines only for transactions."""
-MAX_RUN_ATTEMPTS = 3
-"""A claimed job whose run fails is run again, up to this many runs in all, while the
-deadline leaves time for another run."""
 _JOB_EVENTS = ("JobPosted", "JobClaimed", "ResultSubmitted", "JobAccepted", "JobRejected", "PaymentReleased",
                "JobRefunded")
 
 
-class MinerService(ClaimsMixin):
+class MinerService:
     """See the module docstring.
 
     market: wallet.market.MarketClient; account: the miner's signer (LocalAccount); devices:
-    `poll() -> list[DeviceState]` (app.devices.service.DeviceService); ledger: app.earnings.ledger.Ledger;
+    `poll() -> list[DeviceState]` (app.devices.DeviceService); ledger: app.earnings.Ledger;
     indexer: a wallet.indexer.Indexer of the market (default: one in data_dir, built on the
-    first step, in the stepping thread); earnings: app.earnings.service.EarningsService
-    (device power recorded each pass) or None; bench: gpu.bench.BenchStore (default: the app's).
+    first step, in the stepping thread); earnings: app.earnings.EarningsService (device power
+    recorded each pass) or None; bench: gpu.bench.BenchStore (default: the app's).
     """
 
     def __init__(self, ctx: AppContext, market, account, devices, ledger, *, sandbox: str | None = None,
@@ -99,12 +107,9 @@ class MinerService(ClaimsMixin):
     def _open(self, ctx, market, account, devices, ledger, *, sandbox, indexer, earnings, bench, db_path,
               backoff_first_s, backoff_cap_s) -> None:
         self.ctx = ctx
-        self.market = market
+        self._market = market
         self.account = account
-        self.devices = devices
-        self.ledger = ledger
-        self.earnings = earnings
-        self.bench = bench if bench is not None else BenchStore(ctx.paths.bench_file)
+        self._ledger = ledger
         self._indexer = indexer
         self.queue = open_queue(ctx)
         self.cfg = runtime_config(ctx, sandbox=sandbox)
@@ -112,21 +117,53 @@ class MinerService(ClaimsMixin):
         self.namespace = f"{market.chain.chain_id}-{market.deployment.job_market[2:10].lower()}"
         self._qprefix = f"market-{self.namespace}-"
         self.db = MinerDB(db_path or deployment_db(ctx.paths.data_dir, self.namespace))
-        self._states: list[Any] = []
-        self.last_progress: dict[int, float] = {}
-        self._progress: dict[int, tuple[tuple[float, float], tuple[float, float]]] = {}  # first, last (t, f)
         self.backoff_first_s, self.backoff_cap_s = backoff_first_s, backoff_cap_s
         self._backoff_s = 0.0
         self._retry_at = 0.0
         self._waiting_on: str | None = None
-        self._chain_now = 0
-        self._busy: dict[str, list[float]] | None = None  # device key -> [window start (unix s), passes, busy passes]
-        self._busy_saved_at = 0.0
-        from wallet.embedded import empty_block_miner  # deferred: loads py-evm and web3 (~1 s)
-
-        self._mine_empty = empty_block_miner(market.chain.w3)
-        self.scheduler = Scheduler(self.queue, self.cfg, self._job_devices, self._on_event)
+        self.clock = ChainClock(market.chain)
+        self.progress = RunProgress()
+        self.fleet = Fleet(ctx, devices, earnings)
+        self.scheduler = Scheduler(self.queue, self.cfg, self.fleet.job_devices, self._on_event)
+        self.claims = Claims(ctx=ctx, db=self.db, store=self.store, market=market, account=account, queue=self.queue,
+                             bench=bench if bench is not None else BenchStore(ctx.paths.bench_file), fleet=self.fleet,
+                             clock=self.clock, queue_id=self.queue_id, running=self.scheduler.running,
+                             retry_delay_s=lambda tries: min(self.backoff_cap_s, self.backoff_first_s * 2 ** tries))
+        self.submission = Submission(db=self.db, queue=self.queue, store=self.store, market=market, account=account,
+                                     ledger=ledger, scheduler=self.scheduler, fleet=self.fleet, clock=self.clock,
+                                     progress=self.progress, queue_id=self.queue_id)
+        self.release = Release(db=self.db, market=market, account=account, ledger=ledger, clock=self.clock,
+                               indexer=self.indexer)
+        self.autoprice = AutoPricing(ctx, self.db, self.fleet, self.scheduler.running)
+        self.advance_by_state: dict[str, Callable[[MarketJobRow], None]] = {
+            "claiming": self.claims.confirm,          # the claim was sent: the chain says whose it is
+            "claimed": self.claims.start,             # queue it to run (unless its deadline passed)
+            "running": self.submission.advance_running,
+            "uploaded": self.submission.submit,
+            "submitted": self.release.settle,
+        }
+        """State -> the step that moves a job in it on (final states have none)."""
         self.scheduler.recover()
+
+    # ---- dependencies that may be replaced ------------------------------------------------
+    @property
+    def market(self):
+        """The market client (wallet.market.MarketClient); replacing it (a new connection to the
+        node) reaches every collaborator."""
+        return self._market
+
+    @market.setter
+    def market(self, market) -> None:
+        self._market = self.claims.market = self.submission.market = self.release.market = market
+
+    @property
+    def ledger(self):
+        """The earnings ledger payments are recorded in; replacing it reaches every collaborator."""
+        return self._ledger
+
+    @ledger.setter
+    def ledger(self, ledger) -> None:
+        self._ledger = self.submission.ledger = self.release.ledger = ledger
 
     # ---- views (any thread) --------------------------------------------------------------
     def rows(self, *, active_only: bool = False) -> list[MarketJobRow]:
@@ -134,6 +171,11 @@ class MinerService(ClaimsMixin):
 
     def row(self, job_id: int) -> MarketJobRow | None:
         return self.db.row(job_id)
+
+    @property
+    def last_progress(self) -> dict[int, float]:
+        """Market job id -> the latest fraction done (0..1) of its run."""
+        return self.progress.last
 
     def jobs_table(self, limit: int = 200) -> list[MinerJobView]:
         """The newest `limit` market jobs of this miner, newest first, for a table."""
@@ -162,31 +204,6 @@ class MinerService(ClaimsMixin):
     def backoff_s(self) -> float:
         return self._backoff_s
 
-    # ---- devices -------------------------------------------------------------------------
-    def _job_devices(self) -> list[Device]:
-        """The devices as the scheduler sees them: each by its stable key (DeviceId)."""
-        out = []
-        for s in self._states:
-            mem = s.info.memory_total_mb if isinstance(s.info.memory_total_mb, (int, float)) else 0
-            out.append(Device.of(s.info.ident, memory_mb=0 if s.info.kind == "cpu" else int(mem), active=s.active,
-                                 throttled=s.throttled, slots=self._capacity(s)))
-        return out
-
-    def _known_key(self, jobs_device_id: str | None) -> str | None:
-        """The key of a device of this rig the job queue names (it names devices by their key)."""
-        return jobs_device_id if any(s.info.key == jobs_device_id for s in self._states) else None
-
-    def _capacity(self, s) -> int:
-        return self.ctx.settings.jobs.cpu_slots if s.info.ident.is_cpu else 1
-
-    def _running_by_key(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for rj in self.scheduler.running().values():
-            k = self._known_key(rj.device_id)
-            if k:
-                out[k] = out.get(k, 0) + 1
-        return out
-
     def queue_id(self, job_id: int) -> str:
         """The job-queue id of market job `job_id` of this deployment."""
         return f"{self._qprefix}{job_id}"
@@ -197,24 +214,21 @@ class MinerService(ClaimsMixin):
             return None
         return int(queue_id[len(self._qprefix):])
 
+    def expected_left_s(self, queue_id: str, now: float | None = None) -> float | None:
+        """Seconds a running market job still needs, from its progress rate; None if unknown."""
+        job_id = self.market_id(queue_id)
+        return None if job_id is None else self.progress.expected_left_s(job_id, now)
+
     def _on_event(self, queue_id: str, msg: dict[str, Any]) -> None:
         job_id = self.market_id(queue_id)
         if job_id is None or msg.get("type") != "progress":
             return
-        now, f = time.time(), float(msg.get("fraction") or 0.0)
-        self.last_progress[job_id] = f
-        first = self._progress.get(job_id, ((now, f), (now, f)))[0]
-        self._progress[job_id] = (first, (now, f))
+        now = time.time()
+        self.progress.note(job_id, float(msg.get("fraction") or 0.0), now)
         self.db.set_first_progress(job_id, now)
 
     def poll_devices(self) -> list:
-        self._states = list(self.devices.poll())
-        if self.earnings is not None:
-            try:
-                self.earnings.record_states(self._states)
-            except Exception:
-                log.exception("recording device power failed")
-        return self._states
+        return self.fleet.poll()
 
     # ---- the loop ------------------------------------------------------------------------
     def step(self, *, claim: bool = True, start: bool = True) -> None:
@@ -222,14 +236,14 @@ class MinerService(ClaimsMixin):
         `start=False` leaves the scheduler alone (no queued job starts: a clean stop).
         Blocking (chain calls and transactions). Never raises for transient failures: they
         set the backoff and `status_text()`."""
-        self.poll_devices()
+        self.fleet.poll()
         if time.monotonic() >= self._retry_at:
             try:
                 self._chain_pass(claim)
             except Exception as e:
-                if not (isinstance(e, _Transient) or is_transient(e)):
+                if not (isinstance(e, Transient) or is_transient(e)):
                     raise
-                if isinstance(e, _Transient):  # its text already starts with what it waits on
+                if isinstance(e, Transient):  # its text already starts with what it waits on
                     self._set_backoff(e.what, e.cause)
                 else:
                     self._set_backoff("RPC", e)
@@ -237,7 +251,7 @@ class MinerService(ClaimsMixin):
                 if self._waiting_on is not None:
                     log.info("%s is back", self._waiting_on)
                 self._backoff_s, self._retry_at, self._waiting_on = 0.0, 0.0, None
-        self._track_busy()
+        self.autoprice.track()
         if start:
             self.scheduler.tick()
 
@@ -248,14 +262,14 @@ class MinerService(ClaimsMixin):
         log.warning("miner pass stopped (%s: %s); retry in %.0f s", what, e, self._backoff_s)
 
     def _chain_pass(self, claim: bool) -> None:
-        self._chain_now = self.market.chain.latest_timestamp()
+        self.clock.refresh()
         self._read_events()
-        held: _Transient | None = None
+        held: Transient | None = None
         for r in self.rows(active_only=True):
             for _ in range(len(STATES)):  # as far as it can go now (running -> uploaded -> submitted...)
                 try:
                     self._advance(r)
-                except _Transient as e:  # this job's upload: the other jobs (their payments) go on
+                except Transient as e:  # this job's upload: the other jobs (their payments) go on
                     held = held or e
                     break
                 except Exception as e:
@@ -270,8 +284,14 @@ class MinerService(ClaimsMixin):
         if held is not None:
             raise held  # the backoff and status_text() say what is waiting
         if claim:
-            self._claim_new()
-        self._auto_price()
+            self.claims.claim_new()
+        self.autoprice.apply()
+
+    def _advance(self, r: MarketJobRow) -> None:
+        """One step of tracked job `r`, by its state (advance_by_state)."""
+        step = self.advance_by_state.get(r.state)
+        if step is not None:
+            step(r)
 
     def finish_running(self, timeout_s: float | None = None) -> bool:
         """Wait for the started jobs to end, then advance them (upload, submit) without
@@ -292,19 +312,6 @@ class MinerService(ClaimsMixin):
         if rj is not None:
             rj.handle.cancel(APP_STOPPED)
 
-    def expected_left_s(self, queue_id: str, now: float | None = None) -> float | None:
-        """Seconds a running market job still needs, from its progress rate; None if unknown."""
-        job_id = self.market_id(queue_id)
-        p = None if job_id is None else self._progress.get(job_id)
-        if p is None:
-            return None
-        (t0, f0), (t1, f1) = p
-        if f1 >= 1.0:
-            return 0.0
-        if t1 - t0 < MIN_OBSERVE_S or f1 <= f0:
-            return None
-        return max(0.0, (1.0 - f1) / ((f1 - f0) / (t1 - t0)) - ((now or time.time()) - t1))
-
     def run(self, stop: threading.Event, interval_s: float = 0.5) -> None:
         """step() until `stop` is set; then stop running jobs (they are requeued)."""
         try:
@@ -320,9 +327,8 @@ class MinerService(ClaimsMixin):
     # ---- events --------------------------------------------------------------------------
     def indexer(self):
         if self._indexer is None:
-            chain = self.market.chain
             path = self.ctx.paths.data_dir / f"miner-index-{self.namespace}.sqlite"
-            self._indexer = for_deployment(chain, path, self.market.deployment)
+            self._indexer = for_deployment(self.market.chain, path, self.market.deployment)
         return self._indexer
 
     def _read_events(self) -> None:
@@ -353,175 +359,6 @@ class MinerService(ClaimsMixin):
             if len(evs) < 1000:
                 return
 
-    # ---- advancing tracked jobs -----------------------------------------------------------
-    def _advance(self, r: MarketJobRow) -> None:
-        from wallet.market import JobStatus  # deferred: loads web3 (~1.5 s)
-
-        m = self.market
-        if r.state == "claiming":
-            j = m.job(r.job_id)
-            if j.miner and j.miner.lower() == self.account.address.lower():
-                self.db.set(r.job_id, state="claimed", dirty=0, deadline=j.deadline, buyer=j.buyer)
-            else:
-                self.db.delete(r.job_id)
-            return
-        if r.state == "claimed":
-            if r.deadline is not None and self._chain_now >= r.deadline:
-                self.db.set(r.job_id, state="failed", reason="the deadline passed before the job could start")
-                return
-            self._queue_job(r)
-            return
-        if r.state == "running":
-            self._advance_running(r)
-            return
-        if r.state == "uploaded":
-            j = m.job(r.job_id)
-            late = "the deadline passed before the result could be submitted"
-            if (j.status == JobStatus.CLAIMED and self._chain_now <= j.deadline and time.time() >= j.deadline + 1
-                    and self._nudge_chain_time()):  # a chain whose last block is old: bring its time up first
-                self._chain_now = m.chain.latest_timestamp()
-            if j.status == JobStatus.CLAIMED and self._chain_now > j.deadline:
-                self.db.set(r.job_id, state="failed", reason=late)  # the contract refuses it now
-                return
-            if j.status == JobStatus.CLAIMED:
-                try:
-                    res = m.submit(self.account, r.job_id, "0x" + r.output_sha, r.result_uri)
-                except ContractRevert as e:  # chain time was past the deadline after all
-                    if e.revert.name != "DeadlinePassed":
-                        raise
-                    self.db.set(r.job_id, state="failed", reason=late)
-                    return
-                j = m.job(r.job_id)
-                self.db.set(r.job_id, state="submitted", tx_submit=res.tx_hash, submitted_at=j.submitted_at,
-                            review_window_s=j.review_window_s, dirty=0)
-            elif j.status >= JobStatus.SUBMITTED:
-                self.db.set(r.job_id, state="submitted", submitted_at=j.submitted_at, review_window_s=j.review_window_s,
-                            dirty=1)
-            else:
-                self.db.set(r.job_id, state="failed", reason=f"the job is {j.status.name.lower()} on the chain")
-            return
-        if r.state == "submitted":
-            self._settle(r)
-
-    def _advance_running(self, r: MarketJobRow) -> None:
-        try:
-            q = self.queue.get(self.queue_id(r.job_id))
-        except QueueError:
-            self.db.set(r.job_id, state="claimed")
-            return
-        if q.state == "succeeded" and q.output_sha:
-            if self.store.remote:
-                try:  # the result must be where the buyer looks for it before it is submitted
-                    self.store.put_file(self.store.path(q.output_sha))
-                except Exception as e:
-                    raise _Transient("the artifact store", e) from e
-            key = self._known_key(q.device_id) or r.device_key or "cpu"
-            self.ledger.assign_job(r.job_id, key, at=time.time())
-            self.db.set(r.job_id, state="uploaded", device_key=key, output_sha=q.output_sha,
-                        result_uri=artifact_uri(self.store, q.output_sha), uploaded_at=time.time())
-        elif q.state == "failed" and self._retry_blocker(r, q) is None:
-            self.queue.add(q.spec)  # the same spec again; the queue keeps counting the attempts
-            self._progress.pop(r.job_id, None)  # the new run's rate is judged afresh
-            self.db.set(r.job_id, reason=f"attempt {q.attempts} failed ({q.reason}); running it again")
-            log.warning("market job %s: attempt %s failed (%s); running it again", r.job_id, q.attempts, q.reason)
-        elif q.state in ("failed", "cancelled"):
-            blocker = self._retry_blocker(r, q) if q.state == "failed" else None
-            self.db.set(r.job_id, state="failed", reason=(q.reason or q.state) + (f" ({blocker})" if blocker else ""))
-        elif r.deadline is not None and self._chain_now >= r.deadline:
-            self._give_up(r, "the deadline passed before the result was ready")
-        else:
-            why = self._late(r)
-            if why:
-                self._give_up(r, why)
-
-    def _retry_blocker(self, r: MarketJobRow, q) -> str | None:
-        """Why a failed run of a claimed job is not run again, or None to run it again: a
-        failure (worker killed, out of memory, a crash) may not come back, and the stake and the
-        reward are lost unless a result arrives before the deadline."""
-        if q.attempts >= MAX_RUN_ATTEMPTS:
-            return f"gave up after {q.attempts} attempts"
-        if r.deadline is not None:
-            need = (r.expected_s or 0.0) * SAFETY + SUBMIT_MARGIN_S
-            if max(self._chain_now, time.time()) + need > r.deadline:
-                return "no time left before the deadline for another attempt"
-        return None
-
-    def _late(self, r: MarketJobRow) -> str | None:
-        """Why the running job can no longer make its deadline, judged from its progress rate."""
-        if r.deadline is None or r.job_id not in self._progress:
-            return None
-        rj = self.scheduler.running().get(self.queue_id(r.job_id))
-        if rj is None or rj.paused:
-            return None  # not judged while paused (the rate would include the pause)
-        (t0, f0), (t1, f1) = self._progress[r.job_id]
-        if t1 - t0 < MIN_OBSERVE_S or f1 <= f0:
-            return None
-        rate = (f1 - f0) / (t1 - t0)
-        # the deadline is chain time: count from the chain's clock where it runs ahead of ours
-        finish = max(self._chain_now, time.time()) + (1.0 - f1) / rate + SUBMIT_MARGIN_S
-        if finish <= r.deadline:
-            return None
-        return (f"expected to finish at {_hms(finish)} ({f1 * 100:.0f}% done at {rate * 100:.2f}%/s), "
-                f"after the deadline {_hms(r.deadline)}")
-
-    def _give_up(self, r: MarketJobRow, reason: str) -> None:
-        self.scheduler.cancel(self.queue_id(r.job_id))
-        self.db.set(r.job_id, state="failed", reason=reason)
-        log.warning("market job %s given up: %s", r.job_id, reason)
-
-    def _settle(self, r: MarketJobRow) -> None:
-        from wallet.market import JobStatus  # deferred: loads web3 (~1.5 s)
-
-        m = self.market
-        if r.dirty or r.submitted_at is None:
-            j = m.job(r.job_id)
-            self.db.set(r.job_id, submitted_at=j.submitted_at, review_window_s=j.review_window_s)
-            if j.status in (JobStatus.ACCEPTED, JobStatus.RELEASED):  # stays dirty until the payment is noted
-                name = "JobAccepted" if j.status == JobStatus.ACCEPTED else "PaymentReleased"
-                evs = [e for e in self.indexer().job_events(r.job_id) if e.name == name]
-                if not evs:  # the event came after this pass's sync: note it with its transaction next pass
-                    return
-                self._paid(r, evs[-1].tx_hash, j.reward_wei)
-                return
-            if j.status == JobStatus.REJECTED:
-                self.db.set(r.job_id, state="rejected", reason="the buyer rejected the result", dirty=0)
-                return
-            if j.status != JobStatus.SUBMITTED:
-                self.db.set(r.job_id, state="failed", reason=f"the job is {j.status.name.lower()} on the chain",
-                            dirty=0)
-                return
-            self.db.set(r.job_id, dirty=0)
-            r = self.row(r.job_id)
-        closes = int(r.submitted_at) + int(r.review_window_s or 0)
-        if self._chain_now <= closes and time.time() > closes + 1 and self._nudge_chain_time():
-            self._chain_now = m.chain.latest_timestamp()
-        if self._chain_now > closes:
-            try:
-                res = m.release(self.account, r.job_id)
-            except ContractRevert as e:  # accepted or rejected meanwhile: read it on the next pass
-                log.info("market job %s: release refused (%s)", r.job_id, e)
-                self.db.mark_dirty(r.job_id)
-                return
-            self._paid(r, res.tx_hash, r.reward_wei)
-
-    def _nudge_chain_time(self) -> bool:
-        """Make a block stamped now on a chain that mines only for transactions (the embedded
-        chain; a local anvil/hardhat dev node, chain id 31337), so chain time reaches a review
-        window's end; public networks make their own blocks. True if a block was made."""
-        if self._mine_empty is not None:
-            self._mine_empty()
-            return True
-        if self.market.chain.chain_id != DEV_CHAIN_ID:
-            return False
-        resp = self.market.chain.read(lambda: self.market.chain.w3.provider.make_request("evm_mine", []))
-        return "error" not in resp
-
-    def _paid(self, r: MarketJobRow, tx_hash: str, amount_wei: int) -> None:
-        tx = tx_hash if str(tx_hash).startswith("0x") else "0x" + str(tx_hash)
-        self.ledger.record_payment(r.job_id, tx, amount_wei, timestamp=time.time(), device_key=r.device_key)
-        self.db.set(r.job_id, state="paid", tx_paid=tx, paid_at=time.time(), dirty=0)
-        log.info("market job %s paid: %s (%s)", r.job_id, ntk_text(amount_wei), tx)
-
     # ---- status --------------------------------------------------------------------------
     def device_lines(self) -> list[dict[str, Any]]:
         """One status record per device: device, mode, active, throttled, job (market id),
@@ -529,7 +366,7 @@ class MinerService(ClaimsMixin):
         running = {rj_id: rj.device_id for rj_id, rj in self.scheduler.running().items()}
         day = self.ledger.day_of(time.time())
         out = []
-        for s in self._states:
+        for s in self.fleet.states:
             jid = next((q for q, d in running.items() if d == s.info.key), None)
             mid = self.market_id(jid)
             t = getattr(s.telemetry, "temp_c", None) if s.telemetry else None
@@ -550,9 +387,7 @@ class MinerService(ClaimsMixin):
         try:
             self.scheduler.shutdown()
             self.queue.close()
-            if self._busy is not None:
-                self._save_busy(time.time())  # the auto-pricing window goes on after a restart
-                self._busy = None
+            self.autoprice.close()  # the auto-pricing window goes on after a restart
             self.db.close()
             if self._indexer is not None:
                 try:
@@ -561,8 +396,3 @@ class MinerService(ClaimsMixin):
                     pass
         finally:
             self._home_lock.release_all()
-
-
-
-def _hms(ts: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(ts))

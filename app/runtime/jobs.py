@@ -72,7 +72,7 @@ class JobsService:
                 continue
             try:
                 job_id = miner.market_id(r["id"])
-                m = miner.db.row(job_id) if job_id is not None else None
+                m = miner.row(job_id) if job_id is not None else None
             except sqlite3.Error:  # the session closed its miner meanwhile (lock, network switch)
                 miner = None
                 continue

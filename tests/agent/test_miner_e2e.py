@@ -222,11 +222,11 @@ def test_a_run_that_dies_is_run_again_and_paid_once(world):
         from types import SimpleNamespace
 
         r = svc.row(job_id)
-        assert svc._retry_blocker(r, SimpleNamespace(attempts=MAX_RUN_ATTEMPTS)) == \
+        assert svc.submission.retry_blocker(r, SimpleNamespace(attempts=MAX_RUN_ATTEMPTS)) == \
             f"gave up after {MAX_RUN_ATTEMPTS} attempts"
-        assert svc._retry_blocker(r, SimpleNamespace(attempts=1)) is None
+        assert svc.submission.retry_blocker(r, SimpleNamespace(attempts=1)) is None
         tester.time_travel(r.deadline - 5)
         svc.step()
-        assert "no time left" in svc._retry_blocker(r, SimpleNamespace(attempts=1))
+        assert "no time left" in svc.submission.retry_blocker(r, SimpleNamespace(attempts=1))
     finally:
         svc.close()

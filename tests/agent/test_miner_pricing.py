@@ -71,12 +71,12 @@ def test_the_auto_pricing_window_survives_a_restart(world):
     svc = world.service()
     for _ in range(3):
         svc.step()
-    start, passes, busy = svc._busy["cpu"]
+    start, passes, busy = svc.autoprice.busy["cpu"]
     assert passes == 3 and busy == 0
     svc.close()
     svc = world.service()  # a new process would do the same: the window comes back from the miner DB
     svc.step()
-    assert svc._busy["cpu"][:2] == [start, 4]
+    assert svc.autoprice.busy["cpu"][:2] == [start, 4]
     end = time.monotonic() + 10
     while time.monotonic() < end and not svc.floor_changes():
         svc.step()

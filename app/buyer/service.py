@@ -65,6 +65,7 @@ from app.home_lock import HomeBusy, HomeLock
 from app.runtime import artifact_uri, runtime_config
 from common.device_id import DeviceId
 from common.fsutil import sha256_file
+from jobs.cards import parse_dataset_card
 from jobs.execute import Device
 from jobs.queue import JobQueue
 from jobs.render.spec import SceneError, SceneSpec, load_scene, parse_scene
@@ -446,9 +447,9 @@ class BuyerService:
             dirs = []
             for s in o.shards:
                 dirs.append(self.store.materialize(s.result_sha, parts / f"{s.index:03d}", kind="dir", uri=s.result_uri))
-            card = merge_datasets(dirs, out)
+            card = parse_dataset_card(merge_datasets(dirs, out))
             shutil.rmtree(parts)  # the merge hard-linked (or copied) every file
-            events.append(f"order {o.id}: {card['counts']['images']} frames merged into {out}")
+            events.append(f"order {o.id}: {card.counts.images} frames merged into {out}")
         else:
             s = o.shards[0]
             out = folder / "model"

@@ -20,6 +20,7 @@ from app.amounts import ntk_text
 from app.buyer.book import OrderBook, OrderStatus, ShardStatus
 from app.chain_clock import ChainClock
 from jobs.artifacts import ArtifactError, ArtifactStore
+from jobs.cards import DatasetCard, parse_dataset_card
 from jobs.queue import FINAL, JobQueue, QueueError
 from jobs.sandbox import find_bwrap
 from jobs.spec import JobSpec
@@ -170,17 +171,18 @@ class Verifier:
                       f"{'verified' if passed else 'FAILED verification'} ({fig})")
 
 
-def _card_problem(card: dict, p: dict, s: ShardStatus) -> str | None:
+def _card_problem(card: DatasetCard, p: dict, s: ShardStatus) -> str | None:
     """Why a delivered card does not match what the shard asked for (None: it matches)."""
-    if card.get("spec_hash") != p["spec_hash"]:
+    if card.spec_hash != p["spec_hash"]:
         return "the dataset is of another scene"
-    if card.get("seed") != p["seed"]:
-        return f"the dataset was rendered with seed {card.get('seed')}, not {p['seed']}"
+    if card.seed != p["seed"]:
+        return f"the dataset was rendered with seed {card.seed}, not {p['seed']}"
     want = [[s.start, s.start + s.count]]
-    if card.get("frame_ranges") != want:
-        return f"the dataset holds frames {card.get('frame_ranges')}, not {want}"
-    if (card.get("counts") or {}).get("images") != s.count:
-        return f"the dataset counts {(card.get('counts') or {}).get('images')} images, not {s.count}"
+    have = [list(r) for r in card.frame_ranges]
+    if have != want:
+        return f"the dataset holds frames {have}, not {want}"
+    if card.counts.images != s.count:
+        return f"the dataset counts {card.counts.images} images, not {s.count}"
     return None
 
 
@@ -212,8 +214,9 @@ def _fig_text(f: dict) -> str:
     return f"{f.get('metric')} claimed {f.get('claimed')}, measured {f.get('measured')}, gap {f.get('gap')}"
 
 
-def read_card_from_tar(path: Path) -> dict:
-    """dataset.json of a stored dataset folder (a tar), read without unpacking the rest."""
+def read_card_from_tar(path: Path) -> DatasetCard:
+    """dataset.json of a stored dataset folder (a tar), read without unpacking the rest;
+    ValueError (a CardError for a card that breaks its format) in one line otherwise."""
     try:
         with tarfile.open(path, mode="r:") as tar:
             m = tar.getmember("dataset.json")
@@ -221,7 +224,7 @@ def read_card_from_tar(path: Path) -> dict:
                 raise ValueError("dataset.json is not a small regular file")
             f = tar.extractfile(m)
             assert f is not None
-            return json.loads(f.read())
+            return parse_dataset_card(json.loads(f.read()))
     except KeyError:
         raise ValueError("the result holds no dataset.json") from None
     except (tarfile.TarError, json.JSONDecodeError, UnicodeDecodeError) as e:

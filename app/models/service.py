@@ -32,6 +32,7 @@ from app.resources import resource_path
 from common.fsutil import sha256_file
 from jobs.artifacts import ArtifactError, ArtifactStore
 from jobs.train import TrainError
+from jobs.cards import CardError, ModelCard, parse_model_card
 from jobs.train.card import load_card
 from wallet.chain import DEFAULT_PRIORITY_FEE_WEI
 from wallet.errors import InsufficientFunds, WalletError
@@ -73,9 +74,9 @@ def sibling_uri(uri: str, name: str) -> str:
     return f"{base}/{name}" if base else name
 
 
-def display_name(card: dict | None, uri: str, listing_id: int) -> str:
-    if card and isinstance(card.get("name"), str) and card["name"].strip():
-        return card["name"].strip()[:80]
+def display_name(card: ModelCard | None, uri: str, listing_id: int) -> str:
+    if card is not None and card.name and card.name.strip():
+        return card.name.strip()[:80]
     parts = [p for p in re.split(r"[/\\]", uri.split("#", 1)[0]) if p]
     if len(parts) >= 2 and parts[-1].endswith(".json"):
         folder = parts[-2]
@@ -84,19 +85,15 @@ def display_name(card: dict | None, uri: str, listing_id: int) -> str:
     return f"Model #{listing_id}"
 
 
-def card_metrics(card: dict) -> tuple[tuple[str, float], ...]:
+def card_metrics(card: ModelCard) -> tuple[tuple[str, float], ...]:
     """(label, fraction) pairs for display, the card's headline metric first."""
-    m = card.get("metrics") or {}
-    hold = card.get("holdout_metrics") or {}
-    out: list[tuple[str, float]] = []
-    if card.get("task") == "detect":
-        pairs = [("mAP@0.5", m.get("map50")), ("mAP@0.5:0.95", m.get("map")), ("held-out mAP@0.5", hold.get("map50"))]
+    if card.task == "detect":
+        pairs = [("mAP@0.5", card.metric_value("map50")), ("mAP@0.5:0.95", card.metric_value("map")),
+                 ("held-out mAP@0.5", card.metric_value("map50", holdout=True))]
     else:
-        pairs = [("top-1 accuracy", m.get("accuracy")), ("held-out top-1", hold.get("accuracy"))]
-    for label, v in pairs:
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            out.append((label, float(v)))
-    return tuple(out)
+        pairs = [("top-1 accuracy", card.metric_value("accuracy")),
+                 ("held-out top-1", card.metric_value("accuracy", holdout=True))]
+    return tuple((label, v) for label, v in pairs if v is not None)
 
 
 # --- the demo seller ------------------------------------------------------------------------------
@@ -139,7 +136,7 @@ class ModelService:
         self.ctx = ctx
         self._wallet = wallet
         self.store = ArtifactStore(ctx.paths.artifacts_dir)
-        self._cards: dict[str, dict] = {}
+        self._cards: dict[str, ModelCard] = {}
 
     @property
     def wallet(self):
@@ -212,7 +209,7 @@ class ModelService:
         finally:
             idx.close()
 
-    def _card(self, card_hash: str, uri: str) -> tuple[dict, Path]:
+    def _card(self, card_hash: str, uri: str) -> tuple[ModelCard, Path]:
         """The card of a listing, fetched into the store and checked against its hash."""
         sha = card_hash.removeprefix("0x").lower()
         try:
@@ -221,8 +218,9 @@ class ModelService:
             raise ModelError(f"the model card could not be fetched or does not match its hash: {e}") from None
         if sha not in self._cards:
             try:
-                card, _ = load_card(path)
-            except TrainError as e:
+                raw, _ = load_card(path)
+                card = parse_model_card(raw)
+            except (TrainError, CardError) as e:
                 raise ModelError(str(e)) from None
             self._cards[sha] = card
         return self._cards[sha], path
@@ -234,13 +232,11 @@ class ModelService:
             card, _ = self._card(raw.card_hash, raw.uri)
         except ModelError as e:
             return ModelListing(name=display_name(None, raw.uri, raw.id), card_ok=False, problem=str(e), **base)
-        w = card.get("weights") or {}
         return ModelListing(name=display_name(card, raw.uri, raw.id), card_ok=True,
-                            problem=None if raw.active else "no longer for sale", task=card["task"],
-                            arch=card["arch"], classes=tuple(card["classes"]), metrics=card_metrics(card),
-                            input_size=tuple(card["input_size"]),
-                            num_params=card.get("num_params") if isinstance(card.get("num_params"), int) else None,
-                            weights_bytes=w.get("bytes") if isinstance(w.get("bytes"), int) else None, **base)
+                            problem=None if raw.active else "no longer for sale", task=card.task,
+                            arch=card.arch, classes=tuple(card.classes), metrics=card_metrics(card),
+                            input_size=card.input_size, num_params=card.num_params,
+                            weights_bytes=card.weights.bytes, **base)
 
     # -- buying (chain) ------------------------------------------------------------------------------
     def quote(self, listing_id: int) -> BuyQuote:
@@ -306,11 +302,12 @@ class ModelService:
         if price_wei < 0:
             raise ModelError("the price cannot be negative")
         try:
-            card, weights = load_card(Path(folder))
-        except TrainError as e:
+            raw, weights = load_card(Path(folder))
+            card = parse_model_card(raw)
+        except (TrainError, CardError) as e:
             raise ModelError(str(e)) from None
         card_path = Path(folder) / "model_card.json" if Path(folder).is_dir() else Path(folder)
-        want = (card.get("weights") or {}).get("sha256")
+        want = card.weights.sha256
         if not weights.is_file():
             raise ModelError(f"weights file {weights.name} named by the card is missing")
         if not isinstance(want, str) or sha256_file(weights) != want:
@@ -322,15 +319,13 @@ class ModelService:
                               uri=uri or card_path.resolve().as_uri(), price_wei=price_wei)
         return lid
 
-    def _checked_weights(self, raw) -> tuple[dict, str, str]:
+    def _checked_weights(self, raw) -> tuple[ModelCard, str, str]:
         """(card, weights sha256, weights file name) of a listing, the weights fetched into the
         store and checked against the card; ModelError if they cannot be had or do not match."""
         card, _ = self._card(raw.card_hash, raw.uri)
-        w = card["weights"]
-        wsha = w.get("sha256")
+        wsha, wname = card.weights.sha256, card.weights.file
         if not isinstance(wsha, str) or not re.fullmatch(r"[0-9a-f]{64}", wsha):
             raise ModelError("the model card does not give its weights' sha256; it cannot be checked")
-        wname = w.get("file", "model.safetensors")
         try:
             self.store.fetch(wsha, resolve_uri(sibling_uri(raw.uri, wname)))
         except ArtifactError as e:
@@ -359,8 +354,8 @@ class ModelService:
             except (ArtifactError, OSError) as e:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise ModelError(f"could not lay out the model folder: {e}") from None
-        return OwnedModel(listing_id, display_name(card, raw.uri, listing_id), folder, csha, wsha, card["task"],
-                          tuple(card["classes"]))
+        return OwnedModel(listing_id, display_name(card, raw.uri, listing_id), folder, csha, wsha, card.task,
+                          tuple(card.classes))
 
     # -- trying a model (no chain) -------------------------------------------------------------------
     @staticmethod

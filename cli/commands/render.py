@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from jobs.cards import parse_dataset_card
     from jobs.render.dataset import render_dataset  # deferred: loads numpy and trimesh
     from jobs.render.spec import load_scene
 
@@ -106,14 +107,15 @@ def _render(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(card, indent=2))
     else:
-        c, t = card["counts"], card["time"]
-        print(f"rendered {c['images']} frames of '{card['scene']}' into {args.out}: {c['annotations']} boxes "
-              f"({c['objects_below_threshold']} objects under the visibility threshold), "
-              f"{t['seconds']:.1f} s, {t['frames_per_s']} frames/s [{card['software'].get('gl_platform')}]")
+        c = parse_dataset_card(card)
+        print(f"rendered {c.counts.images} frames of '{c.scene}' into {args.out}: {c.counts.annotations} boxes "
+              f"({c.counts.objects_below_threshold} objects under the visibility threshold), {c.time.seconds:.1f} s, "
+              f"{c.time.frames_per_s} frames/s [{c.software.get('gl_platform')}]")
     return 0
 
 
 def _merge(args: argparse.Namespace) -> int:
+    from jobs.cards import parse_dataset_card
     from jobs.render.dataset import merge_datasets  # deferred: loads numpy and trimesh
 
     shards = args.target[1:]
@@ -125,8 +127,9 @@ def _merge(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(card, indent=2))
     else:
-        print(f"merged {len(shards)} shards into {args.out}: {card['counts']['images']} frames, "
-              f"ranges {card['frame_ranges']}, {card['counts']['annotations']} boxes")
+        c = parse_dataset_card(card)
+        print(f"merged {len(shards)} shards into {args.out}: {c.counts.images} frames, "
+              f"ranges {[list(r) for r in c.frame_ranges]}, {c.counts.annotations} boxes")
     return 0
 
 

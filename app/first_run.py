@@ -31,7 +31,7 @@ import gpu
 from app.account import WalletService
 from app.amounts import FieldError
 from app.context import AppContext
-from app.settings import _check_url
+from app.settings import check_url
 from gpu.bench import BenchError, BenchStore, child_command, child_device
 from gpu.modes import AUTO, IDLE, MINING
 from wallet.errors import KeystoreError, WalletError, WrongPassword
@@ -187,7 +187,7 @@ class FirstRun:
         url = None
         if not net.embedded:
             try:
-                url = _check_url(rpc_url) or net.default_rpc_url
+                url = check_url(rpc_url) or net.default_rpc_url
             except ValueError as e:
                 raise FieldError("rpc_url", f"The RPC URL {e}.") from None
             if not url:

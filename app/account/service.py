@@ -70,6 +70,14 @@ class WalletService:
             raise WalletError("no wallet account yet: create one with `kminer wallet create` or import one")
         raise WalletError("several accounts in the keystore: choose one with --account")
 
+    def use_account(self, address: str) -> None:
+        """Work with `address` from now on, whatever the wallet setting says (a new account)."""
+        self._account = address
+
+    def keep_keys_of(self, other: "WalletService") -> None:
+        """Take over the keys `other` had unlocked (a network switch keeps the account unlocked)."""
+        self._signers.update(other._signers)
+
     def signer(self, address: str | None = None):
         address = _checksum(address or self.address)
         if address not in self._signers:

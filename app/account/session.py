@@ -181,7 +181,6 @@ class WalletSession:
         propagate: the network stays selected, `snapshot()` retries."""
         get_network(name)  # ValueError on an unknown name, before anything changes
         old = self._svc
-        signers = dict(old._signers) if old is not None else {}
         if old is not None:
             old.close()
         ws = self.ctx.settings.wallet
@@ -189,7 +188,8 @@ class WalletSession:
             ws.use_network(name, rpc_url)
             self.ctx.save_settings()
         self._svc = self._open(name, rpc_url)
-        self._svc._signers.update(signers)
+        if old is not None:
+            self._svc.keep_keys_of(old)
         return self.snapshot()
 
     # --- reads --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 from app.amounts import ntk_text
 from app.errors import UserError
-from cli.commands.wallet import _user, add_common, open_service
+from cli.shared import user_errors, add_wallet_options, open_wallet
 
 # The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
@@ -29,7 +29,7 @@ from cli.commands.wallet import _user, add_common, open_service
 def register(sub: Any) -> None:
     p = sub.add_parser("agent", help="run the miner: claim market jobs, run them, submit, get paid",
                        description="The headless miner for rigs: watches the job market and works for NTK.")
-    add_common(p)
+    add_wallet_options(p)
     p.add_argument("--once", action="store_true", help="one pass: claim, run the claimed jobs to the end, submit, report; then exit")
     p.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between passes (default 2)")
     p.add_argument("--grace", type=float, default=60.0, metavar="S",
@@ -82,8 +82,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     intr = _Interrupts()
     old = {s: signal.signal(s, intr) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with open_service(args) as wallet:
-            me = _user(wallet.signer)
+        with open_wallet(args) as wallet:
+            me = user_errors(wallet.signer)
             market = _wait_for_chain(wallet, intr)
             if market is not None:
                 _serve(args, wallet.ctx, market, me, intr)

@@ -18,7 +18,7 @@ from typing import Any
 
 from app.amounts import eth_text, ntk_text
 from app.errors import UserError
-from cli.commands.wallet import _user, add_common, emit, open_service
+from cli.shared import user_errors, add_wallet_options, emit, open_wallet
 
 # The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
@@ -29,23 +29,23 @@ def register(sub: Any) -> None:
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
     ls = msub.add_parser("list", help="models for sale (card checked against its on-chain hash)")
-    add_common(ls)
+    add_wallet_options(ls)
     ls.add_argument("--all", action="store_true", help="also listings no longer for sale")
     ls.set_defaults(handler=cmd_list)
 
     sh = msub.add_parser("show", help="one listing in full")
-    add_common(sh)
+    add_wallet_options(sh)
     sh.add_argument("listing_id", type=int, metavar="ID")
     sh.set_defaults(handler=cmd_show)
 
     b = msub.add_parser("buy", help="buy a model (shows the NTK price and network fee first)")
-    add_common(b)
+    add_wallet_options(b)
     b.add_argument("listing_id", type=int, metavar="ID")
     b.add_argument("--yes", action="store_true", help="buy without asking (for scripts)")
     b.set_defaults(handler=cmd_buy)
 
     t = msub.add_parser("try", help="run a bought model on photos (sandboxed worker); annotated copies to --out")
-    add_common(t)
+    add_wallet_options(t)
     t.add_argument("listing_id", type=int, metavar="ID")
     t.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="photos, or folders of photos")
     t.add_argument("--out", type=Path, metavar="DIR", help="save the annotated images here")
@@ -54,7 +54,7 @@ def register(sub: Any) -> None:
     t.set_defaults(handler=cmd_try)
 
     lm = msub.add_parser("list-model", help="put a model folder up for sale")
-    add_common(lm)
+    add_wallet_options(lm)
     lm.add_argument("folder", type=Path, metavar="FOLDER", help="model folder (model_card.json + weights)")
     lm.add_argument("--price", required=True, help="price in NTK")
     lm.add_argument("--uri", help="where buyers fetch the card, weights beside it (default: this folder's file URI)")
@@ -66,7 +66,7 @@ def _call(fn):
     from app.models import ModelError
 
     try:
-        return _user(fn)
+        return user_errors(fn)
     except ModelError as e:
         raise UserError(str(e)) from None
 
@@ -86,14 +86,14 @@ def _line(lst) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    with open_service(args) as svc:
+    with open_wallet(args) as svc:
         items = _call(lambda: _service(svc).listings(include_inactive=args.all))
         emit(args, items, "\n".join(_line(i) for i in items) or "no models for sale")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with open_service(args) as svc:
+    with open_wallet(args) as svc:
         lst = _call(lambda: _service(svc).listing(args.listing_id))
         lines = [_line(lst), f"  seller {lst.owner}: {lst.seller.summary if lst.seller else '?'}",
                  f"  card {lst.uri} ({lst.card_hash})"]
@@ -107,7 +107,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_buy(args: argparse.Namespace) -> int:
-    with open_service(args) as svc:
+    with open_wallet(args) as svc:
         ms = _service(svc)
         q = _call(lambda: ms.quote(args.listing_id))
         if q.already_owned:
@@ -137,7 +137,7 @@ def cmd_try(args: argparse.Namespace) -> int:
         raise UserError("--score-threshold must be between 0 and 1")
     from app.models import ModelService
 
-    with open_service(args) as svc:
+    with open_wallet(args) as svc:
         ms = _service(svc)
         files = _call(lambda: ModelService.check_images(args.images))
         model = _call(lambda: ms.fetch(args.listing_id))
@@ -168,8 +168,8 @@ def cmd_try(args: argparse.Namespace) -> int:
 def cmd_list_model(args: argparse.Namespace) -> int:
     from wallet.token import parse_units
 
-    price = _user(lambda: parse_units(args.price))
-    with open_service(args) as svc:
+    price = user_errors(lambda: parse_units(args.price))
+    with open_wallet(args) as svc:
         lid = _call(lambda: _service(svc).list_model(args.folder, price_wei=price, uri=args.uri))
         emit(args, {"listing_id": lid, "price_wei": price}, f"listed as model #{lid} for {args.price} NTK")
     return 0

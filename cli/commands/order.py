@@ -24,7 +24,7 @@ from typing import Any
 
 from app.amounts import ntk_text
 from app.errors import UserError
-from cli.commands.wallet import _plain, _user, add_common, emit, open_service
+from cli.shared import plain, user_errors, add_wallet_options, emit, open_wallet
 
 # The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
@@ -36,7 +36,7 @@ def register(sub: Any) -> None:
     osub = p.add_subparsers(dest="order_command", metavar="ACTION", required=True)
 
     r = osub.add_parser("render", help="order a rendered dataset of a scene, split into shard jobs")
-    add_common(r)
+    add_wallet_options(r)
     r.add_argument("scene", type=Path, metavar="SCENE.json", help="the scene spec (see resources/scenes)")
     r.add_argument("--count", type=int, required=True, help="frames to render")
     r.add_argument("--shards", type=int, default=1, help="market jobs to split the frames into (default 1)")
@@ -51,7 +51,7 @@ def register(sub: Any) -> None:
     r.set_defaults(handler=cmd_render)
 
     t = osub.add_parser("train", help="order a model trained on the data of render orders (posted once it is verified)")
-    add_common(t)
+    add_wallet_options(t)
     t.add_argument("--data", type=int, action="append", required=True, metavar="ORDER",
                    help="a render order whose dataset to train on; repeatable")
     t.add_argument("--holdout", type=int, metavar="ORDER",
@@ -69,16 +69,16 @@ def register(sub: Any) -> None:
     t.set_defaults(handler=cmd_train)
 
     ls = osub.add_parser("list", help="your orders on this network")
-    add_common(ls)
+    add_wallet_options(ls)
     ls.set_defaults(handler=cmd_list)
 
     sh = osub.add_parser("show", help="one order with its shards and verification figures")
-    add_common(sh)
+    add_wallet_options(sh)
     sh.add_argument("order_id", type=int)
     sh.set_defaults(handler=cmd_show)
 
     w = osub.add_parser("watch", help="verify, accept or reject, refund, merge: the buyer's loop (Ctrl-C stops)")
-    add_common(w)
+    add_wallet_options(w)
     w.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between passes (default 2)")
     w.add_argument("--until-idle", action="store_true",
                    help="exit once every order is done, stalled or failed (nothing left to wait for)")
@@ -87,13 +87,13 @@ def register(sub: Any) -> None:
     w.set_defaults(handler=cmd_watch)
 
     f = osub.add_parser("fetch", help="copy a finished order's dataset or model to a folder")
-    add_common(f)
+    add_wallet_options(f)
     f.add_argument("order_id", type=int)
     f.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new (or empty) folder")
     f.set_defaults(handler=cmd_fetch)
 
     rp = osub.add_parser("repost", help="post the rejected or refunded shards of an order again")
-    add_common(rp)
+    add_wallet_options(rp)
     rp.add_argument("order_id", type=int)
     rp.set_defaults(handler=cmd_repost)
 
@@ -128,9 +128,9 @@ def _buyer(args: argparse.Namespace, *, signer: bool = True):
     from app.buyer import BuyerError, BuyerService
     from wallet.errors import WalletError
 
-    with open_service(args) as wallet:
-        market = _user(wallet.market)
-        me = _user(wallet.signer) if signer else None
+    with open_wallet(args) as wallet:
+        market = user_errors(wallet.market)
+        me = user_errors(wallet.signer) if signer else None
         svc = BuyerService(wallet.ctx, market, me, sandbox=getattr(args, "sandbox", None))
         try:
             yield svc
@@ -142,7 +142,7 @@ def _buyer(args: argparse.Namespace, *, signer: bool = True):
 
 def order_doc(o) -> dict:
     """An OrderStatus as plain JSON data (amounts in wei as strings)."""
-    return {**_plain(o), "progress": round(o.progress, 4), "settled": o.settled, "total_wei": str(o.total_wei)}
+    return {**plain(o), "progress": round(o.progress, 4), "settled": o.settled, "total_wei": str(o.total_wei)}
 
 
 def _fig(f: dict | None) -> str:
@@ -174,7 +174,7 @@ def shard_line(s) -> str:
 def cmd_render(args: argparse.Namespace) -> int:
     from wallet.token import parse_units
 
-    reward = _user(lambda: parse_units(args.reward))
+    reward = user_errors(lambda: parse_units(args.reward))
     deadline_s, review_s = _hours(args)
     size = _size(args.size, "--size")
     if not args.scene.is_file():
@@ -191,7 +191,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from wallet.token import parse_units
 
-    reward = _user(lambda: parse_units(args.reward))
+    reward = user_errors(lambda: parse_units(args.reward))
     deadline_s, review_s = _hours(args)
     params: dict[str, Any] = {}
     if args.params:

@@ -13,6 +13,7 @@ import logging
 import secrets
 import tarfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +41,18 @@ FETCH_GIVE_UP_S = 120
 seconds) is rejected: the buyer never pays for what it could not check."""
 
 
+@dataclass(kw_only=True, eq=False)
 class Verifier:
     """Checks delivered shards and answers on the chain. `level`: the sandbox level verify jobs
     run under; `queue`: the buyer's own job queue (its scheduler runs them)."""
 
-    def __init__(self, *, level: str, store: ArtifactStore, market, account, queue: JobQueue, book: OrderBook,
-                 clock: ChainClock):
-        self.level = level
-        self.store = store
-        self.market = market
-        self.account = account
-        self.queue = queue
-        self.book = book
-        self.clock = clock
+    level: str
+    store: ArtifactStore
+    market: Any
+    account: Any
+    queue: JobQueue
+    book: OrderBook
+    clock: ChainClock
 
     def start(self, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
         """Fetch the result and queue its verify job (or settle at once when a check fails)."""

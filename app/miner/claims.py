@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,26 +44,24 @@ MAX_FETCH_TRIES = 5
 """A spec or input that cannot be fetched is retried this many times (with backoff), then skipped."""
 
 
+@dataclass(kw_only=True, eq=False)
 class Claims:
     """See the module docstring. `queue_id(job_id)` names a market job in the job queue;
     `running()` is the scheduler's running jobs; `retry_delay_s(tries)` the backoff before a
     spec or input that could not be fetched is tried again."""
 
-    def __init__(self, *, ctx: AppContext, db: MinerDB, store: ArtifactStore, market, account, queue: JobQueue,
-                 bench: BenchStore, fleet: Fleet, clock: ChainClock, queue_id: Callable[[int], str],
-                 running: Callable[[], Mapping[str, Any]], retry_delay_s: Callable[[int], float]):
-        self.ctx = ctx
-        self.db = db
-        self.store = store
-        self.market = market
-        self.account = account
-        self.queue = queue
-        self.bench = bench
-        self.fleet = fleet
-        self.clock = clock
-        self.queue_id = queue_id
-        self.running = running
-        self.retry_delay_s = retry_delay_s
+    ctx: AppContext
+    db: MinerDB
+    store: ArtifactStore
+    market: Any
+    account: Any
+    queue: JobQueue
+    bench: BenchStore
+    fleet: Fleet
+    clock: ChainClock
+    queue_id: Callable[[int], str]
+    running: Callable[[], Mapping[str, Any]]
+    retry_delay_s: Callable[[int], float]
 
     # ---- specs and inputs -----------------------------------------------------------------
     def load_spec(self, spec_sha: str, spec_uri: str) -> JobSpec:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from app.amounts import ntk_text
 from app.chain_clock import ChainClock
@@ -33,17 +34,16 @@ class PaymentLedger(Protocol):
                        device_key: str | None = None) -> object: ...
 
 
+@dataclass(kw_only=True, eq=False)
 class Release:
     """See the module docstring. `indexer()` is the market's event index (built on first use)."""
 
-    def __init__(self, *, db: MinerDB, market, account, ledger: PaymentLedger, clock: ChainClock,
-                 indexer: Callable[[], object]):
-        self.db = db
-        self.market = market
-        self.account = account
-        self.ledger = ledger
-        self.clock = clock
-        self.indexer = indexer
+    db: MinerDB
+    market: Any
+    account: Any
+    ledger: PaymentLedger
+    clock: ChainClock
+    indexer: Callable[[], Any]
 
     def settle(self, r: MarketJobRow) -> None:
         """`submitted`: note the buyer's answer, or release the escrow after the review window."""

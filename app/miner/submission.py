@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from app.chain_clock import ChainClock
 from app.miner.claims import SAFETY, SUBMIT_MARGIN_S
@@ -36,23 +38,21 @@ deadline leaves time for another run."""
 LATE = "the deadline passed before the result could be submitted"
 
 
+@dataclass(kw_only=True, eq=False)
 class Submission:
     """See the module docstring. `queue_id(job_id)` names a market job in the job queue."""
 
-    def __init__(self, *, db: MinerDB, queue: JobQueue, store: ArtifactStore, market, account, ledger: PaymentLedger,
-                 scheduler: Scheduler, fleet: Fleet, clock: ChainClock, progress: RunProgress,
-                 queue_id: Callable[[int], str]):
-        self.db = db
-        self.queue = queue
-        self.store = store
-        self.market = market
-        self.account = account
-        self.ledger = ledger
-        self.scheduler = scheduler
-        self.fleet = fleet
-        self.clock = clock
-        self.progress = progress
-        self.queue_id = queue_id
+    db: MinerDB
+    queue: JobQueue
+    store: ArtifactStore
+    market: Any
+    account: Any
+    ledger: PaymentLedger
+    scheduler: Scheduler
+    fleet: Fleet
+    clock: ChainClock
+    progress: RunProgress
+    queue_id: Callable[[int], str]
 
     def advance_running(self, r: MarketJobRow) -> None:
         """`running`: note a finished run (-> uploaded), run a failed one again, or give up."""

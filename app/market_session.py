@@ -56,7 +56,7 @@ class StepReport:
 
 
 class MarketSession:
-    """See the module docstring. `wallet` is the GUI's app.account.session.WalletSession."""
+    """See the module docstring. `wallet` is the GUI's app.account.WalletSession."""
 
     def __init__(self, ctx: AppContext, wallet, devices, *, sandbox: str | None = None):
         self.ctx = ctx
@@ -79,7 +79,7 @@ class MarketSession:
 
     @property
     def models(self):
-        """The model market (app.models.service.ModelService); reads work while locked."""
+        """The model market (app.models.ModelService); reads work while locked."""
         if self._models is None:
             self._models = ModelService(self.ctx, self.wallet)
         return self._models

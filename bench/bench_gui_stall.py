@@ -1,6 +1,6 @@
 """How long the GUI thread stalls while a render job and a training job run.
 
-Builds the real main window with every page (as app/main.py does: devices, jobs, earnings,
+Builds the real main window with every page (as cli/gui.py does: devices, jobs, earnings,
 scene editor with its preview child, orders, models, wallet unlocked on the local chain, the
 market driver running), runs a render job (the demo shelf scene at 640x480) and a training job (the
 shapes example) in sandboxed worker processes driven by a scheduler in this process, the way

@@ -1,4 +1,4 @@
-"""The whole desktop app for the GUI benchmarks, built as app/main.py builds it: devices,
+"""The whole desktop app for the GUI benchmarks, built as cli/gui.py builds it: devices,
 jobs, earnings, scene editor with its preview child, orders, models, the market driver, and a
 wallet (light KDF) unlocked on a fresh local chain, in a throwaway KMINER_HOME."""
 

@@ -1,6 +1,6 @@
 """Render the app's main views into docs/screenshots/ (run under Xvfb: `make screenshots`).
 
-Nothing is faked: the window is built the way app/main.py builds it (devices, jobs, earnings,
+Nothing is faked: the window is built the way cli/gui.py builds it (devices, jobs, earnings,
 scene editor, orders, models, wallet, one "chain" runner), in a throwaway KMINER_HOME.
 A wallet is made with the first-run flow on the embedded `local` chain and unlocked; the CPU
 is set to mining; small dataset orders of the demo shelf scene are posted through the Orders

@@ -1,7 +1,7 @@
 """The Earnings view: NTK (and USD) per day per device, the running total, and knowledge mining
 against mining Ethash coins with the same GPUs after electricity, with the figures' dates.
 
-Data comes from app.earnings.service.EarningsService on the view's runner (never the GUI
+Data comes from app.earnings.EarningsService on the view's runner (never the GUI
 thread): one load reads both periods (7 and 30 days), so switching period or device only
 redraws. It reloads every `interval_s`, when `refresh()` is called (payments arrived), and
 after "Refresh network data". Prices are fetched again every `price_interval_s` (a price feed

@@ -2,7 +2,7 @@
 its log (what the worker printed, tracebacks), and its outputs: the files, thumbnails of the
 images (render frames first), and a button that opens the unpacked outputs folder.
 
-Everything is read through app.runtime.jobs.JobsService on the Jobs runner; thumbnails are
+Everything is read through app.runtime.JobsService on the Jobs runner; thumbnails are
 decoded and scaled there too (QImage is safe off the GUI thread), so the GUI thread only
 places them. Reloads are cheap to ask for: `show_job(row)` skips work when nothing changed.
 """

@@ -48,12 +48,12 @@ def default_size() -> tuple[int, int]:
 class MainWindow(QMainWindow):
     def __init__(self, *, ctx, devices, jobs=None, sandbox=None, tray: bool | None = None, earnings=None,
                  wallet=None, market=None, preview=None, chain_runner: Background | None = None):
-        """jobs: an app.runtime.jobs.JobsService (None: no Jobs page);
+        """jobs: an app.runtime.JobsService (None: no Jobs page);
         sandbox: an app.status.StatusItem for the status bar (None: not shown);
-        earnings: an app.earnings.service.EarningsService (Earnings page);
-        wallet: the app.account.session.WalletSession (Wallet page); market: the app.market_session.
+        earnings: an app.earnings.EarningsService (Earnings page);
+        wallet: the app.account.WalletSession (Wallet page); market: the app.market_session.
         MarketSession over it (Orders and Models pages, and the miner, driven every 2 s);
-        preview: an app.runtime.preview.PreviewService (Scene editor page);
+        preview: an app.runtime.PreviewService (Scene editor page);
         chain_runner: the ONE runner every chain call goes through (made here if None).
         The window owns and closes every service it is given."""
         super().__init__()

@@ -62,7 +62,7 @@ class DeviceService:
     """Devices, their modes, limits and live state. See the module docstring for threading.
 
     nvml_module: pynvml (default) or a stand-in (tests). idle: a callable giving seconds
-    since the last user input, or None when unknown (default: app.devices.idle.IdleDetector).
+    since the last user input, or None when unknown (default: app.devices.IdleDetector).
     """
 
     def __init__(self, ctx: AppContext, *, nvml_module: Any = None,

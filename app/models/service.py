@@ -128,10 +128,10 @@ def list_demo_models(chain, funder, deployment) -> list[int]:
 
 class ModelService:
     """The model market over one WalletService (network + account); see the module docstring
-    for the threading rule. `wallet` is an app.account.service.WalletService."""
+    for the threading rule. `wallet` is an app.account.WalletService."""
 
     def __init__(self, ctx: AppContext, wallet):
-        """wallet: an app.account.service.WalletService, or anything with a `.service` giving the
+        """wallet: an app.account.WalletService, or anything with a `.service` giving the
         current one (the GUI's WalletSession: a network switch is then followed)."""
         self.ctx = ctx
         self._wallet = wallet
@@ -360,7 +360,7 @@ class ModelService:
     # -- trying a model (no chain) -------------------------------------------------------------------
     @staticmethod
     def new_try():
-        """A handle to cancel a `try_model` run from any thread (app.models.try_run.TryHandle)."""
+        """A handle to cancel a `try_model` run from any thread (app.models.TryHandle)."""
         return TryHandle()
 
     @staticmethod
@@ -369,7 +369,7 @@ class ModelService:
         return check_images(paths, max_pixels)
 
     def try_model(self, model: OwnedModel, photos: Iterable[Path], **kw):
-        """Run `model` on the photos in a sandboxed worker; returns an app.models.try_run.TryResult
+        """Run `model` on the photos in a sandboxed worker; returns an app.models.TryResult
         (detections, annotated images). Blocks, never touches the chain; see app.models.try_run.run_try."""
         return run_try(self.ctx, self.store, model, photos, **kw)
 

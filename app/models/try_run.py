@@ -5,7 +5,7 @@ Annotated images and results land in `<data>/try/<run id>/`.
 
 Threading: `run_try` blocks while the worker runs; call it off the GUI thread (the "jobs"
 runner). It never touches the chain. `TryHandle.cancel()` may be called from any thread and
-never blocks. Used through app.models.service.ModelService.
+never blocks. Used through app.models.ModelService.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     kminer order train --data ORDER [--holdout ORDER] --reward NTK --epochs N ...
     kminer order list | show ID | watch | fetch ID --out DIR | repost ID      [--json]
 
-`watch` is the buyer's loop (app.buyer.service.BuyerService.step): it follows every order on
+`watch` is the buyer's loop (app.buyer.BuyerService.step): it follows every order on
 the chain, fetches and verifies each result in the sandbox, accepts or rejects it with the
 figures, refunds overdue shards, merges the dataset and posts train orders whose data is
 verified. Network, account and password options are those of `kminer wallet`.

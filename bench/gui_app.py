@@ -34,7 +34,7 @@ def whole_app(prefix: str):
     with WalletService(ctx, keystore=ks, passwords=[lambda a: "bench"]) as svc:
         svc.deployment()
     wallet = WalletSession(ctx, keystore=ks)
-    window = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), earnings=EarningsService(ctx), wallet=wallet,
+    window = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx, devices=devices), earnings=EarningsService(ctx), wallet=wallet,
                         market=MarketSession(ctx, wallet, devices), preview=PreviewService(), tray=False)
     window.chain_runner.submit(lambda: wallet.unlock("bench")).result(60)
     window.resize(1280, 800)

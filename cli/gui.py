@@ -90,7 +90,7 @@ def run_gui(argv: list[str] | None = None) -> int:
     wallet = WalletSession(ctx)
     if password:  # the wizard's new wallet opens unlocked (the KDF runs on the chain thread)
         chain_runner.submit(lambda: wallet.unlock(password))
-    win = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
+    win = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx, devices=devices), sandbox=sandbox_status(ctx.settings),
                      earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
                      preview=PreviewService(), chain_runner=chain_runner)
     painter = FirstPaint(win, win.quit, t0)  # noqa: F841 - kept alive until the first paint

@@ -125,7 +125,7 @@ def shoot_main(shot: Shooter, args) -> None:
     wallet = WalletSession(ctx)
     chain_runner.submit(lambda: wallet.unlock(PASSWORD)).result(120)
 
-    w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
+    w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx, devices=devices), sandbox=sandbox_status(ctx.settings),
                    earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
                    preview=PreviewService(), chain_runner=chain_runner, tray=False)
     w.resize(*args.size)
@@ -240,7 +240,7 @@ def shoot_standin(shot: Shooter, args) -> None:
         for dev, mode in {"cuda:0": "mining", "cuda:1": "mining", "cpu": "auto"}.items():
             devices.set_mode(dev, mode)
         shot.theme(theme)
-        w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
+        w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx, devices=devices), sandbox=sandbox_status(ctx.settings),
                        tray=False)
         w.resize(*args.size)
         w.show()

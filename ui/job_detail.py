@@ -178,7 +178,8 @@ class JobDetail(QWidget):
         lines = []
         for a in d["attempts"]:
             fp = f", first progress after {a['first_progress_s'] * 1000:.0f} ms" if a.get("first_progress_s") else ""
-            lines.append(f"Attempt {a['n']}: {a['state']} on {a['device_id']} ({a['sandbox']} sandbox){fp}"
+            where = a.get("device") or a["device_id"]
+            lines.append(f"Attempt {a['n']}: {a['state']} on {where} ({a['sandbox']} sandbox){fp}"
                          + (f": {html.escape(a['reason'])}" if a.get("reason") else ""))
         self.attempts_label.setText("<br>".join(lines) or "Not started yet.")
         self._show_log(d["log"])

@@ -120,7 +120,7 @@ class JobsView(QWidget):
         for i, r in enumerate(rows):
             buyer, reward = r.get("buyer"), r.get("reward_wei")
             values = (r["id"], r["kind"], short_address(buyer) if buyer else "–" if r["id"].startswith("market-") else "local",
-                      f"{format_ntk(reward)} NTK" if reward is not None else "–", r["device_id"] or "–",
+                      f"{format_ntk(reward)} NTK" if reward is not None else "–", r.get("device") or "–",
                       _progress_text(r.get("progress")), r["state"], str(r["attempts"]),
                       _ago(r["updated_at"], now), r["reason"] or "")
             for c, v in enumerate(values):

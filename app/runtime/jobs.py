@@ -51,22 +51,36 @@ class JobsService:
     LOG_TAIL_BYTES = 256 * 1024
     IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
-    def __init__(self, ctx: AppContext, market=None):
+    def __init__(self, ctx: AppContext, market=None, devices=None):
         """market: the app.market_session.MarketSession whose miner claimed market jobs (their buyer,
-        reward and progress join the rows); None: queue rows only."""
+        reward and progress join the rows); None: queue rows only. devices: the app.devices.
+        DeviceService whose devices name the queue's device keys for people ("cuda:0", not the
+        GPU's UUID); None: the keys as they are."""
         self._ctx = ctx
         self._queue = open_queue(ctx)
         self._store = ArtifactStore(ctx.paths.artifacts_dir)
         self.market = market
+        self._devices = devices
+
+    def device_label(self, device_id: str | None) -> str | None:
+        """A device the queue names by its key, as people read it ("cpu", "cuda:N")."""
+        if device_id is None or self._devices is None:
+            return device_id
+        try:
+            return self._devices.device(device_id).id
+        except ValueError:  # a device of another rig or an older run (an NVML index as key)
+            return device_id
 
     def jobs(self, limit: int = 500) -> list[dict]:
-        """Newest first: id, kind, state, attempts, reason, device_id, created_at, updated_at...,
+        """Newest first: id, kind, state, attempts, reason, device_id (and `device`, its label),
+        created_at, updated_at...,
         and for the market jobs of the session's miner: market_job, buyer, reward_wei, progress
         (0..1 or None). Jobs from elsewhere (`kminer job run`) have those as None."""
         rows = [j.as_dict() for j in self._queue.list(limit=limit)]
         rows.sort(key=lambda r: r["updated_at"], reverse=True)
         miner = getattr(self.market, "miner", None)
         for r in rows:
+            r["device"] = self.device_label(r["device_id"])
             r.update(market_job=None, buyer=None, reward_wei=None, progress=1.0 if r["state"] == "succeeded" else None)
             if miner is None:
                 continue
@@ -83,7 +97,8 @@ class JobsService:
         return rows
 
     def attempts(self, job_id: str) -> list[dict]:
-        return [a.as_dict() for a in self._queue.attempts(job_id)]
+        """The job's attempts, oldest first (each with `device`, its device's label)."""
+        return [a.as_dict() | {"device": self.device_label(a.device_id)} for a in self._queue.attempts(job_id)]
 
     def job(self, job_id: str) -> dict:
         """One job as `jobs()` shows it; jobs.queue.QueueError if there is no such job."""
@@ -97,7 +112,8 @@ class JobsService:
         limit = max_bytes or self.LOG_TAIL_BYTES
         parts = []
         for a in self._queue.attempts(job_id):
-            head = f"── attempt {a.n}: {a.state} on {a.device_id or '?'} ({a.sandbox or '?'} sandbox)"
+            where = self.device_label(a.device_id) or "?"
+            head = f"── attempt {a.n}: {a.state} on {where} ({a.sandbox or '?'} sandbox)"
             if a.reason:
                 head += f": {a.reason}"
             text = _tail(self._attempt_dir(job_id, a) / "worker.log", limit)

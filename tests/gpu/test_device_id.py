@@ -38,3 +38,28 @@ def test_cuda_index_rules():
     assert cuda_index_for(u, 1, {"CUDA_VISIBLE_DEVICES": "-1,1"}) is None   # the list ends at -1
     assert cuda_index_for(u, 1, {"CUDA_VISIBLE_DEVICES": "0, GPU-A1B2"}) == 1  # case and spaces as CUDA takes them
     assert cuda_index_for(None, 1, {"CUDA_VISIBLE_DEVICES": "GPU-a1b2"}) is None
+
+
+def test_the_jobs_list_names_a_gpu_by_its_label_not_its_key(kminer_home):
+    import json
+
+    from app.context import AppContext
+    from app.devices import DeviceService
+    from app.resources import resource_path
+    from app.runtime import JobsService, open_queue
+    from jobs.spec import parse_spec
+
+    ctx = AppContext.open()
+    data = json.loads(resource_path("examples", "python_job.json").read_text()) | {"id": "on-gpu"}
+    q = open_queue(ctx)
+    q.add(parse_spec(data))
+    q.start_attempt("on-gpu", device_id=RTX_3090_X16.uuid, sandbox="basic", job_dir=ctx.paths.jobs_dir / "on-gpu")
+    q.close()
+    devices = DeviceService(ctx, nvml_module=make_standin(), idle=lambda: None)
+    try:
+        svc = JobsService(ctx, devices=devices)   # the queue names the GPU by its key; people read cuda:1
+        assert svc.jobs()[0]["device_id"] == RTX_3090_X16.uuid and svc.jobs()[0]["device"] == "cuda:1"
+        assert svc.attempts("on-gpu")[0]["device"] == "cuda:1" and "on cuda:1 (basic sandbox)" in svc.log("on-gpu")
+        assert JobsService(ctx).jobs()[0]["device"] == RTX_3090_X16.uuid  # no device service: the key as it is
+    finally:
+        devices.close()

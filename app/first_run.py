@@ -27,8 +27,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import gpu
+from app.account import WalletService
+from app.amounts import FieldError
 from app.context import AppContext
-from app.wallet_gui import FieldError
+from app.settings import check_url
+from gpu.bench import BenchError, BenchStore, child_command, child_device
 from gpu.modes import AUTO, IDLE, MINING
 from wallet.errors import KeystoreError, WalletError, WrongPassword
 from wallet.keystore import KeyringPasswords, Keystore
@@ -177,16 +181,13 @@ class FirstRun:
         """Check and save the network; returns its chain id. Local: deploys and funds the
         embedded chain on first use (needs the password given earlier in this flow). RPC
         networks: the URL must answer with the expected chain id (FieldError("rpc_url") if not)."""
-        from app.settings import _check_url
-        from app.wallet_service import WalletService
-
         if name not in NETWORKS:
             raise FieldError("network", f"Unknown network {name!r}.")
         net = NETWORKS[name]
         url = None
         if not net.embedded:
             try:
-                url = _check_url(rpc_url) or net.default_rpc_url
+                url = check_url(rpc_url) or net.default_rpc_url
             except ValueError as e:
                 raise FieldError("rpc_url", f"The RPC URL {e}.") from None
             if not url:
@@ -290,8 +291,6 @@ class BenchmarkRun:
 
     def __init__(self, ctx: AppContext, devices, device_ids: Sequence[str], *, quick: bool = True,
                  timeout_s: float = 300.0, command: Sequence[str] | None = None):
-        from gpu.bench import child_command
-
         self.ctx = ctx
         self.devices = devices
         self.device_ids = list(device_ids)
@@ -319,30 +318,30 @@ class BenchmarkRun:
 
     def run(self, progress: Callable[[BenchProgress], None] | None = None) -> list[BenchOutcome]:
         """Blocks; raises Cancelled when cancelled. progress(BenchProgress) about twice a second."""
-        from gpu.bench import BenchStore
-
         store = BenchStore(self.ctx.paths.bench_file)
         out = []
         for i, device_id in enumerate(self.device_ids):
             info = self.devices.device(device_id)
-            result, error = self._one(i, info.id, progress)
+            try:
+                result, error = self._one(i, info.id, child_device(info.ident), progress)
+            except BenchError as e:
+                result, error = None, str(e)
             if result is not None:
                 result.update(device_key=info.key, device_name=info.name)
                 store.add(info.key, result)
             out.append(BenchOutcome(info.id, result, error))
         return out
 
-    def _one(self, index: int, device_id: str, progress) -> tuple[dict | None, str | None]:
+    def _one(self, index: int, device_id: str, child_arg: str, progress) -> tuple[dict | None, str | None]:
         if self._cancel.is_set():
             raise Cancelled()
-        import gpu
 
         env = dict(os.environ)
         env.setdefault("PYOPENGL_PLATFORM", "egl")
         env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
         root = str(Path(gpu.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        cmd = [*self.command, "--device", device_id] + (["--quick"] if self.quick else [])
+        cmd = [*self.command, "--device", child_arg] + (["--quick"] if self.quick else [])
         with self._lock:
             self._proc = proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                                  env=env, start_new_session=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+import platformdirs
+
 APP_NAME = "knowledge-miner"
 HOME_ENV = "KMINER_HOME"
 
@@ -76,7 +78,6 @@ def resolve_paths(env: Mapping[str, str] | None = None) -> Paths:
     if home:
         root = Path(home).expanduser().absolute()
         return Paths(root / "config", root / "data", root / "logs", root / "cache")
-    import platformdirs
 
     return Paths(
         Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),

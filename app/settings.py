@@ -31,7 +31,8 @@ HIDDEN = {"hidden": True}
 """`json_schema_extra` of fields that are app state, not choices: the settings dialog skips them."""
 
 
-def _check_url(value: str | None) -> str | None:
+def check_url(value: str | None) -> str | None:
+    """An RPC or store URL as typed (trimmed; None when empty); ValueError in one line if it is not one."""
     if value is None:
         return None
     value = value.strip()
@@ -42,7 +43,7 @@ def _check_url(value: str | None) -> str | None:
     return value
 
 
-Url = Annotated[str | None, AfterValidator(_check_url)]
+Url = Annotated[str | None, AfterValidator(check_url)]
 """An optional URL setting; blank means not set."""
 
 

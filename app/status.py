@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.settings import Settings
+from jobs.sandbox import level_report, resolve_level
 
 
 @dataclass(frozen=True)
@@ -15,8 +16,6 @@ class StatusItem:
 
 def sandbox_status(settings: Settings) -> StatusItem:
     """Which sandbox level jobs get here, and what it does and does not enforce."""
-    from jobs.sandbox import level_report, resolve_level
-
     try:
         level = resolve_level(settings.jobs.sandbox)
     except ValueError as e:

@@ -1,6 +1,6 @@
 """Soak: the whole main window for a while, watching what would kill or bloat a GUI left open.
 
-Builds the main window as app/main.py does (devices, jobs, earnings, scene editor with its
+Builds the main window as cli/gui.py does (devices, jobs, earnings, scene editor with its
 preview child, orders, models, wallet unlocked on the local chain, the market driver running),
 flips pages every 2 s, and every 30 s prints the process's resident memory and the reference
 count of None. A Qt binding that drops references to None (PySide6 6.12.0 on Python 3.11 does,

@@ -1,6 +1,6 @@
 """How long the GUI thread stalls while a render job and a training job run.
 
-Builds the real main window with every page (as app/main.py does: devices, jobs, earnings,
+Builds the real main window with every page (as cli/gui.py does: devices, jobs, earnings,
 scene editor with its preview child, orders, models, wallet unlocked on the local chain, the
 market driver running), runs a render job (the demo shelf scene at 640x480) and a training job (the
 shapes example) in sandboxed worker processes driven by a scheduler in this process, the way
@@ -44,7 +44,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from bench.gui_app import whole_app
-    from app.jobs_service import open_queue, parse_device, runtime_config
+    from app.runtime import open_queue, parse_device, runtime_config
     from jobs.scheduler import Scheduler
     from jobs.spec import JobSpec, load_spec
     from ui.qt import QTimer

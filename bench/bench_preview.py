@@ -1,4 +1,4 @@
-"""Benchmark the scene editor's live preview (app.preview_service -> kminer preview-server).
+"""Benchmark the scene editor's live preview (app.runtime.preview -> kminer preview-server).
 
     .venv/bin/python bench/bench_preview.py [--scene SCENE.json] [--size 640x480] [--frames 60] [--drag-s 5]
     xvfb-run -a .venv/bin/python bench/bench_preview.py --gui [--drag-s 8]
@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.preview_service import PreviewService, default_orbit
+from app.runtime import PreviewService, default_orbit
 
 
 def _cpu_s(pid: int | None) -> float:

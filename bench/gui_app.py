@@ -1,4 +1,4 @@
-"""The whole desktop app for the GUI benchmarks, built as app/main.py builds it: devices,
+"""The whole desktop app for the GUI benchmarks, built as cli/gui.py builds it: devices,
 jobs, earnings, scene editor with its preview child, orders, models, the market driver, and a
 wallet (light KDF) unlocked on a fresh local chain, in a throwaway KMINER_HOME."""
 
@@ -15,13 +15,13 @@ def whole_app(prefix: str):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from app.context import AppContext
-    from app.desktop import MarketSession
-    from app.devices_service import DeviceService
-    from app.earnings_service import EarningsService
-    from app.jobs_service import JobsService
-    from app.preview_service import PreviewService
-    from app.wallet_gui import WalletSession
-    from app.wallet_service import WalletService
+    from app.market_session import MarketSession
+    from app.devices import DeviceService
+    from app.earnings import EarningsService
+    from app.runtime import JobsService
+    from app.runtime import PreviewService
+    from app.account import WalletSession
+    from app.account import WalletService
     from ui.main_window import MainWindow
     from ui.qt import QApplication
     from wallet.keystore import Keystore
@@ -34,7 +34,7 @@ def whole_app(prefix: str):
     with WalletService(ctx, keystore=ks, passwords=[lambda a: "bench"]) as svc:
         svc.deployment()
     wallet = WalletSession(ctx, keystore=ks)
-    window = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), earnings=EarningsService(ctx), wallet=wallet,
+    window = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx, devices=devices), earnings=EarningsService(ctx), wallet=wallet,
                         market=MarketSession(ctx, wallet, devices), preview=PreviewService(), tray=False)
     window.chain_runner.submit(lambda: wallet.unlock("bench")).result(60)
     window.resize(1280, 800)

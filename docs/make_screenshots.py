@@ -1,6 +1,6 @@
 """Render the app's main views into docs/screenshots/ (run under Xvfb: `make screenshots`).
 
-Nothing is faked: the window is built the way app/main.py builds it (devices, jobs, earnings,
+Nothing is faked: the window is built the way cli/gui.py builds it (devices, jobs, earnings,
 scene editor, orders, models, wallet, one "chain" runner), in a throwaway KMINER_HOME.
 A wallet is made with the first-run flow on the embedded `local` chain and unlocked; the CPU
 is set to mining; small dataset orders of the demo shelf scene are posted through the Orders
@@ -87,14 +87,14 @@ def post_order(shot: Shooter, view, *, count: int, shards: int, budget: str, nam
 
 def shoot_main(shot: Shooter, args) -> None:
     from app.context import AppContext
-    from app.desktop import MarketSession
-    from app.devices_service import DeviceService
-    from app.earnings_service import EarningsService
+    from app.market_session import MarketSession
+    from app.devices import DeviceService
+    from app.earnings import EarningsService
     from app.first_run import FirstRun
-    from app.jobs_service import JobsService
-    from app.preview_service import PreviewService
+    from app.runtime import JobsService
+    from app.runtime import PreviewService
     from app.status import sandbox_status
-    from app.wallet_gui import WalletSession
+    from app.account import WalletSession
     from ui.background import Background
     from ui.first_run import FirstRunWizard
     from ui.main_window import MainWindow
@@ -125,7 +125,7 @@ def shoot_main(shot: Shooter, args) -> None:
     wallet = WalletSession(ctx)
     chain_runner.submit(lambda: wallet.unlock(PASSWORD)).result(120)
 
-    w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
+    w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx, devices=devices), sandbox=sandbox_status(ctx.settings),
                    earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
                    preview=PreviewService(), chain_runner=chain_runner, tray=False)
     w.resize(*args.size)
@@ -223,8 +223,8 @@ def shoot_main(shot: Shooter, args) -> None:
 
 def shoot_standin(shot: Shooter, args) -> None:
     from app.context import AppContext
-    from app.devices_service import DeviceService
-    from app.jobs_service import JobsService
+    from app.devices import DeviceService
+    from app.runtime import JobsService
     from app.status import sandbox_status
     from tests.gpu.nvml_standin import RTX_3070_X1, RTX_3090_X16, make_standin
     from ui.main_window import MainWindow
@@ -240,7 +240,7 @@ def shoot_standin(shot: Shooter, args) -> None:
         for dev, mode in {"cuda:0": "mining", "cuda:1": "mining", "cpu": "auto"}.items():
             devices.set_mode(dev, mode)
         shot.theme(theme)
-        w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
+        w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx, devices=devices), sandbox=sandbox_status(ctx.settings),
                        tray=False)
         w.resize(*args.size)
         w.show()

@@ -18,9 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from common.device_id import DeviceId
 from common.fsutil import atomic_write_json
 
-__all__ = ["BenchError", "BenchStore", "run_benchmark", "child_command"]
+__all__ = ["BenchError", "BenchStore", "run_benchmark", "child_command", "child_device"]
 
 HISTORY = 20  # results kept per device
 
@@ -37,14 +38,26 @@ def child_command() -> list[str]:
     return [sys.executable, "-m", "gpu.bench_child"]
 
 
-def run_benchmark(device_id: str, *, quick: bool = False, timeout_s: float = 180.0,
+def child_device(device: DeviceId) -> str:
+    """The benchmark child's --device for `device`: torch's name for it in this process (its
+    CUDA index, not its NVML index, once CUDA_VISIBLE_DEVICES renumbered the GPUs)."""
+    arg = device.torch_device
+    if arg is None:
+        raise BenchError(f"{device.label} is hidden from CUDA here (CUDA_VISIBLE_DEVICES): it cannot be benchmarked")
+    return arg
+
+
+def run_benchmark(device: DeviceId | str, *, quick: bool = False, timeout_s: float = 180.0,
                   command: Sequence[str] | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Benchmark `device_id` ("cpu" / "cuda:N") in a child process; the child's JSON result.
+    """Benchmark `device` (a DeviceId, or torch's "cpu" / "cuda:N") in a child process; the
+    child's JSON result.
 
     Raises BenchError when the child fails, times out (its process group is killed), or
     prints no JSON. A result may still carry {"error": ...} for one part (e.g. no EGL).
     """
-    cmd = [*(command or child_command()), "--device", device_id] + (["--quick"] if quick else [])
+    device_id = device.label if isinstance(device, DeviceId) else device
+    arg = child_device(device) if isinstance(device, DeviceId) else device
+    cmd = [*(command or child_command()), "--device", arg] + (["--quick"] if quick else [])
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYOPENGL_PLATFORM", "egl")
     child_env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Mapping
 
 from gpu.cpu import cpu_info, cpu_telemetry
 from gpu.model import CPU_ID, DeviceInfo, Discovery, Telemetry
@@ -26,10 +26,13 @@ class DeviceProbe:
     """Discovers devices once and reads their telemetry on demand.
 
     nvml_module: pynvml (default) or a stand-in with the same functions (tests).
+    env: the environment whose CUDA_VISIBLE_DEVICES numbers the GPUs for CUDA (default: this
+    process's); the keys do not depend on it.
     """
 
-    def __init__(self, nvml_module: Any = None):
+    def __init__(self, nvml_module: Any = None, env: Mapping[str, str] | None = None):
         self.nvml = Nvml(nvml_module)
+        self._env = env
         self.discovery = self._discover()
 
     def _discover(self) -> Discovery:
@@ -37,7 +40,7 @@ class DeviceProbe:
         notes: list[str] = []
         n = self.nvml.count()
         for i in range(n):
-            got = self.nvml.device_info(i)
+            got = self.nvml.device_info(i, self._env)
             if isinstance(got, DeviceInfo):
                 gpus.append(got)
             else:
@@ -72,10 +75,10 @@ class DeviceProbe:
         self.nvml.close()
 
 
-def discover(nvml_module: Any = None) -> Discovery:
+def discover(nvml_module: Any = None, env: Mapping[str, str] | None = None) -> Discovery:
     """All devices of this machine, GPUs first and the CPU last, with a one-line message
     when no GPU can be used. Never raises for a missing or broken NVML."""
-    probe = DeviceProbe(nvml_module)
+    probe = DeviceProbe(nvml_module, env)
     try:
         return probe.discovery
     finally:

@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from common.device_id import DeviceId
 from gpu.na import NA, NAType, na_to_none
 
 __all__ = ["DeviceInfo", "Telemetry", "Discovery", "CPU_ID", "DeviceKind", "MIB"]
@@ -26,10 +27,11 @@ Num = float | int | NAType
 class DeviceInfo:
     """What does not change while the app runs (`nvidia-smi -q` / `nvidia-smi --query-gpu=...`).
 
-    id: "cpu" or "cuda:N" (N = NVML index, PCI bus order; workers run with
-    CUDA_DEVICE_ORDER=PCI_BUS_ID so torch's cuda:N is the same card).
-    key: the stable settings key: the GPU's uuid, or "cpu".
+    id: "cpu" or "cuda:N", what people type and read (N = NVML index, nvidia-smi's).
+    key: the stable key (settings, benchmarks, ledger, job queue): the GPU's uuid, or "cpu".
     index: the NVML index (0 for the CPU device).
+    cuda_index: torch's cuda:N for this GPU in this process (CUDA_VISIBLE_DEVICES applied;
+    None: hidden from CUDA, or the CPU). `ident` gives all of it as one common DeviceId.
     pcie_gen/pcie_width: the link as it runs now (a rig on an x1 riser shows width 1);
     pcie_max_gen/pcie_max_width: what the card could do.
     cpu_cores (logical) and ram_total_mb describe the CPU device; NA on GPUs.
@@ -51,6 +53,14 @@ class DeviceInfo:
     power_limit_w: Num = NA
     cpu_cores: Num = NA
     ram_total_mb: Num = NA
+    cuda_index: int | None = None
+
+    @property
+    def ident(self) -> DeviceId:
+        """This device as the one identity gpu/, jobs/ and app/ share."""
+        if self.kind == "cpu":
+            return DeviceId.cpu()
+        return DeviceId(self.key, "gpu", self.index, self.cuda_index)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; NA becomes None."""

@@ -17,11 +17,13 @@ itself is thread-safe, so snapshots may run from any thread.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+from common.device_id import cuda_index_for
 from gpu.model import MIB, DeviceInfo, Telemetry
 from gpu.na import NA
 
@@ -146,8 +148,9 @@ class Nvml:
             raise LookupError(f"NVML gave no handle for GPU {index}")
         return h
 
-    def device_info(self, index: int) -> DeviceInfo | str:
-        """The fixed facts of GPU `index` (`nvidia-smi -q -i N`); a reason string if it cannot be read."""
+    def device_info(self, index: int, env: Mapping[str, str] | None = None) -> DeviceInfo | str:
+        """The fixed facts of GPU `index` (`nvidia-smi -q -i N`); a reason string if it cannot be read.
+        `env` (default: this process's) decides its CUDA index (CUDA_VISIBLE_DEVICES)."""
         if not self.available():
             return self.error or "NVML not available"
         try:
@@ -173,6 +176,8 @@ class Nvml:
                 pcie_max_gen=q("nvmlDeviceGetMaxPcieLinkGeneration", h),
                 pcie_max_width=q("nvmlDeviceGetMaxPcieLinkWidth", h),
                 power_limit_w=limit_mw / 1000.0 if isinstance(limit_mw, (int, float)) else NA,
+                cuda_index=cuda_index_for(_text(uuid) if uuid is not NA else None, index,
+                                          os.environ if env is None else env),
             )
         except _GpuLost:
             with self._lock:

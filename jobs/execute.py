@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from common.device_id import DeviceId
 from jobs import safe_fs
 from jobs.artifacts import ArtifactError, ArtifactStore, OutputTooLarge
 from jobs.attempt_files import write_outcome_at
@@ -45,7 +46,7 @@ class Device:
     `throttled`: over its temperature/power limit; its job is paused until it cools.
     """
 
-    device_id: str                  # "cpu" or a GPU's stable id
+    device_id: str                  # the device's stable key (common.device_id.DeviceId.key)
     kind: str = "cpu"               # "cpu" or "gpu"
     memory_mb: int = 0
     active: bool = True
@@ -53,6 +54,12 @@ class Device:
     index: int | None = None        # NVIDIA device index (/dev/nvidiaN) for GPUs
     pci_bus_id: str | None = None
     slots: int = 1                  # jobs at once (GPU: 1; CPU: the cpu_slots setting)
+
+    @classmethod
+    def of(cls, ident: DeviceId, **state: Any) -> "Device":
+        """The scheduler's view of device `ident` (its key, kind and NVML index) with `state`
+        (memory_mb, active, throttled, slots)."""
+        return cls(ident.key, ident.kind, index=ident.nvml_index, **state)
 
 
 @dataclass

@@ -18,7 +18,7 @@ APP_NAME = "kminer"
 
 # Our packages: engines and CLI commands are imported by name (ENGINES, COMMAND_MODULES),
 # so the import graph alone would miss them; every submodule goes in.
-OUR_PACKAGES = ("app", "ui", "gpu", "jobs", "wallet", "common")
+OUR_PACKAGES = ("cli", "app", "ui", "gpu", "jobs", "wallet", "common")
 
 # Third-party packages that import their own parts from strings (py-evm's VM forks and gas
 # estimators, eth-tester's backends): every submodule goes in.

@@ -43,7 +43,7 @@ def main() -> int:
         return _run_code(sys.argv[2], sys.argv[3:])
     if len(sys.argv) >= 2 and sys.argv[1] == "worker":
         return run_worker(sys.argv[2:])
-    from app.cli import main as cli_main
+    from cli.main import main as cli_main
 
     return cli_main()
 

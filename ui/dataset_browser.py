@@ -14,7 +14,9 @@ from pathlib import Path
 
 from PySide6.QtGui import QImage
 
+from app.models import TrainedModel, read_trained_model
 from ui.background import Background
+from ui.image_view import ImageView as ScaledView
 from ui.qt import (
     QColor, QDialog, QFont, QHBoxLayout, QIcon, QLabel, QListWidget, QListWidgetItem, QPainter, QPen, QPixmap, QPushButton,
     QRectF, QSize, Qt, QVBoxLayout, QWidget, Signal,
@@ -233,7 +235,6 @@ class DatasetBrowser(QWidget):
         """The picked frame at its full size (boxes readable) in a window of its own, at most the screen's size."""
         if self._large_image is None:
             return
-        from ui.image_view import ImageView as ScaledView
 
         if self.enlarged is not None:
             self.enlarged.close()
@@ -281,21 +282,21 @@ class CurvesView(QWidget):
                             on_error=lambda e: (self.summary.setText(f"Could not read the model: {e}"), self.loaded.emit(e)))
 
     def _apply(self, value) -> None:
-        card, curves, img = value
+        model, img = value
+        card = model.card
         self.image.set_pixmap(QPixmap.fromImage(img) if img is not None and not img.isNull() else None)
-        m = card.get("metrics") or {}
-        metric = card.get("metric", "map50")
-        head = m.get(metric)
+        metric = card.metric or "map50"
+        head = card.metric_value(metric)
         name = {"map50": "mAP@0.5", "map": "mAP@0.5:0.95", "accuracy": "top-1 accuracy"}.get(metric, metric)
-        t = card.get("training") or {}
-        parts = [f"<b>{card.get('arch', '?')}</b>", f"{len(card.get('classes', []))} classes"]
-        if isinstance(head, (int, float)):
+        t = card.training
+        parts = [f"<b>{card.arch}</b>", f"{len(card.classes)} classes"]
+        if head is not None:
             parts.append(f"{name} <b>{head:.3f}</b> (validation)")
         if t.get("epochs"):
             parts.append(f"{t['epochs']} epochs in {t.get('train_s', 0):.0f} s on {t.get('device', '?')}")
         self.summary.setText(" · ".join(parts))
         rows = []
-        for c in curves:
+        for c in model.curves:
             vals = [f"loss {c['train_loss']:.3f}"] if isinstance(c.get("train_loss"), (int, float)) else []
             for k in ("map50", "accuracy"):
                 if isinstance(c.get(k), (int, float)):
@@ -305,9 +306,6 @@ class CurvesView(QWidget):
         self.loaded.emit(card)
 
 
-def _read_model(folder: Path):
-    card = json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
-    curves_path = folder / "curves.json"
-    curves = json.loads(curves_path.read_text(encoding="utf-8")) if curves_path.is_file() else []
-    png = folder / "curves.png"
-    return card, curves if isinstance(curves, list) else [], QImage(str(png)) if png.is_file() else None
+def _read_model(folder: Path) -> tuple[TrainedModel, QImage | None]:
+    model = read_trained_model(folder)
+    return model, QImage(str(model.curves_png)) if model.curves_png is not None else None

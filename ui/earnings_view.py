@@ -1,7 +1,7 @@
 """The Earnings view: NTK (and USD) per day per device, the running total, and knowledge mining
 against mining Ethash coins with the same GPUs after electricity, with the figures' dates.
 
-Data comes from app.earnings_service.EarningsService on the view's runner (never the GUI
+Data comes from app.earnings.EarningsService on the view's runner (never the GUI
 thread): one load reads both periods (7 and 30 days), so switching period or device only
 redraws. It reloads every `interval_s`, when `refresh()` is called (payments arrived), and
 after "Refresh network data". Prices are fetched again every `price_interval_s` (a price feed
@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from app.amounts import ntk_float
 from ui.background import Background
 from ui.charts import (
     COIN_HISTORICAL_COLOR, COIN_NOW_COLOR, KNOWLEDGE_COLOR, chart_view, comparison_chart, running_total_chart,
@@ -29,7 +30,6 @@ from ui.qt import (
 from ui.widgets import page_heading
 
 PERIODS = (7, 30)
-WEI = 10**18
 EMPTY_TEXT = ("No earnings yet: set a device to Mining on the Devices page. "
               "Payments for the jobs it finishes show here, per day and per device.")
 
@@ -429,7 +429,7 @@ class EarningsView(QWidget):
             self._set_chart(self.daily_chart, None)
             self._set_chart(self.cumulative_chart, None)
             return
-        rows = [(names.get(k, k), [w / WEI for w in v]) for k, v in series.device_wei.items()]
+        rows = [(names.get(k, k), [ntk_float(w) for w in v]) for k, v in series.device_wei.items()]
         price = series.ntk_usd
         first, last = (date.fromisoformat(d).strftime("%d %b").lstrip("0") for d in (series.days[0], series.days[-1]))
         self.daily_title.setText(f"<b>NTK per day</b>, {first} – {last} (right axis: USD at {_usd(price)} per NTK)")
@@ -437,7 +437,7 @@ class EarningsView(QWidget):
                                    second_unit="USD", second_factor=price, palette=pal)
         self._set_chart(self.daily_chart, chart)
         self.cumulative_title.setText(f"<b>Running total</b>: {_ntk(series.cumulative_wei[-1])} all time")
-        line = running_total_chart(series.days, [w / WEI for w in series.cumulative_wei], unit="NTK", palette=pal)
+        line = running_total_chart(series.days, [ntk_float(w) for w in series.cumulative_wei], unit="NTK", palette=pal)
         self._set_chart(self.cumulative_chart, line)
 
     def _draw_comparison(self, rep) -> None:

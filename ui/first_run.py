@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from app.first_run import (
-    BenchmarkRun, BenchOutcome, BenchProgress, Cancelled, FirstRun, password_strength, suggest_modes,
-)
-from app.wallet_gui import FieldError, network_choices
+from app.account import network_choices
+from app.amounts import FieldError
+from app.first_run import (BenchmarkRun, BenchOutcome, BenchProgress, Cancelled, FirstRun, check_new_password,
+                           password_strength, suggest_modes)
 from ui.background import Background
 from ui.qr import qr_pixmap
 from ui.qt import (
@@ -179,7 +179,6 @@ class CreatePage(_Page):
 
     def background(self):
         pw, again, remember = self.password.text(), self.again.text(), self.remember.isChecked()
-        from app.first_run import check_new_password
 
         check_new_password(pw, again)  # quick checks here, at the fields
         return self.runner, lambda: self.flow.create(pw, again, remember=remember), "Encrypting your new key…"
@@ -531,7 +530,7 @@ class FirstRunWizard(QWizard):
     def done(self, result: int) -> None:
         if self.bench_page.run is not None:
             self.bench_page.run.cancel()  # closing the wizard never leaves a benchmark child behind
-        # finished: the app unlocks the wallet with it once (see app.main); otherwise dropped
+        # finished: the app unlocks the wallet with it once (see cli.gui); otherwise dropped
         self.handover_password = self.flow.take_password() if result == QWizard.DialogCode.Accepted else None
         self.flow.forget_password()
         super().done(result)

@@ -2,7 +2,7 @@
 its log (what the worker printed, tracebacks), and its outputs: the files, thumbnails of the
 images (render frames first), and a button that opens the unpacked outputs folder.
 
-Everything is read through app.jobs_service.JobsService on the Jobs runner; thumbnails are
+Everything is read through app.runtime.JobsService on the Jobs runner; thumbnails are
 decoded and scaled there too (QImage is safe off the GUI thread), so the GUI thread only
 places them. Reloads are cheap to ask for: `show_job(row)` skips work when nothing changed.
 """
@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import html
 from typing import Any
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices, QImage, QTextCursor
+from PySide6.QtWidgets import QPlainTextEdit
 
 from ui.background import Background
 from ui.qt import (
@@ -33,8 +37,6 @@ def _size(n: int) -> str:
 
 def _thumbs(images: list[tuple[str, bytes]]) -> list[tuple[str, Any]]:
     """(name, QImage scaled to THUMB_PX) for the images that decode; runs on the runner thread."""
-    from PySide6.QtGui import QImage
-
     out = []
     for name, data in images:
         img = QImage()
@@ -70,8 +72,6 @@ class JobDetail(QWidget):
         self.attempts_label.setWordWrap(True)
         self.attempts_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.attempts_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-
-        from PySide6.QtWidgets import QPlainTextEdit
 
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
@@ -178,7 +178,8 @@ class JobDetail(QWidget):
         lines = []
         for a in d["attempts"]:
             fp = f", first progress after {a['first_progress_s'] * 1000:.0f} ms" if a.get("first_progress_s") else ""
-            lines.append(f"Attempt {a['n']}: {a['state']} on {a['device_id']} ({a['sandbox']} sandbox){fp}"
+            where = a.get("device") or a["device_id"]
+            lines.append(f"Attempt {a['n']}: {a['state']} on {where} ({a['sandbox']} sandbox){fp}"
                          + (f": {html.escape(a['reason'])}" if a.get("reason") else ""))
         self.attempts_label.setText("<br>".join(lines) or "Not started yet.")
         self._show_log(d["log"])
@@ -196,8 +197,6 @@ class JobDetail(QWidget):
         if text == old:
             return
         if old and text.startswith(old):
-            from PySide6.QtGui import QTextCursor
-
             cur = QTextCursor(self.log_view.document())
             cur.movePosition(QTextCursor.MoveOperation.End)
             cur.insertText(text[len(old):])
@@ -260,7 +259,4 @@ class JobDetail(QWidget):
 
 
 def _open_in_file_manager(path: str) -> None:
-    from PySide6.QtCore import QUrl
-    from PySide6.QtGui import QDesktopServices
-
     QDesktopServices.openUrl(QUrl.fromLocalFile(path))

@@ -7,13 +7,11 @@ from __future__ import annotations
 import time
 
 from ui.background import Background
-from ui.widgets import page_heading, short_address
-from ui.qt import (
-    QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, Qt,
-    QTableWidget, QTableWidgetItem, QTimer, QVBoxLayout, QWidget, Signal,
-)
 from ui.job_detail import JobDetail
 from ui.notify import format_ntk
+from ui.qt import (QAbstractItemView, QBrush, QColor, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, Qt,
+                   QTableWidget, QTableWidgetItem, QTimer, QVBoxLayout, QWidget, Signal)
+from ui.widgets import page_heading, short_address
 
 COLUMNS = ("Job", "Kind", "Buyer", "Reward", "Device", "Progress", "State", "Attempts", "Updated", "Reason")
 STATE_COL = COLUMNS.index("State")
@@ -122,7 +120,7 @@ class JobsView(QWidget):
         for i, r in enumerate(rows):
             buyer, reward = r.get("buyer"), r.get("reward_wei")
             values = (r["id"], r["kind"], short_address(buyer) if buyer else "–" if r["id"].startswith("market-") else "local",
-                      f"{format_ntk(reward)} NTK" if reward is not None else "–", r["device_id"] or "–",
+                      f"{format_ntk(reward)} NTK" if reward is not None else "–", r.get("device") or "–",
                       _progress_text(r.get("progress")), r["state"], str(r["attempts"]),
                       _ago(r["updated_at"], now), r["reason"] or "")
             for c, v in enumerate(values):
@@ -175,6 +173,4 @@ def _progress_text(p: float | None) -> str:
 
 
 def _color(name: str):
-    from ui.qt import QBrush, QColor
-
     return QBrush(QColor(name))

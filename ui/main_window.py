@@ -6,17 +6,29 @@ Services come in through the constructor (Electrum's habit): the window never bu
 
 from __future__ import annotations
 
+import gc
 import logging
 
+from app.market_session import BuyerFacade
 from app.recent_folders import RecentFolders
+from ui.about import AboutDialog
 from ui.background import Background
 from ui.devices_view import DevicesView
+from ui.earnings_view import EarningsView
 from ui.icons import app_icon
+from ui.jobs_view import JobsView
+from ui.market_driver import MarketDriver
+from ui.model_market_view import ModelMarketView
+from ui.orders_view import OrdersView
 from ui.qt import (
     QAction, QApplication, QByteArray, QCloseEvent, QHBoxLayout, QKeySequence, QLabel,
     QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QSystemTrayIcon, Qt, QWidget, qVersion,
 )
+from ui.scene_editor import SceneEditor
+from ui.settings_dialog import SettingsDialog
+from ui.theme import apply_theme
 from ui.tray import TrayIcon
+from ui.wallet_view import WalletView
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +48,12 @@ def default_size() -> tuple[int, int]:
 class MainWindow(QMainWindow):
     def __init__(self, *, ctx, devices, jobs=None, sandbox=None, tray: bool | None = None, earnings=None,
                  wallet=None, market=None, preview=None, chain_runner: Background | None = None):
-        """jobs: an app.jobs_service.JobsService (None: no Jobs page);
+        """jobs: an app.runtime.JobsService (None: no Jobs page);
         sandbox: an app.status.StatusItem for the status bar (None: not shown);
-        earnings: an app.earnings_service.EarningsService (Earnings page);
-        wallet: the app.wallet_gui.WalletSession (Wallet page); market: the app.desktop.
+        earnings: an app.earnings.EarningsService (Earnings page);
+        wallet: the app.account.WalletSession (Wallet page); market: the app.market_session.
         MarketSession over it (Orders and Models pages, and the miner, driven every 2 s);
-        preview: an app.preview_service.PreviewService (Scene editor page);
+        preview: an app.runtime.PreviewService (Scene editor page);
         chain_runner: the ONE runner every chain call goes through (made here if None).
         The window owns and closes every service it is given."""
         super().__init__()
@@ -72,8 +84,6 @@ class MainWindow(QMainWindow):
         self.jobs_view = None
         self._jobs = jobs
         if jobs is not None:
-            from ui.jobs_view import JobsView
-
             self.jobs_runner = Background("jobs")
             self.jobs_view = JobsView(jobs=jobs, runner=self.jobs_runner)
             self.add_page("Miner", "Jobs", self.jobs_view)
@@ -89,24 +99,15 @@ class MainWindow(QMainWindow):
         self._market_seen_ready = False
         self._runners: list[Background] = []
         if earnings is not None:
-            from ui.earnings_view import EarningsView
-
             runner = self._runner("earnings")
             self.earnings_view = EarningsView(earnings=earnings, devices=devices, runner=runner)
             self.add_page("Miner", "Earnings", self.earnings_view)
         self.folders = RecentFolders(ctx)   # where every file dialog starts: the folder last used for it
         if preview is not None:
-            from ui.scene_editor import SceneEditor
-
             self.scene_editor = SceneEditor(preview=preview, runner=self._runner("scene-files"),
                                             scenes_dir=ctx.paths.data_dir / "scenes", folders=self.folders)
             self.add_page("Buyer", "Scene editor", self.scene_editor)
         if market is not None:
-            from app.desktop import BuyerFacade
-            from ui.market_driver import MarketDriver
-            from ui.model_market_view import ModelMarketView
-            from ui.orders_view import OrdersView
-
             self.orders_view = OrdersView(buyer=BuyerFacade(market), chain_runner=self.chain_runner,
                                           files_runner=self._runner("order-files"), auto_step=False,
                                           folders=self.folders)
@@ -119,8 +120,6 @@ class MainWindow(QMainWindow):
             if self.scene_editor is not None and hasattr(self.scene_editor, "orderRequested"):
                 self.scene_editor.orderRequested.connect(self._order_from_editor)
         if wallet is not None:
-            from ui.wallet_view import WalletView
-
             self.wallet_view = WalletView(session=wallet, chain_runner=self.chain_runner, folders=self.folders)
             self.add_page("Wallet", "Wallet", self.wallet_view)
         self.nav.currentItemChanged.connect(self._nav_changed)
@@ -270,8 +269,6 @@ class MainWindow(QMainWindow):
     # -- dialogs ---------------------------------------------------------------------
     def open_settings(self) -> bool:
         """Show the settings dialog; on OK apply and save every section. True if applied."""
-        from ui.settings_dialog import SettingsDialog
-
         dlg = SettingsDialog(self._ctx.settings, self)
         self._dialog = dlg
         if dlg.exec() != SettingsDialog.DialogCode.Accepted:
@@ -287,13 +284,9 @@ class MainWindow(QMainWindow):
         self.devices_view.timer.setInterval(int(general.telemetry_interval_s * 1000))
         app = QApplication.instance()
         if app is not None:
-            from ui.theme import apply_theme
-
             apply_theme(app, general.theme)
 
     def open_about(self) -> None:
-        from ui.about import AboutDialog
-
         dlg = AboutDialog(self._ctx.paths, qVersion(), self)
         self._dialog = dlg
         dlg.exec()
@@ -366,10 +359,8 @@ class MainWindow(QMainWindow):
     # -- the market ----------------------------------------------------------------------
     def _market_stepped(self, rep) -> None:
         if rep.ready and not self._market_seen_ready:
-            import gc
-
             self._market_seen_ready = True
-            gc.freeze()  # the chain libraries are loaded now: keep full collections short (see app.main)
+            gc.freeze()  # the chain libraries are loaded now: keep full collections short (see cli.gui)
         if rep.paid_wei and self.earnings_view is not None:
             self.earnings_view.refresh()
         if self.orders_view is not None and (rep.buyer_events or self.orders_view.isVisible()):

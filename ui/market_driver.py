@@ -1,4 +1,4 @@
-"""Drives the desktop app's market session (app.desktop.MarketSession): one pass every few
+"""Drives the desktop app's market session (app.market_session.MarketSession): one pass every few
 seconds on the chain runner, never on the GUI thread, and never two at once.
 
 Signals (GUI thread): `stepped(StepReport)` after each pass; `paymentReceived(int wei)` per

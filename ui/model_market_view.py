@@ -206,7 +206,7 @@ class BuyDialog(QDialog):
 
 
 class ModelMarketView(QWidget):
-    """See the module docstring. `models` is an app.model_service.ModelService."""
+    """See the module docstring. `models` is an app.models.ModelService."""
 
     listingsChanged = Signal(object)   # list[ModelListing]
     tryFinished = Signal(object)       # TryResult, or an exception

@@ -14,25 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.amounts import format_amount
+
 __all__ = ["Notice", "NotificationLimiter", "format_ntk", "PAYMENT", "JOB_FAILED"]
 
 PAYMENT = "payment"
 JOB_FAILED = "job_failed"
-WEI_PER_NTK = 10**18
 
 
 def format_ntk(wei: int, max_decimals: int = 6) -> str:
-    """Wei as an NTK amount for display, exact up to `max_decimals` (truncated, never rounded
-    up), trailing zeros dropped: 12_500000000000000000 -> "12.5"."""
-    if isinstance(wei, bool) or not isinstance(wei, int):
-        raise TypeError("wei must be an int")
-    sign = "-" if wei < 0 else ""
-    whole, frac = divmod(abs(wei), WEI_PER_NTK)
-    digits = f"{frac:018d}"[:max_decimals].rstrip("0")
-    text = f"{whole:,}" + (f".{digits}" if digits else "")
-    if digits == "" and frac and whole == 0:
-        return f"{sign}<0.{'0' * (max_decimals - 1)}1"
-    return sign + text
+    """Wei as an NTK amount for compact display: app.amounts.format_amount cut (never rounded
+    up) to `max_decimals`, trailing zeros dropped: 12_500000000000000000 -> "12.5"."""
+    return format_amount(wei, max_decimals=max_decimals)
 
 
 @dataclass(frozen=True)

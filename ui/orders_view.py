@@ -60,7 +60,7 @@ def _error_label() -> QLabel:
 
 
 class OrdersView(QWidget):
-    """See the module docstring. `buyer` is an app.buyer_service.BuyerService."""
+    """See the module docstring. `buyer` is an app.buyer.BuyerService."""
 
     ordersChanged = Signal(object)   # list[OrderStatus]
     posted = Signal(object)          # OrderStatus, or an exception

@@ -5,7 +5,9 @@ Pure and quick (~1 ms for an address): safe on the GUI thread.
 
 from __future__ import annotations
 
-from ui.qt import QColor, QImage, QPixmap, Qt
+import segno
+
+from ui.qt import QColor, QImage, QPainter, QPixmap, Qt
 
 QUIET_ZONE = 4
 """Modules of white border around the code (the QR standard's quiet zone)."""
@@ -13,8 +15,6 @@ QUIET_ZONE = 4
 
 def qr_matrix(text: str) -> list[list[bool]]:
     """The dark (True) / light modules of `text`'s QR code, medium error correction, no border."""
-    import segno
-
     qr = segno.make(text, error="m", micro=False)
     return [[bool(v) for v in row] for row in qr.matrix]
 
@@ -27,7 +27,6 @@ def qr_image(text: str, size_px: int, *, dark: str = "#000000", light: str = "#f
     side = modules * scale
     img = QImage(side, side, QImage.Format.Format_RGB32)
     img.fill(QColor(light))
-    from ui.qt import QPainter
 
     p = QPainter(img)
     p.setPen(Qt.PenStyle.NoPen)

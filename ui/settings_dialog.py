@@ -1,4 +1,4 @@
-"""The settings dialog, generated from the settings model (app.settings_form).
+"""The settings dialog, generated from the settings model (app.forms.settings).
 
 One tab per section, one editor per field with its title as the label and its description
 as the tooltip. OK validates every section; an invalid value is marked at its field with the
@@ -7,7 +7,7 @@ message and nothing is saved until all are valid.
 
 from __future__ import annotations
 
-from app import settings_form
+from app.forms import settings as settings_form
 from ui.qt import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel,
     QLineEdit, QSpinBox, QTabWidget, QVBoxLayout, QWidget,

@@ -7,7 +7,8 @@ runs it on the chain runner and calls `failed(message)` or closes the dialog.
 
 from __future__ import annotations
 
-from app.wallet_gui import SendQuote, format_amount
+from app.amounts import format_amount
+from app.account import SendQuote
 from ui.qt import (
     QCheckBox, QDialog, QDialogButtonBox, QFont, QFormLayout, QLabel, QLineEdit, QPalette, Qt, QVBoxLayout,
 )

@@ -3,7 +3,7 @@ a fee preview, history with filters and CSV export, lock/unlock, the network swi
 
 Every chain or keystore call goes through the ONE "chain" runner given to the constructor
 (the embedded chain refuses other threads); callbacks come back on the GUI thread. Amounts
-arrive as integer wei and are shown with app.wallet_gui.format_amount (exact, never float).
+arrive as integer wei and are shown with app.account.session.format_amount (exact, never float).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import logging
 from pathlib import Path
 
 from app.recent_folders import RecentFolders
-from app.wallet_gui import (
-    FieldError, HistoryFilter, HistoryRow, Locked, RpcUnavailable, SendQuote, WalletSession, WalletSnapshot,
-    check_address, check_amount, export_csv, filter_rows, format_amount, network_choices,
+from app.amounts import FieldError, check_address, check_amount, format_amount
+from app.account import (
+    HistoryFilter, HistoryRow, Locked, RpcUnavailable, SendQuote, WalletSession, WalletSnapshot, export_csv, filter_rows, network_choices,
 )
 from ui.background import Background
 from ui.file_dialogs import save_file

@@ -16,7 +16,6 @@ now, for callers waiting on chain time.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +35,7 @@ from eth_tester.exceptions import TransactionNotFound as TesterTransactionNotFou
 from eth_utils import encode_hex, to_canonical_address
 from filelock import FileLock, Timeout
 
+from common.sqlite import open_db
 from wallet.errors import ChainLocked, RawRevert
 from wallet.networks import LOCAL_CHAIN_ID
 
@@ -54,9 +54,7 @@ class SQLiteAtomicDB(BaseAtomicDB):
     """
 
     def __init__(self, path: Path):
-        self._conn = sqlite3.connect(str(path), isolation_level=None)  # we issue BEGIN ourselves
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn = open_db(path)  # autocommit: we issue BEGIN ourselves
         self._conn.execute("CREATE TABLE IF NOT EXISTS kv(k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")
         self._in_tx = False
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from common.sqlite import open_db
 from wallet import artifacts
 from wallet.chain import Chain
 
@@ -152,8 +152,7 @@ class Indexer:
             for item in artifacts.load(name).abi:
                 if item.get("type") == "event":
                     self._topics[bytes(event_abi_to_log_topic(item))] = _EventCodec(item)
-        self.db = sqlite3.connect(str(db_path))
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = open_db(db_path, autocommit=False)
         self.db.executescript(SCHEMA)
         with self.db:
             stored = self._meta("chain_id")

@@ -49,7 +49,7 @@ class World:
         return job_id
 
     def service(self, **kw):
-        from app.miner_service import MinerService
+        from app.miner import MinerService
 
         svc = MinerService(self.ctx, self.market, self.miner, self.devices, self.ledger, **kw)
         self.services.append(svc)
@@ -70,8 +70,8 @@ def step_until(svc, job_id: int, states: set[str], timeout_s: float = 120, **kw)
 @pytest.fixture
 def world(tmp_path):
     from app.context import AppContext
-    from app.devices_service import DeviceService
-    from app.ledger import Ledger
+    from app.devices import DeviceService
+    from app.earnings import Ledger
     from tests.wallet.conftest import make_tester_chain
     from wallet.deploy import deploy_all
     from wallet.market import MarketClient

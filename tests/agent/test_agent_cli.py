@@ -21,7 +21,7 @@ NTK = 10**18
 def kminer(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
     env = dict(os.environ, KMINER_HOME=str(home))
     env.pop("KMINER_PASSWORD", None)
-    r = subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=180, stdin=subprocess.DEVNULL)
     if ok:
         assert r.returncode == 0, f"kminer {' '.join(args)} failed: {r.stderr[-1500:]}"

@@ -31,7 +31,7 @@ class Agent:
     def __init__(self, home: Path, *args: str):
         env = dict(os.environ, KMINER_HOME=str(home))
         env.pop("KMINER_PASSWORD", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "app", "agent", "--json", "--interval", "0.3", *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "cli", "agent", "--json", "--interval", "0.3", *args],
                                      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         self.lines: queue.Queue[str] = queue.Queue()

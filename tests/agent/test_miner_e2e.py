@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from app.jobs_service import open_queue
+from app.runtime import open_queue
 from jobs.artifacts import ArtifactStore
 from tests.agent.conftest import NTK, render_spec_bytes, step_until
 from wallet.deploy import deploy_all
@@ -195,7 +195,7 @@ def test_a_run_that_dies_is_run_again_and_paid_once(world):
     import os
     import signal
 
-    from app.miner_service import MAX_RUN_ATTEMPTS
+    from app.miner.service import MAX_RUN_ATTEMPTS
 
     m, miner, tester, chain = world.market, world.miner, world.tester, world.chain
     job_id = world.post(render_spec_bytes(frames=12), reward_ntk=2)
@@ -222,11 +222,11 @@ def test_a_run_that_dies_is_run_again_and_paid_once(world):
         from types import SimpleNamespace
 
         r = svc.row(job_id)
-        assert svc._retry_blocker(r, SimpleNamespace(attempts=MAX_RUN_ATTEMPTS)) == \
+        assert svc.submission.retry_blocker(r, SimpleNamespace(attempts=MAX_RUN_ATTEMPTS)) == \
             f"gave up after {MAX_RUN_ATTEMPTS} attempts"
-        assert svc._retry_blocker(r, SimpleNamespace(attempts=1)) is None
+        assert svc.submission.retry_blocker(r, SimpleNamespace(attempts=1)) is None
         tester.time_travel(r.deadline - 5)
         svc.step()
-        assert "no time left" in svc._retry_blocker(r, SimpleNamespace(attempts=1))
+        assert "no time left" in svc.submission.retry_blocker(r, SimpleNamespace(attempts=1))
     finally:
         svc.close()

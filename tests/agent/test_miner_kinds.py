@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from app.miner_claims import _resolve
+from app.runtime import resolve_uri as _resolve
 from jobs.artifacts import ArtifactStore
 from tests.agent.conftest import NTK, render_spec_bytes, step_until
 from wallet.market import JobStatus

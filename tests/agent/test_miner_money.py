@@ -102,7 +102,7 @@ def test_a_job_that_cannot_finish_before_the_deadline_in_chain_time_is_given_up(
 def test_an_acceptance_whose_recording_failed_is_recorded_on_the_next_pass(world):
     """The buyer accepts; noting the payment fails once (the ledger file busy, or the process
     killed there): the next pass records it, not only after the review window."""
-    from app.ledger import Ledger
+    from app.earnings import Ledger
 
     job_id = world.post(render_spec_bytes(frames=1), reward_ntk=2, review_s=3600)
     svc = world.service()

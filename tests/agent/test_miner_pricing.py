@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from app.earnings_service import EarningsService
+from app.earnings import EarningsService
 from app.settings import SettingsStore
 from gpu.bench import BenchStore
 from tests.agent.conftest import render_spec_bytes, step_until
@@ -71,12 +71,12 @@ def test_the_auto_pricing_window_survives_a_restart(world):
     svc = world.service()
     for _ in range(3):
         svc.step()
-    start, passes, busy = svc._busy["cpu"]
+    start, passes, busy = svc.autoprice.busy["cpu"]
     assert passes == 3 and busy == 0
     svc.close()
     svc = world.service()  # a new process would do the same: the window comes back from the miner DB
     svc.step()
-    assert svc._busy["cpu"][:2] == [start, 4]
+    assert svc.autoprice.busy["cpu"][:2] == [start, 4]
     end = time.monotonic() + 10
     while time.monotonic() < end and not svc.floor_changes():
         svc.step()

@@ -10,9 +10,9 @@ import time
 from eth_account import Account
 
 from app.context import AppContext
-from app.devices_service import DeviceService
-from app.ledger import Ledger
-from app.miner_service import MinerService
+from app.devices import DeviceService
+from app.earnings import Ledger
+from app.miner import MinerService
 from tests.agent.conftest import NTK, render_spec_bytes
 from tests.wallet.conftest import start_anvil, stop_anvil
 from wallet.chain import Chain

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from app import pricing as P
+from app.miner import pricing as P
 
 CPU_BENCH = {"matmul": {"gflops": 59.5}, "render": {"fps": 12.65}}
 

@@ -4,14 +4,14 @@ import sys
 import pytest
 
 from app import __version__
-from app.cli import build_parser, main
+from cli.main import build_parser, main
 
 
 def run_kminer(*args, env_home):
     import os
 
     env = dict(os.environ, KMINER_HOME=str(env_home))
-    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_version(capsys):
@@ -45,7 +45,7 @@ def test_no_display_is_one_line_not_a_crash(kminer_home, monkeypatch):
 
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env["KMINER_HOME"] = str(kminer_home)
-    p = subprocess.run([sys.executable, "-m", "app"], capture_output=True, text=True, env=env, timeout=60)
+    p = subprocess.run([sys.executable, "-m", "cli"], capture_output=True, text=True, env=env, timeout=60)
     if sys.platform != "linux":
         pytest.skip("display check is Linux-only")
     assert p.returncode == 1
@@ -53,7 +53,7 @@ def test_no_display_is_one_line_not_a_crash(kminer_home, monkeypatch):
 
 
 def test_help_does_not_import_heavy_modules(kminer_home):
-    code = ("import sys; from app.cli import main\n"
+    code = ("import sys; from cli.main import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "heavy = [m for m in ('torch', 'pyrender', 'web3', 'PySide6') if m in sys.modules]\n"
             "print('HEAVY', heavy)")

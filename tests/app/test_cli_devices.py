@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import app.commands.devices as devices_cmd
-from app.cli import main
-from app.devices_service import DeviceService
+import cli.commands.devices as devices_cmd
+from cli.main import main
+from app.devices import DeviceService
 from tests.gpu.nvml_standin import RTX_3070_X1, make_standin
 
 KMINER = str(Path(sys.executable).with_name("kminer"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from app.cli import main
+from cli.main import main
 from app.context import AppContext
 
 

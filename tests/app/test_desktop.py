@@ -1,4 +1,4 @@
-"""app.desktop.MarketSession without Qt, on the real embedded chain (light KDF): the market
+"""app.market_session.MarketSession without Qt, on the real embedded chain (light KDF): the market
 opens only with an unlocked wallet; on `local` the miner signs with the wallet's derived
 mining account (funded with gas once), so the user's own orders can be mined here."""
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from app.context import AppContext
-from app.desktop import BuyerFacade, MarketNotReady, MarketSession, local_mining_account
-from app.devices_service import DeviceService
-from app.wallet_gui import WalletSession
-from app.wallet_service import WalletService
+from app.market_session import BuyerFacade, MarketNotReady, MarketSession, local_mining_account
+from app.devices import DeviceService
+from app.account import WalletSession
+from app.account import WalletService
 from wallet.keystore import Keystore
 
 PW = "correct horse battery"

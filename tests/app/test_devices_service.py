@@ -10,7 +10,7 @@ import time
 import pytest
 
 from app.context import AppContext
-from app.devices_service import DeviceService, is_na
+from app.devices import DeviceService, is_na
 from gpu.bench import BenchStore
 from tests.gpu.nvml_standin import RTX_3070_X1, RTX_3090_X16, make_standin
 

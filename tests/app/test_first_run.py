@@ -10,11 +10,12 @@ import time
 import pytest
 
 from app.context import AppContext
-from app.devices_service import DeviceService
+from app.devices import DeviceService
 from app.first_run import (
     AWAY_UNKNOWN_NOTE, BenchmarkRun, Cancelled, FirstRun, needs_first_run, password_strength, suggest_modes,
 )
-from app.wallet_gui import FieldError, WalletSession
+from app.amounts import FieldError
+from app.account import WalletSession
 from tests.gpu.nvml_standin import RTX_3070_X1, make_standin
 from wallet.deploy import FAUCET_NTK_WEI
 from wallet.keystore import Keystore

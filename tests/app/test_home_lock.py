@@ -68,8 +68,8 @@ def test_a_second_miner_process_on_the_home_is_refused_in_one_line(world):  # no
 
 
 def test_orders_are_worked_by_one_process_and_never_posted_twice(buyer, chain_env, monkeypatch):  # noqa: F811
-    import app.buyer_service as bs
-    from app.buyer_service import BuyerError
+    import app.buyer.service as bs
+    from app.buyer import BuyerError
 
     _, m, accounts = chain_env
     monkeypatch.setattr(bs, "POST_WAIT_S", 0.3)

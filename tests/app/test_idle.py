@@ -11,8 +11,8 @@ import time
 import pytest
 
 from app.context import AppContext
-from app.devices_service import DeviceService
-from app.idle import IdleDetector, idle_backend_name
+from app.devices import DeviceService
+from app.devices import IdleDetector, idle_backend_name
 
 pytestmark = pytest.mark.skipif(not shutil.which("Xvfb") or not shutil.which("xdotool"),
                                 reason="needs Xvfb and xdotool (packaging/debian-deps.sh test)")
@@ -67,7 +67,7 @@ def test_x_server_going_away_gives_unknown_and_the_process_survives(xvfb):
     display, proc = xvfb
     script = (
         "import os, signal, sys, time\n"
-        "from app.idle import IdleDetector\n"
+        "from app.devices.idle import IdleDetector\n"
         f"d = IdleDetector(env={{'DISPLAY': {display!r}}}, platform='linux')\n"
         "assert d.idle_seconds() is not None\n"
         f"os.kill({proc.pid}, signal.SIGTERM)\n"

@@ -3,13 +3,13 @@ import os
 import subprocess
 import sys
 
-from app.cli import main
-from app.commands import selftest
+from cli.main import main
+from cli.commands import selftest
 
 
 def test_self_test_passes_on_this_machine(kminer_home):
     env = dict(os.environ, KMINER_HOME=str(kminer_home))
-    p = subprocess.run([sys.executable, "-m", "app", "self-test", "--json"], capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-m", "cli", "self-test", "--json"], capture_output=True, text=True,
                        env=env, timeout=300)
     res = json.loads(p.stdout)
     assert p.returncode == 0, res

@@ -1,4 +1,4 @@
-from app import settings_form
+from app.forms import settings as settings_form
 from app.settings import Settings
 
 

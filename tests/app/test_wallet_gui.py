@@ -1,4 +1,4 @@
-"""app.wallet_gui without Qt: input checks, exact amounts, quotes, lock state, send, history,
+"""app.account.session without Qt: input checks, exact amounts, quotes, lock state, send, history,
 CSV export, and a node that is down — on the real embedded chain with a light KDF."""
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ import socket
 import pytest
 
 from app.context import AppContext
-from app.wallet_gui import (
-    FieldError, HistoryFilter, Locked, WalletSession, check_address, check_amount, export_csv, filter_rows,
-    format_amount, rows_to_csv,
-)
-from app.wallet_service import WalletService
+from app.amounts import FieldError, check_address, check_amount, format_amount
+from app.account import HistoryFilter, Locked, WalletSession, export_csv, filter_rows, rows_to_csv
+from app.account import WalletService
 from wallet.deploy import FAUCET_NTK_WEI
 from wallet.errors import RpcUnavailable, WalletError
 from wallet.keystore import Keystore

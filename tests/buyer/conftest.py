@@ -36,7 +36,7 @@ def chain_env(tmp_path):
 
 @pytest.fixture
 def buyer(chain_env, tmp_path):
-    from app.buyer_service import BuyerService
+    from app.buyer import BuyerService
 
     _, m, accounts = chain_env
     svc = BuyerService(context(tmp_path / "buyer"), m, accounts[1])

@@ -42,7 +42,7 @@ def test_on_the_embedded_chain_an_overdue_job_is_refunded_though_no_block_came_s
 
     from eth_account import Account
 
-    from app.buyer_service import BuyerService
+    from app.buyer import BuyerService
     from tests.buyer.conftest import context
     from wallet.chain import Chain
     from wallet.deploy import deploy_all
@@ -76,7 +76,7 @@ def test_on_the_embedded_chain_a_reject_too_late_for_the_chain_records_the_figur
 
     from eth_account import Account
 
-    from app.buyer_service import BuyerService
+    from app.buyer import BuyerService
     from jobs.artifacts import ArtifactStore
     from tests.buyer.conftest import context
     from wallet.chain import Chain
@@ -125,7 +125,7 @@ def test_an_order_whose_post_never_left_is_posted_by_the_next_pass(chain_env, tm
     no market job behind it."""
     import pytest
 
-    from app.buyer_service import BuyerService
+    from app.buyer import BuyerService
     from tests.buyer.conftest import context
     from wallet.errors import RpcUnavailable
     from wallet.market import MarketClient

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from app.buyer_service import BuyerService
+from app.buyer import BuyerService
 from jobs.artifacts import ArtifactStore
 from tests.buyer.conftest import NTK, TABLE
 from wallet.market import JobStatus

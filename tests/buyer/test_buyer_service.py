@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.buyer_service import BuyerError, BuyerService
+from app.buyer import BuyerError, BuyerService
 from jobs.artifacts import ArtifactStore
 from tests.buyer.conftest import NTK, TABLE, context, scene_dict
 from wallet.market import JobStatus

@@ -14,7 +14,7 @@ from wallet.market import JobStatus
 
 
 def test_a_verify_run_that_dies_is_run_again_and_the_honest_result_accepted(buyer, chain_env, tmp_path):
-    from app.buyer_verify import MAX_VERIFY_RUNS
+    from app.buyer.verify import MAX_VERIFY_RUNS
     from jobs.render.dataset import render_dataset
     from jobs.render.spec import load_scene
 

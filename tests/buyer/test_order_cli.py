@@ -18,7 +18,7 @@ TABLE = ROOT / "resources" / "scenes" / "table_top.json"
 
 def kminer(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, KMINER_HOME=str(home), KMINER_PASSWORD="order-cli-pw")
-    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120, stdin=subprocess.DEVNULL, check=False)
 
 

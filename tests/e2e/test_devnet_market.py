@@ -41,7 +41,7 @@ class Home:
         self.net = ["--network", "devnet", "--rpc-url", rpc]
 
     def run(self, *args: str, ok: bool = True, timeout: float = 240) -> subprocess.CompletedProcess:
-        r = subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=self.env, capture_output=True,
+        r = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=self.env, capture_output=True,
                            text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
         if ok:
             assert r.returncode == 0, f"kminer {' '.join(args)}: {r.stdout[-2000:]}\n{r.stderr[-2000:]}"
@@ -55,7 +55,7 @@ class Home:
         return int(self.json("wallet", "balance")["ntk_wei"])
 
     def start(self, *args: str, log: Path) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "app", *args], cwd=ROOT, env=self.env,
+        return subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=ROOT, env=self.env,
                                 stdout=open(log, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
@@ -88,7 +88,7 @@ def _wait(what: str, fn, timeout_s: float = 120, every_s: float = 0.5):
 
 def _miner_rows(home: Home) -> dict:
     """The miner's market jobs as its agent recorded them (job id -> MarketJobRow)."""
-    from app.miner_db import MinerDB
+    from app.miner.db import MinerDB
 
     db = MinerDB(home.dir / "data" / "miner.sqlite")
     try:
@@ -122,7 +122,7 @@ def test_devnet_buyer_and_agent_processes_honest_cheating_and_silent(tmp_path):
         pytest.fail(f"anvil not found at {ANVIL}: run `make node` (npm ci)")
     t_start = time.monotonic()
     port = free_port()
-    node = subprocess.Popen([sys.executable, "-m", "app", "devnet", "--port", str(port), "--keys-dir",
+    node = subprocess.Popen([sys.executable, "-m", "cli", "devnet", "--port", str(port), "--keys-dir",
                              str(tmp_path / "keys"), "--json"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
     procs: list[subprocess.Popen] = []

@@ -19,11 +19,11 @@ from tests.e2e.conftest import NTK, TINY_TRAIN, context, tiny_scene, tree_files
 def test_render_and_train_orders_are_verified_paid_and_merged(tmp_path):
     from eth_account import Account
 
-    from app.buyer_service import BuyerService
-    from app.devices_service import DeviceService
-    from app.ledger import Ledger
-    from app.miner_service import MinerService
-    from app.wallet_service import WalletService
+    from app.buyer import BuyerService
+    from app.devices import DeviceService
+    from app.earnings import Ledger
+    from app.miner import MinerService
+    from app.account import WalletService
     from jobs.render.dataset import render_dataset
     from jobs.render.spec import load_scene
 

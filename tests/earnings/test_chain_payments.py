@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timezone
 
 from app.context import AppContext
-from app.earnings_service import EarningsService
+from app.earnings import EarningsService
 from tests.wallet.conftest import make_tester_chain
 from wallet.deploy import deploy_all
 from wallet.indexer import for_deployment

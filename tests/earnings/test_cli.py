@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import app.commands.earnings as earnings_cmd
-from app.cli import main
+import cli.commands.earnings as earnings_cmd
+from cli.main import main
 from app.context import AppContext
-from app.ledger import Ledger
+from app.earnings import Ledger
 from app.resources import resource_path
 from gpu.model import DeviceInfo
 

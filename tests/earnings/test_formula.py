@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from app.earnings import (
+from app.earnings.coin_mining import (
     DataFileError, Network, coin_mining_day, coins_per_day, coins_per_day_from_difficulty, ecip1017_block_reward,
     load_gpus, load_networks, lookup_gpu, normalize_gpu_name, parse_networks, ratio,
 )

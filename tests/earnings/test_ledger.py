@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from app.ledger import Ledger, LedgerConflict
+from app.earnings import Ledger, LedgerConflict
 from wallet.indexer import Event
 
 UTC = timezone.utc

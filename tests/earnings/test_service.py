@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 import pytest
 
 from app.context import AppContext
-from app.devices_service import DeviceService, DeviceState, Telemetry, NA
-from app.earnings_service import EarningsService, FeedError
+from app.devices import DeviceService, DeviceState, Telemetry, NA
+from app.earnings import EarningsService, FeedError
 from gpu.model import DeviceInfo
 from tests.gpu.nvml_standin import RTX_3070_X1, make_standin
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from app.context import AppContext
-from app.earnings_service import EarningsService
+from app.earnings import EarningsService
 from gpu.model import DeviceInfo
 from tests.gpu.nvml_standin import RTX_3070_X1, RTX_3090_X16
 

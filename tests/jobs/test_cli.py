@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
+from cli.main import main
 from jobs.sandbox import find_bwrap
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +83,7 @@ def test_cancel_from_another_process(tmp_path, kminer_home, level):
     spec = {"id": "long", "kind": "sleep", "params": {"seconds": 60, "steps": 600}}
     (tmp_path / "s.json").write_text(json.dumps(spec))
     env = dict(os.environ, KMINER_HOME=str(kminer_home))
-    run = subprocess.Popen([sys.executable, "-m", "app", "job", "run", str(tmp_path / "s.json"), "--sandbox", level,
+    run = subprocess.Popen([sys.executable, "-m", "cli", "job", "run", str(tmp_path / "s.json"), "--sandbox", level,
                             "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     from jobs.queue import JobQueue
 
@@ -94,7 +94,7 @@ def test_cancel_from_another_process(tmp_path, kminer_home, level):
             break
         time.sleep(0.05)
     t0 = time.monotonic()
-    c = subprocess.run([sys.executable, "-m", "app", "job", "cancel", "long"], cwd=ROOT, env=env,
+    c = subprocess.run([sys.executable, "-m", "cli", "job", "cancel", "long"], cwd=ROOT, env=env,
                        capture_output=True, text=True)
     assert c.returncode == 0, c.stderr
     out, err = run.communicate(timeout=20)

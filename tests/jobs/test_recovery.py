@@ -39,7 +39,7 @@ def test_kill_9_mid_job_requeues_and_loses_nothing(tmp_path, kminer_home, level)
     spec = {"id": "long", "kind": "sleep", "params": {"seconds": 2.0, "steps": 20, "output_bytes": 1000}}
     (tmp_path / "long.json").write_text(json.dumps(spec))
     env = dict(os.environ, KMINER_HOME=str(kminer_home))
-    app = subprocess.Popen([sys.executable, "-m", "app", "job", "run", str(tmp_path / "long.json"), "--sandbox", level,
+    app = subprocess.Popen([sys.executable, "-m", "cli", "job", "run", str(tmp_path / "long.json"), "--sandbox", level,
                             "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db = kminer_home / "data" / "jobs.sqlite"
     assert _wait(lambda: db.exists())

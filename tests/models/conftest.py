@@ -23,8 +23,8 @@ class MarketUser:
 
 
 def open_user(ctx, *, bootstrap: bool = True) -> MarketUser:
-    from app.model_service import ModelService
-    from app.wallet_service import WalletService
+    from app.models import ModelService
+    from app.account import WalletService
     from wallet.keystore import Keystore
 
     ks = Keystore(ctx.paths.keystore_dir, scrypt_n=2**10, allow_weak_kdf=True)

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from app.cli import main
+from cli.main import main
 from tests.models.conftest import NTK, PASSWORD, ROOT, SHELF_PHOTO, open_user
 
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from app.model_service import ModelError, demo_seller_account
+from app.models import ModelError, demo_seller_account
 from common.fsutil import sha256_file
 from tests.models.conftest import NTK, ROOT
 

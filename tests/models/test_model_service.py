@@ -13,7 +13,7 @@ import time
 import pytest
 from PIL import Image
 
-from app.model_service import DEMO_MODELS, ModelError, demo_seller_account
+from app.models import DEMO_MODELS, ModelError, demo_seller_account
 from tests.models.conftest import NTK, ROOT, SHELF_PHOTO
 from wallet.errors import InsufficientFunds
 

@@ -22,7 +22,7 @@ def test_dash_c_runs_code_like_python(entry, capsys):
 
 _GUI_IMPORTS = r"""
 import json, sys
-from app.cli import main
+from cli.main import main
 rc = main([])
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "pyrender", "OpenGL", "trimesh", "pycocotools"})
 print(json.dumps({"rc": rc, "heavy": heavy}))

@@ -53,10 +53,10 @@ def test_version_is_the_packages_version(manifest):
 def test_modules_loaded_by_name_are_inside_collected_packages(manifest):
     """Engines and CLI commands are imported from strings; collect_submodules of our packages
     must reach each of them, or the frozen worker would fail on that job kind."""
-    from app.cli import COMMAND_MODULES
+    from cli.main import COMMAND_MODULES
     from jobs.engine import ENGINES
 
-    names = [v.split(":")[0] for v in ENGINES.values()] + [f"app.commands.{m}" for m in COMMAND_MODULES]
+    names = [v.split(":")[0] for v in ENGINES.values()] + [f"cli.commands.{m}" for m in COMMAND_MODULES]
     for mod in names:
         assert mod.split(".")[0] in manifest.OUR_PACKAGES, mod
         assert importlib.util.find_spec(mod) is not None, mod

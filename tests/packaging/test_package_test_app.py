@@ -44,7 +44,7 @@ def test_qr_and_charts_script(tmp_path):
 @pytest.mark.slow
 def test_preview_script_renders_through_the_preview_child():
     doc = _run("preview_frame.py", str(ROOT / "resources" / "scenes" / "table_top.json"))
-    assert doc["argv"][1:] == ["-m", "app", "preview-server"]  # from source; frozen: [exe, "preview-server"]
+    assert doc["argv"][1:] == ["-m", "cli", "preview-server"]  # from source; frozen: [exe, "preview-server"]
     assert doc["size"] == [320, 240] and doc["rgb_bytes"] == 320 * 240 * 3
     assert doc["lit_samples"] >= 50 and doc["objects"] >= 1 and doc["moved_differs"]
     assert doc["sample_images"] == 2 and doc["sample_boxes"] >= 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.cli import main
+from cli.main import main
 
 from .conftest import small_scene
 

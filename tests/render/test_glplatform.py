@@ -39,7 +39,7 @@ def _render(tmp_path: Path, name: str, env: dict) -> tuple[subprocess.CompletedP
     if not scene.exists():
         scene.write_text(json.dumps(small_scene()))
     out = tmp_path / name
-    p = subprocess.run([sys.executable, "-m", "app", "render", str(scene), "--count", "1", "--seed", "3", "--out", str(out)],
+    p = subprocess.run([sys.executable, "-m", "cli", "render", str(scene), "--count", "1", "--seed", "3", "--out", str(out)],
                        env=env, capture_output=True, text=True, timeout=300, check=False)
     assert p.returncode == 0, p.stderr[-2000:]
     return p, out

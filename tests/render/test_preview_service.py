@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app.preview_service import Orbit, PreviewError, PreviewService, default_orbit
+from app.runtime import Orbit, PreviewError, PreviewService, default_orbit
 from tests.render.conftest import SHELF, TABLE, small_scene
 
 

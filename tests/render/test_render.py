@@ -164,7 +164,7 @@ def test_a_shard_rendered_by_another_process_is_byte_identical(full_run, tmp_pat
     scene = tmp_path / "scene.json"
     scene.write_text(json.dumps(small_scene()))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
-    p = subprocess.run([sys.executable, "-m", "app", "render", str(scene), "--start", "1", "--count", "1", "--seed", "3",
+    p = subprocess.run([sys.executable, "-m", "cli", "render", str(scene), "--start", "1", "--count", "1", "--seed", "3",
                         "--out", str(tmp_path / "one")], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     full = _tree(full_run)

@@ -19,7 +19,7 @@ ARGS = ["--arch", "centernet-xs", "--epochs", "3", "--batch", "8", "--threads", 
 
 def _start(ds, out):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    return subprocess.Popen([sys.executable, "-m", "app", "train", str(ds), "--out", str(out), *ARGS],
+    return subprocess.Popen([sys.executable, "-m", "cli", "train", str(ds), "--out", str(out), *ARGS],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 

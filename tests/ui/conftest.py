@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.context import AppContext
-from app.devices_service import DeviceService
+from app.devices import DeviceService
 from tests.gpu.nvml_standin import RTX_3070_X1, RTX_3090_X16, make_standin
 
 

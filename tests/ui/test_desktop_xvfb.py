@@ -24,7 +24,7 @@ def test_a_new_user_gets_the_first_run_wizard_painted(xvfb, kminer_home):
     display, _ = xvfb
     env = x_env(display, kminer_home)
     env["KMINER_REPORT_STARTUP"] = "exit"
-    p = subprocess.run([sys.executable, "-m", "app"], capture_output=True, text=True, env=env, timeout=120)
+    p = subprocess.run([sys.executable, "-m", "cli"], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     m = re.search(r"first paint: (\d+) ms after process start .*FirstRunWizard", p.stderr)
     assert m, p.stderr
@@ -39,7 +39,7 @@ def test_app_with_a_wallet_starts_and_paints_the_main_window(xvfb, kminer_home):
     display, _ = xvfb
     env = x_env(display, kminer_home)
     env["KMINER_REPORT_STARTUP"] = "exit"
-    p = subprocess.run([sys.executable, "-m", "app"], capture_output=True, text=True, env=env, timeout=120)
+    p = subprocess.run([sys.executable, "-m", "cli"], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     m = re.search(r"first paint: (\d+) ms after process start .*MainWindow", p.stderr)
     assert m, p.stderr
@@ -54,7 +54,7 @@ deadline = time.monotonic() + 10
 while not QSystemTrayIcon.isSystemTrayAvailable() and time.monotonic() < deadline:
     app.processEvents(); time.sleep(0.1)
 from app.context import AppContext
-from app.devices_service import DeviceService
+from app.devices.service import DeviceService
 from ui.main_window import MainWindow
 ctx = AppContext.open()
 svc = DeviceService(ctx)

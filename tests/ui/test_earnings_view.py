@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from app.earnings_service import EarningsService
+from app.earnings import EarningsService
 from app.resources import resource_path
 from tests.earnings.conftest import FeedServer
 from ui.background import Background
@@ -138,7 +138,7 @@ def test_no_earnings_says_what_to_do_and_still_compares(qtbot, make_view):
 
 
 def test_cpu_only_machine_says_the_comparison_needs_an_nvidia_gpu(qtbot, make_view, ctx, idle):
-    from app.devices_service import DeviceService
+    from app.devices import DeviceService
     from tests.gpu.nvml_standin import make_standin
 
     cpu_only = DeviceService(ctx, nvml_module=make_standin(gpus=[]), idle=idle)

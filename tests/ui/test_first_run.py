@@ -8,7 +8,7 @@ import pytest
 
 from app.context import AppContext
 from app.first_run import FirstRun, needs_first_run
-from app.wallet_gui import WalletSession
+from app.account import WalletSession
 from tests.wallet.conftest import free_port
 from ui.background import Background
 from ui.first_run import (

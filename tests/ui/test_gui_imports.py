@@ -16,13 +16,13 @@ PROBE = textwrap.dedent('''
     from PySide6.QtWidgets import QApplication
     app = QApplication([])
     from app.context import AppContext
-    from app.desktop import MarketSession
-    from app.devices_service import DeviceService
-    from app.earnings_service import EarningsService
-    from app.jobs_service import JobsService
-    from app.preview_service import PreviewService
-    from app.wallet_gui import WalletSession
-    from app.wallet_service import WalletService
+    from app.market_session import MarketSession
+    from app.devices.service import DeviceService
+    from app.earnings.service import EarningsService
+    from app.runtime.jobs import JobsService
+    from app.runtime.preview import PreviewService
+    from app.account.session import WalletSession
+    from app.account.service import WalletService
     from ui.main_window import MainWindow
     from wallet.keystore import Keystore
 

@@ -2,7 +2,7 @@
 
 import json
 
-from app.jobs_service import JobsService, open_queue
+from app.runtime import JobsService, open_queue
 from app.resources import resource_path
 from jobs.spec import parse_spec
 from ui.jobs_view import COLUMNS, STATE_COL

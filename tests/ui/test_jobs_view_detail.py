@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from app.jobs_service import JobsService, open_queue, runtime_config
+from app.runtime import JobsService, open_queue, runtime_config
 from jobs.execute import Device, execute_attempt
 from jobs.spec import parse_spec
 from ui.background import Background

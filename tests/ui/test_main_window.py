@@ -2,7 +2,7 @@ import subprocess
 import sys
 
 from app.context import AppContext
-from app.devices_service import DeviceService
+from app.devices import DeviceService
 from tests.gpu.nvml_standin import make_standin
 
 
@@ -136,7 +136,7 @@ def test_gui_process_never_imports_torch_or_pyrender(tmp_path):
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication([])\n"
         "from app.context import AppContext\n"
-        "from app.devices_service import DeviceService\n"
+        "from app.devices.service import DeviceService\n"
         "from ui.main_window import MainWindow\n"
         "ctx = AppContext.open()\n"
         "svc = DeviceService(ctx)\n"

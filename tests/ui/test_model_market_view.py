@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
-from app.wallet_gui import check_amount
+from app.amounts import check_amount
 from tests.ui.file_dialogs import answer_file_dialog
 from tests.ui.layout_checks import clipped_labels
 from tests.models.conftest import NTK, SHELF_PHOTO, open_user

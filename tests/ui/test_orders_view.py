@@ -31,7 +31,7 @@ def small_scene() -> dict:
 
 class Env:
     def __init__(self, qtbot, tmp_path: Path):
-        from app.buyer_service import BuyerService
+        from app.buyer import BuyerService
         from app.context import AppContext
 
         self.qtbot = qtbot
@@ -63,9 +63,9 @@ class Env:
         """A second account mining on the CPU with its own app folders, on the same chain."""
         from eth_account import Account
 
-        from app.devices_service import DeviceService
-        from app.ledger import Ledger
-        from app.miner_service import MinerService
+        from app.devices import DeviceService
+        from app.earnings import Ledger
+        from app.miner import MinerService
         from tests.buyer.conftest import context
 
         ctx = context(self.tmp / "miner")
@@ -267,7 +267,7 @@ def test_the_curves_view_shows_a_models_curves_and_card(qtbot):
 
 
 def test_figures_read_as_one_line_with_the_verdict():
-    from app.buyer_book import ShardStatus
+    from app.buyer import ShardStatus
     from ui.order_detail import figures_text
 
     def shard(verified, figures, state="accepted"):

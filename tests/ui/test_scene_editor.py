@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.preview_service import PreviewService
+from app.runtime import PreviewService
 from tests.ui.file_dialogs import answer_file_dialog
 from ui.background import Background
 from ui.qt import QPointF, Qt, QTimer
@@ -385,7 +385,7 @@ def test_dropping_a_mesh_file_on_the_editor_imports_it(make_editor, qtbot, tmp_p
 
 
 def test_form_errors_are_keyed_by_the_field_they_belong_to():
-    from app import scene_form
+    from app.forms import scene as scene_form
 
     data = json.loads(DEMO.read_text())
     assert scene_form.errors(data) == {}

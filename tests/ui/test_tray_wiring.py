@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
-from app.earnings_service import EarningsService
-from app.jobs_service import JobsService, open_queue, runtime_config
+from app.earnings import EarningsService
+from app.runtime import JobsService, open_queue, runtime_config
 from jobs.execute import Device, execute_attempt
 from jobs.spec import parse_spec
 from ui.background import Background

@@ -1,5 +1,5 @@
 """The issue's "Done when", as a new user does it with the mouse (keys only for what a user
-types: passwords, numbers), through the real widgets and the real services app.main builds:
+types: passwords, numbers), through the real widgets and the real services cli.gui builds:
 
 first-run wizard (create a wallet, local network, the CPU set to mining) -> the main window
 -> the scene editor's demo shelf scene, made small -> "Order a dataset…" -> Orders: shards,
@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 
 from app.context import AppContext
-from app.desktop import MarketSession
-from app.devices_service import DeviceService
-from app.earnings_service import EarningsService
+from app.market_session import MarketSession
+from app.devices import DeviceService
+from app.earnings import EarningsService
 from app.first_run import FirstRun, needs_first_run
-from app.jobs_service import JobsService
-from app.preview_service import PreviewService
+from app.runtime import JobsService
+from app.runtime import PreviewService
 from app.status import sandbox_status
-from app.wallet_gui import WalletSession
+from app.account import WalletSession
 from tests.ui.layout_checks import clipped_labels
 from ui.background import Background
 from ui.qt import Qt, QTabWidget, QTimer
@@ -167,7 +167,7 @@ def test_new_user_walkthrough(qtbot, capsys):
         assert (ctx.settings.wallet.account, ctx.settings.wallet.network) == (address, "local")
         t_wizard = time.monotonic()
 
-        # the main window, built the way app.main builds it (the password handed over once)
+        # the main window, built the way cli.gui builds it (the password handed over once)
         wallet = WalletSession(ctx, keystore=flow.keystore)
         chain_runner.submit(lambda: wallet.unlock(password))
         t0 = time.perf_counter()

@@ -10,8 +10,9 @@ import io
 import pytest
 
 from app.context import AppContext
-from app.wallet_gui import WalletSession, format_amount
-from app.wallet_service import WalletService
+from app.amounts import format_amount
+from app.account import WalletSession
+from app.account import WalletService
 from tests.ui.file_dialogs import answer_file_dialog
 from tests.ui.layout_checks import clipped_labels
 from tests.wallet.conftest import free_port, start_anvil, stop_anvil

@@ -7,7 +7,7 @@ import json
 import pytest
 from eth_account import Account
 
-from app.cli import main
+from cli.main import main
 
 
 def run(capsys, *argv):

@@ -31,7 +31,7 @@ class Party:
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
         env = dict(os.environ, KMINER_HOME=str(self.home))
         env.pop("KMINER_PASSWORD", None)
-        r = subprocess.run([sys.executable, "-m", "app.cli", *args, "--password-file", str(self.pw_file)],
+        r = subprocess.run([sys.executable, "-m", "cli", *args, "--password-file", str(self.pw_file)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
         if ok:
             assert r.returncode == 0, f"kminer {' '.join(args)} failed: {r.stderr[-1500:]}"

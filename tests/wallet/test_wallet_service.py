@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.context import AppContext
-from app.wallet_service import WalletService
+from app.account import WalletService
 from wallet.deploy import FAUCET_NTK_WEI
 from wallet.errors import ChainLocked, WalletError
 from wallet.keystore import Keystore

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 
-from app import scene_form
+from app.forms import scene as scene_form
 from ui.qt import (
     QColor,
     QComboBox,

@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 
 
-from app import scene_form
-from app.preview_service import asset_dir_for, find_inputs, import_asset
+from app.forms import scene as scene_form
+from app.runtime import asset_dir_for, find_inputs, import_asset
 from app.recent_folders import RecentFolders
 from app.resources import resource_path
 from ui.background import Background

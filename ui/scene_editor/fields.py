@@ -1,4 +1,4 @@
-"""One editor widget per kind of scene field (app.scene_form.FieldInfo.kind).
+"""One editor widget per kind of scene field (app.forms.scene.FieldInfo.kind).
 
 Every editor has `changed` (emitted on user edits only), `value()` and `set_value(v)`
 (which never emits). Values are JSON data: numbers, [low, high] pairs, [r, g, b] in 0..1.

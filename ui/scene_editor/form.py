@@ -1,4 +1,4 @@
-"""ModelForm: a form generated from one pydantic model of the scene spec (app.scene_form).
+"""ModelForm: a form generated from one pydantic model of the scene spec (app.forms.scene).
 
 One row per field: the title as the label, the description as the tooltip, an editor, and
 an error line under it (shown by `show_errors`). Nested models become group boxes; an
@@ -12,9 +12,10 @@ from typing import Any
 
 from PySide6.QtWidgets import QGroupBox
 
-from app import scene_form
+from app.forms import scene as scene_form
 from ui.qt import QFormLayout, QFrame, QLabel, QVBoxLayout, QWidget, Signal
 from ui.scene_editor.fields import Editor, Importer, make_editor
+from ui.widgets import MutedLabel
 
 ERROR_COLOR = "#c0392b"
 
@@ -29,8 +30,6 @@ def path_text(path: list) -> str:
 def muted_label(text: str = "") -> QLabel:
     """A secondary line in the theme's placeholder colour; follows theme switches (a palette
     fixed at creation stayed dark grey on the dark theme)."""
-    from ui.widgets import MutedLabel
-
     return MutedLabel(text)
 
 

@@ -1,7 +1,7 @@
 """The editor's right side: the live preview (orbit by dragging, zoom with the wheel) and the
 "sample 8 random frames" grid with boxes and masks.
 
-Frames are rendered by app.preview_service in its child process; its futures complete on
+Frames are rendered by app.runtime.preview in its child process; its futures complete on
 the service's reader thread and reach the GUI thread through a queued Qt signal, so nothing
 here waits. The newest request wins (the service drops stale ones while you drag).
 """
@@ -12,7 +12,7 @@ import collections
 import time
 from concurrent.futures import Future
 
-from app.preview_service import Orbit, PreviewError, default_orbit
+from app.runtime import Orbit, PreviewError, default_orbit
 from ui.image_view import ImageView
 from ui.qt import (
     QCheckBox,

@@ -1,5 +1,5 @@
 """Run inside the bundle (`kminer -c "$(cat gui_tour.py)" OUT_DIR [SETTLE_S]`): the real desktop app
-(app.main.run_gui) with a timer that, once the main window is up, shows every page in turn, saves
+(cli.gui.run_gui) with a timer that, once the main window is up, shows every page in turn, saves
 a screenshot of each to OUT_DIR/<page>.png, waits for the scene editor's preview child, and prints
 one JSON line: {"pages": [...], "shots": {page: [w, h, distinct colours]}, "charts": {page: QChartViews
 shown}, "preview_children": [...],
@@ -176,6 +176,6 @@ def tour() -> None:
 
 
 QTimer.singleShot(0, tour)
-from app.main import run_gui
+from cli.gui import run_gui
 
 sys.exit(run_gui(["kminer"]))

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.preview_service import PreviewService, default_orbit, server_argv
+from app.runtime import PreviewService, default_orbit, server_argv
 
 spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
 t = time.perf_counter()

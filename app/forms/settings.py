@@ -1,0 +1,98 @@
+"""A settings form described as data, so any UI (the Qt dialog, a test) can show and apply it.
+
+`sections()` lists the editable sections of `Settings` and their fields with the title,
+description, kind of editor and bounds taken from the pydantic model; `apply()` validates
+new values for one section and returns either the new section or the errors per field.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from app.forms.fields import bounds, unwrap_optional
+from app.settings import Settings, is_hidden
+
+Kind = Literal["bool", "choice", "int", "float", "text"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    title: str
+    description: str
+    kind: Kind
+    optional: bool = False
+    """None is allowed (an empty text field means None)."""
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    name: str
+    title: str
+    description: str
+    fields: tuple[FieldSpec, ...]
+
+
+def _field_spec(name: str, field) -> FieldSpec | None:
+    ann, optional = unwrap_optional(field.annotation)
+    lo, hi = bounds(field.metadata)
+    common = dict(name=name, title=field.title or name, description=field.description or "", optional=optional)
+    if typing.get_origin(ann) is Literal:
+        return FieldSpec(kind="choice", choices=tuple(str(a) for a in typing.get_args(ann)), **common)
+    if ann is bool:
+        return FieldSpec(kind="bool", **common)
+    if ann is int:
+        return FieldSpec(kind="int", minimum=lo, maximum=hi, **common)
+    if ann is float:
+        return FieldSpec(kind="float", minimum=lo, maximum=hi, **common)
+    if ann is str:
+        return FieldSpec(kind="text", **common)
+    return None  # nested models and collections are edited elsewhere (devices: on their cards)
+
+
+def sections() -> list[SectionSpec]:
+    """The editable sections of the settings, in declaration order."""
+    out = []
+    for name, field in Settings.model_fields.items():
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        specs = [s for n, f in model.model_fields.items() if not is_hidden(f) and (s := _field_spec(n, f))]
+        if specs:
+            out.append(SectionSpec(name, field.title or name, field.description or "", tuple(specs)))
+    return out
+
+
+def values(settings: Settings, section: str) -> dict[str, Any]:
+    return getattr(settings, section).model_dump()
+
+
+def apply(settings: Settings, section: str, new_values: dict[str, Any]) -> tuple[BaseModel | None, dict[str, str]]:
+    """Validate `new_values` for `section`. Returns (the new section, {}) or (None, {field: message}).
+
+    Nothing in `settings` changes here; the caller assigns the section and saves.
+    """
+    current = getattr(settings, section)
+    spec = {f.name: f for s in sections() if s.name == section for f in s.fields}
+    data = current.model_dump()
+    for k, v in new_values.items():
+        if k not in spec:
+            raise KeyError(f"{section}.{k} is not an editable setting")
+        if spec[k].optional and isinstance(v, str) and not v.strip():
+            v = None
+        data[k] = v
+    try:
+        return type(current).model_validate(data), {}
+    except ValidationError as e:
+        errors: dict[str, str] = {}
+        for err in e.errors():
+            key = str(err["loc"][0]) if err["loc"] else ""
+            errors.setdefault(key, err["msg"])
+        return None, errors

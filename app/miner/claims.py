@@ -1,0 +1,233 @@
+"""The miner's claiming: open jobs announced by the indexer are fetched (spec and inputs,
+hash-checked, into the miner's artifact store), sized and priced (app.miner.pricing), and
+claimed when the best free device values them at or above its floor and they fit before their
+deadline; a claimed job is queued to run. Every decision is logged in the miner DB
+(`pricing_decisions`), once per change.
+
+`Claims` gets everything it works with in its constructor; it runs on the one thread that
+calls MinerService.step().
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.chain_clock import ChainClock
+from app.context import AppContext
+from app.miner import pricing
+from app.miner.db import MarketJobRow, MinerDB, OpenJob, PricingDecision
+from app.miner.fleet import Fleet
+from app.miner.transient import is_transient
+from app.runtime import resolve_uri
+from gpu.bench import BenchStore
+from jobs.artifacts import ArtifactError, ArtifactStore
+from jobs.execute import device_fits
+from jobs.queue import JobQueue, QueueError
+from jobs.spec import JobSpec, SpecError, parse_spec
+from wallet.errors import ContractRevert, InsufficientFunds
+
+log = logging.getLogger("app.miner.service")
+
+KINDS = frozenset(pricing.MARKET_KINDS)
+"""Market job kinds this miner runs."""
+SAFETY = 1.25
+"""A job is claimed only if expected seconds x SAFETY (+ SUBMIT_MARGIN_S) fit before its deadline."""
+SUBMIT_MARGIN_S = 30.0
+"""Time kept for packing, uploading and the submit transaction."""
+MAX_FETCH_TRIES = 5
+"""A spec or input that cannot be fetched is retried this many times (with backoff), then skipped."""
+
+
+@dataclass(kw_only=True, eq=False)
+class Claims:
+    """See the module docstring. `queue_id(job_id)` names a market job in the job queue;
+    `running()` is the scheduler's running jobs; `retry_delay_s(tries)` the backoff before a
+    spec or input that could not be fetched is tried again."""
+
+    ctx: AppContext
+    db: MinerDB
+    store: ArtifactStore
+    market: Any
+    account: Any
+    queue: JobQueue
+    bench: BenchStore
+    fleet: Fleet
+    clock: ChainClock
+    queue_id: Callable[[int], str]
+    running: Callable[[], Mapping[str, Any]]
+    retry_delay_s: Callable[[int], float]
+
+    # ---- specs and inputs -----------------------------------------------------------------
+    def load_spec(self, spec_sha: str, spec_uri: str) -> JobSpec:
+        """The market spec as a JobSpec (fetched and checked against its hash), or raises."""
+        path = self.store.fetch(spec_sha, spec_uri)
+        return parse_spec(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def _fetch_inputs(self, spec: JobSpec, spec_uri: str) -> dict[str, pricing.InputStats]:
+        """Every input in the local store (hash-checked); its image count, for pricing."""
+        out = {}
+        for name, ref in spec.inputs.items():
+            try:
+                path = self.store.fetch(ref.sha256, resolve_uri(ref.uri, spec_uri))
+            except ArtifactError as e:
+                raise ArtifactError(f"input {name!r}: {e}") from None
+            out[name] = pricing.count_images(path, ref.type == "dir")
+        return out
+
+    # ---- the states before a run ----------------------------------------------------------
+    def confirm(self, r: MarketJobRow) -> None:
+        """`claiming` (the claim was sent, its outcome unknown): the chain decides, ours or not."""
+        j = self.market.job(r.job_id)
+        if j.miner and j.miner.lower() == self.account.address.lower():
+            self.db.set(r.job_id, state="claimed", dirty=0, deadline=j.deadline, buyer=j.buyer)
+        else:
+            self.db.delete(r.job_id)
+
+    def start(self, r: MarketJobRow) -> None:
+        """`claimed`: queue the job to run, unless its deadline passed first."""
+        if r.deadline is not None and self.clock.now >= r.deadline:
+            self.db.set(r.job_id, state="failed", reason="the deadline passed before the job could start")
+            return
+        self._queue_job(r)
+
+    def _queue_job(self, r: MarketJobRow) -> None:
+        spec = self.load_spec(r.spec_sha, r.spec_uri)
+        inputs = {k: v.model_dump() | {"uri": resolve_uri(v.uri, r.spec_uri)} for k, v in spec.inputs.items()}
+        spec = JobSpec.model_validate(spec.model_dump() | {"id": self.queue_id(r.job_id), "inputs": inputs})
+        try:
+            self.queue.add(spec)
+        except QueueError:
+            pass  # already queued or running (a restart between add and the state change)
+        self.db.set(r.job_id, state="running")
+
+    # ---- claiming ------------------------------------------------------------------------
+    def free_slots(self) -> int:
+        busy = sum(1 for r in self.db.rows(active_only=True) if r.state in ("claiming", "claimed", "running"))
+        return self.fleet.free_slots(busy)
+
+    def _speed(self, s) -> pricing.DeviceSpeed:
+        try:
+            res = self.bench.latest(s.info.key)
+        except (OSError, ValueError):
+            res = None
+        return pricing.speed_from_bench(res, s.info.kind)
+
+    def quote(self, o: OpenJob, spec: JobSpec, stats: dict[str, pricing.InputStats]) -> PricingDecision:
+        """The best device for a job: claim, or why not (below floor, too slow, no device)."""
+        size = pricing.job_size(spec.kind, spec.params, stats)
+        devs = {d.device_id: d for d in self.fleet.job_devices()}
+        running = self.fleet.running_by_key(self.running())
+        left = o.deadline - max(self.clock.now, time.time())
+        best: PricingDecision | None = None
+        for s in self.fleet.states:
+            jd = devs.get(s.info.key)
+            if not s.active or s.throttled or jd is None or not device_fits(spec.resources, jd):
+                continue
+            if running.get(s.info.key, 0) >= self.fleet.capacity(s):
+                continue
+            sec = pricing.expected_seconds(size, self._speed(s))
+            per_h = pricing.ntk_per_hour(o.reward_wei, sec)
+            floor = self.ctx.settings.device(s.info.key).price_floor_ntk_per_hour
+            if per_h < floor:
+                d = PricingDecision(time.time(), o.job_id, s.info.key, o.kind, o.reward_wei, sec, per_h, floor,
+                                    "below floor", f"{per_h:.4g} NTK/h < floor {floor:g} ({size.note})")
+            elif sec * SAFETY + SUBMIT_MARGIN_S > left:
+                d = PricingDecision(time.time(), o.job_id, s.info.key, o.kind, o.reward_wei, sec, per_h, floor,
+                                    "too slow", f"expected {sec:.0f} s, {left:.0f} s left before the deadline")
+            else:
+                d = PricingDecision(time.time(), o.job_id, s.info.key, o.kind, o.reward_wei, sec, per_h, floor,
+                                    "claim", f"{per_h:.4g} NTK/h >= floor {floor:g} ({size.note})")
+            rank = (d.decision == "claim", d.decision == "too slow", per_h)
+            if best is None or rank > (best.decision == "claim", best.decision == "too slow", best.ntk_per_hour):
+                best = d
+        return best or PricingDecision(time.time(), o.job_id, None, o.kind, o.reward_wei, None, None, None,
+                                       "no device", "no free mining device fits the job")
+
+    def _skip(self, o: OpenJob, reason: str, *, transient: bool = False) -> None:
+        if transient and o.tries + 1 < MAX_FETCH_TRIES:
+            delay = self.retry_delay_s(o.tries)
+            self.db.retry_open(o.job_id, o.tries + 1, time.time() + delay)
+            self._decide(o, PricingDecision(time.time(), o.job_id, None, o.kind, o.reward_wei, None, None, None,
+                                            "retry", f"{reason}; retry in {delay:.0f} s"), force=True)
+            return
+        self.db.skip_open(o.job_id, reason)
+        self._decide(o, PricingDecision(time.time(), o.job_id, None, o.kind, o.reward_wei, None, None, None,
+                                        "skipped", reason), force=True)
+        log.info("market job %s skipped: %s", o.job_id, reason)
+
+    def _decide(self, o: OpenJob, d: PricingDecision, *, force: bool = False) -> None:
+        """Log a decision once per change (a job below the floor is not logged every pass)."""
+        key = f"{d.decision}:{d.device_key}:{d.floor}"
+        if force or o.last_decision != key:
+            self.db.log_pricing(d)
+            self.db.set_decision(o.job_id, key)
+
+    def claim_new(self) -> None:
+        """Claim the open jobs worth it while a device has a free slot (one pass)."""
+        me = self.account.address.lower()
+        for o in self.db.open_jobs(now=time.time()):
+            if self.free_slots() <= 0:
+                return
+            if self.db.row(o.job_id) is not None or o.deadline <= self.clock.now:
+                self.db.drop_open(o.job_id)
+                continue
+            if o.kind not in KINDS:
+                self._skip(o, f"kind {o.kind!r} is not run by this miner")
+                continue
+            if (o.buyer or "").lower() == me:
+                self._skip(o, "our own job (a buyer cannot claim it)")
+                continue
+            try:
+                spec = self.load_spec(o.spec_sha, o.spec_uri)
+                if spec.kind not in pricing.MARKET_KINDS[o.kind]:
+                    raise SpecError(f"spec engine {spec.kind!r} is not a {o.kind} job")
+                stats = self._fetch_inputs(spec, o.spec_uri)
+                d = self.quote(o, spec, stats)
+            except (ArtifactError, OSError) as e:
+                self._skip(o, f"cannot fetch: {e}", transient="hash mismatch" not in str(e))
+                continue
+            except (SpecError, ValueError) as e:  # PricingError is a ValueError
+                self._skip(o, f"unusable spec: {e}")
+                continue
+            except Exception as e:  # whatever a hostile spec or input trips: skip it, never stop the pass
+                if is_transient(e):
+                    raise
+                self._skip(o, f"unusable job: {type(e).__name__}: {e}")
+                continue
+            self._decide(o, d)
+            if d.decision != "claim":
+                continue  # may pass later, when a floor, a device or the load changes
+            self._claim(o, spec, d)
+
+    def _claim(self, o: OpenJob, spec: JobSpec, d: PricingDecision) -> None:
+        self.db.insert_claiming(o, engine=spec.kind, expected_s=d.expected_s, device_key=d.device_key)
+        try:
+            res = self.market.claim(self.account, o.job_id)
+        except Exception as e:
+            if not _refused_before_sending(e):
+                # the claim may be on the chain (sent, then the reply was lost): the row stays
+                # `claiming` and the next pass reads the chain (adopt it, or drop the row)
+                log.warning("market job %s: claim sent, outcome unknown (%s); the chain decides", o.job_id, e)
+                if is_transient(e):
+                    raise
+                return
+            self.db.delete(o.job_id)
+            self._skip(o, f"claim failed: {e}")
+            return
+        log.info("claimed market job %s (%s): %s", o.job_id, o.kind, d.reason)
+        self.db.drop_open(o.job_id)
+        self.db.set(o.job_id, state="claimed", tx_claim=res.tx_hash, claimed_at=time.time())
+        self._queue_job(self.db.row(o.job_id))
+
+
+def _refused_before_sending(e: BaseException) -> bool:
+    """True when a claim failed before its transaction left (a revert found by the preflight,
+    too little ETH or NTK for the stake): nothing can be on the chain. Anything else (RPC gone
+    or a receipt timeout after sending) may have claimed the job."""
+    return isinstance(e, (ContractRevert, InsufficientFunds))

@@ -1,0 +1,197 @@
+"""Trying a bought model ("try it"): the buyer's photos go through the `infer` engine as a real
+job in a sandboxed worker process (the job runtime's own queue `<data>/try-jobs.sqlite`, work in
+the jobs folder), never in the calling process (torch is imported only in the worker).
+Annotated images and results land in `<data>/try/<run id>/`.
+
+Threading: `run_try` blocks while the worker runs; call it off the GUI thread (the "jobs"
+runner). It never touches the chain. `TryHandle.cancel()` may be called from any thread and
+never blocks. Used through app.models.ModelService.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from PIL import Image, UnidentifiedImageError
+
+from app.models.types import ModelError, OwnedModel
+from app.runtime import parse_device, runtime_config
+from jobs.artifacts import ArtifactError
+from jobs.execute import Attempt, execute_attempt
+from jobs.queue import JobQueue
+from jobs.spec import parse_spec
+
+_IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+MAX_PIXELS = 40_000_000
+MAX_PHOTOS = 64
+
+
+@dataclass(frozen=True)
+class Detection:
+    label: str
+    class_id: int
+    score: float
+    box: tuple[float, float, float, float] | None
+    """x1, y1, x2, y2 in the photo's (upright) pixels; None for a classifier's top classes."""
+
+
+@dataclass(frozen=True)
+class TryImage:
+    source: Path
+    annotated: Path
+    width: int
+    height: int
+    detections: tuple[Detection, ...]
+
+
+@dataclass(frozen=True)
+class TryResult:
+    model: str
+    images: tuple[TryImage, ...]
+    out_dir: Path
+    run_s: float
+    sandbox: str
+
+
+@dataclass
+class TryHandle:
+    """Cancels a running `run_try` from any thread."""
+
+    attempt: Any = None
+    cancelled: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cancel(self) -> None:
+        """Never blocks: a worker that is still starting is stopped as soon as it runs."""
+        with self._lock:
+            self.cancelled = True
+            attempt = self.attempt
+        if attempt is not None:
+            threading.Thread(target=attempt.cancel, args=("cancelled by request",), name="try-cancel",
+                             daemon=True).start()
+
+
+def check_images(paths: Iterable[Path], max_pixels: int = MAX_PIXELS) -> list[Path]:
+    """Photos as a list of files, each checked on its header (readable, not too large);
+    folders give their images. ModelError (one line) on the first bad one."""
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_EXT)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ModelError(f"{p} is not a file")
+    if not files:
+        raise ModelError("no photos given")
+    if len(files) > MAX_PHOTOS:
+        raise ModelError(f"{len(files)} photos at once; at most {MAX_PHOTOS}")
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                w, h = im.size
+        except Image.DecompressionBombError:
+            raise ModelError(f"{f.name} has far more pixels than the limit of {max_pixels}") from None
+        except (UnidentifiedImageError, OSError) as e:
+            raise ModelError(f"{f.name} is not an image that can be read ({type(e).__name__})") from None
+        if w * h > max_pixels:
+            raise ModelError(f"{f.name} is {w}x{h} pixels, over the limit of {max_pixels}")
+    return files
+
+
+def run_try(ctx, store, model: OwnedModel, photos: Iterable[Path], *, score_threshold: float = 0.3,
+            handle: TryHandle | None = None, on_event: Callable[[dict], None] | None = None,
+            device: str = "cpu", sandbox: str | None = None, max_wall_s: float = 300.0) -> TryResult:
+    """Run `model` (its card and weights in `store`, the app's ArtifactStore; `ctx` the AppContext)
+    on the photos in a sandboxed worker (the `infer` engine); returns the
+    detections and the annotated images (under data_dir/try/<run>/). Blocks; `handle.cancel()`
+    stops it (ModelError "cancelled"). `on_event` gets the job's progress/log messages on
+    this thread (first a {"type": "stage"} one as the worker starts)."""
+    if not 0 <= score_threshold <= 1:
+        raise ModelError("the score threshold must be between 0 and 1")
+    files = check_images(photos)
+    handle = handle or TryHandle()
+    for sha in (model.card_sha256, model.weights_sha256):
+        if not store.has(sha):
+            raise ModelError(f"model #{model.listing_id} is not in the artifact store; fetch it again")
+    inputs: dict[str, dict] = {"model": {"sha256": model.card_sha256, "type": "file"},
+                               "weights": {"sha256": model.weights_sha256, "type": "file"}}
+    names: dict[str, Path] = {}
+    total = 0
+    for i, f in enumerate(files):
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f.stem)[:40] or "photo"
+        name = f"p{i:03d}-{stem}{f.suffix.lower()}"
+        inputs[name] = {"sha256": store.put_file(f), "type": "file"}
+        names[Path(name).stem] = f
+        total += f.stat().st_size
+    run_id = f"try-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    spec = parse_spec({"id": run_id, "kind": "infer", "params": {"score_threshold": score_threshold},
+                       "inputs": inputs,
+                       "resources": {"device": "any", "max_wall_s": max_wall_s, "max_ram_mb": 3000,
+                                     "max_disk_mb": max(64, 4 * total // 2**20 + 64),
+                                     "max_processes": 64, "max_open_files": 256}})
+    try:
+        cfg = runtime_config(ctx, sandbox=sandbox)
+        dev = parse_device(device)
+    except ValueError as e:
+        raise ModelError(str(e)) from None
+    queue = JobQueue(ctx.paths.data_dir / "try-jobs.sqlite")
+    t0 = time.monotonic()
+    try:
+        queue.add(spec)
+        attempt = Attempt()
+        with handle._lock:
+            cancelled = handle.cancelled
+            handle.attempt = attempt
+        if cancelled:
+            queue.request_cancel(run_id)
+            raise ModelError("cancelled")
+        if on_event is not None:
+            on_event({"type": "stage", "message": f"starting the worker ({cfg.level} sandbox)"})
+        out = execute_attempt(queue, cfg, run_id, dev, handle=attempt, on_event=on_event)
+        rec = queue.get(run_id)
+    finally:
+        queue.close()
+    if handle.cancelled or (out is not None and out.status == "cancelled"):
+        raise ModelError("cancelled")
+    if out is None or rec.state != "succeeded" or not rec.output_sha:
+        raise ModelError(rec.reason or "the model run failed")
+    dest = ctx.paths.data_dir / "try" / run_id
+
+    try:
+        store.materialize(rec.output_sha, dest, kind="dir")
+        doc = json.loads((dest / "results.json").read_text(encoding="utf-8"))
+    except (ArtifactError, OSError, ValueError) as e:
+        raise ModelError(f"the model's results could not be read: {e}") from None
+    images = []
+    for r in doc.get("results", []):
+        src = names.get(Path(r.get("image", "")).stem, Path(r.get("image", "")))
+        dets = [Detection(d["class"], int(d["class_id"]), float(d["score"]), tuple(d["box"]))
+                for d in r.get("detections", [])]
+        dets += [Detection(t["class"], int(t["class_id"]), float(t["score"]), None) for t in r.get("top", [])]
+        images.append(TryImage(src, dest / r["annotated"], int(r["width"]), int(r["height"]), tuple(dets)))
+    return TryResult(model.name, tuple(images), dest, round(time.monotonic() - t0, 3), cfg.level)
+
+def save_annotated(result: TryResult, folder: Path) -> list[Path]:
+    """Copy the annotated images to `folder` as `<photo>-detections.png` (never overwriting)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for im in result.images:
+        base = f"{im.source.stem}-detections"
+        dest, n = folder / f"{base}.png", 1
+        while dest.exists():
+            n += 1
+            dest = folder / f"{base}-{n}.png"
+        shutil.copyfile(im.annotated, dest)
+        saved.append(dest)
+    return saved

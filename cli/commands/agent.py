@@ -1,0 +1,191 @@
+"""`kminer agent`: the headless miner. Watches the job market of the wallet's network, claims
+jobs its devices can run at or above their price floor, runs them, submits the results and
+collects the payments (see app.miner.service). Prints one status line per device each pass
+(job, progress, temperature, earnings today) and, while the chain or the artifact store is
+away, "waiting for RPC (retry in N s)".
+
+Ctrl-C once: claim nothing more; a running job expected to end within --grace seconds
+finishes (and is submitted), the others stop now and are requeued (the next start runs them);
+the agent says which. Ctrl-C twice (or SIGTERM): stop every job at once (requeued) and exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from app.amounts import ntk_text
+from app.errors import UserError
+from cli.shared import user_errors, add_wallet_options, open_wallet
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("agent", help="run the miner: claim market jobs, run them, submit, get paid",
+                       description="The headless miner for rigs: watches the job market and works for NTK.")
+    add_wallet_options(p)
+    p.add_argument("--once", action="store_true", help="one pass: claim, run the claimed jobs to the end, submit, report; then exit")
+    p.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between passes (default 2)")
+    p.add_argument("--grace", type=float, default=60.0, metavar="S",
+                   help="on Ctrl-C, let running jobs expected to end within S seconds finish (default 60)")
+    p.add_argument("--sandbox", help="override the sandbox level for these jobs (strict, basic, none)")
+    p.set_defaults(handler=cmd_agent)
+
+
+def _fmt(line: dict) -> str:
+    job = f"job {line['job']} {line.get('kind') or ''}".rstrip() if line["job"] is not None else "no job"
+    prog = f" {line['progress'] * 100:.0f}%" if line["progress"] is not None else ""
+    temp = f" {line['temp_c']:.0f}°C" if line["temp_c"] is not None else ""
+    state = "throttled" if line["throttled"] else ("mining" if line["active"] else line["mode"])
+    floor = line.get("floor_ntk_per_hour")
+    fl = f"  floor {floor:g} NTK/h" if floor is not None else ""
+    return f"{line['device']:<8} {state:<9} {job}{prog}{temp}  today {ntk_text(line['earned_today_wei'])}{fl}"
+
+
+class _Interrupts:
+    """Counts Ctrl-C (SIGINT); SIGTERM counts as two. `event` wakes the main loop."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.event = threading.Event()
+
+    def __call__(self, signum, _frame) -> None:
+        self.count += 2 if signum == signal.SIGTERM else 1
+        self.event.set()
+
+
+def _say(text: str) -> None:
+    print(f"agent: {text}", flush=True)
+
+
+def _drain_plan(svc, grace_s: float) -> tuple[list[str], list[str]]:
+    """(queue ids to let finish, queue ids to stop now): by the expected time each has left."""
+    finish, stop = [], []
+    now = time.time()
+    for qid in svc.scheduler.running():
+        left = svc.expected_left_s(qid, now)
+        (finish if left is not None and left <= grace_s else stop).append(qid)
+    return finish, stop
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    if args.interval <= 0:
+        raise UserError("--interval must be positive")
+    if args.grace < 0:
+        raise UserError("--grace must be 0 or more")
+    intr = _Interrupts()
+    old = {s: signal.signal(s, intr) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with open_wallet(args) as wallet:
+            me = user_errors(wallet.signer)
+            market = _wait_for_chain(wallet, intr)
+            if market is not None:
+                _serve(args, wallet.ctx, market, me, intr)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return 0
+
+
+def _wait_for_chain(wallet, intr: _Interrupts):
+    """The market client, once the node answers: the agent of a rig outlives a node restart.
+    None if Ctrl-C came first."""
+    from app.miner import is_transient
+    from wallet.errors import RpcUnavailable, WalletError
+
+    delay = 1.0
+    while intr.count == 0:
+        try:
+            return wallet.market()
+        except Exception as e:
+            if not (isinstance(e, RpcUnavailable) or is_transient(e)):
+                if isinstance(e, (WalletError, ValueError)):
+                    raise UserError(str(e)) from None
+                raise
+            _say(f"waiting for RPC (retry in {delay:.0f} s): {e}")
+            intr.event.wait(delay)
+            intr.event.clear()
+            delay = min(60.0, delay * 2)
+    return None
+
+
+def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None:
+    from app.devices import DeviceService
+    from app.earnings import EarningsService
+    from app.earnings import Ledger
+    from app.home_lock import HomeBusy
+    from app.miner import MinerService
+
+    devices = DeviceService(ctx)
+    ledger = Ledger(ctx.paths.ledger_db)
+    earnings = EarningsService(ctx, ledger=ledger)
+    try:
+        svc = MinerService(ctx, market, me, devices, ledger, sandbox=args.sandbox, earnings=earnings)
+    except HomeBusy as e:
+        earnings.close()
+        ledger.close()
+        devices.close()
+        raise UserError(str(e)) from None
+    draining = False
+    try:
+        while True:
+            if intr.count >= 2:
+                ids = svc.pause_running()
+                _say(f"stopped at once; {len(ids)} running job(s) requeued" if ids else "stopped")
+                break
+            if intr.count == 1 and not draining:
+                draining = True
+                finish, stop = _drain_plan(svc, args.grace)
+                for qid in stop:
+                    svc.pause_job(qid)
+                _say("Ctrl-C: claiming nothing more; " + (f"finishing {_names(svc, finish)}; " if finish else "")
+                     + (f"paused {_names(svc, stop)} (requeued, runs again on the next start); " if stop else "")
+                     + "Ctrl-C again to stop at once")
+            if ctx.reload_settings_if_changed():  # `kminer settings set ...` from another terminal
+                _say("settings changed: using the new ones")
+            svc.step(claim=not draining, start=not draining)
+            if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
+                while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):
+                    svc.step(claim=False)
+                if intr.count:
+                    continue  # Ctrl-C meanwhile: the top of the loop pauses or finishes the jobs
+                svc.step(claim=False)
+            _print_status(svc, args.json)
+            if draining and svc.scheduler.wait_idle(0):
+                svc.step(claim=False, start=False)  # upload and submit what finished
+                _print_status(svc, args.json)
+                _say("finished; exiting")
+                break
+            if args.once and not draining:
+                break
+            intr.event.wait(args.interval)
+            intr.event.clear()
+    finally:
+        svc.close()
+        earnings.close()
+        ledger.close()
+        devices.close()
+
+
+def _names(svc, queue_ids: list[str]) -> str:
+    return ", ".join(f"job {m}" if (m := svc.market_id(q)) is not None else q for q in queue_ids)
+
+
+def _print_status(svc, as_json: bool) -> None:
+    lines = svc.device_lines()
+    waiting = svc.status_text()
+    if as_json:
+        print(json.dumps({"time": time.time(), "status": waiting, "devices": lines,
+                          "jobs": [r.__dict__ for r in svc.rows(active_only=True)]}), flush=True)
+        return
+    for line in lines:
+        print(_fmt(line), flush=True)
+    if waiting:
+        _say(waiting)
+    sys.stdout.flush()

@@ -1,0 +1,146 @@
+"""`kminer devices`: list the devices with live readings; set a device's mode or limits.
+
+    kminer devices [--json]
+    kminer devices set-mode ID idle|mining|auto
+    kminer devices set-limits ID [--max-temp C] [--max-power W | --no-power-limit]
+
+ID is "cpu", "cuda:N" or a GPU uuid. JSON output is a list with one object per device
+(readings a device does not report are null).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from app.context import AppContext
+from app.errors import UserError
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
+
+# Wait this long between discovery and the reading, so the CPU load figure covers a real interval.
+_LOAD_WINDOW_S = 0.25
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("devices", help="list devices with live readings; set their mode or limits",
+                       description="List every device (NVIDIA GPUs and the CPU) with its mode and live readings.")
+    p.add_argument("--json", action="store_true", help="print JSON (one object per device)")
+    p.set_defaults(handler=list_devices)
+    acts = p.add_subparsers(dest="devices_action", metavar="ACTION")
+    sm = acts.add_parser("set-mode", help="put a device in idle, mining or auto mode",
+                         description="Put a device in idle (never mine), mining (always) or auto "
+                                     "(only while you are away) mode. Saved in the settings.")
+    sm.add_argument("device", metavar="ID", help='"cpu", "cuda:N" or a GPU uuid')
+    sm.add_argument("mode", choices=["idle", "mining", "auto"])
+    sm.set_defaults(handler=set_mode)
+    sl = acts.add_parser("set-limits", help="set a device's temperature and power limits",
+                         description="Above these limits a device is throttled (its job paused) until it cools down.")
+    sl.add_argument("device", metavar="ID", help='"cpu", "cuda:N" or a GPU uuid')
+    sl.add_argument("--max-temp", type=float, metavar="C", help="maximum temperature in °C (30-110)")
+    power = sl.add_mutually_exclusive_group()
+    power.add_argument("--max-power", type=float, metavar="W", help="maximum power draw in W")
+    power.add_argument("--no-power-limit", action="store_true", help="remove the power limit")
+    sl.set_defaults(handler=set_limits)
+
+
+def make_service(ctx: Any) -> Any:
+    """The DeviceService the commands use (tests replace this to pass an NVML stand-in)."""
+    from app.devices import DeviceService
+
+    return DeviceService(ctx)
+
+
+def _open() -> Any:
+    ctx = AppContext.open()
+    if ctx.load_message:
+        print(f"kminer: {ctx.load_message}", file=sys.stderr)
+    return make_service(ctx)
+
+
+def state_json(state: Any) -> dict[str, Any]:
+    """One device as a JSON object: its info fields, mode, activity, limits and telemetry."""
+    out: dict[str, Any] = state.info.to_json()
+    out.update(mode=state.mode, active=state.active, throttled=state.throttled,
+               throttle_reason=state.throttle_reason, max_temp_c=state.max_temp_c, max_power_w=state.max_power_w,
+               telemetry=state.telemetry.to_json() if state.telemetry is not None else None)
+    return out
+
+
+def _n(v: Any, fmt: str = "{:.0f}", unit: str = "") -> str:
+    return (fmt.format(v) + unit) if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
+
+
+def _link(info: Any) -> str:
+    if not isinstance(info.pcie_width, int):
+        return "-"
+    text = f"gen{info.pcie_gen} x{info.pcie_width}"
+    if isinstance(info.pcie_max_width, int) and info.pcie_max_width > info.pcie_width:
+        text += f" (of x{info.pcie_max_width})"
+    return text
+
+
+def list_devices(args: argparse.Namespace) -> int:
+    svc = _open()
+    try:
+        time.sleep(_LOAD_WINDOW_S)
+        states = svc.poll()
+        away = svc.user_away()
+    finally:
+        svc.close()
+    if svc.message:
+        print(f"kminer: {svc.message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([state_json(s) for s in states], indent=2))
+        return 0
+    rows = [("ID", "NAME", "MODE", "STATE", "UTIL", "MEMORY", "TEMP", "POWER", "PCIE")]
+    for s in states:
+        t = s.telemetry
+        state = "lost" if t and t.lost else "throttled" if s.throttled else "active" if s.active else "idle"
+        mem = f"{_n(t.mem_used_mb)}/{_n(t.mem_total_mb)} MiB" if t else "-"
+        rows.append((s.info.id, s.info.name, s.mode, state, _n(t.util_pct, unit="%") if t else "-", mem,
+                     _n(t.temp_c, unit=" °C") if t else "-", _n(t.power_w, unit=" W") if t else "-",
+                     _link(s.info)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for s in states:
+        if s.throttle_reason:
+            print(f"{s.info.id}: throttled: {s.throttle_reason}")
+    print("user away: " + {True: "yes", False: "no", None: "unknown (auto mode stays idle)"}[away])
+    return 0
+
+
+def set_mode(args: argparse.Namespace) -> int:
+    svc = _open()
+    try:
+        svc.set_mode(args.device, args.mode)
+        info = svc.device(args.device)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    finally:
+        svc.close()
+    print(f"{info.id} ({info.name}): mode {args.mode}")
+    return 0
+
+
+def set_limits(args: argparse.Namespace) -> int:
+    from app.devices import UNCHANGED
+
+    if args.max_temp is None and args.max_power is None and not args.no_power_limit:
+        raise UserError("nothing to set; give --max-temp, --max-power or --no-power-limit")
+    svc = _open()
+    try:
+        power = None if args.no_power_limit else (args.max_power if args.max_power is not None else UNCHANGED)
+        svc.set_limits(args.device, max_temp_c=args.max_temp, max_power_w=power)
+        s = svc.state(args.device)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    finally:
+        svc.close()
+    power_text = f"{s.max_power_w:g} W" if s.max_power_w is not None else "no limit"
+    print(f"{s.info.id} ({s.info.name}): max temperature {s.max_temp_c:g} °C, max power {power_text}")
+    return 0

@@ -1,0 +1,284 @@
+"""`kminer order`: the buyer's orders on the job market, headless.
+
+    kminer order render SCENE.json --count N --shards K --reward NTK   (NTK per shard)
+    kminer order train --data ORDER [--holdout ORDER] --reward NTK --epochs N ...
+    kminer order list | show ID | watch | fetch ID --out DIR | repost ID      [--json]
+
+`watch` is the buyer's loop (app.buyer.BuyerService.step): it follows every order on
+the chain, fetches and verifies each result in the sandbox, accepts or rejects it with the
+figures, refunds overdue shards, merges the dataset and posts train orders whose data is
+verified. Network, account and password options are those of `kminer wallet`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from app.amounts import ntk_text
+from app.errors import UserError
+from cli.shared import plain, user_errors, add_wallet_options, emit, open_wallet
+
+# The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("order", help="buy data and models: post render/train orders, verify, accept, fetch",
+                       description="Orders on the job market: rendered datasets (in shards) and models trained on them, "
+                                   "verified before they are paid.")
+    osub = p.add_subparsers(dest="order_command", metavar="ACTION", required=True)
+
+    r = osub.add_parser("render", help="order a rendered dataset of a scene, split into shard jobs")
+    add_wallet_options(r)
+    r.add_argument("scene", type=Path, metavar="SCENE.json", help="the scene spec (see resources/scenes)")
+    r.add_argument("--count", type=int, required=True, help="frames to render")
+    r.add_argument("--shards", type=int, default=1, help="market jobs to split the frames into (default 1)")
+    r.add_argument("--reward", required=True, help="NTK paid per shard")
+    r.add_argument("--seed", type=int, help="render seed (default: the scene's)")
+    r.add_argument("--size", metavar="WxH", help="image size, e.g. 320x240 (default: the scene's)")
+    r.add_argument("--asset", type=Path, action="append", default=[], metavar="FILE",
+                   help="a file the scene names by sha256 (mesh, label or background image); repeatable")
+    r.add_argument("--sample", type=int, default=3, help="frames re-rendered to verify each shard (default 3)")
+    r.add_argument("--name", help="a name for the order")
+    _terms(r)
+    r.set_defaults(handler=cmd_render)
+
+    t = osub.add_parser("train", help="order a model trained on the data of render orders (posted once it is verified)")
+    add_wallet_options(t)
+    t.add_argument("--data", type=int, action="append", required=True, metavar="ORDER",
+                   help="a render order whose dataset to train on; repeatable")
+    t.add_argument("--holdout", type=int, metavar="ORDER",
+                   help="a render order kept back to verify the model (default: the last shard of the last --data)")
+    t.add_argument("--reward", required=True, help="NTK paid for the model")
+    t.add_argument("--epochs", type=int, help="passes over the data")
+    t.add_argument("--batch", type=int, help="images per step")
+    t.add_argument("--arch", help="architecture (default centernet-s)")
+    t.add_argument("--input-size", metavar="WxH", help="model input size, e.g. 320x240")
+    t.add_argument("--params", type=Path, metavar="FILE", help="JSON object of further training parameters")
+    t.add_argument("--tolerance", type=float, default=0.05,
+                   help="how far below its card's metric the model may measure on the held-out data (default 0.05)")
+    t.add_argument("--name", help="a name for the order")
+    _terms(t)
+    t.set_defaults(handler=cmd_train)
+
+    ls = osub.add_parser("list", help="your orders on this network")
+    add_wallet_options(ls)
+    ls.set_defaults(handler=cmd_list)
+
+    sh = osub.add_parser("show", help="one order with its shards and verification figures")
+    add_wallet_options(sh)
+    sh.add_argument("order_id", type=int)
+    sh.set_defaults(handler=cmd_show)
+
+    w = osub.add_parser("watch", help="verify, accept or reject, refund, merge: the buyer's loop (Ctrl-C stops)")
+    add_wallet_options(w)
+    w.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between passes (default 2)")
+    w.add_argument("--until-idle", action="store_true",
+                   help="exit once every order is done, stalled or failed (nothing left to wait for)")
+    w.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 1)")
+    w.add_argument("--sandbox", help="override the sandbox level of the verify jobs (strict, basic)")
+    w.set_defaults(handler=cmd_watch)
+
+    f = osub.add_parser("fetch", help="copy a finished order's dataset or model to a folder")
+    add_wallet_options(f)
+    f.add_argument("order_id", type=int)
+    f.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new (or empty) folder")
+    f.set_defaults(handler=cmd_fetch)
+
+    rp = osub.add_parser("repost", help="post the rejected or refunded shards of an order again")
+    add_wallet_options(rp)
+    rp.add_argument("order_id", type=int)
+    rp.set_defaults(handler=cmd_repost)
+
+
+def _terms(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--deadline-hours", type=float, default=24.0, help="each job is due within this many hours of posting")
+    p.add_argument("--review-hours", type=float, default=24.0,
+                   help="how long you have to verify and answer a result before the miner may pay himself")
+
+
+def _size(text: str | None, what: str) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"{what} {text!r}: use WIDTHxHEIGHT, e.g. 320x240") from None
+    if w < 1 or h < 1:
+        raise UserError(f"{what} {text!r}: width and height must be positive")
+    return w, h
+
+
+def _hours(args: argparse.Namespace) -> tuple[int, int]:
+    if args.deadline_hours <= 0 or args.review_hours <= 0:
+        raise UserError("--deadline-hours and --review-hours must be positive")
+    return max(1, round(args.deadline_hours * 3600)), max(1, round(args.review_hours * 3600))
+
+
+@contextmanager
+def _buyer(args: argparse.Namespace, *, signer: bool = True):
+    """A BuyerService on the wallet's network (one-line errors for wallet and order problems)."""
+    from app.buyer import BuyerError, BuyerService
+    from wallet.errors import WalletError
+
+    with open_wallet(args) as wallet:
+        market = user_errors(wallet.market)
+        me = user_errors(wallet.signer) if signer else None
+        svc = BuyerService(wallet.ctx, market, me, sandbox=getattr(args, "sandbox", None))
+        try:
+            yield svc
+        except (BuyerError, WalletError) as e:
+            raise UserError(str(e)) from None
+        finally:
+            svc.close()
+
+
+def order_doc(o) -> dict:
+    """An OrderStatus as plain JSON data (amounts in wei as strings)."""
+    return {**plain(o), "progress": round(o.progress, 4), "settled": o.settled, "total_wei": str(o.total_wei)}
+
+
+def _fig(f: dict | None) -> str:
+    if not f:
+        return ""
+    if "check" in f or "error" in f:
+        return f" [{f.get('check') or f.get('error')}]"
+    if "rgb_mad_max" in f:
+        return (f" [{f.get('mode')}: {f.get('exact_matches')}/{len(f.get('frames_checked') or [])} exact, "
+                f"MAD max {f.get('rgb_mad_max')}, box IoU min {f.get('box_iou_min')}]")
+    return f" [{f.get('metric')} claimed {f.get('claimed')}, measured {f.get('measured')}, gap {f.get('gap')}]"
+
+
+def order_line(o) -> str:
+    what = f"{o.params.get('count')} frames" if o.kind == "render" else f"on order(s) {', '.join(map(str, o.params['data']))}"
+    return (f"order {o.id} {o.kind} '{o.name}' {what}: {o.state}, {o.settled}/{len(o.shards)} shard(s) settled, "
+            f"{ntk_text(o.total_wei)}" + (f" -> {o.output_dir}" if o.output_dir else "")
+            + (f"\n  {o.reason}" if o.reason and o.state != "done" else ""))
+
+
+def shard_line(s) -> str:
+    rng = f" frames {s.start}-{s.start + s.count - 1}" if s.count else ""
+    job = f" job #{s.job_id}" if s.job_id else ""
+    miner = f" by {s.miner}" if s.miner else ""
+    chain = f" (chain: {s.chain_status})" if s.chain_status and s.chain_status != s.state else ""
+    return f"  shard {s.index}{rng}{job}: {s.state}{chain}{miner}{_fig(s.figures)}"
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from wallet.token import parse_units
+
+    reward = user_errors(lambda: parse_units(args.reward))
+    deadline_s, review_s = _hours(args)
+    size = _size(args.size, "--size")
+    if not args.scene.is_file():
+        raise UserError(f"scene file {args.scene} not found")
+    with _buyer(args) as svc:
+        o = svc.post_render(args.scene, count=args.count, shards=args.shards, reward_each_wei=reward,
+                            deadline_s=deadline_s, review_window_s=review_s, seed=args.seed, size=size,
+                            assets=args.asset, name=args.name, verify_sample=args.sample)
+        emit(args, order_doc(o), order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards)
+             + "\nfollow it with: kminer order watch")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from wallet.token import parse_units
+
+    reward = user_errors(lambda: parse_units(args.reward))
+    deadline_s, review_s = _hours(args)
+    params: dict[str, Any] = {}
+    if args.params:
+        try:
+            params = json.loads(args.params.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise UserError(f"--params {args.params}: {e}") from None
+        if not isinstance(params, dict):
+            raise UserError(f"--params {args.params}: expected a JSON object")
+    for key in ("epochs", "batch", "arch"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
+    if args.input_size:
+        params["input_size"] = list(_size(args.input_size, "--input-size"))
+    with _buyer(args) as svc:
+        o = svc.post_train(args.data, train_params=params, reward_wei=reward, deadline_s=deadline_s,
+                           review_window_s=review_s, holdout_order=args.holdout, tolerance=args.tolerance, name=args.name)
+        emit(args, order_doc(o), order_line(o) + "\n  posted by `kminer order watch` once its data is verified")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _buyer(args, signer=False) as svc:
+        orders = svc.orders()
+        emit(args, [order_doc(o) for o in orders], "\n".join(order_line(o) for o in orders) or "no orders")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _buyer(args, signer=False) as svc:
+        o = svc.order(args.order_id)
+        emit(args, order_doc(o), order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards))
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    with _buyer(args, signer=False) as svc:
+        dest = svc.fetch(args.order_id, args.out)
+        emit(args, {"order_id": args.order_id, "path": str(dest)}, f"order {args.order_id} copied to {dest}")
+    return 0
+
+
+def cmd_repost(args: argparse.Namespace) -> int:
+    with _buyer(args) as svc:
+        o = svc.repost(args.order_id)
+        emit(args, order_doc(o), order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards))
+    return 0
+
+
+IDLE_STATES = frozenset({"done", "stalled", "failed"})
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    if args.interval <= 0:
+        raise UserError("--interval must be positive")
+    stop = threading.Event()
+    old = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    t0 = time.monotonic()
+    try:
+        with _buyer(args) as svc:
+            last: dict[int, str] = {}
+            while True:
+                try:
+                    events = svc.step()
+                except Exception as e:  # noqa: BLE001 - RPC down...: say so, try again next pass
+                    events = [f"pass failed: {e}"]
+                orders = svc.orders()
+                active = [o for o in orders if o.state not in IDLE_STATES]
+                if args.json:
+                    print(json.dumps({"time": time.time(), "events": events,
+                                      "orders": [order_doc(o) for o in orders if o.state not in IDLE_STATES
+                                                 or o.id in last]}), flush=True)
+                else:
+                    for e in events:
+                        print(time.strftime("%H:%M:%S ") + e, flush=True)
+                    for o in orders:
+                        text = order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards)
+                        if (o.state not in IDLE_STATES or o.id in last) and last.get(o.id) != text:
+                            print(text, flush=True)
+                    for o in orders:
+                        last[o.id] = order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards)
+                if args.until_idle and not active and not svc.scheduler.running():
+                    return 0
+                if args.timeout is not None and time.monotonic() - t0 > args.timeout:
+                    print(f"kminer: error: orders still open after {args.timeout:g} s", file=sys.stderr)
+                    return 1
+                if stop.wait(args.interval):
+                    return 0
+    finally:
+        signal.signal(signal.SIGINT, old)

@@ -1,8 +1,8 @@
 """The `kminer` argument parser: the command groups in `cli/commands/`, in `--help` order.
 
 Each command module has `register(subparsers)` and imports its heavy libraries inside its
-handlers, so building the parser (every command's start-up, the GUI's and the sandboxed
-worker's included) stays lean. Bad arguments: one line and exit 2 (argparse's convention).
+handlers, so building the parser (every command's start-up, the GUI's
+included) stays lean. Bad arguments: one line and exit 2 (argparse's convention).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ COMMAND_MODULES: list[str] = [
     "devices",
     "bench",
     "job",
-    "worker",
     "selftest",
     "wallet",
     "market",

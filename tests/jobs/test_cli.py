@@ -72,7 +72,9 @@ def test_list_show_and_cancel_unknown(tmp_path, capsys):
 
 
 def test_worker_without_pipe_is_refused(capsys, tmp_path):
-    assert main(["worker", "--job", str(tmp_path)]) == 2
+    from jobs.worker import main as worker_main
+
+    assert worker_main(["--job", str(tmp_path)]) == 2
     assert "no report pipe" in capsys.readouterr().err
 
 

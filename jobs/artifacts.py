@@ -23,6 +23,7 @@ import io
 import os
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 from pathlib import Path
@@ -307,7 +308,8 @@ class ArtifactStore:
                 os.fsync(out.fileno())
             got = hw.hexdigest()
             if got != sha:
-                raise ArtifactError(f"{src}: hash mismatch (expected {sha[:12]}…, got {got[:12]}…)")
+                # never quote what was read: a spec naming a local file would learn its hash
+                raise ArtifactError(f"{src}: hash mismatch (expected {sha[:12]}…)")
             dest = self.path(sha)
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o644)
@@ -365,16 +367,29 @@ def _open_source(src: str, base_dir: Path | None, policy: UrlPolicy | None = Non
                 return os.fdopen(safe_fs.open_regular(p.parent, p.name), "rb")
             except OSError as e:
                 raise ArtifactError(f"{src}: {e.strerror or e}") from None
-        if scheme == "":
-            try:
-                return open(p, "rb")
-            except OSError as e:
-                raise ArtifactError(f"{src}: {e.strerror or e}") from None
+        return _open_local_file(p, src)
     elif policy is not None and scheme not in policy.fsspec_schemes:
         raise ArtifactError(f"{src}: scheme {scheme!r} not allowed for this job's inputs")
     import fsspec
 
     return fsspec.open(src, "rb").open()
+
+
+def _open_local_file(p: Path, src: str):
+    """A local file the user named (their own spec, the store's own folder remote): links are
+    followed, but only a regular file is read (never a FIFO that blocks or a device such as
+    /dev/zero that never ends)."""
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as e:
+        raise ArtifactError(f"{src}: {e.strerror or e}") from None
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise ArtifactError(f"{src}: not a regular file")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return f
 
 
 def _unlink(path: str) -> None:

@@ -192,8 +192,9 @@ def _run_and_store(queue: JobQueue, cfg: RuntimeConfig, job_id: str, n: int, job
             started = None
         queue.set_pid(job_id, n, pid, started)
 
-    run = JobRun(job_dir, job_id, limits, level=cfg.level, device_index=dev.index if dev.kind == "gpu" else None,
-                 pci_bus_id=dev.pci_bus_id, hide=list(cfg.hide), on_event=on_event, on_start=on_start,
+    gpu = dev.kind == "gpu"
+    run = JobRun(job_dir, job_id, limits, level=cfg.level, device_index=dev.index if gpu else None,
+                 pci_bus_id=dev.pci_bus_id, gpu_uuid=dev.device_id if gpu else None, hide=list(cfg.hide), on_event=on_event, on_start=on_start,
                  use_cgroups=cfg.use_cgroups, nice=cfg.nice)
     handle.run = run
     handle.ready.set()

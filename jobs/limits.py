@@ -44,6 +44,8 @@ class Limits:
     processes: int = 256
     open_files: int = 1024
     gpu: bool = False
+    no_progress_s: float | None = None
+    """Running seconds without a rising progress report after which the job is stopped."""
 
     @property
     def ram_bytes(self) -> int:
@@ -77,7 +79,7 @@ def limits_for(resources, *, device_is_gpu: bool, max_output_mb: int, max_output
                   output_mb=min(resources.max_disk_mb, max_output_mb),
                   output_files=min(resources.max_output_files, max_output_files or resources.max_output_files),
                   processes=resources.max_processes,
-                  open_files=resources.max_open_files, gpu=device_is_gpu)
+                  open_files=resources.max_open_files, gpu=device_is_gpu, no_progress_s=resources.max_silent_s)
 
 
 def make_preexec(limits: Limits, *, cgroup_procs: list[bytes], set_as: bool, nice: int = 0,

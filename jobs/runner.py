@@ -15,7 +15,6 @@ through an fd it opened itself (no link followed). Text from the pipe that a use
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -27,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from common.safejson import JsonLimits, SafeJsonError, loads_bounded
 from common.textsafe import safe_line, safe_text
 from jobs.attempt_files import AttemptLayout
 from jobs.cgroups import JobCgroup
@@ -48,6 +48,8 @@ SIGSTOP = getattr(signal, "SIGSTOP", 19)
 SIGCONT = getattr(signal, "SIGCONT", 18)
 SIGKILL = getattr(signal, "SIGKILL", 9)
 _MSG_TYPES = {"hello", "progress", "log", "result", "error"}
+LINE_LIMITS = JsonLimits(max_bytes=MAX_LINE_BYTES, max_depth=32, max_items=10_000, max_string_bytes=MAX_LINE_BYTES)
+"""A report line is decoded within these (the app imports web3: a deep line would overflow the C stack)."""
 
 Event = Callable[[dict[str, Any]], None]
 
@@ -92,6 +94,7 @@ class JobRun:
     level: Level = "basic"
     device_index: int | None = None
     pci_bus_id: str | None = None
+    gpu_uuid: str | None = None                      # the GPU's NVML UUID (its DeviceId key): CUDA's pin
     hide: list[Path] = field(default_factory=list)
     on_event: Event | None = None
     on_start: Callable[[int], None] | None = None   # gets the worker (or bwrap) pid once started
@@ -109,6 +112,7 @@ class JobRun:
         self._paused_total = 0.0
         self._started = threading.Event()
         self._winjob = None
+        self._progress_at: float | None = None   # running seconds at the last rising progress report
 
     # ---- control from other threads -------------------------------------------------
     def cancel(self, reason: str = "cancelled by request") -> None:
@@ -159,7 +163,7 @@ class JobRun:
         extra_env = {"KMINER_DEVICE": "cpu" if self.device_index is None else "cuda:0"}
         try:
             launch = build_launch(self.level, job_dir, report_fd=wfd, device_index=self.device_index,
-                                  pci_bus_id=self.pci_bus_id, hide=self.hide, extra_env=extra_env,
+                                  pci_bus_id=self.pci_bus_id, hide=self.hide, extra_env=extra_env, gpu_uuid=self.gpu_uuid,
                                   max_tasks=lim.processes if self.level == "strict" else None)
         except BaseException:
             os.close(rfd)
@@ -291,9 +295,11 @@ class JobRun:
                     self._drain(rfd, buf, out, t0)
                 return
             paused = self._paused_since
-            run_time = now - t0 - self._paused_total - ((now - paused) if paused else 0.0)
+            run_time = self._run_time(now, t0)
             if self._kill_reason is None and run_time > lim.wall_s:
                 self._fail(f"wall-clock limit reached ({lim.wall_s:g} s)")
+            if self._kill_reason is None and lim.no_progress_s is not None:
+                self._check_progress(run_time, lim.no_progress_s)
             if self._kill_reason is None and now >= next_disk:
                 next_disk = now + DISK_CHECK_INTERVAL_S
                 self._check_disk()
@@ -303,6 +309,18 @@ class JobRun:
                 if self._kill_status == "cancelled" and now - (self._cancel_at or now) < TERM_GRACE_S:
                     continue   # the engine may stop cleanly on SIGTERM; SIGKILL after the grace period
                 return
+
+    def _run_time(self, now: float, t0: float) -> float:
+        """Seconds the job has been running at `now` (pauses excluded)."""
+        paused = self._paused_since
+        return now - t0 - self._paused_total - ((now - paused) if paused else 0.0)
+
+    def _check_progress(self, run_time: float, limit_s: float) -> None:
+        """Stop a job whose progress has not risen for `limit_s` running seconds (since the start
+        when it never reported any): a stalled job must not hold its device until the wall limit."""
+        if run_time - (self._progress_at or 0.0) > limit_s:
+            what = "no progress reported" if self._progress_at is None else "progress stopped rising"
+            self._fail(f"{what} for {limit_s:g} s (stalled; the no-progress limit)")
 
     def _drain(self, rfd: int, buf: bytearray, out: Outcome, t0: float) -> None:
         total = 0
@@ -324,8 +342,8 @@ class JobRun:
         if not line.strip():
             return
         try:
-            msg = json.loads(line)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            msg = loads_bounded(line, LINE_LIMITS, what="report line")
+        except SafeJsonError:
             out.invalid_lines += 1
             return
         if not isinstance(msg, dict) or msg.get("type") not in _MSG_TYPES:
@@ -347,6 +365,8 @@ class JobRun:
                 return
             if out.start_to_first_progress_s is None:
                 out.start_to_first_progress_s = now - t0
+            if float(f) > out.last_fraction or self._progress_at is None:
+                self._progress_at = self._run_time(now, t0)
             out.last_fraction = max(out.last_fraction, float(f))
             m = msg.get("message")
             self._emit({"type": "progress", "fraction": out.last_fraction,

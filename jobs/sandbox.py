@@ -142,13 +142,27 @@ def strict_problem() -> str | None:
     return available()
 
 
-def job_env(*, device_index: int | None, home: str, report_fd: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+def gpu_pin(device_index: int | None, gpu_uuid: str | None = None) -> str | None:
+    """What CUDA_VISIBLE_DEVICES names for the job's GPU: its UUID (common.device_id's key,
+    "GPU-..." or "MIG-..."), which CUDA matches whatever its own device order; the NVML index
+    only when NVML gave no UUID (then CUDA_DEVICE_ORDER=PCI_BUS_ID makes the orders agree)."""
+    if device_index is None:
+        return None
+    if gpu_uuid and gpu_uuid.upper().startswith(("GPU-", "MIG-")):
+        return gpu_uuid
+    return str(device_index)
+
+
+def job_env(*, device_index: int | None, home: str, report_fd: int, extra: dict[str, str] | None = None,
+            gpu_uuid: str | None = None) -> dict[str, str]:
     """The whole environment of a job: the allowlist, a fixed PATH and the GPU pin."""
     env = {k: os.environ[k] for k in ENV_ALLOW if k in os.environ}
+    pin = gpu_pin(device_index, gpu_uuid)
     env.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": "/tmp", "PYTHONNOUSERSITE": "1",
                 "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "KMINER_REPORT_FD": str(report_fd),
-                "CUDA_VISIBLE_DEVICES": "" if device_index is None else str(device_index),
-                "NVIDIA_VISIBLE_DEVICES": "void" if device_index is None else str(device_index)})
+                "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+                "CUDA_VISIBLE_DEVICES": "" if pin is None else pin,
+                "NVIDIA_VISIBLE_DEVICES": "void" if pin is None else pin})
     env.setdefault("LANG", "C.UTF-8")
     if extra:
         env.update(extra)
@@ -221,7 +235,7 @@ PROC_HIDE = ("/proc/keys", "/proc/key-users")
 
 def build_launch(level: Level, job_dir: Path, *, report_fd: int, device_index: int | None = None,
                  pci_bus_id: str | None = None, hide: list[Path] = (), extra_env: dict[str, str] | None = None,
-                 max_tasks: int | None = None) -> Launch:
+                 max_tasks: int | None = None, gpu_uuid: str | None = None) -> Launch:
     """The command that runs the worker for the attempt folder `job_dir` under `level`.
 
     `hide` lists folders to cover with an empty, read-only tmpfs if they lie under a
@@ -235,7 +249,8 @@ def build_launch(level: Level, job_dir: Path, *, report_fd: int, device_index: i
     job_dir = job_dir.resolve()
     lay = AttemptLayout(job_dir)
     if level == "basic":
-        env = job_env(device_index=device_index, home=str(lay.work), report_fd=report_fd, extra=extra_env)
+        env = job_env(device_index=device_index, home=str(lay.work), report_fd=report_fd, extra=extra_env,
+                      gpu_uuid=gpu_uuid)
         argv = worker_argv() + ["--job", str(job_dir), "--report-fd", str(report_fd)]
         return Launch(argv, env, str(job_dir), "basic")
     why = strict_problem()
@@ -283,12 +298,9 @@ def build_launch(level: Level, job_dir: Path, *, report_fd: int, device_index: i
         for node in gpu_device_nodes(device_index, pci_bus_id):
             a += ["--dev-bind", node, node]
     a += ["--remount-ro", "/"]
-    env = job_env(device_index=0 if device_index is not None else None, home="/tmp", report_fd=report_fd, extra=extra_env)
-    # CUDA_VISIBLE_DEVICES stays the real index: only that GPU's node exists inside, and the
-    # driver numbers visible GPUs from 0, so the engine always uses cuda:0.
-    if device_index is not None:
-        env["CUDA_VISIBLE_DEVICES"] = str(device_index)
-        env["NVIDIA_VISIBLE_DEVICES"] = str(device_index)
+    # CUDA_VISIBLE_DEVICES names the GPU by its UUID (gpu_pin): only that GPU's node exists
+    # inside, and CUDA numbers the visible GPUs from 0, so the engine always uses cuda:0.
+    env = job_env(device_index=device_index, home="/tmp", report_fd=report_fd, extra=extra_env, gpu_uuid=gpu_uuid)
     for k, v in env.items():
         a += ["--setenv", k, v]
     sfd = filter_fd()

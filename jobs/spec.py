@@ -62,6 +62,9 @@ class Resources(_Model):
     max_output_files: int = Field(10000, ge=1, le=1_000_000, title="Max output files",
                                   description="Files and folders the job may leave (outputs, scratch and /tmp together); "
                                               "the miner's own cap may be lower.")
+    max_silent_s: float | None = Field(None, ge=1, le=7 * 86400, title="Max time without progress (s)",
+                                       description="Running time (pauses excluded) without a rising progress report "
+                                                   "after which the job is stopped; empty: only the wall limit.")
     max_processes: int = Field(256, ge=1, le=4096, title="Max processes",
                                description="Processes and threads of the whole job (torch starts a thread per core).")
     max_open_files: int = Field(1024, ge=16, le=65536, title="Max open files", description="Per process (RLIMIT_NOFILE).")

@@ -84,6 +84,30 @@ def test_get_from_uri_verifies_hash_and_hides_partial_downloads(tmp_path):
     assert s.fetch(sha, f"file://{good}").read_bytes() == b"real data"
 
 
+def test_a_mismatch_never_quotes_the_hash_of_what_was_read(tmp_path):
+    """A spec naming a local file must not learn anything of it from the error (issue 16)."""
+    s = ArtifactStore(tmp_path / "store")
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"the miner's private notes")
+    with pytest.raises(ArtifactError) as e:
+        s.fetch("0" * 64, str(secret))
+    assert "hash mismatch" in str(e.value)
+    assert hashlib.sha256(secret.read_bytes()).hexdigest()[:6] not in str(e.value)
+
+
+def test_a_local_source_that_is_not_a_regular_file_is_refused_at_once(tmp_path):
+    """/dev/zero never ends and a FIFO blocks its reader: neither is read, policy or not."""
+    s = ArtifactStore(tmp_path / "store")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    for src in ("/dev/zero", str(fifo), fifo.as_uri()):
+        with pytest.raises(ArtifactError, match="not a regular file"):
+            s.fetch("0" * 64, src)
+    assert time.monotonic() - t0 < 5
+    assert [p for p in (tmp_path / "store").rglob("*") if p.is_file()] == []
+
+
 def test_corrupted_store_entry_is_detected(tmp_path):
     s = ArtifactStore(tmp_path / "store")
     sha = s.put_bytes(b"original")

@@ -115,6 +115,38 @@ def run(ctx):
     os._exit(0)
 """
 
+STALL = """
+import time
+def run(ctx):
+    ctx.progress(0.1)
+    for _ in range(100):
+        ctx.progress(0.1)             # reports, but never gets further
+        time.sleep(0.2)
+    return {"ok": True}
+"""
+DEEP_LINES = """
+import os
+def run(ctx):
+    fd = int(os.environ["KMINER_REPORT_FD"])
+    deep = b'{"type": "result", "result": {"x": ' + b"[" * 32000 + b"]" * 32000 + b"}}\\n"
+    for _ in range(30):               # each line under the 64 KiB line cap, nested 32,000 deep
+        os.write(fd, deep)
+    return {"ok": True}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _deep_recursion_as_in_the_app():
+    """The app imports web3, which raises the recursion limit to 100,000: a report line nested
+    32,000 deep (what fits the 64 KiB line cap) is refused as garbage, never decoded into a
+    result the app would store and read back."""
+    import sys
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    yield
+    sys.setrecursionlimit(old)
+
 
 @pytest.fixture
 def listener():
@@ -150,6 +182,9 @@ CASES = {
     "fill_many_files": (FILL_MANY, {"max_disk_mb": 8}, r"output limit reached \(8 MB", r"output limit reached \(8 MB"),
     "garbage_on_pipe": (GARBAGE, {}, r"garbage on the report pipe", r"garbage on the report pipe"),
     "flood_pipe_100mb": (FLOOD, {}, r"report pipe flooded|garbage on the report pipe", r"report pipe flooded|garbage"),
+    "stall_without_progress": (STALL, {"max_wall_s": 30, "max_silent_s": 1.5},
+                               r"progress stopped rising for 1.5 s", r"progress stopped rising for 1.5 s"),
+    "deep_report_lines": (DEEP_LINES, {}, r"garbage on the report pipe", r"garbage on the report pipe"),
     "exit_without_result": (NO_RESULT, {}, r"exited with code 0 without a result", r"exited with code 0 without a result"),
 }
 

@@ -48,7 +48,7 @@ def test_strict_job_sees_a_clean_small_world(rig, monkeypatch, tmp_path):
     info = rec.result["returned"]
     assert "KMINER_SECRET_TOKEN" not in info["env"] and "KMINER_HOME" not in info["env"]
     assert set(info["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONNOUSERSITE", "PYTHONDONTWRITEBYTECODE",
-                                "PYTHONUNBUFFERED", "KMINER_REPORT_FD", "KMINER_DEVICE", "CUDA_VISIBLE_DEVICES",
+                                "PYTHONUNBUFFERED", "KMINER_REPORT_FD", "KMINER_DEVICE", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER",
                                 "NVIDIA_VISIBLE_DEVICES", "PYOPENGL_PLATFORM", "LC_ALL", "TZ", "OMP_NUM_THREADS",
                                 "MKL_NUM_THREADS", "EGL_PLATFORM", "LC_CTYPE", "PWD"}
     assert info["home"] == "/tmp" and info["uid"] == 1000 and info["hostname"] == "kminer-job"
@@ -111,6 +111,34 @@ def test_gpu_nodes_only_for_the_assigned_gpu():
     assert all(n in {"/dev/nvidia3", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
                      "/dev/nvidia-modeset", "/dev/nvidia-caps"} for n in nodes)
     assert all(os.path.exists(n) for n in nodes)
+
+
+@pytest.mark.parametrize("level", ["basic", "strict"])
+def test_cuda_is_pinned_to_the_gpus_uuid_not_its_nvml_index(tmp_path, level):
+    """CUDA may number GPUs otherwise than NVML; the UUID names the same card for both."""
+    from common.device_id import cuda_index_for
+
+    if level == "strict" and find_bwrap() is None:
+        pytest.skip("bubblewrap not installed")
+    job = tmp_path / "job"
+    (job / "in").mkdir(parents=True)
+    (job / "spec.json").write_text("{}")
+    uuid = "GPU-8f6b7c1e-0000-4000-8000-000000000001"
+
+    def env_of(launch) -> dict[str, str]:
+        if level == "basic":
+            return launch.env
+        a = launch.argv
+        return {a[i + 1]: a[i + 2] for i, x in enumerate(a) if x == "--setenv"}
+
+    env = env_of(build_launch(level, job, report_fd=5, device_index=1, gpu_uuid=uuid))
+    assert env["CUDA_VISIBLE_DEVICES"] == uuid == env["NVIDIA_VISIBLE_DEVICES"]
+    assert env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+    assert cuda_index_for(uuid, 1, env) == 0       # the job's cuda:0 is that card
+    no_uuid = env_of(build_launch(level, job, report_fd=5, device_index=1, gpu_uuid="cuda:1"))
+    assert no_uuid["CUDA_VISIBLE_DEVICES"] == "1"  # NVML gave no UUID: its index, in PCI order
+    cpu = env_of(build_launch(level, job, report_fd=5))
+    assert cpu["CUDA_VISIBLE_DEVICES"] == "" and cpu["NVIDIA_VISIBLE_DEVICES"] == "void"
 
 
 def test_level_report_is_honest():

@@ -18,7 +18,9 @@ from typing import Any, Callable, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import Annotated
 
+from common.fieldwise import Fallback, FieldwiseError, validate_fieldwise
 from common.fsutil import atomic_write_text
+from jobs.level_policy import MARKET_BASIC_RISK
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,14 @@ class JobSettings(_Section):
                     "them: a shared folder (file:///mnt/shared/kminer) or any fsspec URL whose package is installed "
                     "(s3://bucket/prefix with s3fs, ...). Empty: this machine's own store, reachable only from this "
                     "machine (file:// URIs).")
+    # --- market jobs from strangers (issue 15): the sandbox level and where inputs may come from
+    allow_market_jobs_basic: bool = Field(
+        False, title="Run market jobs under the basic sandbox", description="Off (recommended): market jobs run only "
+        "under the strict sandbox and are refused where it is unavailable. " + MARKET_BASIC_RISK)
+    input_hosts: list[str] = Field(
+        default_factory=list, max_length=64, title="Trusted input hosts",
+        description="Hosts a market job's input URLs may name even when they resolve to a loopback, private or "
+                    "link-local address (a file server on your LAN). Every other host must be public.")
 
 
 class WalletSettings(_Section):
@@ -196,11 +206,34 @@ class Settings(_Section):
 _MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
+NETWORK_FIELDS = ("wallet.network", "wallet.rpc_url", "wallet.rpc_urls", "wallet.ntk_address")
+"""Settings that choose the chain: one that fails validation never falls back silently (a
+default here would answer from another chain); the wallet refuses to connect until it is fixed."""
+
+
 @dataclass(frozen=True)
 class LoadResult:
     settings: Settings
     message: str | None = None
     """Set when the file could not be used and was kept aside; show it to the user once."""
+    fallbacks: tuple[str, ...] = ()
+    """One line per field that failed validation and took its default (every command says them)."""
+
+    def notices(self) -> list[str]:
+        """What to tell the user about this load, one line each."""
+        return [*([self.message] if self.message else []), *self.fallbacks]
+
+
+def _is_network_field(path: str) -> bool:
+    return any(path == f or path.startswith(f + ".") or f.startswith(path + ".") for f in NETWORK_FIELDS)
+
+
+def _lookup(data: Any, path: str) -> Any:
+    for key in path.split("."):
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
 
 
 class SettingsStore:
@@ -208,6 +241,8 @@ class SettingsStore:
 
     def __init__(self, path: Path):
         self.path = path
+        self._kept_network: dict[str, tuple[Any, Any]] = {}
+        """Network fields that fell back: path -> (the file's value, the default used instead)."""
 
     def load(self) -> LoadResult:
         if not self.path.exists():
@@ -228,14 +263,45 @@ class SettingsStore:
             raw = _MIGRATIONS[v](raw)
             raw["schema_version"] = v + 1
         try:
-            return LoadResult(Settings.model_validate(raw))
-        except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            return self._set_aside("invalid", f"has an invalid value at {where}: {first['msg']}")
+            settings, fallbacks = validate_fieldwise(Settings, raw)
+        except (FieldwiseError, ValidationError) as e:
+            return self._set_aside("invalid", f"has an invalid value at {e}")
+        return self._fell_back(raw, settings, fallbacks)
+
+    def _fell_back(self, raw: dict, settings: Settings, fallbacks: tuple[Fallback, ...]) -> LoadResult:
+        """The load's notices: one line per fallen-back field; a network field is remembered
+        (save() writes the file's value back; `network_problem` refuses the network meanwhile)."""
+        self._kept_network = {}
+        lines = []
+        dump = settings.model_dump(mode="json")
+        for f in fallbacks:
+            lines.append(f.line(f"settings: {self.path.name}"))
+            if _is_network_field(f.path):
+                self._kept_network[f.path] = (_lookup(raw, f.path), _lookup(dump, f.path))
+        for line in lines:
+            log.warning("%s", line)
+        return LoadResult(settings, fallbacks=tuple(lines))
+
+    def network_problem(self, settings: Settings) -> str | None:
+        """Why the wallet must not connect with `settings`: a network field of the file failed
+        validation at the last load and still holds the default it fell back to. None when fine."""
+        data = settings.model_dump(mode="json")
+        left = [p for p, (_, default) in self._kept_network.items() if _lookup(data, p) == default]
+        if not left:
+            return None
+        return (f"the network settings in {self.path} are invalid ({', '.join(left)}); the wallet will not connect "
+                f"to another chain instead: fix them (`kminer settings set {left[0]} ...`)")
 
     def save(self, settings: Settings) -> None:
-        atomic_write_text(self.path, settings.model_dump_json(indent=2) + "\n")
+        data = settings.model_dump(mode="json")
+        for path, (kept, default) in self._kept_network.items():
+            if _lookup(data, path) == default:  # still unfixed: keep the file's value, never a silent default
+                node = data
+                *parents, last = path.split(".")
+                for key in parents:
+                    node = node[key]
+                node[last] = kept
+        atomic_write_text(self.path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
     def _set_aside(self, tag: str, why: str) -> LoadResult:
         stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -72,8 +72,6 @@ def run_gui(argv: list[str] | None = None) -> int:
     ctx = AppContext.open()
     apply_theme(app, ctx.settings.general.theme)
     follow_system(app, lambda: ctx.settings.general.theme)
-    if ctx.load_message:
-        print(f"kminer: {ctx.load_message}", file=sys.stderr)
     devices = DeviceService(ctx)
     if devices.message:
         print(f"kminer: {devices.message}", file=sys.stderr)
@@ -94,8 +92,8 @@ def run_gui(argv: list[str] | None = None) -> int:
                      earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
                      preview=PreviewService(), chain_runner=chain_runner)
     painter = FirstPaint(win, win.quit, t0)  # noqa: F841 - kept alive until the first paint
-    if ctx.load_message:
-        win.statusBar().showMessage(ctx.load_message, 30000)
+    if ctx.load_notices:  # the file kept aside, or fields that fell back to their defaults
+        win.statusBar().showMessage("; ".join(ctx.load_notices), 60000)
     win.show()
 
     # Python's full (generation 2) collections walk every object: with web3, py-evm and Qt

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Sequence
 
-from app.context import AppContext, resolve_paths
+from app.context import AppContext, on_settings_notice, resolve_paths
 from app.errors import UserError
 from cli.parser import COMMAND_MODULES, build_parser, run_gui
 
@@ -25,10 +25,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     AppContext.setup_logging(verbose=args.verbose)
+    on_settings_notice(lambda line: print(f"kminer: {line}", file=sys.stderr, flush=True))
     handler = getattr(args, "handler", None) or run_gui
+    from wallet.errors import WalletError
+
     try:
         return int(handler(args) or 0)
-    except UserError as e:
+    except (UserError, WalletError) as e:  # a wallet error is one line a user can act on, never "internal"
+        log.debug("command %s: %s", getattr(args, "command", None), e, exc_info=True)
         print(f"kminer: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -45,6 +45,7 @@ class WalletService:
         """retry_delays_s: backoff between JSON-RPC retries (default wallet.chain's, ~4 s in all)."""
         self.ctx = ctx
         ws = ctx.settings.wallet
+        self._chosen_here = rpc_url is not None or (network is not None and network != ws.network)
         self.network: Network = get_network(network or ws.network)
         self.rpc_url = rpc_url or ws.url_for(network or ws.network) or self.network.default_rpc_url
         self.keystore = keystore or Keystore(ctx.paths.keystore_dir)
@@ -63,7 +64,7 @@ class WalletService:
             return _checksum(self._account)
         if self.ctx.settings.wallet.account:
             return _checksum(self.ctx.settings.wallet.account)
-        keys = self.keystore.list()
+        keys = self.keystore.accounts()   # KeystoreError when the only keystore files are corrupt
         if len(keys) == 1:
             return keys[0].address
         if not keys:
@@ -105,6 +106,9 @@ class WalletService:
     @property
     def chain(self) -> Chain:
         if self._chain is None:
+            problem = None if self._chosen_here else self.ctx.network_problem
+            if problem:  # an invalid network setting: never answer from another chain instead
+                raise WalletError(problem)
             if self.network.embedded:
                 from wallet.embedded import EmbeddedChain  # deferred: loads py-evm and web3 (~1 s)
 

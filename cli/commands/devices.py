@@ -55,9 +55,7 @@ def make_service(ctx: Any) -> Any:
 
 
 def _open() -> Any:
-    ctx = AppContext.open()
-    if ctx.load_message:
-        print(f"kminer: {ctx.load_message}", file=sys.stderr)
+    ctx = AppContext.open()  # cli.main prints the settings notices
     return make_service(ctx)
 
 

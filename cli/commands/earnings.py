@@ -77,9 +77,7 @@ def discover_devices() -> tuple[Any, ...]:
 def _service() -> Any:
     from app.earnings import EarningsService
 
-    ctx = AppContext.open()
-    if ctx.load_message:
-        print(f"kminer: {ctx.load_message}", file=sys.stderr)
+    ctx = AppContext.open()  # cli.main prints the settings notices
     return EarningsService(ctx)
 
 

@@ -137,7 +137,7 @@ def _read_secret(path: Path) -> str:
 
 def cmd_address(args: argparse.Namespace) -> int:
     with open_wallet(args) as svc:
-        keys = svc.keystore.list()
+        keys = user_errors(svc.keystore.accounts)   # a corrupt-only keystore is an error, not "no accounts"
         current = svc.ctx.settings.wallet.account
         rows = [{"address": k.address, "current": bool(current) and k.address.lower() == current.lower()} for k in keys]
         emit(args, rows, "\n".join(f"{'*' if r['current'] else ' '} {r['address']}" for r in rows) or "no accounts")

@@ -39,12 +39,16 @@ def test_corrupt_file_is_kept_aside_not_overwritten(tmp_path):
     assert not path.exists()
 
 
-def test_invalid_value_names_the_field(tmp_path):
+def test_an_invalid_value_falls_back_alone_and_names_the_field(tmp_path):
     path = tmp_path / "settings.json"
-    path.write_text(json.dumps({"schema_version": 1, "devices": {"cpu": {"mode": "turbo"}}}))
+    path.write_text(json.dumps({"schema_version": 1, "devices": {"cpu": {"mode": "turbo", "max_temp_c": 70}},
+                                "general": {"away_minutes": 3}}))
     res = SettingsStore(path).load()
-    assert "devices.cpu.mode" in res.message
-    assert list(tmp_path.glob("settings.json.invalid-*"))
+    assert res.message is None and len(res.fallbacks) == 1 and "devices.cpu.mode" in res.fallbacks[0]
+    assert "using its default" in res.fallbacks[0]
+    assert res.settings.devices["cpu"].mode == "idle" and res.settings.devices["cpu"].max_temp_c == 70
+    assert res.settings.general.away_minutes == 3
+    assert not list(tmp_path.glob("settings.json.invalid-*")) and path.exists()   # nothing moved aside
 
 
 def test_newer_version_is_kept_aside(tmp_path):

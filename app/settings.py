@@ -65,6 +65,15 @@ StoreUrl = Annotated[str | None, AfterValidator(_check_store_url)]
 """An optional fsspec URL the app can upload to; blank means not set."""
 
 
+def _check_hosts(value: str) -> str:
+    """Comma-separated host names or literal addresses, as typed (trimmed)."""
+    hosts = [h.strip() for h in value.split(",") if h.strip()]
+    bad = next((h for h in hosts if len(h) > 253 or any(c in h for c in "/@ ?#")), None)
+    if bad is not None or len(hosts) > 64:
+        raise ValueError("must be up to 64 host names or addresses separated by commas (no URLs)")
+    return ", ".join(hosts)
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="ignore", validate_assignment=True)
 
@@ -137,11 +146,16 @@ class JobSettings(_Section):
     # --- market jobs from strangers (issue 15): the sandbox level and where inputs may come from
     allow_market_jobs_basic: bool = Field(
         False, title="Run market jobs under the basic sandbox", description="Off (recommended): market jobs run only "
-        "under the strict sandbox and are refused where it is unavailable. " + MARKET_BASIC_RISK)
-    input_hosts: list[str] = Field(
-        default_factory=list, max_length=64, title="Trusted input hosts",
-        description="Hosts a market job's input URLs may name even when they resolve to a loopback, private or "
-                    "link-local address (a file server on your LAN). Every other host must be public.")
+        "under the strict sandbox and are refused where it is unavailable. " + MARKET_BASIC_RISK,
+        json_schema_extra={"warning": MARKET_BASIC_RISK})
+    input_hosts: Annotated[str, AfterValidator(_check_hosts)] = Field(
+        "", title="Trusted input hosts",
+        description="Hosts (comma-separated names or addresses) a market job's input URLs may name even when they "
+                    "resolve to a loopback, private or link-local address (a file server on your LAN). Every other "
+                    "host must be public.")
+
+    def input_host_set(self) -> frozenset[str]:
+        return frozenset(h for h in (x.strip() for x in self.input_hosts.split(",")) if h)
 
 
 class WalletSettings(_Section):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.settings import Settings
+from jobs.level_policy import MARKET_BASIC_RISK, market_line
 from jobs.sandbox import level_report, resolve_level
 
 
@@ -21,9 +22,13 @@ def sandbox_status(settings: Settings) -> StatusItem:
     except ValueError as e:
         return StatusItem("Sandbox: misconfigured", str(e))
     rep = level_report(level)
+    allow = settings.jobs.allow_market_jobs_basic
+    text = market_line(level, available=rep.available, allow_market_jobs_basic=allow)  # what market jobs get
     if not rep.available:
-        return StatusItem(f"Sandbox: {level} unavailable", rep.detail)
+        return StatusItem(text, rep.detail)
     lines = [rep.detail, "", "Enforced:"] + [f"  • {x}" for x in rep.enforced]
     if rep.not_enforced:
         lines += ["", "Not enforced:"] + [f"  • {x}" for x in rep.not_enforced]
-    return StatusItem(f"Sandbox: {level}", "\n".join(lines))
+    if level != "strict" and allow:
+        lines += ["", MARKET_BASIC_RISK]
+    return StatusItem(text, "\n".join(lines))

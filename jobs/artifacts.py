@@ -47,6 +47,11 @@ def _check_hash(sha: str) -> str:
     return sha
 
 
+class ArtifactRefused(ArtifactError):
+    """A source no retry can mend: refused by the URL policy, over its size cap, not a regular
+    file, or bytes that do not match the hash. Callers skip or reject at once, never retry."""
+
+
 class OutputTooLarge(ArtifactError):
     """A folder past its file-count or archive-size limit; nothing was stored."""
 
@@ -277,15 +282,16 @@ class ArtifactStore:
             sources.append(f"{self.remote}/{sha}")
         if not sources:
             raise ArtifactError(f"artifact {sha[:12]}… is not in the store and has no URI")
-        errors = []
+        errors, refused = [], 0
         for src in sources:
             try:
                 return self._download(src, sha, base_dir, policy if src == uri else None)
             except ArtifactError as e:
                 errors.append(str(e))
+                refused += isinstance(e, ArtifactRefused)
             except Exception as e:  # fsspec raises many kinds (FileNotFoundError, botocore, aiohttp...)
                 errors.append(f"{src}: {type(e).__name__}: {e}")
-        raise ArtifactError("; ".join(errors))
+        raise (ArtifactRefused if refused == len(sources) else ArtifactError)("; ".join(errors))
 
     def _download(self, src: str, sha: str, base_dir: Path | None, policy: UrlPolicy | None) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -296,20 +302,22 @@ class ArtifactStore:
                 if policy is not None and src.split("://", 1)[0].lower() in ("http", "https"):
                     try:
                         fetch_url(src, hw, policy)  # type: ignore[arg-type]
-                    except (UrlRefused, FetchError) as e:
-                        raise ArtifactError(str(e)) from None
+                    except UrlRefused as e:
+                        raise ArtifactRefused(str(e)) from None
+                    except FetchError as e:  # over the size cap is final; a node that is away is not
+                        raise (ArtifactRefused if "byte limit" in str(e) else ArtifactError)(str(e)) from None
                 else:
                     with _open_source(src, base_dir, policy) as f:
                         while chunk := f.read(_CHUNK):
                             hw.write(chunk)
                             if policy is not None and hw.tell() > policy.max_bytes:
-                                raise ArtifactError(f"{src}: over the {policy.max_bytes} byte limit")
+                                raise ArtifactRefused(f"{src}: over the {policy.max_bytes} byte limit")
                 out.flush()
                 os.fsync(out.fileno())
             got = hw.hexdigest()
             if got != sha:
                 # never quote what was read: a spec naming a local file would learn its hash
-                raise ArtifactError(f"{src}: hash mismatch (expected {sha[:12]}…)")
+                raise ArtifactRefused(f"{src}: hash mismatch (expected {sha[:12]}…)")
             dest = self.path(sha)
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o644)
@@ -362,14 +370,16 @@ def _open_source(src: str, base_dir: Path | None, policy: UrlPolicy | None = Non
         if policy is not None:
             why = local_path_problem(p, policy)
             if why:
-                raise ArtifactError(f"{src}: {why}")
+                raise ArtifactRefused(f"{src}: {why}")
             try:   # never a FIFO that blocks or a device that never ends
                 return os.fdopen(safe_fs.open_regular(p.parent, p.name), "rb")
+            except safe_fs.UnsafeEntry as e:
+                raise ArtifactRefused(f"{src}: {e}") from None
             except OSError as e:
                 raise ArtifactError(f"{src}: {e.strerror or e}") from None
         return _open_local_file(p, src)
     elif policy is not None and scheme not in policy.fsspec_schemes:
-        raise ArtifactError(f"{src}: scheme {scheme!r} not allowed for this job's inputs")
+        raise ArtifactRefused(f"{src}: scheme {scheme!r} not allowed for this job's inputs")
     import fsspec
 
     return fsspec.open(src, "rb").open()
@@ -386,7 +396,7 @@ def _open_local_file(p: Path, src: str):
     f = os.fdopen(fd, "rb")
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         f.close()
-        raise ArtifactError(f"{src}: not a regular file")
+        raise ArtifactRefused(f"{src}: not a regular file")
     if hasattr(os, "set_blocking"):
         os.set_blocking(fd, True)
     return f

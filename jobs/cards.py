@@ -92,6 +92,10 @@ class ModelCard(_Card):
         description="Width and height the model takes, in pixels.")
     weights: ModelWeights
     name: str | None = Field(None, description="A display name the seller chose.")
+    seller: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{40}$",
+                               description="The address that made and lists this card. The card's hash is on the "
+                                           "chain, so the listing's seller (who signed the listing transaction) "
+                                           "proves it only when it is this address; else it shows as unverified.")
     num_params: Count | None = None
     metric: str | None = Field(None, description="The headline metric's key in `metrics` (map50, accuracy).")
     metrics: dict[str, Any] = Field(default_factory=dict, description="On the validation split; fractions 0-1.")

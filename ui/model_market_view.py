@@ -67,6 +67,8 @@ class ModelCard(DropFiles, QFrame):
         self.seller = QLabel()
         muted(self.seller)
         self.seller.setWordWrap(True)
+        self.provenance = QLabel()  # verified / unverified / copied (app.models.provenance)
+        self.provenance.setWordWrap(True)
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #d64545;")
@@ -97,6 +99,7 @@ class ModelCard(DropFiles, QFrame):
         box.addLayout(self.metrics_box)
         box.addWidget(self.classes)
         box.addWidget(self.seller)
+        box.addWidget(self.provenance)
         box.addWidget(self.problem)
         box.addLayout(foot)
         self.update_listing(listing)
@@ -141,6 +144,11 @@ class ModelCard(DropFiles, QFrame):
         seller = short_address(lst.owner)
         self.seller.setText(f"Seller {seller} · {lst.seller.summary}" if lst.seller else f"Seller {seller}")
         self.seller.setToolTip(lst.owner)
+        self.provenance.setText({"verified": "✓ Verified: the card names this seller",
+                                 "copied": f"⚠ Copied: {lst.provenance_note}"}.get(lst.provenance,
+                                                                                     f"Unverified: {lst.provenance_note}"))
+        self.provenance.setStyleSheet("" if lst.provenance == "verified" else "color: #b9770e;")
+        self.provenance.setToolTip(lst.provenance_note)
         self.problem.setText(lst.problem or "")
         self.problem.setVisible(bool(lst.problem))
         self.price.setText(ntk_text(lst.price_wei))

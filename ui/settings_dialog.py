@@ -24,6 +24,7 @@ class SettingsDialog(QDialog):
         self._settings = settings
         self.editors: dict[tuple[str, str], QWidget] = {}
         self.error_labels: dict[tuple[str, str], QLabel] = {}
+        self.warnings: dict[tuple[str, str], QLabel] = {}
         self.result_sections: dict[str, object] = {}
         self.tabs = QTabWidget()
         for sec in settings_form.sections():
@@ -44,6 +45,12 @@ class SettingsDialog(QDialog):
                 v.setContentsMargins(0, 0, 0, 0)
                 v.setSpacing(2)
                 v.addWidget(editor)
+                if f.warning:  # a risk is stated in plain sight (the market-jobs-under-basic switch)
+                    risk = QLabel(f.warning)
+                    risk.setWordWrap(True)
+                    risk.setStyleSheet("color: #b9770e;")
+                    v.addWidget(risk)
+                    self.warnings[(sec.name, f.name)] = risk
                 v.addWidget(err)
                 form.addRow(label, holder)
                 self.editors[(sec.name, f.name)] = editor

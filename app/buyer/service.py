@@ -100,7 +100,7 @@ class BuyerService:
                                      "this network's orders with this home; try again when it stops")
         self._skipping = False
         self.orders_dir = ctx.paths.data_dir / "orders" / str(chain_id)
-        cfg = runtime_config(ctx, sandbox=sandbox)
+        cfg = runtime_config(ctx, sandbox=sandbox, local_chain=market.chain.embedded)
         cfg = replace(cfg, jobs_dir=ctx.paths.data_dir / "verify-jobs", **({"store": store} if store else {}))
         self.cfg = cfg
         self.store = cfg.store
@@ -109,7 +109,7 @@ class BuyerService:
         self.scheduler.recover()
         self.clock = ChainClock(market.chain)
         self.verifier = Verifier(level=cfg.level, store=self.store, market=market, account=account, queue=self.queue,
-                                 book=self.book, clock=self.clock)
+                                 book=self.book, clock=self.clock, policy=cfg.url_policy)
         self.step_by_order_state = {
             "waiting": self._maybe_post_train,   # a train order: post it once its data is verified
             "posting": self._recover_posting,    # a post cut short (crash): adopt what the chain has
@@ -188,15 +188,16 @@ class BuyerService:
         scene_sha = self.store.put_bytes(spec.canonical_json().encode())
         seed_v = spec.outputs.seed
         token = secrets.token_hex(4)
-        rows = []
         start = 0
+        jobs = []
         for i in range(shards):
             n = count // shards + (1 if i < count % shards else 0)
             job = {"id": f"render-{token}-{i:03d}", "kind": "render",
                    "params": {"scene": json.loads(spec.canonical_json()), "start": start, "count": n, "seed": seed_v},
                    "inputs": inputs, "resources": {"device": "any", "max_wall_s": min(MAX_WALL_S, deadline_s)}}
-            rows.append({"start": start, "count": n, **self._put_spec(job)})
+            jobs.append(_bounded_job(job))  # pixel budget and work checked per shard, before any escrow
             start += n
+        rows = [{"start": j["params"]["start"], "count": j["params"]["count"], **self._put_spec(j)} for j in jobs]
         params = {"scene_name": spec.name, "scene_sha": scene_sha, "spec_hash": spec.spec_hash(), "count": count,
                   "seed": seed_v, "size": [spec.outputs.width, spec.outputs.height], "assets": sorted(given),
                   "verify_sample": verify_sample}
@@ -484,6 +485,14 @@ class BuyerService:
                     inputs[f"data-o{d.id}-s{s.index:03d}"] = ref
         job = {"id": f"train-{secrets.token_hex(4)}", "kind": "train", "params": p["train"], "inputs": inputs,
                "resources": {"device": "any", "max_wall_s": min(MAX_WALL_S, o.deadline_s)}}
+        images = sum(s.count for d in deps if d.id in p["data"] for s in d.shards
+                     if f"data-o{d.id}-s{s.index:03d}" in inputs)
+        try:
+            job = _bounded_job(job, images=images)
+        except BuyerError as e:  # recorded and said; nothing escrowed
+            self.book.set_order(o.id, state="failed", reason=str(e))
+            events.append(f"order {o.id}: the train job cannot be posted: {e}")
+            return
         spec = self._put_spec(job)
         self.book.set_shard(o.id, 0, **spec)
         self.book.set_order(o.id, params={**p, "holdout_inputs": held}, state="posting")
@@ -509,6 +518,25 @@ class BuyerService:
         self.queue.close()
         self.book.close()
         self._orders_lock.release_all()
+
+
+def _bounded_job(job: dict, *, images: int | None = None) -> dict:
+    """`job` (a spec dict) checked as a miner will check it, before anything is escrowed: the
+    scene's bounds and the shard's pixel budget (jobs.render.spec.parse_render_params), and its
+    work (jobs.estimate); its wall-clock limit then follows from that work on a reference CPU,
+    not from the deadline. BuyerError (one line) when a miner would refuse it."""
+    from jobs.estimate import REFERENCE_RATES, estimate_job
+    from jobs.render.spec import parse_render_params
+
+    try:
+        if job["kind"] == "render":
+            parse_render_params(job["params"])
+        spec = parse_spec(job)
+        est = estimate_job(spec, images=images)
+    except (SceneError, SpecError) as e:
+        raise BuyerError(str(e)) from None
+    limit = est.time_limit_s(REFERENCE_RATES["cpu"], spec.resources.max_wall_s)
+    return {**job, "resources": {**job["resources"], "max_wall_s": limit}}
 
 
 def _check_terms(reward_wei: int, deadline_s: int, review_window_s: int) -> None:

@@ -8,10 +8,8 @@ calls BuyerService.step() (see app.buyer.service).
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
-import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +18,10 @@ from typing import Any
 from app.amounts import ntk_text
 from app.buyer.book import OrderBook, OrderStatus, ShardStatus
 from app.chain_clock import ChainClock
-from jobs.artifacts import ArtifactError, ArtifactStore
+from jobs.artifacts import ArtifactError, ArtifactRefused, ArtifactStore
 from jobs.cards import DatasetCard, parse_dataset_card
 from jobs.queue import FINAL, JobQueue, QueueError
+from jobs.render.dataset_card import card_from_tar
 from jobs.sandbox import find_bwrap
 from jobs.spec import JobSpec
 from wallet.errors import ContractRevert, TransactionFailed
@@ -34,8 +33,6 @@ MAX_VERIFY_RUNS = 3
 """A verify job that fails (not: finds the result bad) is run again, up to this many runs."""
 VERIFY_RETRY_MARGIN_S = 60
 """Another verify run is started only while the review window has this long left."""
-MAX_CARD_BYTES = 4 << 20
-"""The most a delivered dataset card (dataset.json) may weigh."""
 FETCH_GIVE_UP_S = 120
 """A result that still cannot be fetched this close to the end of its review window (chain
 seconds) is rejected: the buyer never pays for what it could not check."""
@@ -53,6 +50,8 @@ class Verifier:
     queue: JobQueue
     book: OrderBook
     clock: ChainClock
+    policy: Any = None
+    """jobs.url_policy.UrlPolicy for the miners' result URIs (strangers'); None trusts them."""
 
     def start(self, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
         """Fetch the result and queue its verify job (or settle at once when a check fails)."""
@@ -62,11 +61,15 @@ class Verifier:
             raise RuntimeError("cannot verify: the strict sandbox needs bubblewrap (install it, or set the sandbox "
                                "to basic)")
         try:
-            path = self.store.fetch(s.result_sha, s.result_uri)
+            path = self.store.fetch(s.result_sha, s.result_uri, policy=self.policy)
         except ArtifactError as e:
             if "hash mismatch" in str(e):
                 self.settle(o, s, False, {"check": "result does not match its hash"},
                             f"result does not match its hash: {e}", events)
+                return
+            if isinstance(e, ArtifactRefused):  # refused by the input policy, over the cap: waiting cannot mend it
+                self.settle(o, s, False, {"check": "the result cannot be fetched"},
+                            f"the result cannot be fetched: {e}", events)
                 return
             j = self.market.job(s.job_id)
             closes = (j.submitted_at or 0) + j.review_window_s
@@ -112,6 +115,7 @@ class Verifier:
             self.book.set_shard(o.id, s.index, state="submitted")  # lost with a reset queue: verify again
             return
         if q.state not in FINAL:
+            self._give_up_if_late(o, s, events)
             return
         if q.state == "failed" and q.attempts < MAX_VERIFY_RUNS:
             # the verify run itself died (killed, out of memory, a crash): never reject an honest
@@ -131,6 +135,22 @@ class Verifier:
             passed, figures = False, {"error": q.reason or q.state}
             reason = f"verification failed: {q.reason or q.state}"
         self.settle(o, s, passed, figures, reason, events)
+
+    def _give_up_if_late(self, o: OrderStatus, s: ShardStatus, events: list[str]) -> None:
+        """A verify job still running as the review window nears its end: stop it and reject.
+        A result the buyer could not check is never left to be released unverified."""
+        from wallet.market import JobStatus  # deferred: loads web3 (~1.5 s)
+
+        j = self.market.job(s.job_id)
+        closes = (j.submitted_at or 0) + j.review_window_s
+        if j.status != JobStatus.SUBMITTED or self.market.chain.latest_timestamp() + FETCH_GIVE_UP_S < closes:
+            return
+        try:
+            self.queue.request_cancel(s.verify_job)
+        except QueueError:
+            pass
+        self.settle(o, s, False, {"check": "verification did not finish in time"},
+                    "the result could not be verified before the review window closed", events)
 
     def settle(self, o: OrderStatus, s: ShardStatus, passed: bool, figures: dict, reason: str | None,
                events: list[str]) -> None:
@@ -215,17 +235,8 @@ def _fig_text(f: dict) -> str:
 
 
 def read_card_from_tar(path: Path) -> DatasetCard:
-    """dataset.json of a stored dataset folder (a tar), read without unpacking the rest;
-    ValueError (a CardError for a card that breaks its format) in one line otherwise."""
-    try:
-        with tarfile.open(path, mode="r:") as tar:
-            m = tar.getmember("dataset.json")
-            if not m.isreg() or m.size > MAX_CARD_BYTES:
-                raise ValueError("dataset.json is not a small regular file")
-            f = tar.extractfile(m)
-            assert f is not None
-            return parse_dataset_card(json.loads(f.read()))
-    except KeyError:
-        raise ValueError("the result holds no dataset.json") from None
-    except (tarfile.TarError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"the result is not a readable dataset folder ({e})") from None
+    """dataset.json of a stored dataset folder (a tar), read without unpacking the rest: capped,
+    decoded with depth limits and checked (jobs.render.dataset_card.card_from_tar), so a card
+    nested 200,000 deep is a reason to reject, never a crash; ValueError (one line) otherwise."""
+    return parse_dataset_card(card_from_tar(path))
+

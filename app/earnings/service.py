@@ -268,10 +268,12 @@ def fetch_json(url: str, *, timeout_s: float) -> Any:
         raise FeedError(f"{url} could not be read ({e or type(e).__name__})") from None
     if len(body) > MAX_FEED_BYTES:
         raise FeedError(f"{url} answered more than {MAX_FEED_BYTES} bytes")
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise FeedError(f"{url} did not answer JSON") from None
+    from common.safejson import SPEC_LIMITS, SafeJsonError, loads_bounded
+
+    try:  # a stranger's reply: decoded with a depth limit (a deep one must not overflow the C stack)
+        return loads_bounded(body, SPEC_LIMITS.but(max_bytes=MAX_FEED_BYTES), what="feed reply")
+    except SafeJsonError as e:
+        raise FeedError(f"{url} did not answer usable JSON ({e})") from None
 
 
 def _price(v: Any, what: str) -> float:

@@ -269,12 +269,16 @@ class SceneFileError(ValueError):
 
 def load_file(path: str | Path) -> dict:
     """A spec file's JSON data (not validated: the editor shows the errors at their fields)."""
+    from common.boundedfile import BoundedReadError, read_bounded
+    from common.safejson import SPEC_LIMITS, SafeJsonError, loads_bounded
+
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise SceneFileError(f"{p.name}: cannot read ({e.strerror or e})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    try:  # a scene file may come from anyone: capped, and decoded with a depth limit
+        data = loads_bounded(read_bounded(p, SPEC_LIMITS.max_bytes, what="scene file", follow_symlinks=True),
+                             SPEC_LIMITS, what="scene")
+    except BoundedReadError as e:
+        raise SceneFileError(f"{p.name}: cannot read ({str(e).split(': ', 1)[-1]})") from None
+    except SafeJsonError as e:
         raise SceneFileError(f"{p.name}: not a JSON file ({e})") from None
     if not isinstance(data, dict):
         raise SceneFileError(f"{p.name}: expected a JSON object (a scene spec)")

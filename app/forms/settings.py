@@ -30,6 +30,8 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    warning: str = ""
+    """A risk the form shows in plain sight beside the field, not only as its tooltip."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class SectionSpec:
 def _field_spec(name: str, field) -> FieldSpec | None:
     ann, optional = unwrap_optional(field.annotation)
     lo, hi = bounds(field.metadata)
-    common = dict(name=name, title=field.title or name, description=field.description or "", optional=optional)
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    common = dict(name=name, title=field.title or name, description=field.description or "", optional=optional,
+                  warning=str(extra.get("warning", "")))
     if typing.get_origin(ann) is Literal:
         return FieldSpec(kind="choice", choices=tuple(str(a) for a in typing.get_args(ann)), **common)
     if ann is bool:

@@ -10,12 +10,10 @@ calls MinerService.step().
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from app.chain_clock import ChainClock
@@ -26,10 +24,15 @@ from app.miner.fleet import Fleet
 from app.miner.transient import is_transient
 from app.runtime import resolve_uri
 from gpu.bench import BenchStore
-from jobs.artifacts import ArtifactError, ArtifactStore
+from common.boundedfile import BoundedReadError, read_bounded
+from common.safejson import SPEC_LIMITS
+from jobs.artifacts import ArtifactError, ArtifactRefused, ArtifactStore
+from jobs.estimate import WorkEstimate, bounded_spec
 from jobs.execute import device_fits
 from jobs.queue import JobQueue, QueueError
-from jobs.spec import JobSpec, SpecError, parse_spec
+from jobs.render.spec import SceneError, SceneSpec, parse_scene_bytes
+from jobs.spec import JobSpec, SpecError, load_market_spec
+from jobs.url_policy import UrlPolicy
 from wallet.errors import ContractRevert, InsufficientFunds
 
 log = logging.getLogger("app.miner.service")
@@ -42,6 +45,9 @@ SUBMIT_MARGIN_S = 30.0
 """Time kept for packing, uploading and the submit transaction."""
 MAX_FETCH_TRIES = 5
 """A spec or input that cannot be fetched is retried this many times (with backoff), then skipped."""
+SPEC_FETCH_S = 30.0
+"""The most a spec (at most SPEC_LIMITS.max_bytes) may take to arrive: a node that never answers
+holds one pass this long, not the miner's whole day."""
 
 
 @dataclass(kw_only=True, eq=False)
@@ -62,23 +68,53 @@ class Claims:
     queue_id: Callable[[int], str]
     running: Callable[[], Mapping[str, Any]]
     retry_delay_s: Callable[[int], float]
+    policy: Callable[[], UrlPolicy] = UrlPolicy
+    """What a stranger's URIs may name (app.runtime.input_policy, as the settings say now)."""
 
     # ---- specs and inputs -----------------------------------------------------------------
     def load_spec(self, spec_sha: str, spec_uri: str) -> JobSpec:
-        """The market spec as a JobSpec (fetched and checked against its hash), or raises."""
-        path = self.store.fetch(spec_sha, spec_uri)
-        return parse_spec(json.loads(Path(path).read_text(encoding="utf-8")))
+        """The market spec as a JobSpec (fetched under the input policy, at most
+        SPEC_LIMITS.max_bytes, checked against its hash, then decoded with limits), or raises."""
+        policy = self.policy().capped(max_bytes=SPEC_LIMITS.max_bytes, timeout_s=SPEC_FETCH_S)
+        return load_market_spec(self.store.fetch(spec_sha, spec_uri, policy=policy))
 
     def _fetch_inputs(self, spec: JobSpec, spec_uri: str) -> dict[str, pricing.InputStats]:
-        """Every input in the local store (hash-checked); its image count, for pricing."""
+        """Every input in the local store (fetched under the input policy, hash-checked); its
+        image count, for the work estimate."""
         out = {}
         for name, ref in spec.inputs.items():
             try:
-                path = self.store.fetch(ref.sha256, resolve_uri(ref.uri, spec_uri))
+                path = self.store.fetch(ref.sha256, resolve_uri(ref.uri, spec_uri), policy=self.policy())
             except ArtifactError as e:
-                raise ArtifactError(f"input {name!r}: {e}") from None
+                raise type(e)(f"input {name!r}: {e}") from None  # ArtifactRefused stays final
             out[name] = pricing.count_images(path, ref.type == "dir")
         return out
+
+    def _input_scene(self, spec: JobSpec) -> SceneSpec | None:
+        """The scene of a render or verify-render job given as its `scene` input (already in the
+        store), read capped and decoded with limits; None when the params hold it."""
+        ref = spec.inputs.get("scene")
+        if ref is None or spec.kind not in ("render", "verify-render"):
+            return None
+        try:
+            return parse_scene_bytes(read_bounded(self.store.path(ref.sha256), SPEC_LIMITS.max_bytes, what="scene"))
+        except (BoundedReadError, SceneError) as e:
+            raise SpecError(f"input 'scene': {e}") from None
+
+    def estimate(self, spec: JobSpec, spec_uri: str) -> WorkEstimate:
+        """The job's work from its spec and fetched inputs (EstimateError, a SpecError, when it
+        cannot be told or is beyond any device: a poison spec is skipped before claiming)."""
+        return pricing.estimate(spec, self._fetch_inputs(spec, spec_uri), scene=self._input_scene(spec))
+
+    def _slowest_rate(self, spec: JobSpec) -> pricing.DeviceRate:
+        """The slowest rate among this rig's devices that fit the job: its time limits then hold
+        on whichever device the scheduler picks."""
+        devs = {d.device_id: d for d in self.fleet.job_devices()}
+        speeds = [self._speed(s) for s in self.fleet.states
+                  if s.info.key in devs and device_fits(spec.resources, devs[s.info.key])]
+        if not speeds:
+            return pricing.DEFAULT_SPEED["cpu"].rate
+        return pricing.DeviceRate(min(x.render_fps for x in speeds), min(x.gflops for x in speeds))
 
     # ---- the states before a run ----------------------------------------------------------
     def confirm(self, r: MarketJobRow) -> None:
@@ -100,11 +136,28 @@ class Claims:
         spec = self.load_spec(r.spec_sha, r.spec_uri)
         inputs = {k: v.model_dump() | {"uri": resolve_uri(v.uri, r.spec_uri)} for k, v in spec.inputs.items()}
         spec = JobSpec.model_validate(spec.model_dump() | {"id": self.queue_id(r.job_id), "inputs": inputs})
+        spec = self._bounded(spec, r.spec_uri)
         try:
             self.queue.add(spec)
         except QueueError:
             pass  # already queued or running (a restart between add and the state change)
         self.db.set(r.job_id, state="running")
+
+    def _bounded(self, spec: JobSpec, spec_uri: str) -> JobSpec:
+        """`spec` as the miner runs it: its wall-clock limit from the work estimate (not the
+        order's deadline) and a no-progress limit (resources.max_silent_s), both on the slowest
+        device that fits, so a poisoned job ends long before the deadline."""
+        try:
+            est = self.estimate(spec, spec_uri)
+        except (SpecError, ArtifactError, ValueError) as e:  # told at claim time; a restart may not tell it
+            log.warning("market job %s: no work estimate (%s); its own limits apply", spec.id, e)
+            return spec
+        rate = self._slowest_rate(spec)
+        spec = bounded_spec(spec, est, rate)
+        silent = min(est.no_progress_s(rate), spec.resources.max_wall_s)
+        if spec.resources.max_silent_s is None or silent < spec.resources.max_silent_s:
+            spec = spec.model_copy(update={"resources": spec.resources.model_copy(update={"max_silent_s": silent})})
+        return spec
 
     # ---- claiming ------------------------------------------------------------------------
     def free_slots(self) -> int:
@@ -118,9 +171,8 @@ class Claims:
             res = None
         return pricing.speed_from_bench(res, s.info.kind)
 
-    def quote(self, o: OpenJob, spec: JobSpec, stats: dict[str, pricing.InputStats]) -> PricingDecision:
+    def quote(self, o: OpenJob, spec: JobSpec, size: WorkEstimate) -> PricingDecision:
         """The best device for a job: claim, or why not (below floor, too slow, no device)."""
-        size = pricing.job_size(spec.kind, spec.params, stats)
         devs = {d.device_id: d for d in self.fleet.job_devices()}
         running = self.fleet.running_by_key(self.running())
         left = o.deadline - max(self.clock.now, time.time())
@@ -131,12 +183,16 @@ class Claims:
                 continue
             if running.get(s.info.key, 0) >= self.fleet.capacity(s):
                 continue
-            sec = pricing.expected_seconds(size, self._speed(s))
+            sec = size.seconds(self._speed(s).rate)
             per_h = pricing.ntk_per_hour(o.reward_wei, sec)
             floor = self.ctx.settings.device(s.info.key).price_floor_ntk_per_hour
             if per_h < floor:
                 d = PricingDecision(time.time(), o.job_id, s.info.key, o.kind, o.reward_wei, sec, per_h, floor,
                                     "below floor", f"{per_h:.4g} NTK/h < floor {floor:g} ({size.note})")
+            elif sec > spec.resources.max_wall_s:  # the job's own limit would stop it on this device
+                d = PricingDecision(time.time(), o.job_id, s.info.key, o.kind, o.reward_wei, sec, per_h, floor,
+                                    "too slow", f"expected {sec:.0f} s, over the job's own limit of "
+                                                f"{spec.resources.max_wall_s:.0f} s ({size.note})")
             elif sec * SAFETY + SUBMIT_MARGIN_S > left:
                 d = PricingDecision(time.time(), o.job_id, s.info.key, o.kind, o.reward_wei, sec, per_h, floor,
                                     "too slow", f"expected {sec:.0f} s, {left:.0f} s left before the deadline")
@@ -187,10 +243,9 @@ class Claims:
                 spec = self.load_spec(o.spec_sha, o.spec_uri)
                 if spec.kind not in pricing.MARKET_KINDS[o.kind]:
                     raise SpecError(f"spec engine {spec.kind!r} is not a {o.kind} job")
-                stats = self._fetch_inputs(spec, o.spec_uri)
-                d = self.quote(o, spec, stats)
-            except (ArtifactError, OSError) as e:
-                self._skip(o, f"cannot fetch: {e}", transient="hash mismatch" not in str(e))
+                d = self.quote(o, spec, self.estimate(spec, o.spec_uri))
+            except (ArtifactError, OSError) as e:  # refused or not the hash: skipped at once; away: retried
+                self._skip(o, f"cannot fetch: {e}", transient=not isinstance(e, ArtifactRefused))
                 continue
             except (SpecError, ValueError) as e:  # PricingError is a ValueError
                 self._skip(o, f"unusable spec: {e}")
@@ -231,3 +286,4 @@ def _refused_before_sending(e: BaseException) -> bool:
     too little ETH or NTK for the stake): nothing can be on the chain. Anything else (RPC gone
     or a receipt timeout after sending) may have claimed the job."""
     return isinstance(e, (ContractRevert, InsufficientFunds))
+

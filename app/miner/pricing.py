@@ -1,25 +1,12 @@
 """Job pricing for the miner: how long a market job should take on a device, what it pays per
 device-hour, and how an auto-priced floor moves.
 
-The time model (coarse on purpose; every constant is a documented assumption, checked only
-against the figures in FACTS.md and the benchmarks of this machine):
-
-- A device's speed comes from its stored benchmark (`kminer bench`): fp32 matmul GFLOP/s
-  and labelled render frames/s at 640x480 on the bench scene. Without a benchmark the
-  device kind's default (DEFAULT_SPEED) is used, marked as a guess.
-- render: seconds = STARTUP_S + frames x frame_s, with
-  frame_s = SCENE_FACTOR x (FIXED_SHARE + (1 - FIXED_SHARE) x pixels / (640 x 480)) / fps.
-  A part of each frame's cost (scene building in Python, readback) does not shrink with the
-  pixel count; real scenes hold more objects than the bench scene (SCENE_FACTOR).
-- train: seconds = STARTUP_S + epochs x images x input pixels x FLOP_PER_PIXEL[arch] / FLOP/s.
-  FLOP_PER_PIXEL is "effective" FLOP at benchmark efficiency, calibrated on centernet-s:
-  17.7 images/s at 320x240 on a CPU benching 59.5 GFLOP/s -> 59.5e9 / (17.7 x 76800) ~ 44e3.
-  The other architectures are scaled by their width (an assumption, not a measurement).
-- infer: images x pixels (640 x 480 assumed: image sizes are unknown before the job runs)
-  x INFER_SHARE x FLOP_PER_PIXEL of a mid-size detector.
-- verify-render: `sample` frames (default 5) re-rendered at 640x480.
-- verify-train: the held-out images evaluated once: images x input pixels x INFER_SHARE x
-  FLOP_PER_PIXEL[arch of the card, centernet-s assumed].
+The time model is jobs.estimate's (one model for the miner's quotes, its time limits and the
+no-progress timeout; its constants and their calibration are documented there): a job's work
+is told from its validated spec (scene bounds and pixel budgets included) and the image count
+of its fetched inputs, and timed on a device's benchmark (`kminer bench`: fp32 matmul GFLOP/s
+and labelled 640x480 render frames/s), or on its class's reference rate when it has none
+(DEFAULT_SPEED, marked as a guess).
 
 NTK per device-hour = reward (NTK) / expected hours. Money stays integer wei until this one
 division for display and comparison with the floor (a float in NTK/h, as the setting is).
@@ -35,22 +22,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from app.amounts import ntk_float
+from jobs.estimate import REFERENCE_RATES, DeviceRate, WorkEstimate, estimate_job
+from jobs.render.spec import SceneSpec
+from jobs.spec import JobSpec
 
-REF_PIXELS = 640 * 480
-STARTUP_S = 8.0
-"""Worker start, sandbox, imports (torch or pyrender) and output packing, per job."""
-SCENE_FACTOR = 4.0
-FIXED_SHARE = 0.5
-INFER_SHARE = 1.0 / 3.0
-"""A forward pass costs about a third of a training step (forward + backward)."""
-FLOP_PER_PIXEL: dict[str, float] = {
-    "centernet-xs": 4e3, "centernet-s": 44e3, "centernet-m": 2.2e5,
-    "classifier-xs": 2e3, "classifier-s": 8e3,
-    "tv-fasterrcnn-mobilenet": 1.5e5, "tv-retinanet": 1.2e6, "tv-ssdlite": 6e4,
-}
-DEFAULT_ARCH = "centernet-s"
-DEFAULT_INPUT = {"centernet-xs": (128, 96), "centernet-s": (320, 240), "centernet-m": (512, 384),
-                 "classifier-xs": (32, 32), "classifier-s": (64, 64)}
 IMAGE_EXT = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"P5", b"P6")
 MARKET_KINDS = {"render": ("render",), "train": ("train",), "infer": ("infer",),
@@ -71,8 +46,15 @@ class DeviceSpeed:
     measured: bool
     """False: the kind's default, no benchmark stored."""
 
+    @property
+    def rate(self) -> DeviceRate:
+        """This speed as jobs.estimate takes it."""
+        return DeviceRate(self.render_fps, self.gflops)
 
-DEFAULT_SPEED = {"cpu": DeviceSpeed(50.0, 10.0, False), "cuda": DeviceSpeed(5000.0, 100.0, False)}
+
+DEFAULT_SPEED = {"cpu": DeviceSpeed(REFERENCE_RATES["cpu"].gflops, REFERENCE_RATES["cpu"].render_fps, False),
+                 "cuda": DeviceSpeed(REFERENCE_RATES["gpu"].gflops, REFERENCE_RATES["gpu"].render_fps, False)}
+"""Per device kind without a benchmark: jobs.estimate's reference rates."""
 
 
 def speed_from_bench(result: Mapping[str, Any] | None, device_kind: str) -> DeviceSpeed:
@@ -86,17 +68,6 @@ def speed_from_bench(result: Mapping[str, Any] | None, device_kind: str) -> Devi
     ok_g = isinstance(g, (int, float)) and g > 0
     ok_f = isinstance(f, (int, float)) and f > 0
     return DeviceSpeed(float(g) if ok_g else d.gflops, float(f) if ok_f else d.render_fps, ok_g or ok_f)
-
-
-@dataclass(frozen=True)
-class JobSize:
-    """What a job asks of a device: rendered frames and their pixels, or FLOP of torch work."""
-
-    engine: str
-    frames: int = 0
-    pixels: int = 0
-    flop: float = 0.0
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,64 +96,18 @@ def count_images(path: Path, is_dir: bool) -> InputStats:
     return InputStats(n, True)
 
 
-def _scene_frames(params: Mapping[str, Any]) -> tuple[int, int]:
-    scene = params.get("scene") if isinstance(params.get("scene"), dict) else {}
-    out = scene.get("outputs") or {}
-    w, h = int(out.get("width", 640)), int(out.get("height", 480))
-    if params.get("count") is not None:
-        n = int(params["count"])
-    else:
-        n = int(out.get("count", 1)) - int(params.get("start", 0))
-    return max(1, n), max(1, w * h)
-
-
-def _dataset_images(inputs: Mapping[str, InputStats]) -> int:
+def dataset_images(inputs: Mapping[str, InputStats]) -> int:
+    """Images in a job's data inputs (a model's files are not data)."""
     return sum(s.images for k, s in inputs.items() if k not in ("model", "weights"))
 
 
-def job_size(engine: str, params: Mapping[str, Any], inputs: Mapping[str, InputStats] | None = None) -> JobSize:
-    """The size of a spec (`engine` is the spec's kind); `inputs` as counted by `count_images`."""
-    inputs = inputs or {}
-    try:
-        if engine == "render":
-            n, px = _scene_frames(params)
-            return JobSize(engine, frames=n, pixels=px, note=f"{n} frames of {px} px")
-        if engine == "verify-render":
-            n = max(1, int(params.get("sample", 5)))
-            return JobSize(engine, frames=n, pixels=REF_PIXELS, note=f"{n} sampled frames re-rendered")
-        if engine in ("train", "verify-train"):
-            arch = str(params.get("arch", DEFAULT_ARCH))
-            size = params.get("input_size") or DEFAULT_INPUT.get(arch, (320, 240))
-            px = int(size[0]) * int(size[1])
-            images = _dataset_images(inputs)
-            if images <= 0:
-                raise PricingError("no images in the dataset inputs")
-            per = FLOP_PER_PIXEL.get(arch, FLOP_PER_PIXEL[DEFAULT_ARCH])
-            if engine == "train":
-                epochs = max(1, int(params.get("epochs", 10)))
-                return JobSize(engine, pixels=px, flop=epochs * images * px * per,
-                               note=f"{epochs} epochs x {images} images x {px} px ({arch})")
-            return JobSize(engine, pixels=px, flop=images * px * per * INFER_SHARE,
-                           note=f"{images} held-out images x {px} px ({arch})")
-        if engine == "infer":
-            images = _dataset_images(inputs)
-            if images <= 0:
-                raise PricingError("no images in the inputs")
-            return JobSize(engine, pixels=REF_PIXELS, flop=images * REF_PIXELS * FLOP_PER_PIXEL[DEFAULT_ARCH] * INFER_SHARE,
-                           note=f"{images} images")
-    except (TypeError, ValueError, IndexError) as e:
-        if isinstance(e, PricingError):
-            raise
-        raise PricingError(f"cannot tell the size of the {engine} job: {e}") from None
-    raise PricingError(f"no pricing model for engine {engine!r}")
-
-
-def expected_seconds(size: JobSize, speed: DeviceSpeed) -> float:
-    """Expected wall seconds of a job of `size` on a device of `speed` (see the module docstring)."""
-    if size.frames:
-        frame_s = SCENE_FACTOR * (FIXED_SHARE + (1 - FIXED_SHARE) * size.pixels / REF_PIXELS) / speed.render_fps
-        return STARTUP_S + size.frames * frame_s
-    return STARTUP_S + size.flop / (speed.gflops * 1e9)
+def estimate(spec: JobSpec, inputs: Mapping[str, InputStats] | None = None,
+             scene: SceneSpec | None = None) -> WorkEstimate:
+    """The work of `spec` (jobs.estimate.estimate_job), its inputs as counted by `count_images`;
+    `scene`: the scene given as an input file. EstimateError (a SpecError, one line) when the
+    work cannot be told or is beyond any device: a poison spec is refused before claiming."""
+    images = dataset_images(inputs or {})
+    return estimate_job(spec, images=images if images > 0 else None, scene=scene)
 
 
 def ntk_per_hour(reward_wei: int, seconds: float) -> float:

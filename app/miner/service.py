@@ -112,7 +112,8 @@ class MinerService:
         self._ledger = ledger
         self._indexer = indexer
         self.queue = open_queue(ctx)
-        self.cfg = runtime_config(ctx, sandbox=sandbox)
+        self.cfg = runtime_config(ctx, sandbox=sandbox, local_chain=market.chain.embedded)
+        self.cfg.is_market_job = lambda qid: self.market_id(qid) is not None  # never under basic unless allowed
         self.store = self.cfg.store
         self.namespace = f"{market.chain.chain_id}-{market.deployment.job_market[2:10].lower()}"
         self._qprefix = f"market-{self.namespace}-"
@@ -128,7 +129,8 @@ class MinerService:
         self.claims = Claims(ctx=ctx, db=self.db, store=self.store, market=market, account=account, queue=self.queue,
                              bench=bench if bench is not None else BenchStore(ctx.paths.bench_file), fleet=self.fleet,
                              clock=self.clock, queue_id=self.queue_id, running=self.scheduler.running,
-                             retry_delay_s=lambda tries: min(self.backoff_cap_s, self.backoff_first_s * 2 ** tries))
+                             retry_delay_s=lambda tries: min(self.backoff_cap_s, self.backoff_first_s * 2 ** tries),
+                             policy=lambda: self.cfg.url_policy)
         self.submission = Submission(db=self.db, queue=self.queue, store=self.store, market=market, account=account,
                                      ledger=ledger, scheduler=self.scheduler, fleet=self.fleet, clock=self.clock,
                                      progress=self.progress, queue_id=self.queue_id)
@@ -199,6 +201,22 @@ class MinerService:
             return ""
         left = max(0, round(self._retry_at - time.monotonic()))
         return f"waiting for {self._waiting_on} (retry in {left} s)"
+
+    def sandbox_line(self) -> str:
+        """The sandbox level and what it means for market jobs, e.g. "Sandbox: strict" or
+        "Sandbox: basic (market jobs refused)" (jobs.level_policy.market_line)."""
+        from jobs.level_policy import market_line
+        from jobs.sandbox import level_report
+
+        return market_line(self.cfg.level, available=level_report(self.cfg.level).available,
+                           allow_market_jobs_basic=self.cfg.allow_market_jobs_basic)
+
+    def job_settings_changed(self) -> None:
+        """Take the job settings that may change while mining: market jobs under basic, and the
+        input policy (trusted hosts, the shared folder). Call it from the stepping thread."""
+        fresh = runtime_config(self.ctx, sandbox=self.cfg.level, local_chain=self.market.chain.embedded)
+        self.cfg.allow_market_jobs_basic = fresh.allow_market_jobs_basic
+        self.cfg.url_policy = fresh.url_policy
 
     @property
     def backoff_s(self) -> float:

@@ -26,10 +26,14 @@ from typing import Iterable
 
 from app.amounts import ntk_text
 from app.context import AppContext
+from app.models.provenance import FirstListings, provenance
 from app.models.try_run import TryHandle, check_images, run_try, save_annotated
 from app.models.types import BuyQuote, ModelError, ModelListing, OwnedModel, Purchase, SellerReputation
 from app.resources import resource_path
-from common.fsutil import sha256_file
+from app.runtime import input_policy
+from common.fsutil import atomic_write_json, sha256_file
+from common.safejson import CARD_LIMITS
+from common.textsafe import safe_line
 from jobs.artifacts import ArtifactError, ArtifactStore
 from jobs.train import TrainError
 from jobs.cards import CardError, ModelCard, parse_model_card
@@ -53,6 +57,8 @@ BUY_GAS = 150_000
 """Gas limits of the approve and buy transactions (as MarketClient sends them on the local chain)."""
 
 MAX_PIXELS = 40_000_000
+CARD_FETCH_S = 20.0
+"""The most a listing's card (at most CARD_LIMITS.max_bytes) may take to arrive."""
 
 
 # --- URIs ---------------------------------------------------------------------------------------
@@ -76,10 +82,10 @@ def sibling_uri(uri: str, name: str) -> str:
 
 def display_name(card: ModelCard | None, uri: str, listing_id: int) -> str:
     if card is not None and card.name and card.name.strip():
-        return card.name.strip()[:80]
+        return safe_line(card.name.strip()[:80])  # a stranger's text: never a terminal escape
     parts = [p for p in re.split(r"[/\\]", uri.split("#", 1)[0]) if p]
     if len(parts) >= 2 and parts[-1].endswith(".json"):
-        folder = parts[-2]
+        folder = safe_line(parts[-2][:80])
         if not re.fullmatch(r"[0-9a-f]{64}", folder):
             return folder.replace("-", " ").replace("_", " ").capitalize()
     return f"Model #{listing_id}"
@@ -165,8 +171,10 @@ class ModelService:
         sales = self._sales()
         reps: dict[str, SellerReputation] = {}
         out = []
+        first = FirstListings()
         for lid in range(1, self.listing_count() + 1):
             raw = m.listing(lid)
+            self._note_first(first, raw, me)
             if not raw.active and not include_inactive:
                 continue
             if raw.owner not in reps:
@@ -175,7 +183,7 @@ class ModelService:
                                                    None if sales is None else sales.get(raw.owner, 0))
             mine = me is not None and raw.owner.lower() == me.lower()
             owned = mine or (me is not None and m.has_purchased(lid, me))
-            out.append(self._describe(raw, reps[raw.owner], owned=owned, mine=mine))
+            out.append(self._describe(raw, reps[raw.owner], owned=owned, mine=mine, first=first))
         return out
 
     def listing(self, listing_id: int) -> ModelListing:
@@ -190,7 +198,18 @@ class ModelService:
                                None if sales is None else sales.get(raw.owner, 0))
         me = self._me()
         mine = me is not None and raw.owner.lower() == me.lower()
-        return self._describe(raw, rep, owned=mine or (me is not None and m.has_purchased(listing_id, me)), mine=mine)
+        first = FirstListings()
+        for lid in range(1, listing_id + 1):  # who listed these weights first (cards are cached)
+            self._note_first(first, raw if lid == listing_id else m.listing(lid), me)
+        return self._describe(raw, rep, owned=mine or (me is not None and m.has_purchased(listing_id, me)), mine=mine,
+                              first=first)
+
+    def _note_first(self, first: FirstListings, raw, me: str | None) -> None:
+        try:
+            card, _ = self._card(raw.card_hash, raw.uri, mine=me is not None and raw.owner.lower() == me.lower())
+        except ModelError:
+            return
+        first.note(raw.id, raw.owner, card.weights.sha256)
 
     def _sales(self) -> dict[str, int] | None:
         try:
@@ -209,11 +228,21 @@ class ModelService:
         finally:
             idx.close()
 
-    def _card(self, card_hash: str, uri: str) -> tuple[ModelCard, Path]:
-        """The card of a listing, fetched into the store and checked against its hash."""
+    def _policy(self, *, mine: bool):
+        """What a listing's URIs may name (app.runtime.input_policy): a stranger's never a file
+        of this machine (off the embedded chain) nor a private address; the user's own may."""
+        from dataclasses import replace
+
+        p = input_policy(self.ctx, local_chain=self._market().chain.embedded)
+        return replace(p, allow_local_files=True) if mine else p
+
+    def _card(self, card_hash: str, uri: str, *, mine: bool = False) -> tuple[ModelCard, Path]:
+        """The card of a listing, fetched into the store (under the input policy, at most
+        CARD_LIMITS.max_bytes) and checked against its hash."""
         sha = card_hash.removeprefix("0x").lower()
+        policy = self._policy(mine=mine).capped(max_bytes=CARD_LIMITS.max_bytes, timeout_s=CARD_FETCH_S)
         try:
-            path = self.store.fetch(sha, resolve_uri(uri))
+            path = self.store.fetch(sha, resolve_uri(uri), policy=policy)
         except ArtifactError as e:
             raise ModelError(f"the model card could not be fetched or does not match its hash: {e}") from None
         if sha not in self._cards:
@@ -225,18 +254,21 @@ class ModelService:
             self._cards[sha] = card
         return self._cards[sha], path
 
-    def _describe(self, raw, seller: SellerReputation, *, owned: bool, mine: bool) -> ModelListing:
+    def _describe(self, raw, seller: SellerReputation, *, owned: bool, mine: bool,
+                  first: FirstListings | None = None) -> ModelListing:
         base = dict(listing_id=raw.id, owner=raw.owner, active=raw.active, price_wei=raw.price_wei,
-                    card_hash=raw.card_hash, uri=raw.uri, seller=seller, owned=owned, mine=mine)
+                    card_hash=raw.card_hash, uri=safe_line(raw.uri), seller=seller, owned=owned, mine=mine)
         try:
-            card, _ = self._card(raw.card_hash, raw.uri)
+            card, _ = self._card(raw.card_hash, raw.uri, mine=mine)
         except ModelError as e:
-            return ModelListing(name=display_name(None, raw.uri, raw.id), card_ok=False, problem=str(e), **base)
+            return ModelListing(name=display_name(None, raw.uri, raw.id), card_ok=False, problem=safe_line(str(e)),
+                                provenance_note="the card could not be read", **base)
+        how, why = provenance(raw.owner, card.seller, card.weights.sha256, raw.id, first or FirstListings())
         return ModelListing(name=display_name(card, raw.uri, raw.id), card_ok=True,
                             problem=None if raw.active else "no longer for sale", task=card.task,
-                            arch=card.arch, classes=tuple(card.classes), metrics=card_metrics(card),
-                            input_size=card.input_size, num_params=card.num_params,
-                            weights_bytes=card.weights.bytes, **base)
+                            arch=safe_line(card.arch), classes=tuple(safe_line(c) for c in card.classes),
+                            metrics=card_metrics(card), input_size=card.input_size, num_params=card.num_params,
+                            weights_bytes=card.weights.bytes, provenance=how, provenance_note=why, **base)
 
     # -- buying (chain) ------------------------------------------------------------------------------
     def quote(self, listing_id: int) -> BuyQuote:
@@ -307,6 +339,8 @@ class ModelService:
         except (TrainError, CardError) as e:
             raise ModelError(str(e)) from None
         card_path = Path(folder) / "model_card.json" if Path(folder).is_dir() else Path(folder)
+        seller = self.wallet.address
+        card = self._seal(raw, card, card_path, seller, uri=uri)
         want = card.weights.sha256
         if not weights.is_file():
             raise ModelError(f"weights file {weights.name} named by the card is missing")
@@ -319,15 +353,35 @@ class ModelService:
                               uri=uri or card_path.resolve().as_uri(), price_wei=price_wei)
         return lid
 
+    @staticmethod
+    def _seal(raw: dict, card: ModelCard, card_path: Path, seller: str, *, uri: str | None) -> ModelCard:
+        """The card as it will be listed: naming `seller` (its maker), so the market can show the
+        listing as verified (app.models.provenance). A card without a seller gets this one,
+        written into the card file; a card naming another seller is not this seller's to list."""
+        if card.seller is not None:
+            if card.seller.lower() != seller.lower():
+                raise ModelError(f"this card names seller {card.seller}: it is not yours to list (list a model "
+                                 "you made; a copy shows as copied on the market)")
+            return card
+        if uri is not None:
+            raise ModelError(f'the card does not name its seller: add "seller": "{seller}" to {card_path.name} '
+                             "and publish that file at --uri (or list without --uri, which adds it)")
+        try:
+            atomic_write_json(card_path, {**raw, "seller": seller})
+        except OSError as e:
+            raise ModelError(f"cannot write the seller into {card_path}: {e.strerror or e}") from None
+        return parse_model_card({**raw, "seller": seller})
+
     def _checked_weights(self, raw) -> tuple[ModelCard, str, str]:
         """(card, weights sha256, weights file name) of a listing, the weights fetched into the
         store and checked against the card; ModelError if they cannot be had or do not match."""
-        card, _ = self._card(raw.card_hash, raw.uri)
+        mine = raw.owner.lower() == (self._me() or "").lower()
+        card, _ = self._card(raw.card_hash, raw.uri, mine=mine)
         wsha, wname = card.weights.sha256, card.weights.file
         if not isinstance(wsha, str) or not re.fullmatch(r"[0-9a-f]{64}", wsha):
             raise ModelError("the model card does not give its weights' sha256; it cannot be checked")
         try:
-            self.store.fetch(wsha, resolve_uri(sibling_uri(raw.uri, wname)))
+            self.store.fetch(wsha, resolve_uri(sibling_uri(raw.uri, wname)), policy=self._policy(mine=mine))
         except ArtifactError as e:
             raise ModelError(f"the weights could not be fetched or do not match the card: {e}") from None
         return card, wsha, wname

@@ -10,7 +10,6 @@ never blocks. Used through app.models.ModelService.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import threading
@@ -24,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from app.models.types import ModelError, OwnedModel
 from app.runtime import parse_device, runtime_config
+from common.safejson import CARD_LIMITS, load_file
 from jobs.artifacts import ArtifactError
 from jobs.execute import Attempt, execute_attempt
 from jobs.queue import JobQueue
@@ -169,7 +169,9 @@ def run_try(ctx, store, model: OwnedModel, photos: Iterable[Path], *, score_thre
 
     try:
         store.materialize(rec.output_sha, dest, kind="dir")
-        doc = json.loads((dest / "results.json").read_text(encoding="utf-8"))
+        doc = load_file(dest / "results.json", CARD_LIMITS, what="results", root=dest)  # capped, depth-limited
+        if not isinstance(doc, dict):
+            raise ValueError("results.json is not an object")
     except (ArtifactError, OSError, ValueError) as e:
         raise ModelError(f"the model's results could not be read: {e}") from None
     images = []

@@ -55,6 +55,12 @@ class ModelListing:
     owned: bool = False
     """Bought by the current account (or listed by it)."""
     mine: bool = False
+    provenance: str = "unverified"
+    """verified: the card names this listing's seller (whose key signed the listing transaction);
+    unverified: the card names no seller (or could not be read); copied: the card names another
+    seller, or the same weights were listed earlier by another seller."""
+    provenance_note: str = ""
+    """One line saying why (which seller the card names, which listing was first)."""
 
     @property
     def headline(self) -> tuple[str, float] | None:

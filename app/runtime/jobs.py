@@ -10,25 +10,55 @@ from pathlib import Path
 
 from app.context import AppContext
 from common.device_id import DeviceId
+from common.textsafe import safe_line
 from jobs.artifacts import ArtifactError, ArtifactStore
+from jobs.attempt_files import log_tail
 from jobs.execute import Device, RuntimeConfig
 from jobs.queue import JobQueue
 from jobs.sandbox import resolve_level
+from jobs.url_policy import UrlPolicy
 
 
 def open_queue(ctx: AppContext) -> JobQueue:
     return JobQueue(ctx.paths.jobs_db)
 
 
-def runtime_config(ctx: AppContext, *, sandbox: str | None = None) -> RuntimeConfig:
-    """The runtime as the settings say (`sandbox` overrides the level for one run)."""
+def runtime_config(ctx: AppContext, *, sandbox: str | None = None, local_chain: bool = False) -> RuntimeConfig:
+    """The runtime as the settings say (`sandbox` overrides the level for one run); market jobs'
+    input URIs under `input_policy` (`local_chain`: the market is the embedded chain)."""
     s = ctx.settings.jobs
     level = resolve_level(sandbox or s.sandbox)
     p = ctx.paths
     hide = [p.data_dir, p.config_dir, p.log_dir, p.cache_dir, Path.home()]
     return RuntimeConfig(jobs_dir=p.jobs_dir, store=ArtifactStore(p.artifacts_dir, remote=s.artifact_store_url), level=level,
                          allow_code_jobs_basic=s.allow_code_jobs_basic, max_output_mb=s.max_output_mb, hide=hide,
-                         nice=s.priority)
+                         nice=s.priority, allow_market_jobs_basic=s.allow_market_jobs_basic,
+                         url_policy=input_policy(ctx, local_chain=local_chain))
+
+
+def input_policy(ctx: AppContext, *, local_chain: bool = False) -> UrlPolicy:
+    """What URIs a stranger's spec, result or card may name (jobs.url_policy): public http(s)
+    hosts, the hosts the user trusts (`jobs.input_hosts`), the fsspec scheme of the shared store
+    the user chose (s3://...), and local files only inside this home's artifact store and the
+    shared store folder. On the embedded chain every party is this machine's user, so local
+    files are allowed there."""
+    s = ctx.settings.jobs
+    roots = {str(ctx.paths.artifacts_dir)}
+    shared = s.artifact_store_url or ""
+    scheme = shared.split("://", 1)[0].lower() if "://" in shared else ""
+    if scheme == "file":
+        from urllib.parse import urlsplit
+        from urllib.request import url2pathname
+
+        roots.add(url2pathname(urlsplit(shared).path))
+    remote = frozenset({scheme}) if scheme and scheme != "file" else frozenset()  # the store the user chose (s3...)
+    return UrlPolicy(allow_hosts=s.input_host_set(), local_roots=frozenset(roots), allow_local_files=local_chain,
+                     fsspec_schemes=remote)
+
+
+def stranger_text(text: str | None) -> str | None:
+    """A reason or note a job (a stranger) may have written, as one line safe to show."""
+    return None if text is None else safe_line(text, max_chars=2000)
 
 
 def parse_device(text: str, *, cpu_slots: int = 1) -> Device:
@@ -80,6 +110,7 @@ class JobsService:
         rows.sort(key=lambda r: r["updated_at"], reverse=True)
         miner = getattr(self.market, "miner", None)
         for r in rows:
+            r["reason"], r["kind"] = stranger_text(r["reason"]), stranger_text(r["kind"])
             r["device"] = self.device_label(r["device_id"])
             r.update(market_job=None, buyer=None, reward_wei=None, progress=1.0 if r["state"] == "succeeded" else None)
             if miner is None:
@@ -98,11 +129,14 @@ class JobsService:
 
     def attempts(self, job_id: str) -> list[dict]:
         """The job's attempts, oldest first (each with `device`, its device's label)."""
-        return [a.as_dict() | {"device": self.device_label(a.device_id)} for a in self._queue.attempts(job_id)]
+        return [a.as_dict() | {"device": self.device_label(a.device_id), "reason": stranger_text(a.reason)}
+                for a in self._queue.attempts(job_id)]
 
     def job(self, job_id: str) -> dict:
         """One job as `jobs()` shows it; jobs.queue.QueueError if there is no such job."""
-        return self._queue.get(job_id).as_dict()
+        row = self._queue.get(job_id).as_dict()
+        row["reason"], row["kind"] = stranger_text(row["reason"]), stranger_text(row["kind"])
+        return row
 
     # ---- a job's log and outputs ------------------------------------------------------------
     def log(self, job_id: str, *, max_bytes: int | None = None) -> str:
@@ -115,8 +149,8 @@ class JobsService:
             where = self.device_label(a.device_id) or "?"
             head = f"── attempt {a.n}: {a.state} on {where} ({a.sandbox or '?'} sandbox)"
             if a.reason:
-                head += f": {a.reason}"
-            text = _tail(self._attempt_dir(job_id, a) / "worker.log", limit)
+                head += f": {stranger_text(a.reason)}"
+            text = log_tail(self._attempt_dir(job_id, a) / "worker.log", limit)  # bounded, no link followed, escaped
             parts.append(head + "\n" + (text if text.strip() else "(no output)\n"))
         return "\n".join(parts)
 
@@ -181,18 +215,3 @@ class JobsService:
     def close(self) -> None:
         self._queue.close()
 
-
-def _tail(path: Path, limit: int) -> str:
-    """The last `limit` bytes of a text file (decoded leniently), "" if it does not exist."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - limit))
-            data = f.read()
-    except OSError:
-        return ""
-    text = data.decode("utf-8", errors="replace")
-    if size > limit:
-        text = f"(first {size - limit} bytes left out)\n" + text.split("\n", 1)[-1]
-    return text if text.endswith("\n") or not text else text + "\n"

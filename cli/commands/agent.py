@@ -133,6 +133,7 @@ def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None
         devices.close()
         raise UserError(str(e)) from None
     draining = False
+    _say(svc.sandbox_line())
     try:
         while True:
             if intr.count >= 2:
@@ -148,7 +149,8 @@ def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None
                      + (f"paused {_names(svc, stop)} (requeued, runs again on the next start); " if stop else "")
                      + "Ctrl-C again to stop at once")
             if ctx.reload_settings_if_changed():  # `kminer settings set ...` from another terminal
-                _say("settings changed: using the new ones")
+                svc.job_settings_changed()
+                _say(f"settings changed: using the new ones; {svc.sandbox_line()}")
             svc.step(claim=not draining, start=not draining)
             if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
                 while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from app.context import AppContext
 from app.errors import UserError
+from common.textsafe import safe_line, safe_text
 
 # The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
@@ -84,11 +85,13 @@ def _run(args: argparse.Namespace) -> int:
     def on_event(msg: dict) -> None:
         if args.json:
             return
+        # the job wrote these: control characters never reach the terminal (OSC 52, screen clears)
         if msg["type"] == "progress":
-            note = f" {msg['message']}" if msg.get("message") else ""
+            note = f" {safe_line(msg['message'])}" if msg.get("message") else ""
             print(f"[{spec.id}] {msg['fraction'] * 100:5.1f}%{note}", file=sys.stderr, flush=True)
         elif msg["type"] == "log":
-            print(f"[{spec.id}] {msg['level']}: {msg['message']}", file=sys.stderr, flush=True)
+            print(f"[{spec.id}] {safe_line(str(msg['level']))}: {safe_text(str(msg['message']))}", file=sys.stderr,
+                  flush=True)
 
     if not args.json:
         print(f"[{spec.id}] running {spec.kind} on {dev.device_id} under the {cfg.level} sandbox", file=sys.stderr)
@@ -149,7 +152,8 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'ID':32} {'KIND':14} {'STATE':10} {'TRIES':>5}  UPDATED              REASON")
     for j in jobs:
-        print(f"{j.id[:32]:32} {j.spec.kind[:14]:14} {j.state:10} {j.attempts:5d}  {_fmt_time(j.updated_at)}  {j.reason or ''}")
+        print(f"{j.id[:32]:32} {safe_line(j.spec.kind)[:14]:14} {j.state:10} {j.attempts:5d}  "
+              f"{_fmt_time(j.updated_at)}  {safe_line(j.reason or '')}")
     return 0
 
 

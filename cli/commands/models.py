@@ -82,7 +82,8 @@ def _line(lst) -> str:
     metric = f"{head[0]} {head[1]:.3f}" if head else "no metrics"
     badge = " [owned]" if lst.owned and not lst.mine else " [yours]" if lst.mine else ""
     state = "" if lst.card_ok else f" (unusable: {lst.problem})"
-    return f"#{lst.listing_id} {lst.name}: {lst.task or '?'}, {metric}, {ntk_text(lst.price_wei)}{badge}{state}"
+    made = {"verified": "", "copied": " [COPIED]"}.get(lst.provenance, " [unverified]")  # app.models.provenance
+    return f"#{lst.listing_id} {lst.name}: {lst.task or '?'}, {metric}, {ntk_text(lst.price_wei)}{badge}{made}{state}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -96,7 +97,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     with open_wallet(args) as svc:
         lst = _call(lambda: _service(svc).listing(args.listing_id))
         lines = [_line(lst), f"  seller {lst.owner}: {lst.seller.summary if lst.seller else '?'}",
-                 f"  card {lst.uri} ({lst.card_hash})"]
+                 f"  {lst.provenance}: {lst.provenance_note}", f"  card {lst.uri} ({lst.card_hash})"]
         if lst.card_ok:
             lines += [f"  {lst.arch}, input {lst.input_size[0]}x{lst.input_size[1]}, "
                       f"{lst.num_params or '?'} parameters, weights {lst.weights_bytes or '?'} bytes",

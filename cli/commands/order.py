@@ -195,10 +195,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     deadline_s, review_s = _hours(args)
     params: dict[str, Any] = {}
     if args.params:
-        try:
-            params = json.loads(args.params.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise UserError(f"--params {args.params}: {e}") from None
+        from common.jsonfile import read_json
+
+        params = read_json(args.params, "--params", UserError)  # capped and depth-limited, one-line errors
         if not isinstance(params, dict):
             raise UserError(f"--params {args.params}: expected a JSON object")
     for key in ("epochs", "batch", "arch"):

@@ -1,14 +1,20 @@
-"""The pricing model: job sizes from specs, expected seconds from a benchmark, NTK per hour,
+"""The pricing model: job work from jobs.estimate, device rates from a benchmark, NTK per hour,
 and the auto-pricing floor rule."""
 
 from __future__ import annotations
 
 import io
+import json
 import tarfile
+from pathlib import Path
 
 import pytest
 
 from app.miner import pricing as P
+from jobs.estimate import REFERENCE_RATES, estimate_job
+from jobs.spec import JobSpec, SpecError, parse_spec
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CPU_BENCH = {"matmul": {"gflops": 59.5}, "render": {"fps": 12.65}}
 
@@ -18,39 +24,46 @@ def test_speed_comes_from_the_benchmark_or_the_kinds_default():
     assert (s.gflops, s.render_fps, s.measured) == (59.5, 12.65, True)
     assert P.speed_from_bench(None, "cpu") == P.DEFAULT_SPEED["cpu"] and not P.DEFAULT_SPEED["cpu"].measured
     assert P.speed_from_bench({"matmul": {"error": "x"}}, "cuda") == P.DEFAULT_SPEED["cuda"]
+    assert P.DEFAULT_SPEED["cuda"].rate == REFERENCE_RATES["gpu"]  # one table of reference rates: jobs.estimate's
 
 
-def test_render_time_grows_with_frames_and_pixels():
-    speed = P.speed_from_bench(CPU_BENCH, "cpu")
-    scene = {"outputs": {"width": 640, "height": 480, "count": 100}}
-    big = P.job_size("render", {"scene": scene})
-    assert (big.frames, big.pixels) == (100, 640 * 480)
-    shard = P.job_size("render", {"scene": scene, "start": 10, "count": 20})
-    assert shard.frames == 20
-    small = P.job_size("render", {"scene": {"outputs": {"width": 320, "height": 240, "count": 100}}})
-    t_big, t_small = P.expected_seconds(big, speed), P.expected_seconds(small, speed)
-    # 100 frames at 640x480: STARTUP + 100 x 4 x 1.0 / 12.65
-    assert t_big == pytest.approx(P.STARTUP_S + 100 * 4 / 12.65)
-    assert P.STARTUP_S < t_small < t_big
-    assert P.expected_seconds(shard, speed) < t_big
+def _render(frames: int, w: int = 640, h: int = 480, **params) -> JobSpec:
+    sc = json.loads((ROOT / "resources" / "scenes" / "table_top.json").read_text())
+    sc["outputs"].update({"width": w, "height": h, "count": frames})
+    return parse_spec({"id": "r", "kind": "render", "params": {"scene": sc, **params}})
 
 
-def test_train_time_matches_the_calibration_figure():
-    """centernet-s at 320x240 trains ~17.7 images/s on a CPU benching 59.5 GFLOP/s (FACTS.md)."""
-    speed = P.speed_from_bench(CPU_BENCH, "cpu")
-    size = P.job_size("train", {"arch": "centernet-s", "epochs": 2},
-                      {"shelf": P.InputStats(1000, True), "model": P.InputStats(0, False)})
-    per_image_s = (P.expected_seconds(size, speed) - P.STARTUP_S) / 2000
-    assert 1 / per_image_s == pytest.approx(17.7, rel=0.05)
-    with pytest.raises(P.PricingError, match="no images"):
-        P.job_size("train", {"epochs": 1}, {})
-    infer = P.job_size("infer", {}, {"photos": P.InputStats(10, True), "model": P.InputStats(0, True)})
-    assert infer.flop > 0 and P.expected_seconds(infer, speed) > P.STARTUP_S
-    v = P.job_size("verify-train", {"arch": "centernet-xs"}, {"held": P.InputStats(50, True)})
-    assert v.flop == pytest.approx(50 * 128 * 96 * P.FLOP_PER_PIXEL["centernet-xs"] * P.INFER_SHARE)
-    assert P.job_size("verify-render", {"sample": 3}).frames == 3
-    with pytest.raises(P.PricingError, match="no pricing model"):
-        P.job_size("python", {})
+def test_pricing_times_jobs_with_the_work_estimate():
+    """The miner's quotes come from jobs.estimate (no second time model): more frames, more
+    pixels, more time; a shard is sized by its own frames."""
+    rate = P.speed_from_bench(CPU_BENCH, "cpu").rate
+    big, small, shard = _render(100), _render(100, 320, 240), _render(100, start=10, count=20)
+    t_big, t_small, t_shard = (P.estimate(s).seconds(rate) for s in (big, small, shard))
+    assert t_big == pytest.approx(estimate_job(big).seconds(rate))
+    assert P.estimate(shard).frames == 20
+    assert t_small < t_big and t_shard < t_big
+
+
+def test_torch_jobs_are_sized_by_the_images_of_their_data_inputs():
+    rate = P.speed_from_bench(CPU_BENCH, "cpu").rate
+    train = parse_spec({"id": "t", "kind": "train", "params": {"arch": "centernet-s", "epochs": 2}})
+    est = P.estimate(train, {"shelf": P.InputStats(1000, True), "model": P.InputStats(5, False)})
+    assert est.seconds(rate) == pytest.approx(estimate_job(train, images=1000).seconds(rate))
+    with pytest.raises(SpecError, match="image count"):
+        P.estimate(train, {})  # no images in the inputs: its size cannot be told
+    with pytest.raises(SpecError, match="no work model"):
+        P.estimate(parse_spec({"id": "p", "kind": "python"}))
+
+
+def test_a_poison_scene_is_refused_by_the_estimate():
+    """Issue 16: a billion objects, NaN or Infinity never get a price."""
+    sc = json.loads((ROOT / "resources" / "scenes" / "table_top.json").read_text())
+    for bad in ({"layout": {**sc["layout"], "objects": [10**9, 10**9]}},
+                {"camera": {**sc.get("camera", {}), "distance": [float("nan"), 1.0]}},
+                {"outputs": {**sc["outputs"], "width": float("inf")}}):
+        spec = parse_spec({"id": "p", "kind": "render", "params": {"scene": {**sc, **bad}}})
+        with pytest.raises(SpecError):
+            P.estimate(spec)
 
 
 def test_ntk_per_hour():

@@ -97,8 +97,10 @@ def test_on_the_embedded_chain_a_reject_too_late_for_the_chain_records_the_figur
             m.claim(miner, s.job_id)
             d = tmp_path / "wrong"
             d.mkdir()
-            (d / "dataset.json").write_text(json.dumps({"spec_hash": o.params["spec_hash"], "seed": o.params["seed"],
-                                                        "frame_ranges": [[0, 1]], "counts": {"images": 1}}))
+            (d / "dataset.json").write_text(json.dumps({"format": "kminer-render-dataset",
+                                                        "spec_hash": o.params["spec_hash"], "seed": o.params["seed"],
+                                                        "frame_ranges": [[0, 1]], "counts": {"images": 1},
+                                                        "time": {"seconds": 1.0, "started_utc": "2024-01-01T00:00:00Z"}}))
             store = ArtifactStore(tmp_path / "miner-store")
             sha = store.put_dir(d)
             m.submit(miner, s.job_id, "0x" + sha, store.path(sha).as_uri())

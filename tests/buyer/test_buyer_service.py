@@ -146,7 +146,8 @@ def _fake_result(tmp_path: Path, o, frames: list[int], name: str) -> tuple[str, 
     d = tmp_path / name
     d.mkdir()
     card = {"format": "kminer-render-dataset", "spec_hash": o.params["spec_hash"], "seed": o.params["seed"],
-            "frame_ranges": [frames], "counts": {"images": frames[1] - frames[0]}}
+            "frame_ranges": [frames], "counts": {"images": frames[1] - frames[0]},
+            "time": {"seconds": 1.0, "started_utc": "2024-01-01T00:00:00Z"}}
     (d / "dataset.json").write_text(json.dumps(card))
     store = ArtifactStore(tmp_path / "miner-store")
     sha = store.put_dir(d)

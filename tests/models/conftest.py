@@ -46,3 +46,16 @@ def user():
     u = open_user(AppContext.open())
     yield u
     u.wallet.close()
+
+
+def own_model_folder(demo: str, dest: Path) -> Path:
+    """A copy of demo model `demo` as the user's own model: its card names no seller (listing
+    it adds the user's address). Its weights are the demo's, so the market shows it as copied."""
+    import json
+    import shutil
+
+    shutil.copytree(ROOT / "resources" / "models" / demo, dest)
+    card = json.loads((dest / "model_card.json").read_text())
+    card.pop("seller", None)
+    (dest / "model_card.json").write_text(json.dumps(card, indent=2))
+    return dest

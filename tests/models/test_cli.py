@@ -5,12 +5,11 @@ list, show, buy with its confirmation, try on the shelf photo, list-model, and o
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from cli.main import main
-from tests.models.conftest import NTK, PASSWORD, ROOT, SHELF_PHOTO, open_user
+from tests.models.conftest import NTK, PASSWORD, SHELF_PHOTO, open_user, own_model_folder
 
 
 @pytest.fixture
@@ -79,8 +78,7 @@ def test_insufficient_ntk_is_one_line(cli):
 
 
 def test_list_model_then_show(cli, tmp_path):
-    folder = tmp_path / "shelf-v2"
-    shutil.copytree(ROOT / "resources/models/shelf-detector", folder)
+    folder = own_model_folder("shelf-detector", tmp_path / "shelf-v2")
     doc = json.loads(cli("list-model", str(folder), "--price", "12.5", "--json")[0])
     assert doc == {"listing_id": 3, "price_wei": str(125 * NTK // 10)}
     out, _ = cli("show", "3")

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from app.models import DEMO_MODELS, ModelError, demo_seller_account
-from tests.models.conftest import NTK, ROOT, SHELF_PHOTO
+from tests.models.conftest import NTK, ROOT, SHELF_PHOTO, own_model_folder
 from wallet.errors import InsufficientFunds
 
 
@@ -96,8 +96,7 @@ def test_a_card_that_does_not_match_its_hash_is_unusable(user, tmp_path):
 
 
 def test_a_seller_lists_a_model_folder_and_owns_it(user, tmp_path):
-    folder = tmp_path / "my-classifier"
-    shutil.copytree(ROOT / "resources/models/product-classifier", folder)
+    folder = own_model_folder("product-classifier", tmp_path / "my-classifier")
     lid = user.models.list_model(folder, price_wei=7 * NTK)
     lst = user.models.listing(lid)
     assert lst.card_ok and lst.mine and lst.owned and lst.name == "My classifier" and lst.price_wei == 7 * NTK

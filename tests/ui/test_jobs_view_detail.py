@@ -170,3 +170,36 @@ def test_a_growing_log_is_appended_and_followed(qtbot):
         assert d.log_view.toPlainText() == "a new attempt\n"
     finally:
         runner.shutdown()
+
+
+ESCAPES = '''
+import sys
+
+def run(ctx):
+    print("clip\\x1b]52;c;ZXZpbA==\\x07 clear\\x1b[2J\\x1b[H done \\u202egnp.exe", flush=True)
+    raise ValueError("bad\\x1b]52;c;ZXZpbA==\\x07 id \\x1b[31mred\\u202e")
+'''
+
+
+def test_job_text_from_a_stranger_never_reaches_the_page_with_its_escapes(qtbot, make_view, runtime, ctx):
+    """OSC 52 clipboard writes, screen clears and bidirectional overrides a job prints or puts in
+    its failure reason are shown escaped on the Jobs page, its detail log and the tray notice."""
+    q, cfg = runtime
+    rec = run_job(q, cfg, "escapes", ESCAPES)
+    assert rec.state == "failed"
+    svc = JobsService(ctx)
+    try:
+        texts = [svc.log("escapes"), svc.job("escapes")["reason"], svc.jobs()[0]["reason"],
+                 svc.attempts("escapes")[0]["reason"]]
+    finally:
+        svc.close()
+    for t in texts:
+        assert "\x1b" not in t and "\x07" not in t and "\u202e" not in t, t
+    assert "\\x1b]52;c;ZXZpbA==\\x07" in texts[0] and "\\u202e" in texts[0]
+    view = make_view()
+    failed = []
+    view.jobFailed.connect(lambda j, r: failed.append(r))
+    view._states = {}  # it was already failed when the page opened: announce it as new
+    select(qtbot, view, "escapes")
+    shown = view.detail.failure.text() + view.detail.log_view.toPlainText() + "".join(failed)
+    assert "\x1b" not in shown and "\u202e" not in shown and "red" in shown

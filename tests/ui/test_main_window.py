@@ -160,8 +160,21 @@ def test_status_bar_shows_the_sandbox_level(make_window, devices, ctx):
     item = sandbox_status(ctx.settings)
     w = MainWindow(ctx=ctx, devices=devices, sandbox=item, tray=False)
     try:
-        expected = "strict" if shutil.which("bwrap") else "basic"
+        expected = "strict" if shutil.which("bwrap") else "basic (market jobs refused)"
         assert w.sandbox_label.text() == f"Sandbox: {expected}"
         assert "Enforced" in w.sandbox_label.toolTip()
     finally:
         w.quit()
+
+
+def test_status_bar_says_what_market_jobs_get_under_basic(ctx):
+    """Market jobs are refused under basic unless allowed in the settings, and then the bar
+    says they are not isolated and its tooltip states the risk (issue 15)."""
+    from app.status import sandbox_status
+
+    ctx.settings.jobs.sandbox = "basic"
+    assert sandbox_status(ctx.settings).text == "Sandbox: basic (market jobs refused)"
+    ctx.settings.jobs.allow_market_jobs_basic = True
+    item = sandbox_status(ctx.settings)
+    assert item.text == "Sandbox: basic (market jobs allowed: NOT isolated)"
+    assert "wallet's keystore" in item.tooltip

@@ -87,3 +87,23 @@ def test_window_geometry_and_page_are_remembered(qtbot, make_window, devices, ct
     ctx.settings = AppContext.open(ctx.paths).settings
     w2 = make_window(devices)
     assert (w2.width(), w2.height()) == (700, 560)
+
+
+def test_market_jobs_under_basic_is_off_with_its_risk_in_plain_sight(qtbot, ctx):
+    """Issue 15: the switch is off by default and the dialog states the risk beside it."""
+    from jobs.level_policy import MARKET_BASIC_RISK
+    from ui.settings_dialog import SettingsDialog
+
+    dlg = SettingsDialog(ctx.settings)
+    qtbot.addWidget(dlg)
+    box = dlg.editors[("jobs", "allow_market_jobs_basic")]
+    assert not box.isChecked()
+    risk = dlg.warnings[("jobs", "allow_market_jobs_basic")]
+    dlg.show()
+    dlg.tabs.setCurrentIndex(1)
+    assert risk.isVisible() and risk.text() == MARKET_BASIC_RISK
+    dlg.editors[("jobs", "input_hosts")].setText("nas.local,  192.168.1.20")
+    box.setChecked(True)
+    dlg.accept()
+    jobs = dlg.result_sections["jobs"]
+    assert jobs.allow_market_jobs_basic and jobs.input_host_set() == {"nas.local", "192.168.1.20"}

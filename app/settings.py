@@ -20,6 +20,7 @@ from typing_extensions import Annotated
 
 from common.fieldwise import Fallback, FieldwiseError, validate_fieldwise
 from common.fsutil import atomic_write_text
+from common.safejson import SPEC_LIMITS, loads_bounded
 from jobs.level_policy import MARKET_BASIC_RISK
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ SCHEMA_VERSION = 1
 NTK_MAINNET_ADDRESS = "0x69beab403438253f13b6e92db91f7fb849258263"
 
 Mode = Literal["idle", "mining", "auto"]
+
+SETTINGS_LIMITS = SPEC_LIMITS.but(duplicate_keys="last")
+"""A settings file is decoded within these (a deep one is refused, never a crash)."""
 
 HIDDEN = {"hidden": True}
 """`json_schema_extra` of fields that are app state, not choices: the settings dialog skips them."""
@@ -262,7 +266,7 @@ class SettingsStore:
         if not self.path.exists():
             return LoadResult(Settings())
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = loads_bounded(self.path.read_bytes(), SETTINGS_LIMITS, what="settings")  # SafeJsonError: a ValueError
             if not isinstance(raw, dict):
                 raise ValueError("top level is not an object")
         except (OSError, UnicodeDecodeError, ValueError) as e:

@@ -8,13 +8,13 @@ finished QImages are turned into pixmaps on the GUI thread.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtGui import QImage
 
 from app.models import TrainedModel, read_trained_model
+from app.runtime import read_delivered_json
 from ui.background import Background
 from ui.image_view import ImageView as ScaledView
 from ui.qt import (
@@ -46,7 +46,9 @@ class DatasetPage:
 
 def read_coco(folder: Path) -> dict:
     """annotations.json of a dataset folder, indexed: images in id order, boxes per image id."""
-    doc = json.loads((Path(folder) / "annotations.json").read_text(encoding="utf-8"))
+    doc = read_delivered_json(Path(folder) / "annotations.json", root=Path(folder))  # a miner's file: bounded
+    if not isinstance(doc, dict):
+        raise ValueError("annotations.json is not a COCO object")
     cats = {c["id"]: c["name"] for c in doc.get("categories", [])}
     by: dict[int, list] = {}
     for a in doc.get("annotations", []):

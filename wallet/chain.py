@@ -84,6 +84,8 @@ class Chain:
         self.w3 = w3
         self.embedded = embedded
         self.label = label
+        self.rpc_url: str | None = None
+        """The JSON-RPC endpoint (None for the embedded chain)."""
         self._retry_delays = retry_delays_s
         # default: one folder per OS user, so every process of this user (any app home) shares the locks
         self._lock_dir = Path(lock_dir) if lock_dir else Path(tempfile.gettempdir()) / f"kminer-nonce-locks-{_uid()}"
@@ -104,6 +106,7 @@ class Chain:
             raise WalletError(f"RPC URL must start with http:// or https://, got {url!r}")
         provider = BoundedHTTPProvider(url, timeout_s=timeout_s)  # we retry (and report) ourselves
         chain = cls(Web3(provider), embedded=False, label=url, lock_dir=lock_dir, retry_delays_s=retry_delays_s)
+        chain.rpc_url = url
         if expected_chain_id is not None and chain.chain_id != expected_chain_id:
             raise WrongChain(f"{url} serves chain id {chain.chain_id}, but this network expects {expected_chain_id}; "
                              "check the RPC URL or the network setting")

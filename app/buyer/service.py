@@ -62,7 +62,7 @@ from app.buyer.verify import Verifier
 from app.chain_clock import ChainClock
 from app.context import AppContext
 from app.home_lock import HomeBusy, HomeLock
-from app.runtime import artifact_uri, runtime_config
+from app.runtime import artifact_uri, local_market, runtime_config
 from common.device_id import DeviceId
 from common.fsutil import sha256_file
 from jobs.cards import parse_dataset_card
@@ -100,7 +100,7 @@ class BuyerService:
                                      "this network's orders with this home; try again when it stops")
         self._skipping = False
         self.orders_dir = ctx.paths.data_dir / "orders" / str(chain_id)
-        cfg = runtime_config(ctx, sandbox=sandbox, local_chain=market.chain.embedded)
+        cfg = runtime_config(ctx, sandbox=sandbox, local_chain=local_market(market.chain))
         cfg = replace(cfg, jobs_dir=ctx.paths.data_dir / "verify-jobs", **({"store": store} if store else {}))
         self.cfg = cfg
         self.store = cfg.store

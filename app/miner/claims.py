@@ -70,6 +70,9 @@ class Claims:
     retry_delay_s: Callable[[int], float]
     policy: Callable[[], UrlPolicy] = UrlPolicy
     """What a stranger's URIs may name (app.runtime.input_policy, as the settings say now)."""
+    level_refusal: Callable[[], str | None] = lambda: None
+    """Why market jobs may not run under the sandbox level here (jobs.level_policy), else None:
+    then nothing is claimed (a claimed job that cannot run would fail at the buyer's cost)."""
 
     # ---- specs and inputs -----------------------------------------------------------------
     def load_spec(self, spec_sha: str, spec_uri: str) -> JobSpec:
@@ -238,6 +241,11 @@ class Claims:
                 continue
             if (o.buyer or "").lower() == me:
                 self._skip(o, "our own job (a buyer cannot claim it)")
+                continue
+            refused = self.level_refusal()
+            if refused:  # not skipped for good: the user may install bubblewrap or allow basic
+                self._decide(o, PricingDecision(time.time(), o.job_id, None, o.kind, o.reward_wei, None, None, None,
+                                                "refused", refused))
                 continue
             try:
                 spec = self.load_spec(o.spec_sha, o.spec_uri)

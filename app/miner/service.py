@@ -64,7 +64,7 @@ from app.miner.progress import RunProgress
 from app.miner.release import Release
 from app.miner.submission import MAX_RUN_ATTEMPTS, Submission
 from app.miner.transient import Transient, is_transient
-from app.runtime import open_queue, runtime_config
+from app.runtime import local_market, open_queue, runtime_config
 from gpu.bench import BenchStore
 from jobs.queue import APP_STOPPED
 from jobs.scheduler import Scheduler
@@ -112,7 +112,7 @@ class MinerService:
         self._ledger = ledger
         self._indexer = indexer
         self.queue = open_queue(ctx)
-        self.cfg = runtime_config(ctx, sandbox=sandbox, local_chain=market.chain.embedded)
+        self.cfg = runtime_config(ctx, sandbox=sandbox, local_chain=local_market(market.chain))
         self.cfg.is_market_job = lambda qid: self.market_id(qid) is not None  # never under basic unless allowed
         self.store = self.cfg.store
         self.namespace = f"{market.chain.chain_id}-{market.deployment.job_market[2:10].lower()}"
@@ -130,7 +130,7 @@ class MinerService:
                              bench=bench if bench is not None else BenchStore(ctx.paths.bench_file), fleet=self.fleet,
                              clock=self.clock, queue_id=self.queue_id, running=self.scheduler.running,
                              retry_delay_s=lambda tries: min(self.backoff_cap_s, self.backoff_first_s * 2 ** tries),
-                             policy=lambda: self.cfg.url_policy)
+                             policy=lambda: self.cfg.url_policy, level_refusal=self._level_refusal)
         self.submission = Submission(db=self.db, queue=self.queue, store=self.store, market=market, account=account,
                                      ledger=ledger, scheduler=self.scheduler, fleet=self.fleet, clock=self.clock,
                                      progress=self.progress, queue_id=self.queue_id)
@@ -211,10 +211,16 @@ class MinerService:
         return market_line(self.cfg.level, available=level_report(self.cfg.level).available,
                            allow_market_jobs_basic=self.cfg.allow_market_jobs_basic)
 
+    def _level_refusal(self) -> str | None:
+        from jobs.level_policy import refusal
+
+        return refusal(self.cfg.level, market_job=True, carries_code=False,
+                       allow_market_jobs_basic=self.cfg.allow_market_jobs_basic)
+
     def job_settings_changed(self) -> None:
         """Take the job settings that may change while mining: market jobs under basic, and the
         input policy (trusted hosts, the shared folder). Call it from the stepping thread."""
-        fresh = runtime_config(self.ctx, sandbox=self.cfg.level, local_chain=self.market.chain.embedded)
+        fresh = runtime_config(self.ctx, sandbox=self.cfg.level, local_chain=local_market(self.market.chain))
         self.cfg.allow_market_jobs_basic = fresh.allow_market_jobs_basic
         self.cfg.url_policy = fresh.url_policy
 

@@ -30,7 +30,7 @@ from app.models.provenance import FirstListings, provenance
 from app.models.try_run import TryHandle, check_images, run_try, save_annotated
 from app.models.types import BuyQuote, ModelError, ModelListing, OwnedModel, Purchase, SellerReputation
 from app.resources import resource_path
-from app.runtime import input_policy
+from app.runtime import input_policy, local_market
 from common.fsutil import atomic_write_json, sha256_file
 from common.safejson import CARD_LIMITS
 from common.textsafe import safe_line
@@ -233,7 +233,7 @@ class ModelService:
         of this machine (off the embedded chain) nor a private address; the user's own may."""
         from dataclasses import replace
 
-        p = input_policy(self.ctx, local_chain=self._market().chain.embedded)
+        p = input_policy(self.ctx, local_chain=local_market(self._market().chain))
         return replace(p, allow_local_files=True) if mine else p
 
     def _card(self, card_hash: str, uri: str, *, mine: bool = False) -> tuple[ModelCard, Path]:

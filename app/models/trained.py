@@ -6,12 +6,12 @@ from a worker thread, never the GUI thread.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.models.types import ModelError
+from common.safejson import CARD_LIMITS, SafeJsonError, load_file
 from jobs.cards import CardError, ModelCard, parse_model_card
 from jobs.train.card import CARD_NAME
 
@@ -34,18 +34,18 @@ def read_trained_model(folder: str | Path) -> TrainedModel:
     """The model in `folder` (model_card.json, and curves.json / curves.png when present);
     ModelError in one line when its card is missing, too big or not a model card."""
     folder = Path(folder)
-    try:
-        raw = (folder / CARD_NAME).read_bytes()
-        if len(raw) > MAX_CARD_BYTES:
-            raise ModelError(f"{CARD_NAME} is larger than {MAX_CARD_BYTES >> 20} MiB")
-        card = parse_model_card(json.loads(raw))
-    except OSError as e:
-        raise ModelError(f"no readable {CARD_NAME} in {folder}: {e.strerror or e}") from None
-    except (ValueError, CardError) as e:  # JSON errors are ValueErrors too
+    try:  # a miner's delivery: read without links, capped, decoded with a depth limit
+        card = parse_model_card(load_file(folder / CARD_NAME, CARD_LIMITS.but(max_bytes=MAX_CARD_BYTES),
+                                          what="model card", root=folder))
+    except SafeJsonError as e:
+        if "file not found" in str(e):
+            raise ModelError(f"no readable {CARD_NAME} in {folder}: file not found") from None
+        raise ModelError(f"{folder / CARD_NAME}: {e}") from None
+    except CardError as e:
         raise ModelError(f"{folder / CARD_NAME}: {e}") from None
     try:
-        curves = json.loads((folder / CURVES_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        curves = load_file(folder / CURVES_JSON, CARD_LIMITS, what="curves", root=folder)
+    except SafeJsonError:
         curves = []
     rows = tuple(c for c in curves if isinstance(c, dict)) if isinstance(curves, list) else ()
     png = folder / CURVES_PNG

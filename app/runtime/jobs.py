@@ -40,8 +40,8 @@ def input_policy(ctx: AppContext, *, local_chain: bool = False) -> UrlPolicy:
     """What URIs a stranger's spec, result or card may name (jobs.url_policy): public http(s)
     hosts, the hosts the user trusts (`jobs.input_hosts`), the fsspec scheme of the shared store
     the user chose (s3://...), and local files only inside this home's artifact store and the
-    shared store folder. On the embedded chain every party is this machine's user, so local
-    files are allowed there."""
+    shared store folder. On a local market (`local_market`: the embedded chain, a devnet on
+    loopback) every party is this machine's user, so local files are allowed there."""
     s = ctx.settings.jobs
     roots = {str(ctx.paths.artifacts_dir)}
     shared = s.artifact_store_url or ""
@@ -54,6 +54,32 @@ def input_policy(ctx: AppContext, *, local_chain: bool = False) -> UrlPolicy:
     remote = frozenset({scheme}) if scheme and scheme != "file" else frozenset()  # the store the user chose (s3...)
     return UrlPolicy(allow_hosts=s.input_host_set(), local_roots=frozenset(roots), allow_local_files=local_chain,
                      fsspec_schemes=remote)
+
+
+def read_delivered_json(path: Path, *, root: Path) -> object:
+    """A JSON file of a delivered job output under `root` (a dataset's annotations.json): read
+    without following links, capped (1 GiB) and decoded with a depth limit, so a poisoned file
+    is one ValueError line, never a crash of the process showing it."""
+    from common.safejson import ANNOTATIONS_LIMITS, load_file
+
+    return load_file(path, ANNOTATIONS_LIMITS, what=Path(path).name, root=root)
+
+
+def local_market(chain) -> bool:
+    """Whether every party of `chain`'s market is on this machine: the embedded chain, or a
+    JSON-RPC node listening on loopback (a devnet). There local files may be inputs."""
+    if getattr(chain, "embedded", False):
+        return True
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(getattr(chain, "rpc_url", None) or "").hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def stranger_text(text: str | None) -> str | None:

@@ -44,6 +44,7 @@ def test_a_busy_store_is_retried_with_backoff_then_the_job_is_claimed(world):
         job_id, _ = world.market.post(world.buyer, kind="render", spec_hash="0x" + hashlib.sha256(data).hexdigest(),
                                       spec_uri=url, reward_wei=NTK, deadline=world.chain.latest_timestamp() + 7200,
                                       review_window_s=600)
+        world.ctx.settings.jobs.input_hosts = "127.0.0.1"  # the user trusts this store: loopback is refused otherwise
         svc = world.service(backoff_first_s=0.1)
         assert step_until(svc, job_id, {"submitted"}, timeout_s=90) == "submitted"
         retries = [d for d in reversed(svc.pricing_decisions()) if d.job_id == job_id and d.decision == "retry"]

@@ -68,8 +68,8 @@ def test_poison_scenes_are_refused_before_claiming(world):
     assert "split the order into more shards" in why[frames][1]
 
 
-def test_a_strangers_input_uri_may_not_name_a_loopback_service_or_a_rig_file(world):
-    """Off the embedded chain (a public network), a spec's inputs come only from public hosts
+def test_a_strangers_input_uri_may_not_name_a_loopback_service_or_a_rig_file(world, monkeypatch):
+    """On a public network (not a local market), a spec's inputs come only from public hosts
     and the shared folders: never 127.0.0.1 (a service of the rig) nor a file of the rig."""
     import hashlib
 
@@ -81,16 +81,32 @@ def test_a_strangers_input_uri_may_not_name_a_loopback_service_or_a_rig_file(wor
                           name="loop.json")
     local = world.post(json.dumps({**spec, "inputs": {"x": {"sha256": sha, "uri": secret.as_uri()}}}).encode(),
                        name="local.json")
-    world.chain.embedded = False  # as on a JSON-RPC network (the spec itself is fetched before the switch)
+    monkeypatch.setattr("app.miner.service.local_market", lambda chain: False)  # as on a public network
     svc = world.service()
-    try:
-        svc.claims.store.fetch(world.market.job(loopback).spec_hash[2:], world.market.job(loopback).spec_uri)
-        svc.claims.store.fetch(world.market.job(local).spec_hash[2:], world.market.job(local).spec_uri)
-        for _ in range(2):
-            svc.step(start=False)
-    finally:
-        world.chain.embedded = True
+    for j in (loopback, local):  # the specs themselves (file URIs here) are in the store already
+        svc.claims.store.fetch(world.market.job(j).spec_hash[2:], world.market.job(j).spec_uri)
+    for _ in range(2):
+        svc.step(start=False)
     why = _decisions(svc)
     assert why[loopback][0] == "skipped" and "loopback" in why[loopback][1], why[loopback]
     assert why[local][0] == "skipped" and "local files outside the shared folders" in why[local][1], why[local]
     assert sha[:6] not in why[local][1]
+
+
+def test_under_basic_market_jobs_are_not_claimed_unless_allowed_and_the_agent_says_so(world):
+    """Issue 15: a market job is a stranger's; under basic it could read the wallet. The miner
+    claims nothing there (a claimed job it refuses to run would fail) until the user allows it."""
+    world.ctx.settings.jobs.sandbox = "basic"
+    job = world.post(render_spec_bytes(frames=1))
+    svc = world.service()
+    assert svc.sandbox_line() == "Sandbox: basic (market jobs refused)"
+    svc.step(start=False)
+    assert svc.row(job) is None and world.market.job(job).status == JobStatus.OPEN
+    decision, reason = _decisions(svc)[job]
+    assert decision == "refused" and "only under the strict sandbox" in reason
+    world.ctx.settings.jobs.allow_market_jobs_basic = True
+    svc.job_settings_changed()
+    assert svc.sandbox_line() == "Sandbox: basic (market jobs allowed: NOT isolated)"
+    assert step_until(svc, job, {"submitted"}, timeout_s=180) == "submitted"
+    (att,) = svc.queue.attempts(svc.queue_id(job))
+    assert att.sandbox == "basic"

@@ -87,6 +87,26 @@ def test_cards_show_the_demo_models_with_metrics_classes_price_and_seller(env):
     assert "0 models sold" in det.seller.text() and "0x3Ff7" in det.seller.text()
     assert det.badge.isHidden() and det.buy_button.isEnabled() and not det.try_button.isEnabled()
     assert v.summary.text().startswith("2 models for sale · you own 0")
+    assert det.provenance.text().startswith("✓ Verified") and det.provenance.isVisible()
+
+
+def test_a_card_copied_by_another_seller_shows_as_copied(env):
+    """Issue 16: the user lists the demo seller's card and URI as their own: the market says so."""
+    def copy() -> None:
+        m = env.user.wallet.market()
+        raw = m.listing(1)
+        m.list_model(env.user.wallet.signer(), card_hash=raw.card_hash, uri=raw.uri, price_wei=NTK)
+
+    env.on_chain(copy)
+    v = ModelMarketView(models=env.user.models, chain_runner=env.chain, jobs_runner=env.jobs)
+    env.qtbot.addWidget(v)
+    v.resize(1100, 760)
+    v.show()
+    env.view = v
+    env.qtbot.waitUntil(lambda: len(v.cards) == 3, timeout=15000)
+    copied = v.cards[3]
+    assert copied.provenance.text().startswith("⚠ Copied") and "0x3Ff7" in copied.provenance.text()
+    assert v.cards[1].provenance.text().startswith("✓ Verified")
 
 
 def amount_in(text: str, unit: str) -> str:

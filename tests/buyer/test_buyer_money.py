@@ -9,7 +9,12 @@ from wallet.market import JobStatus
 
 
 def test_an_unfetchable_result_blocks_no_other_shard_and_is_rejected_before_its_window_closes(buyer, chain_env):
+    from dataclasses import replace
+
     tester, m, acc = chain_env
+    # a host the buyer trusts (Settings → Jobs → Trusted input hosts) that is down; an untrusted
+    # loopback URI is refused at once (tests/buyer/test_poisoned_results.py)
+    buyer.verifier.policy = replace(buyer.verifier.policy, allow_hosts=frozenset({"127.0.0.1"}))
     start = m.token.balance_of(acc[1].address)
     o = buyer.post_render(TABLE, count=2, shards=2, reward_each_wei=2 * NTK, deadline_s=300, review_window_s=600)
     s0, s1 = o.shards

@@ -99,3 +99,19 @@ def test_a_shards_time_limit_follows_from_its_work_not_the_deadline(buyer, chain
                           size=(96, 72))
     spec = json.loads(buyer.store.path(o.shards[0].spec_sha).read_bytes())
     assert 120 <= spec["resources"]["max_wall_s"] < 3600  # two small frames: minutes, not the six-day deadline
+
+
+def test_a_result_uri_naming_a_service_of_this_machine_is_rejected_at_once(buyer, chain_env):
+    """A miner's result URI is a stranger's: http://127.0.0.1:... (a service of the buyer's
+    machine) is refused by the input policy without a request, and the result rejected now
+    rather than retried until the window closes."""
+    _, m, acc = chain_env
+    o = buyer.post_render(TABLE, count=1, shards=1, reward_each_wei=NTK, deadline_s=3600, review_window_s=600,
+                          size=(96, 72))
+    (s,) = o.shards
+    m.claim(acc[2], s.job_id)
+    m.submit(acc[2], s.job_id, "0x" + "cd" * 32, "http://127.0.0.1:9/admin")
+    lines = buyer.step() + buyer.step()
+    (s,) = buyer.order(o.id).shards
+    assert s.state == "rejected" and "loopback" in s.reason, lines
+    assert m.job(s.job_id).status == JobStatus.REJECTED

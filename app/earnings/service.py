@@ -273,7 +273,7 @@ def fetch_json(url: str, *, timeout_s: float) -> Any:
     try:  # a stranger's reply: decoded with a depth limit (a deep one must not overflow the C stack)
         return loads_bounded(body, SPEC_LIMITS.but(max_bytes=MAX_FEED_BYTES), what="feed reply")
     except SafeJsonError as e:
-        raise FeedError(f"{url} did not answer usable JSON ({e})") from None
+        raise FeedError(f"{url} did not answer JSON ({e})") from None
 
 
 def _price(v: Any, what: str) -> float:

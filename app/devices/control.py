@@ -59,6 +59,8 @@ class DeviceControl:
     def __init__(self, ctx: Any, probe: Any):
         self.ctx = ctx
         self._probe = probe
+        self.now: Any = datetime.now
+        """Local wall-clock time for the mining hours (replaceable in tests)."""
         self._lowered: dict[str, float] = {}
         """Device key -> the power limit (W) it had before we lowered it."""
         self._refused: dict[str, str] = {}
@@ -85,7 +87,7 @@ class DeviceControl:
     def state(self, info: DeviceInfo, mode: str, away: bool | None, watchdog_hold: tuple | None,
               now: datetime | None = None) -> ControlState:
         """Whether device `info` (in `mode`) may run jobs now, and what holds or slows it."""
-        now = now or datetime.now()
+        now = now or self.now()
         active = is_active(mode, away)
         slowed = max_jobs = None
         hold: Hold | None = None

@@ -21,14 +21,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import threading
 import time
-import weakref
 from typing import Any
 
 from common.device_id import DeviceId
 from gpu.model import DeviceInfo, Telemetry
 from gpu.na import NA
+from gpu.vendor_lib import VendorLib
 
 log = logging.getLogger(__name__)
 
@@ -68,48 +67,23 @@ class _GpuLost(Exception):
     """Internal: the card stopped answering."""
 
 
-class _Session:
-    def __init__(self, module: Any):
-        self.module = module
-        self.started = False
-
-    def shutdown(self) -> None:
-        if self.started:
-            self.started = False
-            try:
-                self.module.amdsmi_shut_down()
-            except Exception:
-                log.debug("amdsmi_shut_down failed", exc_info=True)
-
-
 def _num(v: Any) -> Any:
     """A number from AMD SMI, NA for its "N/A" strings and the like."""
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else NA
 
 
-class AmdSmi:
+class AmdSmi(VendorLib):
     """One AMD SMI session. `module`: amdsmi or a stand-in (None: import amdsmi). `torch_version`:
     the torch version that decides the `train` capability (None: the installed one)."""
 
+    SHUTDOWN = "amdsmi_shut_down"
+
     def __init__(self, module: Any = None, *, torch_version: str | None = None):
-        self._module = module
+        super().__init__(module)
         self._torch_version = torch_version
-        self._lock = threading.Lock()
-        self._tried = False
-        self._session: _Session | None = None
         self._handles: list[Any] = []
-        self._lost: set[int] = set()
-        self.error: str | None = None
-        """Why AMD SMI cannot be used, None while it can (or untried)."""
 
     # ---- session -----------------------------------------------------------------------------
-    def available(self) -> bool:
-        with self._lock:
-            if not self._tried:
-                self._tried = True
-                self._start()
-            return self._session is not None and self._session.started
-
     def _start(self) -> None:
         smi = self._module
         if smi is None:
@@ -123,7 +97,6 @@ class AmdSmi:
                 self.error = "AMD SMI library not found: libamd_smi.so comes with ROCm"
                 log.info("amdsmi unusable: %s: %s", type(e).__name__, e)
                 return
-            self._module = smi
         try:
             smi.amdsmi_init(smi.AmdSmiInitFlags.INIT_AMD_GPUS)
             handles = list(smi.amdsmi_get_processor_handles())
@@ -134,11 +107,8 @@ class AmdSmi:
         except (OSError, AttributeError) as e:
             self.error = f"AMD SMI could not be loaded ({e})"
             return
-        session = _Session(smi)
-        session.started = True
-        self._session = session
         self._handles = handles
-        weakref.finalize(self, session.shutdown)
+        self._begin(smi)
 
     @staticmethod
     def _init_reason(e: Any) -> str:
@@ -148,11 +118,6 @@ class AmdSmi:
         if code == NO_PERM:
             return "no permission to use AMD SMI (add the user to the render and video groups)"
         return f"AMD SMI failed to start: {e}"
-
-    def close(self) -> None:
-        with self._lock:
-            if self._session is not None:
-                self._session.shutdown()
 
     # ---- queries -----------------------------------------------------------------------------
     def _query(self, fn: str, *args: Any, errors: list[str] | None = None) -> Any:
@@ -197,8 +162,7 @@ class AmdSmi:
             pcie = q("amdsmi_get_pcie_info", h)
             cap = q("amdsmi_get_power_cap_info", h)
         except _GpuLost:
-            with self._lock:
-                self._lost.add(index)
+            self._mark_lost(index)
             return "GPU is lost (it stopped answering)"
         except LookupError as e:
             return str(e)
@@ -228,14 +192,6 @@ class AmdSmi:
             capability_note=None if rocm else f"training needs a ROCm build of torch (installed: {_torch_text(self._torch_version)})",
         )
 
-    def is_lost(self, index: int) -> bool:
-        with self._lock:
-            return index in self._lost
-
-    def retry(self, index: int) -> None:
-        with self._lock:
-            self._lost.discard(index)
-
     def telemetry(self, index: int) -> Telemetry:
         """One snapshot (`amd-smi metric -g N`: usage, VRAM, edge temperature, socket power, fan,
         GFX and memory clocks). Unsupported readings are NA; a lost card gives lost=True."""
@@ -261,8 +217,7 @@ class AmdSmi:
             mem = q("amdsmi_get_clock_info", h, smi.AmdSmiClkType.MEM)
         except _GpuLost:
             log.warning("AMD GPU %d stopped answering (AMDSMI_STATUS_NOT_FOUND); its readings stop", index)
-            with self._lock:
-                self._lost.add(index)
+            self._mark_lost(index)
             return Telemetry.lost_now()
         except LookupError as e:
             return Telemetry(timestamp=time.time(), errors=1, error=str(e))

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-import weakref
 from typing import Any, Callable, Mapping
 
 from common.device_id import cuda_index_for
 from gpu.model import MIB, DeviceInfo, Telemetry
 from gpu.na import NA
+from gpu.vendor_lib import VendorLib
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +38,6 @@ __all__ = ["Nvml"]
 
 class _GpuLost(Exception):
     """Internal: NVML said the GPU is lost."""
-
-
-class _Session:
-    """What the exit-time finalizer needs; holds no reference to the adapter."""
-
-    def __init__(self, module: Any):
-        self.module = module
-        self.started = False
-
-    def shutdown(self) -> None:
-        if self.started:
-            self.started = False
-            try:
-                self.module.nvmlShutdown()
-            except Exception:  # at exit nothing useful can be done with it
-                log.debug("nvmlShutdown failed", exc_info=True)
 
 
 def _is(nv: Any, e: Exception, cls_name: str) -> bool:
@@ -66,27 +49,13 @@ def _text(v: Any) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, (bytes, bytearray)) else str(v)
 
 
-class Nvml:
-    """One NVML session. `module`: pynvml or a stand-in with the same names (None: import pynvml)."""
+class Nvml(VendorLib):
+    """One NVML session. `module`: pynvml or a stand-in with the same names (None: import pynvml).
+    `error` says why NVML cannot be used ("NVML library not found"...)."""
 
-    def __init__(self, module: Any = None):
-        self._module = module
-        self._lock = threading.Lock()
-        self._tried = False
-        self._session: _Session | None = None
-        self._lost: set[int] = set()
-        self.error: str | None = None
-        """Why NVML cannot be used ("NVML library not found"...), None while it can (or untried)."""
+    SHUTDOWN = "nvmlShutdown"
 
     # ---- session -------------------------------------------------------------------------
-    def available(self) -> bool:
-        """Start NVML if not yet tried; True when it runs. Never raises."""
-        with self._lock:
-            if not self._tried:
-                self._tried = True
-                self._start()
-            return self._session is not None and self._session.started
-
     def _start(self) -> None:
         nv = self._module
         if nv is None:
@@ -105,10 +74,7 @@ class Nvml:
         except OSError as e:  # a broken library file
             self.error = f"NVML library could not be loaded ({e})"
             return
-        session = _Session(nv)
-        session.started = True
-        self._session = session
-        weakref.finalize(self, session.shutdown)  # also runs at interpreter exit
+        self._begin(nv)
 
     @staticmethod
     def _init_reason(nv: Any, e: Exception) -> str:
@@ -123,12 +89,6 @@ class Nvml:
             if isinstance(cls, type) and isinstance(e, cls):
                 return text
         return f"NVML failed to start: {e}"
-
-    def close(self) -> None:
-        """Shut NVML down now (also happens at exit). Reads after this return NA."""
-        with self._lock:
-            if self._session is not None:
-                self._session.shutdown()
 
     # ---- queries -------------------------------------------------------------------------
     def _query(self, fn: str, *args: Any, errors: list[str] | None = None) -> Any:
@@ -196,21 +156,11 @@ class Nvml:
                 pci_bus_id=_text(bus_id) if bus_id else NA,
             )
         except _GpuLost:
-            with self._lock:
-                self._lost.add(index)
+            self._mark_lost(index)
             return "GPU is lost (fell off the bus)"
         except LookupError as e:
             return str(e)
         return info
-
-    def is_lost(self, index: int) -> bool:
-        with self._lock:
-            return index in self._lost
-
-    def retry(self, index: int) -> None:
-        """Ask a GPU marked lost again on the next snapshot (the watchdog's retry after back-off)."""
-        with self._lock:
-            self._lost.discard(index)
 
     # ---- power limit ---------------------------------------------------------------------
     def power_limits_w(self, index: int) -> tuple[float, float, float] | None:
@@ -287,8 +237,7 @@ class Nvml:
             )
         except _GpuLost:
             log.warning("GPU %d is lost (NVML_ERROR_GPU_IS_LOST); its readings stop", index)
-            with self._lock:
-                self._lost.add(index)
+            self._mark_lost(index)
             return Telemetry.lost_now()
         except LookupError as e:
             return Telemetry(timestamp=time.time(), errors=1, error=str(e))

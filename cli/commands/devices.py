@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from app.context import AppContext
 from app.errors import UserError
@@ -162,15 +162,19 @@ def list_devices(args: argparse.Namespace) -> int:
     return 0
 
 
-def set_mode(args: argparse.Namespace) -> int:
+def _using_service(change: Callable[[Any], Any]) -> Any:
+    """Open the devices, apply `change(service)`, close; a ValueError becomes a one-line UserError."""
     svc = _open()
     try:
-        svc.set_mode(args.device, args.mode)
-        info = svc.device(args.device)
+        return change(svc)
     except ValueError as e:
         raise UserError(str(e)) from None
     finally:
         svc.close()
+
+
+def set_mode(args: argparse.Namespace) -> int:
+    info = _using_service(lambda svc: (svc.set_mode(args.device, args.mode), svc.device(args.device))[1])
     print(f"{info.id} ({info.name}): mode {args.mode}")
     return 0
 
@@ -195,14 +199,7 @@ def set_limits(args: argparse.Namespace) -> int:
 
 
 def pause_device(args: argparse.Namespace) -> int:
-    svc = _open()
-    try:
-        svc.set_paused(args.device, args.paused)
-        info = svc.device(args.device)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    finally:
-        svc.close()
+    info = _using_service(lambda svc: (svc.set_paused(args.device, args.paused), svc.device(args.device))[1])
     print(f"{info.id} ({info.name}): {'paused' if args.paused else 'resumed'}")
     return 0
 
@@ -212,18 +209,14 @@ def schedule(args: argparse.Namespace) -> int:
         raise UserError('give the hours, e.g. kminer devices schedule set "mon-fri 23:00-07:00; sat,sun"')
     if args.schedule_action != "set" and args.hours:
         raise UserError(f"unexpected {args.hours!r}; did you mean: kminer devices schedule set {args.hours!r}")
-    svc = _open()
-    try:
+    def change(svc: Any) -> tuple[Any, list]:
         if args.schedule_action in ("set", "clear"):
             svc.set_schedule(args.device, args.hours if args.schedule_action == "set" else None)
         if args.device:
             svc.device(args.device)
-        control = svc.ctx.settings.control
-        states = svc.states()
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    finally:
-        svc.close()
+        return svc.ctx.settings.control, svc.states()
+
+    control, states = _using_service(change)
     rows = [(s.info.id, control.device_schedules.get(s.info.key), s.hold.reason if s.hold and
              s.hold.source == "schedule" else None) for s in states]
     if args.json:
@@ -237,13 +230,7 @@ def schedule(args: argparse.Namespace) -> int:
 
 
 def while_in_use(args: argparse.Namespace) -> int:
-    svc = _open()
-    try:
-        svc.set_in_use(args.device, args.policy)
-        who = svc.device(args.device).id if args.device else "rig default"
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    finally:
-        svc.close()
+    who = _using_service(lambda svc: (svc.set_in_use(args.device, args.policy),
+                                      svc.device(args.device).id if args.device else "rig default")[1])
     print(f"{who}: {args.policy} while you use the PC (devices in auto mode)")
     return 0

@@ -9,17 +9,10 @@ import pytest
 
 from app.context import AppContext
 from app.devices import DeviceService
+from tests.app.test_devices_service import Clock as Idle
 from tests.gpu.nvml_standin import RTX_3070_X1, make_standin
 
 MON_NOON = datetime(2024, 6, 3, 12, 0)
-
-
-class Idle:
-    def __init__(self, value: float | None = 0.0):
-        self.value = value
-
-    def __call__(self) -> float | None:
-        return self.value
 
 
 @pytest.fixture

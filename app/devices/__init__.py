@@ -7,13 +7,13 @@ Other packages use these public names, never the modules inside (import-linter c
 gpu/'s types are re-exported for ui/, which imports app/ only.
 """
 
-from app.devices.control import Hold
+from app.devices.control import STATE_WORDS, Hold, state_word
 from app.devices.hook import HookRunner, hook_env
 from app.devices.idle import IdleDetector, idle_backend_name
 from app.devices.watchdog import Watchdog, WatchdogEvent
 from app.devices.service import (MODES, NA, UNCHANGED, DeviceInfo, DeviceService, DeviceState, NAType, Telemetry,
                                  is_na, na_to_none)
 
-__all__ = ["MODES", "NA", "UNCHANGED", "DeviceInfo", "DeviceService", "DeviceState", "Hold", "HookRunner",
+__all__ = ["MODES", "NA", "STATE_WORDS", "state_word", "UNCHANGED", "DeviceInfo", "DeviceService", "DeviceState", "Hold", "HookRunner",
            "IdleDetector", "NAType", "Telemetry", "Watchdog", "WatchdogEvent", "hook_env", "idle_backend_name", "is_na",
            "na_to_none"]

@@ -27,7 +27,28 @@ from gpu.modes import AUTO, is_active
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Hold", "ControlState", "DeviceControl", "HoldSource"]
+__all__ = ["Hold", "ControlState", "DeviceControl", "HoldSource", "state_word", "STATE_WORDS"]
+
+STATE_WORDS = ("mining", "slowed", "idle", "throttled", "paused", "held", "off_hours", "in_use", "lost")
+"""What a device is doing, in one word (CLI tables, metrics, the Fleet page)."""
+
+
+def state_word(s: Any) -> str:
+    """One of STATE_WORDS for a DeviceState: lost, held (watchdog), paused, throttled, off_hours
+    (schedule), in_use (stopped while the user is here), slowed, mining or idle."""
+    t = s.telemetry
+    hold = getattr(s, "hold", None)
+    if t is not None and t.lost:
+        return "lost"
+    if hold is not None and hold.source in ("watchdog", "paused"):
+        return "held" if hold.source == "watchdog" else "paused"
+    if s.throttled:
+        return "throttled"
+    if hold is not None:
+        return "off_hours" if hold.source == "schedule" else "in_use"
+    if s.active:
+        return "slowed" if getattr(s, "slowed", None) else "mining"
+    return "idle"
 
 HoldSource = Literal["watchdog", "paused", "in_use", "schedule"]
 

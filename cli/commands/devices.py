@@ -99,19 +99,9 @@ def state_json(state: Any) -> dict[str, Any]:
 
 
 def _state_word(s: Any) -> str:
-    t = s.telemetry
-    hold = getattr(s, "hold", None)
-    if t and t.lost:
-        return "lost"
-    if hold is not None and hold.source in ("watchdog", "paused"):
-        return {"watchdog": "held", "paused": "paused"}[hold.source]
-    if s.throttled:
-        return "throttled"
-    if hold is not None:
-        return "off-hours" if hold.source == "schedule" else "in use"
-    if s.active:
-        return "slowed" if getattr(s, "slowed", None) else "active"
-    return "idle"
+    from app.devices import state_word
+
+    return state_word(s).replace("_", "-").replace("mining", "active")
 
 
 def _n(v: Any, fmt: str = "{:.0f}", unit: str = "") -> str:

@@ -71,6 +71,8 @@ class DeviceState:
     """How it is slowed while the user is at the PC ("power limit 132 W"), or None."""
     max_jobs: int | None = None
     """Fewer jobs at once than its slots while slowed, or None."""
+    in_use: str = "stop"
+    """In auto mode, while the user is at the PC: "stop" or "slow"."""
 
 
 class DeviceService:
@@ -130,7 +132,7 @@ class DeviceService:
                 active=c.active,
                 throttled=th.throttled, throttle_reason=th.reason,
                 max_temp_c=s.max_temp_c, max_power_w=s.max_power_w,
-                hold=c.hold, slowed=c.slowed, max_jobs=c.max_jobs,
+                hold=c.hold, slowed=c.slowed, max_jobs=c.max_jobs, in_use=self.control.in_use_policy(d.key),
             ))
         return out
 

@@ -16,7 +16,7 @@ from typing import Any
 from app import __version__
 from app.devices import state_word
 
-__all__ = ["DeviceSnapshot", "RigSnapshot", "Readiness", "rig_snapshot", "states_snapshot", "miner_readiness", "ErrorTally",
+__all__ = ["DeviceSnapshot", "RigSnapshot", "Readiness", "rig_snapshot", "states_snapshot", "miner_readiness", "ErrorTally", "rig_name",
            "NTK_WEI"]
 
 NTK_WEI = 10**18
@@ -60,6 +60,11 @@ class RigSnapshot:
     jobs_by_state: dict[str, int] = field(default_factory=dict)
     earned_today_wei: int = 0
     earned_total_wei: int = 0
+
+
+def rig_name() -> str:
+    """This rig's name in metrics and alerts: the machine's host name."""
+    return socket.gethostname()
 
 
 def _num(v: Any) -> float | None:
@@ -120,7 +125,7 @@ def states_snapshot(states: Any, readiness: Readiness, *, watchdog: Any = None, 
             jobs_running=running.get(key, 0), earned_today_wei=earned.get(key, 0),
             read_errors_total=tally.add(key, t) if tally is not None else int(getattr(t, "errors", 0) or 0),
             watchdog_faults_total=watchdog.faults_total(key) if watchdog is not None else 0))
-    return RigSnapshot(rig=rig or socket.gethostname(), version=__version__, taken_at=time.time() if now is None else now,
+    return RigSnapshot(rig=rig or rig_name(), version=__version__, taken_at=time.time() if now is None else now,
                        readiness=readiness, devices=tuple(devices), jobs_by_state=dict(jobs_by_state or {}),
                        earned_today_wei=sum(d.earned_today_wei for d in devices), earned_total_wei=earned_total_wei)
 

@@ -56,8 +56,8 @@ def webhook():
 class StandinRig:
     """n stand-in GPUs (and the CPU) in mining mode; `snapshot()` of their real states."""
 
-    def __init__(self, n: int = 8, name: str = "rig-01"):
-        self.nv = make_standin(gpus=standin_rig(n))
+    def __init__(self, n: int = 8, name: str = "rig-01", number: int = 0):
+        self.nv = make_standin(gpus=standin_rig(n, number))
         self.devices = DeviceService(AppContext.open(), nvml_module=self.nv, idle=lambda: None)
         self.devices.set_all_modes("mining")
         self.name = name

@@ -13,7 +13,7 @@ from tests.fleet.conftest import StandinRig
 def rigs():
     made = []
     for i, n in enumerate((8, 2, 1)):
-        rig = StandinRig(n, name=f"rig-{i + 1:02d}")
+        rig = StandinRig(n, name=f"rig-{i + 1:02d}", number=i)
         srv = MetricsServer("127.0.0.1", 0).start()
         srv.update(rig.snapshot())
         made.append((rig, srv))

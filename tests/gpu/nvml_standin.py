@@ -280,11 +280,12 @@ class NvmlStandin:
         raise AssertionError  # unreachable
 
 
-def standin_rig(n: int = 8) -> list[GpuSpec]:
-    """`n` RTX 3070s on x1 risers, as on a former Ethereum rig: own uuids, bus ids, readings."""
+def standin_rig(n: int = 8, rig: int = 0) -> list[GpuSpec]:
+    """`n` RTX 3070s on x1 risers, as on a former Ethereum rig: own uuids (`rig` tells rigs
+    apart), bus ids, readings."""
     out = []
     for i in range(n):
-        out.append(replace(RTX_3070_X1, uuid=f"GPU-5e2a7f0c-3d1b-4c8e-9a61-{i:012x}", bus_id=f"00000000:{i + 3:02x}:00.0",
+        out.append(replace(RTX_3070_X1, uuid=f"GPU-5e2a7f0c-3d1b-4c8e-{0x9a61 + rig:04x}-{i:012x}", bus_id=f"00000000:{i + 3:02x}:00.0",
                            temp_c=58 + i, power_w=110.0 + i, util_pct=95 + i % 5))
     return out
 

@@ -55,7 +55,7 @@ def describe_state(state, away: bool | None) -> tuple[str, str]:
     if state.throttled:
         return "throttled", f"Throttled: {state.throttle_reason or 'over a limit'}; jobs paused"
     if hold is not None:  # outside the mining hours, or stopped while you use the PC
-        return "away", _cap(hold.reason) + ("; the running job finishes" if not hold.stops_jobs else "")
+        return "away", _cap(hold.reason) + ("; a running job finishes" if not hold.stops_jobs else "")
     if state.active and getattr(state, "slowed", None):
         return "mining", f"Mining, {state.slowed}"
     if state.active:

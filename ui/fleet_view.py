@@ -62,6 +62,14 @@ def devices_text(view) -> str:
     return head + ": " + ", ".join(f"{n} {s}" for s, n in states.most_common())
 
 
+def short_name(name: str) -> str:
+    """"RTX 3070" for "NVIDIA GeForce RTX 3070", "RX 6800" for "AMD Radeon RX 6800"."""
+    for prefix in ("NVIDIA GeForce ", "NVIDIA ", "AMD Radeon ", "Radeon "):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
 def _num(v, unit: str, fmt: str = "{:.0f}") -> str:
     return "" if v is None else fmt.format(v) + unit
 
@@ -106,6 +114,7 @@ class FleetView(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.itemSelectionChanged.connect(
             lambda: self.remove_button.setEnabled(self._selected_url() is not None))
+        self.tree.itemExpanded.connect(lambda _item: self._fit_columns())
         self.empty = QLabel("No rigs watched yet. On each rig set a metrics port "
                             "(kminer settings set fleet.metrics_port 9108), start `kminer agent`, "
                             "and add its URL here.")
@@ -200,8 +209,7 @@ class FleetView(QWidget):
             item.setExpanded(v.url in expanded)
             if v.url == selected:
                 item.setSelected(True)
-        for c in range(len(COLUMNS)):
-            self.tree.resizeColumnToContents(c)
+        self._fit_columns()
         self.empty.setVisible(not self.urls())
         self.tree.setVisible(bool(self.urls()))
         online = sum(1 for v in self.views if v.online)
@@ -213,6 +221,10 @@ class FleetView(QWidget):
             text += f" · {held} held, lost or throttled"
         self.summary.setText(text)
         self.refreshed.emit(self.views)
+
+    def _fit_columns(self) -> None:
+        for c in range(len(COLUMNS)):
+            self.tree.resizeColumnToContents(c)
 
     def _rig_item(self, v, now: float) -> QTreeWidgetItem:
         if v.online:
@@ -231,10 +243,11 @@ class FleetView(QWidget):
         elif v.ready is False:
             item.setForeground(1, QBrush(QColor("#d35400")))
         for d in v.devices:
-            readings = " · ".join(x for x in (_num(d.temp_c, " °C"), _num(d.power_w, " W"),
+            readings = " · ".join(x for x in (short_name(d.name), _num(d.temp_c, " °C"), _num(d.power_w, " W"),
                                               _num(d.util_pct, " %")) if x)
-            child = QTreeWidgetItem([f"{d.device}  {d.name}", d.state.replace("_", " "), readings,
+            child = QTreeWidgetItem([d.device, d.state.replace("_", " "), readings,
                                      str(d.jobs_running) if d.jobs_running else "", "", ""])
+            child.setToolTip(0, d.name)
             if d.state in _BAD:
                 child.setForeground(1, QBrush(QColor("#c0392b")))
             item.addChild(child)

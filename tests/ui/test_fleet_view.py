@@ -61,7 +61,7 @@ def test_ten_rigs_online_offline_and_their_devices(qtbot, ctx, ten_rigs, fleet_p
     assert rows[5][1] == "online, not ready" and "waiting for RPC" in t.topLevelItem(5).toolTip(1)
     assert rows[7][2] == "4 GPUs + CPU: 4 mining, 1 paused"
     assert rows[9][1] == "offline" and t.topLevelItem(9).text(5) == "never"
-    assert t.topLevelItem(0).childCount() == 9 and t.topLevelItem(0).child(3).text(2) == "61 °C · 113 W · 98 %"
+    assert t.topLevelItem(0).childCount() == 9 and t.topLevelItem(0).child(3).text(2) == "RTX 3070 · 61 °C · 113 W · 98 %"
     assert fleet_page.summary.text() == "10 rigs · 9 online · 55 devices mining · 1 held, lost or throttled"
     assert fleet_page.last_scrape_s < 5
 
@@ -101,7 +101,7 @@ def test_device_card_pause_schedule_and_slow_down(qtbot, make_window, devices, c
     devices.control.now = lambda: datetime(2024, 6, 3, 12, 0)
     devices.set_schedule(None, "mon-fri 23:00-07:00; sat,sun")
     qtbot.waitUntil(lambda: card.state_text.text() ==
-                    "Paused until 23:00 (schedule); the running job finishes", timeout=3000)
+                    "Paused until 23:00 (schedule); a running job finishes", timeout=3000)
     devices.set_schedule(None, "")
     devices.set_mode("cpu", "auto")
     cpu = w.devices_view.cards["cpu"]

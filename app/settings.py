@@ -225,8 +225,8 @@ class WatchdogSettings(_Section):
 
 
 class FleetSettings(_Section):
-    metrics_port: int | None = Field(None, ge=1, le=65535, title="Metrics port",
-                                     description="`kminer agent` serves Prometheus metrics on this port (empty: off).")
+    metrics_port: int = Field(0, ge=0, le=65535, title="Metrics port",
+                              description="`kminer agent` serves Prometheus metrics on this port (0: off).")
     metrics_host: str = Field("127.0.0.1", title="Metrics address",
                               description="The address the metrics listen on; 127.0.0.1 keeps them on this machine.")
     alert_webhook_url: Url = Field(None, title="Alert webhook URL",

@@ -1,7 +1,7 @@
 """The metrics endpoint of `kminer agent`: GET /metrics on a local port, the Prometheus text
 format of the rig's latest snapshot (app.fleet.metrics).
 
-Off by default (Settings.fleet.metrics_port empty); it listens on 127.0.0.1 unless the
+Off by default (Settings.fleet.metrics_port 0); it listens on 127.0.0.1 unless the
 owner chose another address. Serving never touches the miner: the stepping thread hands a
 snapshot in with `update()`, the server's threads only render the latest one. Anything but
 GET /metrics (and / and /healthz) is 404; requests are read with a time limit.

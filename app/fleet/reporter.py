@@ -38,7 +38,7 @@ class RigReporter:
         """Start serving metrics if a port is set; its URL, or None when off. OSError (port
         taken, address not here) for the caller to say in one line."""
         f = self.ctx.settings.fleet
-        if f.metrics_port is None:
+        if not f.metrics_port:
             return None
         self.server = MetricsServer(f.metrics_host, f.metrics_port).start()
         return self.server.url

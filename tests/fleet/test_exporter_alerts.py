@@ -43,7 +43,7 @@ def test_metrics_served_on_localhost_and_updated(standin_rig8):
 
 def test_metrics_are_off_by_default_and_a_taken_port_is_an_error():
     ctx = AppContext.open()
-    assert ctx.settings.fleet.metrics_port is None and ctx.settings.fleet.metrics_host == "127.0.0.1"
+    assert ctx.settings.fleet.metrics_port == 0 and ctx.settings.fleet.metrics_host == "127.0.0.1"
     assert RigReporter(ctx).start() is None
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))

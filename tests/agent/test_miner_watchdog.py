@@ -54,3 +54,26 @@ def test_gpu_lost_mid_job_fails_the_attempt_holds_the_gpu_and_the_job_finishes_o
         print(f"GPU fault -> job failed and device held: {fault_to_failed_s:.2f} s (miner passes back to back)")
     finally:
         svc.close()
+
+
+def test_outside_mining_hours_or_paused_the_miner_claims_nothing_until_allowed(world):
+    from datetime import datetime
+
+    job_id = world.post(render_spec_bytes(frames=1), reward_ntk=1)
+    world.devices.control.now = lambda: datetime(2024, 6, 3, 12, 0)  # a Monday noon
+    world.devices.set_schedule(None, "mon-fri 23:00-07:00")
+    svc = world.service()
+    try:
+        for _ in range(3):
+            svc.step()
+        assert svc.row(job_id) is None
+        assert svc.pricing_decisions(1)[0].decision == "no device"
+        world.devices.control.now = lambda: datetime(2024, 6, 3, 23, 30)
+        world.devices.set_paused("cpu", True)
+        for _ in range(3):
+            svc.step()
+        assert svc.row(job_id) is None  # in its hours now, but paused
+        world.devices.set_paused("cpu", False)
+        assert step_until(svc, job_id, {"submitted"}) == "submitted"
+    finally:
+        svc.close()

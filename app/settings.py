@@ -22,6 +22,7 @@ from common.fieldwise import Fallback, FieldwiseError, validate_fieldwise
 from common.fsutil import atomic_write_text
 from common.safejson import SPEC_LIMITS, loads_bounded
 from jobs.level_policy import MARKET_BASIC_RISK
+from common.schedule import check_schedule
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,67 @@ class EarningsSettings(_Section):
                     "for `kminer earnings refresh-network`; the bundled file is the fallback.")
 
 
+# ---- rigs at scale (issue 21): per-device control, the watchdog, fleet metrics and alerts ----
+Schedule = Annotated[str, AfterValidator(check_schedule)]
+"""Weekly mining hours as typed (see common.schedule); "" allows every hour."""
+InUse = Literal["stop", "slow"]
+
+
+class ControlSettings(_Section):
+    schedule: Schedule = Field("", title="Mining hours",
+                               description="When devices may take new jobs (cheap-electricity hours), e.g. "
+                                           "'mon-fri 23:00-07:00; sat,sun'. Empty: any time. A job that runs when the "
+                                           "window closes finishes.")
+    while_in_use: InUse = Field("stop", title="While you use the PC (auto mode)",
+                                description="stop: a device in auto mode works only while you are away; slow: it "
+                                            "keeps working while you are here, at a lower power limit (where the "
+                                            "driver allows it) or with fewer jobs at once.")
+    slow_power_pct: int = Field(60, ge=20, le=100, title="Slow-down power limit (%)",
+                                description="While you use the PC, a slowed GPU's power limit is this share of its "
+                                            "default limit.")
+    paused: dict[str, float] = Field(default_factory=dict, title="Paused devices",
+                                     description="Device key -> when it was paused (unix s).", json_schema_extra=HIDDEN)
+    device_schedules: dict[str, Schedule] = Field(default_factory=dict, title="Per-device mining hours",
+                                                  description="Device key -> its own schedule (overrides the rig's).",
+                                                  json_schema_extra=HIDDEN)
+    device_in_use: dict[str, InUse] = Field(default_factory=dict, title="Per-device behaviour while in use",
+                                            description="Device key -> stop or slow (overrides the rig's).",
+                                            json_schema_extra=HIDDEN)
+
+
+class WatchdogSettings(_Section):
+    enabled: bool = Field(True, title="Watchdog", description="Hold a GPU that is lost, fails its readings or whose "
+                                                              "job stops reporting progress; fail that job.")
+    stall_minutes: float = Field(10.0, ge=0.01, le=1440, title="Hung after (minutes without progress)",
+                                 description="A running job that reports no progress this long counts as hung.")
+    error_polls: int = Field(3, ge=1, le=100, title="Driver errors in a row",
+                             description="Readings in a row that fail with a driver error before the GPU is held.")
+    backoff_first_s: float = Field(60.0, ge=1, le=86400, title="First retry after (s)",
+                                   description="A held device is tried again after this; doubled at each fault in a "
+                                               "row.")
+    backoff_cap_s: float = Field(3600.0, ge=1, le=604800, title="Longest retry wait (s)",
+                                 description="The back-off never waits longer than this.")
+    hook_script: str | None = Field(None, title="Event script",
+                                    description="Optional program run on each watchdog event, with the event and device "
+                                                "as arguments and KMINER_* variables (docs/rigs.md); empty: none.")
+    hook_timeout_s: float = Field(30.0, ge=1, le=3600, title="Event script time limit (s)",
+                                  description="The event script is killed after this long.")
+
+
+class FleetSettings(_Section):
+    metrics_port: int = Field(0, ge=0, le=65535, title="Metrics port",
+                              description="`kminer agent` serves Prometheus metrics on this port (0: off).")
+    metrics_host: str = Field("127.0.0.1", title="Metrics address",
+                              description="The address the metrics listen on; 127.0.0.1 keeps them on this machine.")
+    alert_webhook_url: Url = Field(None, title="Alert webhook URL",
+                                   description="Alerts (rig offline, device hung, overheating, wallet locked) are "
+                                               "POSTed here as JSON; empty: none.")
+    alert_interval_s: float = Field(900.0, ge=1, le=86400, title="Repeat an alert after (s)",
+                                    description="The same alert is sent at most once per this interval.")
+    rigs: list[str] = Field(default_factory=list, title="Watched rigs",
+                            description="Metrics URLs of the rigs the Fleet page watches.", json_schema_extra=HIDDEN)
+
+
 class Settings(_Section):
     schema_version: int = Field(SCHEMA_VERSION, title="Schema version", description="Version of this file's layout.")
     general: GeneralSettings = Field(default_factory=GeneralSettings, title="General", description="General behaviour.")
@@ -212,6 +274,11 @@ class Settings(_Section):
     jobs: JobSettings = Field(default_factory=JobSettings, title="Jobs", description="Job runtime and sandbox.")
     wallet: WalletSettings = Field(default_factory=WalletSettings, title="Wallet", description="Wallet and network.")
     earnings: EarningsSettings = Field(default_factory=EarningsSettings, title="Earnings", description="Prices for earnings.")
+    control: ControlSettings = Field(default_factory=ControlSettings, title="Device control",
+                                     description="Pause, mining hours, and sharing the PC.")
+    watchdog: WatchdogSettings = Field(default_factory=WatchdogSettings, title="Watchdog",
+                                       description="Hung and lost GPUs.")
+    fleet: FleetSettings = Field(default_factory=FleetSettings, title="Fleet", description="Metrics and alerts.")
 
     def device(self, key: str) -> DeviceSettings:
         """The settings of device `key`, created with defaults on first use."""

@@ -20,10 +20,11 @@ from PySide6.QtWidgets import QApplication, QDialog
 
 from app.account import WalletSession
 from app.context import AppContext
-from app.devices import DeviceService
+from app.devices import DeviceService, HookRunner
 from app.earnings import EarningsService
 from app.errors import UserError
 from app.first_run import FirstRun, needs_first_run
+from app.fleet import Alerter, FleetWatcher
 from app.market_session import MarketSession
 from app.runtime import JobsService
 from app.runtime import PreviewService
@@ -73,6 +74,7 @@ def run_gui(argv: list[str] | None = None) -> int:
     apply_theme(app, ctx.settings.general.theme)
     follow_system(app, lambda: ctx.settings.general.theme)
     devices = DeviceService(ctx)
+    devices.watchdog.subscribe(HookRunner(lambda: ctx.settings.watchdog, ctx.paths.data_dir))  # the event script
     if devices.message:
         print(f"kminer: {devices.message}", file=sys.stderr)
 
@@ -90,7 +92,7 @@ def run_gui(argv: list[str] | None = None) -> int:
         chain_runner.submit(lambda: wallet.unlock(password))
     win = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx, devices=devices), sandbox=sandbox_status(ctx.settings),
                      earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
-                     preview=PreviewService(), chain_runner=chain_runner)
+                     preview=PreviewService(), chain_runner=chain_runner, fleet=_fleet_watcher(ctx))
     painter = FirstPaint(win, win.quit, t0)  # noqa: F841 - kept alive until the first paint
     if ctx.load_notices:  # the file kept aside, or fields that fell back to their defaults
         win.statusBar().showMessage("; ".join(ctx.load_notices), 60000)
@@ -107,6 +109,12 @@ def run_gui(argv: list[str] | None = None) -> int:
     with loop:
         loop.run_forever()
     return 0
+
+
+def _fleet_watcher(ctx) -> FleetWatcher:
+    """The Fleet page's scraper over the watched rigs, with "rig offline" alerts to the webhook."""
+    f = lambda: ctx.settings.fleet  # noqa: E731 (read at each use: the settings may be replaced)
+    return FleetWatcher(lambda: f().rigs, alerter=Alerter(lambda: f().alert_webhook_url, lambda: f().alert_interval_s))
 
 
 def _first_run(ctx, devices, chain_runner, t0: float) -> tuple[bool, str | None]:

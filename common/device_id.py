@@ -6,7 +6,9 @@ A GPU has three numbers that are easy to mix up (nvitop names them apart too):
   cards (CUDA_DEVICE_ORDER=PCI_BUS_ID assumed, as our processes set it);
 - neither is stable: a card moved, added or hidden renumbers them. The NVML UUID is stable,
   so it is the device's key (settings, benchmarks, the ledger, the miner DB, the job queue).
-The CPU is a device too: key "cpu", no indices.
+The CPU is a device too: key "cpu", no indices. An AMD card (kind "amd") is keyed by its AMD
+SMI UUID (or, where the library gives none, its PCI address); its index is AMD SMI's, and a
+ROCm build of torch names it "cuda:N" like an NVIDIA card.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ class DeviceId:
     """Which device: `key` is stable (the NVML UUID, or "cpu"); the indices say where it is now."""
 
     key: str
-    kind: Literal["cpu", "gpu"]
+    kind: Literal["cpu", "gpu", "amd"]
     nvml_index: int | None = None
-    """NVML's index (PCI bus order): telemetry, nvidia-smi -i N, the device node /dev/nvidiaN."""
+    """NVML's index (PCI bus order): telemetry, nvidia-smi -i N, the device node /dev/nvidiaN;
+    for an AMD card, AMD SMI's index (amd-smi's)."""
     cuda_index: int | None = None
     """torch's cuda:N in this process (CUDA_VISIBLE_DEVICES applied); None: hidden from CUDA here."""
 
@@ -42,14 +45,24 @@ class DeviceId:
         key = uuid or f"cuda:{nvml_index}"
         return cls(key, "gpu", nvml_index, cuda_index_for(uuid, nvml_index, os.environ if env is None else env))
 
+    @classmethod
+    def amd(cls, uuid: str | None, pci_bus_id: str | None, smi_index: int, cuda_index: int | None = None) -> "DeviceId":
+        """AMD card `smi_index`: keyed by its AMD SMI UUID, else its PCI address, else its index
+        (stable only while no card moves). `cuda_index`: its torch index under a ROCm build."""
+        key = uuid or (f"amd-{pci_bus_id.lower()}" if pci_bus_id else f"amd:{smi_index}")
+        return cls(key, "amd", smi_index, cuda_index)
+
     @property
     def is_cpu(self) -> bool:
         return self.kind == "cpu"
 
     @property
     def label(self) -> str:
-        """What people type and read: "cpu", or "cuda:N" with N the NVML index (nvidia-smi's)."""
-        return CPU_KEY if self.is_cpu else f"cuda:{self.nvml_index}"
+        """What people type and read: "cpu", "cuda:N" with N the NVML index (nvidia-smi's), or
+        "amd:N" with N the AMD SMI index."""
+        if self.is_cpu:
+            return CPU_KEY
+        return f"{'amd' if self.kind == 'amd' else 'cuda'}:{self.nvml_index}"
 
     @property
     def torch_device(self) -> str | None:

@@ -42,6 +42,8 @@ def child_device(device: DeviceId) -> str:
     """The benchmark child's --device for `device`: torch's name for it in this process (its
     CUDA index, not its NVML index, once CUDA_VISIBLE_DEVICES renumbered the GPUs)."""
     arg = device.torch_device
+    if arg is None and device.kind == "amd":
+        raise BenchError(f"{device.label}: benchmarking an AMD card needs a ROCm build of torch here")
     if arg is None:
         raise BenchError(f"{device.label} is hidden from CUDA here (CUDA_VISIBLE_DEVICES): it cannot be benchmarked")
     return arg

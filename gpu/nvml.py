@@ -7,7 +7,12 @@
 - NVML missing (no library, driver not loaded, no permission): `Nvml.error` says why in a
   few words and the adapter reports no GPUs.
 - A GPU that falls off the bus (NVMLError_GpuIsLost) is remembered as lost: its telemetry
-  is `Telemetry(lost=True)` from then on, with no further NVML calls for it.
+  is `Telemetry(lost=True)` from then on, with no further NVML calls for it, until `retry()`
+  (the watchdog's back-off) lets it be asked again.
+- Reads that fail with a real error (not "not supported") are counted in the snapshot
+  (`Telemetry.errors`, `.error`), so the watchdog can tell a failing card from a plain one.
+- The power limit can be lowered and restored (`set_power_limit_w`) where the driver lets
+  this process (root, usually); otherwise it says why in one line.
 
 The pynvml module is injectable (`Nvml(module=...)`) so tests can pass a stand-in with the
 same functions. Thread-safety: start-up and the lost-set are guarded by a lock; NVML
@@ -18,14 +23,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-import weakref
 from typing import Any, Callable, Mapping
 
 from common.device_id import cuda_index_for
 from gpu.model import MIB, DeviceInfo, Telemetry
 from gpu.na import NA
+from gpu.vendor_lib import VendorLib
 
 log = logging.getLogger(__name__)
 
@@ -36,47 +40,22 @@ class _GpuLost(Exception):
     """Internal: NVML said the GPU is lost."""
 
 
-class _Session:
-    """What the exit-time finalizer needs; holds no reference to the adapter."""
-
-    def __init__(self, module: Any):
-        self.module = module
-        self.started = False
-
-    def shutdown(self) -> None:
-        if self.started:
-            self.started = False
-            try:
-                self.module.nvmlShutdown()
-            except Exception:  # at exit nothing useful can be done with it
-                log.debug("nvmlShutdown failed", exc_info=True)
+def _is(nv: Any, e: Exception, cls_name: str) -> bool:
+    cls = getattr(nv, cls_name, None)
+    return isinstance(cls, type) and isinstance(e, cls)
 
 
 def _text(v: Any) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, (bytes, bytearray)) else str(v)
 
 
-class Nvml:
-    """One NVML session. `module`: pynvml or a stand-in with the same names (None: import pynvml)."""
+class Nvml(VendorLib):
+    """One NVML session. `module`: pynvml or a stand-in with the same names (None: import pynvml).
+    `error` says why NVML cannot be used ("NVML library not found"...)."""
 
-    def __init__(self, module: Any = None):
-        self._module = module
-        self._lock = threading.Lock()
-        self._tried = False
-        self._session: _Session | None = None
-        self._lost: set[int] = set()
-        self.error: str | None = None
-        """Why NVML cannot be used ("NVML library not found"...), None while it can (or untried)."""
+    SHUTDOWN = "nvmlShutdown"
 
     # ---- session -------------------------------------------------------------------------
-    def available(self) -> bool:
-        """Start NVML if not yet tried; True when it runs. Never raises."""
-        with self._lock:
-            if not self._tried:
-                self._tried = True
-                self._start()
-            return self._session is not None and self._session.started
-
     def _start(self) -> None:
         nv = self._module
         if nv is None:
@@ -95,10 +74,7 @@ class Nvml:
         except OSError as e:  # a broken library file
             self.error = f"NVML library could not be loaded ({e})"
             return
-        session = _Session(nv)
-        session.started = True
-        self._session = session
-        weakref.finalize(self, session.shutdown)  # also runs at interpreter exit
+        self._begin(nv)
 
     @staticmethod
     def _init_reason(nv: Any, e: Exception) -> str:
@@ -114,15 +90,10 @@ class Nvml:
                 return text
         return f"NVML failed to start: {e}"
 
-    def close(self) -> None:
-        """Shut NVML down now (also happens at exit). Reads after this return NA."""
-        with self._lock:
-            if self._session is not None:
-                self._session.shutdown()
-
     # ---- queries -------------------------------------------------------------------------
-    def _query(self, fn: str, *args: Any) -> Any:
-        """Call `pynvml.<fn>(*args)`: the value, NA on any NVML error, `_GpuLost` if lost."""
+    def _query(self, fn: str, *args: Any, errors: list[str] | None = None) -> Any:
+        """Call `pynvml.<fn>(*args)`: the value, NA on any NVML error, `_GpuLost` if lost.
+        A real error (not "not supported") is appended to `errors` as "fn: text"."""
         nv = self._module
         func = getattr(nv, fn, None)
         if func is None:  # an old nvidia-ml-py without this function
@@ -130,9 +101,11 @@ class Nvml:
         try:
             return func(*args)
         except nv.NVMLError as e:
-            lost_cls = getattr(nv, "NVMLError_GpuIsLost", None)
-            if isinstance(lost_cls, type) and isinstance(e, lost_cls):
+            if _is(nv, e, "NVMLError_GpuIsLost"):
                 raise _GpuLost(fn) from e
+            if errors is not None and not (_is(nv, e, "NVMLError_NotSupported") or
+                                           _is(nv, e, "NVMLError_FunctionNotFound")):
+                errors.append(f"{fn}: {e}")
             return NA
 
     def count(self) -> int:
@@ -161,6 +134,8 @@ class Nvml:
             mem = q("nvmlDeviceGetMemoryInfo", h)
             cuda = q("nvmlSystemGetCudaDriverVersion")
             limit_mw = q("nvmlDeviceGetPowerManagementLimit", h)
+            pci = q("nvmlDeviceGetPciInfo", h)
+            bus_id = getattr(pci, "busId", None) if pci is not NA else None
             info = DeviceInfo(
                 id=f"cuda:{index}",
                 key=_text(uuid) if uuid is not NA else f"cuda:{index}",
@@ -178,18 +153,54 @@ class Nvml:
                 power_limit_w=limit_mw / 1000.0 if isinstance(limit_mw, (int, float)) else NA,
                 cuda_index=cuda_index_for(_text(uuid) if uuid is not NA else None, index,
                                           os.environ if env is None else env),
+                pci_bus_id=_text(bus_id) if bus_id else NA,
             )
         except _GpuLost:
-            with self._lock:
-                self._lost.add(index)
+            self._mark_lost(index)
             return "GPU is lost (fell off the bus)"
         except LookupError as e:
             return str(e)
         return info
 
-    def is_lost(self, index: int) -> bool:
-        with self._lock:
-            return index in self._lost
+    # ---- power limit ---------------------------------------------------------------------
+    def power_limits_w(self, index: int) -> tuple[float, float, float] | None:
+        """(current, default, lowest allowed) power limit in W (`nvidia-smi -q -d POWER`), None if unknown."""
+        if not self.available() or self.is_lost(index):
+            return None
+        try:
+            h = self._handle(index)
+            cur = self._query("nvmlDeviceGetPowerManagementLimit", h)
+            default = self._query("nvmlDeviceGetPowerManagementDefaultLimit", h)
+            bounds = self._query("nvmlDeviceGetPowerManagementLimitConstraints", h)
+        except (_GpuLost, LookupError):
+            return None
+        if not isinstance(cur, (int, float)) or not isinstance(default, (int, float)):
+            return None
+        low = bounds[0] if isinstance(bounds, (list, tuple)) and bounds else 0
+        return cur / 1000.0, default / 1000.0, low / 1000.0
+
+    def set_power_limit_w(self, index: int, watts: float) -> str | None:
+        """Set GPU `index`'s power limit (`nvidia-smi -i N -pl W`); None when done, else why not
+        in one line (no permission: NVML lets only root change it)."""
+        if not self.available():
+            return self.error or "NVML not available"
+        nv = self._module
+        if getattr(nv, "nvmlDeviceSetPowerManagementLimit", None) is None:
+            return "this NVML cannot set power limits"
+        try:
+            h = self._handle(index)
+            nv.nvmlDeviceSetPowerManagementLimit(h, int(round(watts * 1000)))
+        except _GpuLost:
+            return "GPU is lost (fell off the bus)"
+        except LookupError as e:
+            return str(e)
+        except nv.NVMLError as e:
+            if _is(nv, e, "NVMLError_NoPermission"):
+                return "no permission to set the power limit (NVML allows it to root only)"
+            if _is(nv, e, "NVMLError_NotSupported"):
+                return "this GPU does not support setting a power limit"
+            return f"NVML refused the power limit: {e}"
+        return None
 
     def telemetry(self, index: int) -> Telemetry:
         """One snapshot of GPU `index` (`nvidia-smi --query-gpu=utilization.gpu,memory.used,
@@ -202,7 +213,11 @@ class Nvml:
         if not self.available():
             return Telemetry(timestamp=time.time())
         nv = self._module
-        q = self._query
+        errs: list[str] = []
+
+        def q(fn: str, *args: Any) -> Any:
+            return self._query(fn, *args, errors=errs)
+
         try:
             h = self._handle(index)
             util = q("nvmlDeviceGetUtilizationRates", h)
@@ -218,11 +233,11 @@ class Nvml:
                 fan_pct=q("nvmlDeviceGetFanSpeed", h),
                 clock_sm_mhz=q("nvmlDeviceGetClockInfo", h, getattr(nv, "NVML_CLOCK_SM", 1)),
                 clock_mem_mhz=q("nvmlDeviceGetClockInfo", h, getattr(nv, "NVML_CLOCK_MEM", 2)),
+                errors=len(errs), error=errs[-1] if errs else None,
             )
         except _GpuLost:
             log.warning("GPU %d is lost (NVML_ERROR_GPU_IS_LOST); its readings stop", index)
-            with self._lock:
-                self._lost.add(index)
+            self._mark_lost(index)
             return Telemetry.lost_now()
-        except LookupError:
-            return Telemetry(timestamp=time.time())
+        except LookupError as e:
+            return Telemetry(timestamp=time.time(), errors=1, error=str(e))

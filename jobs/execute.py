@@ -44,16 +44,20 @@ class Device:
 
     `active`: the miner lets it work now (mode `mining`, or `auto` and the user away).
     `throttled`: over its temperature/power limit; its job is paused until it cools.
+    `accepts_new`: False while it may finish its job but start no other (outside mining hours).
+    `capabilities`: what it can run ("render", "train"); an AMD card without ROCm torch only renders.
     """
 
     device_id: str                  # the device's stable key (common.device_id.DeviceId.key)
-    kind: str = "cpu"               # "cpu" or "gpu"
+    kind: str = "cpu"               # "cpu", "gpu" (NVIDIA) or "amd"
     memory_mb: int = 0
     active: bool = True
     throttled: bool = False
     index: int | None = None        # NVIDIA device index (/dev/nvidiaN) for GPUs
     pci_bus_id: str | None = None
     slots: int = 1                  # jobs at once (GPU: 1; CPU: the cpu_slots setting)
+    accepts_new: bool = True
+    capabilities: tuple[str, ...] = ("render", "train")
 
     @classmethod
     def of(cls, ident: DeviceId, **state: Any) -> "Device":
@@ -78,13 +82,25 @@ class RuntimeConfig:
     url_policy: UrlPolicy = field(default_factory=UrlPolicy)   # what input URIs in a spec may name
 
 
-def device_fits(spec_resources, dev: Device) -> bool:
+GPU_KINDS = ("gpu", "amd")
+
+
+def engine_needs(kind: str) -> str:
+    """What a job's engine needs of its device: "render" (OpenGL) or "train" (torch, and any
+    other engine: buyer code may use torch)."""
+    return "render" if kind in ("render", "verify-render", "sleep") else "train"
+
+
+def device_fits(spec_resources, dev: Device, kind: str | None = None) -> bool:
+    """Whether a job with `spec_resources` (and engine `kind`, when given) can run on `dev`."""
     need = spec_resources.device
     if need == "cpu" and dev.kind != "cpu":
         return False
-    if need == "gpu" and dev.kind != "gpu":
+    if need == "gpu" and dev.kind not in GPU_KINDS:
         return False
-    if dev.kind == "gpu" and spec_resources.min_gpu_memory_mb > dev.memory_mb:
+    if dev.kind in GPU_KINDS and spec_resources.min_gpu_memory_mb > dev.memory_mb:
+        return False
+    if kind is not None and engine_needs(kind) not in dev.capabilities:
         return False
     return True
 
@@ -137,6 +153,12 @@ class Attempt:
         if self.run is not None:
             self.run.cancel(reason)
 
+    def fail(self, reason: str) -> None:
+        """Stop the attempt now as failed with `reason` (see JobRun.fail)."""
+        self.ready.wait(5)
+        if self.run is not None:
+            self.run.fail(reason)
+
 
 def execute_attempt(queue: JobQueue, cfg: RuntimeConfig, job_id: str, dev: Device, *,
                     on_event: Callable[[dict[str, Any]], None] | None = None,
@@ -164,7 +186,7 @@ def execute_attempt(queue: JobQueue, cfg: RuntimeConfig, job_id: str, dev: Devic
         return fail(why)
     if cfg.level == "strict" and (problem := strict_problem()) is not None:
         return fail(f"strict sandbox unavailable: {problem}")
-    limits = limits_for(job.spec.resources, device_is_gpu=dev.kind == "gpu", max_output_mb=cfg.max_output_mb,
+    limits = limits_for(job.spec.resources, device_is_gpu=dev.kind in GPU_KINDS, max_output_mb=cfg.max_output_mb,
                         max_output_files=cfg.max_output_files)
     try:
         job_dir = prepare_job_dir(cfg, job, n, limits)
@@ -194,8 +216,9 @@ def _run_and_store(queue: JobQueue, cfg: RuntimeConfig, job_id: str, n: int, job
 
     gpu = dev.kind == "gpu"
     run = JobRun(job_dir, job_id, limits, level=cfg.level, device_index=dev.index if gpu else None,
-                 pci_bus_id=dev.pci_bus_id, gpu_uuid=dev.device_id if gpu else None, hide=list(cfg.hide), on_event=on_event, on_start=on_start,
-                 use_cgroups=cfg.use_cgroups, nice=cfg.nice)
+                 pci_bus_id=dev.pci_bus_id, gpu_uuid=dev.device_id if gpu else None, hide=list(cfg.hide),
+                 on_event=on_event, on_start=on_start, use_cgroups=cfg.use_cgroups, nice=cfg.nice,
+                 amd=dev.kind == "amd")
     handle.run = run
     handle.ready.set()
     stop = threading.Event()

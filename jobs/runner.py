@@ -100,6 +100,7 @@ class JobRun:
     on_start: Callable[[int], None] | None = None   # gets the worker (or bwrap) pid once started
     use_cgroups: bool = True                         # False: watchdogs only (tests; hosts without cgroups)
     nice: int = 0                                    # CPU priority below normal, set before the worker starts
+    amd: bool = False                                # an AMD card at pci_bus_id (its /dev/dri and /dev/kfd nodes)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -125,6 +126,12 @@ class JobRun:
         if self._paused_since is not None:
             self._signal(SIGCONT)
         self._signal(signal.SIGTERM)
+
+    def fail(self, reason: str) -> None:
+        """Stop the job now and record it as failed with `reason` (e.g. the app's watchdog: its
+        GPU fell off the bus). A paused job is woken first so it can be killed."""
+        self._started.wait(5)
+        self._fail(reason)
 
     def pause(self) -> None:
         """SIGSTOP every process of the job; its wall clock stops too."""
@@ -160,10 +167,11 @@ class JobRun:
         cg = self._cgroup
         rfd, wfd = os.pipe()
         os.set_blocking(rfd, False)
-        extra_env = {"KMINER_DEVICE": "cpu" if self.device_index is None else "cuda:0"}
+        extra_env = {"KMINER_DEVICE": "cpu" if self.device_index is None and not self.amd else "cuda:0"}
         try:
             launch = build_launch(self.level, job_dir, report_fd=wfd, device_index=self.device_index,
                                   pci_bus_id=self.pci_bus_id, hide=self.hide, extra_env=extra_env, gpu_uuid=self.gpu_uuid,
+                                  amd=self.amd,
                                   max_tasks=lim.processes if self.level == "strict" else None)
         except BaseException:
             os.close(rfd)

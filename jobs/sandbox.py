@@ -195,16 +195,31 @@ def gpu_device_nodes(index: int, pci_bus_id: str | None = None) -> list[str]:
     nodes = [f"/dev/nvidia{index}", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset",
              "/dev/nvidia-caps"]
     if pci_bus_id:
-        want = pci_bus_id.lower()[-12:]   # NVML gives 00000000:01:00.0, sysfs 0000:01:00.0
-        drm = Path("/sys/class/drm")
-        if drm.is_dir():
-            for entry in drm.iterdir():
-                try:
-                    dev = (entry / "device").resolve().name.lower()
-                except OSError:
-                    continue
-                if dev.endswith(want) and (entry.name.startswith("renderD") or entry.name.startswith("card")):
-                    nodes.append(f"/dev/dri/{entry.name}")
+        nodes += drm_nodes(pci_bus_id)
+    return [n for n in nodes if os.path.exists(n)]
+
+
+def drm_nodes(pci_bus_id: str, sys_root: str = "/sys", dev_root: str = "/dev") -> list[str]:
+    """The /dev/dri render and card nodes of the PCI device `pci_bus_id` (NVML gives
+    00000000:01:00.0, AMD SMI and sysfs 0000:01:00.0: the last 12 characters are compared)."""
+    want = pci_bus_id.lower()[-12:]
+    drm = Path(sys_root) / "class" / "drm"
+    out = []
+    if drm.is_dir():
+        for entry in sorted(drm.iterdir()):
+            try:
+                dev = (entry / "device").resolve().name.lower()
+            except OSError:
+                continue
+            if dev.endswith(want) and (entry.name.startswith("renderD") or entry.name.startswith("card")):
+                out.append(f"{dev_root}/dri/{entry.name}")
+    return out
+
+
+def amd_device_nodes(pci_bus_id: str, sys_root: str = "/sys", dev_root: str = "/dev") -> list[str]:
+    """/dev nodes one AMD card needs: /dev/kfd (ROCm compute) and the /dev/dri render and card
+    nodes of its PCI device (EGL on Mesa renders through the render node; no ROCm needed)."""
+    nodes = [f"{dev_root}/kfd", *drm_nodes(pci_bus_id, sys_root, dev_root)]
     return [n for n in nodes if os.path.exists(n)]
 
 
@@ -235,7 +250,7 @@ PROC_HIDE = ("/proc/keys", "/proc/key-users")
 
 def build_launch(level: Level, job_dir: Path, *, report_fd: int, device_index: int | None = None,
                  pci_bus_id: str | None = None, hide: list[Path] = (), extra_env: dict[str, str] | None = None,
-                 max_tasks: int | None = None, gpu_uuid: str | None = None) -> Launch:
+                 max_tasks: int | None = None, gpu_uuid: str | None = None, amd: bool = False) -> Launch:
     """The command that runs the worker for the attempt folder `job_dir` under `level`.
 
     `hide` lists folders to cover with an empty, read-only tmpfs if they lie under a
@@ -296,6 +311,9 @@ def build_launch(level: Level, job_dir: Path, *, report_fd: int, device_index: i
     a += ["--bind", str(lay.out), f"{JOB_MOUNT}/out", "--bind", str(lay.work), f"{JOB_MOUNT}/work"]
     if device_index is not None:
         for node in gpu_device_nodes(device_index, pci_bus_id):
+            a += ["--dev-bind", node, node]
+    elif amd and pci_bus_id:
+        for node in amd_device_nodes(pci_bus_id):
             a += ["--dev-bind", node, node]
     a += ["--remount-ro", "/"]
     # CUDA_VISIBLE_DEVICES names the GPU by its UUID (gpu_pin): only that GPU's node exists

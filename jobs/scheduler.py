@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from jobs.execute import Attempt, Device, RuntimeConfig, device_fits, execute_attempt
+from jobs.execute import GPU_KINDS, Attempt, Device, RuntimeConfig, device_fits, execute_attempt
 from jobs.queue import APP_STOPPED, JobQueue
 from jobs.runner import Outcome
 
@@ -40,6 +40,7 @@ class RunningJob:
     handle: Attempt
     thread: threading.Thread
     paused: bool = False
+    failing: str | None = None      # fail() was asked: it ends as failed with this reason
     outcome: Outcome | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -75,6 +76,8 @@ class Scheduler:
                     del self._running[jid]
             running = list(self._running.values())
         for rj in running:
+            if rj.failing is not None:
+                continue  # being failed: neither paused nor resumed
             d = devs.get(rj.device_id)
             allowed = d is not None and d.active and not d.throttled
             if not allowed and not rj.paused:
@@ -91,14 +94,14 @@ class Scheduler:
         used: dict[str, int] = {}
         for rj in running:
             used[rj.device_id] = used.get(rj.device_id, 0) + 1
-        free = [d for d in devs.values() if d.active and not d.throttled]
+        free = [d for d in devs.values() if d.active and not d.throttled and d.accepts_new]
         for job in self.queue.next_queued():
             with self._lock:
                 if job.id in self._running:
                     continue
             for d in free:
-                cap = 1 if d.kind == "gpu" else max(1, d.slots)
-                if used.get(d.device_id, 0) < cap and device_fits(job.spec.resources, d):
+                cap = 1 if d.kind in GPU_KINDS else max(1, d.slots)
+                if used.get(d.device_id, 0) < cap and device_fits(job.spec.resources, d, job.spec.kind):
                     self._start(job.id, d)
                     used[d.device_id] = used.get(d.device_id, 0) + 1
                     break
@@ -131,6 +134,17 @@ class Scheduler:
         if rj is not None:
             rj.handle.cancel("cancelled by request")
         return state
+
+    def fail(self, job_id: str, reason: str) -> bool:
+        """Stop a running job now as failed with `reason` (its GPU is lost or hung); the queue
+        records the failed attempt, so the app decides whether it runs again. False if not running."""
+        with self._lock:
+            rj = self._running.get(job_id)
+        if rj is None or rj.done.is_set():
+            return False
+        rj.failing = reason
+        rj.handle.fail(reason)
+        return True
 
     def wait_idle(self, timeout_s: float | None = None) -> bool:
         """Wait until no job is running (for tests and shutdown)."""

@@ -7,10 +7,12 @@ The card never calls services: it emits requests, the view forwards them.
 
 from __future__ import annotations
 
+import time
+
 from ui.fmt import is_number, mem_gb, num
 from ui.icons import dot
 from ui.qt import (
-    QButtonGroup, QDoubleSpinBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QSpinBox, Qt,
+    QButtonGroup, QComboBox, QDoubleSpinBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QSpinBox, Qt,
     QToolButton, QVBoxLayout, QWidget, Signal,
 )
 from ui.sparkline import Sparkline
@@ -34,13 +36,28 @@ def describe_link(info) -> str:
     return text
 
 
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def describe_state(state, away: bool | None) -> tuple[str, str]:
     """(dot colour key, text) for a device's state line."""
     tel = state.telemetry
+    hold = getattr(state, "hold", None)
     if tel is not None and getattr(tel, "lost", False):
-        return "throttled", "GPU lost: it stopped answering (check power and riser)"
+        retry = f"; tried again at {time.strftime('%H:%M:%S', time.localtime(hold.until))}" \
+            if hold is not None and hold.until else ""
+        return "throttled", f"GPU lost: it stopped answering (check power and riser){retry}"
+    if hold is not None and hold.source == "watchdog":
+        return "throttled", _cap(hold.reason)
+    if hold is not None and hold.source == "paused":
+        return "idle", "Paused: no new jobs; a running job waits until you resume"
     if state.throttled:
         return "throttled", f"Throttled: {state.throttle_reason or 'over a limit'}; jobs paused"
+    if hold is not None:  # outside the mining hours, or stopped while you use the PC
+        return "away", _cap(hold.reason) + ("; a running job finishes" if not hold.stops_jobs else "")
+    if state.active and getattr(state, "slowed", None):
+        return "mining", f"Mining, {state.slowed}"
     if state.active:
         return "mining", "Mining: ready for jobs" if state.mode == "mining" else "Mining: you are away"
     if state.mode == "auto":
@@ -53,6 +70,8 @@ def describe_state(state, away: bool | None) -> tuple[str, str]:
 class DeviceCard(QFrame):
     modeRequested = Signal(str, str)  # device_id, mode
     limitsRequested = Signal(str, object, object)  # device_id, max_temp_c, max_power_w (None = no limit)
+    pauseRequested = Signal(str, bool)  # device_id, paused
+    inUseRequested = Signal(str, str)  # device_id, "stop" | "slow"
 
     def __init__(self, state, parent: QWidget | None = None):
         super().__init__(parent)
@@ -93,12 +112,39 @@ class DeviceCard(QFrame):
             switch.addWidget(b)
             b.clicked.connect(lambda _=False, m=key: self.modeRequested.emit(self.device_id, m))
 
+        self.pause_button = QToolButton()
+        self.pause_button.setCheckable(True)
+        self.pause_button.setText("Pause")
+        self.pause_button.setToolTip("Pause this device only: no new job, its running job waits")
+        self.pause_button.setAccessibleName(f"Pause {info.name}")
+        self.pause_button.clicked.connect(lambda on: self.pauseRequested.emit(self.device_id, bool(on)))
+        self.in_use = QComboBox()
+        self.in_use.addItem("Stop while I use the PC", "stop")
+        self.in_use.addItem("Slow down while I use the PC", "slow")
+        self.in_use.setToolTip("In Auto mode: stop while you are at the PC, or keep working slowed down "
+                               "(lower power limit where the driver allows it, fewer jobs at once)")
+        self.in_use.activated.connect(lambda i: self.inUseRequested.emit(self.device_id, self.in_use.itemData(i)))
+        self.caps = QLabel(getattr(info, "capability_note", None) or "")
+        self.caps.setVisible(bool(self.caps.text()))
+        self.caps.setWordWrap(True)
+        self.caps.setStyleSheet("color: palette(placeholder-text);")
+        if self.caps.text():
+            self.caps.setText("Renders; " + self.caps.text())
+
         head = QHBoxLayout()
         names = QVBoxLayout()
         names.addWidget(title)
         names.addWidget(self.subtitle)
+        names.addWidget(self.caps)
         head.addLayout(names, 1)
-        head.addLayout(switch)
+        controls = QVBoxLayout()
+        top = QHBoxLayout()
+        top.addLayout(switch)
+        top.addSpacing(8)
+        top.addWidget(self.pause_button)
+        controls.addLayout(top)
+        controls.addWidget(self.in_use)
+        head.addLayout(controls)
 
         self.state_dot = QLabel()
         self.state_text = QLabel()
@@ -201,6 +247,14 @@ class DeviceCard(QFrame):
         btn = self.mode_buttons.get(state.mode)
         if btn is not None and not btn.isChecked():
             btn.setChecked(True)
+        hold = getattr(state, "hold", None)
+        paused = hold is not None and hold.source == "paused"
+        self.pause_button.setChecked(paused)
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.in_use.setEnabled(state.mode == "auto")
+        i = self.in_use.findData(getattr(state, "in_use", "stop"))
+        if i >= 0 and i != self.in_use.currentIndex() and not self.in_use.hasFocus():
+            self.in_use.setCurrentIndex(i)
         key, text = describe_state(state, away)
         self.state_dot.setPixmap(dot(key, 10))
         self.state_text.setText(text)

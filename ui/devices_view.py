@@ -79,6 +79,8 @@ class DevicesView(QWidget):
         card = DeviceCard(state)
         card.modeRequested.connect(self.request_mode)
         card.limitsRequested.connect(self.request_limits)
+        card.pauseRequested.connect(self.request_pause)
+        card.inUseRequested.connect(self.request_in_use)
         self.cards[state.info.id] = card
         self._cards_box.insertWidget(len(self.cards) - 1, card)
 
@@ -138,6 +140,17 @@ class DevicesView(QWidget):
         service = self._service
         self._runner.submit(lambda: service.set_limits(device_id, max_temp_c=max_temp_c, max_power_w=max_power_w),
                             on_done=lambda _: self.refresh_now(), on_error=self._failed)
+
+    def _change(self, change) -> None:
+        """Run `change(service)` on the devices runner, then refresh (errors show in the banner)."""
+        service = self._service
+        self._runner.submit(lambda: change(service), on_done=lambda _: self.refresh_now(), on_error=self._failed)
+
+    def request_pause(self, device_id: str, paused: bool) -> None:
+        self._change(lambda svc: svc.set_paused(device_id, paused))
+
+    def request_in_use(self, device_id: str, policy: str) -> None:
+        self._change(lambda svc: svc.set_in_use(device_id, policy))
 
     def refresh_now(self) -> None:
         self.refresh()

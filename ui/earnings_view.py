@@ -260,7 +260,7 @@ class EarningsView(QWidget):
                     series[(p, d.key)] = svc.daily_series(rep, d.key)
             yesterday = (date.fromisoformat(reports[7].until) - timedelta(days=1)).isoformat()
             recent = tuple(svc.ledger.payments(since_day=yesterday))
-            return Loaded(reports, series, recent, any(i.kind == "cuda" for i in infos))
+            return Loaded(reports, series, recent, any(i.kind != "cpu" for i in infos))
 
         self._runner.submit(load, on_done=self._apply, on_error=self._failed)
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import gc
 import logging
 
+from app.fleet import Alert, rig_name
 from app.market_session import BuyerFacade
 from app.recent_folders import RecentFolders
 from ui.about import AboutDialog
 from ui.background import Background
 from ui.devices_view import DevicesView
 from ui.earnings_view import EarningsView
+from ui.fleet_view import FleetView, WatchdogRelay
 from ui.icons import app_icon
 from ui.jobs_view import JobsView
 from ui.market_driver import MarketDriver
@@ -47,14 +49,15 @@ def default_size() -> tuple[int, int]:
 
 class MainWindow(QMainWindow):
     def __init__(self, *, ctx, devices, jobs=None, sandbox=None, tray: bool | None = None, earnings=None,
-                 wallet=None, market=None, preview=None, chain_runner: Background | None = None):
+                 wallet=None, market=None, preview=None, chain_runner: Background | None = None, fleet=None):
         """jobs: an app.runtime.JobsService (None: no Jobs page);
         sandbox: an app.status.StatusItem for the status bar (None: not shown);
         earnings: an app.earnings.EarningsService (Earnings page);
         wallet: the app.account.WalletSession (Wallet page); market: the app.market_session.
         MarketSession over it (Orders and Models pages, and the miner, driven every 2 s);
         preview: an app.runtime.PreviewService (Scene editor page);
-        chain_runner: the ONE runner every chain call goes through (made here if None).
+        chain_runner: the ONE runner every chain call goes through (made here if None);
+        fleet: an app.fleet.FleetWatcher (Fleet page: other rigs by their metrics URLs).
         The window owns and closes every service it is given."""
         super().__init__()
         self._ctx = ctx
@@ -119,6 +122,11 @@ class MainWindow(QMainWindow):
             self.market_driver.stepped.connect(self._market_stepped)
             if self.scene_editor is not None and hasattr(self.scene_editor, "orderRequested"):
                 self.scene_editor.orderRequested.connect(self._order_from_editor)
+        self.fleet_view = None
+        self._fleet = fleet
+        if fleet is not None:
+            self.fleet_view = FleetView(ctx=ctx, watcher=fleet, runner=self._runner("fleet"))
+            self.add_page("Miner", "Fleet", self.fleet_view)
         if wallet is not None:
             self.wallet_view = WalletView(session=wallet, chain_runner=self.chain_runner, folders=self.folders)
             self.add_page("Wallet", "Wallet", self.wallet_view)
@@ -158,11 +166,14 @@ class MainWindow(QMainWindow):
             if self.market_driver is not None:
                 self.market_driver.paymentReceived.connect(self.tray.notify_payment)
             self.tray.show()
+        self.watchdog_relay = WatchdogRelay(devices, self)  # lost or hung GPUs: a notice and a status line
+        self.watchdog_relay.event.connect(self._watchdog_event)
         self.devices_view.statesChanged.connect(self._states_changed)
         if self.earnings_view is not None:
             self.devices_view.statesChanged.connect(self.earnings_view.record_states)
         if self.market_driver is not None:
             self.market_driver.notReady.connect(lambda why: why and self.statusBar().showMessage(why, 10000))
+            self.market_driver.notReady.connect(self._locked_alert)
             self.market_driver.start()
 
     SECTIONS = ("Miner", "Buyer", "Wallet")
@@ -314,6 +325,22 @@ class MainWindow(QMainWindow):
         if self.tray is not None:
             self.tray.update_states(states, away)
 
+    def _locked_alert(self, why: str | None) -> None:
+        """A rig whose devices should mine but whose wallet is locked earns nothing: alert the
+        webhook (app.fleet.Alerter: once, then again only after the interval)."""
+        alerter = getattr(self._fleet, "alerter", None)
+        if alerter is None or not why:
+            return
+        mining = any(s.mode != "idle" for s in self.devices_view.states)
+        active = [Alert("wallet_locked", rig_name(), rig_name(), why)] if mining and "lock" in why.lower() else []
+        alerter.check(active, scope=lambda a: a.kind == "wallet_locked")
+
+    def _watchdog_event(self, event) -> None:
+        if event.kind != "retry":
+            self.statusBar().showMessage(f"Watchdog: {event.line()}", 30000)
+        if self.tray is not None:
+            self.tray.notify_watchdog(event)
+
     def show_and_raise(self) -> None:
         self.show()
         self.raise_()
@@ -378,7 +405,8 @@ class MainWindow(QMainWindow):
             self.market_driver.stop()
         if self.tray is not None:
             self.tray.resume_blocking()
-        for view in (self.wallet_view, self.models_view, self.orders_view, self.scene_editor):
+        self.watchdog_relay.close()
+        for view in (self.wallet_view, self.models_view, self.orders_view, self.scene_editor, self.fleet_view):
             if view is not None and hasattr(view, "shutdown"):
                 view.shutdown()
         if self.earnings_view is not None:
@@ -396,6 +424,8 @@ class MainWindow(QMainWindow):
             self._earnings.close()
         if self._preview is not None:
             self._preview.close()
+        if self._fleet is not None:
+            self._fleet.close()
         self.device_runner.shutdown(wait=True)
         if self.jobs_view is not None:
             self.jobs_view.timer.stop()

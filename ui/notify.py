@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 
 from app.amounts import format_amount
 
-__all__ = ["Notice", "NotificationLimiter", "format_ntk", "PAYMENT", "JOB_FAILED"]
+__all__ = ["Notice", "NotificationLimiter", "format_ntk", "PAYMENT", "JOB_FAILED", "WATCHDOG"]
 
 PAYMENT = "payment"
 JOB_FAILED = "job_failed"
+WATCHDOG = "watchdog"
 
 
 def format_ntk(wei: int, max_decimals: int = 6) -> str:
@@ -62,6 +63,10 @@ class NotificationLimiter:
         """A job failed: a notice to show now, or None (held)."""
         return self._offer(JOB_FAILED, (str(job_id), reason or "no reason given"), now)
 
+    def watchdog(self, line: str, now: float) -> Notice | None:
+        """The watchdog held a device or failed its job (`line` says which and why)."""
+        return self._offer(WATCHDOG, str(line), now)
+
     def _offer(self, kind: str, item, now: float) -> Notice | None:
         pending = self._pending.setdefault(kind, [])
         pending.append(item)
@@ -100,6 +105,10 @@ def _compose(kind: str, items: list) -> Notice:
         if n == 1:
             return Notice(kind, "Payment received", f"{total} NTK", 1)
         return Notice(kind, f"{n} payments received", f"{n} payments received: {total} NTK", n)
+    if kind == WATCHDOG:
+        if n == 1:
+            return Notice(kind, "GPU problem", items[0], 1)
+        return Notice(kind, f"{n} GPU problems", f"{n} GPU problems. Last: {items[-1]}", n)
     if n == 1:
         job_id, reason = items[0]
         return Notice(kind, "Job failed", f"{job_id}: {reason}", 1)

@@ -19,3 +19,5 @@ from PySide6.QtGui import QImage  # noqa: F401,E402
 from PySide6.QtWidgets import (  # noqa: F401,E402
     QFileDialog, QGroupBox, QProgressBar, QRadioButton, QWizard, QWizardPage,
 )
+# the Fleet page
+from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem  # noqa: F401,E402

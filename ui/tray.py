@@ -233,9 +233,14 @@ class TrayIcon(QSystemTrayIcon):
     def notify_job_failed(self, job_id: str, reason: str | None) -> None:
         self._show_notice(self.limiter.job_failed(job_id, reason, self._monotonic()))
 
+    def notify_watchdog(self, event) -> None:
+        """An app.devices.WatchdogEvent: a device held, its job failed (retries are not shown)."""
+        if getattr(event, "kind", None) in ("fault", "job_failed"):
+            self._show_notice(self.limiter.watchdog(event.line(), self._monotonic()))
+
     def _show_notice(self, notice: Notice | None) -> None:
         if notice is not None:
-            icon = (QSystemTrayIcon.MessageIcon.Warning if notice.kind == "job_failed"
+            icon = (QSystemTrayIcon.MessageIcon.Warning if notice.kind in ("job_failed", "watchdog")
                     else QSystemTrayIcon.MessageIcon.Information)
             self.showMessage(notice.title, notice.message, icon, 6000)
             self.noticeShown.emit(notice)

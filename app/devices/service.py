@@ -5,6 +5,11 @@ telemetry, asks whether the user is away, and updates each device's throttle sta
 its limits (with hysteresis). Modes and limits live in the settings, keyed by the device's
 stable key (GPU uuid or "cpu"), and are saved at once when changed.
 
+Beyond the mode (app.devices.control): a device can be paused by the user, held by the watchdog
+(app.devices.watchdog: lost GPU, driver errors, a hung job), outside its mining hours, or slowed
+while the user is at the PC; `DeviceState.hold` and `.slowed` say so, and `active` is False
+while a hold stops its jobs.
+
 Threading: `poll()` blocks (NVML and sensor reads; ~1 ms on a CPU-only machine) and is
 meant for an executor thread at ~1 Hz; `states()` returns the cached result and is cheap.
 Every public method is thread-safe. Settings are saved under the service's lock.
@@ -15,17 +20,21 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from pydantic import ValidationError
 
 from app.context import AppContext
+from app.devices.control import DeviceControl, Hold
 from app.devices.idle import IdleDetector
+from app.devices.watchdog import Watchdog
+from common.schedule import check_schedule
 from gpu.bench import BenchStore
 from gpu.devices import NA, DeviceInfo, DeviceProbe, NAType, Telemetry, is_na, na_to_none
 from gpu.limits import NOT_THROTTLED, Limits, Throttle, evaluate
-from gpu.modes import MODES, is_active, validate_mode
+from gpu.modes import MODES, validate_mode
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +65,25 @@ class DeviceState:
     throttle_reason: str | None
     max_temp_c: float
     max_power_w: float | None
+    hold: Hold | None = None
+    """Why it takes no new job (paused, watchdog, schedule, in use), or None."""
+    slowed: str | None = None
+    """How it is slowed while the user is at the PC ("power limit 132 W"), or None."""
+    max_jobs: int | None = None
+    """Fewer jobs at once than its slots while slowed, or None."""
+    in_use: str = "stop"
+    """In auto mode, while the user is at the PC: "stop" or "slow"."""
 
 
 class DeviceService:
     """Devices, their modes, limits and live state. See the module docstring for threading.
 
-    nvml_module: pynvml (default) or a stand-in (tests). idle: a callable giving seconds
-    since the last user input, or None when unknown (default: app.devices.IdleDetector).
+    nvml_module: pynvml (default) or a stand-in (tests); amd_module: amdsmi or its stand-in.
+    idle: a callable giving seconds since the last user input, or None when unknown (default:
+    app.devices.IdleDetector).
     """
 
-    def __init__(self, ctx: AppContext, *, nvml_module: Any = None,
+    def __init__(self, ctx: AppContext, *, nvml_module: Any = None, amd_module: Any = None,
                  idle: Callable[[], float | None] | None = None):
         self.ctx = ctx
         self._lock = threading.RLock()
@@ -75,7 +93,9 @@ class DeviceService:
             self._idle_detector: Any = IdleDetector()
             idle = self._idle_detector.idle_seconds
         self._idle = idle
-        self._probe = DeviceProbe(nvml_module)
+        self._probe = DeviceProbe(nvml_module, amd_module=amd_module)
+        self.watchdog = Watchdog(lambda: self.ctx.settings.watchdog)
+        self.control = DeviceControl(ctx, self._probe)
         self.message: str | None = self._probe.discovery.message
         """One line when no GPU can be used (no NVML, no GPU), else None."""
         self.notes: tuple[str, ...] = self._probe.discovery.notes
@@ -106,11 +126,13 @@ class DeviceService:
         for d in self._devices:
             s = self.ctx.settings.device(d.key)
             th = self._throttle[d.id]
+            c = self.control.state(d, s.mode, self._away, self.watchdog.hold(d.key))
             out.append(DeviceState(
                 info=d, telemetry=self._telemetry[d.id], mode=s.mode,
-                active=is_active(s.mode, self._away),
+                active=c.active,
                 throttled=th.throttled, throttle_reason=th.reason,
                 max_temp_c=s.max_temp_c, max_power_w=s.max_power_w,
+                hold=c.hold, slowed=c.slowed, max_jobs=c.max_jobs, in_use=self.control.in_use_policy(d.key),
             ))
         return out
 
@@ -141,6 +163,11 @@ class DeviceService:
         with self._poll_lock:
             readings = {d.id: self._probe.telemetry(d) for d in self._devices}
             away = self.user_away()
+            for d in self._devices:
+                if self.watchdog.observe(d, readings[d.id]):
+                    self._probe.retry(d)  # its back-off is over: ask the driver afresh next time
+            self.control.apply_power(self._devices, {d.key: self.ctx.settings.device(d.key).mode for d in self._devices},
+                                     away)
             with self._lock:
                 for d in self._devices:
                     s = self.ctx.settings.device(d.key)
@@ -196,6 +223,55 @@ class DeviceService:
             self._states = self._build_states()
         log.info("device %s limits: %s", d.id, update)
 
+    def set_paused(self, device_id: str, paused: bool) -> None:
+        """Pause one device (no new job; its running job is paused) or resume it, and save.
+        Resuming also ends a watchdog hold in this process (the user says: try it now)."""
+        d = self.device(device_id)
+        with self._lock:
+            control = self.ctx.settings.control
+            if paused:
+                control.paused[d.key] = time.time()
+            else:
+                control.paused.pop(d.key, None)
+                self.watchdog.release(d.key)
+            self.ctx.save_settings()
+            self._states = self._build_states()
+        log.info("device %s %s", d.id, "paused" if paused else "resumed")
+
+    def set_schedule(self, device_id: str | None, text: str | None) -> str:
+        """Set the mining hours of one device (`device_id`), or of the rig (None); None or "" as a
+        device's text: it follows the rig's again. Returns the schedule as saved. ValueError
+        (one line) on a bad id or schedule; nothing changes then."""
+        clean = check_schedule(text)
+        with self._lock:
+            control = self.ctx.settings.control
+            if device_id is None:
+                control.schedule = clean
+            else:
+                key = self.device(device_id).key
+                if text is None or not text.strip():
+                    control.device_schedules.pop(key, None)
+                else:
+                    control.device_schedules[key] = clean
+            self.ctx.save_settings()
+            self._states = self._build_states()
+        return clean
+
+    def set_in_use(self, device_id: str | None, policy: str) -> None:
+        """What a device in auto mode does while the user is at the PC: "stop" or "slow" (one
+        device, or the rig's default with None). ValueError on a bad id or policy."""
+        if policy not in ("stop", "slow"):
+            raise ValueError(f"unknown choice {policy!r}; use stop or slow")
+        with self._lock:
+            control = self.ctx.settings.control
+            if device_id is None:
+                control.while_in_use = policy  # type: ignore[assignment]
+            else:
+                control.device_in_use[self.device(device_id).key] = policy  # type: ignore[assignment]
+            self.control.forget_refusals()
+            self.ctx.save_settings()
+            self._states = self._build_states()
+
     # ---- benchmarks -----------------------------------------------------------------------
     def benchmark(self, device_id: str) -> dict | None:
         """The latest stored benchmark of a device (see gpu.bench), or None."""
@@ -207,7 +283,12 @@ class DeviceService:
             return None
 
     def close(self) -> None:
-        """Shut NVML down and close the X connection. Safe to call twice."""
+        """Put back power limits lowered while slowed, shut NVML down and close the X
+        connection. Safe to call twice."""
+        try:
+            self.control.restore_all(self._devices)
+        except Exception:
+            log.exception("restoring power limits")
         self._probe.close()
         if self._owns_idle:
             self._idle_detector.close()

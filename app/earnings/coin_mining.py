@@ -168,7 +168,7 @@ def ratio(knowledge_net_usd: float, coin_net_usd: float) -> tuple[float | None, 
 
 
 # ---- GPU names ------------------------------------------------------------------------------
-_VENDOR = re.compile(r"\b(nvidia|geforce|amd|radeon|ati|graphics|gpu|laptop|mobile)\b")
+_VENDOR = re.compile(r"\b(nvidia|geforce|amd|radeon|ati|graphics|gpu|laptop|mobile|series)\b")
 
 
 def normalize_gpu_name(name: str) -> str:

@@ -455,7 +455,7 @@ class EarningsService:
 
     def compare_device(self, info: Any, **kw: Any) -> GpuComparison:
         """`compare_gpu` for a DeviceInfo; the CPU device has no Ethash comparison."""
-        if getattr(info, "kind", None) != "cuda":
+        if getattr(info, "kind", None) in (None, "cpu"):
             return GpuComparison(getattr(info, "name", "?"), None, None, {},
                                  "the CPU device has no Ethash comparison (Ethash is mined on GPUs)")
         return self.compare_gpu(info.name, **kw)

@@ -182,7 +182,7 @@ class Claims:
         best: PricingDecision | None = None
         for s in self.fleet.states:
             jd = devs.get(s.info.key)
-            if not s.active or s.throttled or jd is None or not device_fits(spec.resources, jd):
+            if not self.fleet.may_claim(s) or jd is None or not device_fits(spec.resources, jd, spec.kind):
                 continue
             if running.get(s.info.key, 0) >= self.fleet.capacity(s):
                 continue

@@ -42,17 +42,41 @@ class Fleet:
         out = []
         for s in self.states:
             mem = s.info.memory_total_mb if isinstance(s.info.memory_total_mb, (int, float)) else 0
+            bus = getattr(s.info, "pci_bus_id", None)
             out.append(Device.of(s.info.ident, memory_mb=0 if s.info.kind == "cpu" else int(mem), active=s.active,
-                                 throttled=s.throttled, slots=self.capacity(s)))
+                                 throttled=s.throttled, slots=self.capacity(s), accepts_new=self.may_claim(s),
+                                 capabilities=s.info.capabilities, pci_bus_id=bus if isinstance(bus, str) else None))
         return out
+
+    @staticmethod
+    def may_claim(s) -> bool:
+        """Whether device state `s` may take a new job now: active, not throttled, not held
+        (paused, outside its mining hours, held by the watchdog)."""
+        return s.active and not s.throttled and getattr(s, "hold", None) is None
+
+    # ---- the watchdog (app.devices.Watchdog, when the devices have one) ---------------------
+    def job_event(self, queue_id: str, msg: Mapping[str, Any]) -> None:
+        """A running job's message: its progress tells the watchdog it is alive."""
+        wd = getattr(self.devices, "watchdog", None)
+        if wd is not None:
+            wd.job_event(queue_id, dict(msg))
+
+    def jobs_to_fail(self, running: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(queue id, reason) of running jobs the watchdog wants failed: their GPU is lost or
+        failing, or they stopped reporting progress."""
+        wd = getattr(self.devices, "watchdog", None)
+        if wd is None:
+            return []
+        return wd.jobs_to_fail({q: (rj.device_id, rj.paused) for q, rj in running.items()})
 
     def known_key(self, jobs_device_id: str | None) -> str | None:
         """The key of a device of this rig that the job queue names (it names devices by key)."""
         return jobs_device_id if any(s.info.key == jobs_device_id for s in self.states) else None
 
     def capacity(self, s) -> int:
-        """Jobs device state `s` runs at once: the CPU's slots setting, one per GPU."""
-        return self.ctx.settings.jobs.cpu_slots if s.info.ident.is_cpu else 1
+        """Jobs device state `s` runs at once: the CPU's slots setting, one per GPU (fewer while slowed)."""
+        n = self.ctx.settings.jobs.cpu_slots if s.info.ident.is_cpu else 1
+        return min(n, getattr(s, "max_jobs", None) or n)
 
     def running_by_key(self, running: Mapping[str, Any]) -> dict[str, int]:
         """Running jobs per device key, from the scheduler's `running()`."""
@@ -65,4 +89,4 @@ class Fleet:
 
     def free_slots(self, busy: int) -> int:
         """Slots of the devices that may mine now, less `busy` jobs claimed or running."""
-        return sum(self.capacity(s) for s in self.states if s.active and not s.throttled) - busy
+        return sum(self.capacity(s) for s in self.states if self.may_claim(s)) - busy

@@ -244,6 +244,7 @@ class MinerService:
         return None if job_id is None else self.progress.expected_left_s(job_id, now)
 
     def _on_event(self, queue_id: str, msg: dict[str, Any]) -> None:
+        self.fleet.job_event(queue_id, msg)  # progress tells the watchdog the job is alive
         job_id = self.market_id(queue_id)
         if job_id is None or msg.get("type") != "progress":
             return
@@ -261,6 +262,8 @@ class MinerService:
         Blocking (chain calls and transactions). Never raises for transient failures: they
         set the backoff and `status_text()`."""
         self.fleet.poll()
+        for qid, reason in self.fleet.jobs_to_fail(self.scheduler.running()):
+            self.fail_job(qid, reason)
         if time.monotonic() >= self._retry_at:
             try:
                 self._chain_pass(claim)
@@ -329,6 +332,15 @@ class MinerService:
         ids = list(self.scheduler.running())
         self.scheduler.shutdown()
         return ids
+
+    def fail_job(self, queue_id: str, reason: str) -> bool:
+        """Stop one running job now as failed with `reason` (the watchdog's hook: its GPU is lost
+        or hung). Its market job stays `running`: the next pass runs it again on another device
+        while attempts and the deadline allow. False if it was not running."""
+        failed = self.scheduler.fail(queue_id, reason)
+        if failed:
+            log.warning("job %s failed by the watchdog: %s", queue_id, reason)
+        return failed
 
     def pause_job(self, queue_id: str) -> None:
         """Stop one running job now; it is requeued (its market job stays `running`)."""

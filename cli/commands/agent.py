@@ -7,6 +7,11 @@ away, "waiting for RPC (retry in N s)".
 Ctrl-C once: claim nothing more; a running job expected to end within --grace seconds
 finishes (and is submitted), the others stop now and are requeued (the next start runs them);
 the agent says which. Ctrl-C twice (or SIGTERM): stop every job at once (requeued) and exit.
+
+Rigs at scale (Settings.control/watchdog/fleet): paused devices and mining hours are honoured;
+the watchdog's events print as "agent: watchdog: ..." lines and run the event script; with a
+metrics port set, Prometheus metrics are served (127.0.0.1 by default); with a webhook set,
+alerts are posted (see docs/rigs.md).
 """
 
 from __future__ import annotations
@@ -42,10 +47,11 @@ def _fmt(line: dict) -> str:
     job = f"job {line['job']} {line.get('kind') or ''}".rstrip() if line["job"] is not None else "no job"
     prog = f" {line['progress'] * 100:.0f}%" if line["progress"] is not None else ""
     temp = f" {line['temp_c']:.0f}°C" if line["temp_c"] is not None else ""
-    state = "throttled" if line["throttled"] else ("mining" if line["active"] else line["mode"])
+    state = line.get("state") or ("throttled" if line["throttled"] else ("mining" if line["active"] else line["mode"]))
     floor = line.get("floor_ntk_per_hour")
     fl = f"  floor {floor:g} NTK/h" if floor is not None else ""
-    return f"{line['device']:<8} {state:<9} {job}{prog}{temp}  today {ntk_text(line['earned_today_wei'])}{fl}"
+    why = f"  ({line['reason']})" if line.get("reason") and state not in ("mining", "idle") else ""
+    return f"{line['device']:<8} {state:<9} {job}{prog}{temp}  today {ntk_text(line['earned_today_wei'])}{fl}{why}"
 
 
 class _Interrupts:
@@ -116,8 +122,9 @@ def _wait_for_chain(wallet, intr: _Interrupts):
 
 
 def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None:
-    from app.devices import DeviceService
+    from app.devices import DeviceService, HookRunner
     from app.earnings import EarningsService
+    from app.fleet import RigReporter
     from app.earnings import Ledger
     from app.home_lock import HomeBusy
     from app.miner import MinerService
@@ -132,9 +139,21 @@ def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None
         ledger.close()
         devices.close()
         raise UserError(str(e)) from None
+    reporter = RigReporter(ctx)
+    hook = HookRunner(lambda: ctx.settings.watchdog, ctx.paths.data_dir)
+    devices.watchdog.subscribe(hook)
+    devices.watchdog.subscribe(lambda ev: _say(f"watchdog: {ev.line()}"))
     draining = False
     _say(svc.sandbox_line())
     try:
+        try:
+            url = reporter.start()
+        except OSError as e:
+            f = ctx.settings.fleet
+            raise UserError(f"cannot serve metrics on {f.metrics_host}:{f.metrics_port}: {e.strerror or e}; "
+                            "choose another port (kminer settings set fleet.metrics_port N)") from None
+        if url:
+            _say(f"metrics on {url}")
         while True:
             if intr.count >= 2:
                 ids = svc.pause_running()
@@ -152,16 +171,17 @@ def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None
                 svc.job_settings_changed()
                 _say(f"settings changed: using the new ones; {svc.sandbox_line()}")
             svc.step(claim=not draining, start=not draining)
+            _report(reporter, svc)
             if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
                 while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):
                     svc.step(claim=False)
                 if intr.count:
                     continue  # Ctrl-C meanwhile: the top of the loop pauses or finishes the jobs
                 svc.step(claim=False)
-            _print_status(svc, args.json)
+            _print_status(svc, args.json, reporter.last)
             if draining and svc.scheduler.wait_idle(0):
                 svc.step(claim=False, start=False)  # upload and submit what finished
-                _print_status(svc, args.json)
+                _print_status(svc, args.json, _report(reporter, svc))
                 _say("finished; exiting")
                 break
             if args.once and not draining:
@@ -169,18 +189,35 @@ def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None
             intr.event.wait(args.interval)
             intr.event.clear()
     finally:
+        reporter.close()
+        hook.close()
         svc.close()
         earnings.close()
         ledger.close()
         devices.close()
 
 
+def _report(reporter, svc):
+    """The fleet's view of this pass (metrics, alerts); a failure there never stops mining."""
+    import logging
+
+    try:
+        return reporter.after_pass(svc)
+    except Exception:
+        logging.getLogger(__name__).exception("metrics/alerts after the pass failed")
+        return reporter.last
+
+
 def _names(svc, queue_ids: list[str]) -> str:
     return ", ".join(f"job {m}" if (m := svc.market_id(q)) is not None else q for q in queue_ids)
 
 
-def _print_status(svc, as_json: bool) -> None:
+def _print_status(svc, as_json: bool, snap=None) -> None:
     lines = svc.device_lines()
+    by_key = {d.key: d for d in snap.devices} if snap is not None else {}
+    for line in lines:  # what holds a device: paused, held by the watchdog, outside its mining hours
+        if line["key"] in by_key:
+            line["state"], line["reason"] = by_key[line["key"]].state, by_key[line["key"]].reason
     waiting = svc.status_text()
     if as_json:
         print(json.dumps({"time": time.time(), "status": waiting, "devices": lines,

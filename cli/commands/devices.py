@@ -3,8 +3,13 @@
     kminer devices [--json]
     kminer devices set-mode ID idle|mining|auto
     kminer devices set-limits ID [--max-temp C] [--max-power W | --no-power-limit]
+    kminer devices pause ID | resume ID
+    kminer devices schedule [show | set HOURS | clear] [--device ID]
+    kminer devices while-in-use stop|slow [--device ID]
 
-ID is "cpu", "cuda:N" or a GPU uuid. JSON output is a list with one object per device
+ID is "cpu", "cuda:N", "amd:N" or a GPU uuid. HOURS: weekly mining hours such as
+"mon-fri 23:00-07:00; sat,sun" (see common/schedule.py); a running `kminer agent` takes them
+at its next pass. JSON output is a list with one object per device
 (readings a device does not report are null).
 """
 
@@ -14,7 +19,7 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from app.context import AppContext
 from app.errors import UserError
@@ -45,6 +50,26 @@ def register(sub: Any) -> None:
     power.add_argument("--max-power", type=float, metavar="W", help="maximum power draw in W")
     power.add_argument("--no-power-limit", action="store_true", help="remove the power limit")
     sl.set_defaults(handler=set_limits)
+    for name, helptext in (("pause", "pause one device: no new job, its running job paused"),
+                           ("resume", "resume a paused device")):
+        pp = acts.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] +
+                             ". Saved in the settings; a running agent honours it at its next pass.")
+        pp.add_argument("device", metavar="ID", help='"cpu", "cuda:N", "amd:N" or a GPU uuid')
+        pp.set_defaults(handler=pause_device, paused=name == "pause")
+    sc = acts.add_parser("schedule", help="show or set the weekly mining hours (tariff windows)",
+                         description="Devices take new jobs only within these hours; a job running when the "
+                                     "window closes finishes. Example: \"mon-fri 23:00-07:00; sat,sun\".")
+    sc.add_argument("schedule_action", nargs="?", choices=["show", "set", "clear"], default="show")
+    sc.add_argument("hours", nargs="?", metavar="HOURS", help='e.g. "mon-fri 23:00-07:00; sat,sun" (for set)')
+    sc.add_argument("--device", metavar="ID", help="one device's own hours (default: the whole rig's)")
+    sc.add_argument("--json", action="store_true", help="print JSON")
+    sc.set_defaults(handler=schedule)
+    iu = acts.add_parser("while-in-use", help="in auto mode, stop or slow down while you use the PC",
+                         description="stop: a device in auto mode works only while you are away; slow: it keeps "
+                                     "working at a lower power limit (where the driver allows) or with fewer jobs.")
+    iu.add_argument("policy", choices=["stop", "slow"])
+    iu.add_argument("--device", metavar="ID", help="one device (default: the rig's default)")
+    iu.set_defaults(handler=while_in_use)
 
 
 def make_service(ctx: Any) -> Any:
@@ -65,7 +90,16 @@ def state_json(state: Any) -> dict[str, Any]:
     out.update(mode=state.mode, active=state.active, throttled=state.throttled,
                throttle_reason=state.throttle_reason, max_temp_c=state.max_temp_c, max_power_w=state.max_power_w,
                telemetry=state.telemetry.to_json() if state.telemetry is not None else None)
+    hold = getattr(state, "hold", None)
+    out.update(hold=None if hold is None else {"source": hold.source, "reason": hold.reason, "until": hold.until},
+               slowed=getattr(state, "slowed", None))
     return out
+
+
+def _state_word(s: Any) -> str:
+    from app.devices import state_word
+
+    return state_word(s).replace("_", "-").replace("mining", "active")
 
 
 def _n(v: Any, fmt: str = "{:.0f}", unit: str = "") -> str:
@@ -97,7 +131,7 @@ def list_devices(args: argparse.Namespace) -> int:
     rows = [("ID", "NAME", "MODE", "STATE", "UTIL", "MEMORY", "TEMP", "POWER", "PCIE")]
     for s in states:
         t = s.telemetry
-        state = "lost" if t and t.lost else "throttled" if s.throttled else "active" if s.active else "idle"
+        state = _state_word(s)
         mem = f"{_n(t.mem_used_mb)}/{_n(t.mem_total_mb)} MiB" if t else "-"
         rows.append((s.info.id, s.info.name, s.mode, state, _n(t.util_pct, unit="%") if t else "-", mem,
                      _n(t.temp_c, unit=" °C") if t else "-", _n(t.power_w, unit=" W") if t else "-",
@@ -108,19 +142,27 @@ def list_devices(args: argparse.Namespace) -> int:
     for s in states:
         if s.throttle_reason:
             print(f"{s.info.id}: throttled: {s.throttle_reason}")
+        for note in (getattr(s, "hold", None) and s.hold.reason, getattr(s, "slowed", None),
+                     getattr(s.info, "capability_note", None)):
+            if note:
+                print(f"{s.info.id}: {note}")
     print("user away: " + {True: "yes", False: "no", None: "unknown (auto mode stays idle)"}[away])
     return 0
 
 
-def set_mode(args: argparse.Namespace) -> int:
+def _using_service(change: Callable[[Any], Any]) -> Any:
+    """Open the devices, apply `change(service)`, close; a ValueError becomes a one-line UserError."""
     svc = _open()
     try:
-        svc.set_mode(args.device, args.mode)
-        info = svc.device(args.device)
+        return change(svc)
     except ValueError as e:
         raise UserError(str(e)) from None
     finally:
         svc.close()
+
+
+def set_mode(args: argparse.Namespace) -> int:
+    info = _using_service(lambda svc: (svc.set_mode(args.device, args.mode), svc.device(args.device))[1])
     print(f"{info.id} ({info.name}): mode {args.mode}")
     return 0
 
@@ -141,4 +183,42 @@ def set_limits(args: argparse.Namespace) -> int:
         svc.close()
     power_text = f"{s.max_power_w:g} W" if s.max_power_w is not None else "no limit"
     print(f"{s.info.id} ({s.info.name}): max temperature {s.max_temp_c:g} °C, max power {power_text}")
+    return 0
+
+
+def pause_device(args: argparse.Namespace) -> int:
+    info = _using_service(lambda svc: (svc.set_paused(args.device, args.paused), svc.device(args.device))[1])
+    print(f"{info.id} ({info.name}): {'paused' if args.paused else 'resumed'}")
+    return 0
+
+
+def schedule(args: argparse.Namespace) -> int:
+    if args.schedule_action == "set" and not (args.hours or "").strip():
+        raise UserError('give the hours, e.g. kminer devices schedule set "mon-fri 23:00-07:00; sat,sun"')
+    if args.schedule_action != "set" and args.hours:
+        raise UserError(f"unexpected {args.hours!r}; did you mean: kminer devices schedule set {args.hours!r}")
+    def change(svc: Any) -> tuple[Any, list]:
+        if args.schedule_action in ("set", "clear"):
+            svc.set_schedule(args.device, args.hours if args.schedule_action == "set" else None)
+        if args.device:
+            svc.device(args.device)
+        return svc.ctx.settings.control, svc.states()
+
+    control, states = _using_service(change)
+    rows = [(s.info.id, control.device_schedules.get(s.info.key), s.hold.reason if s.hold and
+             s.hold.source == "schedule" else None) for s in states]
+    if args.json:
+        print(json.dumps({"rig": control.schedule, "devices": [{"device": d, "own": own, "now": now}
+                                                             for d, own, now in rows]}, indent=2))
+        return 0
+    print(f"rig: {control.schedule or 'any time'}")
+    for d, own, now in rows:
+        print(f"{d}: {own if own is not None else '(the rig’s)'}" + (f"  — {now}" if now else ""))
+    return 0
+
+
+def while_in_use(args: argparse.Namespace) -> int:
+    who = _using_service(lambda svc: (svc.set_in_use(args.device, args.policy),
+                                      svc.device(args.device).id if args.device else "rig default")[1])
+    print(f"{who}: {args.policy} while you use the PC (devices in auto mode)")
     return 0

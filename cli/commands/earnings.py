@@ -145,7 +145,7 @@ def compare(args: argparse.Namespace) -> int:
             if not results[0].available:
                 raise UserError(results[0].reason)
         else:
-            gpus = [d for d in discover_devices() if d.kind == "cuda"]
+            gpus = [d for d in discover_devices() if d.kind != "cpu"]
             if not gpus:
                 raise UserError('no GPU found here; name one with --gpu "RTX 3070"')
             results = [svc.compare_device(d, watts=args.watts) for d in gpus]

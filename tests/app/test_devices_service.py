@@ -66,7 +66,8 @@ def test_poll_reads_every_device(service):
 def test_no_nvml_library_means_cpu_only_with_one_line():
     svc = DeviceService(AppContext.open(), nvml_module=make_standin(init_error="LibraryNotFound"), idle=Clock())
     assert [s.info.id for s in svc.poll()] == ["cpu"]
-    assert svc.message == "No NVIDIA GPU found (NVML library not found); using the CPU only."
+    assert svc.message.startswith("No NVIDIA GPU found (NVML library not found); no AMD GPU either (")
+    assert svc.message.endswith("); using the CPU only.")
     svc.close()
 
 

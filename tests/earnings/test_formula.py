@@ -111,7 +111,7 @@ def test_an_unknown_gpu_gets_no_figures_and_a_reason(name):
 
 def test_normalize_gpu_name():
     assert normalize_gpu_name("NVIDIA GeForce RTX 3070") == "rtx 3070"
-    assert normalize_gpu_name("AMD Radeon(TM) RX 580 Series") == "rx 580 series"
+    assert normalize_gpu_name("AMD Radeon(TM) RX 580 Series") == "rx 580"  # what AMD SMI calls an RX 580
 
 
 def test_bad_network_documents_name_the_problem():

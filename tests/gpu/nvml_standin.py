@@ -12,11 +12,15 @@ Usage (e.g. from a UI test):
     nv.set_reading(0, temp_c=90, power_w=200)                  # change live readings
     nv.set_unsupported(1, "fan", "power")                      # NotSupported from now on
     nv.lose(1)                                                 # GPU 1 falls off the bus
+    nv.fail(0, "Unknown")                                      # every call on GPU 0 errors
+    nv.heal(1)                                                 # GPU 1 answers again (lost or failing)
+    nv.allow_power_limit = True                                # as root: power limits may be set
     make_standin(init_error="LibraryNotFound")                 # no NVML at all
     make_standin(gpus=[])                                      # NVML runs, no GPU
 
 Readings (`set_reading` keywords): util_pct, mem_used_mb, temp_c, power_w, fan_pct,
-clock_sm_mhz, clock_mem_mhz. `nv.calls` counts calls per function name.
+clock_sm_mhz, clock_mem_mhz. `nv.calls` counts calls per function name. `standin_rig(n)` gives
+n cards (an 8-GPU rig of RTX 3070s on risers, each with its own uuid and bus id).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ import pynvml
 
 MIB = 1024 * 1024
 
-__all__ = ["GpuSpec", "NvmlStandin", "make_standin", "RTX_3070_X1", "RTX_3090_X16", "DRIVER", "CUDA"]
+__all__ = ["GpuSpec", "NvmlStandin", "make_standin", "standin_rig", "RTX_3070_X1", "RTX_3090_X16", "DRIVER",
+           "CUDA"]
 
 DRIVER = "535.183.01"
 CUDA = 12020  # nvmlSystemGetCudaDriverVersion for "12.2"
@@ -60,6 +65,11 @@ class GpuSpec:
     """Readings that raise NVMLError_NotSupported: any of "util", "memory", "temp", "power",
     "fan", "clock_sm", "clock_mem", "power_limit", "pcie"."""
     lost: bool = False
+    error: str | None = None
+    """An NVML error every call on this card raises ("Unknown", "Timeout"...): a failing card."""
+    bus_id: str = "00000000:01:00.0"
+    default_power_limit_w: float | None = None
+    """The factory limit (None: `power_limit_w`); the lowest allowed is half of it."""
 
 
 # An RTX 3070 mining on a PCIe gen3 x1 riser (the link runs at gen3 x1; the card can do gen4 x16).
@@ -74,8 +84,15 @@ RTX_3090_X16 = GpuSpec(
     name="NVIDIA GeForce RTX 3090", uuid="GPU-a1b2c3d4-e5f6-4711-8899-aabbccdd3090",
     memory_total_mb=24576, pcie_gen=4, pcie_width=16, pcie_max_gen=4, pcie_max_width=16,
     power_limit_w=350.0, util_pct=100, mem_used_mb=5230, temp_c=70, power_w=290.2, fan_pct=75,
-    clock_sm_mhz=1395, clock_mem_mhz=9751, unsupported=frozenset({"fan"}),
+    clock_sm_mhz=1395, clock_mem_mhz=9751, unsupported=frozenset({"fan"}), bus_id="00000000:02:00.0",
 )
+
+_CALL_ERRORS = {
+    "Unknown": pynvml.NVML_ERROR_UNKNOWN,
+    "Timeout": pynvml.NVML_ERROR_TIMEOUT,
+    "IrqIssue": pynvml.NVML_ERROR_IRQ_ISSUE,
+    "ResetRequired": pynvml.NVML_ERROR_RESET_REQUIRED,
+}
 
 _INIT_ERRORS = {
     "LibraryNotFound": pynvml.NVML_ERROR_LIBRARY_NOT_FOUND,
@@ -106,6 +123,8 @@ class NvmlStandin:
         self.initialised = 0
         self.shutdowns = 0
         self.calls: Counter[str] = Counter()
+        self.allow_power_limit = False
+        """False: setting a power limit raises NoPermission (not root), as on most desktops."""
         self._lock = threading.Lock()
 
     # ---- test controls --------------------------------------------------------------------
@@ -121,6 +140,16 @@ class NvmlStandin:
         """The GPU falls off the bus: every call on its handle raises NVMLError_GpuIsLost."""
         with self._lock:
             self.gpus[index] = replace(self.gpus[index], lost=True)
+
+    def fail(self, index: int, error: str = "Unknown") -> None:
+        """Every call on this card's handle raises NVMLError `error` (a key of _CALL_ERRORS)."""
+        with self._lock:
+            self.gpus[index] = replace(self.gpus[index], error=error)
+
+    def heal(self, index: int) -> None:
+        """The card answers again: no longer lost nor failing."""
+        with self._lock:
+            self.gpus[index] = replace(self.gpus[index], lost=False, error=None)
 
     # ---- helpers --------------------------------------------------------------------------
     @staticmethod
@@ -140,6 +169,8 @@ class NvmlStandin:
         g = self.gpus[handle.index]
         if g.lost:
             self._raise(pynvml.NVML_ERROR_GPU_IS_LOST)
+        if g.error:
+            self._raise(_CALL_ERRORS[g.error])
         if reading is not None and reading in g.unsupported:
             self._raise(pynvml.NVML_ERROR_NOT_SUPPORTED)
         return g
@@ -175,6 +206,29 @@ class NvmlStandin:
         if self.gpus[index].lost:
             self._raise(pynvml.NVML_ERROR_GPU_IS_LOST)
         return _Handle(index)
+
+    def nvmlDeviceGetPciInfo(self, h: _Handle) -> SimpleNamespace:
+        g = self._gpu("nvmlDeviceGetPciInfo", h)
+        return SimpleNamespace(busId=g.bus_id.encode(), busIdLegacy=g.bus_id[4:].encode())
+
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, h: _Handle) -> int:
+        g = self._gpu("nvmlDeviceGetPowerManagementDefaultLimit", h, "power_limit")
+        return round((g.default_power_limit_w or g.power_limit_w) * 1000)
+
+    def nvmlDeviceGetPowerManagementLimitConstraints(self, h: _Handle) -> list[int]:
+        g = self._gpu("nvmlDeviceGetPowerManagementLimitConstraints", h, "power_limit")
+        default = g.default_power_limit_w or g.power_limit_w
+        return [round(default * 500), round(default * 1000)]
+
+    def nvmlDeviceSetPowerManagementLimit(self, h: _Handle, limit_mw: int) -> None:
+        g = self._gpu("nvmlDeviceSetPowerManagementLimit", h, "power_limit")
+        if not self.allow_power_limit:
+            self._raise(pynvml.NVML_ERROR_NO_PERMISSION)
+        default = g.default_power_limit_w or g.power_limit_w
+        if not default * 500 <= limit_mw <= default * 1000:
+            self._raise(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        with self._lock:
+            self.gpus[h.index] = replace(g, power_limit_w=limit_mw / 1000.0, default_power_limit_w=default)
 
     def nvmlDeviceGetName(self, h: _Handle) -> str:
         return self._gpu("nvmlDeviceGetName", h).name
@@ -224,6 +278,16 @@ class NvmlStandin:
             return self._gpu("nvmlDeviceGetClockInfo", h, "clock_mem").clock_mem_mhz
         self._raise(pynvml.NVML_ERROR_INVALID_ARGUMENT)
         raise AssertionError  # unreachable
+
+
+def standin_rig(n: int = 8, rig: int = 0) -> list[GpuSpec]:
+    """`n` RTX 3070s on x1 risers, as on a former Ethereum rig: own uuids (`rig` tells rigs
+    apart), bus ids, readings."""
+    out = []
+    for i in range(n):
+        out.append(replace(RTX_3070_X1, uuid=f"GPU-5e2a7f0c-3d1b-4c8e-{0x9a61 + rig:04x}-{i:012x}", bus_id=f"00000000:{i + 3:02x}:00.0",
+                           temp_c=58 + i, power_w=110.0 + i, util_pct=95 + i % 5))
+    return out
 
 
 def make_standin(gpus: list[GpuSpec] | None = None, *, init_error: str | None = None) -> NvmlStandin:

@@ -23,6 +23,7 @@ from app.account.history import (
     CSV_COLUMNS, HistoryFilter, HistoryRow, export_csv, filter_rows, rows_to_csv, to_rows,
 )
 from app.account.mining_account import local_mining_account
+from app.account import mining_key as mk
 from app.account.sent_log import SentLog
 from app.account.service import WalletService
 from app.amounts import FieldError, check_address, check_amount, format_amount
@@ -332,6 +333,42 @@ class WalletSession:
             return svc.keystore.unlock(svc.address, password)
         except WrongPassword:
             raise FieldError("password", "Wrong password.") from None
+
+    # --- the market signer and the mining key ---------------------------------------------
+
+    def market_signer(self) -> mk.MarketSigner:
+        """Who signs the miner's market actions now (app.account.mining_key); never asks for a
+        password: NoMarketSigner says why none can and what to do."""
+        return mk.market_signer(self.service, ask=False)
+
+    def mining_key_status(self) -> mk.MiningKeyStatus:
+        return mk.mining_key_status(self.service)
+
+    def mining_key_change(self, action: Literal["create", "rotate", "revoke"], password: str | None = None,
+                          *, storage: str = "auto") -> mk.KeyChange:
+        """Create, rotate or revoke the mining key. These move ETH and stake with the main wallet:
+        locked, `password` opens it for this action only (FieldError("password") if wrong)."""
+        svc = self.service
+        was_unlocked = svc.is_unlocked()
+        if not was_unlocked:
+            if not password:
+                raise Locked("the wallet is locked: enter its password")
+            try:
+                svc.keystore.unlock(svc.address, password)
+            except WrongPassword:
+                raise FieldError("password", "Wrong password.") from None
+        saved = svc.passwords
+        svc.passwords = [lambda _a: password] if password else []
+        try:
+            if action == "create":
+                return mk.create_mining_key(svc, storage=storage)
+            if action == "rotate":
+                return mk.rotate_mining_key(svc, storage=storage)
+            return mk.revoke_mining_key(svc)
+        finally:
+            svc.passwords = saved
+            if not was_unlocked:
+                svc.lock()  # the password opened it for this action only
 
     # --- sending ------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from app.account import WalletService
 from app.amounts import FieldError
 from app.context import AppContext
 from app.settings import check_url
-from gpu.bench import BenchError, BenchStore, child_command, child_device
+from gpu.bench import BenchError, BenchStore, child_command, child_device, spread_warnings
 from gpu.modes import AUTO, IDLE, MINING
 from wallet.errors import KeystoreError, WalletError, WrongPassword
 from wallet.keystore import KeyringPasswords, Keystore
@@ -280,6 +280,11 @@ class BenchOutcome:
         parts = [f"{m['gflops']:.1f} GFLOP/s" if "gflops" in m else "matmul failed",
                  f"{g['fps']:.1f} labelled frames/s" if "fps" in g else "render failed"]
         return " · ".join(parts)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Parts whose timed runs disagreed by more than 20% (gpu.bench.spread_warnings)."""
+        return spread_warnings(self.result) if self.result else []
 
 
 class Cancelled(Exception):

@@ -8,7 +8,7 @@ wallet/'s errors are re-exported for ui/, which imports app/ only.
 
 from app.account.history import CSV_COLUMNS, HistoryFilter, HistoryRow, export_csv, filter_rows, rows_to_csv
 from app.account.mining_account import local_mining_account
-from app.account.mining_key import (FILE_RISK, KeyChange, MarketSigner, MiningKeyStatus, NoMarketSigner,
+from app.account.mining_key import (FILE_RISK, LOW_GAS_WEI, KeyChange, MarketSigner, MiningKeyStatus, NoMarketSigner,
                                     create_mining_key, fund_mining_key, market_signer, mining_key_status,
                                     revoke_mining_key, rotate_mining_key, withdraw_unlocked_stakes)
 from app.account.service import Balances, WalletService
@@ -19,6 +19,6 @@ __all__ = ["CSV_COLUMNS", "Balances", "HistoryFilter", "HistoryRow", "KeystoreEr
            "RpcUnavailable", "SendQuote", "SendResult", "WalletError", "WalletService", "WalletSession",
            "WalletSnapshot", "export_csv", "filter_rows", "local_mining_account", "network_choices", "rows_to_csv",
            # the mining key (app.account.mining_key)
-           "FILE_RISK", "KeyChange", "MarketSigner", "MiningKeyStatus", "NoMarketSigner", "create_mining_key",
+           "FILE_RISK", "LOW_GAS_WEI", "KeyChange", "MarketSigner", "MiningKeyStatus", "NoMarketSigner", "create_mining_key",
            "fund_mining_key", "market_signer", "mining_key_status", "revoke_mining_key", "rotate_mining_key",
            "withdraw_unlocked_stakes"]

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 from app.context import AppContext
 from app.resources import resource_path
 from app.settings import Settings
+from gpu.bench import BenchStore
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +126,12 @@ def missing_floors(settings: Settings, devices: list[Any]) -> list[Any]:
     return [d for d in devices if not floor_is_set(settings, d.key)]
 
 
-def fill_default_floors(ctx: AppContext, infos: list[Any], bench_of) -> dict[str, FloorDefault]:
+def fill_default_floors(ctx: AppContext, infos: list[Any], bench_of=None) -> dict[str, FloorDefault]:
     """Give every device in `infos` without a floor its default (bench_of(key) -> latest
-    benchmark or None) and save once. Returns {device key: default} of the floors set."""
+    benchmark or None; default: the app's benchmark file) and save once. Returns {device key:
+    default} of the floors set."""
+    if bench_of is None:
+        bench_of = BenchStore(ctx.paths.bench_file).latest
     set_now = {}
     for info in infos:
         if floor_is_set(ctx.settings, info.key):

@@ -31,10 +31,12 @@ def _label(state: Any) -> str:
 
 
 def rig_facts(ctx: AppContext, svc: WalletService, states: Iterable[Any], *, signer: MarketSigner | None = None,
-              signer_error: NoMarketSigner | None = None, ask: bool = False) -> tuple[RigFacts, MarketSigner | None]:
+              signer_error: NoMarketSigner | None = None, ask: bool = False,
+              sandbox: str | None = None) -> tuple[RigFacts, MarketSigner | None]:
     """The facts now, and the signer found (None when none can sign). `states`: the devices'
     DeviceState list. signer / signer_error: what the caller's own lookup gave (else it is
-    looked up here, asking the wallet's password providers only if `ask`)."""
+    looked up here, asking the wallet's password providers only if `ask`). sandbox: the level
+    the miner was told to use (`kminer agent --sandbox`), else the setting's."""
     if signer is None and signer_error is None:
         try:
             signer = market_signer(svc, ask=ask)
@@ -44,10 +46,10 @@ def rig_facts(ctx: AppContext, svc: WalletService, states: Iterable[Any], *, sig
     mining = [s for s in states if s.active]
     js = ctx.settings.jobs
     try:
-        level = resolve_level(js.sandbox)
+        level = resolve_level(sandbox or js.sandbox)
         available = level != "strict" or strict_problem() is None
     except ValueError:
-        level, available = js.sandbox, False
+        level, available = sandbox or js.sandbox, False
     facts = dict(
         signer_problem=signer_error.reason if signer_error else None,
         signer_fix=signer_error.fix if signer_error else "",

@@ -4,8 +4,8 @@
 - an active mining key (wallet.mining_keys): it signs; the main wallet's address (the
   payout) is paid and deposits the stake, so the main wallet can stay locked after a reboot;
 - else the main wallet, when it can be opened (unlocked, or a password from the CLI's
-  providers): it signs and is paid (on the embedded `local` chain through its derived mining
-  account, see app.account.mining_account);
+  providers): it signs and is paid (in the desktop app on the embedded `local` chain through
+  its derived mining account, see app.account.mining_account);
 - else `NoMarketSigner`, whose `reason` and `fix` say what to do in one line each.
 
 The key holds only what its work needs: gas ETH, sent by the main wallet when the key is made
@@ -70,9 +70,12 @@ def mining_keys(svc: WalletService) -> MiningKeys:
     return MiningKeys(svc.ctx.paths.data_dir)
 
 
-def market_signer(svc: WalletService, keys: MiningKeys | None = None, *, ask: bool = True) -> MarketSigner:
+def market_signer(svc: WalletService, keys: MiningKeys | None = None, *, ask: bool = True,
+                  derive_on_local: bool = False) -> MarketSigner:
     """See the module docstring. ask: let the main wallet's password providers be asked (the CLI);
-    False: only an already unlocked main wallet signs (the GUI never asks in the background)."""
+    False: only an already unlocked main wallet signs (the GUI never asks in the background).
+    derive_on_local: on the embedded chain the main wallet mines through its derived mining
+    account (the desktop app, whose user is also the buyer); the CLI names its account instead."""
     keys = keys or mining_keys(svc)
     try:
         rec = keys.active()
@@ -92,7 +95,7 @@ def market_signer(svc: WalletService, keys: MiningKeys | None = None, *, ask: bo
         me = svc.signer()
     except WalletError as e:
         raise NoMarketSigner(str(e), "create a mining key, or give the wallet password") from None
-    if svc.network.embedded:
+    if svc.network.embedded and derive_on_local:
         return MarketSigner(local_mining_account(me), me.address, "local-mining-account")
     return MarketSigner(me, me.address, "wallet")
 

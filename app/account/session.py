@@ -339,7 +339,7 @@ class WalletSession:
     def market_signer(self) -> mk.MarketSigner:
         """Who signs the miner's market actions now (app.account.mining_key); never asks for a
         password: NoMarketSigner says why none can and what to do."""
-        return mk.market_signer(self.service, ask=False)
+        return mk.market_signer(self.service, ask=False, derive_on_local=True)
 
     def mining_key_status(self) -> mk.MiningKeyStatus:
         return mk.mining_key_status(self.service)

@@ -67,7 +67,7 @@ class FloorDefault:
     """False: no benchmark yet, the device kind's assumed speed."""
     power_w: float | None
     basis: str
-    """One line: where the figure comes from."""
+    """Where the figure comes from, one clause: "at $0.01/NTK, from ..." (follows the figure)."""
 
 
 def _round2(x: float) -> float:
@@ -106,14 +106,14 @@ def default_floor(info: Any, bench: Mapping[str, Any] | None, settings: Settings
     ntk_usd = settings.earnings.ntk_usd if settings.earnings.ntk_usd > 0 else FALLBACK_NTK_USD
     usd = max(value_usd, power_usd)
     ntk = max(_round2(usd / ntk_usd), MIN_FLOOR_NTK_PER_HOUR * 10)
-    speed = f"{g:,.0f} GFLOP/s {'measured' if measured else 'assumed (no benchmark yet)'}"
+    speed = f"{g:,.0f} GFLOP/s {'measured' if measured else 'assumed: no benchmark yet'}"
     if usd == power_usd and power:
-        why = (f"its electricity: {power:.0f} W at ${settings.earnings.electricity_usd_per_kwh:g}/kWh "
-               f"= ${power_usd:.4f}/h (more than its share of a {ref.device} at ${ref.usd_per_hour:g}/h; {speed})")
+        why = (f"from its electricity ({power:.0f} W at ${settings.earnings.electricity_usd_per_kwh:g}/kWh = "
+               f"${power_usd:.4f}/h), more than its share of a {ref.device}'s ${ref.usd_per_hour:g}/h ({speed})")
     else:
-        why = (f"a {ref.device} rents for ${ref.usd_per_hour:g}/h ({ref.as_of}); this device does {speed}, "
-               f"{g / ref.fp32_matmul_gflops:.2%} of it")
-    return FloorDefault(ntk, usd, g, measured, power, f"{ntk:g} NTK/h at ${ntk_usd:g}/NTK: {why}")
+        why = (f"from a {ref.device}'s rent of ${ref.usd_per_hour:g}/h ({ref.as_of}) scaled by this device's "
+               f"{speed} ({g / ref.fp32_matmul_gflops:.2%} of it)")
+    return FloorDefault(ntk, usd, g, measured, power, f"at ${ntk_usd:g}/NTK, {why}")
 
 
 def floor_is_set(settings: Settings, key: str) -> bool:
@@ -162,3 +162,30 @@ def set_floor(ctx: AppContext, key: str, ntk_per_hour: float) -> float:
     ds.price_floor_ntk_per_hour = v
     ctx.save_settings()
     return v
+
+
+@dataclass(frozen=True)
+class FloorView:
+    """A device's floor as the Devices view and the wizard show it."""
+
+    key: str
+    device_id: str
+    ntk_per_hour: float
+    """The floor set now (0: none yet; the default is written before the miner starts)."""
+    default: FloorDefault
+
+
+def floor_views(ctx: AppContext, infos: list[Any], bench_of=None) -> dict[str, FloorView]:
+    """{device id: FloorView} for `infos` (reads the benchmark file: run it off the GUI thread)."""
+    if bench_of is None:
+        bench_of = BenchStore(ctx.paths.bench_file).latest
+    out = {}
+    for info in infos:
+        try:
+            bench = bench_of(info.key)
+        except (OSError, ValueError):
+            bench = None
+        ds = ctx.settings.devices.get(info.key)
+        out[info.id] = FloorView(info.key, info.id, ds.price_floor_ntk_per_hour if ds else 0.0,
+                                 default_floor(info, bench, ctx.settings))
+    return out

@@ -34,15 +34,21 @@ def describe_link(info) -> str:
     return text
 
 
-def describe_state(state, away: bool | None) -> tuple[str, str]:
-    """(dot colour key, text) for a device's state line."""
+def describe_state(state, away: bool | None, readiness=None) -> tuple[str, str]:
+    """(dot colour key, text) for a device's state line. readiness: the rig's
+    app.readiness.Readiness (None: not known yet); "ready for jobs" only when it is ready."""
     tel = state.telemetry
     if tel is not None and getattr(tel, "lost", False):
         return "throttled", "GPU lost: it stopped answering (check power and riser)"
     if state.throttled:
         return "throttled", f"Throttled: {state.throttle_reason or 'over a limit'}; jobs paused"
     if state.active:
-        return "mining", "Mining: ready for jobs" if state.mode == "mining" else "Mining: you are away"
+        when = "Mining" if state.mode == "mining" else "Mining (you are away)"
+        if readiness is None:
+            return "away", f"{when}: checking whether the rig can take jobs…"
+        if not readiness.ready:
+            return "throttled", f"{when}, but claiming nothing: {readiness.reason.removeprefix('Not mining: ')}"
+        return "mining", f"{when}: ready for jobs"
     if state.mode == "auto":
         if away is None:
             return "idle", "Auto: can't tell here whether you are away, so it stays idle"
@@ -53,6 +59,7 @@ def describe_state(state, away: bool | None) -> tuple[str, str]:
 class DeviceCard(QFrame):
     modeRequested = Signal(str, str)  # device_id, mode
     limitsRequested = Signal(str, object, object)  # device_id, max_temp_c, max_power_w (None = no limit)
+    floorRequested = Signal(str, float)  # device_id, price floor in NTK per device-hour
 
     def __init__(self, state, parent: QWidget | None = None):
         super().__init__(parent)
@@ -158,8 +165,37 @@ class DeviceCard(QFrame):
         box.addLayout(grid)
         box.addLayout(sparks)
         box.addLayout(limits)
+        box.addLayout(self._floor_row())
         self._limits_shown: tuple | None = None
+        self.readiness = None
         self.update_state(state, None)
+
+    def _floor_row(self) -> QHBoxLayout:
+        """The price floor: the least this device takes per expected device-hour."""
+        self.floor = QDoubleSpinBox()
+        self.floor.setRange(0.0001, 1_000_000)
+        self.floor.setDecimals(4)
+        self.floor.setSuffix(" NTK/h")
+        self.floor.setKeyboardTracking(False)
+        self.floor.setAccessibleName(f"Price floor of {self.device_id}")
+        self.floor.editingFinished.connect(lambda: self.floorRequested.emit(self.device_id, float(self.floor.value())))
+        self.floor_basis = QLabel()
+        self.floor_basis.setWordWrap(True)
+        self.floor_basis.setStyleSheet("color: palette(placeholder-text); font-size: 9pt;")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Price floor"))
+        row.addWidget(self.floor)
+        row.addWidget(self.floor_basis, 1)
+        return row
+
+    def show_floor(self, ntk_per_hour: float, default_ntk_per_hour: float, basis: str) -> None:
+        """The floor set now and the default the benchmark and reference price give (why, in `basis`)."""
+        if not self.floor.hasFocus():
+            self.floor.setValue(ntk_per_hour)
+        text = f"Default {default_ntk_per_hour:g} NTK/h {basis}"
+        self.floor_basis.setText(text)
+        self.floor.setToolTip("The miner claims a job on this device only if it pays at least this per expected "
+                              f"hour of work.\n{text}")
 
     @staticmethod
     def _captioned(text: str, w: QWidget) -> QWidget:
@@ -201,7 +237,7 @@ class DeviceCard(QFrame):
         btn = self.mode_buttons.get(state.mode)
         if btn is not None and not btn.isChecked():
             btn.setChecked(True)
-        key, text = describe_state(state, away)
+        key, text = describe_state(state, away, self.readiness)
         self.state_dot.setPixmap(dot(key, 10))
         self.state_text.setText(text)
         self.state_text.setStyleSheet("color: #d35400; font-weight: bold;" if key == "throttled" else "")

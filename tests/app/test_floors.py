@@ -29,7 +29,7 @@ def test_default_scales_with_the_benchmark_and_never_goes_below_electricity():
     fast = default_floor(GPU, {"matmul": {"gflops": ref.fp32_matmul_gflops}}, s)
     assert fast.measured and fast.usd_per_hour == pytest.approx(ref.usd_per_hour) and fast.ntk_per_hour == 20.0
     slow = default_floor(GPU, {"matmul": {"gflops": 100.0}}, s)  # a weak card: its power costs more than its share
-    assert slow.usd_per_hour == pytest.approx(0.22 * 0.10) and "electricity" in slow.basis
+    assert slow.usd_per_hour == pytest.approx(0.22 * 0.10) and "from its electricity" in slow.basis
     guessed = default_floor(CPU, None, s)
     assert not guessed.measured and guessed.ntk_per_hour > 0 and "assumed" in guessed.basis
     s.earnings.electricity_usd_per_kwh, s.earnings.ntk_usd = 0.0, 0.0  # free power, unknown NTK price: still > 0

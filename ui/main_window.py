@@ -123,6 +123,8 @@ class MainWindow(QMainWindow):
         if wallet is not None:
             self.wallet_view = WalletView(session=wallet, chain_runner=self.chain_runner, folders=self.folders)
             self.add_page("Wallet", "Wallet", self.wallet_view)
+            if market is not None:  # a new, rotated or revoked mining key: the miner opens with it
+                self.wallet_view.miningKeyChanged.connect(lambda: self.chain_runner.submit(market.signer_changed))
         self.nav.currentItemChanged.connect(self._nav_changed)
         self.show_page("Devices")
 

@@ -18,6 +18,7 @@ from app.account import (
 )
 from ui.background import Background
 from ui.file_dialogs import save_file
+from ui.mining_key_panel import MiningKeyPanel
 from ui.qr import qr_pixmap
 from ui.qt import (
     QAbstractItemView, QColor, QComboBox, QDialog, QFormLayout,
@@ -107,6 +108,10 @@ class WalletView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._history_tab(), "History")
         self.tabs.addTab(self._send_tab(), "Send")
+        self.mining_panel = MiningKeyPanel(session=session, chain_runner=chain_runner)
+        self.miningKeyChanged = self.mining_panel.changed
+        self.tabs.addTab(self.mining_panel, "Mining key")
+        self.tabs.currentChanged.connect(lambda i: self.tabs.widget(i) is self.mining_panel and self.mining_panel.refresh())
         box.addWidget(self.tabs, 1)
 
         self._quote_timer = QTimer(self)
@@ -315,8 +320,15 @@ class WalletView(QWidget):
         self.banner.setVisible(True)
         self.summary.setText(f"{net} · offline")
 
+    def focus_mining_key(self) -> None:
+        """Show the Mining key tab (the readiness banner's "Set up mining key")."""
+        self.tabs.setCurrentWidget(self.mining_panel)
+
     def show_snapshot(self, snap: WalletSnapshot) -> None:
         first = self.snapshot is None or self.snapshot.address != snap.address
+        self.mining_panel.unlocked = snap.unlocked
+        if first or self.tabs.currentWidget() is self.mining_panel:
+            self.mining_panel.refresh()
         self.snapshot = snap
         self._select_network(snap.network)
         where = "embedded chain" if snap.embedded else (snap.rpc_url or "")

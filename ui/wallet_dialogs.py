@@ -16,11 +16,17 @@ from ui.qt import (
 ERROR_STYLE = "color: #d64545;"
 
 
-def error_label() -> QLabel:
-    """A red one-line message under a field; hidden while empty."""
+def error_label(*, keep_space: bool = False) -> QLabel:
+    """A red one-line message under a field; hidden while empty. keep_space: its line stays
+    reserved while hidden, so an error that appears never moves the fields below it."""
     lab = QLabel()
     lab.setStyleSheet(ERROR_STYLE)
     lab.setWordWrap(True)
+    if keep_space:
+        policy = lab.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        lab.setSizePolicy(policy)
+        lab.setMinimumHeight(lab.fontMetrics().height())
     lab.setVisible(False)
     return lab
 

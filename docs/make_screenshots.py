@@ -82,6 +82,9 @@ def post_order(shot: Shooter, view, *, count: int, shards: int, budget: str, nam
     posted = []
     view.posted.connect(posted.append)
     QTest.mouseClick(view.post_dataset_button, Qt.MouseButton.LeftButton)
+    shot.wait(lambda: view.confirm_dialog is not None, 10, "the cost confirmation")
+    if view.confirm_dialog is not None:
+        QTest.mouseClick(view.confirm_dialog.ok_button, Qt.MouseButton.LeftButton)
     shot.wait(lambda: posted, 60, f"order {name} to be posted")
 
 

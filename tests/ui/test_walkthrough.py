@@ -224,6 +224,8 @@ def test_new_user_walkthrough(qtbot, capsys):
         t_post = time.monotonic()
         with qtbot.waitSignal(ov.posted, timeout=60000) as posted:
             click(qtbot, ov.post_dataset_button)
+            qtbot.waitUntil(lambda: ov.confirm_dialog is not None, timeout=5000)  # the total, to confirm
+            click(qtbot, ov.confirm_dialog.ok_button)
         order = posted.args[0]
         assert not isinstance(order, BaseException), order
         assert len(order.shards) == 2 and order.reward_each_wei == 3 * NTK // 2

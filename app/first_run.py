@@ -295,7 +295,7 @@ class FirstRun:
         pw = self._password
         svc = WalletService(self.ctx, account=self.address, keystore=self.keystore, passwords=[lambda a: pw])
         try:
-            return create_mining_key(svc)
+            return create_mining_key(svc, storage=self.ctx.settings.mining_key.storage)
         except WalletError as e:
             raise FieldError("mining_key", _sentence(e)) from None
         finally:

@@ -176,6 +176,19 @@ class EarningsSettings(_Section):
                     "for `kminer earnings refresh-network`; the bundled file is the fallback.")
 
 
+class MiningKeySettings(_Section):
+    """Where the mining key of an unattended rig is kept (app.account.mining_key)."""
+
+    storage: Literal["auto", "keyring", "file"] = Field(
+        "auto", title="Keep the mining key in",
+        description="The mining key signs the miner's claims so the rig mines after a restart with the wallet "
+                    "locked. keyring: the OS keyring (opens once you are logged in). file: a file only your user can "
+                    "read in the app's data folder: it opens with nobody logged in, and anyone who can read your "
+                    "files can sign with it. It holds only gas ETH; earnings go to your wallet. auto: the keyring "
+                    "where there is one. Applies to the next key made (Wallet → Mining key).",
+        json_schema_extra={"note": True})
+
+
 class Settings(_Section):
     schema_version: int = Field(SCHEMA_VERSION, title="Schema version", description="Version of this file's layout.")
     general: GeneralSettings = Field(default_factory=GeneralSettings, title="General", description="General behaviour.")
@@ -184,6 +197,8 @@ class Settings(_Section):
     jobs: JobSettings = Field(default_factory=JobSettings, title="Jobs", description="Job runtime and sandbox.")
     wallet: WalletSettings = Field(default_factory=WalletSettings, title="Wallet", description="Wallet and network.")
     earnings: EarningsSettings = Field(default_factory=EarningsSettings, title="Earnings", description="Prices for earnings.")
+    mining_key: MiningKeySettings = Field(default_factory=MiningKeySettings, title="Mining key",
+                                          description="The signing key of an unattended rig.")
 
     def device(self, key: str) -> DeviceSettings:
         """The settings of device `key`, created with defaults on first use."""

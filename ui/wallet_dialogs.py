@@ -43,9 +43,18 @@ def muted(label: QLabel) -> QLabel:
     return label
 
 
-def balance_html(wei: int | None) -> str:
-    """The exact amount, its fraction smaller so the whole units read at a glance."""
-    whole, _, frac = format_amount(wei).partition(".")
+ETH_DECIMALS = 8
+"""ETH shown to 8 decimals (0.00000001 ETH = 10 gwei): fees and gas balances read, the exact
+amount is in the tooltip."""
+
+
+def eth_short(wei: int | None) -> str:
+    return format_amount(wei, max_decimals=ETH_DECIMALS)
+
+
+def balance_html(wei: int | None, max_decimals: int | None = None) -> str:
+    """The amount (exact, or cut to `max_decimals`), its fraction smaller so the whole units read at a glance."""
+    whole, _, frac = format_amount(wei, max_decimals=max_decimals).partition(".")
     return whole + (f"<span style='font-size:small; font-weight:normal'>.{frac}</span>" if frac else "")
 
 
@@ -114,10 +123,10 @@ class ConfirmSendDialog(QDialog):
         to.setFont(mono_font())
         to.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow("To", to)
-        self.fee = QLabel(f"≈ {format_amount(quote.fee_wei)} ETH  (at most {format_amount(quote.max_fee_wei)} ETH)")
+        self.fee = QLabel(f"≈ {eth_short(quote.fee_wei)} ETH  (at most {eth_short(quote.max_fee_wei)} ETH)")
         form.addRow("Network fee", self.fee)
         if quote.asset == "ETH":
-            form.addRow("Total", QLabel(f"≈ {format_amount(quote.amount_wei + quote.fee_wei)} ETH"))
+            form.addRow("Total", QLabel(f"≈ {eth_short(quote.amount_wei + quote.fee_wei)} ETH"))
         box.addLayout(form)
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)

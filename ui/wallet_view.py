@@ -26,7 +26,7 @@ from ui.qt import (
     QTableWidget, QTableWidgetItem, QTabWidget, QTimer, QToolButton, QVBoxLayout, QWidget, Signal,
 )
 from ui.wallet_dialogs import (
-    ConfirmSendDialog, PasswordDialog, balance_html, error_label, mono_font, muted, show_error,
+    ETH_DECIMALS, ConfirmSendDialog, PasswordDialog, balance_html, error_label, eth_short, mono_font, muted, show_error,
 )
 from ui.widgets import page_heading
 
@@ -339,7 +339,7 @@ class WalletView(QWidget):
         if first:
             self.qr.setPixmap(qr_pixmap(snap.address, 132))
         for label, wei, unit in ((self.ntk_label, snap.ntk_wei, "NTK"), (self.eth_label, snap.eth_wei, "ETH")):
-            label.setText(balance_html(wei))
+            label.setText(balance_html(wei, ETH_DECIMALS if unit == "ETH" else None))
             label.setToolTip(f"{format_amount(wei)} {unit} (exact)" if wei is not None else "")
         self.ntk_note.setText(snap.ntk_note or "")
         self.ntk_note.setVisible(bool(snap.ntk_note))
@@ -454,8 +454,9 @@ class WalletView(QWidget):
             if seq != self._quote_seq:
                 return  # the inputs changed meanwhile
             self.quote = q
-            self.fee_label.setText(f"≈ {format_amount(q.fee_wei)} ETH  ({q.gas:,} gas × "
-                                   f"{format_amount(q.gas_price_wei, 9)} gwei; at most {format_amount(q.max_fee_wei)} ETH)")
+            self.fee_label.setText(f"≈ {eth_short(q.fee_wei)} ETH  ({q.gas:,} gas × "
+                                   f"{format_amount(q.gas_price_wei, 9, max_decimals=3)} gwei; "
+                                   f"at most {eth_short(q.max_fee_wei)} ETH)")
             self.send_button.setEnabled(True)
             if then is not None:
                 then(q)
@@ -489,7 +490,7 @@ class WalletView(QWidget):
         def done(res) -> None:
             dlg.accept()
             self.send_status.setText(f"Sent in block {res.block} (tx {res.tx_hash[:12]}…, fee "
-                                     f"{format_amount(res.fee_wei)} ETH).")
+                                     f"{eth_short(res.fee_wei)} ETH).")
             self.to_edit.blockSignals(True)
             self.amount_edit.blockSignals(True)
             self.amount_edit.clear()
@@ -516,7 +517,8 @@ class WalletView(QWidget):
         t.setRowCount(len(self.shown_rows))
         for i, r in enumerate(self.shown_rows):
             sign = {"in": "+", "out": "−"}.get(r.direction, "")
-            amount = "" if r.amount_wei is None else f"{sign}{format_amount(r.amount_wei)} {r.asset}"
+            amount = "" if r.amount_wei is None else \
+                f"{sign}{format_amount(r.amount_wei, max_decimals=ETH_DECIMALS if r.asset == 'ETH' else None)} {r.asset}"
             what = event_text(r)
             if r.job_id is not None:
                 what += f" · job {r.job_id}" if r.count == 1 else f" · {r.count} jobs from {r.job_id}"

@@ -345,9 +345,11 @@ class WalletSession:
         return mk.mining_key_status(self.service)
 
     def mining_key_change(self, action: Literal["create", "rotate", "revoke"], password: str | None = None,
-                          *, storage: str = "auto") -> mk.KeyChange:
+                          *, storage: str | None = None) -> mk.KeyChange:
         """Create, rotate or revoke the mining key. These move ETH and stake with the main wallet:
-        locked, `password` opens it for this action only (FieldError("password") if wrong)."""
+        locked, `password` opens it for this action only (FieldError("password") if wrong).
+        storage: where a new key is kept (default: Settings → Mining key)."""
+        storage = storage or self.ctx.settings.mining_key.storage
         svc = self.service
         was_unlocked = svc.is_unlocked()
         if not was_unlocked:

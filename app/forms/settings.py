@@ -30,6 +30,27 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    suffix: str = ""
+    """The unit shown after the number (" %", " min", " W")."""
+    scale: float = 1.0
+    """Shown value = stored value x scale (a fraction shown as percent: 100)."""
+    decimals: int | None = None
+    """Digits after the point the editor shows (None: the editor's choice)."""
+    note: bool = False
+    """Show the description under the field, not only as its tooltip (a risk to read)."""
+
+
+DISPLAY: dict[str, tuple[str, float, int]] = {
+    "pool_fee": (" %", 100.0, 1),
+    "away_minutes": (" min", 1.0, 0),
+    "telemetry_interval_s": (" s", 1.0, 1),
+    "cpu_power_w": (" W", 1.0, 0),
+    "max_temp_c": (" °C", 1.0, 0),
+    "electricity_usd_per_kwh": (" USD/kWh", 1.0, 3),
+    "ntk_usd": (" USD", 1.0, 4),
+    "max_output_mb": (" MB", 1.0, 0),
+}
+"""How a number reads in an editor: unit, scale and decimals (the stored value keeps its unit)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,11 @@ def _field_spec(name: str, field) -> FieldSpec | None:
     ann, optional = unwrap_optional(field.annotation)
     lo, hi = bounds(field.metadata)
     common = dict(name=name, title=field.title or name, description=field.description or "", optional=optional)
+    if name in DISPLAY:
+        common.update(zip(("suffix", "scale", "decimals"), DISPLAY[name]))
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and extra.get("note"):
+        common["note"] = True
     if typing.get_origin(ann) is Literal:
         return FieldSpec(kind="choice", choices=tuple(str(a) for a in typing.get_args(ann)), **common)
     if ann is bool:

@@ -34,9 +34,9 @@ def register(wsub: Any) -> None:
         add_wallet_options(p)
         p.set_defaults(handler=handler)
     for p in (c, r):
-        p.add_argument("--storage", choices=("auto", "keyring", "file"), default="auto",
+        p.add_argument("--storage", choices=("auto", "keyring", "file"),
                        help="where the key is kept: the OS keyring, or a 0600 file in the data folder "
-                            "(auto: the keyring where there is one)")
+                            "(auto: the keyring where there is one; default: the mining_key.storage setting)")
         p.add_argument("--gas", metavar="ETH", help="ETH for fees to send it (default 0.005; 10 on the local chain)")
         p.add_argument("--stake", metavar="NTK", default="0", help="NTK of stake to deposit for it (default 0)")
     for p in (r, v):
@@ -73,7 +73,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
     gas, stake = _amounts(args)
     with open_wallet(args) as svc:
-        _report(args, user_errors(lambda: create_mining_key(svc, storage=args.storage, gas_wei=gas, stake_wei=stake)))
+        storage = args.storage or svc.ctx.settings.mining_key.storage
+        _report(args, user_errors(lambda: create_mining_key(svc, storage=storage, gas_wei=gas, stake_wei=stake)))
     return 0
 
 
@@ -92,7 +93,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     gas, stake = _amounts(args)
     _confirm(args, "A new mining key replaces the current one")
     with open_wallet(args) as svc:
-        _report(args, user_errors(lambda: rotate_mining_key(svc, storage=args.storage, gas_wei=gas, stake_wei=stake)))
+        storage = args.storage or svc.ctx.settings.mining_key.storage
+        _report(args, user_errors(lambda: rotate_mining_key(svc, storage=storage, gas_wei=gas, stake_wei=stake)))
     return 0
 
 

@@ -103,7 +103,6 @@ class WalletView(QWidget):
 
         box = QVBoxLayout(self)
         box.addLayout(head)
-        box.addWidget(self.banner)
         box.addWidget(self._account_card())
         self.tabs = QTabWidget()
         self.tabs.addTab(self._history_tab(), "History")
@@ -113,6 +112,7 @@ class WalletView(QWidget):
         self.tabs.addTab(self.mining_panel, "Mining key")
         self.tabs.currentChanged.connect(lambda i: self.tabs.widget(i) is self.mining_panel and self.mining_panel.refresh())
         box.addWidget(self.tabs, 1)
+        box.addWidget(self.banner)  # below the page: a message that appears never moves the fields under the pointer
 
         self._quote_timer = QTimer(self)
         self._quote_timer.setSingleShot(True)
@@ -532,6 +532,7 @@ class WalletView(QWidget):
                     item.setForeground(QColor(INCOMING_COLOR))
                 t.setItem(i, j, item)
         n, total = len(self.shown_rows), len(self.rows)
+        self.export_button.setEnabled(n > 0)  # nothing to export: the button cannot act
         self.history_status.setText(f"{n} of {total} entries" if n != total else f"{total} entries")
 
     def export_clicked(self) -> None:

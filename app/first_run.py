@@ -163,21 +163,21 @@ class FirstRun:
         except PhraseError as e:
             raise FieldError("phrase", _sentence(e)) from None
         check_new_password(password, again)
-        try:
-            address = self.keystore.import_mnemonic(words, password)
-        except KeystoreError as e:
-            raise FieldError("phrase", _sentence(e)) from None
-        return self._adopt(address, password, remember)
+        return self._store_as("phrase", lambda: self.keystore.import_mnemonic(words, password), password, remember)
 
     def import_private_key(self, key_hex: str, password: str, again: str, *, remember: bool = False) -> str:
         key = (key_hex or "").strip()
         if not key:
             raise FieldError("key", "Paste the private key (64 hex digits).")
         check_new_password(password, again)
+        return self._store_as("key", lambda: self.keystore.import_private_key(key, password), password, remember)
+
+    def _store_as(self, field_name: str, store, password: str, remember: bool) -> str:
+        """Run `store()` (a keystore import); its KeystoreError is a FieldError at `field_name`."""
         try:
-            address = self.keystore.import_private_key(key, password)
+            address = store()
         except KeystoreError as e:
-            raise FieldError("key", _sentence(e)) from None
+            raise FieldError(field_name, _sentence(e)) from None
         return self._adopt(address, password, remember)
 
     def import_keystore(self, path: str | Path, password: str, *, remember: bool = False) -> str:

@@ -109,11 +109,12 @@ def default_floor(info: Any, bench: Mapping[str, Any] | None, settings: Settings
     speed = f"{g:,.0f} GFLOP/s {'measured' if measured else 'assumed: no benchmark yet'}"
     if usd == power_usd and power:
         why = (f"from its electricity ({power:.0f} W at ${settings.earnings.electricity_usd_per_kwh:g}/kWh = "
-               f"${power_usd:.4f}/h), more than its share of a {ref.device}'s ${ref.usd_per_hour:g}/h ({speed})")
+               f"${power_usd:.4f}/h), more than its share of the reference GPU's ${ref.usd_per_hour:g}/h "
+               f"({ref.device}; {speed})")
     else:
-        why = (f"from a {ref.device}'s rent of ${ref.usd_per_hour:g}/h ({ref.as_of}) scaled by this device's "
-               f"{speed} ({g / ref.fp32_matmul_gflops:.2%} of it)")
-    return FloorDefault(ntk, usd, g, measured, power, f"at ${ntk_usd:g}/NTK, {why}")
+        why = (f"from the reference GPU's rent of ${ref.usd_per_hour:g}/h ({ref.device}, {ref.as_of}) scaled by "
+               f"this device's {speed} ({g / ref.fp32_matmul_gflops:.2%} of it)")
+    return FloorDefault(ntk, usd, g, measured, power, f"at ${ntk_usd:g} per NTK, {why}")
 
 
 def floor_is_set(settings: Settings, key: str) -> bool:

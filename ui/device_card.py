@@ -56,6 +56,28 @@ def describe_state(state, away: bool | None, readiness=None) -> tuple[str, str]:
     return "idle", "Idle"
 
 
+def floor_decimals(ntk_per_hour: float) -> int:
+    """Digits a floor is shown with: two for a price of 0.1 NTK/h and more, four below."""
+    return 2 if ntk_per_hour >= 0.1 else 4
+
+
+def set_floor_decimals(spin: QDoubleSpinBox, ntk_per_hour: float) -> None:
+    """Decimals for this size of price, and the least value they can show (never 0)."""
+    d = floor_decimals(ntk_per_hour)
+    spin.setDecimals(d)
+    spin.setRange(10.0 ** -d, 1_000_000)
+
+
+def floor_spin(ntk_per_hour: float) -> QDoubleSpinBox:
+    """A price floor editor: NTK per device-hour, never 0, as wide as its number."""
+    spin = QDoubleSpinBox()
+    set_floor_decimals(spin, ntk_per_hour)
+    spin.setSuffix(" NTK/h")
+    spin.setValue(ntk_per_hour)
+    spin.setMaximumWidth(spin.fontMetrics().horizontalAdvance("1,000,000.0000 NTK/h") + 40)
+    return spin
+
+
 class DeviceCard(QFrame):
     modeRequested = Signal(str, str)  # device_id, mode
     limitsRequested = Signal(str, object, object)  # device_id, max_temp_c, max_power_w (None = no limit)
@@ -172,10 +194,7 @@ class DeviceCard(QFrame):
 
     def _floor_row(self) -> QHBoxLayout:
         """The price floor: the least this device takes per expected device-hour."""
-        self.floor = QDoubleSpinBox()
-        self.floor.setRange(0.0001, 1_000_000)
-        self.floor.setDecimals(4)
-        self.floor.setSuffix(" NTK/h")
+        self.floor = floor_spin(0.0)
         self.floor.setKeyboardTracking(False)
         self.floor.setAccessibleName(f"Price floor of {self.device_id}")
         self.floor.editingFinished.connect(lambda: self.floorRequested.emit(self.device_id, float(self.floor.value())))
@@ -191,6 +210,7 @@ class DeviceCard(QFrame):
     def show_floor(self, ntk_per_hour: float, default_ntk_per_hour: float, basis: str) -> None:
         """The floor set now and the default the benchmark and reference price give (why, in `basis`)."""
         if not self.floor.hasFocus():
+            set_floor_decimals(self.floor, ntk_per_hour)
             self.floor.setValue(ntk_per_hour)
         text = f"Default {default_ntk_per_hour:g} NTK/h {basis}"
         self.floor_basis.setText(text)

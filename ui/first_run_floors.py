@@ -8,12 +8,14 @@ from __future__ import annotations
 from app.account import FILE_RISK
 from app.first_run import FirstRun
 from ui.background import Background
-from ui.qt import QCheckBox, QDoubleSpinBox, QFormLayout, QLabel, QVBoxLayout, QWidget
+from ui.device_card import floor_spin
+from ui.qt import QCheckBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from ui.wallet_dialogs import muted
 from ui.wizard_page import WizardPage
 
-KEY_TEXT = ("Keep mining after a restart without my password (makes a mining key: it signs jobs, holds only gas "
-            "ETH sent from this wallet, and your earnings are paid to this wallet)")
+KEY_TEXT = "Keep mining after a restart, without my password"
+KEY_NOTE = ("This makes a mining key: it signs the miner's jobs and holds only gas ETH sent from this wallet; your "
+            "earnings are paid to this wallet.")
 
 
 class FloorsPage(WizardPage):
@@ -48,8 +50,8 @@ class FloorsPage(WizardPage):
         self.runner.submit(flow.keyring.available, on_done=self._keyring)
 
     def _keyring(self, available: bool) -> None:
-        self.key_note.setText("It is kept in the OS keyring." if available else
-                              "No OS keyring here: " + FILE_RISK)
+        self.key_note.setText(KEY_NOTE + (" It is kept in the OS keyring." if available else
+                                          " No OS keyring here: " + FILE_RISK))
 
     def _show(self, views: dict) -> None:
         self.busy.setText("")
@@ -62,17 +64,16 @@ class FloorsPage(WizardPage):
             v = views.get(device_id)
             if v is None:
                 continue
-            spin = QDoubleSpinBox()
-            spin.setRange(0.0001, 1_000_000)
-            spin.setDecimals(4)
-            spin.setSuffix(" NTK/h")
-            spin.setValue(v.ntk_per_hour or v.default.ntk_per_hour)
+            spin = floor_spin(v.ntk_per_hour or v.default.ntk_per_hour)
             basis = QLabel(f"Default {v.default.ntk_per_hour:g} NTK/h {v.default.basis}")
             basis.setWordWrap(True)
             muted(basis)
             col = QVBoxLayout()
             col.setSpacing(2)
-            col.addWidget(spin)
+            row = QHBoxLayout()
+            row.addWidget(spin)
+            row.addStretch(1)
+            col.addLayout(row)
             col.addWidget(basis)
             holder = QWidget()
             holder.setLayout(col)

@@ -102,7 +102,10 @@ class RestorePage(WizardPage):
     def __init__(self, flow: FirstRun, runner: Background):
         super().__init__("Restore your wallet", "From its recovery phrase (12 to 24 words).")
         self.flow, self.runner = flow, runner
-        form = QFormLayout(self)
+        box = QVBoxLayout(self)
+        form = QFormLayout()
+        box.addLayout(form)
+        box.addStretch(1)  # the rows keep their height; the page's spare room goes below them
         self.phrase = QPlainTextEdit()
         self.phrase.setPlaceholderText("The words, in order, separated by spaces")
         self.phrase.setFont(mono_font())

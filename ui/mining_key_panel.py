@@ -12,10 +12,8 @@ from __future__ import annotations
 from app.account import FILE_RISK, Locked, MiningKeyStatus
 from app.amounts import FieldError, eth_text, ntk_text
 from ui.background import Background
-from ui.qt import (
-    QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, Qt, QVBoxLayout, QWidget, Signal,
-)
-from ui.wallet_dialogs import error_label, mono_font, muted, show_error
+from ui.qt import QHBoxLayout, QLabel, QPushButton, Qt, QVBoxLayout, QWidget, Signal
+from ui.wallet_dialogs import LockedActionDialog, mono_font, muted
 
 INTRO = ("A mining key signs the miner's claims and results, so this rig keeps earning after a restart while your "
          "wallet stays locked. It holds only gas ETH; what it earns is paid to your wallet's address.")
@@ -34,41 +32,17 @@ CONFIRM = {
 }
 
 
-class KeyActionDialog(QDialog):
+class KeyActionDialog(LockedActionDialog):
     """Says what an action moves; asks the wallet password when the wallet is locked."""
 
     def __init__(self, action: str, *, locked: bool, on_submit, parent=None):
-        super().__init__(parent)
-        self.action = action
         title, ok, text = CONFIRM[action]
-        self.setWindowTitle(title)
-        self._on_submit = on_submit
-        self._locked = locked
-        box = QVBoxLayout(self)
+        super().__init__(title=title, locked=locked, on_submit=on_submit, parent=parent)
+        self.action = action
         intro = QLabel(text)
         intro.setWordWrap(True)
-        box.addWidget(intro)
-        self.password = QLineEdit()
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password.setPlaceholderText("Wallet password (this action only)")
-        self.password.setVisible(locked)
-        box.addWidget(self.password)
-        self.error = error_label()
-        box.addWidget(self.error)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok)
-        self.buttons.accepted.connect(self._submit)
-        self.buttons.rejected.connect(self.reject)
-        box.addWidget(self.buttons)
-        self.setMinimumWidth(460)
-
-    def _submit(self) -> None:
-        self.buttons.setEnabled(False)
-        self._on_submit(self.password.text() if self._locked else None)
-
-    def failed(self, message: str) -> None:
-        self.buttons.setEnabled(True)
-        show_error(self.error, message)
+        self.box.addWidget(intro)
+        self.add_password_and_buttons(ok, placeholder="Wallet password (this action only)")
 
 
 class MiningKeyPanel(QWidget):
@@ -136,6 +110,8 @@ class MiningKeyPanel(QWidget):
                                + (f" {stakes}." if stakes else "") + f" Paid to {a.payout[:8]}…{a.payout[-6:]}.")
             self.address.setText(a.address)
             self.risk.setText(FILE_RISK if a.storage == "file" else st.storage_note)
+        for lab in (self.address, self.risk):
+            lab.setVisible(bool(lab.text()))
         self._enable()
 
     def _enable(self) -> None:

@@ -80,7 +80,7 @@ class PasswordDialog(QDialog):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("Wallet password")
         box.addWidget(self.password)
-        self.error = error_label()
+        self.error = error_label(keep_space=True)
         box.addWidget(self.error)
         self.remember = QCheckBox("Remember it in the OS keyring")
         self.remember.setEnabled(keyring)
@@ -106,16 +106,53 @@ class PasswordDialog(QDialog):
         self.password.setFocus()
 
 
-class ConfirmSendDialog(QDialog):
+class LockedActionDialog(QDialog):
+    """A confirmation that asks the wallet password while the wallet is locked: OK hands
+    `on_submit(password or None)` to the view, which runs it and calls `failed(message)` or
+    closes the dialog. Subclasses lay out what the action does, then `add_password_and_buttons`."""
+
+    def __init__(self, *, title: str, locked: bool, on_submit, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self._on_submit = on_submit
+        self._locked = locked
+        self.box = QVBoxLayout(self)
+
+    def add_password_and_buttons(self, ok_text: str, locked_note: str | None = None,
+                                 placeholder: str = "Wallet password") -> None:
+        if self._locked and locked_note:
+            note = QLabel(locked_note)
+            note.setWordWrap(True)
+            self.box.addWidget(note)
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText(placeholder)
+        self.password.setVisible(self._locked)
+        self.box.addWidget(self.password)
+        self.error = error_label(keep_space=True)
+        self.box.addWidget(self.error)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+        self.buttons.accepted.connect(self._submit)
+        self.buttons.rejected.connect(self.reject)
+        self.box.addWidget(self.buttons)
+        self.setMinimumWidth(460)
+
+    def _submit(self) -> None:
+        self.buttons.setEnabled(False)
+        self._on_submit(self.password.text() if self._locked else None)
+
+    def failed(self, message: str) -> None:
+        self.buttons.setEnabled(True)
+        show_error(self.error, message)
+
+
+class ConfirmSendDialog(LockedActionDialog):
     """Shows what will be sent, the fee and the total; asks the password when locked."""
 
     def __init__(self, quote: SendQuote, *, locked: bool, on_submit, parent=None):
-        super().__init__(parent)
+        super().__init__(title="Confirm sending", locked=locked, on_submit=on_submit, parent=parent)
         self.quote = quote
-        self._on_submit = on_submit
-        self._locked = locked
-        self.setWindowTitle("Confirm sending")
-        box = QVBoxLayout(self)
         form = QFormLayout()
         amount = QLabel(f"<b>{format_amount(quote.amount_wei)} {quote.asset}</b>")
         form.addRow("Amount", amount)
@@ -127,30 +164,9 @@ class ConfirmSendDialog(QDialog):
         form.addRow("Network fee", self.fee)
         if quote.asset == "ETH":
             form.addRow("Total", QLabel(f"≈ {eth_short(quote.amount_wei + quote.fee_wei)} ETH"))
-        box.addLayout(form)
-        self.password = QLineEdit()
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password.setPlaceholderText("Wallet password")
-        self.password.setVisible(locked)
-        if locked:
-            note = QLabel("The wallet is locked: its password signs this transaction.")
-            note.setWordWrap(True)
-            box.addWidget(note)
-        box.addWidget(self.password)
-        self.error = error_label()
-        box.addWidget(self.error)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Send")
-        self.buttons.accepted.connect(self._submit)
-        self.buttons.rejected.connect(self.reject)
-        box.addWidget(self.buttons)
-        self.setMinimumWidth(460)
-
-    def _submit(self) -> None:
-        self.buttons.setEnabled(False)
-        self._on_submit(self.password.text() if self._locked else None)
+        self.box.addLayout(form)
+        self.add_password_and_buttons("Send", "The wallet is locked: its password signs this transaction.")
 
     def failed(self, message: str) -> None:
-        self.buttons.setEnabled(True)
-        show_error(self.error, message)
+        super().failed(message)
         self.adjustSize()

@@ -9,8 +9,9 @@ anywhere (no KMINER_PASSWORD, no keyring opt-in, no terminal):
 - agent: `kminer agent --json` is started and timed from process start to the first status
   line that lists the job as claimed (then to "submitted");
 - app: the desktop app's market session (app.market_session.MarketSession over a locked
-  WalletSession, no Qt), timed from its construction to the claim (the window's own start-up
-  to first paint is measured by cli.gui with KMINER_REPORT_STARTUP).
+  WalletSession, no Qt) in a fresh process, timed from process start to the claim (the
+  window's own start-up to first paint is measured by cli.gui with KMINER_REPORT_STARTUP).
+Each waits for its job to be submitted, so the next run finds the CPU free.
 Each run posts a fresh job. CPU-heavy only for the seconds a job renders: run with `nice`.
 """
 
@@ -97,36 +98,63 @@ def time_agent(home: Path, job_id: int, timeout_s: float = 240) -> dict:
 
 
 def time_session(home: Path, job_id: int, timeout_s: float = 240) -> dict:
-    os.environ["KMINER_HOME"] = str(home)
+    """The app's market session in a fresh process (as after a reboot): from process start to the
+    claim, then on to the submission (so the next run finds the CPU free)."""
+    env = dict(os.environ, KMINER_HOME=str(home))
+    env.pop("KMINER_PASSWORD", None)
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, __file__, "--session-child", str(job_id)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    out = {}
+    for line in proc.stdout:
+        ev = json.loads(line)
+        out[f"{ev['event']}_s"] = time.monotonic() - t0
+        out.update({k: v for k, v in ev.items() if k != "event"})
+    proc.wait(timeout_s)
+    if "claim_s" not in out:
+        raise SystemExit(f"the app's market session never claimed job {job_id}: {proc.stderr.read()[-600:]}")
+    return out
+
+
+def session_child(job_id: int, timeout_s: float = 240) -> int:
+    """Run in the child: the desktop app's services without Qt, stepped as the window steps them."""
     from app.account import WalletSession
     from app.context import AppContext
     from app.devices import DeviceService
     from app.market_session import MarketSession
 
-    t0 = time.monotonic()
     ctx = AppContext.open()
     wallet = WalletSession(ctx)
     devices = DeviceService(ctx)
     session = MarketSession(ctx, wallet, devices)
+    t0, said = time.monotonic(), False
     try:
         while time.monotonic() - t0 < timeout_s:
             rep = session.step()
-            if session.miner is not None and session.miner.row(job_id) is not None:
-                return {"claim_s": time.monotonic() - t0, "locked": not wallet.service.is_unlocked(),
-                        "signer": session.market_signer.source, "readiness": rep.readiness.reason}
+            row = session.miner.row(job_id) if session.miner is not None else None
+            if row is not None and not said:
+                said = True
+                print(json.dumps({"event": "claim", "locked": not wallet.service.is_unlocked(),
+                                  "signer": session.market_signer.source, "readiness": rep.readiness.reason}), flush=True)
+            if row is not None and row.state in ("submitted", "paid"):
+                print(json.dumps({"event": "submitted"}), flush=True)
+                return 0
             time.sleep(0.5)
     finally:
         session.close()
         wallet.close()
         devices.close()
-    raise SystemExit(f"the app's market session never claimed job {job_id}")
+    return 1
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--session-child", type=int, metavar="JOB", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.session_child is not None:
+        return session_child(args.session_child)
     home = Path(tempfile.mkdtemp(prefix="km-first-claim-"))
     setup(home)
     agent, app = [], []
@@ -136,6 +164,7 @@ def main() -> int:
     out = {"agent_claim_s": [round(r["claim_s"], 2) for r in agent],
            "agent_submitted_s": [round(r["submitted_s"], 2) for r in agent if r["submitted_s"]],
            "app_session_claim_s": [round(r["claim_s"], 2) for r in app],
+           "app_session_submitted_s": [round(r["submitted_s"], 2) for r in app if "submitted_s" in r],
            "app_signer": app[0]["signer"], "app_wallet_locked": app[0]["locked"], "agent_said": agent[0]["said"]}
     out["agent_claim_median_s"] = statistics.median(out["agent_claim_s"])
     out["app_session_claim_median_s"] = statistics.median(out["app_session_claim_s"])
@@ -144,8 +173,9 @@ def main() -> int:
     else:
         print(f"kminer agent, wallet locked, mining key in a file: first claim {out['agent_claim_median_s']:.1f} s "
               f"after process start (runs {out['agent_claim_s']}); submitted at {out['agent_submitted_s']} s")
-        print(f"desktop app market session, wallet locked ({out['app_signer']}): first claim "
-              f"{out['app_session_claim_median_s']:.1f} s after it was built (runs {out['app_session_claim_s']})")
+        print(f"desktop app's market session (no Qt), wallet locked ({out['app_signer']}): first claim "
+              f"{out['app_session_claim_median_s']:.1f} s after process start (runs {out['app_session_claim_s']}); "
+              f"submitted at {out['app_session_submitted_s']} s")
         print(f"agent said: {out['agent_said']}")
     return 0
 

@@ -20,10 +20,12 @@ Threading: everything here blocks on the chain or the keyring: the GUI runs it o
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.account.mining_account import local_mining_account
+from app.account.sent_log import SentLog
 from app.account.service import WalletService
 from app.amounts import eth_text, ntk_text
 from wallet.errors import WalletError
@@ -201,6 +203,12 @@ def fund_mining_key(svc: WalletService, address: str, *, gas_wei: int | None = N
     done = []
     if gas > 0:
         res = svc.chain.transact(me, to=address, value_wei=gas, gas=SWEEP_GAS, what="gas for the mining key")
+        try:  # the Wallet page's history shows where the ETH went
+            SentLog(svc.ctx.paths.data_dir / "wallet-sent.sqlite").record(
+                chain_id=svc.chain.chain_id, tx_hash=res.tx_hash, block=res.block_number, from_addr=me.address,
+                to_addr=address, value_wei=gas, fee_wei=res.fee_wei, what="gas for the mining key")
+        except sqlite3.Error as e:  # the ETH moved: a full disk must not turn that into an error
+            log.warning("could not record the gas sent to the mining key: %s", e)
         done.append(f"sent {eth_text(gas)} for gas to the mining key (block {res.block_number})")
     if stake_wei > 0:
         om = _order_market(svc)

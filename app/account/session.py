@@ -265,6 +265,11 @@ class WalletSession:
         mining = self._mining_addresses.get(me)
         if mining:
             labels[mining] = "Your mining account"
+        try:
+            for r in mk.mining_keys(svc).records():
+                labels[r.address] = "Your mining key" if r.state == "active" else f"Your {r.state} mining key"
+        except WalletError:
+            pass  # a corrupt records file is reported where the mining key is shown
         rows = to_rows(events, me, labels)
         eth = [HistoryRow(e.block, e.timestamp, e.tx_hash, "transfer", "EthSent", "out", e.to_addr,
                           labels.get(e.to_addr, e.to_addr), e.value_wei, None, asset="ETH")

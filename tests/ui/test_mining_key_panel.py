@@ -59,6 +59,9 @@ def test_create_with_the_wallet_locked_then_rotate(qtbot, view):
     assert panel.address.text() == key.address and "anyone who can read your files" in panel.risk.text()
     assert "Gas: 10 ETH" in panel.state.text() and not panel.buttons["create"].isEnabled()
     assert not v.snapshot.unlocked  # the password opened the wallet for that action only
+    v.refresh()  # the history says where the gas went
+    qtbot.waitUntil(lambda: any(r.counterparty_label == "Your mining key" and r.amount_wei == 10 * 10**18
+                                for r in v.rows), timeout=20000)
     panel.ask("rotate")
     panel.dialog.password.setText(PW)
     panel.dialog.buttons.accepted.emit()

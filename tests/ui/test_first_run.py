@@ -11,6 +11,7 @@ import pytest
 from app.context import AppContext
 from app.first_run import FirstRun, needs_first_run
 from app.account import WalletSession
+from tests.ui.layout_checks import clipped_labels
 from tests.wallet.conftest import free_port
 from ui.background import Background
 from ui.first_run import (
@@ -71,6 +72,7 @@ def test_create_path_to_a_funded_local_wallet(qtbot, make_wizard, ctx, devices, 
     go_next(qtbot, w, PHRASE)
     words = [lab.text().split("<b>")[1].split("</b>")[0] for lab in w.phrase_page.words]
     assert words == w.flow.phrase and len(words) == 12
+    assert clipped_labels(w) == []  # every word reads whole
     assert not w.phrase_page.isComplete()  # not before "I wrote them down"
     w.phrase_page.confirm.setChecked(True)
     go_next(qtbot, w, QUIZ)
@@ -125,6 +127,7 @@ def test_create_path_to_a_funded_local_wallet(qtbot, make_wizard, ctx, devices, 
     qtbot.waitUntil(lambda: "cpu" in floors.spins, timeout=10000)
     assert list(floors.spins) == ["cpu"] and floors.spins["cpu"].value() > 0  # the default, never 0
     assert "measured" in floors.bases["cpu"].text()
+    assert clipped_labels(w) == [] and w.width() < 900  # the long texts wrap: the wizard keeps its size
     floors.spins["cpu"].setValue(0.75)
     assert floors.mining_key.isChecked()
     w.next()  # Finish: the floor saved and the mining key made, then the wizard closes

@@ -112,7 +112,8 @@ class MarketSession:
             self._drop()
             return str(e)
         unlocked = svc.is_unlocked()
-        if self.miner is not None and chain_id == self._chain_id and (unlocked or self.market_signer.source == "mining-key"):
+        keeps_mining = unlocked or (self.market_signer is not None and self.market_signer.source == "mining-key")
+        if self.miner is not None and chain_id == self._chain_id and keeps_mining:
             if unlocked and self.buyer is None:  # the mining key mined meanwhile: only the buyer opens
                 self.buyer = BuyerService(self.ctx, self._market, self.wallet.signer(), sandbox=self.sandbox)
             elif not unlocked and self.buyer is not None:

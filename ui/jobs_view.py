@@ -68,7 +68,8 @@ class JobsView(QWidget):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selection_changed)
-        self.empty = QLabel("No jobs yet. Jobs you run (kminer job run) or claim from the market show here.")
+        self.empty = QLabel("No jobs yet. Jobs this rig claims from the market, and jobs run from the command line, "
+                            "show here.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setStyleSheet("color: palette(placeholder-text);")
         self.detail = JobDetail(jobs=jobs, runner=runner, open_url=open_url)

@@ -463,9 +463,14 @@ class FirstRunWizard(QWizard):
             page.remember.setToolTip("" if available else "No OS keyring is available on this system.")
 
     def done(self, result: int) -> None:
+        accepting = result == QWizard.DialogCode.Accepted
+        # Finish first runs the last page's work in the background (QWizard.done validates the
+        # page and stays open meanwhile; that work may need the password): hand over only on close
+        super().done(result)
+        if accepting and self.isVisible():  # still open: the page's work is running, or failed
+            return
         if self.bench_page.run is not None:
             self.bench_page.run.cancel()  # closing the wizard never leaves a benchmark child behind
         # finished: the app unlocks the wallet with it once (see cli.gui); otherwise dropped
-        self.handover_password = self.flow.take_password() if result == QWizard.DialogCode.Accepted else None
+        self.handover_password = self.flow.take_password() if accepting else None
         self.flow.forget_password()
-        super().done(result)

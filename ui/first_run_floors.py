@@ -9,7 +9,7 @@ from app.account import FILE_RISK
 from app.first_run import FirstRun
 from ui.background import Background
 from ui.device_card import floor_spin
-from ui.qt import QCheckBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from ui.qt import QCheckBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, Qt, QVBoxLayout, QWidget
 from ui.wallet_dialogs import muted
 from ui.wizard_page import WizardPage
 
@@ -34,7 +34,7 @@ class FloorsPage(WizardPage):
         self.key_note.setWordWrap(True)
         muted(self.key_note)
         self.box.addSpacing(8)
-        self.box.addWidget(self.mining_key)
+        self.box.addWidget(self.mining_key, 0, Qt.AlignmentFlag.AlignLeft)
         self.box.addWidget(self.key_note)
         self.box.addWidget(self.busy)
         self.box.addWidget(self.general_error)

@@ -38,8 +38,8 @@ class PhrasePage(WizardPage):
         self.words: list[QLabel] = []
         box.addWidget(self.frame)
         self.confirm = QCheckBox("I have written the 12 words down, in order")
-        self.confirm.toggled.connect(self.completeChanged)
-        box.addWidget(self.confirm)
+        self.confirm.toggled.connect(lambda _on: self.completeChanged.emit())
+        box.addWidget(self.confirm, 0, Qt.AlignmentFlag.AlignLeft)  # as wide as its text: a click on it ticks it
         box.addStretch(1)
 
     def initializePage(self) -> None:

@@ -75,6 +75,7 @@ def test_create_path_to_a_funded_local_wallet(qtbot, make_wizard, ctx, devices, 
     assert clipped_labels(w) == []  # every word reads whole
     assert not w.phrase_page.isComplete()  # not before "I wrote them down"
     w.phrase_page.confirm.setChecked(True)
+    assert w.button(FirstRunWizard.WizardButton.NextButton).isEnabled()
     go_next(qtbot, w, QUIZ)
     quiz = w.quiz_page
     first, *rest = w.flow.quiz_positions

@@ -156,11 +156,16 @@ def main() -> int:
     if args.session_child is not None:
         return session_child(args.session_child)
     home = Path(tempfile.mkdtemp(prefix="km-first-claim-"))
-    setup(home)
-    agent, app = [], []
-    for i in range(args.runs):
-        agent.append(time_agent(home, post_job(home, 2 * i)))
-        app.append(time_session(home, post_job(home, 2 * i + 1)))
+    try:
+        setup(home)
+        agent, app = [], []
+        for i in range(args.runs):
+            agent.append(time_agent(home, post_job(home, 2 * i)))
+            app.append(time_session(home, post_job(home, 2 * i + 1)))
+    finally:
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
     out = {"agent_claim_s": [round(r["claim_s"], 2) for r in agent],
            "agent_submitted_s": [round(r["submitted_s"], 2) for r in agent if r["submitted_s"]],
            "app_session_claim_s": [round(r["claim_s"], 2) for r in app],

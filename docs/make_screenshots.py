@@ -252,7 +252,7 @@ def shoot_standin(shot: Shooter, args) -> None:
         w.quit()
 
 
-def shoot_wallet(shot: Shooter, args) -> None:
+def shoot_wallet(shot: Shooter, args) -> list[str]:
     """Every step of creating a wallet (the recovery phrase, a wrong word asked back, prices, the
     mining key), of restoring one (bad words, then the right ones), and the readiness banner of
     a restarted app with the wallet locked: without a mining key, then with one."""
@@ -355,7 +355,8 @@ def shoot_wallet(shot: Shooter, args) -> None:
     shot.pump(0.5)
 
     # restoring: bad words, a bad checksum, then the right words
-    ctx2, devices2, runners2, w2 = wizard_in(tempfile.mkdtemp(prefix="km-shots-restore-"))
+    home2 = tempfile.mkdtemp(prefix="km-shots-restore-")
+    ctx2, devices2, runners2, w2 = wizard_in(home2)
     w2.welcome.restore_radio.setChecked(True)
     shot.pump(0.3)
     shot.save(w2, "restore-1-welcome")
@@ -381,6 +382,7 @@ def shoot_wallet(shot: Shooter, args) -> None:
         r.shutdown(wait=True)
     devices2.close()
     devices.close()
+    return [home, home2]   # the throwaway homes, removed by main
 
 
 def main() -> int:
@@ -408,10 +410,10 @@ def main() -> int:
     app.setQuitOnLastWindowClosed(False)
     shot = Shooter(app, out)
     if args.wallet_only:
-        shoot_wallet(shot, args)
-        return 0
-    shoot_main(shot, args)
-    if args.standin:
+        homes += shoot_wallet(shot, args)
+    else:
+        shoot_main(shot, args)
+    if args.standin and not args.wallet_only:
         homes.append(tempfile.mkdtemp(prefix="km-shots-rig-"))
         os.environ["KMINER_HOME"] = homes[-1]
         shoot_standin(shot, args)

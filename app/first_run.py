@@ -1,5 +1,7 @@
-"""The first-run flow without Qt (Electrum's wizard habit): create or import the wallet,
-pick the network, set device modes, benchmark the chosen devices.
+"""The first-run flow without Qt (Electrum's wizard habit): create the wallet (its recovery
+phrase shown once and three of its words asked back), restore it from a phrase or import it,
+pick the network, set device modes, benchmark the chosen devices, set their price floors
+and make the mining key that lets the rig mine with the wallet locked.
 
 `needs_first_run(ctx)` says whether to show it (no account in the keystore). `FirstRun`
 holds the choices and does each step; every input error is a `FieldError` naming its field,
@@ -28,15 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gpu
-from app.account import WalletService
+from app.account import WalletService, create_mining_key
 from app.amounts import FieldError
 from app.context import AppContext
+from app.floors import floor_views, set_floor
 from app.settings import check_url
-from gpu.bench import BenchError, BenchStore, child_command, child_device
+from gpu.bench import BenchError, BenchStore, child_command, child_device, spread_warnings
 from gpu.modes import AUTO, IDLE, MINING
 from wallet.errors import KeystoreError, WalletError, WrongPassword
 from wallet.keystore import KeyringPasswords, Keystore
 from wallet.networks import NETWORKS
+from wallet.recovery_phrase import PhraseError, check_phrase, quiz_positions, wrong_positions
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +118,9 @@ class FirstRun:
     network: str = "local"
     rpc_url: str | None = None
     _password: str | None = field(default=None, repr=False)
+    _phrase: str | None = field(default=None, repr=False)
+    quiz_positions: list[int] = field(default_factory=list)
+    """The word positions (1-based) asked back before the flow goes on."""
 
     def __post_init__(self) -> None:
         self.keystore = self.keystore or Keystore(self.ctx.paths.keystore_dir)
@@ -123,19 +130,54 @@ class FirstRun:
     # --- wallet -----------------------------------------------------------------------
 
     def create(self, password: str, again: str, *, remember: bool = False) -> str:
-        """A new account encrypted with `password`; its address."""
+        """A new account from a fresh recovery phrase, encrypted with `password`; its address.
+        The phrase is kept in memory for `phrase` and the quiz, never written."""
         check_new_password(password, again)
-        return self._adopt(self.keystore.create(password), password, remember)
+        address, phrase = self.keystore.create_with_phrase(password)
+        self._phrase = phrase
+        self.quiz_positions = quiz_positions(len(phrase.split()))
+        return self._adopt(address, password, remember)
+
+    @property
+    def phrase(self) -> list[str]:
+        """The new wallet's recovery phrase, shown once (empty once checked or for an import)."""
+        return self._phrase.split() if self._phrase else []
+
+    def check_quiz(self, answers: dict[int, str]) -> None:
+        """The words asked back: FieldError("quiz:N") naming the first wrong one; all right:
+        the phrase is forgotten."""
+        if not self._phrase:
+            return
+        for pos in self.quiz_positions:
+            if not (answers.get(pos) or "").strip():
+                raise FieldError(f"quiz:{pos}", f"Enter word {pos}.")
+        wrong = wrong_positions(self._phrase, {p: answers.get(p, "") for p in self.quiz_positions})
+        if wrong:
+            raise FieldError(f"quiz:{wrong[0]}", f"That is not word {wrong[0]}: look at the phrase again (Back).")
+        self._phrase = None
+
+    def restore(self, phrase: str, password: str, again: str, *, remember: bool = False) -> str:
+        """The wallet of a recovery phrase: bad words are a FieldError("phrase") and nothing is written."""
+        try:
+            words = check_phrase(phrase)
+        except PhraseError as e:
+            raise FieldError("phrase", _sentence(e)) from None
+        check_new_password(password, again)
+        return self._store_as("phrase", lambda: self.keystore.import_mnemonic(words, password), password, remember)
 
     def import_private_key(self, key_hex: str, password: str, again: str, *, remember: bool = False) -> str:
         key = (key_hex or "").strip()
         if not key:
             raise FieldError("key", "Paste the private key (64 hex digits).")
         check_new_password(password, again)
+        return self._store_as("key", lambda: self.keystore.import_private_key(key, password), password, remember)
+
+    def _store_as(self, field_name: str, store, password: str, remember: bool) -> str:
+        """Run `store()` (a keystore import); its KeystoreError is a FieldError at `field_name`."""
         try:
-            address = self.keystore.import_private_key(key, password)
+            address = store()
         except KeystoreError as e:
-            raise FieldError("key", _sentence(e)) from None
+            raise FieldError(field_name, _sentence(e)) from None
         return self._adopt(address, password, remember)
 
     def import_keystore(self, path: str | Path, password: str, *, remember: bool = False) -> str:
@@ -231,9 +273,38 @@ class FirstRun:
             except ValueError as e:
                 raise FieldError(f"mode:{device_id}", str(e)) from None
 
+    # --- price floors and the mining key ----------------------------------------------
+
+    def floors(self, devices) -> dict:
+        """{device id: app.floors.FloorView} for the floors step (reads the benchmarks)."""
+        return floor_views(self.ctx, list(devices.devices))
+
+    def set_floors(self, devices, floors: dict[str, float]) -> None:
+        """Save {device id: NTK per device-hour}; FieldError("floor:ID") on a bad one (nothing saved after it)."""
+        for device_id, value in floors.items():
+            try:
+                set_floor(self.ctx, devices.device(device_id).key, value)
+            except ValueError as e:
+                raise FieldError(f"floor:{device_id}", _sentence(e)) from None
+
+    def create_mining_key(self):
+        """Make and fund the mining key with the wallet given in this flow (app.account.create_mining_key);
+        runs on the chain runner. Returns the KeyChange."""
+        if self.address is None or not self._password:
+            raise FieldError("mining_key", "Create or import the wallet first.")
+        pw = self._password
+        svc = WalletService(self.ctx, account=self.address, keystore=self.keystore, passwords=[lambda a: pw])
+        try:
+            return create_mining_key(svc, storage=self.ctx.settings.mining_key.storage)
+        except WalletError as e:
+            raise FieldError("mining_key", _sentence(e)) from None
+        finally:
+            svc.close()
+
     def forget_password(self) -> None:
-        """Drop the password kept in memory for the network step (call when the flow ends)."""
+        """Drop the password and phrase kept in memory (call when the flow ends)."""
         self._password = None
+        self._phrase = None
 
     def take_password(self) -> str | None:
         """The password, handed over once (the app unlocks the wallet with it, so a new user is
@@ -280,6 +351,11 @@ class BenchOutcome:
         parts = [f"{m['gflops']:.1f} GFLOP/s" if "gflops" in m else "matmul failed",
                  f"{g['fps']:.1f} labelled frames/s" if "fps" in g else "render failed"]
         return " · ".join(parts)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Parts whose timed runs disagreed by more than 20% (gpu.bench.spread_warnings)."""
+        return spread_warnings(self.result) if self.result else []
 
 
 class Cancelled(Exception):

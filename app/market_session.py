@@ -6,13 +6,16 @@ one MinerService pass (when a device may mine) and one BuyerService pass (when t
 orders), and it says what happened (payments received, orders that moved) so the window can
 refresh the right pages and notify.
 
-The mining account. The job market does not let a buyer claim their own job
-(`BuyerCannotClaim`), yet a new user on the embedded `local` test network is both the only
-buyer and the only miner. On `local` the miner therefore signs with a second account derived
-from the wallet's key (keccak of a fixed label and the key: nothing more to store or back
-up, and the same wallet always gets the same mining account), funded with gas ETH from the
-wallet's account on first use. NTK on `local` is test money. On every other network the
-miner signs with the wallet's account itself (a real rig mines other people's orders).
+The miner's signer is `WalletSession.market_signer()` (app.account.mining_key): the rig's
+mining key when there is one, so the miner runs after a reboot with the main wallet locked
+(the buyer waits for the unlock); else the unlocked wallet. The job market does not let a
+buyer claim their own job (`BuyerCannotClaim`), yet a new user on the embedded `local` test
+network is both the only buyer and the only miner: there, without a mining key, the miner
+signs with a second account derived from the wallet's key (app.account.mining_account),
+funded with gas ETH from the wallet's account on first use. NTK on `local` is test money.
+Each pass also says whether the rig can claim (`StepReport.readiness`, app.rig): the miner
+claims only when it is ready; devices without a price floor get their default first
+(app.floors).
 
 Threading: every method except `ready` runs on ONE thread, the GUI's "chain" runner (the
 embedded chain and the wallet are single-thread). The miner's and buyer's job processes run
@@ -25,19 +28,23 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.account import Locked, local_mining_account
+from app.account import MarketSigner, NoMarketSigner
 from app.buyer import BuyerService
 from app.context import AppContext
 from app.earnings import Ledger
 from app.home_lock import HomeBusy
 from app.miner import MinerService
 from app.models import ModelService
+from app.floors import fill_default_floors
+from app.readiness import Readiness, rig_readiness
+from app.rig import rig_facts
 from wallet.errors import WalletError
 
 log = logging.getLogger(__name__)
 
 MINING_GAS_WEI = 10 * 10**18
 """ETH the wallet gives its local mining account for gas when it has less than a tenth of it."""
+LOCKED_BUYER = "the wallet is locked: unlock it on the Wallet page to order (the mining key mines meanwhile)"
 
 
 @dataclass
@@ -53,6 +60,8 @@ class StepReport:
     buyer_events: list[str] = field(default_factory=list)
     miner_status: str = ""
     mining: bool = False
+    readiness: Readiness | None = None
+    """Whether the rig can claim now, or the one reason and its fix (app.readiness)."""
 
 
 class MarketSession:
@@ -69,12 +78,17 @@ class MarketSession:
         self._models = None
         self._chain_id: int | None = None
         self._miner_address: str | None = None
+        self._market = None
+        self.market_signer: MarketSigner | None = None
+        """Who signs the miner's claims and results, and the payout address it names."""
+        self._signer_error: NoMarketSigner | None = None
         self.last_reason: str | None = None
         """Why the market did not open on the last try (None once open)."""
 
     # -- building ------------------------------------------------------------------------
     @property
     def ready(self) -> bool:
+        """The buyer is open (the main wallet is unlocked); the miner may run without it."""
         return self.buyer is not None
 
     @property
@@ -88,75 +102,92 @@ class MarketSession:
         return self._miner_address
 
     def open(self) -> str | None:
-        """Build the buyer and the miner if the wallet is unlocked. None when ready, else the
-        reason in one line (locked, node down, no market on this network)."""
+        """Build the miner when a key can sign (the mining key, or the unlocked wallet) and the
+        buyer when the wallet is unlocked. None when both are open, else the reason in one line
+        (locked, node down, no market on this network)."""
         svc = self.wallet.service
         try:
             chain_id = svc.chain.chain_id
         except WalletError as e:
             self._drop()
             return str(e)
-        if not svc.is_unlocked():  # locking the wallet stops the market signing (jobs resume on unlock)
-            self._drop()
-            return "the wallet is locked: unlock it on the Wallet page to mine and to order"
-        if self.buyer is not None and chain_id == self._chain_id:
-            return None
+        unlocked = svc.is_unlocked()
+        keeps_mining = unlocked or (self.market_signer is not None and self.market_signer.source == "mining-key")
+        if self.miner is not None and chain_id == self._chain_id and keeps_mining:
+            if unlocked and self.buyer is None:  # the mining key mined meanwhile: only the buyer opens
+                self.buyer = BuyerService(self.ctx, self._market, self.wallet.signer(), sandbox=self.sandbox)
+            elif not unlocked and self.buyer is not None:
+                self._close(self.buyer)
+                self.buyer = None
+            return None if unlocked else LOCKED_BUYER
         self._drop()
         try:
-            me = self.wallet.signer()
-        except Locked:
-            return "the wallet is locked: unlock it on the Wallet page to mine and to order"
+            signer = self.wallet.market_signer()  # locking the wallet stops a wallet-signed miner (resumes on unlock)
+        except NoMarketSigner as e:
+            self._signer_error = e
+            return f"{e.reason}: {e.fix}"
         try:
             market = svc.market()
         except WalletError as e:
             return str(e)
-
-        miner_account = me
-        if svc.network.embedded:
-            miner_account = local_mining_account(me)
-            chain = svc.chain
-            if chain.balance_wei(miner_account.address) < MINING_GAS_WEI // 10:
-                res = chain.transact(me, to=miner_account.address, value_wei=MINING_GAS_WEI, gas=21_000,
+        if signer.source == "local-mining-account":
+            me, chain = self.wallet.signer(), svc.chain
+            if chain.balance_wei(signer.address) < MINING_GAS_WEI // 10:
+                res = chain.transact(me, to=signer.address, value_wei=MINING_GAS_WEI, gas=21_000,
                                      what="gas for the local mining account")
-                self.wallet.record_eth_sent(res, miner_account.address, MINING_GAS_WEI, "gas for the mining account")
-                log.info("local chain: mining account %s funded with gas", miner_account.address)
+                self.wallet.record_eth_sent(res, signer.address, MINING_GAS_WEI, "gas for the mining account")
+                log.info("local chain: mining account %s funded with gas", signer.address)
+        fill_default_floors(self.ctx, list(self.devices.devices))
         self._ledger = Ledger(self.ctx.paths.ledger_db)
         try:  # the miner first: while another process holds its lock, nothing else is built each pass
-            self.miner = MinerService(self.ctx, market, miner_account, self.devices, self._ledger,
+            self.miner = MinerService(self.ctx, market, signer.account, self.devices, self._ledger,
                                       sandbox=self.sandbox)
         except HomeBusy as e:  # `kminer agent` mines with this home on a JSON-RPC network
             self._drop()
             return str(e)
-        self.buyer = BuyerService(self.ctx, market, me, sandbox=self.sandbox)
+        if unlocked:
+            self.buyer = BuyerService(self.ctx, market, self.wallet.signer(), sandbox=self.sandbox)
         self._chain_id = chain_id
-        self._miner_address = miner_account.address
-        return None
+        self._miner_address = signer.address
+        self.market_signer = signer
+        self._market = market
+        return None if unlocked else LOCKED_BUYER
+
+    def signer_changed(self) -> None:
+        """The mining key was made, rotated or revoked: the next pass opens the miner anew."""
+        self._drop()
+
+    @staticmethod
+    def _close(svc) -> None:
+        try:
+            svc.close()
+        except Exception:  # closing must not stop the rest from closing
+            log.exception("closing %s", type(svc).__name__)
 
     def _drop(self) -> None:
         for svc in (self.miner, self.buyer):
             if svc is not None:
-                try:
-                    svc.close()
-                except Exception:  # closing must not stop the rest from closing
-                    log.exception("closing %s", type(svc).__name__)
+                self._close(svc)
         if self._ledger is not None:
             self._ledger.close()
         self.miner = self.buyer = self._ledger = None
         self._chain_id = self._miner_address = None
+        self.market_signer = self._signer_error = self._market = None
 
     # -- driving -------------------------------------------------------------------------
     def step(self) -> StepReport:
         """One pass of the miner (claiming only while some device may mine) and the buyer."""
         reason = self.last_reason = self.open()
-        if reason is not None:
-            return StepReport(ready=False, message=reason)
-        rep = StepReport(ready=True)
+        readiness = self.readiness()
+        if self.miner is None:
+            return StepReport(ready=False, message=reason, readiness=readiness)
+        rep = StepReport(ready=self.buyer is not None, message=reason, readiness=readiness)
         rep.mining = any(s.active for s in self.devices.poll())
         paid_before = {r.job_id for r in self.miner.rows() if r.state == "paid"}
         try:
             # a miner with nothing claimed and no device mining has nothing to do
             if rep.mining or self.miner.rows(active_only=True):
-                self.miner.step(claim=rep.mining)
+                self.miner.step(claim=rep.mining and readiness.ready)
             rep.miner_status = self.miner.status_text()
         except Exception as e:  # RPC down, store busy: the miner keeps its state; next pass retries
             log.warning("miner pass failed: %s", e)
@@ -165,12 +196,19 @@ class MarketSession:
             if r.state == "paid" and r.job_id not in paid_before:
                 rep.paid_wei.append(r.reward_wei)
         try:
-            if self.buyer.orders():
+            if self.buyer is not None and self.buyer.orders():
                 rep.buyer_events = self.buyer.step()
         except Exception as e:
             log.warning("buyer pass failed: %s", e)
             rep.message = f"orders: {e}"
         return rep
+
+    def readiness(self) -> Readiness:
+        """Whether the rig can claim now (app.rig); the signer the last `open` found is reused."""
+        facts, _ = rig_facts(self.ctx, self.wallet.service, self.devices.states(), signer=self.market_signer,
+                             signer_error=self._signer_error if self.market_signer is None else None,
+                             sandbox=self.sandbox)
+        return rig_readiness(facts)
 
     def close(self) -> None:
         self._drop()

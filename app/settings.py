@@ -266,6 +266,19 @@ class FleetSettings(_Section):
                             description="Metrics URLs of the rigs the Fleet page watches.", json_schema_extra=HIDDEN)
 
 
+class MiningKeySettings(_Section):
+    """Where the mining key of an unattended rig is kept (app.account.mining_key)."""
+
+    storage: Literal["auto", "keyring", "file"] = Field(
+        "auto", title="Keep the mining key in",
+        description="The mining key signs the miner's claims so the rig mines after a restart with the wallet "
+                    "locked. keyring: the OS keyring (opens once you are logged in). file: a file only your user can "
+                    "read in the app's data folder: it opens with nobody logged in, and anyone who can read your "
+                    "files can sign with it. It holds only gas ETH; earnings go to your wallet. auto: the keyring "
+                    "where there is one. Applies to the next key made (Wallet → Mining key).",
+        json_schema_extra={"note": True})
+
+
 class Settings(_Section):
     schema_version: int = Field(SCHEMA_VERSION, title="Schema version", description="Version of this file's layout.")
     general: GeneralSettings = Field(default_factory=GeneralSettings, title="General", description="General behaviour.")
@@ -279,6 +292,8 @@ class Settings(_Section):
     watchdog: WatchdogSettings = Field(default_factory=WatchdogSettings, title="Watchdog",
                                        description="Hung and lost GPUs.")
     fleet: FleetSettings = Field(default_factory=FleetSettings, title="Fleet", description="Metrics and alerts.")
+    mining_key: MiningKeySettings = Field(default_factory=MiningKeySettings, title="Mining key",
+                                          description="The signing key of an unattended rig.")
 
     def device(self, key: str) -> DeviceSettings:
         """The settings of device `key`, created with defaults on first use."""

@@ -74,7 +74,7 @@ def fleet_page(screenshot: str | None) -> dict:
         if i == 6:
             rig.devices.set_paused("cuda:2", True)
         srv = MetricsServer("127.0.0.1", 0).start()
-        ready = Readiness(False, "waiting for RPC (retry in 16 s)", "rpc") if i == 8 else Readiness(True)
+        ready = Readiness(False, "offline", "waiting for RPC (retry in 16 s)") if i == 8 else Readiness(True, "ready", "Ready for jobs")
         srv.update(rig.snapshot(ready, earned_today_wei={"cpu": (i + 1) * 10**17}))
         rigs.append((rig, srv))
     ctx = AppContext.open()

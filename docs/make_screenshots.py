@@ -82,6 +82,9 @@ def post_order(shot: Shooter, view, *, count: int, shards: int, budget: str, nam
     posted = []
     view.posted.connect(posted.append)
     QTest.mouseClick(view.post_dataset_button, Qt.MouseButton.LeftButton)
+    shot.wait(lambda: view.confirm_dialog is not None, 10, "the cost confirmation")
+    if view.confirm_dialog is not None:
+        QTest.mouseClick(view.confirm_dialog.ok_button, Qt.MouseButton.LeftButton)
     shot.wait(lambda: posted, 60, f"order {name} to be posted")
 
 
@@ -249,12 +252,147 @@ def shoot_standin(shot: Shooter, args) -> None:
         w.quit()
 
 
+def shoot_wallet(shot: Shooter, args) -> list[str]:
+    """Every step of creating a wallet (the recovery phrase, a wrong word asked back, prices, the
+    mining key), of restoring one (bad words, then the right ones), and the readiness banner of
+    a restarted app with the wallet locked: without a mining key, then with one."""
+    from app.account import WalletSession
+    from app.context import AppContext
+    from app.devices import DeviceService
+    from app.first_run import FirstRun
+    from app.market_session import MarketSession
+    from app.status import sandbox_status
+    from ui.background import Background
+    from ui.first_run import ADDRESS, DEVICES, FLOORS, NETWORK, PHRASE, QUIZ, RESTORE, FirstRunWizard
+    from ui.main_window import MainWindow
+
+    def wizard_in(home: str):
+        os.environ["KMINER_HOME"] = home
+        ctx = AppContext.open()
+        devices = DeviceService(ctx)
+        runners = [Background("first-run"), Background("chain")]
+        w = FirstRunWizard(flow=FirstRun(ctx), devices=devices, runner=runners[0], chain_runner=runners[1])
+        w.show()
+        shot.pump(1.0)
+        return ctx, devices, runners, w
+
+    def step(w, expect: int, what: str, timeout: float = 120) -> None:
+        w.next()
+        shot.wait(lambda: w.currentId() == expect, timeout, what)
+        shot.pump(0.5)
+
+    shot.theme("light")
+    home = tempfile.mkdtemp(prefix="km-shots-wallet-")
+    ctx, devices, runners, w = wizard_in(home)
+    shot.save(w, "wallet-1-welcome")
+    step(w, w.welcome.nextId(), "the create page")
+    w.create_page.password.setText("correct horse")
+    w.create_page.again.setText("correct horse!")
+    w.next()
+    shot.pump(0.3)
+    shot.save(w, "wallet-2-create-mismatch")
+    w.create_page.again.setText("correct horse")
+    step(w, PHRASE, "the phrase page")
+    shot.save(w, "wallet-3-phrase")
+    w.phrase_page.confirm.setChecked(True)
+    step(w, QUIZ, "the quiz page")
+    words = w.flow.phrase
+    pos = w.flow.quiz_positions
+    for p_, e in w.quiz_page.edits.items():
+        e.setText(words[p_ - 1])
+    w.quiz_page.edits[pos[1]].setText("banana")
+    w.next()
+    shot.pump(0.3)
+    shot.save(w, "wallet-4-quiz-wrong-word")
+    w.quiz_page.edits[pos[1]].setText(words[pos[1] - 1])
+    step(w, ADDRESS, "the address page")
+    shot.save(w, "wallet-5-address")
+    step(w, NETWORK, "the network page")
+    step(w, DEVICES, "the local chain", 300)
+    shot.save(w, "wallet-6-devices")
+    for d, c in w.devices_page.combos.items():
+        c.setCurrentIndex(c.findData("mining" if d == "cpu" else "idle"))
+    step(w, w.devices_page.nextId(), "the bench page")
+    w.next()  # skip the benchmark
+    shot.wait(lambda: w.currentId() == FLOORS and bool(w.floors_page.spins), 30, "the floors page")
+    shot.pump(0.5)
+    shot.save(w, "wallet-7-prices-and-mining-key")
+    w.next()
+    shot.wait(lambda: not w.isVisible(), 120, "the wizard to finish")
+    for r in runners:
+        r.shutdown(wait=True)
+
+    # the app after a restart: the wallet locked; first without a mining key, then with the wizard's
+    def window(tag: str, seconds: float = 8.0):
+        wallet = WalletSession(ctx)
+        chain = Background("chain")
+        win = MainWindow(ctx=ctx, devices=devices, sandbox=sandbox_status(ctx.settings), wallet=wallet,
+                         market=MarketSession(ctx, wallet, devices), chain_runner=chain, tray=False)
+        win.resize(*args.size)
+        win.show()
+        shot.wait(lambda: win.readiness_banner.readiness is not None, 60, "the first market pass")
+        shot.pump(seconds)
+        shot.save(win, tag)
+        return win
+
+    key_store = Path(home) / "data" / "mining-keys.json"
+    saved = key_store.read_bytes() if key_store.exists() else None
+    if saved is not None:
+        key_store.rename(key_store.with_suffix(".aside"))
+    win = window("wallet-8-banner-locked-no-mining-key", 3.0)
+    win.readiness_banner.button.click()
+    shot.pump(2.0)
+    shot.save(win, "wallet-9-mining-key-tab")
+    win.quit()
+    shot.pump(0.5)
+    if saved is not None:
+        key_store.with_suffix(".aside").rename(key_store)
+    win = window("wallet-10-banner-locked-with-mining-key")
+    win.show_page("Devices")
+    shot.pump(2.0)
+    shot.save(win, "wallet-11-devices-ready")
+    win.quit()
+    shot.pump(0.5)
+
+    # restoring: bad words, a bad checksum, then the right words
+    home2 = tempfile.mkdtemp(prefix="km-shots-restore-")
+    ctx2, devices2, runners2, w2 = wizard_in(home2)
+    w2.welcome.restore_radio.setChecked(True)
+    shot.pump(0.3)
+    shot.save(w2, "restore-1-welcome")
+    step(w2, RESTORE, "the restore page")
+    page = w2.restore_page
+    page.password.setText("correct horse")
+    page.again.setText("correct horse")
+    page.phrase.setPlainText(" ".join(words[:-1] + ["bananna"]))
+    w2.next()
+    shot.wait(lambda: page.fields_["phrase"].isVisible(), 30, "the phrase error")
+    shot.save(w2, "restore-2-unknown-word")
+    page.phrase.setPlainText(" ".join([words[1], words[0], *words[2:]]))
+    w2.next()
+    shot.wait(lambda: page.fields_["phrase"].isVisible() or w2.currentId() == ADDRESS, 30, "the checksum check")
+    shot.pump(0.3)
+    shot.save(w2, "restore-3-swapped-words")
+    if w2.currentId() != ADDRESS:
+        page.phrase.setPlainText(" ".join(words))
+        step(w2, ADDRESS, "the restored wallet")
+    shot.save(w2, "restore-4-address")
+    w2.reject()
+    for r in runners2:
+        r.shutdown(wait=True)
+    devices2.close()
+    devices.close()
+    return [home, home2]   # the throwaway homes, removed by main
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     ap.add_argument("--seconds", type=float, default=4.0, help="live polling before the devices and earnings shots")
     ap.add_argument("--order-timeout", type=float, default=180.0, help="seconds to wait for the orders to be paid")
     ap.add_argument("--standin", action="store_true", help="also shoot the devices view with stand-in GPUs")
+    ap.add_argument("--wallet-only", action="store_true",
+                    help="only the wallet's creation and restoration steps and the readiness banner (a minute)")
     ap.add_argument("--size", type=lambda t: tuple(int(v) for v in t.lower().split("x")), default=(1280, 800),
                     metavar="WxH", help="main window size (default 1280x800; try a small laptop's 1024x600)")
     args = ap.parse_args()
@@ -271,8 +409,11 @@ def main() -> int:
     app.setApplicationName("Knowledge Miner")
     app.setQuitOnLastWindowClosed(False)
     shot = Shooter(app, out)
-    shoot_main(shot, args)
-    if args.standin:
+    if args.wallet_only:
+        homes += shoot_wallet(shot, args)
+    else:
+        shoot_main(shot, args)
+    if args.standin and not args.wallet_only:
         homes.append(tempfile.mkdtemp(prefix="km-shots-rig-"))
         os.environ["KMINER_HOME"] = homes[-1]
         shoot_standin(shot, args)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +22,27 @@ from typing import Any, Sequence
 from common.device_id import DeviceId
 from common.fsutil import atomic_write_json
 
-__all__ = ["BenchError", "BenchStore", "run_benchmark", "child_command", "child_device"]
+__all__ = ["BenchError", "BenchStore", "run_benchmark", "child_command", "child_device", "spread_warnings"]
 
 HISTORY = 20  # results kept per device
+MAX_SPREAD = 0.20
+"""Runs of one part that differ by more than this (max - min, over their median) get a warning."""
+PART_UNITS = {"matmul": ("gflops", "GFLOP/s"), "render": ("fps", "frames/s")}
+
+
+def spread_warnings(result: dict[str, Any]) -> list[str]:
+    """One line per part whose timed runs disagree by more than MAX_SPREAD (the machine was
+    busy, or the device throttled): its figure (their median) is less sure."""
+    out = []
+    for part, (key, unit) in PART_UNITS.items():
+        runs = [r for r in ((result.get(part) or {}).get("runs") or []) if isinstance(r, (int, float)) and r > 0]
+        if len(runs) < 2:
+            continue
+        spread = (max(runs) - min(runs)) / statistics.median(runs)
+        if spread > MAX_SPREAD:
+            out.append(f"{part} runs disagree by {spread:.0%} ({', '.join(f'{r:g}' for r in runs)} {unit}): "
+                       f"the median is kept; run the benchmark again while the machine is otherwise idle")
+    return out
 
 
 class BenchError(RuntimeError):

@@ -2,10 +2,12 @@
 
 Prints one JSON object on stdout:
   {"device": "cpu", "timestamp": ISO-8601 UTC, "quick": bool,
-   "load_avg_1m": float (Unix), "matmul": {"gflops": float, "n": int, "dtype": "float32", "iterations": int, "seconds": float}
-             or {"error": "..."},
-   "render": {"fps": float, "width": 640, "height": 480, "frames": int, "seconds": float,
+   "load_avg_1m": float (Unix), "matmul": {"gflops": float, "runs": [float, ...], "n": int, "dtype": "float32",
+                                           "iterations": int, "seconds": float} or {"error": "..."},
+   "render": {"fps": float, "runs": [float, ...], "width": 640, "height": 480, "frames": int, "seconds": float,
               "renderer": GL_RENDERER string, "passes": "rgb+depth, segmentation"} or {"error": "..."}}
+Each part is measured in ROUNDS timed runs after one warm-up; its figure is their median and
+`runs` holds each (gpu.bench warns when they disagree by more than 20%).
 render fps counts labelled frames: each frame is a colour+depth render plus a segmentation
 pass of a small scene (a floor, boxes and cylinders) whose poses change every frame.
 Exit code 0 when at least one part ran, 1 when both failed. torch and pyrender are only
@@ -18,12 +20,15 @@ import argparse
 import json
 import math
 import os
+import statistics
 import sys
 import time
 from datetime import datetime, timezone
 from typing import Any
 
 WIDTH, HEIGHT = 640, 480
+ROUNDS = 3
+"""Timed runs per part; the figure is their median."""
 
 
 def bench_matmul(device: str, seconds: float, n: int) -> dict[str, Any]:
@@ -40,20 +45,24 @@ def bench_matmul(device: str, seconds: float, n: int) -> dict[str, Any]:
 
     (a @ b).sum().item()  # warm-up: allocations, kernels, thread pool
     sync()
-    iters = 0
-    t0 = time.perf_counter()
-    while True:
-        c = a @ b
-        iters += 1
-        if iters % 4 == 0 or dev.type == "cpu":
-            sync()
-            if time.perf_counter() - t0 >= seconds:
-                break
-    sync()
-    del c
-    dt = time.perf_counter() - t0
-    return {"gflops": round(2.0 * n ** 3 * iters / dt / 1e9, 2), "n": n, "dtype": "float32",
-            "iterations": iters, "seconds": round(dt, 3), "threads": torch.get_num_threads(),
+    runs, total_iters, total_s = [], 0, 0.0
+    for _ in range(ROUNDS):
+        iters = 0
+        t0 = time.perf_counter()
+        while True:
+            c = a @ b
+            iters += 1
+            if iters % 4 == 0 or dev.type == "cpu":
+                sync()
+                if time.perf_counter() - t0 >= seconds / ROUNDS:
+                    break
+        sync()
+        del c
+        dt = time.perf_counter() - t0
+        runs.append(round(2.0 * n ** 3 * iters / dt / 1e9, 2))
+        total_iters, total_s = total_iters + iters, total_s + dt
+    return {"gflops": statistics.median(runs), "runs": runs, "n": n, "dtype": "float32",
+            "iterations": total_iters, "seconds": round(total_s, 3), "threads": torch.get_num_threads(),
             "torch": torch.__version__}
 
 
@@ -135,16 +144,20 @@ def bench_render(device: str, seconds: float) -> dict[str, Any]:
                 raise RuntimeError(f"unexpected frame shape {color.shape}")
 
         frame(0)  # warm-up: shader compilation, buffer upload
-        frames = 0
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            frames += 1
-            frame(frames)
-        dt = time.perf_counter() - t0
+        frames, total_s, runs = 0, 0.0, []
+        for _ in range(ROUNDS):
+            n = 0
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < seconds / ROUNDS or n == 0:
+                n += 1
+                frame(frames + n)
+            dt = time.perf_counter() - t0
+            runs.append(round(n / dt, 2))
+            frames, total_s = frames + n, total_s + dt
     finally:
         r.delete()
-    return {"fps": round(frames / dt, 2), "width": WIDTH, "height": HEIGHT, "frames": frames,
-            "seconds": round(dt, 3), "renderer": renderer_name, "passes": "rgb+depth, segmentation"}
+    return {"fps": statistics.median(runs), "runs": runs, "width": WIDTH, "height": HEIGHT, "frames": frames,
+            "seconds": round(total_s, 3), "renderer": renderer_name, "passes": "rgb+depth, segmentation"}
 
 
 def run(device: str, quick: bool) -> dict[str, Any]:
@@ -152,7 +165,7 @@ def run(device: str, quick: bool) -> dict[str, Any]:
                            "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if hasattr(os, "getloadavg"):  # other work on the machine lowers the figures: keep it beside them
         out["load_avg_1m"] = round(os.getloadavg()[0], 2)
-    matmul_s, render_s = (0.5, 0.8) if quick else (2.5, 3.5)
+    matmul_s, render_s = (0.6, 1.2) if quick else (2.5, 3.5)
     n = 512 if quick else (4096 if device.startswith("cuda") else 1024)
     for part, fn in (("matmul", lambda: bench_matmul(device, matmul_s, n)),
                      ("render", lambda: bench_render(device, render_s))):

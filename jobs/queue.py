@@ -175,6 +175,16 @@ class JobQueue:
                 rows = self._db.execute("SELECT * FROM jobs ORDER BY created_at LIMIT ?", (limit,)).fetchall()
         return [_job(r) for r in rows]
 
+    def run_seconds(self, now: float | None = None) -> dict[str, float]:
+        """{job id: seconds its attempts ran}, one query (an attempt still running counts to `now`)."""
+        import time
+
+        t = time.time() if now is None else now
+        with self._lock:
+            rows = self._db.execute("SELECT job_id, SUM(MAX(0, COALESCE(ended_at, ?) - started_at)) AS s "
+                                    "FROM attempts GROUP BY job_id", (t,)).fetchall()
+        return {r["job_id"]: float(r["s"] or 0.0) for r in rows}
+
     def attempts(self, job_id: str) -> list[AttemptRecord]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM attempts WHERE job_id=? ORDER BY n", (job_id,)).fetchall()

@@ -40,8 +40,9 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def describe_state(state, away: bool | None) -> tuple[str, str]:
-    """(dot colour key, text) for a device's state line."""
+def describe_state(state, away: bool | None, readiness=None) -> tuple[str, str]:
+    """(dot colour key, text) for a device's state line. readiness: the rig's
+    app.readiness.Readiness (None: not known yet); "ready for jobs" only when it is ready."""
     tel = state.telemetry
     hold = getattr(state, "hold", None)
     if tel is not None and getattr(tel, "lost", False):
@@ -59,7 +60,12 @@ def describe_state(state, away: bool | None) -> tuple[str, str]:
     if state.active and getattr(state, "slowed", None):
         return "mining", f"Mining, {state.slowed}"
     if state.active:
-        return "mining", "Mining: ready for jobs" if state.mode == "mining" else "Mining: you are away"
+        when = "Mining" if state.mode == "mining" else "Mining (you are away)"
+        if readiness is None:
+            return "away", f"{when}: checking whether the rig can take jobs…"
+        if not readiness.ready:
+            return "throttled", f"{when}, but claiming nothing: {readiness.reason.removeprefix('Not mining: ')}"
+        return "mining", f"{when}: ready for jobs"
     if state.mode == "auto":
         if away is None:
             return "idle", "Auto: can't tell here whether you are away, so it stays idle"
@@ -67,11 +73,34 @@ def describe_state(state, away: bool | None) -> tuple[str, str]:
     return "idle", "Idle"
 
 
+def floor_decimals(ntk_per_hour: float) -> int:
+    """Digits a floor is shown with: two for a price of 0.1 NTK/h and more, four below."""
+    return 2 if ntk_per_hour >= 0.1 else 4
+
+
+def set_floor_decimals(spin: QDoubleSpinBox, ntk_per_hour: float) -> None:
+    """Decimals for this size of price, and the least value they can show (never 0)."""
+    d = floor_decimals(ntk_per_hour)
+    spin.setDecimals(d)
+    spin.setRange(10.0 ** -d, 1_000_000)
+
+
+def floor_spin(ntk_per_hour: float) -> QDoubleSpinBox:
+    """A price floor editor: NTK per device-hour, never 0, as wide as its number."""
+    spin = QDoubleSpinBox()
+    set_floor_decimals(spin, ntk_per_hour)
+    spin.setSuffix(" NTK/h")
+    spin.setValue(ntk_per_hour)
+    spin.setMaximumWidth(spin.fontMetrics().horizontalAdvance("1,000,000.0000 NTK/h") + 40)
+    return spin
+
+
 class DeviceCard(QFrame):
     modeRequested = Signal(str, str)  # device_id, mode
     limitsRequested = Signal(str, object, object)  # device_id, max_temp_c, max_power_w (None = no limit)
     pauseRequested = Signal(str, bool)  # device_id, paused
     inUseRequested = Signal(str, str)  # device_id, "stop" | "slow"
+    floorRequested = Signal(str, float)  # device_id, price floor in NTK per device-hour
 
     def __init__(self, state, parent: QWidget | None = None):
         super().__init__(parent)
@@ -204,8 +233,35 @@ class DeviceCard(QFrame):
         box.addLayout(grid)
         box.addLayout(sparks)
         box.addLayout(limits)
+        box.addLayout(self._floor_row())
         self._limits_shown: tuple | None = None
+        self.readiness = None
         self.update_state(state, None)
+
+    def _floor_row(self) -> QHBoxLayout:
+        """The price floor: the least this device takes per expected device-hour."""
+        self.floor = floor_spin(0.0)
+        self.floor.setKeyboardTracking(False)
+        self.floor.setAccessibleName(f"Price floor of {self.device_id}")
+        self.floor.editingFinished.connect(lambda: self.floorRequested.emit(self.device_id, float(self.floor.value())))
+        self.floor_basis = QLabel()
+        self.floor_basis.setWordWrap(True)
+        self.floor_basis.setStyleSheet("color: palette(placeholder-text); font-size: 9pt;")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Price floor"))
+        row.addWidget(self.floor)
+        row.addWidget(self.floor_basis, 1)
+        return row
+
+    def show_floor(self, ntk_per_hour: float, default_ntk_per_hour: float, basis: str) -> None:
+        """The floor set now and the default the benchmark and reference price give (why, in `basis`)."""
+        if not self.floor.hasFocus():
+            set_floor_decimals(self.floor, ntk_per_hour)
+            self.floor.setValue(ntk_per_hour)
+        text = f"Default {default_ntk_per_hour:g} NTK/h {basis}"
+        self.floor_basis.setText(text)
+        self.floor.setToolTip("The miner claims a job on this device only if it pays at least this per expected "
+                              f"hour of work.\n{text}")
 
     @staticmethod
     def _captioned(text: str, w: QWidget) -> QWidget:
@@ -255,7 +311,7 @@ class DeviceCard(QFrame):
         i = self.in_use.findData(getattr(state, "in_use", "stop"))
         if i >= 0 and i != self.in_use.currentIndex() and not self.in_use.hasFocus():
             self.in_use.setCurrentIndex(i)
-        key, text = describe_state(state, away)
+        key, text = describe_state(state, away, self.readiness)
         self.state_dot.setPixmap(dot(key, 10))
         self.state_text.setText(text)
         self.state_text.setStyleSheet("color: #d35400; font-weight: bold;" if key == "throttled" else "")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 
+from app.floors import floor_views, set_floor
 from ui.background import Background
-from ui.widgets import page_heading
+from ui.widgets import MessageStrip, page_heading
 from ui.device_card import DeviceCard
 from ui.qt import (
     QHBoxLayout, QLabel, QScrollArea, QTimer, QToolButton, QVBoxLayout, QWidget, Signal,
@@ -28,6 +29,8 @@ class DevicesView(QWidget):
         self.last_poll_at: float | None = None
         self.states = list(devices.states())
         self.away: bool | None = None
+        self.readiness = None
+        self.floors: dict = {}
 
         title, self.summary = page_heading("Devices")
         self.start_all = QToolButton()
@@ -63,10 +66,13 @@ class DevicesView(QWidget):
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setWidget(holder)
 
+        self.errors = MessageStrip({"error": "background: rgba(230,126,34,0.15);"})  # keeps its space: no jumps
+
         box = QVBoxLayout(self)
         box.addLayout(head)
         box.addWidget(self.banner)
         box.addWidget(scroll, 1)
+        box.addWidget(self.errors)
         self._update_summary()
 
         self.timer = QTimer(self)
@@ -74,13 +80,16 @@ class DevicesView(QWidget):
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
         QTimer.singleShot(0, self.refresh)
+        QTimer.singleShot(0, self.load_floors)
 
     def _add_card(self, state) -> None:
         card = DeviceCard(state)
+        card.readiness = self.readiness
         card.modeRequested.connect(self.request_mode)
         card.limitsRequested.connect(self.request_limits)
         card.pauseRequested.connect(self.request_pause)
         card.inUseRequested.connect(self.request_in_use)
+        card.floorRequested.connect(self.request_floor)
         self.cards[state.info.id] = card
         self._cards_box.insertWidget(len(self.cards) - 1, card)
 
@@ -96,6 +105,8 @@ class DevicesView(QWidget):
 
     def _apply(self, result) -> None:
         self._in_flight = False
+        if self.errors.kind == "error" and self.errors.message.startswith("Could not read"):
+            self.errors.show_message("")  # the devices answer again
         states, away = result
         self.last_poll_at = time.monotonic()
         self.states = list(states)
@@ -111,10 +122,40 @@ class DevicesView(QWidget):
 
     def _failed(self, err: BaseException) -> None:
         self._in_flight = False
-        self.banner.setText(f"Could not read the devices: {err}")
-        self.banner.setVisible(True)
+        self.errors.show_message(f"{err}" if isinstance(err, ValueError) else f"Could not read the devices: {err}",
+                                 "error")
+
+    def set_readiness(self, readiness) -> None:
+        """Show the rig's app.readiness.Readiness on the cards of mining devices."""
+        if readiness == self.readiness:
+            return
+        self.readiness = readiness
+        for st in self.states:
+            card = self.cards.get(st.info.id)
+            if card is not None:
+                card.readiness = readiness
+                card.update_state(st, self.away)
+
+    def load_floors(self) -> None:
+        """Read each device's floor and its default (benchmark file) on the runner."""
+        ctx, infos = self._service.ctx, list(self._service.devices)
+        self._runner.submit(lambda: floor_views(ctx, infos), on_done=self._show_floors, on_error=self._failed)
+
+    def _show_floors(self, views: dict) -> None:
+        self.floors = views
+        for device_id, v in views.items():
+            card = self.cards.get(device_id)
+            if card is not None:
+                card.show_floor(v.ntk_per_hour or v.default.ntk_per_hour, v.default.ntk_per_hour, v.default.basis)
+
+    def request_floor(self, device_id: str, ntk_per_hour: float) -> None:
+        ctx, key = self._service.ctx, self._service.device(device_id).key
+        self._runner.submit(lambda: set_floor(ctx, key, ntk_per_hour), on_done=lambda _: self.load_floors(),
+                            on_error=self._failed)
 
     def _update_summary(self) -> None:
+        self.start_all.setEnabled(any(s.mode != "mining" for s in self.states))
+        self.stop_all.setEnabled(any(s.mode != "idle" for s in self.states))
         n = len(self.states)
         mining = sum(1 for s in self.states if s.active and not s.throttled)
         throttled = sum(1 for s in self.states if s.throttled)

@@ -122,7 +122,9 @@ class EarningsView(QWidget):
         self.device_combo.currentIndexChanged.connect(self._device_chosen)
         head.addWidget(self.device_combo)
         self.network_button = QPushButton("Refresh network data")
-        self.network_button.setToolTip("Fetch current Ethash network figures (settings: earnings.network_feed_url)")
+        self.network_button.setToolTip("Fetch current Ethash network figures from the address set in "
+                                       "Settings → Earnings → Network figures URL")
+        self.network_button.setVisible(bool(earnings.ctx.settings.earnings.network_feed_url))  # no source: no button
         self.network_button.clicked.connect(self.refresh_network)
         head.addWidget(self.network_button)
 
@@ -149,20 +151,29 @@ class EarningsView(QWidget):
         rl.addWidget(self.ratio_caption)
         rl.addWidget(self.ratio_history)
         rl.addStretch(1)
-        self.stats: dict[str, tuple[QLabel, QLabel]] = {}
+        self.stats: dict[str, tuple[QLabel, QLabel, QLabel]] = {}
+        self.net: dict[str, QLabel] = {}
         stats_card = _card()
         sl = QGridLayout(stats_card)
-        for row, (key, label) in enumerate((("today", "Today"), ("period", "Last 7 days"), ("all", "All time"))):
-            name, value, usd = QLabel(label), QLabel("–"), QLabel("")
+        for col, text in ((2, "gross"), (3, "net of electricity")):
+            cap = QLabel(text)
+            self._muted.append(cap)
+            sl.addWidget(cap, 0, col, Qt.AlignmentFlag.AlignRight)
+        for row, (key, label) in enumerate((("today", "Today"), ("period", "Last 7 days"), ("all", "All time")), 1):
+            name, value, usd, net = QLabel(label), QLabel("–"), QLabel(""), QLabel("")
             vf = value.font()
             vf.setPointSizeF(vf.pointSizeF() * 1.5)
             vf.setBold(True)
             value.setFont(vf)
             self._muted.append(usd)
+            net.setToolTip("What the NTK is worth minus the electricity the devices used while mining "
+                           "(Settings → Earnings: NTK and electricity prices)")
             sl.addWidget(name, row, 0)
             sl.addWidget(value, row, 1, Qt.AlignmentFlag.AlignRight)
             sl.addWidget(usd, row, 2, Qt.AlignmentFlag.AlignRight)
+            sl.addWidget(net, row, 3, Qt.AlignmentFlag.AlignRight)
             self.stats[key] = (name, value, usd)
+            self.net[key] = net
         top = QHBoxLayout()
         top.addWidget(ratio_card, 3)
         top.addWidget(stats_card, 2)
@@ -224,8 +235,8 @@ class EarningsView(QWidget):
 
         box = QVBoxLayout(self)
         box.addLayout(head)
-        box.addWidget(self.banner)
         box.addWidget(scroll, 1)
+        box.addWidget(self.banner)  # below the page: a message that appears never moves what is under the pointer
 
         self._apply_muted()
         self.timer = QTimer(self)
@@ -381,6 +392,7 @@ class EarningsView(QWidget):
 
     def redraw(self) -> None:
         self._apply_muted()
+        self.network_button.setVisible(bool(self._service.ctx.settings.earnings.network_feed_url))
         self._show_banner()
         if self.data is None:
             return
@@ -399,6 +411,13 @@ class EarningsView(QWidget):
             name, value, usd = self.stats[key]
             value.setText(_ntk(wei))
             usd.setText(f"≈ {_usd(series.usd(wei))}")
+        chosen = [d for d in rep.devices if self.device_key is None or d.key == self.device_key]
+        for key, net in (("today", sum(x.net_usd for d in chosen for x in d.days if x.day == rep.until)),
+                         ("period", sum(x.net_usd for d in chosen for x in d.days))):
+            self.net[key].setText(_usd(net))
+            self.net[key].setStyleSheet("color: #e5534b;" if net < 0 else "")
+        self.net["all"].setText("–")
+        self.net["all"].setToolTip("Electricity is counted per day for the periods shown; all time shows gross only")
         self.stats["period"][0].setText(f"Last {self.period} days")
         who = "all devices" if self.device_key is None else next(
             (d.name for d in rep.devices if d.key == self.device_key), self.device_key)
@@ -502,7 +521,8 @@ class EarningsView(QWidget):
         cell = "padding: 2px 10px 2px 0;"
         text = self.palette().color(QPalette.ColorRole.WindowText).name()
         head = "".join(f"<th align='{a}' style='{cell}'>{h}</th>" for h, a in (
-            ("GPU", "left"), ("Network", "left"), ("Coins/day", "right"), ("Gross", "right"), ("Pool fee", "right"),
+            ("GPU", "left"), ("Network", "left"), ("Coins/day", "right"), ("Gross", "right"),
+            (f"Pool fee ({self._service.ctx.settings.earnings.pool_fee * 100:g} %)", "right"),
             ("Power", "right"), ("Net/day", "right")))
         rows = []
         for d in rep.devices:

@@ -1,5 +1,7 @@
-"""The first-run wizard: create or import the wallet, back it up, pick the network, choose each
-device's mode, benchmark the chosen devices. It only shows app.first_run.FirstRun, which does
+"""The first-run wizard: create the wallet (its recovery phrase shown once, three words asked
+back), restore it from a phrase or import it, back it up, pick the network, choose each
+device's mode, benchmark the chosen devices, set their price floors and the mining key
+(ui.first_run_recovery, ui.first_run_floors). It only shows app.first_run.FirstRun, which does
 every step; errors come back as FieldErrors and are shown at their field.
 
 Threading: keystore steps (KDF) and the benchmark run on `runner`; the network step (which
@@ -17,103 +19,20 @@ from app.amounts import FieldError
 from app.first_run import (BenchmarkRun, BenchOutcome, BenchProgress, Cancelled, FirstRun, check_new_password,
                            password_strength, suggest_modes)
 from ui.background import Background
+from ui.first_run_floors import FloorsPage
+from ui.first_run_recovery import PhrasePage, QuizPage, RestorePage
 from ui.qr import qr_pixmap
 from ui.qt import (
     QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
     QObject, QProgressBar, QPushButton, QRadioButton, Qt, QVBoxLayout, QWidget, QWizard, QWizardPage, Signal,
 )
 from ui.wallet_dialogs import error_label, mono_font, muted, show_error
+from ui.wizard_page import WizardPage as _Page, password_edit
 
 log = logging.getLogger(__name__)
 
-WELCOME, CREATE, IMPORT, ADDRESS, NETWORK, DEVICES, BENCH = range(7)
+WELCOME, CREATE, IMPORT, ADDRESS, NETWORK, DEVICES, BENCH, PHRASE, QUIZ, RESTORE, FLOORS = range(11)
 MODE_TEXT = {"idle": "Idle: never mine", "mining": "Mining: always", "auto": "Auto: only while I am away"}
-
-
-def password_edit(placeholder: str) -> QLineEdit:
-    e = QLineEdit()
-    e.setEchoMode(QLineEdit.EchoMode.Password)
-    e.setPlaceholderText(placeholder)
-    return e
-
-
-class _Page(QWizardPage):
-    """A page whose check runs in the background: Next waits for it, errors go to their fields."""
-
-    def __init__(self, title: str, subtitle: str = ""):
-        super().__init__()
-        self.setTitle(title)
-        if subtitle:
-            self.setSubTitle(subtitle)
-        self.fields_: dict[str, QLabel] = {}
-        self.busy = QLabel()
-        muted(self.busy)
-        self.general_error = error_label()
-        self._running = False
-        self._passed = False
-
-    def field_row(self, form: QFormLayout, label: str, widget: QWidget, name: str) -> None:
-        err = error_label()
-        self.fields_[name] = err
-        col = QVBoxLayout()
-        col.setSpacing(2)
-        col.addWidget(widget)
-        col.addWidget(err)
-        form.addRow(label, col)
-
-    def show_field_error(self, e: BaseException) -> None:
-        if isinstance(e, FieldError) and e.field in self.fields_:
-            show_error(self.fields_[e.field], str(e))
-        else:
-            show_error(self.general_error, str(e))
-
-    def clear_errors(self) -> None:
-        for lab in (*self.fields_.values(), self.general_error):
-            show_error(lab, None)
-
-    def isComplete(self) -> bool:
-        return not self._running and super().isComplete()
-
-    def background(self) -> tuple[Background, object, str] | None:
-        """(runner, callable, busy text) to run when Next is pressed; None: nothing to run."""
-        return None
-
-    def succeeded(self, result) -> None:
-        pass
-
-    def validatePage(self) -> bool:
-        if self._passed:
-            self._passed = False
-            return True
-        if self._running:
-            return False
-        self.clear_errors()
-        try:
-            job = self.background()
-        except FieldError as e:
-            self.show_field_error(e)
-            return False
-        if job is None:
-            return True
-        runner, fn, text = job
-        self._set_running(True, text)
-        runner.submit(fn, on_done=self._done, on_error=self._failed)
-        return False
-
-    def _set_running(self, running: bool, text: str = "") -> None:
-        self._running = running
-        self.busy.setText(text)
-        self.completeChanged.emit()
-
-    def _done(self, result) -> None:
-        self._set_running(False)
-        self.succeeded(result)
-        self._passed = True
-        self.wizard().next()
-
-    def _failed(self, e: BaseException) -> None:
-        self._set_running(False)
-        self.show_field_error(e)
 
 
 class WelcomePage(_Page):
@@ -122,23 +41,25 @@ class WelcomePage(_Page):
                          "Your GPUs earn NTK by rendering data and training models. First, a wallet to be paid in.")
         box = QVBoxLayout(self)
         self.create_radio = QRadioButton("Create a new wallet")
+        self.restore_radio = QRadioButton("Restore a wallet from its recovery phrase (12 to 24 words)")
         self.import_radio = QRadioButton("Import a wallet I already have (keystore file or private key)")
         self.create_radio.setChecked(True)
         group = QButtonGroup(self)
-        group.addButton(self.create_radio)
-        group.addButton(self.import_radio)
-        note = QLabel("The keys stay on this computer, encrypted with your password. Nobody else can open them "
-                      "— and nobody can recover them if the password is lost.")
+        for b in (self.create_radio, self.restore_radio, self.import_radio):
+            group.addButton(b)
+        note = QLabel("The keys stay on this computer, encrypted with your password. Nobody else can open them. "
+                      "A new wallet comes with a recovery phrase: with it the wallet can be restored anywhere.")
         note.setWordWrap(True)
         muted(note)
         box.addWidget(self.create_radio)
+        box.addWidget(self.restore_radio)
         box.addWidget(self.import_radio)
         box.addSpacing(12)
         box.addWidget(note)
         box.addStretch(1)
 
     def nextId(self) -> int:
-        return CREATE if self.create_radio.isChecked() else IMPORT
+        return CREATE if self.create_radio.isChecked() else RESTORE if self.restore_radio.isChecked() else IMPORT
 
 
 class CreatePage(_Page):
@@ -184,7 +105,7 @@ class CreatePage(_Page):
         return self.runner, lambda: self.flow.create(pw, again, remember=remember), "Encrypting your new key…"
 
     def nextId(self) -> int:
-        return ADDRESS
+        return PHRASE
 
 
 class ImportPage(_Page):
@@ -272,8 +193,9 @@ class AddressPage(_Page):
         self.address.setFont(mono_font())
         self.address.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         grid.addWidget(self.address, 0, 1)
-        note = QLabel("Back it up: save a copy of the encrypted keystore file somewhere safe (a USB stick, "
-                      "another disk). With that file and your password the wallet can be restored anywhere.")
+        note = QLabel("A second backup, beside the recovery phrase: a copy of the encrypted keystore file "
+                      "somewhere safe (a USB stick, another disk). With that file and your password the wallet "
+                      "can be restored anywhere.")
         note.setWordWrap(True)
         grid.addWidget(note, 1, 1)
         self.backup_button = QPushButton("Save a backup of the keystore file…")
@@ -427,7 +349,7 @@ class BenchPage(_Page):
         row.addWidget(self.start_button)
         row.addWidget(self.cancel_button)
         box.addLayout(row)
-        self.status = QLabel("Optional: press Finish to skip it; you can run it later (kminer bench in a terminal).")
+        self.status = QLabel("Optional: press Next to skip it (prices then assume a typical speed for the device).")
         self.status.setWordWrap(True)
         box.addWidget(self.status)
         box.addWidget(self.general_error)
@@ -478,7 +400,10 @@ class BenchPage(_Page):
         self.progress.setValue(1000)
         for o in outcomes:
             self.results[o.device_id].setText(o.summary)
-        self.status.setText("Done: the results are stored and used to price jobs.")
+            self.results[o.device_id].setToolTip("\n".join(o.warnings))
+        warnings = [f"{o.device_id}: {w}" for o in outcomes for w in o.warnings]
+        self.status.setText("Done: the results are stored and used to price jobs."
+                            + ("\n" + "\n".join(warnings) if warnings else ""))
 
     def _stopped(self, e: BaseException) -> None:
         self._end()
@@ -487,7 +412,7 @@ class BenchPage(_Page):
             if self.results[d].text().startswith(("waiting", "running")):
                 self.results[d].setText("")
         if isinstance(e, Cancelled):
-            self.status.setText("Cancelled. You can run it again, or press Finish and run it later (kminer bench).")
+            self.status.setText("Cancelled. You can run it again, or press Next to skip it.")
         else:
             self.status.setText("")
             show_error(self.general_error, f"The benchmark failed: {e}")
@@ -496,6 +421,9 @@ class BenchPage(_Page):
         self._set_running(False)
         self.start_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+
+    def nextId(self) -> int:
+        return FLOORS
 
 
 class FirstRunWizard(QWizard):
@@ -514,23 +442,35 @@ class FirstRunWizard(QWizard):
         self.network_page = NetworkPage(flow, chain_runner)
         self.devices_page = DevicesPage(flow, devices, runner)
         self.bench_page = BenchPage(flow, devices, runner)
+        self.phrase_page = PhrasePage(flow)
+        self.quiz_page = QuizPage(flow)
+        self.restore_page = RestorePage(flow, runner)
+        self.floors_page = FloorsPage(flow, devices, runner, chain_runner)
+        self.phrase_page.next_id, self.quiz_page.next_id, self.restore_page.next_id = QUIZ, ADDRESS, ADDRESS
+        self.floors_page.next_id = -1
         for pid, page in ((WELCOME, self.welcome), (CREATE, self.create_page), (IMPORT, self.import_page),
                           (ADDRESS, self.address_page), (NETWORK, self.network_page), (DEVICES, self.devices_page),
-                          (BENCH, self.bench_page)):
+                          (BENCH, self.bench_page), (PHRASE, self.phrase_page), (QUIZ, self.quiz_page),
+                          (RESTORE, self.restore_page), (FLOORS, self.floors_page)):
             self.setPage(pid, page)
         self.setStartId(WELCOME)
         runner.submit(flow.keyring.available, on_done=self._keyring_known)
         self.resize(680, 520)
 
     def _keyring_known(self, available: bool) -> None:
-        for page in (self.create_page, self.import_page):
+        for page in (self.create_page, self.import_page, self.restore_page):
             page.remember.setEnabled(available)
             page.remember.setToolTip("" if available else "No OS keyring is available on this system.")
 
     def done(self, result: int) -> None:
+        accepting = result == QWizard.DialogCode.Accepted
+        # Finish first runs the last page's work in the background (QWizard.done validates the
+        # page and stays open meanwhile; that work may need the password): hand over only on close
+        super().done(result)
+        if accepting and self.isVisible():  # still open: the page's work is running, or failed
+            return
         if self.bench_page.run is not None:
             self.bench_page.run.cancel()  # closing the wizard never leaves a benchmark child behind
         # finished: the app unlocks the wallet with it once (see cli.gui); otherwise dropped
-        self.handover_password = self.flow.take_password() if result == QWizard.DialogCode.Accepted else None
+        self.handover_password = self.flow.take_password() if accepting else None
         self.flow.forget_password()
-        super().done(result)

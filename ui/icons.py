@@ -12,6 +12,7 @@ STATE_COLORS = {
     "idle": "#95a5a6",
     "throttled": "#e67e22",
     "away": "#2f80ed",
+    "blocked": "#e67e22",  # set to mine, but the rig cannot claim (app.readiness)
 }
 
 

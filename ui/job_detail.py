@@ -248,7 +248,9 @@ class JobDetail(QWidget):
 
         def done(path) -> None:
             self.open_button.setEnabled(True)
-            self._open_url(str(path))
+            if self._open_url(str(path)) is False:  # no file manager (a bare rig, a remote desktop): say where
+                self.outputs_note.setText(f"No file manager opened it: the outputs are in {path}")
+                self.outputs_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.folderOpened.emit(str(path))
 
         def failed(err: BaseException) -> None:
@@ -258,5 +260,6 @@ class JobDetail(QWidget):
         self._runner.submit(lambda: svc.output_folder(job_id), on_done=done, on_error=failed)
 
 
-def _open_in_file_manager(path: str) -> None:
-    QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+def _open_in_file_manager(path: str) -> bool:
+    """Whether the desktop opened `path` (False: nothing can show folders here)."""
+    return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(path)))

@@ -13,7 +13,8 @@ from ui.qt import (QAbstractItemView, QBrush, QColor, QHBoxLayout, QHeaderView, 
                    QTableWidget, QTableWidgetItem, QTimer, QVBoxLayout, QWidget, Signal)
 from ui.widgets import page_heading, short_address
 
-COLUMNS = ("Job", "Kind", "Buyer", "Reward", "Device", "Progress", "State", "Attempts", "Updated", "Reason")
+COLUMNS = ("Job", "Kind", "Buyer", "Reward", "Paid", "Device", "Progress", "Ran", "State", "Attempts", "Updated",
+           "Reason")
 STATE_COL = COLUMNS.index("State")
 CANCELLABLE = {"queued", "running", "paused"}
 STATE_COLORS = {"failed": "#c0392b", "cancelled": "#7f8c8d", "succeeded": "#27ae60", "running": "#2f80ed",
@@ -67,7 +68,8 @@ class JobsView(QWidget):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selection_changed)
-        self.empty = QLabel("No jobs yet. Jobs you run (kminer job run) or claim from the market show here.")
+        self.empty = QLabel("No jobs yet. Jobs this rig claims from the market, and jobs run from the command line, "
+                            "show here.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setStyleSheet("color: palette(placeholder-text);")
         self.detail = JobDetail(jobs=jobs, runner=runner, open_url=open_url)
@@ -120,9 +122,9 @@ class JobsView(QWidget):
         for i, r in enumerate(rows):
             buyer, reward = r.get("buyer"), r.get("reward_wei")
             values = (r["id"], r["kind"], short_address(buyer) if buyer else "–" if r["id"].startswith("market-") else "local",
-                      f"{format_ntk(reward)} NTK" if reward is not None else "–", r.get("device") or "–",
-                      _progress_text(r.get("progress")), r["state"], str(r["attempts"]),
-                      _ago(r["updated_at"], now), r["reason"] or "")
+                      f"{format_ntk(reward)} NTK" if reward is not None else "–", _paid_text(r),
+                      r.get("device") or "–", _progress_text(r.get("progress")), duration_text(r.get("run_s")),
+                      r["state"], str(r["attempts"]), _ago(r["updated_at"], now), r["reason"] or "")
             for c, v in enumerate(values):
                 item = QTableWidgetItem(v)
                 if c == STATE_COL and r["state"] in STATE_COLORS:
@@ -133,8 +135,10 @@ class JobsView(QWidget):
                     item.setToolTip(f"market job #{r['market_job']}")
                 elif c == len(COLUMNS) - 1 and v:
                     item.setToolTip(v)
-                if c in (3, 5):
+                if COLUMNS[c] in ("Reward", "Progress", "Ran"):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if COLUMNS[c] == "Paid" and r.get("payment") == "paid":
+                    item.setForeground(_color(STATE_COLORS["succeeded"]))
                 self.table.setItem(i, c, item)
             if r["id"] == selected:
                 self.table.selectRow(i)
@@ -166,6 +170,26 @@ class JobsView(QWidget):
         self.cancel_button.setEnabled(False)
         self._runner.submit(lambda: self._service.cancel(job_id), on_done=lambda _: self.refresh(),
                             on_error=self._failed)
+
+
+def duration_text(seconds: float | None) -> str:
+    """How long a job ran: "42 s", "3 min 05 s", "1 h 02 min"; "–" before it ran."""
+    if seconds is None:
+        return "–"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _paid_text(r: dict) -> str:
+    """Whether a market job was paid (and when); "–" for local jobs and jobs not delivered yet."""
+    p = r.get("payment")
+    if p == "paid" and r.get("paid_at"):
+        return "paid " + time.strftime("%H:%M", time.localtime(r["paid_at"]))
+    return p or "–"
 
 
 def _progress_text(p: float | None) -> str:

@@ -22,9 +22,10 @@ from ui.jobs_view import JobsView
 from ui.market_driver import MarketDriver
 from ui.model_market_view import ModelMarketView
 from ui.orders_view import OrdersView
+from ui.readiness_banner import ReadinessBanner
 from ui.qt import (
     QAction, QApplication, QByteArray, QCloseEvent, QHBoxLayout, QKeySequence, QLabel,
-    QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QSystemTrayIcon, Qt, QWidget, qVersion,
+    QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QSystemTrayIcon, Qt, QVBoxLayout, QWidget, qVersion,
 )
 from ui.scene_editor import SceneEditor
 from ui.settings_dialog import SettingsDialog
@@ -130,6 +131,8 @@ class MainWindow(QMainWindow):
         if wallet is not None:
             self.wallet_view = WalletView(session=wallet, chain_runner=self.chain_runner, folders=self.folders)
             self.add_page("Wallet", "Wallet", self.wallet_view)
+            if market is not None:  # a new, rotated or revoked mining key: the miner opens with it
+                self.wallet_view.miningKeyChanged.connect(lambda: self.chain_runner.submit(market.signer_changed))
         self.nav.currentItemChanged.connect(self._nav_changed)
         self.show_page("Devices")
 
@@ -137,7 +140,13 @@ class MainWindow(QMainWindow):
         lay = QHBoxLayout(central)
         lay.setContentsMargins(8, 8, 8, 0)
         lay.addWidget(self.nav)
-        lay.addWidget(self.pages, 1)
+        right = QVBoxLayout()
+        self.readiness_banner = ReadinessBanner()  # always shown while there is a market: never moves the page
+        self.readiness_banner.setVisible(market is not None)
+        self.readiness_banner.actionRequested.connect(self._readiness_action)
+        right.addWidget(self.readiness_banner)
+        right.addWidget(self.pages, 1)
+        lay.addLayout(right, 1)
         self.setCentralWidget(central)
 
         self.away_label = QLabel()
@@ -171,8 +180,7 @@ class MainWindow(QMainWindow):
         self.devices_view.statesChanged.connect(self._states_changed)
         if self.earnings_view is not None:
             self.devices_view.statesChanged.connect(self.earnings_view.record_states)
-        if self.market_driver is not None:
-            self.market_driver.notReady.connect(lambda why: why and self.statusBar().showMessage(why, 10000))
+        if self.market_driver is not None:  # why the market is not open: the readiness banner says it, and stays
             self.market_driver.notReady.connect(self._locked_alert)
             self.market_driver.start()
 
@@ -384,7 +392,21 @@ class MainWindow(QMainWindow):
         return r
 
     # -- the market ----------------------------------------------------------------------
+    def _readiness_action(self, target: str) -> None:
+        if target == "settings":
+            self.open_settings()
+        elif target in self._page_rows:
+            self.show_page(target)
+            if target == "Wallet" and self.wallet_view is not None and hasattr(self.wallet_view, "focus_mining_key"):
+                self.wallet_view.focus_mining_key()
+
     def _market_stepped(self, rep) -> None:
+        r = getattr(rep, "readiness", None)
+        if r is not None:
+            self.readiness_banner.show_readiness(r)
+            self.devices_view.set_readiness(r)
+            if self.tray is not None:
+                self.tray.set_readiness(r)
         if rep.ready and not self._market_seen_ready:
             self._market_seen_ready = True
             gc.freeze()  # the chain libraries are loaded now: keep full collections short (see cli.gui)

@@ -582,8 +582,8 @@ class ModelMarketView(QWidget):
 
     def _open_result_folder(self) -> None:
         folder = self._last_save_dir or (self.result.out_dir if self.result else None)
-        if folder is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        if folder is not None and not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.show_message(f"No file manager opened it: the images are in {folder}", "info")
 
     def shutdown(self) -> None:
         """Cancel a running model (call before the runners are shut down)."""

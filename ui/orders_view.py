@@ -18,7 +18,9 @@ from PySide6.QtWidgets import QProgressBar
 
 from app.recent_folders import RecentFolders
 from app.amounts import check_amount, ntk_text
+from app.costs import CostBreakdown, CostLine
 from ui.background import Background
+from ui.cost_dialog import ConfirmCostDialog
 from ui.file_dialogs import choose_folder, open_file
 from ui.qt import (
     QAbstractItemView, QColor, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
@@ -57,6 +59,22 @@ def _error_label() -> QLabel:
     lab.setStyleSheet(f"color: {BAD};")
     lab.setVisible(False)
     return lab
+
+
+def dataset_cost(shards: int, reward_each_wei: int, images: int) -> CostBreakdown:
+    """A dataset order's cost before posting: the escrow (the market's network fee is added as
+    a line where it is estimated)."""
+    return CostBreakdown("Post this dataset order?", (
+        CostLine("Escrow", shards * reward_each_wei, note=f"{shards} shard{'s' if shards != 1 else ''} × "
+                                                         f"{ntk_text(reward_each_wei, 6)}, {images} images"),),
+        ("The NTK stays in escrow until each shard's result is verified; a shard nobody delivers by its deadline "
+         "is refunded.",))
+
+
+def train_cost(reward_wei: int) -> CostBreakdown:
+    return CostBreakdown("Post this training order?", (CostLine("Reward", reward_wei, note="paid once the model is "
+                                                                                          "verified"),),
+                         ("It is posted once its data is verified; the reward stays in escrow until then.",))
 
 
 class OrdersView(QWidget):
@@ -319,6 +337,22 @@ class OrdersView(QWidget):
                   deadline_s=int(self.deadline_spin.value() * 3600), review_window_s=int(self.review_spin.value() * 3600),
                   name=self.name_edit.text().strip() or None)
         self.post_dataset_button.setEnabled(False)
+        if buyer.account is not None:  # the market is open: the user confirms the cost first
+            cost = dataset_cost(kw["shards"], each, kw["count"])
+            self._confirm(cost, f"Post for {cost.total_text()}", lambda: self._post_dataset(buyer, scene, kw, total),
+                          self.post_dataset_button)
+            return
+        self._post_dataset(buyer, scene, kw, total)
+
+    def _confirm(self, cost, ok_text: str, go, button) -> None:
+        """Show the order's cost (app.costs.CostBreakdown); `go()` on OK, the button back on Cancel."""
+        self.confirm_dialog = dlg = ConfirmCostDialog(cost, ok_text=ok_text, parent=self)
+        dlg.accepted.connect(go)
+        dlg.rejected.connect(lambda: button.setEnabled(True))
+        dlg.finished.connect(lambda _r: setattr(self, "confirm_dialog", None))
+        dlg.open()
+
+    def _post_dataset(self, buyer, scene, kw: dict, total: int) -> None:
         self.show_message(f"Posting {kw['shards']} shard job(s), {ntk_text(total)} escrowed…")
 
         def post():   # chain thread
@@ -358,8 +392,19 @@ class OrdersView(QWidget):
                   review_window_s=int(self.train_review_spin.value() * 3600), holdout_order=hold,
                   tolerance=round(self.tolerance_spin.value(), 4))
         self.post_train_button.setEnabled(False)
-        self._chain.submit(lambda: buyer.post_train([data], **kw), on_done=self._posted,
-                           on_error=lambda e: self._post_failed(e, self.train_error))
+
+        def go() -> None:
+            self._chain.submit(lambda: buyer.post_train([data], **kw), on_done=self._posted,
+                               on_error=lambda e: self._post_failed(e, self.train_error))
+
+        if buyer.account is None:
+            go()  # the market is closed: the service says why
+            return
+        cost = train_cost(reward)
+        self._confirm(cost, f"Post for {cost.total_text()}", go, self.post_train_button)
+
+    confirm_dialog = None
+    """The cost confirmation while it is open (ui.cost_dialog)."""
 
     def _posted(self, order) -> None:
         self.post_dataset_button.setEnabled(True)

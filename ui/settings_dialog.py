@@ -7,6 +7,8 @@ message and nothing is saved until all are valid.
 
 from __future__ import annotations
 
+import math
+
 from app.forms import settings as settings_form
 from ui.qt import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel,
@@ -26,6 +28,7 @@ class SettingsDialog(QDialog):
         self.error_labels: dict[tuple[str, str], QLabel] = {}
         self.warnings: dict[tuple[str, str], QLabel] = {}
         self.result_sections: dict[str, object] = {}
+        self._specs = {(sec.name, f.name): f for sec in settings_form.sections() for f in sec.fields}
         self.tabs = QTabWidget()
         for sec in settings_form.sections():
             page = QWidget()
@@ -74,14 +77,20 @@ class SettingsDialog(QDialog):
             w.setCurrentText(str(value))
         elif f.kind == "int":
             w = QSpinBox()
+            w.setSuffix(f.suffix)
             w.setRange(int(f.minimum if f.minimum is not None else -2**31),
                        int(f.maximum if f.maximum is not None else 2**31 - 1))
             w.setValue(int(value))
         elif f.kind == "float":
             w = QDoubleSpinBox()
-            w.setDecimals(3 if (f.maximum or 1000) <= 10 else 2)
-            w.setRange(f.minimum if f.minimum is not None else -1e12, f.maximum if f.maximum is not None else 1e12)
-            w.setValue(float(value))
+            k = f.scale
+            w.setDecimals(f.decimals if f.decimals is not None else 3 if (f.maximum or 1000) <= 10 else 2)
+            lo = f.minimum * k if f.minimum is not None else -1e12
+            if w.decimals() == 0:
+                lo = math.ceil(lo)  # whole minutes: the least whole value allowed
+            w.setRange(lo, f.maximum * k if f.maximum is not None else 1e12)
+            w.setSuffix(f.suffix)
+            w.setValue(float(value) * k)
         else:
             w = QLineEdit("" if value is None else str(value))
             if f.optional:
@@ -97,7 +106,9 @@ class SettingsDialog(QDialog):
                 out[name] = w.isChecked()
             elif isinstance(w, QComboBox):
                 out[name] = w.currentText()
-            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            elif isinstance(w, QDoubleSpinBox):
+                out[name] = w.value() / self._specs[(sec, name)].scale
+            elif isinstance(w, QSpinBox):
                 out[name] = w.value()
             else:
                 out[name] = w.text()

@@ -17,17 +17,19 @@ from typing import Callable
 
 from ui.icons import state_icon
 from ui.notify import Notice, NotificationLimiter, format_ntk
+from ui.readiness_banner import readiness_line
 from ui.qt import QAction, QMenu, QSystemTrayIcon, QTimer, Signal
 
 SNOOZE_S = 3600.0
 SNOOZE_CHECK_MS = 5000
 
 
-def overall_state(states) -> str:
+def overall_state(states, readiness=None) -> str:
+    """The icon's state; "blocked" when devices are set to mine but the rig cannot claim."""
     if any(s.throttled for s in states):
         return "throttled"
     if any(s.active for s in states):
-        return "mining"
+        return "blocked" if readiness is not None and not readiness.ready else "mining"
     return "idle"
 
 
@@ -56,6 +58,9 @@ class TrayIcon(QSystemTrayIcon):
         self._states_line = "Knowledge Miner"
         self._throttled_line = ""
         self._summary_line = ""
+        self._readiness_line = ""  # until the market's first pass says (the window feeds it)
+        self.readiness = None
+        self._states: list = []
         self._today_wei, self._active_jobs = 0, 0
         self.limiter = NotificationLimiter(notify_interval_s)
 
@@ -98,16 +103,27 @@ class TrayIcon(QSystemTrayIcon):
 
     # ---- state and tooltip ---------------------------------------------------------------
     def update_states(self, states, away) -> None:
-        state = overall_state(states)
-        if state != self.state:
-            self.state = state
-            self.setIcon(state_icon(state))
+        self._states = list(states)
+        self._set_icon_state()
         mining = sum(1 for s in states if s.active and not s.throttled)
         throttled = [s.info.name for s in states if s.throttled]
         self._states_line = f"Knowledge Miner: {mining} of {len(states)} devices mining"
         self._throttled_line = f"Throttled: {', '.join(throttled)}" if throttled else ""
         if self.snoozed_until is None:
             self.snooze_action.setEnabled(any(s.mode != "idle" for s in states))
+        self._update_tooltip()
+
+    def _set_icon_state(self) -> None:
+        state = overall_state(self._states, self.readiness)
+        if state != self.state:
+            self.state = state
+            self.setIcon(state_icon(state))
+
+    def set_readiness(self, readiness) -> None:
+        """The rig's app.readiness.Readiness: its line in the tooltip, orange when it cannot claim."""
+        self.readiness = readiness
+        self._readiness_line = readiness_line(readiness)
+        self._set_icon_state()
         self._update_tooltip()
 
     def update_summary(self, earned_today_wei: int, active_jobs: int) -> None:
@@ -126,7 +142,7 @@ class TrayIcon(QSystemTrayIcon):
         self.update_summary(self._today_wei, n)
 
     def _update_tooltip(self) -> None:
-        lines = [self._states_line, self._throttled_line, self._summary_line]
+        lines = [self._states_line, self._readiness_line, self._throttled_line, self._summary_line]
         if self.snoozed_until is not None:
             lines.append(f"Snoozed until {self.snooze_text()}")
         self.setToolTip("\n".join(x for x in lines if x))

@@ -16,11 +16,17 @@ from ui.qt import (
 ERROR_STYLE = "color: #d64545;"
 
 
-def error_label() -> QLabel:
-    """A red one-line message under a field; hidden while empty."""
+def error_label(*, keep_space: bool = False) -> QLabel:
+    """A red one-line message under a field; hidden while empty. keep_space: its line stays
+    reserved while hidden, so an error that appears never moves the fields below it."""
     lab = QLabel()
     lab.setStyleSheet(ERROR_STYLE)
     lab.setWordWrap(True)
+    if keep_space:
+        policy = lab.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        lab.setSizePolicy(policy)
+        lab.setMinimumHeight(lab.fontMetrics().height())
     lab.setVisible(False)
     return lab
 
@@ -37,9 +43,18 @@ def muted(label: QLabel) -> QLabel:
     return label
 
 
-def balance_html(wei: int | None) -> str:
-    """The exact amount, its fraction smaller so the whole units read at a glance."""
-    whole, _, frac = format_amount(wei).partition(".")
+ETH_DECIMALS = 8
+"""ETH shown to 8 decimals (0.00000001 ETH = 10 gwei): fees and gas balances read, the exact
+amount is in the tooltip."""
+
+
+def eth_short(wei: int | None) -> str:
+    return format_amount(wei, max_decimals=ETH_DECIMALS)
+
+
+def balance_html(wei: int | None, max_decimals: int | None = None) -> str:
+    """The amount (exact, or cut to `max_decimals`), its fraction smaller so the whole units read at a glance."""
+    whole, _, frac = format_amount(wei, max_decimals=max_decimals).partition(".")
     return whole + (f"<span style='font-size:small; font-weight:normal'>.{frac}</span>" if frac else "")
 
 
@@ -65,7 +80,7 @@ class PasswordDialog(QDialog):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("Wallet password")
         box.addWidget(self.password)
-        self.error = error_label()
+        self.error = error_label(keep_space=True)
         box.addWidget(self.error)
         self.remember = QCheckBox("Remember it in the OS keyring")
         self.remember.setEnabled(keyring)
@@ -91,44 +106,36 @@ class PasswordDialog(QDialog):
         self.password.setFocus()
 
 
-class ConfirmSendDialog(QDialog):
-    """Shows what will be sent, the fee and the total; asks the password when locked."""
+class LockedActionDialog(QDialog):
+    """A confirmation that asks the wallet password while the wallet is locked: OK hands
+    `on_submit(password or None)` to the view, which runs it and calls `failed(message)` or
+    closes the dialog. Subclasses lay out what the action does, then `add_password_and_buttons`."""
 
-    def __init__(self, quote: SendQuote, *, locked: bool, on_submit, parent=None):
+    def __init__(self, *, title: str, locked: bool, on_submit, parent=None):
         super().__init__(parent)
-        self.quote = quote
+        self.setWindowTitle(title)
         self._on_submit = on_submit
         self._locked = locked
-        self.setWindowTitle("Confirm sending")
-        box = QVBoxLayout(self)
-        form = QFormLayout()
-        amount = QLabel(f"<b>{format_amount(quote.amount_wei)} {quote.asset}</b>")
-        form.addRow("Amount", amount)
-        to = QLabel(quote.to)
-        to.setFont(mono_font())
-        to.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        form.addRow("To", to)
-        self.fee = QLabel(f"≈ {format_amount(quote.fee_wei)} ETH  (at most {format_amount(quote.max_fee_wei)} ETH)")
-        form.addRow("Network fee", self.fee)
-        if quote.asset == "ETH":
-            form.addRow("Total", QLabel(f"≈ {format_amount(quote.amount_wei + quote.fee_wei)} ETH"))
-        box.addLayout(form)
+        self.box = QVBoxLayout(self)
+
+    def add_password_and_buttons(self, ok_text: str, locked_note: str | None = None,
+                                 placeholder: str = "Wallet password") -> None:
+        if self._locked and locked_note:
+            note = QLabel(locked_note)
+            note.setWordWrap(True)
+            self.box.addWidget(note)
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password.setPlaceholderText("Wallet password")
-        self.password.setVisible(locked)
-        if locked:
-            note = QLabel("The wallet is locked: its password signs this transaction.")
-            note.setWordWrap(True)
-            box.addWidget(note)
-        box.addWidget(self.password)
-        self.error = error_label()
-        box.addWidget(self.error)
+        self.password.setPlaceholderText(placeholder)
+        self.password.setVisible(self._locked)
+        self.box.addWidget(self.password)
+        self.error = error_label(keep_space=True)
+        self.box.addWidget(self.error)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Send")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
         self.buttons.accepted.connect(self._submit)
         self.buttons.rejected.connect(self.reject)
-        box.addWidget(self.buttons)
+        self.box.addWidget(self.buttons)
         self.setMinimumWidth(460)
 
     def _submit(self) -> None:
@@ -138,4 +145,28 @@ class ConfirmSendDialog(QDialog):
     def failed(self, message: str) -> None:
         self.buttons.setEnabled(True)
         show_error(self.error, message)
+
+
+class ConfirmSendDialog(LockedActionDialog):
+    """Shows what will be sent, the fee and the total; asks the password when locked."""
+
+    def __init__(self, quote: SendQuote, *, locked: bool, on_submit, parent=None):
+        super().__init__(title="Confirm sending", locked=locked, on_submit=on_submit, parent=parent)
+        self.quote = quote
+        form = QFormLayout()
+        amount = QLabel(f"<b>{format_amount(quote.amount_wei)} {quote.asset}</b>")
+        form.addRow("Amount", amount)
+        to = QLabel(quote.to)
+        to.setFont(mono_font())
+        to.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("To", to)
+        self.fee = QLabel(f"≈ {eth_short(quote.fee_wei)} ETH  (at most {eth_short(quote.max_fee_wei)} ETH)")
+        form.addRow("Network fee", self.fee)
+        if quote.asset == "ETH":
+            form.addRow("Total", QLabel(f"≈ {eth_short(quote.amount_wei + quote.fee_wei)} ETH"))
+        self.box.addLayout(form)
+        self.add_password_and_buttons("Send", "The wallet is locked: its password signs this transaction.")
+
+    def failed(self, message: str) -> None:
+        super().failed(message)
         self.adjustSize()

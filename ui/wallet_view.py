@@ -18,6 +18,7 @@ from app.account import (
 )
 from ui.background import Background
 from ui.file_dialogs import save_file
+from ui.mining_key_panel import MiningKeyPanel
 from ui.qr import qr_pixmap
 from ui.qt import (
     QAbstractItemView, QColor, QComboBox, QDialog, QFormLayout,
@@ -25,7 +26,7 @@ from ui.qt import (
     QTableWidget, QTableWidgetItem, QTabWidget, QTimer, QToolButton, QVBoxLayout, QWidget, Signal,
 )
 from ui.wallet_dialogs import (
-    ConfirmSendDialog, PasswordDialog, balance_html, error_label, mono_font, muted, show_error,
+    ETH_DECIMALS, ConfirmSendDialog, PasswordDialog, balance_html, error_label, eth_short, mono_font, muted, show_error,
 )
 from ui.widgets import page_heading
 
@@ -102,12 +103,16 @@ class WalletView(QWidget):
 
         box = QVBoxLayout(self)
         box.addLayout(head)
-        box.addWidget(self.banner)
         box.addWidget(self._account_card())
         self.tabs = QTabWidget()
         self.tabs.addTab(self._history_tab(), "History")
         self.tabs.addTab(self._send_tab(), "Send")
+        self.mining_panel = MiningKeyPanel(session=session, chain_runner=chain_runner)
+        self.miningKeyChanged = self.mining_panel.changed
+        self.tabs.addTab(self.mining_panel, "Mining key")
+        self.tabs.currentChanged.connect(lambda i: self.tabs.widget(i) is self.mining_panel and self.mining_panel.refresh())
         box.addWidget(self.tabs, 1)
+        box.addWidget(self.banner)  # below the page: a message that appears never moves the fields under the pointer
 
         self._quote_timer = QTimer(self)
         self._quote_timer.setSingleShot(True)
@@ -190,7 +195,7 @@ class WalletView(QWidget):
         self.to_edit = QLineEdit()
         self.to_edit.setPlaceholderText("0x… recipient address")
         self.to_edit.setFont(mono_font())
-        self.to_error = error_label()
+        self.to_error = error_label(keep_space=True)
         to_box = QVBoxLayout()
         to_box.addWidget(self.to_edit)
         to_box.addWidget(self.to_error)
@@ -202,7 +207,7 @@ class WalletView(QWidget):
         self.asset_combo.addItems(["NTK", "ETH"])
         amount_row.addWidget(self.amount_edit, 1)
         amount_row.addWidget(self.asset_combo)
-        self.amount_error = error_label()
+        self.amount_error = error_label(keep_space=True)
         amount_box = QVBoxLayout()
         amount_box.addLayout(amount_row)
         amount_box.addWidget(self.amount_error)
@@ -315,8 +320,15 @@ class WalletView(QWidget):
         self.banner.setVisible(True)
         self.summary.setText(f"{net} · offline")
 
+    def focus_mining_key(self) -> None:
+        """Show the Mining key tab (the readiness banner's "Set up mining key")."""
+        self.tabs.setCurrentWidget(self.mining_panel)
+
     def show_snapshot(self, snap: WalletSnapshot) -> None:
         first = self.snapshot is None or self.snapshot.address != snap.address
+        self.mining_panel.unlocked = snap.unlocked
+        if first or self.tabs.currentWidget() is self.mining_panel:
+            self.mining_panel.refresh()
         self.snapshot = snap
         self._select_network(snap.network)
         where = "embedded chain" if snap.embedded else (snap.rpc_url or "")
@@ -327,7 +339,7 @@ class WalletView(QWidget):
         if first:
             self.qr.setPixmap(qr_pixmap(snap.address, 132))
         for label, wei, unit in ((self.ntk_label, snap.ntk_wei, "NTK"), (self.eth_label, snap.eth_wei, "ETH")):
-            label.setText(balance_html(wei))
+            label.setText(balance_html(wei, ETH_DECIMALS if unit == "ETH" else None))
             label.setToolTip(f"{format_amount(wei)} {unit} (exact)" if wei is not None else "")
         self.ntk_note.setText(snap.ntk_note or "")
         self.ntk_note.setVisible(bool(snap.ntk_note))
@@ -442,8 +454,9 @@ class WalletView(QWidget):
             if seq != self._quote_seq:
                 return  # the inputs changed meanwhile
             self.quote = q
-            self.fee_label.setText(f"≈ {format_amount(q.fee_wei)} ETH  ({q.gas:,} gas × "
-                                   f"{format_amount(q.gas_price_wei, 9)} gwei; at most {format_amount(q.max_fee_wei)} ETH)")
+            self.fee_label.setText(f"≈ {eth_short(q.fee_wei)} ETH  ({q.gas:,} gas × "
+                                   f"{format_amount(q.gas_price_wei, 9, max_decimals=3)} gwei; "
+                                   f"at most {eth_short(q.max_fee_wei)} ETH)")
             self.send_button.setEnabled(True)
             if then is not None:
                 then(q)
@@ -477,7 +490,7 @@ class WalletView(QWidget):
         def done(res) -> None:
             dlg.accept()
             self.send_status.setText(f"Sent in block {res.block} (tx {res.tx_hash[:12]}…, fee "
-                                     f"{format_amount(res.fee_wei)} ETH).")
+                                     f"{eth_short(res.fee_wei)} ETH).")
             self.to_edit.blockSignals(True)
             self.amount_edit.blockSignals(True)
             self.amount_edit.clear()
@@ -504,7 +517,8 @@ class WalletView(QWidget):
         t.setRowCount(len(self.shown_rows))
         for i, r in enumerate(self.shown_rows):
             sign = {"in": "+", "out": "−"}.get(r.direction, "")
-            amount = "" if r.amount_wei is None else f"{sign}{format_amount(r.amount_wei)} {r.asset}"
+            amount = "" if r.amount_wei is None else \
+                f"{sign}{format_amount(r.amount_wei, max_decimals=ETH_DECIMALS if r.asset == 'ETH' else None)} {r.asset}"
             what = event_text(r)
             if r.job_id is not None:
                 what += f" · job {r.job_id}" if r.count == 1 else f" · {r.count} jobs from {r.job_id}"
@@ -518,6 +532,7 @@ class WalletView(QWidget):
                     item.setForeground(QColor(INCOMING_COLOR))
                 t.setItem(i, j, item)
         n, total = len(self.shown_rows), len(self.rows)
+        self.export_button.setEnabled(n > 0)  # nothing to export: the button cannot act
         self.history_status.setText(f"{n} of {total} entries" if n != total else f"{total} entries")
 
     def export_clicked(self) -> None:

@@ -119,6 +119,14 @@ class Keystore:
 
         return self._store(Account.create(), password)
 
+    def create_with_phrase(self, password: str) -> tuple[str, str]:
+        """A new account from a fresh BIP-39 recovery phrase (at m/44'/60'/0'/0/0); returns
+        (address, phrase). The phrase is not stored anywhere: show it once to the user."""
+        from wallet.recovery_phrase import account_from_phrase, new_phrase
+
+        phrase = new_phrase()
+        return self._store(account_from_phrase(phrase), password), phrase
+
     def import_private_key(self, private_key: str, password: str) -> str:
         from eth_account import Account
 
@@ -130,14 +138,11 @@ class Keystore:
 
     def import_mnemonic(self, mnemonic: str, password: str, *, index: int = 0, passphrase: str = "") -> str:
         """The account at m/44'/60'/0'/0/`index` of a BIP-39 phrase."""
-        from eth_account import Account
+        from wallet.recovery_phrase import account_from_phrase
 
-        Account.enable_unaudited_hdwallet_features()
-        try:
-            acct = Account.from_mnemonic(" ".join(mnemonic.split()), passphrase=passphrase,
-                                         account_path=DEFAULT_HD_PATH.format(index=index))
-        except Exception:
-            raise KeystoreError("that is not a valid BIP-39 mnemonic (check the words and their order)") from None
+        if not password:  # before the slow derivation: nothing is written either way
+            raise KeystoreError("an empty password is not allowed")
+        acct = account_from_phrase(mnemonic, path=DEFAULT_HD_PATH.format(index=index), passphrase=passphrase)
         return self._store(acct, password)
 
     def import_keystore(self, source: Path, password: str, *, new_password: str | None = None) -> str:

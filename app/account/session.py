@@ -23,6 +23,7 @@ from app.account.history import (
     CSV_COLUMNS, HistoryFilter, HistoryRow, export_csv, filter_rows, rows_to_csv, to_rows,
 )
 from app.account.mining_account import local_mining_account
+from app.account import mining_key as mk
 from app.account.sent_log import SentLog
 from app.account.service import WalletService
 from app.amounts import FieldError, check_address, check_amount, format_amount
@@ -264,6 +265,11 @@ class WalletSession:
         mining = self._mining_addresses.get(me)
         if mining:
             labels[mining] = "Your mining account"
+        try:
+            for r in mk.mining_keys(svc).records():
+                labels[r.address] = "Your mining key" if r.state == "active" else f"Your {r.state} mining key"
+        except WalletError:
+            pass  # a corrupt records file is reported where the mining key is shown
         rows = to_rows(events, me, labels)
         eth = [HistoryRow(e.block, e.timestamp, e.tx_hash, "transfer", "EthSent", "out", e.to_addr,
                           labels.get(e.to_addr, e.to_addr), e.value_wei, None, asset="ETH")
@@ -332,6 +338,44 @@ class WalletSession:
             return svc.keystore.unlock(svc.address, password)
         except WrongPassword:
             raise FieldError("password", "Wrong password.") from None
+
+    # --- the market signer and the mining key ---------------------------------------------
+
+    def market_signer(self) -> mk.MarketSigner:
+        """Who signs the miner's market actions now (app.account.mining_key); never asks for a
+        password: NoMarketSigner says why none can and what to do."""
+        return mk.market_signer(self.service, ask=False, derive_on_local=True)
+
+    def mining_key_status(self) -> mk.MiningKeyStatus:
+        return mk.mining_key_status(self.service)
+
+    def mining_key_change(self, action: Literal["create", "rotate", "revoke"], password: str | None = None,
+                          *, storage: str | None = None) -> mk.KeyChange:
+        """Create, rotate or revoke the mining key. These move ETH and stake with the main wallet:
+        locked, `password` opens it for this action only (FieldError("password") if wrong).
+        storage: where a new key is kept (default: Settings → Mining key)."""
+        storage = storage or self.ctx.settings.mining_key.storage
+        svc = self.service
+        was_unlocked = svc.is_unlocked()
+        if not was_unlocked:
+            if not password:
+                raise Locked("the wallet is locked: enter its password")
+            try:
+                svc.keystore.unlock(svc.address, password)
+            except WrongPassword:
+                raise FieldError("password", "Wrong password.") from None
+        saved = svc.passwords
+        svc.passwords = [lambda _a: password] if password else []
+        try:
+            if action == "create":
+                return mk.create_mining_key(svc, storage=storage)
+            if action == "rotate":
+                return mk.rotate_mining_key(svc, storage=storage)
+            return mk.revoke_mining_key(svc)
+        finally:
+            svc.passwords = saved
+            if not was_unlocked:
+                svc.lock()  # the password opened it for this action only
 
     # --- sending ------------------------------------------------------------------------
 

@@ -57,9 +57,9 @@ def alerts_for(s: RigSnapshot) -> list[Alert]:
     """The alert conditions that hold on rig snapshot `s`."""
     out = []
     code = s.readiness.code
-    if code == "rpc":
+    if code == "offline":
         out.append(Alert("rig_offline", s.rig, s.rig, s.readiness.reason or "the chain is unreachable"))
-    elif code == "wallet_locked":
+    elif code == "no-signer":  # the wallet is locked and no mining key signs
         out.append(Alert("wallet_locked", s.rig, s.rig, s.readiness.reason or "the wallet is locked"))
     for d in s.devices:
         if d.state in ("held", "lost"):

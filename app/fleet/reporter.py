@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from app.fleet.alerts import Alerter, alerts_for
 from app.fleet.exporter import MetricsServer
-from app.fleet.snapshot import ErrorTally, Readiness, RigSnapshot, miner_readiness, rig_snapshot
+from app.fleet.snapshot import ErrorTally, Readiness, RigSnapshot, rig_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +20,11 @@ __all__ = ["RigReporter"]
 
 
 class RigReporter:
-    """`ctx`: the AppContext (Settings.fleet); `readiness(miner)`: can the rig claim (default:
-    app.fleet.snapshot.miner_readiness, the adapter for issue 20's check)."""
+    """`ctx`: the AppContext (Settings.fleet); `readiness(miner)`: can the rig claim now
+    (app.readiness.Readiness, from the rule app.rig applies)."""
 
     def __init__(self, ctx: Any, *, rig: str | None = None,
-                 readiness: Callable[[Any], Readiness] = miner_readiness, alerter: Alerter | None = None):
+                 readiness: Callable[[Any], Readiness], alerter: Alerter | None = None):
         self.ctx = ctx
         self.rig = rig
         self._readiness = readiness

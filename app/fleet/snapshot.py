@@ -15,21 +15,12 @@ from typing import Any
 
 from app import __version__
 from app.devices import state_word
+from app.readiness import Readiness
 
-__all__ = ["DeviceSnapshot", "RigSnapshot", "Readiness", "rig_snapshot", "states_snapshot", "miner_readiness", "ErrorTally", "rig_name",
+__all__ = ["DeviceSnapshot", "RigSnapshot", "Readiness", "rig_snapshot", "states_snapshot", "ErrorTally", "rig_name",
            "NTK_WEI"]
 
 NTK_WEI = 10**18
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """Whether the rig can claim jobs now, and if not the one reason (and what fixes it).
-    `code`: ok, rpc (the chain is unreachable), wallet_locked, no_device, not_ready."""
-
-    ready: bool
-    reason: str | None = None
-    code: str = "ok"
 
 
 @dataclass(frozen=True)
@@ -129,16 +120,3 @@ def states_snapshot(states: Any, readiness: Readiness, *, watchdog: Any = None, 
                        readiness=readiness, devices=tuple(devices), jobs_by_state=dict(jobs_by_state or {}),
                        earned_today_wei=sum(d.earned_today_wei for d in devices), earned_total_wei=earned_total_wei)
 
-
-def miner_readiness(miner: Any, *, wallet_locked: bool = False) -> Readiness:
-    """Can the rig claim now, and why not: the adapter until the readiness check of issue 20
-    (app/, "can this rig claim and why not") lands; swap its body for that check then."""
-    if wallet_locked:
-        return Readiness(False, "the wallet is locked: the miner cannot sign claims", "wallet_locked")
-    waiting = miner.status_text()
-    if waiting:
-        return Readiness(False, waiting, "rpc")
-    if not any(miner.fleet.may_claim(s) for s in miner.fleet.states):
-        return Readiness(False, "no device may take jobs now (idle, paused, held or outside its mining hours)",
-                         "no_device")
-    return Readiness(True)

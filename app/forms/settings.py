@@ -32,6 +32,25 @@ class FieldSpec:
     maximum: float | None = None
     warning: str = ""
     """A risk the form shows in plain sight beside the field, not only as its tooltip."""
+    suffix: str = ""
+    """The unit shown after the number (" %", " min", " W")."""
+    scale: float = 1.0
+    """Shown value = stored value x scale (a fraction shown as percent: 100)."""
+    decimals: int | None = None
+    """Digits after the point the editor shows (None: the editor's choice)."""
+
+
+DISPLAY: dict[str, tuple[str, float, int]] = {
+    "pool_fee": (" %", 100.0, 1),
+    "away_minutes": (" min", 1.0, 0),
+    "telemetry_interval_s": (" s", 1.0, 1),
+    "cpu_power_w": (" W", 1.0, 0),
+    "max_temp_c": (" °C", 1.0, 0),
+    "electricity_usd_per_kwh": (" USD/kWh", 1.0, 3),
+    "ntk_usd": (" USD", 1.0, 4),
+    "max_output_mb": (" MB", 1.0, 0),
+}
+"""How a number reads in an editor: unit, scale and decimals (the stored value keeps its unit)."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +65,12 @@ def _field_spec(name: str, field) -> FieldSpec | None:
     ann, optional = unwrap_optional(field.annotation)
     lo, hi = bounds(field.metadata)
     extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    # a risk shown in plain sight beside the field: its own text, or the description itself ("note")
+    warning = str(extra.get("warning", "")) or (field.description or "" if extra.get("note") else "")
     common = dict(name=name, title=field.title or name, description=field.description or "", optional=optional,
-                  warning=str(extra.get("warning", "")))
+                  warning=warning)
+    if name in DISPLAY:
+        common.update(zip(("suffix", "scale", "decimals"), DISPLAY[name]))
     if typing.get_origin(ann) is Literal:
         return FieldSpec(kind="choice", choices=tuple(str(a) for a in typing.get_args(ann)), **common)
     if ann is bool:

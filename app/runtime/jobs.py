@@ -129,16 +129,19 @@ class JobsService:
 
     def jobs(self, limit: int = 500) -> list[dict]:
         """Newest first: id, kind, state, attempts, reason, device_id (and `device`, its label),
-        created_at, updated_at...,
+        created_at, updated_at..., run_s (seconds its attempts ran, None before the first),
         and for the market jobs of the session's miner: market_job, buyer, reward_wei, progress
-        (0..1 or None). Jobs from elsewhere (`kminer job run`) have those as None."""
+        (0..1 or None), payment ("paid", "awaiting payment", "rejected", "not paid" or None) and paid_at. Jobs from elsewhere (`kminer job run`) have those as None."""
         rows = [j.as_dict() for j in self._queue.list(limit=limit)]
         rows.sort(key=lambda r: r["updated_at"], reverse=True)
         miner = getattr(self.market, "miner", None)
+        ran = self._queue.run_seconds()
         for r in rows:
             r["reason"], r["kind"] = stranger_text(r["reason"]), stranger_text(r["kind"])
             r["device"] = self.device_label(r["device_id"])
-            r.update(market_job=None, buyer=None, reward_wei=None, progress=1.0 if r["state"] == "succeeded" else None)
+            r["run_s"] = ran.get(r["id"])
+            r.update(market_job=None, buyer=None, reward_wei=None, progress=1.0 if r["state"] == "succeeded" else None,
+                     payment=None, paid_at=None)
             if miner is None:
                 continue
             try:
@@ -148,7 +151,9 @@ class JobsService:
                 miner = None
                 continue
             if m is not None:
-                r.update(market_job=job_id, buyer=m.buyer, reward_wei=m.reward_wei)
+                r.update(market_job=job_id, buyer=m.buyer, reward_wei=m.reward_wei, paid_at=m.paid_at,
+                         payment={"paid": "paid", "rejected": "rejected", "failed": "not paid"}.get(
+                             m.state, "awaiting payment" if m.state in ("uploaded", "submitted") else None))
                 if r["state"] in ("running", "paused"):
                     r["progress"] = miner.last_progress.get(job_id)
         return rows

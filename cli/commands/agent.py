@@ -4,6 +4,11 @@ collects the payments (see app.miner.service). Prints one status line per device
 (job, progress, temperature, earnings today) and, while the chain or the artifact store is
 away, "waiting for RPC (retry in N s)".
 
+It signs with the rig's mining key when there is one (`kminer wallet mining-key create`), so it
+starts after a reboot without the wallet password; else with the wallet (password asked). It
+says whether the rig can claim ("ready for jobs", or the one reason and its fix: app.readiness)
+at start and whenever that changes, and claims only while ready.
+
 Ctrl-C once: claim nothing more; a running job expected to end within --grace seconds
 finishes (and is submitted), the others stop now and are requeued (the next start runs them);
 the agent says which. Ctrl-C twice (or SIGTERM): stop every job at once (requeued) and exit.
@@ -89,14 +94,25 @@ def cmd_agent(args: argparse.Namespace) -> int:
     old = {s: signal.signal(s, intr) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with open_wallet(args) as wallet:
-            me = user_errors(wallet.signer)
+            signer = _signer(wallet)
             market = _wait_for_chain(wallet, intr)
             if market is not None:
-                _serve(args, wallet.ctx, market, me, intr)
+                _serve(args, wallet.ctx, market, signer, intr, wallet)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
     return 0
+
+
+def _signer(wallet):
+    """The market signer (app.account.market_signer): the mining key, else the wallet (asked)."""
+    from app.account import NoMarketSigner, market_signer
+
+    try:
+        signer = market_signer(wallet, ask=True)
+    except NoMarketSigner as e:
+        raise UserError(f"{e.reason}: {e.fix} (kminer wallet mining-key create)") from None
+    return signer
 
 
 def _wait_for_chain(wallet, intr: _Interrupts):
@@ -121,25 +137,30 @@ def _wait_for_chain(wallet, intr: _Interrupts):
     return None
 
 
-def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None:
+def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wallet) -> None:
     from app.devices import DeviceService, HookRunner
     from app.earnings import EarningsService
     from app.fleet import RigReporter
     from app.earnings import Ledger
+    from app.floors import fill_default_floors
     from app.home_lock import HomeBusy
     from app.miner import MinerService
 
+    _say(f"signing with the {signer.source.replace('-', ' ')} {signer.address}, paid to {signer.payout}")
     devices = DeviceService(ctx)
+    for key, fd in fill_default_floors(ctx, list(devices.devices)).items():
+        _say(f"price floor of {key} set to its default {fd.basis}")
     ledger = Ledger(ctx.paths.ledger_db)
     earnings = EarningsService(ctx, ledger=ledger)
+    readiness = _Readiness(ctx, wallet, devices, signer, args.sandbox)
     try:
-        svc = MinerService(ctx, market, me, devices, ledger, sandbox=args.sandbox, earnings=earnings)
+        svc = MinerService(ctx, market, signer.account, devices, ledger, sandbox=args.sandbox, earnings=earnings)
     except HomeBusy as e:
         earnings.close()
         ledger.close()
         devices.close()
         raise UserError(str(e)) from None
-    reporter = RigReporter(ctx)
+    reporter = RigReporter(ctx, readiness=lambda _miner: readiness.state())
     hook = HookRunner(lambda: ctx.settings.watchdog, ctx.paths.data_dir)
     devices.watchdog.subscribe(hook)
     devices.watchdog.subscribe(lambda ev: _say(f"watchdog: {ev.line()}"))
@@ -170,7 +191,7 @@ def _serve(args: argparse.Namespace, ctx, market, me, intr: _Interrupts) -> None
             if ctx.reload_settings_if_changed():  # `kminer settings set ...` from another terminal
                 svc.job_settings_changed()
                 _say(f"settings changed: using the new ones; {svc.sandbox_line()}")
-            svc.step(claim=not draining, start=not draining)
+            svc.step(claim=not draining and readiness.check(), start=not draining)
             _report(reporter, svc)
             if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
                 while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):
@@ -206,6 +227,29 @@ def _report(reporter, svc):
     except Exception:
         logging.getLogger(__name__).exception("metrics/alerts after the pass failed")
         return reporter.last
+
+
+class _Readiness:
+    """Whether the rig can claim (app.rig), said at start and whenever it changes."""
+
+    def __init__(self, ctx, wallet, devices, signer, sandbox):
+        self.ctx, self.wallet, self.devices, self.signer, self.sandbox = ctx, wallet, devices, signer, sandbox
+        self.last = None
+
+    def check(self) -> bool:
+        from app.rig import check_rig
+
+        r = check_rig(self.ctx, self.wallet, self.devices.states(), signer=self.signer, sandbox=self.sandbox)
+        if r != self.last:
+            _say(r.reason.lower() if r.ready else f"{r.reason}. Fix: {r.fix}" + (f" ({r.command})" if r.command else ""))
+            self.last = r
+        return r.ready
+
+    def state(self):
+        """The readiness of the last pass (checked now if none was)."""
+        if self.last is None:
+            self.check()
+        return self.last
 
 
 def _names(svc, queue_ids: list[str]) -> str:

@@ -36,7 +36,8 @@ def register(sub: Any) -> None:
 def _line(info: Any, r: dict[str, Any]) -> str:
     parts = [f"{info.id} ({info.name}):"]
     m, g = r.get("matmul", {}), r.get("render", {})
-    parts.append(f"matmul {m['gflops']:.1f} GFLOP/s (fp32, n={m['n']})" if "gflops" in m
+    parts.append(f"matmul {m['gflops']:.1f} GFLOP/s (fp32, n={m['n']}, median of {len(m.get('runs') or [1])})"
+                 if "gflops" in m
                  else f"matmul failed: {m.get('error')}")
     parts.append(f"render {g['fps']:.1f} labelled frames/s ({g['width']}x{g['height']}, {g['renderer']})" if "fps" in g
                  else f"render failed: {g.get('error')}")
@@ -44,7 +45,7 @@ def _line(info: Any, r: dict[str, Any]) -> str:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from gpu.bench import BenchError, BenchStore, run_benchmark
+    from gpu.bench import BenchError, BenchStore, run_benchmark, spread_warnings
 
     if args.child:
         from gpu import bench_child
@@ -77,6 +78,8 @@ def bench(args: argparse.Namespace) -> int:
         results.append(r)
         if not args.json:
             print(_line(info, r))
+        for w in spread_warnings(r):
+            print(f"kminer: warning: {info.id}: {w}", file=sys.stderr)
     if args.json:
         print(json.dumps(results, indent=2))
     elif results:

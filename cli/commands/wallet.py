@@ -1,10 +1,14 @@
 """`kminer wallet`: keys, balances, sending, history.
 
-    kminer wallet create|import|address|balance|send|history|export|faucet [--network NAME] [--json]
+    kminer wallet create|restore|import|address|balance|send|history|export|faucet [--network NAME] [--json]
+    kminer wallet mining-key create|show|rotate|revoke   (the signing key of an unattended rig)
 
 Passwords come from --password-file, then $KMINER_PASSWORD, then the OS keyring (only if
 "remember password" is on), then an interactive prompt. Secrets are read from files or the
 prompt, never from the command line (other users could see them in `ps`).
+
+`create` shows the new wallet's recovery phrase (BIP-39) once and, on a terminal, asks three of
+its words back; `restore` makes the wallet again from the phrase.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from app.amounts import eth_text, ntk_text
 from app.errors import UserError
+from cli.commands.wallet_mining_key import register as register_mining_key
 from cli.shared import add_wallet_options, emit, new_password, open_wallet, user_errors
 
 # The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
@@ -29,6 +34,11 @@ def register(sub: Any) -> None:
     c = wsub.add_parser("create", help="create a new account (encrypted with a password)")
     add_wallet_options(c, account=False)
     c.set_defaults(handler=cmd_create)
+
+    r = wsub.add_parser("restore", help="restore a wallet from its recovery phrase (BIP-39 words)")
+    add_wallet_options(r, account=False)
+    r.add_argument("--phrase-file", metavar="FILE", type=Path, help="file holding the words (default: asked on the terminal)")
+    r.set_defaults(handler=cmd_restore)
 
     i = wsub.add_parser("import", help="import a private key, a keystore V3 file or a BIP-39 mnemonic")
     add_wallet_options(i, account=False)
@@ -67,6 +77,8 @@ def register(sub: Any) -> None:
     e.add_argument("dest", type=Path, metavar="FILE")
     e.set_defaults(handler=cmd_export)
 
+    register_mining_key(wsub)
+
     f = wsub.add_parser("faucet", help="test networks: mint NTK (and send ETH for gas) to an address; deployer only")
     add_wallet_options(f)
     f.add_argument("--to", required=True, metavar="ADDRESS")
@@ -98,11 +110,61 @@ def _adopt(svc, address: str) -> None:
 def cmd_create(args: argparse.Namespace) -> int:
     password = new_password(args)
     with open_wallet(args) as svc:
-        address = user_errors(lambda: svc.keystore.create(password))
+        address, phrase = user_errors(lambda: svc.keystore.create_with_phrase(password))
+        svc.passwords.insert(0, lambda a: password)
+        _remember(svc.ctx, address, password)
+        if not args.json:
+            _show_phrase(phrase)
+        _adopt(svc, address)
+        emit(args, {"address": address, "keystore": str(svc.keystore.path_for(address)), "recovery_phrase": phrase},
+             address)
+    return 0
+
+
+def _show_phrase(phrase: str) -> None:
+    """The recovery phrase, once, on stderr; on a terminal three of its words are asked back."""
+    from wallet.recovery_phrase import quiz_positions, wrong_positions
+
+    words = phrase.split()
+    print("Your recovery phrase (write it down, in order, and keep it offline; anyone with it owns the wallet):",
+          file=sys.stderr)
+    for row in range(0, len(words), 4):
+        print("   " + "  ".join(f"{i + 1:>2}. {w:<10}" for i, w in enumerate(words[row:row + 4], start=row)),
+              file=sys.stderr)
+    if not sys.stdin.isatty():
+        return
+    import getpass
+
+    for _attempt in range(3):
+        answers = {p: getpass.getpass(f"Word {p} of your phrase: ") for p in quiz_positions(len(words))}
+        wrong = wrong_positions(phrase, answers)
+        if not wrong:
+            print("Checked: you have the phrase.", file=sys.stderr)
+            return
+        print(f"Word {', '.join(map(str, wrong))} did not match; look at the phrase again.", file=sys.stderr)
+    print("note: the words were not checked; the wallet is made: keep the phrase safe", file=sys.stderr)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """A wallet from its recovery phrase: bad words are one line and nothing is written."""
+    from wallet.recovery_phrase import check_phrase
+
+    if args.phrase_file:
+        text = _read_secret(args.phrase_file)
+    elif sys.stdin.isatty():
+        import getpass
+
+        text = getpass.getpass("Recovery phrase (the words, separated by spaces; not shown): ")
+    else:
+        raise UserError("no recovery phrase: use --phrase-file FILE (no terminal to ask on)")
+    phrase = user_errors(lambda: check_phrase(text))  # before the password: a typo costs nothing
+    password = new_password(args)
+    with open_wallet(args) as svc:
+        address = user_errors(lambda: svc.keystore.import_mnemonic(phrase, password))
         svc.passwords.insert(0, lambda a: password)
         _remember(svc.ctx, address, password)
         _adopt(svc, address)
-        emit(args, {"address": address, "keystore": str(svc.keystore.path_for(address))}, address)
+        emit(args, {"address": address, "keystore": str(svc.keystore.path_for(address))}, f"restored {address}")
     return 0
 
 

@@ -74,3 +74,21 @@ def test_agent_earns_a_render_job_posted_from_the_cli(tmp_path):
     assert ntk(miner) - before == 5 * NTK
     job = json.loads(kminer(home, "market", "show", str(job_id), "--json", *auth).stdout)
     assert job["status"] == "released"
+
+
+def test_agent_after_a_reboot_without_password_or_mining_key_says_how_to_fix_it(tmp_path):
+    """No password anywhere and no mining key: one line naming the fix, exit 1; with the
+    mining key it starts, signing with it, and says whether the rig is ready."""
+    home = tmp_path / "home"
+    home.mkdir()
+    pw = home / "pw.txt"
+    pw.write_text("agent-test-password\n")
+    kminer(home, "wallet", "create", "--password-file", str(pw))
+    r = kminer(home, "agent", "--once", ok=False)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert "mining key" in r.stderr and "kminer wallet mining-key create" in r.stderr
+    kminer(home, "wallet", "mining-key", "create", "--storage", "file", "--password-file", str(pw))
+    out = kminer(home, "agent", "--once").stdout
+    assert "agent: signing with the mining key" in out
+    assert "agent: Not mining: no device is set to mine. Fix: Set a device to Mining" in out
+    assert "(kminer devices set-mode ID mining)" in out

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from app.devices import DeviceService
-from app.fleet import RigReporter, parse_metrics
+from app.fleet import Readiness, RigReporter, parse_metrics
 from tests.agent.conftest import render_spec_bytes, step_until
 from tests.agent.test_agent_process import rig  # noqa: F401 (the fixture)
 from tests.agent.test_agent_cli import kminer
@@ -32,6 +32,9 @@ def scrape(url: str) -> dict:
     return {(s.name, s.labels.get("device"), s.labels.get("state")): s.value for s in samples}
 
 
+READY = Readiness(True, "ready", "Ready for jobs")
+
+
 def test_miner_metrics_and_alerts_over_http(world, webhook):  # noqa: F811
     world.devices.close()
     nv = make_standin()
@@ -45,7 +48,7 @@ def test_miner_metrics_and_alerts_over_http(world, webhook):  # noqa: F811
     spec["resources"]["device"] = "gpu"
     job_id = world.post(json.dumps(spec, sort_keys=True).encode(), reward_ntk=2)
     svc = world.service()
-    rep = RigReporter(world.ctx, rig="rig-07")
+    rep = RigReporter(world.ctx, rig="rig-07", readiness=lambda _m: READY)  # the rule itself: tests/app/test_readiness.py
     try:
         url = rep.start()
         assert url == f"http://127.0.0.1:{f.metrics_port}/metrics"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from app.context import AppContext
-from app.market_session import BuyerFacade, MarketNotReady, MarketSession, local_mining_account
+from app.market_session import BuyerFacade, MarketNotReady, MarketSession
 from app.devices import DeviceService
-from app.account import WalletSession
+from app.account import WalletSession, create_mining_key, local_mining_account
 from app.account import WalletService
 from wallet.keystore import Keystore
 
@@ -36,6 +36,7 @@ def test_locked_wallet_keeps_the_market_closed_with_a_reason(parts):
     ctx, wallet, devices, market = parts
     rep = market.step()
     assert not rep.ready and "locked" in rep.message
+    assert rep.readiness.code == "no-signer" and "mining key" in rep.readiness.fix
     facade = BuyerFacade(market)
     assert facade.orders() == [] and facade.account is None
     with pytest.raises(MarketNotReady, match="locked"):
@@ -84,3 +85,22 @@ def test_a_home_mined_by_another_process_keeps_the_market_closed_with_its_reason
     finally:
         h.stop()
     assert market.step().ready  # the next pass opens it
+
+
+def test_a_mining_key_mines_while_the_wallet_is_locked_and_the_unlock_opens_only_the_buyer(parts):
+    ctx, wallet, devices, market = parts
+    with WalletService(ctx, keystore=wallet.keystore, passwords=[lambda a: PW]) as svc:
+        key = create_mining_key(svc, storage="file").key
+    devices.set_mode("cpu", "mining")
+    assert ctx.settings.device("cpu").price_floor_ntk_per_hour == 0.0
+    rep = market.step()  # after a reboot: the main wallet is locked
+    assert market.miner is not None and market.buyer is None and not rep.ready
+    assert (market.market_signer.source, market.miner_address(), market.market_signer.payout) == \
+        ("mining-key", key.address, ctx.settings.wallet.account)
+    assert ctx.settings.device("cpu").price_floor_ntk_per_hour > 0  # the default floor, filled in
+    assert rep.readiness.code in ("ready", "sandbox"), rep.readiness
+    miner = market.miner
+    wallet.unlock(PW)
+    assert market.step().ready and market.miner is miner and market.buyer is not None
+    wallet.lock()
+    assert not market.step().ready and market.miner is miner and market.buyer is None

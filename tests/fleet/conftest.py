@@ -62,7 +62,7 @@ class StandinRig:
         self.devices.set_all_modes("mining")
         self.name = name
 
-    def snapshot(self, readiness: Readiness = Readiness(True), **kw):
+    def snapshot(self, readiness: Readiness = Readiness(True, "ready", "Ready for jobs"), **kw):
         return states_snapshot(self.devices.poll(), readiness, watchdog=self.devices.watchdog, rig=self.name, **kw)
 
     def close(self):

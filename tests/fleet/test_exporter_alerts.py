@@ -44,14 +44,14 @@ def test_metrics_served_on_localhost_and_updated(standin_rig8):
 def test_metrics_are_off_by_default_and_a_taken_port_is_an_error():
     ctx = AppContext.open()
     assert ctx.settings.fleet.metrics_port == 0 and ctx.settings.fleet.metrics_host == "127.0.0.1"
-    assert RigReporter(ctx).start() is None
+    assert RigReporter(ctx, readiness=lambda _m: None).start() is None
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     ctx.settings.fleet.metrics_port = busy.getsockname()[1]
     try:
         with pytest.raises(OSError):
-            RigReporter(ctx).start()
+            RigReporter(ctx, readiness=lambda _m: None).start()
     finally:
         busy.close()
 
@@ -106,8 +106,8 @@ def test_alert_conditions_from_a_rig_snapshot(standin_rig8):
     rig = standin_rig8
     rig.nv.lose(0)
     rig.nv.set_reading(4, temp_c=95)
-    snap = rig.snapshot(Readiness(False, "the wallet is locked: the miner cannot sign claims", "wallet_locked"))
+    snap = rig.snapshot(Readiness(False, "no-signer", "the wallet is locked: the miner cannot sign claims"))
     got = {(a.kind, a.subject) for a in alerts_for(snap)}
     assert got == {("wallet_locked", "rig-01"), ("device_hung", "cuda:0"), ("overheating", "cuda:4")}
-    snap = rig.snapshot(Readiness(False, "waiting for RPC (retry in 4 s)", "rpc"))
+    snap = rig.snapshot(Readiness(False, "offline", "waiting for RPC (retry in 4 s)"))
     assert ("rig_offline", "rig-01") in {(a.kind, a.subject) for a in alerts_for(snap)}

@@ -21,7 +21,7 @@ def test_every_metric_the_dashboard_uses_is_produced_by_the_exporter(standin_rig
     dash = json.loads(DASHBOARD.read_text())
     standin_rig8.nv.lose(1)
     produced = set()
-    for readiness in (Readiness(True), Readiness(False, "waiting for RPC", "rpc")):
+    for readiness in (Readiness(True, "ready", "Ready for jobs"), Readiness(False, "offline", "waiting for RPC")):
         produced |= {s.name for s in parse_metrics(render_metrics(standin_rig8.snapshot(readiness)))}
     used = {m for e in _exprs(dash) for m in re.findall(r"\bkminer_[a-z_]+\b", e)}
     assert used and used <= produced, used - produced

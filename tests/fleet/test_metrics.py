@@ -44,14 +44,14 @@ def test_an_eight_gpu_rig_in_the_text_format(standin_rig8):
 def test_held_lost_and_not_ready_are_in_the_metrics(standin_rig8):
     standin_rig8.nv.lose(2)
     standin_rig8.devices.set_paused("cuda:5", True)
-    snap = standin_rig8.snapshot(Readiness(False, 'waiting for RPC (retry in 8 s) "node"\ndown', "rpc"))
+    snap = standin_rig8.snapshot(Readiness(False, "offline", 'waiting for RPC (retry in 8 s) "node"\ndown'))
     fam = families(render_metrics(snap))
     on = {s.labels["device"]: s.labels["state"] for s in fam["kminer_device_state"].samples if s.value == 1}
     assert on["cuda:2"] == "lost" and on["cuda:5"] == "paused" and on["cuda:0"] == "mining"
     faults = {s.labels["device"]: s.value for s in fam["kminer_device_watchdog_faults"].samples}
     assert faults["cuda:2"] == 1 and faults["cuda:0"] == 0
     (why,) = fam["kminer_rig_not_ready_info"].samples
-    assert why.labels == {"code": "rpc", "reason": 'waiting for RPC (retry in 8 s) "node"\ndown'}  # escaped, round trip
+    assert why.labels == {"code": "offline", "reason": 'waiting for RPC (retry in 8 s) "node"\ndown'}  # escaped, round trip
     assert fam["kminer_rig_ready"].samples[0].value == 0
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu.bench import BenchError, BenchStore, run_benchmark
+from gpu.bench import BenchError, BenchStore, run_benchmark, spread_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
 KMINER = str(Path(sys.executable).with_name("kminer"))
@@ -33,6 +33,9 @@ def test_quick_cpu_benchmark_runs_in_a_child_and_never_loads_torch_here():
     assert r["device"] == "cpu" and r["quick"] is True
     assert datetime.fromisoformat(r["timestamp"]).tzinfo is not None
     assert r["matmul"]["gflops"] > 0.5 and r["matmul"]["iterations"] >= 1, r["matmul"]
+    for part, key in (("matmul", "gflops"), ("render", "fps")):  # the figure is the median of its runs
+        runs = r[part]["runs"]
+        assert len(runs) == 3 and r[part][key] == sorted(runs)[1], r[part]
     assert r["render"].get("fps", 0) > 0.5, r["render"]  # EGL (Mesa) is installed by debian-deps.sh
     assert (r["render"]["width"], r["render"]["height"]) == (640, 480)
 
@@ -74,3 +77,12 @@ def test_child_refuses_an_unknown_device():
     out = subprocess.run([sys.executable, "-m", "gpu.bench_child", "--device", "tpu:0"], capture_output=True,
                          text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 2 and "unknown device" in out.stderr
+
+
+def test_runs_that_disagree_by_more_than_a_fifth_get_a_warning():
+    calm = {"matmul": {"gflops": 60.0, "runs": [58.0, 60.0, 63.0]}, "render": {"fps": 10.0, "runs": [10.0, 10.5, 9.8]}}
+    assert spread_warnings(calm) == []
+    busy = {"matmul": {"gflops": 60.0, "runs": [44.0, 60.0, 61.0]}, "render": {"error": "no EGL"}}
+    (w,) = spread_warnings(busy)
+    assert w.startswith("matmul runs disagree by 28% (44, 60, 61 GFLOP/s)")
+    assert spread_warnings({"matmul": {"gflops": 3.0}}) == []  # an older result without runs

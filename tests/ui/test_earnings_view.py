@@ -83,6 +83,10 @@ def test_charts_stats_and_ratio_from_real_payments(qtbot, make_view, earnings, d
     qtbot.waitUntil(lambda: today == [3 * NTK + 1], timeout=5000)
     assert v.stats["today"][1].text() == "3 NTK" and v.stats["period"][1].text() == "8 NTK"
     assert v.stats["all"][1].text() == "48.5 NTK" and v.stats["all"][2].text() == "≈ $97.00"
+    # net of electricity beside gross (no energy recorded here: net = gross)
+    assert v.net["today"].text() == "$6.000" and v.net["period"].text() == "$16.00" and v.net["all"].text() == "–"
+    assert "Pool fee (1 %)" in v.compare_details.text()
+    assert not v.network_button.isVisibleTo(v)  # no network figures source set: no button that cannot act
     assert not v.empty.isVisibleTo(v) and v.daily_chart.isVisibleTo(v)
     sets = bar_sets(v)
     assert set(sets) == {"NVIDIA GeForce RTX 3070", "NVIDIA GeForce RTX 3090"} and len(sets["NVIDIA GeForce RTX 3070"]) == 7

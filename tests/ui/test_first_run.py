@@ -1,6 +1,8 @@
-"""The first-run wizard with the real services: create (field errors, backup, local chain
-deployed and funded, RPC down at the field, device modes, a real benchmark run then one
-cancelled) and import (private key and keystore file, wrong password at the field)."""
+"""The first-run wizard with the real services: create (field errors, the recovery phrase shown
+once and three words asked back, backup, local chain deployed and funded, RPC down at the
+field, device modes, a real benchmark run then one cancelled, price floors and the mining
+key), restore from a phrase (bad words at the field, nothing written) and import (private key
+and keystore file, wrong password at the field)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ import pytest
 from app.context import AppContext
 from app.first_run import FirstRun, needs_first_run
 from app.account import WalletSession
+from tests.ui.layout_checks import clipped_labels
 from tests.wallet.conftest import free_port
 from ui.background import Background
 from ui.first_run import (
-    ADDRESS, BENCH, CREATE, DEVICES, IMPORT, NETWORK, FirstRunWizard,
+    ADDRESS, BENCH, CREATE, DEVICES, FLOORS, IMPORT, NETWORK, PHRASE, QUIZ, RESTORE, FirstRunWizard,
 )
 from wallet.deploy import FAUCET_NTK_WEI
 from wallet.keystore import Keystore, KeyringPasswords
@@ -66,7 +69,24 @@ def test_create_path_to_a_funded_local_wallet(qtbot, make_wizard, ctx, devices, 
     assert needs_first_run(ctx, w.flow.keystore)  # nothing written
     page.again.setText(PW)
     page.remember.setChecked(True)
+    go_next(qtbot, w, PHRASE)
+    words = [lab.text().split("<b>")[1].split("</b>")[0] for lab in w.phrase_page.words]
+    assert words == w.flow.phrase and len(words) == 12
+    assert clipped_labels(w) == []  # every word reads whole
+    assert not w.phrase_page.isComplete()  # not before "I wrote them down"
+    w.phrase_page.confirm.setChecked(True)
+    assert w.button(FirstRunWizard.WizardButton.NextButton).isEnabled()
+    go_next(qtbot, w, QUIZ)
+    quiz = w.quiz_page
+    first, *rest = w.flow.quiz_positions
+    for pos, e in quiz.edits.items():
+        e.setText(words[pos - 1])
+    quiz.edits[first].setText("wrong")
+    w.next()
+    assert w.currentId() == QUIZ and quiz.fields_[f"quiz:{first}"].text().startswith(f"That is not word {first}")
+    quiz.edits[first].setText(" " + words[first - 1].upper())
     go_next(qtbot, w, ADDRESS)
+    assert w.flow.phrase == []  # checked: forgotten
     address = w.flow.address
     assert ctx.settings.wallet.remember_password and KeyringPasswords().get(address) == PW
     assert w.address_page.address.text() == address and not w.address_page.qr.pixmap().isNull()
@@ -103,8 +123,19 @@ def test_create_path_to_a_funded_local_wallet(qtbot, make_wizard, ctx, devices, 
     bench.start()  # again, to the end: a real benchmark child on the CPU
     qtbot.waitUntil(lambda: bench.status.text().startswith("Done"), timeout=90000)
     assert "GFLOP/s" in bench.results["cpu"].text() and devices.benchmark("cpu")["matmul"]["gflops"] > 0
-    w.accept()
-    assert w.result() == FirstRunWizard.DialogCode.Accepted and w.flow._password is None
+    go_next(qtbot, w, FLOORS)
+    floors = w.floors_page
+    qtbot.waitUntil(lambda: "cpu" in floors.spins, timeout=10000)
+    assert list(floors.spins) == ["cpu"] and floors.spins["cpu"].value() > 0  # the default, never 0
+    assert "measured" in floors.bases["cpu"].text()
+    assert clipped_labels(w) == [] and w.width() < 900  # the long texts wrap: the wizard keeps its size
+    floors.spins["cpu"].setValue(0.75)
+    assert floors.mining_key.isChecked()
+    w.next()  # Finish: the floor saved and the mining key made, then the wizard closes
+    qtbot.waitUntil(lambda: w.result() == FirstRunWizard.DialogCode.Accepted, timeout=60000)
+    assert w.flow._password is None and ctx.settings.device("cpu").price_floor_ntk_per_hour == 0.75
+    change = floors.key_change
+    assert change.key.payout == address and not change.left
 
     assert not needs_first_run(ctx)
     assert (ctx.settings.wallet.account, ctx.settings.wallet.network) == (address, "local")
@@ -149,3 +180,25 @@ def test_import_private_key_and_keystore_file(qtbot, make_wizard, ctx, tmp_path)
     p2.file_password.setText(PW)
     go_next(qtbot, w2, ADDRESS)
     assert w2.flow.address == KEY_ADDRESS and not needs_first_run(other, w2.flow.keystore)
+
+
+def test_restore_from_a_recovery_phrase(qtbot, make_wizard, ctx):
+    """Bad words: one line at the field and nothing written; the right words: the same address."""
+    phrase = "test test test test test test test test test test test junk"
+    w = make_wizard()
+    w.welcome.restore_radio.setChecked(True)
+    go_next(qtbot, w, RESTORE)
+    page = w.restore_page
+    page.password.setText(PW)
+    page.again.setText(PW)
+    page.phrase.setPlainText(phrase.replace("junk", "junkk"))
+    w.next()
+    qtbot.waitUntil(page.fields_["phrase"].isVisible, timeout=10000)
+    assert page.fields_["phrase"].text() == "Word 12 is not in the BIP-39 English word list: check its spelling."
+    page.phrase.setPlainText(phrase.replace("junk", "test"))
+    w.next()
+    qtbot.waitUntil(lambda: "checksum" in page.fields_["phrase"].text(), timeout=10000)
+    assert needs_first_run(ctx, w.flow.keystore) and w.currentId() == RESTORE
+    page.phrase.setPlainText(phrase.upper())
+    go_next(qtbot, w, ADDRESS)
+    assert w.flow.address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266" and not needs_first_run(ctx, w.flow.keystore)

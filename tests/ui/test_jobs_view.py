@@ -33,8 +33,11 @@ def test_jobs_page_lists_the_queue_shows_reasons_and_cancels(qtbot, make_window,
         row_b = next(i for i in range(2) if view.table.item(i, 0).text() == "job-b")
         assert "timeout after 60 s" in view.table.item(row_b, len(COLUMNS) - 1).text()
         # jobs not from the market: no buyer or reward; a failed one shows no progress
-        assert [view.table.item(row_b, COLUMNS.index(c)).text() for c in ("Buyer", "Reward", "Progress")] == \
-            ["local", "–", "–"]
+        assert [view.table.item(row_b, COLUMNS.index(c)).text() for c in ("Buyer", "Reward", "Paid", "Progress")] == \
+            ["local", "–", "–", "–"]
+        ran = view.table.item(row_b, COLUMNS.index("Ran")).text()  # the attempt's own duration, whole seconds
+        assert ran.endswith(" s") and ran.split()[0].isdigit()
+        assert view.table.item(next(i for i in range(2) if i != row_b), COLUMNS.index("Ran")).text() == "–"
         view.table.selectRow(row_b)
         assert not view.cancel_button.isEnabled()  # a failed job cannot be cancelled
         qtbot.waitUntil(lambda: "Attempt 1: failed on cpu (strict sandbox)" in view.detail.text(), timeout=3000)
@@ -61,3 +64,9 @@ def test_empty_queue_says_what_will_show_here(qtbot, make_window, devices, ctx):
         assert w.jobs_view.empty.isVisible() and not w.jobs_view.table.isVisible()
     finally:
         w.quit()
+
+
+def test_durations_read_in_whole_units():
+    from ui.jobs_view import duration_text
+
+    assert [duration_text(x) for x in (None, 0.4, 42.6, 185, 3725)] == ["–", "0 s", "43 s", "3 min 05 s", "1 h 02 min"]

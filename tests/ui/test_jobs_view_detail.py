@@ -120,6 +120,10 @@ def test_detail_shows_a_real_jobs_failure_log_outputs_and_opens_its_folder(qtbot
     from pathlib import Path
 
     assert (Path(folder) / "answer.txt").read_text() == "42" and (Path(folder) / "images" / "000000.png").is_file()
+    d._open_url = lambda path: False  # a rig with no file manager: the path is shown instead
+    with qtbot.waitSignal(d.folderOpened, timeout=5000):
+        d.open_button.click()
+    assert d.outputs_note.text() == f"No file manager opened it: the outputs are in {folder}"
 
 
 def test_a_job_failing_while_the_page_watches_is_announced_once(qtbot, make_view, runtime):

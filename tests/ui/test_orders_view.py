@@ -109,13 +109,36 @@ def env(qtbot, tmp_path, monkeypatch):
     shutil.rmtree(home, ignore_errors=True)
 
 
+def confirm(qtbot, v: OrdersView, button=None) -> None:
+    """Press the post button, then OK in the cost confirmation."""
+    qtbot.mouseClick(button or v.post_dataset_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: v.confirm_dialog is not None, timeout=5000)
+    qtbot.mouseClick(v.confirm_dialog.ok_button, Qt.MouseButton.LeftButton)
+
+
 def post(v: OrdersView, qtbot, *, count: int, shards: int, budget: str):
     v.count_spin.setValue(count)
     v.shards_spin.setValue(shards)
     v.budget_edit.setText(budget)
     with qtbot.waitSignal(v.posted, timeout=30000) as sig:
-        qtbot.mouseClick(v.post_dataset_button, Qt.MouseButton.LeftButton)
+        confirm(qtbot, v)
     return sig.args[0]
+
+
+def test_posting_asks_to_confirm_the_total_cost_and_cancel_posts_nothing(env, qtbot):
+    v = env.make_view(auto_step=False)
+    v.post_from_spec(small_scene())
+    v.count_spin.setValue(4)
+    v.shards_spin.setValue(2)
+    v.budget_edit.setText("3")
+    qtbot.mouseClick(v.post_dataset_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: v.confirm_dialog is not None, timeout=5000)
+    dlg = v.confirm_dialog
+    assert dlg.total_label.text() == "<b>3 NTK</b>" and dlg.ok_button.text() == "Post for 3 NTK"
+    assert "2 shards × 1.5 NTK, 4 images" in dlg.line_labels[0].text()
+    assert not v.post_dataset_button.isEnabled()
+    dlg.reject()
+    assert v.post_dataset_button.isEnabled() and env.buyer.orders() == []
 
 
 def test_posting_from_the_scene_editor_escrows_the_budget_and_shows_each_shard(env, qtbot):
@@ -165,14 +188,14 @@ def test_bad_input_is_refused_at_the_field_and_nothing_is_posted(env, qtbot):
     assert v.dataset_error.isVisible() and v.dataset_error.text() == "Not a number: 'ten'."
     v.budget_edit.setText(str(10**9))   # more NTK than the wallet holds: the chain refuses, one line
     with qtbot.waitSignal(v.posted, timeout=30000) as sig:
-        qtbot.mouseClick(v.post_dataset_button, Qt.MouseButton.LeftButton)
+        confirm(qtbot, v)
     assert isinstance(sig.args[0], Exception)
     assert v.dataset_error.text() == ("Not posted: not enough NTK: the order escrows 1,000,000,000 NTK, "
                                       "you have 1,000,000 NTK")
     qtbot.keyClicks(v.scene_edit, str(env.tmp / "missing.json"))   # typing a path replaces the editor's spec
     v.budget_edit.setText("1")
     with qtbot.waitSignal(v.posted, timeout=30000):
-        qtbot.mouseClick(v.post_dataset_button, Qt.MouseButton.LeftButton)
+        confirm(qtbot, v)
     assert v.dataset_error.text().startswith("Not posted: scene:")
     assert env.ntk() == before and env.buyer.orders() == []
 
@@ -187,7 +210,7 @@ def test_a_training_order_waits_for_its_data(env, qtbot):
     v.epochs_spin.setValue(2)
     v.train_reward_edit.setText("5")
     with qtbot.waitSignal(v.posted, timeout=30000) as sig:
-        qtbot.mouseClick(v.post_train_button, Qt.MouseButton.LeftButton)
+        confirm(qtbot, v, v.post_train_button)
     train = sig.args[0]
     assert train.kind == "train" and train.state == "waiting" and train.params["train"]["epochs"] == 2
     qtbot.waitUntil(lambda: v.table.rowCount() == 2, timeout=10000)

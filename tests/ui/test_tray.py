@@ -106,6 +106,21 @@ def test_tooltip_shows_devices_today_earnings_and_jobs(qtbot, tray, devices):
     assert tray.state == "mining"
 
 
+def test_tray_says_when_the_rig_cannot_claim_and_turns_orange(qtbot, tray, devices):
+    from app.readiness import RigFacts, rig_readiness
+
+    devices.set_mode("cuda:0", "mining")
+    tray.update_states(devices.poll(), False)
+    locked = rig_readiness(RigFacts(signer_problem="the wallet is locked and there is no mining key",
+                                    signer_fix="create a mining key", mining_devices=("cuda:0",)))
+    tray.set_readiness(locked)
+    assert tray.state == "blocked"
+    assert tray.toolTip().splitlines()[1] == ("Not mining: the wallet is locked and there is no mining key. "
+                                              "Create a mining key.")
+    tray.set_readiness(rig_readiness(RigFacts(signer_problem=None, mining_devices=("cuda:0",))))
+    assert tray.state == "mining" and tray.toolTip().splitlines()[1] == "Ready for jobs: 1 device mining"
+
+
 def test_payment_notices_are_rate_limited_and_coalesced(qtbot, tray):
     shown = []
     tray.noticeShown.connect(shown.append)

@@ -116,7 +116,7 @@ def discard_when_asked(qtbot) -> list[str]:
 def test_new_user_walkthrough(qtbot, capsys):
     from PySide6.QtWidgets import QWizard
 
-    from ui.first_run import ADDRESS, BENCH, CREATE, DEVICES, NETWORK, FirstRunWizard
+    from ui.first_run import ADDRESS, BENCH, CREATE, DEVICES, FLOORS, NETWORK, PHRASE, QUIZ, FirstRunWizard
     from ui.main_window import MainWindow
     from ui.stall import StallProbe
 
@@ -142,7 +142,16 @@ def test_new_user_walkthrough(qtbot, capsys):
         type_text(qtbot, wiz.create_page.password, PW)
         type_text(qtbot, wiz.create_page.again, PW)
         click(qtbot, wiz.button(QWizard.WizardButton.CommitButton))
-        qtbot.waitUntil(lambda: wiz.currentId() == ADDRESS, timeout=30000)
+        qtbot.waitUntil(lambda: wiz.currentId() == PHRASE, timeout=30000)   # the recovery phrase, once
+        wizard_cut += clipped_labels(wiz)
+        words = flow.phrase
+        click(qtbot, wiz.phrase_page.confirm)
+        click(qtbot, wiz.button(QWizard.WizardButton.NextButton))
+        qtbot.waitUntil(lambda: wiz.currentId() == QUIZ, timeout=5000)
+        for pos, edit in wiz.quiz_page.edits.items():   # three of its words, asked back
+            type_text(qtbot, edit, words[pos - 1])
+        click(qtbot, wiz.button(QWizard.WizardButton.NextButton))
+        qtbot.waitUntil(lambda: wiz.currentId() == ADDRESS, timeout=5000)
         wizard_cut += clipped_labels(wiz)
         address = flow.address
         assert wiz.address_page.address.text() == address
@@ -159,8 +168,12 @@ def test_new_user_walkthrough(qtbot, capsys):
         wizard_cut += clipped_labels(wiz)
         assert not wizard_cut, wizard_cut
         assert devices.state("cpu").mode == "mining"
-        click(qtbot, wiz.button(QWizard.WizardButton.FinishButton))   # the benchmark is optional
-        qtbot.waitUntil(lambda: not wiz.isVisible(), timeout=5000)
+        click(qtbot, wiz.button(QWizard.WizardButton.NextButton))   # the benchmark is optional
+        qtbot.waitUntil(lambda: wiz.currentId() == FLOORS and bool(wiz.floors_page.spins), timeout=10000)
+        assert not clipped_labels(wiz) and wiz.floors_page.spins["cpu"].value() > 0   # a default price, never 0
+        click(qtbot, wiz.floors_page.mining_key)   # this user keeps the wallet unlocked: no mining key
+        click(qtbot, wiz.button(QWizard.WizardButton.FinishButton))
+        qtbot.waitUntil(lambda: not wiz.isVisible(), timeout=30000)
         assert wiz.result() == QWizard.DialogCode.Accepted
         password = wiz.handover_password
         assert password == PW and not needs_first_run(ctx)
@@ -224,6 +237,8 @@ def test_new_user_walkthrough(qtbot, capsys):
         t_post = time.monotonic()
         with qtbot.waitSignal(ov.posted, timeout=60000) as posted:
             click(qtbot, ov.post_dataset_button)
+            qtbot.waitUntil(lambda: ov.confirm_dialog is not None, timeout=5000)  # the total, to confirm
+            click(qtbot, ov.confirm_dialog.ok_button)
         order = posted.args[0]
         assert not isinstance(order, BaseException), order
         assert len(order.shards) == 2 and order.reward_each_wei == 3 * NTK // 2

@@ -70,7 +70,7 @@ def test_agent_earns_a_render_job_posted_from_the_cli(tmp_path):
     time.sleep(4)  # the review window: 3 s; no transaction since: the agent mines an empty block to move chain time
     line = kminer(home, "agent", "--once", "--account", miner, *auth).stdout
     assert "today 5 NTK" in line, line   # exact, no float rounding
-    assert line.startswith("agent: Sandbox: strict\n") or line.startswith("agent: Sandbox: basic"), line
+    assert "\nagent: Sandbox: strict\n" in line or "\nagent: Sandbox: basic" in line, line
     assert ntk(miner) - before == 5 * NTK
     job = json.loads(kminer(home, "market", "show", str(job_id), "--json", *auth).stdout)
     assert job["status"] == "released"

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobs.render.spec import SceneError, SceneSpec, parse_render_params, parse_scene
-from jobs.spec import JobSpec, SpecError
+from jobs.spec import MAX_OUTPUT_FILES, JobSpec, SpecError
 
 REF_PIXELS = 640 * 480
 STARTUP_S = 10.0
@@ -251,6 +251,44 @@ def _torch_work(kind: str, params: Mapping[str, Any], images: int | None) -> Wor
 def _first_error(e: ValidationError) -> str:
     err = e.errors()[0]
     return f"params.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+
+
+FIXED_OUTPUT_FILES = 64
+"""Folders, the COCO file, the dataset card, logs: what a render leaves besides its frames."""
+
+
+def files_per_frame(scene: SceneSpec) -> int:
+    """Files a render leaves per frame (jobs/render/dataset.py): its metadata, plus the image,
+    depth, instance and semantic masks the scene asks for."""
+    o = scene.outputs
+    return 1 + int(o.rgb) + int(o.depth) + int(o.instance_mask) + int(o.semantic_mask)
+
+
+def output_files_needed(spec: JobSpec, *, scene: SceneSpec | None = None) -> int | None:
+    """How many files and folders a render job's output holds (None for other engines, or
+    when its size cannot be told yet): the default `resources.max_output_files` is a generic
+    10,000, which a long render (up to 5 files a frame) would hit although it is honest."""
+    if spec.kind != "render":
+        return None
+    try:
+        rp, sc = parse_render_params(dict(spec.params), scene)
+        frames = rp.frames(sc)
+    except (SceneError, ValidationError, EstimateError):
+        return None
+    return files_per_frame(sc) * frames + FIXED_OUTPUT_FILES
+
+
+def with_output_files_for_work(spec: JobSpec, *, scene: SceneSpec | None = None) -> JobSpec:
+    """`spec` with its file-count limit raised to what its work leaves, unless the buyer set
+    the limit himself (then it stands: a too-low limit is his choice, and fails his job)."""
+    res = spec.resources
+    if "max_output_files" in res.model_fields_set:
+        return spec
+    need = output_files_needed(spec, scene=scene)
+    if need is None or need <= res.max_output_files:
+        return spec
+    res = res.model_copy(update={"max_output_files": min(need, MAX_OUTPUT_FILES)})
+    return spec.model_copy(update={"resources": res})
 
 
 def bounded_spec(spec: JobSpec, est: WorkEstimate, rate: DeviceRate) -> JobSpec:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from common.sqlite import open_db
+from jobs.estimate import with_output_files_for_work
 from jobs.spec import JobSpec, parse_spec
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,9 @@ class JobQueue:
     # ---- jobs ------------------------------------------------------------------------
     def add(self, spec: JobSpec, *, spec_dir: Path | None = None) -> JobRecord:
         """Queue a new job; a job id already in the queue is an error unless it ended, in
-        which case it is queued again (a new run of the same spec)."""
+        which case it is queued again (a new run of the same spec). A render whose frames
+        leave more files than the default limit gets room for them (jobs.estimate)."""
+        spec = with_output_files_for_work(spec)
         now = time.time()
         with self._tx() as c:
             row = c.execute("SELECT state FROM jobs WHERE id=?", (spec.id,)).fetchone()

@@ -30,6 +30,9 @@ class SpecError(ValueError):
     """A spec that cannot be used; the message is one line naming the field."""
 
 
+MAX_OUTPUT_FILES = 1_000_000
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -59,7 +62,7 @@ class Resources(_Model):
                             description="Resident memory of the whole job (cgroup limit, or an RSS watchdog).")
     max_disk_mb: int = Field(1024, ge=1, le=1 << 24, title="Max output (MB)",
                              description="Total size of the output folder; the miner's own cap may be lower.")
-    max_output_files: int = Field(10000, ge=1, le=1_000_000, title="Max output files",
+    max_output_files: int = Field(10000, ge=1, le=MAX_OUTPUT_FILES, title="Max output files",
                                   description="Files and folders the job may leave (outputs, scratch and /tmp together); "
                                               "the miner's own cap may be lower.")
     max_silent_s: float | None = Field(None, ge=1, le=7 * 86400, title="Max time without progress (s)",

@@ -138,7 +138,7 @@ class Claims:
     def _queue_job(self, r: MarketJobRow) -> None:
         spec = self.load_spec(r.spec_sha, r.spec_uri)
         inputs = {k: v.model_dump() | {"uri": resolve_uri(v.uri, r.spec_uri)} for k, v in spec.inputs.items()}
-        spec = JobSpec.model_validate(spec.model_dump() | {"id": self.queue_id(r.job_id), "inputs": inputs})
+        spec = JobSpec.model_validate(spec.model_dump(exclude_unset=True) | {"id": self.queue_id(r.job_id), "inputs": inputs})
         spec = self._bounded(spec, r.spec_uri)
         try:
             self.queue.add(spec)

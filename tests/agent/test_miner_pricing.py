@@ -5,6 +5,7 @@ earnings ledger each pass."""
 
 from __future__ import annotations
 
+import json
 import time
 
 from app.earnings import EarningsService
@@ -15,9 +16,12 @@ from wallet.market import JobStatus
 
 
 def test_too_slow_is_not_claimed_and_a_late_job_is_given_up_from_its_progress(world):
-    # 5000 frames: about 9 min at the reference CPU rate, 2 min even on a device of infinite speed
-    # (scene building per object is host work, jobs.estimate.HOST_OBJECT_S); the deadline in 200 s
-    job = world.post(render_spec_bytes(frames=5000), deadline_s=200)
+    # 5000 frames of 640x480: many minutes at the reference CPU rate (and here), 2 min even on a
+    # device of infinite speed (scene building per object is host work, jobs.estimate.HOST_OBJECT_S);
+    # the deadline in 200 s
+    spec = json.loads(render_spec_bytes(frames=5000, width=640, height=480))
+    spec["resources"]["max_wall_s"] = 3600
+    job = world.post(json.dumps(spec, sort_keys=True).encode(), deadline_s=200)
     svc = world.service()
     svc.step()
     d = svc.pricing_decisions()[0]

@@ -103,6 +103,10 @@ def _finish(model_dir: Path, dest: Path, holdout: dict, production: dict, exampl
 
     card = json.loads((model_dir / "model_card.json").read_text())
     card["holdout_metrics"] = holdout
+    key = card.get("metric")
+    card.setdefault("evaluation_sets", []).append(
+        {"name": "held-out render", "images": holdout.get("frames"), "metric": key, "value": holdout.get(key),
+         "what": "renders of the same scene with an unseen seed, other light and camera settings"})
     card["production"] = production
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("model.safetensors", "curves.json", "curves.png"):

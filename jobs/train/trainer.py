@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.fsutil import atomic_write_json
 from jobs.train import TrainError
-from jobs.train.card import CARD_FORMAT, CARD_NAME, WEIGHTS_NAME, plot_curves, software_versions
+from jobs.train.card import CARD_FORMAT, CARD_NAME, WEIGHTS_NAME, plot_curves, software_versions, training_domain
 from jobs.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from jobs.train.data import (CocoSet, augment_classification, augment_detection, batch_indices, build_cls_cache,
                              build_det_cache, epoch_order, load_coco, split_indices, step_generator, steps_per_epoch)
@@ -286,6 +286,7 @@ def train(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path
     metrics = _evaluate(run, model, str(dev), channels_last)
     out_dir.mkdir(parents=True, exist_ok=True)
     wmeta = {"arch": cfg.arch, "classes": run.data.classes, "input_size": list(size)}
+    domain_line, domain_stats = training_domain(run.data.shards)
     data = save_weights(out_dir / WEIGHTS_NAME, model, wmeta, half=cfg.half_weights)
     card = {
         "format": CARD_FORMAT,
@@ -299,6 +300,11 @@ def train(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path
         "metric": "map50" if run.task == "detect" else "accuracy",
         "metrics": metrics,
         "datasets": [{**sh, "path": Path(sh["path"]).name} for sh in run.data.shards],  # no local paths in a card
+        "training_domain": domain_line,
+        "evaluation_sets": [{"name": "validation split", "images": run.n_val_images, "what": f"held-back frames of the training renders ({domain_line})",
+                             "metric": "map50" if run.task == "detect" else "accuracy",
+                             "value": metrics.get("map50" if run.task == "detect" else "accuracy")}],
+        "domain_stats": domain_stats,
         "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "train_images": run.n_train_images,
                   "val_images": run.n_val_images},
         "training": {"epochs": state["epoch"], "planned_epochs": cfg.epochs, "batch": batch, "world_size": world, "lr": cfg.lr, "augment": cfg.augment,

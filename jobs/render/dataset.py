@@ -108,12 +108,15 @@ def _write(out_dir: Path, files: dict[str, bytes]) -> None:
             f.write(data)
 
 
-def software_versions() -> dict[str, str]:
+def software_versions(engine: str = "fast") -> dict[str, str]:
+    """Versions that make the frames what they are (the card's `software`); `bpy` only for the
+    photoreal engine (an optional extra that a bundle may not ship)."""
     import importlib.metadata as md
 
     v = {"python": platform.python_version(), "platform": platform.platform(), "zlib": zlib.ZLIB_RUNTIME_VERSION,
          "png_encoder": PNG_ENCODER}
-    for pkg in ("numpy", "pyrender", "trimesh", "pillow", "pycocotools", "pydantic", "PyOpenGL", "knowledge-miner", "bpy"):
+    pkgs = ("numpy", "pyrender", "trimesh", "pillow", "pycocotools", "pydantic", "PyOpenGL", "knowledge-miner")
+    for pkg in pkgs + (("bpy",) if engine == "photoreal" else ()):
         try:
             v[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -162,7 +165,7 @@ def _card(spec: SceneSpec, spec_hash: str, seed: int, ranges: list[list[int]], m
         "counts": {"images": n, "objects": n_obj, "annotations": n_ann, "objects_below_threshold": n_low, "objects_unlabelled": n_unl},
         "class_histogram": hist, "categories": spec.categories,
         "outputs": {k: getattr(spec.outputs, k) for k in ("rgb", "rgb_format", "depth", "instance_mask", "semantic_mask", "boxes", "min_visible_fraction")},
-        "software": {**software_versions(), **{f"gl_{k}": v for k, v in gl.items()}},
+        "software": {**software_versions(spec.engine), **{f"gl_{k}": v for k, v in gl.items()}},
         "time": {"started_utc": started, "seconds": round(seconds, 3), "frames_per_s": round(n / seconds, 3) if seconds > 0 else None},
     }
 

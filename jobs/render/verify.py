@@ -185,7 +185,7 @@ def verify_dataset(dataset: str | Path, *, scene: str | Path | SceneSpec | None 
         gl = renderer_info(renderer, plat)
     finally:
         renderer.close()
-    here = _stack({**software_versions(), **{f"gl_{k}": v for k, v in gl.items()}}, spec.engine)
+    here = _stack({**software_versions(spec.engine), **{f"gl_{k}": v for k, v in gl.items()}}, spec.engine)
     same_stack = here == _stack(card.get("software", {}), spec.engine)
     mode = "exact" if same_stack else "tolerant"
     for r in per_frame:

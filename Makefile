@@ -26,7 +26,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,photoreal]'  # photoreal: bpy (GPL-3.0, optional for users)
 	$(BIN)/python -m pip install -q --no-deps pyrender==0.1.45  # see pyproject: PyOpenGL 3.1.10, not its 3.1.0 pin
 	@touch $(STAMP)
 

@@ -5,7 +5,10 @@ Prints one JSON object on stdout:
    "load_avg_1m": float (Unix), "matmul": {"gflops": float, "runs": [float, ...], "n": int, "dtype": "float32",
                                            "iterations": int, "seconds": float} or {"error": "..."},
    "render": {"fps": float, "runs": [float, ...], "width": 640, "height": 480, "frames": int, "seconds": float,
-              "renderer": GL_RENDERER string, "passes": "rgb+depth, segmentation"} or {"error": "..."}}
+              "renderer": GL_RENDERER string, "passes": "rgb+depth, segmentation"} or {"error": "..."},
+   "photoreal": {"fps": float (Cycles 640x480 frames/s at 64 samples, scaled from a smaller
+                 render), "runs", "width", "height", "samples", "renderer"} or {"error": "..."}
+                 (only when the optional bpy is installed)}
 Each part is measured in ROUNDS timed runs after one warm-up; its figure is their median and
 `runs` holds each (gpu.bench warns when they disagree by more than 20%).
 render fps counts labelled frames: each frame is a colour+depth render plus a segmentation
@@ -160,6 +163,18 @@ def bench_render(device: str, seconds: float) -> dict[str, Any]:
             "seconds": round(total_s, 3), "renderer": renderer_name, "passes": "rgb+depth, segmentation"}
 
 
+def bench_photoreal(device: str, quick: bool) -> dict[str, Any]:
+    """Cycles frames/s (640x480, 64 samples) from `python -m jobs.render.photoreal --bench`, a
+    child of its own: the render package sits beside this one, not under it."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "jobs.render.photoreal", "--bench", "--device", device] + (["--quick"] if quick else [])
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise RuntimeError((p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1][:300])
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
 def run(device: str, quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"device": device, "quick": quick,
                            "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -173,6 +188,14 @@ def run(device: str, quick: bool) -> dict[str, Any]:
             out[part] = fn()
         except Exception as e:  # a part that cannot run here is reported, not fatal
             out[part] = {"error": f"{type(e).__name__}: {e}"}
+    import importlib.util
+
+    if (importlib.util.find_spec("bpy") is not None and not getattr(sys, "frozen", False)
+            and os.environ.get("KMINER_BENCH_PHOTOREAL", "1") != "0"):
+        try:
+            out["photoreal"] = bench_photoreal(device, quick)
+        except Exception as e:
+            out["photoreal"] = {"error": f"{type(e).__name__}: {e}"}
     return out
 
 

@@ -101,6 +101,14 @@ class ModelCard(_Card):
     metrics: dict[str, Any] = Field(default_factory=dict, description="On the validation split; fractions 0-1.")
     holdout_metrics: dict[str, Any] | None = Field(None, description="On held-out data, when measured.")
     datasets: list[dict[str, Any]] = Field(default_factory=list, description="The datasets it was trained on.")
+    training_domain: str | None = Field(None, max_length=400,
+                                        description="What the training images were, in one line (\"synthetic renders of "
+                                                    "scene X only\"): the metrics hold there, not necessarily on photos.")
+    evaluation_sets: list[dict[str, Any]] = Field(default_factory=list,
+                                                  description="Where each metric was measured: name, what images, "
+                                                              "how many, the figure.")
+    domain_stats: dict[str, Any] | None = Field(None, description="Image statistics of the training images "
+                                                                 "(jobs.domain): Try it warns on photos far from them.")
     split: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
     software: dict[str, Any] = Field(default_factory=dict)

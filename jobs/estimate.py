@@ -14,6 +14,10 @@ The time model (coarse; every constant is an assumption checked against FACTS.md
   frames. Calibrated on this machine's CPU: the bench scene at 14.5 frames/s and the demo
   shelf (about 108 products) at 2.8 frames/s at 320x240. The per-object part (scene building
   in Python) never drops below HOST_OBJECT_S, however fast the GPU. Shadows add a pass per light.
+- photoreal render (Cycles): a frame costs pixels / (640 x 480) x samples / 64 photoreal bench
+  frames (gpu.bench_child's "photoreal" figure: 640x480, 64 samples) plus the per-object part.
+  A device without that figure gets its fast-engine rate / PHOTOREAL_FACTOR (measured here:
+  Cycles about 200x the fast engine per frame on a CPU; GPUs gain more from path tracing).
 - train: epochs x images x input pixels x FLOP_PER_PIXEL[arch] / FLOP/s (centernet-s
   calibrated: 17.7 images/s at 320x240 on a CPU of 59.5 GFLOP/s; others scaled by width).
 - infer / verify-train: one forward pass (INFER_SHARE of a training step) per image.
@@ -38,6 +42,10 @@ PIXEL_COST = 0.7
 OBJECT_COST = 0.045
 """Bench frames per 640x480 of pixels and per object (see the module docstring)."""
 HOST_OBJECT_S = 0.001
+PHOTOREAL_FACTOR = 200.0
+"""A photoreal (Cycles, 640x480, 64 samples) frame in fast-engine frames, when a device has no
+photoreal benchmark (FACTS.md: ~105 CPU-s a frame against 0.51 for the fast engine)."""
+PHOTOREAL_REF_SAMPLES = 64
 STATIC_OBJECTS = 12
 """Boards, walls, floor and price tags around the products, counted as objects."""
 INFER_SHARE = 1.0 / 3.0
@@ -75,9 +83,15 @@ class DeviceRate:
 
     render_fps: float
     gflops: float
+    photoreal_fps: float = 0.0
+    """Cycles 640x480 frames/s at 64 samples (gpu.bench_child); 0: unknown, derived from render_fps."""
+
+    @property
+    def path_fps(self) -> float:
+        return self.photoreal_fps if self.photoreal_fps > 0 else self.render_fps / PHOTOREAL_FACTOR
 
 
-REFERENCE_RATES = {"cpu": DeviceRate(10.0, 50.0), "gpu": DeviceRate(100.0, 5000.0)}
+REFERENCE_RATES = {"cpu": DeviceRate(10.0, 50.0, 0.02), "gpu": DeviceRate(100.0, 5000.0, 2.0)}
 """Per device class, when a device has no benchmark (a modest CPU, a mid-range GPU)."""
 
 
@@ -93,6 +107,8 @@ class WorkEstimate:
     objects_typical: float = 0.0
     objects_max: int = 0
     shadow_passes: int = 1
+    path_samples: int = 0
+    """Photoreal (Cycles) samples per pixel; 0: the fast engine."""
     flop_typical: float = 0.0
     flop_max: float = 0.0
     unit_flop: float = 0.0
@@ -102,6 +118,9 @@ class WorkEstimate:
 
     def _render_s(self, rate: DeviceRate, objects: float, frames: float) -> float:
         obj_s = max(OBJECT_COST / rate.render_fps, HOST_OBJECT_S)
+        if self.path_samples:
+            path_s = self.pixels / REF_PIXELS * self.path_samples / PHOTOREAL_REF_SAMPLES / rate.path_fps
+            return frames * (path_s + objects * obj_s)
         frame_s = self.shadow_passes * (PIXEL_COST * self.pixels / REF_PIXELS / rate.render_fps + objects * obj_s)
         return frames * frame_s
 
@@ -159,9 +178,12 @@ def _input_px(arch: str, size: tuple[int, int] | None) -> int:
 def _scene_work(engine: str, scene: SceneSpec, frames: int) -> WorkEstimate:
     shadows = 1 + 2 * scene.lights.count[1] if scene.lights.shadows else 1
     px = scene.outputs.width * scene.outputs.height
+    photo = scene.engine == "photoreal"
     return WorkEstimate(engine, frames=frames, pixels=px, objects_typical=typical_objects(scene) + STATIC_OBJECTS,
                         objects_max=scene.max_objects_per_frame() + STATIC_OBJECTS, shadow_passes=shadows,
-                        note=f"{frames} frames of {scene.outputs.width}x{scene.outputs.height} px, "
+                        path_samples=scene.photoreal.samples if photo else 0,
+                        note=f"{frames} {'photoreal (Cycles, ' + str(scene.photoreal.samples) + ' samples) ' if photo else ''}"
+                             f"frames of {scene.outputs.width}x{scene.outputs.height} px, "
                              f"about {typical_objects(scene):.0f} objects each")
 
 

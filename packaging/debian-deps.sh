@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Knowledge Miner needs, when they are missing.
-#   debian-deps.sh runtime   EGL/Mesa for rendering, bubblewrap and libseccomp2 for the strict sandbox, Qt's xcb libraries
+#   debian-deps.sh runtime   EGL/Mesa for rendering (and bpy's X libraries), bubblewrap and libseccomp2 for the strict sandbox, Qt's xcb libraries
 #   debian-deps.sh test      runtime + Xvfb and a tray host for GUI tests
 #   debian-deps.sh list-runtime   print the runtime list (no install)
 # As root it runs apt-get and says what it installs; otherwise it prints the command to run.
@@ -8,7 +8,9 @@ set -euo pipefail
 runtime=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libgl1 libosmesa6 bubblewrap libseccomp2
          libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
          libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0
-         libdbus-1-3 libfontconfig1 libglib2.0-0 libxss1)
+         libdbus-1-3 libfontconfig1 libglib2.0-0 libxss1
+         # the photoreal engine's bpy wheel (Blender) links these X libraries even headless
+         libxi6 libxxf86vm1 libxfixes3 libxrender1 libsm6)
 # iptables: the transport's NAT tests masquerade between network namespaces (tests/netlab.py)
 test_extra=(xvfb xauth trayer xdotool iptables)
 # list-runtime: print the runtime list, one a line (the .deb's Depends come from it)

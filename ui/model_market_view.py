@@ -36,6 +36,13 @@ _BANNER = {"info": "background: rgba(47,128,237,0.12);", "ok": "background: rgba
            "error": "background: rgba(235,87,87,0.16);"}
 
 
+def domain_text(lst) -> str:
+    """The card's training-domain line for display (where its metrics were measured)."""
+    if lst.training_domain:
+        return f"Trained and evaluated on {lst.training_domain}"
+    return "Training domain not stated by the card: its figures may not hold on your photos"
+
+
 class ModelCard(DropFiles, QFrame):
     """One listing. Emits requests; the view does the work."""
 
@@ -64,6 +71,9 @@ class ModelCard(DropFiles, QFrame):
         self.metrics_box.setSpacing(18)
         self.classes = QLabel()
         self.classes.setWordWrap(True)
+        self.domain = QLabel()  # the card's training domain: where the metrics above hold
+        muted(self.domain)
+        self.domain.setWordWrap(True)
         self.seller = QLabel()
         muted(self.seller)
         self.seller.setWordWrap(True)
@@ -98,6 +108,7 @@ class ModelCard(DropFiles, QFrame):
         box.addWidget(self.subtitle)
         box.addLayout(self.metrics_box)
         box.addWidget(self.classes)
+        box.addWidget(self.domain)
         box.addWidget(self.seller)
         box.addWidget(self.provenance)
         box.addWidget(self.problem)
@@ -141,6 +152,7 @@ class ModelCard(DropFiles, QFrame):
         self.classes.setText(f"{n} class{'es' if n != 1 else ''}: {', '.join(c.replace('_', ' ') for c in lst.classes)}"
                              if n else "")
         self.classes.setVisible(bool(n))
+        self.domain.setText(domain_text(lst))
         seller = short_address(lst.owner)
         self.seller.setText(f"Seller {seller} · {lst.seller.summary}" if lst.seller else f"Seller {seller}")
         self.seller.setToolTip(lst.owner)
@@ -362,7 +374,7 @@ class ModelMarketView(QWidget):
         elif not lst.owned:
             self.panel.model_label.setText(f"{lst.name}: buy it to try it on your photos.")
         else:
-            self.panel.model_label.setText(f"{lst.name} · drop photos here or choose them")
+            self.panel.model_label.setText(f"{lst.name} · drop photos here or choose them\n{domain_text(lst)}")
 
     # -- buying (chain) --------------------------------------------------------------------------
     def request_buy(self, listing_id: int) -> None:
@@ -540,6 +552,9 @@ class ModelMarketView(QWidget):
         self.panel.page_label.setText(f"{page + 1} / {len(self.result.images)}")
         dets = sorted(im.detections, key=lambda d: -d.score)
         boxes = [d for d in dets if d.box is not None]
+        warn = im.domain.warning if im.domain is not None else ""
+        self.panel.domain_warning.setText(f"⚠ {warn}" if warn else "")
+        self.panel.domain_warning.setVisible(bool(warn))
         if boxes:
             counts: dict[str, int] = {}
             for d in boxes:

@@ -107,6 +107,10 @@ class TryPanel(DropFiles, QFrame):
         self.page_label = QLabel()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        self.domain_warning = QLabel()  # jobs.domain: this photo is far from the training images
+        self.domain_warning.setWordWrap(True)
+        self.domain_warning.setStyleSheet("color: #b9770e;")
+        self.domain_warning.setVisible(False)
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Class", "Score", "Box (x1, y1, x2, y2)"])
         self.table.verticalHeader().setVisible(False)
@@ -146,6 +150,7 @@ class TryPanel(DropFiles, QFrame):
         box.addWidget(self.progress)
         box.addLayout(run)
         box.addLayout(nav)
+        box.addWidget(self.domain_warning)
         box.addWidget(self.table)
         box.addLayout(save)
         self.set_busy(False)
@@ -158,6 +163,8 @@ class TryPanel(DropFiles, QFrame):
         self.example_button.setEnabled(not busy)
 
     def show_results_controls(self, on: bool, pages: int = 0) -> None:
+        if not on:
+            self.domain_warning.setVisible(False)
         for w in (self.summary, self.table, self.save_button, self.open_button):
             w.setVisible(on)
         for w in (self.prev_button, self.next_button, self.page_label):

@@ -37,6 +37,7 @@ SECTIONS = {  # tab title -> top-level fields it edits
     "Lights": ("lights",),
     "Room": ("background", "distractors"),
     "Outputs": ("outputs",),
+    "Engine": ("engine", "photoreal", "randomization"),  # fast GL or photoreal Cycles, domain randomisation
 }
 
 

@@ -117,7 +117,8 @@ class Claims:
                   if s.info.key in devs and device_fits(spec.resources, devs[s.info.key])]
         if not speeds:
             return pricing.DEFAULT_SPEED["cpu"].rate
-        return pricing.DeviceRate(min(x.render_fps for x in speeds), min(x.gflops for x in speeds))
+        return pricing.DeviceRate(min(x.render_fps for x in speeds), min(x.gflops for x in speeds),
+                                  min(x.rate.path_fps for x in speeds))
 
     # ---- the states before a run ----------------------------------------------------------
     def confirm(self, r: MarketJobRow) -> None:

@@ -268,7 +268,8 @@ class ModelService:
                             problem=None if raw.active else "no longer for sale", task=card.task,
                             arch=safe_line(card.arch), classes=tuple(safe_line(c) for c in card.classes),
                             metrics=card_metrics(card), input_size=card.input_size, num_params=card.num_params,
-                            weights_bytes=card.weights.bytes, provenance=how, provenance_note=why, **base)
+                            weights_bytes=card.weights.bytes, provenance=how, provenance_note=why,
+                            training_domain=safe_line(card.training_domain or "")[:300], **base)
 
     # -- buying (chain) ------------------------------------------------------------------------------
     def quote(self, listing_id: int) -> BuyQuote:

@@ -44,12 +44,33 @@ class Detection:
 
 
 @dataclass(frozen=True)
+class DomainCheck:
+    """How far a photo is from the images the model was trained on (jobs.domain)."""
+
+    distance: float
+    threshold: float
+    in_domain: bool
+    furthest: tuple[str, ...]
+    """The image statistics furthest off (luma_mean, colourfulness...)."""
+
+    @property
+    def warning(self) -> str:
+        if self.in_domain:
+            return ""
+        why = f" ({', '.join(f.replace('_', ' ') for f in self.furthest)} far off)" if self.furthest else ""
+        return (f"This photo looks unlike the images the model was trained on{why}: distance "
+                f"{self.distance:.1f} over {self.threshold:.1f}. Its detections may be wrong.")
+
+
+@dataclass(frozen=True)
 class TryImage:
     source: Path
     annotated: Path
     width: int
     height: int
     detections: tuple[Detection, ...]
+    domain: DomainCheck | None = None
+    """None when the model's card has no usable domain statistics."""
 
 
 @dataclass(frozen=True)
@@ -174,14 +195,44 @@ def run_try(ctx, store, model: OwnedModel, photos: Iterable[Path], *, score_thre
             raise ValueError("results.json is not an object")
     except (ArtifactError, OSError, ValueError) as e:
         raise ModelError(f"the model's results could not be read: {e}") from None
+    stats = _card_domain_stats(store, model.card_sha256)
     images = []
     for r in doc.get("results", []):
         src = names.get(Path(r.get("image", "")).stem, Path(r.get("image", "")))
         dets = [Detection(d["class"], int(d["class_id"]), float(d["score"]), tuple(d["box"]))
                 for d in r.get("detections", [])]
         dets += [Detection(t["class"], int(t["class_id"]), float(t["score"]), None) for t in r.get("top", [])]
-        images.append(TryImage(src, dest / r["annotated"], int(r["width"]), int(r["height"]), tuple(dets)))
+        images.append(TryImage(src, dest / r["annotated"], int(r["width"]), int(r["height"]), tuple(dets),
+                               domain_check(stats, src)))
     return TryResult(model.name, tuple(images), dest, round(time.monotonic() - t0, 3), cfg.level)
+
+def _card_domain_stats(store, card_sha: str) -> dict | None:
+    """The card's usable `domain_stats` (jobs.domain.check_stats), or None."""
+    from jobs.domain import check_stats
+
+    try:
+        card = load_file(store.path(card_sha), CARD_LIMITS, what="model card", follow_symlinks=True)
+    except (OSError, ValueError):
+        return None
+    return check_stats(card.get("domain_stats")) if isinstance(card, dict) else None
+
+
+def domain_check(stats: dict | None, photo: Path) -> DomainCheck | None:
+    """`photo` against a card's domain statistics (None without them or an unreadable photo)."""
+    from PIL import ImageOps
+
+    from jobs.domain import domain_distance
+
+    if stats is None:
+        return None
+    try:
+        with Image.open(photo) as im:
+            im = ImageOps.exif_transpose(im)
+            d, ok, worst = domain_distance(stats, im)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    return DomainCheck(round(d, 3), float(stats["threshold"]), ok, tuple(worst))
+
 
 def save_annotated(result: TryResult, folder: Path) -> list[Path]:
     """Copy the annotated images to `folder` as `<photo>-detections.png` (never overwriting)."""

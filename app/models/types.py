@@ -61,6 +61,8 @@ class ModelListing:
     seller, or the same weights were listed earlier by another seller."""
     provenance_note: str = ""
     """One line saying why (which seller the card names, which listing was first)."""
+    training_domain: str = ""
+    """The card's line on what the model was trained on ("synthetic renders of scene X only"); empty: not stated."""
 
     @property
     def headline(self) -> tuple[str, float] | None:

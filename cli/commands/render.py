@@ -4,6 +4,7 @@
     kminer render merge SHARD... --out DIR [--copy] [--json]
     kminer render verify DATASET [--scene SCENE.json] [--sample N] [--sample-seed S] [--json]
     kminer render preview SCENE.json --out FILE.png [--frame I] [--seed S] [--boxes] [--json]
+    kminer render export DATASET --format yolo|kitti --out DIR [--json]
 
 Rendering runs in this process (pyrender/OpenGL are imported only in the handler).
 `--input` files are the meshes and images the scene names by sha256.
@@ -28,10 +29,11 @@ from common.fsutil import atomic_write_bytes, sha256_file
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
-        "render", help="render a labelled dataset from a scene (also: render merge, verify, preview)",
+        "render", help="render a labelled dataset from a scene (also: render merge, verify, preview, export)",
         description="Render frames of a scene spec into a COCO dataset folder; 'render merge SHARD... --out DIR' "
-                    "merges shard folders; 'render verify DATASET' re-renders a random sample and compares; 'render preview SCENE --out F.png' renders one frame.")
-    p.add_argument("target", nargs="+", metavar="ARG", help="SCENE.json; or: merge SHARD...; or: verify DATASET; or: preview SCENE.json")
+                    "merges shard folders; 'render verify DATASET' re-renders a random sample and compares; 'render preview SCENE --out F.png' renders one frame; "
+                    "'render export DATASET --format yolo|kitti --out DIR' writes it in YOLO or KITTI layout.")
+    p.add_argument("target", nargs="+", metavar="ARG", help="SCENE.json; or: merge SHARD...; or: verify DATASET; or: preview SCENE.json; or: export DATASET")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (must be empty or absent)")
     p.add_argument("--count", type=int, metavar="N", help="frames to render (default: the scene's outputs.count - start)")
     p.add_argument("--start", type=int, default=0, metavar="K", help="first frame index (for shards)")
@@ -44,6 +46,7 @@ def register(sub: Any) -> None:
     p.add_argument("--sample-seed", type=int, metavar="S", help="verify: seed of the frame sample (default random)")
     p.add_argument("--frame", type=int, default=0, metavar="I", help="preview: which frame (default 0)")
     p.add_argument("--boxes", action="store_true", help="preview: draw the boxes")
+    p.add_argument("--format", choices=["yolo", "kitti"], help="export: the layout to write")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run)
 
@@ -85,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
             return _verify(args)
         if first == "preview" and not Path(first).is_file():
             return _preview(args)
+        if first == "export" and not Path(first).is_file():
+            return _export(args)
         return _render(args)
     except (SceneError, RenderError) as e:
         raise UserError(str(e)) from None
@@ -151,6 +156,19 @@ def _verify(args: argparse.Namespace) -> int:
         for f in rep["failures"]:
             print(f"  - {f}")
     return 0 if rep["passed"] else 1
+
+
+def _export(args: argparse.Namespace) -> int:
+    from jobs.render.export import export_dataset  # deferred: loads numpy
+
+    if len(args.target) != 2 or args.format is None or args.out is None:
+        raise UserError("usage: kminer render export DATASET --format yolo|kitti --out DIR")
+    res = export_dataset(args.target[1], args.out, args.format)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(f"exported {res['images']} frames and {res['boxes']} boxes as {res['format'].upper()} into {res['out']}")
+    return 0
 
 
 def _preview(args: argparse.Namespace) -> int:

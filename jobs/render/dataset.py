@@ -108,12 +108,15 @@ def _write(out_dir: Path, files: dict[str, bytes]) -> None:
             f.write(data)
 
 
-def software_versions() -> dict[str, str]:
+def software_versions(engine: str = "fast") -> dict[str, str]:
+    """Versions that make the frames what they are (the card's `software`); `bpy` only for the
+    photoreal engine (an optional extra that a bundle may not ship)."""
     import importlib.metadata as md
 
     v = {"python": platform.python_version(), "platform": platform.platform(), "zlib": zlib.ZLIB_RUNTIME_VERSION,
          "png_encoder": PNG_ENCODER}
-    for pkg in ("numpy", "pyrender", "trimesh", "pillow", "pycocotools", "pydantic", "PyOpenGL", "knowledge-miner"):
+    pkgs = ("numpy", "pyrender", "trimesh", "pillow", "pycocotools", "pydantic", "PyOpenGL", "knowledge-miner")
+    for pkg in pkgs + (("bpy",) if engine == "photoreal" else ()):
         try:
             v[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -162,7 +165,7 @@ def _card(spec: SceneSpec, spec_hash: str, seed: int, ranges: list[list[int]], m
         "counts": {"images": n, "objects": n_obj, "annotations": n_ann, "objects_below_threshold": n_low, "objects_unlabelled": n_unl},
         "class_histogram": hist, "categories": spec.categories,
         "outputs": {k: getattr(spec.outputs, k) for k in ("rgb", "rgb_format", "depth", "instance_mask", "semantic_mask", "boxes", "min_visible_fraction")},
-        "software": {**software_versions(), **{f"gl_{k}": v for k, v in gl.items()}},
+        "software": {**software_versions(spec.engine), **{f"gl_{k}": v for k, v in gl.items()}},
         "time": {"started_utc": started, "seconds": round(seconds, 3), "frames_per_s": round(n / seconds, 3) if seconds > 0 else None},
     }
 
@@ -179,6 +182,63 @@ def _prepare_out(out_dir: Path) -> None:
         raise RenderError(f"cannot create the output folder {out_dir}: {e.strerror or e}") from None
 
 
+def select_platform(spec: SceneSpec) -> dict:
+    """The fast engine's GL platform (renderer.select_gl_platform); the photoreal engine
+    needs no GL: {"platform": "cycles", "fallback": None}."""
+    if spec.engine == "photoreal":
+        return {"platform": "cycles", "fallback": None}
+    from jobs.render.renderer import select_gl_platform
+
+    try:
+        return select_gl_platform()
+    except RuntimeError as e:
+        raise RenderError(str(e)) from None
+
+
+def make_renderer(spec: SceneSpec, lib, bg):
+    """The spec's engine: `renderer.SceneRenderer` (fast, GL) or `photoreal.PhotorealRenderer`
+    (Cycles; needs the `photoreal` extra). Call `select_platform(spec)` first."""
+    if spec.engine == "photoreal":
+        from jobs.render.photoreal import PhotorealRenderer, PhotorealUnavailable
+
+        try:
+            return PhotorealRenderer(spec, lib, bg)
+        except PhotorealUnavailable as e:
+            raise RenderError(str(e)) from None
+    from jobs.render.renderer import SceneRenderer
+
+    return SceneRenderer(spec, lib, bg)
+
+
+def render_sample(spec: SceneSpec, infos, seed: int, index: int):
+    """(frame sample, randomisation draws) of frame `index` (randomize.frame)."""
+    from jobs.render import randomize
+
+    return randomize.frame(spec, infos, seed, index)
+
+
+def render_frame(renderer, spec: SceneSpec, infos, seed: int, index: int):
+    """Sample and render frame `index` with either engine, camera effects applied:
+    (frame sample, raw frame). The verifier calls this too."""
+    from jobs.render import randomize
+
+    fs, ex = randomize.frame(spec, infos, seed, index)
+    if spec.engine == "photoreal":
+        raw = renderer.render(fs, ex)
+    else:
+        raw = renderer.render(fs)
+    if not randomize.is_default(spec):
+        raw.color = randomize.camera_effects(raw.color, ex, exposure=spec.engine != "photoreal")
+    return fs, raw
+
+
+def renderer_info(renderer, plat: dict) -> dict:
+    """The card's `gl_*` software entries: GL renderer/version, or Cycles device/version."""
+    if hasattr(renderer, "gl_info"):
+        return {**renderer.gl_info, "platform": plat["platform"]}
+    return {k: v for k, v in renderer.info.items() if v is not None}
+
+
 def render_dataset(spec: SceneSpec, out_dir: str | os.PathLike[str], *, start: int = 0, count: int | None = None,
                    seed: int | None = None, inputs: Mapping[str, Path] | None = None,
                    progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> dict:
@@ -189,7 +249,6 @@ def render_dataset(spec: SceneSpec, out_dir: str | os.PathLike[str], *, start: i
     an unusable spec or inputs (before anything is written) and RenderError otherwise.
     """
     from jobs.render.library import background_image, build_library
-    from jobs.render.renderer import select_gl_platform
 
     seed = spec.outputs.seed if seed is None else int(seed)
     if start < 0:
@@ -198,16 +257,11 @@ def render_dataset(spec: SceneSpec, out_dir: str | os.PathLike[str], *, start: i
     if count < 1:
         raise RenderError("nothing to render: count must be >= 1")
     out_dir = Path(out_dir)
-    try:
-        plat = select_gl_platform()
-    except RuntimeError as e:
-        raise RenderError(str(e)) from None
+    plat = select_platform(spec)
     if plat["fallback"] and progress is not None:
         progress(0, count, f"rendering with OSMesa (software): {plat['fallback']}")
     lib = build_library(spec, inputs)  # validates user files before anything is written
     bg = background_image(spec, inputs)
-    from jobs.render.renderer import SceneRenderer
-    from jobs.render.sampling import sample_frame
 
     _prepare_out(out_dir)
     spec_hash = spec.spec_hash()
@@ -215,8 +269,9 @@ def render_dataset(spec: SceneSpec, out_dir: str | os.PathLike[str], *, start: i
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     infos = [g.info for g in lib]
-    renderer = SceneRenderer(spec, lib, bg)
-    renderer.reserve([sample_frame(spec, infos, seed, i) for i in range(start, start + min(count, RESERVE_FRAMES))])
+    renderer = make_renderer(spec, lib, bg)
+    if spec.engine == "fast":
+        renderer.reserve([render_sample(spec, infos, seed, i)[0] for i in range(start, start + min(count, RESERVE_FRAMES))])
     metas: dict[int, dict] = {}
     pending: deque[Future] = deque()
 
@@ -230,8 +285,7 @@ def render_dataset(spec: SceneSpec, out_dir: str | os.PathLike[str], *, start: i
             for k, i in enumerate(range(start, start + count)):
                 if cancelled is not None and cancelled():
                     raise RenderError(f"cancelled after {k} frames")
-                fs = sample_frame(spec, infos, seed, i)
-                raw = renderer.render(fs)
+                fs, raw = render_frame(renderer, spec, infos, seed, i)
                 pending.append(pool.submit(job, fs, raw))
                 while len(pending) > IN_FLIGHT or (pending and pending[0].done()):
                     m = pending.popleft().result()
@@ -241,7 +295,7 @@ def render_dataset(spec: SceneSpec, out_dir: str | os.PathLike[str], *, start: i
             while pending:
                 m = pending.popleft().result()
                 metas[m["frame"]] = m
-        gl = {**renderer.gl_info, "platform": plat["platform"]}
+        gl = renderer_info(renderer, plat)
         if plat.get("fallback"):
             gl["egl_error"] = plat["fallback"]
     finally:

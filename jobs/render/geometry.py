@@ -217,3 +217,12 @@ def label_aspect(kind: str, w: float, h: float, d: float) -> float:
     if kind == "jar":
         return np.pi * w / (0.6 * h)
     return w / h
+
+
+def distractor_parts(shape: int) -> list[Part]:
+    """Unit distractor shapes: 0 a cube, 1 a sphere, 2 a cylinder (both render engines)."""
+    if shape == 0:
+        return [cuboid(1.0, 1.0, 1.0)]
+    if shape == 1:
+        return [uv_sphere(0.5)]
+    return [revolve([(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)], "body", segments=20)]

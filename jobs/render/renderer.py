@@ -505,9 +505,4 @@ class SceneRenderer:
 
 
 def _distractor_parts(shape: int) -> list[Part]:
-    if shape == 0:
-        return [geometry.cuboid(1.0, 1.0, 1.0)]
-    if shape == 1:
-        return [geometry.uv_sphere(0.5)]
-    cyl = geometry.revolve([(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)], "body", segments=20)
-    return [cyl]
+    return geometry.distractor_parts(shape)

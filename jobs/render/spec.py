@@ -238,6 +238,33 @@ class OutputSpec(_Model):
     msaa: bool = Field(True, title="Anti-aliased RGB (masks never are)")
 
 
+class PhotorealSpec(_Model):
+    """Settings of the photoreal engine (Cycles path tracing; `engine: "photoreal"`)."""
+
+    samples: int = Field(64, ge=1, le=4096, title="Samples per pixel", description="Path-tracing samples; more is smoother and slower.")
+    denoise: bool = Field(True, title="Denoise (OpenImageDenoise)")
+    sky: bool = Field(True, title="Procedural sky lighting", description="Blender's sky texture lights the scene (no downloaded HDRIs); off: a plain grey world.")
+
+
+class RandomizationSpec(_Model):
+    """Domain randomisation beyond layout, camera and lights: materials, sky and camera effects.
+
+    Drawn per frame from their own RNG stream (a function of seed and frame only), so a
+    scene without them renders the very same frames as before they existed."""
+
+    color_jitter: float = Field(0.0, ge=0, le=0.5, title="Colour jitter", description="Per-channel gain drawn in [1 - j, 1 + j] per object.")
+    roughness_jitter: float = Field(0.0, ge=0, le=0.5, title="Roughness jitter", description="Added to each object's roughness, drawn in [-j, j].")
+    specular: UnitRange = Field((0.5, 0.5), title="Specular level range (photoreal)")
+    exposure_ev: _span(-4.0, 4.0) = Field((0.0, 0.0), title="Exposure (EV)")
+    noise_sigma: _span(0.0, 50.0) = Field((0.0, 0.0), title="Sensor noise (std dev, 0-255 scale)")
+    blur_sigma: _span(0.0, 5.0) = Field((0.0, 0.0), title="Blur (Gaussian sigma, px)")
+    jpeg_quality: _int_span(1, 100) | None = Field(None, title="JPEG artefacts (quality range)", description="The RGB passes through a JPEG encoder at a quality drawn here.")
+    dof_fstop: _span(0.5, 64.0) | None = Field(None, title="Depth of field f-stop range (photoreal)", description="Focus on the look-at point; null: everything sharp.")
+    sun_elevation_deg: _span(-10.0, 90.0) = Field((10.0, 60.0), title="Sun elevation (photoreal sky, deg)")
+    turbidity: _span(1.7, 10.0) = Field((2.0, 5.0), title="Sky turbidity (photoreal sky)")
+    sky_strength: _span(0.0, 20.0) = Field((1.0, 1.0), title="Sky strength (times the ambient level)")
+
+
 class SceneSpec(_Model):
     """A synthetic-data generator: assets, layout, randomised camera and lights, outputs."""
 
@@ -251,6 +278,9 @@ class SceneSpec(_Model):
     camera: CameraSpec = Field(default_factory=CameraSpec, title="Camera")
     lights: LightSpec = Field(default_factory=LightSpec, title="Lights")
     outputs: OutputSpec = Field(default_factory=OutputSpec, title="Outputs")
+    engine: Literal["fast", "photoreal"] = Field("fast", title="Render engine", description="fast: the GL rasterizer (about 200x cheaper); photoreal: Cycles path tracing (shadows, global illumination), for GPU rigs.")
+    photoreal: PhotorealSpec = Field(default_factory=PhotorealSpec, title="Photoreal settings")
+    randomization: RandomizationSpec = Field(default_factory=RandomizationSpec, title="Domain randomisation")
 
     @model_validator(mode="after")
     def _consistent(self) -> "SceneSpec":
@@ -305,7 +335,15 @@ class SceneSpec(_Model):
         return hashes
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Sorted keys, no spaces; the fields added after schema 1's first release (engine,
+        photoreal, randomization) are left out while at their defaults, so every earlier
+        scene keeps its hash."""
+        data = self.model_dump(mode="json")
+        for key, default in (("engine", "fast"), ("photoreal", PhotorealSpec().model_dump(mode="json")),
+                             ("randomization", RandomizationSpec().model_dump(mode="json"))):
+            if data.get(key) == default:
+                data.pop(key)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def spec_hash(self) -> str:
         """sha256 of the canonical JSON (sorted keys, no spaces): names this generator."""

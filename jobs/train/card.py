@@ -37,6 +37,50 @@ def software_versions() -> dict:
     return out
 
 
+DOMAIN_SAMPLE = 200
+
+
+def training_domain(shards: list[dict]) -> tuple[str, dict | None]:
+    """(one line naming what the training images were, jobs.domain statistics of up to
+    DOMAIN_SAMPLE of them) from the dataset folders `shards` (load_coco's shard dicts).
+    Negative frames (jobs.train.negatives: scenes named `...-negatives-K`) are named as such
+    and left out of the statistics, which describe the images with objects."""
+    import json
+    import re
+
+    from jobs.domain import domain_stats
+
+    scenes: dict[str, set[str]] = {}
+    images: list[Path] = []
+    negatives = 0
+    for sh in shards:
+        d = Path(sh["path"])
+        name, engine = None, None
+        try:
+            scene = json.loads((d / "scene.json").read_text())
+            name, engine = str(scene.get("name"))[:80], str(scene.get("engine", "fast"))
+        except (OSError, ValueError, AttributeError):
+            pass
+        if name and re.search(r"-negatives-\d+$", name):
+            negatives += int(sh.get("images") or 0)
+            continue
+        key = f"scene '{name}'" if name else f"dataset {d.name}"
+        scenes.setdefault(key, set()).add("photoreal (Cycles)" if engine == "photoreal" else "fast (GL)" if engine else "unknown")
+        images += sorted((d / "images").glob("*.*")) if (d / "images").is_dir() else []
+    parts = [f"{k} ({' and '.join(sorted(v))} engine)" for k, v in scenes.items()]
+    neg = (f", with {negatives} negative frames (empty shelves, bare rooms, clutter, procedural textures)"
+           if negatives else "")
+    line = f"synthetic renders of {', '.join(parts)} only{neg}; not measured on photos"
+    stats = None
+    if len(images) >= 8:
+        step = max(1, len(images) // DOMAIN_SAMPLE)
+        try:
+            stats = domain_stats(images[::step][:DOMAIN_SAMPLE], description=line)
+        except (OSError, ValueError):
+            stats = None
+    return line, stats
+
+
 def load_card(model_path: Path) -> tuple[dict, Path]:
     """Read a card from a model folder (or the card file itself); returns (card, weights path).
     The card may be a stranger's (a market listing): read capped and decoded with limits

@@ -5,7 +5,12 @@ resources/models/. `make demo-models` runs this.
 
     python -m jobs.train.demo_models [--out resources/models] [--frames 1500] [--holdout 200]
                                      [--detector-minutes 25 | --detector-epochs N] [--classifier-epochs 3]
-                                     [--work DIR] [--render-only]
+                                     [--negatives 300] [--photoreal [--photoreal-frames 40]]
+                                     [--finetune MODEL_DIR] [--skip-classifier] [--work DIR] [--render-only]
+
+The detector also sees `--negatives` frames without products (jobs.train.negatives), so it
+stays quiet on photos of other things; `--photoreal` adds Cycles renders (positives and a
+tenth of the negatives) for machines with a GPU (bpy, the photoreal extra).
 
 Rendering runs in `--procs` parallel processes (one shard each; the trainer reads shards
 directly). Everything is seeded, so a rerun renders the same frames; training time depends
@@ -103,7 +108,16 @@ def _finish(model_dir: Path, dest: Path, holdout: dict, production: dict, exampl
 
     card = json.loads((model_dir / "model_card.json").read_text())
     card["holdout_metrics"] = holdout
+    key = card.get("metric")
+    card.setdefault("evaluation_sets", []).append(
+        {"name": "held-out render", "images": holdout.get("frames"), "metric": key, "value": holdout.get(key),
+         "what": "renders of the same scene with an unseen seed, other light and camera settings"})
     card["production"] = production
+    old = dest / "model_card.json"
+    if old.is_file():  # the listing's seller stays the seller of a retrained model
+        seller = json.loads(old.read_text()).get("seller")
+        if seller:
+            card = {"format": card["format"], "seller": seller, **{k: v for k, v in card.items() if k != "format"}}
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("model.safetensors", "curves.json", "curves.png"):
         shutil.copy(model_dir / name, dest / name)
@@ -126,6 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detector-minutes", type=float, default=25.0, help="training time budget when epochs is 0")
     ap.add_argument("--classifier-epochs", type=int, default=3)
     ap.add_argument("--render-only", action="store_true", help="render the datasets into --work and stop")
+    ap.add_argument("--negatives", type=int, default=300,
+                    help="detector negatives: frames without products (jobs.train.negatives; default 300)")
+    ap.add_argument("--photoreal", action="store_true",
+                    help="put Cycles renders in the detector's mix (the photoreal extra; slow on a CPU, meant for a GPU)")
+    ap.add_argument("--photoreal-frames", type=int, default=40, help="with --photoreal: Cycles frames with products")
+    ap.add_argument("--photoreal-samples", type=int, default=16, help="with --photoreal: Cycles samples per pixel")
+    ap.add_argument("--finetune", type=Path, metavar="MODEL_DIR",
+                    help="start the detector from this model's weights (e.g. resources/models/shelf-detector)")
+    ap.add_argument("--skip-classifier", action="store_true", help="train the detector only")
     a = ap.parse_args(argv)
     w, h = (int(v) for v in a.size.split("x"))
     base = json.loads(SCENE.read_text())
@@ -146,19 +169,36 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     train_shards = render(_scene(base, width=w, height=h, count=a.frames, seed=0, holdout=False), a.work / "train", a.procs)
     hold_shards = render(_scene(base, width=w, height=h, count=a.holdout, seed=1000, holdout=True), a.work / "holdout", a.procs)
-    render_s = _render_seconds(train_shards) + _render_seconds(hold_shards)  # from the dataset cards (also when reused)
+    extra_shards: list[Path] = []
+    if a.photoreal:
+        photo = _scene(base, width=w, height=h, count=a.photoreal_frames, seed=2000, holdout=False)
+        photo["engine"] = "photoreal"
+        photo["photoreal"] = {"samples": a.photoreal_samples, "denoise": True}
+        extra_shards += render(photo, a.work / "photoreal", 1)
+    if a.negatives:
+        from jobs.train.negatives import render_negatives
+
+        extra_shards += render_negatives(base, a.work / "negatives", a.negatives, width=w, height=h,
+                                         photoreal=max(1, a.negatives // 10) if a.photoreal else 0,
+                                         samples=a.photoreal_samples)
+    render_s = (_render_seconds(train_shards) + _render_seconds(hold_shards)  # from the dataset cards (also when reused)
+                + sum(_render_seconds([d]) for d in extra_shards))
     print(f"rendered {a.frames} + {a.holdout} frames in {render_s:.0f} s", flush=True)
     if a.render_only:
         return 0
 
     results = {}
-    for name, arch, epochs, batch, lr in (("shelf-detector", "centernet-s", a.detector_epochs, 16, 3e-3),
-                                          ("product-classifier", "classifier-s", a.classifier_epochs, 64, 3e-3)):
+    todo = [("shelf-detector", "centernet-s", a.detector_epochs, 16, 1e-3 if a.finetune else 3e-3)]
+    if not a.skip_classifier:
+        todo.append(("product-classifier", "classifier-s", a.classifier_epochs, 64, 3e-3))
+    for name, arch, epochs, batch, lr in todo:
+        detector = arch.startswith("centernet")
+        shards = train_shards + extra_shards if detector else train_shards
         t1 = time.perf_counter()
         mdir = a.work / name
         cfg = TrainConfig(arch=arch, epochs=max(1, epochs), batch=batch, lr=lr, input_size=(w, h) if arch.startswith("centernet") else None,
                           threads=a.threads, half_weights=True, val_fraction=0.1, seed=0, eval_every=4)
-        run = prepare(train_shards, cfg, log)
+        run = prepare(shards, cfg, log)
         if epochs == 0:
             ips = _probe(run, cfg)
             # 0.8: evaluation, checkpoints and a busier machine later on eat into the budget
@@ -167,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = cfg.model_copy(update={"epochs": epochs})
         deadline = time.monotonic() + (a.detector_minutes * 60 if arch.startswith("centernet") else 1e9)
         hooks = Hooks(log=log.log, finish_early=lambda: time.monotonic() > deadline)
-        train(train_shards, cfg, mdir, mdir / CHECKPOINT_NAME, hooks, run=run)
+        init = a.finetune / "model.safetensors" if a.finetune and detector else None
+        train(shards, cfg, mdir, mdir / CHECKPOINT_NAME, hooks, run=run, init_weights=init)
         train_s = time.perf_counter() - t1
         v = verify_model(mdir, hold_shards, tolerance=1.0, threads=a.threads)
         example = None
@@ -179,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         card = _finish(mdir, a.out / name, {**v["metrics"], "frames": v["images"], "note": "held-out render, other light and camera"},
                        {"render_s": round(render_s, 1), "render_processes": a.procs, "train_s": round(train_s, 1),
                         "train_frames": a.frames, "holdout_frames": a.holdout, "threads": a.threads,
+                        **({"negative_frames": a.negatives + (max(1, a.negatives // 10) if a.photoreal else 0),
+                            "photoreal_frames": a.photoreal_frames if a.photoreal else 0,
+                            "finetuned_from": a.finetune.name if a.finetune else None} if detector else {}),
                         "machine": "2 shared CPU cores, no GPU; other jobs running; nice 10"}, example)
         results[name] = {"val": card["metrics"].get(card["metric"]), "holdout": v["metrics"], "train_s": round(train_s, 1),
                          "bytes": (a.out / name / "model.safetensors").stat().st_size}

@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.fsutil import atomic_write_json
 from jobs.train import TrainError
-from jobs.train.card import CARD_FORMAT, CARD_NAME, WEIGHTS_NAME, plot_curves, software_versions
-from jobs.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
+from jobs.train.card import CARD_FORMAT, CARD_NAME, WEIGHTS_NAME, plot_curves, software_versions, training_domain
+from jobs.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from jobs.train.data import (CocoSet, augment_classification, augment_detection, batch_indices, build_cls_cache,
                              build_det_cache, epoch_order, load_coco, split_indices, step_generator, steps_per_epoch)
 from jobs.train.evaluate import evaluate_classifier, evaluate_detector
@@ -140,8 +140,10 @@ def _evaluate(run: _Run, model, device: str, channels_last: bool) -> dict:
 
 
 def train(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path, hooks: Hooks | None = None,
-          rank: int = 0, world: int = 1, run: _Run | None = None) -> dict:
+          rank: int = 0, world: int = 1, run: _Run | None = None, init_weights: Path | None = None) -> dict:
     """Train (or resume from `ckpt_path`), write weights, card and curves to `out_dir` (rank 0).
+    `init_weights`: start from these weights (a safetensors file of the same arch, classes
+    and input size: fine-tuning) instead of a fresh initialisation.
 
     Returns a summary dict; `summary["stopped"]` is True when `hooks.should_stop()` ended the
     run early (a checkpoint was written and the run can be resumed).
@@ -160,6 +162,9 @@ def train(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path
     guard = cfg.guard_hash(run.data.shards)
     _seed_all(cfg.seed)
     model = build_model(cfg.arch, len(run.data.classes), size).to(dev)
+    if init_weights is not None and not ckpt_path.is_file():
+        load_weights(Path(init_weights), model)  # TrainError (one line) when it does not fit
+        hooks.log(f"fine-tuning from {Path(init_weights).name}")
     channels_last = cuda and cfg.channels_last
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -286,6 +291,7 @@ def train(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path
     metrics = _evaluate(run, model, str(dev), channels_last)
     out_dir.mkdir(parents=True, exist_ok=True)
     wmeta = {"arch": cfg.arch, "classes": run.data.classes, "input_size": list(size)}
+    domain_line, domain_stats = training_domain(run.data.shards)
     data = save_weights(out_dir / WEIGHTS_NAME, model, wmeta, half=cfg.half_weights)
     card = {
         "format": CARD_FORMAT,
@@ -299,6 +305,11 @@ def train(datasets: list[Path], cfg: TrainConfig, out_dir: Path, ckpt_path: Path
         "metric": "map50" if run.task == "detect" else "accuracy",
         "metrics": metrics,
         "datasets": [{**sh, "path": Path(sh["path"]).name} for sh in run.data.shards],  # no local paths in a card
+        "training_domain": domain_line,
+        "evaluation_sets": [{"name": "validation split", "images": run.n_val_images, "what": f"held-back frames of the training renders ({domain_line})",
+                             "metric": "map50" if run.task == "detect" else "accuracy",
+                             "value": metrics.get("map50" if run.task == "detect" else "accuracy")}],
+        "domain_stats": domain_stats,
         "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "train_images": run.n_train_images,
                   "val_images": run.n_val_images},
         "training": {"epochs": state["epoch"], "planned_epochs": cfg.epochs, "batch": batch, "world_size": world, "lr": cfg.lr, "augment": cfg.augment,

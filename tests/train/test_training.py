@@ -24,6 +24,10 @@ def test_tiny_detector_really_learns(trained):
     assert 0 <= card["metrics"]["map"] <= card["metrics"]["map50"]
     assert card["datasets"][0]["annotations_sha256"] and card["software"]["torch"]
     assert (card["split"]["train_images"], card["split"]["val_images"]) == (120, 40)
+    # what it was trained on and where the figures were measured (issue 22)
+    assert card["training_domain"].startswith("synthetic renders of dataset ds") and "only" in card["training_domain"]
+    assert card["evaluation_sets"][0]["name"] == "validation split" and card["evaluation_sets"][0]["images"] == 40
+    assert card["domain_stats"]["images"] >= 8 and card["domain_stats"]["threshold"] > 0
     assert weights.read_bytes()[:8] != b"\x80\x04\x95"[:8]  # not a pickle
     assert Image.open(out / "curves.png").size == (720, 300)
 

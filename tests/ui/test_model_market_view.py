@@ -88,6 +88,8 @@ def test_cards_show_the_demo_models_with_metrics_classes_price_and_seller(env):
     assert det.badge.isHidden() and det.buy_button.isEnabled() and not det.try_button.isEnabled()
     assert v.summary.text().startswith("2 models for sale · you own 0")
     assert det.provenance.text().startswith("✓ Verified") and det.provenance.isVisible()
+    # where the figures hold: the card's training domain (issue 22)
+    assert "synthetic renders of scene 'Retail shelf' only" in det.domain.text() and det.domain.isVisible()
 
 
 def test_a_card_copied_by_another_seller_shows_as_copied(env):
@@ -189,6 +191,29 @@ def test_dropping_the_shelf_photo_on_the_bought_detector_draws_and_saves_detecti
     qtbot.waitUntil(lambda: bool(v.saved_paths), timeout=10000)
     assert v.saved_paths == [tmp_path / "saved" / "infer_shelf-detections.png"]
     assert v.saved_paths[0].read_bytes() == res.images[0].annotated.read_bytes()
+
+
+def test_try_it_warns_on_a_photo_unlike_the_training_renders(env, qtbot, tmp_path):
+    """Issue 22: an ordinary photo (scikit-image's astronaut) is flagged out of domain by the
+    card's image statistics; the shipped shelf render is not."""
+    from PIL import Image
+    from skimage import data
+
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    env.on_chain(lambda: env.user.models.buy(1, max_price_wei=25 * NTK))
+    v = env.make_view()
+    assert "synthetic renders of scene 'Retail shelf' only" in v.panel.model_label.text()
+    with qtbot.waitSignal(v.tryFinished, timeout=90000) as sig:
+        drop_files(v.cards[1], [SHELF_PHOTO, photo])
+    res = sig.args[0]
+    shelf, astro = res.images
+    assert shelf.domain.in_domain and not astro.domain.in_domain and astro.domain.distance > astro.domain.threshold
+    assert v.panel.domain_warning.isHidden()
+    v._show_page(1)
+    assert v.panel.domain_warning.isVisible() and "looks unlike the images the model was trained on" in v.panel.domain_warning.text()
+    v._show_page(0)
+    assert v.panel.domain_warning.isHidden()
 
 
 def test_a_bad_photo_is_reported_in_one_line(env, qtbot, tmp_path):

@@ -71,6 +71,11 @@ fi
 # 4. the venv with the app's dependencies and PyInstaller (pip's configuration from this machine)
 if [ ! -e "$R/.kminer-stage-venv" ] || [ "$SRC/pyproject.toml" -nt "$R/.kminer-stage-venv" ]; then
   mkdir -p "$R/etc/xdg"
+  # this machine's own certificate authorities (a proxy's, a company's) for pip
+  if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+    cp /usr/local/share/ca-certificates/*.crt "$R/usr/local/share/ca-certificates/"
+    "$HERE/enter.sh" "$R" update-ca-certificates >/dev/null
+  fi
   [ -e /etc/pip.conf ] && cp /etc/pip.conf "$R/etc/pip.conf"
   [ -d /etc/xdg/pip ] && cp -r /etc/xdg/pip "$R/etc/xdg/"
   say "venv $VENV with the app's dependencies"

@@ -16,5 +16,5 @@ exec unshare --mount --propagation private -- bash -c '
   for d in /opt/pypi /opt/pypi-more /opt/wheels; do
     [ -d "$d" ] || continue; mkdir -p "$R$d"; mount --bind -o ro "$d" "$R$d"
   done
-  exec chroot "$R" /usr/bin/env -i HOME=/root PATH=/opt/kmvenv/bin:/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 "$@"
+  exec chroot "$R" /usr/bin/env -i HOME=/root PATH=/opt/kmvenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
 ' bash "$@"

@@ -6,7 +6,7 @@
 # As root it runs apt-get and says what it installs; otherwise it prints the command to run.
 set -euo pipefail
 runtime=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libgl1 libosmesa6 bubblewrap libseccomp2
-         libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
+         libxcb-cursor0 libxcb-icccm4 libxcb-randr0 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
          libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0
          libdbus-1-3 libfontconfig1 libglib2.0-0 libxss1)
 # iptables: the transport's NAT tests masquerade between network namespaces (tests/netlab.py)

@@ -19,6 +19,9 @@ MIRROR="${KMINER_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 PYVER=3.11.2
 PYPREFIX=/opt/python3.11
 VENV=/opt/kmvenv
+# the CPU bundle's torch: the CPU build (an index may offer the CUDA build under the plain
+# version, which would put 2.4 GB of CUDA libraries into the CPU bundle)
+CPU_TORCH="${KMINER_CPU_TORCH:-2.13.0+cpu}"
 say() { echo "oldroot: $*"; }
 [ "$(id -u)" -eq 0 ] || { echo "oldroot: needs root (debootstrap and chroot); run it with sudo" >&2; exit 2; }
 command -v debootstrap >/dev/null || { echo "oldroot: debootstrap missing: apt-get install -y debootstrap" >&2; exit 2; }
@@ -82,7 +85,9 @@ if [ ! -e "$R/.kminer-stage-venv" ] || [ "$SRC/pyproject.toml" -nt "$R/.kminer-s
   "$HERE/enter.sh" "$R" bash -c "set -e; [ -x $VENV/bin/python ] || $PYPREFIX/bin/python3.11 -m venv $VENV; \
     $VENV/bin/python -m pip install -q --upgrade pip setuptools wheel; \
     cd /src && $VENV/bin/python -m pip install -q '.[packaging]' && $VENV/bin/python -m pip install -q --no-deps pyrender==0.1.45 \
-    && $VENV/bin/python -m pip uninstall -q -y knowledge-miner"
+    && $VENV/bin/python -m pip uninstall -q -y knowledge-miner \
+    && $VENV/bin/python -m pip install -q --force-reinstall --no-deps \$(ls /opt/wheels/torch-$CPU_TORCH-*.whl 2>/dev/null || echo 'torch==$CPU_TORCH') \
+    && { $VENV/bin/python -m pip list --format=freeze | grep -iE '^(nvidia-|triton=)' | grep -v '^nvidia-ml-py' | cut -d= -f1 | xargs -r $VENV/bin/python -m pip uninstall -q -y; }"
   touch "$R/.kminer-stage-venv"
 fi
 say "ready: $R (glibc $(chroot "$R" ldd --version | head -1 | awk '{print $NF}'), $(chroot "$R" $PYPREFIX/bin/python3.11 --version))"

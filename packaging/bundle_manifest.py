@@ -36,6 +36,7 @@ SKIP_SUFFIXES = (".pyc", ".pyo")
 PACKAGE_DATA = (
     "pyrender",  # shaders/ and fonts/
     "trimesh",  # resources/ (units, templates)
+    "eth_account",  # hdaccount/wordlist/*.txt: the recovery phrase words (`wallet create`)
 )
 
 # Distributions whose metadata is read at run time (`importlib.metadata.version(...)` at

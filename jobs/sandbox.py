@@ -124,12 +124,19 @@ def worker_argv() -> list[str]:
 
 
 @functools.lru_cache(maxsize=4)
-def bwrap_has(bw: str, option: str) -> bool:
-    """Whether this bubblewrap knows `option` (e.g. --disable-userns, new in 0.8.0)."""
+@functools.lru_cache(maxsize=8)
+def _bwrap_help(bw: str) -> str:
+    """`bwrap --help` of this bubblewrap, asked once per process."""
     try:
-        out = subprocess.run([bw, "--help"], capture_output=True, text=True, timeout=10).stdout
+        return subprocess.run([bw, "--help"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
-        return False
+        return ""
+
+
+def bwrap_has(bw: str, option: str) -> bool:
+    """Whether this bubblewrap knows `option` (e.g. --disable-userns, new in 0.8.0; --clearenv,
+    new in 0.5.0: Debian 11 / Ubuntu 20.04 ship 0.4)."""
+    out = _bwrap_help(bw)
     return f"{option} " in out or f"{option}\n" in out
 
 
@@ -276,7 +283,11 @@ def build_launch(level: Level, job_dir: Path, *, report_fd: int, device_index: i
     from jobs.seccomp_filter import filter_fd
 
     a = [bw, "--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000", "--cap-drop", "ALL",
-         "--die-with-parent", "--new-session", "--hostname", "kminer-job", "--clearenv"]
+         "--die-with-parent", "--new-session", "--hostname", "kminer-job"]
+    # bwrap itself starts with an empty environment (Launch.env is {}) and gets only the
+    # --setenv values below; --clearenv (bwrap >= 0.5) says so again where it exists
+    if bwrap_has(bw, "--clearenv"):
+        a += ["--clearenv"]
     if bwrap_has(bw, "--disable-userns"):
         a += ["--disable-userns"]
     a += ["--ro-bind", "/usr", "/usr"]

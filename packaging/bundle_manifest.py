@@ -36,6 +36,7 @@ SKIP_SUFFIXES = (".pyc", ".pyo")
 PACKAGE_DATA = (
     "pyrender",  # shaders/ and fonts/
     "trimesh",  # resources/ (units, templates)
+    "eth_account",  # hdaccount/wordlist/*.txt: the recovery phrase words (`wallet create`)
 )
 
 # Distributions whose metadata is read at run time (`importlib.metadata.version(...)` at
@@ -108,6 +109,15 @@ DROP_FROM_BUNDLE = (
     # Qt Quick/QML libraries nothing else needs: ~17 MB. Compose and IBus input methods stay.
     "PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
     "PySide6/Qt/lib/libQt6VirtualKeyboard*", "PySide6/Qt/lib/libQt6Quick*", "PySide6/Qt/lib/libQt6Qml*",
+    # The Wayland platform (it needs libwayland-*, which the .deb did not declare): Qt's xcb
+    # platform runs under XWayland on every Wayland desktop. Platforms for kiosks and embedded
+    # boards (eglfs, linuxfb, vnc, vkkhrdisplay, minimal) and Qt's translations go too: xcb for
+    # desktops and offscreen for headless use stay.
+    "PySide6/Qt/plugins/platforms/libqwayland*", "PySide6/Qt/plugins/wayland-*", "PySide6/Qt/lib/libQt6Wayland*",
+    "PySide6/Qt/plugins/platforms/libqeglfs.so", "PySide6/Qt/plugins/platforms/libqlinuxfb.so",
+    "PySide6/Qt/plugins/platforms/libqvnc.so", "PySide6/Qt/plugins/platforms/libqvkkhrdisplay.so",
+    "PySide6/Qt/plugins/platforms/libqminimal*.so", "PySide6/Qt/plugins/egldeviceintegrations/*",
+    "PySide6/Qt/lib/libQt6EglFs*", "PySide6/Qt/translations/*",
 )
 
 

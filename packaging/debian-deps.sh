@@ -6,11 +6,12 @@
 # As root it runs apt-get and says what it installs; otherwise it prints the command to run.
 set -euo pipefail
 runtime=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libgl1 libosmesa6 bubblewrap libseccomp2
-         libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
+         libxcb-cursor0 libxcb-icccm4 libxcb-randr0 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
          libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0
          libdbus-1-3 libfontconfig1 libglib2.0-0 libxss1
-         # the photoreal engine's bpy wheel (Blender) links these X libraries even headless
-         libxi6 libxxf86vm1 libxfixes3 libxrender1 libsm6)
+         # pyglet's X libraries (pyrender imports pyglet); the photoreal engine's bpy wheel (Blender)
+         # links libxi6 libxxf86vm1 libxfixes3 libxrender1 libsm6 even headless
+         libxrender1 libxext6 libxi6 libxinerama1 libxxf86vm1 libxrandr2 libxfixes3 libsm6)
 # iptables: the transport's NAT tests masquerade between network namespaces (tests/netlab.py)
 test_extra=(xvfb xauth trayer xdotool iptables)
 # list-runtime: print the runtime list, one a line (the .deb's Depends come from it)

@@ -35,6 +35,19 @@ def run_worker(argv: list[str]) -> int:
     return worker_main(argv)
 
 
+def _driver_check() -> None:
+    """The GPU bundle on a driver too old for its CUDA (or none): say so in one line, go on
+    (jobs then run on the CPU). The CPU bundle has no kminer_build.json and skips this."""
+    try:
+        from gpu.driver import startup_problem
+
+        line = startup_problem()
+    except Exception:  # a check, never a reason not to start
+        return
+    if line:
+        print(line, file=sys.stderr, flush=True)
+
+
 def main() -> int:
     import multiprocessing
 
@@ -43,6 +56,8 @@ def main() -> int:
         return _run_code(sys.argv[2], sys.argv[3:])
     if len(sys.argv) >= 2 and sys.argv[1] == "worker":
         return run_worker(sys.argv[2:])
+    if getattr(sys, "frozen", False) and not {"--child", "preview-server"} & set(sys.argv[1:2] + sys.argv[2:3]):
+        _driver_check()
     from cli.main import main as cli_main
 
     return cli_main()

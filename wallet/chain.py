@@ -16,7 +16,6 @@ limits (wallet.rpc_http). Amounts are wei (ints); times are seconds.
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,12 +62,6 @@ class TxResult:
     receipt: Any = field(compare=False, repr=False)
 
 
-def _uid() -> str:
-    import os
-
-    return str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
-
-
 def _is_connection_error(e: BaseException) -> bool:
     import requests
     from web3.exceptions import ProviderConnectionError
@@ -87,9 +80,15 @@ class Chain:
         self.rpc_url: str | None = None
         """The JSON-RPC endpoint (None for the embedded chain)."""
         self._retry_delays = retry_delays_s
-        # default: one folder per OS user, so every process of this user (any app home) shares the locks
-        self._lock_dir = Path(lock_dir) if lock_dir else Path(tempfile.gettempdir()) / f"kminer-nonce-locks-{_uid()}"
-        self._lock_dir.mkdir(parents=True, exist_ok=True)
+        # default: one folder per OS user, so every process of this user (any app home) shares
+        # the locks: the user's runtime folder, private and ownership-checked (common.private_dir)
+        if lock_dir:
+            self._lock_dir = Path(lock_dir)
+            self._lock_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            from common.private_dir import runtime_dir
+
+            self._lock_dir = runtime_dir("nonce-locks")
         self.chain_id: int = self.read(lambda: self.w3.eth.chain_id)
 
     # --- construction -------------------------------------------------------------------

@@ -3,8 +3,9 @@
     python3 packaging/linux/make_dist.py [--bundle dist/kminer] [--out dist]
 
 Standard library only, so it runs with any python3 (>= 3.9) on the build machine. The .deb
-installs the bundle under /opt/knowledge-miner, links /usr/bin/kminer to it and adds a
-desktop entry and the icon under /usr/share. It owns no file outside those: the user's
+installs the bundle under /usr/lib/knowledge-miner, links /usr/bin/kminer to it and adds a
+desktop entry and the icon under /usr/share. It owns no path outside those (not /opt, whose
+removal dpkg used to warn about; every folder above ours belongs to the base system): the user's
 wallet, chain, jobs and settings live in the user's platformdirs folders (~/.local/share,
 ~/.config), which installing, upgrading or removing the package never touches.
 
@@ -32,7 +33,8 @@ sys.path.insert(0, str(HERE.parent))
 from bundle_manifest import APP_NAME, app_version  # noqa: E402
 
 PACKAGE = "knowledge-miner"
-INSTALL_DIR = "/opt/knowledge-miner"
+INSTALL_DIR = "/usr/lib/knowledge-miner"
+FLAVORS = ("cpu", "cuda")  # the CPU bundle, and the GPU one with a CUDA build of torch
 RECOMMENDS = ("bubblewrap",)
 MAINTAINER = "Knowledge Miner developers <kminer@localhost>"
 DESCRIPTION = ("sell GPU rendering and model training for NTK",
@@ -47,7 +49,7 @@ Version=1.5
 Name=Knowledge Miner
 GenericName=GPU knowledge mining
 Comment=Sell synthetic-data rendering and model training from your GPUs for NTK
-Exec=kminer
+Exec=/usr/bin/kminer
 Icon=kminer
 Terminal=false
 Categories=Utility;Science;
@@ -96,12 +98,23 @@ def depends_line(deps: list[str], libc: str | None) -> tuple[str, str]:
     return ", ".join(req), ", ".join(rec)
 
 
-def control_text(version: str, arch: str, installed_kib: int, depends: str, recommends: str) -> str:
+def package_name(flavor: str = "cpu") -> str:
+    """knowledge-miner (CPU bundle) or knowledge-miner-cuda (GPU bundle): one replaces the other."""
+    return PACKAGE if flavor == "cpu" else f"{PACKAGE}-{flavor}"
+
+
+def control_text(version: str, arch: str, installed_kib: int, depends: str, recommends: str,
+                 flavor: str = "cpu") -> str:
     """The DEBIAN/control file (deb-control(5)): one paragraph, long description indented."""
     short, long = DESCRIPTION
+    if flavor != "cpu":
+        short = f"{short} (GPU build, CUDA)"
+        long = long + "\nThis is the GPU build: its torch uses CUDA (NVIDIA driver >= 580.65.06)."
     body = "\n".join(" " + (line if line.strip() else ".") for line in long.splitlines())
-    fields = [("Package", PACKAGE), ("Version", version), ("Architecture", arch), ("Maintainer", MAINTAINER),
+    other = PACKAGE if flavor != "cpu" else f"{PACKAGE}-cuda"
+    fields = [("Package", package_name(flavor)), ("Version", version), ("Architecture", arch), ("Maintainer", MAINTAINER),
               ("Installed-Size", str(installed_kib)), ("Depends", depends), ("Recommends", recommends),
+              ("Conflicts", other), ("Replaces", other),
               ("Section", "utils"), ("Priority", "optional")
               ]
     lines = [f"{k}: {v}" for k, v in fields if v]
@@ -125,7 +138,8 @@ def dpkg_arch() -> str:
         return {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
 
 
-def stage_deb(bundle: Path, stage: Path, version: str, arch: str, deps: list[str], libc: str | None) -> Path:
+def stage_deb(bundle: Path, stage: Path, version: str, arch: str, deps: list[str], libc: str | None,
+              flavor: str = "cpu") -> Path:
     """Lay out the package tree under `stage` (emptied first); returns `stage`."""
     if stage.exists():
         shutil.rmtree(stage)
@@ -139,7 +153,7 @@ def stage_deb(bundle: Path, stage: Path, version: str, arch: str, deps: list[str
     icons = stage / "usr/share/icons/hicolor/scalable/apps"
     icons.mkdir(parents=True)
     shutil.copy2(ROOT / "resources/icons/kminer.svg", icons / f"{APP_NAME}.svg")
-    doc = stage / f"usr/share/doc/{PACKAGE}"
+    doc = stage / f"usr/share/doc/{package_name(flavor)}"
     doc.mkdir(parents=True)
     (doc / "copyright").write_text(f"Knowledge Miner {version}\nLicense: MIT\n"
                                    "The bundle carries Python, Qt (LGPLv3), PyTorch (BSD) and other libraries "
@@ -147,7 +161,7 @@ def stage_deb(bundle: Path, stage: Path, version: str, arch: str, deps: list[str
     depends, recommends = depends_line(deps, libc)
     ctl = stage / "DEBIAN"
     ctl.mkdir()
-    (ctl / "control").write_text(control_text(version, arch, dir_kib(stage), depends, recommends), encoding="utf-8")
+    (ctl / "control").write_text(control_text(version, arch, dir_kib(stage), depends, recommends, flavor), encoding="utf-8")
     for name, text in (("postinst", POSTINST), ("postrm", POSTRM)):
         (ctl / name).write_text(text, encoding="utf-8")
         (ctl / name).chmod(0o755)
@@ -163,7 +177,9 @@ def build_deb(stage: Path, out: Path, compress: str = "xz") -> Path:
 
 
 def build_tar(bundle: Path, out: Path, version: str) -> Path:
-    """A portable .tar.gz: the bundle plus the desktop entry and icon, under one top folder."""
+    """A portable .tar.gz: the bundle plus the icon, `install-desktop.sh` (a desktop entry in
+    the user's menu that runs this folder's kminer by its full path) and `uninstall.sh`,
+    under one top folder."""
     top = f"{PACKAGE}-{version}"
 
     def clean(ti: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -173,10 +189,12 @@ def build_tar(bundle: Path, out: Path, version: str) -> Path:
 
     with tarfile.open(out, "w:gz", compresslevel=6) as tar:
         tar.add(bundle, arcname=top, filter=clean)
-        for src, name in ((None, f"{APP_NAME}.desktop"), (ROOT / "resources/icons/kminer.svg", f"{APP_NAME}.svg")):
-            info = tarfile.TarInfo(f"{top}/share/{name}")
-            data = DESKTOP_ENTRY.encode() if src is None else src.read_bytes()
-            info.size, info.mode = len(data), 0o644
+        for src, name, mode in ((ROOT / "resources/icons/kminer.svg", f"share/{APP_NAME}.svg", 0o644),
+                                (HERE / "install-desktop.sh", "install-desktop.sh", 0o755),
+                                (HERE / "uninstall.sh", "uninstall.sh", 0o755)):
+            info = tarfile.TarInfo(f"{top}/{name}")
+            data = src.read_bytes()
+            info.size, info.mode = len(data), mode
             tar.addfile(clean(info), io.BytesIO(data))
     return out
 
@@ -201,11 +219,18 @@ def write_checksums(files: list[Path], out_dir: Path) -> Path:
     return sums
 
 
+def _other_packages(out: Path, made: list[Path]) -> set[Path]:
+    """Packages of the other flavor already in `out`, so SHA256SUMS covers both bundles."""
+    return {p for p in out.glob(f"{PACKAGE}*") if p.suffix in (".deb", ".gz") and p not in made}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=ROOT / "dist" / APP_NAME)
     ap.add_argument("--out", type=Path, default=ROOT / "dist")
     ap.add_argument("--stage", type=Path, default=ROOT / "build" / "deb-root")
+    ap.add_argument("--flavor", default="cpu", choices=FLAVORS,
+                    help="cpu (default) or cuda: the GPU bundle, named ...-cuda")
     ap.add_argument("--compress", default=os.environ.get("KMINER_DEB_COMPRESS", "xz"), choices=["xz", "gzip", "zstd", "none"])
     args = ap.parse_args(argv)
     exe = args.bundle / APP_NAME
@@ -214,18 +239,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     version, arch = app_version(), dpkg_arch()
     args.out.mkdir(parents=True, exist_ok=True)
-    tar = build_tar(args.bundle, args.out / f"{PACKAGE}-{version}-linux-{arch}.tar.gz", version)
+    suffix = "" if args.flavor == "cpu" else f"-{args.flavor}"
+    tar = build_tar(args.bundle, args.out / f"{PACKAGE}-{version}-linux-{arch}{suffix}.tar.gz", version)
     print(f"make_dist: {tar} ({tar.stat().st_size / 2**20:.1f} MiB)")
     made = [tar]
     if shutil.which("dpkg-deb"):
-        stage = stage_deb(args.bundle, args.stage, version, arch, runtime_deps(), libc_version())
-        deb = build_deb(stage, args.out / f"{PACKAGE}_{version}_{arch}.deb", args.compress)
+        stage = stage_deb(args.bundle, args.stage, version, arch, runtime_deps(), libc_version(), args.flavor)
+        deb = build_deb(stage, args.out / f"{package_name(args.flavor)}_{version}_{arch}.deb", args.compress)
         shutil.rmtree(stage)
         print(f"make_dist: {deb} ({deb.stat().st_size / 2**20:.1f} MiB)")
         made.append(deb)
     else:
         print("make_dist: dpkg-deb not found: no .deb made (Debian/Ubuntu: apt install dpkg-dev)")
-    sums = write_checksums(made, args.out)
+    sums = write_checksums(sorted(set(made) | _other_packages(args.out, made)), args.out)
     print(f"make_dist: {sums}")
     return 0
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from jobs.sandbox import build_launch, find_bwrap, gpu_device_nodes, level_report, resolve_level
+from jobs.sandbox import build_launch, bwrap_has, find_bwrap, gpu_device_nodes, level_report, resolve_level
 
 needs_bwrap = pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap not installed")
 
@@ -191,3 +192,37 @@ def test_worker_never_loads_the_app_and_leaves_only_app_files(rig, level):
             (False, False, True, True)
     attempt = rig.jobs_dir / "world" / "attempt-1"
     assert sorted(p.name for p in attempt.iterdir()) == ["outcome.json", "spec.json", "worker.log"]
+
+
+def test_strict_launch_without_clearenv_on_bwrap_04(tmp_path, monkeypatch):
+    """bubblewrap 0.4 (Debian 11, Ubuntu 20.04) has no --clearenv: the launch leaves it out and
+    relies on bwrap starting with an empty environment; its help is asked once."""
+    import jobs.sandbox as sb
+
+    real = find_bwrap()
+    if real is None:
+        pytest.skip("bubblewrap not installed")
+    help_text = subprocess.run([real, "--help"], capture_output=True, text=True).stdout
+    old_help = "\n".join(line for line in help_text.splitlines() if "--clearenv" not in line
+                         and "--disable-userns" not in line) + "\n"
+    fake = tmp_path / "bwrap"
+    calls = tmp_path / "calls"
+    fake.write_text(f'#!/bin/sh\necho x >> {calls}\nif [ "$1" = --help ]; then cat <<"H"\n{old_help}H\nexit 0; fi\n'
+                    f'exec {real} "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(sb, "find_bwrap", lambda: str(fake))
+    sb._bwrap_help.cache_clear()
+    job = tmp_path / "job"
+    (job / "in").mkdir(parents=True)
+    (job / "spec.json").write_text("{}")
+    try:
+        a1 = build_launch("strict", job, report_fd=5)
+        a2 = build_launch("strict", job, report_fd=5)
+    finally:
+        sb._bwrap_help.cache_clear()
+    assert "--clearenv" not in a1.argv and "--disable-userns" not in a1.argv
+    assert a1.env == {} and "--clearenv" not in a2.argv
+    assert calls.read_text().count("x") == 1
+    monkeypatch.undo()
+    if bwrap_has(real, "--clearenv"):
+        assert "--clearenv" in build_launch("strict", job, report_fd=5).argv

@@ -67,12 +67,13 @@ def test_desktop_entry_launches_kminer_with_its_icon(make_dist):
     cp.optionxform = str
     cp.read_string(make_dist.DESKTOP_ENTRY)
     e = cp["Desktop Entry"]
-    assert (e["Type"], e["Exec"], e["Icon"], e["Terminal"]) == ("Application", "kminer", "kminer", "false")
+    # the installed binary by its full path, not whatever `kminer` comes first on PATH
+    assert (e["Type"], e["Exec"], e["Icon"], e["Terminal"]) == ("Application", "/usr/bin/kminer", "kminer", "false")
     assert e["Categories"].endswith(";")
 
 
 @needs_dpkg
-def test_deb_installs_under_opt_with_link_desktop_entry_and_icon(make_dist, tmp_path):
+def test_deb_installs_under_usr_lib_with_link_desktop_entry_and_icon(make_dist, tmp_path):
     bundle = _fake_bundle(tmp_path)
     stage = make_dist.stage_deb(bundle, tmp_path / "stage", "0.1.0", "amd64", make_dist.runtime_deps(), "2.36")
     deb = make_dist.build_deb(stage, tmp_path / "t.deb", compress="gzip")
@@ -80,14 +81,20 @@ def test_deb_installs_under_opt_with_link_desktop_entry_and_icon(make_dist, tmp_
     f = _paragraph(info)
     assert f["Package"] == "knowledge-miner" and "libegl1" in f["Depends"] and f["Recommends"] == "bubblewrap"
     listing = subprocess.run(["dpkg-deb", "--contents", str(deb)], capture_output=True, text=True, check=True).stdout
-    assert re.search(r"^-rwxr-xr-x root/root .* \./opt/knowledge-miner/kminer$", listing, re.M)
-    assert re.search(r"\./usr/bin/kminer -> /opt/knowledge-miner/kminer$", listing, re.M)
+    assert re.search(r"^-rwxr-xr-x root/root .* \./usr/lib/knowledge-miner/kminer$", listing, re.M)
+    assert re.search(r"\./usr/bin/kminer -> /usr/lib/knowledge-miner/kminer$", listing, re.M)
     assert "./usr/share/applications/kminer.desktop" in listing
     assert "./usr/share/icons/hicolor/scalable/apps/kminer.svg" in listing
-    assert "./opt/knowledge-miner/_internal/resources/data.json" in listing
-    # Nothing in the package may reach into user folders: removal must leave wallets alone.
-    paths = re.findall(r" \./(\S+)", listing)
-    assert all(p.split("/")[0] in ("opt", "usr", "") for p in paths), paths
+    assert "./usr/lib/knowledge-miner/_internal/resources/data.json" in listing
+    # Nothing in the package may reach into user folders: removal must leave wallets alone;
+    # and no folder but its own and the base system's (no ./opt/, which dpkg warned about)
+    paths = re.findall(r" \./(\S*)", listing)
+    assert all(p.split("/")[0] in ("usr", "") for p in paths), paths
+    dirs = {p.rstrip("/") for p in paths if p.endswith("/")}
+    assert dirs - {""} <= {"usr", "usr/bin", "usr/lib", "usr/share", "usr/share/applications", "usr/share/icons",
+                           "usr/share/icons/hicolor", "usr/share/icons/hicolor/scalable",
+                           "usr/share/icons/hicolor/scalable/apps", "usr/share/doc", "usr/share/doc/knowledge-miner"} \
+        | {d for d in dirs if d.startswith("usr/lib/knowledge-miner")}, dirs
     ctl = subprocess.run(["dpkg-deb", "--ctrl-tarfile", str(deb)], capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(ctl)) as t:
         postrm = t.extractfile("./postrm").read().decode()
@@ -100,8 +107,9 @@ def test_tarball_has_one_top_folder_owned_by_root(make_dist, tmp_path):
     with tarfile.open(out) as t:
         members = t.getmembers()
     names = {m.name for m in members}
-    assert {"knowledge-miner-0.1.0/kminer", "knowledge-miner-0.1.0/share/kminer.desktop",
-            "knowledge-miner-0.1.0/share/kminer.svg"} <= names
+    assert {"knowledge-miner-0.1.0/kminer", "knowledge-miner-0.1.0/install-desktop.sh",
+            "knowledge-miner-0.1.0/uninstall.sh", "knowledge-miner-0.1.0/share/kminer.svg"} <= names
+    assert not any(n.endswith(".desktop") for n in names)  # install-desktop.sh writes it with the real path
     assert all(n.split("/")[0] == "knowledge-miner-0.1.0" for n in names)
     assert all(m.uid == 0 and m.uname == "root" for m in members)
     exe = next(m for m in members if m.name == "knowledge-miner-0.1.0/kminer")
@@ -124,3 +132,73 @@ def test_missing_bundle_is_a_one_line_error(make_dist, tmp_path, capsys):
     assert make_dist.main(["--bundle", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "make package" in err
+
+
+@needs_dpkg
+def test_cuda_flavor_is_its_own_package_replacing_the_cpu_one(make_dist, tmp_path):
+    bundle = _fake_bundle(tmp_path)
+    stage = make_dist.stage_deb(bundle, tmp_path / "stage", "0.1.0", "amd64", ["libegl1"], "2.31", flavor="cuda")
+    deb = make_dist.build_deb(stage, tmp_path / "t.deb", compress="gzip")
+    f = _paragraph(subprocess.run(["dpkg-deb", "--field", str(deb)], capture_output=True, text=True, check=True).stdout)
+    assert f["Package"] == "knowledge-miner-cuda"
+    assert f["Conflicts"] == f["Replaces"] == "knowledge-miner"
+    assert "libc6 (>= 2.31)" in f["Depends"] and "580.65.06" in f["Description"]
+    cpu = make_dist.control_text("0.1.0", "amd64", 1, "libc6", "", "cpu")
+    assert "Conflicts: knowledge-miner-cuda" in cpu
+
+
+def _unpack(make_dist, tmp_path) -> Path:
+    out = make_dist.build_tar(_fake_bundle(tmp_path), tmp_path / "k.tar.gz", "0.1.0")
+    dest = tmp_path / "apps"
+    dest.mkdir()
+    with tarfile.open(out) as t:
+        t.extractall(dest, filter="tar")
+    return dest / "knowledge-miner-0.1.0"
+
+
+def test_tarball_install_desktop_then_uninstall(make_dist, tmp_path):
+    """The .tar.gz's own scripts, run as a user would: the menu entry runs this folder's kminer
+    by its full path; uninstall removes the entry, the icon and the folder, and keeps the data."""
+    folder = _unpack(make_dist, tmp_path)
+    home = tmp_path / "home"
+    data = home / ".local/share/knowledge-miner"
+    data.mkdir(parents=True)
+    (data / "wallet.json").write_text("keep me")
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    subprocess.run([str(folder / "install-desktop.sh")], env=env, check=True, capture_output=True)
+    entry = home / ".local/share/applications/kminer.desktop"
+    cp = configparser.ConfigParser(interpolation=None)
+    cp.optionxform = str
+    cp.read_string(entry.read_text())
+    e = cp["Desktop Entry"]
+    assert e["Exec"] == f'"{folder}/kminer"' and e["TryExec"] == f"{folder}/kminer"
+    assert Path(e["Icon"]).is_file()
+    # the Exec line really starts this folder's program
+    assert subprocess.run([e["TryExec"]], capture_output=True, text=True).stdout.startswith("kminer")
+    r = subprocess.run([str(folder / "uninstall.sh"), "--yes"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert not folder.exists() and not entry.exists() and not Path(e["Icon"]).exists()
+    assert (data / "wallet.json").read_text() == "keep me"
+
+
+def test_uninstall_purge_data_needs_the_word_delete(make_dist, tmp_path):
+    folder = _unpack(make_dist, tmp_path)
+    home = tmp_path / "home"
+    cfg = home / ".config/knowledge-miner"
+    cfg.mkdir(parents=True)
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([str(folder / "uninstall.sh"), "--yes", "--purge-data"], env=env, input="no\n",
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "data kept" in r.stdout and cfg.is_dir() and not folder.exists()
+    folder = _unpack(make_dist, tmp_path / "again")
+    r = subprocess.run([str(folder / "uninstall.sh"), "--yes", "--purge-data"], env=env, input="delete\n",
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and not cfg.exists()
+    # copied into a folder that is not a Knowledge Miner folder, it refuses and removes nothing
+    other = tmp_path / "other"
+    other.mkdir()
+    script = other / "uninstall.sh"
+    script.write_bytes(make_dist.HERE.joinpath("uninstall.sh").read_bytes())
+    (other / "notes.txt").write_text("mine")
+    bad = subprocess.run(["sh", str(script), "--yes"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "does not look like" in bad.stderr and (other / "notes.txt").exists()

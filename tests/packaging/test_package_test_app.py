@@ -64,7 +64,9 @@ def test_gui_tour_script_shows_the_wizard_walks_it_then_every_page(tmp_path, app
     walked = json.loads(next(ln for ln in walk.stdout.splitlines() if ln.startswith('{"walked"')))
     assert "error" not in walked, walked
     assert walked["walked"][:2] == ["Welcome to Knowledge Miner", "Create your wallet"]
-    assert walked["walked"][-1] == "Benchmark your devices" and "GFLOP/s" in walked["bench"]["cpu"]
+    assert walked["walked"][2:4] == ["Your recovery phrase", "Check your recovery phrase"], walked
+    assert "Benchmark your devices" in walked["walked"] and "GFLOP/s" in walked["bench"]["cpu"]
+    assert walked["walked"][-1] == "Set your prices"
     assert list((tmp_path / "home" / "data" / "keystore").glob("*.json"))
     doc = _run("gui_tour.py", str(tmp_path / "main"), "0.3", env=env, timeout=300)
     assert set(app_checks.PAGES) <= set(doc["pages"])

@@ -103,6 +103,11 @@ def wizard_walk(wiz) -> None:
         if hasattr(page, "again") and hasattr(page, "password"):
             page.password.setText(password)
             page.again.setText(password)
+        if type(page).__name__ == "PhrasePage":   # the recovery phrase, shown once: "I wrote it down"
+            page.confirm.setChecked(True)
+        if type(page).__name__ == "QuizPage":     # three of its words, asked back
+            for pos, edit in page.edits.items():
+                edit.setText(wiz.flow.phrase[pos - 1])
         if type(page).__name__ == "BenchPage":
             for cb in page.checks.values():
                 cb.setChecked(True)
@@ -128,6 +133,7 @@ def wizard_walk(wiz) -> None:
     print(json.dumps(doc), flush=True)
     if doc.get("error"):
         wiz.reject()
+        app.exit(3)   # never wait for a main window that a stuck walk will not open
     else:
         QTimer.singleShot(0, tour)
 

@@ -33,7 +33,7 @@ def cli(monkeypatch, capsys):
 
 def test_list_show_and_buy(cli):
     out, _ = cli("list")
-    assert out.splitlines()[0].startswith("#1 Shelf detector: detect, mAP@0.5 0.884, 25 NTK")
+    assert out.splitlines()[0].startswith("#1 Shelf detector: detect, mAP@0.5 0.862, 25 NTK")
     items = json.loads(cli("list", "--json")[0])
     assert [i["price_wei"] for i in items] == [str(25 * NTK), str(10 * NTK)] and not items[0]["owned"]
     out, _ = cli("show", "1")

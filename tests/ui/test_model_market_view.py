@@ -89,7 +89,7 @@ def test_cards_show_the_demo_models_with_metrics_classes_price_and_seller(env):
     assert v.summary.text().startswith("2 models for sale · you own 0")
     assert det.provenance.text().startswith("✓ Verified") and det.provenance.isVisible()
     # where the figures hold: the card's training domain (issue 22)
-    assert "synthetic renders of scene 'Retail shelf' only" in det.domain.text() and det.domain.isVisible()
+    assert "synthetic renders of scene 'Retail shelf' (fast (GL) and photoreal (Cycles) engine) only" in det.domain.text() and det.domain.isVisible()
 
 
 def test_a_card_copied_by_another_seller_shows_as_copied(env):
@@ -203,7 +203,7 @@ def test_try_it_warns_on_a_photo_unlike_the_training_renders(env, qtbot, tmp_pat
     Image.fromarray(data.astronaut()).save(photo)
     env.on_chain(lambda: env.user.models.buy(1, max_price_wei=25 * NTK))
     v = env.make_view()
-    assert "synthetic renders of scene 'Retail shelf' only" in v.panel.model_label.text()
+    assert "synthetic renders of scene 'Retail shelf' (fast (GL) and photoreal (Cycles) engine) only" in v.panel.model_label.text()
     with qtbot.waitSignal(v.tryFinished, timeout=90000) as sig:
         drop_files(v.cards[1], [SHELF_PHOTO, photo])
     res = sig.args[0]

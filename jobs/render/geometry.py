@@ -226,3 +226,34 @@ def distractor_parts(shape: int) -> list[Part]:
     if shape == 1:
         return [uv_sphere(0.5)]
     return [revolve([(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)], "body", segments=20)]
+
+
+def environment_parts(spec) -> list[tuple[str, list[Part]]]:
+    """The static scene of a SceneSpec as (material role, parts), for both engines: the shelf
+    unit or table ("env"), the price tags ("tags"), the floor and the wall."""
+    from jobs.render.spec import ShelfLayout
+
+    lay = spec.layout
+    cub = cuboid
+    out: list[tuple[str, list[Part]]] = []
+    if isinstance(lay, ShelfLayout):
+        top = lay.bottom + lay.rows * lay.spacing
+        W, D, t = lay.width, lay.depth, lay.board_thickness
+        frame = [cub(W, t, D, origin=(0, lay.bottom + k * lay.spacing, 0)) for k in range(lay.rows + 1)]
+        frame += [cub(0.025, top + t, D + 0.02, origin=(s * (W / 2 + 0.0125), 0, 0.0)) for s in (-1, 1)]
+        frame += [cub(W + 0.05, top + t, 0.012, origin=(0, 0, -D / 2 - 0.006))]
+        frame += [cub(W, lay.bottom, 0.02, origin=(0, 0, D / 2 - 0.02))]
+        out.append(("env", frame))
+        if lay.price_tags:
+            out.append(("tags", [cub(W, 0.032, 0.004, role="label", origin=(0, lay.bottom + k * lay.spacing - 0.006, D / 2 + 0.002))
+                                 for k in range(lay.rows)]))
+        wall_z = -D / 2 - 0.25
+    else:
+        H, W, D = lay.height, lay.width, lay.depth
+        frame = [cub(W, 0.04, D, origin=(0, H - 0.04, 0))]
+        frame += [cub(0.05, H - 0.04, 0.05, origin=(sx * (W / 2 - 0.06), 0, sz * (D / 2 - 0.06))) for sx in (-1, 1) for sz in (-1, 1)]
+        out.append(("env", frame))
+        wall_z = -D / 2 - 1.2
+    out.append(("floor", [cub(12, 0.02, 12, origin=(0, -0.02, 0))]))
+    out.append(("wall", [cub(12, 5, 0.02, origin=(0, 0, wall_z), role="label")]))
+    return out

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from jobs.render import art, geometry
-from jobs.render.geometry import Part
+from jobs.render.geometry import Part, environment_parts
 from jobs.render.library import AssetGeometry
 from jobs.render.sampling import FrameSample, intrinsics
 from jobs.render.spec import SceneSpec, ShelfLayout
@@ -200,35 +200,6 @@ class PhotoFrame:
     silhouette_px: np.ndarray
     truncation: np.ndarray
     K: np.ndarray
-
-
-def environment_parts(spec: SceneSpec) -> list[tuple[str, list[Part]]]:
-    """The static scene as (material role, parts): the same geometry as the fast engine's
-    `SceneRenderer._build_environment` (shelf unit or table, price tags, floor, wall)."""
-    lay = spec.layout
-    cub = geometry.cuboid
-    out: list[tuple[str, list[Part]]] = []
-    if isinstance(lay, ShelfLayout):
-        top = lay.bottom + lay.rows * lay.spacing
-        W, D, t = lay.width, lay.depth, lay.board_thickness
-        frame = [cub(W, t, D, origin=(0, lay.bottom + k * lay.spacing, 0)) for k in range(lay.rows + 1)]
-        frame += [cub(0.025, top + t, D + 0.02, origin=(s * (W / 2 + 0.0125), 0, 0.0)) for s in (-1, 1)]
-        frame += [cub(W + 0.05, top + t, 0.012, origin=(0, 0, -D / 2 - 0.006))]
-        frame += [cub(W, lay.bottom, 0.02, origin=(0, 0, D / 2 - 0.02))]
-        out.append(("env", frame))
-        if lay.price_tags:
-            out.append(("tags", [cub(W, 0.032, 0.004, role="label", origin=(0, lay.bottom + k * lay.spacing - 0.006, D / 2 + 0.002))
-                                 for k in range(lay.rows)]))
-        wall_z = -D / 2 - 0.25
-    else:
-        H, W, D = lay.height, lay.width, lay.depth
-        frame = [cub(W, 0.04, D, origin=(0, H - 0.04, 0))]
-        frame += [cub(0.05, H - 0.04, 0.05, origin=(sx * (W / 2 - 0.06), 0, sz * (D / 2 - 0.06))) for sx in (-1, 1) for sz in (-1, 1)]
-        out.append(("env", frame))
-        wall_z = -D / 2 - 1.2
-    out.append(("floor", [cub(12, 0.02, 12, origin=(0, -0.02, 0))]))
-    out.append(("wall", [cub(12, 5, 0.02, origin=(0, 0, wall_z), role="label")]))
-    return out
 
 
 def _distractor_parts(shape: int) -> list[Part]:

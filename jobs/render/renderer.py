@@ -229,34 +229,16 @@ class SceneRenderer:
     def _build_environment(self, background: np.ndarray | None) -> None:
         pr = self._pr
         lay = self.spec.layout
-        cub = geometry.cuboid
         self.env_mat = _material(pr, rough=0.6)
         self.wall_mat = _material(pr, rough=0.9, texture=_texture(pr, background) if background is not None else None)
         floor_mat = _material(pr, color=(0.55, 0.53, 0.5, 1.0), rough=0.8)
-        if isinstance(lay, ShelfLayout):
-            top = lay.bottom + lay.rows * lay.spacing
-            W, D, t = lay.width, lay.depth, lay.board_thickness
-            frame = [cub(W, t, D, origin=(0, lay.bottom + k * lay.spacing, 0)) for k in range(lay.rows + 1)]
-            frame += [cub(0.025, top + t, D + 0.02, origin=(s * (W / 2 + 0.0125), 0, 0.0)) for s in (-1, 1)]
-            frame += [cub(W + 0.05, top + t, 0.012, origin=(0, 0, -D / 2 - 0.006))]
-            frame += [cub(W, lay.bottom, 0.02, origin=(0, 0, D / 2 - 0.02))]
-            self._env_mesh(frame, self.env_mat)
-            if lay.price_tags:
-                strip = art.price_strip(self.spec.name, W)
-                pad = np.full((strip.shape[0], strip.shape[1] // 3, 3), 70, np.uint8)
-                tex = _texture(pr, np.concatenate([strip, pad], axis=1))
-                tags = [cub(W, 0.032, 0.004, role="label", origin=(0, lay.bottom + k * lay.spacing - 0.006, D / 2 + 0.002))
-                        for k in range(lay.rows)]
-                self._env_mesh(tags, _material(pr, rough=0.5, texture=tex))
-            wall_z = -D / 2 - 0.25
-        else:
-            H, W, D = lay.height, lay.width, lay.depth
-            frame = [cub(W, 0.04, D, origin=(0, H - 0.04, 0))]
-            frame += [cub(0.05, H - 0.04, 0.05, origin=(sx * (W / 2 - 0.06), 0, sz * (D / 2 - 0.06))) for sx in (-1, 1) for sz in (-1, 1)]
-            self._env_mesh(frame, self.env_mat)
-            wall_z = -D / 2 - 1.2
-        self._env_mesh([cub(12, 0.02, 12, origin=(0, -0.02, 0))], floor_mat)
-        self._env_mesh([cub(12, 5, 0.02, origin=(0, 0, wall_z), role="label")], self.wall_mat)
+        mats = {"env": self.env_mat, "floor": floor_mat, "wall": self.wall_mat}
+        if isinstance(lay, ShelfLayout) and lay.price_tags:
+            strip = art.price_strip(self.spec.name, lay.width)
+            pad = np.full((strip.shape[0], strip.shape[1] // 3, 3), 70, np.uint8)
+            mats["tags"] = _material(pr, rough=0.5, texture=_texture(pr, np.concatenate([strip, pad], axis=1)))
+        for role, parts in geometry.environment_parts(self.spec):
+            self._env_mesh(parts, mats[role])
 
     # ----------------------------------------------------------------- pools
     def _new_slot(self, asset: int, variant: int):

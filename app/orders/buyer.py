@@ -1,0 +1,352 @@
+"""OrderBuyer: the buyer's side of an order on OrderMarket, peer to peer.
+
+    buyer = OrderBuyer(om, account, peer, home, desk_host="10.0.0.1", verify=check)
+    order_id = buyer.post(spec, shards=2, reward_each_wei=..., deadline_s=..., inputs={...})
+    while not buyer.done(order_id): buyer.step()        # grants, fetches, samples, pays
+    buyer.result(order_id, shard)                         # the unsealed, verified folder
+
+`post` seals the inputs (readable by a miner once its claim is confirmed), writes the spec
+document (job spec, shard count, input references; its sha256 is the order's specHash),
+escrows the order in one transaction and names the desk (`spec_uri`). `step` (the chain
+thread) answers the desk's queue: a claim is granted when the shard is free (or its grant
+lapsed) and the miner's stake covers it; a result commitment is fetched (ciphertext, v2
+merkle-verified), then the buyer picks sample items *after* the commitment, gets only their
+keys from the miner's key service, checks them against the committed header and calls
+`verify(spec, shard, {name: path})` (None: good; else the reason). A good shard gets the
+ack and a cumulative voucher; a bad one a signed rejection whose evidence is the reason. Once
+the miner redeems, it releases the whole key (key service grant or a KeyReveal at the desk);
+the buyer checks keccak256(key) against the commitment and the key against every item, and
+unseals: the result is verified bytes. After `hold_until` what nobody delivered is refunded.
+
+State is one JSON file per order (`<home>/orders/<id>.json`, atomic writes); a restarted
+buyer carries on. Money is wei; times are chain seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from common.fsutil import atomic_write_json
+from jobs.transport.keys import KeyRefused, request_key
+from jobs.transport.ref import parse_ref
+from jobs.transport.sealed import SealError, check_content_key, open_item, read_header, unseal
+from app.orders.desk import OrderDesk
+from app.orders.peer import Peer
+from wallet.order_market import OrderMarketClient, OrderTerms, stake_covers
+from wallet.order_messages import Claim, ResultAck, Signed, Rejection, Voucher, key_hash
+
+log = logging.getLogger(__name__)
+
+GRANT_LAPSE_S = 600
+"""A grant the miner has not confirmed after this long lapses; the shard may be granted again."""
+SAMPLE_ITEMS = 3
+MAX_RESULT_BYTES = 8 << 30
+KEY_POLL_S = 1.0
+SPEC_VERSION = 1
+
+Verify = Callable[[dict, int, dict[str, Path]], "str | None"]
+
+
+class OrderError(ValueError):
+    """A buyer action refused (one line)."""
+
+
+def spec_document(job: dict, *, kind: str, shards: int, inputs: dict[str, str], buyer: str) -> bytes:
+    """The bytes whose sha256 goes on chain as the order's specHash."""
+    doc = {"version": SPEC_VERSION, "kind": kind, "shards": shards, "job": job, "inputs": inputs, "buyer": buyer.lower()}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+class OrderBuyer:
+    def __init__(self, om: OrderMarketClient, account, peer: Peer, home: Path, *, desk_host: str, verify: Verify,
+                 desk_port: int = 0, advertise: str | None = None, sample_items: int = SAMPLE_ITEMS,
+                 clock: Callable[[], int] | None = None):
+        self.om, self.account, self.peer, self.verify = om, account, peer, verify
+        self.home = Path(home) / "orders"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.sample_items = sample_items
+        self.now = clock or om.chain.latest_timestamp
+        self._orders: dict[int, dict] = {}
+        for p in self.home.glob("*.json"):
+            try:
+                doc = json.loads(p.read_text(encoding="utf-8"))
+                self._orders[int(doc["order_id"])] = doc
+            except (ValueError, KeyError, OSError) as e:
+                log.warning("order state %s unreadable (%s); skipped", p.name, e)
+        self.desk = OrderDesk((desk_host, desk_port), domain=om.domain, spec_of=self._spec_of,
+                              is_ours=lambda oid: oid in self._orders)
+        self.desk_url = f"http://{advertise or desk_host}:{self.desk.port}"
+        self._last_key_poll: dict[tuple[int, int], float] = {}
+        for o in self._orders.values():
+            for s, sh in o["shards"].items():
+                self._publish(o, int(s), sh)
+
+    # --- posting ------------------------------------------------------------------------
+    def terms(self, spec: bytes, *, kind: str, shards: int, reward_each_wei: int, deadline_s: int,
+              review_window_s: int, redeem_window_s: int, stake_bps: int) -> OrderTerms:
+        return OrderTerms(kind, "0x" + hashlib.sha256(spec).hexdigest(), self.desk_url, shards, reward_each_wei,
+                          self.now() + deadline_s, review_window_s, redeem_window_s, stake_bps=stake_bps)
+
+    def prepare(self, job: dict, *, kind: str, shards: int, inputs: dict[str, Path] | None = None,
+                serve_until: float = 0) -> tuple[bytes, list[str]]:
+        """Seal and serve the inputs; the spec document and the inputs' info hashes."""
+        refs, hashes = {}, []
+        for name, path in (inputs or {}).items():
+            sh = self.peer.node.share(Path(path), until_ts=serve_until, kind="input")
+            refs[name], _ = sh.ref.uri(), hashes.append(sh.ref.info_hash)
+        return spec_document(job, kind=kind, shards=shards, inputs=refs, buyer=self.account.address), hashes
+
+    def post(self, job: dict, *, kind: str = "render", shards: int, reward_each_wei: int, deadline_s: int,
+             review_window_s: int, redeem_window_s: int, stake_bps: int = 2_000,
+             inputs: dict[str, Path] | None = None, approve_wei: int | None = None) -> int:
+        if not 1 <= shards <= 128:
+            raise OrderError("an order has 1 to 128 shards")
+        until = time.time() + deadline_s + review_window_s + redeem_window_s
+        spec, input_hashes = self.prepare(job, kind=kind, shards=shards, inputs=inputs, serve_until=until)
+        terms = self.terms(spec, kind=kind, shards=shards, reward_each_wei=reward_each_wei, deadline_s=deadline_s,
+                           review_window_s=review_window_s, redeem_window_s=redeem_window_s, stake_bps=stake_bps)
+        order_id, _res = self.om.post_order(self.account, terms, approve_wei=approve_wei)
+        doc = {"order_id": order_id, "spec": spec.decode(), "inputs": input_hashes, "shards": {},
+               "posted_ts": time.time(), "refunded": False}
+        self._orders[order_id] = doc
+        self._save(doc)
+        log.info("order %d posted: %d shards, desk %s", order_id, shards, self.desk_url)
+        return order_id
+
+    # --- reads --------------------------------------------------------------------------
+    def shard_state(self, order_id: int, shard: int) -> dict:
+        return dict(self._orders[order_id]["shards"].get(str(shard), {"state": "open"}))
+
+    def done(self, order_id: int) -> bool:
+        o = self._orders[order_id]
+        n = json.loads(o["spec"])["shards"]
+        return all(o["shards"].get(str(i), {}).get("state") == "done" for i in range(n)) or o["refunded"]
+
+    def result(self, order_id: int, shard: int) -> Path | None:
+        sh = self._orders[order_id]["shards"].get(str(shard), {})
+        return Path(sh["result_dir"]) if sh.get("state") == "done" else None
+
+    def order_ids(self) -> list[int]:
+        return sorted(self._orders)
+
+    # --- the loop -----------------------------------------------------------------------
+    def step(self) -> list[str]:
+        """One pass on the chain thread; one line per thing that happened."""
+        events: list[str] = []
+        for m in self.desk.take():
+            try:
+                getattr(self, f"_on_{m.kind}")(m, events)
+            except (OrderError, KeyRefused, SealError, ValueError) as e:
+                events.append(f"{m.kind} from {m.signed.message.miner[:10]}… refused: {e}")
+        for o in self._orders.values():
+            for s, sh in list(o["shards"].items()):
+                try:
+                    if sh["state"] == "fetching":
+                        self._check_fetched(o, int(s), sh, events)
+                    elif sh["state"] == "paid":
+                        self._ask_key(o, int(s), sh, events)
+                except (KeyRefused, SealError, OSError) as e:
+                    log.info("order %d shard %s: %s", o["order_id"], s, e)
+            self._maybe_refund(o, events)
+        return events
+
+    def _order(self, order_id: int) -> dict:
+        o = self._orders.get(order_id)
+        if o is None:
+            raise OrderError(f"order {order_id} is not ours")
+        return o
+
+    def _on_claim(self, m, events: list[str]) -> None:
+        req = m.signed.message
+        o = self._order(req.order_id)
+        n = json.loads(o["spec"])["shards"]
+        if not 0 <= req.shard < n:
+            raise OrderError(f"order {req.order_id} has no shard {req.shard}")
+        now = self.now()
+        if req.expires_at < now:
+            raise OrderError("the claim request has expired")
+        cur = o["shards"].get(str(req.shard))
+        if cur is not None and not (cur["state"] == "granted" and time.time() - cur["granted_ts"] > GRANT_LAPSE_S):
+            if cur["miner"] == req.miner.lower() and cur["payout"] == req.payout.lower():
+                self._publish(o, req.shard, cur)  # a repeated request: the same answer
+                return
+            self.desk.publish(req.order_id, req.shard, req.miner, state="refused", reason="the shard is taken")
+            return
+        order = self.om.order(req.order_id)
+        if order.closed or now >= order.deadline or order.is_paid(req.shard):
+            raise OrderError("the order no longer takes claims")
+        open_claims = sum(1 for x in o["shards"].values() if x["payout"] == req.payout.lower()
+                          and x["state"] not in ("done", "rejected"))
+        if not stake_covers(self.om.stake(req.miner, req.payout), order, now=now,
+                            unbond_delay_s=self.om.unbond_delay_s(), outstanding_claims=open_claims):
+            self.desk.publish(req.order_id, req.shard, req.miner, state="refused",
+                              reason="the stake of this mining key and payout does not cover the claim")
+            raise OrderError("stake too small")
+        claim = Claim(req.order_id, req.shard, req.miner, req.payout)
+        grant = self.om.sign(claim, self.account)
+        sh = {"state": "granted", "miner": req.miner.lower(), "payout": req.payout.lower(), "granted_ts": time.time(),
+              "grant": grant.to_json()}
+        o["shards"][str(req.shard)] = sh
+        self._save(o)
+        self._publish(o, req.shard, sh)
+        events.append(f"order {req.order_id}: shard {req.shard} granted to {req.miner}")
+
+    def _on_confirm(self, m, events: list[str]) -> None:
+        c = m.signed.message
+        o = self._order(c.order_id)
+        sh = o["shards"].get(str(c.shard))
+        if sh is None or sh["state"] != "granted" or (sh["miner"], sh["payout"]) != (c.miner.lower(), c.payout.lower()):
+            raise OrderError("no grant of this shard to this miner and payout")
+        for ih in o["inputs"]:
+            self.peer.node.keys.grant(ih, c.miner)
+        sh.update(state="confirmed", confirm=m.signed.to_json())
+        self._save(o)
+        self._publish(o, c.shard, sh)
+        events.append(f"order {c.order_id}: shard {c.shard} confirmed by {c.miner}")
+
+    def _on_commit(self, m, events: list[str]) -> None:
+        c = m.signed.message
+        o = self._order(c.order_id)
+        sh = o["shards"].get(str(c.shard))
+        if sh is None or (sh["miner"], sh["payout"]) != (c.miner.lower(), c.payout.lower()):
+            raise OrderError("no claim of this shard by this miner and payout")
+        if sh["state"] not in ("confirmed", "fetching"):
+            self._publish(o, c.shard, sh)
+            return
+        if sh["state"] == "fetching" and sh["commit"] == m.signed.to_json():
+            return
+        ref = parse_ref(m.ref)
+        if not ref.key_servers:
+            raise OrderError("the result's reference names no key service")
+        self.peer.node.start_fetch(ref, max_bytes=MAX_RESULT_BYTES, kind="result",
+                                   until_ts=time.time() + 7 * 86400)
+        sh.update(state="fetching", commit=m.signed.to_json(), ref=m.ref, committed_ts=time.time())
+        self._save(o)
+        self._publish(o, c.shard, sh)
+        events.append(f"order {c.order_id}: shard {c.shard} result committed; fetching")
+
+    def _on_reveal(self, m, events: list[str]) -> None:
+        r = m.signed.message
+        o = self._order(r.order_id)
+        sh = o["shards"].get(str(r.shard))
+        if sh is None or sh["state"] != "paid" or sh["miner"] != r.miner.lower():
+            raise OrderError("no paid shard of this miner to reveal a key for")
+        self._open(o, r.shard, sh, r.key, events)
+
+    def _check_fetched(self, o: dict, shard: int, sh: dict, events: list[str]) -> None:
+        ref = parse_ref(sh["ref"])
+        e = self.peer.find(ref.info_hash)
+        if e is None or not e.done:
+            if e is not None and e.error:
+                self._reject(o, shard, sh, f"the result could not be fetched: {e.error}", events)
+            return
+        path = self.peer.node.home / "data" / ref.info_hash / e.name
+        commit = Signed.from_json(sh["commit"]).message
+        try:
+            header = read_header(path)
+        except SealError as err:
+            return self._reject(o, shard, sh, f"the result is not a sealed archive ({err})", events)
+        names = [it.name for it in header.items]
+        if not names:
+            return self._reject(o, shard, sh, "the result is empty", events)
+        picks = secrets.SystemRandom().sample(names, min(self.sample_items, len(names)))
+        keys = request_key(ref.key_servers[0], ref.info_hash, bytes(self.account.key), items=picks)
+        if not isinstance(keys, dict) or set(keys) != set(picks):
+            return self._reject(o, shard, sh, "the miner's key service did not answer the sample request", events)
+        sample_dir = self.home / f"samples-{o['order_id']}-{shard}"
+        shutil.rmtree(sample_dir, ignore_errors=True)
+        samples = {}
+        try:
+            for n in picks:
+                samples[n] = open_item(path, header, n, keys[n], sample_dir / f"{len(samples)}.item")
+        except SealError as err:
+            return self._reject(o, shard, sh, f"a sampled item does not open: {err}", events)
+        why = self.verify(json.loads(o["spec"]), shard, samples)
+        if why:
+            return self._reject(o, shard, sh, why, events)
+        ack = self.om.sign(ResultAck(commit.order_id, shard, commit.miner, commit.payout, commit.result_hash,
+                                     commit.result_key_hash), self.account)
+        paid = [int(s) for s, x in o["shards"].items() if x["payout"] == sh["payout"] and x["state"] in ("paid", "done")]
+        voucher = self.om.sign(Voucher.of(o["order_id"], commit.payout, [*paid, shard]), self.account)
+        sh.update(state="paid", ack=ack.to_json(), voucher=voucher.to_json(), samples=picks, verified_ts=time.time())
+        self._save(o)
+        self._publish(o, shard, sh)
+        events.append(f"order {o['order_id']}: shard {shard} sampled {len(picks)} item(s), verified, voucher sent")
+
+    def _ask_key(self, o: dict, shard: int, sh: dict, events: list[str]) -> None:
+        k = (o["order_id"], shard)
+        if time.monotonic() - self._last_key_poll.get(k, 0) < KEY_POLL_S:
+            return
+        self._last_key_poll[k] = time.monotonic()
+        ref = parse_ref(sh["ref"])
+        key = request_key(ref.key_servers[0], ref.info_hash, bytes(self.account.key), timeout_s=5)
+        if isinstance(key, bytes):
+            self._open(o, shard, sh, key, events)
+
+    def _open(self, o: dict, shard: int, sh: dict, key: bytes, events: list[str]) -> None:
+        commit = Signed.from_json(sh["commit"]).message
+        if key_hash(key) != commit.result_key_hash:
+            raise OrderError("the key does not match the committed key hash")
+        ref = parse_ref(sh["ref"])
+        e = self.peer.find(ref.info_hash)
+        path = self.peer.node.home / "data" / ref.info_hash / e.name
+        check_content_key(read_header(path), key)
+        dest = self.home / f"result-{o['order_id']}-{shard}"
+        if dest.exists():
+            shutil.rmtree(dest)
+        unseal(path, key, dest)
+        sh.update(state="done", result_dir=str(dest), done_ts=time.time(), key=key.hex())
+        self._save(o)
+        self._publish(o, shard, sh)
+        events.append(f"order {o['order_id']}: shard {shard} key checked, result unsealed")
+
+    def _reject(self, o: dict, shard: int, sh: dict, why: str, events: list[str]) -> None:
+        commit = Signed.from_json(sh["commit"]).message
+        evidence = why.encode()[:1000]
+        rej = self.om.sign(Rejection(o["order_id"], shard, commit.miner, commit.result_hash,
+                                     hashlib.sha256(evidence).digest(), "data:text/plain," + evidence.decode(errors="replace")),
+                           self.account)
+        sh.update(state="rejected", rejection=rej.to_json(), reason=why)
+        self._save(o)
+        self._publish(o, shard, sh)
+        events.append(f"order {o['order_id']}: shard {shard} rejected: {why}")
+
+    def _maybe_refund(self, o: dict, events: list[str]) -> None:
+        if o["refunded"] or self.done(o["order_id"]):
+            return
+        order = self.om.order(o["order_id"])
+        if order.closed or self.now() < order.hold_until:
+            return
+        if order.escrow_wei:
+            self.om.refund(self.account, o["order_id"])
+            events.append(f"order {o['order_id']}: refunded {order.escrow_wei} wei for undelivered shards")
+        o["refunded"] = True
+        self._save(o)
+
+    # --- plumbing -----------------------------------------------------------------------
+    def _publish(self, o: dict, shard: int, sh: dict) -> None:
+        keep = {k: sh.get(k) for k in ("grant", "ack", "voucher", "rejection", "reason")}
+        self.desk.publish(o["order_id"], shard, sh["miner"], state=sh["state"], **keep)
+
+    def _spec_of(self, order_id: int) -> bytes | None:
+        o = self._orders.get(order_id)
+        return None if o is None else o["spec"].encode()
+
+    def _save(self, o: dict) -> None:
+        atomic_write_json(self.home / f"{o['order_id']}.json", o)
+
+    def close(self) -> None:
+        self.desk.close()
+
+
+def summary(o: dict) -> dict[str, Any]:
+    """A plain view of one order's state (CLI, GUI)."""
+    return {"order_id": o["order_id"], "shards": {s: x["state"] for s, x in o["shards"].items()}}

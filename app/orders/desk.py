@@ -1,0 +1,243 @@
+"""The order desk: a buyer's small HTTP endpoint where miners claim shards and deliver results.
+
+On chain an order names its desk (`spec_uri` = `http://host:port`, the address the buyer
+configured); miners and the buyer talk there with the signed messages of
+docs/order-protocol.md. Every route takes and returns JSON:
+
+    GET  /v1/orders/<id>   -> the order's spec document (its sha256 is the order's specHash)
+    POST /v1/claim    {"request": Signed ClaimRequest}          -> {"queued": true}
+    POST /v1/confirm  {"confirm": Signed Claim (mining key)}     -> {"queued": true}
+    POST /v1/commit   {"commit": Signed ResultCommit, "ref": magnet} -> {"queued": true}
+    POST /v1/reveal   {"reveal": Signed KeyReveal}                -> {"queued": true}
+    POST /v1/status   {"order_id", "shard", "miner"}               -> what the buyer answered so far:
+                      {"state", "grant", "ack", "voucher", "rejection", "reason"} (signed JSON or null)
+
+The desk checks only what needs no chain (sizes, shapes, signatures against the named
+signer) and queues the message; the buyer's service answers on its chain thread and
+publishes the answers that `status` returns. So a stranger's request never touches the chain
+from a server thread, and a forged or oversized one costs a one-line 4xx and nothing else.
+Bodies are at most `MAX_BODY_BYTES`, read with a timeout, parsed by common.safejson; at most
+`MAX_INBOX` messages wait at a time (then 503). `DeskClient` is the miner's side.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from common.safejson import JsonLimits, SafeJsonError, loads_bounded, read_capped
+from jobs.transport.ref import RefError, parse_ref
+from wallet.order_messages import Claim, ClaimRequest, Domain, KeyReveal, MessageError, ResultCommit, Signed
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 << 10
+MAX_REPLY_BYTES = 1 << 20  # a spec document (the desk's reply) is at most this
+MAX_INBOX = 1_000
+IO_TIMEOUT_S = 10.0
+DESK_LIMITS = JsonLimits(max_bytes=MAX_BODY_BYTES, max_depth=6, max_items=200, max_string_bytes=8 << 10)
+SPEC_DOC_LIMITS = JsonLimits(max_bytes=MAX_REPLY_BYTES, max_depth=16, max_items=20_000)
+
+
+class DeskError(Exception):
+    """A desk request refused or failed (one line)."""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message that passed the desk's checks, waiting for the buyer's chain thread."""
+
+    kind: str  # "claim" | "confirm" | "commit" | "reveal"
+    signed: Signed
+    ref: str = ""
+
+
+class OrderDesk:
+    """The HTTP server. `domain_of(order_id)` gives the EIP-712 domain (None: not our order);
+    `spec_of(order_id)` the spec document bytes (None: unknown); answers come from
+    `answers[(order_id, shard, miner)]`, a dict the buyer fills (`publish`)."""
+
+    def __init__(self, listen: tuple[str, int], *, domain: Domain, spec_of: Callable[[int], bytes | None],
+                 is_ours: Callable[[int], bool]):
+        self.domain, self.spec_of, self.is_ours = domain, spec_of, is_ours
+        self._inbox: deque[Inbound] = deque()
+        self._answers: dict[tuple[int, int, str], dict] = {}
+        self._lock = threading.Lock()
+        desk = self
+
+        class Handler(BaseHTTPRequestHandler):
+            timeout = IO_TIMEOUT_S
+            server_version = "kminer-desk/1"
+            sys_version = ""
+
+            def log_message(self, fmt, *args) -> None:  # access log off: strangers' lines stay out of logs
+                pass
+
+            def do_GET(self) -> None:
+                self._answer(*desk._get(self.path))
+
+            def do_POST(self) -> None:
+                try:
+                    n = int(self.headers.get("Content-Length", ""))
+                except ValueError:
+                    return self._answer(411, {"error": "a Content-Length is required"})
+                if not 0 < n <= MAX_BODY_BYTES:
+                    return self._answer(413, {"error": f"body must be 1..{MAX_BODY_BYTES} bytes"})
+                try:
+                    raw = self.rfile.read(n)  # exactly Content-Length (already bounded); the socket times out
+                    if len(raw) != n:
+                        return self._answer(400, {"error": "the body is shorter than its Content-Length"})
+                    body = loads_bounded(raw, DESK_LIMITS, what="request")
+                except (SafeJsonError, OSError) as e:
+                    return self._answer(400, {"error": str(e)[:200]})
+                self._answer(*desk._post(self.path, body))
+
+            def _answer(self, code: int, doc: Any) -> None:
+                data = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except OSError:  # the asker went away
+                    pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+            request_queue_size = 64
+
+        self._srv = Server(listen, Handler)
+        self.port = self._srv.server_address[1]
+        self.host = listen[0]
+        self._thread = threading.Thread(target=self._srv.serve_forever, name="order-desk", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # --- the buyer's side --------------------------------------------------------------
+    def take(self) -> list[Inbound]:
+        """Everything queued since the last call (the buyer's chain thread)."""
+        with self._lock:
+            out = list(self._inbox)
+            self._inbox.clear()
+        return out
+
+    def publish(self, order_id: int, shard: int, miner: str, **answer: Any) -> None:
+        """Set what `status` tells that miner about that shard (signed messages as JSON)."""
+        key = (order_id, shard, miner.lower())
+        with self._lock:
+            cur = dict(self._answers.get(key, {}))
+            cur.update({k: (v.to_json() if isinstance(v, Signed) else v) for k, v in answer.items()})
+            self._answers[key] = cur
+
+    def close(self) -> None:
+        self._srv.shutdown()
+        self._srv.server_close()
+
+    # --- routes -------------------------------------------------------------------------
+    def _get(self, path: str) -> tuple[int, Any]:
+        parts = path.split("?", 1)[0].strip("/").split("/")
+        if len(parts) == 3 and parts[:2] == ["v1", "orders"] and parts[2].isdigit() and len(parts[2]) < 20:
+            spec = self.spec_of(int(parts[2]))
+            if spec is not None:
+                return 200, spec
+        return 404, {"error": "no such order at this desk"}
+
+    def _post(self, path: str, body: Any) -> tuple[int, Any]:
+        if not isinstance(body, dict):
+            return 400, {"error": "the body is a JSON object"}
+        route = path.split("?", 1)[0].rstrip("/")
+        try:
+            if route == "/v1/status":
+                return 200, self._status(body)
+            kind, expect, field = {"/v1/claim": ("claim", ClaimRequest, "request"),
+                                   "/v1/confirm": ("confirm", Claim, "confirm"),
+                                   "/v1/commit": ("commit", ResultCommit, "commit"),
+                                   "/v1/reveal": ("reveal", KeyReveal, "reveal")}.get(route, (None, None, None))
+            if kind is None:
+                return 404, {"error": "no such route"}
+            signed = Signed.from_json(body.get(field), expect=expect)
+            m = signed.message
+            if not self.is_ours(m.order_id):
+                return 404, {"error": f"order {m.order_id} is not at this desk"}
+            signed.verify(self.domain, m.miner)  # every miner->buyer message is signed by its mining key
+            ref = ""
+            if kind == "commit":
+                ref = str(body.get("ref", ""))
+                if parse_ref(ref).info_hash != m.result_hash.hex():
+                    return 400, {"error": "the reference does not name the committed result hash"}
+            with self._lock:
+                if len(self._inbox) >= MAX_INBOX:
+                    return 503, {"error": "the desk is busy; try again shortly"}
+                self._inbox.append(Inbound(kind, signed, ref))
+            return 202, {"queued": True}
+        except (MessageError, RefError, ValueError, TypeError, KeyError) as e:
+            return 400, {"error": str(e)[:200]}
+
+    def _status(self, body: dict) -> dict:
+        try:
+            order_id, shard, miner = int(body["order_id"]), int(body["shard"]), str(body["miner"]).lower()
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("status needs order_id, shard and miner") from None
+        with self._lock:
+            got = dict(self._answers.get((order_id, shard, miner), {}))
+        return {"state": got.pop("state", "unknown"), **got}
+
+
+class DeskClient:
+    """The miner's calls to a buyer's desk (`url` from the order's spec_uri)."""
+
+    def __init__(self, url: str, *, timeout_s: float = IO_TIMEOUT_S):
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/") or parts.query:
+            raise DeskError(f"an order desk is http://host:port, not {url[:80]!r}")
+        self.url, self.timeout_s = url.rstrip("/"), timeout_s
+
+    def spec(self, order_id: int) -> bytes:
+        return self._call("GET", f"/v1/orders/{int(order_id)}", None, raw=True)
+
+    def send(self, route: str, **body: Any) -> dict:
+        return self._call("POST", f"/v1/{route}", {k: (v.to_json() if isinstance(v, Signed) else v)
+                                                   for k, v in body.items()})
+
+    def status(self, order_id: int, shard: int, miner: str) -> dict:
+        return self._call("POST", "/v1/status", {"order_id": order_id, "shard": shard, "miner": miner})
+
+    def _call(self, method: str, path: str, body: dict | None, *, raw: bool = False) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as r:
+                reply = read_capped(r, MAX_REPLY_BYTES, what="desk reply")
+        except urllib.error.HTTPError as e:
+            try:
+                why = loads_bounded(read_capped(e, 4096, what="desk error"), DESK_LIMITS).get("error", "")
+            except (SafeJsonError, AttributeError, OSError):
+                why = ""
+            raise DeskError(f"order desk {self.url}: {e.code} {str(why)[:200]}".rstrip()) from None
+        except (OSError, SafeJsonError) as e:
+            raise DeskError(f"order desk {self.url}: {getattr(e, 'reason', e)}") from None
+        if raw:
+            return reply
+        try:
+            doc = loads_bounded(reply, SPEC_DOC_LIMITS, what="desk reply")
+        except SafeJsonError as e:
+            raise DeskError(f"order desk {self.url}: {e}") from None
+        if not isinstance(doc, dict):
+            raise DeskError(f"order desk {self.url}: the reply is not an object")
+        return doc

@@ -1,0 +1,337 @@
+"""OrderMiner: the miner's side of orders on OrderMarket, peer to peer.
+
+    miner = OrderMiner(om, mining_key, payout, peer, home, work=run_shard)
+    while ...: miner.step()
+
+`step` (one thread: the chain's) does, for every order it may take (kinds it runs, deadline
+not too close, the buyer's rejection rate below `max_rejection_rate`):
+1. fetches the spec document from the buyer's desk (`spec_uri`) and checks its sha256
+   against the order's specHash before parsing it (bounded);
+2. claims a free shard with a `ClaimRequest` signed by the mining key, then confirms the
+   buyer's grant (checked: signed by the order's buyer, naming this claim);
+3. fetches the sealed inputs peer to peer and their keys (granted to the mining key on
+   confirmation), runs `work(spec, shard, inputs, out_dir)` in a thread;
+4. seals the result with a fresh content key, serves it readable by the buyer, and sends the
+   `ResultCommit` (result hash = the v2 info hash of the sealed archive, resultKeyHash =
+   keccak256(key)) with the reference; the state is saved before it is sent, so a miner
+   killed mid-upload serves the same bytes after a restart and sends the same commitment;
+5. takes vouchers (checked: buyer-signed, paying this payout, naming the shard) and redeems
+   them in batches (`redeem_after_s` after the oldest, or well before the order closes);
+   only then releases the key (key service grant and a signed `KeyReveal` at the desk);
+6. a silent buyer: no voucher and no rejection `patience_s` (chain time) after the commitment,
+   or `fallback_margin_s` before the deadline, whichever comes first, it submits on chain
+   (`submitResult` with the grant) and releases after the review window. Only this path
+   costs the miner gas beyond the batched redemption.
+
+State: `<home>/order-claims.json` (atomic). Money in wei; times in chain seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from common.fsutil import atomic_write_json
+from common.safejson import SafeJsonError, loads_bounded
+from jobs.transport.keys import KeyRefused, request_key
+from jobs.transport.node import TransportError
+from jobs.transport.ref import parse_ref
+from jobs.transport.sealed import SealError, unseal
+from app.orders.desk import SPEC_DOC_LIMITS, DeskClient, DeskError
+from app.orders.peer import Peer
+from wallet.errors import ContractRevert
+from wallet.order_market import OrderMarketClient, PostedOrder
+from wallet.order_messages import Claim, ClaimRequest, KeyReveal, MessageError, ResultCommit, Signed, Voucher, key_hash
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[dict, int, dict[str, Path], Path], None]
+CLAIM_TTL_S = 300
+RESULT_GRACE_S = 86_400
+
+
+class OrderMiner:
+    def __init__(self, om: OrderMarketClient, mining_key, payout: str, peer: Peer, home: Path, *, work: Work,
+                 kinds: tuple[str, ...] = ("render",), slots: int = 1, redeem_after_s: float = 3600,
+                 max_rejection_rate: float = 0.5, fallback_margin_s: int = 600, patience_s: int = 1800, input_timeout_s: float = 600,
+                 accept: Callable[[PostedOrder, dict], bool] | None = None, clock: Callable[[], int] | None = None):
+        self.om, self.key, self.payout, self.peer, self.work = om, mining_key, payout.lower(), peer, work
+        self.miner = mining_key.address.lower()
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.kinds, self.slots, self.redeem_after_s = kinds, slots, redeem_after_s
+        self.max_rejection_rate, self.fallback_margin_s = max_rejection_rate, fallback_margin_s
+        self.patience_s = patience_s
+        self.input_timeout_s, self.accept = input_timeout_s, accept
+        self.now = clock or om.chain.latest_timestamp
+        self._path = self.home / "order-claims.json"
+        try:
+            self.state = json.loads(self._path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            self.state = {"from_block": 0, "orders": {}, "shards": {}, "skipped": {}}
+        self._runs: dict[str, threading.Thread] = {}
+        self._run_errors: dict[str, str] = {}
+        self._spec: dict[int, str] = {}
+
+    # --- reads --------------------------------------------------------------------------
+    def shards(self) -> dict[str, dict]:
+        return {k: dict(v) for k, v in self.state["shards"].items()}
+
+    # --- the loop -----------------------------------------------------------------------
+    def step(self) -> list[str]:
+        events: list[str] = []
+        self._discover(events)
+        for k, sh in list(self.state["shards"].items()):
+            try:
+                getattr(self, f"_at_{sh['stage'].replace(' ', '_')}", lambda *_: None)(k, sh, events)
+            except (DeskError, KeyRefused, TransportError, SealError, MessageError, ContractRevert) as e:
+                log.info("shard %s: %s", k, e)
+                sh["last_error"] = str(e)[:300]
+        self._redeem(events)
+        self._claim_more(events)
+        self._save()
+        return events
+
+    def _discover(self, events: list[str]) -> None:
+        head = self.om.chain.read(lambda: self.om.chain.w3.eth.block_number)
+        for p in self.om.posted_orders(from_block=self.state["from_block"], to_block=head):
+            if str(p.order_id) in self.state["orders"] or str(p.order_id) in self.state["skipped"]:
+                continue
+            why = self._refuse(p)
+            if why:
+                self.state["skipped"][str(p.order_id)] = why
+                events.append(f"order {p.order_id} skipped: {why}")
+                continue
+            self.state["orders"][str(p.order_id)] = {"buyer": p.buyer.lower(), "desk": p.spec_uri,
+                                                     "spec": self._spec[p.order_id], "shards": p.shards,
+                                                     "deadline": p.deadline, "review": p.review_window_s,
+                                                     "redeem": p.redeem_window_s, "next": 0, "full": False}
+            events.append(f"order {p.order_id}: {p.shards} shard(s) of {p.kind} at {p.reward_each_wei} wei each")
+        self.state["from_block"] = head + 1
+
+    def _refuse(self, p: PostedOrder) -> str | None:
+        if p.kind not in self.kinds:
+            return f"kind {p.kind} is not run here"
+        if p.deadline < self.now() + 60:
+            return "the deadline is too close"
+        if self.om.stats(p.buyer).rejection_rate > self.max_rejection_rate:
+            return "the buyer rejects too many results"
+        try:
+            raw = DeskClient(p.spec_uri).spec(p.order_id)
+        except DeskError as e:
+            return str(e)
+        if "0x" + hashlib.sha256(raw).hexdigest() != p.spec_hash.lower():
+            return "the desk's spec does not match the order's spec hash"
+        try:
+            doc = loads_bounded(raw, SPEC_DOC_LIMITS, what="order spec")
+            if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), dict) or not isinstance(doc.get("job"), dict):
+                return "the order spec is malformed"
+            for ref in doc["inputs"].values():
+                parse_ref(ref)
+        except (SafeJsonError, ValueError) as e:
+            return f"the order spec is unreadable ({e})"
+        if self.accept is not None and not self.accept(p, doc):
+            return "not worth it at this device's price floor"
+        self._spec[p.order_id] = raw.decode()
+        return None
+
+    def _busy(self) -> int:
+        return sum(1 for s in self.state["shards"].values() if s["stage"] in ("requested", "confirmed", "running"))
+
+    def _claim_more(self, events: list[str]) -> None:
+        for oid, o in self.state["orders"].items():
+            while self._busy() < self.slots and not o["full"]:
+                if o["next"] >= o["shards"] or o["deadline"] < self.now() + 60:
+                    o["full"] = True
+                    break
+                shard = o["next"]
+                o["next"] += 1
+                req = self.om.sign(ClaimRequest(int(oid), shard, self.miner, self.payout, self.now() + CLAIM_TTL_S), self.key)
+                k = f"{oid}:{shard}"
+                self.state["shards"][k] = {"order": int(oid), "shard": shard, "stage": "requested",
+                                           "request": req.to_json(), "ts": time.time()}
+                try:
+                    DeskClient(o["desk"]).send("claim", request=req)
+                    events.append(f"order {oid}: shard {shard} requested")
+                except DeskError as e:
+                    self.state["shards"][k]["last_error"] = str(e)
+
+    def _at_requested(self, k: str, sh: dict, events: list[str]) -> None:
+        o = self.state["orders"][str(sh["order"])]
+        st = DeskClient(o["desk"]).status(sh["order"], sh["shard"], self.miner)
+        if st.get("state") == "refused" or time.time() - sh["ts"] > CLAIM_TTL_S:
+            sh["stage"] = "lost"
+            events.append(f"order {sh['order']}: shard {sh['shard']} not granted ({st.get('reason') or 'no answer'})")
+            return
+        if st.get("state") not in ("granted", "confirmed") or not st.get("grant"):
+            if st.get("state") == "unknown":  # the request was lost: send it again
+                DeskClient(o["desk"]).send("claim", request=Signed.from_json(sh["request"]))
+            return
+        grant = Signed.from_json(st["grant"], expect=Claim)
+        grant.verify(self.om.domain, o["buyer"])
+        if grant.message != Claim(sh["order"], sh["shard"], self.miner, self.payout):
+            raise MessageError("the grant does not name this claim")
+        confirm = self.om.sign(grant.message, self.key)
+        sh.update(stage="confirmed", grant=grant.to_json(), confirm=confirm.to_json())
+        self._save()
+        DeskClient(o["desk"]).send("confirm", confirm=confirm)
+        events.append(f"order {sh['order']}: shard {sh['shard']} granted and confirmed")
+
+    def _at_confirmed(self, k: str, sh: dict, events: list[str]) -> None:
+        o = self.state["orders"][str(sh["order"])]
+        st = DeskClient(o["desk"]).status(sh["order"], sh["shard"], self.miner)
+        if st.get("state") == "granted":  # our confirmation did not arrive yet: send it again
+            DeskClient(o["desk"]).send("confirm", confirm=Signed.from_json(sh["confirm"]))
+            return
+        if st.get("state") != "confirmed":
+            return
+        doc = json.loads(o["spec"])
+        work_dir = self.home / "order-work" / k.replace(":", "-")
+        inputs = {}
+        for name, uri in doc["inputs"].items():
+            ref = parse_ref(uri)
+            self.peer.node.start_fetch(ref, kind="input")
+            path = self.peer.node.wait(ref.info_hash, timeout_s=self.input_timeout_s)
+            key = request_key(ref.key_servers[0], ref.info_hash, bytes(self.key.key))
+            dest = work_dir / "inputs" / hashlib.sha256(name.encode()).hexdigest()[:16]
+            if not dest.exists():
+                unseal(path, key, dest)
+            inputs[name] = dest
+        out = work_dir / "out"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+
+        def run() -> None:
+            try:
+                self.work(doc, sh["shard"], inputs, out)
+            except Exception as e:  # the job's failure, reported on the shard
+                log.exception("shard %s failed", k)
+                self._run_errors[k] = str(e)[:300] or type(e).__name__
+
+        sh.update(stage="running", out=str(out), started_ts=time.time())
+        t = threading.Thread(target=run, name=f"order-shard-{k}", daemon=True)
+        self._runs[k] = t
+        t.start()
+        events.append(f"order {sh['order']}: shard {sh['shard']} running")
+
+    def _at_running(self, k: str, sh: dict, events: list[str]) -> None:
+        t = self._runs.get(k)
+        if t is None:  # restarted while it ran: run it again
+            sh["stage"] = "confirmed"
+            return
+        if t.is_alive():
+            return
+        if k in self._run_errors:
+            sh.update(stage="failed", reason=self._run_errors.pop(k))
+            events.append(f"order {sh['order']}: shard {sh['shard']} failed: {sh['reason']}")
+            return
+        o = self.state["orders"][str(sh["order"])]
+        until = time.time() + (o["deadline"] - self.now()) + o["review"] + o["redeem"] + RESULT_GRACE_S
+        shared = self.peer.node.share(Path(sh["out"]), until_ts=until, reader=o["buyer"], kind="result")
+        commit = self.om.sign(ResultCommit(sh["order"], sh["shard"], self.miner, self.payout,
+                                           bytes.fromhex(shared.ref.info_hash), key_hash(shared.content_key)), self.key)
+        sh.update(stage="committed", commit=commit.to_json(), ref=shared.ref.uri(), info_hash=shared.ref.info_hash,
+                  committed_ts=time.time(), committed_at=self.now())
+        self._save()
+        shutil.rmtree(Path(sh["out"]).parent, ignore_errors=True)
+        DeskClient(o["desk"]).send("commit", commit=commit, ref=shared.ref.uri())
+        events.append(f"order {sh['order']}: shard {sh['shard']} result committed ({shared.ref.size_bytes} bytes sealed)")
+
+    def _at_committed(self, k: str, sh: dict, events: list[str]) -> None:
+        o = self.state["orders"][str(sh["order"])]
+        try:
+            st = DeskClient(o["desk"]).status(sh["order"], sh["shard"], self.miner)
+        except DeskError:
+            st = {}
+        state = st.get("state")
+        if state == "confirmed":  # the buyer has not seen our commitment (lost, or we were restarted)
+            DeskClient(o["desk"]).send("commit", commit=Signed.from_json(sh["commit"]), ref=sh["ref"])
+        elif state in ("paid", "done") and st.get("voucher"):
+            v = Signed.from_json(st["voucher"], expect=Voucher)
+            v.verify(self.om.domain, o["buyer"])
+            if v.message.order_id != sh["order"] or v.message.payee != self.om.chain.w3.to_checksum_address(self.payout) \
+                    or not v.message.shards >> sh["shard"] & 1:
+                raise MessageError("the voucher does not pay this shard to this payout")
+            sh.update(stage="vouched", voucher=v.to_json(), vouched_ts=time.time())
+            if st.get("ack"):
+                sh["ack"] = st["ack"]
+            events.append(f"order {sh['order']}: shard {sh['shard']} verified by the buyer; voucher kept")
+            return
+        elif state == "rejected":
+            sh.update(stage="rejected", reason=str(st.get("reason", ""))[:300], rejection=st.get("rejection"))
+            events.append(f"order {sh['order']}: shard {sh['shard']} rejected by the buyer: {sh['reason']}")
+            return
+        now = self.now()
+        if now > o["deadline"] - self.fallback_margin_s or now >= sh.get("committed_at", now) + self.patience_s:
+            self._submit_onchain(sh, events)
+
+    def _submit_onchain(self, sh: dict, events: list[str]) -> None:
+        """The silent-buyer fallback: the result goes on chain with the buyer's grant."""
+        grant = Signed.from_json(sh["grant"], expect=Claim)
+        c = Signed.from_json(sh["commit"]).message
+        ack = Signed.from_json(sh["ack"]) if sh.get("ack") else None
+        self.om.submit_result(self.key, grant, c.result_hash, c.result_key_hash, ack=ack)
+        sh.update(stage="submitted", submitted_at=self.now())
+        events.append(f"order {sh['order']}: shard {sh['shard']} submitted on chain (the buyer went silent)")
+
+    def _at_submitted(self, k: str, sh: dict, events: list[str]) -> None:
+        o = self.state["orders"][str(sh["order"])]
+        if self.now() <= sh["submitted_at"] + o["review"]:
+            return
+        grant = Signed.from_json(sh["grant"], expect=Claim)
+        key = self._content_key(sh)
+        self.om.release(self.key, grant.message, bytes.fromhex(sh["info_hash"]), key)
+        sh.update(stage="paid", paid_ts=time.time())
+        events.append(f"order {sh['order']}: shard {sh['shard']} released on chain after the review window")
+
+    def _redeem(self, events: list[str]) -> None:
+        waiting = [sh for sh in self.state["shards"].values() if sh["stage"] == "vouched"]
+        if not waiting:
+            return
+        oldest = min(sh["vouched_ts"] for sh in waiting)
+        closing = min(self.state["orders"][str(sh["order"])]["deadline"] for sh in waiting)
+        if time.time() - oldest < self.redeem_after_s and self.now() < closing:
+            return
+        vouchers = [Signed.from_json(sh["voucher"]) for sh in waiting]
+        todo = self.om.redeemable(vouchers)
+        paid: set[tuple[int, int]] = set()
+        if todo:
+            for r in self.om.redeem(self.key, todo):
+                for (oid, _payee), bits in r.fresh.items():
+                    paid |= {(oid, i) for i in range(128) if bits >> i & 1}
+            events.append(f"redeemed {len(todo)} voucher(s) in one batch: {len(paid)} shard(s) paid")
+        for sh in waiting:
+            order = self.om.order(sh["order"])
+            if order.is_paid(sh["shard"]):
+                self._release_key(sh, events)
+
+    def _release_key(self, sh: dict, events: list[str]) -> None:
+        o = self.state["orders"][str(sh["order"])]
+        self.peer.node.keys.grant(sh["info_hash"], o["buyer"])
+        reveal = self.om.sign(KeyReveal(sh["order"], sh["shard"], self.miner, self._content_key(sh)), self.key)
+        sh.update(stage="paid", paid_ts=time.time())
+        try:
+            DeskClient(o["desk"]).send("reveal", reveal=reveal)
+        except DeskError as e:  # the buyer can still ask the key service
+            log.info("key reveal for %s:%s not delivered: %s", sh["order"], sh["shard"], e)
+        events.append(f"order {sh['order']}: shard {sh['shard']} paid; key released to the buyer")
+
+    def _content_key(self, sh: dict) -> bytes:
+        doc = self.peer.node.keys.get(sh["info_hash"])
+        if doc is None:
+            raise TransportError(f"the content key of shard {sh['order']}:{sh['shard']} is gone")
+        return bytes.fromhex(doc["key"])
+
+    def _save(self) -> None:
+        atomic_write_json(self._path, self.state)
+
+    def view(self) -> list[dict[str, Any]]:
+        return [{"order": s["order"], "shard": s["shard"], "stage": s["stage"], "reason": s.get("reason", "")}
+                for s in self.state["shards"].values()]

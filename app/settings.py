@@ -279,6 +279,32 @@ class MiningKeySettings(_Section):
         json_schema_extra={"note": True})
 
 
+class TransportSettings(_Section):
+    """The peer-to-peer transport that moves specs, inputs, results and models (jobs.transport)."""
+
+    listen_host: str = Field("0.0.0.0", title="Listen address",
+                             description="Where the transport and its key service listen; 0.0.0.0: every address.")
+    port: int = Field(6881, ge=0, le=65535, title="Port",
+                      description="The transport's TCP port (the key service takes the next free one); 0: any.")
+    advertise: str = Field("", title="Public address",
+                           description="The host name or address other peers reach this PC at (written into what "
+                                       "you publish); empty: the listen address, or what the router mapping finds.")
+    port_mapping: bool = Field(True, title="Ask the router to forward the port",
+                               description="UPnP / NAT-PMP, so peers behind other routers can reach this PC.")
+    upload_kib_s: int = Field(0, ge=0, le=10_000_000, title="Upload limit (KiB/s)",
+                              description="Cap on what the transport sends, LAN peers included; 0: no cap.")
+    download_kib_s: int = Field(0, ge=0, le=10_000_000, title="Download limit (KiB/s)",
+                                description="Cap on what the transport receives; 0: no cap.")
+    quota_gb: float = Field(20.0, ge=0.1, le=100_000, title="Disk quota (GB)",
+                            description="Most disk the transport may use for what it serves and fetches; a share or "
+                                        "fetch beyond it is refused with a message.")
+    relays: str = Field("", title="Relays",
+                        description="host:port of relays you run or trust, comma separated, for peers that are both "
+                                    "behind NAT (`python -m jobs.transport relay`); empty: none.")
+    grace_hours: float = Field(24.0, ge=0, le=24 * 90, title="Serve after payment (hours)",
+                               description="How long a result is still served after its payment is released.")
+
+
 class Settings(_Section):
     schema_version: int = Field(SCHEMA_VERSION, title="Schema version", description="Version of this file's layout.")
     general: GeneralSettings = Field(default_factory=GeneralSettings, title="General", description="General behaviour.")
@@ -294,6 +320,8 @@ class Settings(_Section):
     fleet: FleetSettings = Field(default_factory=FleetSettings, title="Fleet", description="Metrics and alerts.")
     mining_key: MiningKeySettings = Field(default_factory=MiningKeySettings, title="Mining key",
                                           description="The signing key of an unattended rig.")
+    transport: TransportSettings = Field(default_factory=TransportSettings, title="Transfers",
+                                         description="Peer-to-peer transfers: port, rate caps, disk quota, relays.")
 
     def device(self, key: str) -> DeviceSettings:
         """The settings of device `key`, created with defaults on first use."""

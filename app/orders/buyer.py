@@ -53,6 +53,11 @@ KEY_POLL_S = 1.0
 SPEC_VERSION = 1
 
 Verify = Callable[[dict, int, dict[str, Path]], "str | None"]
+"""verify(spec document + order_id, shard, {item name: opened file}) -> None (good), the reason
+it is bad, or PENDING (still checking: asked again on the next pass)."""
+Pick = Callable[[dict, int, list[str]], list[str]]
+"""pick(spec document + order_id, shard, item names of the sealed result) -> the items to open."""
+PENDING = "pending"
 
 
 class OrderError(ValueError):
@@ -68,8 +73,9 @@ def spec_document(job: dict, *, kind: str, shards: int, inputs: dict[str, str], 
 class OrderBuyer:
     def __init__(self, om: OrderMarketClient, account, peer: Peer, home: Path, *, desk_host: str, verify: Verify,
                  desk_port: int = 0, advertise: str | None = None, sample_items: int = SAMPLE_ITEMS,
-                 clock: Callable[[], int] | None = None):
+                 pick: Pick | None = None, clock: Callable[[], int] | None = None):
         self.om, self.account, self.peer, self.verify = om, account, peer, verify
+        self.pick = pick or (lambda doc, shard, names: secrets.SystemRandom().sample(names, min(sample_items, len(names))))
         self.home = Path(home) / "orders"
         self.home.mkdir(parents=True, exist_ok=True)
         self.sample_items = sample_items
@@ -151,6 +157,8 @@ class OrderBuyer:
                 try:
                     if sh["state"] == "fetching":
                         self._check_fetched(o, int(s), sh, events)
+                    elif sh["state"] == "verifying":
+                        self._check_sample(o, int(s), sh, events)
                     elif sh["state"] == "paid":
                         self._ask_key(o, int(s), sh, events)
                 except (KeyRefused, SealError, OSError) as e:
@@ -257,7 +265,9 @@ class OrderBuyer:
         names = [it.name for it in header.items]
         if not names:
             return self._reject(o, shard, sh, "the result is empty", events)
-        picks = secrets.SystemRandom().sample(names, min(self.sample_items, len(names)))
+        picks = self.pick(self._doc(o), shard, names)
+        if not picks:
+            return self._reject(o, shard, sh, "the result holds none of the items a check needs", events)
         keys = request_key(ref.key_servers[0], ref.info_hash, bytes(self.account.key), items=picks)
         if not isinstance(keys, dict) or set(keys) != set(picks):
             return self._reject(o, shard, sh, "the miner's key service did not answer the sample request", events)
@@ -266,12 +276,22 @@ class OrderBuyer:
         samples = {}
         try:
             for n in picks:
-                samples[n] = open_item(path, header, n, keys[n], sample_dir / f"{len(samples)}.item")
+                samples[n] = str(open_item(path, header, n, keys[n], sample_dir / f"{len(samples)}.item"))
         except SealError as err:
             return self._reject(o, shard, sh, f"a sampled item does not open: {err}", events)
-        why = self.verify(json.loads(o["spec"]), shard, samples)
+        sh.update(state="verifying", samples=samples)
+        self._save(o)
+        self._check_sample(o, shard, sh, events)
+
+    def _check_sample(self, o: dict, shard: int, sh: dict, events: list[str]) -> None:
+        picks = list(sh["samples"])
+        why = self.verify(self._doc(o), shard, {n: Path(p) for n, p in sh["samples"].items()})
+        if why == PENDING:
+            return
+        shutil.rmtree(self.home / f"samples-{o['order_id']}-{shard}", ignore_errors=True)
         if why:
             return self._reject(o, shard, sh, why, events)
+        commit = Signed.from_json(sh["commit"]).message
         ack = self.om.sign(ResultAck(commit.order_id, shard, commit.miner, commit.payout, commit.result_hash,
                                      commit.result_key_hash), self.account)
         paid = [int(s) for s, x in o["shards"].items() if x["payout"] == sh["payout"] and x["state"] in ("paid", "done")]
@@ -335,6 +355,10 @@ class OrderBuyer:
     def _publish(self, o: dict, shard: int, sh: dict) -> None:
         keep = {k: sh.get(k) for k in ("grant", "ack", "voucher", "rejection", "reason")}
         self.desk.publish(o["order_id"], shard, sh["miner"], state=sh["state"], **keep)
+
+    @staticmethod
+    def _doc(o: dict) -> dict:
+        return {**json.loads(o["spec"]), "order_id": o["order_id"]}
 
     def _spec_of(self, order_id: int) -> bytes | None:
         o = self._orders.get(order_id)

@@ -192,7 +192,7 @@ class OrderMiner:
             return
         if st.get("state") != "confirmed":
             return
-        doc = json.loads(o["spec"])
+        doc = {**json.loads(o["spec"]), "order_id": sh["order"]}
         work_dir = self.home / "order-work" / k.replace(":", "-")
         inputs = {}
         for name, uri in doc["inputs"].items():

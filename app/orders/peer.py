@@ -4,7 +4,8 @@
 listening on `host` (DHT and router port mapping off unless asked: the market's references
 carry address hints) and a `KeyServer` on the next port, and writes both addresses into
 every reference the node makes. `authorize(request)` decides key requests nobody was
-granted (the model market: on-chain `has_purchased`). `find(info_hash)` is a transfer's
+granted (the model market: on-chain `has_purchased`); `max_sample_items` is how many item keys
+a result's buyer may open before paying (a render sample: the card and ~5 files a frame). `find(info_hash)` is a transfer's
 current entry without blocking. Threads: those of TransportNode and KeyServer.
 """
 
@@ -36,7 +37,7 @@ class Peer:
     def open(cls, home: Path, *, host: str, identity_key: bytes, port: int = 0, advertise: str | None = None,
              upload_bytes_s: int = 0, download_bytes_s: int = 0, quota_bytes: int = 20 << 30, dht: bool = False,
              port_mapping: bool = False, relays: tuple[str, ...] = (),
-             authorize: Callable[[KeyRequest], bool] | None = None) -> Peer:
+             authorize: Callable[[KeyRequest], bool] | None = None, max_sample_items: int = 32) -> Peer:
         port = port or free_port(host)
         adv = advertise or host
         eng = EngineConfig(listen=f"{host}:{port}", upload_bytes_s=upload_bytes_s, download_bytes_s=download_bytes_s,
@@ -44,7 +45,7 @@ class Peer:
         node = TransportNode(Path(home) / "transport", NodeConfig(engine=eng, quota_bytes=quota_bytes, relays=relays,
                                                                   identity_key=identity_key))
         try:
-            keys = KeyServer(node.keys, f"{host}:0", authorize=authorize)
+            keys = KeyServer(node.keys, f"{host}:0", authorize=authorize, max_sample_items=max_sample_items)
         except OSError:
             node.close()
             raise

@@ -26,6 +26,7 @@ from PIL import Image
 from common.fsutil import sha256_bytes
 from common.safejson import ANNOTATIONS_LIMITS, SafeJsonError, load_file
 from jobs.render.dataset import RenderError, encode_frame, read_card, read_metas, software_versions
+from jobs.render.dataset_card import META_LIMITS, CardError, check_meta, frame_name
 from jobs.render.spec import SceneError, SceneSpec, load_scene
 
 MAX_MAD = 3.0
@@ -94,19 +95,25 @@ def _box_ious(delivered: list[dict], rendered: list[dict]) -> list[float]:
 
 def verify_dataset(dataset: str | Path, *, scene: str | Path | SceneSpec | None = None, sample: int = 5,
                    sample_seed: int | None = None, inputs: Mapping[str, Path] | None = None,
-                   max_mad: float = MAX_MAD, min_iou: float = MIN_IOU, progress=None) -> dict:
+                   max_mad: float = MAX_MAD, min_iou: float = MIN_IOU, progress=None,
+                   frames: list[int] | None = None) -> dict:
     """Re-render `sample` random frames of `dataset` and compare; returns the report dict
     (`passed`, `mode`, figures, `failures`). Raises RenderError/SceneError when the
-    dataset or scene cannot be read at all."""
-    from jobs.render.dataset import make_renderer, render_frame, renderer_info, select_platform
-    from jobs.render.library import background_image, build_library
+    dataset or scene cannot be read at all.
 
+    `frames`: a sample the caller chose and fetched already (an order's buyer samples a sealed
+    result before paying and holds only the card and these frames' files): exactly these
+    frames are re-rendered, each against its own metadata (annotations.json, which covers
+    every frame, is not needed then)."""
     d = Path(dataset)
     card = read_card(d)
     spec = scene if isinstance(scene, SceneSpec) else load_scene(Path(scene) if scene else d / "scene.json")
     failures: list[str] = []
     if spec.spec_hash() != card["spec_hash"]:
         failures.append(f"scene hash {spec.spec_hash()[:12]} differs from the card's {card['spec_hash'][:12]}")
+    if frames is not None:
+        return _verify_sample(d, card, spec, sorted(set(frames)), inputs=inputs, max_mad=max_mad, min_iou=min_iou,
+                              failures=failures, progress=progress)
     metas = read_metas(d, card)
     by_frame = {m["frame"]: m for m in metas}
     try:
@@ -131,6 +138,32 @@ def verify_dataset(dataset: str | Path, *, scene: str | Path | SceneSpec | None 
     rng = np.random.default_rng(sample_seed if sample_seed is not None else secrets.randbits(63))
     frames = sorted(by_frame)
     chosen = sorted(int(x) for x in rng.choice(frames, size=min(max(1, sample), len(frames)), replace=False)) if frames else []
+    return _rerender(d, card, spec, by_frame, coco_by_img, chosen, len(frames), inputs=inputs, max_mad=max_mad,
+                     min_iou=min_iou, failures=failures, progress=progress)
+
+
+def _verify_sample(d: Path, card: dict, spec: SceneSpec, chosen: list[int], *, inputs, max_mad: float, min_iou: float,
+                   failures: list[str], progress) -> dict:
+    in_card = {i for a, b in card["frame_ranges"] for i in range(a, b)}
+    by_frame: dict[int, dict] = {}
+    for f in chosen:
+        if f not in in_card:
+            raise RenderError(f"frame {f} is not in the delivered card's frame ranges")
+        try:
+            m = load_file(d / "meta" / f"{frame_name(f)}.json", META_LIMITS, what=f"frame {f} metadata", root=d)
+            by_frame[f] = check_meta(m, f)
+        except (SafeJsonError, CardError) as e:
+            raise RenderError(str(e)) from None
+    coco_by_img = {f: m["annotations"] for f, m in by_frame.items()}
+    return _rerender(d, card, spec, by_frame, coco_by_img, chosen, len(in_card), inputs=inputs, max_mad=max_mad,
+                     min_iou=min_iou, failures=failures, progress=progress)
+
+
+def _rerender(d: Path, card: dict, spec: SceneSpec, by_frame: dict, coco_by_img: dict, chosen: list[int],
+              frames_total: int, *, inputs, max_mad: float, min_iou: float, failures: list[str], progress) -> dict:
+    from jobs.render.dataset import make_renderer, render_frame, renderer_info, select_platform
+    from jobs.render.library import background_image, build_library
+
     photoreal = spec.engine == "photoreal"
     if photoreal and max_mad == MAX_MAD:
         max_mad = PHOTOREAL_MAX_MAD
@@ -199,7 +232,7 @@ def verify_dataset(dataset: str | Path, *, scene: str | Path | SceneSpec | None 
     ious_min = [r["box_iou_min"] for r in per_frame]
     return {
         "passed": not failures, "mode": mode, "same_stack": same_stack, "gl_platform": plat["platform"],
-        "frames_total": len(frames), "frames_checked": chosen, "exact_matches": sum(r["exact"] for r in per_frame),
+        "frames_total": frames_total, "frames_checked": chosen, "exact_matches": sum(r["exact"] for r in per_frame),
         "rgb_mad_max": max(mads) if mads else 0.0, "rgb_mad_mean": round(float(np.mean(mads)), 4) if mads else 0.0,
         "rgb_ssim_min": min((r["rgb_ssim"] for r in per_frame), default=1.0), "engine": spec.engine,
         "box_iou_min": min(ious_min) if ious_min else 1.0,
@@ -208,9 +241,19 @@ def verify_dataset(dataset: str | Path, *, scene: str | Path | SceneSpec | None 
     }
 
 
+def _frames(p: Mapping[str, Any]) -> list[int] | None:
+    f = p.get("frames")
+    if f is None:
+        return None
+    if not isinstance(f, list) or not 0 < len(f) <= 64 or not all(isinstance(x, int) and 0 <= x < 10**9 for x in f):
+        raise ValueError("params.frames must be a list of 1 to 64 frame numbers")
+    return f
+
+
 def run(ctx) -> dict:
     """`verify-render` job engine. params: sample (int, default 5), sample_seed (int,
-    default ctx.seed), max_mad, min_iou; inputs: `dataset` (folder), optional `scene`
+    default ctx.seed), max_mad, min_iou, frames (the sample to check, chosen by the caller:
+    then the dataset holds only those frames and the card); inputs: `dataset` (folder), optional `scene`
     (JSON file; default the dataset's scene.json) and user files by sha256."""
     from jobs.engine import EngineError
     from jobs.render.engine import _inputs_by_hash
@@ -223,7 +266,7 @@ def run(ctx) -> dict:
         report = verify_dataset(ds, scene=ctx.inputs.get("scene"), sample=int(p.get("sample", 5)),
                                 sample_seed=int(p.get("sample_seed", ctx.seed)), inputs=_inputs_by_hash(ctx.inputs),
                                 max_mad=float(p.get("max_mad", MAX_MAD)), min_iou=float(p.get("min_iou", MIN_IOU)),
-                                progress=lambda k, n, msg: ctx.progress(k / n, msg))
+                                progress=lambda k, n, msg: ctx.progress(k / n, msg), frames=_frames(p))
     except (SceneError, RenderError, ValueError) as e:
         raise EngineError(str(e)) from None
     from common.fsutil import atomic_write_json

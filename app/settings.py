@@ -286,6 +286,9 @@ class TransportSettings(_Section):
                              description="Where the transport and its key service listen; 0.0.0.0: every address.")
     port: int = Field(6881, ge=0, le=65535, title="Port",
                       description="The transport's TCP port (the key service takes the next free one); 0: any.")
+    desk_port: int = Field(6880, ge=0, le=65535, title="Order desk port",
+                           description="While you buy, miners reach your order desk (specs, claims, results) on "
+                                       "this TCP port; 0: any (it then changes when the app restarts).")
     advertise: str = Field("", title="Public address",
                            description="The host name or address other peers reach this PC at (written into what "
                                        "you publish); empty: the listen address, or what the router mapping finds.")
@@ -301,6 +304,10 @@ class TransportSettings(_Section):
     relays: str = Field("", title="Relays",
                         description="host:port of relays you run or trust, comma separated, for peers that are both "
                                     "behind NAT (`python -m jobs.transport relay`); empty: none.")
+    redeem_after_minutes: float = Field(60.0, ge=0, le=7 * 24 * 60, title="Collect order payments after (minutes)",
+                                        description="A miner's vouchers are redeemed on chain in one transaction "
+                                                    "this long after the first is kept (fewer fees), or sooner when "
+                                                    "an order closes; a buyer's result unlocks once it is redeemed.")
     grace_hours: float = Field(24.0, ge=0, le=24 * 90, title="Serve after payment (hours)",
                                description="How long a result is still served after its payment is released.")
 

@@ -140,6 +140,9 @@ class OrderBuyer:
         sh = self._orders[order_id]["shards"].get(str(shard), {})
         return Path(sh["result_dir"]) if sh.get("state") == "done" else None
 
+    def shard_count(self, order_id: int) -> int:
+        return int(json.loads(self._order(order_id)["spec"])["shards"])
+
     def order_ids(self) -> list[int]:
         return sorted(self._orders)
 

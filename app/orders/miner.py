@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 Work = Callable[[dict, int, dict[str, Path], Path], None]
 CLAIM_TTL_S = 300
+DESK_RETRY_S = 30.0
+"""How often a miner asks again a desk that did not answer (the buyer may start watching later)."""
 RESULT_GRACE_S = 86_400
 
 
@@ -61,7 +63,8 @@ class OrderMiner:
     def __init__(self, om: OrderMarketClient, mining_key, payout: str, peer: Peer, home: Path, *, work: Work,
                  kinds: tuple[str, ...] = ("render",), slots: int = 1, redeem_after_s: float = 3600,
                  max_rejection_rate: float = 0.5, fallback_margin_s: int = 600, patience_s: int = 1800, input_timeout_s: float = 600,
-                 accept: Callable[[PostedOrder, dict], bool] | None = None, clock: Callable[[], int] | None = None):
+                 accept: Callable[[PostedOrder, dict], bool] | None = None, clock: Callable[[], int] | None = None,
+                 result_grace_s: int = RESULT_GRACE_S):
         self.om, self.key, self.payout, self.peer, self.work = om, mining_key, payout.lower(), peer, work
         self.miner = mining_key.address.lower()
         self.home = Path(home)
@@ -69,7 +72,7 @@ class OrderMiner:
         self.kinds, self.slots, self.redeem_after_s = kinds, slots, redeem_after_s
         self.max_rejection_rate, self.fallback_margin_s = max_rejection_rate, fallback_margin_s
         self.patience_s = patience_s
-        self.input_timeout_s, self.accept = input_timeout_s, accept
+        self.input_timeout_s, self.accept, self.result_grace_s = input_timeout_s, accept, result_grace_s
         self.now = clock or om.chain.latest_timestamp
         self._path = self.home / "order-claims.json"
         try:
@@ -79,13 +82,17 @@ class OrderMiner:
         self._runs: dict[str, threading.Thread] = {}
         self._run_errors: dict[str, str] = {}
         self._spec: dict[int, str] = {}
+        self._unreached: dict[int, PostedOrder] = {}
+        self._retry_at = 0.0
 
     # --- reads --------------------------------------------------------------------------
     def shards(self) -> dict[str, dict]:
         return {k: dict(v) for k, v in self.state["shards"].items()}
 
     # --- the loop -----------------------------------------------------------------------
-    def step(self) -> list[str]:
+    def step(self, claim: bool = True) -> list[str]:
+        """One pass; `claim=False` (the rig is not ready, or stopping) claims nothing new but
+        still delivers, collects and releases what it has."""
         events: list[str] = []
         self._discover(events)
         for k, sh in list(self.state["shards"].items()):
@@ -95,16 +102,29 @@ class OrderMiner:
                 log.info("shard %s: %s", k, e)
                 sh["last_error"] = str(e)[:300]
         self._redeem(events)
-        self._claim_more(events)
+        if claim:
+            self._claim_more(events)
         self._save()
         return events
 
     def _discover(self, events: list[str]) -> None:
         head = self.om.chain.read(lambda: self.om.chain.w3.eth.block_number)
-        for p in self.om.posted_orders(from_block=self.state["from_block"], to_block=head):
+        posted = (self.om.posted_orders(from_block=self.state["from_block"], to_block=head)
+                  if self.state["from_block"] <= head else [])
+        if time.monotonic() >= self._retry_at:  # orders whose desk did not answer: again, now and then
+            self._retry_at = time.monotonic() + DESK_RETRY_S
+            posted = [p for p in self._unreached.values() if p.deadline > self.now() + 60] + posted
+            self._unreached.clear()
+        for p in posted:
             if str(p.order_id) in self.state["orders"] or str(p.order_id) in self.state["skipped"]:
                 continue
-            why = self._refuse(p)
+            try:
+                why = self._refuse(p)
+            except DeskError as e:  # the buyer's desk is away (not watching yet): ask again later
+                self._unreached[p.order_id] = p
+                events.append(f"order {p.order_id}: the buyer's desk does not answer yet ({e})")
+                continue
+            self._unreached.pop(p.order_id, None)
             if why:
                 self.state["skipped"][str(p.order_id)] = why
                 events.append(f"order {p.order_id} skipped: {why}")
@@ -123,10 +143,7 @@ class OrderMiner:
             return "the deadline is too close"
         if self.om.stats(p.buyer).rejection_rate > self.max_rejection_rate:
             return "the buyer rejects too many results"
-        try:
-            raw = DeskClient(p.spec_uri).spec(p.order_id)
-        except DeskError as e:
-            return str(e)
+        raw = DeskClient(p.spec_uri).spec(p.order_id)  # DeskError: asked again later
         if "0x" + hashlib.sha256(raw).hexdigest() != p.spec_hash.lower():
             return "the desk's spec does not match the order's spec hash"
         try:
@@ -233,7 +250,7 @@ class OrderMiner:
             events.append(f"order {sh['order']}: shard {sh['shard']} failed: {sh['reason']}")
             return
         o = self.state["orders"][str(sh["order"])]
-        until = time.time() + (o["deadline"] - self.now()) + o["review"] + o["redeem"] + RESULT_GRACE_S
+        until = time.time() + (o["deadline"] - self.now()) + o["review"] + o["redeem"] + self.result_grace_s
         shared = self.peer.node.share(Path(sh["out"]), until_ts=until, reader=o["buyer"], kind="result")
         commit = self.om.sign(ResultCommit(sh["order"], sh["shard"], self.miner, self.payout,
                                            bytes.fromhex(shared.ref.info_hash), key_hash(shared.content_key)), self.key)

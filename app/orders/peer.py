@@ -38,6 +38,7 @@ class Peer:
              upload_bytes_s: int = 0, download_bytes_s: int = 0, quota_bytes: int = 20 << 30, dht: bool = False,
              port_mapping: bool = False, relays: tuple[str, ...] = (),
              authorize: Callable[[KeyRequest], bool] | None = None, max_sample_items: int = 32) -> Peer:
+        fixed = bool(port)
         port = port or free_port(host)
         adv = advertise or host
         eng = EngineConfig(listen=f"{host}:{port}", upload_bytes_s=upload_bytes_s, download_bytes_s=download_bytes_s,
@@ -45,7 +46,11 @@ class Peer:
         node = TransportNode(Path(home) / "transport", NodeConfig(engine=eng, quota_bytes=quota_bytes, relays=relays,
                                                                   identity_key=identity_key))
         try:
-            keys = KeyServer(node.keys, f"{host}:0", authorize=authorize, max_sample_items=max_sample_items)
+            # a fixed port keeps the key service on the next one: references made before a restart
+            # still name where to ask for their keys
+            kport = port + 1 if fixed else 0
+            keys = KeyServer(node.keys, f"{host}:{kport}" if ":" not in host else f"[{host}]:{kport}",
+                             authorize=authorize, max_sample_items=max_sample_items)
         except OSError:
             node.close()
             raise

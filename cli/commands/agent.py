@@ -22,6 +22,7 @@ alerts are posted (see docs/rigs.md).
 from __future__ import annotations
 
 import argparse
+import logging
 import json
 import signal
 import sys
@@ -32,6 +33,8 @@ from typing import Any
 from app.amounts import ntk_text
 from app.errors import UserError
 from cli.shared import user_errors, add_wallet_options, open_wallet
+
+log = logging.getLogger(__name__)
 
 # The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
 
@@ -160,6 +163,7 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
         ledger.close()
         devices.close()
         raise UserError(str(e)) from None
+    orders = _order_miner(ctx, market, signer, svc)
     reporter = RigReporter(ctx, readiness=lambda _miner: readiness.state())
     hook = HookRunner(lambda: ctx.settings.watchdog, ctx.paths.data_dir)
     devices.watchdog.subscribe(hook)
@@ -191,7 +195,10 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
             if ctx.reload_settings_if_changed():  # `kminer settings set ...` from another terminal
                 svc.job_settings_changed()
                 _say(f"settings changed: using the new ones; {svc.sandbox_line()}")
-            svc.step(claim=not draining and readiness.check(), start=not draining)
+            claiming = not draining and readiness.check()
+            svc.step(claim=claiming, start=not draining)
+            if orders is not None:
+                _step_orders(orders, args.json, claiming)
             _report(reporter, svc)
             if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
                 while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):
@@ -212,10 +219,57 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
     finally:
         reporter.close()
         hook.close()
+        if orders is not None:
+            orders.close()
         svc.close()
         earnings.close()
         ledger.close()
         devices.close()
+
+
+def _order_miner(ctx, market, signer, svc):
+    """The order market's miner beside the job market's (same queue and devices), or None where
+    the network has no order market. Says why buyers would not grant its claims (no stake)."""
+    from app.orders.service import OrderMinerRunner
+
+    if not getattr(market.deployment, "order_market", None):
+        _say("orders: no order market on this network; mining jobs only")
+        return None
+    try:
+        runner = OrderMinerRunner(ctx, market, signer, svc.queue, svc.store)
+    except OSError as e:
+        t = ctx.settings.transport
+        raise UserError(f"cannot open the transfer port {t.listen_host}:{t.port}: {e.strerror or e}; choose another "
+                        "(kminer settings set transport.port N)") from None
+    t = runner.peer.node.config
+    _say(f"orders: serving results on {', '.join(t.advertise)} (keys on {', '.join(t.key_servers)})")
+    try:
+        problem = runner.stake_problem()
+    except BaseException:
+        runner.close()
+        raise
+    if problem:
+        _say(f"orders: {problem}")
+    return runner
+
+
+def _step_orders(orders, as_json: bool, claim: bool) -> None:
+    from app.miner import is_transient
+
+    try:
+        events = orders.step(claim)
+    except Exception as e:  # the job market mines on whatever the order side meets
+        if is_transient(e):
+            _say(f"orders: waiting for RPC: {e}")
+        else:
+            log.exception("order pass failed")
+            _say(f"orders: pass failed: {e}")
+        return
+    for line in events:
+        if as_json:
+            print(json.dumps({"order_event": line}), flush=True)
+        else:
+            _say(f"orders: {line}")
 
 
 def _report(reporter, svc):

@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def register(sub: Any) -> None:
     p = sub.add_parser("devnet", help="start a local Ethereum node (anvil) for the market across processes",
                        description="Start anvil on 127.0.0.1 with funded development accounts; Ctrl-C stops it.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; another one exposes the node to that network)")
     p.add_argument("--port", type=int, default=8545, help="RPC port (default 8545, the devnet network's default)")
     p.add_argument("--accounts", type=int, default=4, help="development accounts to list (default 4)")
     p.add_argument("--keys-dir", type=Path, metavar="DIR",
@@ -65,10 +67,10 @@ def dev_accounts(n: int) -> list[tuple[str, str]]:
     return out
 
 
-def _port_free(port: int) -> bool:
+def _port_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
         except OSError:
             return False
     return True
@@ -82,8 +84,8 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     exe = find_anvil()
     if exe is None:
         raise UserError("anvil not found: run `npm ci` in the source folder (or install Foundry's anvil on PATH)")
-    if not _port_free(args.port):
-        raise UserError(f"port {args.port} on 127.0.0.1 is in use (another devnet?); choose one with --port")
+    if not _port_free(args.port, args.host):
+        raise UserError(f"port {args.port} on {args.host} is in use (another devnet?); choose one with --port")
     accounts = dev_accounts(args.accounts)
     keyfiles: list[str | None] = [None] * len(accounts)
     if args.keys_dir:
@@ -97,7 +99,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
                 keyfiles[i] = str(f)
         except OSError as e:
             raise UserError(f"cannot write the key files in {args.keys_dir}: {e.strerror or e}") from None
-    cmd = [str(exe), "--host", "127.0.0.1", "--port", str(args.port), "--accounts", str(max(args.accounts, 10)),
+    cmd = [str(exe), "--host", args.host, "--port", str(args.port), "--accounts", str(max(args.accounts, 10)),
            "--mnemonic", DEV_MNEMONIC, "--silent"]
     if args.block_time:
         cmd += ["--block-time", str(args.block_time)]
@@ -112,13 +114,13 @@ def cmd_devnet(args: argparse.Namespace) -> int:
                 err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.stderr else []
                 raise UserError(f"anvil exited at start: {err[-1] if err else f'code {proc.returncode}'}")
             try:
-                with socket.create_connection(("127.0.0.1", args.port), timeout=0.2):
+                with socket.create_connection((args.host, args.port), timeout=0.2):
                     break
             except OSError:
                 if time.monotonic() > end:
                     raise UserError("anvil did not open its port within 20 s") from None
                 time.sleep(0.05)
-        url = f"http://127.0.0.1:{args.port}"
+        url = f"http://{args.host}:{args.port}"
         if args.json:
             print(json.dumps({"rpc_url": url, "chain_id": 31337, "pid": proc.pid,
                               "accounts": [{"address": a, "key_file": k} for (a, _), k in zip(accounts, keyfiles)]}),

@@ -74,6 +74,7 @@ def register(sub: Any) -> None:
     add_wallet_options(us)
     us.add_argument("--job-market", required=True, metavar="ADDRESS")
     us.add_argument("--model-market", required=True, metavar="ADDRESS")
+    us.add_argument("--order-market", metavar="ADDRESS", help="the OrderMarket (orders settled by signatures), if any")
     us.add_argument("--from-block", type=int, default=0, help="block the market was deployed in (history starts there)")
     us.set_defaults(handler=cmd_use)
 
@@ -186,7 +187,10 @@ def cmd_use(args: argparse.Namespace) -> int:
             raise UserError("the local chain has its own market; `use` is for devnet and public networks")
         w3 = chain.w3
         addrs = {}
-        for name, value in (("job market", args.job_market), ("model market", args.model_market)):
+        pairs = [("job market", args.job_market), ("model market", args.model_market)]
+        if args.order_market:
+            pairs.append(("order market", args.order_market))
+        for name, value in pairs:
             if not w3.is_address(value):
                 raise UserError(f"{name} address {value!r} is not an Ethereum address")
             addrs[name] = w3.to_checksum_address(value)
@@ -197,8 +201,13 @@ def cmd_use(args: argparse.Namespace) -> int:
         ntk = user_errors(lambda: chain.call(jm.functions.token(), what="reading the market's token"))
         if user_errors(lambda: chain.call(mm.functions.token(), what="reading the model market's token")) != ntk:
             raise UserError("the two markets are paid in different tokens; check the addresses")
+        if args.order_market:
+            om = w3.eth.contract(address=addrs["order market"], abi=artifacts.load("OrderMarket").abi_list())
+            if user_errors(lambda: chain.call(om.functions.token(), what="reading the order market's token")) != ntk:
+                raise UserError("the order market is paid in another token than the job market; check the addresses")
         d = Deployment(chain_id=chain.chain_id, ntk=ntk, job_market=addrs["job market"],
-                       model_market=addrs["model market"], block=args.from_block, deployer="")
+                       model_market=addrs["model market"], block=args.from_block, deployer="",
+                       order_market=addrs.get("order market"))
         save_deployment(svc.ctx.paths.chain_dir, d)
         emit(args, d, f"using JobMarket {d.job_market} (NTK {d.ntk}) on chain {d.chain_id}")
     return 0

@@ -47,6 +47,11 @@ def register(sub: Any) -> None:
                    help="a file the scene names by sha256 (mesh, label or background image); repeatable")
     r.add_argument("--sample", type=int, default=3, help="frames re-rendered to verify each shard (default 3)")
     r.add_argument("--name", help="a name for the order")
+    r.add_argument("--p2p", action="store_true",
+                   help="one order on the order market, results moved peer to peer (no shared folder); "
+                        "your machine serves the order desk while it is open")
+    r.add_argument("--no-watch", action="store_true", help="with --p2p: post and exit (serve later: watch --p2p)")
+    r.add_argument("--yes", action="store_true", help="with --p2p: post without asking (for scripts)")
     _terms(r)
     r.set_defaults(handler=cmd_render)
 
@@ -84,12 +89,14 @@ def register(sub: Any) -> None:
                    help="exit once every order is done, stalled or failed (nothing left to wait for)")
     w.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 1)")
     w.add_argument("--sandbox", help="override the sandbox level of the verify jobs (strict, basic)")
+    w.add_argument("--p2p", action="store_true", help="serve and follow your orders on the order market")
     w.set_defaults(handler=cmd_watch)
 
     f = osub.add_parser("fetch", help="copy a finished order's dataset or model to a folder")
     add_wallet_options(f)
     f.add_argument("order_id", type=int)
     f.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new (or empty) folder")
+    f.add_argument("--p2p", action="store_true", help="an order on the order market (merges its unsealed shards)")
     f.set_defaults(handler=cmd_fetch)
 
     rp = osub.add_parser("repost", help="post the rejected or refunded shards of an order again")
@@ -179,6 +186,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     size = _size(args.size, "--size")
     if not args.scene.is_file():
         raise UserError(f"scene file {args.scene} not found")
+    if args.p2p:
+        from cli.commands.order_p2p import cmd_render_p2p
+
+        return cmd_render_p2p(args, reward=reward, deadline_s=deadline_s, review_s=review_s, size=size)
     with _buyer(args) as svc:
         o = svc.post_render(args.scene, count=args.count, shards=args.shards, reward_each_wei=reward,
                             deadline_s=deadline_s, review_window_s=review_s, seed=args.seed, size=size,
@@ -227,6 +238,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    if args.p2p:
+        from cli.commands.order_p2p import cmd_fetch_p2p
+
+        return cmd_fetch_p2p(args)
     with _buyer(args, signer=False) as svc:
         dest = svc.fetch(args.order_id, args.out)
         emit(args, {"order_id": args.order_id, "path": str(dest)}, f"order {args.order_id} copied to {dest}")
@@ -246,6 +261,10 @@ IDLE_STATES = frozenset({"done", "stalled", "failed"})
 def cmd_watch(args: argparse.Namespace) -> int:
     if args.interval <= 0:
         raise UserError("--interval must be positive")
+    if args.p2p:
+        from cli.commands.order_p2p import cmd_watch_p2p
+
+        return cmd_watch_p2p(args)
     stop = threading.Event()
     old = signal.signal(signal.SIGINT, lambda *_: stop.set())
     t0 = time.monotonic()

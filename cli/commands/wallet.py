@@ -79,6 +79,12 @@ def register(sub: Any) -> None:
 
     register_mining_key(wsub)
 
+    st = wsub.add_parser("stake", help="stake NTK on the order market for this rig's claims (from the wallet)")
+    add_wallet_options(st)
+    st.add_argument("amount", help="NTK to add to the stake")
+    st.add_argument("--yes", action="store_true", help="stake without asking (for scripts)")
+    st.set_defaults(handler=cmd_stake)
+
     f = wsub.add_parser("faucet", help="test networks: mint NTK (and send ETH for gas) to an address; deployer only")
     add_wallet_options(f)
     f.add_argument("--to", required=True, metavar="ADDRESS")
@@ -270,4 +276,42 @@ def cmd_faucet(args: argparse.Namespace) -> int:
         if ntk:
             user_errors(lambda: svc.token().mint(me, to, ntk))
         emit(args, {"to": to, "ntk_wei": ntk, "eth_wei": eth}, f"sent {args.ntk} NTK and {args.eth} ETH to {to}")
+    return 0
+
+
+def cmd_stake(args: argparse.Namespace) -> int:
+    """Buyers of orders grant claims only against a stake of the claiming key and its payout
+    (slashed if a claim is abandoned). The stake is paid from the wallet for the rig's signer:
+    its mining key when there is one, else the wallet itself; it comes back after unbonding."""
+    from app.account import NoMarketSigner, market_signer
+    from app.orders.service import order_market
+    from wallet.token import parse_units
+
+    amount = user_errors(lambda: parse_units(args.amount))
+    if amount <= 0:
+        raise UserError("the amount must be positive")
+    with open_wallet(args) as svc:
+        market = user_errors(svc.market)
+        try:
+            om = order_market(market)
+            signer = market_signer(svc, ask=True)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        except NoMarketSigner as e:
+            raise UserError(f"{e.reason}: {e.fix}") from None
+        me = user_errors(svc.signer)
+        if me.address.lower() != signer.payout.lower():
+            raise UserError(f"the rig is paid to {signer.payout}: stake from that account (--account {signer.payout})")
+        have = om.stake(signer.address, signer.payout).active_wei
+        print(f"stake {ntk_text(amount)} for {signer.address} paid to {signer.payout} (now {ntk_text(have)}); "
+              "it comes back after the unbonding delay once you stop", file=sys.stderr)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UserError("staking needs a confirmation: add --yes (no terminal to ask on)")
+            if input("Stake? [y/N] ").strip().lower() not in ("y", "yes"):
+                raise UserError("not staked")
+        user_errors(lambda: om.deposit_stake(me, signer.address, amount))
+        now = om.stake(signer.address, signer.payout).active_wei
+        emit(args, {"miner": signer.address, "payout": signer.payout, "stake_wei": str(now)},
+             f"stake of {signer.address} paid to {signer.payout}: {ntk_text(now)}")
     return 0

@@ -1,0 +1,247 @@
+"""The app's orders on OrderMarket, built from the settings: what the agent and `kminer order`
+run (the GUI next).
+
+- `open_peer(ctx, key, role)`: this home's transport peer for a role ("miner" or "buyer"),
+  as Settings → Transfers say (listen address, public address, ports, rate caps, quota,
+  relays). The miner's peer takes `transport.port` (its key service the next port), the
+  buyer's `transport.port + 2` (and + 3), so an agent and a buyer run side by side; the
+  buyer's order desk listens on `transport.desk_port`. Each role keeps its transfers under
+  `<data>/p2p/<role>/transport` (`kminer transfers` reads them).
+- `OrderMinerRunner`: OrderMiner on the deployment's OrderMarket whose render shards run as
+  jobs in the miner's queue (the MinerService's scheduler starts them on its devices).
+- `OrderBuyerRunner`: OrderBuyer with its desk, render sampling, and verify jobs in the
+  buyer's own queue and scheduler (`<data>/buyer-jobs.sqlite`, the CPU).
+- `post_cost(...)`: what posting an order costs (escrow, network fee), for confirmation.
+
+Threading: each runner's methods run on one thread (the chain's); jobs and transfers run in
+their own threads and processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from app.context import AppContext
+from app.costs import CostBreakdown, CostLine
+from app.home_lock import HomeLock
+from app.orders.buyer import OrderBuyer
+from app.orders.miner import OrderMiner
+from app.orders.peer import Peer, free_port
+from app.orders.render import ASSETS, QueueSampleCheck, QueueShardWork, RenderSampler, render_order
+from app.runtime import local_market, runtime_config
+from common.device_id import DeviceId
+from common.fsutil import atomic_write_text
+from jobs.execute import Device
+from jobs.queue import JobQueue
+from jobs.scheduler import Scheduler
+from wallet.order_market import OrderMarketClient
+
+log = logging.getLogger(__name__)
+
+NO_ORDER_MARKET = "no order market is known on this network (kminer market deploy --network NAME, or kminer market networks)"
+MIN_STAKE_WEI = 10**18
+
+
+def order_market(market) -> OrderMarketClient:
+    """The OrderMarket of `market`'s deployment (a wallet.market.MarketClient)."""
+    d = market.deployment
+    if not d.order_market:
+        raise ValueError(NO_ORDER_MARKET)
+    return OrderMarketClient(market.chain, d.order_market, token_address=market.token.address)
+
+
+def peer_dir(ctx: AppContext, role: str) -> Path:
+    return ctx.paths.data_dir / "p2p" / role
+
+
+def public_host(ctx: AppContext) -> str:
+    """The address written into what this home publishes: Settings → Transfers → Public address,
+    else the listen address, else (listening everywhere) this host's name as it resolves."""
+    t = ctx.settings.transport
+    if t.advertise:
+        return t.advertise
+    if t.listen_host not in ("0.0.0.0", "::", ""):
+        return t.listen_host
+    try:
+        addr = socket.gethostbyname(socket.gethostname())
+    except OSError:
+        addr = "127.0.0.1"
+    if addr.startswith("127."):
+        log.warning("peers elsewhere cannot reach %s: set Settings → Transfers → Public address", addr)
+    return addr
+
+
+def open_peer(ctx: AppContext, identity_key: bytes, role: str, *, local: bool = False) -> Peer:
+    """`local`: the market is on this machine (the embedded chain, a devnet on loopback), so
+    the peer listens on 127.0.0.1 only, on a port of its own kept in `<peer dir>/port` (the
+    same after a restart, so references made before it still reach the key service)."""
+    t = ctx.settings.transport
+    host, adv = ("127.0.0.1", "127.0.0.1") if local else (t.listen_host, public_host(ctx))
+    if local:
+        port = _kept_port(peer_dir(ctx, role), host)
+    else:
+        port = t.port + (2 if role == "buyer" else 0) if t.port else _kept_port(peer_dir(ctx, role), host)
+    relays = tuple(r.strip() for r in t.relays.split(",") if r.strip())
+    return Peer.open(peer_dir(ctx, role), host=host, identity_key=identity_key, port=port,
+                     advertise=adv, upload_bytes_s=t.upload_kib_s * 1024,
+                     download_bytes_s=t.download_kib_s * 1024, quota_bytes=int(t.quota_gb * 1e9),
+                     port_mapping=t.port_mapping, relays=relays)
+
+
+def _kept_port(folder: Path, host: str) -> int:
+    """A port for this peer (and the next one for its key service) that stays the same across
+    restarts: the one saved in `folder/port` while it and the next are free, else a new pair."""
+    f = folder / "port"
+    try:
+        port = int(f.read_text().strip())
+        if 1024 <= port < 65535 and _free(host, port) and _free(host, port + 1):
+            return port
+    except (OSError, ValueError):
+        pass
+    for _ in range(50):
+        port = free_port(host)
+        if port < 65535 and _free(host, port + 1):
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(f, f"{port}\n")
+            return port
+    raise OSError("no two free ports next to each other for the transfers")
+
+
+def _free(host: str, port: int) -> bool:
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _prefix(om: OrderMarketClient) -> str:
+    return f"order-{om.chain.chain_id}-{om.address[2:10].lower()}"
+
+
+class OrderMinerRunner:
+    """The rig's side of orders, beside MinerService (same queue, same scheduler)."""
+
+    def __init__(self, ctx: AppContext, market, signer, queue: JobQueue, store, *, kinds: tuple[str, ...] = ("render",)):
+        self.ctx = ctx
+        self.om = order_market(market)
+        self.signer = signer
+        self.peer = open_peer(ctx, bytes(signer.account.key), "miner", local=local_market(market.chain))
+        try:
+            work = QueueShardWork(queue, store, prefix=_prefix(self.om))
+            grace_s = int(ctx.settings.transport.grace_hours * 3600)
+            home = peer_dir(ctx, "miner") / f"{self.om.chain.chain_id}-{self.om.address[2:10].lower()}"
+            self.miner = OrderMiner(self.om, signer.account, signer.payout, self.peer, home, work=work, kinds=kinds,
+                                    result_grace_s=grace_s,
+                                    redeem_after_s=ctx.settings.transport.redeem_after_minutes * 60)
+        except BaseException:
+            self.peer.close()
+            raise
+
+    def stake_problem(self) -> str | None:
+        """Why buyers will not grant claims (no stake on the order market), or None."""
+        st = self.om.stake(self.signer.address, self.signer.payout)
+        if st.active_wei < MIN_STAKE_WEI:
+            return (f"no stake on the order market for {self.signer.address} paid to {self.signer.payout}: buyers "
+                    "grant claims only against a stake (kminer market stake 50)")
+        return None
+
+    def step(self, claim: bool = True) -> list[str]:
+        return self.miner.step(claim)
+
+    def close(self) -> None:
+        self.peer.close()
+
+
+class OrderBuyerRunner:
+    """The buyer's side: posts render orders and runs the desk, sampling and payments."""
+
+    def __init__(self, ctx: AppContext, market, account, *, sandbox: str | None = None):
+        self.ctx = ctx
+        self.om = order_market(market)
+        self.account = account
+        self._lock = HomeLock(ctx.paths.data_dir / "p2p-buyer.lock",
+                              "another Knowledge Miner process is serving this home's order desk; try again when it stops")
+        self._lock.acquire()
+        self.cfg = runtime_config(ctx, sandbox=sandbox)
+        self.cfg = replace(self.cfg, jobs_dir=ctx.paths.data_dir / "verify-jobs")
+        self.queue = JobQueue(ctx.paths.data_dir / "buyer-jobs.sqlite")
+        self.scheduler = Scheduler(self.queue, self.cfg, lambda: [Device.of(DeviceId.cpu(), slots=1)])
+        self.scheduler.recover()
+        try:
+            self.peer = open_peer(ctx, bytes(account.key), "buyer", local=local_market(market.chain))
+        except BaseException:
+            self._lock.release()
+            raise
+        t = ctx.settings.transport
+        local = local_market(market.chain)
+        host = "127.0.0.1" if local else t.listen_host
+        try:
+            verify = QueueSampleCheck(self.queue, self.cfg.store, ctx.paths.data_dir / "order-samples",
+                                      prefix="verify-" + _prefix(self.om))
+            home = peer_dir(ctx, "buyer") / f"{self.om.chain.chain_id}-{self.om.address[2:10].lower()}"
+            self.buyer = OrderBuyer(self.om, account, self.peer, home, desk_host=host,
+                                    desk_port=_kept_port(peer_dir(ctx, "desk"), host) if local or not t.desk_port
+                                    else t.desk_port,
+                                    advertise="127.0.0.1" if local else public_host(ctx),
+                                    verify=verify, pick=RenderSampler())
+        except BaseException:
+            self.peer.close()
+            self._lock.release()
+            raise
+
+    def post_render(self, scene, *, count: int, shards: int, reward_each_wei: int, deadline_s: int,
+                    review_window_s: int, redeem_window_s: int = 86_400, seed: int | None = None,
+                    size: tuple[int, int] | None = None, assets: list[Path] = ()) -> int:
+        from common.fsutil import sha256_file
+
+        job, needs = render_order(scene, count=count, seed=seed, size=size)
+        given = {sha256_file(Path(p)): Path(p) for p in assets}
+        missing = [h for h in needs if h not in given]
+        if missing:
+            raise ValueError(f"the scene needs {len(missing)} file(s) not given as assets, e.g. sha256 {missing[0][:16]}…")
+        inputs = {}
+        tmp = None
+        if needs:
+            tmp = Path(tempfile.mkdtemp(prefix="order-assets-", dir=self.ctx.paths.data_dir))
+            for h in needs:
+                shutil.copyfile(given[h], tmp / h)
+            inputs[ASSETS] = tmp
+        try:
+            return self.buyer.post(job, kind="render", shards=shards, reward_each_wei=reward_each_wei,
+                                   deadline_s=deadline_s, review_window_s=review_window_s,
+                                   redeem_window_s=redeem_window_s, inputs=inputs)
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def step(self) -> list[str]:
+        self.scheduler.tick()
+        return self.buyer.step()
+
+    def idle(self) -> bool:
+        return all(self.buyer.done(oid) for oid in self.buyer.order_ids())
+
+    def close(self) -> None:
+        self.scheduler.shutdown()
+        self.buyer.close()
+        self.peer.close()
+        self._lock.release()
+
+
+def post_cost(*, shards: int, reward_each_wei: int, fee_wei: int, native: str = "ETH") -> CostBreakdown:
+    """What posting an order costs: the escrow (paid out per verified shard, the rest refunded)
+    and the network fee of the one posting transaction."""
+    return CostBreakdown(
+        f"Post an order of {shards} shard(s)",
+        (CostLine(f"escrow: {shards} × reward", shards * reward_each_wei, "NTK",
+                  note="paid per verified shard; what nobody delivers comes back"),
+         CostLine("network fee (post + approval)", fee_wei, "ETH", note=f"paid in {native}", estimate=True)),
+        ("Shards are claimed, delivered and paid with signatures off chain; a miner redeems many at once.",))

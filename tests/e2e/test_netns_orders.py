@@ -1,0 +1,151 @@
+"""A render order between two machines that share nothing: the buyer (and the chain, anvil)
+in one network namespace, the miner in another, joined by one veth pair. Each side has its
+own KMINER_HOME; every step is a `kminer` process run inside its namespace; the only way
+between them is the network (order desk over HTTP, sealed results peer to peer, the chain
+over JSON-RPC).
+
+The buyer posts one order of 2 shards on the OrderMarket (`order render --p2p`); the miner's
+`kminer agent` claims both with signatures, renders them in its sandbox, seals and serves
+them; the buyer's `order watch --p2p` samples frames after each commitment, re-renders them,
+pays with vouchers the agent redeems in one transaction, gets the keys and unseals; `order
+fetch --p2p` merges a dataset whose every frame verifies. The miner is killed while it serves
+the first result and started again: the buyer still ends with verified bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import NTK, ROOT, tiny_scene
+from tests.netlab import pair, why_no_netlab
+from tests.wallet.conftest import ANVIL
+
+pytestmark = pytest.mark.slow
+
+
+class NsHome:
+    """One user in one namespace: own KMINER_HOME and password; runs `kminer` there."""
+
+    def __init__(self, lab, role: str, root: Path, name: str, rpc: str, addr: str):
+        self.lab, self.role, self.addr = lab, role, addr
+        self.dir = root / name
+        self.dir.mkdir()
+        self.env = dict(os.environ, KMINER_HOME=str(self.dir), KMINER_PASSWORD=f"{name}-password")
+        self.net = ["--network", "devnet", "--rpc-url", rpc]
+
+    def argv(self, *args: str) -> list[str]:
+        return self.lab.cmd(self.role, sys.executable, "-m", "cli", *args)
+
+    def run(self, *args: str, ok: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        r = subprocess.run(self.argv(*args), cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL, check=False)
+        if ok:
+            assert r.returncode == 0, f"kminer {' '.join(args)}: {r.stdout[-2500:]}\n{r.stderr[-2500:]}"
+        return r
+
+    def json(self, *args: str):
+        return json.loads(self.run(*args, *self.net, "--json").stdout)
+
+    def start(self, *args: str, log: Path) -> subprocess.Popen:
+        return subprocess.Popen(self.argv(*args), cwd=ROOT, env=self.env, stdout=open(log, "w"),
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def settle_transport(self) -> None:
+        for k, v in (("listen_host", self.addr), ("advertise", self.addr), ("port_mapping", "false"),
+                     ("redeem_after_minutes", "0")):
+            self.run("settings", "set", f"transport.{k}", v)
+
+
+def _stop(p: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _wait_for(path: Path, text: str, timeout_s: float) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{text!r} not in {path} after {timeout_s} s:\n{path.read_text(errors='replace')[-3000:]}")
+
+
+def test_a_two_shard_render_order_between_two_namespaces_survives_a_miner_restart(tmp_path):
+    why = why_no_netlab()
+    if why:
+        pytest.skip(why)
+    if not ANVIL.exists():
+        pytest.fail(f"anvil not found at {ANVIL}: run `make node` (npm ci)")
+    lab, a, b = pair()
+    procs: list[subprocess.Popen] = []
+    try:
+        node = lab.popen("a", [sys.executable, "-m", "cli", "devnet", "--host", a, "--port", "18545", "--keys-dir",
+                               str(tmp_path / "keys"), "--json"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                         stdin=subprocess.DEVNULL)
+        procs.append(node)
+        info = json.loads(node.stdout.readline())
+        url = info["rpc_url"]
+        assert url == f"http://{a}:18545"
+        keys = [x["key_file"] for x in info["accounts"]]
+        buyer = NsHome(lab, "a", tmp_path, "buyer", url, a)
+        miner = NsHome(lab, "b", tmp_path, "miner", url, b)
+        for home, key in ((buyer, keys[0]), (miner, keys[1])):
+            home.run("wallet", "import", "--private-key-file", key, *home.net)
+            home.settle_transport()
+        dep = buyer.json("market", "deploy")
+        assert dep["order_market"]
+        miner.run("market", "use", "--job-market", dep["job_market"], "--model-market", dep["model_market"],
+                  "--order-market", dep["order_market"], *miner.net)
+        addr = {"buyer": info["accounts"][0]["address"], "miner": info["accounts"][1]["address"]}
+        buyer.run("wallet", "faucet", "--to", addr["buyer"], "--ntk", "100", "--eth", "0", *buyer.net)
+        buyer.run("wallet", "faucet", "--to", addr["miner"], "--ntk", "60", "--eth", "0", *buyer.net)
+        miner.run("wallet", "stake", "50", "--yes", *miner.net)
+        miner.run("devices", "set-mode", "cpu", "mining")
+        scene = tiny_scene(tmp_path, count=4)
+
+        t0 = time.monotonic()
+        posted = buyer.json("order", "render", str(scene), "--count", "4", "--shards", "2", "--reward", "2",
+                            "--deadline-hours", "1", "--review-hours", "1", "--p2p", "--yes", "--no-watch")
+        oid = posted["order_id"]
+        watch = buyer.start("order", "watch", "--p2p", *buyer.net, "--until-idle", "--timeout", "400", "--interval",
+                            "0.5", log=tmp_path / "watch.log")
+        procs.append(watch)
+        agent_log = tmp_path / "agent1.log"
+        agent = miner.start("agent", *miner.net, "--interval", "0.5", log=agent_log)
+        procs.append(agent)
+        # kill the miner as soon as its first result is committed (it is serving it), then start it again
+        _wait_for(agent_log, "result committed", 300)
+        agent.kill()
+        agent.wait()
+        agent2 = miner.start("agent", *miner.net, "--interval", "0.5", log=tmp_path / "agent2.log")
+        procs.append(agent2)
+        assert watch.wait(420) == 0, (tmp_path / "watch.log").read_text()[-3000:]
+        elapsed = time.monotonic() - t0
+        got = tmp_path / "got"
+        fetched = buyer.json("order", "fetch", str(oid), "--p2p", "--out", str(got))
+        assert fetched["frame_ranges"] == [[0, 4]]
+        from jobs.render.verify import verify_dataset
+
+        assert verify_dataset(got, sample=4)["passed"]
+        bal = {h: json.loads(home.run("wallet", "balance", *home.net, "--json").stdout)["ntk_wei"]
+               for h, home in (("buyer", buyer), ("miner", miner))}
+        assert int(bal["miner"]) == 10 * NTK + 4 * NTK  # 60 - 50 staked + 2 x 2 NTK earned
+        assert int(bal["buyer"]) == 100 * NTK - 4 * NTK
+        print(f"netns order of 2 shards, posted to verified bytes: {elapsed:.1f} s")
+    finally:
+        for p in reversed(procs):
+            _stop(p)
+        lab.close()

@@ -194,7 +194,8 @@ class MarketClient:
 
     def list_model(self, account, *, card_hash: str | bytes, uri: str, price_wei: int) -> tuple[int, TxResult]:
         fn = self.models_contract.functions.list(_hash32(card_hash), uri, price_wei)
-        res = self._tx(account, fn, 250_000, "listing the model")
+        # the URI is stored on chain: a peer-to-peer reference (~250 bytes) takes ~9 more slots
+        res = self._tx(account, fn, 150_000 + 25_000 * ((len(uri.encode()) + 31) // 32), "listing the model")
         return int(self.models_contract.events.ModelListed().process_receipt(res.receipt, errors=DISCARD)[0]["args"]["id"]), res
 
     def buy_model(self, account, listing_id: int) -> TxResult:
@@ -202,6 +203,12 @@ class MarketClient:
         self.token.ensure_allowance(account, self.models_contract.address, listing.price_wei)
         fn = self.models_contract.functions.buy(listing_id, listing.price_wei)
         return self._tx(account, fn, 150_000, f"buying model {listing_id}")
+
+    def purchases(self, from_block: int, to_block: int) -> list[tuple[int, str]]:
+        """(listing id, buyer) of every model bought in the block range, oldest first."""
+        logs = self.chain.read(lambda: self.models_contract.events.ModelPurchased().get_logs(
+            from_block=from_block, to_block=to_block))
+        return [(int(e["args"]["id"]), e["args"]["buyer"]) for e in logs]
 
     def has_purchased(self, listing_id: int, buyer: str) -> bool:
         return bool(self.chain.call(self.models_contract.functions.hasPurchased(

@@ -20,12 +20,14 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterable
 
 from app.amounts import ntk_text
 from app.context import AppContext
+from app.models.p2p import ModelSeller, P2PModelError, fetch_card, fetch_model, is_p2p_listing
 from app.models.provenance import FirstListings, provenance
 from app.models.try_run import TryHandle, check_images, run_try, save_annotated
 from app.models.types import BuyQuote, ModelError, ModelListing, OwnedModel, Purchase, SellerReputation
@@ -143,6 +145,43 @@ class ModelService:
         self._wallet = wallet
         self.store = ArtifactStore(ctx.paths.artifacts_dir)
         self._cards: dict[str, ModelCard] = {}
+        self._peer = None
+        self._sellers: dict[str, ModelSeller] = {}
+
+    # -- peer to peer (app.models.p2p) ---------------------------------------------------------------
+    def peer(self):
+        """This home's transport peer for the model market (opened on first use). *(chain)*"""
+        if self._peer is None:
+            import os
+
+            from app.orders.service import open_peer
+
+            try:
+                key = bytes(self.wallet.signer().key)
+            except WalletError:
+                key = os.urandom(32)  # only relay requests are signed with it: any key reads and fetches
+            self._peer = open_peer(self.ctx, key, "models", local=local_market(self._market().chain))
+        return self._peer
+
+    def _seller(self) -> ModelSeller:
+        m = self._market()
+        k = f"{m.chain.chain_id}-{m.models_contract.address[2:10].lower()}"
+        if k not in self._sellers:
+            from app.orders.service import peer_dir
+
+            self._sellers[k] = ModelSeller(m, self.peer(), peer_dir(self.ctx, "models") / k)
+        return self._sellers[k]
+
+    def serve_step(self) -> list[str]:
+        """Give the key of each P2P model this home sells to whoever bought it (its listings are
+        served while the app or `kminer models serve` runs). *(chain)*"""
+        seller = self._seller()
+        return seller.step() if seller.state["listings"] else []
+
+    def selling_p2p(self) -> bool:
+        from app.orders.service import peer_dir
+
+        return any((peer_dir(self.ctx, "models")).glob("*/listings.json"))
 
     @property
     def wallet(self):
@@ -242,8 +281,13 @@ class ModelService:
         sha = card_hash.removeprefix("0x").lower()
         policy = self._policy(mine=mine).capped(max_bytes=CARD_LIMITS.max_bytes, timeout_s=CARD_FETCH_S)
         try:
-            path = self.store.fetch(sha, resolve_uri(uri), policy=policy)
-        except ArtifactError as e:
+            if is_p2p_listing(uri) and not self.store.has(sha):
+                got = fetch_card(self.peer(), uri, timeout_s=CARD_FETCH_S)
+                if sha256_file(got) != sha:
+                    raise ModelError("the model card does not match its hash on chain")
+                self.store.put_file(got)
+            path = self.store.fetch(sha, None if is_p2p_listing(uri) else resolve_uri(uri), policy=policy)
+        except (ArtifactError, P2PModelError) as e:
             raise ModelError(f"the model card could not be fetched or does not match its hash: {e}") from None
         if sha not in self._cards:
             try:
@@ -328,7 +372,7 @@ class ModelService:
         return Purchase(listing_id, before - after, sum(t.fee_wei for t in txs), tuple(t.tx_hash for t in txs),
                         before, after)
 
-    def list_model(self, folder: Path, *, price_wei: int, uri: str | None = None) -> int:
+    def list_model(self, folder: Path, *, price_wei: int, uri: str | None = None, p2p: bool = False) -> int:
         """List a model folder (card + weights) for sale; returns the listing id. The card and
         weights are checked and kept in the artifact store; `uri` (default: the card's file URI)
         is where buyers fetch the card, the weights beside it. *(chain)*"""
@@ -350,8 +394,22 @@ class ModelService:
         card_sha = self.store.put_file(card_path)
         self.store.put_file(weights)
         m = self._market()
+        if p2p:
+            if uri is not None:
+                raise ModelError("a peer-to-peer listing makes its own reference; give no --uri")
+            stage = Path(tempfile.mkdtemp(prefix="list-", dir=self.ctx.paths.data_dir))
+            try:  # exactly the card and its weights are sealed, nothing else in the folder
+                shutil.copyfile(card_path, stage / "model_card.json")
+                shutil.copyfile(weights, stage / weights.name)
+                uri = self._seller().publish(stage)
+            except P2PModelError as e:
+                raise ModelError(str(e)) from None
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
         lid, _ = m.list_model(self.wallet.signer(), card_hash="0x" + card_sha,
                               uri=uri or card_path.resolve().as_uri(), price_wei=price_wei)
+        if p2p:
+            self._seller().listed(lid, uri)
         return lid
 
     @staticmethod
@@ -381,6 +439,8 @@ class ModelService:
         wsha, wname = card.weights.sha256, card.weights.file
         if not isinstance(wsha, str) or not re.fullmatch(r"[0-9a-f]{64}", wsha):
             raise ModelError("the model card does not give its weights' sha256; it cannot be checked")
+        if is_p2p_listing(raw.uri):  # sealed until bought: here only that its seller serves it
+            return card, wsha, wname
         try:
             self.store.fetch(wsha, resolve_uri(sibling_uri(raw.uri, wname)), policy=self._policy(mine=mine))
         except ArtifactError as e:
@@ -398,6 +458,17 @@ class ModelService:
         card, wsha, wname = self._checked_weights(raw)
         csha = raw.card_hash.removeprefix("0x").lower()
         folder = self.ctx.paths.models_dir / f"{listing_id}-{csha[:12]}"
+        if is_p2p_listing(raw.uri) and not self.store.has(wsha) and raw.owner.lower() != me.lower():
+            self.ctx.paths.models_dir.mkdir(parents=True, exist_ok=True)
+            tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}")
+            try:
+                fetch_model(self.peer(), raw.uri, card_sha=csha, private_key=bytes(self.wallet.signer().key),
+                            dest=tmp, weights_file=wname, weights_sha=wsha)
+                self.store.put_file(tmp / wname)
+            except P2PModelError as e:
+                raise ModelError(str(e)) from None
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         if not (folder / "model_card.json").is_file() or not (folder / wname).is_file():
             tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}")
             try:
@@ -436,3 +507,7 @@ class ModelService:
 
     def close(self) -> None:
         self._cards.clear()
+        self._sellers.clear()
+        if self._peer is not None:
+            self._peer.close()
+            self._peer = None

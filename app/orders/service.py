@@ -4,7 +4,8 @@ run (the GUI next).
 - `open_peer(ctx, key, role)`: this home's transport peer for a role ("miner" or "buyer"),
   as Settings → Transfers say (listen address, public address, ports, rate caps, quota,
   relays). The miner's peer takes `transport.port` (its key service the next port), the
-  buyer's `transport.port + 2` (and + 3), so an agent and a buyer run side by side; the
+  buyer's `transport.port + 2` (and + 3), the model market's + 4 (and + 5), so an agent, a
+  buyer and a model seller run side by side; the
   buyer's order desk listens on `transport.desk_port`. Each role keeps its transfers under
   `<data>/p2p/<role>/transport` (`kminer transfers` reads them).
 - `OrderMinerRunner`: OrderMiner on the deployment's OrderMarket whose render shards run as
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 NO_ORDER_MARKET = "no order market is known on this network (kminer market deploy --network NAME, or kminer market networks)"
 MIN_STAKE_WEI = 10**18
+_ROLE_PORT = {"miner": 0, "buyer": 2, "models": 4}
+"""Each role's offset from Settings → Transfers → Port (its key service on the next port)."""
 
 
 def order_market(market) -> OrderMarketClient:
@@ -85,7 +88,7 @@ def open_peer(ctx: AppContext, identity_key: bytes, role: str, *, local: bool = 
     if local:
         port = _kept_port(peer_dir(ctx, role), host)
     else:
-        port = t.port + (2 if role == "buyer" else 0) if t.port else _kept_port(peer_dir(ctx, role), host)
+        port = t.port + _ROLE_PORT[role] if t.port else _kept_port(peer_dir(ctx, role), host)
     relays = tuple(r.strip() for r in t.relays.split(",") if r.strip())
     return Peer.open(peer_dir(ctx, role), host=host, identity_key=identity_key, port=port,
                      advertise=adv, upload_bytes_s=t.upload_kib_s * 1024,

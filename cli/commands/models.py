@@ -58,7 +58,21 @@ def register(sub: Any) -> None:
     lm.add_argument("folder", type=Path, metavar="FOLDER", help="model folder (model_card.json + weights)")
     lm.add_argument("--price", required=True, help="price in NTK")
     lm.add_argument("--uri", help="where buyers fetch the card, weights beside it (default: this folder's file URI)")
+    lm.add_argument("--p2p", action="store_true",
+                    help="sell it peer to peer: the card in the open, the weights sealed, the key only to buyers "
+                         "(this machine serves it while the app, the agent or `models serve` runs)")
     lm.set_defaults(handler=cmd_list_model)
+
+    fe = msub.add_parser("fetch", help="fetch a bought model into your models folder (peer to peer or by URI)")
+    add_wallet_options(fe)
+    fe.add_argument("listing_id", type=int)
+    fe.set_defaults(handler=cmd_fetch)
+
+    sv = msub.add_parser("serve", help="serve the models you sell peer to peer and give buyers their keys (Ctrl-C stops)")
+    add_wallet_options(sv)
+    sv.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between passes (default 2)")
+    sv.add_argument("--until", type=int, metavar="N", help="exit after N purchases were served (for scripts)")
+    sv.set_defaults(handler=cmd_serve)
 
 
 def _call(fn):
@@ -72,9 +86,14 @@ def _call(fn):
 
 
 def _service(svc):
+    """The model market; closed when the command ends (it may hold a transport peer's threads)."""
+    import atexit
+
     from app.models import ModelService
 
-    return ModelService(svc.ctx, svc)
+    ms = ModelService(svc.ctx, svc)
+    atexit.register(ms.close)
+    return ms
 
 
 def _line(lst) -> str:
@@ -171,6 +190,49 @@ def cmd_list_model(args: argparse.Namespace) -> int:
 
     price = user_errors(lambda: parse_units(args.price))
     with open_wallet(args) as svc:
-        lid = _call(lambda: _service(svc).list_model(args.folder, price_wei=price, uri=args.uri))
-        emit(args, {"listing_id": lid, "price_wei": price}, f"listed as model #{lid} for {args.price} NTK")
+        lid = _call(lambda: _service(svc).list_model(args.folder, price_wei=price, uri=args.uri, p2p=args.p2p))
+        emit(args, {"listing_id": lid, "price_wei": price}, f"listed as model #{lid} for {args.price} NTK"
+             + ("; buyers fetch it from this machine while `kminer models serve` (or the app, or the agent) runs"
+                if args.p2p else ""))
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    with open_wallet(args) as svc:
+        model = _call(lambda: _service(svc).fetch(args.listing_id))
+        emit(args, {"listing_id": model.listing_id, "folder": str(model.folder), "weights_sha256": model.weights_sha256},
+             f"{model.name} (#{model.listing_id}) is in {model.folder}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    import time
+
+    if args.interval <= 0:
+        raise UserError("--interval must be positive")
+    stop = threading.Event()
+    old = {sg: signal.signal(sg, lambda *_: stop.set()) for sg in (signal.SIGINT, signal.SIGTERM)}
+    served = 0
+    try:
+        with open_wallet(args) as svc:
+            ms = _service(svc)
+            peer = _call(ms.peer)
+            print(f"serving on {', '.join(peer.node.config.advertise)} (keys on {', '.join(peer.node.config.key_servers)})",
+                  flush=True)
+            while not stop.is_set():
+                try:
+                    events = _call(ms.serve_step)
+                except UserError as e:
+                    events = [f"pass failed: {e}"]
+                for e in events:
+                    print(time.strftime("%H:%M:%S ") + e, flush=True)
+                    served += "bought by" in e
+                if args.until is not None and served >= args.until:
+                    break
+                stop.wait(args.interval)
+    finally:
+        for sg, h in old.items():
+            signal.signal(sg, h)
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,6 +146,25 @@ def test_a_two_shard_render_order_between_two_namespaces_survives_a_miner_restar
         assert int(bal["miner"]) == 10 * NTK + 4 * NTK  # 60 - 50 staked + 2 x 2 NTK earned
         assert int(bal["buyer"]) == 100 * NTK - 4 * NTK
         print(f"netns order of 2 shards, posted to verified bytes: {elapsed:.1f} s")
+
+        # a model sold peer to peer: the miner lists it (card in the open, weights sealed) and
+        # serves it; the buyer buys it on chain and fetches it from the miner's machine
+        folder = tmp_path / "model"
+        shutil.copytree(ROOT / "resources" / "models" / "product-classifier", folder)
+        card = json.loads((folder / "model_card.json").read_text())
+        card.pop("seller", None)
+        (folder / "model_card.json").write_text(json.dumps(card))
+        lid = miner.json("models", "list-model", str(folder), "--price", "3", "--p2p")["listing_id"]
+        serve = miner.start("models", "serve", *miner.net, "--interval", "0.5", "--until", "1",
+                            log=tmp_path / "serve.log")
+        procs.append(serve)
+        t1 = time.monotonic()
+        buyer.run("models", "buy", str(lid), "--yes", *buyer.net)
+        got_model = buyer.json("models", "fetch", str(lid))
+        print(f"netns model purchase, bought to checked weights: {time.monotonic() - t1:.1f} s")
+        weights = Path(got_model["folder"]) / card["weights"]["file"]
+        assert weights.read_bytes() == (folder / card["weights"]["file"]).read_bytes()
+        assert serve.wait(60) == 0
     finally:
         for p in reversed(procs):
             _stop(p)

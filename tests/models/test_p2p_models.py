@@ -1,0 +1,85 @@
+"""Models sold peer to peer (app.models.p2p) on the in-memory chain with two real transport
+peers on 127.0.0.1: the card is public, the weights reach the address that bought the
+listing (granted from the ModelPurchased event), a stranger who knows every hash gets the
+card and the ciphertext but no key, and a tampered sealed folder is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from common.fsutil import sha256_file
+from tests.buyer.conftest import NTK, chain_env  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def sale(chain_env, tmp_path):
+    from app.models.p2p import ModelSeller
+    from app.orders import Peer
+    from eth_account import Account
+
+    tester, m, accounts = chain_env
+    seller, buyer = accounts[2], accounts[1]
+    folder = tmp_path / "model"
+    shutil.copytree(ROOT / "resources" / "models" / "product-classifier", folder)
+    stranger = Account.create()
+    peers = {name: Peer.open(tmp_path / name, host="127.0.0.1", identity_key=bytes(acct.key))
+             for name, acct in (("seller", seller), ("buyer", buyer), ("stranger", stranger))}
+    s = ModelSeller(m, peers["seller"], tmp_path / "seller-listings")
+    uri = s.publish(folder)
+    card_sha = sha256_file(folder / "model_card.json")
+    lid, _ = m.list_model(seller, card_hash="0x" + card_sha, uri=uri, price_wei=3 * NTK)
+    s.listed(lid, uri)
+    card = json.loads((folder / "model_card.json").read_text())
+    yield m, s, peers, lid, uri, card_sha, card, buyer, stranger, folder, seller
+    for p in peers.values():
+        p.close()
+
+
+def _fetch(peer, uri, card_sha, card, key, dest, **kw):
+    from app.models.p2p import fetch_model
+
+    return fetch_model(peer, uri, card_sha=card_sha, private_key=bytes(key), dest=dest,
+                       weights_file=card["weights"]["file"], weights_sha=card["weights"]["sha256"], **kw)
+
+
+def test_the_buyer_gets_the_weights_and_a_stranger_only_the_card(sale, tmp_path):
+    from app.models.p2p import P2PModelError, fetch_card
+
+    m, s, peers, lid, uri, card_sha, card, buyer, stranger, folder, seller = sale
+    # anyone reads what is for sale
+    assert sha256_file(fetch_card(peers["stranger"], uri)) == card_sha
+    # before buying, the key is refused
+    with pytest.raises(P2PModelError, match="did not give the key"):
+        _fetch(peers["buyer"], uri, card_sha, card, buyer.key, tmp_path / "early", key_wait_s=0)
+    m.buy_model(buyer, lid)
+    assert s.step() == [f"model #{lid} bought by {buyer.address}: its key is theirs"]
+    got = _fetch(peers["buyer"], uri, card_sha, card, buyer.key, tmp_path / "got")
+    assert (got / card["weights"]["file"]).read_bytes() == (folder / card["weights"]["file"]).read_bytes()
+    # a stranger who learned every hash: the ciphertext, never the key
+    with pytest.raises(P2PModelError, match="did not give the key"):
+        _fetch(peers["stranger"], uri, card_sha, card, stranger.key, tmp_path / "stolen", key_wait_s=2)
+    assert not (tmp_path / "stolen").exists()
+
+
+def test_a_sealed_folder_that_is_not_the_listed_card_is_refused(sale, tmp_path):
+    from app.models.p2p import P2PModelError
+
+    m, s, peers, lid, uri, card_sha, card, buyer, stranger, folder, seller = sale
+    # the seller swaps the sealed folder for other weights behind the same card
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    (other / card["weights"]["file"]).write_bytes(b"\0" * 1000)
+    bad_uri = s.publish(other)
+    lid2, _ = m.list_model(seller, card_hash="0x" + card_sha, uri=bad_uri, price_wei=NTK)
+    s.listed(lid2, bad_uri)
+    m.buy_model(buyer, lid2)
+    s.step()
+    with pytest.raises(P2PModelError, match="weights do not match the card"):
+        _fetch(peers["buyer"], bad_uri, card_sha, card, buyer.key, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

@@ -84,7 +84,15 @@ def _wait_for(path: Path, text: str, timeout_s: float) -> None:
     raise AssertionError(f"{text!r} not in {path} after {timeout_s} s:\n{path.read_text(errors='replace')[-3000:]}")
 
 
-def test_a_two_shard_render_order_between_two_namespaces_survives_a_miner_restart(tmp_path):
+class World:
+    def __init__(self, lab, buyer, miner, dep, addr, procs):
+        self.lab, self.buyer, self.miner, self.dep, self.addr, self.procs = lab, buyer, miner, dep, addr, procs
+
+
+@pytest.fixture
+def world(tmp_path):
+    """Namespaces a (buyer, anvil) and b (miner) on one veth; markets deployed by the buyer,
+    used by the miner; the buyer has 100 NTK, the miner 60 NTK (50 of them staked)."""
     why = why_no_netlab()
     if why:
         pytest.skip(why)
@@ -106,7 +114,7 @@ def test_a_two_shard_render_order_between_two_namespaces_survives_a_miner_restar
         for home, key in ((buyer, keys[0]), (miner, keys[1])):
             home.run("wallet", "import", "--private-key-file", key, *home.net)
             home.settle_transport()
-        dep = buyer.json("market", "deploy")
+        dep = buyer.json("market", "deploy", "--yes")
         assert dep["order_market"]
         miner.run("market", "use", "--job-market", dep["job_market"], "--model-market", dep["model_market"],
                   "--order-market", dep["order_market"], *miner.net)
@@ -114,58 +122,66 @@ def test_a_two_shard_render_order_between_two_namespaces_survives_a_miner_restar
         buyer.run("wallet", "faucet", "--to", addr["buyer"], "--ntk", "100", "--eth", "0", *buyer.net)
         buyer.run("wallet", "faucet", "--to", addr["miner"], "--ntk", "60", "--eth", "0", *buyer.net)
         miner.run("wallet", "stake", "50", "--yes", *miner.net)
-        miner.run("devices", "set-mode", "cpu", "mining")
-        scene = tiny_scene(tmp_path, count=4)
-
-        t0 = time.monotonic()
-        posted = buyer.json("order", "render", str(scene), "--count", "4", "--shards", "2", "--reward", "2",
-                            "--deadline-hours", "1", "--review-hours", "1", "--p2p", "--yes", "--no-watch")
-        oid = posted["order_id"]
-        watch = buyer.start("order", "watch", "--p2p", *buyer.net, "--until-idle", "--timeout", "400", "--interval",
-                            "0.5", log=tmp_path / "watch.log")
-        procs.append(watch)
-        agent_log = tmp_path / "agent1.log"
-        agent = miner.start("agent", *miner.net, "--interval", "0.5", log=agent_log)
-        procs.append(agent)
-        # kill the miner as soon as its first result is committed (it is serving it), then start it again
-        _wait_for(agent_log, "result committed", 300)
-        agent.kill()
-        agent.wait()
-        agent2 = miner.start("agent", *miner.net, "--interval", "0.5", log=tmp_path / "agent2.log")
-        procs.append(agent2)
-        assert watch.wait(420) == 0, (tmp_path / "watch.log").read_text()[-3000:]
-        elapsed = time.monotonic() - t0
-        got = tmp_path / "got"
-        fetched = buyer.json("order", "fetch", str(oid), "--p2p", "--out", str(got))
-        assert fetched["frame_ranges"] == [[0, 4]]
-        from jobs.render.verify import verify_dataset
-
-        assert verify_dataset(got, sample=4)["passed"]
-        bal = {h: json.loads(home.run("wallet", "balance", *home.net, "--json").stdout)["ntk_wei"]
-               for h, home in (("buyer", buyer), ("miner", miner))}
-        assert int(bal["miner"]) == 10 * NTK + 4 * NTK  # 60 - 50 staked + 2 x 2 NTK earned
-        assert int(bal["buyer"]) == 100 * NTK - 4 * NTK
-        print(f"netns order of 2 shards, posted to verified bytes: {elapsed:.1f} s")
-
-        # a model sold peer to peer: the miner lists it (card in the open, weights sealed) and
-        # serves it; the buyer buys it on chain and fetches it from the miner's machine
-        folder = tmp_path / "model"
-        shutil.copytree(ROOT / "resources" / "models" / "product-classifier", folder)
-        card = json.loads((folder / "model_card.json").read_text())
-        card.pop("seller", None)
-        (folder / "model_card.json").write_text(json.dumps(card))
-        lid = miner.json("models", "list-model", str(folder), "--price", "3", "--p2p")["listing_id"]
-        serve = miner.start("models", "serve", *miner.net, "--interval", "0.5", "--until", "1",
-                            log=tmp_path / "serve.log")
-        procs.append(serve)
-        t1 = time.monotonic()
-        buyer.run("models", "buy", str(lid), "--yes", *buyer.net)
-        got_model = buyer.json("models", "fetch", str(lid))
-        print(f"netns model purchase, bought to checked weights: {time.monotonic() - t1:.1f} s")
-        weights = Path(got_model["folder"]) / card["weights"]["file"]
-        assert weights.read_bytes() == (folder / card["weights"]["file"]).read_bytes()
-        assert serve.wait(60) == 0
+        yield World(lab, buyer, miner, dep, addr, procs)
     finally:
         for p in reversed(procs):
             _stop(p)
         lab.close()
+
+
+def _balance(home) -> int:
+    return int(json.loads(home.run("wallet", "balance", *home.net, "--json").stdout)["ntk_wei"])
+
+
+def test_a_two_shard_render_order_between_two_namespaces_survives_a_miner_restart(world, tmp_path):
+    buyer, miner, procs = world.buyer, world.miner, world.procs
+    miner.run("devices", "set-mode", "cpu", "mining")
+    scene = tiny_scene(tmp_path, count=4)
+    t0 = time.monotonic()
+    posted = buyer.json("order", "render", str(scene), "--count", "4", "--shards", "2", "--reward", "2",
+                        "--deadline-hours", "1", "--review-hours", "1", "--p2p", "--yes", "--no-watch")
+    oid = posted["order_id"]
+    watch = buyer.start("order", "watch", "--p2p", *buyer.net, "--until-idle", "--timeout", "400", "--interval",
+                        "0.5", log=tmp_path / "watch.log")
+    procs.append(watch)
+    agent_log = tmp_path / "agent1.log"
+    agent = miner.start("agent", *miner.net, "--interval", "0.5", log=agent_log)
+    procs.append(agent)
+    # kill the miner as soon as its first result is committed (it is serving it), then start it again
+    _wait_for(agent_log, "result committed", 300)
+    agent.kill()
+    agent.wait()
+    procs.append(miner.start("agent", *miner.net, "--interval", "0.5", log=tmp_path / "agent2.log"))
+    assert watch.wait(420) == 0, (tmp_path / "watch.log").read_text()[-3000:]
+    elapsed = time.monotonic() - t0
+    got = tmp_path / "got"
+    fetched = buyer.json("order", "fetch", str(oid), "--p2p", "--out", str(got))
+    assert fetched["frame_ranges"] == [[0, 4]]
+    from jobs.render.verify import verify_dataset
+
+    assert verify_dataset(got, sample=4)["passed"]
+    assert _balance(miner) == 10 * NTK + 4 * NTK  # 60 - 50 staked + 2 x 2 NTK earned
+    assert _balance(buyer) == 100 * NTK - 4 * NTK
+    print(f"netns order of 2 shards, posted to verified bytes: {elapsed:.1f} s")
+
+
+def test_a_model_sold_peer_to_peer_reaches_the_buyer_in_the_other_namespace(world, tmp_path):
+    """The miner lists a model (card in the open, weights sealed) and serves it; the buyer buys
+    it on chain and fetches it from the miner's machine."""
+    buyer, miner, procs = world.buyer, world.miner, world.procs
+    folder = tmp_path / "model"
+    shutil.copytree(ROOT / "resources" / "models" / "product-classifier", folder)
+    card = json.loads((folder / "model_card.json").read_text())
+    card.pop("seller", None)
+    (folder / "model_card.json").write_text(json.dumps(card))
+    lid = miner.json("models", "list-model", str(folder), "--price", "3", "--p2p")["listing_id"]
+    serve = miner.start("models", "serve", *miner.net, "--interval", "0.5", "--until", "1", log=tmp_path / "serve.log")
+    procs.append(serve)
+    t1 = time.monotonic()
+    buyer.run("models", "buy", str(lid), "--yes", *buyer.net)
+    got_model = buyer.json("models", "fetch", str(lid))
+    print(f"netns model purchase, bought to checked weights: {time.monotonic() - t1:.1f} s")
+    weights = Path(got_model["folder"]) / card["weights"]["file"]
+    assert weights.read_bytes() == (folder / card["weights"]["file"]).read_bytes()
+    assert serve.wait(60) == 0
+    assert _balance(miner) == 10 * NTK + 3 * NTK

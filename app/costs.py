@@ -83,13 +83,3 @@ def usd_text(amount_wei: int, coin_usd: float | None) -> str:
     usd = amount_wei / 10**18 * coin_usd
     return f"≈ ${usd:,.2f}" if usd >= 0.01 or usd == 0 else f"≈ ${usd:.2g}"
 
-
-def fee_lines(costs) -> tuple[CostLine, ...]:
-    """Estimate lines for `wallet.fees.Cost` values: each action's gas x price, plus its L1
-    data fee as its own line where there is one (OP-stack chains)."""
-    out: list[CostLine] = []
-    for c in costs:
-        out.append(CostLine(f"{c.action}: {c.gas:,} gas", c.execution_wei, "ETH", estimate=True))
-        if c.l1_fee_wei:
-            out.append(CostLine(f"{c.action}: L1 data fee", c.l1_fee_wei, "ETH", estimate=True))
-    return tuple(out)

@@ -52,7 +52,7 @@ class DeployPlan:
     def text(self) -> str:
         """The estimate as a person reads it before confirming."""
         pay = "our test NTK (deployed first)" if self.token is None else self.token
-        lines = [f"Deploying the markets on {self.label} (chain {self.chain_id}) from {self.sender}, paying in {pay}:"]
+        lines = [f"Deploying the markets on {self.label}, chain {self.chain_id}, from {self.sender}, paying in {pay}:"]
         for c in self.costs:
             l1 = f" + L1 data fee {self._coin(c.l1_fee_wei)}" if c.l1_fee_wei else ""
             lines.append(f"  {c.action:<20} {c.gas:>10,} gas  {self._coin(c.execution_wei)}{l1}")

@@ -201,7 +201,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UserError("nothing was sent: add --yes to deploy without a terminal to confirm on")
-            if input("Send these transactions? [y/N] ").strip().lower() not in ("y", "yes"):
+            out = sys.stderr if args.json else sys.stdout  # --json: stdout carries only the JSON
+            print("Send these transactions? [y/N] ", end="", file=out, flush=True)
+            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
                 raise UserError("nothing was sent (not confirmed)")
         d, path = user_errors(lambda: deploy_markets(svc, plan))
         emit(args, {**asdict(d), "deployments_file": str(path), "estimate": plan.as_json()},

@@ -115,3 +115,15 @@ def test_settings_transfers_section_checks_relays_and_saves_them(qtbot, ctx):
     dlg.accept()
     t = dlg.result_sections["transport"]
     assert t.relay_list() == ("relay.example.org:6881", "[2001:db8::1]:6881") and t.upload_kib_s == 512
+
+
+def test_the_wallet_network_choices_say_which_have_a_market(ctx):
+    from app.account import network_choices
+
+    has = {c.name: c.has_market for c in network_choices(ctx)}
+    assert has["local"] and not has["base"] and not has["sepolia"]
+    ctx.paths.chain_dir.mkdir(parents=True, exist_ok=True)
+    dep = {"chain_id": 11155111, "ntk": "0x" + "11" * 20, "job_market": "0x" + "22" * 20,
+           "model_market": "0x" + "33" * 20, "block": 7, "deployer": "0x" + "55" * 20}
+    (ctx.paths.chain_dir / "deployment-11155111.json").write_text(json.dumps(dep))
+    assert {c.name for c in network_choices(ctx) if c.has_market} == {"local", "sepolia"}

@@ -17,7 +17,8 @@ signer) and queues the message; the buyer's service answers on its chain thread 
 publishes the answers that `status` returns. So a stranger's request never touches the chain
 from a server thread, and a forged or oversized one costs a one-line 4xx and nothing else.
 Bodies are at most `MAX_BODY_BYTES`, read with a timeout, parsed by common.safejson; at most
-`MAX_INBOX` messages wait at a time (then 503), a message already waiting is not queued twice.
+`MAX_INBOX` messages wait at a time, at most `MAX_PER_MINER` from one mining key (then 503), and
+a message already waiting is not queued twice.
 At most `MAX_CONNECTIONS` connections are served at once (more get a 503 and are closed), and
 a connection still open `REQUEST_DEADLINE_S` after it was accepted is cut, however slowly it
 trickles bytes (slowloris). `DeskClient` is the miner's side.
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 << 10
 MAX_REPLY_BYTES = 1 << 20  # a spec document (the desk's reply) is at most this
 MAX_INBOX = 1_000
+MAX_PER_MINER = 64  # one key (a buggy loop, a flood) cannot crowd the others out of the inbox
 IO_TIMEOUT_S = 10.0
 REQUEST_DEADLINE_S = 20.0  # a whole request, headers to reply, however slowly it trickles
 MAX_CONNECTIONS = 128
@@ -82,6 +84,7 @@ class OrderDesk:
         self.domain, self.spec_of, self.is_ours = domain, spec_of, is_ours
         self._inbox: deque[Inbound] = deque()
         self._queued: set[tuple[str, bytes, str]] = set()  # (kind, signature, ref) of what waits in the inbox
+        self._per_miner: dict[str, int] = {}  # mining key -> messages of it waiting
         self._answers: dict[tuple[int, int, str], dict] = {}
         self._lock = threading.Lock()
         desk = self
@@ -198,6 +201,7 @@ class OrderDesk:
             out = list(self._inbox)
             self._inbox.clear()
             self._queued.clear()
+            self._per_miner.clear()
         return out
 
     def publish(self, order_id: int, shard: int, miner: str, **answer: Any) -> None:
@@ -255,8 +259,12 @@ class OrderDesk:
                     return 202, {"queued": True}
                 if len(self._inbox) >= MAX_INBOX:
                     return 503, {"error": "the desk is busy; try again shortly"}
+                who = m.miner.lower()
+                if self._per_miner.get(who, 0) >= MAX_PER_MINER:
+                    return 503, {"error": "too many of your messages are waiting; try again shortly"}
                 self._inbox.append(Inbound(kind, signed, ref))
                 self._queued.add(key)
+                self._per_miner[who] = self._per_miner.get(who, 0) + 1
             return 202, {"queued": True}
         except (MessageError, RefError, ValueError, TypeError, KeyError) as e:
             return 400, {"error": str(e)[:200]}

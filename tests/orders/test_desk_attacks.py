@@ -16,7 +16,7 @@ import time
 import pytest
 from eth_account import Account
 
-from app.orders.desk import MAX_BODY_BYTES, MAX_INBOX, DeskClient, DeskError, OrderDesk
+from app.orders.desk import MAX_BODY_BYTES, MAX_INBOX, MAX_PER_MINER, DeskClient, DeskError, OrderDesk
 from jobs.transport.ref import ContentRef
 from wallet.order_messages import SECP256K1_N, Claim, ClaimRequest, Domain, KeyReveal, ResultCommit, Signed
 
@@ -273,19 +273,34 @@ def test_a_flood_of_idle_connections_is_bounded_and_served_again_after_the_deadl
         s.close()
 
 
+def _post_raw(d: OrderDesk, body: bytes) -> int:
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+    c.request("POST", "/v1/claim", body=body, headers={"Content-Length": str(len(body))})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status
+
+
+def test_one_mining_key_cannot_crowd_the_others_out(desk):
+    d = desk()
+    codes = [send(d, "claim", "request", request(shard=i % 128, expires=2_000_000_000 + i).sign(MINER, DOMAIN))[0]
+             for i in range(MAX_PER_MINER + 5)]
+    assert codes.count(202) == MAX_PER_MINER and set(codes[MAX_PER_MINER:]) == {503}
+    other = Account.from_key(b"\x04" * 32)
+    assert send(d, "claim", "request", request(miner=other.address).sign(other, DOMAIN))[0] == 202
+    assert len(d.take()) == MAX_PER_MINER + 1
+
+
 def test_a_flood_of_valid_claims_fills_the_inbox_to_its_bound_and_no_further(desk):
     d = desk()
     rss0 = _rss_bytes()
+    keys = [Account.from_key(bytes([9, k]) + b"\x00" * 30) for k in range(MAX_INBOX // MAX_PER_MINER + 2)]
     codes = []
-    c = None
-    for shard in range(MAX_INBOX + 40):
-        body = json.dumps({"request": request(shard=shard % 128, expires=2_000_000_000 + shard).sign(MINER, DOMAIN).to_json()}).encode()
-        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
-        c.request("POST", "/v1/claim", body=body, headers={"Content-Length": str(len(body))})
-        r = c.getresponse()
-        r.read()
-        codes.append(r.status)
-        c.close()
+    for i in range(MAX_INBOX + 40):
+        key = keys[i // MAX_PER_MINER]
+        msg = request(shard=i % 128, miner=key.address, expires=2_000_000_000 + i)
+        codes.append(_post_raw(d, json.dumps({"request": msg.sign(key, DOMAIN).to_json()}).encode()))
     assert codes.count(202) == MAX_INBOX and set(codes[MAX_INBOX:]) == {503}
     assert _rss_bytes() - rss0 < 64 << 20
     assert len(d.take()) == MAX_INBOX

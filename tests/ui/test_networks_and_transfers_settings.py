@@ -127,3 +127,33 @@ def test_the_wallet_network_choices_say_which_have_a_market(ctx):
            "model_market": "0x" + "33" * 20, "block": 7, "deployer": "0x" + "55" * 20}
     (ctx.paths.chain_dir / "deployment-11155111.json").write_text(json.dumps(dep))
     assert {c.name for c in network_choices(ctx) if c.has_market} == {"local", "sepolia"}
+
+
+def test_the_transfers_panel_shows_a_real_node_serving_a_folder(qtbot, tmp_path):
+    import time as _time
+
+    from app.orders import Peer
+    from ui.transfers_view import TransfersPanel
+
+    data = tmp_path / "data"
+    peer = Peer.open(data, host="127.0.0.1", identity_key=b"\x33" * 32)
+    try:
+        folder = tmp_path / "shard-1"
+        folder.mkdir()
+        (folder / "frame_000.bin").write_bytes(os.urandom(300_000))
+        peer.node.share(folder, until_ts=_time.time() + 7200, reader="0x" + "cd" * 20, kind="result")
+        panel = TransfersPanel(data / "transport", interval_ms=100)
+        qtbot.addWidget(panel)
+        panel.resize(900, 220)
+        panel.show()
+        qtbot.waitUntil(lambda: panel.table.rowCount() == 1 and panel.table.cellWidget(0, 3).value() == 1000,
+                        timeout=15000)
+        assert panel.summary.text().startswith("Running · port ")
+        assert panel.table.item(0, 0).text() == "Serving" and panel.table.item(0, 2).text() == "0x" + "cd" * 20
+        assert panel.table.cellWidget(0, 3).format() == "100.0% serving"
+        shot(panel, "transfers-panel.png")
+    finally:
+        peer.close()
+    (data / "transport" / "status.json").write_bytes(b"[" * 50_000)
+    panel.refresh()
+    assert "cannot be read" in panel.summary.text() and panel.table.rowCount() == 0

@@ -54,3 +54,32 @@ class CostBreakdown:
     def with_lines(self, *lines: CostLine) -> "CostBreakdown":
         """The same breakdown with `lines` added (e.g. the network fee estimate)."""
         return replace(self, lines=self.lines + tuple(lines))
+
+
+# --- network fees in the user's currency ---------------------------------------------------
+
+COIN_PRICES_FILE = "coin_prices.json"
+
+
+def reference_coin_usd(symbol: str) -> float | None:
+    """The bundled reference price of a fee coin (ETH, POL) in USD, or None when there is none
+    (resources/data/coin_prices.json: planning figures, not market data)."""
+    import json
+
+    from app.resources import resource_path
+
+    try:
+        doc = json.loads(resource_path("data", COIN_PRICES_FILE).read_text(encoding="utf-8"))
+        v = doc["usd"].get(symbol)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1e9 else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def usd_text(amount_wei: int, coin_usd: float | None) -> str:
+    """'≈ $1.23' for an amount of a coin with 18 decimals at `coin_usd`; '' without a price."""
+    if coin_usd is None:
+        return ""
+    usd = amount_wei / 10**18 * coin_usd
+    return f"≈ ${usd:,.2f}" if usd >= 0.01 or usd == 0 else f"≈ ${usd:.2g}"
+

@@ -34,6 +34,7 @@ from app.account import WalletService, create_mining_key
 from app.amounts import FieldError
 from app.context import AppContext
 from app.floors import floor_views, set_floor
+from app.market_networks import NetworkMarket, describe, market_networks, real_jobs_summary
 from app.settings import check_url
 from gpu.bench import BenchError, BenchStore, child_command, child_device, spread_warnings
 from gpu.modes import AUTO, IDLE, MINING
@@ -47,6 +48,31 @@ log = logging.getLogger(__name__)
 MIN_PASSWORD = 8
 QUICK_BENCH_EXPECTED_S = 8.0
 """Wall time of one quick benchmark child here (about 6.5 s on the CPU, 2 cores), for progress."""
+
+
+@dataclass(frozen=True)
+class NetworkOption:
+    """One network as the first-run page offers it."""
+
+    market: NetworkMarket
+    title: str  # "Base · chain id 8453 · main network · L2 (OP-stack: L1 data fee)"
+    rpc_url: str | None
+
+    @property
+    def name(self) -> str:
+        return self.market.name
+
+    @property
+    def embedded(self) -> bool:
+        return self.market.embedded
+
+    @property
+    def label(self) -> str:
+        """The combo box line: the network, and whether jobs can be found there."""
+        m = self.market
+        tail = ("test market on this computer" if m.embedded else "market: " + m.market if m.has_market
+                else "no market: no jobs")
+        return f"{self.title} · {tail}"
 
 
 def needs_first_run(ctx: AppContext, keystore: Keystore | None = None) -> bool:
@@ -218,6 +244,21 @@ class FirstRun:
             raise FieldError("backup", _sentence(e)) from None
 
     # --- network ----------------------------------------------------------------------
+
+    def network_options(self) -> list[NetworkOption]:
+        """The networks to offer, those with a market first (the local chain, then any the user
+        deployed or the project knows), then those with none, each saying so."""
+        ws = self.ctx.settings.wallet
+        out = []
+        for r in market_networks(self.ctx.paths.chain_dir):
+            net = NETWORKS[r.name]
+            url = None if net.embedded else (ws.url_for(net.name) or net.default_rpc_url)
+            out.append(NetworkOption(r, describe(net), url))
+        return sorted(out, key=lambda o: not o.market.has_market)
+
+    def where_jobs_come_from(self) -> str:
+        """Plain sentences for the network page: which networks have a market, the token rule."""
+        return real_jobs_summary(market_networks(self.ctx.paths.chain_dir))
 
     def choose_network(self, name: str, rpc_url: str | None = None, *, retry_delays_s: Sequence[float] = (0.2,)) -> int:
         """Check and save the network; returns its chain id. Local: deploys and funds the

@@ -58,6 +58,11 @@ class Paths:
         return self.data_dir / "models"
 
     @property
+    def transport_dir(self) -> Path:
+        """The home's transport node (app.orders.Peer.open(data_dir) runs it here; `kminer transfers` reads it)."""
+        return self.data_dir / "transport"
+
+    @property
     def bench_file(self) -> Path:
         return self.data_dir / "benchmarks.json"
 

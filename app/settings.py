@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,21 @@ def _check_hosts(value: str) -> str:
     if bad is not None or len(hosts) > 64:
         raise ValueError("must be up to 64 host names or addresses separated by commas (no URLs)")
     return ", ".join(hosts)
+
+
+_HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:.]{2,45}\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(\d{1,5})$")
+
+
+def check_relays(value: str) -> str:
+    """Comma-separated host:port of relays ([v6]:port for IPv6), as typed (trimmed)."""
+    items = [h.strip() for h in value.split(",") if h.strip()]
+    for h in items:
+        m = _HOST_PORT.match(h)
+        if m is None or not 0 < int(m.group(2)) < 65536:
+            raise ValueError(f"{h[:60]!r} is not host:port (e.g. relay.example.org:6881 or [2001:db8::1]:6881)")
+    if len(items) > 16:
+        raise ValueError("at most 16 relays")
+    return ", ".join(items)
 
 
 class _Section(BaseModel):
@@ -301,7 +317,7 @@ class TransportSettings(_Section):
     quota_gb: float = Field(20.0, ge=0.1, le=100_000, title="Disk quota (GB)",
                             description="Most disk the transport may use for what it serves and fetches; a share or "
                                         "fetch beyond it is refused with a message.")
-    relays: str = Field("", title="Relays",
+    relays: Annotated[str, AfterValidator(check_relays)] = Field("", title="Relays",
                         description="host:port of relays you run or trust, comma separated, for peers that are both "
                                     "behind NAT (`python -m jobs.transport relay`); empty: none.")
     redeem_after_minutes: float = Field(60.0, ge=0, le=7 * 24 * 60, title="Collect order payments after (minutes)",
@@ -310,6 +326,10 @@ class TransportSettings(_Section):
                                                     "an order closes; a buyer's result unlocks once it is redeemed.")
     grace_hours: float = Field(24.0, ge=0, le=24 * 90, title="Serve after payment (hours)",
                                description="How long a result is still served after its payment is released.")
+
+    def relay_list(self) -> tuple[str, ...]:
+        """The relays as host:port strings (what jobs.transport takes)."""
+        return tuple(h for h in (x.strip() for x in self.relays.split(",")) if h)
 
 
 class Settings(_Section):

@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "wallet",
     "market",
     "order",
+    "transfers",
     "devnet",
     "earnings",
     "agent",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from app.account import network_choices
 from app.amounts import FieldError
 from app.first_run import (BenchmarkRun, BenchOutcome, BenchProgress, Cancelled, FirstRun, check_new_password,
                            password_strength, suggest_modes)
@@ -235,14 +234,22 @@ class AddressPage(_Page):
 
 class NetworkPage(_Page):
     def __init__(self, flow: FirstRun, chain_runner: Background):
-        super().__init__("Choose the network", "Where NTK lives and the job market runs.")
+        super().__init__("Choose the network", "Where NTK lives and where the market you mine for runs.")
         self.flow, self.runner = flow, chain_runner
         form = QFormLayout(self)
+        self.where = QLabel(flow.where_jobs_come_from())
+        self.where.setWordWrap(True)
+        form.addRow(self.where)
         self.combo = QComboBox()
-        self._choices = {c.name: c for c in network_choices(flow.ctx)}
-        for c in self._choices.values():
-            cid = f"chain id {c.chain_id}" if c.chain_id is not None else "any chain id"
-            self.combo.addItem(f"{c.name} · {cid}" + (" · embedded in the app" if c.embedded else ""), c.name)
+        options = flow.network_options()
+        self._choices = {c.name: c for c in options}
+        first_without = next((i for i, c in enumerate(options) if not c.market.has_market), None)
+        for i, c in enumerate(options):
+            if i == first_without and i:
+                self.combo.insertSeparator(self.combo.count())
+            self.combo.addItem(c.label, c.name)
+            if not c.market.has_market:
+                self.combo.setItemData(self.combo.count() - 1, c.market.jobs_text, Qt.ItemDataRole.ToolTipRole)
         self.field_row(form, "Network", self.combo, "network")
         self.rpc_edit = QLineEdit()
         self.rpc_edit.setPlaceholderText("https://… your node or a provider's endpoint")
@@ -259,13 +266,22 @@ class NetworkPage(_Page):
         self._changed()
 
     def _changed(self) -> None:
-        c = self._choices[self.combo.currentData()]
+        name = self.combo.currentData()
+        if name not in self._choices:  # the separator
+            return
+        c = self._choices[name]
         self.clear_errors()
         self.rpc_edit.setEnabled(not c.embedded)
         self.rpc_edit.setText(c.rpc_url or "")
-        self.hint.setText("Runs inside the app: nothing to install. Your account gets test NTK and ETH to try "
-                          "everything." if c.embedded else
-                          "The app connects to this JSON-RPC endpoint; it must serve the chain id shown.")
+        m = c.market
+        if c.embedded:
+            text = ("Runs inside the app: nothing to install. Your account gets test NTK and ETH to try everything. "
+                    + m.jobs_text)
+        else:
+            text = f"The app connects to this JSON-RPC endpoint; it must serve the chain id shown. {m.jobs_text}"
+            if m.has_market:
+                text += f" Market: {m.market_text}."
+        self.hint.setText(text)
 
     def background(self):
         name, url = self.combo.currentData(), self.rpc_edit.text().strip() or None

@@ -75,7 +75,8 @@ class WalletView(QWidget):
         self.network_combo = QComboBox()
         self.network_combo.setToolTip("The chain this wallet talks to; RPC URLs are in Settings → Wallet.")
         for c in network_choices(session.ctx):
-            self.network_combo.addItem(c.name if c.chain_id is None else f"{c.name}  (chain {c.chain_id})", c.name)
+            text = c.name if c.chain_id is None else f"{c.name}  (chain {c.chain_id})"
+            self.network_combo.addItem(text if c.has_market else f"{text} · no market", c.name)
         self._select_network(session.ctx.settings.wallet.network)
         self.network_combo.activated.connect(self._network_picked)
         self.lock_button = QPushButton("Unlock…")

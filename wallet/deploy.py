@@ -76,23 +76,55 @@ def deploy_market(chain: Chain, account, network: Network, *, token: str | None 
     address of the ERC-20 the user confirmed (no NTK on an L2 is official), and never get ours."""
     from wallet.token import TokenClient
 
+    token = check_token(chain, network, token)
+    if token is None:
+        token, block = _deploy(chain, account, "NTK", initial_supply_wei)
+    else:
+        block = None
+    return _deploy_markets(chain, account, token, block, network=network.name)
+
+
+def check_token(chain: Chain, network: Network, token: str | None) -> str | None:
+    """The checksummed token the markets on `network` will pay in (None: deploy our test NTK);
+    `WalletError` (one line) when the chain is not `network`'s, a main network has no token,
+    or `token` is not an ERC-20 contract there."""
+    from wallet.token import TokenClient
+
     if network.chain_id is not None and chain.chain_id != network.chain_id:
         raise WalletError(f"the node serves chain {chain.chain_id}, not {network.name} ({network.chain_id})")
     if token is None:
         if not network.test_tokens:
             raise WalletError(f"{network.name} is a main network: give the token address the market pays in "
                               "(no NTK on it is official; confirm the address yourself)")
-        token, block = _deploy(chain, account, "NTK", initial_supply_wei)
-    else:
-        token = chain.w3.to_checksum_address(token)
-        if not chain.read(lambda: chain.w3.eth.get_code(token)):
-            raise WalletError(f"no contract at {token} on {network.name}: check the token address")
-        try:
-            TokenClient(chain, token).info()
-        except Exception:
-            raise WalletError(f"{token} on {network.name} does not answer as an ERC-20 token") from None
-        block = None
-    return _deploy_markets(chain, account, token, block, network=network.name)
+        return None
+    if not isinstance(token, str) or not chain.w3.is_address(token):
+        raise WalletError(f"token {str(token)[:60]!r} is not an Ethereum address")
+    token = chain.w3.to_checksum_address(token)
+    if not chain.read(lambda: chain.w3.eth.get_code(token)):
+        raise WalletError(f"no contract at {token} on {network.name}: check the token address")
+    try:
+        TokenClient(chain, token).info()
+    except Exception:
+        raise WalletError(f"{token} on {network.name} does not answer as an ERC-20 token") from None
+    return token
+
+
+def estimate_deploy(chain: Chain, network: Network, sender: str, *, token: str | None = None,
+                    initial_supply_wei: int = 0) -> list:
+    """What `deploy_market` would cost, one `wallet.fees.Cost` per contract (our NTK first when
+    `token` is None): the node's gas estimate, today's fees, the L1 data fee on OP-stack chains."""
+    from wallet.fees import FeeEstimator
+
+    est = FeeEstimator(chain, network)
+    placeholder = token or "0x" + "00" * 19 + "01"  # the markets' constructors only store the token
+    out = []
+    steps = ([("NTK", initial_supply_wei)] if token is None else []) + [
+        (name, placeholder) for name in ("JobMarket", "ModelMarket", "OrderMarket")]
+    for name, arg in steps:
+        art = artifacts.load(name)
+        ctor = chain.w3.eth.contract(abi=art.abi_list(), bytecode=art.bytecode).constructor(arg)
+        out.append(est.quote(sender, ctor, action=f"deploy {name}"))
+    return out
 
 
 def _deploy_markets(chain: Chain, account, token: str, block: int | None, *, network: str | None) -> Deployment:

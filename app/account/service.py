@@ -16,7 +16,7 @@ from typing import Sequence
 from app.context import AppContext
 from app.models import list_demo_models
 from wallet.chain import Chain
-from wallet.deploy import FAUCET_NTK_WEI, Deployment, deploy_all, load_deployment, save_deployment
+from wallet.deploy import FAUCET_NTK_WEI, Deployment, deploy_all, find_deployment, load_deployment, save_deployment
 from wallet.errors import NotDeployed, WalletError
 from wallet.indexer import for_deployment
 from wallet.keystore import Keystore, PasswordProvider
@@ -129,7 +129,8 @@ class WalletService:
         chain = self.chain
         folder = self.ctx.paths.chain_dir
         try:
-            dep = load_deployment(folder, chain.chain_id)
+            dep = (load_deployment(folder, chain.chain_id) if self.network.embedded
+                   else find_deployment(folder, self.network, chain.chain_id))  # the user's file, else a known one
             if chain.read(lambda: chain.w3.eth.get_code(dep.job_market)):
                 return dep
             if not self.network.embedded:

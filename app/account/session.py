@@ -78,6 +78,8 @@ class NetworkChoice:
     embedded: bool
     rpc_url: str | None
     """The endpoint the app would use (from the settings or the network's default); None for local."""
+    has_market: bool = True
+    """Whether a market is known there (app.market_networks): without one there are no jobs."""
 
     @property
     def label(self) -> str:
@@ -87,11 +89,14 @@ class NetworkChoice:
 
 
 def network_choices(ctx: AppContext) -> list[NetworkChoice]:
+    from app.market_networks import market_networks
+
     ws = ctx.settings.wallet
+    markets = {r.name: r.has_market for r in market_networks(ctx.paths.chain_dir)}
     out = []
     for n in NETWORKS.values():
         url = None if n.embedded else (ws.url_for(n.name) or n.default_rpc_url)
-        out.append(NetworkChoice(n.name, n.chain_id, n.embedded, url))
+        out.append(NetworkChoice(n.name, n.chain_id, n.embedded, url, markets.get(n.name, False)))
     return out
 
 

@@ -121,5 +121,5 @@ def apply(settings: Settings, section: str, new_values: dict[str, Any]) -> tuple
         errors: dict[str, str] = {}
         for err in e.errors():
             key = str(err["loc"][0]) if err["loc"] else ""
-            errors.setdefault(key, err["msg"])
+            errors.setdefault(key, err["msg"].removeprefix("Value error, "))
         return None, errors

@@ -17,14 +17,20 @@ signer) and queues the message; the buyer's service answers on its chain thread 
 publishes the answers that `status` returns. So a stranger's request never touches the chain
 from a server thread, and a forged or oversized one costs a one-line 4xx and nothing else.
 Bodies are at most `MAX_BODY_BYTES`, read with a timeout, parsed by common.safejson; at most
-`MAX_INBOX` messages wait at a time (then 503). `DeskClient` is the miner's side.
+`MAX_INBOX` messages wait at a time, at most `MAX_PER_MINER` from one mining key (then 503), and
+a message already waiting is not queued twice.
+At most `MAX_CONNECTIONS` connections are served at once (more get a 503 and are closed), and
+a connection still open `REQUEST_DEADLINE_S` after it was accepted is cut, however slowly it
+trickles bytes (slowloris). `DeskClient` is the miner's side.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import deque
@@ -43,7 +49,13 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 << 10
 MAX_REPLY_BYTES = 1 << 20  # a spec document (the desk's reply) is at most this
 MAX_INBOX = 1_000
+MAX_PER_MINER = 64  # one key (a buggy loop, a flood) cannot crowd the others out of the inbox
 IO_TIMEOUT_S = 10.0
+REQUEST_DEADLINE_S = 20.0  # a whole request, headers to reply, however slowly it trickles
+MAX_CONNECTIONS = 128
+_BUSY_BODY = b'{"error": "the desk is busy; try again shortly"}'
+_BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: "
+         + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
 DESK_LIMITS = JsonLimits(max_bytes=MAX_BODY_BYTES, max_depth=6, max_items=200, max_string_bytes=8 << 10)
 SPEC_DOC_LIMITS = JsonLimits(max_bytes=MAX_REPLY_BYTES, max_depth=16, max_items=20_000)
 
@@ -67,15 +79,18 @@ class OrderDesk:
     `answers[(order_id, shard, miner)]`, a dict the buyer fills (`publish`)."""
 
     def __init__(self, listen: tuple[str, int], *, domain: Domain, spec_of: Callable[[int], bytes | None],
-                 is_ours: Callable[[int], bool]):
+                 is_ours: Callable[[int], bool], io_timeout_s: float = IO_TIMEOUT_S,
+                 request_deadline_s: float = REQUEST_DEADLINE_S, max_connections: int = MAX_CONNECTIONS):
         self.domain, self.spec_of, self.is_ours = domain, spec_of, is_ours
         self._inbox: deque[Inbound] = deque()
+        self._queued: set[tuple[str, bytes, str]] = set()  # (kind, signature, ref) of what waits in the inbox
+        self._per_miner: dict[str, int] = {}  # mining key -> messages of it waiting
         self._answers: dict[tuple[int, int, str], dict] = {}
         self._lock = threading.Lock()
         desk = self
 
         class Handler(BaseHTTPRequestHandler):
-            timeout = IO_TIMEOUT_S
+            timeout = io_timeout_s
             server_version = "kminer-desk/1"
             sys_version = ""
 
@@ -114,14 +129,65 @@ class OrderDesk:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            block_on_close = False  # close() must not wait for a stalled stranger
             allow_reuse_address = True
             request_queue_size = 64
+            address_family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
 
+            def process_request(self, request, client_address) -> None:
+                with desk._lock:
+                    full = len(desk._open) >= max_connections
+                    if not full:
+                        desk._open[request] = time.monotonic() + request_deadline_s
+                if full:
+                    try:
+                        request.settimeout(0.5)
+                        request.sendall(_BUSY)
+                    except OSError:
+                        pass
+                    self.shutdown_request(request)
+                    return
+                try:
+                    super().process_request(request, client_address)
+                except Exception:  # no thread to be had: forget the connection
+                    with desk._lock:
+                        desk._open.pop(request, None)
+                    self.shutdown_request(request)
+
+            def process_request_thread(self, request, client_address) -> None:
+                try:
+                    super().process_request_thread(request, client_address)
+                finally:
+                    with desk._lock:
+                        desk._open.pop(request, None)
+
+            def handle_error(self, request, client_address) -> None:
+                log.debug("order desk: a request failed", exc_info=True)
+
+        self._open: dict[socket.socket, float] = {}  # connection -> monotonic deadline
+        self._closing = threading.Event()
         self._srv = Server(listen, Handler)
         self.port = self._srv.server_address[1]
         self.host = listen[0]
-        self._thread = threading.Thread(target=self._srv.serve_forever, name="order-desk", daemon=True)
+        self._thread = threading.Thread(target=self._srv.serve_forever, args=(0.1,), name="order-desk", daemon=True)
         self._thread.start()
+        self._reaper = threading.Thread(target=self._reap, args=(min(0.5, request_deadline_s / 4),),
+                                        name="order-desk-reaper", daemon=True)
+        self._reaper.start()
+
+    def _reap(self, every_s: float) -> None:
+        """Cut connections past their deadline (a blocked read in their thread then returns)."""
+        while not self._closing.wait(every_s):
+            now = time.monotonic()
+            with self._lock:
+                late = [s for s, deadline in self._open.items() if deadline <= now]
+            for s in late:
+                _cut(s)
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._open)
 
     @property
     def url(self) -> str:
@@ -134,6 +200,8 @@ class OrderDesk:
         with self._lock:
             out = list(self._inbox)
             self._inbox.clear()
+            self._queued.clear()
+            self._per_miner.clear()
         return out
 
     def publish(self, order_id: int, shard: int, miner: str, **answer: Any) -> None:
@@ -145,8 +213,13 @@ class OrderDesk:
             self._answers[key] = cur
 
     def close(self) -> None:
+        self._closing.set()
         self._srv.shutdown()
         self._srv.server_close()
+        with self._lock:
+            still = list(self._open)
+        for s in still:
+            _cut(s)
 
     # --- routes -------------------------------------------------------------------------
     def _get(self, path: str) -> tuple[int, Any]:
@@ -180,10 +253,18 @@ class OrderDesk:
                 ref = str(body.get("ref", ""))
                 if parse_ref(ref).info_hash != m.result_hash.hex():
                     return 400, {"error": "the reference does not name the committed result hash"}
+            key = (kind, signed.signature, ref)
             with self._lock:
+                if key in self._queued:  # the same signed message again: it already waits
+                    return 202, {"queued": True}
                 if len(self._inbox) >= MAX_INBOX:
                     return 503, {"error": "the desk is busy; try again shortly"}
+                who = m.miner.lower()
+                if self._per_miner.get(who, 0) >= MAX_PER_MINER:
+                    return 503, {"error": "too many of your messages are waiting; try again shortly"}
                 self._inbox.append(Inbound(kind, signed, ref))
+                self._queued.add(key)
+                self._per_miner[who] = self._per_miner.get(who, 0) + 1
             return 202, {"queued": True}
         except (MessageError, RefError, ValueError, TypeError, KeyError) as e:
             return 400, {"error": str(e)[:200]}
@@ -196,6 +277,13 @@ class OrderDesk:
         with self._lock:
             got = dict(self._answers.get((order_id, shard, miner), {}))
         return {"state": got.pop("state", "unknown"), **got}
+
+
+def _cut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 class DeskClient:

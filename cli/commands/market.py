@@ -1,6 +1,6 @@
 """`kminer market`: the job market, buyer and miner sides, headless.
 
-    kminer market list|show|post|claim|submit|accept|reject|release|refund|reputation|deploy|use [--json]
+    kminer market list|show|post|claim|submit|accept|reject|release|refund|reputation|deploy|use|networks [--json]
 
 Amounts are given in NTK (e.g. 12.5) and handled in base units; hashes are 32-byte hex.
 Network, account and password options are those of `kminer wallet`.
@@ -9,10 +9,12 @@ Network, account and password options are those of `kminer wallet`.
 from __future__ import annotations
 
 import argparse
+import textwrap
 import time
 from typing import Any
 
 from app.amounts import ntk_text
+from app.context import AppContext
 from app.errors import UserError
 from cli.shared import user_errors, add_wallet_options, emit, open_wallet
 
@@ -78,9 +80,24 @@ def register(sub: Any) -> None:
     us.add_argument("--from-block", type=int, default=0, help="block the market was deployed in (history starts there)")
     us.set_defaults(handler=cmd_use)
 
-    dp = msub.add_parser("deploy", help="deploy NTK and the markets on a test network (devnet, sepolia...)")
+    dp = msub.add_parser("deploy", help="deploy the markets on a network (our test NTK on test networks)",
+                         description="Deploy JobMarket, ModelMarket and OrderMarket for whoever runs a market on "
+                                     "NETWORK: with our own test NTK on test networks, paying in a token you confirm "
+                                     "(--token) on main networks. Shows the estimated cost and asks before sending "
+                                     "(--yes: do not ask). Writes the deployments file the app reads.")
     add_wallet_options(dp)
+    dp.add_argument("--token", metavar="ADDRESS",
+                    help="the ERC-20 the markets pay in (required on main networks: no bridged NTK is official)")
+    dp.add_argument("--yes", action="store_true", help="send without asking (the estimate is still shown)")
+    dp.add_argument("--coin-usd", type=float, metavar="PRICE",
+                    help="price of the network's coin in USD for the estimate (default: the bundled reference)")
     dp.set_defaults(handler=cmd_deploy)
+
+    nw = msub.add_parser("networks", help="every network: chain id, test or main, explorer, L1 data fee, market known",
+                         description="The network presets and whether a market is known on each (the project's list "
+                                     "and the deployment files in your data folder): where real jobs come from.")
+    nw.add_argument("--json", action="store_true", help="print the result as JSON")
+    nw.set_defaults(handler=cmd_networks)
 
 
 def _job_line(j) -> str:
@@ -168,12 +185,64 @@ def cmd_reputation(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    import sys
+    from dataclasses import asdict
+
+    from app.market_deploy import deploy_markets, plan_deploy
+
+    if args.coin_usd is not None and not 0 <= args.coin_usd < 1e9:
+        raise UserError("--coin-usd must be a price of zero or more")
     with open_wallet(args) as svc:
         if svc.network.embedded:
             d = user_errors(svc.deployment)
-        else:
-            d = user_errors(svc.deploy)
-        emit(args, d, f"NTK {d.ntk}\nJobMarket {d.job_market}\nModelMarket {d.model_market}\n(chain {d.chain_id})")
+            emit(args, d, f"the local chain has its own market (deployed on first start)\n{_deployment_text(d)}")
+            return 0
+        plan = user_errors(lambda: plan_deploy(svc, token=args.token, coin_usd=args.coin_usd))
+        print(plan.text(), file=sys.stderr if args.json else sys.stdout, flush=True)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UserError("nothing was sent: add --yes to deploy without a terminal to confirm on")
+            out = sys.stderr if args.json else sys.stdout  # --json: stdout carries only the JSON
+            print("Send these transactions? [y/N] ", end="", file=out, flush=True)
+            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                raise UserError("nothing was sent (not confirmed)")
+        d, path = user_errors(lambda: deploy_markets(svc, plan))
+        emit(args, {**asdict(d), "deployments_file": str(path), "estimate": plan.as_json()},
+             f"{_deployment_text(d)}\nwritten to {path}")
+    return 0
+
+
+def _deployment_text(d) -> str:
+    return (f"NTK {d.ntk}\nJobMarket {d.job_market}\nModelMarket {d.model_market}\nOrderMarket {d.order_market}\n"
+            f"(chain {d.chain_id}, from block {d.block})")
+
+
+def cmd_networks(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from app.market_networks import market_networks, real_jobs_summary
+
+    ctx = AppContext.open()
+    rows = market_networks(ctx.paths.chain_dir)
+    summary = real_jobs_summary(rows)
+    if args.json:
+        emit(args, {"networks": [{**asdict(r), "has_market": r.has_market, "market_text": r.market_text,
+                                  "jobs": r.jobs_text} for r in rows],
+                    "where_real_jobs_come_from": summary}, "")
+        return 0
+    head = ("NETWORK", "CHAIN ID", "KIND", "LAYER", "L1 DATA FEE", "MARKET", "EXPLORER")
+    table = [head] + [(r.name, str(r.chain_id) if r.chain_id is not None else "(node's)",
+                       "test" if r.testnet else "main", r.layer,
+                       {"op-stack": "yes (OP-stack)", "in-gas": "in gas"}.get(r.l1_fee or "", "no"),
+                       r.market if r.market != "embedded" else "local only", r.explorer or "-") for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+    for r in rows:
+        if r.has_market and not r.embedded:
+            lines.append(f"{r.name}: market {r.market_text}")
+        if r.problem:
+            lines.append(f"{r.name}: {r.problem}")
+    print("\n".join(lines) + "\n\n" + textwrap.fill(summary, 100))
     return 0
 
 

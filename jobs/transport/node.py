@@ -36,6 +36,7 @@ from jobs.transport.keys import KeyRing
 from jobs.transport.ref import ContentRef
 from jobs.transport.sealed import Header, seal
 from jobs.transport.state import Entry, load_entries, save_entries
+from jobs.transport.status_file import status_path
 
 log = logging.getLogger(__name__)
 REDIAL_S = 5.0
@@ -380,4 +381,4 @@ class TransportNode:
                "transfers": [{"entry": asdict(t.entry), "state": asdict(t.state) if t.state else None} for t in s.transfers]}
         tmp = self.home / ".status.json.tmp"  # no fsync: a lost status file is rewritten next second
         tmp.write_text(json.dumps(doc), encoding="utf-8")
-        tmp.replace(self.home / "status.json")
+        tmp.replace(status_path(self.home))

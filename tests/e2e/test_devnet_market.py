@@ -133,7 +133,7 @@ def test_devnet_buyer_and_agent_processes_honest_cheating_and_silent(tmp_path):
         buyer, miner, cheater = (Home(tmp_path, n, url) for n in ("buyer", "miner", "cheater"))
         for home, key in ((buyer, keys[0]), (miner, keys[1]), (cheater, keys[2])):
             home.run("wallet", "import", "--private-key-file", key, *home.net)
-        dep = buyer.json("market", "deploy")
+        dep = buyer.json("market", "deploy", "--yes")
         for home in (miner, cheater):
             home.run("market", "use", "--job-market", dep["job_market"], "--model-market", dep["model_market"], *home.net)
         from wallet.chain import Chain
@@ -141,7 +141,8 @@ def test_devnet_buyer_and_agent_processes_honest_cheating_and_silent(tmp_path):
         from wallet.market import MarketClient
 
         # the test reads the chain itself (fewer app start-ups); every action is a kminer process
-        market = MarketClient(Chain.rpc(url, lock_dir=tmp_path / "locks"), Deployment(**dep))
+        fields = Deployment.__dataclass_fields__  # the reply carries the estimate and the file's path beside them
+        market = MarketClient(Chain.rpc(url, lock_dir=tmp_path / "locks"), Deployment(**{k: dep[k] for k in fields}))
         addr = {h: a["address"] for h, a in zip(("buyer", "miner", "cheater"), info["accounts"])}
 
         def bal(who: str) -> int:

@@ -66,7 +66,7 @@ def test_buyer_and_miner_processes_on_anvil(anvil, tmp_path):
         party.address = party.json("wallet", "import", "--private-key-file", str(party.home / "key.txt"),
                                    "--network", "devnet")["address"]
     net = ["--network", "devnet", "--rpc-url", anvil.url]
-    dep = buyer.json("market", "deploy", *net)
+    dep = buyer.json("market", "deploy", "--yes", *net)
     # the miner, on his own machine, points his app at the buyer's market
     miner.json("market", "use", "--job-market", dep["job_market"], "--model-market", dep["model_market"],
                "--from-block", str(dep["block"]), *net)

@@ -1,0 +1,323 @@
+"""Hostile strangers against the buyer's order desk (app/orders/desk.py), over real HTTP on
+127.0.0.1: forged, replayed, cross-order, cross-chain and malleated signatures; bodies that are
+too big, have no length, never end or nest too deep; a commit whose reference names other
+bytes; floods of requests and of connections. Each refusal is a one-line 4xx/503, nothing is
+queued for the buyer's chain thread, and the desk keeps serving well-behaved miners."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import threading
+import time
+
+import pytest
+from eth_account import Account
+
+from app.orders.desk import MAX_BODY_BYTES, MAX_INBOX, MAX_PER_MINER, DeskClient, DeskError, OrderDesk
+from jobs.transport.ref import ContentRef
+from wallet.order_messages import SECP256K1_N, Claim, ClaimRequest, Domain, KeyReveal, ResultCommit, Signed
+
+OURS = {7, 8}
+DOMAIN = Domain(chain_id=31337, contract="0x" + "11" * 20)
+MINER = Account.from_key(b"\x01" * 32)
+PAYOUT = Account.from_key(b"\x02" * 32)
+STRANGER = Account.from_key(b"\x03" * 32)
+SPEC = b'{"kind": "render", "frames": 4}'
+
+
+@pytest.fixture
+def desk():
+    made: list[OrderDesk] = []
+
+    def make(**kw) -> OrderDesk:
+        d = OrderDesk(("127.0.0.1", 0), domain=DOMAIN, spec_of=lambda oid: SPEC if oid in OURS else None,
+                      is_ours=lambda oid: oid in OURS, **kw)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close()
+
+
+def request(order=7, shard=0, miner=MINER.address, expires=2_000_000_000) -> ClaimRequest:
+    return ClaimRequest(order_id=order, shard=shard, miner=miner, payout=PAYOUT.address, expires_at=expires)
+
+
+def commit(order=7, shard=0, result=b"\xab" * 32) -> ResultCommit:
+    return ResultCommit(order_id=order, shard=shard, miner=MINER.address, payout=PAYOUT.address, result_hash=result,
+                        result_key_hash=b"\xcd" * 32)
+
+
+def post(d: OrderDesk, route: str, body, *, raw: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:
+    """One POST; (status, decoded reply)."""
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+    data = raw if raw is not None else json.dumps(body).encode()
+    h = {"Content-Type": "application/json", "Content-Length": str(len(data))} if headers is None else headers
+    c.request("POST", route, body=data, headers=h)
+    r = c.getresponse()
+    out = r.status, json.loads(r.read() or b"{}")
+    c.close()
+    return out
+
+
+def send(d: OrderDesk, route: str, field: str, signed: Signed, **extra) -> tuple[int, dict]:
+    return post(d, f"/v1/{route}", {field: signed.to_json(), **extra})
+
+
+def healthy(d: OrderDesk) -> bool:
+    """A well-behaved miner's round trip still works."""
+    return DeskClient(d.url, timeout_s=5).spec(7) == SPEC
+
+
+# --- signatures -----------------------------------------------------------------------------
+
+def test_a_claim_request_signed_by_its_miner_is_queued_once_however_often_it_is_replayed(desk):
+    d = desk()
+    good = request().sign(MINER, DOMAIN)
+    for _ in range(5):
+        assert send(d, "claim", "request", good)[0] == 202
+    got = d.take()
+    assert [(m.kind, m.signed) for m in got] == [("claim", good)]
+    assert send(d, "claim", "request", good)[0] == 202  # after the buyer took it, it is news again
+    assert len(d.take()) == 1
+
+
+def test_a_claim_naming_a_miner_but_signed_by_a_stranger_is_refused(desk):
+    d = desk()
+    forged = request().sign(STRANGER, DOMAIN)
+    code, reply = send(d, "claim", "request", forged)
+    assert code == 400 and "signed by" in reply["error"] and "\n" not in reply["error"]
+    assert d.take() == []
+
+
+def test_a_signature_moved_to_another_order_or_shard_is_refused(desk):
+    d = desk()
+    signed = request(order=7, shard=0).sign(MINER, DOMAIN)
+    for field, value in (("orderId", 8), ("shard", 1), ("payout", STRANGER.address)):
+        doc = signed.to_json()
+        doc["message"][field] = value
+        code, reply = post(d, "/v1/claim", {"request": doc})
+        assert code == 400, (field, reply)
+    assert d.take() == []
+
+
+@pytest.mark.parametrize("other", [Domain(chain_id=1, contract=DOMAIN.contract),
+                                   Domain(chain_id=DOMAIN.chain_id, contract="0x" + "22" * 20)],
+                         ids=["other-chain", "other-deployment"])
+def test_a_message_signed_for_another_chain_or_deployment_is_refused(desk, other):
+    d = desk()
+    for route, field, signed in (("claim", "request", request().sign(MINER, other)),
+                                 ("confirm", "confirm",
+                                  Claim(7, 0, MINER.address, PAYOUT.address).sign(MINER, other)),
+                                 ("commit", "commit", commit().sign(MINER, other))):
+        extra = {"ref": ContentRef("ab" * 32).uri()} if route == "commit" else {}
+        code, reply = send(d, route, field, signed, **extra)
+        assert code == 400 and "signed by" in reply["error"], (route, reply)
+    assert d.take() == []
+
+
+def test_a_malleated_high_s_signature_is_refused(desk):
+    d = desk()
+    good = request().sign(MINER, DOMAIN)
+    r, s, v = good.signature[:32], int.from_bytes(good.signature[32:64], "big"), good.signature[64]
+    twin = Signed(good.message, r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v]))
+    code, reply = send(d, "claim", "request", twin)
+    assert code == 400 and "malleated" in reply["error"]
+    assert d.take() == []
+
+
+def test_confirm_and_reveal_must_come_from_the_mining_key_they_name(desk):
+    d = desk()
+    assert send(d, "confirm", "confirm", Claim(7, 0, MINER.address, PAYOUT.address).sign(PAYOUT, DOMAIN))[0] == 400
+    reveal = KeyReveal(order_id=7, shard=0, miner=MINER.address, key=b"\x05" * 32)
+    assert send(d, "reveal", "reveal", reveal.sign(STRANGER, DOMAIN))[0] == 400
+    assert send(d, "confirm", "confirm", Claim(7, 0, MINER.address, PAYOUT.address).sign(MINER, DOMAIN))[0] == 202
+    assert send(d, "reveal", "reveal", reveal.sign(MINER, DOMAIN))[0] == 202
+    assert [m.kind for m in d.take()] == ["confirm", "reveal"]
+
+
+def test_a_message_for_an_order_not_at_this_desk_is_refused(desk):
+    d = desk()
+    code, reply = send(d, "claim", "request", request(order=99).sign(MINER, DOMAIN))
+    assert code == 404 and "not at this desk" in reply["error"]
+    code, _ = send(d, "claim", "request", request().sign(MINER, DOMAIN).__class__(commit(), b"\x00" * 65))
+    assert code == 400  # a ResultCommit posted as a claim request
+    assert d.take() == []
+
+
+def test_a_commit_whose_reference_names_other_bytes_is_refused(desk):
+    d = desk()
+    signed = commit(result=b"\xab" * 32).sign(MINER, DOMAIN)
+    for ref in (ContentRef("ef" * 32, peers=("127.0.0.1:6881",)).uri(), "", "magnet:?xt=urn:btih:" + "ab" * 20,
+                "http://127.0.0.1/x", "magnet:?xt=urn:btmh:1220" + "AB" * 32 + "&x.pe=" + "a" * 5000):
+        code, reply = send(d, "commit", "commit", signed, ref=ref)
+        assert code == 400, (ref[:60], reply)
+    assert d.take() == []
+    ok = ContentRef("ab" * 32, peers=("127.0.0.1:6881",)).uri()
+    assert send(d, "commit", "commit", signed, ref=ok)[0] == 202
+    (got,) = d.take()
+    assert got.kind == "commit" and got.ref == ok
+
+
+# --- bodies ---------------------------------------------------------------------------------
+
+def test_oversized_missing_or_lying_content_lengths_get_one_line_refusals(desk):
+    d = desk()
+    body = json.dumps({"request": request().sign(MINER, DOMAIN).to_json()}).encode()
+    for head in (b"", b"Transfer-Encoding: chunked\r\n"):  # no length: nothing is read, nothing queued
+        s = _stall(d.port, b"POST /v1/claim HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n" + body)
+        reply = _read_all(s)
+        assert reply.startswith(b"HTTP/1.0 411 ") and b"Content-Length is required" in reply, reply[:80]
+    for length in ("-5", "0", str(MAX_BODY_BYTES + 1), "9" * 5000, "twelve"):
+        code, reply = post(d, "/v1/claim", None, raw=b"", headers={"Content-Length": length})
+        assert code in (411, 413), (length, code)
+        assert "\n" not in reply["error"]
+    big = b'{"request": "' + b"x" * (MAX_BODY_BYTES + 100) + b'"}'
+    assert post(d, "/v1/claim", None, raw=big)[0] == 413
+    assert d.take() == [] and healthy(d)
+
+
+def test_deep_nesting_and_junk_json_are_refused_without_recursion(desk):
+    d = desk()
+    for raw in (b"[" * 8000 + b"]" * 8000, b'{"request": ' + b'{"a": ' * 50 + b"1" + b"}" * 51, b"\xff\xfe{",
+                b'{"request": 1, "request": 2}', b"[1, NaN]", b'"just a string"', b"{" * 10_000):
+        code, reply = post(d, "/v1/claim", None, raw=raw[:MAX_BODY_BYTES])
+        assert code == 400, (raw[:30], code, reply)
+    code, reply = post(d, "/v1/status", {"order_id": "9" * 5000, "shard": 0, "miner": "x"})
+    assert code == 400
+    assert d.take() == [] and healthy(d)
+
+
+# --- time and volume ------------------------------------------------------------------------
+
+def _stall(port: int, prefix: bytes) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(prefix)
+    return s
+
+
+def _read_all(s: socket.socket) -> bytes:
+    out = b""
+    while chunk := s.recv(4096):
+        out += chunk
+    s.close()
+    return out
+
+
+def _closed_by_peer(s: socket.socket, within_s: float) -> bool:
+    s.settimeout(within_s)
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return True
+    except (TimeoutError, socket.timeout):
+        return False
+    except OSError:  # reset
+        return True
+
+
+def test_a_body_that_never_ends_times_out_while_others_are_served(desk):
+    d = desk(io_timeout_s=0.6, request_deadline_s=1.5)
+    s = _stall(d.port, b"POST /v1/claim HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{\"request\": ")
+    t0 = time.monotonic()
+    assert healthy(d)  # served while the stranger holds its connection
+    assert send(d, "claim", "request", request().sign(MINER, DOMAIN))[0] == 202
+    assert _closed_by_peer(s, 5)
+    assert time.monotonic() - t0 < 3
+    s.close()
+
+
+def test_a_slowloris_trickling_headers_is_cut_at_the_request_deadline(desk):
+    d = desk(io_timeout_s=5, request_deadline_s=1.0)
+    s = _stall(d.port, b"POST /v1/claim HTTP/1.1\r\n")
+    t0 = time.monotonic()
+    cut = False
+    while time.monotonic() - t0 < 4:  # one header byte every 0.1 s: the per-read timeout never fires
+        try:
+            s.sendall(b"X")
+        except OSError:
+            cut = True
+            break
+        time.sleep(0.1)
+    cut = cut or _closed_by_peer(s, 1)
+    assert cut and time.monotonic() - t0 < 3.5
+    s.close()
+    assert healthy(d)
+    deadline = time.monotonic() + 2
+    while d.open_connections and time.monotonic() < deadline:  # the handler threads finish
+        time.sleep(0.02)
+    assert d.open_connections == 0
+
+
+def test_a_flood_of_idle_connections_is_bounded_and_served_again_after_the_deadline(desk):
+    d = desk(io_timeout_s=10, request_deadline_s=1.5, max_connections=32)
+    base_threads = threading.active_count()
+    socks = [_stall(d.port, b"POST /v1/claim HTTP/1.1\r\n") for _ in range(120)]
+    time.sleep(0.3)
+    assert d.open_connections <= 32
+    assert threading.active_count() - base_threads <= 32 + 2
+    try:  # a miner arriving now is told the desk is busy at once, or served; it never hangs
+        t0 = time.monotonic()
+        DeskClient(d.url, timeout_s=5).spec(7)
+    except DeskError as e:
+        assert "503" in str(e) or "reset" in str(e).lower() or "closed" in str(e).lower(), e
+    assert time.monotonic() - t0 < 3
+    time.sleep(2.0)  # the stalled ones pass their deadline
+    assert healthy(d)
+    for s in socks:
+        s.close()
+
+
+def _post_raw(d: OrderDesk, body: bytes) -> int:
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+    c.request("POST", "/v1/claim", body=body, headers={"Content-Length": str(len(body))})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status
+
+
+def test_one_mining_key_cannot_crowd_the_others_out(desk):
+    d = desk()
+    codes = [send(d, "claim", "request", request(shard=i % 128, expires=2_000_000_000 + i).sign(MINER, DOMAIN))[0]
+             for i in range(MAX_PER_MINER + 5)]
+    assert codes.count(202) == MAX_PER_MINER and set(codes[MAX_PER_MINER:]) == {503}
+    other = Account.from_key(b"\x04" * 32)
+    assert send(d, "claim", "request", request(miner=other.address).sign(other, DOMAIN))[0] == 202
+    assert len(d.take()) == MAX_PER_MINER + 1
+
+
+def test_a_flood_of_valid_claims_fills_the_inbox_to_its_bound_and_no_further(desk):
+    d = desk()
+    rss0 = _rss_bytes()
+    keys = [Account.from_key(bytes([9, k]) + b"\x00" * 30) for k in range(MAX_INBOX // MAX_PER_MINER + 2)]
+    codes = []
+    for i in range(MAX_INBOX + 40):
+        key = keys[i // MAX_PER_MINER]
+        msg = request(shard=i % 128, miner=key.address, expires=2_000_000_000 + i)
+        codes.append(_post_raw(d, json.dumps({"request": msg.sign(key, DOMAIN).to_json()}).encode()))
+    assert codes.count(202) == MAX_INBOX and set(codes[MAX_INBOX:]) == {503}
+    assert _rss_bytes() - rss0 < 64 << 20
+    assert len(d.take()) == MAX_INBOX
+    assert send(d, "claim", "request", request(shard=1).sign(MINER, DOMAIN))[0] == 202  # room again
+
+
+def _rss_bytes() -> int:
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_status_tells_a_miner_only_what_the_buyer_published_for_it(desk):
+    d = desk()
+    grant = Claim(7, 0, MINER.address, PAYOUT.address).sign(STRANGER, DOMAIN)
+    d.publish(7, 0, MINER.address, state="granted", grant=grant)
+    client = DeskClient(d.url)
+    got = client.status(7, 0, MINER.address.upper().replace("0X", "0x"))
+    assert got["state"] == "granted" and Signed.from_json(got["grant"], expect=Claim) == grant
+    assert client.status(7, 0, STRANGER.address) == {"state": "unknown"}
+    assert client.status(7, 1, MINER.address) == {"state": "unknown"}

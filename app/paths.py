@@ -59,8 +59,17 @@ class Paths:
 
     @property
     def transport_dir(self) -> Path:
-        """The home's transport node (app.orders.Peer.open(data_dir) runs it here; `kminer transfers` reads it)."""
+        """A transport node made with app.orders.Peer.open(data_dir) (tools and tests)."""
         return self.data_dir / "transport"
+
+    def transport_dirs(self) -> list[tuple[str, Path]]:
+        """(role, folder) of every transport node of this home that has run: one per role
+        (`<data>/p2p/<role>/transport`: miner, buyer, models; app.orders.service.open_peer)
+        and the plain one; `kminer transfers` and the GUI read them."""
+        found = [(p.parent.name, p) for p in sorted((self.data_dir / "p2p").glob("*/transport")) if p.is_dir()]
+        if self.transport_dir.is_dir():
+            found.insert(0, ("node", self.transport_dir))
+        return found
 
     @property
     def bench_file(self) -> Path:

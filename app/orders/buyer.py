@@ -40,7 +40,7 @@ from jobs.transport.ref import parse_ref
 from jobs.transport.sealed import SealError, check_content_key, open_item, read_header, unseal
 from app.orders.desk import OrderDesk
 from app.orders.peer import Peer
-from wallet.order_market import OrderMarketClient, OrderTerms, stake_covers
+from wallet.order_market import OrderMarketClient, OrderTerms, RecordStatus, stake_covers
 from wallet.order_messages import Claim, ResultAck, Signed, Rejection, Voucher, key_hash
 
 log = logging.getLogger(__name__)
@@ -334,13 +334,19 @@ class OrderBuyer:
     def _reject(self, o: dict, shard: int, sh: dict, why: str, events: list[str]) -> None:
         commit = Signed.from_json(sh["commit"]).message
         evidence = why.encode()[:1000]
-        rej = self.om.sign(Rejection(o["order_id"], shard, commit.miner, commit.result_hash,
-                                     hashlib.sha256(evidence).digest(), "data:text/plain," + evidence.decode(errors="replace")),
+        ev_hash, ev_uri = hashlib.sha256(evidence).digest(), "data:text/plain," + evidence.decode(errors="replace")
+        rej = self.om.sign(Rejection(o["order_id"], shard, commit.miner, commit.result_hash, ev_hash, ev_uri),
                            self.account)
+        onchain = ""
+        if self.om.record(o["order_id"], shard, commit.miner).status == RecordStatus.SUBMITTED:
+            # the miner put it on chain (we were away): only an on-chain rejection keeps it unpaid
+            claim = Claim(o["order_id"], shard, commit.miner, commit.payout)
+            self.om.reject(self.account, claim, commit.result_hash, commit.result_key_hash, ev_hash, ev_uri)
+            onchain = " (on chain, within its review window)"
         sh.update(state="rejected", rejection=rej.to_json(), reason=why)
         self._save(o)
         self._publish(o, shard, sh)
-        events.append(f"order {o['order_id']}: shard {shard} rejected: {why}")
+        events.append(f"order {o['order_id']}: shard {shard} rejected{onchain}: {why}")
 
     def _maybe_refund(self, o: dict, events: list[str]) -> None:
         if o["refunded"] or self.done(o["order_id"]):

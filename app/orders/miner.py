@@ -47,7 +47,7 @@ from jobs.transport.sealed import SealError, unseal
 from app.orders.desk import SPEC_DOC_LIMITS, DeskClient, DeskError
 from app.orders.peer import Peer
 from wallet.errors import ContractRevert
-from wallet.order_market import OrderMarketClient, PostedOrder
+from wallet.order_market import OrderMarketClient, PostedOrder, RecordStatus
 from wallet.order_messages import Claim, ClaimRequest, KeyReveal, MessageError, ResultCommit, Signed, Voucher, key_hash
 
 log = logging.getLogger(__name__)
@@ -300,13 +300,24 @@ class OrderMiner:
 
     def _at_submitted(self, k: str, sh: dict, events: list[str]) -> None:
         o = self.state["orders"][str(sh["order"])]
+        try:  # the buyer is back: it may still check the result (and reject it on chain in the window)
+            st = DeskClient(o["desk"]).status(sh["order"], sh["shard"], self.miner)
+            if st.get("state") == "confirmed":
+                DeskClient(o["desk"]).send("commit", commit=Signed.from_json(sh["commit"]), ref=sh["ref"])
+        except DeskError:
+            pass
         if self.now() <= sh["submitted_at"] + o["review"]:
+            return
+        rec = self.om.record(sh["order"], sh["shard"], self.miner)
+        if rec.status == RecordStatus.REJECTED:
+            sh.update(stage="rejected", reason="rejected on chain by the buyer")
+            events.append(f"order {sh['order']}: shard {sh['shard']} was rejected on chain by the buyer")
             return
         grant = Signed.from_json(sh["grant"], expect=Claim)
         key = self._content_key(sh)
         self.om.release(self.key, grant.message, bytes.fromhex(sh["info_hash"]), key)
-        sh.update(stage="paid", paid_ts=time.time())
         events.append(f"order {sh['order']}: shard {sh['shard']} released on chain after the review window")
+        self._release_key(sh, events)  # the key is public on chain now; the buyer's key service asks work too
 
     def _redeem(self, events: list[str]) -> None:
         waiting = [sh for sh in self.state["shards"].values() if sh["stage"] == "vouched"]

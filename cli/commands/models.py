@@ -71,7 +71,6 @@ def register(sub: Any) -> None:
     sv = msub.add_parser("serve", help="serve the models you sell peer to peer and give buyers their keys (Ctrl-C stops)")
     add_wallet_options(sv)
     sv.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between passes (default 2)")
-    sv.add_argument("--until", type=int, metavar="N", help="exit after N purchases were served (for scripts)")
     sv.set_defaults(handler=cmd_serve)
 
 
@@ -214,7 +213,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserError("--interval must be positive")
     stop = threading.Event()
     old = {sg: signal.signal(sg, lambda *_: stop.set()) for sg in (signal.SIGINT, signal.SIGTERM)}
-    served = 0
     try:
         with open_wallet(args) as svc:
             ms = _service(svc)
@@ -228,9 +226,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     events = [f"pass failed: {e}"]
                 for e in events:
                     print(time.strftime("%H:%M:%S ") + e, flush=True)
-                    served += "bought by" in e
-                if args.until is not None and served >= args.until:
-                    break
                 stop.wait(args.interval)
     finally:
         for sg, h in old.items():

@@ -3,8 +3,10 @@
     kminer transfers [--json]                       once
     kminer transfers --watch [--interval S] [--count N]   refreshed until Ctrl-C (or N times)
 
-Read-only: it reads the status file the transport node writes (under the data folder's
-transport/), so it shows the node of the GUI or `kminer agent` running in this home.
+Read-only: it reads the status file each transport node of this home writes (one per role,
+`<data>/p2p/<role>/transport`: the agent's results, the buyer's orders, the model market), so
+it shows what the GUI, `kminer agent`, `kminer order watch --p2p` or `kminer models serve` run.
+JSON: {"nodes": [{"role": ..., "rows": [...], ...}]}.
 """
 
 from __future__ import annotations
@@ -57,22 +59,27 @@ def cmd_transfers(args: argparse.Namespace) -> int:
     from app.transfers import read_transfers
 
     ctx = AppContext.open()
-    where = ctx.paths.transport_dir
+
+    def views():
+        nodes = ctx.paths.transport_dirs() or [("node", ctx.paths.transport_dir)]
+        return [(role, read_transfers(where)) for role, where in nodes]
+
     if not args.watch:
-        view = read_transfers(where)
-        if view.problem and not view.absent and not args.json:
-            raise UserError(view.problem)
-        _show(args, view)
-        if view.problem and not view.absent:
-            raise UserError(view.problem)
+        vs = views()
+        bad = next((v.problem for _, v in vs if v.problem and not v.absent), None)
+        if bad and not args.json:
+            raise UserError(bad)
+        _show(args, vs)
+        if bad:
+            raise UserError(bad)
         return 0
     n = 0
     try:
         while True:
-            view = read_transfers(where)
+            vs = views()
             if not args.json and sys.stdout.isatty():
                 print("\x1b[H\x1b[2J", end="")  # clear the terminal between frames
-            _show(args, view, compact=True)
+            _show(args, vs, compact=True)
             sys.stdout.flush()
             n += 1
             if args.count and n >= args.count:
@@ -82,15 +89,27 @@ def cmd_transfers(args: argparse.Namespace) -> int:
         return 0
 
 
-def _show(args: argparse.Namespace, view, *, compact: bool = False) -> None:
+_ROLE_TITLES = {"miner": "results this rig serves (orders)", "buyer": "your orders' inputs and results",
+                "models": "models you sell or bought", "node": "transport"}
+
+
+def _show(args: argparse.Namespace, views: list, *, compact: bool = False) -> None:
+    """`views`: (role, TransfersView) per transport node of the home (one per role)."""
     from cli.shared import plain
 
     if args.json:
-        doc = plain(view)
-        doc["rows"] = [{**plain(r), "until_text": r.until_text} for r in view.rows]
-        print(json.dumps(doc, separators=(",", ":")) if compact else json.dumps(doc, indent=2))
+        nodes = []
+        for role, view in views:
+            doc = {"role": role, **plain(view)}
+            doc["rows"] = [{**plain(r), "until_text": r.until_text} for r in view.rows]
+            nodes.append(doc)
+        out = {"nodes": nodes}
+        print(json.dumps(out, separators=(",", ":")) if compact else json.dumps(out, indent=2))
         return
-    print(_text(view))
+    if len(views) == 1:
+        print(_text(views[0][1]))
+        return
+    print("\n\n".join(f"== {role}: {_ROLE_TITLES.get(role, role)} ==\n{_text(v)}" for role, v in views))
 
 
 def _text(view) -> str:

@@ -68,7 +68,7 @@ def test_transfers_shows_what_a_running_node_serves_and_what_another_home_fetche
     buyer.node.fetch(shared.ref, timeout_s=30)
 
     def served_with_upload():
-        doc = json.loads(kminer(miner_paths.data_dir.parent, "--json").stdout)
+        doc = json.loads(kminer(miner_paths.data_dir.parent, "--json").stdout)["nodes"][0]
         rows = doc["rows"]
         return doc if rows and rows[0]["progress"] == 1.0 and doc["running"] else None
 
@@ -83,14 +83,14 @@ def test_transfers_shows_what_a_running_node_serves_and_what_another_home_fetche
     assert "transport running" in text and "Serving:" in text and "[####################] 100.0% serving" in text
     assert f"for {READER}" in text and "serve until 20" in text
 
-    fetched = json.loads(kminer(buyer_paths.data_dir.parent, "--json").stdout)
+    fetched = json.loads(kminer(buyer_paths.data_dir.parent, "--json").stdout)["nodes"][0]
     (frow,) = fetched["rows"]
     assert frow["role"] == "fetch" and frow["state"] == "done" and frow["progress"] == 1.0
     assert "Fetching:" in kminer(buyer_paths.data_dir.parent).stdout
 
     watch = kminer(miner_paths.data_dir.parent, "--watch", "--json", "--count", "2", "--interval", "0.2")
     lines = watch.stdout.strip().splitlines()
-    assert watch.returncode == 0 and len(lines) == 2 and all(json.loads(x)["rows"] for x in lines)
+    assert watch.returncode == 0 and len(lines) == 2 and all(json.loads(x)["nodes"][0]["rows"] for x in lines)
 
 
 def test_a_home_without_a_transport_says_so_and_succeeds(tmp_path):

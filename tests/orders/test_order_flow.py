@@ -4,6 +4,8 @@ after the commitment, cumulative vouchers redeemed in one batch, the key after p
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import tests.orders.workload as workload
@@ -83,3 +85,27 @@ def test_a_silent_buyer_still_pays_through_the_onchain_fallback(parties):
     p.miner.step()
     assert stage() == "paid"
     assert env.balance(env.payout) == before + 5 * NTK
+
+
+def test_a_buyer_back_from_silence_rejects_a_bad_result_the_miner_put_on_chain(parties):
+    p = parties(work=workload.cheat, patience_s=900)
+    env = p.env
+    before = env.balance(env.payout)
+    oid = post(p, shards=1)
+    stage = lambda: p.miner.shards().get(f"{oid}:0", {}).get("stage")  # noqa: E731
+    p.run(lambda: stage() == "running")
+    for _ in range(200):  # the buyer is away: only the miner works
+        p.miner.step()
+        if stage() == "committed":
+            break
+        time.sleep(0.05)
+    env.travel(901)
+    p.miner.step()
+    assert stage() == "submitted"
+    # the buyer comes back within the review window: it checks the result and rejects it on chain
+    p.run(lambda: p.buyer.shard_state(oid, 0).get("state") == "rejected", also=None)
+    env.travel(700)  # past the review window: nothing to release
+    p.miner.step()
+    assert stage() == "rejected", p.miner.shards()[f"{oid}:0"]
+    assert env.balance(env.payout) == before
+    assert env.om.order(oid).paid_shards == []

@@ -244,6 +244,13 @@ class PreviewService:
         with self._cond:
             return self._child.proc.pid if self._child is not None and self._child.proc.poll() is None else None
 
+    @property
+    def photoreal_pid(self) -> int | None:
+        """The photoreal child's pid (None before the first photoreal request or when it is down)."""
+        with self._cond:
+            photo = self._photo
+        return photo.pid if photo is not None else None
+
     def view(self, spec: dict, orbit: Orbit, *, width: int = 640, height: int = 480, frame: int = 0,
              boxes: bool = False, masks: bool = False, inputs: dict[str, Path] | None = None) -> Future:
         """Frame `frame` of `spec` seen from `orbit`; a Future of PreviewResult (one image).

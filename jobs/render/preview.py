@@ -6,7 +6,8 @@ Runs in a worker process (pyrender and OpenGL are imported here, never in the GU
 `LiveView` keeps one renderer per (spec, inputs, size) and, while only the camera moves,
 moves the camera node and renders again (no rebuild). `serve()` is the editor's preview
 server: JSON-line requests on stdin, a JSON header line plus raw RGB bytes on stdout
-(`app.runtime.preview` is its client and documents the protocol).
+(`app.runtime.preview` is its client and documents the protocol); its "photoreal" op renders
+a small Cycles frame of the view (`photoreal_preview`, bpy imported only then).
 
 Units: orbit yaw/pitch in degrees, distance in metres, image sizes in pixels.
 """

@@ -75,6 +75,6 @@ def test_service_renders_photoreal_in_a_second_child_and_cancels_waiting_request
         assert waiting.cancelled() and not newer.done()  # replaced by the newer one
         svc.cancel("photoreal")  # the scene changed: drop what waits; the frame in flight finishes
         assert newer.cancelled() and busy.result(120).images[0].width == 160
-        assert svc._photo.pid not in (None, svc.pid) and view.images[0].width == 160
+        assert svc.photoreal_pid not in (None, svc.pid) and view.images[0].width == 160
     finally:
         svc.close()

@@ -53,7 +53,7 @@ def test_photoreal_scene_gets_a_cycles_frame_after_the_fast_one_and_changes_drop
         with qtbot.waitSignal(ed.preview.frameShown, timeout=60_000):
             pass
         assert not box.isVisible() and box.last_result is None  # the demo scene is fast: no Cycles child
-        assert svc._photo is None
+        assert svc.photoreal_pid is None
         shown: list[int] = []
         box.shown.connect(lambda: shown.append(box.last_result.images[0].frame))
         with qtbot.waitSignal(box.shown, timeout=120_000):
@@ -66,7 +66,7 @@ def test_photoreal_scene_gets_a_cycles_frame_after_the_fast_one_and_changes_drop
         rgb = _rgb(im)
         assert rgb.std() > 20 and len(np.unique(rgb.reshape(-1, 3), axis=0)) > 500  # a picture, not a flat fill
         # its own child: the live view never waits on Cycles, and the GUI never imports bpy
-        assert svc._photo.pid not in (None, svc.pid) and ("bpy" in sys.modules) == bpy_before
+        assert svc.photoreal_pid not in (None, svc.pid) and ("bpy" in sys.modules) == bpy_before
 
         # the view changes while a Cycles frame renders: that frame is dropped, the newest shown
         ed.preview.frame.setValue(1)

@@ -70,7 +70,7 @@ def test_photoreal_scene_gets_a_cycles_frame_after_the_fast_one_and_changes_drop
 
         # the view changes while a Cycles frame renders: that frame is dropped, the newest shown
         ed.preview.frame.setValue(1)
-        qtbot.waitUntil(lambda: box._pending_key is not None, timeout=30_000)  # frame 1 is on its way
+        qtbot.waitUntil(lambda: box.pending is not None and box.pending.running(), timeout=30_000)  # frame 1 renders
         ed.preview.frame.setValue(2)
         with qtbot.waitSignal(box.shown, timeout=120_000):
             pass
@@ -102,7 +102,7 @@ def test_without_bpy_one_line_says_the_photoreal_engine_is_not_installed(qtbot, 
         with qtbot.waitSignal(ed.preview.frameShown, timeout=60_000):
             pass
         qtbot.wait(SETTLE_WAIT_MS)
-        assert box._pending_key is None and box.missing
+        assert box.pending is None and box.missing
     finally:
         ed.shutdown()
         runner.shutdown()

@@ -63,6 +63,7 @@ class PhotorealBox(QWidget):
         self._key: tuple | None = None
         self._shown_key: tuple | None = None
         self._pending_key: tuple | None = None
+        self.pending: Future | None = None  # the request on its way (waiting or being rendered)
         self.missing: str | None = None
         self.last_result = None
         self.stale_results = 0  # finished frames of a view that had changed meanwhile (dropped)
@@ -133,11 +134,14 @@ class PhotorealBox(QWidget):
         self.note.setText(f"Rendering {a['width']}x{a['height']} with Cycles, {a['samples']} samples\u2026")
         fut = self._svc.photoreal(a["spec"], a["orbit"], width=a["width"], height=a["height"], frame=a["frame"],
                                   samples=a["samples"], inputs=a["inputs"])
+        self.pending = fut
         fut.add_done_callback(lambda f, key=key: self._bridge.done.emit(key, f))
 
     def _done(self, key: tuple, fut: Future) -> None:  # GUI thread
         if self._pending_key == key:
             self._pending_key = None
+        if self.pending is fut:
+            self.pending = None
         if fut.cancelled() or self._closed:
             return
         err = fut.exception()

@@ -242,7 +242,9 @@ def shoot_photoreal_preview(shot: Shooter, ed, target, name: str = "scene-editor
     ok = shot.wait(lambda: box.last_result is not None and box.last_result is not before, 180, "the photoreal preview")
     shot.pump(0.5)
     shot.save(target, name)
-    engine.setCurrentText("fast")
+    # the demo scene as it was (not "changed"), or closing the window would ask about saving it
+    ed.open_path(ROOT / "resources" / "scenes" / "retail_shelf.json", demo=True)
+    shot.wait(lambda: not ed.is_dirty() and not box.isVisible(), 60, "the demo scene again")
     ed.tabs.setCurrentIndex(0)
     shot.pump(0.5)
     return ok

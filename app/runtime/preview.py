@@ -284,6 +284,15 @@ class PreviewService:
                 "width": int(width), "height": int(height), "frame": int(frame), "samples": int(samples)}
         return photo._submit("photoreal", body, spec, inputs)
 
+    def stop_photoreal(self) -> None:
+        """Let the photoreal child go (bpy holds ~370 MB): a waiting request is cancelled, a frame
+        being rendered is dropped; the next `photoreal()` starts a new child. Returns at once
+        (the child is told to quit, and waited for, on a thread of its own)."""
+        with self._cond:
+            photo, self._photo = self._photo, None
+        if photo is not None:
+            threading.Thread(target=photo.close, name="preview-photoreal-close", daemon=True).start()
+
     def cancel(self, op: str) -> None:
         """Cancel the waiting (not yet sent) request of kind `op` ("view", "sample", "photoreal")."""
         with self._cond:

@@ -77,9 +77,12 @@ def test_photoreal_scene_gets_a_cycles_frame_after_the_fast_one_and_changes_drop
         assert box.last_result.images[0].frame == 2 and shown == [0, 2] and box.stale_results == 1
         assert not np.array_equal(_rgb(box.last_result.images[0]), rgb)
 
-        # back to the fast engine: the box goes away
+        # back to the fast engine: the box goes away and so does the Cycles child (bpy's memory)
+        photo_pid = svc.photoreal_pid
         ed.forms["Engine"].all_editors()["engine"].combo.setCurrentText("fast")
-        qtbot.waitUntil(lambda: not box.isVisible(), timeout=5_000)
+        qtbot.waitUntil(lambda: not box.isVisible() and svc.photoreal_pid is None, timeout=5_000)
+        qtbot.waitUntil(lambda: not Path(f"/proc/{photo_pid}").exists(), timeout=10_000)
+        assert ed.preview.last_result is not None
     finally:
         ed.shutdown()
         runner.shutdown()

@@ -6,7 +6,8 @@ When: `fast_frame_shown()` (a full-size fast frame of an unchanged view) starts 
 when it fires, the current view is rendered unless that exact view is already shown or on its
 way. Every change (`update_view`) stops the timer and cancels a request still waiting; a frame
 being rendered then (about a second at this size) finishes but is never shown, because its key
-(scene, inputs, camera, frame) is no longer the editor's. Without bpy in the child, one line
+(scene, inputs, camera, frame) is no longer the editor's. A scene switched back to the fast
+engine lets the photoreal child go (bpy holds ~370 MB). Without bpy in the child, one line
 says the engine is not installed, and nothing is asked again.
 """
 
@@ -99,6 +100,10 @@ class PhotorealBox(QWidget):
             self._svc.cancel("photoreal")
             if photoreal:
                 self.note.setText("Paused until the scene is valid.")
+            elif self._svc.photoreal_pid is not None:  # back to the fast engine: free bpy's memory
+                self._svc.stop_photoreal()
+                self._shown_key, self.last_result = None, None
+                self.view.set_image(None)
             return
         if self.missing:
             return

@@ -89,6 +89,27 @@ class PhotoView:
         return np.ascontiguousarray(color), {"rebuilt": rebuilt, "objects": len(fs.objects), "samples": samples,
                                              "device": r.info["renderer"]}
 
+    def handle(self, spec: SceneSpec, inputs: Mapping[str, Path] | None, req: dict) -> tuple[dict, list[np.ndarray]]:
+        """The preview server's "photoreal" request: (reply header, [image]); a missing bpy is
+        the reply `{"error", "code": "not_installed"}`, a Cycles that cannot start a RenderError."""
+        from jobs.render.dataset import RenderError
+        from jobs.render.photoreal import PhotorealUnavailable
+
+        missing = not_installed()
+        if missing:
+            return {"error": missing, "code": "not_installed"}, []
+        cam = req.get("camera") or {}
+        frame = int(req.get("frame", 0))
+        try:
+            img, info = self.render(spec, inputs, width=int(req.get("width", 160)), height=int(req.get("height", 120)),
+                                    yaw_deg=float(cam.get("yaw", 0.0)), pitch_deg=float(cam.get("pitch", 0.0)),
+                                    distance=float(cam.get("distance", 1.5)), frame=frame,
+                                    samples=int(req.get("samples", PREVIEW_SAMPLES)))
+        except PhotorealUnavailable as e:  # bpy imports but Cycles cannot start (or no such device)
+            raise RenderError(str(e)) from None
+        return {"rebuilt": info.pop("rebuilt"), "samples": info.pop("samples"), "device": info.pop("device"),
+                "images": [dict(info, frame=frame)]}, [img]
+
     def close(self) -> None:
         if self._r is not None:
             self._r.close()

@@ -433,24 +433,11 @@ class _Server:
         raise SceneError(f"unknown preview request {op!r}")
 
     def _photoreal(self, spec: SceneSpec, req: dict) -> tuple[dict, list[np.ndarray]]:
-        from jobs.render import photoreal_preview as pp
-        from jobs.render.photoreal import PhotorealUnavailable
+        from jobs.render import photoreal_preview
 
-        missing = pp.not_installed()
-        if missing:
-            return {"error": missing, "code": "not_installed"}, []
         if self.photo is None:
-            self.photo = pp.PhotoView()
-        cam = req.get("camera") or {}
-        try:
-            img, info = self.photo.render(spec, self.inputs, width=int(req.get("width", 160)), height=int(req.get("height", 120)),
-                                          yaw_deg=float(cam.get("yaw", 0.0)), pitch_deg=float(cam.get("pitch", 0.0)),
-                                          distance=float(cam.get("distance", 1.5)), frame=int(req.get("frame", 0)),
-                                          samples=int(req.get("samples", pp.PREVIEW_SAMPLES)))
-        except PhotorealUnavailable as e:  # bpy imports but Cycles cannot start (or no such device)
-            raise RenderError(str(e)) from None
-        return {"rebuilt": info.pop("rebuilt"), "samples": info.pop("samples"), "device": info.pop("device"),
-                "images": [dict(info, frame=int(req.get("frame", 0)))]}, [img]
+            self.photo = photoreal_preview.PhotoView()
+        return self.photo.handle(spec, self.inputs, req)
 
     def close(self) -> None:
         self.live.close()

@@ -1,7 +1,7 @@
 """Benchmark: the render engine's labelled frames/s against a bare pyrender loop, same scene, same run.
 
     .venv/bin/python bench/bench_render.py [--scene resources/scenes/retail_shelf.json]
-        [--frames 20] [--size 320x240] [--repeats 2] [--json]
+        [--frames 20] [--size 320x240] [--repeats 2] [--json] [--photoreal N [--samples 64]]
 
 Figures (frames per second; every loop first sizes its node pools from the first 32
 frames' samples, as `render_dataset` does, and leaves out its first frame, which compiles
@@ -14,6 +14,11 @@ shaders and uploads the scene):
   RLE, visibility, PNG encoding and file writes (on writer threads), metadata.
 - engine_gl: the engine's GL thread alone (`SceneRenderer.render`: posing, occlusion-culled
   RGB, id/depth/silhouette passes), i.e. the rate when the writers have cores of their own.
+- photoreal (`--photoreal N`, needs bpy): `render_dataset` of N frames of the same scene with
+  `engine: "photoreal"` (Cycles on the CPU unless a GPU is found; `--samples`, denoised), end
+  to end: scene build, path tracing, passes, labels, PNG and metadata; its first frame counted
+  (a Cycles frame takes minutes on a CPU: the setup is noise beside it). Run once, after
+  the fast repeats, on the same machine in the same process.
 The runs alternate (bare, engine, bare, engine...) so that load from other processes on
 the machine hits both alike; the median of the repeats is reported. Goal: engine >= 0.9x
 bare_posed. CPU ms per frame (all threads of the process, llvmpipe's included) is also
@@ -126,6 +131,20 @@ def _engine(spec, frames: int):
         return _rate(frames, stamps[0])  # includes draining the writers and annotations.json
 
 
+def _photoreal(spec, frames: int, samples: int):
+    """(frames per wall second, CPU seconds per frame) of a Cycles `render_dataset`, and its device."""
+    from jobs.render.dataset import render_dataset
+
+    spec = spec.model_copy(update={"engine": "photoreal",
+                                   "photoreal": spec.photoreal.model_copy(update={"samples": samples, "denoise": True})})
+    with tempfile.TemporaryDirectory() as d:
+        t = _clock()
+        render_dataset(spec, Path(d) / "ds", count=frames)
+        rate = _rate(frames, t)
+        card = json.loads((Path(d) / "ds" / "dataset.json").read_text())
+    return rate, str(card.get("software", {}).get("gl_renderer", "Cycles"))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scene", type=Path, default=ROOT / "resources" / "scenes" / "retail_shelf.json")
@@ -133,6 +152,8 @@ def main() -> int:
     ap.add_argument("--size", default="320x240")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--photoreal", type=int, default=0, metavar="N", help="also N Cycles frames (engine photoreal)")
+    ap.add_argument("--samples", type=int, default=64, help="Cycles samples per pixel for --photoreal")
     ap.add_argument("--bare-only", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     from jobs.render.renderer import select_gl_platform
@@ -165,6 +186,11 @@ def main() -> int:
         # each repeat's bare and engine runs are a minute apart at most: the median of their
         # ratios follows load that drifts over the run better than the ratio of medians
         res[f"{k}_vs_bare_posed_paired"] = round(statistics.median(e[0] / b[0] for e, b in zip(runs[k], runs["bare_posed"])), 3)
+    if a.photoreal:
+        (fps, cpu), device = _photoreal(spec, a.photoreal, a.samples)
+        res.update(photoreal_frames=a.photoreal, photoreal_samples=a.samples, photoreal_device=device,
+                   photoreal_fps=round(fps, 5), photoreal_s_per_frame=round(1 / fps, 1), photoreal_cpu_ms=round(1000 * cpu, 1),
+                   engine_vs_photoreal=round(res["engine_fps"] / fps, 1))
     res["load_avg_1min"] = [round(x, 2) for x in (load0, os.getloadavg()[0])]
     res["all"] = {k: [[round(x[0], 3), round(1000 * x[1], 1)] for x in v] for k, v in runs.items()}
     if a.json:
@@ -179,6 +205,10 @@ def main() -> int:
                 extra = (f"  = {res[k + '_vs_bare_posed']:.2f}x posed (wall; paired {res[k + '_vs_bare_posed_paired']:.2f}x), "
                          f"{res[k + '_vs_bare_posed_cpu']:.2f}x (CPU)")
             print(f"  {label}: {res[k + '_fps']:6.2f} frames/s  {res[k + '_cpu_ms']:7.1f} CPU ms{extra}")
+        if a.photoreal:
+            print(f"  photoreal ({res['photoreal_device']}, {a.samples} spp, {a.photoreal} frames): {res['photoreal_fps']:.4f} frames/s "
+                  f"= {res['photoreal_s_per_frame']:.1f} s/frame, {res['photoreal_cpu_ms']:.0f} CPU ms/frame; "
+                  f"the fast engine is {res['engine_vs_photoreal']:.0f}x faster")
     return 0
 
 

@@ -8,7 +8,8 @@ view; the app's own miner renders them in the sandbox and the buyer verifies and
 them, which pays the miner (Jobs, Earnings, Wallet and Orders then show that real work).
 The demo shelf detector is bought through the Models page and tried on
 resources/examples/infer_shelf.png. The scene editor shows its live preview and a sample
-grid. The first-run wizard, the settings dialog and the About box are shot too.
+grid, and (when bpy is installed) a photoreal scene's Cycles preview under the live one.
+The first-run wizard, the settings dialog and the About box are shot too.
 
 `--standin` adds a devices shot with two GPUs from the tests' NVML stand-in, to show what a
 rig looks like; it is labelled as such in the README.
@@ -17,6 +18,7 @@ rig looks like; it is labelled as such in the README.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -204,6 +206,7 @@ def shoot_main(shot: Shooter, args) -> None:
                 shot.pump(0.5)
                 shot.save(w, "scene-editor-samples")
                 panel.tabs.setCurrentIndex(0)
+                shoot_photoreal_preview(shot, ed, w)
     shot.theme("light")
 
     from ui.about import AboutDialog
@@ -222,6 +225,48 @@ def shoot_main(shot: Shooter, args) -> None:
     about.reject()
     w.quit()
     shot.pump(0.5)
+
+
+def shoot_photoreal_preview(shot: Shooter, ed, target, name: str = "scene-editor-photoreal") -> bool:
+    """The editor's Engine tab set to photoreal: the live (fast) frame, then the small Cycles
+    frame under it. Skipped without bpy (the optional photoreal component)."""
+    if importlib.util.find_spec("bpy") is None:
+        print("  (no bpy: the photoreal preview shot is skipped)", file=sys.stderr)
+        return False
+    tabs = [ed.tabs.tabText(i).removesuffix(" \u26a0") for i in range(ed.tabs.count())]
+    ed.tabs.setCurrentIndex(tabs.index("Engine"))
+    engine = ed.forms["Engine"].all_editors()["engine"].combo
+    box = ed.preview.photo
+    before = box.last_result
+    engine.setCurrentText("photoreal")
+    ok = shot.wait(lambda: box.last_result is not None and box.last_result is not before, 180, "the photoreal preview")
+    shot.pump(0.5)
+    shot.save(target, name)
+    # the demo scene as it was (not "changed"), or closing the window would ask about saving it
+    ed.open_path(ROOT / "resources" / "scenes" / "retail_shelf.json", demo=True)
+    shot.wait(lambda: not ed.is_dirty() and not box.isVisible(), 60, "the demo scene again")
+    ed.tabs.setCurrentIndex(0)
+    shot.pump(0.5)
+    return ok
+
+
+def shoot_editor_only(shot: Shooter, args) -> None:
+    """Only the scene editor (its real preview children), for the photoreal preview shot."""
+    from app.runtime import PreviewService
+    from ui.background import Background
+    from ui.scene_editor import SceneEditor
+
+    svc, runner = PreviewService(), Background("scene-files")
+    ed = SceneEditor(preview=svc, runner=runner, scenes_dir=Path(os.environ["KMINER_HOME"]) / "scenes")
+    ed.resize(*args.size)
+    ed.show()
+    try:
+        shot.wait(lambda: ed.preview.last_result is not None, 120, "the live preview")
+        shoot_photoreal_preview(shot, ed, ed)
+    finally:
+        ed.shutdown()
+        runner.shutdown()
+        svc.close()
 
 
 def shoot_standin(shot: Shooter, args) -> None:
@@ -393,6 +438,8 @@ def main() -> int:
     ap.add_argument("--standin", action="store_true", help="also shoot the devices view with stand-in GPUs")
     ap.add_argument("--wallet-only", action="store_true",
                     help="only the wallet's creation and restoration steps and the readiness banner (a minute)")
+    ap.add_argument("--editor-only", action="store_true",
+                    help="only the scene editor with a photoreal scene's Cycles preview (a minute; needs bpy)")
     ap.add_argument("--size", type=lambda t: tuple(int(v) for v in t.lower().split("x")), default=(1280, 800),
                     metavar="WxH", help="main window size (default 1280x800; try a small laptop's 1024x600)")
     args = ap.parse_args()
@@ -411,9 +458,11 @@ def main() -> int:
     shot = Shooter(app, out)
     if args.wallet_only:
         homes += shoot_wallet(shot, args)
+    elif args.editor_only:
+        shoot_editor_only(shot, args)
     else:
         shoot_main(shot, args)
-    if args.standin and not args.wallet_only:
+    if args.standin and not (args.wallet_only or args.editor_only):
         homes.append(tempfile.mkdtemp(prefix="km-shots-rig-"))
         os.environ["KMINER_HOME"] = homes[-1]
         shoot_standin(shot, args)

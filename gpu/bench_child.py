@@ -164,11 +164,11 @@ def bench_render(device: str, seconds: float) -> dict[str, Any]:
 
 
 def bench_photoreal(device: str, quick: bool) -> dict[str, Any]:
-    """Cycles frames/s (640x480, 64 samples) from `python -m jobs.render.photoreal --bench`, a
+    """Cycles frames/s (640x480, 64 samples) from `python -m jobs.render.photoreal_bench --bench`, a
     child of its own: the render package sits beside this one, not under it."""
     import subprocess
 
-    cmd = [sys.executable, "-m", "jobs.render.photoreal", "--bench", "--device", device] + (["--quick"] if quick else [])
+    cmd = [sys.executable, "-m", "jobs.render.photoreal_bench", "--bench", "--device", device] + (["--quick"] if quick else [])
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         raise RuntimeError((p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1][:300])

@@ -3,10 +3,15 @@
 The GUI process never imports pyrender or OpenGL: `PreviewService` starts `kminer
 preview-server` (jobs.render.preview.serve) once and talks to it over its stdin/stdout.
 
-Protocol: one JSON request line in (`{"id", "op": "view"|"sample", "spec"?, "inputs"?, ...}`;
-`spec` only when it changed since the last request this child saw), one reply out: a JSON
-header line (`{"id", "ok", "error"?, "ms", "rebuilt"?, "images": [{"width", "height",
-"boxes", "objects", "frame"}], "legend"?}`) followed by width*height*3 raw RGB bytes per image.
+Protocol: one JSON request line in (`{"id", "op": "view"|"sample"|"photoreal", "spec"?,
+"inputs"?, ...}`; `spec` only when it changed since the last request this child saw), one reply
+out: a JSON header line (`{"id", "ok", "error"?, "code"?, "ms", "rebuilt"?, "images": [{"width",
+"height", "boxes", "objects", "frame"}], "legend"?, "samples"?, "device"?}`) followed by
+width*height*3 raw RGB bytes per image.
+
+Photoreal previews (a small Cycles frame, `photoreal()`) go to a second child of their own,
+started on the first such request, so a path-traced frame (about a second) never holds up the
+live view. Its error `code` "not_installed" means bpy is missing there.
 
 The newest request wins: at most one request is in flight; a newer view replaces a waiting
 view (whose future is cancelled), likewise for samples, so dragging the camera stays live.
@@ -44,9 +49,10 @@ ASSET_SUFFIXES = {".obj", ".glb", ".gltf", ".stl", ".ply", ".png", ".jpg", ".jpe
 class PreviewError(RuntimeError):
     """A preview request failed; the message is one line. `crashed`: the child died on it."""
 
-    def __init__(self, message: str, *, crashed: bool = False):
+    def __init__(self, message: str, *, crashed: bool = False, code: str = ""):
         super().__init__(message)
         self.crashed = crashed
+        self.code = code  # "not_installed": the photoreal engine (bpy) is missing in the child
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,8 @@ class PreviewResult:
     rebuilt: bool = False  # the renderer was rebuilt (new spec, inputs or size)
     legend: tuple[tuple[str, tuple[int, int, int]], ...] = ()  # class name -> overlay colour
     latency_ms: float = 0.0  # request sent -> reply read, this side
+    samples: int = 0  # photoreal: Cycles samples per pixel
+    device: str = ""  # photoreal: the Cycles device ("Cycles CPU", "Cycles OPTIX", ...)
 
 
 def validate_spec(spec: dict) -> str | None:
@@ -219,6 +227,7 @@ class PreviewService:
         self._started_once = False
         self._valid_text: str | None = None
         self._sender: threading.Thread | None = None
+        self._photo: PreviewService | None = None  # the photoreal child's service, on first use
 
     # ----------------------------------------------------------------- public
     def start(self) -> PreviewService:
@@ -235,6 +244,13 @@ class PreviewService:
         with self._cond:
             return self._child.proc.pid if self._child is not None and self._child.proc.poll() is None else None
 
+    @property
+    def photoreal_pid(self) -> int | None:
+        """The photoreal child's pid (None before the first photoreal request or when it is down)."""
+        with self._cond:
+            photo = self._photo
+        return photo.pid if photo is not None else None
+
     def view(self, spec: dict, orbit: Orbit, *, width: int = 640, height: int = 480, frame: int = 0,
              boxes: bool = False, masks: bool = False, inputs: dict[str, Path] | None = None) -> Future:
         """Frame `frame` of `spec` seen from `orbit`; a Future of PreviewResult (one image).
@@ -250,14 +266,55 @@ class PreviewService:
         body = {"op": "sample", "n": int(n), "seed": seed, "boxes": bool(boxes), "masks": bool(masks)}
         return self._submit("sample", body, spec, inputs)
 
+    def photoreal(self, spec: dict, orbit: Orbit, *, width: int = 160, height: int = 120, frame: int = 0,
+                  samples: int = 8, inputs: dict[str, Path] | None = None) -> Future:
+        """A small Cycles frame of `spec` seen from `orbit` (denoised, `samples` per pixel), from
+        a second child; a Future of PreviewResult. A newer request replaces a waiting one;
+        `cancel("photoreal")` drops a waiting one (a frame being rendered finishes, unseen)."""
+        with self._cond:
+            if self._closed:
+                fut: Future = Future()
+                fut.cancel()
+                return fut
+            if self._photo is None:
+                self._photo = PreviewService(argv=self._argv, env=self._env, request_timeout_s=self._timeout,
+                                             max_restarts=self._max_restarts, restart_window_s=self._window)
+            photo = self._photo
+        body = {"op": "photoreal", "camera": {"yaw": orbit.yaw_deg, "pitch": orbit.pitch_deg, "distance": orbit.distance_m},
+                "width": int(width), "height": int(height), "frame": int(frame), "samples": int(samples)}
+        return photo._submit("photoreal", body, spec, inputs)
+
+    def stop_photoreal(self) -> None:
+        """Let the photoreal child go (bpy holds ~370 MB): a waiting request is cancelled, a frame
+        being rendered is dropped; the next `photoreal()` starts a new child. Returns at once
+        (the child is told to quit, and waited for, on a thread of its own)."""
+        with self._cond:
+            photo, self._photo = self._photo, None
+        if photo is not None:
+            threading.Thread(target=photo.close, name="preview-photoreal-close", daemon=True).start()
+
+    def cancel(self, op: str) -> None:
+        """Cancel the waiting (not yet sent) request of kind `op` ("view", "sample", "photoreal")."""
+        with self._cond:
+            photo = self._photo if op == "photoreal" else None
+        if photo is not None:  # this service's photoreal child is served by its own service
+            photo.cancel(op)
+            return
+        with self._cond:
+            req = self._pending.pop(op, None)
+        if req is not None:
+            req.future.cancel()
+
     def restart(self) -> None:
         """Kill the child and start a fresh one (also clears a 'keeps crashing' state)."""
         with self._cond:
             self._gave_up = None
             self._starts.clear()
-            child = self._child
+            child, photo = self._child, self._photo
         if child is not None:
             child.proc.kill()
+        if photo is not None:
+            photo.restart()
         self.start()
 
     def close(self, timeout: float = 5.0) -> None:
@@ -268,7 +325,10 @@ class PreviewService:
                 req.future.cancel()
             self._pending.clear()
             child, self._child = self._child, None
+            photo, self._photo = self._photo, None
             self._cond.notify_all()
+        if photo is not None:
+            photo.close(timeout)
         if child is not None:
             try:
                 child.proc.stdin.write(b'{"op": "quit"}\n')
@@ -359,7 +419,7 @@ class PreviewService:
                     self._cond.wait(1.0)
                 if self._closed:
                     return
-                op = "sample" if "sample" in self._pending else "view"
+                op = next(o for o in ("sample", "view", "photoreal") if o in self._pending)
                 req = self._pending.pop(op)
                 if not req.future.set_running_or_notify_cancel():
                     continue
@@ -410,7 +470,7 @@ class PreviewService:
                 continue
             req, t0 = inflight
             if not head.get("ok"):
-                req.future.set_exception(PreviewError(str(head.get("error", "preview failed"))))
+                req.future.set_exception(PreviewError(str(head.get("error", "preview failed")), code=str(head.get("code", ""))))
                 continue
             images, off = [], 0
             for meta in head.get("images", []):
@@ -420,5 +480,6 @@ class PreviewService:
                 off += n
             legend = tuple((str(n), tuple(int(c) for c in rgb)) for n, rgb in head.get("legend", []))
             req.future.set_result(PreviewResult(req.op, tuple(images), float(head.get("ms", 0.0)), bool(head.get("rebuilt")),
-                                                legend, (time.monotonic() - t0) * 1000.0))  # type: ignore[arg-type]
+                                                legend, (time.monotonic() - t0) * 1000.0,  # type: ignore[arg-type]
+                                                int(head.get("samples", 0)), str(head.get("device", ""))))
 

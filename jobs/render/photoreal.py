@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import math
 import os
-import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from jobs.render import art, geometry
+from jobs.render.coverage import project_object, silhouette_pixels
+from jobs.render.exr import read_exr
 from jobs.render.geometry import Part, environment_parts
 from jobs.render.library import AssetGeometry
 from jobs.render.sampling import FrameSample, intrinsics
@@ -83,111 +84,6 @@ def select_device(bpy, want: str = "auto") -> tuple[str, str]:
         raise PhotorealUnavailable(f"no {want} device found by Cycles")
     prefs.compute_device_type = "NONE"
     return "CPU", "CPU"
-
-
-# --------------------------------------------------------------------- EXR reading
-_EXR_TYPES = {0: np.uint32, 1: np.float16, 2: np.float32}
-
-
-def _exr_header(data: bytes, pos: int) -> tuple[dict[str, tuple[str, bytes]], int]:
-    attrs: dict[str, tuple[str, bytes]] = {}
-    while data[pos] != 0:
-        end = data.index(b"\0", pos)
-        name = data[pos:end].decode()
-        end2 = data.index(b"\0", end + 1)
-        typ = data[end + 1:end2].decode()
-        size = struct.unpack_from("<i", data, end2 + 1)[0]
-        attrs[name] = (typ, data[end2 + 5:end2 + 5 + size])
-        pos = end2 + 5 + size
-    return attrs, pos + 1
-
-
-def read_exr(path: str | Path) -> dict[str, np.ndarray]:
-    """Channels of an uncompressed scanline OpenEXR file, single- or multi-part (what
-    Blender writes for a multilayer render with codec NONE), as {name: (H, W) array},
-    rows top to bottom."""
-    data = Path(path).read_bytes()
-    if data[:4] != b"\x76\x2f\x31\x01":
-        raise ValueError("not an OpenEXR file")
-    flags = struct.unpack_from("<I", data, 4)[0]
-    multipart = bool(flags & 0x1000)
-    pos = 8
-    headers = []
-    while True:
-        attrs, pos = _exr_header(data, pos)
-        headers.append(attrs)
-        if not multipart or data[pos] == 0:
-            break
-    if multipart:
-        pos += 1
-    parts = []
-    for attrs in headers:
-        if attrs.get("type", ("", b"scanlineimage\0"))[1].rstrip(b"\0") not in (b"scanlineimage",):
-            raise ValueError("only scanline OpenEXR files are read here")
-        if struct.unpack_from("<B", attrs["compression"][1])[0] != 0:
-            raise ValueError("compressed OpenEXR files are not read here")
-        chans, raw, p = [], attrs["channels"][1], 0
-        while raw[p] != 0:
-            end = raw.index(b"\0", p)
-            chans.append((raw[p:end].decode(), _EXR_TYPES[struct.unpack_from("<i", raw, end + 1)[0]]))
-            p = end + 1 + 16
-        x0, y0, x1, y1 = struct.unpack("<4i", attrs["dataWindow"][1])
-        parts.append((chans, x1 - x0 + 1, y1 - y0 + 1, y0))
-    for _chans, _w, h, _y0 in parts:
-        pos += 8 * h  # offset tables: one scanline a chunk when uncompressed
-    out: dict[str, np.ndarray] = {}
-    for chans, w, h, _y0 in parts:
-        for c, t in chans:
-            out[c] = np.empty((h, w), t)
-    for _ in range(sum(h for _c, _w, h, _y in parts)):
-        part = 0
-        if multipart:
-            part = struct.unpack_from("<i", data, pos)[0]
-            pos += 4
-        chans, w, h, y0 = parts[part]
-        y, _size = struct.unpack_from("<ii", data, pos)
-        pos += 8
-        for c, t in chans:
-            out[c][y - y0] = np.frombuffer(data, t, w, pos)
-            pos += w * np.dtype(t).itemsize
-    return out
-
-
-# --------------------------------------------------------------------- coverage
-def silhouette_pixels(tris: np.ndarray, width: int, height: int) -> int:
-    """Pixels covered by triangles `tris` ((m, 3, 2) pixel coordinates, y down), counted
-    once each; one object's silhouette without occlusion."""
-    if not len(tris):
-        return 0
-    img = Image.new("1", (width, height), 0)
-    draw = ImageDraw.Draw(img)
-    lo, hi = tris.min(axis=1), tris.max(axis=1)
-    keep = (hi[:, 0] >= 0) & (lo[:, 0] < width) & (hi[:, 1] >= 0) & (lo[:, 1] < height)
-    for t in tris[keep]:
-        draw.polygon([(float(t[0, 0]), float(t[0, 1])), (float(t[1, 0]), float(t[1, 1])), (float(t[2, 0]), float(t[2, 1]))], fill=1)
-    return int(np.count_nonzero(np.asarray(img)))
-
-
-def project_object(corners: np.ndarray, pose: np.ndarray, scale: np.ndarray, V: np.ndarray, K: np.ndarray,
-                   znear: float, width: int, height: int) -> float:
-    """Truncation of an object (share of its projected box outside the image), as the fast
-    engine's `SceneRenderer._project` computes it."""
-    c = corners * scale
-    cw = (pose[:3, :3] @ c.T).T + pose[:3, 3]
-    cc = (V[:3, :3] @ cw.T).T + V[:3, 3]
-    front = cc[:, 2] < -znear
-    if not front.any():
-        return 1.0
-    pc = cc[front]
-    u = K[0, 0] * pc[:, 0] / -pc[:, 2] + K[0, 2]
-    v = K[1, 2] - K[1, 1] * pc[:, 1] / -pc[:, 2]
-    x0, x1, y0, y1 = u.min(), u.max(), v.min(), v.max()
-    area = max(x1 - x0, 1e-9) * max(y1 - y0, 1e-9)
-    inside = max(min(x1, width) - max(x0, 0.0), 0.0) * max(min(y1, height) - max(y0, 0.0), 0.0)
-    t = 1.0 - inside / area
-    if not front.all():
-        return float(min(1.0, max(0.5, t)))
-    return 1.0 if inside <= 0 else float(min(1.0, max(0.0, t)))
 
 
 @dataclass
@@ -546,57 +442,3 @@ class PhotorealRenderer:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-
-def benchmark(device: str = "cpu", quick: bool = False) -> dict:
-    """Cycles frames of the demo shelf at a small size, scaled to 640x480 at 64 samples
-    (Cycles time grows with pixels x samples; scene setup is left out of the timing)."""
-    import statistics
-    import time
-
-    from jobs.render import randomize
-    from jobs.render.library import build_library
-    from jobs.render.spec import load_scene
-
-    w, h, samples, rounds = (96, 72, 8, 1) if quick else (160, 120, 16, 3)
-    spec = load_scene(Path(__file__).resolve().parents[2] / "resources" / "scenes" / "retail_shelf.json")
-    spec = spec.model_copy(update={"engine": "photoreal",
-                                   "outputs": spec.outputs.model_copy(update={"width": w, "height": h}),
-                                   "photoreal": spec.photoreal.model_copy(update={"samples": samples})})
-    lib = build_library(spec)
-    r = PhotorealRenderer(spec, lib, None, device="cpu" if device == "cpu" else "auto")
-    try:
-        runs = []
-        for k in range(rounds):
-            fs, ex = randomize.frame(spec, [g.info for g in lib], 0, k)
-            t0 = time.perf_counter()
-            r.render(fs, ex)
-            runs.append(time.perf_counter() - t0)
-    finally:
-        r.close()
-    scale = (640 * 480) / (w * h) * 64 / samples
-    return {"fps": round(1.0 / (statistics.median(runs) * scale), 6), "runs": [round(1.0 / (x * scale), 6) for x in runs],
-            "width": w, "height": h, "samples": samples, "renderer": r.info["renderer"]}
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import json
-    import sys
-
-    ap = argparse.ArgumentParser(prog="jobs.render.photoreal", description="Cycles benchmark (one JSON line)")
-    ap.add_argument("--bench", action="store_true", required=True)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args(argv)
-    try:
-        res = benchmark(a.device, a.quick)
-    except PhotorealUnavailable as e:
-        print(str(e), file=sys.stderr)
-        return 1
-    sys.stdout.write(json.dumps(res) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,7 +6,8 @@ Runs in a worker process (pyrender and OpenGL are imported here, never in the GU
 `LiveView` keeps one renderer per (spec, inputs, size) and, while only the camera moves,
 moves the camera node and renders again (no rebuild). `serve()` is the editor's preview
 server: JSON-line requests on stdin, a JSON header line plus raw RGB bytes on stdout
-(`app.runtime.preview` is its client and documents the protocol).
+(`app.runtime.preview` is its client and documents the protocol); its "photoreal" op renders
+a small Cycles frame of the view (`photoreal_preview`, bpy imported only then).
 
 Units: orbit yaw/pitch in degrees, distance in metres, image sizes in pixels.
 """
@@ -30,6 +31,7 @@ from PIL import Image, ImageDraw
 
 from jobs.render.dataset import RenderError
 from jobs.render.labels import frame_labels
+from jobs.render.sampling import orbit_pose
 from jobs.render.spec import SceneError, SceneSpec, parse_scene
 
 log = logging.getLogger(__name__)
@@ -105,15 +107,6 @@ def label_overlay(rgb: np.ndarray, ids: np.ndarray, annotations: list[dict], cat
 def legend(spec: SceneSpec) -> list[list]:
     """[[class name, [r, g, b]], ...]: the overlay colour of each class."""
     return [[c, list(PALETTE[i % len(PALETTE)])] for i, c in enumerate(spec.categories)]
-
-
-def orbit_pose(center: np.ndarray, yaw_deg: float, pitch_deg: float, distance: float) -> np.ndarray:
-    """Camera-to-world pose orbiting `center`: yaw turns around the vertical, pitch looks down (+)."""
-    from jobs.render.sampling import look_at
-
-    yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
-    eye = center + distance * np.array([math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch)])
-    return look_at(eye, center)
 
 
 # ---------------------------------------------------------------------------- fast paths
@@ -399,6 +392,7 @@ def _one_line(e: BaseException) -> str:
 class _Server:
     def __init__(self) -> None:
         self.live = LiveView()
+        self.photo = None  # photoreal_preview.PhotoView, on the first "photoreal" request
         self.spec: SceneSpec | None = None
         self.spec_error: str | None = "no scene sent yet"
         self.inputs: dict[str, Path] = {}
@@ -434,7 +428,21 @@ class _Server:
             got = sample_frames(spec, n, int(req.get("seed", 0)), self.inputs, boxes=bool(req.get("boxes", True)),
                                 masks=bool(req.get("masks", True)), live=self.live)
             return {"images": [m for _img, m in got], "legend": legend(spec)}, [_fit(img, SAMPLE_MAX_WIDTH) for img, _m in got]
+        if op == "photoreal":
+            return self._photoreal(spec, req)
         raise SceneError(f"unknown preview request {op!r}")
+
+    def _photoreal(self, spec: SceneSpec, req: dict) -> tuple[dict, list[np.ndarray]]:
+        from jobs.render import photoreal_preview
+
+        if self.photo is None:
+            self.photo = photoreal_preview.PhotoView()
+        return self.photo.handle(spec, self.inputs, req)
+
+    def close(self) -> None:
+        self.live.close()
+        if self.photo is not None:
+            self.photo.close()
 
 
 def serve(inp: BinaryIO | None = None, out: BinaryIO | None = None) -> int:
@@ -469,7 +477,7 @@ def serve(inp: BinaryIO | None = None, out: BinaryIO | None = None) -> int:
         for img in imgs:
             out.write(np.ascontiguousarray(img, dtype=np.uint8).tobytes())
         out.flush()
-    server.live.close()
+    server.close()
     return 0
 
 

@@ -139,6 +139,14 @@ def look_at(eye: np.ndarray, target: np.ndarray, roll: float = 0.0) -> np.ndarra
     return m
 
 
+def orbit_pose(center: np.ndarray, yaw_deg: float, pitch_deg: float, distance: float) -> np.ndarray:
+    """Camera-to-world pose orbiting `center` (the editor's preview camera): yaw turns around
+    the vertical, pitch looks down (+); degrees and metres."""
+    yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
+    eye = center + distance * np.array([math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch)])
+    return look_at(eye, center)
+
+
 def layout_center(spec: SceneSpec) -> np.ndarray:
     lay = spec.layout
     if isinstance(lay, ShelfLayout):

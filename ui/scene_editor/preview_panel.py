@@ -1,5 +1,6 @@
 """The editor's right side: the live preview (orbit by dragging, zoom with the wheel) and the
-"sample 8 random frames" grid with boxes and masks.
+"sample 8 random frames" grid with boxes and masks; for a photoreal scene, a small Cycles
+frame of the same view under the live one (photoreal_box).
 
 Frames are rendered by app.runtime.preview in its child process; its futures complete on
 the service's reader thread and reach the GUI thread through a queued Qt signal, so nothing
@@ -32,6 +33,7 @@ from ui.qt import (
     Signal,
 )
 from ui.scene_editor.form import muted_label
+from ui.scene_editor.photoreal_box import PhotorealBox
 
 PREVIEW_WIDTH = 640  # px; the height follows the spec's output aspect
 DRAFT_ABOVE_MS = 80.0  # full-size frames slower than this: half size while the mouse drags
@@ -196,6 +198,8 @@ class PreviewPanel(QWidget):
         lv.addWidget(self.legend)
         lv.addLayout(controls)
         lv.addWidget(self.status)
+        self.photo = PhotorealBox(preview)
+        lv.addWidget(self.photo)
         hint = _muted("Drag to orbit \u00b7 scroll to zoom \u00b7 the camera of a real dataset frame varies within the Camera ranges")
         hint.setWordWrap(True)
         lv.addWidget(hint)
@@ -260,6 +264,7 @@ class PreviewPanel(QWidget):
         never starts the renderer nor spends CPU next to a mining job)."""
         if self._data is None or self._closed:
             return
+        self.photo.update_view(self._data, self._inputs, self.orbit, self.frame.value(), valid=not self._error)
         if not self.isVisible():
             self._wanted = True
             return
@@ -288,6 +293,7 @@ class PreviewPanel(QWidget):
 
     def shutdown(self) -> None:
         self._closed = True
+        self.photo.shutdown()
 
     def showEvent(self, e) -> None:
         super().showEvent(e)
@@ -343,4 +349,6 @@ class PreviewPanel(QWidget):
         self.status.setText((f"{fps:.0f} frames/s \u00b7 " if fps else "") + ("" if full else "draft \u00b7 ")
                             + f"{res.render_ms:.0f} ms"
                             + (" (scene rebuilt)" if res.rebuilt else "") + f" \u00b7 {im.objects} objects{extra}")
+        if full and not self._dragging:
+            self.photo.fast_frame_shown()
         self.frameShown.emit()

@@ -58,6 +58,8 @@ class StepReport:
     paid_wei: list[int] = field(default_factory=list)
     """Payments the miner received in this pass, one entry each."""
     buyer_events: list[str] = field(default_factory=list)
+    order_events: list[str] = field(default_factory=list)
+    """What the order market's miner did this pass (claims, commitments, payments)."""
     miner_status: str = ""
     mining: bool = False
     readiness: Readiness | None = None
@@ -74,6 +76,10 @@ class MarketSession:
         self.sandbox = sandbox
         self.miner = None
         self.buyer = None
+        self.order_miner = None
+        """The order market's miner (app.orders.OrderMinerRunner) beside the job market's, when the
+        network has an order market; shards run in the same queue on the same devices."""
+        self._p2p_buyer = None
         self._ledger = None
         self._models = None
         self._chain_id: int | None = None
@@ -147,11 +153,49 @@ class MarketSession:
             return str(e)
         if unlocked:
             self.buyer = BuyerService(self.ctx, market, self.wallet.signer(), sandbox=self.sandbox)
+        self.order_miner = self._open_order_miner(market, signer)
         self._chain_id = chain_id
         self._miner_address = signer.address
         self.market_signer = signer
         self._market = market
         return None if unlocked else LOCKED_BUYER
+
+    def _open_order_miner(self, market, signer):
+        """The order miner, or None where the network has no order market (or its port is taken:
+        the job market still mines; the reason is logged). Without a stake on the order market
+        buyers grant it nothing: `order_stake_problem` says so (Wallet → stake)."""
+        from app.orders.service import OrderMinerRunner
+
+        if not getattr(market.deployment, "order_market", None):
+            return None
+        try:
+            return OrderMinerRunner(self.ctx, market, signer, self.miner.queue, self.miner.store)
+        except OSError as e:
+            log.warning("orders: cannot open the transfer port: %s", e)
+            return None
+
+    def order_stake_problem(self) -> str | None:
+        """Why the order miner's claims would be refused (no stake), or None. *(chain)*"""
+        try:
+            return self.order_miner.stake_problem() if self.order_miner is not None else None
+        except Exception as e:
+            return f"the order market's stake cannot be read: {e}"
+
+    def p2p_buyer(self):
+        """The buyer of orders on the order market (its desk serves miners while the app runs);
+        opened on first use. MarketNotReady when the wallet is locked. *(chain)*"""
+        from app.orders.service import OrderBuyerRunner
+
+        if self._p2p_buyer is None:
+            if self.buyer is None or self._market is None:
+                raise MarketNotReady(self.last_reason or "the market is not open yet: unlock the wallet")
+            self._p2p_buyer = OrderBuyerRunner(self.ctx, self._market, self.wallet.signer(), sandbox=self.sandbox)
+        return self._p2p_buyer
+
+    def has_p2p_orders(self) -> bool:
+        from app.orders.service import buyer_has_orders
+
+        return self._market is not None and buyer_has_orders(self.ctx, self._market)
 
     def signer_changed(self) -> None:
         """The mining key was made, rotated or revoked: the next pass opens the miner anew."""
@@ -165,12 +209,12 @@ class MarketSession:
             log.exception("closing %s", type(svc).__name__)
 
     def _drop(self) -> None:
-        for svc in (self.miner, self.buyer):
+        for svc in (self.order_miner, self._p2p_buyer, self.miner, self.buyer):
             if svc is not None:
                 self._close(svc)
         if self._ledger is not None:
             self._ledger.close()
-        self.miner = self.buyer = self._ledger = None
+        self.miner = self.buyer = self._ledger = self.order_miner = self._p2p_buyer = None
         self._chain_id = self._miner_address = None
         self.market_signer = self._signer_error = self._market = None
 
@@ -195,12 +239,25 @@ class MarketSession:
         for r in self.miner.rows():
             if r.state == "paid" and r.job_id not in paid_before:
                 rep.paid_wei.append(r.reward_wei)
+        if self.order_miner is not None:
+            try:  # shards already taken are delivered and collected even while no device mines
+                rep.order_events = self.order_miner.step(claim=rep.mining and readiness.ready)
+            except Exception as e:
+                log.warning("order miner pass failed: %s", e)
+                rep.message = f"orders: {e}"
         try:
             if self.buyer is not None and self.buyer.orders():
                 rep.buyer_events = self.buyer.step()
+            if self.buyer is not None and (self._p2p_buyer is not None or self.has_p2p_orders()):
+                rep.buyer_events += self.p2p_buyer().step()
         except Exception as e:
             log.warning("buyer pass failed: %s", e)
             rep.message = f"orders: {e}"
+        try:
+            if self._models is not None or self.models.selling_p2p():
+                rep.buyer_events += self.models.serve_step()
+        except Exception as e:
+            log.warning("model serving pass failed: %s", e)
         return rep
 
     def readiness(self) -> Readiness:

@@ -132,7 +132,11 @@ class OrderBuyer:
         return dict(self._orders[order_id]["shards"].get(str(shard), {"state": "open"}))
 
     def done(self, order_id: int) -> bool:
-        o = self._orders[order_id]
+        return self.finished(self._orders[order_id])
+
+    @staticmethod
+    def finished(o: dict) -> bool:
+        """Every shard unsealed, or what was left refunded (an order's state document)."""
         n = json.loads(o["spec"])["shards"]
         return all(o["shards"].get(str(i), {}).get("state") == "done" for i in range(n)) or o["refunded"]
 

@@ -20,6 +20,7 @@ their own threads and processes.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import socket
@@ -94,6 +95,21 @@ def open_peer(ctx: AppContext, identity_key: bytes, role: str, *, local: bool = 
                      advertise=adv, upload_bytes_s=t.upload_kib_s * 1024,
                      download_bytes_s=t.download_kib_s * 1024, quota_bytes=int(t.quota_gb * 1e9),
                      port_mapping=t.port_mapping, relays=relays)
+
+
+def buyer_has_orders(ctx: AppContext, market) -> bool:
+    """Whether this home has open orders on `market`'s order market (their desk must be served)."""
+    d = market.deployment
+    if not d.order_market:
+        return False
+    home = peer_dir(ctx, "buyer") / f"{market.chain.chain_id}-{d.order_market[2:10].lower()}" / "orders"
+    for p in home.glob("*.json") if home.is_dir() else ():
+        try:
+            if not OrderBuyer.finished(json.loads(p.read_text(encoding="utf-8"))):
+                return True
+        except (OSError, ValueError, KeyError, TypeError):
+            return True  # unreadable: let the buyer open it and say so
+    return False
 
 
 def _kept_port(folder: Path, host: str) -> int:

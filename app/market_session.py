@@ -169,7 +169,8 @@ class MarketSession:
         if not getattr(market.deployment, "order_market", None):
             return None
         try:
-            return OrderMinerRunner(self.ctx, market, signer, self.miner.queue, self.miner.store)
+            return OrderMinerRunner(self.ctx, market, signer, self.miner.queue, self.miner.store,
+                                    quote=self.miner.quote_spec)
         except OSError as e:
             log.warning("orders: cannot open the transfer port: %s", e)
             return None

@@ -57,8 +57,9 @@ from app.context import AppContext
 from app.home_lock import HomeLock
 from app.miner.autoprice import AutoPricing
 from app.miner.claims import KINDS, Claims
-from app.miner.db import (FINAL, STATES, FloorChangeRow, MarketJobRow, MinerDB, MinerJobView, PricingDecision,
-                          deployment_db)
+from app.miner import pricing
+from app.miner.db import (FINAL, STATES, FloorChangeRow, MarketJobRow, MinerDB, MinerJobView, OpenJob,
+                          PricingDecision, deployment_db)
 from app.miner.fleet import Fleet
 from app.miner.progress import RunProgress
 from app.miner.release import Release
@@ -256,6 +257,17 @@ class MinerService:
         return self.fleet.poll()
 
     # ---- the loop ------------------------------------------------------------------------
+    def quote_spec(self, job_id: int, buyer: str | None, kind: str, reward_wei: int, deadline: int, spec) -> str | None:
+        """Whether a free device takes work `spec` (a JobSpec) for `reward_wei` before `deadline`
+        at its price floor: None, else the decision and its reason in one line (an order's shard
+        is priced as a job is). *(chain)*"""
+        try:
+            size = pricing.estimate(spec)
+        except (ValueError, pricing.PricingError) as e:
+            return f"its work cannot be told ({e})"
+        d = self.claims.quote(OpenJob(job_id, buyer, kind, reward_wei, deadline, "", "", None, 0, 0.0, None), spec, size)
+        return None if d.decision == "claim" else f"{d.decision}: {d.reason}"
+
     def step(self, *, claim: bool = True, start: bool = True) -> None:
         """One pass (see the module docstring); `claim=False` advances without claiming;
         `start=False` leaves the scheduler alone (no queued job starts: a clean stop).

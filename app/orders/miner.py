@@ -59,12 +59,16 @@ DESK_RETRY_S = 30.0
 RESULT_GRACE_S = 86_400
 
 
+class NotNow(Exception):
+    """An order this miner does not take now but may later (price floor, no free device)."""
+
+
 class OrderMiner:
     def __init__(self, om: OrderMarketClient, mining_key, payout: str, peer: Peer, home: Path, *, work: Work,
                  kinds: tuple[str, ...] = ("render",), slots: int = 1, redeem_after_s: float = 3600,
                  max_rejection_rate: float = 0.5, fallback_margin_s: int = 600, patience_s: int = 1800, input_timeout_s: float = 600,
-                 accept: Callable[[PostedOrder, dict], bool] | None = None, clock: Callable[[], int] | None = None,
-                 result_grace_s: int = RESULT_GRACE_S):
+                 accept: Callable[[PostedOrder, dict], str | None] | None = None, clock: Callable[[], int] | None = None,
+                 result_grace_s: int = RESULT_GRACE_S, retry_s: float = DESK_RETRY_S):
         self.om, self.key, self.payout, self.peer, self.work = om, mining_key, payout.lower(), peer, work
         self.miner = mining_key.address.lower()
         self.home = Path(home)
@@ -83,7 +87,7 @@ class OrderMiner:
         self._run_errors: dict[str, str] = {}
         self._spec: dict[int, str] = {}
         self._unreached: dict[int, PostedOrder] = {}
-        self._retry_at = 0.0
+        self._retry_at, self.retry_s = 0.0, retry_s
 
     # --- reads --------------------------------------------------------------------------
     def shards(self) -> dict[str, dict]:
@@ -112,7 +116,7 @@ class OrderMiner:
         posted = (self.om.posted_orders(from_block=self.state["from_block"], to_block=head)
                   if self.state["from_block"] <= head else [])
         if time.monotonic() >= self._retry_at:  # orders whose desk did not answer: again, now and then
-            self._retry_at = time.monotonic() + DESK_RETRY_S
+            self._retry_at = time.monotonic() + self.retry_s
             posted = [p for p in self._unreached.values() if p.deadline > self.now() + 60] + posted
             self._unreached.clear()
         for p in posted:
@@ -123,6 +127,11 @@ class OrderMiner:
             except DeskError as e:  # the buyer's desk is away (not watching yet): ask again later
                 self._unreached[p.order_id] = p
                 events.append(f"order {p.order_id}: the buyer's desk does not answer yet ({e})")
+                continue
+            except NotNow as e:
+                if p.order_id not in self._unreached:
+                    events.append(f"order {p.order_id} not taken for now: {e}")
+                self._unreached[p.order_id] = p
                 continue
             self._unreached.pop(p.order_id, None)
             if why:
@@ -154,8 +163,10 @@ class OrderMiner:
                 parse_ref(ref)
         except (SafeJsonError, ValueError) as e:
             return f"the order spec is unreadable ({e})"
-        if self.accept is not None and not self.accept(p, doc):
-            return "not worth it at this device's price floor"
+        if self.accept is not None:
+            why = self.accept(p, doc)
+            if why:  # below the floor, no free device...: may pass later (floors and devices change)
+                raise NotNow(why)
         self._spec[p.order_id] = raw.decode()
         return None
 

@@ -148,21 +148,35 @@ def _prefix(om: OrderMarketClient) -> str:
 class OrderMinerRunner:
     """The rig's side of orders, beside MinerService (same queue, same scheduler)."""
 
-    def __init__(self, ctx: AppContext, market, signer, queue: JobQueue, store, *, kinds: tuple[str, ...] = ("render",)):
+    def __init__(self, ctx: AppContext, market, signer, queue: JobQueue, store, *, kinds: tuple[str, ...] = ("render",),
+                 quote=None):
+        """`quote(order_id, buyer, kind, reward_wei, deadline, spec) -> None or why not`
+        (MinerService.quote_spec): an order is taken only when a free device values its largest
+        shard at or above its price floor."""
         self.ctx = ctx
         self.om = order_market(market)
         self.signer = signer
+        self.quote = quote
         self.peer = open_peer(ctx, bytes(signer.account.key), "miner", local=local_market(market.chain))
         try:
             work = QueueShardWork(queue, store, prefix=_prefix(self.om))
             grace_s = int(ctx.settings.transport.grace_hours * 3600)
             home = peer_dir(ctx, "miner") / f"{self.om.chain.chain_id}-{self.om.address[2:10].lower()}"
+            self.work = work
             self.miner = OrderMiner(self.om, signer.account, signer.payout, self.peer, home, work=work, kinds=kinds,
-                                    result_grace_s=grace_s,
+                                    result_grace_s=grace_s, accept=self._accept if quote else None,
                                     redeem_after_s=ctx.settings.transport.redeem_after_minutes * 60)
         except BaseException:
             self.peer.close()
             raise
+
+    def _accept(self, p, doc: dict) -> str | None:
+        """None when a device would take the order's largest shard at its floor, else why not."""
+        try:
+            spec = self.work.spec({**doc, "order_id": p.order_id}, 0, {})
+        except ValueError as e:
+            return f"its work cannot be told ({e})"
+        return self.quote(p.order_id, p.buyer, p.kind, p.reward_each_wei, p.deadline, spec)
 
     def stake_problem(self) -> str | None:
         """Why buyers will not grant claims (no stake on the order market), or None."""

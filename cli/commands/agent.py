@@ -236,7 +236,7 @@ def _order_miner(ctx, market, signer, svc):
         _say("orders: no order market on this network; mining jobs only")
         return None
     try:
-        runner = OrderMinerRunner(ctx, market, signer, svc.queue, svc.store)
+        runner = OrderMinerRunner(ctx, market, signer, svc.queue, svc.store, quote=svc.quote_spec)
     except OSError as e:
         t = ctx.settings.transport
         raise UserError(f"cannot open the transfer port {t.listen_host}:{t.port}: {e.strerror or e}; choose another "

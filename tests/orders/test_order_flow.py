@@ -109,3 +109,17 @@ def test_a_buyer_back_from_silence_rejects_a_bad_result_the_miner_put_on_chain(p
     assert stage() == "rejected", p.miner.shards()[f"{oid}:0"]
     assert env.balance(env.payout) == before
     assert env.om.order(oid).paid_shards == []
+
+
+def test_an_order_below_the_price_floor_waits_and_is_taken_once_it_pays(parties):
+    floor = {"why": "below floor: 0.5 NTK/h < floor 1"}
+    p = parties(accept=lambda order, doc: floor["why"], retry_s=0)
+    oid = post(p, shards=1)
+    events = p.miner.step()
+    assert any(f"order {oid} not taken for now: below floor" in e for e in events), events
+    for _ in range(3):
+        p.miner.step()
+    assert p.miner.shards() == {}  # nothing claimed while it does not pay
+    floor["why"] = None  # the floor came down (or a faster device is free)
+    p.run(lambda: p.buyer.done(oid))
+    assert p.env.om.order(oid).paid_shards == [0]

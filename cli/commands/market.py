@@ -80,6 +80,14 @@ def register(sub: Any) -> None:
     us.add_argument("--from-block", type=int, default=0, help="block the market was deployed in (history starts there)")
     us.set_defaults(handler=cmd_use)
 
+    fe = msub.add_parser("fees", help="what an order costs in network fees on each network (per shard, and as a "
+                                      "share of its reward)")
+    fe.add_argument("--network", action="append", metavar="NAME", help="only this network; repeatable")
+    fe.add_argument("--shards", type=int, default=4, help="shards of the order (default 4, the app's default order)")
+    fe.add_argument("--reward", default="10", help="NTK paid per shard (default 10)")
+    fe.add_argument("--json", action="store_true", help="print JSON")
+    fe.set_defaults(handler=cmd_fees)
+
     dp = msub.add_parser("deploy", help="deploy the markets on a network (our test NTK on test networks)",
                          description="Deploy JobMarket, ModelMarket and OrderMarket for whoever runs a market on "
                                      "NETWORK: with our own test NTK on test networks, paying in a token you confirm "
@@ -279,4 +287,33 @@ def cmd_use(args: argparse.Namespace) -> int:
                        order_market=addrs.get("order market"))
         save_deployment(svc.ctx.paths.chain_dir, d)
         emit(args, d, f"using JobMarket {d.job_market} (NTK {d.ntk}) on chain {d.chain_id}")
+    return 0
+
+
+def cmd_fees(args: argparse.Namespace) -> int:
+    from app.context import AppContext
+    from app.order_fees import order_fee
+    from wallet.networks import NETWORKS, get_network
+    from wallet.token import parse_units
+
+    if not 1 <= args.shards <= 128:
+        raise UserError("--shards must be 1 to 128")
+    reward = user_errors(lambda: parse_units(args.reward))
+    ntk_usd = AppContext.open().settings.earnings.ntk_usd
+    nets = [user_errors(lambda n=n: get_network(n)) for n in args.network] if args.network else \
+        [n for n in NETWORKS.values() if n.typical_base_fee_gwei is not None]
+    rows = [order_fee(n, shards=args.shards, reward_each_wei=reward, ntk_usd=ntk_usd) for n in nets]
+    lines = [f"an order of {args.shards} shard(s) at {args.reward} NTK each (NTK at ${ntk_usd:g}); fees per shard on "
+             "the happy path (post + a redeem carrying 10 orders), from measured gas and reference fees:"]
+    for r in rows:
+        usd = f" ≈ ${r.per_shard_usd:.4f}" if r.per_shard_usd is not None else ""
+        share = f", {100 * r.share:.2f} % of the reward" if r.share is not None else ""
+        silent = f"; a silent buyer costs the miner {r.silent_buyer_wei / 1e18:.8f} {r.coin} more"
+        lines.append(f"  {r.network:18} {r.per_shard_wei / 1e18:.8f} {r.coin}{usd}{share}{silent}")
+    missing = [n.name for n in NETWORKS.values() if n.typical_base_fee_gwei is None and not n.embedded
+               and n.chain_id is not None] if not args.network else []
+    if missing:
+        lines.append(f"  (no reference fee stored for {', '.join(missing)}: connect to one, and posting shows its "
+                     "real fee before you confirm)")
+    emit(args, rows, "\n".join(lines))
     return 0

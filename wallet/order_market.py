@@ -367,6 +367,26 @@ class OrderMarketClient:
                                    int(a["redeemWindow"]), int(e["blockNumber"])))
         return out
 
+    def revealed_key(self, order_id: int, shard: int, miner: str, from_block: int = 0) -> bytes | None:
+        """The content key of a shard made public on chain (answering a demand, or in its
+        release), or None."""
+        w3 = self.chain.w3
+        m = w3.to_checksum_address(miner)
+        for ev in (self.contract.events.KeyRevealed, self.contract.events.ResultReleased):
+            logs = self.chain.read(lambda ev=ev: ev().get_logs(from_block=from_block, to_block="latest",
+                                                              argument_filters={"orderId": order_id, "miner": m}))
+            for e in logs:
+                if int(e["args"]["shard"]) == shard:
+                    return bytes(e["args"]["key"])
+        return None
+
+    def key_demands(self, from_block: int, to_block: int, miner: str) -> list[tuple[int, int]]:
+        """(order id, shard) of every key demanded from `miner` in the block range."""
+        m = self.chain.w3.to_checksum_address(miner)
+        logs = self.chain.read(lambda: self.contract.events.KeyDemanded().get_logs(
+            from_block=from_block, to_block=to_block, argument_filters={"miner": m}))
+        return [(int(e["args"]["orderId"]), int(e["args"]["shard"])) for e in logs]
+
     def unbond_delay_s(self) -> int:
         return int(self.chain.call(self.contract.functions.UNBOND_DELAY()))
 

@@ -40,6 +40,7 @@ from jobs.transport.ref import parse_ref
 from jobs.transport.sealed import SealError, check_content_key, open_item, read_header, unseal
 from app.orders.desk import OrderDesk
 from app.orders.peer import Peer
+from wallet.errors import ContractRevert
 from wallet.order_market import OrderMarketClient, OrderTerms, RecordStatus, stake_covers
 from wallet.order_messages import Claim, ResultAck, Signed, Rejection, Voucher, key_hash
 
@@ -50,6 +51,10 @@ GRANT_LAPSE_S = 600
 SAMPLE_ITEMS = 3
 MAX_RESULT_BYTES = 8 << 30
 KEY_POLL_S = 1.0
+KEY_DEMAND_S = 3600
+"""Chain seconds after a shard is paid on chain before a missing key is demanded on chain."""
+CHAIN_LOOK_S = 5.0
+"""How often a waiting shard's chain state is read (one call each)."""
 SPEC_VERSION = 1
 
 Verify = Callable[[dict, int, dict[str, Path]], "str | None"]
@@ -73,12 +78,16 @@ def spec_document(job: dict, *, kind: str, shards: int, inputs: dict[str, str], 
 class OrderBuyer:
     def __init__(self, om: OrderMarketClient, account, peer: Peer, home: Path, *, desk_host: str, verify: Verify,
                  desk_port: int = 0, advertise: str | None = None, sample_items: int = SAMPLE_ITEMS,
-                 pick: Pick | None = None, clock: Callable[[], int] | None = None):
+                 pick: Pick | None = None, clock: Callable[[], int] | None = None,
+                 key_demand_s: int = KEY_DEMAND_S, chain_look_s: float = CHAIN_LOOK_S):
         self.om, self.account, self.peer, self.verify = om, account, peer, verify
         self.pick = pick or (lambda doc, shard, names: secrets.SystemRandom().sample(names, min(sample_items, len(names))))
         self.home = Path(home) / "orders"
         self.home.mkdir(parents=True, exist_ok=True)
         self.sample_items = sample_items
+        self.key_demand_s = key_demand_s
+        self._last_chain_look: dict[tuple[int, int], float] = {}
+        self._chain_look_s = chain_look_s
         self.now = clock or om.chain.latest_timestamp
         self._orders: dict[int, dict] = {}
         for p in self.home.glob("*.json"):
@@ -166,8 +175,15 @@ class OrderBuyer:
                         self._check_fetched(o, int(s), sh, events)
                     elif sh["state"] == "verifying":
                         self._check_sample(o, int(s), sh, events)
-                    elif sh["state"] == "paid":
-                        self._ask_key(o, int(s), sh, events)
+                    elif sh["state"] in ("paid", "key demanded"):
+                        try:
+                            self._ask_key(o, int(s), sh, events)
+                        except (KeyRefused, OSError) as e:  # the miner's key service: away, or refusing
+                            log.info("order %d shard %s: key not given: %s", o["order_id"], s, e)
+                        if sh["state"] == "paid":
+                            self._maybe_demand_key(o, int(s), sh, events)
+                        elif sh["state"] == "key demanded":
+                            self._follow_demand(o, int(s), sh, events)
                 except (KeyRefused, SealError, OSError) as e:
                     log.info("order %d shard %s: %s", o["order_id"], s, e)
             self._maybe_refund(o, events)
@@ -318,6 +334,48 @@ class OrderBuyer:
         if isinstance(key, bytes):
             self._open(o, shard, sh, key, events)
 
+    def _maybe_demand_key(self, o: dict, shard: int, sh: dict, events: list[str]) -> None:
+        """Paid on chain (the miner redeemed our voucher) and still no key after KEY_DEMAND_S of
+        chain time: demand it on chain; the miner must reveal it there within the review window."""
+        if time.monotonic() - self._last_chain_look.get((o["order_id"], shard), 0) < self._chain_look_s:
+            return
+        self._last_chain_look[(o["order_id"], shard)] = time.monotonic()
+        if not self.om.order(o["order_id"]).is_paid(shard):
+            return
+        now = self.now()
+        seen = sh.setdefault("paid_seen_at", now)
+        if now - seen < self.key_demand_s:
+            self._save(o)
+            return
+        commit = Signed.from_json(sh["commit"])
+        self.om.demand_key(self.account, commit)
+        sh.update(state="key demanded", demanded_at=self.now(), demand_block=self.om.chain.read(
+            lambda: self.om.chain.w3.eth.block_number))
+        self._save(o)
+        self._publish(o, shard, sh)
+        events.append(f"order {o['order_id']}: shard {shard} paid but its key never came: demanded on chain")
+
+    def _follow_demand(self, o: dict, shard: int, sh: dict, events: list[str]) -> None:
+        if sh.get("state") != "key demanded":
+            return  # the key service answered meanwhile
+        k = (o["order_id"], shard)
+        if time.monotonic() - self._last_chain_look.get(k, 0) < self._chain_look_s:
+            return
+        self._last_chain_look[k] = time.monotonic()
+        commit = Signed.from_json(sh["commit"]).message
+        key = self.om.revealed_key(o["order_id"], shard, commit.miner, from_block=max(0, sh["demand_block"] - 1))
+        if key is not None:
+            self._open(o, shard, sh, key, events)
+            return
+        order = self.om.order(o["order_id"])
+        at = self.om.record(o["order_id"], shard, commit.miner).at  # when the demand was mined
+        if self.now() > at + order.review_window_s:
+            self.om.slash_for_key(self.account, commit)
+            sh.update(state="slashed", reason="paid, but the miner never revealed the key, not even on chain")
+            self._save(o)
+            self._publish(o, shard, sh)
+            events.append(f"order {o['order_id']}: shard {shard}: the key never came; the miner's stake was slashed")
+
     def _open(self, o: dict, shard: int, sh: dict, key: bytes, events: list[str]) -> None:
         commit = Signed.from_json(sh["commit"]).message
         if key_hash(key) != commit.result_key_hash:
@@ -361,6 +419,15 @@ class OrderBuyer:
         if order.escrow_wei:
             self.om.refund(self.account, o["order_id"])
             events.append(f"order {o['order_id']}: refunded {order.escrow_wei} wei for undelivered shards")
+        for s, x in o["shards"].items():  # claimed, confirmed, never delivered: the stake answers for it
+            if x["state"] == "confirmed" and x.get("confirm"):
+                try:
+                    self.om.slash(self.account, Signed.from_json(x["confirm"], expect=Claim))
+                except ContractRevert as e:
+                    log.info("order %d shard %s: not slashed: %s", o["order_id"], s, e)
+                    continue
+                x.update(state="slashed", reason="claimed and confirmed, never delivered")
+                events.append(f"order {o['order_id']}: shard {s} was never delivered: the miner's stake was slashed")
         o["refunded"] = True
         self._save(o)
 

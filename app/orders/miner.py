@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 Work = Callable[[dict, int, dict[str, Path], Path], None]
 CLAIM_TTL_S = 300
+MAX_ATTEMPTS = 3
+"""Runs of one shard before the miner gives it up (the buyer then refunds it and slashes)."""
 DESK_RETRY_S = 30.0
 """How often a miner asks again a desk that did not answer (the buyer may start watching later)."""
 RESULT_GRACE_S = 86_400
@@ -106,6 +108,7 @@ class OrderMiner:
                 log.info("shard %s: %s", k, e)
                 sh["last_error"] = str(e)[:300]
         self._redeem(events)
+        self._answer_demands(events)
         if claim:
             self._claim_more(events)
         self._save()
@@ -257,7 +260,14 @@ class OrderMiner:
         if t.is_alive():
             return
         if k in self._run_errors:
-            sh.update(stage="failed", reason=self._run_errors.pop(k))
+            why = self._run_errors.pop(k)
+            o = self.state["orders"][str(sh["order"])]
+            sh["attempts"] = sh.get("attempts", 1) + 1
+            if sh["attempts"] <= MAX_ATTEMPTS and self.now() < o["deadline"] - self.fallback_margin_s:
+                sh["stage"] = "confirmed"  # run it again: a crash or a lost device is not the buyer's loss
+                events.append(f"order {sh['order']}: shard {sh['shard']} failed ({why}); running it again")
+                return
+            sh.update(stage="failed", reason=why)
             events.append(f"order {sh['order']}: shard {sh['shard']} failed: {sh['reason']}")
             return
         o = self.state["orders"][str(sh["order"])]
@@ -350,6 +360,22 @@ class OrderMiner:
             order = self.om.order(sh["order"])
             if order.is_paid(sh["shard"]):
                 self._release_key(sh, events)
+
+    def _answer_demands(self, events: list[str]) -> None:
+        """A buyer who says on chain it never got a paid shard's key: reveal it there (else the
+        stake is slashed after the review window)."""
+        head = self.om.chain.read(lambda: self.om.chain.w3.eth.block_number)
+        start = self.state.setdefault("demand_block", 0)
+        if start > head:
+            return
+        for oid, shard in self.om.key_demands(start, head, self.miner):
+            sh = self.state["shards"].get(f"{oid}:{shard}")
+            if sh is None or "commit" not in sh:
+                continue
+            commit = Signed.from_json(sh["commit"]).message
+            self.om.reveal_key(self.key, commit, self._content_key(sh))
+            events.append(f"order {oid}: shard {shard}: the buyer demanded its key on chain; revealed there")
+        self.state["demand_block"] = head + 1
 
     def _release_key(self, sh: dict, events: list[str]) -> None:
         o = self.state["orders"][str(sh["order"])]

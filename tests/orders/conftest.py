@@ -48,12 +48,12 @@ def parties(order_env, tmp_path):
     (scene / "scene.json").write_text('{"objects": 3}')
     made = []
 
-    def make(work=workload.work, **kw):
+    def make(work=workload.work, buyer_kw=None, miner_cls=OrderMiner, **kw):
         bp = Peer.open(tmp_path / "buyer", host="127.0.0.1", identity_key=bytes(env.buyer.key))
         mp = Peer.open(tmp_path / "miner", host="127.0.0.1", identity_key=bytes(env.miner.key))
         b = OrderBuyer(env.om, env.buyer, bp, tmp_path / "buyer", desk_host="127.0.0.1",
-                       verify=workload.verifier(scene))
-        m = OrderMiner(env.om, env.miner, env.payout.address, mp, tmp_path / "miner", work=work,
+                       verify=workload.verifier(scene), **(buyer_kw or {}))
+        m = miner_cls(env.om, env.miner, env.payout.address, mp, tmp_path / "miner", work=work,
                        redeem_after_s=kw.pop("redeem_after_s", 0), **kw)
         made.append((b, bp, mp))
         return Parties(env, b, m, scene)

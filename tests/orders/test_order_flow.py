@@ -123,3 +123,58 @@ def test_an_order_below_the_price_floor_waits_and_is_taken_once_it_pays(parties)
     floor["why"] = None  # the floor came down (or a faster device is free)
     p.run(lambda: p.buyer.done(oid))
     assert p.env.om.order(oid).paid_shards == [0]
+
+
+def _withholding(answer_demands: bool):
+    """A miner that redeems its vouchers but never hands the key over off chain."""
+    from app.orders import OrderMiner
+
+    class Withholding(OrderMiner):
+        def _release_key(self, sh, events):
+            sh.update(stage="paid", paid_ts=time.time())
+
+        def _answer_demands(self, events):
+            if answer_demands:
+                super()._answer_demands(events)
+
+    return Withholding
+
+
+def test_a_paid_key_that_never_comes_is_demanded_on_chain_and_revealed_there(parties):
+    p = parties(miner_cls=_withholding(True), buyer_kw={"key_demand_s": 0, "chain_look_s": 0})
+    oid = post(p, shards=1)
+    events = p.run(lambda: p.buyer.done(oid))
+    assert any("demanded on chain" in e for e in events) and any("revealed there" in e for e in events), events
+    assert (p.buyer.result(oid, 0) / "frame_001.bin").read_bytes() == workload.frame(
+        7, 0, 1, workload.input_digest(p.scene))
+
+
+def test_a_miner_who_keeps_a_paid_key_even_from_the_chain_loses_its_stake(parties):
+    p = parties(miner_cls=_withholding(False), buyer_kw={"key_demand_s": 0, "chain_look_s": 0})
+    env = p.env
+    oid = post(p, shards=1, review=600)
+    p.run(lambda: p.buyer.shard_state(oid, 0).get("state") == "key demanded")
+    stake_before = env.om.stake(env.miner.address, env.payout.address).active_wei
+    buyer_before = env.balance(env.buyer)
+    env.travel(602)
+    p.run(lambda: p.buyer.shard_state(oid, 0).get("state") == "slashed")
+    taken = stake_before - env.om.stake(env.miner.address, env.payout.address).active_wei
+    assert taken > 0 and env.balance(env.buyer) == buyer_before + taken
+
+
+def test_a_confirmed_claim_never_delivered_is_refunded_and_its_stake_slashed(parties):
+    def dies(doc, shard, inputs, out):
+        raise RuntimeError("the rig lost power")
+
+    p = parties(work=dies)
+    env = p.env
+    before = env.balance(env.buyer)
+    oid = post(p, shards=1, deadline_s=300, review=60, redeem=60)
+    p.run(lambda: p.miner.shards().get(f"{oid}:0", {}).get("stage") == "failed")
+    stake_before = env.om.stake(env.miner.address, env.payout.address).active_wei
+    env.travel(600)
+    events = p.buyer.step()
+    assert any("refunded" in e for e in events) and any("stake was slashed" in e for e in events), events
+    taken = stake_before - env.om.stake(env.miner.address, env.payout.address).active_wei
+    assert taken > 0 and env.balance(env.buyer) == before + taken
+    assert p.buyer.shard_state(oid, 0)["state"] == "slashed"

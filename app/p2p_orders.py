@@ -78,8 +78,9 @@ def read_order(doc: dict[str, Any]) -> P2POrder:
             sh = doc["shards"].get(str(i)) or {}
             state = str(sh.get("state", "open"))
             shards.append(P2PShard(i, state, str(sh.get("miner") or ""), str(sh.get("reason") or "")))
-        count = int((job.get("outputs") or {}).get("count") or 0)
-        return P2POrder(int(doc["order_id"]), str(job.get("name") or spec.get("kind") or "order"), count,
+        scene = job.get("scene") if isinstance(job.get("scene"), dict) else {}
+        count = int(job.get("count") or 0)
+        return P2POrder(int(doc["order_id"]), str(scene.get("name") or spec.get("kind") or "order"), count,
                         tuple(shards), bool(doc.get("refunded")), float(doc.get("posted_ts") or 0))
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
         raise ValueError(f"unreadable order state ({type(e).__name__}: {e})") from None
@@ -141,17 +142,28 @@ class P2POrders:
     """See the module docstring. `orders_dir()`: the buyer's state folder (None: no order
     market known yet); `open_buyer()`: the OrderBuyerRunner (or anything with its
     `post_render`), opened on the chain thread; `chain()`: the chain for the gas price;
-    `available()`: whether the network has an order market (None: not known yet)."""
+    `available()`: whether the network has an order market (None: not known yet);
+    `not_ready()`: why posting cannot be done now (wallet locked...), or None."""
 
     def __init__(self, *, orders_dir: Callable[[], Path | None], open_buyer: Callable[[], Any],
-                 chain: Callable[[], Any], available: Callable[[], bool | None]):
+                 chain: Callable[[], Any], available: Callable[[], bool | None],
+                 not_ready: Callable[[], str | None] = lambda: None):
         self._orders_dir, self._open_buyer, self._chain, self._available = orders_dir, open_buyer, chain, available
+        self._not_ready = not_ready
 
     @classmethod
     def of_session(cls, session) -> P2POrders:
         """Over the desktop app's app.market_session.MarketSession."""
+        def not_ready() -> str | None:
+            if session.buyer is None:
+                return session.last_reason or "the market is not open yet: unlock the wallet"
+            if session.has_order_market() is False:
+                return "this network has no order market: choose the job market"
+            return None
+
         return cls(orders_dir=session.p2p_orders_dir, open_buyer=session.p2p_buyer,
-                   chain=lambda: session.wallet.service.chain, available=session.has_order_market)
+                   chain=lambda: session.wallet.service.chain, available=session.has_order_market,
+                   not_ready=not_ready)
 
     def available(self) -> bool | None:
         return self._available()
@@ -163,9 +175,12 @@ class P2POrders:
         return read_orders(self._orders_dir())
 
     def cost(self, shards: int, reward_each_wei: int) -> CostBreakdown:
-        """*(chain)*"""
+        """What posting costs; ValueError (one line) when posting cannot be done now. *(chain)*"""
         from app.orders.service import post_cost
 
+        why = self._not_ready()
+        if why:
+            raise ValueError(why)
         return post_cost(shards=shards, reward_each_wei=reward_each_wei, fee_wei=post_fee_wei(self._chain()))
 
     @staticmethod

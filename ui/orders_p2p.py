@@ -168,6 +168,7 @@ class P2PPosting:
         self.show_message(f"Order {order_id} posted on the order market: its escrow waits for miners; this app "
                           "serves your order desk while it runs.", "ok")
         self.selected = p2p_key(order_id)
+        self.p2pPosted.emit(order_id)
         self.refresh(force=True)
 
     def save_p2p(self, order_id: int) -> None:

@@ -83,7 +83,8 @@ class OrdersView(P2PPosting, QWidget):
     app.p2p_orders.P2POrders (the order market's orders, peer to peer; None: not offered)."""
 
     ordersChanged = Signal(object)   # list[OrderStatus]
-    posted = Signal(object)          # OrderStatus, or an exception
+    posted = Signal(object)          # OrderStatus, or an exception (either market)
+    p2pPosted = Signal(int)          # the order id on the order market
     EMPTY_TEXT = "No orders yet: post a dataset order on the left."
     CLOSED_TEXT = "Your orders show here once the market is open: it opens when the wallet is unlocked (Wallet page)."
     OK_MESSAGE_MS = 30_000
@@ -473,8 +474,8 @@ class OrdersView(P2PPosting, QWidget):
         open_n += sum(1 for o in self.p2p_orders if not o.finished)
         n = len(self.orders) + len(self.p2p_orders)
         p2p = f" ({len(self.p2p_orders)} peer to peer)" if self.p2p_orders else ""
-        self.summary.setText(f"{n} order{'s' if n != 1 else ''}{p2p} · {open_n} in progress · {ntk_text(escrow)} "
-                             "in job-market escrow")
+        where = "in job-market escrow" if self.p2p_orders else "in escrow"
+        self.summary.setText(f"{n} order{'s' if n != 1 else ''}{p2p} · {open_n} in progress · {ntk_text(escrow)} {where}")
         self._show_detail()
         self.ordersChanged.emit(self.orders)
 

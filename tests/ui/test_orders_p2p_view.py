@@ -58,13 +58,13 @@ def _stop_runners():
         RUNNERS.pop().shutdown(wait=True)
 
 
-def make_view(qtbot, p, tmp_path: Path, *, available=True):
+def make_view(qtbot, p, tmp_path: Path, *, available=True, not_ready=None):
     from app.p2p_orders import P2POrders
     from ui.orders_view import OrdersView
 
     chain, files = Background("chain"), Background("files")
     p2p = P2POrders(orders_dir=lambda: tmp_path / "buyer" / "orders", open_buyer=lambda: Poster(p.buyer),
-                    chain=lambda: p.env.chain, available=lambda: available)
+                    chain=lambda: p.env.chain, available=lambda: available, not_ready=lambda: not_ready)
     v = OrdersView(buyer=closed_buyer(), chain_runner=chain, files_runner=files, auto_step=False, p2p=p2p,
                    interval_s=0.2)
     qtbot.addWidget(v)
@@ -142,6 +142,13 @@ def test_bad_input_is_one_line_and_no_order_market_means_the_job_market(parties,
     assert text.startswith("Not posted: scene:") and "\n" not in text, text
     assert p.buyer.order_ids() == [] and v.post_dataset_button.isEnabled()
 
+    locked = make_view(qtbot, p, tmp_path, not_ready="the wallet is locked: unlock it on the Wallet page")
+    locked.scene_edit.setText(str(TABLE))
+    locked.post_dataset_button.click()
+    qtbot.waitUntil(lambda: locked.dataset_error.isVisible(), timeout=10_000)
+    assert locked.dataset_error.text() == "Not posted: the wallet is locked: unlock it on the Wallet page"
+    assert locked.confirm_dialog is None and p.buyer.order_ids() == []
+
     w = make_view(qtbot, p, tmp_path, available=False)
     assert w.market_choice() == "jobs" and not w.market_combo.model().item(0).isEnabled()
 
@@ -182,7 +189,7 @@ def test_a_finished_render_order_saves_its_merged_dataset(render_parties, qtbot,
     p.run(lambda: p.buyer.done(oid), steps=1200)
     v = make_view(qtbot, p, tmp_path)
     r = p2p_rows(v)[0]
-    assert v.table.item(r, 3).text() == "done" and v.table.item(r, 1).text() == "table_top"
+    assert v.table.item(r, 3).text() == "done" and v.table.item(r, 1).text() == "table-top"
     v.table.selectRow(r)
     assert v.p2p_detail.save_button.isEnabled()
     out = tmp_path / "saved"

@@ -232,6 +232,9 @@ def test_new_user_walkthrough(qtbot, capsys):
         type_number(qtbot, ov.shards_spin, 2)
         type_text(qtbot, ov.budget_edit, "3")
         type_text(qtbot, ov.name_edit, "my first shelf photos")
+        # the job market is walked here (the app's miner has no stake on the order market; the
+        # peer-to-peer orders: tests/ui/test_orders_p2p_view.py)
+        choose(qtbot, ov.market_combo, "jobs")
         probe = StallProbe()
         probe.start()
         t_post = time.monotonic()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ class P2POrder:
     shards: tuple[P2PShard, ...]
     refunded: bool
     posted_ts: float
+    reward_each_wei: int = 0
+    """From the chain (the state file does not hold it); 0 while unknown."""
 
     @property
     def done(self) -> int:
@@ -143,13 +145,17 @@ class P2POrders:
     market known yet); `open_buyer()`: the OrderBuyerRunner (or anything with its
     `post_render`), opened on the chain thread; `chain()`: the chain for the gas price;
     `available()`: whether the network has an order market (None: not known yet);
-    `not_ready()`: why posting cannot be done now (wallet locked...), or None."""
+    `not_ready()`: why posting cannot be done now (wallet locked...), or None;
+    `reward_of(order_id)`: the order's reward per shard on chain (read once per order)."""
 
     def __init__(self, *, orders_dir: Callable[[], Path | None], open_buyer: Callable[[], Any],
                  chain: Callable[[], Any], available: Callable[[], bool | None],
-                 not_ready: Callable[[], str | None] = lambda: None):
+                 not_ready: Callable[[], str | None] = lambda: None,
+                 reward_of: Callable[[int], int] | None = None):
         self._orders_dir, self._open_buyer, self._chain, self._available = orders_dir, open_buyer, chain, available
         self._not_ready = not_ready
+        self._reward_of = reward_of
+        self._rewards: dict[tuple[str, int], int] = {}
 
     @classmethod
     def of_session(cls, session) -> P2POrders:
@@ -161,9 +167,14 @@ class P2POrders:
                 return "this network has no order market: choose the job market"
             return None
 
+        def reward_of(order_id: int) -> int:
+            from app.orders.service import order_market
+
+            return order_market(session._market).order(order_id).reward_each_wei
+
         return cls(orders_dir=session.p2p_orders_dir, open_buyer=session.p2p_buyer,
                    chain=lambda: session.wallet.service.chain, available=session.has_order_market,
-                   not_ready=not_ready)
+                   not_ready=not_ready, reward_of=reward_of)
 
     def available(self) -> bool | None:
         return self._available()
@@ -172,7 +183,21 @@ class P2POrders:
         return self._orders_dir()
 
     def orders(self) -> list[P2POrder]:
-        return read_orders(self._orders_dir())
+        """Every order of this network's order market, with its reward when it can be read. *(chain)*"""
+        d = self._orders_dir()
+        out = read_orders(d)
+        if self._reward_of is None:
+            return out
+        for i, o in enumerate(out):
+            key = (str(d), o.id)
+            if key not in self._rewards:
+                try:
+                    self._rewards[key] = int(self._reward_of(o.id))
+                except Exception as e:  # node down: shown as unknown, asked again next time
+                    log.info("order %d: reward not read: %s", o.id, e)
+                    continue
+            out[i] = replace(o, reward_each_wei=self._rewards[key])
+        return out
 
     def cost(self, shards: int, reward_each_wei: int) -> CostBreakdown:
         """What posting costs; ValueError (one line) when posting cannot be done now. *(chain)*"""

@@ -8,6 +8,7 @@ runner and hands them here; saving goes through the view's files runner.
 
 from __future__ import annotations
 
+from app.amounts import ntk_text
 from app.p2p_orders import P2POrder
 from ui.file_dialogs import choose_folder
 from ui.qt import (QAbstractItemView, QColor, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
@@ -41,7 +42,8 @@ ORDER_COLOUR = {"done": GOOD, "rejected": BAD, "refunded": BAD}
 
 def row_values(o: P2POrder) -> list[str | None]:
     """The Orders table's cells for a P2P order (None: the progress bar's cell)."""
-    return [str(o.id), o.name, "dataset · P2P", o.state, None, f"{len(o.shards)} shards"]
+    budget = ntk_text(o.reward_each_wei * len(o.shards)) if o.reward_each_wei else f"{len(o.shards)} shards"
+    return [str(o.id), o.name, "dataset · P2P", o.state, None, budget]
 
 
 class P2PDetail(QWidget):

@@ -69,7 +69,7 @@ class TransfersPanel(QWidget):
         rows = v.rows
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            cells = ("Serving" if r.role == "serve" else "Fetching", f"{r.kind} {r.name}".strip(),
+            cells = ("Serving" if r.role == "serve" else "Fetching", f"{r.kind} {r.name} · {r.info_hash[:8]}".strip(),
                      r.reader or "anyone with the key", None, rate_text(r.up_bytes_s), rate_text(r.down_bytes_s),
                      str(r.peers), r.until_text if r.role == "serve" else "")
             for col, text in enumerate(cells):

@@ -64,7 +64,8 @@ def make_view(qtbot, p, tmp_path: Path, *, available=True, not_ready=None):
 
     chain, files = Background("chain"), Background("files")
     p2p = P2POrders(orders_dir=lambda: tmp_path / "buyer" / "orders", open_buyer=lambda: Poster(p.buyer),
-                    chain=lambda: p.env.chain, available=lambda: available, not_ready=lambda: not_ready)
+                    chain=lambda: p.env.chain, available=lambda: available, not_ready=lambda: not_ready,
+                    reward_of=lambda oid: p.env.om.order(oid).reward_each_wei)
     v = OrdersView(buyer=closed_buyer(), chain_runner=chain, files_runner=files, auto_step=False, p2p=p2p,
                    interval_s=0.2)
     qtbot.addWidget(v)
@@ -91,7 +92,7 @@ def test_shards_show_their_state_miner_and_rejection_reason(parties, qtbot, tmp_
     rows = p2p_rows(v)
     assert len(rows) == 1
     r = rows[0]
-    assert [v.table.item(r, c).text() for c in (0, 2, 3)] == [str(oid), "dataset · P2P", "rejected"]
+    assert [v.table.item(r, c).text() for c in (0, 2, 3, 5)] == [str(oid), "dataset · P2P", "rejected", "10 NTK"]
     assert v.table.cellWidget(r, 4).text().startswith("1/2 verified")
     assert "1 peer to peer" in v.summary.text()
     v.table.selectRow(r)
@@ -209,5 +210,6 @@ def test_a_finished_render_order_saves_its_merged_dataset(render_parties, qtbot,
         qtbot.addWidget(tabs)
         tabs.resize(1000, 300)
         tabs.show()
+        tabs.tabs.setCurrentWidget(tabs.panels["miner"])  # the results it serves, and until when
         qtbot.wait(500)
         tabs.grab().save(str(Path(shots) / "transfers.png"))

@@ -54,6 +54,11 @@ class P2POrder:
         return sum(1 for s in self.shards if s.state == "done")
 
     @property
+    def escrow_wei(self) -> int:
+        """What is still escrowed: every shard not paid, until the rest is refunded (0 while the reward is unknown)."""
+        return 0 if self.refunded else self.reward_each_wei * sum(1 for s in self.shards if s.state not in ("paid", "done"))
+
+    @property
     def finished(self) -> bool:
         return self.done == len(self.shards) or self.refunded
 

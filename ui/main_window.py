@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import time
 
 from app.fleet import Alert, rig_name
@@ -41,6 +42,14 @@ log = logging.getLogger(__name__)
 DEFAULT_SIZE = (1240, 800)
 """First-run window size: the scene editor's form and preview side by side with every tab
 readable. Smaller screens get 90 % of their free area; later runs restore the user's size."""
+
+
+def stake_line(problem: str) -> str:
+    """app.orders' stake problem as one status line: addresses shortened, the order market named."""
+    text = re.sub(r"0x[0-9a-fA-F]{40}", lambda m: f"{m.group(0)[:6]}…{m.group(0)[-4:]}", problem.strip().splitlines()[0])
+    if "order market" not in text.lower():
+        text = f"order market: {text}"
+    return text[:1].upper() + text[1:]
 
 
 def default_size() -> tuple[int, int]:
@@ -446,9 +455,9 @@ class MainWindow(QMainWindow):
         """One line in the status bar and on the Jobs page: why buyers on the order market grant
         this rig no claims, and the fix (None: nothing wrong)."""
         self.stake_problem = problem
-        text = f"Order market: {problem}" if problem else ""
+        text = stake_line(problem) if problem else ""
         self.stake_label.setText(text)
-        self.stake_label.setToolTip(text)
+        self.stake_label.setToolTip(problem or "")
         self.stake_label.setVisible(bool(text))
         if self.jobs_view is not None:
             self.jobs_view.set_notice(text or None)

@@ -474,8 +474,8 @@ class OrdersView(P2PPosting, QWidget):
         open_n += sum(1 for o in self.p2p_orders if not o.finished)
         n = len(self.orders) + len(self.p2p_orders)
         p2p = f" ({len(self.p2p_orders)} peer to peer)" if self.p2p_orders else ""
-        where = "in job-market escrow" if self.p2p_orders else "in escrow"
-        self.summary.setText(f"{n} order{'s' if n != 1 else ''}{p2p} · {open_n} in progress · {ntk_text(escrow)} {where}")
+        escrow += sum(o.escrow_wei for o in self.p2p_orders)
+        self.summary.setText(f"{n} order{'s' if n != 1 else ''}{p2p} · {open_n} in progress · {ntk_text(escrow)} in escrow")
         self._show_detail()
         self.ordersChanged.emit(self.orders)
 

@@ -94,7 +94,7 @@ def test_shards_show_their_state_miner_and_rejection_reason(parties, qtbot, tmp_
     r = rows[0]
     assert [v.table.item(r, c).text() for c in (0, 2, 3, 5)] == [str(oid), "dataset · P2P", "rejected", "10 NTK"]
     assert v.table.cellWidget(r, 4).text().startswith("1/2 verified")
-    assert "1 peer to peer" in v.summary.text()
+    assert v.summary.text() == "1 order (1 peer to peer) · 1 in progress · 5 NTK in escrow"  # the rejected shard's
     v.table.selectRow(r)
     d = v.p2p_detail
     assert v.details.currentWidget() is d and d.order.id == oid

@@ -3,9 +3,15 @@ market): once the wallet is unlocked, the status bar and the Jobs page say in on
 the rig's mining account has no stake on the order market and how to fix it; the Jobs page
 has a Transfers tab over the home's transport nodes; the Orders form defaults to peer to
 peer and posts through the session's P2P buyer (its desk and transport peer opened on the
-chain runner), after the cost confirmation; the order is then listed beside job-market ones."""
+chain runner), after the cost confirmation; the order is then listed beside job-market ones.
+
+With KMINER_SCREENSHOTS=DIR (under `xvfb-run -a`, QT_QPA_PLATFORM=xcb) it saves the Jobs page
+(the stake line and the Transfers tab) as jobs-transfers.png."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 
@@ -47,8 +53,9 @@ def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, 
     # the rig mines with the wallet's local mining account, which has no stake on the order market
     qtbot.waitUntil(lambda: w.stake_problem is not None, timeout=60_000)
     line = w.stake_label.text()
-    assert line.startswith("Order market: no stake on the order market") and "kminer wallet stake" in line
-    assert "\n" not in line and w.stake_label.isVisible()
+    assert line.startswith("No stake on the order market for 0x") and line.endswith("(fix: kminer wallet stake 50)")
+    assert "\n" not in line and len(line) < 150 and w.stake_label.isVisible()
+    assert w.stake_label.toolTip() == w.stake_problem  # the full addresses
     assert w.jobs_view.notice.text() == line
     w.show_page("Jobs")
     assert [w.jobs_view.lower.tabText(i) for i in range(w.jobs_view.lower.count())] == ["Job detail", "Transfers"]
@@ -77,3 +84,9 @@ def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, 
     w.jobs_view.show_transfers()
     tabs = w.jobs_view.transfers
     qtbot.waitUntil(lambda: "buyer" in tabs.panels, timeout=10_000)
+    shots = os.environ.get("KMINER_SCREENSHOTS")
+    if shots:
+        qtbot.waitUntil(lambda: tabs.panels["buyer"].view is not None and not tabs.panels["buyer"].view.absent,
+                        timeout=10_000)
+        qtbot.wait(1500)
+        w.grab().save(str(Path(shots) / "jobs-transfers.png"))

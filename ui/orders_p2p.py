@@ -122,11 +122,20 @@ class P2PPosting:
                                      "and results sent straight from the miner to you (no shared folder). "
                                      "Job market: one on-chain job per shard.")
         self.market_combo.activated.connect(lambda _i: setattr(self, "_market_touched", True))
+        self.market_combo.currentIndexChanged.connect(lambda _i: self._market_changed())
         form.addRow("Market:", self.market_combo)
         if self._p2p is None:
             self.market_combo.setCurrentIndex(1)
             self.market_combo.setVisible(False)
             form.labelForField(self.market_combo).setVisible(False)
+
+    def _market_changed(self) -> None:
+        """A peer-to-peer order is named by its scene: the Name field is for the job market."""
+        name = getattr(self, "name_edit", None)
+        if name is not None:
+            p2p = self.market_choice() == P2P
+            name.setEnabled(not p2p)
+            name.setPlaceholderText("the scene's name" if p2p else "optional")
 
     def market_choice(self) -> str:
         return self.market_combo.currentData() if self._p2p is not None else "jobs"

@@ -218,6 +218,7 @@ class OrdersView(P2PPosting, QWidget):
         form.addRow("Deadline:", self.deadline_spin)
         form.addRow("Review window:", self.review_spin)
         form.addRow("Name:", self.name_edit)
+        self._market_changed()
         self.dataset_error = _error_label()
         form.addRow(self.dataset_error)
         self.post_dataset_button = QPushButton("Post dataset order")

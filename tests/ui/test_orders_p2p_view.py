@@ -109,6 +109,7 @@ def test_posting_peer_to_peer_confirms_the_cost_then_escrows_on_chain(parties, q
     p = parties()
     v = make_view(qtbot, p, tmp_path)
     assert v.market_choice() == "p2p"  # the network has an order market: the default
+    assert not v.name_edit.isEnabled()  # a P2P order is named by its scene
     v.scene_edit.setText(str(TABLE))
     v.count_spin.setValue(4)
     v.shards_spin.setValue(2)
@@ -152,6 +153,7 @@ def test_bad_input_is_one_line_and_no_order_market_means_the_job_market(parties,
 
     w = make_view(qtbot, p, tmp_path, available=False)
     assert w.market_choice() == "jobs" and not w.market_combo.model().item(0).isEnabled()
+    assert w.name_edit.isEnabled()
 
 
 def test_the_transfers_tabs_show_every_node_with_progress(parties, qtbot, tmp_path):  # noqa: F811

@@ -170,7 +170,7 @@ class P2PPosting:
                           self.post_dataset_button)
 
         def failed(e: BaseException) -> None:
-            self._post_failed(_one_line(e), self.dataset_error)
+            self._post_failed(ValueError(_one_line(e)), self.dataset_error)
 
         self._chain.submit(cost, on_done=confirm, on_error=failed)
 

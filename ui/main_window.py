@@ -134,6 +134,7 @@ class MainWindow(QMainWindow):
             self.add_page("Buyer", "Models", self.models_view)
             self.market_driver = MarketDriver(market, self.chain_runner, parent=self)
             self.market_driver.stepped.connect(self._market_stepped)
+            self.orders_view.transfersRequested.connect(self.show_transfers)
             if self.scene_editor is not None and hasattr(self.scene_editor, "orderRequested"):
                 self.scene_editor.orderRequested.connect(self._order_from_editor)
         self.fleet_view = None
@@ -461,6 +462,12 @@ class MainWindow(QMainWindow):
         self.stake_label.setVisible(bool(text))
         if self.jobs_view is not None:
             self.jobs_view.set_notice(text or None)
+
+    def show_transfers(self) -> None:
+        """Jobs → Transfers: what the transport nodes send and fetch."""
+        if self.jobs_view is not None:
+            self.show_page("Jobs")
+            self.jobs_view.show_transfers()
 
     def _order_from_editor(self, spec: dict) -> None:
         self.orders_view.post_from_spec(spec)

@@ -50,6 +50,7 @@ class P2PDetail(QWidget):
     """One P2P order: a line about it, a row per shard, and Save dataset…"""
 
     saveRequested = Signal(int)
+    transfersRequested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -63,8 +64,12 @@ class P2PDetail(QWidget):
         self.save_button = QPushButton("Save dataset…")
         self.save_button.setToolTip("Merge the verified shards into one dataset folder")
         self.save_button.clicked.connect(lambda: self.order is not None and self.saveRequested.emit(self.order.id))
+        self.transfers_button = QPushButton("Transfers…")
+        self.transfers_button.setToolTip("What is being sent and fetched, with progress (Jobs → Transfers)")
+        self.transfers_button.clicked.connect(self.transfersRequested)
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
+        head.addWidget(self.transfers_button)
         head.addWidget(self.save_button)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Shard", "State", "Miner", "Reason"])

@@ -85,6 +85,7 @@ class OrdersView(P2PPosting, QWidget):
     ordersChanged = Signal(object)   # list[OrderStatus]
     posted = Signal(object)          # OrderStatus, or an exception (either market)
     p2pPosted = Signal(int)          # the order id on the order market
+    transfersRequested = Signal()    # the user asked to see the transfers (Jobs → Transfers)
     EMPTY_TEXT = "No orders yet: post a dataset order on the left."
     CLOSED_TEXT = "Your orders show here once the market is open: it opens when the wallet is unlocked (Wallet page)."
     OK_MESSAGE_MS = 30_000
@@ -157,6 +158,7 @@ class OrdersView(P2PPosting, QWidget):
         self.detail.saveRequested.connect(self.choose_save_folder)
         self.p2p_detail = P2PDetail()
         self.p2p_detail.saveRequested.connect(self.save_p2p)
+        self.p2p_detail.transfersRequested.connect(self.transfersRequested)
         self.details = QStackedWidget()
         self.details.addWidget(self.detail)
         self.details.addWidget(self.p2p_detail)

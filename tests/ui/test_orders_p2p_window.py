@@ -79,9 +79,10 @@ def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, 
     assert [s.state for s in order.shards] == ["open", "open"] and order.name == "table-top"
     escrow = w.chain_runner.submit(lambda: w._market.p2p_buyer().om.order(oid).escrow_wei).result(30)
     assert escrow == 3 * NTK
-    # the buyer's transport node now runs: the Transfers tab has its tab
-    w.show_page("Jobs")
-    w.jobs_view.show_transfers()
+    # the buyer's transport node now runs: "Transfers…" on the order goes to Jobs → Transfers, which has its tab
+    assert ov.p2p_detail.order.id == oid
+    ov.p2p_detail.transfers_button.click()
+    assert w.current_page() == "Jobs" and w.jobs_view.lower.currentWidget() is w.jobs_view.transfers
     tabs = w.jobs_view.transfers
     qtbot.waitUntil(lambda: "buyer" in tabs.panels, timeout=10_000)
     shots = os.environ.get("KMINER_SCREENSHOTS")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from app.amounts import ntk_text
 from app.p2p_orders import P2POrder
 from ui.file_dialogs import choose_folder
-from ui.qt import (QAbstractItemView, QColor, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                   QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, Signal)
+from ui.qt import (QAbstractItemView, QColor, QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
+                   Qt, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, Signal)
 from ui.widgets import muted, short_address
 
 GOOD, BAD, BUSY = "#27ae60", "#d64545", "#2f80ed"
@@ -114,7 +114,7 @@ class P2PDetail(QWidget):
 class P2PPosting:
     """The Orders view's P2P half (mixed into ui.orders_view.OrdersView): the market choice
     on the dataset form, posting (cost on the chain runner, confirmation, post on the chain
-    runner) and saving a finished order's dataset (files runner). Uses the view's `_p2p`
+    runner), the P2P rows of the Orders table, and saving a finished order's dataset (files runner). Uses the view's `_p2p`
     (app.p2p_orders.P2POrders or None), `_chain`, `_files`, `show_message`, `_confirm`."""
 
     _market_touched = False
@@ -186,6 +186,31 @@ class P2PPosting:
         self.selected = p2p_key(order_id)
         self.p2pPosted.emit(order_id)
         self.refresh(force=True)
+
+    def p2p_order(self, key):
+        return next((o for o in self.p2p_orders if p2p_key(o.id) == key), None)
+
+    def _fill_p2p_row(self, r: int, o) -> None:
+        t = self.table
+        key = p2p_key(o.id)
+        for c, v in enumerate(row_values(o)):
+            if v is None:
+                continue
+            item = QTableWidgetItem(v)
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            if c == 3 and o.state in ORDER_COLOUR:
+                item.setForeground(QColor(ORDER_COLOUR[o.state]))
+            t.setItem(r, c, item)
+        bar = t.cellWidget(r, 4)
+        if not isinstance(bar, QProgressBar):
+            bar = QProgressBar()
+            bar.setMaximumHeight(18)
+            t.setCellWidget(r, 4, bar)
+        bar.setRange(0, max(1, len(o.shards)))
+        bar.setValue(o.done)
+        bar.setFormat(f"{o.done}/{len(o.shards)} verified")
+        if key == self.selected:
+            t.selectRow(r)
 
     def save_p2p(self, order_id: int) -> None:
         folder = choose_folder(self, self.folders, "copies", "Save the dataset in (a new folder is made inside)")

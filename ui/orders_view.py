@@ -28,7 +28,7 @@ from ui.qt import (
     QTableWidgetItem, QTabWidget, QTimer, QVBoxLayout, QWidget, Signal,
 )
 from ui.order_detail import BAD, GOOD, STATE_TEXT, OrderDetail
-from ui.orders_p2p import ORDER_COLOUR, P2P, P2PDetail, P2PPosting, p2p_key, row_values
+from ui.orders_p2p import P2P, P2PDetail, P2PPosting
 from ui.widgets import muted, page_heading
 
 ARCHS = ("centernet-s", "centernet-xs", "centernet-m", "classifier-s", "classifier-xs")
@@ -521,28 +521,6 @@ class OrdersView(P2PPosting, QWidget):
             self.selected = t.item(0, 0).data(Qt.ItemDataRole.UserRole)
             t.selectRow(0)
 
-    def _fill_p2p_row(self, r: int, o) -> None:
-        t = self.table
-        key = p2p_key(o.id)
-        for c, v in enumerate(row_values(o)):
-            if v is None:
-                continue
-            item = QTableWidgetItem(v)
-            item.setData(Qt.ItemDataRole.UserRole, key)
-            if c == 3 and o.state in ORDER_COLOUR:
-                item.setForeground(QColor(ORDER_COLOUR[o.state]))
-            t.setItem(r, c, item)
-        bar = t.cellWidget(r, 4)
-        if not isinstance(bar, QProgressBar):
-            bar = QProgressBar()
-            bar.setMaximumHeight(18)
-            t.setCellWidget(r, 4, bar)
-        bar.setRange(0, max(1, len(o.shards)))
-        bar.setValue(o.done)
-        bar.setFormat(f"{o.done}/{len(o.shards)} verified")
-        if key == self.selected:
-            t.selectRow(r)
-
     def _fill_train_choices(self) -> None:
         renders = [o for o in self.orders if o.kind == "render"]
         for combo, first in ((self.data_combo, None), (self.holdout_combo, "last shard of the data")):
@@ -566,9 +544,6 @@ class OrdersView(P2PPosting, QWidget):
 
     def order(self, order_id: int | None):
         return next((o for o in self.orders if o.id == order_id), None)
-
-    def p2p_order(self, key):
-        return next((o for o in self.p2p_orders if p2p_key(o.id) == key), None)
 
     def _show_detail(self) -> None:
         p = self.p2p_order(self.selected)

@@ -193,6 +193,22 @@ class MarketSession:
             self._p2p_buyer = OrderBuyerRunner(self.ctx, self._market, self.wallet.signer(), sandbox=self.sandbox)
         return self._p2p_buyer
 
+    def has_order_market(self) -> bool | None:
+        """Whether this network's deployment has an order market (None: the market is not open yet)."""
+        m = self._market
+        return None if m is None else bool(getattr(m.deployment, "order_market", None))
+
+    def p2p_orders_dir(self):
+        """The P2P buyer's state folder on this network's order market (app.p2p_orders reads it),
+        or None while unknown."""
+        from app.orders.service import peer_dir
+
+        m = self._market
+        d = None if m is None else getattr(m.deployment, "order_market", None)
+        if not d:
+            return None
+        return peer_dir(self.ctx, "buyer") / f"{m.chain.chain_id}-{d[2:10].lower()}" / "orders"
+
     def has_p2p_orders(self) -> bool:
         from app.orders.service import buyer_has_orders
 

@@ -1,5 +1,8 @@
 """The Jobs view: the queue and its history, cancel, and the selected job's detail (failure
-reason, log, outputs, attempts: ui.job_detail). Announces jobs that fail while it watches
+reason, log, outputs, attempts: ui.job_detail) or, in the tab beside it, the transfers
+(ui.transfers_view: results, inputs and models moved peer to peer, with progress bars). A
+notice line over the table says what keeps the rig from the order market (`set_notice`,
+e.g. no stake) and its fix. Announces jobs that fail while it watches
 (`jobFailed`, for the tray's notices) and the number of active jobs (`activeJobs`)."""
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from ui.background import Background
 from ui.job_detail import JobDetail
 from ui.notify import format_ntk
 from ui.qt import (QAbstractItemView, QBrush, QColor, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, Qt,
-                   QTableWidget, QTableWidgetItem, QTimer, QVBoxLayout, QWidget, Signal)
+                   QTableWidget, QTableWidgetItem, QTabWidget, QTimer, QVBoxLayout, QWidget, Signal)
 from ui.widgets import page_heading, short_address
 
 COLUMNS = ("Job", "Kind", "Buyer", "Reward", "Paid", "Device", "Progress", "Ran", "State", "Attempts", "Updated",
@@ -36,8 +39,10 @@ class JobsView(QWidget):
     jobFailed = Signal(str, str)   # job id, reason: a job failed while the view watched
     activeJobs = Signal(int)       # running + paused jobs, after each refresh
 
-    def __init__(self, *, jobs, runner: Background, interval_s: float = 2.0, open_url=None, parent=None):
-        """open_url(path): opens an outputs folder (default: the desktop's file manager)."""
+    def __init__(self, *, jobs, runner: Background, interval_s: float = 2.0, open_url=None, transfers=None,
+                 parent=None):
+        """open_url(path): opens an outputs folder (default: the desktop's file manager);
+        transfers: a widget shown in the Transfers tab beside the job detail (None: no tab)."""
         super().__init__(parent)
         self._states: dict[str, str] | None = None
         self._service = jobs
@@ -73,6 +78,16 @@ class JobsView(QWidget):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setStyleSheet("color: palette(placeholder-text);")
         self.detail = JobDetail(jobs=jobs, runner=runner, open_url=open_url)
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notice.setStyleSheet("background: rgba(230,126,34,0.16); border-radius: 6px; padding: 6px;")
+        self.notice.setVisible(False)
+        self.transfers = transfers
+        self.lower = QTabWidget()
+        self.lower.addTab(self.detail, "Job detail")
+        if transfers is not None:
+            self.lower.addTab(transfers, "Transfers")
         split = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -80,7 +95,7 @@ class JobsView(QWidget):
         tl.addWidget(self.table)
         tl.addWidget(self.empty)
         split.addWidget(top)
-        split.addWidget(self.detail)
+        split.addWidget(self.lower)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
         split.setChildrenCollapsible(False)
@@ -88,6 +103,7 @@ class JobsView(QWidget):
 
         box = QVBoxLayout(self)
         box.addLayout(head)
+        box.addWidget(self.notice)
         box.addWidget(split, 1)
 
         self.timer = QTimer(self)
@@ -95,6 +111,15 @@ class JobsView(QWidget):
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
         QTimer.singleShot(0, self.refresh)
+
+    def set_notice(self, text: str | None) -> None:
+        """One line over the table (what keeps the rig from earning, and its fix); None hides it."""
+        self.notice.setText(text or "")
+        self.notice.setVisible(bool(text))
+
+    def show_transfers(self) -> None:
+        if self.transfers is not None:
+            self.lower.setCurrentWidget(self.transfers)
 
     def refresh(self) -> None:
         if self._in_flight:

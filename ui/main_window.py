@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
+import time
 
 from app.fleet import Alert, rig_name
 from app.market_session import BuyerFacade
+from app.p2p_orders import P2POrders
 from app.recent_folders import RecentFolders
 from ui.about import AboutDialog
 from ui.background import Background
@@ -30,6 +33,7 @@ from ui.qt import (
 from ui.scene_editor import SceneEditor
 from ui.settings_dialog import SettingsDialog
 from ui.theme import apply_theme
+from ui.transfers_view import TransfersTabs
 from ui.tray import TrayIcon
 from ui.wallet_view import WalletView
 
@@ -38,6 +42,14 @@ log = logging.getLogger(__name__)
 DEFAULT_SIZE = (1240, 800)
 """First-run window size: the scene editor's form and preview side by side with every tab
 readable. Smaller screens get 90 % of their free area; later runs restore the user's size."""
+
+
+def stake_line(problem: str) -> str:
+    """app.orders' stake problem as one status line: addresses shortened, the order market named."""
+    text = re.sub(r"0x[0-9a-fA-F]{40}", lambda m: f"{m.group(0)[:6]}…{m.group(0)[-4:]}", problem.strip().splitlines()[0])
+    if "order market" not in text.lower():
+        text = f"order market: {text}"
+    return text[:1].upper() + text[1:]
 
 
 def default_size() -> tuple[int, int]:
@@ -89,7 +101,8 @@ class MainWindow(QMainWindow):
         self._jobs = jobs
         if jobs is not None:
             self.jobs_runner = Background("jobs")
-            self.jobs_view = JobsView(jobs=jobs, runner=self.jobs_runner)
+            self.jobs_view = JobsView(jobs=jobs, runner=self.jobs_runner,
+                                      transfers=TransfersTabs(ctx.paths.transport_dirs))
             self.add_page("Miner", "Jobs", self.jobs_view)
         if jobs is not None and market is not None and getattr(jobs, "market", False) is None:
             jobs.market = market  # market jobs show their buyer, reward and progress
@@ -114,13 +127,14 @@ class MainWindow(QMainWindow):
         if market is not None:
             self.orders_view = OrdersView(buyer=BuyerFacade(market), chain_runner=self.chain_runner,
                                           files_runner=self._runner("order-files"), auto_step=False,
-                                          folders=self.folders)
+                                          folders=self.folders, p2p=P2POrders.of_session(market))
             self.add_page("Buyer", "Orders", self.orders_view)
             self.models_view = ModelMarketView(models=market.models, chain_runner=self.chain_runner,
                                                jobs_runner=self._runner("try-it"), folders=self.folders)
             self.add_page("Buyer", "Models", self.models_view)
             self.market_driver = MarketDriver(market, self.chain_runner, parent=self)
             self.market_driver.stepped.connect(self._market_stepped)
+            self.orders_view.transfersRequested.connect(self.show_transfers)
             if self.scene_editor is not None and hasattr(self.scene_editor, "orderRequested"):
                 self.scene_editor.orderRequested.connect(self._order_from_editor)
         self.fleet_view = None
@@ -151,6 +165,11 @@ class MainWindow(QMainWindow):
 
         self.away_label = QLabel()
         self.statusBar().addWidget(self.away_label)
+        self.stake_label = QLabel()  # what keeps the rig off the order market (no stake), with the fix
+        self.stake_label.setVisible(False)
+        self.statusBar().addWidget(self.stake_label)
+        self.stake_problem: str | None = None
+        self._stake_checked_at = None
         self.sandbox_label = QLabel(sandbox.text if sandbox else "")
         if sandbox is not None:
             self.sandbox_label.setToolTip(sandbox.tooltip)
@@ -416,6 +435,39 @@ class MainWindow(QMainWindow):
             self.orders_view.refresh(force=bool(rep.buyer_events))
         if rep.paid_wei and self.wallet_view is not None:
             self.wallet_view.refresh()
+        self._check_stake()
+
+    STAKE_CHECK_S = 30.0
+    """How often the order market's stake is read (one eth_call) while the order miner runs."""
+
+    def _check_stake(self) -> None:
+        market = self._market
+        now = time.monotonic()
+        if getattr(market, "order_miner", None) is None:
+            if self.stake_problem:
+                self.show_stake_problem(None)
+            return
+        if self._stake_checked_at is not None and now - self._stake_checked_at < self.STAKE_CHECK_S:
+            return
+        self._stake_checked_at = now
+        self.chain_runner.submit(market.order_stake_problem, on_done=self.show_stake_problem)
+
+    def show_stake_problem(self, problem: str | None) -> None:
+        """One line in the status bar and on the Jobs page: why buyers on the order market grant
+        this rig no claims, and the fix (None: nothing wrong)."""
+        self.stake_problem = problem
+        text = stake_line(problem) if problem else ""
+        self.stake_label.setText(text)
+        self.stake_label.setToolTip(problem or "")
+        self.stake_label.setVisible(bool(text))
+        if self.jobs_view is not None:
+            self.jobs_view.set_notice(text or None)
+
+    def show_transfers(self) -> None:
+        """Jobs → Transfers: what the transport nodes send and fetch."""
+        if self.jobs_view is not None:
+            self.show_page("Jobs")
+            self.jobs_view.show_transfers()
 
     def _order_from_editor(self, spec: dict) -> None:
         self.orders_view.post_from_spec(spec)

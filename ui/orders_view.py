@@ -24,10 +24,11 @@ from ui.cost_dialog import ConfirmCostDialog
 from ui.file_dialogs import choose_folder, open_file
 from ui.qt import (
     QAbstractItemView, QColor, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
-    QLineEdit, QPushButton, QSpinBox, QSplitter, Qt, QTableWidget,
+    QLineEdit, QPushButton, QSpinBox, QSplitter, QStackedWidget, Qt, QTableWidget,
     QTableWidgetItem, QTabWidget, QTimer, QVBoxLayout, QWidget, Signal,
 )
 from ui.order_detail import BAD, GOOD, STATE_TEXT, OrderDetail
+from ui.orders_p2p import P2P, P2PDetail, P2PPosting
 from ui.widgets import muted, page_heading
 
 ARCHS = ("centernet-s", "centernet-xs", "centernet-m", "classifier-s", "classifier-xs")
@@ -77,21 +78,26 @@ def train_cost(reward_wei: int) -> CostBreakdown:
                          ("It is posted once its data is verified; the reward stays in escrow until then.",))
 
 
-class OrdersView(QWidget):
-    """See the module docstring. `buyer` is an app.buyer.BuyerService."""
+class OrdersView(P2PPosting, QWidget):
+    """See the module docstring. `buyer` is an app.buyer.BuyerService; `p2p` an
+    app.p2p_orders.P2POrders (the order market's orders, peer to peer; None: not offered)."""
 
     ordersChanged = Signal(object)   # list[OrderStatus]
-    posted = Signal(object)          # OrderStatus, or an exception
+    posted = Signal(object)          # OrderStatus, or an exception (either market)
+    p2pPosted = Signal(int)          # the order id on the order market
+    transfersRequested = Signal()    # the user asked to see the transfers (Jobs → Transfers)
     EMPTY_TEXT = "No orders yet: post a dataset order on the left."
     CLOSED_TEXT = "Your orders show here once the market is open: it opens when the wallet is unlocked (Wallet page)."
     OK_MESSAGE_MS = 30_000
     """How long a good-news banner ("Order 3 posted...") stays; errors stay until replaced."""
 
     def __init__(self, *, buyer, chain_runner: Background, files_runner: Background, interval_s: float = 2.0,
-                 auto_step: bool = True, folders: RecentFolders | None = None, parent=None):
+                 auto_step: bool = True, folders: RecentFolders | None = None, p2p=None, parent=None):
         """folders: where the file dialogs start (the last folder used; kept for this run if None)."""
         super().__init__(parent)
         self._buyer = buyer
+        self._p2p = p2p
+        self.p2p_orders: list = []
         self.folders = folders or RecentFolders()
         self._chain = chain_runner
         self._files = files_runner
@@ -150,9 +156,15 @@ class OrdersView(QWidget):
         self.detail = OrderDetail(runner=self._files)
         self.detail.repostRequested.connect(self.repost_selected)
         self.detail.saveRequested.connect(self.choose_save_folder)
+        self.p2p_detail = P2PDetail()
+        self.p2p_detail.saveRequested.connect(self.save_p2p)
+        self.p2p_detail.transfersRequested.connect(self.transfersRequested)
+        self.details = QStackedWidget()
+        self.details.addWidget(self.detail)
+        self.details.addWidget(self.p2p_detail)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(orders_w)
-        right.addWidget(self.detail)
+        right.addWidget(self.details)
         right.setStretchFactor(1, 1)
         right.setChildrenCollapsible(False)
         right.setSizes([150, 450])
@@ -178,6 +190,7 @@ class OrdersView(QWidget):
     def _dataset_form(self) -> QWidget:
         w = QWidget()
         form = QFormLayout(w)
+        self._market_row(form)
         self.scene_edit = QLineEdit()
         self.scene_edit.setPlaceholderText("scene spec file (.json)")
         self.scene_edit.textEdited.connect(lambda _t: self._set_spec(None))
@@ -207,6 +220,7 @@ class OrdersView(QWidget):
         form.addRow("Deadline:", self.deadline_spin)
         form.addRow("Review window:", self.review_spin)
         form.addRow("Name:", self.name_edit)
+        self._market_changed()
         self.dataset_error = _error_label()
         form.addRow(self.dataset_error)
         self.post_dataset_button = QPushButton("Post dataset order")
@@ -337,6 +351,9 @@ class OrdersView(QWidget):
                   deadline_s=int(self.deadline_spin.value() * 3600), review_window_s=int(self.review_spin.value() * 3600),
                   name=self.name_edit.text().strip() or None)
         self.post_dataset_button.setEnabled(False)
+        if self.market_choice() == P2P:
+            self._post_p2p(scene, kw, each, total)
+            return
         if buyer.account is not None:  # the market is open: the user confirms the cost first
             cost = dataset_cost(kw["shards"], each, kw["count"])
             self._confirm(cost, f"Post for {cost.total_text()}", lambda: self._post_dataset(buyer, scene, kw, total),
@@ -433,8 +450,9 @@ class OrdersView(QWidget):
         if self._in_flight and not force:
             return
         self._in_flight = True
-        buyer, step = self._buyer, self._auto_step
-        self._chain.submit(lambda: ((buyer.step() if step else []), buyer.orders(), buyer.account is None),
+        buyer, step, p2p = self._buyer, self._auto_step, self._p2p
+        self._chain.submit(lambda: ((buyer.step() if step else []), buyer.orders(), buyer.account is None,
+                                    (p2p.orders(), p2p.available()) if p2p is not None else ([], False)),
                            on_done=self._apply, on_error=self._refresh_failed)
 
     def _refresh_failed(self, err: BaseException) -> None:
@@ -443,8 +461,12 @@ class OrdersView(QWidget):
 
     def _apply(self, value) -> None:
         self._in_flight = False
-        events, orders, *closed = value
-        self.closed = bool(closed and closed[0])
+        events, orders, *rest = value
+        self.closed = bool(rest and rest[0])
+        if len(rest) > 1:
+            self.p2p_orders, available = rest[1]
+            if self._p2p is not None:
+                self._set_p2p_available(available)
         self.last_refresh_at = time.monotonic()
         self.detail.add_activity(events)
         self.orders = list(orders)
@@ -452,16 +474,22 @@ class OrdersView(QWidget):
         self._fill_train_choices()
         escrow = sum(o.reward_each_wei for o in self.orders for s in o.shards if s.state in ACTIVE_SHARDS)
         open_n = sum(1 for o in self.orders if o.state not in ("done", "failed"))
-        n = len(self.orders)
-        self.summary.setText(f"{n} order{'s' if n != 1 else ''} · {open_n} in progress · {ntk_text(escrow)} in escrow")
+        open_n += sum(1 for o in self.p2p_orders if not o.finished)
+        n = len(self.orders) + len(self.p2p_orders)
+        p2p = f" ({len(self.p2p_orders)} peer to peer)" if self.p2p_orders else ""
+        escrow += sum(o.escrow_wei for o in self.p2p_orders)
+        self.summary.setText(f"{n} order{'s' if n != 1 else ''}{p2p} · {open_n} in progress · {ntk_text(escrow)} in escrow")
         self._show_detail()
         self.ordersChanged.emit(self.orders)
 
     def _fill_table(self) -> None:
         t = self.table
         t.blockSignals(True)
-        t.setRowCount(len(self.orders))
-        for r, o in enumerate(reversed(self.orders)):
+        t.setRowCount(len(self.orders) + len(self.p2p_orders))
+        for r, o in enumerate(reversed(self.p2p_orders)):
+            self._fill_p2p_row(r, o)
+        base = len(self.p2p_orders)
+        for r, o in enumerate(reversed(self.orders), start=base):
             vals = [str(o.id), o.name, "dataset" if o.kind == "render" else "model",
                     STATE_TEXT.get(o.state, o.state), None, ntk_text(o.total_wei)]
             for c, v in enumerate(vals):
@@ -485,11 +513,12 @@ class OrdersView(QWidget):
             if o.id == self.selected:
                 t.selectRow(r)
         t.blockSignals(False)
-        t.setVisible(bool(self.orders))
-        self.empty.setText(self.CLOSED_TEXT if self.closed else self.EMPTY_TEXT)
-        self.empty.setVisible(not self.orders)
-        if self.selected is None and self.orders:
-            self.selected = self.orders[-1].id
+        anything = bool(self.orders or self.p2p_orders)
+        t.setVisible(anything)
+        self.empty.setText(self.CLOSED_TEXT if self.closed and not anything else self.EMPTY_TEXT)
+        self.empty.setVisible(not anything)
+        if self.selected is None and anything:
+            self.selected = t.item(0, 0).data(Qt.ItemDataRole.UserRole)
             t.selectRow(0)
 
     def _fill_train_choices(self) -> None:
@@ -517,6 +546,11 @@ class OrdersView(QWidget):
         return next((o for o in self.orders if o.id == order_id), None)
 
     def _show_detail(self) -> None:
+        p = self.p2p_order(self.selected)
+        self.details.setCurrentWidget(self.p2p_detail if p is not None else self.detail)
+        if p is not None:
+            self.p2p_detail.show_order(p)
+            return
         o = self.order(self.selected)
         if o is not None:
             self.detail.show_order(o)

@@ -183,7 +183,7 @@ class OrderMinerRunner:
         st = self.om.stake(self.signer.address, self.signer.payout)
         if st.active_wei < MIN_STAKE_WEI:
             return (f"no stake on the order market for {self.signer.address} paid to {self.signer.payout}: buyers "
-                    "grant claims only against a stake (kminer market stake 50)")
+                    "grant claims only against a stake (fix: kminer wallet stake 50)")
         return None
 
     def step(self, claim: bool = True) -> list[str]:

@@ -1,0 +1,238 @@
+"""The buyer's orders on the order market (peer to peer) as the GUI shows them: plain reads of
+the OrderBuyer's state files, the cost of posting, posting, and saving a finished order's
+merged dataset (what `kminer order render|watch|fetch --p2p` do in the CLI).
+
+    p2p = P2POrders.of_session(session)       # the desktop app's MarketSession
+    p2p.available()                            # the network has an order market
+    p2p.orders()                               # [P2POrder], read from <buyer home>/orders/*.json
+    p2p.cost(shards, reward_each_wei)          # app.costs.CostBreakdown (escrow, network fee)  *(chain)*
+    p2p.post_render(scene, count=..., ...)     # the order id                                   *(chain)*
+    p2p.save_dataset(order_id, dest)           # merged dataset folder                          *(files)*
+
+Reads never open the buyer (no ports, no lock): the state files are written atomically by the
+OrderBuyer on the chain thread, so the view can list orders while the wallet is locked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from app.costs import CostBreakdown
+
+log = logging.getLogger(__name__)
+
+SHARD_STATES = ("open", "granted", "confirmed", "fetching", "verifying", "paid", "done", "rejected")
+"""A shard's states in the buyer's state file, in order (`open`: nobody has claimed it yet)."""
+
+
+@dataclass(frozen=True)
+class P2PShard:
+    shard: int
+    state: str
+    miner: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class P2POrder:
+    id: int
+    name: str
+    count: int
+    shards: tuple[P2PShard, ...]
+    refunded: bool
+    posted_ts: float
+    reward_each_wei: int = 0
+    """From the chain (the state file does not hold it); 0 while unknown."""
+
+    @property
+    def done(self) -> int:
+        return sum(1 for s in self.shards if s.state == "done")
+
+    @property
+    def escrow_wei(self) -> int:
+        """What is still escrowed: every shard not paid, until the rest is refunded (0 while the reward is unknown)."""
+        return 0 if self.refunded else self.reward_each_wei * sum(1 for s in self.shards if s.state not in ("paid", "done"))
+
+    @property
+    def finished(self) -> bool:
+        return self.done == len(self.shards) or self.refunded
+
+    @property
+    def state(self) -> str:
+        """done (every shard unsealed), refunded, rejected (some shard), in progress, or open."""
+        if self.done == len(self.shards):
+            return "done"
+        if self.refunded:
+            return "refunded"
+        if any(s.state == "rejected" for s in self.shards):
+            return "rejected"
+        return "in progress" if any(s.state != "open" for s in self.shards) else "open"
+
+
+def read_order(doc: dict[str, Any]) -> P2POrder:
+    """One order's state document (app.orders.buyer) as a P2POrder; ValueError when malformed."""
+    try:
+        spec = json.loads(doc["spec"])
+        n = int(spec["shards"])
+        job = spec.get("job") or {}
+        shards = []
+        for i in range(n):
+            sh = doc["shards"].get(str(i)) or {}
+            state = str(sh.get("state", "open"))
+            shards.append(P2PShard(i, state, str(sh.get("miner") or ""), str(sh.get("reason") or "")))
+        scene = job.get("scene") if isinstance(job.get("scene"), dict) else {}
+        count = int(job.get("count") or 0)
+        return P2POrder(int(doc["order_id"]), str(scene.get("name") or spec.get("kind") or "order"), count,
+                        tuple(shards), bool(doc.get("refunded")), float(doc.get("posted_ts") or 0))
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
+        raise ValueError(f"unreadable order state ({type(e).__name__}: {e})") from None
+
+
+def read_orders(orders_dir: Path | None) -> list[P2POrder]:
+    """Every order whose state file is in `orders_dir`, by id; unreadable files are skipped."""
+    if orders_dir is None or not orders_dir.is_dir():
+        return []
+    out = []
+    for p in orders_dir.glob("*.json"):
+        try:
+            out.append(read_order(json.loads(p.read_text(encoding="utf-8"))))
+        except (OSError, ValueError) as e:
+            log.warning("order state %s skipped: %s", p.name, e)
+    return sorted(out, key=lambda o: o.id)
+
+
+def result_dirs(orders_dir: Path, order_id: int) -> list[Path]:
+    """The unsealed, verified result folder of every shard; ValueError (one line) when some
+    shard is not done yet or the order is unknown."""
+    p = orders_dir / f"{int(order_id)}.json"
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ValueError(f"order {order_id} is not one of yours on this network's order market") from None
+    order = read_order(doc)
+    missing = [s.shard for s in order.shards if s.state != "done"]
+    if missing:
+        raise ValueError(f"shard(s) {missing} are not verified and unsealed yet")
+    return [Path(doc["shards"][str(i)]["result_dir"]) for i in range(len(order.shards))]
+
+
+def save_dataset(orders_dir: Path, order_id: int, dest: Path) -> Path:
+    """Merge a finished order's shards into `dest` (a new or empty folder); the folder."""
+    from jobs.render.dataset import RenderError, merge_datasets
+
+    dirs = result_dirs(orders_dir, order_id)
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise ValueError(f"{dest} is not empty")
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        merge_datasets(dirs, dest, link=False)
+    except RenderError as e:
+        raise ValueError(str(e)) from None
+    return dest
+
+
+def post_fee_wei(chain) -> int:
+    """The network fee of posting (approval + post) at the chain's gas price. *(chain)*"""
+    from wallet.fees import ORDER_GAS
+
+    gas = ORDER_GAS["post_order"] + ORDER_GAS["approve"]
+    return gas * int(chain.read(lambda: chain.w3.eth.gas_price))
+
+
+class P2POrders:
+    """See the module docstring. `orders_dir()`: the buyer's state folder (None: no order
+    market known yet); `open_buyer()`: the OrderBuyerRunner (or anything with its
+    `post_render`), opened on the chain thread; `chain()`: the chain for the gas price;
+    `available()`: whether the network has an order market (None: not known yet);
+    `not_ready()`: why posting cannot be done now (wallet locked...), or None;
+    `reward_of(order_id)`: the order's reward per shard on chain (read once per order)."""
+
+    def __init__(self, *, orders_dir: Callable[[], Path | None], open_buyer: Callable[[], Any],
+                 chain: Callable[[], Any], available: Callable[[], bool | None],
+                 not_ready: Callable[[], str | None] = lambda: None,
+                 reward_of: Callable[[int], int] | None = None):
+        self._orders_dir, self._open_buyer, self._chain, self._available = orders_dir, open_buyer, chain, available
+        self._not_ready = not_ready
+        self._reward_of = reward_of
+        self._rewards: dict[tuple[str, int], int] = {}
+
+    @classmethod
+    def of_session(cls, session) -> P2POrders:
+        """Over the desktop app's app.market_session.MarketSession."""
+        def not_ready() -> str | None:
+            if session.buyer is None:
+                return session.last_reason or "the market is not open yet: unlock the wallet"
+            if session.has_order_market() is False:
+                return "this network has no order market: choose the job market"
+            return None
+
+        def reward_of(order_id: int) -> int:
+            from app.orders.service import order_market
+
+            return order_market(session._market).order(order_id).reward_each_wei
+
+        return cls(orders_dir=session.p2p_orders_dir, open_buyer=session.p2p_buyer,
+                   chain=lambda: session.wallet.service.chain, available=session.has_order_market,
+                   not_ready=not_ready, reward_of=reward_of)
+
+    def available(self) -> bool | None:
+        return self._available()
+
+    def orders_dir(self) -> Path | None:
+        return self._orders_dir()
+
+    def orders(self) -> list[P2POrder]:
+        """Every order of this network's order market, with its reward when it can be read. *(chain)*"""
+        d = self._orders_dir()
+        out = read_orders(d)
+        if self._reward_of is None:
+            return out
+        for i, o in enumerate(out):
+            key = (str(d), o.id)
+            if key not in self._rewards:
+                try:
+                    self._rewards[key] = int(self._reward_of(o.id))
+                except Exception as e:  # node down: shown as unknown, asked again next time
+                    log.info("order %d: reward not read: %s", o.id, e)
+                    continue
+            out[i] = replace(o, reward_each_wei=self._rewards[key])
+        return out
+
+    def cost(self, shards: int, reward_each_wei: int) -> CostBreakdown:
+        """What posting costs; ValueError (one line) when posting cannot be done now. *(chain)*"""
+        from app.orders.service import post_cost
+
+        why = self._not_ready()
+        if why:
+            raise ValueError(why)
+        return post_cost(shards=shards, reward_each_wei=reward_each_wei, fee_wei=post_fee_wei(self._chain()))
+
+    @staticmethod
+    def scene(scene):
+        """A scene spec dict or .json path, checked (a SceneSpec); ValueError in one line."""
+        from jobs.render.spec import SceneError, SceneSpec, load_scene, parse_scene
+
+        if isinstance(scene, SceneSpec):
+            return scene
+        try:
+            return parse_scene(scene) if isinstance(scene, dict) else load_scene(scene)
+        except SceneError as e:
+            raise ValueError(f"scene: {str(e).splitlines()[0] if str(e) else e}") from None
+
+    def post_render(self, scene, **kw) -> int:
+        """`scene`: a SceneSpec, a scene spec dict or a .json path. *(chain)*"""
+        return self._open_buyer().post_render(self.scene(scene), **kw)
+
+    def save_dataset(self, order_id: int, dest: Path) -> Path:
+        """*(files)*"""
+        d = self._orders_dir()
+        if d is None:
+            raise ValueError("no order market is open on this network")
+        return save_dataset(d, order_id, dest)
+

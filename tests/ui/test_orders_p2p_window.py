@@ -1,0 +1,93 @@
+"""The main window over the real services on the embedded `local` chain (which has an order
+market): once the wallet is unlocked, the status bar and the Jobs page say in one line that
+the rig's mining account has no stake on the order market and how to fix it; the Jobs page
+has a Transfers tab over the home's transport nodes; the Orders form defaults to peer to
+peer and posts through the session's P2P buyer (its desk and transport peer opened on the
+chain runner), after the cost confirmation; the order is then listed beside job-market ones.
+
+With KMINER_SCREENSHOTS=DIR (under `xvfb-run -a`, QT_QPA_PLATFORM=xcb) it saves the Jobs page
+(the stake line and the Transfers tab) as jobs-transfers.png."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app.account import WalletService, WalletSession
+from app.context import AppContext
+from app.devices import DeviceService
+from app.market_session import MarketSession
+from app.runtime import JobsService
+from tests.buyer.conftest import TABLE
+from wallet.keystore import Keystore
+
+PW = "correct horse battery"
+NTK = 10**18
+
+
+@pytest.fixture
+def window(qtbot):
+    from ui.main_window import MainWindow
+
+    ctx = AppContext.open()
+    ks = Keystore(ctx.paths.keystore_dir, scrypt_n=2**10, allow_weak_kdf=True)
+    ctx.settings.wallet.account = ks.create(PW)
+    with WalletService(ctx, keystore=ks, passwords=[lambda a: PW]) as svc:
+        svc.deployment()
+    wallet = WalletSession(ctx, keystore=ks, retry_delays_s=(0.05,))
+    devices = DeviceService(ctx, idle=lambda: None)
+    w = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), wallet=wallet,
+                   market=MarketSession(ctx, wallet, devices), tray=False)
+    qtbot.addWidget(w)
+    w.resize(1240, 800)
+    w.show()
+    w.chain_runner.submit(lambda: wallet.unlock(PW)).result(60)
+    yield w
+    w.quit()
+
+
+def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, qtbot):
+    w = window
+    # the rig mines with the wallet's local mining account, which has no stake on the order market
+    qtbot.waitUntil(lambda: w.stake_problem is not None, timeout=60_000)
+    line = w.stake_label.text()
+    assert line.startswith("No stake on the order market for 0x") and line.endswith("(fix: kminer wallet stake 50)")
+    assert "\n" not in line and len(line) < 150 and w.stake_label.isVisible()
+    assert w.stake_label.toolTip() == w.stake_problem  # the full addresses
+    assert w.jobs_view.notice.text() == line
+    w.show_page("Jobs")
+    assert [w.jobs_view.lower.tabText(i) for i in range(w.jobs_view.lower.count())] == ["Job detail", "Transfers"]
+
+    w.show_page("Orders")
+    ov = w.orders_view
+    qtbot.waitUntil(lambda: ov.market_choice() == "p2p", timeout=20_000)  # the network has an order market
+    ov.scene_edit.setText(str(TABLE))
+    ov.count_spin.setValue(4)
+    ov.shards_spin.setValue(2)
+    ov.budget_edit.setText("3")
+    ov.post_dataset_button.click()
+    qtbot.waitUntil(lambda: ov.confirm_dialog is not None, timeout=20_000)
+    assert ov.confirm_dialog.breakdown.total("NTK") == 3 * NTK
+    assert ov.confirm_dialog.breakdown.total("ETH") > 0  # the network fee at the chain's gas price
+    with qtbot.waitSignal(ov.p2pPosted, timeout=60_000) as posted:
+        ov.confirm_dialog.ok_button.click()
+    oid = posted.args[0]
+    qtbot.waitUntil(lambda: any(o.id == oid for o in ov.p2p_orders), timeout=20_000)
+    order = next(o for o in ov.p2p_orders if o.id == oid)
+    assert [s.state for s in order.shards] == ["open", "open"] and order.name == "table-top"
+    escrow = w.chain_runner.submit(lambda: w._market.p2p_buyer().om.order(oid).escrow_wei).result(30)
+    assert escrow == 3 * NTK
+    # the buyer's transport node now runs: "Transfers…" on the order goes to Jobs → Transfers, which has its tab
+    assert ov.p2p_detail.order.id == oid
+    ov.p2p_detail.transfers_button.click()
+    assert w.current_page() == "Jobs" and w.jobs_view.lower.currentWidget() is w.jobs_view.transfers
+    tabs = w.jobs_view.transfers
+    qtbot.waitUntil(lambda: "buyer" in tabs.panels, timeout=10_000)
+    shots = os.environ.get("KMINER_SCREENSHOTS")
+    if shots:
+        qtbot.waitUntil(lambda: tabs.panels["buyer"].view is not None and not tabs.panels["buyer"].view.absent,
+                        timeout=10_000)
+        qtbot.wait(1500)
+        w.grab().save(str(Path(shots) / "jobs-transfers.png"))

@@ -1,0 +1,229 @@
+"""The Orders page's peer-to-peer part: the order market's orders (app.p2p_orders.P2POrder) as
+rows of the Orders table and, when one is selected, its shards (state, miner, the reason of a
+rejection) with "Save dataset…" once every shard is verified and unsealed.
+
+Plain widgets over plain data: the Orders view (ui.orders_view) reads the orders on its chain
+runner and hands them here; saving goes through the view's files runner.
+"""
+
+from __future__ import annotations
+
+from app.amounts import ntk_text
+from app.p2p_orders import P2POrder
+from ui.file_dialogs import choose_folder
+from ui.qt import (QAbstractItemView, QColor, QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
+                   Qt, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, Signal)
+from ui.widgets import muted, short_address
+
+GOOD, BAD, BUSY = "#27ae60", "#d64545", "#2f80ed"
+P2P = "p2p"
+
+
+def p2p_key(order_id: int) -> str:
+    """A P2P order's key in the Orders table and `OrdersView.selected` ("p2p:3"; job-market orders: their int id)."""
+    return f"{P2P}:{order_id}"
+
+
+MARKETS = (("peer to peer (order market)", P2P), ("job market", "jobs"))
+
+SHARD_TEXT = {
+    "open": "open: waiting for a miner",
+    "granted": "granted: the miner is confirming",
+    "confirmed": "confirmed: rendering",
+    "fetching": "fetching the result",
+    "verifying": "verifying samples",
+    "paid": "paid: waiting for the key",
+    "done": "done: verified",
+    "rejected": "rejected",
+}
+SHARD_COLOUR = {"done": GOOD, "rejected": BAD, "fetching": BUSY, "verifying": BUSY, "paid": BUSY}
+ORDER_COLOUR = {"done": GOOD, "rejected": BAD, "refunded": BAD}
+
+
+def row_values(o: P2POrder) -> list[str | None]:
+    """The Orders table's cells for a P2P order (None: the progress bar's cell)."""
+    budget = ntk_text(o.reward_each_wei * len(o.shards)) if o.reward_each_wei else f"{len(o.shards)} shards"
+    return [str(o.id), o.name, "dataset · P2P", o.state, None, budget]
+
+
+class P2PDetail(QWidget):
+    """One P2P order: a line about it, a row per shard, and Save dataset…"""
+
+    saveRequested = Signal(int)
+    transfersRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.order: P2POrder | None = None
+        self.title = QLabel()
+        f = self.title.font()
+        f.setBold(True)
+        self.title.setFont(f)
+        self.note = muted(QLabel())
+        self.note.setWordWrap(True)
+        self.save_button = QPushButton("Save dataset…")
+        self.save_button.setToolTip("Merge the verified shards into one dataset folder")
+        self.save_button.clicked.connect(lambda: self.order is not None and self.saveRequested.emit(self.order.id))
+        self.transfers_button = QPushButton("Transfers…")
+        self.transfers_button.setToolTip("What is being sent and fetched, with progress (Jobs → Transfers)")
+        self.transfers_button.clicked.connect(self.transfersRequested)
+        head = QHBoxLayout()
+        head.addWidget(self.title, 1)
+        head.addWidget(self.transfers_button)
+        head.addWidget(self.save_button)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Shard", "State", "Miner", "Reason"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        hh = self.table.horizontalHeader()
+        for c in (0, 1, 2):
+            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addLayout(head)
+        box.addWidget(self.note)
+        box.addWidget(self.table, 1)
+
+    def show_order(self, o: P2POrder) -> None:
+        self.order = o
+        self.title.setText(f"Order {o.id} · {o.name} · peer to peer")
+        frames = f"{o.count} frames in " if o.count else ""
+        tail = {"done": "every shard is verified and unsealed: save the dataset.",
+                "refunded": "what nobody delivered by the deadline was refunded.",
+                }.get(o.state, "the app serves your order desk and inputs to miners while it runs.")
+        self.note.setText(f"{frames}{len(o.shards)} shard(s), {o.done} done; {tail}")
+        self.save_button.setEnabled(o.done == len(o.shards))
+        t = self.table
+        t.setRowCount(len(o.shards))
+        for r, s in enumerate(o.shards):
+            cells = (str(s.shard), SHARD_TEXT.get(s.state, s.state), short_address(s.miner) if s.miner else "–",
+                     s.reason)
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c == 1 and s.state in SHARD_COLOUR:
+                    item.setForeground(QColor(SHARD_COLOUR[s.state]))
+                if c == 2 and s.miner:
+                    item.setToolTip(s.miner)
+                if c == 3 and s.reason:
+                    item.setToolTip(s.reason)
+                t.setItem(r, c, item)
+
+
+class P2PPosting:
+    """The Orders view's P2P half (mixed into ui.orders_view.OrdersView): the market choice
+    on the dataset form, posting (cost on the chain runner, confirmation, post on the chain
+    runner), the P2P rows of the Orders table, and saving a finished order's dataset (files runner). Uses the view's `_p2p`
+    (app.p2p_orders.P2POrders or None), `_chain`, `_files`, `show_message`, `_confirm`."""
+
+    _market_touched = False
+
+    def _market_row(self, form) -> None:
+        self.market_combo = QComboBox()
+        for text, key in MARKETS:
+            self.market_combo.addItem(text, key)
+        self.market_combo.setToolTip("Peer to peer: one escrow for the order, shards paid with signed vouchers "
+                                     "and results sent straight from the miner to you (no shared folder). "
+                                     "Job market: one on-chain job per shard.")
+        self.market_combo.activated.connect(lambda _i: setattr(self, "_market_touched", True))
+        self.market_combo.currentIndexChanged.connect(lambda _i: self._market_changed())
+        form.addRow("Market:", self.market_combo)
+        if self._p2p is None:
+            self.market_combo.setCurrentIndex(1)
+            self.market_combo.setVisible(False)
+            form.labelForField(self.market_combo).setVisible(False)
+
+    def _market_changed(self) -> None:
+        """A peer-to-peer order is named by its scene: the Name field is for the job market."""
+        name = getattr(self, "name_edit", None)
+        if name is not None:
+            p2p = self.market_choice() == P2P
+            name.setEnabled(not p2p)
+            name.setPlaceholderText("the scene's name" if p2p else "optional")
+
+    def market_choice(self) -> str:
+        return self.market_combo.currentData() if self._p2p is not None else "jobs"
+
+    def _set_p2p_available(self, available: bool | None) -> None:
+        """The network has an order market (True), has none (False), or is not known yet (None)."""
+        item = self.market_combo.model().item(0)
+        item.setEnabled(available is not False)
+        if available is False and self.market_combo.currentIndex() == 0:
+            self.market_combo.setCurrentIndex(1)
+        elif available and not self._market_touched and self.market_combo.currentIndex() != 0:
+            self.market_combo.setCurrentIndex(0)
+
+    def _post_p2p(self, scene, kw: dict, each: int, total: int) -> None:
+        p2p, buyer = self._p2p, self._buyer
+        args = dict(count=kw["count"], shards=kw["shards"], reward_each_wei=each, deadline_s=kw["deadline_s"],
+                    review_window_s=kw["review_window_s"])
+
+        checked = []
+
+        def cost():   # chain thread
+            checked.append(p2p.scene(scene))   # a bad scene is said before any cost
+            self._check_funds(buyer, total)
+            return p2p.cost(args["shards"], each)
+
+        def post():   # chain thread
+            return p2p.post_render(checked[0], **args)
+
+        def confirm(breakdown) -> None:
+            self._confirm(breakdown, f"Post for {breakdown.total_text()}",
+                          lambda: self._chain.submit(post, on_done=self._p2p_posted, on_error=failed),
+                          self.post_dataset_button)
+
+        def failed(e: BaseException) -> None:
+            self._post_failed(ValueError(_one_line(e)), self.dataset_error)
+
+        self._chain.submit(cost, on_done=confirm, on_error=failed)
+
+    def _p2p_posted(self, order_id: int) -> None:
+        self.post_dataset_button.setEnabled(True)
+        self.show_message(f"Order {order_id} posted on the order market: its escrow waits for miners; this app "
+                          "serves your order desk while it runs.", "ok")
+        self.selected = p2p_key(order_id)
+        self.p2pPosted.emit(order_id)
+        self.refresh(force=True)
+
+    def p2p_order(self, key):
+        return next((o for o in self.p2p_orders if p2p_key(o.id) == key), None)
+
+    def _fill_p2p_row(self, r: int, o) -> None:
+        t = self.table
+        key = p2p_key(o.id)
+        for c, v in enumerate(row_values(o)):
+            if v is None:
+                continue
+            item = QTableWidgetItem(v)
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            if c == 3 and o.state in ORDER_COLOUR:
+                item.setForeground(QColor(ORDER_COLOUR[o.state]))
+            t.setItem(r, c, item)
+        bar = t.cellWidget(r, 4)
+        if not isinstance(bar, QProgressBar):
+            bar = QProgressBar()
+            bar.setMaximumHeight(18)
+            t.setCellWidget(r, 4, bar)
+        bar.setRange(0, max(1, len(o.shards)))
+        bar.setValue(o.done)
+        bar.setFormat(f"{o.done}/{len(o.shards)} verified")
+        if key == self.selected:
+            t.selectRow(r)
+
+    def save_p2p(self, order_id: int) -> None:
+        folder = choose_folder(self, self.folders, "copies", "Save the dataset in (a new folder is made inside)")
+        if folder:
+            self.save_p2p_dataset(order_id, folder / f"order-{order_id}-p2p-dataset")
+
+    def save_p2p_dataset(self, order_id: int, dest) -> None:
+        p2p = self._p2p
+        self._files.submit(lambda: p2p.save_dataset(order_id, dest),
+                           on_done=lambda p: self.show_message(f"Saved the dataset of order {order_id} in {p}", "ok"),
+                           on_error=lambda e: self.show_message(f"Not saved: {_one_line(e)}", "error"))
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__

@@ -43,6 +43,8 @@ from wallet.errors import WalletError
 log = logging.getLogger(__name__)
 
 MINING_GAS_WEI = 10 * 10**18
+LOCAL_STAKE_WEI = 50 * 10**18
+"""Test NTK minted and staked for the rig's own signer on the embedded chain (the order market)."""
 """ETH the wallet gives its local mining account for gas when it has less than a tenth of it."""
 LOCKED_BUYER = "the wallet is locked: unlock it on the Wallet page to order (the mining key mines meanwhile)"
 
@@ -169,11 +171,32 @@ class MarketSession:
         if not getattr(market.deployment, "order_market", None):
             return None
         try:
-            return OrderMinerRunner(self.ctx, market, signer, self.miner.queue, self.miner.store,
-                                    quote=self.miner.quote_spec)
+            runner = OrderMinerRunner(self.ctx, market, signer, self.miner.queue, self.miner.store,
+                                      quote=self.miner.quote_spec)
         except OSError as e:
             log.warning("orders: cannot open the transfer port: %s", e)
             return None
+        self._local_stake(market, runner, signer)
+        return runner
+
+    def _local_stake(self, market, runner, signer) -> None:
+        """On the embedded chain (test NTK, the user deployed it) the app stakes for its own
+        mining signer with freshly minted test NTK, so the user's orders on the order market
+        are claimed by this rig as jobs are; the wallet's balance does not change."""
+        if not market.chain.embedded or not self.wallet.service.is_unlocked():
+            return
+        try:
+            if runner.stake_problem() is None:
+                return
+            me = self.wallet.signer()
+            if me.address.lower() != signer.payout.lower():
+                return
+            market.token.mint(me, me.address, LOCAL_STAKE_WEI)
+            runner.om.deposit_stake(me, signer.address, LOCAL_STAKE_WEI)
+            log.info("local chain: %s test NTK staked for %s on the order market", LOCAL_STAKE_WEI // 10**18,
+                     signer.address)
+        except Exception as e:  # a convenience: jobs are mined without it
+            log.warning("local chain: no stake on the order market: %s", e)
 
     def order_stake_problem(self) -> str | None:
         """Why the order miner's claims would be refused (no stake), or None. *(chain)*"""

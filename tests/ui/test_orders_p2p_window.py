@@ -1,6 +1,6 @@
 """The main window over the real services on the embedded `local` chain (which has an order
-market): once the wallet is unlocked, the status bar and the Jobs page say in one line that
-the rig's mining account has no stake on the order market and how to fix it; the Jobs page
+market): once the wallet is unlocked the app stakes test NTK for its own mining account; where
+a rig has no stake, the status bar and the Jobs page say so in one line with the fix; the Jobs page
 has a Transfers tab over the home's transport nodes; the Orders form defaults to peer to
 peer and posts through the session's P2P buyer (its desk and transport peer opened on the
 chain runner), after the cost confirmation; the order is then listed beside job-market ones.
@@ -50,8 +50,15 @@ def window(qtbot):
 
 def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, qtbot):
     w = window
-    # the rig mines with the wallet's local mining account, which has no stake on the order market
-    qtbot.waitUntil(lambda: w.stake_problem is not None, timeout=60_000)
+    # on the local chain the app stakes test NTK for its own mining account (minted: the wallet's
+    # balance does not move), so the user's P2P orders are claimed by this rig
+    qtbot.waitUntil(lambda: w._market.order_miner is not None, timeout=60_000)
+    runner = w._market.order_miner
+    qtbot.waitUntil(lambda: w.chain_runner.submit(runner.stake_problem).result(30) is None, timeout=60_000)
+    assert w.stake_problem is None and not w.stake_label.isVisible()
+    # where a rig has no stake (another network), one line says so with the fix
+    w.show_stake_problem(f"no stake on the order market for {runner.signer.address} paid to "
+                         f"{runner.signer.payout}: buyers grant claims only against a stake (fix: kminer wallet stake 50)")
     line = w.stake_label.text()
     assert line.startswith("No stake on the order market for 0x") and line.endswith("(fix: kminer wallet stake 50)")
     assert "\n" not in line and len(line) < 150 and w.stake_label.isVisible()

@@ -221,6 +221,15 @@ class MarketSession:
         m = self._market
         return None if m is None else bool(getattr(m.deployment, "order_market", None))
 
+    def p2p_by_default(self) -> bool:
+        """Whether a new dataset order should go to the order market: it has one and the market is
+        not only on this machine (on the embedded chain the job market keeps datasets, training
+        orders and the model market in one place; peer to peer stays a choice)."""
+        from app.runtime import local_market
+
+        m = self._market
+        return bool(m is not None and getattr(m.deployment, "order_market", None) and not local_market(m.chain))
+
     def p2p_orders_dir(self):
         """The P2P buyer's state folder on this network's order market (app.p2p_orders reads it),
         or None while unknown."""

@@ -156,8 +156,9 @@ class P2POrders:
     def __init__(self, *, orders_dir: Callable[[], Path | None], open_buyer: Callable[[], Any],
                  chain: Callable[[], Any], available: Callable[[], bool | None],
                  not_ready: Callable[[], str | None] = lambda: None,
-                 reward_of: Callable[[int], int] | None = None):
+                 reward_of: Callable[[int], int] | None = None, by_default: Callable[[], bool] = lambda: True):
         self._orders_dir, self._open_buyer, self._chain, self._available = orders_dir, open_buyer, chain, available
+        self._by_default = by_default
         self._not_ready = not_ready
         self._reward_of = reward_of
         self._rewards: dict[tuple[str, int], int] = {}
@@ -179,10 +180,14 @@ class P2POrders:
 
         return cls(orders_dir=session.p2p_orders_dir, open_buyer=session.p2p_buyer,
                    chain=lambda: session.wallet.service.chain, available=session.has_order_market,
-                   not_ready=not_ready, reward_of=reward_of)
+                   not_ready=not_ready, reward_of=reward_of, by_default=session.p2p_by_default)
 
     def available(self) -> bool | None:
         return self._available()
+
+    def by_default(self) -> bool:
+        """Whether the form starts on peer to peer (MarketSession.p2p_by_default)."""
+        return bool(self._by_default())
 
     def orders_dir(self) -> Path | None:
         return self._orders_dir()

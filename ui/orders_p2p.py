@@ -151,7 +151,8 @@ class P2PPosting:
         item.setEnabled(available is not False)
         if available is False and self.market_combo.currentIndex() == 0:
             self.market_combo.setCurrentIndex(1)
-        elif available and not self._market_touched and self.market_combo.currentIndex() != 0:
+        elif (available and not self._market_touched and self._p2p.by_default()
+              and self.market_combo.currentIndex() != 0):
             self.market_combo.setCurrentIndex(0)
 
     def _post_p2p(self, scene, kw: dict, each: int, total: int) -> None:

@@ -1,8 +1,8 @@
 """The main window over the real services on the embedded `local` chain (which has an order
 market): once the wallet is unlocked the app stakes test NTK for its own mining account; where
 a rig has no stake, the status bar and the Jobs page say so in one line with the fix; the Jobs page
-has a Transfers tab over the home's transport nodes; the Orders form defaults to peer to
-peer and posts through the session's P2P buyer (its desk and transport peer opened on the
+has a Transfers tab over the home's transport nodes; the Orders form offers peer to peer (the
+default on networks that are not only this machine) and posts through the session's P2P buyer (its desk and transport peer opened on the
 chain runner), after the cost confirmation; the order is then listed beside job-market ones.
 
 With KMINER_SCREENSHOTS=DIR (under `xvfb-run -a`, QT_QPA_PLATFORM=xcb) it saves the Jobs page
@@ -69,7 +69,13 @@ def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, 
 
     w.show_page("Orders")
     ov = w.orders_view
-    qtbot.waitUntil(lambda: ov.market_choice() == "p2p", timeout=20_000)  # the network has an order market
+    # the local chain has an order market, but keeps the job market as the form's default (datasets,
+    # training orders and models in one place on one machine); peer to peer is one click away
+    qtbot.waitUntil(lambda: ov.market_combo.model().item(0).isEnabled(), timeout=20_000)
+    assert ov.market_choice() == "jobs"
+    ov.market_combo.setCurrentIndex(0)
+    ov._market_touched = True
+    assert ov.market_choice() == "p2p"
     ov.scene_edit.setText(str(TABLE))
     ov.count_spin.setValue(4)
     ov.shards_spin.setValue(2)

@@ -129,8 +129,8 @@ class P2PPosting:
         self.market_combo.activated.connect(lambda _i: setattr(self, "_market_touched", True))
         self.market_combo.currentIndexChanged.connect(lambda _i: self._market_changed())
         form.addRow("Market:", self.market_combo)
+        self.market_combo.setCurrentIndex(1)  # the job market until the session says peer to peer is the default
         if self._p2p is None:
-            self.market_combo.setCurrentIndex(1)
             self.market_combo.setVisible(False)
             form.labelForField(self.market_combo).setVisible(False)
 
@@ -151,9 +151,10 @@ class P2PPosting:
         item.setEnabled(available is not False)
         if available is False and self.market_combo.currentIndex() == 0:
             self.market_combo.setCurrentIndex(1)
-        elif (available and not self._market_touched and self._p2p.by_default()
-              and self.market_combo.currentIndex() != 0):
-            self.market_combo.setCurrentIndex(0)
+        elif available and not self._market_touched:  # the session's default, until the user picks
+            want = 0 if self._p2p.by_default() else 1
+            if self.market_combo.currentIndex() != want:
+                self.market_combo.setCurrentIndex(want)
 
     def _post_p2p(self, scene, kw: dict, each: int, total: int) -> None:
         p2p, buyer = self._p2p, self._buyer

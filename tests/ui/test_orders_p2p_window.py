@@ -71,7 +71,9 @@ def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, 
     ov = w.orders_view
     # the local chain has an order market, but keeps the job market as the form's default (datasets,
     # training orders and models in one place on one machine); peer to peer is one click away
-    qtbot.waitUntil(lambda: ov.market_combo.model().item(0).isEnabled(), timeout=20_000)
+    refreshed = ov.last_refresh_at
+    qtbot.waitUntil(lambda: ov.last_refresh_at != refreshed and ov.market_combo.model().item(0).isEnabled(),
+                    timeout=20_000)
     assert ov.market_choice() == "jobs"
     ov.market_combo.setCurrentIndex(0)
     ov._market_touched = True

@@ -231,10 +231,12 @@ def test_new_user_walkthrough(qtbot, capsys):
         assert ov.count_spin.value() == 4   # the editor's image count came along
         type_number(qtbot, ov.shards_spin, 2)
         type_text(qtbot, ov.budget_edit, "3")
-        # the job market is walked here (the app's miner has no stake on the order market; the
-        # peer-to-peer orders: tests/ui/test_orders_p2p_view.py and test_orders_p2p_window.py)
-        qtbot.waitUntil(lambda: ov.market_choice() == "p2p", timeout=20000)  # the default where there is one
+        # on the local chain the job market is the default (the peer-to-peer orders:
+        # tests/ui/test_orders_p2p_view.py and test_orders_p2p_window.py); the user may pick it anyway
+        qtbot.waitUntil(lambda: ov.market_combo.model().item(0).isEnabled() and ov.last_refresh_at is not None,
+                        timeout=20000)
         choose(qtbot, ov.market_combo, "jobs")
+        assert ov.market_choice() == "jobs"
         type_text(qtbot, ov.name_edit, "my first shelf photos")
         probe = StallProbe()
         probe.start()

@@ -85,6 +85,9 @@ EXCLUDES = (
     "matplotlib", "IPython", "jupyter_client", "notebook",
     "pytest", "_pytest", "pytestqt", "pytest_timeout", "importlinter", "grimp",
     "PyInstaller", "pip", "keyrings.alt",
+    # the photoreal engine is an optional add-on (GPL-3.0, 374 MB), never bundled even from a
+    # venv with the photoreal extra: `kminer photoreal install` (jobs/render/photoreal_addon.py)
+    "bpy",
 )
 
 # PySide6 modules we never import; excluded so no hook pulls them in (QtCharts is used: the Earnings page).

@@ -81,7 +81,7 @@ def test_excludes_never_drop_what_the_app_runs_on(manifest):
               "web3", "safetensors", "pycocotools", "qasync", "scipy", "segno", "PySide6.QtCharts",
               "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", *manifest.OUR_PACKAGES}
     assert not (ex & needed)
-    assert {"tkinter", "torchvision", "pytest"} <= ex
+    assert {"tkinter", "torchvision", "pytest", "bpy"} <= ex  # bpy: the optional photoreal add-on
 
 
 def test_buyer_stdlib_names_are_standard_library(manifest):

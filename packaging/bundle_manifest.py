@@ -168,3 +168,52 @@ def gl_hidden_imports(platform: str = sys.platform) -> tuple[str, ...]:
 
 def excludes() -> list[str]:
     return list(EXCLUDES) + list(QT_EXCLUDES)
+
+
+# --- stripping (Linux) ----------------------------------------------------------------------
+# PyInstaller's own strip=True runs `strip` on every binary, which breaks the libraries
+# auditwheel vendored and patchelf rewrote (numpy.libs, scipy.libs, pillow.libs... and the
+# extension modules whose RUNPATH points there): with bullseye's binutils 2.35, scipy's
+# openblas then fails to load ("ELF load command address/offset not properly aligned"), so
+# every job that touched scipy failed in the bundle. The spec therefore collects unstripped and
+# calls strip_bundle(), which leaves those files as the wheels shipped them.
+ELF_MAGIC = b"\x7fELF"
+
+
+def _runpath(path: Path, readelf: str) -> str:
+    import subprocess
+
+    p = subprocess.run([readelf, "-d", str(path)], capture_output=True, text=True)
+    return " ".join(ln for ln in p.stdout.splitlines() if "RPATH" in ln or "RUNPATH" in ln)
+
+
+def strip_reason(path: Path, bundle: Path, readelf: str = "readelf") -> str | None:
+    """Why `path` (an ELF file in the bundle) must not be stripped, or None to strip it."""
+    rel = path.relative_to(bundle)
+    if any(part.endswith(".libs") for part in rel.parts[:-1]):
+        return "vendored by auditwheel (patchelf)"
+    if ".libs" in _runpath(path, readelf):
+        return "RUNPATH rewritten by auditwheel (patchelf)"
+    return None
+
+
+def strip_bundle(bundle: Path, strip: str = "strip", readelf: str = "readelf") -> dict:
+    """Strip the ELF files of a built bundle in place, except those strip_reason() keeps.
+    Returns counts and the bytes saved."""
+    import subprocess
+
+    done = kept = saved = 0
+    for p in sorted(bundle.rglob("*")):
+        if p.is_symlink() or not p.is_file():
+            continue
+        with open(p, "rb") as f:
+            if f.read(4) != ELF_MAGIC:
+                continue
+        if strip_reason(p, bundle, readelf):
+            kept += 1
+            continue
+        before = p.stat().st_size
+        subprocess.run([strip, str(p)], check=True, capture_output=True)
+        saved += before - p.stat().st_size
+        done += 1
+    return {"stripped": done, "kept": kept, "saved_bytes": saved}

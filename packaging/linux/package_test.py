@@ -47,11 +47,15 @@ from bundle_manifest import APP_NAME, app_version  # noqa: E402
 from package_test_app import Skip  # noqa: E402
 
 RESULTS: list[dict] = []
+ONLY: set[str] = set()
+"""--only: run just these steps (by name); empty: every step."""
 
 
 def step(name: str):
     def deco(fn):
         def run(*a, **kw):
+            if ONLY and name not in ONLY:
+                return None
             t = time.perf_counter()
             try:
                 detail, status = fn(*a, **kw), "PASS"
@@ -500,7 +504,9 @@ def main(argv: list[str] | None = None) -> int:
                     "(installed into the bundle folder, which must be writable, then removed)")
     ap.add_argument("--screens", type=Path, default=ROOT / "dist" / "package-test-screens",
                     help="where the GUI steps save their screenshots")
+    ap.add_argument("--only", default="", metavar="STEP,...", help="run only these steps (e.g. 'market,gui')")
     args = ap.parse_args(argv)
+    ONLY.update(x.strip() for x in args.only.split(",") if x.strip())
     if not args.exe.is_file():
         print(f"package-test: no bundle at {args.exe} (run: make package)", file=sys.stderr)
         return 1

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,3 +148,36 @@ def test_qt_virtual_keyboard_and_quick_are_dropped_and_the_widgets_stack_kept(ma
                  "PySide6/Qt/plugins/platforminputcontexts/libcomposeplatforminputcontextplugin.so",
                  "PySide6/Qt/plugins/platforms/libqxcb.so", "PySide6/Qt/lib/libQt6Widgets.so.6"):
         assert manifest.keep_in_bundle(dest), dest
+
+
+needs_binutils = pytest.mark.skipif(shutil.which("strip") is None or shutil.which("readelf") is None,
+                                    reason="needs binutils (strip, readelf)")
+
+
+@needs_binutils
+def test_strip_bundle_strips_binaries_but_leaves_auditwheels_patched_libraries_as_shipped(manifest, tmp_path):
+    """PyInstaller's strip broke scipy's vendored openblas in the bundle ("ELF load command
+    address/offset not properly aligned"): files under *.libs/ and those whose RUNPATH points
+    there stay byte for byte; other ELF files lose their symbols; other files are not touched."""
+    import scipy.linalg
+
+    site = Path(scipy.linalg.__file__).parents[2]
+    fblas = next((site / "scipy" / "linalg").glob("_fblas*.so"))
+    openblas = next((site / "scipy.libs").glob("libscipy_openblas*.so"))
+    plain = next(site.glob("cytoolz/itertoolz*.so"))
+    b = tmp_path / "kminer"
+    files = {"_internal/scipy.libs/" + openblas.name: openblas, "_internal/scipy/linalg/" + fblas.name: fblas,
+             "_internal/cytoolz/" + plain.name: plain}
+    for rel, src in files.items():
+        (b / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, b / rel)
+    (b / "_internal" / "data.txt").write_text("not an ELF file\n")
+    assert manifest.strip_reason(b / f"_internal/scipy.libs/{openblas.name}", b) == "vendored by auditwheel (patchelf)"
+    assert manifest.strip_reason(b / f"_internal/scipy/linalg/{fblas.name}", b) == "RUNPATH rewritten by auditwheel (patchelf)"
+    assert manifest.strip_reason(b / f"_internal/cytoolz/{plain.name}", b) is None
+    got = manifest.strip_bundle(b)
+    assert got["stripped"] == 1 and got["kept"] == 2 and got["saved_bytes"] > 0
+    for rel, src in files.items():
+        same = (b / rel).read_bytes() == src.read_bytes()
+        assert same == ("cytoolz" not in rel), rel
+    assert (b / "_internal" / "data.txt").read_text() == "not an ELF file\n"

@@ -44,7 +44,8 @@ if [ -n "$WHEEL" ]; then
   WHEEL="$(cd "$(dirname "$WHEEL")" && pwd)/$(basename "$WHEEL")"
   UP="$SRC/build/oldglibc-overlay"; rm -rf "$UP"; mkdir -p "$UP/upper" "$UP/work"; chown 4242:4242 "$UP/upper"
 fi
-export R SRC BUNDLE OUT WHEEL UP
+KMINER_PACKAGE_TEST_ARGS="${KMINER_PACKAGE_TEST_ARGS:-}"   # e.g. "--only market,gui"
+export R SRC BUNDLE OUT WHEEL UP KMINER_PACKAGE_TEST_ARGS
 unshare --mount --propagation private --pid --fork -- bash -c '
   set -e
   mount --bind "$R" "$R"
@@ -69,5 +70,5 @@ unshare --mount --propagation private --pid --fork -- bash -c '
   echo "oldglibc-test: $(ldd --version | head -1), $(bwrap --version), $(python3 --version)"
   exec setpriv --reuid=4242 --regid=4242 --init-groups /usr/bin/env -i HOME=/home/kmtest USER=kmtest LANG=C.UTF-8 \
     PATH=/usr/bin:/bin python3 /src/packaging/linux/package_test.py --exe /opt/kminer/kminer \
-    --report /out/package-test.json --screens /out/screens $extra
+    --report /out/package-test.json --screens /out/screens $extra $KMINER_PACKAGE_TEST_ARGS
 '

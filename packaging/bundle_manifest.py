@@ -124,6 +124,39 @@ DROP_FROM_BUNDLE = (
 )
 
 
+# Linux system libraries the bundle must take from the system, not from the build root: the
+# system's graphics stack loads them too. Built in the Debian 11 root, a bundle that carried
+# its libstdc++ (GCC 10) broke EGL on every newer system: Mesa's swrast_dri.so needs
+# GLIBCXX_3.4.29, and the bundled copy shadowed the system's ("DRI2: failed to load driver").
+# The build root is the oldest system supported, so the system's copy is always at least as
+# new; each comes from a package in the .deb's Depends (packaging/debian-deps.sh) or an
+# essential one, and package-test's "libraries" step checks that. Matched by file name
+# anywhere in the bundle. Python's own libraries whose sonames newer systems dropped
+# (libssl.so.1.1, libffi.so.7) stay bundled.
+SYSTEM_LIBS = (
+    # the C++ and GCC runtimes, compression and XML: Mesa's drivers and LLVM load them
+    "libstdc++.so.6", "libgcc_s.so.1", "libexpat.so.1", "libz.so.1", "libzstd.so.1", "liblzma.so.5", "liblz4.so.1",
+    # X11 and xcb (Mesa's EGL/GLX and Qt's xcb platform), fonts
+    "libX11.so.6", "libX11-xcb.so.1", "libXau.so.6", "libXdmcp.so.6", "libXext.so.6", "libXss.so.1",
+    "libxcb*.so.*", "libxkbcommon.so.0", "libxkbcommon-x11.so.0", "libbsd.so.0", "libmd.so.0",
+    "libfontconfig.so.1", "libfreetype.so.6", "libpng16.so.16",
+    # GLib and D-Bus (Qt's event loop, input methods, the tray) and what they load
+    "libglib-2.0.so.0", "libgobject-2.0.so.0", "libgio-2.0.so.0", "libgmodule-2.0.so.0", "libgthread-2.0.so.0",
+    "libdbus-1.so.3", "libsystemd.so.0", "libgcrypt.so.20", "libgpg-error.so.0", "libmount.so.1", "libblkid.so.1",
+    "libselinux.so.1", "libpcre2-8.so.0",
+)
+
+
+def is_system_lib(dest: str) -> bool:
+    """True for a bundle path that is one of SYSTEM_LIBS (taken from the system). Only the
+    top level, where PyInstaller puts the system libraries it found: the copies wheels vendor
+    (pillow.libs/libxcb-<hash>.so.1...) have their own names and stay."""
+    from fnmatch import fnmatch
+
+    d = dest.replace("\\", "/")
+    return "/" not in d and any(fnmatch(d, pat) for pat in SYSTEM_LIBS)
+
+
 def keep_in_bundle(dest: str) -> bool:
     """False for a bundle path (as PyInstaller's TOC names it) matching DROP_FROM_BUNDLE."""
     from fnmatch import fnmatch

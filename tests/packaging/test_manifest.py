@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -181,3 +182,19 @@ def test_strip_bundle_strips_binaries_but_leaves_auditwheels_patched_libraries_a
         same = (b / rel).read_bytes() == src.read_bytes()
         assert same == ("cytoolz" not in rel), rel
     assert (b / "_internal" / "data.txt").read_text() == "not an ELF file\n"
+
+
+def test_system_libraries_come_from_the_system_and_vendored_copies_stay(manifest):
+    """The bundle's own libstdc++ (the build root's GCC 10) broke Mesa's EGL driver on newer
+    systems (it needs GLIBCXX_3.4.29): such libraries are left to the system, and each comes
+    from a package the .deb depends on."""
+    for name in ("libstdc++.so.6", "libgcc_s.so.1", "libexpat.so.1", "libz.so.1", "libX11.so.6", "libxcb.so.1",
+                 "libxcb-xkb.so.1", "libfontconfig.so.1", "libglib-2.0.so.0"):
+        assert manifest.is_system_lib(name), name
+    for dest in ("libpython3.11.so.1.0", "libssl.so.1.1", "libcrypto.so.1.1", "libffi.so.7", "libsqlite3.so.0",
+                 "pillow.libs/libxcb-2ec1a5a6.so.1.1.0", "PIL/libz.so.1", "libQt6Core.so.6", "libseccomp.so.2"):
+        assert not manifest.is_system_lib(dest), dest
+    deps = subprocess.run(["bash", str(ROOT / "packaging" / "debian-deps.sh"), "list-runtime"], capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert {"libstdc++6", "libgcc-s1", "libexpat1", "zlib1g", "libx11-6", "libxcb1", "libfontconfig1",
+            "libglib2.0-0", "libfreetype6"} <= set(deps)

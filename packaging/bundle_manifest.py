@@ -222,11 +222,18 @@ def _runpath(path: Path, readelf: str) -> str:
 
 def strip_reason(path: Path, bundle: Path, readelf: str = "readelf") -> str | None:
     """Why `path` (an ELF file in the bundle) must not be stripped, or None to strip it."""
+    import subprocess
+
     rel = path.relative_to(bundle)
     if any(part.endswith(".libs") for part in rel.parts[:-1]):
         return "vendored by auditwheel (patchelf)"
+    if "nvidia" in rel.parts[:-1] or "triton" in rel.parts[:-1]:
+        return "CUDA libraries as NVIDIA/triton ship them (no GPU here to check a rewritten one)"
     if ".libs" in _runpath(path, readelf):
         return "RUNPATH rewritten by auditwheel (patchelf)"
+    sections = subprocess.run([readelf, "-S", "--wide", str(path)], capture_output=True, text=True).stdout
+    if " .symtab " not in sections and " .debug_info " not in sections:
+        return "already stripped"
     return None
 
 

@@ -176,6 +176,10 @@ def test_strip_bundle_strips_binaries_but_leaves_auditwheels_patched_libraries_a
     assert manifest.strip_reason(b / f"_internal/scipy.libs/{openblas.name}", b) == "vendored by auditwheel (patchelf)"
     assert manifest.strip_reason(b / f"_internal/scipy/linalg/{fblas.name}", b) == "RUNPATH rewritten by auditwheel (patchelf)"
     assert manifest.strip_reason(b / f"_internal/cytoolz/{plain.name}", b) is None
+    (b / "_internal/nvidia/cublas/lib").mkdir(parents=True)
+    shutil.copy2(plain, b / "_internal/nvidia/cublas/lib/libx.so")
+    assert "CUDA libraries" in manifest.strip_reason(b / "_internal/nvidia/cublas/lib/libx.so", b)
+    (b / "_internal/nvidia/cublas/lib/libx.so").unlink()
     got = manifest.strip_bundle(b)
     assert got["stripped"] == 1 and got["kept"] == 2 and got["saved_bytes"] > 0
     for rel, src in files.items():

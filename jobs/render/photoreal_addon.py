@@ -8,7 +8,7 @@ sandboxed job worker (which sees the bundle folder read-only) all find the same 
 own dependencies (numpy, requests) are the bundle's.
 
 It gets there one of two ways:
-- `kminer photoreal install`: downloads the pinned wheel from PyPI (or takes `--wheel FILE`),
+- `kminer photoreal install`: downloads the pinned wheel from PyPI (BPY_URL; or `--wheel FILE`),
   checks its sha256 against `BPY_SHA256`, unpacks it into a new folder and renames it into
   place (nothing half-written: a failed install leaves the old state). A .tar.gz install is
   the user's own folder; for the .deb it needs root (`sudo kminer photoreal install`).
@@ -38,7 +38,10 @@ BPY_VERSION = "5.0.1"
 BPY_WHEEL = f"bpy-{BPY_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl"
 BPY_SHA256 = "79c6e421f53ea24a5961d86eefb8141798eee708682415eb4f5a952c2abdeb8b"
 BPY_MIB = 357  # the wheel's size (374,257,847 bytes); unpacked about 1.1 GiB
-PYPI_JSON = "https://pypi.org/pypi/bpy/{version}/json"
+# PyPI's address of that file (content-addressed and permanent; the simple index lists the same
+# sha256): the download is checked against BPY_SHA256 whatever the address serves
+BPY_URL = ("https://files.pythonhosted.org/packages/79/62/bdc90f457acc6a82325f563c2b87cd57f5c3d6a7de2e23fdba8e640c9437/"
+           + BPY_WHEEL)
 ADDON_FOLDER = "photoreal"
 MARKER = "kminer-photoreal.json"
 
@@ -122,19 +125,6 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _wheel_url(version: str = BPY_VERSION, timeout: float = 30.0) -> str:
-    """The wheel's download address from PyPI's JSON API (the file is checked by our own hash)."""
-    import urllib.request
-
-    with urllib.request.urlopen(PYPI_JSON.format(version=version), timeout=timeout,
-                                context=_ssl_context()) as r:
-        meta = json.load(r)
-    for f in meta.get("urls", []):
-        if f.get("filename") == BPY_WHEEL:
-            return f["url"]
-    raise AddonError(f"PyPI lists no {BPY_WHEEL}")
-
-
 def _ssl_context():
     import ssl
 
@@ -181,7 +171,7 @@ def _check_members(z: zipfile.ZipFile) -> int:
 def install(wheel: Path | None = None, *, root: Path | None = None, url: str | None = None,
             sha256: str = BPY_SHA256, progress: Callable[[int, int], None] | None = None) -> Path:
     """Install the bpy wheel as the add-on (see the module doc); returns its site-packages.
-    `wheel`: a local file; else `url` (default: PyPI's address of the pinned wheel)."""
+    `wheel`: a local file; else `url` (default: BPY_URL, PyPI's address of the pinned wheel)."""
     root = root if root is not None else addon_root()
     if root is None:
         raise AddonError("running from source: pip install 'knowledge-miner[photoreal]' instead")
@@ -194,7 +184,7 @@ def install(wheel: Path | None = None, *, root: Path | None = None, url: str | N
     work = Path(tempfile.mkdtemp(prefix=".photoreal-new-", dir=parent))
     try:
         if wheel is None:
-            wheel = download(url or _wheel_url(), work / BPY_WHEEL, progress)
+            wheel = download(url or BPY_URL, work / BPY_WHEEL, progress)
         elif not Path(wheel).is_file():
             raise AddonError(f"no wheel at {wheel}")
         got = sha256_file(Path(wheel))

@@ -103,8 +103,8 @@ def test_a_wheel_with_members_outside_its_folder_or_without_bpy_is_refused(tmp_p
 
 
 def test_install_downloads_the_wheel_and_checks_it(tmp_path):
-    """The download path, from an HTTP server on 127.0.0.1 (the real one asks PyPI's JSON API
-    for the address and checks the same pinned hash)."""
+    """The download path, from an HTTP server on 127.0.0.1 (the real one is PyPI's address of
+    the pinned wheel, BPY_URL, checked against the same pinned hash)."""
     served = tmp_path / "served"
     served.mkdir()
     whl, sha = _wheel(served / addon.BPY_WHEEL)
@@ -149,3 +149,8 @@ def test_the_frozen_line_names_the_command(monkeypatch, tmp_path):
     ok, line = addon.status()
     assert not ok and "`kminer photoreal install` adds it (Blender's bpy 5.0.1, GPL-3.0" in line
     assert addon.addon_root() == tmp_path / "photoreal"
+
+
+def test_the_pinned_address_names_the_pinned_wheel():
+    assert addon.BPY_URL.startswith("https://files.pythonhosted.org/packages/")
+    assert addon.BPY_URL.endswith("/" + addon.BPY_WHEEL) and len(addon.BPY_SHA256) == 64

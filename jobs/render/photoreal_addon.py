@@ -126,29 +126,41 @@ def sha256_file(path: Path) -> str:
 
 
 def _ssl_context():
+    """The system's certificate store (which holds a company proxy's CA where there is one);
+    certifi's bundle only where the system has none."""
     import ssl
 
-    try:
-        import certifi  # bundled with requests
+    ctx = ssl.create_default_context()
+    if ctx.cert_store_stats().get("x509_ca", 0) == 0 and not os.path.isdir(ssl.get_default_verify_paths().capath or ""):
+        try:
+            import certifi  # bundled with requests
 
-        return ssl.create_default_context(cafile=certifi.where())
-    except ImportError:
-        return ssl.create_default_context()
+            ctx = ssl.create_default_context(cafile=certifi.where())
+        except ImportError:
+            pass
+    return ctx
 
 
 def download(url: str, dest: Path, progress: Callable[[int, int], None] | None = None,
              timeout: float = 60.0) -> Path:
     import urllib.request
 
+    import urllib.error
+
     ctx = _ssl_context() if url.startswith("https:") else None
-    with urllib.request.urlopen(url, timeout=timeout, context=ctx) as r, open(dest, "wb") as out:
-        total = int(r.headers.get("Content-Length") or 0)
-        done = 0
-        while block := r.read(1 << 20):
-            out.write(block)
-            done += len(block)
-            if progress:
-                progress(done, total)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=ctx) as r, open(dest, "wb") as out:
+            total = int(r.headers.get("Content-Length") or 0)
+            done = 0
+            while block := r.read(1 << 20):
+                out.write(block)
+                done += len(block)
+                if progress:
+                    progress(done, total)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        why = getattr(e, "reason", None) or e
+        raise AddonError(f"download of {url.rsplit('/', 1)[-1]} failed: {why}; not installed "
+                         "(or download it yourself and run `kminer photoreal install --wheel FILE`)") from None
     return dest
 
 

@@ -125,6 +125,9 @@ def test_install_downloads_the_wheel_and_checks_it(tmp_path):
         seen = []
         sp = addon.install(root=addon.addon_root(bundle), url=url, sha256=sha, progress=lambda d, t: seen.append((d, t)))
         assert (sp / "bpy" / "__init__.py").is_file() and seen[-1][0] == whl.stat().st_size
+        with pytest.raises(addon.AddonError, match=r"download of nothing.whl failed: File not found; not installed .*--wheel FILE"):
+            addon.install(root=addon.addon_root(bundle), url=url.rsplit("/", 1)[0] + "/nothing.whl", sha256=sha)
+        assert _leftovers(bundle) == ["photoreal"]  # the earlier install is untouched
         (tmp_path / "other").mkdir()
         with pytest.raises(addon.AddonError, match="not the pinned"):
             addon.install(root=addon.addon_root(tmp_path / "other"), url=url)

@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=ROOT / "dist" / APP_NAME)
     ap.add_argument("--out", type=Path, default=ROOT / "dist")
-    ap.add_argument("--stage", type=Path, default=ROOT / "build" / "deb-root")
+    ap.add_argument("--stage", type=Path, default=None,
+                    help="the .deb's staging folder (default build/deb-root-FLAVOR: a CPU and a GPU build may run at once)")
     ap.add_argument("--flavor", default="cpu", choices=FLAVORS,
                     help="cpu (default) or cuda: the GPU bundle, named ...-cuda")
     ap.add_argument("--compress", default=os.environ.get("KMINER_DEB_COMPRESS", "xz"), choices=["xz", "gzip", "zstd", "none"])
@@ -255,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"make_dist: {tar} ({tar.stat().st_size / 2**20:.1f} MiB)")
     made = [tar]
     if shutil.which("dpkg-deb"):
-        stage = stage_deb(args.bundle, args.stage, version, arch, runtime_deps(), libc_version(), args.flavor)
+        stage = stage_deb(args.bundle, args.stage or ROOT / "build" / f"deb-root-{args.flavor}", version, arch,
+                          runtime_deps(), libc_version(), args.flavor)
         deb = build_deb(stage, args.out / f"{package_name(args.flavor)}_{version}_{arch}.deb", args.compress)
         shutil.rmtree(stage)
         print(f"make_dist: {deb} ({deb.stat().st_size / 2**20:.1f} MiB)")

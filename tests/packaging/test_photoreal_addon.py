@@ -59,7 +59,7 @@ def test_install_from_a_wheel_file_then_the_bundle_finds_it_and_remove_takes_it_
     marker = json.loads((root / addon.MARKER).read_text())
     assert marker["sha256"] == sha and marker["version"] == addon.BPY_VERSION and "GPL-3.0" in marker["license"]
     assert _leftovers(bundle) == ["photoreal"]  # no temporary folder left behind
-    p = subprocess.run([sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[2]); " + _CHILD, str(root), str(ROOT)], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, sys.argv[2]); " + _CHILD, str(root), str(ROOT)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
     assert got["ok"] and got["bpy"] == "5.0.1-test" and got["file"].startswith(str(sp))

@@ -102,7 +102,7 @@ package-deb-test:
 # figure against the CPU, in under 10 minutes on a GPU machine; results in build/gpu-check/.
 # Without a GPU it says it skipped and why (exit 0).
 gpu-check: venv
-	$(BIN)/python tools/gpu_check.py --out build/gpu-check
+	$(BIN)/python bench/gpu_check.py --out build/gpu-check
 
 # Render the demo shelf, train the demo detector and classifier into resources/models/ (CPU: ~1 h).
 .PHONY: demo-models

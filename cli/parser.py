@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "infer",
     "devices",
     "bench",
+    "photoreal",
     "job",
     "selftest",
     "wallet",

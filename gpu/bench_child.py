@@ -168,7 +168,9 @@ def bench_photoreal(device: str, quick: bool) -> dict[str, Any]:
     child of its own: the render package sits beside this one, not under it."""
     import subprocess
 
-    cmd = [sys.executable, "-m", "jobs.render.photoreal_bench", "--bench", "--device", device] + (["--quick"] if quick else [])
+    # `-c`, not `-m`: the frozen bundle's entry answers `kminer -c CODE ARGS` like python -c
+    cmd = [sys.executable, "-c", "from jobs.render.photoreal_bench import main; raise SystemExit(main())",
+           "--bench", "--device", device] + (["--quick"] if quick else [])
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         raise RuntimeError((p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1][:300])
@@ -190,8 +192,7 @@ def run(device: str, quick: bool) -> dict[str, Any]:
             out[part] = {"error": f"{type(e).__name__}: {e}"}
     import importlib.util
 
-    if (importlib.util.find_spec("bpy") is not None and not getattr(sys, "frozen", False)
-            and os.environ.get("KMINER_BENCH_PHOTOREAL", "1") != "0"):
+    if importlib.util.find_spec("bpy") is not None and os.environ.get("KMINER_BENCH_PHOTOREAL", "1") != "0":
         try:
             out["photoreal"] = bench_photoreal(device, quick)
         except Exception as e:

@@ -85,6 +85,9 @@ EXCLUDES = (
     "matplotlib", "IPython", "jupyter_client", "notebook",
     "pytest", "_pytest", "pytestqt", "pytest_timeout", "importlinter", "grimp",
     "PyInstaller", "pip", "keyrings.alt",
+    # the photoreal engine is an optional add-on (GPL-3.0, 374 MB), never bundled even from a
+    # venv with the photoreal extra: `kminer photoreal install` (jobs/render/photoreal_addon.py)
+    "bpy",
 )
 
 # PySide6 modules we never import; excluded so no hook pulls them in (QtCharts is used: the Earnings page).
@@ -119,6 +122,39 @@ DROP_FROM_BUNDLE = (
     "PySide6/Qt/plugins/platforms/libqminimal*.so", "PySide6/Qt/plugins/egldeviceintegrations/*",
     "PySide6/Qt/lib/libQt6EglFs*", "PySide6/Qt/translations/*",
 )
+
+
+# Linux system libraries the bundle must take from the system, not from the build root: the
+# system's graphics stack loads them too. Built in the Debian 11 root, a bundle that carried
+# its libstdc++ (GCC 10) broke EGL on every newer system: Mesa's swrast_dri.so needs
+# GLIBCXX_3.4.29, and the bundled copy shadowed the system's ("DRI2: failed to load driver").
+# The build root is the oldest system supported, so the system's copy is always at least as
+# new; each comes from a package in the .deb's Depends (packaging/debian-deps.sh) or an
+# essential one, and package-test's "libraries" step checks that. Matched by file name
+# anywhere in the bundle. Python's own libraries whose sonames newer systems dropped
+# (libssl.so.1.1, libffi.so.7) stay bundled.
+SYSTEM_LIBS = (
+    # the C++ and GCC runtimes, compression and XML: Mesa's drivers and LLVM load them
+    "libstdc++.so.6", "libgcc_s.so.1", "libexpat.so.1", "libz.so.1", "libzstd.so.1", "liblzma.so.5", "liblz4.so.1",
+    # X11 and xcb (Mesa's EGL/GLX and Qt's xcb platform), fonts
+    "libX11.so.6", "libX11-xcb.so.1", "libXau.so.6", "libXdmcp.so.6", "libXext.so.6", "libXss.so.1",
+    "libxcb*.so.*", "libxkbcommon.so.0", "libxkbcommon-x11.so.0", "libbsd.so.0", "libmd.so.0",
+    "libfontconfig.so.1", "libfreetype.so.6", "libpng16.so.16",
+    # GLib and D-Bus (Qt's event loop, input methods, the tray) and what they load
+    "libglib-2.0.so.0", "libgobject-2.0.so.0", "libgio-2.0.so.0", "libgmodule-2.0.so.0", "libgthread-2.0.so.0",
+    "libdbus-1.so.3", "libsystemd.so.0", "libgcrypt.so.20", "libgpg-error.so.0", "libmount.so.1", "libblkid.so.1",
+    "libselinux.so.1", "libpcre2-8.so.0",
+)
+
+
+def is_system_lib(dest: str) -> bool:
+    """True for a bundle path that is one of SYSTEM_LIBS (taken from the system). Only the
+    top level, where PyInstaller puts the system libraries it found: the copies wheels vendor
+    (pillow.libs/libxcb-<hash>.so.1...) have their own names and stay."""
+    from fnmatch import fnmatch
+
+    d = dest.replace("\\", "/")
+    return "/" not in d and any(fnmatch(d, pat) for pat in SYSTEM_LIBS)
 
 
 def keep_in_bundle(dest: str) -> bool:
@@ -165,3 +201,59 @@ def gl_hidden_imports(platform: str = sys.platform) -> tuple[str, ...]:
 
 def excludes() -> list[str]:
     return list(EXCLUDES) + list(QT_EXCLUDES)
+
+
+# --- stripping (Linux) ----------------------------------------------------------------------
+# PyInstaller's own strip=True runs `strip` on every binary, which breaks the libraries
+# auditwheel vendored and patchelf rewrote (numpy.libs, scipy.libs, pillow.libs... and the
+# extension modules whose RUNPATH points there): with bullseye's binutils 2.35, scipy's
+# openblas then fails to load ("ELF load command address/offset not properly aligned"), so
+# every job that touched scipy failed in the bundle. The spec therefore collects unstripped and
+# calls strip_bundle(), which leaves those files as the wheels shipped them.
+ELF_MAGIC = b"\x7fELF"
+
+
+def _runpath(path: Path, readelf: str) -> str:
+    import subprocess
+
+    p = subprocess.run([readelf, "-d", str(path)], capture_output=True, text=True)
+    return " ".join(ln for ln in p.stdout.splitlines() if "RPATH" in ln or "RUNPATH" in ln)
+
+
+def strip_reason(path: Path, bundle: Path, readelf: str = "readelf") -> str | None:
+    """Why `path` (an ELF file in the bundle) must not be stripped, or None to strip it."""
+    import subprocess
+
+    rel = path.relative_to(bundle)
+    if any(part.endswith(".libs") for part in rel.parts[:-1]):
+        return "vendored by auditwheel (patchelf)"
+    if "nvidia" in rel.parts[:-1] or "triton" in rel.parts[:-1]:
+        return "CUDA libraries as NVIDIA/triton ship them (no GPU here to check a rewritten one)"
+    if ".libs" in _runpath(path, readelf):
+        return "RUNPATH rewritten by auditwheel (patchelf)"
+    sections = subprocess.run([readelf, "-S", "--wide", str(path)], capture_output=True, text=True).stdout
+    if " .symtab " not in sections and " .debug_info " not in sections:
+        return "already stripped"
+    return None
+
+
+def strip_bundle(bundle: Path, strip: str = "strip", readelf: str = "readelf") -> dict:
+    """Strip the ELF files of a built bundle in place, except those strip_reason() keeps.
+    Returns counts and the bytes saved."""
+    import subprocess
+
+    done = kept = saved = 0
+    for p in sorted(bundle.rglob("*")):
+        if p.is_symlink() or not p.is_file():
+            continue
+        with open(p, "rb") as f:
+            if f.read(4) != ELF_MAGIC:
+                continue
+        if strip_reason(p, bundle, readelf):
+            kept += 1
+            continue
+        before = p.stat().st_size
+        subprocess.run([strip, str(p)], check=True, capture_output=True)
+        saved += before - p.stat().st_size
+        done += 1
+    return {"stripped": done, "kept": kept, "saved_bytes": saved}

@@ -11,7 +11,9 @@ runtime=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libgl1 libosmesa6 bubblew
          libdbus-1-3 libfontconfig1 libglib2.0-0 libxss1
          # pyglet's X libraries (pyrender imports pyglet); the photoreal engine's bpy wheel (Blender)
          # links libxi6 libxxf86vm1 libxfixes3 libxrender1 libsm6 even headless
-         libxrender1 libxext6 libxi6 libxinerama1 libxxf86vm1 libxrandr2 libxfixes3 libsm6)
+         libxrender1 libxext6 libxi6 libxinerama1 libxxf86vm1 libxrandr2 libxfixes3 libsm6
+         # libraries the bundle takes from the system (bundle_manifest.SYSTEM_LIBS), not from its build root
+         libstdc++6 libgcc-s1 libexpat1 zlib1g libzstd1 libx11-6 libx11-xcb1 libxcb1 libfreetype6 libpng16-16)
 # iptables: the transport's NAT tests masquerade between network namespaces (tests/netlab.py)
 test_extra=(xvfb xauth trayer xdotool iptables)
 # list-runtime: print the runtime list, one a line (the .deb's Depends come from it)

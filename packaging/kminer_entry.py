@@ -48,9 +48,22 @@ def _driver_check() -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+def _photoreal_addon() -> None:
+    """The optional photoreal engine (bpy) next to the bundle, if installed: on sys.path for the
+    GUI, the CLI and every child (jobs/render/photoreal_addon.py)."""
+    try:
+        from jobs.render.photoreal_addon import activate
+
+        activate()
+    except Exception:  # an add-on, never a reason not to start
+        pass
+
+
 def main() -> int:
     import multiprocessing
 
+    if getattr(sys, "frozen", False):
+        _photoreal_addon()
     multiprocessing.freeze_support()
     if getattr(sys, "frozen", False) and len(sys.argv) >= 3 and sys.argv[1] == "-c":
         return _run_code(sys.argv[2], sys.argv[3:])

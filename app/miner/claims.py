@@ -50,6 +50,13 @@ SPEC_FETCH_S = 30.0
 holds one pass this long, not the miner's whole day."""
 
 
+def _photoreal_refusal() -> str | None:
+    from jobs.render.photoreal_addon import status
+
+    ok, line = status()
+    return None if ok else line
+
+
 @dataclass(kw_only=True, eq=False)
 class Claims:
     """See the module docstring. `queue_id(job_id)` names a market job in the job queue;
@@ -73,6 +80,10 @@ class Claims:
     level_refusal: Callable[[], str | None] = lambda: None
     """Why market jobs may not run under the sandbox level here (jobs.level_policy), else None:
     then nothing is claimed (a claimed job that cannot run would fail at the buyer's cost)."""
+    photoreal_refusal: Callable[[], str | None] = lambda: _photoreal_refusal()
+    """Why photoreal renders are not offered here (the optional engine is not installed: its
+    one line, jobs.render.photoreal_addon), else None. Such jobs are refused, not skipped for
+    good: the owner may install it."""
 
     # ---- specs and inputs -----------------------------------------------------------------
     def load_spec(self, spec_sha: str, spec_uri: str) -> JobSpec:
@@ -252,7 +263,13 @@ class Claims:
                 spec = self.load_spec(o.spec_sha, o.spec_uri)
                 if spec.kind not in pricing.MARKET_KINDS[o.kind]:
                     raise SpecError(f"spec engine {spec.kind!r} is not a {o.kind} job")
-                d = self.quote(o, spec, self.estimate(spec, o.spec_uri))
+                est = self.estimate(spec, o.spec_uri)
+                no_photo = self.photoreal_refusal() if est.path_samples > 0 else None
+                if no_photo:
+                    self._decide(o, PricingDecision(time.time(), o.job_id, None, o.kind, o.reward_wei, None, None, None,
+                                                    "refused", no_photo))
+                    continue
+                d = self.quote(o, spec, est)
             except (ArtifactError, OSError) as e:  # refused or not the hash: skipped at once; away: retried
                 self._skip(o, f"cannot fetch: {e}", transient=not isinstance(e, ArtifactRefused))
                 continue

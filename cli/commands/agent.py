@@ -170,6 +170,9 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
     devices.watchdog.subscribe(lambda ev: _say(f"watchdog: {ev.line()}"))
     draining = False
     _say(svc.sandbox_line())
+    from jobs.render.photoreal_addon import status as photoreal_status
+
+    _say(photoreal_status()[1])  # the optional engine: installed, or the one line saying how to add it
     try:
         try:
             url = reporter.start()

@@ -58,8 +58,9 @@ def _import_bpy():
     try:
         import bpy  # noqa: PLC0415 (optional, GPL-3.0, worker processes only)
     except ImportError as e:
-        raise PhotorealUnavailable(f"the photoreal engine needs Blender's bpy module "
-                                   f"(pip install 'knowledge-miner[photoreal]'): {e}") from None
+        from jobs.render.photoreal_addon import not_installed_line
+
+        raise PhotorealUnavailable(f"{not_installed_line()} ({e})") from None
     return bpy
 
 

@@ -64,6 +64,17 @@ if command -v update-desktop-database >/dev/null 2>&1; then update-desktop-datab
 if command -v gtk-update-icon-cache >/dev/null 2>&1; then gtk-update-icon-cache -q -t /usr/share/icons/hicolor || true; fi
 exit 0
 """
+# The optional photoreal engine (`sudo kminer photoreal install`: bpy, GPL-3.0) lives in
+# INSTALL_DIR/photoreal, which dpkg does not own: removing the package takes it too (before dpkg
+# removes the package's files, so the folder goes without a "not empty" warning); an upgrade
+# keeps it.
+PRERM = f"""#!/bin/sh
+set -e
+case "$1" in
+  remove) rm -rf {INSTALL_DIR}/photoreal ;;
+esac
+exit 0
+"""
 POSTRM = """#!/bin/sh
 # Removes nothing but what the package installed: wallets, chain and job data live in each
 # user's own folders (~/.local/share/knowledge-miner, ~/.config/knowledge-miner) and stay there, even on purge.
@@ -162,7 +173,7 @@ def stage_deb(bundle: Path, stage: Path, version: str, arch: str, deps: list[str
     ctl = stage / "DEBIAN"
     ctl.mkdir()
     (ctl / "control").write_text(control_text(version, arch, dir_kib(stage), depends, recommends, flavor), encoding="utf-8")
-    for name, text in (("postinst", POSTINST), ("postrm", POSTRM)):
+    for name, text in (("postinst", POSTINST), ("prerm", PRERM), ("postrm", POSTRM)):
         (ctl / name).write_text(text, encoding="utf-8")
         (ctl / name).chmod(0o755)
     for d in [stage, *(p for p in stage.rglob("*") if p.is_dir() and not p.is_symlink())]:
@@ -228,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=ROOT / "dist" / APP_NAME)
     ap.add_argument("--out", type=Path, default=ROOT / "dist")
-    ap.add_argument("--stage", type=Path, default=ROOT / "build" / "deb-root")
+    ap.add_argument("--stage", type=Path, default=None,
+                    help="the .deb's staging folder (default build/deb-root-FLAVOR: a CPU and a GPU build may run at once)")
     ap.add_argument("--flavor", default="cpu", choices=FLAVORS,
                     help="cpu (default) or cuda: the GPU bundle, named ...-cuda")
     ap.add_argument("--compress", default=os.environ.get("KMINER_DEB_COMPRESS", "xz"), choices=["xz", "gzip", "zstd", "none"])
@@ -244,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"make_dist: {tar} ({tar.stat().st_size / 2**20:.1f} MiB)")
     made = [tar]
     if shutil.which("dpkg-deb"):
-        stage = stage_deb(args.bundle, args.stage, version, arch, runtime_deps(), libc_version(), args.flavor)
+        stage = stage_deb(args.bundle, args.stage or ROOT / "build" / f"deb-root-{args.flavor}", version, arch,
+                          runtime_deps(), libc_version(), args.flavor)
         deb = build_deb(stage, args.out / f"{package_name(args.flavor)}_{version}_{arch}.deb", args.compress)
         shutil.rmtree(stage)
         print(f"make_dist: {deb} ({deb.stat().st_size / 2**20:.1f} MiB)")

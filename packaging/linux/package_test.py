@@ -8,7 +8,9 @@ directory outside the source tree), so nothing can be borrowed from the checkout
 
   version, --help, self-test, devices --json; in the strict bubblewrap sandbox through the
   frozen `kminer worker`: a `python` job, a render job (resources/examples/render.json, or a
-  few frames of the bundled table-top scene) and the train example; train a tiny detector and
+  few frames of the bundled table-top scene) and the train example; the photoreal engine absent
+  (one line, its job fails with it) and, with --bpy-wheel, installed as the add-on (a Cycles
+  frame in the sandbox) and removed; train a tiny detector and
   infer with it; infer with each demo model in resources/models/; an embedded-chain wallet; a
   quick CPU benchmark (`bench --child`); the GUI to first paint under Xvfb (and that the GUI
   process never loads libtorch); every shared library the bundle links resolves here. From
@@ -45,11 +47,15 @@ from bundle_manifest import APP_NAME, app_version  # noqa: E402
 from package_test_app import Skip  # noqa: E402
 
 RESULTS: list[dict] = []
+ONLY: set[str] = set()
+"""--only: run just these steps (by name); empty: every step."""
 
 
 def step(name: str):
     def deco(fn):
         def run(*a, **kw):
+            if ONLY and name not in ONLY:
+                return None
             t = time.perf_counter()
             try:
                 detail, status = fn(*a, **kw), "PASS"
@@ -207,6 +213,66 @@ def check_train_job(b: Bundle) -> str:
     doc = _job(b, spec)
     res = doc.get("result") or {}
     return f"strict sandbox, result {json.dumps(res)[:100]}, run {doc.get('timing', {}).get('run_s')} s"
+
+
+def _photoreal_spec(b: Bundle) -> Path:
+    """One 96x72 frame of the bundled table-top scene on the photoreal engine (4 samples)."""
+    scene = json.loads((b.internal / "resources" / "scenes" / "table_top.json").read_text())
+    scene["engine"] = "photoreal"
+    scene["photoreal"] = {"samples": 4, "denoise": False}
+    scene["outputs"].update({"width": 96, "height": 72, "count": 1})
+    spec = {"spec_version": 1, "id": "package-test-photoreal", "kind": "render", "params": {"scene": scene, "count": 1},
+            "inputs": {}, "resources": {"device": "cpu", "max_wall_s": 600, "max_ram_mb": 6000, "max_disk_mb": 512,
+                                        "max_processes": 64, "max_open_files": 1024}, "seed": 7}
+    path = b.tmp / "photoreal_job.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+@step("photoreal off")
+def check_photoreal_off(b: Bundle) -> str:
+    """Without the optional engine: `kminer photoreal` says so in one line (exit 3) and a
+    photoreal render job fails with that line, in the strict sandbox, nothing else."""
+    if (b.exe.resolve().parent / "photoreal").exists():
+        raise Skip("this bundle has the photoreal add-on installed")
+    p = b.run("photoreal", check=False)
+    line = p.stdout.strip()
+    if p.returncode != 3 or "\n" in line or not line.startswith("photoreal engine not installed: `kminer photoreal install`"):
+        raise RuntimeError(f"`kminer photoreal` exited {p.returncode}: {line[:200]!r}")
+    q = b.run("job", "run", str(_photoreal_spec(b)), "--sandbox", "strict", "--json", check=False, timeout=300)
+    doc = json.loads(q.stdout)
+    if doc.get("status") == "succeeded" or "photoreal engine not installed" not in str(doc.get("reason")):
+        raise RuntimeError(f"photoreal job {doc.get('status')}: {str(doc.get('reason'))[:200]}")
+    return f"one line, exit 3: {line[:70]}...; the photoreal job fails with it"
+
+
+@step("photoreal add-on")
+def check_photoreal_addon(b: Bundle, wheel: Path | None) -> str:
+    """`kminer photoreal install --wheel FILE` (sha256-checked) beside the bundle, a Cycles
+    frame in the strict sandbox through the frozen worker, then `kminer photoreal remove`."""
+    if wheel is None:
+        raise Skip("no bpy wheel given (--bpy-wheel)")
+    folder = b.exe.resolve().parent
+    if not os.access(folder, os.W_OK):
+        raise Skip(f"{folder} is not writable here (a system install: sudo kminer photoreal install)")
+    t = time.perf_counter()
+    b.run("photoreal", "install", "--wheel", str(wheel), timeout=600)
+    install_s = time.perf_counter() - t
+    try:
+        p = b.run("photoreal", "status", check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"after install: {p.stdout.strip()[:200]}")
+        doc = _job(b, _photoreal_spec(b))
+        res = doc.get("result") or {}
+        counts = res.get("returned", res).get("counts") if isinstance(res, dict) else None
+        detail = (f"installed in {install_s:.0f} s ({du_mib(folder / 'photoreal'):.0f} MiB); {p.stdout.strip()[:60]}; "
+                  f"a Cycles frame in the strict sandbox: counts {json.dumps(counts)[:60]}, "
+                  f"run {doc.get('timing', {}).get('run_s')} s")
+    finally:
+        b.run("photoreal", "remove", check=False)
+    if b.run("photoreal", check=False).returncode != 3:
+        raise RuntimeError("`kminer photoreal remove` left it installed")
+    return detail
 
 
 _MAKE_SHAPES = ("import sys; from pathlib import Path; from jobs.train.synthetic import make_shapes_dataset; "
@@ -434,9 +500,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", type=Path, default=ROOT / "dist" / "package-test.json")
     ap.add_argument("--skip-gui", action="store_true", help="no GUI step (no X server)")
     ap.add_argument("--quick", action="store_true", help="only version, self-test and the python job")
+    ap.add_argument("--bpy-wheel", type=Path, help="the bpy wheel for the photoreal add-on step "
+                    "(installed into the bundle folder, which must be writable, then removed)")
     ap.add_argument("--screens", type=Path, default=ROOT / "dist" / "package-test-screens",
                     help="where the GUI steps save their screenshots")
+    ap.add_argument("--only", default="", metavar="STEP,...", help="run only these steps (e.g. 'market,gui')")
     args = ap.parse_args(argv)
+    ONLY.update(x.strip() for x in args.only.split(",") if x.strip())
     if not args.exe.is_file():
         print(f"package-test: no bundle at {args.exe} (run: make package)", file=sys.stderr)
         return 1
@@ -454,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         check_python_job(b)
         if not args.quick:
             check_render_job(b)
+            check_photoreal_off(b)
+            check_photoreal_addon(b, args.bpy_wheel)
             check_train_job(b)
             check_train_infer(b)
             check_demo_models(b)

@@ -101,7 +101,8 @@ def cli_market(b) -> str:
     finally:
         b.run("devices", "set-mode", "cpu", "idle", timeout=60)
     if "today 1 NTK" not in paid:   # exact amounts, no float digits
-        raise RuntimeError(f"the agent did not book the 1 NTK payment: {paid[-200:]}")
+        raise RuntimeError(f"the agent did not book the 1 NTK payment: {paid.splitlines()[-1][:120]}; "
+                           f"log: {_last_warning(b)}")
     shown = b.run("order", "show", str(order["id"]), *as_buyer, env=env, timeout=120).stdout
     if f"accepted by {miner}" not in shown or "done" not in shown:
         raise RuntimeError(f"order {order['id']} not accepted: {' | '.join(shown.strip().splitlines()[:3])[:300]}")
@@ -115,6 +116,20 @@ def cli_market(b) -> str:
     return (f"models list {len(listed)} listing(s); order {order['id']} claimed, rendered (strict sandbox), submitted "
             f"by agent --once in {agent_s:.1f} s; verified and paid by order watch in {watch_s:.1f} s "
             f"[{verified.group(1) if verified else '?'}]; the next agent pass booked 1 NTK earned today; {tried}")
+
+
+def _last_warning(b) -> str:
+    """The last WARNING/ERROR line of the app's log in the test's KMINER_HOME (why a job failed), else its last lines."""
+    log = Path(b.env["KMINER_HOME"]) / "logs" / "kminer.log"
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return "no log"
+    bad = [ln for ln in lines if " WARNING " in ln or " ERROR " in ln]
+    if bad:
+        return bad[-1].split(" ", 3)[-1][:400]
+    miner = [ln for ln in lines if " app.miner" in ln]
+    return "no warning; the miner's last lines: " + " | ".join(ln.split(" ", 4)[-1][:150] for ln in miner[-4:])
 
 
 def _buy_and_try(b, order_id: int, as_buyer: tuple[str, str], listed: list[str]) -> str:

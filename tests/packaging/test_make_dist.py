@@ -98,7 +98,11 @@ def test_deb_installs_under_usr_lib_with_link_desktop_entry_and_icon(make_dist, 
     ctl = subprocess.run(["dpkg-deb", "--ctrl-tarfile", str(deb)], capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(ctl)) as t:
         postrm = t.extractfile("./postrm").read().decode()
+        prerm = t.extractfile("./prerm").read().decode()
     assert "rm " not in postrm and "home" not in postrm.split("# ", 1)[0]
+    # the prerm takes only the optional photoreal engine (not dpkg's file) and only on remove
+    code = [ln for ln in prerm.splitlines() if "rm " in ln]
+    assert code == ["  remove) rm -rf /usr/lib/knowledge-miner/photoreal ;;"], prerm
 
 
 def test_tarball_has_one_top_folder_owned_by_root(make_dist, tmp_path):

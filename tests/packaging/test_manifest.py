@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import shutil
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +85,7 @@ def test_excludes_never_drop_what_the_app_runs_on(manifest):
               "web3", "safetensors", "pycocotools", "qasync", "scipy", "segno", "PySide6.QtCharts",
               "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", *manifest.OUR_PACKAGES}
     assert not (ex & needed)
-    assert {"tkinter", "torchvision", "pytest"} <= ex
+    assert {"tkinter", "torchvision", "pytest", "bpy"} <= ex  # bpy: the optional photoreal add-on
 
 
 def test_buyer_stdlib_names_are_standard_library(manifest):
@@ -145,3 +149,56 @@ def test_qt_virtual_keyboard_and_quick_are_dropped_and_the_widgets_stack_kept(ma
                  "PySide6/Qt/plugins/platforminputcontexts/libcomposeplatforminputcontextplugin.so",
                  "PySide6/Qt/plugins/platforms/libqxcb.so", "PySide6/Qt/lib/libQt6Widgets.so.6"):
         assert manifest.keep_in_bundle(dest), dest
+
+
+needs_binutils = pytest.mark.skipif(shutil.which("strip") is None or shutil.which("readelf") is None,
+                                    reason="needs binutils (strip, readelf)")
+
+
+@needs_binutils
+def test_strip_bundle_strips_binaries_but_leaves_auditwheels_patched_libraries_as_shipped(manifest, tmp_path):
+    """PyInstaller's strip broke scipy's vendored openblas in the bundle ("ELF load command
+    address/offset not properly aligned"): files under *.libs/ and those whose RUNPATH points
+    there stay byte for byte; other ELF files lose their symbols; other files are not touched."""
+    import scipy.linalg
+
+    site = Path(scipy.linalg.__file__).parents[2]
+    fblas = next((site / "scipy" / "linalg").glob("_fblas*.so"))
+    openblas = next((site / "scipy.libs").glob("libscipy_openblas*.so"))
+    plain = next(site.glob("cytoolz/itertoolz*.so"))
+    b = tmp_path / "kminer"
+    files = {"_internal/scipy.libs/" + openblas.name: openblas, "_internal/scipy/linalg/" + fblas.name: fblas,
+             "_internal/cytoolz/" + plain.name: plain}
+    for rel, src in files.items():
+        (b / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, b / rel)
+    (b / "_internal" / "data.txt").write_text("not an ELF file\n")
+    assert manifest.strip_reason(b / f"_internal/scipy.libs/{openblas.name}", b) == "vendored by auditwheel (patchelf)"
+    assert manifest.strip_reason(b / f"_internal/scipy/linalg/{fblas.name}", b) == "RUNPATH rewritten by auditwheel (patchelf)"
+    assert manifest.strip_reason(b / f"_internal/cytoolz/{plain.name}", b) is None
+    (b / "_internal/nvidia/cublas/lib").mkdir(parents=True)
+    shutil.copy2(plain, b / "_internal/nvidia/cublas/lib/libx.so")
+    assert "CUDA libraries" in manifest.strip_reason(b / "_internal/nvidia/cublas/lib/libx.so", b)
+    (b / "_internal/nvidia/cublas/lib/libx.so").unlink()
+    got = manifest.strip_bundle(b)
+    assert got["stripped"] == 1 and got["kept"] == 2 and got["saved_bytes"] > 0
+    for rel, src in files.items():
+        same = (b / rel).read_bytes() == src.read_bytes()
+        assert same == ("cytoolz" not in rel), rel
+    assert (b / "_internal" / "data.txt").read_text() == "not an ELF file\n"
+
+
+def test_system_libraries_come_from_the_system_and_vendored_copies_stay(manifest):
+    """The bundle's own libstdc++ (the build root's GCC 10) broke Mesa's EGL driver on newer
+    systems (it needs GLIBCXX_3.4.29): such libraries are left to the system, and each comes
+    from a package the .deb depends on."""
+    for name in ("libstdc++.so.6", "libgcc_s.so.1", "libexpat.so.1", "libz.so.1", "libX11.so.6", "libxcb.so.1",
+                 "libxcb-xkb.so.1", "libfontconfig.so.1", "libglib-2.0.so.0"):
+        assert manifest.is_system_lib(name), name
+    for dest in ("libpython3.11.so.1.0", "libssl.so.1.1", "libcrypto.so.1.1", "libffi.so.7", "libsqlite3.so.0",
+                 "pillow.libs/libxcb-2ec1a5a6.so.1.1.0", "PIL/libz.so.1", "libQt6Core.so.6", "libseccomp.so.2"):
+        assert not manifest.is_system_lib(dest), dest
+    deps = subprocess.run(["bash", str(ROOT / "packaging" / "debian-deps.sh"), "list-runtime"], capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert {"libstdc++6", "libgcc-s1", "libexpat1", "zlib1g", "libx11-6", "libxcb1", "libfontconfig1",
+            "libglib2.0-0", "libfreetype6"} <= set(deps)

@@ -3,7 +3,8 @@
 # the .deb (Depends libc6 >= 2.31) and the HiveOS package, all into dist/.
 #   packaging/linux/oldroot/build_bundle.sh [cpu|cuda]     (as root)
 # cuda: the GPU bundle into dist/kminer-cuda, from a second venv in the root with the CUDA build
-# of torch (KMINER_CUDA_TORCH, default torch==2.14.1, the cu130 build on this machine's index).
+# of torch (KMINER_CUDA_TORCH, default torch==2.14.1, the cu130 build on this machine's index);
+# numpy pinned like the CPU venv (build_root.sh: the photoreal add-on's bpy needs numpy < 2).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SRC="$(cd "$HERE/../../.." && pwd)"
@@ -20,7 +21,7 @@ else
     cmp -s /src/pyproject.toml $venv/.pyproject 2>/dev/null || {
       $venv/bin/python -m pip install -q --upgrade pip setuptools wheel
       cd /src && $venv/bin/python -m pip install -q '.[packaging]' && $venv/bin/python -m pip install -q --no-deps pyrender==0.1.45
-      $venv/bin/python -m pip install -q '$torch' && $venv/bin/python -m pip uninstall -q -y knowledge-miner
+      $venv/bin/python -m pip install -q '$torch' 'numpy==${KMINER_BUNDLE_NUMPY:-1.26.4}' && $venv/bin/python -m pip uninstall -q -y knowledge-miner
       cp /src/pyproject.toml $venv/.pyproject; }"
 fi
 echo "oldroot: pyinstaller ($flavor) in the Debian 11 root"

@@ -22,6 +22,10 @@ VENV=/opt/kmvenv
 # the CPU bundle's torch: the CPU build (an index may offer the CUDA build under the plain
 # version, which would put 2.4 GB of CUDA libraries into the CPU bundle)
 CPU_TORCH="${KMINER_CPU_TORCH:-2.13.0+cpu}"
+# numpy < 2 in the bundle: the photoreal add-on (bpy 5.0.1, installed beside the bundle by
+# `kminer photoreal install`) imports the bundle's numpy and is built for numpy 1.x; the project's
+# test venv (with the photoreal extra) has the same 1.26.4
+NUMPY="${KMINER_BUNDLE_NUMPY:-1.26.4}"
 say() { echo "oldroot: $*"; }
 [ "$(id -u)" -eq 0 ] || { echo "oldroot: needs root (debootstrap and chroot); run it with sudo" >&2; exit 2; }
 command -v debootstrap >/dev/null || { echo "oldroot: debootstrap missing: apt-get install -y debootstrap" >&2; exit 2; }
@@ -89,5 +93,11 @@ if [ ! -e "$R/.kminer-stage-venv" ] || [ "$SRC/pyproject.toml" -nt "$R/.kminer-s
     && $VENV/bin/python -m pip install -q --force-reinstall --no-deps \$(ls /opt/wheels/torch-$CPU_TORCH-*.whl 2>/dev/null || echo 'torch==$CPU_TORCH') \
     && { $VENV/bin/python -m pip list --format=freeze | grep -iE '^(nvidia-|triton=)' | grep -v '^nvidia-ml-py' | cut -d= -f1 | xargs -r $VENV/bin/python -m pip uninstall -q -y; }"
   touch "$R/.kminer-stage-venv"
+  rm -f "$R"/.kminer-stage-numpy-*
+fi
+if [ ! -e "$R/.kminer-stage-numpy-$NUMPY" ]; then
+  say "numpy $NUMPY in $VENV (the photoreal add-on's bpy needs numpy < 2)"
+  "$HERE/enter.sh" "$R" bash -c "set -e; $VENV/bin/python -m pip install -q 'numpy==$NUMPY'; $VENV/bin/python -m pip check || echo 'oldroot: pip check is not clean (above)'"
+  touch "$R/.kminer-stage-numpy-$NUMPY"
 fi
 say "ready: $R (glibc $(chroot "$R" ldd --version | head -1 | awk '{print $NF}'), $(chroot "$R" $PYPREFIX/bin/python3.11 --version))"

@@ -8,6 +8,9 @@
 # through the frozen worker, train+infer, wallet, benchmark child, market round, preview child,
 # OSMesa fallback, QR/charts, shared store, the GUI (first paint timed), the wizard and pages.
 #   packaging/linux/oldroot/test_oldglibc.sh [BUNDLE_DIR | --prepare]   (as root; default dist/kminer)
+# KMINER_BPY_WHEEL=FILE (the bpy 5.0.1 wheel): the bundle is mounted as an overlay the test user
+# may write to (like a .tar.gz unpacked in the user's home) and the photoreal add-on step installs
+# the wheel, renders a Cycles frame in the strict sandbox and removes it; without it that step SKIPs.
 # Report: dist/oldglibc/package-test.json; screens: dist/oldglibc/screens/. --prepare: only the root.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -35,7 +38,14 @@ fi
 BUNDLE="$(cd "$BUNDLE" && pwd)"
 OUT="$SRC/dist/oldglibc"
 rm -rf "$OUT"; mkdir -p "$OUT"; chown 4242:4242 "$OUT"
-export R SRC BUNDLE OUT
+WHEEL="${KMINER_BPY_WHEEL:-}"; UP=""
+if [ -n "$WHEEL" ]; then
+  [ -f "$WHEEL" ] || { echo "oldglibc-test: KMINER_BPY_WHEEL=$WHEEL is not a file" >&2; exit 2; }
+  WHEEL="$(cd "$(dirname "$WHEEL")" && pwd)/$(basename "$WHEEL")"
+  UP="$SRC/build/oldglibc-overlay"; rm -rf "$UP"; mkdir -p "$UP/upper" "$UP/work"; chown 4242:4242 "$UP/upper"
+fi
+KMINER_PACKAGE_TEST_ARGS="${KMINER_PACKAGE_TEST_ARGS:-}"   # e.g. "--only market,gui"
+export R SRC BUNDLE OUT WHEEL UP KMINER_PACKAGE_TEST_ARGS
 unshare --mount --propagation private --pid --fork -- bash -c '
   set -e
   mount --bind "$R" "$R"
@@ -46,11 +56,19 @@ unshare --mount --propagation private --pid --fork -- bash -c '
   mkdir -p "$R/src" "$R/opt/kminer"
   mount --bind -o ro "$SRC" "$R/src"
   mkdir -p "$R/out"; mount --bind "$OUT" "$R/out"
-  mount --bind -o ro "$BUNDLE" "$R/opt/kminer"
+  extra=""
+  if [ -n "$WHEEL" ]; then
+    mount -t overlay overlay -o "lowerdir=$BUNDLE,upperdir=$UP/upper,workdir=$UP/work" "$R/opt/kminer"
+    mkdir -p "$R/wheels"; touch "$R/wheels/$(basename "$WHEEL")"
+    mount --bind -o ro "$WHEEL" "$R/wheels/$(basename "$WHEEL")"
+    extra="--bpy-wheel /wheels/$(basename "$WHEEL")"
+  else
+    mount --bind -o ro "$BUNDLE" "$R/opt/kminer"
+  fi
   cd "$R"; mkdir -p .oldroot; pivot_root . .oldroot; cd /
   umount -l /.oldroot
   echo "oldglibc-test: $(ldd --version | head -1), $(bwrap --version), $(python3 --version)"
   exec setpriv --reuid=4242 --regid=4242 --init-groups /usr/bin/env -i HOME=/home/kmtest USER=kmtest LANG=C.UTF-8 \
     PATH=/usr/bin:/bin python3 /src/packaging/linux/package_test.py --exe /opt/kminer/kminer \
-    --report /out/package-test.json --screens /out/screens
+    --report /out/package-test.json --screens /out/screens $extra $KMINER_PACKAGE_TEST_ARGS
 '

@@ -15,6 +15,26 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
+def _our_gpu_package():
+    """Importing bpy (the photoreal engine, in-process in a few tests) puts Blender's own `gpu`
+    module in sys.modules["gpu"], over our gpu/ package; the app only imports bpy in worker and
+    preview processes, so tests give ours back after each test."""
+    import sys
+
+    def ours(mod) -> bool:
+        return mod is not None and hasattr(mod, "__path__")  # Blender's gpu is a plain module
+
+    before = sys.modules.get("gpu")
+    yield
+    now = sys.modules.get("gpu")
+    if now is not None and not ours(now):
+        if ours(before):
+            sys.modules["gpu"] = before
+        else:
+            del sys.modules["gpu"]  # the next `import gpu...` finds our package again
+
+
+@pytest.fixture(autouse=True)
 def kminer_home(tmp_path, monkeypatch):
     """Every test gets its own app folders, so nothing touches the real user's files."""
     home = tmp_path / "kminer-home"

@@ -7,6 +7,8 @@ device gives) but not a tampered frame.
 
 from __future__ import annotations
 
+import importlib.util
+
 import hashlib
 import io
 import json
@@ -17,7 +19,10 @@ from PIL import Image
 
 from tests.render.conftest import small_scene
 
-pytest.importorskip("bpy", reason="the photoreal extra (bpy) is not installed")
+# found, not imported: importing bpy at collection puts Blender's `gpu` module over our gpu/
+# package for every test collected after this file (tests/conftest.py gives it back per test)
+if importlib.util.find_spec("bpy") is None:
+    pytest.skip("the photoreal extra (bpy) is not installed", allow_module_level=True)
 
 W, H = 64, 48
 

@@ -68,7 +68,7 @@ from common.fsutil import sha256_file
 from jobs.cards import parse_dataset_card
 from jobs.execute import Device
 from jobs.queue import JobQueue
-from jobs.render.spec import SceneError, SceneSpec, load_scene, parse_scene
+from jobs.render.spec import SceneError, SceneSpec, load_scene, parse_scene, with_outputs
 from jobs.scheduler import Scheduler
 from jobs.spec import SpecError, parse_spec
 
@@ -163,13 +163,7 @@ class BuyerService:
         try:
             spec = scene if isinstance(scene, SceneSpec) else (parse_scene(scene) if isinstance(scene, dict)
                                                                else load_scene(Path(scene)))
-            data = spec.model_dump(mode="json")
-            data["outputs"]["count"] = count
-            if seed is not None:
-                data["outputs"]["seed"] = int(seed)
-            if size is not None:
-                data["outputs"]["width"], data["outputs"]["height"] = int(size[0]), int(size[1])
-            spec = parse_scene(data)
+            spec = with_outputs(spec, count=count, seed=seed, size=size)
         except SceneError as e:
             raise BuyerError(f"scene: {e}") from None
         self._check_funds(reward_each_wei * shards)

@@ -32,7 +32,7 @@ from common.fsutil import sha256_file
 from jobs.artifacts import ArtifactStore, extract_tree_tar
 from jobs.queue import FINAL, JobQueue, QueueError
 from jobs.render.dataset_card import CARD_NAME, frame_name
-from jobs.render.spec import SceneSpec, parse_scene
+from jobs.render.spec import SceneSpec, parse_scene, with_outputs
 from jobs.spec import JobSpec
 
 PENDING = "pending"
@@ -56,13 +56,7 @@ def shard_frames(count: int, shards: int, shard: int) -> tuple[int, int]:
 def render_order(scene: SceneSpec, *, count: int, seed: int | None = None,
                  size: tuple[int, int] | None = None) -> tuple[dict, list[str]]:
     """The order's job document and the sha256 of every user file the scene needs."""
-    data = scene.model_dump(mode="json")
-    data["outputs"]["count"] = count
-    if seed is not None:
-        data["outputs"]["seed"] = int(seed)
-    if size is not None:
-        data["outputs"]["width"], data["outputs"]["height"] = int(size[0]), int(size[1])
-    spec = parse_scene(data)
+    spec = with_outputs(scene, count=count, seed=seed, size=size)
     job = {"engine": "render", "scene": json.loads(spec.canonical_json()), "count": count,
            "seed": spec.outputs.seed, "spec_hash": spec.spec_hash()}
     return job, sorted(spec.content_hashes())

@@ -378,6 +378,18 @@ def parse_scene(data: Any) -> SceneSpec:
         raise SceneError(f"{_loc(tuple(err['loc']))}: {msg}{more}") from None
 
 
+def with_outputs(spec: SceneSpec, *, count: int, seed: int | None = None,
+                 size: tuple[int, int] | None = None) -> SceneSpec:
+    """`spec` rendering `count` frames (and the seed and image size given), checked again."""
+    data = spec.model_dump(mode="json")
+    data["outputs"]["count"] = count
+    if seed is not None:
+        data["outputs"]["seed"] = int(seed)
+    if size is not None:
+        data["outputs"]["width"], data["outputs"]["height"] = int(size[0]), int(size[1])
+    return parse_scene(data)
+
+
 def load_scene(path: str | Path) -> SceneSpec:
     """Read and validate a scene JSON file (size and depth limited: common.safejson)."""
     return parse_scene(read_json(path, "scene", SceneError))

@@ -71,7 +71,7 @@ def test_agent_earns_a_render_job_posted_from_the_cli(tmp_path):
     line = kminer(home, "agent", "--once", "--account", miner, *auth).stdout
     assert "today 5 NTK" in line, line   # exact, no float rounding
     assert "\nagent: Sandbox: strict\n" in line or "\nagent: Sandbox: basic" in line, line
-    assert "\nagent: photoreal engine " in line, line  # the optional engine: installed, or how to add it
+    assert "\nagent: photoreal engine" in line, line  # the optional engine: installed (": bpy ..."), or how to add it
     assert ntk(miner) - before == 5 * NTK
     job = json.loads(kminer(home, "market", "show", str(job_id), "--json", *auth).stdout)
     assert job["status"] == "released"

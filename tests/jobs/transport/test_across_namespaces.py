@@ -112,12 +112,13 @@ def test_tampered_peer_is_rejected_and_content_comes_from_an_honest_one(netpair,
     assert evil.stdout.readline().strip() == "ready"
     uri_both = uri + f"&x.pe={evil_ip}:6882"
     buyer_home = tmp_path / "buyer"
+    # generous: under load libtorrent waits out its retry back-off on the pieces the cheat spoiled
     fetch = transport(lab, "b", "fetch", uri_both, "--home", str(buyer_home), "--out", str(tmp_path / "got.bin"),
-                      "--timeout-s", "60", "--json")
+                      "--timeout-s", "180", "--json")
     try:
         wait_status(buyer_home, lambda d: any((t["state"] or {}).get("hash_failures", 0) > 0 for t in d["transfers"]))
         honest = transport(lab, "a", "serve", str(src), "--home", str(honest_home), "--listen", "0.0.0.0:6881")
-        out, err = fetch.communicate(timeout=90)
+        out, err = fetch.communicate(timeout=240)
         assert fetch.returncode == 0, (err, stop(honest), (buyer_home / "status.json").read_text()[-1500:])
         assert (tmp_path / "got.bin").read_bytes() == src.read_bytes()
         stop(honest)

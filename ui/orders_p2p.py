@@ -19,6 +19,18 @@ GOOD, BAD, BUSY = "#27ae60", "#d64545", "#2f80ed"
 P2P = "p2p"
 
 
+def progress_cell(t, row: int, col: int, done: int, total: int) -> None:
+    """A "k/n verified" bar in a table cell (one per row, made once and reused)."""
+    bar = t.cellWidget(row, col)
+    if not isinstance(bar, QProgressBar):
+        bar = QProgressBar()
+        bar.setMaximumHeight(18)
+        t.setCellWidget(row, col, bar)
+    bar.setRange(0, max(1, total))
+    bar.setValue(done)
+    bar.setFormat(f"{done}/{total} verified")
+
+
 def p2p_key(order_id: int) -> str:
     """A P2P order's key in the Orders table and `OrdersView.selected` ("p2p:3"; job-market orders: their int id)."""
     return f"{P2P}:{order_id}"
@@ -203,14 +215,7 @@ class P2PPosting:
             if c == 3 and o.state in ORDER_COLOUR:
                 item.setForeground(QColor(ORDER_COLOUR[o.state]))
             t.setItem(r, c, item)
-        bar = t.cellWidget(r, 4)
-        if not isinstance(bar, QProgressBar):
-            bar = QProgressBar()
-            bar.setMaximumHeight(18)
-            t.setCellWidget(r, 4, bar)
-        bar.setRange(0, max(1, len(o.shards)))
-        bar.setValue(o.done)
-        bar.setFormat(f"{o.done}/{len(o.shards)} verified")
+        progress_cell(t, r, 4, o.done, len(o.shards))
         if key == self.selected:
             t.selectRow(r)
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtWidgets import QProgressBar
-
 from app.recent_folders import RecentFolders
 from app.amounts import check_amount, ntk_text
 from app.costs import CostBreakdown, CostLine
@@ -28,7 +26,7 @@ from ui.qt import (
     QTableWidgetItem, QTabWidget, QTimer, QVBoxLayout, QWidget, Signal,
 )
 from ui.order_detail import BAD, GOOD, STATE_TEXT, OrderDetail
-from ui.orders_p2p import P2P, P2PDetail, P2PPosting
+from ui.orders_p2p import P2P, P2PDetail, P2PPosting, progress_cell
 from ui.widgets import muted, page_heading
 
 ARCHS = ("centernet-s", "centernet-xs", "centernet-m", "classifier-s", "classifier-xs")
@@ -502,14 +500,7 @@ class OrdersView(P2PPosting, QWidget):
                 elif c == 3 and o.state == "done":
                     item.setForeground(QColor(GOOD))
                 t.setItem(r, c, item)
-            bar = t.cellWidget(r, 4)
-            if not isinstance(bar, QProgressBar):
-                bar = QProgressBar()
-                bar.setMaximumHeight(18)
-                t.setCellWidget(r, 4, bar)
-            bar.setRange(0, max(1, len(o.shards)))
-            bar.setValue(o.settled)
-            bar.setFormat(f"{o.settled}/{len(o.shards)} verified")
+            progress_cell(t, r, 4, o.settled, len(o.shards))
             if o.id == self.selected:
                 t.selectRow(r)
         t.blockSignals(False)

@@ -132,19 +132,36 @@ def pair() -> tuple[NetLab, str, str]:
     return lab, a, b
 
 
+def one_behind_nat() -> NetLab:
+    """'a' behind a masquerading router 'na'; 'b' outside, reachable (a home rig and a server)."""
+    lab = NetLab()
+    try:
+        lab.link("a", "na")
+        lab.link("na", "b")
+        lab.route_default("a", "na")
+        lab.router("na", masquerade_towards="b")
+    except BaseException:
+        lab.close()
+        raise
+    return lab
+
+
 def both_behind_nat() -> NetLab:
     """'a' and 'b' each behind its own masquerading router ('na', 'nb'); 'pub' between the
-    routers is the open internet, where a relay can sit."""
+    routers is the open internet, and 'srv' a server on it (one interface, like a rented
+    machine) where a relay can sit."""
     lab = NetLab()
     try:
         lab.link("a", "na")
         lab.link("na", "pub")
         lab.link("pub", "nb")
         lab.link("nb", "b")
+        lab.link("pub", "srv")
         lab.route_default("a", "na")
         lab.route_default("b", "nb")
         lab.route_default("na", "pub")
         lab.route_default("nb", "pub")
+        lab.route_default("srv", "pub")
         lab.router("pub")
         lab.router("na", masquerade_towards="pub")
         lab.router("nb", masquerade_towards="pub")

@@ -14,7 +14,8 @@ merkle-verified), then the buyer picks sample items *after* the commitment, gets
 keys from the miner's key service, checks them against the committed header and calls
 `verify(spec, shard, {name: path})` (None: good; else the reason). A good shard gets the
 ack and a cumulative voucher; a bad one a signed rejection whose evidence is the reason. Once
-the miner redeems, it releases the whole key (key service grant or a KeyReveal at the desk);
+the miner redeems, it releases the whole key to us at its key service (dialed directly, or,
+when the miner is behind NAT, asked through our desk: see `_keys`);
 the buyer checks keccak256(key) against the commitment and the key against every item, and
 unseals: the result is verified bytes. After `hold_until` what nobody delivered is refunded.
 
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from common.fsutil import atomic_write_json
-from jobs.transport.keys import KeyRefused, request_key
+from jobs.transport.keys import KeyRefused, KeyUnreachable, open_key_reply, request_key, signed_key_request
 from jobs.transport.ref import parse_ref
 from jobs.transport.sealed import SealError, check_content_key, open_item, read_header, unseal
 from app.orders.desk import OrderDesk
@@ -56,6 +57,10 @@ KEY_DEMAND_S = 3600
 CHAIN_LOOK_S = 5.0
 """How often a waiting shard's chain state is read (one call each)."""
 SPEC_VERSION = 1
+DIRECT_KEY_TIMEOUT_S = 5.0
+KEY_REQUEST_RENEW_S = 120.0
+"""A key request waiting at our desk this long is signed again (the key service refuses
+requests more than 10 minutes old)."""
 
 Verify = Callable[[dict, int, dict[str, Path]], "str | None"]
 """verify(spec document + order_id, shard, {item name: opened file}) -> None (good), the reason
@@ -69,9 +74,12 @@ class OrderError(ValueError):
     """A buyer action refused (one line)."""
 
 
-def spec_document(job: dict, *, kind: str, shards: int, inputs: dict[str, str], buyer: str) -> bytes:
-    """The bytes whose sha256 goes on chain as the order's specHash."""
-    doc = {"version": SPEC_VERSION, "kind": kind, "shards": shards, "job": job, "inputs": inputs, "buyer": buyer.lower()}
+def spec_document(job: dict, *, kind: str, shards: int, inputs: dict[str, str], buyer: str,
+                  peers: tuple[str, ...] = ()) -> bytes:
+    """The bytes whose sha256 goes on chain as the order's specHash; `peers` are the buyer's
+    transport addresses, which a miner that cannot be dialed pushes its results to."""
+    doc = {"version": SPEC_VERSION, "kind": kind, "shards": shards, "job": job, "inputs": inputs, "buyer": buyer.lower(),
+           "peers": list(peers)}
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -117,7 +125,8 @@ class OrderBuyer:
         for name, path in (inputs or {}).items():
             sh = self.peer.node.share(Path(path), until_ts=serve_until, kind="input")
             refs[name], _ = sh.ref.uri(), hashes.append(sh.ref.info_hash)
-        return spec_document(job, kind=kind, shards=shards, inputs=refs, buyer=self.account.address), hashes
+        return spec_document(job, kind=kind, shards=shards, inputs=refs, buyer=self.account.address,
+                             peers=self.peer.node.config.advertise), hashes
 
     def post(self, job: dict, *, kind: str = "render", shards: int, reward_each_wei: int, deadline_s: int,
              review_window_s: int, redeem_window_s: int, stake_bps: int = 2_000,
@@ -167,7 +176,7 @@ class OrderBuyer:
             try:
                 getattr(self, f"_on_{m.kind}")(m, events)
             except (OrderError, KeyRefused, SealError, ValueError) as e:
-                events.append(f"{m.kind} from {m.signed.message.miner[:10]}… refused: {e}")
+                events.append(f"{m.kind} from {m.miner[:10]}… refused: {e}")
         for o in self._orders.values():
             for s, sh in list(o["shards"].items()):
                 try:
@@ -264,13 +273,19 @@ class OrderBuyer:
         self._publish(o, c.shard, sh)
         events.append(f"order {c.order_id}: shard {c.shard} result committed; fetching")
 
-    def _on_reveal(self, m, events: list[str]) -> None:
-        r = m.signed.message
-        o = self._order(r.order_id)
-        sh = o["shards"].get(str(r.shard))
-        if sh is None or sh["state"] != "paid" or sh["miner"] != r.miner.lower():
-            raise OrderError("no paid shard of this miner to reveal a key for")
-        self._open(o, r.shard, sh, r.key, events)
+    def _on_keys(self, m, events: list[str]) -> None:
+        """A key-service reply relayed by a miner we cannot dial (behind NAT): kept for the
+        request it answers; `_keys` opens it on the next pass (only we can)."""
+        d = m.doc
+        o = self._order(int(d["order_id"]))
+        sh = o["shards"].get(str(d["shard"]))
+        if sh is None or sh["miner"] != d["miner"]:
+            raise OrderError("no claim of this shard by this miner")
+        asked = sh.get("key_request")
+        if not asked or asked["nonce"] != d["request_nonce"]:
+            return  # an answer to a request we no longer wait for
+        sh["relayed"] = {"nonce": d["request_nonce"], "reply": d["reply"]}
+        self._save(o)
 
     def _check_fetched(self, o: dict, shard: int, sh: dict, events: list[str]) -> None:
         ref = parse_ref(sh["ref"])
@@ -288,10 +303,15 @@ class OrderBuyer:
         names = [it.name for it in header.items]
         if not names:
             return self._reject(o, shard, sh, "the result is empty", events)
-        picks = self.pick(self._doc(o), shard, names)
+        if "picks" not in sh:  # chosen once, after the commitment; kept so a retry asks the same
+            sh["picks"] = list(self.pick(self._doc(o), shard, names))
+            self._save(o)
+        picks = sh["picks"]
         if not picks:
             return self._reject(o, shard, sh, "the result holds none of the items a check needs", events)
-        keys = request_key(ref.key_servers[0], ref.info_hash, bytes(self.account.key), items=picks)
+        keys = self._keys(o, shard, sh, ref, picks)
+        if keys is None:
+            return  # asked through the desk: the answer comes on a later pass
         if not isinstance(keys, dict) or set(keys) != set(picks):
             return self._reject(o, shard, sh, "the miner's key service did not answer the sample request", events)
         sample_dir = self.home / f"samples-{o['order_id']}-{shard}"
@@ -330,9 +350,35 @@ class OrderBuyer:
             return
         self._last_key_poll[k] = time.monotonic()
         ref = parse_ref(sh["ref"])
-        key = request_key(ref.key_servers[0], ref.info_hash, bytes(self.account.key), timeout_s=5)
+        key = self._keys(o, shard, sh, ref, None)
         if isinstance(key, bytes):
             self._open(o, shard, sh, key, events)
+
+    def _keys(self, o: dict, shard: int, sh: dict, ref, items: list[str] | None):
+        """The whole key (`items` None) or {item: key} from the miner's key service; None while
+        the answer is still on its way. The service is dialed directly; when it cannot be
+        reached (a miner behind NAT) the signed request is published at our desk for the miner
+        to relay, and its reply (sealed to our key) comes back as a `keys` message."""
+        me = bytes(self.account.key)
+        want = None if items is None else sorted(items)
+        asked, got = sh.get("key_request"), sh.pop("relayed", None)
+        if got is not None and asked is not None and got["nonce"] == asked["nonce"] and asked["items"] == want:
+            sh.pop("key_request")
+            self._save(o)
+            self._publish(o, shard, sh)
+            return open_key_reply(got["reply"], me, f"the miner {sh['miner'][:10]}… (through the desk)")
+        if not sh.get("keys_via_desk"):
+            try:
+                return request_key(ref.key_servers[0], ref.info_hash, me, items=items, timeout_s=DIRECT_KEY_TIMEOUT_S)
+            except KeyUnreachable as e:
+                log.info("order %d shard %d: %s; asking through the desk", o["order_id"], shard, e)
+                sh["keys_via_desk"] = True
+        if asked is None or asked["items"] != want or time.time() - asked["ts"] > KEY_REQUEST_RENEW_S:
+            body = signed_key_request(ref.info_hash, me, items=items)
+            sh["key_request"] = {"nonce": body["nonce"], "items": want, "ts": time.time(), "body": body}
+            self._save(o)
+            self._publish(o, shard, sh)
+        return None
 
     def _maybe_demand_key(self, o: dict, shard: int, sh: dict, events: list[str]) -> None:
         """Paid on chain (the miner redeemed our voucher) and still no key after KEY_DEMAND_S of
@@ -434,7 +480,9 @@ class OrderBuyer:
     # --- plumbing -----------------------------------------------------------------------
     def _publish(self, o: dict, shard: int, sh: dict) -> None:
         keep = {k: sh.get(k) for k in ("grant", "ack", "voucher", "rejection", "reason")}
-        self.desk.publish(o["order_id"], shard, sh["miner"], state=sh["state"], **keep)
+        asked = sh.get("key_request")
+        self.desk.publish(o["order_id"], shard, sh["miner"], state=sh["state"], **keep,
+                          key_request=asked["body"] if asked else None)
 
     @staticmethod
     def _doc(o: dict) -> dict:

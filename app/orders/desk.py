@@ -8,9 +8,15 @@ docs/order-protocol.md. Every route takes and returns JSON:
     POST /v1/claim    {"request": Signed ClaimRequest}          -> {"queued": true}
     POST /v1/confirm  {"confirm": Signed Claim (mining key)}     -> {"queued": true}
     POST /v1/commit   {"commit": Signed ResultCommit, "ref": magnet} -> {"queued": true}
-    POST /v1/reveal   {"reveal": Signed KeyReveal}                -> {"queued": true}
+    POST /v1/keys     {"keys": {"op": "keys", "order_id", "shard", "miner", "request_nonce",
+                      "reply", "ts", "nonce", "sig"}} (EIP-191 by the mining key) -> {"queued": true}
     POST /v1/status   {"order_id", "shard", "miner"}               -> what the buyer answered so far:
-                      {"state", "grant", "ack", "voucher", "rejection", "reason"} (signed JSON or null)
+                      {"state", "grant", "ack", "voucher", "rejection", "reason", "key_request"}
+
+`keys` carries a key service's reply relayed by a miner that cannot be reached (behind NAT):
+the buyer publishes its signed key request in `status` (`key_request`), the miner's key service
+answers it with an envelope only the buyer opens, and the miner posts that here. The key
+itself never crosses the desk in the clear.
 
 The desk checks only what needs no chain (sizes, shapes, signatures against the named
 signer) and queues the message; the buyer's service answers on its chain thread and
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -41,8 +48,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from common.safejson import JsonLimits, SafeJsonError, loads_bounded, read_capped
+from jobs.transport.crypto import CryptoError, recover_signer, sign_request
 from jobs.transport.ref import RefError, parse_ref
-from wallet.order_messages import Claim, ClaimRequest, Domain, KeyReveal, MessageError, ResultCommit, Signed
+from wallet.order_messages import Claim, ClaimRequest, Domain, MessageError, ResultCommit, Signed
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +76,14 @@ class DeskError(Exception):
 class Inbound:
     """A message that passed the desk's checks, waiting for the buyer's chain thread."""
 
-    kind: str  # "claim" | "confirm" | "commit" | "reveal"
-    signed: Signed
+    kind: str  # "claim" | "confirm" | "commit" | "keys"
+    signed: Signed | None
     ref: str = ""
+    doc: dict | None = None  # "keys": the miner's signed relay of its key service's reply
+
+    @property
+    def miner(self) -> str:
+        return self.doc["miner"] if self.doc is not None else self.signed.message.miner
 
 
 class OrderDesk:
@@ -237,10 +250,11 @@ class OrderDesk:
         try:
             if route == "/v1/status":
                 return 200, self._status(body)
+            if route == "/v1/keys":
+                return self._keys(body.get("keys"))
             kind, expect, field = {"/v1/claim": ("claim", ClaimRequest, "request"),
                                    "/v1/confirm": ("confirm", Claim, "confirm"),
-                                   "/v1/commit": ("commit", ResultCommit, "commit"),
-                                   "/v1/reveal": ("reveal", KeyReveal, "reveal")}.get(route, (None, None, None))
+                                   "/v1/commit": ("commit", ResultCommit, "commit")}.get(route, (None, None, None))
             if kind is None:
                 return 404, {"error": "no such route"}
             signed = Signed.from_json(body.get(field), expect=expect)
@@ -253,21 +267,41 @@ class OrderDesk:
                 ref = str(body.get("ref", ""))
                 if parse_ref(ref).info_hash != m.result_hash.hex():
                     return 400, {"error": "the reference does not name the committed result hash"}
-            key = (kind, signed.signature, ref)
-            with self._lock:
-                if key in self._queued:  # the same signed message again: it already waits
-                    return 202, {"queued": True}
-                if len(self._inbox) >= MAX_INBOX:
-                    return 503, {"error": "the desk is busy; try again shortly"}
-                who = m.miner.lower()
-                if self._per_miner.get(who, 0) >= MAX_PER_MINER:
-                    return 503, {"error": "too many of your messages are waiting; try again shortly"}
-                self._inbox.append(Inbound(kind, signed, ref))
-                self._queued.add(key)
-                self._per_miner[who] = self._per_miner.get(who, 0) + 1
-            return 202, {"queued": True}
+            return self._queue(Inbound(kind, signed, ref), (kind, signed.signature, ref))
         except (MessageError, RefError, ValueError, TypeError, KeyError) as e:
             return 400, {"error": str(e)[:200]}
+
+    def _queue(self, m: Inbound, key: tuple) -> tuple[int, Any]:
+        with self._lock:
+            if key in self._queued:  # the same signed message again: it already waits
+                return 202, {"queued": True}
+            if len(self._inbox) >= MAX_INBOX:
+                return 503, {"error": "the desk is busy; try again shortly"}
+            who = m.miner.lower()
+            if self._per_miner.get(who, 0) >= MAX_PER_MINER:
+                return 503, {"error": "too many of your messages are waiting; try again shortly"}
+            self._inbox.append(m)
+            self._queued.add(key)
+            self._per_miner[who] = self._per_miner.get(who, 0) + 1
+        return 202, {"queued": True}
+
+    def _keys(self, doc: Any) -> tuple[int, Any]:
+        """A relayed key-service reply: shape, our order, signed by the miner it names."""
+        if not isinstance(doc, dict) or doc.get("op") != "keys" or not isinstance(doc.get("reply"), dict):
+            raise ValueError("keys: a signed relay of a key service's reply is expected")
+        order_id, shard = int(doc["order_id"]), int(doc["shard"])
+        miner, nonce = str(doc["miner"]).lower(), str(doc["request_nonce"])
+        if not (0 <= shard < 128 and len(nonce) <= 64 and len(miner) == 42):
+            raise ValueError("keys: bad shard, miner or nonce")
+        if not self.is_ours(order_id):
+            return 404, {"error": f"order {order_id} is not at this desk"}
+        try:
+            signer, _pub = recover_signer(doc)
+        except CryptoError as e:
+            raise ValueError(f"keys: {e}") from None
+        if signer.lower() != miner:
+            raise ValueError("keys: not signed by the miner it names")
+        return self._queue(Inbound("keys", None, doc=dict(doc, miner=miner)), ("keys", str(doc.get("sig")), ""))
 
     def _status(self, body: dict) -> dict:
         try:
@@ -304,6 +338,13 @@ class DeskClient:
 
     def status(self, order_id: int, shard: int, miner: str) -> dict:
         return self._call("POST", "/v1/status", {"order_id": order_id, "shard": shard, "miner": miner})
+
+    def relay_keys(self, order_id: int, shard: int, mining_key: bytes, miner: str, request_nonce: str,
+                   reply: dict) -> dict:
+        """Post our key service's `reply` to the buyer's `key_request` (we cannot be dialed)."""
+        body = {"op": "keys", "order_id": int(order_id), "shard": int(shard), "miner": miner.lower(),
+                "request_nonce": request_nonce, "reply": reply, "ts": int(time.time()), "nonce": os.urandom(8).hex()}
+        return self.send("keys", keys=sign_request(mining_key, body))
 
     def _call(self, method: str, path: str, body: dict | None, *, raw: bool = False) -> Any:
         data = None if body is None else json.dumps(body).encode()

@@ -11,13 +11,16 @@ not too close, the buyer's rejection rate below `max_rejection_rate`):
    buyer's grant (checked: signed by the order's buyer, naming this claim);
 3. fetches the sealed inputs peer to peer and their keys (granted to the mining key on
    confirmation), runs `work(spec, shard, inputs, out_dir)` in a thread;
-4. seals the result with a fresh content key, serves it readable by the buyer, and sends the
+4. seals the result with a fresh content key, serves it readable by the buyer (and dials out to
+   the buyer's transport addresses from the spec document, so a miner behind NAT still
+   delivers), and sends the
    `ResultCommit` (result hash = the v2 info hash of the sealed archive, resultKeyHash =
    keccak256(key)) with the reference; the state is saved before it is sent, so a miner
    killed mid-upload serves the same bytes after a restart and sends the same commitment;
 5. takes vouchers (checked: buyer-signed, paying this payout, naming the shard) and redeems
    them in batches (`redeem_after_s` after the oldest, or well before the order closes);
-   only then releases the key (key service grant and a signed `KeyReveal` at the desk);
+   only then releases the key (key service grant: the buyer asks for it directly or, when we
+   cannot be dialed, through its desk; the key never crosses the desk in the clear);
 6. a silent buyer: no voucher and no rejection `patience_s` (chain time) after the commitment,
    or `fallback_margin_s` before the deadline, whichever comes first, it submits on chain
    (`submitResult` with the grant) and releases after the review window. Only this path
@@ -37,18 +40,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from common.fsutil import atomic_write_json
 from common.safejson import SafeJsonError, loads_bounded
 from jobs.transport.keys import KeyRefused, request_key
 from jobs.transport.node import TransportError
-from jobs.transport.ref import parse_ref
+from jobs.transport.ref import parse_ref, split_hostport
 from jobs.transport.sealed import SealError, unseal
 from app.orders.desk import SPEC_DOC_LIMITS, DeskClient, DeskError
 from app.orders.peer import Peer
 from wallet.errors import ContractRevert
 from wallet.order_market import OrderMarketClient, PostedOrder, RecordStatus
-from wallet.order_messages import Claim, ClaimRequest, KeyReveal, MessageError, ResultCommit, Signed, Voucher, key_hash
+from wallet.order_messages import Claim, ClaimRequest, MessageError, ResultCommit, Signed, Voucher, key_hash
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ MAX_ATTEMPTS = 3
 DESK_RETRY_S = 30.0
 """How often a miner asks again a desk that did not answer (the buyer may start watching later)."""
 RESULT_GRACE_S = 86_400
+PAID_FOLLOW_S = 7 * 86_400
+"""How long after payment the miner still relays the buyer's key requests (behind NAT)."""
 
 
 class NotNow(Exception):
@@ -272,7 +278,8 @@ class OrderMiner:
             return
         o = self.state["orders"][str(sh["order"])]
         until = time.time() + (o["deadline"] - self.now()) + o["review"] + o["redeem"] + self.result_grace_s
-        shared = self.peer.node.share(Path(sh["out"]), until_ts=until, reader=o["buyer"], kind="result")
+        shared = self.peer.node.share(Path(sh["out"]), until_ts=until, reader=o["buyer"], kind="result",
+                                      push_to=self._buyer_peers(o))
         commit = self.om.sign(ResultCommit(sh["order"], sh["shard"], self.miner, self.payout,
                                            bytes.fromhex(shared.ref.info_hash), key_hash(shared.content_key)), self.key)
         sh.update(stage="committed", commit=commit.to_json(), ref=shared.ref.uri(), info_hash=shared.ref.info_hash,
@@ -289,6 +296,7 @@ class OrderMiner:
         except DeskError:
             st = {}
         state = st.get("state")
+        self._relay_keys(o, sh, st, events)
         if state == "confirmed":  # the buyer has not seen our commitment (lost, or we were restarted)
             DeskClient(o["desk"]).send("commit", commit=Signed.from_json(sh["commit"]), ref=sh["ref"])
         elif state in ("paid", "done") and st.get("voucher"):
@@ -325,6 +333,7 @@ class OrderMiner:
             st = DeskClient(o["desk"]).status(sh["order"], sh["shard"], self.miner)
             if st.get("state") == "confirmed":
                 DeskClient(o["desk"]).send("commit", commit=Signed.from_json(sh["commit"]), ref=sh["ref"])
+            self._relay_keys(o, sh, st, events)
         except DeskError:
             pass
         if self.now() <= sh["submitted_at"] + o["review"]:
@@ -378,15 +387,57 @@ class OrderMiner:
         self.state["demand_block"] = head + 1
 
     def _release_key(self, sh: dict, events: list[str]) -> None:
+        """Paid: the buyer may have the whole key from our key service (asked directly, or
+        relayed through its desk while we cannot be dialed; see `_at_paid`)."""
         o = self.state["orders"][str(sh["order"])]
         self.peer.node.keys.grant(sh["info_hash"], o["buyer"])
-        reveal = self.om.sign(KeyReveal(sh["order"], sh["shard"], self.miner, self._content_key(sh)), self.key)
         sh.update(stage="paid", paid_ts=time.time())
-        try:
-            DeskClient(o["desk"]).send("reveal", reveal=reveal)
-        except DeskError as e:  # the buyer can still ask the key service
-            log.info("key reveal for %s:%s not delivered: %s", sh["order"], sh["shard"], e)
         events.append(f"order {sh['order']}: shard {sh['shard']} paid; key released to the buyer")
+
+    def _at_paid(self, k: str, sh: dict, events: list[str]) -> None:
+        """Until the buyer says it unsealed the result (or a week passed), relay its key requests."""
+        if sh.get("buyer_done") or time.time() > sh.get("paid_ts", 0) + PAID_FOLLOW_S:
+            return
+        o = self.state["orders"][str(sh["order"])]
+        st = DeskClient(o["desk"]).status(sh["order"], sh["shard"], self.miner)
+        if st.get("state") == "done":
+            sh["buyer_done"] = True
+            return
+        self._relay_keys(o, sh, st, events)
+
+    def _relay_keys(self, o: dict, sh: dict, st: dict, events: list[str]) -> None:
+        """The buyer could not dial our key service (we are behind NAT) and left its signed key
+        request at its desk: our key service answers it (same rules: sample items before
+        payment, the whole key after) and the reply, sealed to the buyer, goes back there."""
+        req = st.get("key_request")
+        if not isinstance(req, dict) or req.get("nonce") == sh.get("relayed_nonce"):
+            return
+        if req.get("op") != "key" or req.get("info_hash") != sh["info_hash"]:
+            reply = {"ok": False, "error": "a relayed request may ask only for this shard's result"}
+        else:
+            reply = self.peer.keys.answer(req)
+        DeskClient(o["desk"]).relay_keys(sh["order"], sh["shard"], bytes(self.key.key), self.miner,
+                                         str(req.get("nonce", ""))[:64], reply)
+        sh["relayed_nonce"] = req.get("nonce")
+        what = "refused" if not reply.get("ok") else ("whole key" if req.get("items") is None else f"{len(req['items'])} item key(s)")
+        events.append(f"order {sh['order']}: shard {sh['shard']}: key request relayed through the buyer's desk ({what})")
+
+    def _buyer_peers(self, o: dict) -> tuple[str, ...]:
+        """The buyer's transport addresses from the spec document, which we push results to;
+        only those on the desk's own host (a buyer cannot aim miners' dialing at a third party)."""
+        peers = json.loads(o["spec"]).get("peers")
+        desk_host = urlsplit(o["desk"]).hostname
+        if not isinstance(peers, list) or not desk_host:
+            return ()
+        out = []
+        for p in peers[:4]:
+            try:
+                host, port = split_hostport(str(p))
+            except ValueError:
+                continue
+            if host == desk_host and 0 < port < 65536:
+                out.append(str(p))
+        return tuple(out)
 
     def _content_key(self, sh: dict) -> bytes:
         doc = self.peer.node.keys.get(sh["info_hash"])

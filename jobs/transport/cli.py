@@ -72,13 +72,13 @@ def cmd_serve(a: argparse.Namespace) -> int:
         until = time.time() + a.until_s if a.until_s else 0
         for p in a.paths:
             if a.sealed:
-                shared = node.share(Path(p), until_ts=until, reader=a.reader)
+                shared = node.share(Path(p), until_ts=until, reader=a.reader, push_to=tuple(a.push))
                 if a.grant_reader and a.reader:
                     node.keys.grant(shared.ref.info_hash, a.reader)
                 print(json.dumps({"uri": shared.ref.uri(), "content_key": shared.content_key.hex()}) if a.json
                       else shared.ref.uri(), flush=True)
             else:
-                print(node.publish(Path(p), until_ts=until, reader=a.reader).uri(), flush=True)
+                print(node.publish(Path(p), until_ts=until, reader=a.reader, push_to=tuple(a.push)).uri(), flush=True)
         _wait_for_signal(lambda: not node.status().transfers)
     finally:
         if ks is not None:
@@ -185,6 +185,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+")
     p.add_argument("--advertise", action="append", default=[], help="host:port peers should dial (repeatable)")
     p.add_argument("--relay", action="append", default=[], help="host:port of a relay to mirror through")
+    p.add_argument("--push", action="append", default=[],
+                   help="host:port of the recipient's node: dial it until it holds everything (we are behind NAT)")
     p.add_argument("--sealed", action="store_true", help="seal each path with a fresh content key and run a key server")
     p.add_argument("--keys-listen", default="0.0.0.0:0", help="host:port of the key server (with --sealed)")
     p.add_argument("--reader", default="", help="0x address the content is for (may sample items)")

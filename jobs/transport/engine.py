@@ -62,13 +62,17 @@ class Engine(Protocol):
     def make_metadata(self, path: Path) -> tuple[str, bytes]:
         """(info hash, metadata bytes) for a file; the metadata pins every byte."""
 
+    def alt_hash(self, metadata: bytes) -> str:
+        """Another hash the same content answers to on the wire ('' if none); see ref.py."""
+
     def seed(self, path: Path, metadata: bytes) -> str:
         """Serve the file at `path` (already checked to match `metadata`)."""
 
     def fetch(self, info_hash: str, save_dir: Path, peers: tuple[str, ...], metadata: bytes | None,
-              resume: bytes | None = None) -> None:
+              resume: bytes | None = None, alt_hash: str = "") -> None:
         """Start (or resume) fetching into `save_dir`; `metadata` when known skips asking peers,
-        `resume` (from `resume_data`) says which pieces are already here and verified."""
+        `resume` (from `resume_data`) says which pieces are already here and verified,
+        `alt_hash` (from the reference) lets a server that dials us deliver."""
 
     def request_resume(self, info_hash: str) -> None:
         """Ask for a fresh resume record of a fetch in progress (delivered asynchronously)."""

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from common.fsutil import atomic_write_json
 from jobs.transport.crypto import CryptoError, open_sealed, recover_signer, seal_to, sign_request
@@ -38,6 +39,10 @@ IO_TIMEOUT_S = 10.0
 
 class KeyRefused(Exception):
     """A key request refused or failed; one-line message."""
+
+
+class KeyUnreachable(KeyRefused):
+    """The key service could not be reached at all (behind NAT, down): ask through another way."""
 
 
 @dataclass(frozen=True)
@@ -141,10 +146,19 @@ class KeyServer:
         self._thread.start()
 
     def _reply(self, line: bytes) -> dict:
+        if len(line) > MAX_LINE_BYTES:
+            return {"ok": False, "error": "request too large"}
         try:
-            if len(line) > MAX_LINE_BYTES:
-                raise KeyRefused("request too large")
             req = json.loads(line)
+        except ValueError:
+            return {"ok": False, "error": "malformed request"}
+        return self.answer(req)
+
+    def answer(self, req: Any) -> dict:
+        """The reply to one parsed request (a signed dict from `signed_key_request`), the same
+        whether it came over our port or was relayed (a buyer's order desk, when we are
+        behind NAT): refusals are {"ok": false, "error": ...}, never exceptions."""
+        try:
             if not isinstance(req, dict) or req.get("op") not in ("key", "mirror"):
                 raise KeyRefused("unknown request")
             if abs(time.time() - float(req.get("ts", 0))) > MAX_SKEW_S:
@@ -174,19 +188,35 @@ class KeyServer:
         self._srv.server_close()
 
 
-def request_key(server: str, info_hash: str, private_key: bytes, *, items: list[str] | None = None,
-                timeout_s: float = IO_TIMEOUT_S) -> bytes | dict[str, bytes]:
-    """Ask `server` (host:port) for the whole key or some item keys; checked by the caller
-    against the sealed header (`sealed.check_content_key` / `open_item`)."""
+def signed_key_request(info_hash: str, private_key: bytes, *, items: list[str] | None = None) -> dict:
+    """A key request signed by `private_key` (the whole key, or `items`), to send to a key
+    service directly (`request_key`) or have relayed to it (`KeyServer.answer`)."""
     body = {"op": "key", "info_hash": info_hash, "items": items, "ts": int(time.time()), "nonce": os.urandom(8).hex()}
-    reply = _call(server, sign_request(private_key, body), timeout_s)
+    return sign_request(private_key, body)
+
+
+def open_key_reply(reply: Any, private_key: bytes, source: str) -> bytes | dict[str, bytes]:
+    """The whole key or {item: key} from a key service's reply (only the asker can open it);
+    `KeyRefused` for a refusal or an envelope that does not open. `source` names who answered."""
+    if not isinstance(reply, dict) or not reply.get("ok"):
+        why = reply.get("error", "refused") if isinstance(reply, dict) else "bad reply"
+        raise KeyRefused(f"{source}: {str(why)[:200]}")
     try:
         body = json.loads(open_sealed(private_key, bytes.fromhex(reply["envelope"])))
         if "key" in body:
             return bytes.fromhex(body["key"])
-        return {n: bytes.fromhex(k) for n, k in body["items"].items()}
-    except (CryptoError, ValueError, KeyError, TypeError):
-        raise KeyRefused(f"key server {server} sent an envelope that does not open") from None
+        return {str(n): bytes.fromhex(k) for n, k in body["items"].items()}
+    except (CryptoError, ValueError, KeyError, TypeError, AttributeError):
+        raise KeyRefused(f"{source} sent an envelope that does not open") from None
+
+
+def request_key(server: str, info_hash: str, private_key: bytes, *, items: list[str] | None = None,
+                timeout_s: float = IO_TIMEOUT_S) -> bytes | dict[str, bytes]:
+    """Ask `server` (host:port) for the whole key or some item keys; checked by the caller
+    against the sealed header (`sealed.check_content_key` / `open_item`). `KeyUnreachable`
+    when the server cannot be reached."""
+    reply = _call(server, signed_key_request(info_hash, private_key, items=items), timeout_s)
+    return open_key_reply(reply, private_key, f"key server {server}")
 
 
 def request_mirror(control: str, uri: str, until_ts: float, private_key: bytes, *, timeout_s: float = IO_TIMEOUT_S) -> None:
@@ -202,7 +232,7 @@ def _call(server: str, req: dict, timeout_s: float) -> dict:
             f = s.makefile("rb")
             line = f.readline(MAX_LINE_BYTES)
     except OSError as e:
-        raise KeyRefused(f"key server {server}: {e.strerror or e}") from None
+        raise KeyUnreachable(f"key server {server}: {e.strerror or e}") from None
     try:
         reply = json.loads(line)
     except ValueError:

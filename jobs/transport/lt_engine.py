@@ -93,6 +93,10 @@ class LibtorrentEngine:
         meta = lt.bencode(ct.generate())
         return _v2_hash(lt.torrent_info(meta)), meta
 
+    def alt_hash(self, metadata: bytes) -> str:
+        v1 = lt.torrent_info(metadata).info_hashes().v1
+        return "" if v1.is_all_zeros() else str(v1)
+
     def seed(self, path: Path, metadata: bytes) -> str:
         ti = lt.torrent_info(metadata)
         ih = _v2_hash(ti)
@@ -104,7 +108,7 @@ class LibtorrentEngine:
         return ih
 
     def fetch(self, info_hash: str, save_dir: Path, peers: tuple[str, ...], metadata: bytes | None,
-              resume: bytes | None = None) -> None:
+              resume: bytes | None = None, alt_hash: str = "") -> None:
         atp = lt.add_torrent_params()
         if resume is not None:
             try:
@@ -118,6 +122,8 @@ class LibtorrentEngine:
             atp.ti = lt.torrent_info(metadata)
             if _v2_hash(atp.ti) != info_hash:
                 raise EngineError("stored metadata does not match the content's hash")
+        elif alt_hash:  # both hashes: a server dialing us with the v1 one is recognised too
+            atp.info_hashes = lt.info_hash_t(lt.sha1_hash(bytes.fromhex(alt_hash)), lt.sha256_hash(bytes.fromhex(info_hash)))
         else:
             atp.info_hashes = lt.info_hash_t(lt.sha256_hash(bytes.fromhex(info_hash)))
         atp.save_path = str(save_dir)

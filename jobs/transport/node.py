@@ -7,6 +7,7 @@ is rehashed and only its missing pieces are fetched).
     node = TransportNode(home, NodeConfig(...))
     shared = node.share(folder, until_ts=..., reader="0xbuyer")   # sealed, served, key kept
     ref = node.publish(file, until_ts=...)                          # plain bytes (already sealed)
+    node.share(folder, reader="0xbuyer", push_to=("203.0.113.5:6882",)) # we dial the buyer (we are behind NAT)
     path = node.fetch(ref, timeout_s=600)                           # verified file, or TransportError
     node.status()                                                   # what is served, to whom, progress
 
@@ -15,6 +16,11 @@ hash>.torrent, keys/ (content keys, 0600), state.json, status.json (read by `pyt
 jobs.transport status` from another process). Threads: a housekeeping thread expires
 content at its `until_ts`, re-dials peer hints for stalled fetches and writes status.json;
 every public method may be called from any thread.
+
+Push: content served with `push_to` (the recipient's listen addresses) is offered by dialing
+out to the recipient every few seconds until a connected peer holds all of it, so a server
+behind NAT (no inbound connection possible) still delivers to a reachable recipient: once the
+connection is up, BitTorrent moves pieces both ways over it.
 """
 
 from __future__ import annotations
@@ -118,8 +124,10 @@ class TransportNode:
         self._thread.start()
 
     # ---- serving ---------------------------------------------------------------------------
-    def publish(self, path: Path, *, until_ts: float = 0, reader: str = "", kind: str = "") -> ContentRef:
-        """Serve the file `path` (copied into the node) until `until_ts` (0 = until stopped)."""
+    def publish(self, path: Path, *, until_ts: float = 0, reader: str = "", kind: str = "",
+                push_to: tuple[str, ...] = ()) -> ContentRef:
+        """Serve the file `path` (copied into the node) until `until_ts` (0 = until stopped);
+        `push_to`: addresses dialed until one of them holds it all (see Push above)."""
         path = Path(path)
         if not path.is_file():
             raise TransportError(f"{path}: not a file")
@@ -132,9 +140,10 @@ class TransportNode:
             tmp = dest.with_name(f".{dest.name}.part")
             shutil.copyfile(path, tmp)
             tmp.replace(dest)
-        return self._serve(ih, meta, dest, size, until_ts=until_ts, reader=reader, kind=kind)
+        return self._serve(ih, meta, dest, size, until_ts=until_ts, reader=reader, kind=kind, push_to=push_to)
 
-    def share(self, src: Path, *, until_ts: float = 0, reader: str = "", kind: str = "") -> Shared:
+    def share(self, src: Path, *, until_ts: float = 0, reader: str = "", kind: str = "",
+              push_to: tuple[str, ...] = ()) -> Shared:
         """Seal `src` (a file or folder) with a fresh content key, serve the sealed archive,
         and keep the key for the key service (readable by `reader`, a 0x address, once granted)."""
         key = new_content_key()
@@ -152,16 +161,19 @@ class TransportNode:
         finally:
             sealed.unlink(missing_ok=True)
         self.keys.put(ih, key, header, reader=reader)
-        ref = self._serve(ih, meta, dest, size, until_ts=until_ts, reader=reader, kind=kind or "sealed")
+        ref = self._serve(ih, meta, dest, size, until_ts=until_ts, reader=reader, kind=kind or "sealed", push_to=push_to)
         return Shared(ref, key, header)
 
-    def _serve(self, ih: str, meta: bytes, path: Path, size: int, *, until_ts: float, reader: str, kind: str) -> ContentRef:
+    def _serve(self, ih: str, meta: bytes, path: Path, size: int, *, until_ts: float, reader: str, kind: str,
+               push_to: tuple[str, ...] = ()) -> ContentRef:
         atomic_write_bytes(self.home / "meta" / f"{ih}.torrent", meta)
         self.engine.seed(path, meta)
         e = Entry(info_hash=ih, name=path.name, role="serve", size_bytes=size, until_ts=until_ts,
-                  reader=reader, kind=kind, created_ts=time.time(), done=True)
+                  reader=reader, kind=kind, created_ts=time.time(), done=True, peers=tuple(push_to))
         self._put(e)
-        ref = ContentRef(ih, path.name, size, self.config.advertise, self.config.key_servers)
+        for p in push_to:
+            self.engine.connect(ih, p)
+        ref = ContentRef(ih, path.name, size, self.config.advertise, self.config.key_servers, self.engine.alt_hash(meta))
         for relay in self.config.relays:
             self._ask_relay(relay, ref, until_ts)
         return ref.with_peers(*self.config.relays)
@@ -210,9 +222,9 @@ class TransportNode:
                 self._check_quota(ref.size_bytes)
             e = Entry(info_hash=ref.info_hash, name=ref.name, role="fetch", size_bytes=ref.size_bytes,
                       until_ts=until_ts, kind=kind, created_ts=time.time(), peers=ref.peers,
-                      max_bytes=max_bytes or 0)
+                      max_bytes=max_bytes or 0, v1=ref.v1)
             self._put(e)
-        self.engine.fetch(ref.info_hash, self._data(ref.info_hash), ref.peers, self._meta(ref.info_hash))
+        self.engine.fetch(ref.info_hash, self._data(ref.info_hash), ref.peers, self._meta(ref.info_hash), alt_hash=ref.v1)
         self._last_dial[ref.info_hash] = time.monotonic()
 
     def wait(self, info_hash: str, timeout_s: float | None = None) -> Path:
@@ -307,7 +319,7 @@ class TransportNode:
                 elif e.role == "fetch" and not e.done and not e.error:
                     rp = self.home / "resume" / f"{e.info_hash}.resume"
                     resume = rp.read_bytes() if rp.is_file() else None
-                    self.engine.fetch(e.info_hash, self._data(e.info_hash), e.peers, meta, resume)
+                    self.engine.fetch(e.info_hash, self._data(e.info_hash), e.peers, meta, resume, alt_hash=e.v1)
             except EngineError as err:
                 log.warning("content %s… not restored: %s", e.info_hash[:12], err)
 
@@ -332,19 +344,20 @@ class TransportNode:
             st = states.get(e.info_hash)
             if st is None:
                 continue
-            if e.role == "serve" and self.config.relays:
-                self._redial_relays(e, st)
+            if e.role == "serve" and (self.config.relays or e.peers):
+                self._redial_out(e, st)
             elif e.role == "fetch" and not e.done:
                 self._check_fetch(e, st)
 
-    def _redial_relays(self, e: Entry, st: TransferState) -> None:
-        """Keep an outbound connection to each relay until one holds the whole content."""
+    def _redial_out(self, e: Entry, st: TransferState) -> None:
+        """Keep dialing out to each relay and push target until a connected peer holds the
+        whole content (so a node behind NAT still delivers)."""
         if any(p.progress >= 1.0 for p in st.peers):
             return
         if time.monotonic() - self._last_dial.get(e.info_hash, 0) > REDIAL_S:
             self._last_dial[e.info_hash] = time.monotonic()
-            for relay in self.config.relays:
-                self.engine.connect(e.info_hash, relay)
+            for addr in (*self.config.relays, *e.peers):
+                self.engine.connect(e.info_hash, addr)
 
     def _check_fetch(self, e: Entry, st: TransferState) -> None:
         ih = e.info_hash

@@ -25,10 +25,11 @@ class Entry:
     kind: str = ""  # the app's label: "result", "input", "model", "spec"...
     created_ts: float = 0.0
     done: bool = False  # every byte here and verified
-    peers: tuple[str, ...] = ()  # hints a fetch dials
+    peers: tuple[str, ...] = ()  # hints a fetch dials; for served content, where it is pushed to
     max_bytes: int = 0  # a fetch larger than this is refused (0: the quota)
     error: str = ""
     fetched_bytes: int = 0  # what the last run that completed it downloaded (less after a resume)
+    v1: str = ""  # the reference's v1 hash (a server behind NAT can then push to this fetch)
 
 
 _FIELDS = {f.name for f in fields(Entry)}

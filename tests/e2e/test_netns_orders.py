@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import NTK, ROOT, tiny_scene
-from tests.netlab import pair, why_no_netlab
+from tests.netlab import NetLab, pair, why_no_netlab
 from tests.wallet.conftest import ANVIL
 
 pytestmark = pytest.mark.slow
@@ -89,16 +89,11 @@ class World:
         self.lab, self.buyer, self.miner, self.dep, self.addr, self.procs = lab, buyer, miner, dep, addr, procs
 
 
-@pytest.fixture
-def world(tmp_path):
-    """Namespaces a (buyer, anvil) and b (miner) on one veth; markets deployed by the buyer,
-    used by the miner; the buyer has 100 NTK, the miner 60 NTK (50 of them staked)."""
-    why = why_no_netlab()
-    if why:
-        pytest.skip(why)
+def _world(tmp_path, lab, a: str, b: str):
+    """The buyer (and anvil) at `a` in namespace a, the miner at `b` in namespace b; markets
+    deployed by the buyer, used by the miner; the buyer has 100 NTK, the miner 60 NTK (50 staked)."""
     if not ANVIL.exists():
         pytest.fail(f"anvil not found at {ANVIL}: run `make node` (npm ci)")
-    lab, a, b = pair()
     procs: list[subprocess.Popen] = []
     try:
         node = lab.popen("a", [sys.executable, "-m", "cli", "devnet", "--host", a, "--port", "18545", "--keys-dir",
@@ -127,6 +122,35 @@ def world(tmp_path):
         for p in reversed(procs):
             _stop(p)
         lab.close()
+
+
+@pytest.fixture
+def world(tmp_path):
+    """Namespaces a (buyer, anvil) and b (miner) on one veth."""
+    why = why_no_netlab()
+    if why:
+        pytest.skip(why)
+    lab, a, b = pair()
+    yield from _world(tmp_path, lab, a, b)
+
+
+@pytest.fixture
+def nat_world(tmp_path):
+    """The miner in b behind a home router (nb: masquerade, nothing gets in); the buyer and
+    the chain in a, reachable."""
+    why = why_no_netlab(nat=True)
+    if why:
+        pytest.skip(why)
+    lab = NetLab()
+    try:
+        lab.link("b", "nb")
+        lab.link("nb", "a")
+        lab.route_default("b", "nb")
+        lab.router("nb", masquerade_towards="a")
+    except BaseException:
+        lab.close()
+        raise
+    yield from _world(tmp_path, lab, lab.addrs[("a", "nb")], lab.addrs[("b", "nb")])
 
 
 def _balance(home) -> int:
@@ -186,3 +210,34 @@ def test_a_model_sold_peer_to_peer_reaches_the_buyer_in_the_other_namespace(worl
     _stop(serve)
     assert serve.returncode == 0 and "bought by" in (tmp_path / "serve.log").read_text()
     assert _balance(miner) == 10 * NTK + 3 * NTK
+
+
+def test_a_miner_behind_nat_delivers_to_a_reachable_buyer(nat_world, tmp_path):
+    """Nobody can dial the miner (a home router's NAT): it dials the buyer's node to deliver
+    its sealed result, and the buyer's key requests (the sample before paying, the whole key
+    after) reach its key service through the buyer's own desk, sealed to the buyer."""
+    buyer, miner, procs, lab = nat_world.buyer, nat_world.miner, nat_world.procs, nat_world.lab
+    probe = subprocess.run(lab.cmd("a", sys.executable, "-c", f"import socket; socket.create_connection(('{miner.addr}', 22), 3)"),
+                           capture_output=True, text=True, timeout=30)
+    assert probe.returncode != 0 and "refused" not in probe.stderr.lower(), "the miner must not be reachable from a"
+    miner.run("devices", "set-mode", "cpu", "mining")
+    scene = tiny_scene(tmp_path, count=2)
+    t0 = time.monotonic()
+    posted = buyer.json("order", "render", str(scene), "--count", "2", "--shards", "1", "--reward", "3",
+                        "--deadline-hours", "1", "--review-hours", "1", "--p2p", "--yes", "--no-watch")
+    watch = buyer.start("order", "watch", "--p2p", *buyer.net, "--until-idle", "--timeout", "300", "--interval",
+                        "0.5", log=tmp_path / "watch.log")
+    procs.append(watch)
+    agent_log = tmp_path / "agent.log"
+    procs.append(miner.start("agent", *miner.net, "--interval", "0.5", log=agent_log))
+    assert watch.wait(320) == 0, (tmp_path / "watch.log").read_text()[-3000:] + agent_log.read_text()[-3000:]
+    elapsed = time.monotonic() - t0
+    log = agent_log.read_text()
+    assert "key request relayed through the buyer's desk" in log, log[-3000:]
+    got = tmp_path / "got"
+    buyer.json("order", "fetch", str(posted["order_id"]), "--p2p", "--out", str(got))
+    from jobs.render.verify import verify_dataset
+
+    assert verify_dataset(got, sample=2)["passed"]
+    assert _balance(miner) == 10 * NTK + 3 * NTK
+    print(f"netns order with the miner behind NAT, posted to verified bytes: {elapsed:.1f} s")

@@ -18,7 +18,8 @@ from eth_account import Account
 
 from app.orders.desk import MAX_BODY_BYTES, MAX_INBOX, MAX_PER_MINER, DeskClient, DeskError, OrderDesk
 from jobs.transport.ref import ContentRef
-from wallet.order_messages import SECP256K1_N, Claim, ClaimRequest, Domain, KeyReveal, ResultCommit, Signed
+from jobs.transport.crypto import sign_request
+from wallet.order_messages import SECP256K1_N, Claim, ClaimRequest, Domain, ResultCommit, Signed
 
 OURS = {7, 8}
 DOMAIN = Domain(chain_id=31337, contract="0x" + "11" * 20)
@@ -130,14 +131,28 @@ def test_a_malleated_high_s_signature_is_refused(desk):
     assert d.take() == []
 
 
-def test_confirm_and_reveal_must_come_from_the_mining_key_they_name(desk):
+def keys_relay(signer, *, order=7, shard=0, miner=MINER.address, nonce="ab" * 8, **extra) -> dict:
+    body = {"op": "keys", "order_id": order, "shard": shard, "miner": miner.lower(), "request_nonce": nonce,
+            "reply": {"ok": True, "envelope": "00" * 40}, "ts": int(time.time()), "nonce": os.urandom(8).hex(), **extra}
+    return sign_request(signer.key, body)
+
+
+def test_confirm_and_relayed_keys_must_come_from_the_mining_key_they_name(desk):
     d = desk()
     assert send(d, "confirm", "confirm", Claim(7, 0, MINER.address, PAYOUT.address).sign(PAYOUT, DOMAIN))[0] == 400
-    reveal = KeyReveal(order_id=7, shard=0, miner=MINER.address, key=b"\x05" * 32)
-    assert send(d, "reveal", "reveal", reveal.sign(STRANGER, DOMAIN))[0] == 400
+    assert post(d, "/v1/keys", {"keys": keys_relay(STRANGER)})[0] == 400  # names MINER, signed by another
+    forged = keys_relay(MINER)
+    forged["request_nonce"] = "cd" * 8  # changed after signing
+    assert post(d, "/v1/keys", {"keys": forged})[0] == 400
+    assert post(d, "/v1/keys", {"keys": keys_relay(MINER, order=99)})[0] == 404
+    assert post(d, "/v1/keys", {"keys": {**keys_relay(MINER), "reply": "not an object"}})[0] == 400
     assert send(d, "confirm", "confirm", Claim(7, 0, MINER.address, PAYOUT.address).sign(MINER, DOMAIN))[0] == 202
-    assert send(d, "reveal", "reveal", reveal.sign(MINER, DOMAIN))[0] == 202
-    assert [m.kind for m in d.take()] == ["confirm", "reveal"]
+    good = keys_relay(MINER)
+    assert post(d, "/v1/keys", {"keys": good})[0] == 202
+    assert post(d, "/v1/keys", {"keys": good})[0] == 202  # the same relay again: queued once
+    got = d.take()
+    assert [m.kind for m in got] == ["confirm", "keys"]
+    assert got[1].miner == MINER.address.lower() and got[1].doc["request_nonce"] == "ab" * 8
 
 
 def test_a_message_for_an_order_not_at_this_desk_is_refused(desk):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.netlab import both_behind_nat, pair, why_no_netlab
+from tests.netlab import both_behind_nat, one_behind_nat, pair, why_no_netlab
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -24,6 +24,17 @@ def netpair():
         pytest.skip(f"no network namespaces here: {reason}")
     lab, a, b = pair()
     yield lab, a, b
+    lab.close()
+
+
+@pytest.fixture
+def nat_one():
+    """'a' behind a masquerading router 'na', 'b' outside and reachable."""
+    reason = why_no_netlab(nat=True)
+    if reason:
+        pytest.skip(f"no NAT lab here: {reason}")
+    lab = one_behind_nat()
+    yield lab
     lab.close()
 
 

@@ -13,7 +13,7 @@ import time
 
 from app.fleet import Alert, rig_name
 from app.market_session import BuyerFacade
-from app.orders.stake import StakeActions
+from app.stake import StakeActions
 from app.p2p_orders import P2POrders
 from app.recent_folders import RecentFolders
 from ui.about import AboutDialog
@@ -178,7 +178,6 @@ class MainWindow(QMainWindow):
         self.stake_label.setVisible(False)
         self.statusBar().addWidget(self.stake_label)
         self.stake_button = QPushButton("Stake…")  # the fix, in the app: the Stake dialog
-        self.stake_button.setFlat(True)
         self.stake_button.setVisible(False)
         self.stake_button.clicked.connect(self.open_stake_dialog)
         self.statusBar().addWidget(self.stake_button)
@@ -482,7 +481,7 @@ class MainWindow(QMainWindow):
             self.jobs_view.set_notice(text or None, "Stake…" if can else None)
 
     def open_stake_dialog(self) -> None:
-        """The Stake dialog (app.orders.stake over the wallet): stake, unstake, withdraw; the
+        """The Stake dialog (app.stake over the wallet): stake, unstake, withdraw; the
         stake line and the Wallet page are read again after each transaction."""
         if self.stake_actions is None:
             return

@@ -1,6 +1,6 @@
 """The Stake dialog: the rig's stake on the order market, the wallet's NTK, what covers a
 typical order's claims, an amount to stake (or unstake), the cost before confirming, and the
-transaction itself, all over app.orders.stake.StakeActions.
+transaction itself, all over app.stake.StakeActions.
 
 Every chain call (reading the stake, pricing, approve + stake, unstake, withdraw) runs on the
 chain runner given to the constructor; callbacks come back on the GUI thread. A bad amount is
@@ -11,11 +11,11 @@ one red line under the field and nothing is sent. `changed(StakeStatus)` after a
 from __future__ import annotations
 
 from app.amounts import FieldError, ntk_text
-from app.orders.stake import StakeStatus, check_stake_amount, check_unstake_amount, delay_text
+from app.stake import StakeStatus, check_stake_amount, check_unstake_amount, delay_text
 from ui.background import Background
 from ui.cost_dialog import ConfirmCostDialog
 from ui.qt import (
-    QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, Qt, QVBoxLayout, Signal,
+    QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, Qt, QTimer, QVBoxLayout, Signal,
 )
 from ui.wallet_dialogs import ERROR_STYLE, error_label, eth_short, muted, show_error
 
@@ -51,12 +51,9 @@ class StakeDialog(QDialog):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.key_label = QLabel("…")
         self.staked_label = QLabel("Reading the stake…")
-        self.staked_label.setWordWrap(True)
         self.unbonding_label = QLabel()
-        self.unbonding_label.setWordWrap(True)
         self.balance_label = QLabel("…")
         self.need_label = QLabel("…")
-        self.need_label.setWordWrap(True)
         for lab in (self.key_label, self.staked_label, self.unbonding_label, self.balance_label, self.need_label):
             lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow("Mining key:", self.key_label)
@@ -67,7 +64,7 @@ class StakeDialog(QDialog):
 
         self.amount_edit = QLineEdit()
         self.amount_edit.setPlaceholderText("NTK")
-        self.amount_edit.textEdited.connect(lambda _t: show_error(self.error_label, None))
+        self.amount_edit.textChanged.connect(lambda _t: show_error(self.error_label, None))
         self.amount_edit.returnPressed.connect(self.request_stake)
         self.max_button = QPushButton("Max")
         self.max_button.setToolTip("Your whole NTK balance")
@@ -110,7 +107,8 @@ class StakeDialog(QDialog):
         box.addStretch(1)
         box.addWidget(self.buttons)
         self._set_enabled(False)
-        self.resize(560, self.sizeHint().height())
+        self.setMinimumWidth(600)
+        self.resize(600, self.sizeHint().height())
         self.refresh()
 
     # -- reading --------------------------------------------------------------------------
@@ -142,11 +140,15 @@ class StakeDialog(QDialog):
         self.balance_label.setText(f"{ntk_text(st.balance_wei, 6)}  <span style='color: gray'>and "
                                    f"{eth_short(st.eth_wei)} {st.native_symbol} for fees</span>")
         self.balance_label.setToolTip(f"{st.payout} on {st.network}")
-        self.need_label.setText(f"{ntk_text(st.need_wei, 6)} covers the claims of a typical order (4 shards of "
-                                f"10 NTK, {ntk_text(st.claim_wei, 6)} staked per claim)"
-                                + (f": stake {ntk_text(st.short_wei, 6)} more" if st.short_wei else ""))
+        more = (f"<b>stake {ntk_text(st.short_wei, 6)} more</b>" if st.short_wei
+                else f"<span style='{OK_STYLE}'>covered</span>")
+        self.need_label.setText(f"{ntk_text(st.need_wei, 6)} — {more}")
+        self.need_label.setToolTip(f"What the claims of a typical order take at once: 4 shards of 10 NTK, "
+                                   f"{ntk_text(st.claim_wei, 6)} staked per claim")
         delay = delay_text(st.unbond_delay_s)
-        self.delay_note.setText(f"Unstaking takes {delay}: the amount stops covering claims at once and can be "
+        self.delay_note.setText(f"Needed is what a typical order's claims take at once: 4 shards of 10 NTK, "
+                                f"{ntk_text(st.claim_wei, 6)} staked per claim; buyers refuse claims the stake does not "
+                                f"cover.\nUnstaking takes {delay}: the amount stops covering claims at once and can be "
                                 f"withdrawn {delay} later (the order market's unbonding delay); it can still be slashed "
                                 "for claims the rig holds until then.")
         if not self.amount_edit.text().strip() and st.short_wei and st.short_wei <= st.balance_wei:
@@ -154,6 +156,15 @@ class StakeDialog(QDialog):
         self._set_enabled(True)
         if not st.can_pay:
             self._say(f"The rig is paid to {short(st.payout)}: stake from that wallet account.", error=True)
+        self._fit()
+        QTimer.singleShot(0, self._fit)  # once the wrapped notes have their new height
+
+    def _fit(self) -> None:
+        """Grow to the wrapped lines' height (they change with the status)."""
+        self.layout().activate()
+        want = self.layout().totalHeightForWidth(self.width())
+        if self.height() < want:
+            self.resize(self.width(), want)
 
     def _set_enabled(self, on: bool) -> None:
         st = self.status
@@ -174,6 +185,8 @@ class StakeDialog(QDialog):
         self.message.setStyleSheet(ERROR_STYLE if error else OK_STYLE)
         self.message.setText(text or "")
         self.message.setVisible(bool(text))
+        if text:
+            self._fit()
 
     # -- acting ---------------------------------------------------------------------------
     def request_stake(self) -> None:

@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 EVENT_TEXT = {"JobPosted": "Job posted (escrow)", "JobClaimed": "Job claimed (stake)", "ResultSubmitted": "Result submitted",
               "JobAccepted": "Job accepted", "JobRejected": "Job rejected", "PaymentReleased": "Payment released",
-              "JobRefunded": "Job refunded", "ModelListed": "Model listed", "EthSent": "Sent ETH"}
+              "JobRefunded": "Job refunded", "ModelListed": "Model listed", "EthSent": "Sent ETH",
+              "StakeDeposited": "Staked (order market)", "UnstakeRequested": "Unstake started",
+              "StakeWithdrawn": "Stake withdrawn"}
 
 
 def event_text(r: HistoryRow) -> str:
@@ -59,7 +61,7 @@ class WalletView(QWidget):
 
     def __init__(self, *, session: WalletSession, chain_runner: Background, folders: RecentFolders | None = None,
                  stake=None, parent=None):
-        """stake: app.orders.stake.StakeActions (the rig's stake on the order market, shown
+        """stake: app.stake.StakeActions (the rig's stake on the order market, shown
         beside the balances with a "Stake…" button); None: not shown."""
         super().__init__(parent)
         self._stake = stake
@@ -115,6 +117,8 @@ class WalletView(QWidget):
         self.tabs.addTab(self._send_tab(), "Send")
         self.mining_panel = MiningKeyPanel(session=session, chain_runner=chain_runner)
         self.miningKeyChanged = self.mining_panel.changed
+        self.mining_panel.stake_button.setVisible(stake is not None)
+        self.mining_panel.stake_button.clicked.connect(lambda: self.stakeRequested.emit())
         self.tabs.addTab(self.mining_panel, "Mining key")
         self.tabs.currentChanged.connect(lambda i: self.tabs.widget(i) is self.mining_panel and self.mining_panel.refresh())
         box.addWidget(self.tabs, 1)
@@ -332,7 +336,7 @@ class WalletView(QWidget):
         self.show_banner(err)
 
     def show_stake(self, st) -> None:
-        """The rig's stake (app.orders.stake.StakeStatus), or why it cannot be read (an exception:
+        """The rig's stake (app.stake.StakeStatus), or why it cannot be read (an exception:
         hidden where the network has no order market)."""
         if isinstance(st, BaseException):
             why = str(st).strip().splitlines()[0] if str(st).strip() else type(st).__name__

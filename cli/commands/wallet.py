@@ -292,10 +292,10 @@ def cmd_faucet(args: argparse.Namespace) -> int:
 
 
 def _stake_actions(svc):
-    """app.orders.stake.StakeActions over the CLI's wallet: the rig's signer (its mining key
+    """app.stake.StakeActions over the CLI's wallet: the rig's signer (its mining key
     when there is one, else the wallet itself) and the wallet account paying."""
     from app.account import NoMarketSigner, market_signer
-    from app.orders.stake import StakeActions
+    from app.stake import StakeActions
 
     def signer():
         try:
@@ -330,7 +330,7 @@ def _stake_emit(args, st) -> None:
 
 def _stake_command(args: argparse.Namespace, action: str) -> int:
     from app.amounts import FieldError
-    from app.orders.stake import check_stake_amount, check_unstake_amount
+    from app.stake import check_stake_amount, check_unstake_amount
 
     with open_wallet(args) as svc:
         acts = _stake_actions(svc)

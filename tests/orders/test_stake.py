@@ -1,4 +1,4 @@
-"""The rig's stake on the order market (app.orders.stake), what the CLI and the GUI's Stake
+"""The rig's stake on the order market (app.stake), what the CLI and the GUI's Stake
 dialog both call, on the real OrderMarket of the in-memory chain: the status with what a
 typical order needs, one-line refusals of bad amounts that change nothing, approve + stake,
 unstake with the contract's unbonding delay, withdraw after it; and the fee of each priced
@@ -13,7 +13,7 @@ import pytest
 from app.account import MarketSigner
 from app.amounts import FieldError
 from app.order_fees import stake_fee
-from app.orders.stake import (
+from app.stake import (
     DEFAULT_STAKE_BPS, StakeActions, check_stake_amount, check_unstake_amount, claim_stake_wei, stake_need_wei,
 )
 from tests.wallet.conftest import _order_module, order_env  # noqa: F401  (fixtures)
@@ -37,7 +37,11 @@ def actions(env, *, payer=None):
 def test_the_default_claim_stake_is_the_buyers_default():
     from app.orders.buyer import OrderBuyer
 
+    from app.orders.service import MIN_STAKE_WEI as SERVICE_MIN
+    from app.stake import MIN_STAKE_WEI
+
     assert inspect.signature(OrderBuyer.post).parameters["stake_bps"].default == DEFAULT_STAKE_BPS
+    assert MIN_STAKE_WEI == SERVICE_MIN  # the dialog's "no stake" is the miner's
     assert claim_stake_wei() == 2 * NTK and stake_need_wei() == 8 * NTK  # 4 claims of 10 NTK shards, a fifth each
 
 

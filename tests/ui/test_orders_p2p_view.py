@@ -7,7 +7,7 @@ and (slow: a real sandboxed render order) saves the merged dataset of a finished
 Transfers tabs show each transport node with a progress bar per transfer.
 
 With KMINER_SCREENSHOTS=DIR (run under `xvfb-run -a` with QT_QPA_PLATFORM=xcb) the slow test
-saves orders-p2p.png and transfers.png there."""
+saves orders-p2p.png and transfers.png there, the posting test orders-cost-confirm.png."""
 
 from __future__ import annotations
 
@@ -125,6 +125,9 @@ def test_posting_peer_to_peer_confirms_the_cost_then_escrows_on_chain(parties, q
 
     assert dlg.breakdown.total("ETH") == post_fee(network_of(p.env.chain), chain=p.env.chain).total_wei
     assert dlg.breakdown.total("ETH") > 0 and "gas ×" in texts[1]
+    if os.environ.get("KMINER_SCREENSHOTS"):
+        qtbot.wait(200)
+        dlg.grab().save(str(Path(os.environ["KMINER_SCREENSHOTS"]) / "orders-cost-confirm.png"))
     dlg.accept()
     qtbot.waitUntil(lambda: len(p2p_rows(v)) == 1, timeout=15_000)
     assert "posted on the order market" in v.banner.text()

@@ -1,4 +1,4 @@
-"""The Stake dialog (pytest-qt, offscreen) over app.orders.stake on the real OrderMarket of the
+"""The Stake dialog (pytest-qt, offscreen) over app.stake on the real OrderMarket of the
 in-memory chain: it shows the stake, the wallet's NTK and what a typical order needs; a bad
 amount is one red line and nothing is sent; a good one is priced (approval + stake at the
 chain's fees), confirmed, staked on chain off the GUI thread, and the dialog shows the new
@@ -17,6 +17,7 @@ import pytest
 from tests.orders.test_stake import actions
 from tests.wallet.conftest import _order_module, order_env  # noqa: F401  (fixtures)
 from ui.background import Background
+from ui.qt import QApplication
 
 NTK = 10**18
 
@@ -31,6 +32,7 @@ def runner():
 def shot(widget, name: str) -> None:
     shots = os.environ.get("KMINER_SCREENSHOTS")
     if shots:
+        QApplication.processEvents()
         widget.grab().save(str(Path(shots) / name))
 
 
@@ -55,8 +57,8 @@ def test_staking_from_the_dialog_changes_the_stake_on_chain(order_env, qtbot, ru
     bal = dlg.status.balance_wei
     assert "0 NTK: buyers grant this rig no claims" in dlg.staked_label.text()
     assert dlg.balance_label.text().startswith(f"{bal // NTK:,} NTK")
-    assert dlg.need_label.text().startswith("8 NTK covers the claims of a typical order") and "stake 8 NTK more" in \
-        dlg.need_label.text()
+    assert dlg.need_label.text() == "8 NTK — <b>stake 8 NTK more</b>"
+    assert "what a typical order's claims take at once: 4 shards of 10 NTK, 2 NTK staked" in dlg.delay_note.text()
     assert dlg.amount_edit.text() == "8"  # what is missing, suggested
     assert "14 days" in dlg.delay_note.text() and not dlg.unstake_button.isEnabled()
 
@@ -71,6 +73,7 @@ def test_staking_from_the_dialog_changes_the_stake_on_chain(order_env, qtbot, ru
     assert env.chain.w3.eth.block_number == block and stake_on_chain(env) == (0, 0)
 
     dlg.amount_edit.setText("12.5")
+    shot(dlg, "stake-dialog.png")
     dlg.stake_button.click()
     assert not dlg.error_label.isVisible()
     qtbot.waitUntil(lambda: dlg.confirm_dialog is not None, timeout=10_000)
@@ -80,7 +83,6 @@ def test_staking_from_the_dialog_changes_the_stake_on_chain(order_env, qtbot, ru
     assert conf.breakdown.total("NTK") == 12_500_000_000_000_000_000 and conf.breakdown.total("ETH") > 0
     assert "gas ×" in conf.line_labels[1].text() and "$" in conf.line_labels[1].text()
     assert conf.ok_button.text() == "Stake 12.5 NTK"
-    shot(dlg, "stake-dialog.png")
     shot(conf, "stake-confirm.png")
     with qtbot.waitSignal(dlg.changed, timeout=30_000) as changed:
         conf.ok_button.click()
@@ -102,6 +104,8 @@ def test_staking_from_the_dialog_changes_the_stake_on_chain(order_env, qtbot, ru
     assert stake_on_chain(env) == (10 * NTK, 2_500_000_000_000_000_000)
     assert dlg.unbonding_label.text() == "2.5 NTK, can be withdrawn in 14 days"
     assert dlg.withdraw_button.isVisible() and not dlg.withdraw_button.isEnabled()
+    assert "covered" in dlg.need_label.text()
+    shot(dlg, "stake-dialog-unbonding.png")
 
 
 def test_cancel_sends_nothing_and_a_failure_is_one_line(order_env, qtbot, runner):  # noqa: F811

@@ -25,8 +25,12 @@ from typing import Any
 from app.amounts import FieldError, check_amount, ntk_text
 from app.costs import CostBreakdown, CostLine, reference_coin_usd
 from app.order_fees import DEFAULT_REWARD_WEI, DEFAULT_SHARDS, fee_lines, fee_note, stake_fee
-from app.orders.service import MIN_STAKE_WEI, order_market
 
+# app.orders (web3, the transport) is imported where a chain call needs it: the GUI imports this
+# module at start and loads the chain libraries only when it first reads the stake.
+
+MIN_STAKE_WEI = 10**18
+"""Below it the rig is told it has no stake (app.orders.service.MIN_STAKE_WEI, checked equal in the tests)."""
 DEFAULT_STAKE_BPS = 2_000
 """A claim's stake in a buyer's default order (app.orders.buyer.OrderBuyer.post: a fifth of the reward)."""
 MAX_STAKE_WEI = 2**96 - 1
@@ -151,6 +155,8 @@ class StakeActions:
                    payer_address=lambda: session.service.address, network=lambda: session.service.network)
 
     def _om(self):
+        from app.orders.service import order_market
+
         return order_market(self._market())
 
     def status(self) -> StakeStatus:

@@ -105,3 +105,22 @@ def test_only_the_payout_account_can_stake(order_env):  # noqa: F811
     with pytest.raises(ValueError, match="the rig is paid to 0x"):
         acts.stake(5 * NTK)
     assert env.om.stake(env.miner.address, env.payout.address).active_wei == 0
+
+
+@pytest.mark.slow
+def test_the_cli_stakes_unstakes_and_refuses_bad_amounts_in_one_line(tmp_path):
+    """`kminer wallet stake|unstake|withdraw-stake` on the embedded chain: the same use case,
+    one process per command (about 5 s each)."""
+    from tests.wallet.test_cli_flow import Party
+
+    me = Party(tmp_path / "me", "correct horse battery")
+    me.run("wallet", "create")
+    for args, said in ((("stake", "0"), "The amount must be more than zero"),
+                       (("stake", "2000000", "--yes"), "More than your 1,000,000 NTK"),
+                       (("withdraw-stake", "--yes"), "nothing is unbonding: unstake first")):
+        r = me.run("wallet", *args, ok=False)
+        assert r.returncode == 1 and said in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    out = me.json("wallet", "stake", "12", "--yes")
+    assert out["stake_wei"] == str(12 * NTK) and out["miner"] == out["payout"]
+    out = me.json("wallet", "unstake", "2", "--yes")
+    assert (out["stake_wei"], out["withdrawing_wei"]) == (str(10 * NTK), str(2 * NTK))

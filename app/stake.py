@@ -175,6 +175,7 @@ class StakeActions:
         fee at the chain's fees now (app.order_fees.stake_fee: gas x price, the L1 data part apart)."""
         om = self._om()
         st = st or self.status()
+        self._checked_payer(self._signer())  # a locked wallet or another account says so before any cost
         net = self._network()
         approve = action == "stake" and om.token.allowance(st.payout, om.address) < amount_wei
         fee = stake_fee(net, action, approve=approve, first=st.active_wei + st.withdrawing_wei == 0, chain=om.chain)

@@ -117,6 +117,23 @@ def test_cancel_sends_nothing_and_a_failure_is_one_line(order_env, qtbot, runner
     dlg.confirm_dialog.reject()
     assert stake_on_chain(env) == (0, 0) and dlg.stake_button.isEnabled() and not dlg.busy
 
+    # the wallet is locked: one line when asked, before any cost, and nothing is sent
+    from app.stake import StakeActions
+
+    good = actions(env)
+
+    def locked():
+        raise ValueError("the wallet is locked: unlock it first (Wallet → Unlock…)")
+
+    shut = StakeActions(market=good._market, signer=good._signer, payer=locked,
+                        payer_address=lambda: env.payout.address, network=good._network)
+    dlg = open_dialog(qtbot, shut, runner)
+    dlg.amount_edit.setText("3")
+    dlg.stake_button.click()
+    qtbot.waitUntil(lambda: dlg.message.isVisible(), timeout=10_000)
+    assert dlg.message.text() == "Not done: The wallet is locked: unlock it first (Wallet → Unlock…)"
+    assert dlg.confirm_dialog is None and stake_on_chain(env) == (0, 0)
+
     # another account pays than the rig's payout: the dialog says so and offers nothing
     other = open_dialog(qtbot, actions(env, payer=env.stranger), runner)
     assert not other.stake_button.isEnabled() and other.message.text().startswith("The rig is paid to 0x")

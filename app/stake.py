@@ -111,6 +111,12 @@ def delay_text(seconds: int) -> str:
     return f"{max(1, s // 60) if s else 0} min"
 
 
+def _coin(wei: int, symbol: str) -> str:
+    from app.amounts import format_amount
+
+    return f"{format_amount(wei, max_decimals=8)} {symbol}"
+
+
 def check_stake_amount(text: str, st: StakeStatus) -> int:
     """The NTK to stake in `text`; FieldError("amount", one line) when it is not a positive
     amount, more than the payout's NTK, or over the contract's limit."""
@@ -180,6 +186,9 @@ class StakeActions:
         approve = action == "stake" and om.token.allowance(st.payout, om.address) < amount_wei
         fee = stake_fee(net, action, approve=approve, first=st.active_wei + st.withdrawing_wei == 0, chain=om.chain)
         coin_usd = reference_coin_usd(net.native_symbol)
+        if fee.total_wei > st.eth_wei:
+            raise ValueError(f"the network fee (about {_coin(fee.total_wei, net.native_symbol)}) is more than the "
+                             f"{_coin(st.eth_wei, net.native_symbol)} of {st.payout}: add some for fees first")
         label = "network fee (approval + stake)" if approve else "network fee"
         fees = fee_lines(fee, label, coin_usd=coin_usd)
         delay = delay_text(st.unbond_delay_s)

@@ -97,6 +97,23 @@ def test_stake_unstake_withdraw_change_the_stake_on_chain(order_env):  # noqa: F
         acts.withdraw()
 
 
+def test_no_coin_for_the_fee_is_said_before_anything_is_sent(order_env):  # noqa: F811
+    from eth_account import Account
+    from wallet.market import MarketClient
+
+    env = order_env
+    poor = Account.create()
+    env.om.token.mint(env.accounts[0], poor.address, 10 * NTK)
+    market = MarketClient(env.chain, env.deployment)
+    signer = MarketSigner(env.miner, poor.address, "mining-key")
+    acts = StakeActions(market=lambda: market, signer=lambda: signer, payer=lambda: poor,
+                        payer_address=lambda: poor.address, network=lambda: NET)
+    st = acts.status()
+    assert st.eth_wei == 0 and check_stake_amount("5", st) == 5 * NTK
+    with pytest.raises(ValueError, match=r"^the network fee \(about 0\.\d+ ETH\) is more than the 0 ETH of 0x"):
+        acts.cost("stake", 5 * NTK, st)
+
+
 def test_only_the_payout_account_can_stake(order_env):  # noqa: F811
     env = order_env
     env.om.token.mint(env.accounts[0], env.payout.address, 10 * NTK)

@@ -77,9 +77,12 @@ def reference_coin_usd(symbol: str) -> float | None:
 
 
 def usd_text(amount_wei: int, coin_usd: float | None) -> str:
-    """'≈ $1.23' for an amount of a coin with 18 decimals at `coin_usd`; '' without a price."""
+    """'≈ $1.23' for an amount of a coin with 18 decimals at `coin_usd` ('≈ $0.0028' under a
+    cent, '< $0.0001' below that); '' without a price."""
     if coin_usd is None:
         return ""
     usd = amount_wei / 10**18 * coin_usd
-    return f"≈ ${usd:,.2f}" if usd >= 0.01 or usd == 0 else f"≈ ${usd:.2g}"
+    if usd >= 0.01 or usd == 0:
+        return f"≈ ${usd:,.2f}"
+    return f"≈ ${usd:.2g}" if usd >= 0.0001 else "< $0.0001"
 

@@ -5,7 +5,8 @@ merged dataset (what `kminer order render|watch|fetch --p2p` do in the CLI).
     p2p = P2POrders.of_session(session)       # the desktop app's MarketSession
     p2p.available()                            # the network has an order market
     p2p.orders()                               # [P2POrder], read from <buyer home>/orders/*.json
-    p2p.cost(shards, reward_each_wei)          # app.costs.CostBreakdown (escrow, network fee)  *(chain)*
+    p2p.cost(shards, reward_each_wei)          # app.costs.CostBreakdown (escrow, network fee   *(chain)*
+                                               #  as `kminer market fees` prices it: app.order_fees.post_fee)
     p2p.post_render(scene, count=..., ...)     # the order id                                   *(chain)*
     p2p.save_dataset(order_id, dest)           # merged dataset folder                          *(files)*
 
@@ -137,18 +138,21 @@ def save_dataset(orders_dir: Path, order_id: int, dest: Path) -> Path:
     return dest
 
 
-def post_fee_wei(chain) -> int:
-    """The network fee of posting (approval + post) at the chain's gas price. *(chain)*"""
-    from wallet.fees import ORDER_GAS
+def network_of(chain):
+    """The known network with `chain`'s id (wallet.networks), else a plain one (no L1 data fee)."""
+    from wallet.networks import NETWORKS, Network
 
-    gas = ORDER_GAS["post_order"] + ORDER_GAS["approve"]
-    return gas * int(chain.read(lambda: chain.w3.eth.gas_price))
+    for n in NETWORKS.values():
+        if n.chain_id == chain.chain_id and n.embedded == bool(chain.embedded):
+            return n
+    return Network("chain", chain.chain_id, embedded=bool(chain.embedded))
 
 
 class P2POrders:
     """See the module docstring. `orders_dir()`: the buyer's state folder (None: no order
     market known yet); `open_buyer()`: the OrderBuyerRunner (or anything with its
-    `post_render`), opened on the chain thread; `chain()`: the chain for the gas price;
+    `post_render`), opened on the chain thread; `chain()`: the chain whose fees price posting,
+    `network()`: its wallet.networks.Network (OP stack or not; default: read from the chain);
     `available()`: whether the network has an order market (None: not known yet);
     `not_ready()`: why posting cannot be done now (wallet locked...), or None;
     `reward_of(order_id)`: the order's reward per shard on chain (read once per order)."""
@@ -156,8 +160,10 @@ class P2POrders:
     def __init__(self, *, orders_dir: Callable[[], Path | None], open_buyer: Callable[[], Any],
                  chain: Callable[[], Any], available: Callable[[], bool | None],
                  not_ready: Callable[[], str | None] = lambda: None,
-                 reward_of: Callable[[int], int] | None = None, by_default: Callable[[], bool] = lambda: True):
+                 reward_of: Callable[[int], int] | None = None, by_default: Callable[[], bool] = lambda: True,
+                 network: Callable[[], Any] | None = None):
         self._orders_dir, self._open_buyer, self._chain, self._available = orders_dir, open_buyer, chain, available
+        self._network = network
         self._by_default = by_default
         self._not_ready = not_ready
         self._reward_of = reward_of
@@ -179,7 +185,8 @@ class P2POrders:
             return order_market(session._market).order(order_id).reward_each_wei
 
         return cls(orders_dir=session.p2p_orders_dir, open_buyer=session.p2p_buyer,
-                   chain=lambda: session.wallet.service.chain, available=session.has_order_market,
+                   chain=lambda: session.wallet.service.chain, network=lambda: session.wallet.service.network,
+                   available=session.has_order_market,
                    not_ready=not_ready, reward_of=reward_of, by_default=session.p2p_by_default)
 
     def available(self) -> bool | None:
@@ -211,12 +218,17 @@ class P2POrders:
 
     def cost(self, shards: int, reward_each_wei: int) -> CostBreakdown:
         """What posting costs; ValueError (one line) when posting cannot be done now. *(chain)*"""
+        from app.costs import reference_coin_usd
+        from app.order_fees import post_fee
         from app.orders.service import post_cost
 
         why = self._not_ready()
         if why:
             raise ValueError(why)
-        return post_cost(shards=shards, reward_each_wei=reward_each_wei, fee_wei=post_fee_wei(self._chain()))
+        chain = self._chain()
+        net = self._network() if self._network is not None else network_of(chain)
+        return post_cost(shards=shards, reward_each_wei=reward_each_wei, fee=post_fee(net, chain=chain),
+                         coin_usd=reference_coin_usd(net.native_symbol))
 
     @staticmethod
     def scene(scene):

@@ -12,7 +12,7 @@ import time
 from ui.background import Background
 from ui.job_detail import JobDetail
 from ui.notify import format_ntk
-from ui.qt import (QAbstractItemView, QBrush, QColor, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, Qt,
+from ui.qt import (QAbstractItemView, QBrush, QColor, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, Qt,
                    QTableWidget, QTableWidgetItem, QTabWidget, QTimer, QVBoxLayout, QWidget, Signal)
 from ui.widgets import page_heading, short_address
 
@@ -38,6 +38,7 @@ def _ago(ts: float, now: float) -> str:
 class JobsView(QWidget):
     jobFailed = Signal(str, str)   # job id, reason: a job failed while the view watched
     activeJobs = Signal(int)       # running + paused jobs, after each refresh
+    noticeAction = Signal()        # the notice's button was clicked (e.g. "Stake…")
 
     def __init__(self, *, jobs, runner: Background, interval_s: float = 2.0, open_url=None, transfers=None,
                  parent=None):
@@ -81,8 +82,16 @@ class JobsView(QWidget):
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.notice.setStyleSheet("background: rgba(230,126,34,0.16); border-radius: 6px; padding: 6px;")
-        self.notice.setVisible(False)
+        self.notice_button = QPushButton()  # the fix, where the app has one (e.g. "Stake…")
+        self.notice_button.clicked.connect(lambda: self.noticeAction.emit())
+        self.notice_frame = QFrame()
+        self.notice_frame.setObjectName("jobsNotice")
+        self.notice_frame.setStyleSheet("#jobsNotice { background: rgba(230,126,34,0.16); border-radius: 6px; }")
+        nl = QHBoxLayout(self.notice_frame)
+        nl.setContentsMargins(8, 4, 8, 4)
+        nl.addWidget(self.notice, 1)
+        nl.addWidget(self.notice_button)
+        self.notice_frame.setVisible(False)
         self.transfers = transfers
         self.lower = QTabWidget()
         self.lower.addTab(self.detail, "Job detail")
@@ -103,7 +112,7 @@ class JobsView(QWidget):
 
         box = QVBoxLayout(self)
         box.addLayout(head)
-        box.addWidget(self.notice)
+        box.addWidget(self.notice_frame)
         box.addWidget(split, 1)
 
         self.timer = QTimer(self)
@@ -112,10 +121,13 @@ class JobsView(QWidget):
         self.timer.start()
         QTimer.singleShot(0, self.refresh)
 
-    def set_notice(self, text: str | None) -> None:
-        """One line over the table (what keeps the rig from earning, and its fix); None hides it."""
+    def set_notice(self, text: str | None, action: str | None = None) -> None:
+        """One line over the table (what keeps the rig from earning, and its fix); None hides it.
+        `action`: a button beside it (its click: `noticeAction`)."""
         self.notice.setText(text or "")
-        self.notice.setVisible(bool(text))
+        self.notice_frame.setVisible(bool(text))
+        self.notice_button.setText(action or "")
+        self.notice_button.setVisible(bool(text and action))
 
     def show_transfers(self) -> None:
         if self.transfers is not None:

@@ -13,6 +13,7 @@ import time
 
 from app.fleet import Alert, rig_name
 from app.market_session import BuyerFacade
+from app.stake import StakeActions
 from app.p2p_orders import P2POrders
 from app.recent_folders import RecentFolders
 from ui.about import AboutDialog
@@ -27,11 +28,12 @@ from ui.model_market_view import ModelMarketView
 from ui.orders_view import OrdersView
 from ui.readiness_banner import ReadinessBanner
 from ui.qt import (
-    QAction, QApplication, QByteArray, QCloseEvent, QHBoxLayout, QKeySequence, QLabel,
+    QAction, QApplication, QByteArray, QCloseEvent, QHBoxLayout, QKeySequence, QLabel, QPushButton,
     QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QSystemTrayIcon, Qt, QVBoxLayout, QWidget, qVersion,
 )
 from ui.scene_editor import SceneEditor
 from ui.settings_dialog import SettingsDialog
+from ui.stake_dialog import StakeDialog
 from ui.theme import apply_theme
 from ui.transfers_view import TransfersTabs
 from ui.tray import TrayIcon
@@ -44,9 +46,12 @@ DEFAULT_SIZE = (1240, 800)
 readable. Smaller screens get 90 % of their free area; later runs restore the user's size."""
 
 
-def stake_line(problem: str) -> str:
-    """app.orders' stake problem as one status line: addresses shortened, the order market named."""
+def stake_line(problem: str, *, button: bool = False) -> str:
+    """app.orders' stake problem as one status line: addresses shortened, the order market named;
+    with a Stake… button beside it, the command-line fix is left out (the button is the fix)."""
     text = re.sub(r"0x[0-9a-fA-F]{40}", lambda m: f"{m.group(0)[:6]}…{m.group(0)[-4:]}", problem.strip().splitlines()[0])
+    if button:
+        text = re.sub(r"\s*\(fix: kminer wallet stake[^)]*\)\s*$", "", text)
     if "order market" not in text.lower():
         text = f"order market: {text}"
     return text[:1].upper() + text[1:]
@@ -142,8 +147,12 @@ class MainWindow(QMainWindow):
         if fleet is not None:
             self.fleet_view = FleetView(ctx=ctx, watcher=fleet, runner=self._runner("fleet"))
             self.add_page("Miner", "Fleet", self.fleet_view)
+        self.stake_actions = StakeActions.of_wallet(wallet) if wallet is not None and market is not None else None
+        self.stake_dialog: StakeDialog | None = None
         if wallet is not None:
-            self.wallet_view = WalletView(session=wallet, chain_runner=self.chain_runner, folders=self.folders)
+            self.wallet_view = WalletView(session=wallet, chain_runner=self.chain_runner, folders=self.folders,
+                                          stake=self.stake_actions)
+            self.wallet_view.stakeRequested.connect(self.open_stake_dialog)
             self.add_page("Wallet", "Wallet", self.wallet_view)
             if market is not None:  # a new, rotated or revoked mining key: the miner opens with it
                 self.wallet_view.miningKeyChanged.connect(lambda: self.chain_runner.submit(market.signer_changed))
@@ -168,6 +177,12 @@ class MainWindow(QMainWindow):
         self.stake_label = QLabel()  # what keeps the rig off the order market (no stake), with the fix
         self.stake_label.setVisible(False)
         self.statusBar().addWidget(self.stake_label)
+        self.stake_button = QPushButton("Stake…")  # the fix, in the app: the Stake dialog
+        self.stake_button.setVisible(False)
+        self.stake_button.clicked.connect(self.open_stake_dialog)
+        self.statusBar().addWidget(self.stake_button)
+        if self.jobs_view is not None:
+            self.jobs_view.noticeAction.connect(self.open_stake_dialog)
         self.stake_problem: str | None = None
         self._stake_checked_at = None
         self.sandbox_label = QLabel(sandbox.text if sandbox else "")
@@ -456,12 +471,37 @@ class MainWindow(QMainWindow):
         """One line in the status bar and on the Jobs page: why buyers on the order market grant
         this rig no claims, and the fix (None: nothing wrong)."""
         self.stake_problem = problem
-        text = stake_line(problem) if problem else ""
+        can = self.stake_actions is not None
+        text = stake_line(problem, button=can) if problem else ""
         self.stake_label.setText(text)
         self.stake_label.setToolTip(problem or "")
         self.stake_label.setVisible(bool(text))
+        self.stake_button.setVisible(bool(text) and can)
         if self.jobs_view is not None:
-            self.jobs_view.set_notice(text or None)
+            self.jobs_view.set_notice(text or None, "Stake…" if can else None)
+
+    def open_stake_dialog(self) -> None:
+        """The Stake dialog (app.stake over the wallet): stake, unstake, withdraw; the
+        stake line and the Wallet page are read again after each transaction."""
+        if self.stake_actions is None:
+            return
+        if self.stake_dialog is not None:
+            self.stake_dialog.raise_()
+            self.stake_dialog.activateWindow()
+            return
+        self.stake_dialog = dlg = StakeDialog(actions=self.stake_actions, runner=self.chain_runner, parent=self)
+        dlg.changed.connect(self._stake_changed)
+        dlg.finished.connect(lambda _r: setattr(self, "stake_dialog", None))
+        dlg.open()
+
+    def _stake_changed(self, _status) -> None:
+        self._stake_checked_at = None
+        market = self._market
+        if getattr(market, "order_miner", None) is not None:
+            self._stake_checked_at = time.monotonic()
+            self.chain_runner.submit(market.order_stake_problem, on_done=self.show_stake_problem)
+        if self.wallet_view is not None:
+            self.wallet_view.refresh()
 
     def show_transfers(self) -> None:
         """Jobs → Transfers: what the transport nodes send and fetch."""

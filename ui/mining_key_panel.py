@@ -79,6 +79,10 @@ class MiningKeyPanel(QWidget):
             self.buttons[action] = b
             row.addWidget(b)
         row.addStretch(1)
+        self.stake_button = QPushButton("Stake…")  # shown by the Wallet view where the app can stake
+        self.stake_button.setToolTip("The key's stake on the order market: stake more, or unstake")
+        self.stake_button.setVisible(False)
+        row.addWidget(self.stake_button)
         box = QVBoxLayout(self)
         for w in (intro, self.state, self.address, self.risk):
             box.addWidget(w)

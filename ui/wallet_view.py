@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 EVENT_TEXT = {"JobPosted": "Job posted (escrow)", "JobClaimed": "Job claimed (stake)", "ResultSubmitted": "Result submitted",
               "JobAccepted": "Job accepted", "JobRejected": "Job rejected", "PaymentReleased": "Payment released",
-              "JobRefunded": "Job refunded", "ModelListed": "Model listed", "EthSent": "Sent ETH"}
+              "JobRefunded": "Job refunded", "ModelListed": "Model listed", "EthSent": "Sent ETH",
+              "StakeDeposited": "Staked (order market)", "UnstakeRequested": "Unstake started",
+              "StakeWithdrawn": "Stake withdrawn"}
 
 
 def event_text(r: HistoryRow) -> str:
@@ -55,10 +57,15 @@ class WalletView(QWidget):
 
     snapshotChanged = Signal(object)
     historyChanged = Signal(object)
+    stakeRequested = Signal()   # "Stake…" beside the stake: the window opens the Stake dialog
 
     def __init__(self, *, session: WalletSession, chain_runner: Background, folders: RecentFolders | None = None,
-                 parent=None):
+                 stake=None, parent=None):
+        """stake: app.stake.StakeActions (the rig's stake on the order market, shown
+        beside the balances with a "Stake…" button); None: not shown."""
         super().__init__(parent)
+        self._stake = stake
+        self.stake_status = None
         self.folders = folders or RecentFolders()
         self._session = session
         self._runner = chain_runner
@@ -110,6 +117,8 @@ class WalletView(QWidget):
         self.tabs.addTab(self._send_tab(), "Send")
         self.mining_panel = MiningKeyPanel(session=session, chain_runner=chain_runner)
         self.miningKeyChanged = self.mining_panel.changed
+        self.mining_panel.stake_button.setVisible(stake is not None)
+        self.mining_panel.stake_button.clicked.connect(lambda: self.stakeRequested.emit())
         self.tabs.addTab(self.mining_panel, "Mining key")
         self.tabs.currentChanged.connect(lambda i: self.tabs.widget(i) is self.mining_panel and self.mining_panel.refresh())
         box.addWidget(self.tabs, 1)
@@ -157,6 +166,16 @@ class WalletView(QWidget):
         bal = QHBoxLayout()
         self.ntk_label = self._balance_box(bal, "NTK")
         self.eth_label = self._balance_box(bal, "ETH (for fees)")
+        self.stake_box = QWidget()
+        sb = QHBoxLayout(self.stake_box)
+        sb.setContentsMargins(0, 0, 0, 0)
+        self.stake_value = self._balance_box(sb, "NTK staked (order market)")
+        self.stake_button = QPushButton("Stake…")
+        self.stake_button.setToolTip("Stake NTK so buyers on the order market grant this rig claims; unstake it later")
+        self.stake_button.clicked.connect(lambda: self.stakeRequested.emit())
+        sb.addWidget(self.stake_button, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.stake_box.setVisible(False)
+        bal.addWidget(self.stake_box)
         bal.addStretch(1)
         grid.addLayout(bal, 2, 1)
         self.ntk_note = QLabel()
@@ -287,15 +306,22 @@ class WalletView(QWidget):
             except Exception as e:  # no contracts here, an index problem: the balances still show
                 log.info("history unavailable: %s", e)
                 rows, err = None, str(e)
-            return snap, rows, err
+            stake = None
+            if self._stake is not None:
+                try:
+                    stake = self._stake.status()
+                except Exception as e:  # no order market here, no signer while locked: said in the tooltip
+                    stake = e
+            return snap, rows, err, stake
 
         self._runner.submit(work, on_done=self._refreshed, on_error=self._refresh_failed)
 
     def _refreshed(self, result) -> None:
         self._in_flight = False
-        snap, rows, err = result
+        snap, rows, err, stake = result
         self.banner.setVisible(False)
         self.show_snapshot(snap)
+        self.show_stake(stake)
         if rows is None:
             self.history_status.setText(f"History unavailable: {err}")
         elif rows != self.rows:  # rebuild the table only when something changed
@@ -308,6 +334,24 @@ class WalletView(QWidget):
     def _refresh_failed(self, err: BaseException) -> None:
         self._in_flight = False
         self.show_banner(err)
+
+    def show_stake(self, st) -> None:
+        """The rig's stake (app.stake.StakeStatus), or why it cannot be read (an exception:
+        hidden where the network has no order market)."""
+        if isinstance(st, BaseException):
+            why = str(st).strip().splitlines()[0] if str(st).strip() else type(st).__name__
+            self.stake_status = None
+            self.stake_box.setVisible("no order market" not in why)
+            self.stake_value.setText("–")
+            self.stake_value.setToolTip(why)
+            return
+        self.stake_status = st
+        self.stake_box.setVisible(st is not None)
+        if st is None:
+            return
+        self.stake_value.setText(balance_html(st.active_wei, 6))
+        self.stake_value.setStyleSheet("color: #d64545;" if st.problem else "")
+        self.stake_value.setToolTip(st.summary() + (f" — {st.problem}" if st.problem else ""))
 
     def show_banner(self, err: BaseException) -> None:
         net = self.network_combo.currentData()

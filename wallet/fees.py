@@ -41,14 +41,21 @@ ORDER_GAS = {
     "redeem_per_payee": 30_000,
     "refund": 53_000,
     "slash": 95_000,
+    "stake_first": 84_500,
+    "stake_more": 50_300,
+    "unstake": 31_000,
+    "withdraw_stake": 47_500,
 }
 """Gas per action, measured with bench/bench_order_gas.py (anvil and py-evm agree to a few gas)
 in steady state: every slot the action writes already non-zero once (an address's very first
 action costs up to ~20 k more per new slot) and the buyer's allowance standing. A redeem costs
 redeem_base (one voucher, one payee) + redeem_per_voucher per further voucher + redeem_per_shard
-per shard paid + redeem_per_payee per further payee (the last an estimate, not measured)."""
+per shard paid + redeem_per_payee per further payee (the last an estimate, not measured).
+Stakes: stake_first is a (mining key, payout) pair's first deposit (a new slot), stake_more
+adds to a stake; unstake starts unbonding; withdraw_stake takes the unlocked part back."""
 ORDER_TX_BYTES = {"post_order": 450, "claim_onchain": 180, "submit_result": 420, "release": 280, "reject": 340,
-                  "redeem_base": 150, "redeem_per_voucher": 260, "refund": 110, "slash": 300, "approve": 150}
+                  "redeem_base": 150, "redeem_per_voucher": 260, "refund": 110, "slash": 300, "approve": 150,
+                  "stake_first": 120, "stake_more": 120, "unstake": 120, "withdraw_stake": 90}
 """Unsigned transaction sizes in bytes (typical, from the bench), for the offline L1 data fee."""
 
 
@@ -253,15 +260,19 @@ def unsigned_tx(tx: dict) -> bytes:
 
 def offline_cost(network: Network, action: str, *, count: int = 1, gas: int | None = None,
                  tx_bytes: int | None = None, base_fee_gwei: float | None = None, priority_fee_gwei: float = 0.001,
-                 l1: L1Params | None = None) -> Cost:
+                 l1: L1Params | None = None, price: GasPrice | None = None) -> Cost:
     """An action's cost from the measured table and the network's reference fees, for when no
     node is connected (`count` times the action; `gas` and `tx_bytes` override the tables; the
-    L1 data fee is the uncompressed upper bound)."""
+    L1 data fee is the uncompressed upper bound). `price` (read from a node: FeeEstimator.gas_price)
+    and `l1` (FeeEstimator.l1_params) replace the reference fees with the chain's own."""
     g = (ORDER_GAS[action] if gas is None else gas) * count
-    fee = network.typical_base_fee_gwei if base_fee_gwei is None else base_fee_gwei
-    if fee is None:
-        raise ValueError(f"no reference base fee for {network.name}: give base_fee_gwei")
-    per_gas = int(round((fee + priority_fee_gwei) * 10**9))
+    if price is not None:
+        per_gas = price.per_gas_wei
+    else:
+        fee = network.typical_base_fee_gwei if base_fee_gwei is None else base_fee_gwei
+        if fee is None:
+            raise ValueError(f"no reference base fee for {network.name}: give base_fee_gwei")
+        per_gas = int(round((fee + priority_fee_gwei) * 10**9))
     l1_wei = 0
     if network.op_stack:
         size = tx_bytes if tx_bytes is not None else ORDER_TX_BYTES.get(action, 300)

@@ -269,12 +269,22 @@ class OrderBuyerRunner:
         self._lock.release()
 
 
-def post_cost(*, shards: int, reward_each_wei: int, fee_wei: int, native: str = "ETH") -> CostBreakdown:
+def post_cost(*, shards: int, reward_each_wei: int, fee_wei: int | None = None, native: str = "ETH",
+              fee=None, coin_usd: float | None = None) -> CostBreakdown:
     """What posting an order costs: the escrow (paid out per verified shard, the rest refunded)
-    and the network fee of the one posting transaction."""
-    return CostBreakdown(
-        f"Post an order of {shards} shard(s)",
-        (CostLine(f"escrow: {shards} × reward", shards * reward_each_wei, "NTK",
-                  note="paid per verified shard; what nobody delivers comes back"),
-         CostLine("network fee (post + approval)", fee_wei, "ETH", note=f"paid in {native}", estimate=True)),
-        ("Shards are claimed, delivered and paid with signatures off chain; a miner redeems many at once.",))
+    and the network fee of the one posting transaction (with its approval). `fee`: a
+    wallet.fees.Cost from app.order_fees.post_fee (gas x price, and the L1 data fee apart on
+    OP-stack networks; `coin_usd` values it); `fee_wei`: a single figure instead."""
+    from app.order_fees import fee_lines, fee_note
+
+    escrow = CostLine(f"escrow: {shards} × reward", shards * reward_each_wei, "NTK",
+                      note="paid per verified shard; what nobody delivers comes back")
+    notes = ("Shards are claimed, delivered and paid with signatures off chain; a miner redeems many at once.",)
+    if fee is None:
+        return CostBreakdown(f"Post an order of {shards} shard(s)",
+                             (escrow, CostLine("network fee (post + approval)", int(fee_wei or 0), "ETH",
+                                               note=f"paid in {native}", estimate=True)), notes)
+    note = fee_note(fee, coin_usd=coin_usd)
+    return CostBreakdown(f"Post an order of {shards} shard(s)",
+                         (escrow, *fee_lines(fee, "network fee (post + approval)", coin_usd=coin_usd)),
+                         notes + ((note,) if note else ()))

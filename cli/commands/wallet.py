@@ -2,6 +2,7 @@
 
     kminer wallet create|restore|import|address|balance|send|history|export|faucet [--network NAME] [--json]
     kminer wallet mining-key create|show|rotate|revoke   (the signing key of an unattended rig)
+    kminer wallet stake N | unstake N | withdraw-stake     (the rig's stake on the order market)
 
 Passwords come from --password-file, then $KMINER_PASSWORD, then the OS keyring (only if
 "remember password" is on), then an interactive prompt. Secrets are read from files or the
@@ -84,6 +85,17 @@ def register(sub: Any) -> None:
     st.add_argument("amount", help="NTK to add to the stake")
     st.add_argument("--yes", action="store_true", help="stake without asking (for scripts)")
     st.set_defaults(handler=cmd_stake)
+
+    un = wsub.add_parser("unstake", help="start taking stake back: it unbonds for the order market's delay (14 days)")
+    add_wallet_options(un)
+    un.add_argument("amount", help="NTK of the stake to unbond")
+    un.add_argument("--yes", action="store_true", help="unstake without asking (for scripts)")
+    un.set_defaults(handler=cmd_unstake)
+
+    wd = wsub.add_parser("withdraw-stake", help="take the unbonded stake back to the wallet (after the delay)")
+    add_wallet_options(wd)
+    wd.add_argument("--yes", action="store_true", help="withdraw without asking (for scripts)")
+    wd.set_defaults(handler=cmd_withdraw_stake)
 
     f = wsub.add_parser("faucet", help="test networks: mint NTK (and send ETH for gas) to an address; deployer only")
     add_wallet_options(f)
@@ -279,39 +291,82 @@ def cmd_faucet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stake_actions(svc):
+    """app.stake.StakeActions over the CLI's wallet: the rig's signer (its mining key
+    when there is one, else the wallet itself) and the wallet account paying."""
+    from app.account import NoMarketSigner, market_signer
+    from app.stake import StakeActions
+
+    def signer():
+        try:
+            return market_signer(svc, ask=True)
+        except NoMarketSigner as e:
+            raise UserError(f"{e.reason}: {e.fix}") from None
+
+    return StakeActions(market=svc.market, signer=signer, payer=svc.signer, payer_address=lambda: svc.address,
+                        network=lambda: svc.network)
+
+
+def _confirm_stake(args, acts, action: str, amount: int, st) -> None:
+    """Print what `action` moves and costs (the GUI's confirmation, as text) and ask."""
+    cost = user_errors(lambda: acts.cost(action, amount, st))
+    if not args.json:
+        lines = "\n".join(f"  {x.label}: {x.text}" + (f"  ({x.note})" if x.note else "") for x in cost.lines)
+        notes = "\n".join(f"  {n}" for n in cost.notes)
+        print(f"{cost.title} for {st.miner} paid to {st.payout} (now {st.summary()}):\n{lines}\n{notes}",
+              file=sys.stderr)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"{action} needs a confirmation: add --yes (no terminal to ask on)")
+        if input(f"{action.capitalize()}? [y/N] ").strip().lower() not in ("y", "yes"):
+            raise UserError(f"not done: {action}")
+
+
+def _stake_emit(args, st) -> None:
+    emit(args, {"miner": st.miner, "payout": st.payout, "stake_wei": str(st.active_wei),
+                "withdrawing_wei": str(st.withdrawing_wei), "unlock_at": st.unlock_at},
+         f"stake of {st.miner} paid to {st.payout}: {st.summary()}")
+
+
+def _stake_command(args: argparse.Namespace, action: str) -> int:
+    from app.amounts import FieldError
+    from app.stake import check_stake_amount, check_unstake_amount
+
+    with open_wallet(args) as svc:
+        acts = _stake_actions(svc)
+        st = user_errors(acts.status)
+        if not st.can_pay:
+            raise UserError(f"the rig is paid to {st.payout}: {action} from that account (--account {st.payout})")
+        amount = 0
+        try:
+            if action == "stake":
+                amount = check_stake_amount(args.amount, st)
+            elif action == "unstake":
+                amount = check_unstake_amount(args.amount, st)
+        except FieldError as e:
+            raise UserError(str(e).rstrip(".")) from None
+        if action == "withdraw" and not st.withdrawable:
+            user_errors(acts.withdraw)  # says why not, in one line
+        _confirm_stake(args, acts, action, amount, st)
+        do = {"stake": lambda: acts.stake(amount), "unstake": lambda: acts.unstake(amount),
+              "withdraw": acts.withdraw}[action]
+        _stake_emit(args, user_errors(do))
+    return 0
+
+
 def cmd_stake(args: argparse.Namespace) -> int:
     """Buyers of orders grant claims only against a stake of the claiming key and its payout
     (slashed if a claim is abandoned). The stake is paid from the wallet for the rig's signer:
     its mining key when there is one, else the wallet itself; it comes back after unbonding."""
-    from app.account import NoMarketSigner, market_signer
-    from app.orders.service import order_market
-    from wallet.token import parse_units
+    return _stake_command(args, "stake")
 
-    amount = user_errors(lambda: parse_units(args.amount))
-    if amount <= 0:
-        raise UserError("the amount must be positive")
-    with open_wallet(args) as svc:
-        market = user_errors(svc.market)
-        try:
-            om = order_market(market)
-            signer = market_signer(svc, ask=True)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        except NoMarketSigner as e:
-            raise UserError(f"{e.reason}: {e.fix}") from None
-        me = user_errors(svc.signer)
-        if me.address.lower() != signer.payout.lower():
-            raise UserError(f"the rig is paid to {signer.payout}: stake from that account (--account {signer.payout})")
-        have = om.stake(signer.address, signer.payout).active_wei
-        print(f"stake {ntk_text(amount)} for {signer.address} paid to {signer.payout} (now {ntk_text(have)}); "
-              "it comes back after the unbonding delay once you stop", file=sys.stderr)
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise UserError("staking needs a confirmation: add --yes (no terminal to ask on)")
-            if input("Stake? [y/N] ").strip().lower() not in ("y", "yes"):
-                raise UserError("not staked")
-        user_errors(lambda: om.deposit_stake(me, signer.address, amount))
-        now = om.stake(signer.address, signer.payout).active_wei
-        emit(args, {"miner": signer.address, "payout": signer.payout, "stake_wei": str(now)},
-             f"stake of {signer.address} paid to {signer.payout}: {ntk_text(now)}")
-    return 0
+
+def cmd_unstake(args: argparse.Namespace) -> int:
+    """Start unbonding part of the stake: it stops covering claims now and can be withdrawn
+    after the order market's delay (it can still be slashed until then)."""
+    return _stake_command(args, "unstake")
+
+
+def cmd_withdraw_stake(args: argparse.Namespace) -> int:
+    """Take the unbonded stake back to the wallet once the delay has passed."""
+    return _stake_command(args, "withdraw")

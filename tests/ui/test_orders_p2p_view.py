@@ -7,7 +7,7 @@ and (slow: a real sandboxed render order) saves the merged dataset of a finished
 Transfers tabs show each transport node with a progress bar per transfer.
 
 With KMINER_SCREENSHOTS=DIR (run under `xvfb-run -a` with QT_QPA_PLATFORM=xcb) the slow test
-saves orders-p2p.png and transfers.png there."""
+saves orders-p2p.png and transfers.png there, the posting test orders-cost-confirm.png."""
 
 from __future__ import annotations
 
@@ -119,8 +119,15 @@ def test_posting_peer_to_peer_confirms_the_cost_then_escrows_on_chain(parties, q
     dlg = v.confirm_dialog
     texts = [lab.text() for lab in dlg.line_labels]
     assert texts[0].startswith("10 NTK") and "≈" in texts[1] and "ETH" in texts[1], texts
-    gas_price = p.env.chain.w3.eth.gas_price
-    assert dlg.breakdown.total("ETH") == (112_000 + 46_000) * gas_price
+    # the estimate `kminer market fees` makes (app.order_fees.post_fee), at the chain's fees now
+    from app.order_fees import post_fee
+    from app.p2p_orders import network_of
+
+    assert dlg.breakdown.total("ETH") == post_fee(network_of(p.env.chain), chain=p.env.chain).total_wei
+    assert dlg.breakdown.total("ETH") > 0 and "gas ×" in texts[1]
+    if os.environ.get("KMINER_SCREENSHOTS"):
+        qtbot.wait(200)
+        dlg.grab().save(str(Path(os.environ["KMINER_SCREENSHOTS"]) / "orders-cost-confirm.png"))
     dlg.accept()
     qtbot.waitUntil(lambda: len(p2p_rows(v)) == 1, timeout=15_000)
     assert "posted on the order market" in v.banner.text()

@@ -6,7 +6,8 @@ default on networks that are not only this machine) and posts through the sessio
 chain runner), after the cost confirmation; the order is then listed beside job-market ones.
 
 With KMINER_SCREENSHOTS=DIR (under `xvfb-run -a`, QT_QPA_PLATFORM=xcb) it saves the Jobs page
-(the stake line and the Transfers tab) as jobs-transfers.png."""
+with the stake line and its Stake… button (jobs-stake-notice.png), the Wallet page with the
+stake (wallet-stake.png) and the Transfers tab (jobs-transfers.png)."""
 
 from __future__ import annotations
 
@@ -60,10 +61,40 @@ def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, 
     w.show_stake_problem(f"no stake on the order market for {runner.signer.address} paid to "
                          f"{runner.signer.payout}: buyers grant claims only against a stake (fix: kminer wallet stake 50)")
     line = w.stake_label.text()
-    assert line.startswith("No stake on the order market for 0x") and line.endswith("(fix: kminer wallet stake 50)")
+    assert line.startswith("No stake on the order market for 0x") and line.endswith("grant claims only against a stake")
     assert "\n" not in line and len(line) < 150 and w.stake_label.isVisible()
     assert w.stake_label.toolTip() == w.stake_problem  # the full addresses
     assert w.jobs_view.notice.text() == line
+    # the fix is a button beside the line (status bar and Jobs page): the Stake dialog, which stakes on chain
+    assert w.stake_button.isVisible() and w.jobs_view.notice_button.text() == "Stake…"
+    w.show_page("Jobs")
+    assert w.jobs_view.notice_button.isVisible()
+    shots = os.environ.get("KMINER_SCREENSHOTS")
+    if shots:  # at once: the window's own stake check reads the real (staked) state again soon
+        w.grab().save(str(Path(shots) / "jobs-stake-notice.png"))
+    w.jobs_view.notice_button.click()
+    dlg = w.stake_dialog
+    qtbot.waitUntil(lambda: dlg.status is not None, timeout=30_000)
+    before = dlg.status.active_wei
+    assert before == 50 * NTK and dlg.status.miner == runner.signer.address  # what the app staked for its miner
+    dlg.amount_edit.setText("5")
+    dlg.stake_button.click()
+    qtbot.waitUntil(lambda: dlg.confirm_dialog is not None, timeout=30_000)
+    with qtbot.waitSignal(dlg.changed, timeout=60_000):
+        dlg.confirm_dialog.ok_button.click()
+    on_chain = w.chain_runner.submit(lambda: runner.om.stake(runner.signer.address, runner.signer.payout)).result(30)
+    assert on_chain.active_wei == 55 * NTK
+    qtbot.waitUntil(lambda: w.stake_problem is None and not w.stake_label.isVisible(), timeout=30_000)
+    assert not w.stake_button.isVisible() and not w.jobs_view.notice_frame.isVisible()
+    # the Wallet page shows the stake beside the balances, with its own Stake… button
+    qtbot.waitUntil(lambda: w.wallet_view.stake_status is not None
+                    and w.wallet_view.stake_status.active_wei == 55 * NTK, timeout=30_000)
+    assert w.wallet_view.stake_value.text().startswith("55") and w.wallet_view.stake_box.isVisibleTo(w.wallet_view)
+    dlg.close()
+    if shots:
+        w.show_page("Wallet")
+        qtbot.wait(300)
+        w.grab().save(str(Path(shots) / "wallet-stake.png"))
     w.show_page("Jobs")
     assert [w.jobs_view.lower.tabText(i) for i in range(w.jobs_view.lower.count())] == ["Job detail", "Transfers"]
 
@@ -100,7 +131,6 @@ def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, 
     assert w.current_page() == "Jobs" and w.jobs_view.lower.currentWidget() is w.jobs_view.transfers
     tabs = w.jobs_view.transfers
     qtbot.waitUntil(lambda: "buyer" in tabs.panels, timeout=10_000)
-    shots = os.environ.get("KMINER_SCREENSHOTS")
     if shots:
         qtbot.waitUntil(lambda: tabs.panels["buyer"].view is not None and not tabs.panels["buyer"].view.absent,
                         timeout=10_000)

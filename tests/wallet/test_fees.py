@@ -143,6 +143,21 @@ def test_the_gas_table_matches_the_contract(order_env):
     assert red.tx.gas_used == pytest.approx(ORDER_GAS["redeem_base"] + 4 * ORDER_GAS["redeem_per_shard"], rel=0.03)
 
 
+def test_the_stake_gas_table_matches_the_contract(order_env):
+    """The stake entries of ORDER_GAS (the Stake dialog's fee): a first stake of a (mining key,
+    payout) pair, adding to it, starting to unbond and withdrawing, re-measured on py-evm."""
+    env = order_env
+    om, miner = env.om, env.miner2.address
+    om.token.approve(env.payout, om.address, 2**256 - 1)
+    first = om.deposit_stake(env.payout, miner, 10 * NTK)
+    more = om.deposit_stake(env.payout, miner, 10 * NTK)
+    unstake = om.request_unstake(env.payout, miner, 5 * NTK)
+    env.travel(om.unbond_delay_s() + 1)
+    withdraw = om.withdraw_stake(env.payout, miner)
+    for res, key in ((first, "stake_first"), (more, "stake_more"), (unstake, "unstake"), (withdraw, "withdraw_stake")):
+        assert res.gas_used == pytest.approx(ORDER_GAS[key], rel=0.03), key
+
+
 def test_default_order_on_base_costs_under_one_percent_of_its_reward():
     from wallet.fees import happy_path_per_shard
 

@@ -178,3 +178,33 @@ def test_a_confirmed_claim_never_delivered_is_refunded_and_its_stake_slashed(par
     taken = stake_before - env.om.stake(env.miner.address, env.payout.address).active_wei
     assert taken > 0 and env.balance(env.buyer) == before + taken
     assert p.buyer.shard_state(oid, 0)["state"] == "slashed"
+
+
+def test_a_miner_nobody_can_dial_pushes_its_result_and_relays_keys_through_the_desk(parties):
+    """A miner behind NAT: its advertised transport and key service refuse every connection.
+    It pushes the sealed result to the buyer's node and answers the buyer's key requests
+    (the sample, then the whole key) relayed through the buyer's desk, sealed to the buyer."""
+    from dataclasses import replace
+
+    from app.orders.peer import free_port
+
+    p = parties()
+    dead = f"127.0.0.1:{free_port('127.0.0.1')}"  # nothing listens there
+    node = p.miner.peer.node
+    node.config = replace(node.config, advertise=(dead,), key_servers=(dead,))
+    oid = post(p, shards=1)
+    events = p.run(lambda: p.buyer.done(oid))
+    relayed = [e for e in events if "relayed through the buyer's desk" in e]
+    assert any("item key(s)" in e for e in relayed) and any("whole key" in e for e in relayed), events
+    out = p.buyer.result(oid, 0)
+    assert (out / "frame_001.bin").read_bytes() == workload.frame(7, 0, 1, workload.input_digest(p.scene))
+    assert p.env.om.order(oid).paid_shards == [0]
+
+
+def test_a_buyer_cannot_aim_miners_pushes_at_a_third_party(parties):
+    import json
+
+    p = parties()
+    o = {"desk": "http://127.0.0.1:7000", "spec": json.dumps({"peers": [
+        "127.0.0.1:6882", "10.9.9.9:22", "example.org:80", "127.0.0.1:0", "nonsense", 5]})}
+    assert p.miner._buyer_peers(o) == ("127.0.0.1:6882",)

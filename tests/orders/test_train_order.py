@@ -18,6 +18,8 @@ import pytest
 from tests.buyer.conftest import context
 from tests.orders.conftest import NTK, Parties
 
+pytestmark = pytest.mark.slow  # ~30 s each: a sandboxed training run, a sandboxed check, two peers
+
 TRAIN = {"arch": "centernet-xs", "epochs": 16, "batch": 16, "lr": 0.01, "threads": 1, "seed": 3, "val_fraction": 0.25}
 """~7 s of CPU training on 70 small images: mAP@0.5 ~0.57 on held-out shapes (random weights: ~0)."""
 

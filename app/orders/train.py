@@ -80,10 +80,7 @@ def train_order(datasets: list[Path], *, params: dict[str, Any], store: Artifact
             raise ValueError(f"the held-out data has class {unknown[0]!r}, which the training data lacks")
         spec = JobSpec.model_validate({"id": "train-order", "kind": "train", "params": dict(params),
                                        "resources": {"device": "any", "max_wall_s": MAX_TIME_LIMIT_S}})
-        try:
-            est = estimate_job(spec, images=n_train)
-        except SpecError as e:
-            raise ValueError(str(e)) from None
+        _limit_s(spec, n_train)  # a job no miner would take is refused before anything is escrowed
         held_sha = store.put_dir(held)
     except BaseException:
         shutil.rmtree(data, ignore_errors=True)
@@ -91,9 +88,18 @@ def train_order(datasets: list[Path], *, params: dict[str, Any], store: Artifact
     finally:
         shutil.rmtree(held, ignore_errors=True)
     job = {"engine": "train", "params": dict(params), "images": n_train, "classes": classes,
-           "max_wall_s": int(est.time_limit_s(REFERENCE_RATES["cpu"], MAX_TIME_LIMIT_S)),
            "holdout": {"sha256": held_sha, "images": n_held}, "tolerance": tolerance, "min_metric": min_metric}
     return job, data
+
+
+def _limit_s(spec: JobSpec, images: int) -> int:
+    """The train job's wall-clock limit from its work on a reference CPU (jobs.estimate), the
+    same on both sides; ValueError (one line) when the work cannot be told or is too large."""
+    try:
+        est = estimate_job(spec, images=images)
+    except SpecError as e:
+        raise ValueError(str(e)) from None
+    return int(est.time_limit_s(REFERENCE_RATES["cpu"], MAX_TIME_LIMIT_S))
 
 
 def _job_of(doc: dict) -> dict:
@@ -128,10 +134,11 @@ def train_shard_spec(doc: dict, shard: int, inputs: dict[str, Path], store: Arti
         if n > images:
             raise ValueError(f"the order's data holds {n} images, not the {images} it was priced by")
         files[DATA] = {"sha256": store.put_dir(folder), "type": "dir"}
-    limit = job.get("max_wall_s")
-    limit = min(int(limit), int(MAX_TIME_LIMIT_S)) if isinstance(limit, int) and limit > 0 else max_wall_s
-    return JobSpec.model_validate({"id": job_id, "kind": "train", "params": params, "inputs": files,
-                                   "resources": {"device": device, "max_wall_s": limit}})
+    body = {"id": job_id, "kind": "train", "params": params, "inputs": files,
+            "resources": {"device": device, "max_wall_s": MAX_TIME_LIMIT_S}}
+    # the limit follows from the work the order names (not from `max_wall_s`, the render default)
+    limit = _limit_s(JobSpec.model_validate(body), images)
+    return JobSpec.model_validate({**body, "resources": {"device": device, "max_wall_s": limit}})
 
 
 def train_images(doc: dict) -> int | None:

@@ -96,6 +96,10 @@ def test_the_miner_trains_only_the_data_it_was_priced_by_with_only_the_buyers_pa
     assert priced.kind == "train" and priced.inputs == {} and priced.params == TINY
     spec = train_shard_spec(doc, 0, {DATA: data}, store, job_id="q-7-0", device="any", max_wall_s=60)
     assert store.has(spec.inputs[DATA].sha256)
+    # the run's limit follows from the work the order names, not from a figure the buyer writes
+    short = train_shard_spec({**doc, "job": {**job, "max_wall_s": 1}}, 0, {}, store, job_id="q", device="any",
+                             max_wall_s=60)
+    assert short.resources.max_wall_s == priced.resources.max_wall_s >= 60
     assert job["images"] == 16  # 20 less the default 20 % held out
     with pytest.raises(ValueError, match="holds 16 images, not the 15 it was priced by"):
         train_shard_spec({**doc, "job": {**job, "images": 15}}, 0, {DATA: data}, store, job_id="q", device="any",

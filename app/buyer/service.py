@@ -71,12 +71,12 @@ from jobs.queue import JobQueue
 from jobs.render.spec import SceneError, SceneSpec, load_scene, parse_scene, with_outputs
 from jobs.scheduler import Scheduler
 from jobs.spec import SpecError, parse_spec
+from jobs.train import BUYER_PARAMS
 
 log = logging.getLogger(__name__)
 
 MAX_WALL_S = 7 * 86400
-TRAIN_KEYS = frozenset({"arch", "epochs", "batch", "lr", "weight_decay", "input_size", "val_fraction", "seed", "augment",
-                        "eval_every", "threads", "half_weights", "max_cache_mb"})
+TRAIN_KEYS = BUYER_PARAMS
 """TrainConfig fields a buyer may set (device, world size and the rest are the miner's)."""
 POST_WAIT_S = 30.0
 """How long posting waits for another process's pass over the same orders."""

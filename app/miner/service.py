@@ -257,12 +257,14 @@ class MinerService:
         return self.fleet.poll()
 
     # ---- the loop ------------------------------------------------------------------------
-    def quote_spec(self, job_id: int, buyer: str | None, kind: str, reward_wei: int, deadline: int, spec) -> str | None:
+    def quote_spec(self, job_id: int, buyer: str | None, kind: str, reward_wei: int, deadline: int, spec, *,
+                   images: int | None = None) -> str | None:
         """Whether a free device takes work `spec` (a JobSpec) for `reward_wei` before `deadline`
         at its price floor: None, else the decision and its reason in one line (an order's shard
-        is priced as a job is). *(chain)*"""
+        is priced as a job is; `images`: the data of a train shard, before it is fetched). *(chain)*"""
         try:
-            size = pricing.estimate(spec)
+            stats = {"data": pricing.InputStats(images, True)} if images else None
+            size = pricing.estimate(spec, stats)
         except (ValueError, pricing.PricingError) as e:
             return f"its work cannot be told ({e})"
         d = self.claims.quote(OpenJob(job_id, buyer, kind, reward_wei, deadline, "", "", None, 0, 0.0, None), spec, size)

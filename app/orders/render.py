@@ -7,7 +7,8 @@ shard, and how a buyer checks the frames it samples before paying.
 - `QueueShardWork(queue, store, ...)`: the miner's `work` callback. Shard i renders frames
   `shard_frames(count, shards, i)` as an ordinary `render` job in the miner's own job queue, so
   the miner's scheduler runs it on its devices under its sandbox, with its limits and
-  watchdog; the finished job's output folder is what the miner seals and serves.
+  watchdog; the finished job's output folder is what the miner seals and serves. Other kinds
+  of order (app.orders.train) give it their own `specs` entry and run the same way.
 - `RenderSampler`: the buyer's pick of items to open before paying, chosen after the result is
   committed: the card, the scene and every file of `frames_per_shard` random frames.
 - `QueueSampleCheck(queue, store, ...)`: the buyer's `verify` callback. It puts the opened
@@ -25,6 +26,7 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,33 +71,52 @@ def _job_of(doc: dict) -> dict:
     return job
 
 
+def render_shard_spec(doc: dict, shard: int, inputs: dict[str, Path], store: ArtifactStore, *, job_id: str,
+                      device: str, max_wall_s: int) -> JobSpec:
+    """The `render` job of shard `shard` (its frames); the scene's files from the `assets` input
+    are put in `store`, each checked against the sha256 it is named by."""
+    job = _job_of(doc)
+    start, n = shard_frames(int(job["count"]), int(doc["shards"]), shard)
+    files = {}
+    folder = inputs.get(ASSETS)
+    if folder is not None:
+        for p in sorted(Path(folder).iterdir()):
+            h = sha256_file(p)
+            if p.name != h:  # the buyer named a file by a hash it does not have
+                raise ValueError(f"asset {p.name[:16]}… does not match its sha256")
+            store.put_file(p)
+            files[f"asset-{h[:16]}"] = {"sha256": h}
+    return JobSpec.model_validate({
+        "id": job_id, "kind": "render",
+        "params": {"scene": job["scene"], "start": start, "count": n, "seed": job["seed"]},
+        "inputs": files, "resources": {"device": device, "max_wall_s": max_wall_s}})
+
+
+ShardSpec = Callable[..., JobSpec]
+"""spec(doc, shard, inputs, store, *, job_id, device, max_wall_s) -> the queue job of a shard."""
+
+
 class QueueShardWork:
-    """The miner's `work(doc, shard, inputs, out)`: one render job in `queue`, waited for."""
+    """The miner's `work(doc, shard, inputs, out)`: one job in `queue`, waited for. `specs` maps
+    an order's job engine to the function that makes a shard's job (default: render only)."""
 
     def __init__(self, queue: JobQueue, store: ArtifactStore, *, prefix: str, device: str = "any",
-                 max_wall_s: int = 6 * 3600, poll_s: float = 0.5):
+                 max_wall_s: int = 6 * 3600, poll_s: float = 0.5, specs: dict[str, ShardSpec] | None = None):
         self.queue, self.store, self.prefix, self.device = queue, store, prefix, device
         self.max_wall_s, self.poll_s = max_wall_s, poll_s
+        self.specs = dict(specs or {"render": render_shard_spec})
 
     def job_id(self, doc: dict, shard: int) -> str:
         return f"{self.prefix}-{int(doc['order_id'])}-{shard}"
 
     def spec(self, doc: dict, shard: int, inputs: dict[str, Path]) -> JobSpec:
-        job = _job_of(doc)
-        start, n = shard_frames(int(job["count"]), int(doc["shards"]), shard)
-        files = {}
-        folder = inputs.get(ASSETS)
-        if folder is not None:
-            for p in sorted(Path(folder).iterdir()):
-                h = sha256_file(p)
-                if p.name != h:  # the buyer named a file by a hash it does not have
-                    raise ValueError(f"asset {p.name[:16]}… does not match its sha256")
-                self.store.put_file(p)
-                files[f"asset-{h[:16]}"] = {"sha256": h}
-        return JobSpec.model_validate({
-            "id": self.job_id(doc, shard), "kind": "render",
-            "params": {"scene": job["scene"], "start": start, "count": n, "seed": job["seed"]},
-            "inputs": files, "resources": {"device": self.device, "max_wall_s": self.max_wall_s}})
+        job = doc.get("job")
+        engine = job.get("engine") if isinstance(job, dict) else None
+        make = self.specs.get(engine) if isinstance(engine, str) else None
+        if make is None or doc.get("kind") != engine:
+            raise ValueError(f"no {str(doc.get('kind'))[:32]} orders are run here")
+        return make(doc, shard, inputs, self.store, job_id=self.job_id(doc, shard), device=self.device,
+                    max_wall_s=self.max_wall_s)
 
     def __call__(self, doc: dict, shard: int, inputs: dict[str, Path], out: Path) -> None:
         spec = self.spec(doc, shard, inputs)
@@ -111,7 +132,7 @@ class QueueShardWork:
                 break
             time.sleep(self.poll_s)
         if rec.state != "succeeded" or not rec.output_sha:
-            raise RuntimeError(f"the render job {rec.state}: {rec.reason or 'no output'}")
+            raise RuntimeError(f"the {spec.kind} job {rec.state}: {rec.reason or 'no output'}")
         shutil.rmtree(out, ignore_errors=True)
         extract_tree_tar(self.store.path(rec.output_sha), out)
 

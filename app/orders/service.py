@@ -8,10 +8,13 @@ run (the GUI next).
   buyer and a model seller run side by side; the
   buyer's order desk listens on `transport.desk_port`. Each role keeps its transfers under
   `<data>/p2p/<role>/transport` (`kminer transfers` reads them).
-- `OrderMinerRunner`: OrderMiner on the deployment's OrderMarket whose render shards run as
-  jobs in the miner's queue (the MinerService's scheduler starts them on its devices).
-- `OrderBuyerRunner`: OrderBuyer with its desk, render sampling, and verify jobs in the
-  buyer's own queue and scheduler (`<data>/buyer-jobs.sqlite`, the CPU).
+- `OrderMinerRunner`: OrderMiner on the deployment's OrderMarket whose render and train shards
+  run as jobs in the miner's queue (the MinerService's scheduler starts them on its devices;
+  its quote takes an order only when a free device can run the kind at its floor, so a rig
+  that cannot train never claims a train order, as on the job market).
+- `OrderBuyerRunner`: OrderBuyer with its desk, sampling (render: a few frames; train: the
+  card and weights) and verify jobs (`verify-render`, `verify-train` on data the miner never
+  saw) in the buyer's own queue and scheduler (`<data>/buyer-jobs.sqlite`, the CPU).
 - `post_cost(...)`: what posting an order costs (escrow, network fee), for confirmation.
 
 Threading: each runner's methods run on one thread (the chain's); jobs and transfers run in
@@ -34,7 +37,8 @@ from app.home_lock import HomeLock
 from app.orders.buyer import OrderBuyer
 from app.orders.miner import OrderMiner
 from app.orders.peer import Peer, free_port
-from app.orders.render import ASSETS, QueueSampleCheck, QueueShardWork, RenderSampler, render_order
+from app.orders.render import ASSETS, QueueSampleCheck, QueueShardWork, RenderSampler, render_order, render_shard_spec
+from app.orders.train import DATA, ModelPicker, QueueModelCheck, train_images, train_order, train_shard_spec
 from app.runtime import local_market, runtime_config
 from common.device_id import DeviceId
 from common.fsutil import atomic_write_text
@@ -148,18 +152,19 @@ def _prefix(om: OrderMarketClient) -> str:
 class OrderMinerRunner:
     """The rig's side of orders, beside MinerService (same queue, same scheduler)."""
 
-    def __init__(self, ctx: AppContext, market, signer, queue: JobQueue, store, *, kinds: tuple[str, ...] = ("render",),
-                 quote=None):
-        """`quote(order_id, buyer, kind, reward_wei, deadline, spec) -> None or why not`
-        (MinerService.quote_spec): an order is taken only when a free device values its largest
-        shard at or above its price floor."""
+    def __init__(self, ctx: AppContext, market, signer, queue: JobQueue, store, *,
+                 kinds: tuple[str, ...] = ("render", "train"), quote=None):
+        """`quote(order_id, buyer, kind, reward_wei, deadline, spec[, images=N]) -> None or why not`
+        (MinerService.quote_spec): an order is taken only when a free device that runs its kind
+        values its largest shard at or above its price floor (`images`: a train order's data)."""
         self.ctx = ctx
         self.om = order_market(market)
         self.signer = signer
         self.quote = quote
         self.peer = open_peer(ctx, bytes(signer.account.key), "miner", local=local_market(market.chain))
         try:
-            work = QueueShardWork(queue, store, prefix=_prefix(self.om))
+            work = QueueShardWork(queue, store, prefix=_prefix(self.om),
+                                  specs={"render": render_shard_spec, "train": train_shard_spec})
             grace_s = int(ctx.settings.transport.grace_hours * 3600)
             home = peer_dir(ctx, "miner") / f"{self.om.chain.chain_id}-{self.om.address[2:10].lower()}"
             self.work = work
@@ -176,7 +181,9 @@ class OrderMinerRunner:
             spec = self.work.spec({**doc, "order_id": p.order_id}, 0, {})
         except ValueError as e:
             return f"its work cannot be told ({e})"
-        return self.quote(p.order_id, p.buyer, p.kind, p.reward_each_wei, p.deadline, spec)
+        images = train_images(doc)
+        extra = {"images": images} if images is not None else {}
+        return self.quote(p.order_id, p.buyer, p.kind, p.reward_each_wei, p.deadline, spec, **extra)
 
     def stake_problem(self) -> str | None:
         """Why buyers will not grant claims (no stake on the order market), or None."""
@@ -194,7 +201,7 @@ class OrderMinerRunner:
 
 
 class OrderBuyerRunner:
-    """The buyer's side: posts render orders and runs the desk, sampling and payments."""
+    """The buyer's side: posts render and train orders and runs the desk, sampling and payments."""
 
     def __init__(self, ctx: AppContext, market, account, *, sandbox: str | None = None):
         self.ctx = ctx
@@ -217,14 +224,18 @@ class OrderBuyerRunner:
         local = local_market(market.chain)
         host = "127.0.0.1" if local else t.listen_host
         try:
-            verify = QueueSampleCheck(self.queue, self.cfg.store, ctx.paths.data_dir / "order-samples",
-                                      prefix="verify-" + _prefix(self.om))
+            samples = ctx.paths.data_dir / "order-samples"
+            verify = ByKind({"render": QueueSampleCheck(self.queue, self.cfg.store, samples, prefix="verify-" + _prefix(self.om)),
+                             "train": QueueModelCheck(self.queue, self.cfg.store, samples,
+                                                      prefix="verify-train-" + _prefix(self.om))},
+                            unknown="this home does not check orders of kind {kind}")
+            pick = ByKind({"render": RenderSampler(), "train": ModelPicker()}, unknown=[])
             home = peer_dir(ctx, "buyer") / f"{self.om.chain.chain_id}-{self.om.address[2:10].lower()}"
             self.buyer = OrderBuyer(self.om, account, self.peer, home, desk_host=host,
                                     desk_port=_kept_port(peer_dir(ctx, "desk"), host) if local or not t.desk_port
                                     else t.desk_port,
                                     advertise="127.0.0.1" if local else public_host(ctx),
-                                    verify=verify, pick=RenderSampler())
+                                    verify=verify, pick=pick)
         except BaseException:
             self.peer.close()
             self._lock.release()
@@ -255,6 +266,32 @@ class OrderBuyerRunner:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
 
+    def post_train(self, datasets: list[Path], *, params: dict, reward_wei: int, deadline_s: int,
+                   review_window_s: int, redeem_window_s: int = 86_400, holdout: list[Path] | None = None,
+                   holdout_fraction: float | None = None, tolerance: float = 0.05, min_metric: float | None = None,
+                   seed: int | None = None) -> int:
+        """Post a one-shard train order on the COCO folders `datasets` (e.g. finished render
+        orders' results); the held-out images (`holdout`, else a share of `datasets`) stay here."""
+        kw = {} if holdout_fraction is None else {"holdout_fraction": holdout_fraction}
+        tmp = Path(tempfile.mkdtemp(prefix="order-train-", dir=self.ctx.paths.data_dir))
+        try:
+            job, data = train_order([Path(d) for d in datasets], params=params, store=self.cfg.store, work_dir=tmp,
+                                    holdout=[Path(h) for h in holdout] if holdout else None, tolerance=tolerance,
+                                    min_metric=min_metric, seed=seed, **kw)
+            return self.buyer.post(job, kind="train", shards=1, reward_each_wei=reward_wei, deadline_s=deadline_s,
+                                   review_window_s=review_window_s, redeem_window_s=redeem_window_s,
+                                   inputs={DATA: data})
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def order_kind(self, order_id: int) -> str:
+        """"render" or "train": what the order's spec document says (its state file)."""
+        try:
+            doc = json.loads((self.buyer.home / f"{int(order_id)}.json").read_text(encoding="utf-8"))
+            return str(json.loads(doc["spec"])["kind"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ValueError(f"order {order_id} is not one of yours on this network's order market") from None
+
     def step(self) -> list[str]:
         self.scheduler.tick()
         return self.buyer.step()
@@ -267,6 +304,20 @@ class OrderBuyerRunner:
         self.buyer.close()
         self.peer.close()
         self._lock.release()
+
+
+class ByKind:
+    """A buyer callback (`verify` or `pick`) chosen by the order's kind; `unknown` answers the
+    rest (a text is formatted with the kind)."""
+
+    def __init__(self, table: dict, *, unknown):
+        self.table, self.unknown = dict(table), unknown
+
+    def __call__(self, doc: dict, shard: int, arg):
+        f = self.table.get(doc.get("kind"))
+        if f is not None:
+            return f(doc, shard, arg)
+        return self.unknown.format(kind=str(doc.get("kind"))[:32]) if isinstance(self.unknown, str) else self.unknown
 
 
 def post_cost(*, shards: int, reward_each_wei: int, fee_wei: int | None = None, native: str = "ETH",

@@ -2,6 +2,7 @@
 
     kminer order render SCENE.json --count N --shards K --reward NTK   (NTK per shard)
     kminer order train --data ORDER [--holdout ORDER] --reward NTK --epochs N ...
+    kminer order train --p2p --dataset ORDER|DIR [--holdout ORDER|DIR] --reward NTK ...   (order market)
     kminer order list | show ID | watch | fetch ID --out DIR | repost ID      [--json]
 
 `watch` is the buyer's loop (app.buyer.BuyerService.step): it follows every order on
@@ -57,10 +58,18 @@ def register(sub: Any) -> None:
 
     t = osub.add_parser("train", help="order a model trained on the data of render orders (posted once it is verified)")
     add_wallet_options(t)
-    t.add_argument("--data", type=int, action="append", required=True, metavar="ORDER",
-                   help="a render order whose dataset to train on; repeatable")
-    t.add_argument("--holdout", type=int, metavar="ORDER",
-                   help="a render order kept back to verify the model (default: the last shard of the last --data)")
+    t.add_argument("--data", type=int, action="append", metavar="ORDER",
+                   help="a render order whose dataset to train on; repeatable (job market)")
+    t.add_argument("--dataset", action="append", metavar="ORDER|DIR",
+                   help="with --p2p: a finished order-market render order, or a COCO dataset folder, to train on; "
+                        "repeatable")
+    t.add_argument("--holdout", metavar="ORDER|DIR",
+                   help="data kept back to verify the model: a render order (job market: default the last shard "
+                        "of the last --data; --p2p: an order or a folder, default --holdout-share of the data)")
+    t.add_argument("--holdout-share", type=float, default=0.2, metavar="F",
+                   help="with --p2p and no --holdout: the share of the images kept back (default 0.2)")
+    t.add_argument("--min-metric", type=float, metavar="M",
+                   help="with --p2p: the least mAP@0.5 (accuracy for classifiers) on the held-out data you pay for")
     t.add_argument("--reward", required=True, help="NTK paid for the model")
     t.add_argument("--epochs", type=int, help="passes over the data")
     t.add_argument("--batch", type=int, help="images per step")
@@ -70,6 +79,11 @@ def register(sub: Any) -> None:
     t.add_argument("--tolerance", type=float, default=0.05,
                    help="how far below its card's metric the model may measure on the held-out data (default 0.05)")
     t.add_argument("--name", help="a name for the order")
+    t.add_argument("--p2p", action="store_true",
+                   help="one order on the order market: your data sealed and served peer to peer, the model checked "
+                        "on held-out images the miner never sees; your machine serves the order desk while it is open")
+    t.add_argument("--no-watch", action="store_true", help="with --p2p: post and exit (serve later: watch --p2p)")
+    t.add_argument("--yes", action="store_true", help="with --p2p: post without asking (for scripts)")
     _terms(t)
     t.set_defaults(handler=cmd_train)
 
@@ -216,9 +230,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             params[key] = getattr(args, key)
     if args.input_size:
         params["input_size"] = list(_size(args.input_size, "--input-size"))
+    if args.p2p:
+        from cli.commands.order_p2p import cmd_train_p2p
+
+        return cmd_train_p2p(args, reward=reward, deadline_s=deadline_s, review_s=review_s, params=params)
+    if not args.data:
+        raise UserError("name the data: --data ORDER (job market), or --p2p --dataset ORDER|DIR (order market)")
+    if args.holdout is not None and not args.holdout.isdigit():
+        raise UserError(f"--holdout {args.holdout!r}: on the job market, a render order's number")
+    holdout = int(args.holdout) if args.holdout is not None else None
     with _buyer(args) as svc:
         o = svc.post_train(args.data, train_params=params, reward_wei=reward, deadline_s=deadline_s,
-                           review_window_s=review_s, holdout_order=args.holdout, tolerance=args.tolerance, name=args.name)
+                           review_window_s=review_s, holdout_order=holdout, tolerance=args.tolerance, name=args.name)
         emit(args, order_doc(o), order_line(o) + "\n  posted by `kminer order watch` once its data is verified")
     return 0
 

@@ -1,10 +1,12 @@
-"""`kminer order render --p2p` and `kminer order watch --p2p`: render orders on the order market,
-moved peer to peer (app.orders). One escrow per order; shards are claimed, delivered, sampled
+"""`kminer order render|train --p2p` and `kminer order watch|fetch --p2p`: orders on the order
+market, moved peer to peer (app.orders). One escrow per order; shards are claimed, delivered, sampled
 and paid with signatures; results travel sealed between the two machines, no shared folder.
 
 While an order is open the buyer's machine serves its order desk and inputs: `render --p2p`
 posts and, unless --no-watch, keeps serving until the order is done (like `watch --p2p`).
-`fetch --p2p ORDER --out DIR` merges the verified, unsealed shards into one dataset.
+`train --p2p --dataset ORDER|DIR` keeps a share of the images back (or --holdout) to check the
+model on before paying. `fetch --p2p ORDER --out DIR` merges the verified, unsealed shards into
+one dataset, or copies a train order's verified model folder.
 """
 
 from __future__ import annotations
@@ -44,10 +46,35 @@ def _runner(args: argparse.Namespace):
             r.close()
 
 
-def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, review_s: int, size) -> int:
+def _confirm(r, args: argparse.Namespace, *, shards: int, reward: int) -> int:
+    """Say what posting costs and ask (unless --yes); the network fee estimate in wei."""
     from app.orders.service import post_cost
-    from jobs.render.spec import SceneError, load_scene
     from wallet.fees import ORDER_GAS
+
+    chain = r.om.chain
+    gas = ORDER_GAS["post_order"] + ORDER_GAS["approve"]
+    fee = gas * user_errors(lambda: chain.read(lambda: chain.w3.eth.gas_price))
+    cost = post_cost(shards=shards, reward_each_wei=reward, fee_wei=fee)
+    text = "\n".join(f"  {x.label}: {x.text}" for x in cost.lines)
+    if not args.json:
+        print(f"{cost.title}\n{text}", file=sys.stderr)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError("posting needs a confirmation: add --yes (no terminal to ask on)")
+        if input("Post it? [y/N] ").strip().lower() not in ("y", "yes"):
+            raise UserError("not posted")
+    return fee
+
+
+def _posted(r, args: argparse.Namespace) -> int:
+    if args.no_watch:
+        print("serve it (miners need your desk) with: kminer order watch --p2p", file=sys.stderr)
+        return 0
+    return _watch(r, args)
+
+
+def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, review_s: int, size) -> int:
+    from jobs.render.spec import SceneError, load_scene
 
     try:
         scene = load_scene(args.scene)
@@ -56,18 +83,7 @@ def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, re
     if not 1 <= args.shards <= min(128, args.count):
         raise UserError("--shards must be 1 to 128 and at most --count")
     with _runner(args) as r:
-        chain = r.om.chain
-        gas = ORDER_GAS["post_order"] + ORDER_GAS["approve"]
-        fee = gas * user_errors(lambda: chain.read(lambda: chain.w3.eth.gas_price))
-        cost = post_cost(shards=args.shards, reward_each_wei=reward, fee_wei=fee)
-        text = "\n".join(f"  {x.label}: {x.text}" for x in cost.lines)
-        if not args.json:
-            print(f"{cost.title}\n{text}", file=sys.stderr)
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise UserError("posting needs a confirmation: add --yes (no terminal to ask on)")
-            if input("Post it? [y/N] ").strip().lower() not in ("y", "yes"):
-                raise UserError("not posted")
+        fee = _confirm(r, args, shards=args.shards, reward=reward)
         try:
             oid = r.post_render(scene, count=args.count, shards=args.shards, reward_each_wei=reward,
                                 deadline_s=deadline_s, review_window_s=review_s, seed=args.seed, size=size,
@@ -78,10 +94,51 @@ def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, re
                     "fee_wei_estimate": str(fee)},
              f"order {oid} posted on the order market: {args.shards} shard(s) of {args.count} frames, "
              f"{ntk_text(reward * args.shards)} escrowed (fee ≈ {eth_text(fee, 6)}); desk {r.buyer.desk_url}")
-        if args.no_watch:
-            print("serve it (miners need your desk) with: kminer order watch --p2p", file=sys.stderr)
-            return 0
-        return _watch(r, args)
+        return _posted(r, args)
+
+
+def _data_dirs(r, values: list[str], what: str) -> list[Path]:
+    """Each ORDER|DIR as dataset folders: a finished order-market render order's verified shards, or a folder."""
+    from app.p2p_orders import result_dirs
+
+    out: list[Path] = []
+    for v in values:
+        p = Path(v)
+        if p.is_dir():
+            out.append(p)
+        elif v.isdigit():
+            try:
+                if r.order_kind(int(v)) != "render":
+                    raise UserError(f"{what} {v}: order {v} is not a render order")
+                out += result_dirs(r.buyer.home, int(v))
+            except ValueError as e:
+                raise UserError(f"{what} {v}: {e}") from None
+        else:
+            raise UserError(f"{what} {v}: no such folder, and not an order number")
+    return out
+
+
+def cmd_train_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, review_s: int, params: dict) -> int:
+    if args.data:
+        raise UserError("--p2p trains on --dataset ORDER|DIR (--data names job-market orders)")
+    if not args.dataset:
+        raise UserError("name the data to train on: --dataset ORDER|DIR (repeatable)")
+    if not 0 < args.holdout_share < 1:
+        raise UserError("--holdout-share must be between 0 and 1")
+    with _runner(args) as r:
+        data = _data_dirs(r, args.dataset, "--dataset")
+        held = _data_dirs(r, [args.holdout], "--holdout") if args.holdout else None
+        fee = _confirm(r, args, shards=1, reward=reward)
+        try:
+            oid = r.post_train(data, params=params, reward_wei=reward, deadline_s=deadline_s, review_window_s=review_s,
+                               holdout=held, holdout_fraction=args.holdout_share, tolerance=args.tolerance,
+                               min_metric=args.min_metric)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        emit(args, {"order_id": oid, "desk": r.buyer.desk_url, "escrow_wei": str(reward), "fee_wei_estimate": str(fee)},
+             f"order {oid} posted on the order market: a model trained on {', '.join(args.dataset)}, "
+             f"{ntk_text(reward)} escrowed (fee ≈ {eth_text(fee, 6)}); desk {r.buyer.desk_url}")
+        return _posted(r, args)
 
 
 def cmd_watch_p2p(args: argparse.Namespace) -> int:
@@ -132,6 +189,10 @@ def cmd_fetch_p2p(args: argparse.Namespace) -> int:
         out = Path(args.out)
         if out.exists() and any(out.iterdir()):
             raise UserError(f"{out} is not empty")
+        if r.order_kind(args.order_id) == "train":
+            _copy_model(dirs[0], out)
+            emit(args, {"out": str(out), "kind": "train"}, f"order {args.order_id}: the verified model copied to {out}")
+            return 0
         out.mkdir(parents=True, exist_ok=True)
         try:
             card = merge_datasets(dirs, out, link=False)
@@ -140,3 +201,19 @@ def cmd_fetch_p2p(args: argparse.Namespace) -> int:
         emit(args, {"out": str(out), "frame_ranges": card["frame_ranges"]},
              f"order {args.order_id}: {sum(b - a for a, b in card['frame_ranges'])} frames merged into {out}")
     return 0
+
+
+def _copy_model(src: Path, out: Path) -> None:
+    """The unsealed model folder (card, weights, curves) into `out`, whole or not at all."""
+    import shutil
+
+    tmp = out.with_name(out.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(src, tmp, symlinks=True)
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"cannot write {out}: {e.strerror or e}") from None

@@ -96,6 +96,9 @@ def infer(ctx: JobContext) -> dict[str, Any]:
 class VerifyParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tolerance: float = Field(0.05, ge=0, le=1, description="How far below the card's metric the measured one may be.")
+    arch: str | None = Field(None, max_length=64, description="The architecture ordered (None: any).")
+    classes: list[str] | None = Field(None, max_length=1000, description="The classes of the ordered data (None: any).")
+    min_metric: float | None = Field(None, ge=0, le=1, description="The least held-out metric ordered (None: none).")
 
 
 def verify(ctx: JobContext) -> dict[str, Any]:
@@ -106,9 +109,13 @@ def verify(ctx: JobContext) -> dict[str, Any]:
     if "model" not in ctx.inputs:
         raise EngineError("no 'model' input to verify")
     try:
-        res = verify_model(ctx.inputs["model"], _datasets(ctx), p.tolerance, ctx.device, weights=ctx.inputs.get("weights"))
+        res = verify_model(ctx.inputs["model"], _datasets(ctx), p.tolerance, ctx.device, weights=ctx.inputs.get("weights"),
+                           expect_arch=p.arch, expect_classes=p.classes, min_metric=p.min_metric)
     except TrainError as e:
         raise EngineError(str(e)) from None
-    ctx.log(f"verify-train: {res['metric']} claimed {res['claimed']:.3f}, measured {res['measured']:.3f}: "
-            f"{'PASS' if res['passed'] else 'FAIL'}")
+    if res["measured"] is None:
+        ctx.log(f"verify-train: FAIL: {res['reason']}")
+    else:
+        ctx.log(f"verify-train: {res['metric']} claimed {res['claimed']:.3f}, measured {res['measured']:.3f}: "
+                f"{'PASS' if res['passed'] else 'FAIL'}")
     return res

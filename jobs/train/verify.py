@@ -18,10 +18,16 @@ DEFAULT_TOLERANCE = 0.05
 
 
 def verify_model(model_path: Path, datasets: list[Path], tolerance: float = DEFAULT_TOLERANCE,
-                 device: str = "cpu", threads: int = 2, weights: Path | None = None) -> dict:
+                 device: str = "cpu", threads: int = 2, weights: Path | None = None, *,
+                 expect_arch: str | None = None, expect_classes: list[str] | None = None,
+                 min_metric: float | None = None) -> dict:
     if not 0 <= tolerance <= 1:
         raise TrainError("tolerance must be between 0 and 1")
     lm = load_model(model_path, device, weights)
+    if expect_arch is not None and lm.card["arch"] != expect_arch:
+        return _failed(f"the model is a {str(lm.card['arch'])[:64]}, not the {expect_arch} ordered")
+    if expect_classes is not None and sorted(lm.classes) != sorted(expect_classes):
+        return _failed(f"the model knows classes {lm.classes[:8]}, not the data's {expect_classes[:8]}")
     metric = lm.card.get("metric")
     claimed = (lm.card.get("metrics") or {}).get(metric)
     if metric not in ("map50", "map", "accuracy") or not isinstance(claimed, (int, float)):
@@ -35,9 +41,15 @@ def verify_model(model_path: Path, datasets: list[Path], tolerance: float = DEFA
         measured = evaluate_classifier(lm.model, cache, lm.classes, device)
     value = float(measured[metric])
     passed = value >= float(claimed) - tolerance
+    reason = None if passed else (f"{metric} {value:.3f} on the held-out data is below the card's {float(claimed):.3f} "
+                                  f"minus tolerance {tolerance}")
+    if passed and min_metric is not None and value < min_metric:
+        passed, reason = False, f"{metric} {value:.3f} on the held-out data is below the {min_metric:.3f} ordered"
     return {"passed": passed, "metric": metric, "claimed": float(claimed), "measured": round(value, 4),
-            "tolerance": tolerance, "images": len(data.samples),
-            "reason": None if passed else f"{metric} {value:.3f} on the held-out data is below the card's {float(claimed):.3f} "
-                                          f"minus tolerance {tolerance}",
+            "tolerance": tolerance, "images": len(data.samples), "reason": reason,
             "metrics": {k: v for k, v in measured.items() if isinstance(v, (int, float))},
             "datasets": data.shards}
+
+
+def _failed(reason: str) -> dict:
+    return {"passed": False, "metric": None, "claimed": None, "measured": None, "images": 0, "reason": reason}

@@ -122,3 +122,17 @@ def test_train_then_verify_and_infer_jobs_run_on_fetched_inputs(world, shapes_ta
     assert kinds == {train_id: ("train", "train"), verify_id: ("verify", "verify-train"), infer_id: ("infer", "infer")}
     for j in (train_id, verify_id, infer_id):
         assert len(svc.queue.attempts(svc.queue_id(j))) == 1
+
+
+def test_an_order_markets_train_shard_is_priced_by_the_image_count_its_order_names(world):
+    """A train order's data arrives only after the claim: the quote takes its declared size."""
+    from jobs.spec import JobSpec
+
+    spec = JobSpec.model_validate(json.loads(_train_spec({})))
+    svc = world.service()
+    svc.poll_devices()
+    deadline = world.chain.latest_timestamp() + 3600
+    assert "image count" in svc.quote_spec(1, None, "train", NTK, deadline, spec)
+    assert svc.quote_spec(1, None, "train", NTK, deadline, spec, images=16) is None
+    world.ctx.settings.device("cpu").price_floor_ntk_per_hour = 1e9
+    assert "below floor" in svc.quote_spec(1, None, "train", NTK, deadline, spec, images=16)

@@ -36,6 +36,11 @@ def one_line_error(r: subprocess.CompletedProcess, code: int = 1) -> str:
     (["render", str(TABLE), "--count", "2", "--reward", "lots"], "lots"),
     (["watch", "--interval", "0"], "--interval must be positive"),
     (["train", "--data", "1", "--reward", "1", "--params", "/nonexistent.json"], "--params /nonexistent.json"),
+    (["train", "--reward", "1"], "name the data: --data ORDER (job market), or --p2p --dataset"),
+    (["train", "--data", "1", "--holdout", "/some/dir", "--reward", "1"], "on the job market, a render order's number"),
+    (["train", "--p2p", "--reward", "1"], "name the data to train on: --dataset ORDER|DIR"),
+    (["train", "--p2p", "--data", "1", "--reward", "1"], "--p2p trains on --dataset ORDER|DIR"),
+    (["train", "--p2p", "--dataset", "x", "--holdout-share", "1", "--reward", "1"], "--holdout-share must be between"),
 ])
 def test_bad_input_is_one_line_before_anything_happens(tmp_path, args, message):
     assert message in one_line_error(kminer(tmp_path, "order", *args))

@@ -241,3 +241,39 @@ def test_a_miner_behind_nat_delivers_to_a_reachable_buyer(nat_world, tmp_path):
     assert verify_dataset(got, sample=2)["passed"]
     assert _balance(miner) == 10 * NTK + 3 * NTK
     print(f"netns order with the miner behind NAT, posted to verified bytes: {elapsed:.1f} s")
+
+
+def test_a_train_order_between_two_namespaces_pays_for_a_model_checked_on_held_out_images(world, tmp_path):
+    """`order train --p2p --dataset DIR`: the buyer keeps 30 % of the images back, the agent
+    trains on the rest in its sandbox, the buyer measures the model on what it kept, pays, and
+    `order fetch --p2p` writes a model folder that detects."""
+    from jobs.train.infer import infer_paths, load_model
+    from jobs.train.synthetic import make_shapes_dataset
+
+    buyer, miner, procs = world.buyer, world.miner, world.procs
+    miner.run("devices", "set-mode", "cpu", "mining")
+    data = make_shapes_dataset(tmp_path / "shapes", n_images=100, size=(96, 72), seed=1)
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"lr": 0.01, "threads": 1, "seed": 3, "val_fraction": 0.25}))
+    t0 = time.monotonic()
+    posted = buyer.json("order", "train", "--p2p", "--dataset", str(data), "--holdout-share", "0.3",
+                        "--arch", "centernet-xs", "--epochs", "16", "--batch", "16", "--params", str(params),
+                        "--tolerance", "0.1", "--min-metric", "0.2", "--reward", "2", "--deadline-hours", "1",
+                        "--review-hours", "1", "--yes", "--no-watch")
+    oid = posted["order_id"]
+    watch = buyer.start("order", "watch", "--p2p", *buyer.net, "--until-idle", "--timeout", "400", "--interval",
+                        "0.5", log=tmp_path / "watch.log")
+    procs.append(watch)
+    procs.append(miner.start("agent", *miner.net, "--interval", "0.5", log=tmp_path / "agent.log"))
+    assert watch.wait(420) == 0, (tmp_path / "watch.log").read_text()[-3000:]
+    elapsed = time.monotonic() - t0
+    assert "sampled 2 item(s), verified" in (tmp_path / "watch.log").read_text()
+    got = tmp_path / "model"
+    assert buyer.json("order", "fetch", str(oid), "--p2p", "--out", str(got))["kind"] == "train"
+    card = json.loads((got / "model_card.json").read_text())
+    assert card["arch"] == "centernet-xs" and card["split"]["train_images"] + card["split"]["val_images"] == 70
+    res = infer_paths(load_model(got), [data / f"images/{i:06d}.png" for i in range(4)], score_threshold=0.2)
+    assert sum(len(r["detections"]) for r in res) >= 2
+    assert _balance(miner) == 10 * NTK + 2 * NTK
+    assert _balance(buyer) == 100 * NTK - 2 * NTK
+    print(f"netns train order, posted to a paid, unsealed model: {elapsed:.1f} s")

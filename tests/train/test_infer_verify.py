@@ -126,6 +126,23 @@ def test_cli_infer_json(trained, shapes_holdout, kminer, tmp_path):
     assert (tmp_path / "o" / "000002.png").is_file()
 
 
+def test_a_model_not_of_the_order_fails_its_check(trained, shapes_holdout):
+    """A train order names the architecture, the data's classes and the least metric it pays
+    for: a card that honestly claims little, or another model, does not pass."""
+    from jobs.train.synthetic import CLASSES
+    from jobs.train.verify import verify_model
+
+    model_dir, _ = trained
+    ok = verify_model(model_dir, [shapes_holdout], tolerance=0.1, expect_arch="centernet-xs", expect_classes=CLASSES)
+    assert ok["passed"], ok
+    res = verify_model(model_dir, [shapes_holdout], tolerance=0.1, expect_arch="centernet-s")
+    assert not res["passed"] and "not the centernet-s ordered" in res["reason"]
+    res = verify_model(model_dir, [shapes_holdout], tolerance=0.1, expect_classes=[*CLASSES, "cat"])
+    assert not res["passed"] and "not the data's" in res["reason"]
+    res = verify_model(model_dir, [shapes_holdout], tolerance=0.1, min_metric=0.999)
+    assert not res["passed"] and "below the 0.999 ordered" in res["reason"]
+
+
 def test_honest_card_passes_and_lying_card_fails(trained, shapes_holdout, tmp_path, kminer):
     from jobs.train.verify import verify_model
 

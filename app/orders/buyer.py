@@ -162,6 +162,10 @@ class OrderBuyer:
         sh = self._orders[order_id]["shards"].get(str(shard), {})
         return Path(sh["result_dir"]) if sh.get("state") == "done" else None
 
+    def kind(self, order_id: int) -> str:
+        """"render", "train"...: the order's kind as its spec document says (OrderError if not ours)."""
+        return str(json.loads(self._order(order_id)["spec"])["kind"])
+
     def shard_count(self, order_id: int) -> int:
         return int(json.loads(self._order(order_id)["spec"])["shards"])
 

@@ -47,7 +47,7 @@ from common.safejson import SafeJsonError, loads_bounded
 from jobs.transport.keys import KeyRefused, request_key
 from jobs.transport.node import TransportError
 from jobs.transport.ref import parse_ref, split_hostport
-from jobs.transport.sealed import SealError, unseal
+from jobs.transport.sealed import Header, SealError, read_header, unseal
 from app.orders.desk import SPEC_DOC_LIMITS, DeskClient, DeskError
 from app.orders.peer import Peer
 from wallet.errors import ContractRevert
@@ -71,11 +71,20 @@ class NotNow(Exception):
     """An order this miner does not take now but may later (price floor, no free device)."""
 
 
+class InputsPending(NotNow):
+    """Its inputs are being fetched for the pre-claim check: looked at again in a few seconds."""
+
+
+INPUTS_LOOK_S = 2.0
+
+
 class OrderMiner:
     def __init__(self, om: OrderMarketClient, mining_key, payout: str, peer: Peer, home: Path, *, work: Work,
                  kinds: tuple[str, ...] = ("render",), slots: int = 1, redeem_after_s: float = 3600,
                  max_rejection_rate: float = 0.5, fallback_margin_s: int = 600, patience_s: int = 1800, input_timeout_s: float = 600,
-                 accept: Callable[[PostedOrder, dict], str | None] | None = None, clock: Callable[[], int] | None = None,
+                 accept: Callable[[PostedOrder, dict], str | None] | None = None,
+                 check_inputs: Callable[[dict, dict[str, Header]], str | None] | None = None,
+                 clock: Callable[[], int] | None = None,
                  result_grace_s: int = RESULT_GRACE_S, retry_s: float = DESK_RETRY_S):
         self.om, self.key, self.payout, self.peer, self.work = om, mining_key, payout.lower(), peer, work
         self.miner = mining_key.address.lower()
@@ -85,6 +94,7 @@ class OrderMiner:
         self.max_rejection_rate, self.fallback_margin_s = max_rejection_rate, fallback_margin_s
         self.patience_s = patience_s
         self.input_timeout_s, self.accept, self.result_grace_s = input_timeout_s, accept, result_grace_s
+        self.check_inputs = check_inputs
         self.now = clock or om.chain.latest_timestamp
         self._path = self.home / "order-claims.json"
         try:
@@ -141,6 +151,8 @@ class OrderMiner:
                 if p.order_id not in self._unreached:
                     events.append(f"order {p.order_id} not taken for now: {e}")
                 self._unreached[p.order_id] = p
+                if isinstance(e, InputsPending):
+                    self._retry_at = min(self._retry_at, time.monotonic() + INPUTS_LOOK_S)
                 continue
             self._unreached.pop(p.order_id, None)
             if why:
@@ -176,8 +188,47 @@ class OrderMiner:
             why = self.accept(p, doc)
             if why:  # below the floor, no free device...: may pass later (floors and devices change)
                 raise NotNow(why)
+        if self.check_inputs is not None and doc["inputs"]:
+            why = self._check_inputs(doc)
+            if why:
+                return why
         self._spec[p.order_id] = raw.decode()
         return None
+
+    def _check_inputs(self, doc: dict) -> str | None:
+        """Before claiming: fetch the inputs' ciphertext (anyone may; the keys come only with a
+        confirmed claim) and let `check_inputs` judge their sealed headers (item names and
+        sizes), so an order whose inputs are not what it says (more images than it was priced
+        by) is skipped before any claim the miner could be slashed for. NotNow while fetching."""
+        refs = {name: parse_ref(uri) for name, uri in doc["inputs"].items()}
+        headers, waiting = {}, []
+        for name, ref in refs.items():
+            try:
+                self.peer.node.start_fetch(ref, kind="input")
+            except TransportError as e:
+                raise NotNow(f"its inputs cannot be fetched now ({e})") from None
+            e = self.peer.find(ref.info_hash)
+            if e is not None and e.error:
+                self._drop_inputs(refs)
+                return f"its input {name!r} cannot be fetched ({e.error})"
+            if e is None or not e.done:
+                waiting.append(name)
+                continue
+            try:
+                headers[name] = read_header(self.peer.node.home / "data" / ref.info_hash / e.name)
+            except SealError as err:
+                self._drop_inputs(refs)
+                return f"its input {name!r} is not a sealed archive ({err})"
+        if waiting:
+            raise InputsPending(f"fetching its inputs ({', '.join(waiting)}) to check them before claiming")
+        why = self.check_inputs(doc, headers)
+        if why:
+            self._drop_inputs(refs)
+        return why
+
+    def _drop_inputs(self, refs: dict) -> None:
+        for ref in refs.values():
+            self.peer.node.stop(ref.info_hash)
 
     def _busy(self) -> int:
         return sum(1 for s in self.state["shards"].values() if s["stage"] in ("requested", "confirmed", "running"))

@@ -43,6 +43,8 @@ ASSETS = "assets"
 """The order input holding the scene's user files, each named by its sha256."""
 FRAMES_PER_SHARD = 3
 VERIFY_WALL_S = 1800
+MAX_VERIFY_RUNS = 3
+"""Runs of a buyer's check job before its failure counts against the miner."""
 _FRAME_FILE = re.compile(r"^([a-z_]{1,16}(?:/[a-z_]{1,16})?)/(\d{6,9})\.([a-z0-9]{2,4})$")
 """A frame's file in a render dataset (images/000012.png, masks/instance/000012.png, meta/000012.json)."""
 
@@ -159,11 +161,17 @@ def sampled_frames(names: list[str]) -> list[int]:
     return sorted({int(m.group(2)) for x in names if (m := _FRAME_FILE.match(x))})
 
 
-class QueueSampleCheck:
-    """The buyer's `verify(doc, shard, samples)`: a sandboxed `verify-render` of the sampled frames."""
+class QueuedCheck:
+    """A buyer `verify(doc, shard, samples)` that runs as a sandboxed job in the buyer's queue:
+    PENDING until the job ends; a run that did not succeed (our worker died, a device was lost)
+    is run again up to `max_runs` times before its failure counts against the miner.
+    Subclasses: `_queue(qid, doc, shard, samples)` (None, or a reason to reject at once) and
+    `_judge(result)` (None: good; else the reason)."""
 
-    def __init__(self, queue: JobQueue, store: ArtifactStore, work_dir: Path, *, prefix: str):
+    def __init__(self, queue: JobQueue, store: ArtifactStore, work_dir: Path, *, prefix: str,
+                 max_runs: int = MAX_VERIFY_RUNS):
         self.queue, self.store, self.work_dir, self.prefix = queue, store, Path(work_dir), prefix
+        self.max_runs = max_runs
 
     def __call__(self, doc: dict, shard: int, samples: dict[str, Path]) -> str | None:
         qid = f"{self.prefix}-{int(doc['order_id'])}-{shard}"
@@ -172,10 +180,19 @@ class QueueSampleCheck:
         except QueueError:
             rec = None
         if rec is None:
-            self._queue(qid, doc, shard, samples)
-            return PENDING
+            return self._queue(qid, doc, shard, samples) or PENDING
         if rec.state not in FINAL:
             return PENDING
+        if rec.state != "succeeded" and rec.attempts < self.max_runs:
+            self.queue.add(rec.spec)  # once more before blaming the miner
+            return PENDING
+        return self._judge(rec)
+
+
+class QueueSampleCheck(QueuedCheck):
+    """The buyer's `verify(doc, shard, samples)`: a sandboxed `verify-render` of the sampled frames."""
+
+    def _judge(self, rec) -> str | None:
         r: Any = rec.result if rec.state == "succeeded" else None
         if not isinstance(r, dict):
             return f"the sample could not be verified: {rec.reason or rec.state}"
@@ -184,7 +201,7 @@ class QueueSampleCheck:
         fails = r.get("failures") or ["it differs from its re-render"]
         return f"sampled frames {r.get('frames_checked')} do not match their re-render: {str(fails[0])[:200]}"
 
-    def _queue(self, qid: str, doc: dict, shard: int, samples: dict[str, Path]) -> None:
+    def _queue(self, qid: str, doc: dict, shard: int, samples: dict[str, Path]) -> str | None:
         job = _job_of(doc)
         ds = self.work_dir / f"sample-{int(doc['order_id'])}-{shard}"
         shutil.rmtree(ds, ignore_errors=True)
@@ -206,3 +223,4 @@ class QueueSampleCheck:
             "params": {"frames": sampled_frames(list(samples))},
             "inputs": inputs, "resources": {"device": "cpu", "max_wall_s": VERIFY_WALL_S}})
         self.queue.add(vspec)
+        return None

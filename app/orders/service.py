@@ -34,11 +34,12 @@ from pathlib import Path
 from app.context import AppContext
 from app.costs import CostBreakdown, CostLine
 from app.home_lock import HomeLock
-from app.orders.buyer import OrderBuyer
+from app.orders.buyer import OrderError, OrderBuyer
 from app.orders.miner import OrderMiner
 from app.orders.peer import Peer, free_port
 from app.orders.render import ASSETS, QueueSampleCheck, QueueShardWork, RenderSampler, render_order, render_shard_spec
-from app.orders.train import DATA, ModelPicker, QueueModelCheck, train_images, train_order, train_shard_spec
+from app.orders.train import (DATA, ModelPicker, QueueModelCheck, check_train_inputs, train_images, train_order,
+                              train_shard_spec)
 from app.runtime import local_market, runtime_config
 from common.device_id import DeviceId
 from common.fsutil import atomic_write_text
@@ -149,6 +150,11 @@ def _prefix(om: OrderMarketClient) -> str:
     return f"order-{om.chain.chain_id}-{om.address[2:10].lower()}"
 
 
+def _check_inputs(doc: dict, headers: dict) -> str | None:
+    """The pre-claim look at an order's sealed inputs, by kind (OrderMiner.check_inputs)."""
+    return check_train_inputs(doc, headers) if doc.get("kind") == "train" else None
+
+
 class OrderMinerRunner:
     """The rig's side of orders, beside MinerService (same queue, same scheduler)."""
 
@@ -170,6 +176,7 @@ class OrderMinerRunner:
             self.work = work
             self.miner = OrderMiner(self.om, signer.account, signer.payout, self.peer, home, work=work, kinds=kinds,
                                     result_grace_s=grace_s, accept=self._accept if quote else None,
+                                    check_inputs=_check_inputs,
                                     redeem_after_s=ctx.settings.transport.redeem_after_minutes * 60)
         except BaseException:
             self.peer.close()
@@ -285,11 +292,10 @@ class OrderBuyerRunner:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def order_kind(self, order_id: int) -> str:
-        """"render" or "train": what the order's spec document says (its state file)."""
+        """"render" or "train": what the order's spec document says."""
         try:
-            doc = json.loads((self.buyer.home / f"{int(order_id)}.json").read_text(encoding="utf-8"))
-            return str(json.loads(doc["spec"])["kind"])
-        except (OSError, ValueError, KeyError, TypeError):
+            return self.buyer.kind(int(order_id))
+        except OrderError:
             raise ValueError(f"order {order_id} is not one of yours on this network's order market") from None
 
     def step(self) -> list[str]:

@@ -27,7 +27,7 @@ from typing import Any
 
 from jobs.artifacts import ArtifactStore
 from jobs.estimate import DEFAULT_ARCH, MAX_TIME_LIMIT_S, REFERENCE_RATES, estimate_job
-from jobs.queue import FINAL, JobQueue, QueueError
+from app.orders.render import QueuedCheck
 from jobs.spec import JobSpec, SpecError
 from jobs.train import BUYER_PARAMS
 from jobs.train.subset import DatasetError, coco_summary, copy_coco, split_coco
@@ -38,7 +38,6 @@ DATA = "data"
 HOLDOUT_FRACTION = 0.2
 DEFAULT_TOLERANCE = 0.05
 VERIFY_WALL_S = 3600
-MAX_VERIFY_RUNS = 3
 CARD_NAME = "model_card.json"
 MAX_WEIGHT_FILES = 4
 _IMAGE_EXT = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
@@ -141,6 +140,19 @@ def train_shard_spec(doc: dict, shard: int, inputs: dict[str, Path], store: Arti
     return JobSpec.model_validate({**body, "resources": {"device": device, "max_wall_s": limit}})
 
 
+def check_train_inputs(doc: dict, headers: dict) -> str | None:
+    """Before a claim: the sealed `data` input's header (item names) holds no more images than
+    the order was priced by, else why the order is skipped (never claimed, never slashed)."""
+    images = train_images(doc)
+    header = headers.get(DATA)
+    if images is None or header is None:
+        return None if images is None else "the order has no training data input"
+    n = sum(1 for it in header.items if Path(it.name).suffix.lower() in _IMAGE_EXT)
+    if n > images:
+        return f"its data holds {n} images, not the {images} it was priced by"
+    return None
+
+
 def train_images(doc: dict) -> int | None:
     """The image count a train order's job was priced by (None: not a train order)."""
     job = doc.get("job")
@@ -158,28 +170,10 @@ class ModelPicker:
         return [CARD_NAME, *weights]
 
 
-class QueueModelCheck:
+class QueueModelCheck(QueuedCheck):
     """The buyer's `verify(doc, shard, samples)`: a sandboxed `verify-train` of the opened model."""
 
-    def __init__(self, queue: JobQueue, store: ArtifactStore, work_dir: Path, *, prefix: str,
-                 max_runs: int = MAX_VERIFY_RUNS):
-        self.queue, self.store, self.work_dir, self.prefix = queue, store, Path(work_dir), prefix
-        self.max_runs = max_runs
-
-    def __call__(self, doc: dict, shard: int, samples: dict[str, Path]) -> str | None:
-        qid = f"{self.prefix}-{int(doc['order_id'])}-{shard}"
-        try:
-            rec = self.queue.get(qid)
-        except QueueError:
-            rec = None
-        if rec is None:
-            why = self._queue(qid, doc, shard, samples)
-            return why or PENDING
-        if rec.state not in FINAL:
-            return PENDING
-        if rec.state != "succeeded" and rec.attempts < self.max_runs:
-            self.queue.add(rec.spec)  # our run died (or the model would not load): once more before blaming
-            return PENDING
+    def _judge(self, rec) -> str | None:
         r: Any = rec.result if rec.state == "succeeded" else None
         if not isinstance(r, dict):
             return f"the model could not be checked: {(rec.reason or rec.state)[:300]}"

@@ -208,3 +208,29 @@ def test_a_buyer_cannot_aim_miners_pushes_at_a_third_party(parties):
     o = {"desk": "http://127.0.0.1:7000", "spec": json.dumps({"peers": [
         "127.0.0.1:6882", "10.9.9.9:22", "example.org:80", "127.0.0.1:0", "nonsense", 5]})}
     assert p.miner._buyer_peers(o) == ("127.0.0.1:6882",)
+
+
+def test_inputs_that_are_not_what_the_order_says_are_seen_before_any_claim(parties):
+    """A buyer who understates its inputs (more images than it priced): the miner fetches the
+    ciphertext before claiming, reads the sealed header, and skips the order, so it never holds
+    a claim it could be slashed for; what it fetched is deleted."""
+    seen = []
+
+    def check(doc, headers):
+        seen.append(sorted(it.name for it in headers["scene"].items))
+        return "its inputs hold more than it says" if len(headers["scene"].items) > 0 else None
+
+    p = parties(check_inputs=check)
+    oid = post(p, shards=1)
+    p.run(lambda: str(oid) in p.miner.state["skipped"])
+    assert p.miner.state["skipped"][str(oid)] == "its inputs hold more than it says"
+    assert seen == [["scene.json"]] and p.miner.shards() == {}
+    assert [t for t in p.miner.peer.node.status().transfers if t.entry.kind == "input"] == []
+    assert p.buyer.shard_state(oid, 0)["state"] == "open"
+
+
+def test_inputs_that_pass_the_check_are_claimed_as_usual(parties):
+    p = parties(check_inputs=lambda doc, headers: None)
+    oid = post(p, shards=1)
+    p.run(lambda: p.buyer.done(oid))
+    assert p.env.om.order(oid).paid_shards == [0]

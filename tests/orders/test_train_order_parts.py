@@ -117,3 +117,22 @@ def test_the_buyer_opens_only_the_card_and_the_weights():
     names = ["curves.json", "curves.png", "model.safetensors", "model_card.json", "sub/x.safetensors"]
     assert ModelPicker()({}, 0, names) == ["model_card.json", "model.safetensors"]
     assert ModelPicker()({}, 0, ["model.safetensors"]) == []  # no card: nothing to check against
+
+
+def test_the_miner_sees_understated_data_in_the_sealed_header_before_claiming(shapes, tmp_path):
+    """The pre-claim check reads only the sealed archive's header (no key): more images than the
+    order was priced by is a reason to skip it; as many or fewer passes."""
+    import os
+
+    from app.orders.train import check_train_inputs
+    from jobs.transport.sealed import read_header, seal
+
+    sealed = tmp_path / "data.kmseal"
+    seal(shapes, sealed, os.urandom(32))
+    headers = {"data": read_header(sealed)}
+    n = sum(1 for p in shapes.rglob("*.png"))
+    doc = lambda images: {"kind": "train", "job": {"engine": "train", "images": images}}  # noqa: E731
+    assert check_train_inputs(doc(n), headers) is None
+    assert check_train_inputs(doc(n - 5), headers) == f"its data holds {n} images, not the {n - 5} it was priced by"
+    assert check_train_inputs(doc(n), {}) == "the order has no training data input"
+    assert check_train_inputs({"kind": "render", "job": {"engine": "render"}}, headers) is None

@@ -36,6 +36,9 @@ class P2PShard:
     state: str
     miner: str = ""
     reason: str = ""
+    payout: str = ""
+    result_dir: str = ""
+    """The unsealed, verified result folder (state `done`), else ""."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ def read_order(doc: dict[str, Any]) -> P2POrder:
         for i in range(n):
             sh = doc["shards"].get(str(i)) or {}
             state = str(sh.get("state", "open"))
-            shards.append(P2PShard(i, state, str(sh.get("miner") or ""), str(sh.get("reason") or "")))
+            shards.append(P2PShard(i, state, str(sh.get("miner") or ""), str(sh.get("reason") or ""),
+                                   str(sh.get("payout") or ""), str(sh.get("result_dir") or "") if state == "done" else ""))
         scene = job.get("scene") if isinstance(job.get("scene"), dict) else {}
         count = int(job.get("count") or 0)
         return P2POrder(int(doc["order_id"]), str(scene.get("name") or spec.get("kind") or "order"), count,

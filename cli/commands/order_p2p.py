@@ -1,10 +1,11 @@
-"""`kminer order render --p2p` and `kminer order watch --p2p`: render orders on the order market,
+"""`kminer order render` and `kminer order watch` on the order market (the default where the
+network has one and the market is not only on this machine; `--p2p` asks for it): render orders
 moved peer to peer (app.orders). One escrow per order; shards are claimed, delivered, sampled
 and paid with signatures; results travel sealed between the two machines, no shared folder.
 
-While an order is open the buyer's machine serves its order desk and inputs: `render --p2p`
-posts and, unless --no-watch, keeps serving until the order is done (like `watch --p2p`).
-`fetch --p2p ORDER --out DIR` merges the verified, unsealed shards into one dataset.
+While an order is open the buyer's machine serves its order desk and inputs: `render` posts
+and, unless --no-watch, keeps serving until the order is done (like `watch`). `fetch p2p:N
+--out DIR` merges the verified, unsealed shards into one dataset (cli/commands/order_markets.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 from app.amounts import eth_text, ntk_text
 from app.errors import UserError
@@ -25,23 +25,29 @@ from cli.shared import emit, open_wallet, user_errors
 
 @contextmanager
 def _runner(args: argparse.Namespace):
+    with open_wallet(args) as wallet, runner_on(wallet, args) as r:
+        yield r
+
+
+@contextmanager
+def runner_on(wallet, args: argparse.Namespace):
+    """The OrderBuyerRunner (desk, transfers, verify jobs) of an open wallet; one-line errors."""
     from app.home_lock import HomeBusy
     from app.orders.service import OrderBuyerRunner
 
-    with open_wallet(args) as wallet:
-        market = user_errors(wallet.market)
-        me = user_errors(wallet.signer)
-        try:
-            r = OrderBuyerRunner(wallet.ctx, market, me, sandbox=getattr(args, "sandbox", None))
-        except (ValueError, HomeBusy) as e:
-            raise UserError(str(e)) from None
-        except OSError as e:
-            raise UserError(f"cannot open the order desk or transfer ports: {e.strerror or e} "
-                            "(kminer settings set transport.port N / transport.desk_port N)") from None
-        try:
-            yield r
-        finally:
-            r.close()
+    market = user_errors(wallet.market)
+    me = user_errors(wallet.signer)
+    try:
+        r = OrderBuyerRunner(wallet.ctx, market, me, sandbox=getattr(args, "sandbox", None))
+    except (ValueError, HomeBusy) as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"cannot open the order desk or transfer ports: {e.strerror or e} "
+                        "(kminer settings set transport.port N / transport.desk_port N)") from None
+    try:
+        yield r
+    finally:
+        r.close()
 
 
 def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, review_s: int, size) -> int:
@@ -74,12 +80,13 @@ def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, re
                                 assets=args.asset)
         except ValueError as e:
             raise UserError(str(e)) from None
-        emit(args, {"order_id": oid, "desk": r.buyer.desk_url, "escrow_wei": str(reward * args.shards),
+        emit(args, {"market": "p2p", "ref": f"p2p:{oid}", "order_id": oid, "desk": r.buyer.desk_url, "escrow_wei": str(reward * args.shards),
                     "fee_wei_estimate": str(fee)},
              f"order {oid} posted on the order market: {args.shards} shard(s) of {args.count} frames, "
              f"{ntk_text(reward * args.shards)} escrowed (fee ≈ {eth_text(fee, 6)}); desk {r.buyer.desk_url}")
         if args.no_watch:
-            print("serve it (miners need your desk) with: kminer order watch --p2p", file=sys.stderr)
+            print(f"serve it (miners need your desk) with: kminer order watch; then: kminer order fetch p2p:{oid} "
+                  "--out DIR", file=sys.stderr)
             return 0
         return _watch(r, args)
 
@@ -115,28 +122,3 @@ def _watch(r, args: argparse.Namespace) -> int:
                 return 0
     finally:
         signal.signal(signal.SIGINT, old)
-
-
-def cmd_fetch_p2p(args: argparse.Namespace) -> int:
-    from jobs.render.dataset import RenderError, merge_datasets
-
-    with _runner(args) as r:
-        b = r.buyer
-        if args.order_id not in b.order_ids():
-            raise UserError(f"order {args.order_id} is not one of yours on this network's order market")
-        n = b.shard_count(args.order_id)
-        dirs = [b.result(args.order_id, s) for s in range(n)]
-        missing = [s for s, d in enumerate(dirs) if d is None]
-        if missing:
-            raise UserError(f"shard(s) {missing} are not verified and unsealed yet (kminer order watch --p2p)")
-        out = Path(args.out)
-        if out.exists() and any(out.iterdir()):
-            raise UserError(f"{out} is not empty")
-        out.mkdir(parents=True, exist_ok=True)
-        try:
-            card = merge_datasets(dirs, out, link=False)
-        except RenderError as e:
-            raise UserError(str(e)) from None
-        emit(args, {"out": str(out), "frame_ranges": card["frame_ranges"]},
-             f"order {args.order_id}: {sum(b - a for a, b in card['frame_ranges'])} frames merged into {out}")
-    return 0

@@ -51,6 +51,7 @@ class P2POrder:
     posted_ts: float
     reward_each_wei: int = 0
     """From the chain (the state file does not hold it); 0 while unknown."""
+    kind: str = "render"
 
     @property
     def done(self) -> int:
@@ -92,7 +93,8 @@ def read_order(doc: dict[str, Any]) -> P2POrder:
         scene = job.get("scene") if isinstance(job.get("scene"), dict) else {}
         count = int(job.get("count") or 0)
         return P2POrder(int(doc["order_id"]), str(scene.get("name") or spec.get("kind") or "order"), count,
-                        tuple(shards), bool(doc.get("refunded")), float(doc.get("posted_ts") or 0))
+                        tuple(shards), bool(doc.get("refunded")), float(doc.get("posted_ts") or 0),
+                        kind=str(spec.get("kind") or "render"))
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
         raise ValueError(f"unreadable order state ({type(e).__name__}: {e})") from None
 

@@ -131,7 +131,9 @@ def p2p_views(ctx, market, order_id: int | None = None) -> list[P2PView]:
 def _frames(v: P2PView, shard: int) -> tuple[int, int]:
     from app.orders.render import shard_frames
 
-    return shard_frames(v.order.count, len(v.order.shards), shard) if v.order.count else (0, 0)
+    if v.order.kind != "render" or not v.order.count:
+        return 0, 0
+    return shard_frames(v.order.count, len(v.order.shards), shard)
 
 
 def p2p_doc(v: P2PView) -> dict:
@@ -143,7 +145,7 @@ def p2p_doc(v: P2PView) -> dict:
         shards.append({"index": s.shard, "start": start, "count": n, "state": v.shard_state(s), "buyer_state": s.state,
                        "miner": s.miner or None, "payout": s.payout or None, "reason": s.reason or None,
                        "paid": s.shard in v.paid_shards, "result_dir": s.result_dir or None})
-    doc = {"market": P2P, "ref": v.ref, "id": o.id, "kind": "render", "name": o.name, "count": o.count,
+    doc = {"market": P2P, "ref": v.ref, "id": o.id, "kind": o.kind, "name": o.name, "count": o.count,
            "state": o.state, "done": o.done, "shards": shards, "posted_ts": o.posted_ts, "refunded": o.refunded,
            "paid_shards": v.paid_shards}
     if c is not None:
@@ -159,8 +161,12 @@ def p2p_line(v: P2PView) -> str:
     o, c = v.order, v.onchain
     money = (f", {ntk_text(c.escrow_wei)} escrowed, {ntk_text(c.reward_each_wei * len(c.paid_shards))} paid"
              + (f", {ntk_text(v.refunded_wei)} refunded" if v.refunded_wei else "")) if c else " (chain not read)"
-    return (f"{v.ref} render '{o.name}' {o.count} frames: {o.state}, {o.done}/{len(o.shards)} shard(s) unsealed{money}"
+    return (f"{v.ref} {_what(o)}: {o.state}, {o.done}/{len(o.shards)} shard(s) unsealed{money}"
             + (f"\n  fetch it: kminer order fetch {v.ref} --out DIR" if o.state == "done" else ""))
+
+
+def _what(o) -> str:
+    return f"{o.kind} '{o.name}'" + (f" {o.count} frames" if o.kind == "render" and o.count else "")
 
 
 def _when(ts: int) -> str:
@@ -170,7 +176,7 @@ def _when(ts: int) -> str:
 def p2p_detail(v: P2PView) -> str:
     """`show`: the order, its money on chain, and every shard's state, miner and result folder."""
     o, c = v.order, v.onchain
-    lines = [f"{v.ref} on the {NAMES[P2P]}: render '{o.name}', {o.count} frames in {len(o.shards)} shard(s): {o.state}"]
+    lines = [f"{v.ref} on the {NAMES[P2P]}: {_what(o)} in {len(o.shards)} shard(s): {o.state}"]
     if c is not None:
         paid = c.paid_shards
         lines.append(f"  reward {ntk_text(c.reward_each_wei)} per shard; escrow left {ntk_text(c.escrow_wei)}; "

@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -355,7 +355,12 @@ def _p2p_runner(wallet, args: argparse.Namespace):
         return
     from cli.commands.order_p2p import runner_on
 
-    with runner_on(wallet, args) as r:
+    with ExitStack() as stack:
+        try:
+            r = stack.enter_context(runner_on(wallet, args))
+        except UserError as e:  # e.g. `order render` still serves the desk in another process
+            print(f"kminer: order market not served here: {e}; following the job market", file=sys.stderr)
+            r = None
         yield r
 
 

@@ -122,6 +122,8 @@ def main() -> int:
                             log=watch_log)
         procs.append(watch)
         out["desk_up"] = _wait_port(posted_desk(out["posted"]), 60)
+        # a second watch meanwhile: the desk is served by the first, this one says so and goes on
+        out["second_watch"] = buyer.main("order", "watch", *buyer.net, "--until-idle", "--timeout", "20", ok=False)
         agent = miner.start("agent", *miner.net, "--interval", "0.5", log=agent_log)
         procs.append(agent)
         try:

@@ -80,7 +80,9 @@ def test_a_normal_user_posts_mines_verifies_and_fetches_an_order_on_the_order_ma
     posted = out["posted"]
     assert posted["market"] == "p2p" and posted["escrow_wei"] == str(2 * NTK), posted
     oid = posted["order_id"]
-    assert out["watch_rc"] == 0, logs
+    assert out["desk_up"] and out["watch_rc"] == 0, logs
+    rc, _, err = out["second_watch"]
+    assert rc == 0 and "order market not served here: another Knowledge Miner process is serving" in err, err
 
     # show: every shard done, by the miner, paid, its unsealed result in the buyer's home
     show = out["show"]

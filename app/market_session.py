@@ -222,24 +222,17 @@ class MarketSession:
         return None if m is None else bool(getattr(m.deployment, "order_market", None))
 
     def p2p_by_default(self) -> bool:
-        """Whether a new dataset order should go to the order market: it has one and the market is
-        not only on this machine (on the embedded chain the job market keeps datasets, training
-        orders and the model market in one place; peer to peer stays a choice)."""
-        from app.runtime import local_market
+        """Whether a new dataset order should go to the order market (app.orders.service.by_default)."""
+        from app.orders.service import by_default
 
-        m = self._market
-        return bool(m is not None and getattr(m.deployment, "order_market", None) and not local_market(m.chain))
+        return by_default(self._market)
 
     def p2p_orders_dir(self):
         """The P2P buyer's state folder on this network's order market (app.p2p_orders reads it),
         or None while unknown."""
-        from app.orders.service import peer_dir
+        from app.orders.service import buyer_orders_dir
 
-        m = self._market
-        d = None if m is None else getattr(m.deployment, "order_market", None)
-        if not d:
-            return None
-        return peer_dir(self.ctx, "buyer") / f"{m.chain.chain_id}-{d[2:10].lower()}" / "orders"
+        return buyer_orders_dir(self.ctx, self._market)
 
     def has_p2p_orders(self) -> bool:
         from app.orders.service import buyer_has_orders

@@ -37,6 +37,9 @@ class P2PShard:
     state: str
     miner: str = ""
     reason: str = ""
+    payout: str = ""
+    result_dir: str = ""
+    """The unsealed, verified result folder (state `done`), else ""."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class P2POrder:
     posted_ts: float
     reward_each_wei: int = 0
     """From the chain (the state file does not hold it); 0 while unknown."""
+    kind: str = "render"
 
     @property
     def done(self) -> int:
@@ -85,11 +89,13 @@ def read_order(doc: dict[str, Any]) -> P2POrder:
         for i in range(n):
             sh = doc["shards"].get(str(i)) or {}
             state = str(sh.get("state", "open"))
-            shards.append(P2PShard(i, state, str(sh.get("miner") or ""), str(sh.get("reason") or "")))
+            shards.append(P2PShard(i, state, str(sh.get("miner") or ""), str(sh.get("reason") or ""),
+                                   str(sh.get("payout") or ""), str(sh.get("result_dir") or "") if state == "done" else ""))
         scene = job.get("scene") if isinstance(job.get("scene"), dict) else {}
         count = int(job.get("count") or 0)
         return P2POrder(int(doc["order_id"]), str(scene.get("name") or spec.get("kind") or "order"), count,
-                        tuple(shards), bool(doc.get("refunded")), float(doc.get("posted_ts") or 0))
+                        tuple(shards), bool(doc.get("refunded")), float(doc.get("posted_ts") or 0),
+                        kind=str(spec.get("kind") or "render"))
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
         raise ValueError(f"unreadable order state ({type(e).__name__}: {e})") from None
 
@@ -120,6 +126,36 @@ def result_dirs(orders_dir: Path, order_id: int) -> list[Path]:
     if missing:
         raise ValueError(f"shard(s) {missing} are not verified and unsealed yet")
     return [Path(doc["shards"][str(i)]["result_dir"]) for i in range(len(order.shards))]
+
+
+def order_kind(orders_dir: Path, order_id: int) -> str:
+    """"render" or "train": what the order's state file says (ValueError if not ours)."""
+    try:
+        return read_order(json.loads((orders_dir / f"{int(order_id)}.json").read_text(encoding="utf-8"))).kind
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(f"order {order_id} is not one of yours on this network's order market") from None
+
+
+def save_model(orders_dir: Path, order_id: int, dest: Path) -> Path:
+    """Copy a finished train order's verified, unsealed model folder (card, weights, curves) to
+    `dest` (new or empty), whole or not at all; the folder."""
+    import shutil
+
+    src = result_dirs(orders_dir, order_id)[0]
+    dest = Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise ValueError(f"{dest} is not empty")
+    tmp = dest.with_name(dest.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(src, tmp, symlinks=True)
+        if dest.exists():
+            dest.rmdir()
+        tmp.rename(dest)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ValueError(f"cannot write {dest}: {e.strerror or e}") from None
+    return dest
 
 
 def save_dataset(orders_dir: Path, order_id: int, dest: Path) -> Path:

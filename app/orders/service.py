@@ -102,12 +102,29 @@ def open_peer(ctx: AppContext, identity_key: bytes, role: str, *, local: bool = 
                      port_mapping=t.port_mapping, relays=relays)
 
 
+def by_default(market) -> bool:
+    """Whether a new dataset order goes to the order market (the GUI's form and `kminer order
+    render` alike): the network has one and the market is not only on this machine (on the
+    embedded chain or a loopback devnet the job market keeps datasets, training orders and the
+    model market in one place; peer to peer stays a choice)."""
+    return bool(market is not None and getattr(market.deployment, "order_market", None)
+                and not local_market(market.chain))
+
+
+def buyer_orders_dir(ctx: AppContext, market) -> Path | None:
+    """The buyer's state folder on `market`'s order market (app.p2p_orders reads it), or None
+    when the network has no order market."""
+    d = None if market is None else getattr(market.deployment, "order_market", None)
+    if not d:
+        return None
+    return peer_dir(ctx, "buyer") / f"{market.chain.chain_id}-{d[2:10].lower()}" / "orders"
+
+
 def buyer_has_orders(ctx: AppContext, market) -> bool:
     """Whether this home has open orders on `market`'s order market (their desk must be served)."""
-    d = market.deployment
-    if not d.order_market:
+    home = buyer_orders_dir(ctx, market)
+    if home is None:
         return False
-    home = peer_dir(ctx, "buyer") / f"{market.chain.chain_id}-{d.order_market[2:10].lower()}" / "orders"
     for p in home.glob("*.json") if home.is_dir() else ():
         try:
             if not OrderBuyer.finished(json.loads(p.read_text(encoding="utf-8"))):

@@ -1,14 +1,19 @@
-"""`kminer order`: the buyer's orders on the job market, headless.
+"""`kminer order`: the buyer's orders on both markets, headless.
 
     kminer order render SCENE.json --count N --shards K --reward NTK   (NTK per shard)
     kminer order train --data ORDER [--holdout ORDER] --reward NTK --epochs N ...
     kminer order train --p2p --dataset ORDER|DIR [--holdout ORDER|DIR] --reward NTK ...   (order market)
     kminer order list | show ID | watch | fetch ID --out DIR | repost ID      [--json]
 
-`watch` is the buyer's loop (app.buyer.BuyerService.step): it follows every order on
-the chain, fetches and verifies each result in the sandbox, accepts or rejects it with the
-figures, refunds overdue shards, merges the dataset and posts train orders whose data is
-verified. Network, account and password options are those of `kminer wallet`.
+`render` posts on the order market (one escrow, results peer to peer: order_p2p.py) where the
+network has one and the market is not only on this machine (app.orders.service.by_default, the
+GUI's rule), else on the job market; `--p2p` / `--job-market` choose. Order ids name their market
+(`p2p:N`, `job:N`; order_markets.py). `watch` is the buyer's loop: on the job market
+(app.buyer.BuyerService.step) it follows every order on the chain, fetches and verifies each
+result in the sandbox, accepts or rejects it with the figures, refunds overdue shards, merges
+the dataset and posts train orders whose data is verified; it also serves this home's open
+order-market orders (desk, sampling, vouchers, unsealing). Network, account and password
+options are those of `kminer wallet`.
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 from app.amounts import ntk_text
 from app.errors import UserError
+from cli.commands.order_markets import ID_HELP
 from cli.shared import plain, user_errors, add_wallet_options, emit, open_wallet
 
 # The domain this command drives is imported inside its handlers (see cli/commands/__init__.py).
@@ -32,8 +38,15 @@ from cli.shared import plain, user_errors, add_wallet_options, emit, open_wallet
 
 def register(sub: Any) -> None:
     p = sub.add_parser("order", help="buy data and models: post render/train orders, verify, accept, fetch",
-                       description="Orders on the job market: rendered datasets (in shards) and models trained on them, "
-                                   "verified before they are paid.")
+                       description="Rendered datasets (in shards) and models trained on them, verified before they are "
+                                   "paid. Two markets: the order market (one escrow per order, results moved peer to "
+                                   "peer; where the network has one and the market is not only on this machine, "
+                                   "`render` posts there) and the job market (one market job per shard; training "
+                                   "orders; the default on the local chain and a loopback devnet).",
+                       epilog="Order ids: both markets number orders from 1, so `list` names each with its market: "
+                              "p2p:N (order market) or job:N (job market). `show`, `fetch` take either; a bare N "
+                              "means the default market's order N (the other market's when only it has an N), and "
+                              "--p2p / --job-market say it too.")
     osub = p.add_subparsers(dest="order_command", metavar="ACTION", required=True)
 
     r = osub.add_parser("render", help="order a rendered dataset of a scene, split into shard jobs")
@@ -48,11 +61,15 @@ def register(sub: Any) -> None:
                    help="a file the scene names by sha256 (mesh, label or background image); repeatable")
     r.add_argument("--sample", type=int, default=3, help="frames re-rendered to verify each shard (default 3)")
     r.add_argument("--name", help="a name for the order")
-    r.add_argument("--p2p", action="store_true",
-                   help="one order on the order market, results moved peer to peer (no shared folder); "
-                        "your machine serves the order desk while it is open")
-    r.add_argument("--no-watch", action="store_true", help="with --p2p: post and exit (serve later: watch --p2p)")
-    r.add_argument("--yes", action="store_true", help="with --p2p: post without asking (for scripts)")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--p2p", action="store_true",
+                   help="one order on the order market, results moved peer to peer (no shared folder); your "
+                        "machine serves the order desk while it is open (the default where the network has an "
+                        "order market and the market is not only on this machine)")
+    g.add_argument("--job-market", action="store_true",
+                   help="one market job per shard on the job market (the default on the local chain or a devnet)")
+    r.add_argument("--no-watch", action="store_true", help="on the order market: post and exit (serve later: watch)")
+    r.add_argument("--yes", action="store_true", help="on the order market: post without asking (for scripts)")
     _terms(r)
     r.set_defaults(handler=cmd_render)
 
@@ -87,13 +104,14 @@ def register(sub: Any) -> None:
     _terms(t)
     t.set_defaults(handler=cmd_train)
 
-    ls = osub.add_parser("list", help="your orders on this network")
+    ls = osub.add_parser("list", help="your orders on this network, both markets (ids p2p:N and job:N)")
     add_wallet_options(ls)
     ls.set_defaults(handler=cmd_list)
 
-    sh = osub.add_parser("show", help="one order with its shards and verification figures")
+    sh = osub.add_parser("show", help="one order with its shards (states, miners, figures, payments, result folders)")
     add_wallet_options(sh)
-    sh.add_argument("order_id", type=int)
+    sh.add_argument("order_id", metavar="ID", help=ID_HELP)
+    _market_flags(sh)
     sh.set_defaults(handler=cmd_show)
 
     w = osub.add_parser("watch", help="verify, accept or reject, refund, merge: the buyer's loop (Ctrl-C stops)")
@@ -103,20 +121,29 @@ def register(sub: Any) -> None:
                    help="exit once every order is done, stalled or failed (nothing left to wait for)")
     w.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 1)")
     w.add_argument("--sandbox", help="override the sandbox level of the verify jobs (strict, basic)")
-    w.add_argument("--p2p", action="store_true", help="serve and follow your orders on the order market")
+    g = w.add_mutually_exclusive_group()
+    g.add_argument("--p2p", action="store_true", help="only your orders on the order market (serve their desk)")
+    g.add_argument("--job-market", action="store_true", help="only your orders on the job market "
+                   "(default: both; the order market's when this home has open orders there)")
     w.set_defaults(handler=cmd_watch)
 
     f = osub.add_parser("fetch", help="copy a finished order's dataset or model to a folder")
     add_wallet_options(f)
-    f.add_argument("order_id", type=int)
+    f.add_argument("order_id", metavar="ID", help=ID_HELP)
     f.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new (or empty) folder")
-    f.add_argument("--p2p", action="store_true", help="an order on the order market (merges its unsealed shards)")
+    _market_flags(f)
     f.set_defaults(handler=cmd_fetch)
 
     rp = osub.add_parser("repost", help="post the rejected or refunded shards of an order again")
     add_wallet_options(rp)
     rp.add_argument("order_id", type=int)
     rp.set_defaults(handler=cmd_repost)
+
+
+def _market_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--p2p", action="store_true", help="an order on the order market (same as p2p:N)")
+    g.add_argument("--job-market", action="store_true", help="an order on the job market (same as job:N)")
 
 
 def _terms(p: argparse.ArgumentParser) -> None:
@@ -146,24 +173,30 @@ def _hours(args: argparse.Namespace) -> tuple[int, int]:
 @contextmanager
 def _buyer(args: argparse.Namespace, *, signer: bool = True):
     """A BuyerService on the wallet's network (one-line errors for wallet and order problems)."""
+    with open_wallet(args) as wallet, _buyer_on(wallet, args, signer=signer) as svc:
+        yield svc
+
+
+@contextmanager
+def _buyer_on(wallet, args: argparse.Namespace, *, signer: bool = True):
     from app.buyer import BuyerError, BuyerService
     from wallet.errors import WalletError
 
-    with open_wallet(args) as wallet:
-        market = user_errors(wallet.market)
-        me = user_errors(wallet.signer) if signer else None
-        svc = BuyerService(wallet.ctx, market, me, sandbox=getattr(args, "sandbox", None))
-        try:
-            yield svc
-        except (BuyerError, WalletError) as e:
-            raise UserError(str(e)) from None
-        finally:
-            svc.close()
+    market = user_errors(wallet.market)
+    me = user_errors(wallet.signer) if signer else None
+    svc = BuyerService(wallet.ctx, market, me, sandbox=getattr(args, "sandbox", None))
+    try:
+        yield svc
+    except (BuyerError, WalletError) as e:
+        raise UserError(str(e)) from None
+    finally:
+        svc.close()
 
 
 def order_doc(o) -> dict:
-    """An OrderStatus as plain JSON data (amounts in wei as strings)."""
-    return {**plain(o), "progress": round(o.progress, 4), "settled": o.settled, "total_wei": str(o.total_wei)}
+    """An OrderStatus (job market) as plain JSON data (amounts in wei as strings)."""
+    return {"market": "job", "ref": f"job:{o.id}", **plain(o), "progress": round(o.progress, 4), "settled": o.settled,
+            "total_wei": str(o.total_wei)}
 
 
 def _fig(f: dict | None) -> str:
@@ -177,9 +210,10 @@ def _fig(f: dict | None) -> str:
     return f" [{f.get('metric')} claimed {f.get('claimed')}, measured {f.get('measured')}, gap {f.get('gap')}]"
 
 
-def order_line(o) -> str:
+def order_line(o, ref: str | None = None) -> str:
+    """One job-market order in a line; `ref`: how to name it (default `order N`)."""
     what = f"{o.params.get('count')} frames" if o.kind == "render" else f"on order(s) {', '.join(map(str, o.params['data']))}"
-    return (f"order {o.id} {o.kind} '{o.name}' {what}: {o.state}, {o.settled}/{len(o.shards)} shard(s) settled, "
+    return (f"{ref or f'order {o.id}'} {o.kind} '{o.name}' {what}: {o.state}, {o.settled}/{len(o.shards)} shard(s) settled, "
             f"{ntk_text(o.total_wei)}" + (f" -> {o.output_dir}" if o.output_dir else "")
             + (f"\n  {o.reason}" if o.reason and o.state != "done" else ""))
 
@@ -200,7 +234,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     size = _size(args.size, "--size")
     if not args.scene.is_file():
         raise UserError(f"scene file {args.scene} not found")
-    if args.p2p:
+    from cli.commands.order_markets import P2P, default_market_of, flagged
+
+    market = flagged(args)
+    if market is None:
+        market = default_market_of(args)
+        if market == P2P and not args.json:
+            print("posting on the order market (peer to peer; --job-market for the job market)", file=sys.stderr)
+    if market == P2P:
         from cli.commands.order_p2p import cmd_render_p2p
 
         return cmd_render_p2p(args, reward=reward, deadline_s=deadline_s, review_s=review_s, size=size)
@@ -247,27 +288,57 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from cli.commands.order_markets import JOB, NAMES, P2P, p2p_doc, p2p_line, p2p_views
+
     with _buyer(args, signer=False) as svc:
         orders = svc.orders()
-        emit(args, [order_doc(o) for o in orders], "\n".join(order_line(o) for o in orders) or "no orders")
+        views = p2p_views(svc.ctx, svc.market)
+    text = []
+    if orders:
+        text += [f"{NAMES[JOB]}:"] + ["  " + order_line(o, f"job:{o.id}").replace("\n", "\n  ") for o in orders]
+    if views:
+        text += [f"{NAMES[P2P]}:"] + ["  " + p2p_line(v).replace("\n", "\n  ") for v in views]
+    emit(args, [order_doc(o) for o in orders] + [p2p_doc(v) for v in views], "\n".join(text) or "no orders")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from cli.commands.order_markets import NAMES, P2P, p2p_detail, p2p_doc, p2p_views, parse_ref, resolve
+
+    ref_market, oid = parse_ref(args.order_id)
     with _buyer(args, signer=False) as svc:
-        o = svc.order(args.order_id)
-        emit(args, order_doc(o), order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards))
+        market = resolve(args, svc.ctx, svc.market, oid, ref_market, lambda i: svc.book.order(i) is not None)
+        if market == P2P:
+            views = p2p_views(svc.ctx, svc.market, oid)
+            if not views:
+                raise UserError(f"no order p2p:{oid} of yours on this network's order market (see `kminer order list`)")
+            emit(args, p2p_doc(views[0]), p2p_detail(views[0]))
+            return 0
+        o = svc.order(oid)
+        emit(args, order_doc(o), order_line(o, f"job:{o.id} on the {NAMES['job']}:") + "\n"
+             + "\n".join(shard_line(s) for s in o.shards))
     return 0
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    if args.p2p:
-        from cli.commands.order_p2p import cmd_fetch_p2p
+    from cli.commands.order_markets import P2P, fetch_p2p, flagged, parse_ref, resolve
 
-        return cmd_fetch_p2p(args)
+    ref_market, oid = parse_ref(args.order_id)
+    market = flagged(args, ref_market)
     with _buyer(args, signer=False) as svc:
-        dest = svc.fetch(args.order_id, args.out)
-        emit(args, {"order_id": args.order_id, "path": str(dest)}, f"order {args.order_id} copied to {dest}")
+        if market is None:
+            market = resolve(args, svc.ctx, svc.market, oid, None, lambda i: svc.book.order(i) is not None)
+        if market == P2P:
+            got = fetch_p2p(svc.ctx, svc.market, oid, args.out)
+            ranges = got["frame_ranges"]
+            emit(args, {"market": "p2p", "ref": f"p2p:{oid}", "order_id": oid, "out": str(args.out),
+                        "path": str(args.out), **got},
+                 f"order p2p:{oid}: the verified model copied to {args.out}" if got["kind"] == "train" else
+                 f"order p2p:{oid}: {sum(b - a for a, b in ranges)} frames merged into {args.out}")
+            return 0
+        dest = svc.fetch(oid, args.out)
+        emit(args, {"market": "job", "ref": f"job:{oid}", "order_id": oid, "path": str(dest)},
+             f"order job:{oid} copied to {dest}")
     return 0
 
 
@@ -282,6 +353,7 @@ IDLE_STATES = frozenset({"done", "stalled", "failed"})
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    """Job-market orders, and this home's open order-market orders too (unless a flag names one market)."""
     if args.interval <= 0:
         raise UserError("--interval must be positive")
     if args.p2p:
@@ -290,36 +362,65 @@ def cmd_watch(args: argparse.Namespace) -> int:
         return cmd_watch_p2p(args)
     stop = threading.Event()
     old = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    t0 = time.monotonic()
     try:
-        with _buyer(args) as svc:
-            last: dict[int, str] = {}
-            while True:
-                try:
-                    events = svc.step()
-                except Exception as e:  # noqa: BLE001 - RPC down...: say so, try again next pass
-                    events = [f"pass failed: {e}"]
-                orders = svc.orders()
-                active = [o for o in orders if o.state not in IDLE_STATES]
-                if args.json:
-                    print(json.dumps({"time": time.time(), "events": events,
-                                      "orders": [order_doc(o) for o in orders if o.state not in IDLE_STATES
-                                                 or o.id in last]}), flush=True)
-                else:
-                    for e in events:
-                        print(time.strftime("%H:%M:%S ") + e, flush=True)
-                    for o in orders:
-                        text = order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards)
-                        if (o.state not in IDLE_STATES or o.id in last) and last.get(o.id) != text:
-                            print(text, flush=True)
-                    for o in orders:
-                        last[o.id] = order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards)
-                if args.until_idle and not active and not svc.scheduler.running():
-                    return 0
-                if args.timeout is not None and time.monotonic() - t0 > args.timeout:
-                    print(f"kminer: error: orders still open after {args.timeout:g} s", file=sys.stderr)
-                    return 1
-                if stop.wait(args.interval):
-                    return 0
+        with open_wallet(args) as wallet, _buyer_on(wallet, args) as svc, _p2p_runner(wallet, args) as runner:
+            return _watch_loop(args, svc, runner, stop)
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+@contextmanager
+def _p2p_runner(wallet, args: argparse.Namespace):
+    """The order-market buyer beside the job market's, when this home has open orders there
+    and no flag keeps `watch` on the job market; else None."""
+    from app.orders.service import buyer_has_orders
+
+    if args.job_market or not buyer_has_orders(wallet.ctx, user_errors(wallet.market)):
+        yield None
+        return
+    from cli.commands.order_p2p import runner_on
+
+    with ExitStack() as stack:
+        try:
+            r = stack.enter_context(runner_on(wallet, args))
+        except UserError as e:  # e.g. `order render` still serves the desk in another process
+            print(f"kminer: order market not served here: {e}; following the job market", file=sys.stderr)
+            r = None
+        yield r
+
+
+def _watch_loop(args: argparse.Namespace, svc, runner, stop: threading.Event) -> int:
+    t0 = time.monotonic()
+    last: dict[int, str] = {}
+    while True:
+        events: list[str] = []
+        for what, step in (("", svc.step), ("order market: ", runner.step if runner else None)):
+            if step is None:
+                continue
+            try:
+                events += [what + e for e in step()]
+            except Exception as e:  # noqa: BLE001 - RPC down...: say so, try again next pass
+                events.append(f"{what}pass failed: {e}")
+        orders = svc.orders()
+        active = [o for o in orders if o.state not in IDLE_STATES]
+        if args.json:
+            print(json.dumps({"time": time.time(), "events": events,
+                              "orders": [order_doc(o) for o in orders if o.state not in IDLE_STATES
+                                         or o.id in last]}), flush=True)
+        else:
+            for e in events:
+                print(time.strftime("%H:%M:%S ") + e, flush=True)
+            for o in orders:
+                text = order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards)
+                if (o.state not in IDLE_STATES or o.id in last) and last.get(o.id) != text:
+                    print(text, flush=True)
+            for o in orders:
+                last[o.id] = order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards)
+        p2p_idle = runner is None or (runner.idle() and not runner.scheduler.running())
+        if args.until_idle and not active and not svc.scheduler.running() and p2p_idle:
+            return 0
+        if args.timeout is not None and time.monotonic() - t0 > args.timeout:
+            print(f"kminer: error: orders still open after {args.timeout:g} s", file=sys.stderr)
+            return 1
+        if stop.wait(args.interval):
+            return 0

@@ -1,12 +1,13 @@
-"""`kminer order render|train --p2p` and `kminer order watch|fetch --p2p`: orders on the order
-market, moved peer to peer (app.orders). One escrow per order; shards are claimed, delivered, sampled
+"""`kminer order render|train` and `kminer order watch` on the order market (the default where
+the network has one and the market is not only on this machine; `--p2p` asks for it): orders
+moved peer to peer (app.orders). One escrow per order; shards are claimed, delivered, sampled
 and paid with signatures; results travel sealed between the two machines, no shared folder.
 
-While an order is open the buyer's machine serves its order desk and inputs: `render --p2p`
-posts and, unless --no-watch, keeps serving until the order is done (like `watch --p2p`).
-`train --p2p --dataset ORDER|DIR` keeps a share of the images back (or --holdout) to check the
-model on before paying. `fetch --p2p ORDER --out DIR` merges the verified, unsealed shards into
-one dataset, or copies a train order's verified model folder.
+While an order is open the buyer's machine serves its order desk and inputs: `render` posts
+and, unless --no-watch, keeps serving until the order is done (like `watch`). `train --p2p
+--dataset ORDER|DIR` keeps a share of the images back (or --holdout) to check the model on
+before paying. `fetch p2p:N --out DIR` merges the verified, unsealed shards into one dataset or
+copies a train order's verified model folder (cli/commands/order_markets.py).
 """
 
 from __future__ import annotations
@@ -27,34 +28,43 @@ from cli.shared import emit, open_wallet, user_errors
 
 @contextmanager
 def _runner(args: argparse.Namespace):
+    with open_wallet(args) as wallet, runner_on(wallet, args) as r:
+        yield r
+
+
+@contextmanager
+def runner_on(wallet, args: argparse.Namespace):
+    """The OrderBuyerRunner (desk, transfers, verify jobs) of an open wallet; one-line errors."""
     from app.home_lock import HomeBusy
     from app.orders.service import OrderBuyerRunner
 
-    with open_wallet(args) as wallet:
-        market = user_errors(wallet.market)
-        me = user_errors(wallet.signer)
-        try:
-            r = OrderBuyerRunner(wallet.ctx, market, me, sandbox=getattr(args, "sandbox", None))
-        except (ValueError, HomeBusy) as e:
-            raise UserError(str(e)) from None
-        except OSError as e:
-            raise UserError(f"cannot open the order desk or transfer ports: {e.strerror or e} "
-                            "(kminer settings set transport.port N / transport.desk_port N)") from None
-        try:
-            yield r
-        finally:
-            r.close()
+    market = user_errors(wallet.market)
+    me = user_errors(wallet.signer)
+    try:
+        r = OrderBuyerRunner(wallet.ctx, market, me, sandbox=getattr(args, "sandbox", None))
+    except (ValueError, HomeBusy) as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"cannot open the order desk or transfer ports: {e.strerror or e} "
+                        "(kminer settings set transport.port N / transport.desk_port N)") from None
+    try:
+        yield r
+    finally:
+        r.close()
 
 
 def _confirm(r, args: argparse.Namespace, *, shards: int, reward: int) -> int:
     """Say what posting costs and ask (unless --yes); the network fee estimate in wei."""
+    from app.costs import reference_coin_usd
+    from app.order_fees import post_fee
     from app.orders.service import post_cost
-    from wallet.fees import ORDER_GAS
+    from app.p2p_orders import network_of
 
     chain = r.om.chain
-    gas = ORDER_GAS["post_order"] + ORDER_GAS["approve"]
-    fee = gas * user_errors(lambda: chain.read(lambda: chain.w3.eth.gas_price))
-    cost = post_cost(shards=shards, reward_each_wei=reward, fee_wei=fee)
+    net = network_of(chain)
+    fee_cost = user_errors(lambda: post_fee(net, chain=chain))  # gas x price, and the L1 data fee on OP stack
+    fee = fee_cost.total_wei
+    cost = post_cost(shards=shards, reward_each_wei=reward, fee=fee_cost, coin_usd=reference_coin_usd(net.native_symbol))
     text = "\n".join(f"  {x.label}: {x.text}" for x in cost.lines)
     if not args.json:
         print(f"{cost.title}\n{text}", file=sys.stderr)
@@ -66,9 +76,10 @@ def _confirm(r, args: argparse.Namespace, *, shards: int, reward: int) -> int:
     return fee
 
 
-def _posted(r, args: argparse.Namespace) -> int:
+def _posted(r, args: argparse.Namespace, oid: int) -> int:
     if args.no_watch:
-        print("serve it (miners need your desk) with: kminer order watch --p2p", file=sys.stderr)
+        print(f"serve it (miners need your desk) with: kminer order watch; then: kminer order fetch p2p:{oid} "
+              "--out DIR", file=sys.stderr)
         return 0
     return _watch(r, args)
 
@@ -90,11 +101,11 @@ def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, re
                                 assets=args.asset)
         except ValueError as e:
             raise UserError(str(e)) from None
-        emit(args, {"order_id": oid, "desk": r.buyer.desk_url, "escrow_wei": str(reward * args.shards),
+        emit(args, {"market": "p2p", "ref": f"p2p:{oid}", "order_id": oid, "desk": r.buyer.desk_url, "escrow_wei": str(reward * args.shards),
                     "fee_wei_estimate": str(fee)},
              f"order {oid} posted on the order market: {args.shards} shard(s) of {args.count} frames, "
              f"{ntk_text(reward * args.shards)} escrowed (fee ≈ {eth_text(fee, 6)}); desk {r.buyer.desk_url}")
-        return _posted(r, args)
+        return _posted(r, args, oid)
 
 
 def _data_dirs(r, values: list[str], what: str) -> list[Path]:
@@ -106,7 +117,8 @@ def _data_dirs(r, values: list[str], what: str) -> list[Path]:
         p = Path(v)
         if p.is_dir():
             out.append(p)
-        elif v.isdigit():
+        elif v.isdigit() or (v.startswith("p2p:") and v[4:].isdigit()):
+            v = v.removeprefix("p2p:")
             try:
                 if r.order_kind(int(v)) != "render":
                     raise UserError(f"{what} {v}: order {v} is not a render order")
@@ -138,7 +150,7 @@ def cmd_train_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, rev
         emit(args, {"order_id": oid, "desk": r.buyer.desk_url, "escrow_wei": str(reward), "fee_wei_estimate": str(fee)},
              f"order {oid} posted on the order market: a model trained on {', '.join(args.dataset)}, "
              f"{ntk_text(reward)} escrowed (fee ≈ {eth_text(fee, 6)}); desk {r.buyer.desk_url}")
-        return _posted(r, args)
+        return _posted(r, args, oid)
 
 
 def cmd_watch_p2p(args: argparse.Namespace) -> int:
@@ -172,48 +184,3 @@ def _watch(r, args: argparse.Namespace) -> int:
                 return 0
     finally:
         signal.signal(signal.SIGINT, old)
-
-
-def cmd_fetch_p2p(args: argparse.Namespace) -> int:
-    from jobs.render.dataset import RenderError, merge_datasets
-
-    with _runner(args) as r:
-        b = r.buyer
-        if args.order_id not in b.order_ids():
-            raise UserError(f"order {args.order_id} is not one of yours on this network's order market")
-        n = b.shard_count(args.order_id)
-        dirs = [b.result(args.order_id, s) for s in range(n)]
-        missing = [s for s, d in enumerate(dirs) if d is None]
-        if missing:
-            raise UserError(f"shard(s) {missing} are not verified and unsealed yet (kminer order watch --p2p)")
-        out = Path(args.out)
-        if out.exists() and any(out.iterdir()):
-            raise UserError(f"{out} is not empty")
-        if r.order_kind(args.order_id) == "train":
-            _copy_model(dirs[0], out)
-            emit(args, {"out": str(out), "kind": "train"}, f"order {args.order_id}: the verified model copied to {out}")
-            return 0
-        out.mkdir(parents=True, exist_ok=True)
-        try:
-            card = merge_datasets(dirs, out, link=False)
-        except RenderError as e:
-            raise UserError(str(e)) from None
-        emit(args, {"out": str(out), "frame_ranges": card["frame_ranges"]},
-             f"order {args.order_id}: {sum(b - a for a, b in card['frame_ranges'])} frames merged into {out}")
-    return 0
-
-
-def _copy_model(src: Path, out: Path) -> None:
-    """The unsealed model folder (card, weights, curves) into `out`, whole or not at all."""
-    import shutil
-
-    tmp = out.with_name(out.name + ".part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        shutil.copytree(src, tmp, symlinks=True)
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(f"cannot write {out}: {e.strerror or e}") from None

@@ -67,11 +67,16 @@ class UnprivilegedUser:
         shutil.rmtree(self.home, ignore_errors=True)
 
     def run(self, argv: list[str], *, env: dict[str, str] | None = None, timeout_s: float = 600,
-            cwd: Path = ROOT) -> subprocess.CompletedProcess:
-        """`argv` as this user (no capabilities, no supplementary groups), output captured."""
+            cwd: Path = ROOT, net_addrs: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        """`argv` as this user (no capabilities, no supplementary groups), output captured.
+        `net_addrs`: run it in a network namespace of its own too (needs `ip`), whose loopback
+        device carries these IPv4 addresses (/32 each): nothing outside it can be reached."""
         need = [Path(os.path.realpath(p)) for p in (sys.base_prefix, sys.prefix, ROOT, os.path.dirname(sys.executable))]
         keep = self.home / ".mounts"
         lines = ["set -e"]
+        if net_addrs:
+            lines.append("ip link set lo up")
+            lines += [f"ip addr add {shlex.quote(a)}/32 dev lo" for a in net_addrs]
         n = 0
         for folder, children in _blocked_ancestors(need).items():
             binds = []
@@ -89,5 +94,6 @@ class UnprivilegedUser:
         lines.append(f"cd {shlex.quote(str(cwd))}")
         lines.append(f"exec setpriv --reuid={self.uid} --regid={self.gid} --clear-groups --inh-caps=-all "
                      f"-- env -i {envs} {' '.join(shlex.quote(a) for a in argv)}")
-        return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(lines)],
+        unshare = ["unshare", "--mount", *(["--net"] if net_addrs else []), "--propagation", "private"]
+        return subprocess.run([*unshare, "sh", "-c", "\n".join(lines)],
                               capture_output=True, text=True, timeout=timeout_s)

@@ -318,8 +318,9 @@ class TransportSettings(_Section):
                             description="Most disk the transport may use for what it serves and fetches; a share or "
                                         "fetch beyond it is refused with a message.")
     relays: Annotated[str, AfterValidator(check_relays)] = Field("", title="Relays",
-                        description="host:port of relays you run or trust, comma separated, for peers that are both "
-                                    "behind NAT (`python -m jobs.transport relay`); empty: none.")
+                        description="host:port of relays you run or trust, comma separated, for when nobody can "
+                                    "dial this machine (behind NAT): they mirror what you serve and pass buyers' key "
+                                    "requests to you (`python -m jobs.transport relay` on a server); empty: none.")
     redeem_after_minutes: float = Field(60.0, ge=0, le=7 * 24 * 60, title="Collect order payments after (minutes)",
                                         description="A miner's vouchers are redeemed on chain in one transaction "
                                                     "this long after the first is kept (fewer fees), or sooner when "

@@ -14,8 +14,11 @@ events and grants each buyer the key of what they bought; the buyer's key reques
 with its Ethereum key, answered in an envelope only it can open) succeeds from then on. A
 stranger who learns the hashes gets the card and ciphertext only.
 
-The seller's machine must be online for buyers to fetch (or a relay that mirrors the
-ciphertext; keys still come from the seller's key service). State: `<peer dir>/listings.json`.
+The seller's machine must be online for buyers to fetch. A seller behind NAT names relays
+(Settings → Transfers → Relays): they mirror the ciphertext, and a buyer that cannot dial the
+seller's key service leaves its signed key request in the relays' mailboxes; the seller takes
+it on its next pass, answers it with its key service and leaves the reply (sealed to the buyer)
+there for the buyer. State: `<peer dir>/listings.json`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from common.fsutil import atomic_write_json, sha256_file
-from jobs.transport.keys import KeyRefused, request_key
+from jobs.transport.keys import (KeyRefused, KeyUnreachable, control_of, open_key_reply, post_mail, request_key,
+                                 signed_key_request, take_mail)
 from jobs.transport.ref import ContentRef, RefError, is_ref, parse_ref
 from jobs.transport.sealed import SealError, check_content_key, read_header, unseal
 
@@ -39,6 +43,9 @@ CARD = "model_card.json"
 KEY_WAIT_S = 120.0
 """How long a buyer asks for the key after buying (the seller grants on its next pass)."""
 FETCH_S = 600.0
+MAIL_TIMEOUT_S = 3.0
+MAIL_LOOK_S = 2.0
+"""How often a seller with relays takes its mailboxes (key requests of buyers who cannot dial it)."""
 
 
 class P2PModelError(ValueError):
@@ -88,12 +95,14 @@ class ModelSeller:
         self._save()
 
     def step(self) -> list[str]:
-        """Grant the key of each bought listing to its buyer (chain thread)."""
+        """Grant the key of each bought listing to its buyer (chain thread); answer key requests
+        left in our relays' mailboxes."""
         if not self.state["listings"] or self.state["from_block"] is None:
             return []
         chain = self.market.chain
         head = chain.read(lambda: chain.w3.eth.block_number)
-        events = []
+        events: list[str] = []
+        self._answer_mail(events)
         if self.state["from_block"] <= head:
             for lid, buyer in self.market.purchases(self.state["from_block"], head):
                 mine = self.state["listings"].get(str(lid))
@@ -105,12 +114,79 @@ class ModelSeller:
             self._save()
         return events
 
+    def _answer_mail(self, events: list[str]) -> None:
+        """Key requests buyers left at our relays (they cannot dial us): our key service answers
+        each (the same rules: only a buyer of that model gets its key), the reply goes back
+        to the asker's mailbox there, sealed to the asker."""
+        relays, me = self.peer.node.config.relays, self.peer.identity_key
+        if not relays or time.monotonic() < getattr(self, "_mail_at", 0.0):
+            return
+        self._mail_at = time.monotonic() + MAIL_LOOK_S
+        for relay in relays:
+            try:
+                mail = take_mail(control_of(relay), me, timeout_s=MAIL_TIMEOUT_S)
+            except KeyRefused as e:
+                log.info("relay %s mailbox: %s", relay, e)
+                continue
+            for m in mail:
+                req = m["body"].get("request")
+                if m["body"].get("kind") != "key_request" or not isinstance(req, dict):
+                    continue
+                reply = self.peer.keys.answer(req)
+                try:
+                    post_mail(control_of(relay), m["from"], {"kind": "key_reply", "nonce": str(req.get("nonce", ""))[:64],
+                                                             "reply": reply}, me, timeout_s=MAIL_TIMEOUT_S)
+                except KeyRefused as e:
+                    log.info("relay %s: the key reply to %s not left: %s", relay, m["from"], e)
+                    continue
+                events.append(f"a key request from {m['from']} through relay {relay}: "
+                              f"{'answered' if reply.get('ok') else 'refused (' + str(reply.get('error'))[:80] + ')'}")
+
     def _save(self) -> None:
         atomic_write_json(self._path, self.state)
 
 
+class _KeyThroughRelays:
+    """A buyer's key request left at the relays named in the reference (for a seller that cannot
+    be dialed), and the reply taken from our own mailbox there."""
+
+    def __init__(self, ref: ContentRef, seller: str, private_key: bytes):
+        self.ref, self.seller, self.key = ref, seller, private_key
+        self.nonce, self.posted_at = "", 0.0
+
+    def ask(self) -> bytes | None:
+        controls = [control_of(p) for p in self.ref.peers]
+        if time.monotonic() - self.posted_at > 60:  # (again) with a fresh signature
+            req = signed_key_request(self.ref.info_hash, self.key)
+            self.nonce, self.posted_at = req["nonce"], time.monotonic()
+            posted = 0
+            for c in controls:
+                try:
+                    post_mail(c, self.seller, {"kind": "key_request", "request": req}, self.key, timeout_s=MAIL_TIMEOUT_S)
+                    posted += 1
+                except KeyRefused as e:
+                    log.info("no key request left at %s: %s", c, e)
+            if not posted:
+                raise KeyRefused("the seller cannot be reached, and no relay in the listing took the key request")
+        for c in controls:
+            try:
+                mail = take_mail(c, self.key, timeout_s=MAIL_TIMEOUT_S)
+            except KeyRefused:
+                continue
+            for m in mail:
+                b = m["body"]
+                if b.get("kind") == "key_reply" and b.get("nonce") == self.nonce and m["from"].lower() == self.seller.lower():
+                    try:
+                        got = open_key_reply(b.get("reply"), self.key, f"the seller (through relay {c})")
+                    except KeyRefused:
+                        self.posted_at = time.monotonic() - 57  # not granted yet: ask again in a few seconds
+                        raise
+                    return got if isinstance(got, bytes) else None
+        return None
+
+
 def fetch_model(peer, uri: str, *, card_sha: str, private_key: bytes, dest: Path, weights_file: str,
-                weights_sha: str, key_wait_s: float = KEY_WAIT_S, timeout_s: float = FETCH_S) -> Path:
+                weights_sha: str, key_wait_s: float = KEY_WAIT_S, timeout_s: float = FETCH_S, seller: str = "") -> Path:
     """Fetch a bought P2P model into folder `dest` (must not exist): the sealed folder, its key
     (asked until the seller grants it), unsealed and checked against the card hash on chain
     and the weights hash in the card. P2PModelError in one line."""
@@ -126,14 +202,26 @@ def fetch_model(peer, uri: str, *, card_sha: str, private_key: bytes, dest: Path
     except Exception as e:  # transport errors and timeouts: one line
         raise P2PModelError(f"the model could not be fetched from its seller: {e}") from None
     end = time.monotonic() + key_wait_s
-    key = None
+    key, relayed = None, None
     while key is None:
         try:
-            got = request_key(ref.key_servers[0], ref.info_hash, private_key, timeout_s=10)
-            key = got if isinstance(got, bytes) else None
+            if relayed is not None:
+                key = relayed.ask()
+            else:
+                got = request_key(ref.key_servers[0], ref.info_hash, private_key, timeout_s=10)
+                key = got if isinstance(got, bytes) else None
+        except KeyUnreachable as e:
+            if seller and ref.peers:  # the seller is behind NAT: ask through its relays
+                relayed = _KeyThroughRelays(ref, seller, private_key)
+                continue
+            if time.monotonic() > end:
+                raise P2PModelError(f"the seller's key service did not give the key: {e}") from None
         except (KeyRefused, OSError) as e:
             if time.monotonic() > end:
                 raise P2PModelError(f"the seller's key service did not give the key: {e}") from None
+        if key is None:
+            if time.monotonic() > end:
+                raise P2PModelError("the seller did not give the key in time (through its relays)")
             time.sleep(1.0)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:

@@ -463,7 +463,7 @@ class ModelService:
             tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}")
             try:
                 fetch_model(self.peer(), raw.uri, card_sha=csha, private_key=bytes(self.wallet.signer().key),
-                            dest=tmp, weights_file=wname, weights_sha=wsha)
+                            dest=tmp, weights_file=wname, weights_sha=wsha, seller=raw.owner)
                 self.store.put_file(tmp / wname)
             except P2PModelError as e:
                 raise ModelError(str(e)) from None

@@ -117,7 +117,7 @@ def cmd_fetch(a: argparse.Namespace) -> int:
 
 
 def cmd_relay(a: argparse.Namespace) -> int:
-    from jobs.transport.keys import KeyRefused, KeyServer
+    from jobs.transport.keys import KeyRefused, KeyServer, Mailbox
     from jobs.transport.node import NodeConfig, TransportError, TransportNode
 
     allow = {x.lower() for x in a.allow}
@@ -134,7 +134,7 @@ def cmd_relay(a: argparse.Namespace) -> int:
             raise KeyRefused(str(e)) from None
 
     host = a.listen.rsplit(":", 1)[0]
-    ks = KeyServer(node.keys, f"{host}:{node.engine.listen_port() + 1}", on_mirror=on_mirror)
+    ks = KeyServer(node.keys, f"{host}:{node.engine.listen_port() + 1}", on_mirror=on_mirror, mailbox=Mailbox())
     print(json.dumps({"peer_port": node.engine.listen_port(), "control_port": ks.port}), flush=True)
     try:
         _wait_for_signal()

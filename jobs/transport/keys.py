@@ -7,6 +7,12 @@ key (a reader: the buyer once paid, an address that bought a model) or a few ite
 buyer sampling frames before it pays), and answers with an ECIES envelope to that public
 key. A replayed or overheard request gains nothing: the answer opens only for the signer.
 
+A relay's control port also keeps a **mailbox** (`Mailbox`): small signed messages for an
+address that cannot be dialed (a seller behind NAT), taken by a request signed by that address.
+A buyer leaves its signed key request there for the seller, the seller (which dials its relays
+anyway) takes it, answers it with its key service and leaves the reply, sealed to the buyer,
+for the buyer to take. The relay sees only signed requests and sealed envelopes.
+
 Policy: an address in the content's `readers` gets the whole key; the content's `reader`
 (the party it was shared for) gets up to `max_sample_items` item keys in total; anything
 else is decided by the app's `authorize(request)` callback (e.g. on-chain `has_purchased`).
@@ -117,14 +123,64 @@ class KeyRing:
             return {n: item_key(key, names.index(n), n) for n in req.items}
 
 
+MAIL_MAX_BODY_BYTES = 8 << 10
+MAIL_PER_BOX = 64
+MAIL_MAX_BOXES = 10_000
+MAIL_TTL_S = 86_400.0
+
+
+class Mailbox:
+    """A relay's in-memory mailbox: at most MAIL_PER_BOX messages of at most MAIL_MAX_BODY_BYTES
+    per recipient, kept MAIL_TTL_S; a request nonce is accepted once (a replayed signed request
+    does nothing). Thread-safe. A relay restart loses mail: senders ask again."""
+
+    def __init__(self, *, per_box: int = MAIL_PER_BOX, max_boxes: int = MAIL_MAX_BOXES, ttl_s: float = MAIL_TTL_S):
+        self.per_box, self.max_boxes, self.ttl_s = per_box, max_boxes, ttl_s
+        self._boxes: dict[str, list[tuple[float, str, dict]]] = {}
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def fresh(self, nonce: str) -> bool:
+        """False for a nonce seen in the last MAX_SKEW_S (a replayed request)."""
+        now = time.time()
+        with self._lock:
+            if len(self._seen) > 100_000:
+                self._seen = {n: t for n, t in self._seen.items() if t > now}
+            if self._seen.get(nonce, 0) > now:
+                return False
+            self._seen[nonce] = now + 2 * MAX_SKEW_S
+            return True
+
+    def post(self, sender: str, to: str, body: dict) -> None:
+        now = time.time()
+        with self._lock:
+            box = [m for m in self._boxes.get(to, []) if m[0] > now]
+            if len(box) >= self.per_box:
+                raise KeyRefused("that mailbox is full; try again later")
+            if to not in self._boxes and len(self._boxes) >= self.max_boxes:
+                self._boxes = {k: v for k, v in self._boxes.items() if any(m[0] > now for m in v)}
+                if len(self._boxes) >= self.max_boxes:
+                    raise KeyRefused("the relay's mailboxes are full; try again later")
+            box.append((now + self.ttl_s, sender, body))
+            self._boxes[to] = box
+
+    def take(self, address: str) -> list[dict]:
+        now = time.time()
+        with self._lock:
+            box = self._boxes.pop(address, [])
+        return [{"from": sender, "body": body} for until, sender, body in box if until > now]
+
+
 class KeyServer:
     """Answers signed key requests on a TCP port (threads; `close()` stops it)."""
 
     def __init__(self, ring: KeyRing, listen: str, *, authorize: Callable[[KeyRequest], bool] | None = None,
-                 max_sample_items: int = 8, on_mirror: Callable[[str, str, float], None] | None = None):
-        """`on_mirror(address, uri, until_ts)`, set on a relay, takes signed mirror requests."""
+                 max_sample_items: int = 8, on_mirror: Callable[[str, str, float], None] | None = None,
+                 mailbox: Mailbox | None = None):
+        """`on_mirror(address, uri, until_ts)`, set on a relay, takes signed mirror requests;
+        `mailbox`, on a relay, keeps messages for addresses that cannot be dialed."""
         self.ring, self.authorize, self.max_sample_items = ring, authorize, max_sample_items
-        self.on_mirror = on_mirror
+        self.on_mirror, self.mailbox = on_mirror, mailbox
         outer = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -159,11 +215,13 @@ class KeyServer:
         whether it came over our port or was relayed (a buyer's order desk, when we are
         behind NAT): refusals are {"ok": false, "error": ...}, never exceptions."""
         try:
-            if not isinstance(req, dict) or req.get("op") not in ("key", "mirror"):
+            if not isinstance(req, dict) or req.get("op") not in ("key", "mirror", "post", "take"):
                 raise KeyRefused("unknown request")
             if abs(time.time() - float(req.get("ts", 0))) > MAX_SKEW_S:
                 raise KeyRefused("request too old or clock off by more than 10 minutes")
             address, pub = recover_signer(req)
+            if req["op"] in ("post", "take"):
+                return self._mail(req, address)
             if req["op"] == "mirror":
                 if self.on_mirror is None:
                     raise KeyRefused("this node is not a relay")
@@ -183,9 +241,46 @@ class KeyServer:
         except (ValueError, TypeError):
             return {"ok": False, "error": "malformed request"}
 
+    def _mail(self, req: dict, address: str) -> dict:
+        if self.mailbox is None:
+            raise KeyRefused("this node keeps no mailbox (not a relay)")
+        if not self.mailbox.fresh(f"{address}:{req.get('nonce')}"):
+            raise KeyRefused("this request was already used")
+        if req["op"] == "take":
+            return {"ok": True, "mail": self.mailbox.take(address)}
+        to, body = str(req.get("to", "")).lower(), req.get("body")
+        if len(to) != 42 or not to.startswith("0x") or not isinstance(body, dict):
+            raise KeyRefused("a post needs `to` (a 0x address) and a `body` object")
+        if len(json.dumps(body)) > MAIL_MAX_BODY_BYTES:
+            raise KeyRefused(f"a message is at most {MAIL_MAX_BODY_BYTES} bytes")
+        self.mailbox.post(address, to, body)
+        return {"ok": True}
+
     def close(self) -> None:
         self._srv.shutdown()
         self._srv.server_close()
+
+
+def post_mail(control: str, to: str, body: dict, private_key: bytes, *, timeout_s: float = IO_TIMEOUT_S) -> None:
+    """Leave `body` for address `to` at a relay's mailbox (`control` host:port), signed by us."""
+    req = {"op": "post", "to": to.lower(), "body": body, "ts": int(time.time()), "nonce": os.urandom(8).hex()}
+    _call(control, sign_request(private_key, req), timeout_s)
+
+
+def take_mail(control: str, private_key: bytes, *, timeout_s: float = IO_TIMEOUT_S) -> list[dict]:
+    """Everything a relay's mailbox holds for our address ([{"from", "body"}]); emptied."""
+    req = {"op": "take", "ts": int(time.time()), "nonce": os.urandom(8).hex()}
+    reply = _call(control, sign_request(private_key, req), timeout_s)
+    mail = reply.get("mail")
+    if not isinstance(mail, list):
+        raise KeyRefused(f"relay {control} sent a malformed mailbox")
+    return [m for m in mail if isinstance(m, dict) and isinstance(m.get("body"), dict) and isinstance(m.get("from"), str)]
+
+
+def control_of(peer: str) -> str:
+    """A relay's control address (its key service / mailbox): its peer port + 1."""
+    host, port = split_hostport(peer)
+    return f"[{host}]:{port + 1}" if ":" in host else f"{host}:{port + 1}"
 
 
 def signed_key_request(info_hash: str, private_key: bytes, *, items: list[str] | None = None) -> dict:

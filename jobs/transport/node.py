@@ -181,14 +181,12 @@ class TransportNode:
     def _ask_relay(self, relay: str, ref: ContentRef, until_ts: float) -> None:
         """Have a relay mirror `ref`; we then dial it (housekeeping), so it can fetch from us
         even when we are behind NAT. A relay that refuses is logged and skipped."""
-        from jobs.transport.keys import KeyRefused, request_mirror
-        from jobs.transport.ref import split_hostport
+        from jobs.transport.keys import KeyRefused, control_of, request_mirror
 
         if self.config.identity_key is None:
             raise TransportError("relays need the node's identity key to sign mirror requests")
-        host, port = split_hostport(relay)
         try:
-            request_mirror(f"{host}:{port + 1}", ref.uri(), until_ts, self.config.identity_key)
+            request_mirror(control_of(relay), ref.uri(), until_ts, self.config.identity_key)
         except KeyRefused as e:
             log.warning("relay %s: %s", relay, e)
         self.engine.connect(ref.info_hash, relay)

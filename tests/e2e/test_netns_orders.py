@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import NTK, ROOT, tiny_scene
-from tests.netlab import NetLab, pair, why_no_netlab
+from tests.netlab import NetLab, both_behind_nat, pair, why_no_netlab
 from tests.wallet.conftest import ANVIL
 
 pytestmark = pytest.mark.slow
@@ -89,20 +89,22 @@ class World:
         self.lab, self.buyer, self.miner, self.dep, self.addr, self.procs = lab, buyer, miner, dep, addr, procs
 
 
-def _world(tmp_path, lab, a: str, b: str):
-    """The buyer (and anvil) at `a` in namespace a, the miner at `b` in namespace b; markets
-    deployed by the buyer, used by the miner; the buyer has 100 NTK, the miner 60 NTK (50 staked)."""
+def _world(tmp_path, lab, a: str, b: str, chain: tuple[str, str] | None = None):
+    """The buyer at `a` in namespace a, the miner at `b` in namespace b, anvil with the buyer
+    (or in namespace `chain[0]` at `chain[1]`); markets deployed by the buyer, used by the
+    miner; the buyer has 100 NTK, the miner 60 NTK (50 staked)."""
     if not ANVIL.exists():
         pytest.fail(f"anvil not found at {ANVIL}: run `make node` (npm ci)")
+    chain_ns, chain_host = chain or ("a", a)
     procs: list[subprocess.Popen] = []
     try:
-        node = lab.popen("a", [sys.executable, "-m", "cli", "devnet", "--host", a, "--port", "18545", "--keys-dir",
-                               str(tmp_path / "keys"), "--json"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                         stdin=subprocess.DEVNULL)
+        node = lab.popen(chain_ns, [sys.executable, "-m", "cli", "devnet", "--host", chain_host, "--port", "18545",
+                                    "--keys-dir", str(tmp_path / "keys"), "--json"], cwd=ROOT, stdout=subprocess.PIPE,
+                         text=True, stdin=subprocess.DEVNULL)
         procs.append(node)
         info = json.loads(node.stdout.readline())
         url = info["rpc_url"]
-        assert url == f"http://{a}:18545"
+        assert url == f"http://{chain_host}:18545"
         keys = [x["key_file"] for x in info["accounts"]]
         buyer = NsHome(lab, "a", tmp_path, "buyer", url, a)
         miner = NsHome(lab, "b", tmp_path, "miner", url, b)
@@ -151,6 +153,18 @@ def nat_world(tmp_path):
         lab.close()
         raise
     yield from _world(tmp_path, lab, lab.addrs[("a", "nb")], lab.addrs[("b", "nb")])
+
+
+@pytest.fixture
+def relay_world(tmp_path):
+    """Buyer in a and seller in b, each behind its own home router (masquerade); the chain and a
+    relay the seller runs on a server ('srv') on the open network between them."""
+    why = why_no_netlab(nat=True)
+    if why:
+        pytest.skip(why)
+    lab = both_behind_nat()
+    srv = lab.addrs[("srv", "pub")]
+    yield from _world(tmp_path, lab, lab.addrs[("a", "na")], lab.addrs[("b", "nb")], chain=("srv", srv))
 
 
 def _balance(home) -> int:
@@ -277,3 +291,36 @@ def test_a_train_order_between_two_namespaces_pays_for_a_model_checked_on_held_o
     assert _balance(miner) == 10 * NTK + 2 * NTK
     assert _balance(buyer) == 100 * NTK - 2 * NTK
     print(f"netns train order, posted to a paid, unsealed model: {elapsed:.1f} s")
+
+
+def test_a_model_sold_from_behind_nat_reaches_a_buyer_behind_nat_through_the_sellers_relay(relay_world, tmp_path):
+    """Seller and buyer both behind home routers: nobody can dial either. The seller runs a
+    relay on a server (`python -m jobs.transport relay`), names it in Settings → Transfers →
+    Relays; the relay mirrors the card and the sealed model, and keeps the buyer's signed key
+    request for the seller, who answers it through the relay, sealed to the buyer."""
+    buyer, seller, procs, lab = relay_world.buyer, relay_world.miner, relay_world.procs, relay_world.lab
+    srv = lab.addrs[("srv", "pub")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    relay = lab.popen("srv", [sys.executable, "-m", "jobs.transport", "relay", "--home", str(tmp_path / "relay"),
+                              "--listen", "0.0.0.0:6881"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+                      stdin=subprocess.DEVNULL)
+    procs.append(relay)
+    assert json.loads(relay.stdout.readline())["peer_port"] == 6881
+    seller.run("settings", "set", "transport.relays", f"{srv}:6881")
+    folder = tmp_path / "model"
+    shutil.copytree(ROOT / "resources" / "models" / "product-classifier", folder)
+    card = json.loads((folder / "model_card.json").read_text())
+    card.pop("seller", None)
+    (folder / "model_card.json").write_text(json.dumps(card))
+    lid = seller.json("models", "list-model", str(folder), "--price", "3", "--p2p")["listing_id"]
+    serve = seller.start("models", "serve", *seller.net, "--interval", "0.5", log=tmp_path / "serve.log")
+    procs.append(serve)
+    t1 = time.monotonic()
+    buyer.run("models", "buy", str(lid), "--yes", *buyer.net)
+    got_model = buyer.json("models", "fetch", str(lid))
+    print(f"netns model purchase, both behind NAT through a relay: {time.monotonic() - t1:.1f} s")
+    weights = Path(got_model["folder"]) / card["weights"]["file"]
+    assert weights.read_bytes() == (folder / card["weights"]["file"]).read_bytes()
+    _stop(serve)
+    log = (tmp_path / "serve.log").read_text()
+    assert "through relay" in log and "answered" in log, log[-3000:]

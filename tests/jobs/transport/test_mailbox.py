@@ -1,0 +1,64 @@
+"""A relay's mailbox (jobs.transport.keys.Mailbox behind a KeyServer on 127.0.0.1): only the
+addressee takes its mail, a replayed signed request does nothing, boxes and bodies are bounded,
+and a node that is not a relay keeps no mail."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+
+import pytest
+
+from jobs.transport.crypto import address_of, public_key, sign_request
+from jobs.transport.keys import KeyRefused, KeyRing, KeyServer, Mailbox, post_mail, take_mail
+
+ALICE, BOB, EVE = os.urandom(32), os.urandom(32), os.urandom(32)
+addr = lambda k: address_of(public_key(k))  # noqa: E731
+
+
+@pytest.fixture
+def relay(tmp_path):
+    ks = KeyServer(KeyRing(tmp_path / "keys"), "127.0.0.1:0", mailbox=Mailbox(per_box=3))
+    yield f"127.0.0.1:{ks.port}"
+    ks.close()
+
+
+def test_only_the_addressee_takes_its_mail(relay):
+    post_mail(relay, addr(BOB), {"kind": "hello", "n": 1}, ALICE)
+    assert take_mail(relay, EVE) == []
+    got = take_mail(relay, BOB)
+    assert got == [{"from": addr(ALICE), "body": {"kind": "hello", "n": 1}}]
+    assert take_mail(relay, BOB) == []  # taken once
+
+
+def test_a_replayed_request_does_nothing(relay):
+    req = sign_request(ALICE, {"op": "post", "to": addr(BOB), "body": {"n": 1}, "ts": int(time.time()),
+                               "nonce": "aa" * 8})
+    for expect in (True, False):
+        with socket.create_connection(("127.0.0.1", int(relay.rsplit(":", 1)[1])), timeout=5) as s:
+            s.sendall(json.dumps(req).encode() + b"\n")
+            reply = json.loads(s.makefile("rb").readline())
+        assert reply["ok"] is expect, reply
+    assert len(take_mail(relay, BOB)) == 1
+
+
+def test_boxes_and_bodies_are_bounded(relay):
+    for i in range(3):
+        post_mail(relay, addr(BOB), {"n": i}, ALICE)
+    with pytest.raises(KeyRefused, match="full"):
+        post_mail(relay, addr(BOB), {"n": 3}, ALICE)
+    with pytest.raises(KeyRefused, match="at most"):
+        post_mail(relay, addr(ALICE), {"blob": "x" * (9 << 10)}, BOB)
+    with pytest.raises(KeyRefused, match="0x address"):
+        post_mail(relay, "bob", {"n": 1}, ALICE)
+
+
+def test_a_node_that_is_not_a_relay_keeps_no_mail(tmp_path):
+    ks = KeyServer(KeyRing(tmp_path / "keys"), "127.0.0.1:0")
+    try:
+        with pytest.raises(KeyRefused, match="no mailbox"):
+            post_mail(f"127.0.0.1:{ks.port}", addr(BOB), {"n": 1}, ALICE)
+    finally:
+        ks.close()

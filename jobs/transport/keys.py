@@ -124,18 +124,22 @@ class KeyRing:
 
 
 MAIL_MAX_BODY_BYTES = 8 << 10
-MAIL_PER_BOX = 64
+MAIL_PER_BOX = 256
+MAIL_PER_SENDER = 8
 MAIL_MAX_BOXES = 10_000
 MAIL_TTL_S = 86_400.0
 
 
 class Mailbox:
     """A relay's in-memory mailbox: at most MAIL_PER_BOX messages of at most MAIL_MAX_BODY_BYTES
-    per recipient, kept MAIL_TTL_S; a request nonce is accepted once (a replayed signed request
-    does nothing). Thread-safe. A relay restart loses mail: senders ask again."""
+    per recipient, MAIL_PER_SENDER of them from one sender (one stranger cannot fill a seller's
+    box; the seller empties it every few seconds), kept MAIL_TTL_S; a request nonce is accepted
+    once (a replayed signed request does nothing). Thread-safe. A relay restart loses mail:
+    senders ask again."""
 
-    def __init__(self, *, per_box: int = MAIL_PER_BOX, max_boxes: int = MAIL_MAX_BOXES, ttl_s: float = MAIL_TTL_S):
-        self.per_box, self.max_boxes, self.ttl_s = per_box, max_boxes, ttl_s
+    def __init__(self, *, per_box: int = MAIL_PER_BOX, per_sender: int = MAIL_PER_SENDER,
+                 max_boxes: int = MAIL_MAX_BOXES, ttl_s: float = MAIL_TTL_S):
+        self.per_box, self.per_sender, self.max_boxes, self.ttl_s = per_box, per_sender, max_boxes, ttl_s
         self._boxes: dict[str, list[tuple[float, str, dict]]] = {}
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -157,6 +161,8 @@ class Mailbox:
             box = [m for m in self._boxes.get(to, []) if m[0] > now]
             if len(box) >= self.per_box:
                 raise KeyRefused("that mailbox is full; try again later")
+            if sum(1 for m in box if m[1] == sender) >= self.per_sender:
+                raise KeyRefused("too many of your messages wait in that mailbox; try again later")
             if to not in self._boxes and len(self._boxes) >= self.max_boxes:
                 self._boxes = {k: v for k, v in self._boxes.items() if any(m[0] > now for m in v)}
                 if len(self._boxes) >= self.max_boxes:

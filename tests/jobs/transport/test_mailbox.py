@@ -20,7 +20,7 @@ addr = lambda k: address_of(public_key(k))  # noqa: E731
 
 @pytest.fixture
 def relay(tmp_path):
-    ks = KeyServer(KeyRing(tmp_path / "keys"), "127.0.0.1:0", mailbox=Mailbox(per_box=3))
+    ks = KeyServer(KeyRing(tmp_path / "keys"), "127.0.0.1:0", mailbox=Mailbox(per_box=3, per_sender=2))
     yield f"127.0.0.1:{ks.port}"
     ks.close()
 
@@ -45,10 +45,13 @@ def test_a_replayed_request_does_nothing(relay):
 
 
 def test_boxes_and_bodies_are_bounded(relay):
-    for i in range(3):
+    for i in range(2):
         post_mail(relay, addr(BOB), {"n": i}, ALICE)
+    with pytest.raises(KeyRefused, match="too many of your messages"):
+        post_mail(relay, addr(BOB), {"n": 2}, ALICE)  # one sender cannot fill the box
+    post_mail(relay, addr(BOB), {"n": 3}, EVE)
     with pytest.raises(KeyRefused, match="full"):
-        post_mail(relay, addr(BOB), {"n": 3}, ALICE)
+        post_mail(relay, addr(BOB), {"n": 4}, EVE)
     with pytest.raises(KeyRefused, match="at most"):
         post_mail(relay, addr(ALICE), {"blob": "x" * (9 << 10)}, BOB)
     with pytest.raises(KeyRefused, match="0x address"):

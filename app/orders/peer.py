@@ -56,6 +56,7 @@ class Peer:
             raise
         node.config = replace(node.config, advertise=(f"{adv}:{node.engine.listen_port()}",),
                               key_servers=(f"{adv}:{keys.port}",))
+        node.engine.map_ports((keys.port,))  # with port mapping on, the router forwards it like the peer port
         return cls(node, keys, identity_key)
 
     def find(self, info_hash: str) -> Entry | None:

@@ -260,6 +260,7 @@ class OrderBuyerRunner:
                                     else t.desk_port,
                                     advertise="127.0.0.1" if local else public_host(ctx),
                                     verify=verify, pick=pick)
+            self.peer.node.engine.map_ports((self.buyer.desk.port,))  # miners must reach the desk
         except BaseException:
             self.peer.close()
             self._lock.release()

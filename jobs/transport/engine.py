@@ -85,6 +85,10 @@ class Engine(Protocol):
 
     def connect(self, info_hash: str, peer: str) -> None: ...
 
+    def map_ports(self, ports: tuple[int, ...]) -> None:
+        """With port mapping on, ask the router (UPnP / NAT-PMP) to forward these TCP ports too
+        (a key service, an order desk) as it does the engine's own; else nothing."""
+
     def transfers(self) -> list[TransferState]: ...
 
     def remove(self, info_hash: str) -> None: ...

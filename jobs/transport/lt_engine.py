@@ -149,6 +149,15 @@ class LibtorrentEngine:
         with self._lock:
             return self._resume.pop(info_hash, None)
 
+    def map_ports(self, ports: tuple[int, ...]) -> None:
+        if not self.config.port_mapping:
+            return
+        for port in ports:
+            try:
+                self._ses.add_port_mapping(lt.portmap_protocol.tcp, int(port), int(port))
+            except Exception as e:  # no router to ask is not an error: the port just stays closed
+                log.info("port %s not mapped: %s", port, e)
+
     def connect(self, info_hash: str, peer: str) -> None:
         h = self._handle(info_hash)
         if h is not None:

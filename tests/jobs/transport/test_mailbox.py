@@ -65,3 +65,4 @@ def test_a_node_that_is_not_a_relay_keeps_no_mail(tmp_path):
             post_mail(f"127.0.0.1:{ks.port}", addr(BOB), {"n": 1}, ALICE)
     finally:
         ks.close()
+

@@ -308,6 +308,17 @@ class OrderBuyerRunner:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def check_result(self, order_id: int) -> dict | None:
+        """The finished `verify-train` check of a train order (jobs.train.verify's figures:
+        passed, metric, claimed, measured, images, reason), or None while it has not ended."""
+        from jobs.queue import FINAL, QueueError
+
+        try:
+            rec = self.queue.get(f"verify-train-{_prefix(self.om)}-{int(order_id)}-0")
+        except QueueError:
+            return None
+        return dict(rec.result) if rec.state in FINAL and isinstance(rec.result, dict) else None
+
     def order_kind(self, order_id: int) -> str:
         """"render" or "train": what the order's spec document says."""
         try:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.orders.conftest import NTK
+from tests.orders.test_render_order import COUNT, SHARDS, render_parties  # noqa: F401  (fixture)
 from tests.orders.test_train_order import shapes, train_parties  # noqa: F401  (fixtures)
 from tests.ui.test_orders_p2p_view import RUNNERS, _stop_runners, closed_buyer, p2p_rows  # noqa: F401
 from tests.wallet.conftest import _order_module, order_env  # noqa: F401  (fixtures)
@@ -46,7 +47,7 @@ class Trainer:
                                review_window_s=review_window_s, redeem_window_s=600, inputs={DATA: data})
 
 
-def make_view(qtbot, p, store, tmp_path: Path, *, check_of=None):
+def make_view(qtbot, p, store, tmp_path: Path, *, check_of=None, by_default=True):
     from app.p2p_orders import P2POrders
     from ui.orders_view import OrdersView
 
@@ -54,7 +55,8 @@ def make_view(qtbot, p, store, tmp_path: Path, *, check_of=None):
     p2p = P2POrders(orders_dir=lambda: tmp_path / "buyer" / "orders",
                     open_buyer=lambda: Trainer(p.buyer, store, tmp_path / "posting"),
                     chain=lambda: p.env.chain, available=lambda: True,
-                    reward_of=lambda oid: p.env.om.order(oid).reward_each_wei, check_of=check_of)
+                    reward_of=lambda oid: p.env.om.order(oid).reward_each_wei, check_of=check_of,
+                    by_default=lambda: by_default)
     v = OrdersView(buyer=closed_buyer(), chain_runner=chain, files_runner=files, auto_step=False, p2p=p2p,
                    interval_s=0.2)
     qtbot.addWidget(v)
@@ -111,9 +113,6 @@ def test_a_train_order_from_a_folder_confirms_the_cost_then_escrows_on_chain(tra
     assert not v.data_folder_row.isHidden() and not v.min_metric_spin.isHidden()
     fill(v, shapes, least=0.2)
     assert not v.holdout_share_spin.isHidden() and v.holdout_folder_row.isHidden()
-    if SHOTS:
-        qtbot.wait(200)
-        v.grab().save(str(Path(SHOTS) / "orders-p2p-train-form.png"))
     oid = post(v, qtbot, shot="orders-p2p-train-cost.png")
     # on chain: one shard escrowed at the reward; the held-out images stay in this home's store
     assert p.buyer.order_ids() == [oid] and p.env.om.order(oid).escrow_wei == 5 * NTK
@@ -129,6 +128,19 @@ def test_a_train_order_from_a_folder_confirms_the_cost_then_escrows_on_chain(tra
     assert d.order.id == oid and d.save_button.text() == "Save model…" and not d.save_button.isEnabled()
     assert d.note.text().startswith("centernet-xs, 16 epochs on 70 images (3 classes); 30 held-out images kept here; "
                                     "tolerance 0.3, least map50 0.20.")
+    if SHOTS:
+        v.show_message("")
+        qtbot.wait(200)
+        v.grab().save(str(Path(SHOTS) / "orders-p2p-train-form.png"))
+
+
+def test_on_the_local_chain_the_training_form_starts_on_the_job_market(train_parties, qtbot, tmp_path):  # noqa: F811
+    p, store, _ = train_parties()
+    v = make_view(qtbot, p, store, tmp_path, by_default=False)
+    assert v.train_market_choice() == "jobs" and v.train_market_combo.model().item(0).isEnabled()
+    assert v.data_folder_row.isHidden() and v.min_metric_spin.isHidden()  # the job market's form as it was
+    v.train_market_combo.setCurrentIndex(0)  # peer to peer stays a choice
+    assert v.train_market_choice() == "p2p" and not v.data_folder_row.isHidden()
 
 
 def test_bad_train_input_is_one_line_and_posts_nothing(train_parties, shapes, qtbot, tmp_path):  # noqa: F811
@@ -223,3 +235,36 @@ def test_a_posted_train_order_is_trained_checked_and_its_model_saved(train_parti
         v.forms.setCurrentIndex(1)
         qtbot.wait(300)
         v.grab().save(str(Path(SHOTS) / "orders-p2p-train-done.png"))
+
+
+@pytest.mark.slow
+def test_a_finished_p2p_dataset_order_is_picked_in_the_list_to_train_on(render_parties, qtbot, tmp_path):  # noqa: F811
+    from app.orders.render import render_order
+    from jobs.artifacts import ArtifactStore
+    from jobs.render.spec import load_scene
+    from tests.buyer.conftest import TABLE
+
+    p = render_parties()
+    job, _ = render_order(load_scene(TABLE), count=COUNT, seed=11, size=(96, 72))
+    rid = p.buyer.post(job, shards=SHARDS, reward_each_wei=5 * NTK, deadline_s=3600, review_window_s=600,
+                       redeem_window_s=600)
+    p.run(lambda: p.buyer.done(rid), steps=1200)
+    store = ArtifactStore(tmp_path / "train-store")
+    v = make_view(qtbot, p, store, tmp_path)
+    key = f"p2p:{rid}"
+    assert [v.data_combo.itemData(i) for i in range(v.data_combo.count())] == [key, "folder"]
+    assert v.data_combo.itemText(0) == f"#{rid} table-top ({COUNT} frames, peer to peer)"
+    assert [v.holdout_combo.itemData(i) for i in range(v.holdout_combo.count())] == ["share", key, "folder"]
+    assert v.data_combo.currentData() == key and v.data_folder_row.isHidden()  # the finished order first
+    v.holdout_share_spin.setValue(25)
+    v.train_reward_edit.setText("5")
+    v.post_train_button.click()
+    qtbot.waitUntil(lambda: v.confirm_dialog is not None, timeout=20_000)
+    assert v.banner.text().startswith(f"A model on {COUNT} images (")
+    v.confirm_dialog.accept()
+    qtbot.waitUntil(lambda: "posted on the order market" in v.banner.text(), timeout=30_000)
+    tid = int(v.selected.split(":")[1])
+    assert p.buyer.order_ids() == [rid, tid] and p.env.om.order(tid).escrow_wei == 5 * NTK
+    train = json.loads(json.loads((tmp_path / "buyer" / "orders" / f"{tid}.json").read_text())["spec"])["job"]
+    assert train["images"] + train["holdout"]["images"] == COUNT and train["holdout"]["images"] == 1
+    assert store.has(train["holdout"]["sha256"])

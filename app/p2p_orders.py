@@ -355,14 +355,11 @@ class P2POrders:
 
             return order_market(session._market).order(order_id).reward_each_wei
 
-        def check_of(order_id: int) -> dict | None:
-            runner = session._p2p_buyer   # only an open buyer has run checks this session
-            return runner.check_result(order_id) if runner is not None else None
-
         return cls(orders_dir=session.p2p_orders_dir, open_buyer=session.p2p_buyer,
                    chain=lambda: session.wallet.service.chain, network=lambda: session.wallet.service.network,
                    available=session.has_order_market,
-                   not_ready=not_ready, reward_of=reward_of, by_default=session.p2p_by_default, check_of=check_of)
+                   not_ready=not_ready, reward_of=reward_of, by_default=session.p2p_by_default,
+                   check_of=session.p2p_check_result)
 
     def available(self) -> bool | None:
         return self._available()

@@ -76,6 +76,8 @@ def train_text(o: P2POrder) -> str:
         terms += f" Checked: {t.figures()}, {verdict}."
     if o.state == "done":
         terms += " The verified model is unsealed: save it."
+        if t.model_dir:
+            terms += f"\nModel folder: {t.model_dir}"
     elif o.state == "refunded":
         terms += " Nobody delivered by the deadline: the reward was refunded."
     elif o.state != "rejected":
@@ -132,7 +134,7 @@ class P2PDetail(QWidget):
                                     else "Merge the verified shards into one dataset folder")
         if train:
             self.note.setText(train_text(o))
-            self.note.setToolTip(f"Model folder: {o.train.model_dir}" if o.train.model_dir else "")
+            self.note.setToolTip(f"Classes: {', '.join(o.train.classes)}" if o.train.classes else "")
         else:
             frames = f"{o.count} frames in " if o.count else ""
             tail = {"done": "every shard is verified and unsealed: save the dataset.",

@@ -25,6 +25,7 @@ def _folder_row(parent, browse_title: str):
     """(row widget, line edit): a folder path with its Browse… button."""
     edit = QLineEdit()
     edit.setPlaceholderText("a COCO dataset folder")
+    edit.textChanged.connect(edit.setToolTip)   # the whole path, where the field shows its end
     button = QPushButton("Browse…")
     row = QWidget()
     box = QHBoxLayout(row)

@@ -217,7 +217,8 @@ def test_a_posted_train_order_is_trained_checked_and_its_model_saved(train_parti
     assert t.measured >= t.claimed - 0.3
     assert f"Checked: map50 {t.measured:.3f} measured on 30 held-out images (card {t.claimed:.3f}), passed." \
         in d.note.text()
-    assert d.save_button.isEnabled() and Path(t.model_dir).is_dir() and d.note.toolTip().endswith(t.model_dir)
+    assert d.save_button.isEnabled() and Path(t.model_dir).is_dir() and d.note.text().endswith(f"\nModel folder: {t.model_dir}")
+    assert d.note.toolTip() == "Classes: red-box, blue-disc, green-triangle"
     assert d.table.item(0, 1).text() == "done: checked and unsealed"
     out = tmp_path / "saved-model"
     v.save_p2p_model(oid, out)

@@ -9,6 +9,7 @@ merged dataset (what `kminer order render|watch|fetch --p2p` do in the CLI).
                                                #  as `kminer market fees` prices it: app.order_fees.post_fee)
     p2p.post_render(scene, count=..., ...)     # the order id                                   *(chain)*
     p2p.check_train(data, params=..., ...)     # TrainInputs: datasets resolved, terms checked  *(files)*
+    p2p.train_cost(reward_wei)                 # the same, for a one-shard train order          *(chain)*
     p2p.post_train(inputs, reward_wei=..., ...)  # a model on finished render orders / folders  *(chain)*
     p2p.save_dataset(order_id, dest)           # merged dataset folder                          *(files)*
     p2p.save_model(order_id, dest)             # a train order's verified model folder          *(files)*
@@ -423,6 +424,16 @@ class P2POrders:
         net = self._network() if self._network is not None else network_of(chain)
         return post_cost(shards=shards, reward_each_wei=reward_each_wei, fee=post_fee(net, chain=chain),
                          coin_usd=reference_coin_usd(net.native_symbol))
+
+    def train_cost(self, reward_wei: int) -> CostBreakdown:
+        """What posting a train order costs: `cost(1, reward_wei)` (the same post_fee), its
+        escrow line said for a model. *(chain)*"""
+        c = self.cost(1, reward_wei)
+        escrow = replace(c.lines[0], label="escrow: the reward",
+                         note="paid when the model passes the held-out check, else refunded")
+        return replace(c, title="Post a training order on the order market", lines=(escrow, *c.lines[1:]),
+                       notes=("The training data is sent to the miner that claims the order; the held-out images "
+                              "never leave this computer.", *c.notes[1:]))
 
     @staticmethod
     def scene(scene):

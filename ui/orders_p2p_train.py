@@ -142,7 +142,7 @@ class P2PTraining:
             checked.append(p2p.check_train([data], params=params, holdout=[held] if held is not None else None,
                                            holdout_fraction=share, tolerance=tolerance, min_metric=least))
             self._check_funds(buyer, reward)
-            return p2p.cost(1, reward)
+            return p2p.train_cost(reward)
 
         def post():   # chain thread
             return p2p.post_train(checked[0], reward_wei=reward, deadline_s=deadline_s, review_window_s=review_s)

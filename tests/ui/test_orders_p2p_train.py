@@ -93,7 +93,8 @@ def post(v, qtbot, *, shot: str | None = None):
     assert texts[0].startswith("5 NTK") and "ETH" in texts[1], texts
     chain = v._p2p._chain()
     assert dlg.breakdown.total("ETH") == post_fee(network_of(chain), chain=chain).total_wei > 0
-    assert "Post an order of 1 shard" in dlg.breakdown.title
+    assert dlg.breakdown.title == "Post a training order on the order market" and dlg.windowTitle() == dlg.breakdown.title
+    assert dlg.breakdown.total("NTK") == 5 * NTK and dlg.breakdown.lines[0].label == "escrow: the reward"
     assert v.banner.text().startswith("A model on 100 images (3 classes), 30 % of it held out here")
     if SHOTS and shot:
         qtbot.wait(200)

@@ -234,6 +234,14 @@ class MarketSession:
 
         return buyer_orders_dir(self.ctx, self._market)
 
+    def p2p_check_result(self, order_id: int) -> dict | None:
+        """A P2P train order's finished model check (figures), from the open buyer or its queue file. *(chain)*"""
+        from app.orders.service import buyer_check_result
+
+        if self._p2p_buyer is not None:
+            return self._p2p_buyer.check_result(order_id)
+        return buyer_check_result(self.ctx, self._market, order_id)
+
     def has_p2p_orders(self) -> bool:
         from app.orders.service import buyer_has_orders
 

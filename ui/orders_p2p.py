@@ -48,6 +48,12 @@ SHARD_TEXT = {
     "done": "done: verified",
     "rejected": "rejected",
 }
+TRAIN_SHARD_TEXT = {
+    "confirmed": "confirmed: training",
+    "fetching": "fetching the model card and weights",
+    "verifying": "checking the model on the held-out images",
+    "done": "done: checked and unsealed",
+}
 SHARD_COLOUR = {"done": GOOD, "rejected": BAD, "fetching": BUSY, "verifying": BUSY, "paid": BUSY}
 ORDER_COLOUR = {"done": GOOD, "rejected": BAD, "refunded": BAD}
 
@@ -55,7 +61,28 @@ ORDER_COLOUR = {"done": GOOD, "rejected": BAD, "refunded": BAD}
 def row_values(o: P2POrder) -> list[str | None]:
     """The Orders table's cells for a P2P order (None: the progress bar's cell)."""
     budget = ntk_text(o.reward_each_wei * len(o.shards)) if o.reward_each_wei else f"{len(o.shards)} shards"
-    return [str(o.id), o.name, "dataset · P2P", o.state, None, budget]
+    return [str(o.id), o.name, "model · P2P" if o.train is not None else "dataset · P2P", o.state, None, budget]
+
+
+def train_text(o: P2POrder) -> str:
+    """A train order's terms and, once checked, its figures, in a line or two."""
+    t = o.train
+    epochs = f", {t.epochs} epochs" if t.epochs else ""
+    least = f", least {t.least_text()}" if t.min_metric is not None else ""
+    terms = (f"{t.arch}{epochs} on {t.images} images ({len(t.classes)} classes); {t.holdout_images} held-out images "
+             f"kept here; tolerance {t.tolerance:g}{least}.")
+    if t.measured is not None:
+        verdict = "passed" if t.passed else "failed"
+        terms += f" Checked: {t.figures()}, {verdict}."
+    if o.state == "done":
+        terms += " The verified model is unsealed: save it."
+        if t.model_dir:
+            terms += f"\nModel folder: {t.model_dir}"
+    elif o.state == "refunded":
+        terms += " Nobody delivered by the deadline: the reward was refunded."
+    elif o.state != "rejected":
+        terms += " The app serves your order desk and the training data to the miner while it runs."
+    return terms
 
 
 class P2PDetail(QWidget):
@@ -100,18 +127,28 @@ class P2PDetail(QWidget):
 
     def show_order(self, o: P2POrder) -> None:
         self.order = o
-        self.title.setText(f"Order {o.id} · {o.name} · peer to peer")
-        frames = f"{o.count} frames in " if o.count else ""
-        tail = {"done": "every shard is verified and unsealed: save the dataset.",
-                "refunded": "what nobody delivered by the deadline was refunded.",
-                }.get(o.state, "the app serves your order desk and inputs to miners while it runs.")
-        self.note.setText(f"{frames}{len(o.shards)} shard(s), {o.done} done; {tail}")
+        train = o.train is not None
+        self.title.setText(f"Order {o.id} · {'a model: ' if train else ''}{o.name} · peer to peer")
+        self.save_button.setText("Save model…" if train else "Save dataset…")
+        self.save_button.setToolTip("Copy the verified model (card, weights, curves) to a folder" if train
+                                    else "Merge the verified shards into one dataset folder")
+        if train:
+            self.note.setText(train_text(o))
+            self.note.setToolTip(f"Classes: {', '.join(o.train.classes)}" if o.train.classes else "")
+        else:
+            frames = f"{o.count} frames in " if o.count else ""
+            tail = {"done": "every shard is verified and unsealed: save the dataset.",
+                    "refunded": "what nobody delivered by the deadline was refunded.",
+                    }.get(o.state, "the app serves your order desk and inputs to miners while it runs.")
+            self.note.setText(f"{frames}{len(o.shards)} shard(s), {o.done} done; {tail}")
+            self.note.setToolTip("")
         self.save_button.setEnabled(o.done == len(o.shards))
         t = self.table
         t.setRowCount(len(o.shards))
         for r, s in enumerate(o.shards):
-            cells = (str(s.shard), SHARD_TEXT.get(s.state, s.state), short_address(s.miner) if s.miner else "–",
-                     s.reason)
+            text = TRAIN_SHARD_TEXT.get(s.state) if train else None
+            cells = (str(s.shard), text or SHARD_TEXT.get(s.state, s.state),
+                     short_address(s.miner) if s.miner else "–", s.reason)
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c == 1 and s.state in SHARD_COLOUR:
@@ -158,15 +195,18 @@ class P2PPosting:
         return self.market_combo.currentData() if self._p2p is not None else "jobs"
 
     def _set_p2p_available(self, available: bool | None) -> None:
-        """The network has an order market (True), has none (False), or is not known yet (None)."""
-        item = self.market_combo.model().item(0)
-        item.setEnabled(available is not False)
-        if available is False and self.market_combo.currentIndex() == 0:
-            self.market_combo.setCurrentIndex(1)
-        elif available and not self._market_touched:  # the session's default, until the user picks
-            want = 0 if self._p2p.by_default() else 1
-            if self.market_combo.currentIndex() != want:
-                self.market_combo.setCurrentIndex(want)
+        """The network has an order market (True), has none (False), or is not known yet (None):
+        the dataset and training forms' market choices follow (the same rule for both)."""
+        for combo, touched in ((self.market_combo, self._market_touched),
+                               (self.train_market_combo, self._train_market_touched)):
+            item = combo.model().item(0)
+            item.setEnabled(available is not False)
+            if available is False and combo.currentIndex() == 0:
+                combo.setCurrentIndex(1)
+            elif available and not touched:  # the session's default, until the user picks
+                want = 0 if self._p2p.by_default() else 1
+                if combo.currentIndex() != want:
+                    combo.setCurrentIndex(want)
 
     def _post_p2p(self, scene, kw: dict, each: int, total: int) -> None:
         p2p, buyer = self._p2p, self._buyer
@@ -220,6 +260,10 @@ class P2PPosting:
             t.selectRow(r)
 
     def save_p2p(self, order_id: int) -> None:
+        o = self.p2p_order(p2p_key(order_id))
+        if o is not None and o.train is not None:
+            self.save_p2p_model_to(order_id)
+            return
         folder = choose_folder(self, self.folders, "copies", "Save the dataset in (a new folder is made inside)")
         if folder:
             self.save_p2p_dataset(order_id, folder / f"order-{order_id}-p2p-dataset")

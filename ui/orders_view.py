@@ -27,6 +27,7 @@ from ui.qt import (
 )
 from ui.order_detail import BAD, GOOD, STATE_TEXT, OrderDetail
 from ui.orders_p2p import P2P, P2PDetail, P2PPosting, progress_cell
+from ui.orders_p2p_train import P2PTraining
 from ui.widgets import muted, page_heading
 
 ARCHS = ("centernet-s", "centernet-xs", "centernet-m", "classifier-s", "classifier-xs")
@@ -76,7 +77,7 @@ def train_cost(reward_wei: int) -> CostBreakdown:
                          ("It is posted once its data is verified; the reward stays in escrow until then.",))
 
 
-class OrdersView(P2PPosting, QWidget):
+class OrdersView(P2PTraining, P2PPosting, QWidget):
     """See the module docstring. `buyer` is an app.buyer.BuyerService; `p2p` an
     app.p2p_orders.P2POrders (the order market's orders, peer to peer; None: not offered)."""
 
@@ -234,11 +235,16 @@ class OrdersView(P2PPosting, QWidget):
 
     def _train_form(self) -> QWidget:
         w = QWidget()
-        form = QFormLayout(w)
+        form = self.train_form_layout = QFormLayout(w)
+        self._train_market_row(form)
+        self._p2p_train_rows(form)
         self.data_combo = QComboBox()
         self.holdout_combo = QComboBox()
         form.addRow("Train on:", self.data_combo)
+        form.addRow("Folder:", self.data_folder_row)
         form.addRow("Held out:", self.holdout_combo)
+        form.addRow("Held-out share:", self.holdout_share_spin)
+        form.addRow("Held-out folder:", self.holdout_folder_row)
         self.arch_combo = QComboBox()
         self.arch_combo.addItems(ARCHS)
         self.epochs_spin = _spin(1, 10_000, 10)
@@ -254,11 +260,11 @@ class OrdersView(P2PPosting, QWidget):
         form.addRow("Epochs:", self.epochs_spin)
         form.addRow("Batch:", self.batch_spin)
         form.addRow("Tolerance:", self.tolerance_spin)
+        form.addRow("Least metric:", self.min_metric_spin)
         form.addRow("Reward (NTK):", self.train_reward_edit)
         form.addRow("Deadline:", self.train_deadline_spin)
         form.addRow("Review window:", self.train_review_spin)
-        note = muted(QLabel("Posted when its data is verified; the model must reproduce its card's metric on "
-                            "the held-out data, within the tolerance, to be paid."))
+        self.train_note = note = muted(QLabel())
         note.setWordWrap(True)
         form.addRow(note)
         self.train_error = _error_label()
@@ -266,6 +272,10 @@ class OrdersView(P2PPosting, QWidget):
         self.post_train_button = QPushButton("Post training order")
         self.post_train_button.clicked.connect(self.post_training)
         form.addRow(self.post_train_button)
+        self.train_market_combo.currentIndexChanged.connect(lambda _i: self._train_market_changed())
+        for combo in (self.data_combo, self.holdout_combo):
+            combo.currentIndexChanged.connect(lambda _i: self._update_train_rows())
+        self._update_train_rows()
         return w
 
     # -- messages --------------------------------------------------------------------------
@@ -390,8 +400,9 @@ class OrdersView(P2PPosting, QWidget):
         self.train_error.setVisible(False)
         data = self.data_combo.currentData()
         hold = self.holdout_combo.currentData()
+        p2p = self.train_market_choice() == P2P
         try:
-            if data is None:
+            if data is None and not p2p:
                 raise ValueError("post a dataset order first: a model is trained on its data")
             reward = check_amount(self.train_reward_edit.text(), field="reward")
             if reward <= 0:
@@ -403,6 +414,11 @@ class OrdersView(P2PPosting, QWidget):
         buyer = self._buyer
         params = {"arch": self.arch_combo.currentText(), "epochs": self.epochs_spin.value(),
                   "batch": self.batch_spin.value()}
+        if p2p:
+            self.post_train_button.setEnabled(False)
+            self._post_p2p_train(params, reward, int(self.train_deadline_spin.value() * 3600),
+                                 int(self.train_review_spin.value() * 3600), round(self.tolerance_spin.value(), 4))
+            return
         kw = dict(train_params=params, reward_wei=reward, deadline_s=int(self.train_deadline_spin.value() * 3600),
                   review_window_s=int(self.train_review_spin.value() * 3600), holdout_order=hold,
                   tolerance=round(self.tolerance_spin.value(), 4))
@@ -513,6 +529,10 @@ class OrdersView(P2PPosting, QWidget):
             t.selectRow(0)
 
     def _fill_train_choices(self) -> None:
+        if self.train_market_choice() == P2P:
+            self._fill_p2p_train_choices()
+            self._update_train_rows()
+            return
         renders = [o for o in self.orders if o.kind == "render"]
         for combo, first in ((self.data_combo, None), (self.holdout_combo, "last shard of the data")):
             keep = combo.currentData()

@@ -134,6 +134,34 @@ def buyer_has_orders(ctx: AppContext, market) -> bool:
     return False
 
 
+BUYER_JOBS = "buyer-jobs.sqlite"
+"""The buyer's queue of verify jobs, in the data folder."""
+
+
+def _check_result(queue: JobQueue, chain_id: int, address: str, order_id: int) -> dict | None:
+    from jobs.queue import FINAL, QueueError
+
+    try:
+        rec = queue.get(f"verify-train-order-{chain_id}-{address[2:10].lower()}-{int(order_id)}-0")
+    except QueueError:
+        return None
+    return dict(rec.result) if rec.state in FINAL and isinstance(rec.result, dict) else None
+
+
+def buyer_check_result(ctx: AppContext, market, order_id: int) -> dict | None:
+    """A train order's finished model check as this home's buyer queue recorded it (what
+    OrderBuyerRunner.check_result says, readable without opening the buyer), else None."""
+    d = None if market is None else getattr(market.deployment, "order_market", None)
+    path = ctx.paths.data_dir / BUYER_JOBS
+    if not d or not path.is_file():
+        return None
+    queue = JobQueue(path)
+    try:
+        return _check_result(queue, market.chain.chain_id, d, order_id)
+    finally:
+        queue.close()
+
+
 def _kept_port(folder: Path, host: str) -> int:
     """A port for this peer (and the next one for its key service) that stays the same across
     restarts: the one saved in `folder/port` while it and the next are free, else a new pair."""
@@ -236,7 +264,7 @@ class OrderBuyerRunner:
         self._lock.acquire()
         self.cfg = runtime_config(ctx, sandbox=sandbox)
         self.cfg = replace(self.cfg, jobs_dir=ctx.paths.data_dir / "verify-jobs")
-        self.queue = JobQueue(ctx.paths.data_dir / "buyer-jobs.sqlite")
+        self.queue = JobQueue(ctx.paths.data_dir / BUYER_JOBS)
         self.scheduler = Scheduler(self.queue, self.cfg, lambda: [Device.of(DeviceId.cpu(), slots=1)])
         self.scheduler.recover()
         try:
@@ -308,6 +336,11 @@ class OrderBuyerRunner:
                                    inputs={DATA: data})
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def check_result(self, order_id: int) -> dict | None:
+        """The finished `verify-train` check of a train order (jobs.train.verify's figures:
+        passed, metric, claimed, measured, images, reason), or None while it has not ended."""
+        return _check_result(self.queue, self.om.chain.chain_id, self.om.address, order_id)
 
     def order_kind(self, order_id: int) -> str:
         """"render" or "train": what the order's spec document says."""

@@ -136,3 +136,38 @@ def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, 
                         timeout=10_000)
         qtbot.wait(1500)
         w.grab().save(str(Path(shots) / "jobs-transfers.png"))
+
+
+def test_a_train_order_posts_through_the_sessions_order_buyer(window, qtbot, tmp_path):
+    """The training form on the local chain: the job market is its default, peer to peer a
+    choice; a folder's model order goes through the session's OrderBuyerRunner.post_train
+    (held-out images into this home's store), after the cost confirmation, escrowed on chain."""
+    from jobs.train.synthetic import make_shapes_dataset
+
+    shapes = make_shapes_dataset(tmp_path / "shapes", n_images=40, size=(96, 72), seed=1)
+    w = window
+    w.show_page("Orders")
+    ov = w.orders_view
+    ov.forms.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: ov.train_market_combo.model().item(0).isEnabled(), timeout=60_000)
+    assert ov.train_market_choice() == "jobs"  # the local chain keeps the job market the default
+    ov.train_market_combo.setCurrentIndex(0)
+    ov._train_market_touched = True
+    ov.data_combo.setCurrentIndex(ov.data_combo.findData("folder"))
+    ov.data_folder_edit.setText(str(shapes))
+    ov.holdout_share_spin.setValue(25)
+    ov.arch_combo.setCurrentText("centernet-xs")
+    ov.train_reward_edit.setText("2")
+    ov.post_train_button.click()
+    qtbot.waitUntil(lambda: ov.confirm_dialog is not None, timeout=60_000)
+    assert ov.confirm_dialog.breakdown.total("NTK") == 2 * NTK and ov.confirm_dialog.breakdown.total("ETH") > 0
+    with qtbot.waitSignal(ov.p2pPosted, timeout=60_000) as posted:
+        ov.confirm_dialog.ok_button.click()
+    oid = posted.args[0]
+    qtbot.waitUntil(lambda: any(o.id == oid for o in ov.p2p_orders), timeout=20_000)
+    order = next(o for o in ov.p2p_orders if o.id == oid)
+    assert order.kind == "train" and (order.train.images, order.train.holdout_images) == (30, 10)
+    runner = w.chain_runner.submit(w._market.p2p_buyer).result(30)
+    assert w.chain_runner.submit(lambda: runner.om.order(oid).escrow_wei).result(30) == 2 * NTK
+    assert runner.check_result(oid) is None and w._market.p2p_check_result(oid) is None  # not checked yet
+    assert ov.p2p_detail.order.id == oid and ov.p2p_detail.save_button.text() == "Save model…"

@@ -156,6 +156,8 @@ class MarketSession:
         if unlocked:
             self.buyer = BuyerService(self.ctx, market, self.wallet.signer(), sandbox=self.sandbox)
         self.order_miner = self._open_order_miner(market, signer)
+        if self.order_miner is not None:
+            self.miner.add_work_source(self.order_miner)  # its shards run in the miner's queue
         self._chain_id = chain_id
         self._miner_address = signer.address
         self.market_signer = signer
@@ -172,7 +174,7 @@ class MarketSession:
             return None
         try:
             runner = OrderMinerRunner(self.ctx, market, signer, self.miner.queue, self.miner.store,
-                                      quote=self.miner.quote_spec)
+                                      quote=self.miner.quote_spec, ledger=self._ledger, indexer=self.miner.indexer)
         except OSError as e:
             log.warning("orders: cannot open the transfer port: %s", e)
             return None

@@ -28,7 +28,8 @@ import logging
 import shutil
 import socket
 import tempfile
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.context import AppContext
@@ -167,6 +168,43 @@ def _prefix(om: OrderMarketClient) -> str:
     return f"order-{om.chain.chain_id}-{om.address[2:10].lower()}"
 
 
+PAYMENT_BY_STAGE = {"committed": "awaiting payment", "submitted": "awaiting payment", "vouched": "awaiting payment",
+                    "paid": "paid", "rejected": "rejected", "failed": "not paid", "lost": "not paid"}
+"""What a shard's stage means for the rig's pay (the Jobs page's Paid column)."""
+SETTLED_STAGES = frozenset({"paid", "rejected", "failed", "lost"})
+
+
+@dataclass(frozen=True)
+class ShardView:
+    """A shard this rig holds on the order market, for the agent's status line and the GUI.
+    `stage`: OrderMiner's (requested, confirmed, running, committed, submitted, vouched, paid,
+    rejected, failed, lost); `reward_wei`: per shard, None until read from the chain."""
+
+    order_id: int
+    shard: int
+    kind: str
+    reward_wei: int | None
+    stage: str
+    buyer: str | None
+    queue_id: str
+    paid_at: float | None = None
+    reason: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"p2p:{self.order_id}"
+
+    @property
+    def payment(self) -> str | None:
+        return PAYMENT_BY_STAGE.get(self.stage)
+
+    def as_dict(self) -> dict:
+        return {"market": "order", "ref": self.ref, "order": self.order_id, "shard": self.shard, "kind": self.kind,
+                "reward_wei": None if self.reward_wei is None else str(self.reward_wei), "stage": self.stage,
+                "payment": self.payment, "buyer": self.buyer, "queue_id": self.queue_id, "paid_at": self.paid_at,
+                "reason": self.reason}
+
+
 def _check_inputs(doc: dict, headers: dict) -> str | None:
     """The pre-claim look at an order's sealed inputs, by kind (OrderMiner.check_inputs)."""
     return check_train_inputs(doc, headers) if doc.get("kind") == "train" else None
@@ -176,11 +214,14 @@ class OrderMinerRunner:
     """The rig's side of orders, beside MinerService (same queue, same scheduler)."""
 
     def __init__(self, ctx: AppContext, market, signer, queue: JobQueue, store, *,
-                 kinds: tuple[str, ...] = ("render", "train"), quote=None):
+                 kinds: tuple[str, ...] = ("render", "train"), quote=None, ledger=None, indexer=None):
         """`quote(order_id, buyer, kind, reward_wei, deadline, spec[, images=N]) -> None or why not`
         (MinerService.quote_spec): an order is taken only when a free device that runs its kind
-        values its largest shard at or above its price floor (`images`: a train order's data)."""
+        values its largest shard at or above its price floor (`images`: a train order's data).
+        `ledger` (app.earnings.Ledger) and `indexer` (() -> the deployment's wallet.indexer.Indexer,
+        e.g. MinerService.indexer): each pass records what the order market paid this rig there."""
         self.ctx = ctx
+        self.queue, self.ledger, self.indexer = queue, ledger, indexer
         self.om = order_market(market)
         self.signer = signer
         self.quote = quote
@@ -191,6 +232,8 @@ class OrderMinerRunner:
             grace_s = int(ctx.settings.transport.grace_hours * 3600)
             home = peer_dir(ctx, "miner") / f"{self.om.chain.chain_id}-{self.om.address[2:10].lower()}"
             self.work = work
+            self.home = home
+            self._rewards: dict[str, int] = {}
             self.miner = OrderMiner(self.om, signer.account, signer.payout, self.peer, home, work=work, kinds=kinds,
                                     result_grace_s=grace_s, accept=self._accept if quote else None,
                                     check_inputs=_check_inputs,
@@ -218,7 +261,125 @@ class OrderMinerRunner:
         return None
 
     def step(self, claim: bool = True) -> list[str]:
-        return self.miner.step(claim)
+        events = self.miner.step(claim)
+        self._learn_rewards()
+        if self.ledger is not None and self.indexer is not None:
+            events += self.record_payments()
+        return events
+
+    def record_payments(self) -> list[str]:
+        """Record in the ledger what the order market paid this rig since the last pass, from the
+        chain's events (the indexer reads them block range by block range): `VoucherRedeemed` to
+        our payout address, for the shards of its set that this rig delivered (a payout shared by
+        several rigs counts each rig's own shards), and `ResultReleased` of our mining key. Per
+        shard, against the device that ran it; a shard is recorded once however often its event is
+        read (the ledger keys order payments by shard). *(chain)*"""
+        from app.earnings import LedgerConflict
+
+        idx = self.indexer()
+        idx.sync()
+        cursor_file = self.home / "payments-cursor.json"
+        try:
+            cur = [int(x) for x in json.loads(cursor_file.read_text(encoding="utf-8"))]
+        except (OSError, ValueError, TypeError):
+            cur = [-1, -1]
+        payout, me, market = self.signer.payout.lower(), self.signer.address.lower(), self.om.address.lower()
+        events: list[str] = []
+        while True:
+            evs = idx.events_after(cur[0], cur[1], names=("VoucherRedeemed", "ResultReleased"), limit=1000)
+            for ev in evs:
+                if ev.contract.lower() != market:
+                    continue
+                a = ev.args
+                oid = int(a["orderId"])
+                if ev.name == "VoucherRedeemed":
+                    if str(a.get("payee", "")).lower() != payout:
+                        continue
+                    bits = int(a["shards"])
+                    count = bin(bits).count("1")
+                    each = int(a["amount"]) // count if count else 0
+                    paid = [i for i in range(128) if bits >> i & 1 and self._delivered(oid, i)]
+                else:
+                    if str(a.get("miner", "")).lower() != me:
+                        continue
+                    each, paid = int(a["amount"]), [int(a["shard"])]
+                for shard in paid:
+                    try:
+                        new = self.ledger.record_order_payment(market, oid, shard, ev.tx_hash, each,
+                                                               timestamp=float(ev.timestamp or time.time()),
+                                                               device_key=self._device_of(oid, shard))
+                    except LedgerConflict as e:  # recorded otherwise before: the ledger keeps its first
+                        log.warning("order payment: %s", e)
+                        continue
+                    if new:
+                        events.append(f"order {oid}: shard {shard} paid {each} wei (recorded in earnings)")
+            if evs:
+                cur = [evs[-1].block, evs[-1].log_index]
+                atomic_write_text(cursor_file, json.dumps(cur))
+            if len(evs) < 1000:
+                return events
+
+    def _delivered(self, order_id: int, shard: int) -> bool:
+        sh = self.miner.state["shards"].get(f"{order_id}:{shard}")
+        return sh is not None and "commit" in sh
+
+    def _device_of(self, order_id: int, shard: int) -> str:
+        """The device key the shard's queue job last ran on ("unknown" when the queue forgot it)."""
+        try:
+            rec = self.queue.get(self.work.job_id({"order_id": order_id}, shard))
+        except Exception:
+            return "unknown"
+        return rec.device_id or "unknown"
+
+    # --- what the rig shows (any thread: reads the miner's state and cached chain facts) ----
+    def _learn_rewards(self) -> None:
+        """The reward per shard of each order the miner holds (read once per order; the chain's
+        thread), so the views name it without a chain call."""
+        for oid in list(self.miner.state["orders"]):
+            if oid not in self._rewards:
+                try:
+                    self._rewards[oid] = self.om.order(int(oid)).reward_each_wei
+                except Exception as e:  # RPC away: asked again next pass
+                    log.info("order %s: reward not read yet: %s", oid, e)
+
+    def _order_ref(self, queue_id: str | None) -> tuple[int, int] | None:
+        """(order id, shard) of a queue job id of this order market's shards, else None."""
+        head = self.work.prefix + "-"
+        if not queue_id or not queue_id.startswith(head):
+            return None
+        oid, _, shard = queue_id[len(head):].partition("-")
+        return (int(oid), int(shard)) if oid.isdigit() and shard.isdigit() else None
+
+    def shard_view(self, order_id: int, shard: int) -> ShardView | None:
+        """One shard this rig holds on the order market, as the agent and the GUI show it."""
+        sh = self.miner.state["shards"].get(f"{order_id}:{shard}")
+        if sh is None:
+            return None
+        o = self.miner.state["orders"].get(str(order_id), {})
+        try:
+            kind = str(json.loads(o.get("spec") or "{}").get("kind") or "?")[:32]
+        except ValueError:
+            kind = "?"
+        return ShardView(order_id, shard, kind, self._rewards.get(str(order_id)), str(sh.get("stage")),
+                         o.get("buyer"), self.work.job_id({"order_id": order_id}, shard),
+                         sh.get("paid_ts"), str(sh.get("reason") or sh.get("last_error") or "")[:300] or None)
+
+    def queue_work(self, queue_id: str | None) -> ShardView | None:
+        """The order-market shard a job of the miner's queue runs, else None (a job-market job,
+        `kminer job run`, another deployment's shard)."""
+        ref = self._order_ref(queue_id)
+        return self.shard_view(*ref) if ref else None
+
+    def views(self, *, active_only: bool = False) -> list[ShardView]:
+        """Every shard this rig holds on the order market (`active_only`: those not yet paid,
+        rejected, failed or lost), oldest order first."""
+        out = []
+        for k in list(self.miner.state["shards"]):
+            oid, _, shard = k.partition(":")
+            v = self.shard_view(int(oid), int(shard))
+            if v is not None and not (active_only and v.stage in SETTLED_STAGES):
+                out.append(v)
+        return sorted(out, key=lambda v: (v.order_id, v.shard))
 
     def close(self) -> None:
         self.peer.close()

@@ -274,8 +274,6 @@ class OrderMinerRunner:
         several rigs counts each rig's own shards), and `ResultReleased` of our mining key. Per
         shard, against the device that ran it; a shard is recorded once however often its event is
         read (the ledger keys order payments by shard). *(chain)*"""
-        from app.earnings import LedgerConflict
-
         idx = self.indexer()
         idx.sync()
         cursor_file = self.home / "payments-cursor.json"
@@ -308,7 +306,7 @@ class OrderMinerRunner:
                         new = self.ledger.record_order_payment(market, oid, shard, ev.tx_hash, each,
                                                                timestamp=float(ev.timestamp or time.time()),
                                                                device_key=self._device_of(oid, shard))
-                    except LedgerConflict as e:  # recorded otherwise before: the ledger keeps its first
+                    except ValueError as e:  # LedgerConflict, recorded otherwise before: the ledger keeps its first
                         log.warning("order payment: %s", e)
                         continue
                     if new:

@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from app.amounts import ntk_text
 from app.context import AppContext
 from app.costs import CostBreakdown, CostLine
 from app.home_lock import HomeLock
@@ -205,6 +206,47 @@ class ShardView:
                 "reason": self.reason}
 
 
+PAID_EVENTS = ("VoucherRedeemed", "ResultReleased")
+
+
+@dataclass(frozen=True)
+class ShardPaid:
+    order_id: int
+    shard: int
+    amount_wei: int
+    tx_hash: str
+    timestamp: float | None
+
+
+def shards_paid(events, *, order_market: str, payout: str, miner: str, delivered) -> list[ShardPaid]:
+    """The shards that indexer `events` (wallet.indexer.Event) of OrderMarket `order_market` paid
+    to this rig, one entry per shard: a `VoucherRedeemed` to `payout` pays `amount` for the set
+    of shards it newly paid (several in one batch, the same for each); of those, only the ones
+    `delivered(order_id, shard)` says this rig delivered count (rigs may share a payout
+    address). A `ResultReleased` of mining key `miner` pays its one shard."""
+    om, payee, me = order_market.lower(), payout.lower(), miner.lower()
+    out = []
+    for ev in events:
+        if ev.name not in PAID_EVENTS or ev.contract.lower() != om:
+            continue
+        a = ev.args
+        oid = int(a["orderId"])
+        if ev.name == "VoucherRedeemed":
+            if str(a.get("payee", "")).lower() != payee:
+                continue
+            bits = int(a["shards"])
+            count = bin(bits).count("1")
+            each = int(a["amount"]) // count if count else 0
+            shards = [i for i in range(bits.bit_length()) if bits >> i & 1 and delivered(oid, i)]
+        else:
+            if str(a.get("miner", "")).lower() != me:
+                continue
+            each, shards = int(a["amount"]), [int(a["shard"])]
+        ts = float(ev.timestamp) if ev.timestamp else None
+        out += [ShardPaid(oid, i, each, ev.tx_hash, ts) for i in shards]
+    return out
+
+
 def _check_inputs(doc: dict, headers: dict) -> str | None:
     """The pre-claim look at an order's sealed inputs, by kind (OrderMiner.check_inputs)."""
     return check_train_inputs(doc, headers) if doc.get("kind") == "train" else None
@@ -281,36 +323,21 @@ class OrderMinerRunner:
             cur = [int(x) for x in json.loads(cursor_file.read_text(encoding="utf-8"))]
         except (OSError, ValueError, TypeError):
             cur = [-1, -1]
-        payout, me, market = self.signer.payout.lower(), self.signer.address.lower(), self.om.address.lower()
+        market = self.om.address.lower()
         events: list[str] = []
         while True:
-            evs = idx.events_after(cur[0], cur[1], names=("VoucherRedeemed", "ResultReleased"), limit=1000)
-            for ev in evs:
-                if ev.contract.lower() != market:
+            evs = idx.events_after(cur[0], cur[1], names=PAID_EVENTS, limit=1000)
+            for p in shards_paid(evs, order_market=market, payout=self.signer.payout, miner=self.signer.address,
+                                 delivered=self._delivered):
+                try:
+                    new = self.ledger.record_order_payment(market, p.order_id, p.shard, p.tx_hash, p.amount_wei,
+                                                           timestamp=p.timestamp or time.time(),
+                                                           device_key=self._device_of(p.order_id, p.shard))
+                except ValueError as e:  # LedgerConflict, recorded otherwise before: the ledger keeps its first
+                    log.warning("order payment: %s", e)
                     continue
-                a = ev.args
-                oid = int(a["orderId"])
-                if ev.name == "VoucherRedeemed":
-                    if str(a.get("payee", "")).lower() != payout:
-                        continue
-                    bits = int(a["shards"])
-                    count = bin(bits).count("1")
-                    each = int(a["amount"]) // count if count else 0
-                    paid = [i for i in range(128) if bits >> i & 1 and self._delivered(oid, i)]
-                else:
-                    if str(a.get("miner", "")).lower() != me:
-                        continue
-                    each, paid = int(a["amount"]), [int(a["shard"])]
-                for shard in paid:
-                    try:
-                        new = self.ledger.record_order_payment(market, oid, shard, ev.tx_hash, each,
-                                                               timestamp=float(ev.timestamp or time.time()),
-                                                               device_key=self._device_of(oid, shard))
-                    except ValueError as e:  # LedgerConflict, recorded otherwise before: the ledger keeps its first
-                        log.warning("order payment: %s", e)
-                        continue
-                    if new:
-                        events.append(f"order {oid}: shard {shard} paid {each} wei (recorded in earnings)")
+                if new:
+                    events.append(f"order {p.order_id}: shard {p.shard} paid {ntk_text(p.amount_wei)} (recorded in earnings)")
             if evs:
                 cur = [evs[-1].block, evs[-1].log_index]
                 atomic_write_text(cursor_file, json.dumps(cur))

@@ -106,7 +106,7 @@ def _post(buyer) -> int:
 
 
 @pytest.mark.slow
-def test_a_rebooted_rig_shows_runs_again_and_books_its_order_market_shards(order_rig, capsys):
+def test_a_rebooted_rig_shows_runs_again_and_books_its_order_market_shards(order_rig, capsys, qtbot):
     from app.earnings import EarningsService
     from app.runtime.jobs import JobsService
     from cli.commands.agent import _fmt
@@ -169,6 +169,23 @@ def test_a_rebooted_rig_shows_runs_again_and_books_its_order_market_shards(order
     assert cpu["earned_today_wei"] == SHARDS * REWARD
     rows = {r["id"]: r for r in JobsService(world.ctx, SimpleNamespace(miner=rig.svc)).jobs()}
     assert rows[qid]["payment"] == "paid" and rows[qid]["order"]["stage"] == "paid"
+
+    # the GUI's Jobs page: the shard's buyer, reward and payment, its order in the tooltip
+    from ui.background import Background
+    from ui.jobs_view import COLUMNS, JobsView
+
+    runner = Background("jobs")
+    view = JobsView(jobs=JobsService(world.ctx, SimpleNamespace(miner=rig.svc)), runner=runner, interval_s=0.2)
+    qtbot.addWidget(view)
+    try:
+        qtbot.waitUntil(lambda: view.table.rowCount() >= 2, timeout=5000)
+        row = next(i for i in range(view.table.rowCount()) if view.table.item(i, 0).text() == qid)
+        cells = {c: view.table.item(row, COLUMNS.index(c)).text() for c in ("Buyer", "Reward", "Paid")}
+        assert cells["Buyer"] != "local" and cells["Reward"] == "5 NTK" and cells["Paid"].startswith("paid"), cells
+        assert view.table.item(row, 0).toolTip() == f"order-market order p2p:{oid}, shard 0: paid"
+    finally:
+        view.timer.stop()
+        runner.shutdown()
 
     svc = EarningsService(world.ctx, ledger=world.ledger)
     rep = svc.report([], days=1)

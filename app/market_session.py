@@ -58,7 +58,7 @@ class StepReport:
     message: str | None = None
     """Why it is not ready, or what went wrong this pass (one line)."""
     paid_wei: list[int] = field(default_factory=list)
-    """Payments the miner received in this pass, one entry each."""
+    """Payments the miner received in this pass, one entry each (job-market jobs, order-market shards)."""
     buyer_events: list[str] = field(default_factory=list)
     order_events: list[str] = field(default_factory=list)
     """What the order market's miner did this pass (claims, commitments, payments)."""
@@ -286,6 +286,7 @@ class MarketSession:
         if self.order_miner is not None:
             try:  # shards already taken are delivered and collected even while no device mines
                 rep.order_events = self.order_miner.step(claim=rep.mining and readiness.ready)
+                rep.paid_wei += self.order_miner.paid_wei  # booked in the earnings ledger this pass
             except Exception as e:
                 log.warning("order miner pass failed: %s", e)
                 rep.message = f"orders: {e}"

@@ -276,6 +276,8 @@ class OrderMinerRunner:
             self.work = work
             self.home = home
             self._rewards: dict[str, int] = {}
+            self.paid_wei: list[int] = []
+            """Order-market payments newly booked in the last pass, one entry per shard (wei)."""
             self.miner = OrderMiner(self.om, signer.account, signer.payout, self.peer, home, work=work, kinds=kinds,
                                     result_grace_s=grace_s, accept=self._accept if quote else None,
                                     check_inputs=_check_inputs,
@@ -303,6 +305,7 @@ class OrderMinerRunner:
         return None
 
     def step(self, claim: bool = True) -> list[str]:
+        self.paid_wei = []
         events = self.miner.step(claim)
         self._learn_rewards()
         if self.ledger is not None and self.indexer is not None:
@@ -337,6 +340,7 @@ class OrderMinerRunner:
                     log.warning("order payment: %s", e)
                     continue
                 if new:
+                    self.paid_wei.append(p.amount_wei)
                     events.append(f"order {p.order_id}: shard {p.shard} paid {ntk_text(p.amount_wei)} (recorded in earnings)")
             if evs:
                 cur = [evs[-1].block, evs[-1].log_index]

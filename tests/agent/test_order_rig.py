@@ -51,6 +51,7 @@ class Rig:
         self.world, self.signer = world, signer
         self.svc = self.runner = None
         self.events: list[str] = []
+        self.paid_wei: list[int] = []
 
     def start(self, *, redeem_after_minutes: float = 60.0) -> None:
         from app.orders.service import OrderMinerRunner
@@ -69,6 +70,7 @@ class Rig:
     def step(self) -> None:
         self.svc.step()
         self.events += self.runner.step()
+        self.paid_wei += self.runner.paid_wei  # what the GUI's pass report announces (the tray)
 
     def stages(self) -> dict[int, str]:
         return {v.shard: v.stage for v in self.runner.views()}
@@ -165,6 +167,7 @@ def test_a_rebooted_rig_shows_runs_again_and_books_its_order_market_shards(order
     assert [(p.job_id, p.shard, p.amount_wei, p.device_key) for p in pays] == \
         [(oid, 0, REWARD, "cpu"), (oid, 1, REWARD, "cpu")]
     assert world.ledger.wei_by_market() == {"job": 0, "order": SHARDS * REWARD}
+    assert rig.paid_wei == [REWARD, REWARD]  # each payment announced once, across the restarts
     cpu = next(ln for ln in rig.svc.device_lines() if ln["device"] == "cpu")
     assert cpu["earned_today_wei"] == SHARDS * REWARD
     rows = {r["id"]: r for r in JobsService(world.ctx, SimpleNamespace(miner=rig.svc)).jobs()}

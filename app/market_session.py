@@ -33,7 +33,7 @@ from app.buyer import BuyerService
 from app.context import AppContext
 from app.earnings import Ledger
 from app.home_lock import HomeBusy
-from app.miner import MinerService
+from app.miner import MinerService, work_text
 from app.models import ModelService
 from app.floors import fill_default_floors
 from app.readiness import Readiness, rig_readiness
@@ -66,6 +66,8 @@ class StepReport:
     mining: bool = False
     readiness: Readiness | None = None
     """Whether the rig can claim now, or the one reason and its fix (app.readiness)."""
+    device_work: dict[str, str] = field(default_factory=dict)
+    """Device key -> what it runs now ("order p2p:3 shard 1 render 5 NTK running 40%", app.miner.work_text)."""
 
 
 class MarketSession:
@@ -290,6 +292,7 @@ class MarketSession:
             except Exception as e:
                 log.warning("order miner pass failed: %s", e)
                 rep.message = f"orders: {e}"
+        rep.device_work = self._device_work()
         try:
             if self.buyer is not None and self.buyer.orders():
                 rep.buyer_events = self.buyer.step()
@@ -304,6 +307,19 @@ class MarketSession:
         except Exception as e:
             log.warning("model serving pass failed: %s", e)
         return rep
+
+    def _device_work(self) -> dict[str, str]:
+        """What each device runs, by device key, from the miner's device lines (both markets)."""
+        out = {}
+        try:
+            for line in self.miner.device_lines():
+                text = work_text(line)
+                if text:
+                    prog = line.get("progress")
+                    out[line["key"]] = text + (f" {prog * 100:.0f}%" if isinstance(prog, (int, float)) else "")
+        except Exception as e:  # a view: never stops the pass
+            log.debug("device lines: %s", e)
+        return out
 
     def readiness(self) -> Readiness:
         """Whether the rig can claim now (app.rig); the signer the last `open` found is reused."""

@@ -80,6 +80,20 @@ _JOB_EVENTS = ("JobPosted", "JobClaimed", "ResultSubmitted", "JobAccepted", "Job
                "JobRefunded")
 
 
+def work_text(line: dict[str, Any]) -> str | None:
+    """What a `device_lines` record says its device runs, for people (the agent's status line,
+    the GUI's device card): "job 7 render", "order p2p:3 shard 1 render 5 NTK running", or None."""
+    from app.amounts import ntk_text
+
+    o = line.get("order")
+    if o:
+        reward = f" {ntk_text(int(o['reward_wei']))}" if o.get("reward_wei") is not None else ""
+        return f"order {o['ref']} shard {o['shard']} {o['kind']}{reward} {o['stage']}"
+    if line.get("job") is not None:
+        return f"job {line['job']} {line.get('kind') or ''}".rstrip()
+    return None
+
+
 class MinerService:
     """See the module docstring.
 

@@ -53,11 +53,9 @@ def register(sub: Any) -> None:
 
 def _work(line: dict) -> str:
     """What the device runs: "job 7 render", "order p2p:3 shard 1 render 5 NTK running", "no job"."""
-    o = line.get("order")
-    if o:
-        reward = f" {ntk_text(int(o['reward_wei']))}" if o.get("reward_wei") is not None else ""
-        return f"order {o['ref']} shard {o['shard']} {o['kind']}{reward} {o['stage']}"
-    return f"job {line['job']} {line.get('kind') or ''}".rstrip() if line["job"] is not None else "no job"
+    from app.miner import work_text
+
+    return work_text(line) or "no job"
 
 
 def _fmt(line: dict) -> str:

@@ -120,7 +120,7 @@ def test_a_rebooted_rig_shows_runs_again_and_books_its_order_market_shards(order
     before = world.market.token.balance_of(o.payout.address)
     qid = rig.runner.work.job_id({"order_id": oid}, 0)
     restarted: dict[str, dict[int, str]] = {}
-    seen_line = None
+    seen_line = work = None
     end = time.monotonic() + 240
     while time.monotonic() < end:
         o.buyer.step()
@@ -130,6 +130,11 @@ def test_a_rebooted_rig_shows_runs_again_and_books_its_order_market_shards(order
             line = next(ln for ln in rig.svc.device_lines() if ln["device"] == "cpu")
             if line["order"] is not None:
                 seen_line = line
+                # the GUI's pass report: what each device runs, by device key (its cards show it)
+                from app.market_session import MarketSession
+
+                work = MarketSession._device_work(SimpleNamespace(miner=rig.svc))
+                assert work["cpu"].startswith(f"order p2p:{oid} shard 0 render 5 NTK running"), work
                 rows = {r["id"]: r for r in JobsService(world.ctx, SimpleNamespace(miner=rig.svc)).jobs()}
                 assert rows[qid]["order"]["ref"] == f"p2p:{oid}" and rows[qid]["reward_wei"] == REWARD
                 assert rows[qid]["buyer"] == world.buyer.address.lower() and rows[qid]["payment"] is None
@@ -173,9 +178,25 @@ def test_a_rebooted_rig_shows_runs_again_and_books_its_order_market_shards(order
     rows = {r["id"]: r for r in JobsService(world.ctx, SimpleNamespace(miner=rig.svc)).jobs()}
     assert rows[qid]["payment"] == "paid" and rows[qid]["order"]["stage"] == "paid"
 
-    # the GUI's Jobs page: the shard's buyer, reward and payment, its order in the tooltip
+    # the GUI's device card says what the device runs (from the pass report), and nothing after
     from ui.background import Background
+    from ui.devices_view import DevicesView
     from ui.jobs_view import COLUMNS, JobsView
+
+    dev_runner = Background("devices")
+    devices_view = DevicesView(devices=world.devices, runner=dev_runner)
+    qtbot.addWidget(devices_view)
+    try:
+        devices_view.set_work(work)
+        card = devices_view.cards["cpu"]
+        assert card.work_label.text() == f"Running {work['cpu']}" and not card.work_label.isHidden()
+        devices_view.set_work({})
+        assert card.work_label.isHidden()
+    finally:
+        devices_view.timer.stop()
+        dev_runner.shutdown()
+
+    # the GUI's Jobs page: the shard's buyer, reward and payment, its order in the tooltip
 
     runner = Background("jobs")
     view = JobsView(jobs=JobsService(world.ctx, SimpleNamespace(miner=rig.svc)), runner=runner, interval_s=0.2)

@@ -11,7 +11,11 @@ run (the GUI next).
 - `OrderMinerRunner`: OrderMiner on the deployment's OrderMarket whose render and train shards
   run as jobs in the miner's queue (the MinerService's scheduler starts them on its devices;
   its quote takes an order only when a free device can run the kind at its floor, so a rig
-  that cannot train never claims a train order, as on the job market).
+  that cannot train never claims a train order, as on the job market). What the rig shows of
+  it: `queue_work(queue id)` / `views()` (ShardView: order p2p:N, shard, kind, reward, stage),
+  joined into MinerService.device_lines, the agent's status line and the GUI's Jobs page; each
+  pass books what the order market paid (`shards_paid` over the indexer's VoucherRedeemed and
+  ResultReleased events, per shard) in the earnings ledger.
 - `OrderBuyerRunner`: OrderBuyer with its desk, sampling (render: a few frames; train: the
   card and weights) and verify jobs (`verify-render`, `verify-train` on data the miner never
   saw) in the buyer's own queue and scheduler (`<data>/buyer-jobs.sqlite`, the CPU).
@@ -276,6 +280,7 @@ class OrderMinerRunner:
             self.work = work
             self.home = home
             self._rewards: dict[str, int] = {}
+            self._kinds: dict[int, str] = {}
             self.paid_wei: list[int] = []
             """Order-market payments newly booked in the last pass, one entry per shard (wei)."""
             self.miner = OrderMiner(self.om, signer.account, signer.payout, self.peer, home, work=work, kinds=kinds,
@@ -388,10 +393,13 @@ class OrderMinerRunner:
         if sh is None:
             return None
         o = self.miner.state["orders"].get(str(order_id), {})
-        try:
-            kind = str(json.loads(o.get("spec") or "{}").get("kind") or "?")[:32]
-        except ValueError:
-            kind = "?"
+        kind = self._kinds.get(order_id)
+        if kind is None:  # parsed once per order: the Jobs page asks for every row
+            try:
+                kind = str(json.loads(o.get("spec") or "{}").get("kind") or "?")[:32]
+            except ValueError:
+                kind = "?"
+            self._kinds[order_id] = kind
         return ShardView(order_id, shard, kind, self._rewards.get(str(order_id)), str(sh.get("stage")),
                          o.get("buyer"), self.work.job_id({"order_id": order_id}, shard),
                          sh.get("paid_ts"), str(sh.get("reason") or sh.get("last_error") or "")[:300] or None)

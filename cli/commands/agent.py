@@ -215,9 +215,13 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
             if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
                 while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):
                     svc.step(claim=False)
+                    if orders is not None:
+                        _step_orders(orders, args.json, False)
                 if intr.count:
                     continue  # Ctrl-C meanwhile: the top of the loop pauses or finishes the jobs
                 svc.step(claim=False)
+                if orders is not None:
+                    _commit_finished(orders, args.json, intr)
             _print_status(svc, args.json, reporter.last, orders)
             if draining and svc.scheduler.wait_idle(0):
                 svc.step(claim=False, start=False)  # upload and submit what finished
@@ -285,6 +289,17 @@ def _step_orders(orders, as_json: bool, claim: bool) -> None:
             print(json.dumps({"order_event": line}), flush=True)
         else:
             _say(f"orders: {line}")
+
+
+def _commit_finished(orders, as_json: bool, intr: _Interrupts, wait_s: float = 10.0) -> None:
+    """--once: the order-market shards whose jobs ended are committed before the agent exits
+    (a few passes: the miner notices a finished job within a second)."""
+    end = time.monotonic() + wait_s
+    while intr.count == 0 and time.monotonic() < end:
+        _step_orders(orders, as_json, False)
+        if not any(v.stage == "running" for v in orders.views(active_only=True)):
+            return
+        intr.event.wait(0.5)
 
 
 def _report(reporter, svc):

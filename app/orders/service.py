@@ -422,6 +422,7 @@ class OrderMinerRunner:
         return sorted(out, key=lambda v: (v.order_id, v.shard))
 
     def close(self) -> None:
+        self.work.stopped.set()  # its shard threads stop waiting on the queue MinerService closes
         self.peer.close()
 
 

@@ -33,7 +33,7 @@ from app.buyer import BuyerService
 from app.context import AppContext
 from app.earnings import Ledger
 from app.home_lock import HomeBusy
-from app.miner import MinerService
+from app.miner import MinerService, work_text
 from app.models import ModelService
 from app.floors import fill_default_floors
 from app.readiness import Readiness, rig_readiness
@@ -58,7 +58,7 @@ class StepReport:
     message: str | None = None
     """Why it is not ready, or what went wrong this pass (one line)."""
     paid_wei: list[int] = field(default_factory=list)
-    """Payments the miner received in this pass, one entry each."""
+    """Payments the miner received in this pass, one entry each (job-market jobs, order-market shards)."""
     buyer_events: list[str] = field(default_factory=list)
     order_events: list[str] = field(default_factory=list)
     """What the order market's miner did this pass (claims, commitments, payments)."""
@@ -66,6 +66,8 @@ class StepReport:
     mining: bool = False
     readiness: Readiness | None = None
     """Whether the rig can claim now, or the one reason and its fix (app.readiness)."""
+    device_work: dict[str, str] = field(default_factory=dict)
+    """Device key -> what it runs now ("order p2p:3 shard 1 render 5 NTK running 40%", app.miner.work_text)."""
 
 
 class MarketSession:
@@ -156,6 +158,8 @@ class MarketSession:
         if unlocked:
             self.buyer = BuyerService(self.ctx, market, self.wallet.signer(), sandbox=self.sandbox)
         self.order_miner = self._open_order_miner(market, signer)
+        if self.order_miner is not None:
+            self.miner.add_work_source(self.order_miner)  # its shards run in the miner's queue
         self._chain_id = chain_id
         self._miner_address = signer.address
         self.market_signer = signer
@@ -172,7 +176,7 @@ class MarketSession:
             return None
         try:
             runner = OrderMinerRunner(self.ctx, market, signer, self.miner.queue, self.miner.store,
-                                      quote=self.miner.quote_spec)
+                                      quote=self.miner.quote_spec, ledger=self._ledger, indexer=self.miner.indexer)
         except OSError as e:
             log.warning("orders: cannot open the transfer port: %s", e)
             return None
@@ -292,9 +296,11 @@ class MarketSession:
         if self.order_miner is not None:
             try:  # shards already taken are delivered and collected even while no device mines
                 rep.order_events = self.order_miner.step(claim=rep.mining and readiness.ready)
+                rep.paid_wei += self.order_miner.paid_wei  # booked in the earnings ledger this pass
             except Exception as e:
                 log.warning("order miner pass failed: %s", e)
                 rep.message = f"orders: {e}"
+        rep.device_work = self._device_work()
         try:
             if self.buyer is not None and self.buyer.orders():
                 rep.buyer_events = self.buyer.step()
@@ -309,6 +315,19 @@ class MarketSession:
         except Exception as e:
             log.warning("model serving pass failed: %s", e)
         return rep
+
+    def _device_work(self) -> dict[str, str]:
+        """What each device runs, by device key, from the miner's device lines (both markets)."""
+        out = {}
+        try:
+            for line in self.miner.device_lines():
+                text = work_text(line)
+                if text:
+                    prog = line.get("progress")
+                    out[line["key"]] = text + (f" {prog * 100:.0f}%" if isinstance(prog, (int, float)) else "")
+        except Exception as e:  # a view: never stops the pass
+            log.debug("device lines: %s", e)
+        return out
 
     def readiness(self) -> Readiness:
         """Whether the rig can claim now (app.rig); the signer the last `open` found is reused."""

@@ -227,9 +227,15 @@ class DeviceCard(QFrame):
             self.max_power.setEnabled(False)
             self.max_power.setToolTip("The CPU has no power sensor here")
 
+        self.work_label = QLabel()
+        self.work_label.setWordWrap(True)
+        self.work_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.work_label.setVisible(False)
+
         box = QVBoxLayout(self)
         box.addLayout(head)
         box.addLayout(state_row)
+        box.addWidget(self.work_label)
         box.addLayout(grid)
         box.addLayout(sparks)
         box.addLayout(limits)
@@ -298,6 +304,11 @@ class DeviceCard(QFrame):
     def _emit_limits(self) -> None:
         power = self.max_power.value() or None
         self.limitsRequested.emit(self.device_id, float(self.max_temp.value()), float(power) if power else None)
+
+    def set_work(self, text: str | None) -> None:
+        """What the device runs now ("order p2p:3 shard 1 render 5 NTK running 40%"), or None."""
+        self.work_label.setText(f"Running {text}" if text else "")
+        self.work_label.setVisible(bool(text))
 
     def update_state(self, state, away: bool | None) -> None:
         btn = self.mode_buttons.get(state.mode)

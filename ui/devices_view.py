@@ -30,6 +30,8 @@ class DevicesView(QWidget):
         self.states = list(devices.states())
         self.away: bool | None = None
         self.readiness = None
+        self.work: dict[str, str] = {}
+        """Device key -> what it runs (set_work)."""
         self.floors: dict = {}
 
         title, self.summary = page_heading("Devices")
@@ -124,6 +126,15 @@ class DevicesView(QWidget):
         self._in_flight = False
         self.errors.show_message(f"{err}" if isinstance(err, ValueError) else f"Could not read the devices: {err}",
                                  "error")
+
+    def set_work(self, by_key: dict[str, str]) -> None:
+        """Show on each card what its device runs (device key -> text, from the market's pass;
+        a device not named runs nothing)."""
+        self.work = dict(by_key)
+        for st in self.states:
+            card = self.cards.get(st.info.id)
+            if card is not None:
+                card.set_work(self.work.get(st.info.key))
 
     def set_readiness(self, readiness) -> None:
         """Show the rig's app.readiness.Readiness on the cards of mining devices."""

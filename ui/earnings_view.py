@@ -291,10 +291,10 @@ class EarningsView(QWidget):
     def _apply(self, data: Loaded) -> None:
         self._in_flight = False
         self.error = None
-        keys = {(p.job_id, p.tx_hash) for p in data.recent}
+        keys = {(p.market, p.job_id, p.shard, p.tx_hash) for p in data.recent}
         if self._seen is not None:
             for p in data.recent:
-                if (p.job_id, p.tx_hash) not in self._seen:
+                if (p.market, p.job_id, p.shard, p.tx_hash) not in self._seen:
                     self.paymentReceived.emit(p.amount_wei)
             keys |= self._seen
         self._seen = keys
@@ -421,8 +421,12 @@ class EarningsView(QWidget):
         self.stats["period"][0].setText(f"Last {self.period} days")
         who = "all devices" if self.device_key is None else next(
             (d.name for d in rep.devices if d.key == self.device_key), self.device_key)
+        markets = ""
+        bm = getattr(rep, "by_market", None)
+        if self.device_key is None and bm:  # what each market paid in the period, side by side
+            markets = f"job market {_ntk(bm.get('job', 0))} · order market {_ntk(bm.get('order', 0))} · "
         self.summary.setText(f"{who} · today {_ntk(today)} · last {self.period} days {_ntk(period)} · "
-                             f"NTK at {_usd(p.ntk_usd)}")
+                             f"{markets}NTK at {_usd(p.ntk_usd)}")
 
     @staticmethod
     def _set_chart(view, chart) -> None:

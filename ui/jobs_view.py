@@ -158,7 +158,7 @@ class JobsView(QWidget):
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
             buyer, reward = r.get("buyer"), r.get("reward_wei")
-            values = (r["id"], r["kind"], short_address(buyer) if buyer else "–" if r["id"].startswith("market-") else "local",
+            values = (r["id"], r["kind"], short_address(buyer) if buyer else "–" if r["id"].startswith(("market-", "order-")) else "local",
                       f"{format_ntk(reward)} NTK" if reward is not None else "–", _paid_text(r),
                       r.get("device") or "–", _progress_text(r.get("progress")), duration_text(r.get("run_s")),
                       r["state"], str(r["attempts"]), _ago(r["updated_at"], now), r["reason"] or "")
@@ -170,6 +170,9 @@ class JobsView(QWidget):
                     item.setToolTip(buyer)
                 elif c == 0 and r.get("market_job") is not None:
                     item.setToolTip(f"market job #{r['market_job']}")
+                elif c == 0 and r.get("order"):
+                    o = r["order"]
+                    item.setToolTip(f"order-market order {o['ref']}, shard {o['shard']}: {o['stage']}")
                 elif c == len(COLUMNS) - 1 and v:
                     item.setToolTip(v)
                 if COLUMNS[c] in ("Reward", "Progress", "Ran"):

@@ -435,6 +435,7 @@ class MainWindow(QMainWindow):
                 self.wallet_view.focus_mining_key()
 
     def _market_stepped(self, rep) -> None:
+        self.devices_view.set_work(getattr(rep, "device_work", None) or {})
         r = getattr(rep, "readiness", None)
         if r is not None:
             self.readiness_banner.show_readiness(r)

@@ -6,6 +6,12 @@ MinerService calls `assign_job(job_id, device_key)` when a device takes a job, a
 `record_payment(...)` itself or `import_events(indexer events)`; the ledger joins the two by job
 id. A payment is keyed by (job_id, tx_hash): recording it twice is a no-op.
 
+Order-market payments (app.orders: vouchers redeemed in batches, or a release after the review
+window) are kept per shard, keyed by (order market, order id, shard): the contract pays a shard
+once, so a shard recorded twice (a redemption seen again after a restart, a batch that paid
+several shards in one transfer) is a no-op. `payments()` and every sum include both markets
+(`Payment.market`: "job" or "order").
+
 Energy: `add_power_samples` integrates power readings (W, one per device per poll) into Wh per
 device per day with the trapezoid rule. A reading that is missing (None: NA, a lost GPU) or a
 gap longer than `max_gap_s` between two readings adds nothing: time without readings never
@@ -41,6 +47,11 @@ CREATE TABLE IF NOT EXISTS energy(
     device_key TEXT NOT NULL, day TEXT NOT NULL, wh REAL NOT NULL, seconds REAL NOT NULL,
     PRIMARY KEY(device_key, day)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS power_state(device_key TEXT PRIMARY KEY, ts REAL NOT NULL, watts REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS order_payments(
+    order_market TEXT NOT NULL, order_id INTEGER NOT NULL, shard INTEGER NOT NULL, tx_hash TEXT NOT NULL,
+    device_key TEXT NOT NULL, amount_wei TEXT NOT NULL, timestamp REAL NOT NULL, day TEXT NOT NULL,
+    PRIMARY KEY(order_market, order_id, shard)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS order_payments_device_day ON order_payments(device_key, day);
 """
 _TX = re.compile(r"^0x[0-9a-f]{64}$")
 PAYMENT_EVENTS = ("JobAccepted", "PaymentReleased")
@@ -53,11 +64,20 @@ class LedgerConflict(ValueError):
 @dataclass(frozen=True)
 class Payment:
     job_id: int
+    """The job-market job id; for an order-market payment, the order id (see `market`, `shard`)."""
     tx_hash: str
     device_key: str
     amount_wei: int
     timestamp: float
     day: str
+    market: str = "job"
+    """"job" (the job market) or "order" (a shard of an order-market order)."""
+    shard: int | None = None
+
+    @property
+    def ref(self) -> str:
+        """"job:N", or "p2p:N shard S" (the ids `kminer order` uses)."""
+        return f"job:{self.job_id}" if self.market == "job" else f"p2p:{self.job_id} shard {self.shard}"
 
 
 @dataclass(frozen=True)
@@ -173,14 +193,50 @@ class Ledger:
                 already += 1
         return ImportResult(recorded, already, tuple(unassigned))
 
-    def payments(self, *, device_key: str | None = None, since_day: str | None = None,
-                 until_day: str | None = None) -> list[Payment]:
-        """Payments, oldest first, optionally for one device and days in [since_day, until_day]."""
-        where, args = _filters(device_key, since_day, until_day)
-        q = "SELECT job_id, tx_hash, device_key, amount_wei, timestamp, day FROM payments" + where
+    def record_order_payment(self, order_market: str, order_id: int, shard: int, tx_hash: Any, amount_wei: int, *,
+                             timestamp: float, device_key: str) -> bool:
+        """Record that shard `shard` of order `order_id` on OrderMarket `order_market` was paid
+        `amount_wei` in `tx_hash`, run by `device_key`. True when new; False when this shard was
+        recorded before with the same values; LedgerConflict when with others."""
+        if isinstance(amount_wei, bool) or not isinstance(amount_wei, int) or amount_wei < 0:
+            raise ValueError(f"amount_wei must be a non-negative int, got {amount_wei!r}")
+        tx, om = _tx(tx_hash), str(order_market).lower()
         with self._lock:
-            rows = self._db.execute(q + " ORDER BY timestamp, job_id", args).fetchall()
-        return [Payment(r[0], r[1], r[2], int(r[3]), r[4], r[5]) for r in rows]
+            row = self._db.execute("SELECT tx_hash, amount_wei FROM order_payments WHERE order_market=? AND order_id=? "
+                                   "AND shard=?", (om, int(order_id), int(shard))).fetchone()
+            if row is not None:
+                if row[0] != tx or int(row[1]) != amount_wei:
+                    raise LedgerConflict(f"shard {shard} of order {order_id} was recorded as paid {row[1]} wei in "
+                                         f"{row[0]}, not {amount_wei} wei in {tx}")
+                return False
+            self._db.execute("INSERT INTO order_payments VALUES(?,?,?,?,?,?,?,?)",
+                             (om, int(order_id), int(shard), tx, device_key, str(amount_wei), float(timestamp),
+                              self.day_of(timestamp)))
+            return True
+
+    def payments(self, *, device_key: str | None = None, since_day: str | None = None,
+                 until_day: str | None = None, market: str | None = None) -> list[Payment]:
+        """Payments of both markets (`market`: "job" or "order" only), oldest first, optionally
+        for one device and days in [since_day, until_day]."""
+        where, args = _filters(device_key, since_day, until_day)
+        out: list[Payment] = []
+        with self._lock:
+            if market in (None, "job"):
+                q = "SELECT job_id, tx_hash, device_key, amount_wei, timestamp, day FROM payments" + where
+                out += [Payment(r[0], r[1], r[2], int(r[3]), r[4], r[5])
+                        for r in self._db.execute(q, args).fetchall()]
+            if market in (None, "order"):
+                q = "SELECT order_id, tx_hash, device_key, amount_wei, timestamp, day, shard FROM order_payments" + where
+                out += [Payment(r[0], r[1], r[2], int(r[3]), r[4], r[5], "order", r[6])
+                        for r in self._db.execute(q, args).fetchall()]
+        return sorted(out, key=lambda p: (p.timestamp, p.market, p.job_id, p.shard or 0))
+
+    def wei_by_market(self, *, since_day: str | None = None, until_day: str | None = None) -> dict[str, int]:
+        """NTK wei paid per market ("job", "order") in days [since_day, until_day]."""
+        out = {"job": 0, "order": 0}
+        for p in self.payments(since_day=since_day, until_day=until_day):
+            out[p.market] += p.amount_wei
+        return out
 
     def wei_by_device_day(self, *, since_day: str | None = None, until_day: str | None = None) -> dict[tuple[str, str], int]:
         """NTK wei earned per (device_key, day)."""

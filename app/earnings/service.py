@@ -226,6 +226,11 @@ class EarningsReport:
     prices: Prices
     network_data: NetworkData
     devices: tuple[DeviceEarnings, ...]
+    by_market: Mapping[str, int] = field(default_factory=lambda: {"job": 0, "order": 0})
+    """NTK wei paid in the period by each market: "job" (the job market), "order" (the order
+    market: vouchers redeemed and releases, per shard)."""
+    by_market_total: Mapping[str, int] = field(default_factory=lambda: {"job": 0, "order": 0})
+    """The same, all time."""
 
     def compare_rig(self, keys: Iterable[str] | None = None) -> dict[str, RigComparison]:
         """Per network key, the devices `keys` (None: all) against coin mining with their GPUs;
@@ -248,7 +253,9 @@ class EarningsReport:
         return {"since": self.since, "until": self.until, "days": self.period_days, "prices": self.prices.to_json(),
                 "networks": {"origin": nd.origin, "message": nd.message,
                              "figures": {k: n.to_json() for k, n in nd.networks.items()}},
-                "devices": [d.to_json() for d in self.devices]}
+                "devices": [d.to_json() for d in self.devices],
+                "by_market": {k: {"period_wei": str(v), "total_wei": str(self.by_market_total.get(k, 0))}
+                              for k, v in self.by_market.items()}}
 
 
 # ---- feeds ----------------------------------------------------------------------------------
@@ -535,7 +542,9 @@ class EarningsService:
         for key in sorted(set(per) - seen):
             rows.append(DeviceEarnings(key, None, key, "unknown", tuple(per[key]), days, self.ledger.total_wei(key),
                                        GpuComparison(key, None, None, {}, "device not present now; model unknown")))
-        return EarningsReport(since.isoformat(), until.isoformat(), days, prices, nd, tuple(rows))
+        return EarningsReport(since.isoformat(), until.isoformat(), days, prices, nd, tuple(rows),
+                              self.ledger.wei_by_market(since_day=since.isoformat(), until_day=until.isoformat()),
+                              self.ledger.wei_by_market())
 
     def daily_series(self, report: EarningsReport, device_key: str | None = None) -> DailySeries:
         """`report`'s period as a DailySeries, for all devices or one (`device_key`)."""

@@ -8,8 +8,8 @@ Other packages use these public names, never the modules inside (import-linter c
 
 from app.miner.claims import KINDS
 from app.miner.db import FINAL, STATES, FloorChangeRow, MarketJobRow, MinerJobView, PricingDecision
-from app.miner.service import MinerService
+from app.miner.service import MinerService, work_text
 from app.miner.transient import is_transient
 
 __all__ = ["FINAL", "KINDS", "STATES", "FloorChangeRow", "MarketJobRow", "MinerJobView", "MinerService",
-           "PricingDecision", "is_transient"]
+           "PricingDecision", "is_transient", "work_text"]

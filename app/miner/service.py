@@ -80,6 +80,20 @@ _JOB_EVENTS = ("JobPosted", "JobClaimed", "ResultSubmitted", "JobAccepted", "Job
                "JobRefunded")
 
 
+def work_text(line: dict[str, Any]) -> str | None:
+    """What a `device_lines` record says its device runs, for people (the agent's status line,
+    the GUI's device card): "job 7 render", "order p2p:3 shard 1 render 5 NTK running", or None."""
+    from app.amounts import ntk_text
+
+    o = line.get("order")
+    if o:
+        reward = f" {ntk_text(int(o['reward_wei']))}" if o.get("reward_wei") is not None else ""
+        return f"order {o['ref']} shard {o['shard']} {o['kind']}{reward} {o['stage']}"
+    if line.get("job") is not None:
+        return f"job {line['job']} {line.get('kind') or ''}".rstrip()
+    return None
+
+
 class MinerService:
     """See the module docstring.
 
@@ -125,6 +139,11 @@ class MinerService:
         self._waiting_on: str | None = None
         self.clock = ChainClock(market.chain)
         self.progress = RunProgress()
+        self.queue_progress = RunProgress()
+        """Progress of the other jobs the scheduler runs (order-market shards), by queue id."""
+        self.work_sources: list[Any] = []
+        """Who else puts jobs in this queue (app.orders.OrderMinerRunner): each answers
+        `queue_work(queue_id)` with a view of the work (`.as_dict()`), or None."""
         self.fleet = Fleet(ctx, devices, earnings)
         self.scheduler = Scheduler(self.queue, self.cfg, self.fleet.job_devices, self._on_event)
         self.claims = Claims(ctx=ctx, db=self.db, store=self.store, market=market, account=account, queue=self.queue,
@@ -239,17 +258,39 @@ class MinerService:
             return None
         return int(queue_id[len(self._qprefix):])
 
+    def add_work_source(self, source: Any) -> None:
+        """Another miner whose jobs run in this queue (an order market's): its work is named in
+        `device_lines` and `queue_work`, and its jobs' progress is kept."""
+        self.work_sources.append(source)
+
+    def queue_work(self, queue_id: str | None) -> Any:
+        """The other market's view of queue job `queue_id` (see `work_sources`), else None."""
+        for src in self.work_sources:
+            try:
+                w = src.queue_work(queue_id)
+            except Exception:  # a view must never stop a pass
+                log.debug("queue_work(%s) failed", queue_id, exc_info=True)
+                continue
+            if w is not None:
+                return w
+        return None
+
     def expected_left_s(self, queue_id: str, now: float | None = None) -> float | None:
-        """Seconds a running market job still needs, from its progress rate; None if unknown."""
+        """Seconds a running job still needs, from its progress rate; None if unknown."""
         job_id = self.market_id(queue_id)
-        return None if job_id is None else self.progress.expected_left_s(job_id, now)
+        if job_id is None:
+            return self.queue_progress.expected_left_s(queue_id, now)
+        return self.progress.expected_left_s(job_id, now)
 
     def _on_event(self, queue_id: str, msg: dict[str, Any]) -> None:
         self.fleet.job_event(queue_id, msg)  # progress tells the watchdog the job is alive
-        job_id = self.market_id(queue_id)
-        if job_id is None or msg.get("type") != "progress":
+        if msg.get("type") != "progress":
             return
+        job_id = self.market_id(queue_id)
         now = time.time()
+        if job_id is None:
+            self.queue_progress.note(queue_id, float(msg.get("fraction") or 0.0), now)  # type: ignore[arg-type]
+            return
         self.progress.note(job_id, float(msg.get("fraction") or 0.0), now)
         self.db.set_first_progress(job_id, now)
 
@@ -412,7 +453,8 @@ class MinerService:
     # ---- status --------------------------------------------------------------------------
     def device_lines(self) -> list[dict[str, Any]]:
         """One status record per device: device, mode, active, throttled, job (market id),
-        kind, progress, temp_c, earned_today_wei, floor."""
+        order (the order-market shard it runs: `ShardView.as_dict()`, else None), kind,
+        progress, temp_c, earned_today_wei, floor."""
         running = {rj_id: rj.device_id for rj_id, rj in self.scheduler.running().items()}
         day = self.ledger.day_of(time.time())
         out = []
@@ -425,9 +467,13 @@ class MinerService:
             except Exception:
                 today = 0
             r = self.row(mid) if mid else None
+            other = self.queue_work(jid) if jid is not None and mid is None else None
+            order = other.as_dict() if other is not None else None
+            progress = self.last_progress.get(mid) if mid else (self.queue_progress.last.get(jid) if jid else None)
             out.append({"device": s.info.id, "key": s.info.key, "mode": s.mode, "active": s.active,
-                        "throttled": s.throttled, "job": mid, "kind": r.kind if r else None,
-                        "progress": self.last_progress.get(mid) if mid else None,
+                        "throttled": s.throttled, "job": mid, "order": order,
+                        "kind": r.kind if r else (order["kind"] if order else None),
+                        "progress": progress,
                         "temp_c": t if isinstance(t, (int, float)) and not isinstance(t, bool) else None,
                         "earned_today_wei": today,
                         "floor_ntk_per_hour": self.ctx.settings.device(s.info.key).price_floor_ntk_per_hour})

@@ -25,7 +25,7 @@ import json
 import re
 import secrets
 import shutil
-import time
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,9 @@ class QueueShardWork:
         self.queue, self.store, self.prefix, self.device = queue, store, prefix, device
         self.max_wall_s, self.poll_s = max_wall_s, poll_s
         self.specs = dict(specs or {"render": render_shard_spec})
+        self.stopped = threading.Event()
+        """Set when the rig's miner closes (its queue with it): a shard waited for is left to the
+        next start, which finds its queue job and waits for it again."""
 
     def job_id(self, doc: dict, shard: int) -> str:
         return f"{self.prefix}-{int(doc['order_id'])}-{shard}"
@@ -129,10 +132,14 @@ class QueueShardWork:
             if rec.state in ("failed", "cancelled"):
                 self.queue.add(spec)
         while True:
+            if self.stopped.is_set():
+                raise RuntimeError("the miner stopped before the shard's job ended; it runs again on the next start")
             rec = self.queue.get(spec.id)
             if rec.state in FINAL:
                 break
-            time.sleep(self.poll_s)
+            self.stopped.wait(self.poll_s)
+        if self.stopped.is_set():
+            raise RuntimeError("the miner stopped before the shard's result was taken; it is taken on the next start")
         if rec.state != "succeeded" or not rec.output_sha:
             raise RuntimeError(f"the {spec.kind} job {rec.state}: {rec.reason or 'no output'}")
         shutil.rmtree(out, ignore_errors=True)

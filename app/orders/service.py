@@ -11,7 +11,11 @@ run (the GUI next).
 - `OrderMinerRunner`: OrderMiner on the deployment's OrderMarket whose render and train shards
   run as jobs in the miner's queue (the MinerService's scheduler starts them on its devices;
   its quote takes an order only when a free device can run the kind at its floor, so a rig
-  that cannot train never claims a train order, as on the job market).
+  that cannot train never claims a train order, as on the job market). What the rig shows of
+  it: `queue_work(queue id)` / `views()` (ShardView: order p2p:N, shard, kind, reward, stage),
+  joined into MinerService.device_lines, the agent's status line and the GUI's Jobs page; each
+  pass books what the order market paid (`shards_paid` over the indexer's VoucherRedeemed and
+  ResultReleased events, per shard) in the earnings ledger.
 - `OrderBuyerRunner`: OrderBuyer with its desk, sampling (render: a few frames; train: the
   card and weights) and verify jobs (`verify-render`, `verify-train` on data the miner never
   saw) in the buyer's own queue and scheduler (`<data>/buyer-jobs.sqlite`, the CPU).
@@ -28,9 +32,11 @@ import logging
 import shutil
 import socket
 import tempfile
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from app.amounts import ntk_text
 from app.context import AppContext
 from app.costs import CostBreakdown, CostLine
 from app.home_lock import HomeLock
@@ -195,6 +201,84 @@ def _prefix(om: OrderMarketClient) -> str:
     return f"order-{om.chain.chain_id}-{om.address[2:10].lower()}"
 
 
+PAYMENT_BY_STAGE = {"committed": "awaiting payment", "submitted": "awaiting payment", "vouched": "awaiting payment",
+                    "paid": "paid", "rejected": "rejected", "failed": "not paid", "lost": "not paid"}
+"""What a shard's stage means for the rig's pay (the Jobs page's Paid column)."""
+SETTLED_STAGES = frozenset({"paid", "rejected", "failed", "lost"})
+
+
+@dataclass(frozen=True)
+class ShardView:
+    """A shard this rig holds on the order market, for the agent's status line and the GUI.
+    `stage`: OrderMiner's (requested, confirmed, running, committed, submitted, vouched, paid,
+    rejected, failed, lost); `reward_wei`: per shard, None until read from the chain."""
+
+    order_id: int
+    shard: int
+    kind: str
+    reward_wei: int | None
+    stage: str
+    buyer: str | None
+    queue_id: str
+    paid_at: float | None = None
+    reason: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"p2p:{self.order_id}"
+
+    @property
+    def payment(self) -> str | None:
+        return PAYMENT_BY_STAGE.get(self.stage)
+
+    def as_dict(self) -> dict:
+        return {"market": "order", "ref": self.ref, "order": self.order_id, "shard": self.shard, "kind": self.kind,
+                "reward_wei": None if self.reward_wei is None else str(self.reward_wei), "stage": self.stage,
+                "payment": self.payment, "buyer": self.buyer, "queue_id": self.queue_id, "paid_at": self.paid_at,
+                "reason": self.reason}
+
+
+PAID_EVENTS = ("VoucherRedeemed", "ResultReleased")
+
+
+@dataclass(frozen=True)
+class ShardPaid:
+    order_id: int
+    shard: int
+    amount_wei: int
+    tx_hash: str
+    timestamp: float | None
+
+
+def shards_paid(events, *, order_market: str, payout: str, miner: str, delivered) -> list[ShardPaid]:
+    """The shards that indexer `events` (wallet.indexer.Event) of OrderMarket `order_market` paid
+    to this rig, one entry per shard: a `VoucherRedeemed` to `payout` pays `amount` for the set
+    of shards it newly paid (several in one batch, the same for each); of those, only the ones
+    `delivered(order_id, shard)` says this rig delivered count (rigs may share a payout
+    address). A `ResultReleased` of mining key `miner` pays its one shard."""
+    om, payee, me = order_market.lower(), payout.lower(), miner.lower()
+    out = []
+    for ev in events:
+        if ev.name not in PAID_EVENTS or ev.contract.lower() != om:
+            continue
+        a = ev.args
+        oid = int(a["orderId"])
+        if ev.name == "VoucherRedeemed":
+            if str(a.get("payee", "")).lower() != payee:
+                continue
+            bits = int(a["shards"])
+            count = bin(bits).count("1")
+            each = int(a["amount"]) // count if count else 0
+            shards = [i for i in range(bits.bit_length()) if bits >> i & 1 and delivered(oid, i)]
+        else:
+            if str(a.get("miner", "")).lower() != me:
+                continue
+            each, shards = int(a["amount"]), [int(a["shard"])]
+        ts = float(ev.timestamp) if ev.timestamp else None
+        out += [ShardPaid(oid, i, each, ev.tx_hash, ts) for i in shards]
+    return out
+
+
 def _check_inputs(doc: dict, headers: dict) -> str | None:
     """The pre-claim look at an order's sealed inputs, by kind (OrderMiner.check_inputs)."""
     return check_train_inputs(doc, headers) if doc.get("kind") == "train" else None
@@ -204,11 +288,14 @@ class OrderMinerRunner:
     """The rig's side of orders, beside MinerService (same queue, same scheduler)."""
 
     def __init__(self, ctx: AppContext, market, signer, queue: JobQueue, store, *,
-                 kinds: tuple[str, ...] = ("render", "train"), quote=None):
+                 kinds: tuple[str, ...] = ("render", "train"), quote=None, ledger=None, indexer=None):
         """`quote(order_id, buyer, kind, reward_wei, deadline, spec[, images=N]) -> None or why not`
         (MinerService.quote_spec): an order is taken only when a free device that runs its kind
-        values its largest shard at or above its price floor (`images`: a train order's data)."""
+        values its largest shard at or above its price floor (`images`: a train order's data).
+        `ledger` (app.earnings.Ledger) and `indexer` (() -> the deployment's wallet.indexer.Indexer,
+        e.g. MinerService.indexer): each pass records what the order market paid this rig there."""
         self.ctx = ctx
+        self.queue, self.ledger, self.indexer = queue, ledger, indexer
         self.om = order_market(market)
         self.signer = signer
         self.quote = quote
@@ -219,6 +306,11 @@ class OrderMinerRunner:
             grace_s = int(ctx.settings.transport.grace_hours * 3600)
             home = peer_dir(ctx, "miner") / f"{self.om.chain.chain_id}-{self.om.address[2:10].lower()}"
             self.work = work
+            self.home = home
+            self._rewards: dict[str, int] = {}
+            self._kinds: dict[int, str] = {}
+            self.paid_wei: list[int] = []
+            """Order-market payments newly booked in the last pass, one entry per shard (wei)."""
             self.miner = OrderMiner(self.om, signer.account, signer.payout, self.peer, home, work=work, kinds=kinds,
                                     result_grace_s=grace_s, accept=self._accept if quote else None,
                                     check_inputs=_check_inputs,
@@ -246,9 +338,119 @@ class OrderMinerRunner:
         return None
 
     def step(self, claim: bool = True) -> list[str]:
-        return self.miner.step(claim)
+        self.paid_wei = []
+        events = self.miner.step(claim)
+        self._learn_rewards()
+        if self.ledger is not None and self.indexer is not None:
+            try:  # the pass's own events must still reach the rig's owner
+                events += self.record_payments()
+            except Exception as e:  # RPC away, ledger busy: read again from the same place next pass
+                log.warning("order payments not read this pass: %s", e)
+        return events
+
+    def record_payments(self) -> list[str]:
+        """Record in the ledger what the order market paid this rig since the last pass, from the
+        chain's events (the indexer reads them block range by block range): `VoucherRedeemed` to
+        our payout address, for the shards of its set that this rig delivered (a payout shared by
+        several rigs counts each rig's own shards), and `ResultReleased` of our mining key. Per
+        shard, against the device that ran it; a shard is recorded once however often its event is
+        read (the ledger keys order payments by shard). *(chain)*"""
+        idx = self.indexer()
+        idx.sync()
+        cursor_file = self.home / "payments-cursor.json"
+        try:
+            cur = [int(x) for x in json.loads(cursor_file.read_text(encoding="utf-8"))]
+        except (OSError, ValueError, TypeError):
+            cur = [-1, -1]
+        market = self.om.address.lower()
+        events: list[str] = []
+        while True:
+            evs = idx.events_after(cur[0], cur[1], names=PAID_EVENTS, limit=1000)
+            for p in shards_paid(evs, order_market=market, payout=self.signer.payout, miner=self.signer.address,
+                                 delivered=self._delivered):
+                try:
+                    new = self.ledger.record_order_payment(market, p.order_id, p.shard, p.tx_hash, p.amount_wei,
+                                                           timestamp=p.timestamp or time.time(),
+                                                           device_key=self._device_of(p.order_id, p.shard))
+                except ValueError as e:  # LedgerConflict, recorded otherwise before: the ledger keeps its first
+                    log.warning("order payment: %s", e)
+                    continue
+                if new:
+                    self.paid_wei.append(p.amount_wei)
+                    events.append(f"order {p.order_id}: shard {p.shard} paid {ntk_text(p.amount_wei)} (recorded in earnings)")
+            if evs:
+                cur = [evs[-1].block, evs[-1].log_index]
+                atomic_write_text(cursor_file, json.dumps(cur))
+            if len(evs) < 1000:
+                return events
+
+    def _delivered(self, order_id: int, shard: int) -> bool:
+        sh = self.miner.state["shards"].get(f"{order_id}:{shard}")
+        return sh is not None and "commit" in sh
+
+    def _device_of(self, order_id: int, shard: int) -> str:
+        """The device key the shard's queue job last ran on ("unknown" when the queue forgot it)."""
+        try:
+            rec = self.queue.get(self.work.job_id({"order_id": order_id}, shard))
+        except Exception:
+            return "unknown"
+        return rec.device_id or "unknown"
+
+    # --- what the rig shows (any thread: reads the miner's state and cached chain facts) ----
+    def _learn_rewards(self) -> None:
+        """The reward per shard of each order the miner holds (read once per order; the chain's
+        thread), so the views name it without a chain call."""
+        for oid in list(self.miner.state["orders"]):
+            if oid not in self._rewards:
+                try:
+                    self._rewards[oid] = self.om.order(int(oid)).reward_each_wei
+                except Exception as e:  # RPC away: asked again next pass
+                    log.info("order %s: reward not read yet: %s", oid, e)
+
+    def _order_ref(self, queue_id: str | None) -> tuple[int, int] | None:
+        """(order id, shard) of a queue job id of this order market's shards, else None."""
+        head = self.work.prefix + "-"
+        if not queue_id or not queue_id.startswith(head):
+            return None
+        oid, _, shard = queue_id[len(head):].partition("-")
+        return (int(oid), int(shard)) if oid.isdigit() and shard.isdigit() else None
+
+    def shard_view(self, order_id: int, shard: int) -> ShardView | None:
+        """One shard this rig holds on the order market, as the agent and the GUI show it."""
+        sh = self.miner.state["shards"].get(f"{order_id}:{shard}")
+        if sh is None:
+            return None
+        o = self.miner.state["orders"].get(str(order_id), {})
+        kind = self._kinds.get(order_id)
+        if kind is None:  # parsed once per order: the Jobs page asks for every row
+            try:
+                kind = str(json.loads(o.get("spec") or "{}").get("kind") or "?")[:32]
+            except ValueError:
+                kind = "?"
+            self._kinds[order_id] = kind
+        return ShardView(order_id, shard, kind, self._rewards.get(str(order_id)), str(sh.get("stage")),
+                         o.get("buyer"), self.work.job_id({"order_id": order_id}, shard),
+                         sh.get("paid_ts"), str(sh.get("reason") or sh.get("last_error") or "")[:300] or None)
+
+    def queue_work(self, queue_id: str | None) -> ShardView | None:
+        """The order-market shard a job of the miner's queue runs, else None (a job-market job,
+        `kminer job run`, another deployment's shard)."""
+        ref = self._order_ref(queue_id)
+        return self.shard_view(*ref) if ref else None
+
+    def views(self, *, active_only: bool = False) -> list[ShardView]:
+        """Every shard this rig holds on the order market (`active_only`: those not yet paid,
+        rejected, failed or lost), oldest order first."""
+        out = []
+        for k in list(self.miner.state["shards"]):
+            oid, _, shard = k.partition(":")
+            v = self.shard_view(int(oid), int(shard))
+            if v is not None and not (active_only and v.stage in SETTLED_STAGES):
+                out.append(v)
+        return sorted(out, key=lambda v: (v.order_id, v.shard))
 
     def close(self) -> None:
+        self.work.stopped.set()  # its shard threads stop waiting on the queue MinerService closes
         self.peer.close()
 
 

@@ -131,7 +131,10 @@ class JobsService:
         """Newest first: id, kind, state, attempts, reason, device_id (and `device`, its label),
         created_at, updated_at..., run_s (seconds its attempts ran, None before the first),
         and for the market jobs of the session's miner: market_job, buyer, reward_wei, progress
-        (0..1 or None), payment ("paid", "awaiting payment", "rejected", "not paid" or None) and paid_at. Jobs from elsewhere (`kminer job run`) have those as None."""
+        (0..1 or None), payment ("paid", "awaiting payment", "rejected", "not paid" or None) and paid_at;
+        for the order-market shards of its order miner: order (app.orders.ShardView.as_dict(): ref
+        p2p:N, shard, kind, stage...), buyer, reward_wei, payment and paid_at the same way. Jobs
+        from elsewhere (`kminer job run`) have those as None."""
         rows = [j.as_dict() for j in self._queue.list(limit=limit)]
         rows.sort(key=lambda r: r["updated_at"], reverse=True)
         miner = getattr(self.market, "miner", None)
@@ -140,9 +143,16 @@ class JobsService:
             r["reason"], r["kind"] = stranger_text(r["reason"]), stranger_text(r["kind"])
             r["device"] = self.device_label(r["device_id"])
             r["run_s"] = ran.get(r["id"])
-            r.update(market_job=None, buyer=None, reward_wei=None, progress=1.0 if r["state"] == "succeeded" else None,
-                     payment=None, paid_at=None)
+            r.update(market_job=None, order=None, buyer=None, reward_wei=None,
+                     progress=1.0 if r["state"] == "succeeded" else None, payment=None, paid_at=None)
             if miner is None:
+                continue
+            shard = self._order_shard(miner, r["id"])
+            if shard is not None:
+                r.update(order=shard.as_dict(), buyer=shard.buyer, reward_wei=shard.reward_wei, payment=shard.payment,
+                         paid_at=shard.paid_at)
+                if r["state"] in ("running", "paused"):
+                    r["progress"] = miner.queue_progress.last.get(r["id"])
                 continue
             try:
                 job_id = miner.market_id(r["id"])
@@ -157,6 +167,13 @@ class JobsService:
                 if r["state"] in ("running", "paused"):
                     r["progress"] = miner.last_progress.get(job_id)
         return rows
+
+    @staticmethod
+    def _order_shard(miner, queue_id: str):
+        try:
+            return miner.queue_work(queue_id)
+        except Exception:  # the session closed its miner meanwhile
+            return None
 
     def attempts(self, job_id: str) -> list[dict]:
         """The job's attempts, oldest first (each with `device`, its device's label)."""

@@ -51,8 +51,15 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=cmd_agent)
 
 
+def _work(line: dict) -> str:
+    """What the device runs: "job 7 render", "order p2p:3 shard 1 render 5 NTK running", "no job"."""
+    from app.miner import work_text
+
+    return work_text(line) or "no job"
+
+
 def _fmt(line: dict) -> str:
-    job = f"job {line['job']} {line.get('kind') or ''}".rstrip() if line["job"] is not None else "no job"
+    job = _work(line)
     prog = f" {line['progress'] * 100:.0f}%" if line["progress"] is not None else ""
     temp = f" {line['temp_c']:.0f}°C" if line["temp_c"] is not None else ""
     state = line.get("state") or ("throttled" if line["throttled"] else ("mining" if line["active"] else line["mode"]))
@@ -164,6 +171,8 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
         devices.close()
         raise UserError(str(e)) from None
     orders = _order_miner(ctx, market, signer, svc)
+    if orders is not None:
+        svc.add_work_source(orders)  # its shards run in svc's queue: the status lines name them
     reporter = RigReporter(ctx, readiness=lambda _miner: readiness.state())
     hook = HookRunner(lambda: ctx.settings.watchdog, ctx.paths.data_dir)
     devices.watchdog.subscribe(hook)
@@ -206,13 +215,19 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
             if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
                 while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):
                     svc.step(claim=False)
+                    if orders is not None:
+                        _step_orders(orders, args.json, False)
                 if intr.count:
                     continue  # Ctrl-C meanwhile: the top of the loop pauses or finishes the jobs
                 svc.step(claim=False)
-            _print_status(svc, args.json, reporter.last)
+                if orders is not None:
+                    _commit_finished(orders, args.json, intr)
+            _print_status(svc, args.json, reporter.last, orders)
             if draining and svc.scheduler.wait_idle(0):
                 svc.step(claim=False, start=False)  # upload and submit what finished
-                _print_status(svc, args.json, _report(reporter, svc))
+                if orders is not None:
+                    _step_orders(orders, args.json, False)  # commit the shards that finished
+                _print_status(svc, args.json, _report(reporter, svc), orders)
                 _say("finished; exiting")
                 break
             if args.once and not draining:
@@ -239,7 +254,8 @@ def _order_miner(ctx, market, signer, svc):
         _say("orders: no order market on this network; mining jobs only")
         return None
     try:
-        runner = OrderMinerRunner(ctx, market, signer, svc.queue, svc.store, quote=svc.quote_spec)
+        runner = OrderMinerRunner(ctx, market, signer, svc.queue, svc.store, quote=svc.quote_spec,
+                                   ledger=svc.ledger, indexer=svc.indexer)
     except OSError as e:
         t = ctx.settings.transport
         raise UserError(f"cannot open the transfer port {t.listen_host}:{t.port}: {e.strerror or e}; choose another "
@@ -273,6 +289,17 @@ def _step_orders(orders, as_json: bool, claim: bool) -> None:
             print(json.dumps({"order_event": line}), flush=True)
         else:
             _say(f"orders: {line}")
+
+
+def _commit_finished(orders, as_json: bool, intr: _Interrupts, wait_s: float = 10.0) -> None:
+    """--once: the order-market shards whose jobs ended are committed before the agent exits
+    (a few passes: the miner notices a finished job within a second)."""
+    end = time.monotonic() + wait_s
+    while intr.count == 0 and time.monotonic() < end:
+        _step_orders(orders, as_json, False)
+        if not any(v.stage == "running" for v in orders.views(active_only=True)):
+            return
+        intr.event.wait(0.5)
 
 
 def _report(reporter, svc):
@@ -310,10 +337,16 @@ class _Readiness:
 
 
 def _names(svc, queue_ids: list[str]) -> str:
-    return ", ".join(f"job {m}" if (m := svc.market_id(q)) is not None else q for q in queue_ids)
+    def name(q: str) -> str:
+        if (m := svc.market_id(q)) is not None:
+            return f"job {m}"
+        w = svc.queue_work(q)
+        return f"order {w.ref} shard {w.shard}" if w is not None else q
+
+    return ", ".join(name(q) for q in queue_ids)
 
 
-def _print_status(svc, as_json: bool, snap=None) -> None:
+def _print_status(svc, as_json: bool, snap=None, orders=None) -> None:
     lines = svc.device_lines()
     by_key = {d.key: d for d in snap.devices} if snap is not None else {}
     for line in lines:  # what holds a device: paused, held by the watchdog, outside its mining hours
@@ -321,8 +354,11 @@ def _print_status(svc, as_json: bool, snap=None) -> None:
             line["state"], line["reason"] = by_key[line["key"]].state, by_key[line["key"]].reason
     waiting = svc.status_text()
     if as_json:
-        print(json.dumps({"time": time.time(), "status": waiting, "devices": lines,
-                          "jobs": [r.__dict__ for r in svc.rows(active_only=True)]}), flush=True)
+        doc = {"time": time.time(), "status": waiting, "devices": lines,
+               "jobs": [r.__dict__ for r in svc.rows(active_only=True)]}
+        if orders is not None:
+            doc["orders"] = [v.as_dict() for v in orders.views(active_only=True)]
+        print(json.dumps(doc), flush=True)
         return
     for line in lines:
         print(_fmt(line), flush=True)

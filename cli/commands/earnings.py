@@ -120,6 +120,9 @@ def show(args: argparse.Namespace) -> int:
     print(f"Network figures: {nd.origin}.")
     if nd.message:
         print(f"kminer: {nd.message}", file=sys.stderr)
+    bm, bt = report.by_market, report.by_market_total
+    print(f"Paid by market: job market {ntk_text(bm['job'])}, order market {ntk_text(bm['order'])} in this period "
+          f"(all time {ntk_text(bt['job'])} and {ntk_text(bt['order'])}).")
     for d in report.devices:
         print(f"\n{d.id or d.key}  {d.name}")
         if not d.days:

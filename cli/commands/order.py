@@ -134,9 +134,10 @@ def register(sub: Any) -> None:
     _market_flags(f)
     f.set_defaults(handler=cmd_fetch)
 
-    rp = osub.add_parser("repost", help="post the rejected or refunded shards of an order again")
+    rp = osub.add_parser("repost", help="post the rejected or refunded shards of a job-market order again")
     add_wallet_options(rp)
-    rp.add_argument("order_id", type=int)
+    rp.add_argument("order_id", metavar="ID", help="the order: N or job:N (job market; order-market orders are "
+                                                   "refunded, then posted anew)")
     rp.set_defaults(handler=cmd_repost)
 
 
@@ -342,9 +343,19 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+P2P_REPOST = ("order p2p:{n} is on the order market, which has no repost: `kminer order watch --p2p` refunds its "
+              "undelivered shards once the order closes; then post the work again (`kminer order render --p2p ...` "
+              "or `kminer order train --p2p ...`)")
+
+
 def cmd_repost(args: argparse.Namespace) -> int:
+    from cli.commands.order_markets import P2P, parse_ref
+
+    market, oid = parse_ref(args.order_id)
+    if market == P2P:
+        raise UserError(P2P_REPOST.format(n=oid))
     with _buyer(args) as svc:
-        o = svc.repost(args.order_id)
+        o = svc.repost(oid)
         emit(args, order_doc(o), order_line(o) + "\n" + "\n".join(shard_line(s) for s in o.shards))
     return 0
 

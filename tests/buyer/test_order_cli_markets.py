@@ -21,6 +21,9 @@ NTK = 10**18
     (["show", "x:1"], "use N, p2p:N (order market) or job:N (job market)"),
     (["show", "p2p:0"], "N from 1"),
     (["fetch", "job:", "--out", "/nonexistent/x"], "use N, p2p:N"),
+    (["repost", "x3"], "use N, p2p:N (order market) or job:N (job market)"),
+    (["repost", "p2p:3"], "order p2p:3 is on the order market, which has no repost: `kminer order watch --p2p` "
+                          "refunds its undelivered shards once the order closes; then post the work again"),
 ])
 def test_an_order_id_that_names_nothing_is_one_line(tmp_path, args, message):
     assert message in one_line_error(kminer(tmp_path, "order", *args))
@@ -58,6 +61,9 @@ def test_list_and_show_cover_both_markets_with_their_own_ids(tmp_path):
     assert "name different markets" in one_line_error(kminer(tmp_path, "order", "show", "job:1", "--p2p"))
     assert "no order 7 of yours on this network's job market or order market" in \
         one_line_error(kminer(tmp_path, "order", "show", "7"))
+    # repost takes the market's id: job:1 reaches the job market's order 1 (nothing to post again yet)
+    assert "order 1 has no rejected or refunded shard to post again" in \
+        one_line_error(kminer(tmp_path, "order", "repost", "job:1"))
     out = tmp_path / "got"
     assert "shard(s) [0, 1] are not verified and unsealed yet" in \
         one_line_error(kminer(tmp_path, "order", "fetch", "p2p:1", "--out", str(out)))

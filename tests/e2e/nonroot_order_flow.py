@@ -147,6 +147,9 @@ def main() -> int:
             time.sleep(0.5)
         out["agent_rc"] = _stop(agent)
         text = agent_log.read_text(errors="replace")
+        # the status line while the shard rendered, and what the earnings say the order market paid
+        out["agent_shard_lines"] = [ln for ln in text.splitlines() if " order p2p:" in ln][:3]
+        out["earnings"] = json.loads(miner.main("earnings", "--days", "1", "--json")[1])
         out["agent_log"] = text if len(text) < 6000 else text[:2000] + "\n[...]\n" + text[-4000:]
         out["timings"]["total_s"] = round(time.monotonic() - t0, 1)
     finally:

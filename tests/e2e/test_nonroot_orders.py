@@ -103,6 +103,12 @@ def test_a_normal_user_posts_mines_verifies_and_fetches_an_order_on_the_order_ma
 
     # money, as the chain says: 2 NTK from the buyer's escrow to the miner (60 - 50 staked + 2)
     assert out["balances"] == {"buyer": 98 * NTK, "miner": 12 * NTK}, logs
+    # the rig owner's view: the agent named the shard on its device while it ran (not "no job"),
+    # and `kminer earnings` counts the order market's 2 NTK beside the job market's none
+    assert any(re.search(rf"^cpu\s+\S+\s+order p2p:{oid} shard 0 render 2 NTK (running|committed)", ln)
+               for ln in out["agent_shard_lines"]), out["agent_shard_lines"] or logs
+    assert out["earnings"]["by_market"] == {"job": {"period_wei": "0", "total_wei": "0"},
+                                            "order": {"period_wei": str(2 * NTK), "total_wei": str(2 * NTK)}}
 
     # nothing of the user's outside its folder but the nonce locks every process of a user
     # shares whatever its app home (common.private_dir: $XDG_RUNTIME_DIR, else /run/user/UID,

@@ -106,6 +106,12 @@ class OrderMiner:
         self._spec: dict[int, str] = {}
         self._unreached: dict[int, PostedOrder] = {}
         self._retry_at, self.retry_s = 0.0, retry_s
+        self._closing = threading.Event()
+
+    def close(self) -> None:
+        """The rig is closing: a shard's thread that fails now (its queue closed) is not a failure
+        of the work; the shard, still "running" in the saved state, runs again on the next start."""
+        self._closing.set()
 
     # --- reads --------------------------------------------------------------------------
     def shards(self) -> dict[str, dict]:
@@ -162,7 +168,8 @@ class OrderMiner:
             self.state["orders"][str(p.order_id)] = {"buyer": p.buyer.lower(), "desk": p.spec_uri,
                                                      "spec": self._spec[p.order_id], "shards": p.shards,
                                                      "deadline": p.deadline, "review": p.review_window_s,
-                                                     "redeem": p.redeem_window_s, "next": 0, "full": False}
+                                                     "redeem": p.redeem_window_s, "next": 0, "full": False,
+                                                     "reward": str(p.reward_each_wei), "kind": p.kind}
             events.append(f"order {p.order_id}: {p.shards} shard(s) of {p.kind} at {p.reward_each_wei} wei each")
         self.state["from_block"] = head + 1
 
@@ -300,6 +307,9 @@ class OrderMiner:
             try:
                 self.work(doc, sh["shard"], inputs, out)
             except Exception as e:  # the job's failure, reported on the shard
+                if self._closing.is_set():  # the rig is closing: the shard runs again on the next start
+                    log.info("shard %s stopped: the miner is closing", k)
+                    return
                 log.exception("shard %s failed", k)
                 self._run_errors[k] = str(e)[:300] or type(e).__name__
 

@@ -400,7 +400,9 @@ class OrderMinerRunner:
     def _learn_rewards(self) -> None:
         """The reward per shard of each order the miner holds (read once per order; the chain's
         thread), so the views name it without a chain call."""
-        for oid in list(self.miner.state["orders"]):
+        for oid, o in list(self.miner.state["orders"].items()):
+            if oid not in self._rewards and o.get("reward"):
+                self._rewards[oid] = int(o["reward"])  # kept since it was discovered
             if oid not in self._rewards:
                 try:
                     self._rewards[oid] = self.om.order(int(oid)).reward_each_wei
@@ -450,6 +452,7 @@ class OrderMinerRunner:
         return sorted(out, key=lambda v: (v.order_id, v.shard))
 
     def close(self) -> None:
+        self.miner.close()
         self.work.stopped.set()  # its shard threads stop waiting on the queue MinerService closes
         self.peer.close()
 

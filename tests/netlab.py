@@ -11,12 +11,14 @@ iptables) so tests skip with that reason, never silently.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-SUBNET_BASE = "10.213"  # 10.213.<link>.0/24: one /24 per veth link, inside our namespaces only
+SUBNET_BASE = "10.213"
+_LABS = itertools.count()  # several labs of one process at once get names of their own  # 10.213.<link>.0/24: one /24 per veth link, inside our namespaces only
 
 
 class NetLabError(Exception):
@@ -43,7 +45,7 @@ def why_no_netlab(*, nat: bool = False) -> str | None:
 class NetLab:
     """Namespaces by short role name ('a', 'b', 'nat'...), veth links between them."""
 
-    tag: str = field(default_factory=lambda: f"km{os.getpid() % 100000}")
+    tag: str = field(default_factory=lambda: f"km{os.getpid() % 100000}x{next(_LABS)}")
     namespaces: dict[str, str] = field(default_factory=dict)
     addrs: dict[tuple[str, str], str] = field(default_factory=dict)  # (ns, peer ns) -> address
     _links: int = 0

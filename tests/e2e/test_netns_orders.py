@@ -126,14 +126,24 @@ def _world(tmp_path, lab, a: str, b: str, chain: tuple[str, str] | None = None):
         lab.close()
 
 
-@pytest.fixture
-def world(tmp_path):
-    """Namespaces a (buyer, anvil) and b (miner) on one veth."""
+@pytest.fixture(scope="module")
+def veth_world(tmp_path_factory):
+    """Namespaces a (buyer, anvil) and b (miner) on one veth, made once for the module's tests."""
     why = why_no_netlab()
     if why:
         pytest.skip(why)
     lab, a, b = pair()
-    yield from _world(tmp_path, lab, a, b)
+    yield from _world(tmp_path_factory.mktemp("world"), lab, a, b)
+
+
+@pytest.fixture
+def world(veth_world):
+    """The module's veth world; what a test starts in it is stopped when the test ends."""
+    before = len(veth_world.procs)
+    yield veth_world
+    for p in reversed(veth_world.procs[before:]):
+        _stop(p)
+    del veth_world.procs[before:]
 
 
 @pytest.fixture
@@ -174,6 +184,7 @@ def _balance(home) -> int:
 def test_a_two_shard_render_order_between_two_namespaces_survives_a_miner_restart(world, tmp_path):
     buyer, miner, procs = world.buyer, world.miner, world.procs
     miner.run("devices", "set-mode", "cpu", "mining")
+    miner_before, buyer_before = _balance(miner), _balance(buyer)
     scene = tiny_scene(tmp_path, count=4)
     t0 = time.monotonic()
     posted = buyer.json("order", "render", str(scene), "--count", "4", "--shards", "2", "--reward", "2",
@@ -198,8 +209,8 @@ def test_a_two_shard_render_order_between_two_namespaces_survives_a_miner_restar
     from jobs.render.verify import verify_dataset
 
     assert verify_dataset(got, sample=4)["passed"]
-    assert _balance(miner) == 10 * NTK + 4 * NTK  # 60 - 50 staked + 2 x 2 NTK earned
-    assert _balance(buyer) == 100 * NTK - 4 * NTK
+    assert _balance(miner) == miner_before + 4 * NTK  # 2 x 2 NTK earned
+    assert _balance(buyer) == buyer_before - 4 * NTK
     print(f"netns order of 2 shards, posted to verified bytes: {elapsed:.1f} s")
 
 
@@ -215,6 +226,7 @@ def test_a_model_sold_peer_to_peer_reaches_the_buyer_in_the_other_namespace(worl
     lid = miner.json("models", "list-model", str(folder), "--price", "3", "--p2p")["listing_id"]
     serve = miner.start("models", "serve", *miner.net, "--interval", "0.5", log=tmp_path / "serve.log")
     procs.append(serve)
+    miner_before = _balance(miner)
     t1 = time.monotonic()
     buyer.run("models", "buy", str(lid), "--yes", *buyer.net)
     got_model = buyer.json("models", "fetch", str(lid))
@@ -223,7 +235,7 @@ def test_a_model_sold_peer_to_peer_reaches_the_buyer_in_the_other_namespace(worl
     assert weights.read_bytes() == (folder / card["weights"]["file"]).read_bytes()
     _stop(serve)
     assert serve.returncode == 0 and "bought by" in (tmp_path / "serve.log").read_text()
-    assert _balance(miner) == 10 * NTK + 3 * NTK
+    assert _balance(miner) == miner_before + 3 * NTK
 
 
 def test_a_miner_behind_nat_delivers_to_a_reachable_buyer(nat_world, tmp_path):
@@ -266,6 +278,7 @@ def test_a_train_order_between_two_namespaces_pays_for_a_model_checked_on_held_o
 
     buyer, miner, procs = world.buyer, world.miner, world.procs
     miner.run("devices", "set-mode", "cpu", "mining")
+    miner_before, buyer_before = _balance(miner), _balance(buyer)
     data = make_shapes_dataset(tmp_path / "shapes", n_images=100, size=(96, 72), seed=1)
     params = tmp_path / "params.json"
     params.write_text(json.dumps({"lr": 0.01, "threads": 1, "seed": 3, "val_fraction": 0.25}))
@@ -288,8 +301,8 @@ def test_a_train_order_between_two_namespaces_pays_for_a_model_checked_on_held_o
     assert card["arch"] == "centernet-xs" and card["split"]["train_images"] + card["split"]["val_images"] == 70
     res = infer_paths(load_model(got), [data / f"images/{i:06d}.png" for i in range(4)], score_threshold=0.2)
     assert sum(len(r["detections"]) for r in res) >= 2
-    assert _balance(miner) == 10 * NTK + 2 * NTK
-    assert _balance(buyer) == 100 * NTK - 2 * NTK
+    assert _balance(miner) == miner_before + 2 * NTK
+    assert _balance(buyer) == buyer_before - 2 * NTK
     print(f"netns train order, posted to a paid, unsealed model: {elapsed:.1f} s")
 
 

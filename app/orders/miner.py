@@ -60,7 +60,7 @@ Work = Callable[[dict, int, dict[str, Path], Path], None]
 CLAIM_TTL_S = 300
 MAX_ATTEMPTS = 3
 """Runs of one shard before the miner gives it up (the buyer then refunds it and slashes)."""
-DESK_RETRY_S = 30.0
+DESK_RETRY_S = 10.0
 """How often a miner asks again a desk that did not answer (the buyer may start watching later)."""
 RESULT_GRACE_S = 86_400
 PAID_FOLLOW_S = 7 * 86_400
@@ -76,6 +76,12 @@ class InputsPending(NotNow):
 
 
 INPUTS_LOOK_S = 2.0
+SPEC_TIMEOUT_S = 5.0
+"""A desk that does not send the spec document in this long is away (asked again later)."""
+MAX_RETRIES_PER_PASS = 8
+MAX_DESKS_PER_PASS = 8
+"""Desks asked for spec documents in one pass, new orders and retries together."""
+MAX_DESK_BACKOFF_S = 3600.0
 
 
 class OrderMiner:
@@ -106,6 +112,8 @@ class OrderMiner:
         self._spec: dict[int, str] = {}
         self._unreached: dict[int, PostedOrder] = {}
         self._retry_at, self.retry_s = 0.0, retry_s
+        self._next_try: dict[int, float] = {}  # order id -> when its desk is asked again
+        self._desk_fails: dict[int, int] = {}
         self._closing = threading.Event()
 
     def close(self) -> None:
@@ -140,27 +148,48 @@ class OrderMiner:
         head = self.om.chain.read(lambda: self.om.chain.w3.eth.block_number)
         posted = (self.om.posted_orders(from_block=self.state["from_block"], to_block=head)
                   if self.state["from_block"] <= head else [])
-        if time.monotonic() >= self._retry_at:  # orders whose desk did not answer: again, now and then
+        if time.monotonic() >= self._retry_at:  # orders not taken yet: again, those whose turn it is
             self._retry_at = time.monotonic() + self.retry_s
-            posted = [p for p in self._unreached.values() if p.deadline > self.now() + 60] + posted
-            self._unreached.clear()
+            now = time.monotonic()
+            due = [p for p in self._unreached.values()
+                   if p.deadline > self.now() + 60 and self._next_try.get(p.order_id, 0) <= now]
+            for p in self._unreached.values():
+                if p.deadline <= self.now() + 60:
+                    self._next_try.pop(p.order_id, None)
+            self._unreached = {k: v for k, v in self._unreached.items() if v.deadline > self.now() + 60}
+            posted = due[:MAX_RETRIES_PER_PASS] + posted
+        asked = 0
         for p in posted:
             if str(p.order_id) in self.state["orders"] or str(p.order_id) in self.state["skipped"]:
                 continue
+            if asked >= MAX_DESKS_PER_PASS:  # the rest wait for the next pass (each may take a timeout)
+                self._unreached.setdefault(p.order_id, p)
+                self._retry_at = min(self._retry_at, time.monotonic() + INPUTS_LOOK_S)
+                continue
+            asked += 1
             try:
                 why = self._refuse(p)
             except DeskError as e:  # the buyer's desk is away (not watching yet): ask again later
+                first = p.order_id not in self._unreached
                 self._unreached[p.order_id] = p
-                events.append(f"order {p.order_id}: the buyer's desk does not answer yet ({e})")
+                fails = self._desk_fails[p.order_id] = self._desk_fails.get(p.order_id, 0) + 1
+                # a desk that stays away is asked less and less often: a buyer (or a stranger
+                # posting orders with dead desks) cannot keep every miner's pass waiting on it
+                self._next_try[p.order_id] = time.monotonic() + min(self.retry_s * 2 ** (fails - 1), MAX_DESK_BACKOFF_S)
+                if first:
+                    events.append(f"order {p.order_id}: the buyer's desk does not answer yet ({e})")
                 continue
             except NotNow as e:
                 if p.order_id not in self._unreached:
                     events.append(f"order {p.order_id} not taken for now: {e}")
                 self._unreached[p.order_id] = p
+                self._next_try.pop(p.order_id, None)
                 if isinstance(e, InputsPending):
                     self._retry_at = min(self._retry_at, time.monotonic() + INPUTS_LOOK_S)
                 continue
             self._unreached.pop(p.order_id, None)
+            self._next_try.pop(p.order_id, None)
+            self._desk_fails.pop(p.order_id, None)
             if why:
                 self.state["skipped"][str(p.order_id)] = why
                 events.append(f"order {p.order_id} skipped: {why}")
@@ -180,7 +209,7 @@ class OrderMiner:
             return "the deadline is too close"
         if self.om.stats(p.buyer).rejection_rate > self.max_rejection_rate:
             return "the buyer rejects too many results"
-        raw = DeskClient(p.spec_uri).spec(p.order_id)  # DeskError: asked again later
+        raw = DeskClient(p.spec_uri, timeout_s=SPEC_TIMEOUT_S).spec(p.order_id)  # DeskError: asked again later
         if "0x" + hashlib.sha256(raw).hexdigest() != p.spec_hash.lower():
             return "the desk's spec does not match the order's spec hash"
         try:

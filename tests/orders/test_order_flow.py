@@ -234,3 +234,43 @@ def test_inputs_that_pass_the_check_are_claimed_as_usual(parties):
     oid = post(p, shards=1)
     p.run(lambda: p.buyer.done(oid))
     assert p.env.om.order(oid).paid_shards == [0]
+
+
+def test_orders_whose_desks_never_answer_cannot_stall_the_miner(parties):
+    """A stranger posts orders naming a desk that accepts connections and never answers (or a
+    desk that went away): each is asked with a short timeout, a few per pass, then less and less
+    often; the miner's passes stay short and an honest order posted after them is still taken."""
+    import socket
+
+    from app.orders import miner as miner_mod
+    from wallet.order_market import OrderTerms
+
+    p = parties()
+    env = p.env
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # the kernel completes connections; nobody ever reads or answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        for _ in range(3):
+            terms = OrderTerms("render", "0x" + "00" * 32, url, 1, NTK, env.om.chain.latest_timestamp() + 3600, 600, 600,
+                               stake_bps=2_000)
+            env.om.post_order(env.buyer, terms, approve_wei=NTK)
+        old = miner_mod.SPEC_TIMEOUT_S, miner_mod.MAX_DESKS_PER_PASS
+        miner_mod.SPEC_TIMEOUT_S, miner_mod.MAX_DESKS_PER_PASS = 0.5, 2
+        try:
+            t0 = time.monotonic()
+            p.miner.step()
+            first = time.monotonic() - t0
+            assert first < 2 * 0.5 + 1.5, f"a pass waited {first:.1f} s on dead desks"
+            t0 = time.monotonic()
+            for _ in range(3):
+                p.miner.step()
+            assert time.monotonic() - t0 < 3 * 0.5 + 3, "dead desks asked again at once"
+            oid = post(p, shards=1)  # an honest order still goes through
+            p.run(lambda: p.buyer.done(oid))
+            assert len(p.miner._desk_fails) == 3 and all(f <= 2 for f in p.miner._desk_fails.values())
+        finally:
+            miner_mod.SPEC_TIMEOUT_S, miner_mod.MAX_DESKS_PER_PASS = old
+    finally:
+        silent.close()

@@ -134,14 +134,14 @@ def pair() -> tuple[NetLab, str, str]:
     return lab, a, b
 
 
-def one_behind_nat() -> NetLab:
-    """'a' behind a masquerading router 'na'; 'b' outside, reachable (a home rig and a server)."""
+def one_behind_nat(inside: str = "a", router: str = "na", outside: str = "b") -> NetLab:
+    """`inside` behind a masquerading `router`; `outside` reachable (a home rig and a server)."""
     lab = NetLab()
     try:
-        lab.link("a", "na")
-        lab.link("na", "b")
-        lab.route_default("a", "na")
-        lab.router("na", masquerade_towards="b")
+        lab.link(inside, router)
+        lab.link(router, outside)
+        lab.route_default(inside, router)
+        lab.router(router, masquerade_towards=outside)
     except BaseException:
         lab.close()
         raise

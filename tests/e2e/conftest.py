@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,3 +40,15 @@ def tree_files(d: Path) -> dict[str, bytes]:
             if rel != "dataset.json":
                 out[rel] = p.read_bytes()
     return out
+
+
+def stop(p: subprocess.Popen, sig: int = signal.SIGTERM) -> int:
+    """Stop a process (`sig`, then SIGKILL after 30 s); its exit status."""
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return p.returncode

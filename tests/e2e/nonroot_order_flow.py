@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tests.e2e.conftest import ROOT, tiny_scene
+from tests.e2e.conftest import stop as _stop
 
 
 class Home:
@@ -70,17 +71,6 @@ def _wait_port(addr: tuple[str, int], timeout_s: float) -> bool:
         except OSError:
             time.sleep(0.2)
     return False
-
-
-def _stop(p: subprocess.Popen, sig: int = signal.SIGTERM) -> int:
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    return p.returncode
 
 
 def main() -> int:

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import NTK, ROOT, SHELF, tiny_scene
+from tests.e2e.conftest import stop as _stop
 from tests.wallet.conftest import ANVIL, free_port
 
 pytestmark = pytest.mark.slow
@@ -64,16 +65,6 @@ def _rpc(url: str, method: str, params: list) -> object:
                                  {"content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())["result"]
-
-
-def _stop(p: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def _wait(what: str, fn, timeout_s: float = 120, every_s: float = 0.5):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -26,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import NTK, ROOT, tiny_scene
-from tests.netlab import NetLab, both_behind_nat, pair, why_no_netlab
+from tests.e2e.conftest import stop as _stop
+from tests.netlab import both_behind_nat, one_behind_nat, pair, why_no_netlab
 from tests.wallet.conftest import ANVIL
 
 pytestmark = pytest.mark.slow
@@ -63,16 +63,6 @@ class NsHome:
         for k, v in (("listen_host", self.addr), ("advertise", self.addr), ("port_mapping", "false"),
                      ("redeem_after_minutes", "0")):
             self.run("settings", "set", f"transport.{k}", v)
-
-
-def _stop(p: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def _wait_for(path: Path, text: str, timeout_s: float) -> None:
@@ -153,15 +143,7 @@ def nat_world(tmp_path):
     why = why_no_netlab(nat=True)
     if why:
         pytest.skip(why)
-    lab = NetLab()
-    try:
-        lab.link("b", "nb")
-        lab.link("nb", "a")
-        lab.route_default("b", "nb")
-        lab.router("nb", masquerade_towards="a")
-    except BaseException:
-        lab.close()
-        raise
+    lab = one_behind_nat(inside="b", router="nb", outside="a")
     yield from _world(tmp_path, lab, lab.addrs[("a", "nb")], lab.addrs[("b", "nb")])
 
 
@@ -175,6 +157,16 @@ def relay_world(tmp_path):
     lab = both_behind_nat()
     srv = lab.addrs[("srv", "pub")]
     yield from _world(tmp_path, lab, lab.addrs[("a", "na")], lab.addrs[("b", "nb")], chain=("srv", srv))
+
+
+def _list_model(seller, tmp_path: Path) -> tuple[Path, dict, int]:
+    """The shipped product classifier listed peer to peer by `seller` at 3 NTK: (folder, card, listing id)."""
+    folder = tmp_path / "model"
+    shutil.copytree(ROOT / "resources" / "models" / "product-classifier", folder)
+    card = json.loads((folder / "model_card.json").read_text())
+    card.pop("seller", None)
+    (folder / "model_card.json").write_text(json.dumps(card))
+    return folder, card, seller.json("models", "list-model", str(folder), "--price", "3", "--p2p")["listing_id"]
 
 
 def _balance(home) -> int:
@@ -218,12 +210,7 @@ def test_a_model_sold_peer_to_peer_reaches_the_buyer_in_the_other_namespace(worl
     """The miner lists a model (card in the open, weights sealed) and serves it; the buyer buys
     it on chain and fetches it from the miner's machine."""
     buyer, miner, procs = world.buyer, world.miner, world.procs
-    folder = tmp_path / "model"
-    shutil.copytree(ROOT / "resources" / "models" / "product-classifier", folder)
-    card = json.loads((folder / "model_card.json").read_text())
-    card.pop("seller", None)
-    (folder / "model_card.json").write_text(json.dumps(card))
-    lid = miner.json("models", "list-model", str(folder), "--price", "3", "--p2p")["listing_id"]
+    folder, card, lid = _list_model(miner, tmp_path)
     serve = miner.start("models", "serve", *miner.net, "--interval", "0.5", log=tmp_path / "serve.log")
     procs.append(serve)
     miner_before = _balance(miner)
@@ -320,12 +307,7 @@ def test_a_model_sold_from_behind_nat_reaches_a_buyer_behind_nat_through_the_sel
     procs.append(relay)
     assert json.loads(relay.stdout.readline())["peer_port"] == 6881
     seller.run("settings", "set", "transport.relays", f"{srv}:6881")
-    folder = tmp_path / "model"
-    shutil.copytree(ROOT / "resources" / "models" / "product-classifier", folder)
-    card = json.loads((folder / "model_card.json").read_text())
-    card.pop("seller", None)
-    (folder / "model_card.json").write_text(json.dumps(card))
-    lid = seller.json("models", "list-model", str(folder), "--price", "3", "--p2p")["listing_id"]
+    folder, card, lid = _list_model(seller, tmp_path)
     serve = seller.start("models", "serve", *seller.net, "--interval", "0.5", log=tmp_path / "serve.log")
     procs.append(serve)
     t1 = time.monotonic()

@@ -58,6 +58,9 @@ CHAIN_LOOK_S = 5.0
 """How often a waiting shard's chain state is read (one call each)."""
 SPEC_VERSION = 1
 DIRECT_KEY_TIMEOUT_S = 5.0
+FETCH_GIVE_UP_S = 3600.0
+"""A committed result not fetched and opened for sampling this long after its commitment is
+rejected (wall-clock: the buyer's own patience, within the miner's review window on chain)."""
 KEY_REQUEST_RENEW_S = 120.0
 """A key request waiting at our desk this long is signed again (the key service refuses
 requests more than 10 minutes old)."""
@@ -87,13 +90,15 @@ class OrderBuyer:
     def __init__(self, om: OrderMarketClient, account, peer: Peer, home: Path, *, desk_host: str, verify: Verify,
                  desk_port: int = 0, advertise: str | None = None, sample_items: int = SAMPLE_ITEMS,
                  pick: Pick | None = None, clock: Callable[[], int] | None = None,
-                 key_demand_s: int = KEY_DEMAND_S, chain_look_s: float = CHAIN_LOOK_S):
+                 key_demand_s: int = KEY_DEMAND_S, chain_look_s: float = CHAIN_LOOK_S,
+                 fetch_give_up_s: float = FETCH_GIVE_UP_S):
         self.om, self.account, self.peer, self.verify = om, account, peer, verify
         self.pick = pick or (lambda doc, shard, names: secrets.SystemRandom().sample(names, min(sample_items, len(names))))
         self.home = Path(home) / "orders"
         self.home.mkdir(parents=True, exist_ok=True)
         self.sample_items = sample_items
         self.key_demand_s = key_demand_s
+        self.fetch_give_up_s = fetch_give_up_s
         self._last_chain_look: dict[tuple[int, int], float] = {}
         self._chain_look_s = chain_look_s
         self.now = clock or om.chain.latest_timestamp
@@ -199,6 +204,10 @@ class OrderBuyer:
                             self._follow_demand(o, int(s), sh, events)
                 except (KeyRefused, SealError, OSError) as e:
                     log.info("order %d shard %s: %s", o["order_id"], s, e)
+                    sh["last_error"] = str(e)[:300]
+                except Exception as e:  # noqa: BLE001 - one shard's surprise must not stop the others, or refunds
+                    log.exception("order %d shard %s", o["order_id"], s)
+                    sh["last_error"] = f"{type(e).__name__}: {e}"[:300]
             self._maybe_refund(o, events)
         return events
 
@@ -294,6 +303,12 @@ class OrderBuyer:
     def _check_fetched(self, o: dict, shard: int, sh: dict, events: list[str]) -> None:
         ref = parse_ref(sh["ref"])
         e = self.peer.find(ref.info_hash)
+        if time.time() > sh.get("committed_ts", time.time()) + self.fetch_give_up_s:
+            # never served, or its sample keys never given: rejected (on chain if it was put there),
+            # so a miner cannot stall us until its on-chain fallback pays it
+            why = sh.get("last_error") or "not served in full"
+            return self._reject(o, shard, sh, f"the result was not delivered within {self.fetch_give_up_s / 60:.0f} "
+                                              f"minutes of its commitment ({why})", events)
         if e is None or not e.done:
             if e is not None and e.error:
                 self._reject(o, shard, sh, f"the result could not be fetched: {e.error}", events)
@@ -428,8 +443,8 @@ class OrderBuyer:
 
     def _open(self, o: dict, shard: int, sh: dict, key: bytes, events: list[str]) -> None:
         commit = Signed.from_json(sh["commit"]).message
-        if key_hash(key) != commit.result_key_hash:
-            raise OrderError("the key does not match the committed key hash")
+        if key_hash(key) != commit.result_key_hash:  # a wrong key is no key: asked again, then demanded on chain
+            raise KeyRefused("the key does not match the committed key hash")
         ref = parse_ref(sh["ref"])
         e = self.peer.find(ref.info_hash)
         path = self.peer.node.home / "data" / ref.info_hash / e.name

@@ -32,6 +32,7 @@ trickles bytes (slowloris). `DeskClient` is the miner's side.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -47,7 +48,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from common.safejson import JsonLimits, SafeJsonError, loads_bounded, read_capped
+from common.boundedfile import read_at_most
+from common.safejson import JsonLimits, SafeJsonError, loads_bounded
 from jobs.transport.crypto import CryptoError, recover_signer, sign_request
 from jobs.transport.ref import RefError, parse_ref
 from wallet.order_messages import Claim, ClaimRequest, Domain, MessageError, ResultCommit, Signed
@@ -347,20 +349,36 @@ class DeskClient:
         return self.send("keys", keys=sign_request(mining_key, body))
 
     def _call(self, method: str, path: str, body: dict | None, *, raw: bool = False) -> Any:
+        """One request, all of it (connect, headers, body) within `timeout_s` plus one socket
+        timeout at most, however slowly the desk trickles bytes; every failure is a DeskError."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
+        deadline = time.monotonic() + self.timeout_s
+
+        def within(r):
+            def read(n: int) -> bytes:
+                if time.monotonic() > deadline:
+                    raise DeskError(f"order desk {self.url}: too slow (over {self.timeout_s:g} s)")
+                return r.read1(n)
+            return read
+
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as r:
-                reply = read_capped(r, MAX_REPLY_BYTES, what="desk reply")
+                reply = read_at_most(within(r), MAX_REPLY_BYTES)
+                if len(reply) > MAX_REPLY_BYTES:
+                    raise DeskError(f"order desk {self.url}: the reply is over {MAX_REPLY_BYTES} bytes")
+                if r.length:  # the connection closed before the Content-Length it announced
+                    raise DeskError(f"order desk {self.url}: the reply ended early")
         except urllib.error.HTTPError as e:
             try:
-                why = loads_bounded(read_capped(e, 4096, what="desk error"), DESK_LIMITS).get("error", "")
-            except (SafeJsonError, AttributeError, OSError):
+                why = loads_bounded(read_at_most(within(e), 4096)[:4096], DESK_LIMITS).get("error", "")
+            except (SafeJsonError, AttributeError, OSError, DeskError, http.client.HTTPException):
                 why = ""
             raise DeskError(f"order desk {self.url}: {e.code} {str(why)[:200]}".rstrip()) from None
-        except (OSError, SafeJsonError) as e:
-            raise DeskError(f"order desk {self.url}: {getattr(e, 'reason', e)}") from None
+        except (OSError, SafeJsonError, http.client.HTTPException, ValueError) as e:
+            # http.client's own errors too (a stranger answering garbage): one line, never a crash
+            raise DeskError(f"order desk {self.url}: {getattr(e, 'reason', None) or e or type(e).__name__}") from None
         if raw:
             return reply
         try:

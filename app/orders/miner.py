@@ -76,6 +76,8 @@ class InputsPending(NotNow):
 
 
 INPUTS_LOOK_S = 2.0
+MAX_PRECLAIM_INPUT_BYTES = 4 << 30
+"""An input larger than this is not fetched to be checked before a claim (the order is skipped)."""
 SPEC_TIMEOUT_S = 5.0
 """A desk that does not send the spec document in this long is away (asked again later)."""
 MAX_RETRIES_PER_PASS = 8
@@ -107,6 +109,9 @@ class OrderMiner:
             self.state = json.loads(self._path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             self.state = {"from_block": 0, "orders": {}, "shards": {}, "skipped": {}}
+        waiting = self.state.get("waiting") or {}
+        if waiting:  # orders not taken yet when we stopped (desk away, below the floor...): read them again
+            self.state["from_block"] = min(self.state["from_block"], min(int(b) for b in waiting.values()))
         self._runs: dict[str, threading.Thread] = {}
         self._run_errors: dict[str, str] = {}
         self._spec: dict[int, str] = {}
@@ -137,6 +142,9 @@ class OrderMiner:
             except (DeskError, KeyRefused, TransportError, SealError, MessageError, ContractRevert) as e:
                 log.info("shard %s: %s", k, e)
                 sh["last_error"] = str(e)[:300]
+            except Exception as e:  # noqa: BLE001 - one shard's surprise must not stop the others' deliveries
+                log.exception("shard %s", k)
+                sh["last_error"] = f"{type(e).__name__}: {e}"[:300]
         self._redeem(events)
         self._answer_demands(events)
         if claim:
@@ -169,7 +177,8 @@ class OrderMiner:
             asked += 1
             try:
                 why = self._refuse(p)
-            except DeskError as e:  # the buyer's desk is away (not watching yet): ask again later
+            except (DeskError, TransportError, SealError, ValueError, OSError) as e:
+                # the buyer's desk is away (not watching yet) or answers nonsense: ask again later
                 first = p.order_id not in self._unreached
                 self._unreached[p.order_id] = p
                 fails = self._desk_fails[p.order_id] = self._desk_fails.get(p.order_id, 0) + 1
@@ -201,6 +210,7 @@ class OrderMiner:
                                                      "reward": str(p.reward_each_wei), "kind": p.kind}
             events.append(f"order {p.order_id}: {p.shards} shard(s) of {p.kind} at {p.reward_each_wei} wei each")
         self.state["from_block"] = head + 1
+        self.state["waiting"] = {str(oid): p.block for oid, p in self._unreached.items()}
 
     def _refuse(self, p: PostedOrder) -> str | None:
         if p.kind not in self.kinds:
@@ -225,13 +235,13 @@ class OrderMiner:
             if why:  # below the floor, no free device...: may pass later (floors and devices change)
                 raise NotNow(why)
         if self.check_inputs is not None and doc["inputs"]:
-            why = self._check_inputs(doc)
+            why = self._check_inputs(doc, max(0, p.deadline - self.now()))
             if why:
                 return why
         self._spec[p.order_id] = raw.decode()
         return None
 
-    def _check_inputs(self, doc: dict) -> str | None:
+    def _check_inputs(self, doc: dict, open_for_s: int) -> str | None:
         """Before claiming: fetch the inputs' ciphertext (anyone may; the keys come only with a
         confirmed claim) and let `check_inputs` judge their sealed headers (item names and
         sizes), so an order whose inputs are not what it says (more images than it was priced
@@ -239,8 +249,9 @@ class OrderMiner:
         refs = {name: parse_ref(uri) for name, uri in doc["inputs"].items()}
         headers, waiting = {}, []
         for name, ref in refs.items():
-            try:
-                self.peer.node.start_fetch(ref, kind="input")
+            try:  # bounded: a stranger's order cannot fill the rig's disk before any claim
+                self.peer.node.start_fetch(ref, kind="input", max_bytes=MAX_PRECLAIM_INPUT_BYTES,
+                                           until_ts=time.time() + open_for_s + 86_400)
             except TransportError as e:
                 raise NotNow(f"its inputs cannot be fetched now ({e})") from None
             e = self.peer.find(ref.info_hash)
@@ -386,10 +397,13 @@ class OrderMiner:
         except DeskError:
             st = {}
         state = st.get("state")
-        self._relay_keys(o, sh, st, events)
-        if state == "confirmed":  # the buyer has not seen our commitment (lost, or we were restarted)
-            DeskClient(o["desk"]).send("commit", commit=Signed.from_json(sh["commit"]), ref=sh["ref"])
-        elif state in ("paid", "done") and st.get("voucher"):
+        try:  # a desk that refuses these must not keep us from the on-chain fallback below
+            self._relay_keys(o, sh, st, events)
+            if state == "confirmed":  # the buyer has not seen our commitment (lost, or we were restarted)
+                DeskClient(o["desk"]).send("commit", commit=Signed.from_json(sh["commit"]), ref=sh["ref"])
+        except DeskError as e:
+            sh["last_error"] = str(e)[:300]
+        if state in ("paid", "done") and st.get("voucher"):
             v = Signed.from_json(st["voucher"], expect=Voucher)
             v.verify(self.om.domain, o["buyer"])
             if v.message.order_id != sh["order"] or v.message.payee != self.om.chain.w3.to_checksum_address(self.payout) \
@@ -488,6 +502,10 @@ class OrderMiner:
         """Until the buyer says it unsealed the result (or a week passed), relay its key requests."""
         if sh.get("buyer_done") or time.time() > sh.get("paid_ts", 0) + PAID_FOLLOW_S:
             return
+        if time.time() < sh.get("next_look_ts", 0):
+            return
+        # soon after payment the buyer asks at once; later, a desk that is gone is asked rarely
+        sh["next_look_ts"] = time.time() + min(60.0, 2.0 + (time.time() - sh.get("paid_ts", 0)) / 60)
         o = self.state["orders"][str(sh["order"])]
         st = DeskClient(o["desk"]).status(sh["order"], sh["shard"], self.miner)
         if st.get("state") == "done":

@@ -126,8 +126,12 @@ class KeyRing:
 MAIL_MAX_BODY_BYTES = 8 << 10
 MAIL_PER_BOX = 256
 MAIL_PER_SENDER = 8
+MAIL_BOX_BYTES = 512 << 10
+MAIL_TOTAL_BYTES = 64 << 20  # all boxes together: a relay's memory stays bounded
 MAIL_MAX_BOXES = 10_000
-MAIL_TTL_S = 86_400.0
+MAIL_TTL_S = 900.0  # what it carries (signed requests) is refused after 10 minutes anyway
+MAIL_TAKE_BYTES = 48 << 10  # one take answers at most this much (its line stays under MAX_LINE_BYTES)
+MAIL_SEEN_MAX = 200_000
 
 
 class Mailbox:
@@ -140,41 +144,71 @@ class Mailbox:
     def __init__(self, *, per_box: int = MAIL_PER_BOX, per_sender: int = MAIL_PER_SENDER,
                  max_boxes: int = MAIL_MAX_BOXES, ttl_s: float = MAIL_TTL_S):
         self.per_box, self.per_sender, self.max_boxes, self.ttl_s = per_box, per_sender, max_boxes, ttl_s
-        self._boxes: dict[str, list[tuple[float, str, dict]]] = {}
-        self._seen: dict[str, float] = {}
+        self._boxes: dict[str, list[tuple[float, str, dict, int]]] = {}
+        self._seen: dict[str, float] = {}  # insertion order = expiry order (one lifetime for all)
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def fresh(self, nonce: str) -> bool:
-        """False for a nonce seen in the last MAX_SKEW_S (a replayed request)."""
+        """False for a nonce seen in the last 2 x MAX_SKEW_S (a replayed request)."""
         now = time.time()
         with self._lock:
-            if len(self._seen) > 100_000:
-                self._seen = {n: t for n, t in self._seen.items() if t > now}
+            while self._seen:  # the oldest first; also when too many
+                oldest, until = next(iter(self._seen.items()))
+                if until > now and len(self._seen) < MAIL_SEEN_MAX:
+                    break
+                del self._seen[oldest]
             if self._seen.get(nonce, 0) > now:
                 return False
             self._seen[nonce] = now + 2 * MAX_SKEW_S
             return True
 
+    def _expire(self, to: str, now: float) -> list:
+        """`to`'s box without what expired (kept so: the byte count stays true)."""
+        box = self._boxes.get(to, [])
+        keep = [m for m in box if m[0] > now]
+        if len(keep) != len(box):
+            self._bytes -= sum(m[3] for m in box if m[0] <= now)
+            self._boxes[to] = keep
+        return keep
+
     def post(self, sender: str, to: str, body: dict) -> None:
         now = time.time()
+        size = len(json.dumps(body))
         with self._lock:
-            box = [m for m in self._boxes.get(to, []) if m[0] > now]
-            if len(box) >= self.per_box:
+            box = self._expire(to, now)
+            if len(box) >= self.per_box or sum(m[3] for m in box) + size > MAIL_BOX_BYTES:
                 raise KeyRefused("that mailbox is full; try again later")
             if sum(1 for m in box if m[1] == sender) >= self.per_sender:
                 raise KeyRefused("too many of your messages wait in that mailbox; try again later")
-            if to not in self._boxes and len(self._boxes) >= self.max_boxes:
-                self._boxes = {k: v for k, v in self._boxes.items() if any(m[0] > now for m in v)}
-                if len(self._boxes) >= self.max_boxes:
+            if (to not in self._boxes and len(self._boxes) >= self.max_boxes) or self._bytes + size > MAIL_TOTAL_BYTES:
+                for k in list(self._boxes):
+                    self._boxes[k] = self._expire(k, now)
+                    if not self._boxes[k]:
+                        del self._boxes[k]
+                if len(self._boxes) >= self.max_boxes or self._bytes + size > MAIL_TOTAL_BYTES:
                     raise KeyRefused("the relay's mailboxes are full; try again later")
-            box.append((now + self.ttl_s, sender, body))
+            box.append((now + self.ttl_s, sender, body, size))
             self._boxes[to] = box
+            self._bytes += size
 
     def take(self, address: str) -> list[dict]:
+        """The oldest messages for `address`, at most MAIL_TAKE_BYTES of them (removed); the rest
+        stays for the next take."""
         now = time.time()
+        out, used = [], 0
         with self._lock:
-            box = self._boxes.pop(address, [])
-        return [{"from": sender, "body": body} for until, sender, body in box if until > now]
+            box = self._expire(address, now)
+            while box and used + box[0][3] <= MAIL_TAKE_BYTES:
+                until, sender, body, size = box.pop(0)
+                out.append({"from": sender, "body": body})
+                used += size
+                self._bytes -= size
+            if box:
+                self._boxes[address] = box
+            else:
+                self._boxes.pop(address, None)
+        return out
 
 
 class KeyServer:
@@ -327,11 +361,27 @@ def request_mirror(control: str, uri: str, until_ts: float, private_key: bytes, 
 
 
 def _call(server: str, req: dict, timeout_s: float) -> dict:
+    """One request and its one-line reply, all within about `timeout_s` however slowly the
+    server trickles bytes (KeyRefused), or KeyUnreachable when it cannot be reached."""
+    deadline = time.monotonic() + timeout_s
     try:
         with socket.create_connection(split_hostport(server), timeout=timeout_s) as s:
             s.sendall(json.dumps(req).encode() + b"\n")
-            f = s.makefile("rb")
-            line = f.readline(MAX_LINE_BYTES)
+            buf = b""
+            while b"\n" not in buf:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise KeyRefused(f"key server {server}: too slow (over {timeout_s:g} s)")
+                s.settimeout(left)
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                if len(buf) > MAX_LINE_BYTES + 1:
+                    raise KeyRefused(f"key server {server}: the reply is too large")
+            line = buf.split(b"\n", 1)[0]
+    except TimeoutError:
+        raise KeyRefused(f"key server {server}: too slow (over {timeout_s:g} s)") from None
     except OSError as e:
         raise KeyUnreachable(f"key server {server}: {e.strerror or e}") from None
     try:

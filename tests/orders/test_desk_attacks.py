@@ -336,3 +336,53 @@ def test_status_tells_a_miner_only_what_the_buyer_published_for_it(desk):
     assert got["state"] == "granted" and Signed.from_json(got["grant"], expect=Claim) == grant
     assert client.status(7, 0, STRANGER.address) == {"state": "unknown"}
     assert client.status(7, 1, MINER.address) == {"state": "unknown"}
+
+
+@pytest.mark.parametrize("answer", [b"garbage\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 99999\r\n\r\n{",
+                                    b"HTTP/1.1 200 OK\r\n" + b"X: " + b"y" * 70_000 + b"\r\n\r\n"])
+def test_a_hostile_desk_answering_nonsense_is_one_deskerror(answer):
+    """The miner's side: a 'desk' that answers a bad status line, a short body or a huge header
+    gives a DeskError (the miner skips that order), never another exception."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    def serve():
+        c, _ = srv.accept()
+        c.recv(65536)
+        c.sendall(answer)
+        c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with pytest.raises(DeskError):
+            DeskClient(f"http://127.0.0.1:{srv.getsockname()[1]}", timeout_s=3).spec(7)
+    finally:
+        srv.close()
+
+
+def test_a_desk_that_trickles_its_answer_is_cut_at_the_timeout():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    def serve():
+        c, _ = srv.accept()
+        c.recv(65536)
+        try:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            for _ in range(60):
+                c.sendall(b" ")
+                time.sleep(0.3)
+        except OSError:
+            pass
+        c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(DeskError, match="too slow"):
+            DeskClient(f"http://127.0.0.1:{srv.getsockname()[1]}", timeout_s=2).spec(7)
+        assert time.monotonic() - t0 < 4
+    finally:
+        srv.close()

@@ -274,3 +274,34 @@ def test_orders_whose_desks_never_answer_cannot_stall_the_miner(parties):
             miner_mod.SPEC_TIMEOUT_S, miner_mod.MAX_DESKS_PER_PASS = old
     finally:
         silent.close()
+
+
+def test_a_result_never_served_is_rejected_after_the_buyers_patience(parties):
+    """A miner commits a result and then serves nothing (or refuses the sample keys): the buyer
+    does not wait for the miner's on-chain fallback to pay it; it rejects the shard."""
+    p = parties(buyer_kw={"fetch_give_up_s": 3})
+    oid = post(p, shards=1)
+    stage = lambda: p.miner.shards().get(f"{oid}:0", {}).get("stage")  # noqa: E731
+    p.run(lambda: stage() == "committed" or p.buyer.shard_state(oid, 0).get("state") == "fetching")
+    p.miner.peer.node.stop(p.miner.shards()[f"{oid}:0"]["info_hash"])  # the miner stops serving it
+    p.miner.peer.keys.close()  # and its key service goes away
+    p.run(lambda: p.buyer.shard_state(oid, 0).get("state") == "rejected",
+          also=lambda: time.sleep(0.05))
+    assert "not delivered within" in p.buyer.shard_state(oid, 0)["reason"]
+    assert p.env.om.order(oid).paid_shards == []
+
+
+def test_a_wrong_key_after_payment_is_no_key_and_does_not_stop_the_buyer(parties):
+    """A paid miner sends a key that does not match its commitment: the buyer treats it as no
+    key (asks again, then demands it on chain) and keeps serving its other orders."""
+    from app.orders.buyer import KeyRefused
+
+    p = parties(miner_cls=_withholding(True))  # paid, key held back: the buyer waits in "paid"
+    oid = post(p, shards=1)
+    p.run(lambda: p.env.om.order(oid).is_paid(0) and p.buyer.shard_state(oid, 0).get("state") == "paid")
+    o = p.buyer._orders[oid]
+    with pytest.raises(KeyRefused, match="does not match"):
+        p.buyer._open(o, 0, o["shards"]["0"], b"\x01" * 32, [])
+    assert p.buyer.shard_state(oid, 0)["state"] == "paid"
+    p.buyer.step()  # a pass still runs (before, an OrderError here ended every pass)
+    assert p.buyer.shard_state(oid, 0)["state"] == "paid"

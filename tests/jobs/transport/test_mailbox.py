@@ -66,3 +66,52 @@ def test_a_node_that_is_not_a_relay_keeps_no_mail(tmp_path):
     finally:
         ks.close()
 
+
+
+def test_a_full_box_is_taken_in_parts_and_nothing_is_lost(tmp_path):
+    """Many large messages: each take answers at most MAIL_TAKE_BYTES (its reply line fits) and
+    leaves the rest for the next; strangers' junk cannot make the addressee's take fail."""
+    from jobs.transport.keys import MAIL_TAKE_BYTES
+
+    ks = KeyServer(KeyRing(tmp_path / "keys"), "127.0.0.1:0", mailbox=Mailbox())
+    relay = f"127.0.0.1:{ks.port}"
+    try:
+        senders = [os.urandom(32) for _ in range(3)]
+        for k in senders:
+            for i in range(8):
+                post_mail(relay, addr(BOB), {"n": i, "pad": "x" * 7_000}, k)
+        got: list = []
+        while batch := take_mail(relay, BOB):
+            assert sum(len(json.dumps(m["body"])) for m in batch) <= MAIL_TAKE_BYTES
+            got += batch
+        assert len(got) == 24
+    finally:
+        ks.close()
+
+
+def test_a_trickling_server_cannot_hold_a_caller(tmp_path):
+    """A 'relay' that answers one byte a second: the call gives up after its timeout, not after
+    the whole line."""
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def trickle():
+        c, _ = srv.accept()
+        c.recv(65536)
+        try:
+            for _ in range(30):
+                c.sendall(b" ")
+                time.sleep(0.5)
+        except OSError:
+            pass
+        c.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyRefused, match="too slow"):
+        take_mail(f"127.0.0.1:{srv.getsockname()[1]}", BOB, timeout_s=2)
+    assert time.monotonic() - t0 < 4
+    srv.close()

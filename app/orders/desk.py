@@ -49,6 +49,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from common.boundedfile import read_at_most
+from common.guarded_server import ConnectionGuard, GuardedServerMixin
 from common.safejson import JsonLimits, SafeJsonError, loads_bounded
 from jobs.transport.crypto import CryptoError, recover_signer, sign_request
 from jobs.transport.ref import RefError, parse_ref
@@ -142,67 +143,26 @@ class OrderDesk:
                 except OSError:  # the asker went away
                     pass
 
-        class Server(ThreadingHTTPServer):
+        class Server(GuardedServerMixin, ThreadingHTTPServer):
             daemon_threads = True
             block_on_close = False  # close() must not wait for a stalled stranger
             allow_reuse_address = True
             request_queue_size = 64
             address_family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
 
-            def process_request(self, request, client_address) -> None:
-                with desk._lock:
-                    full = len(desk._open) >= max_connections
-                    if not full:
-                        desk._open[request] = time.monotonic() + request_deadline_s
-                if full:
-                    try:
-                        request.settimeout(0.5)
-                        request.sendall(_BUSY)
-                    except OSError:
-                        pass
-                    self.shutdown_request(request)
-                    return
-                try:
-                    super().process_request(request, client_address)
-                except Exception:  # no thread to be had: forget the connection
-                    with desk._lock:
-                        desk._open.pop(request, None)
-                    self.shutdown_request(request)
-
-            def process_request_thread(self, request, client_address) -> None:
-                try:
-                    super().process_request_thread(request, client_address)
-                finally:
-                    with desk._lock:
-                        desk._open.pop(request, None)
-
             def handle_error(self, request, client_address) -> None:
                 log.debug("order desk: a request failed", exc_info=True)
 
-        self._open: dict[socket.socket, float] = {}  # connection -> monotonic deadline
-        self._closing = threading.Event()
         self._srv = Server(listen, Handler)
+        self._srv.guard = ConnectionGuard(max_connections, request_deadline_s, busy=_BUSY)
         self.port = self._srv.server_address[1]
         self.host = listen[0]
         self._thread = threading.Thread(target=self._srv.serve_forever, args=(0.1,), name="order-desk", daemon=True)
         self._thread.start()
-        self._reaper = threading.Thread(target=self._reap, args=(min(0.5, request_deadline_s / 4),),
-                                        name="order-desk-reaper", daemon=True)
-        self._reaper.start()
-
-    def _reap(self, every_s: float) -> None:
-        """Cut connections past their deadline (a blocked read in their thread then returns)."""
-        while not self._closing.wait(every_s):
-            now = time.monotonic()
-            with self._lock:
-                late = [s for s, deadline in self._open.items() if deadline <= now]
-            for s in late:
-                _cut(s)
 
     @property
     def open_connections(self) -> int:
-        with self._lock:
-            return len(self._open)
+        return self._srv.guard.count
 
     @property
     def url(self) -> str:
@@ -228,13 +188,9 @@ class OrderDesk:
             self._answers[key] = cur
 
     def close(self) -> None:
-        self._closing.set()
         self._srv.shutdown()
         self._srv.server_close()
-        with self._lock:
-            still = list(self._open)
-        for s in still:
-            _cut(s)
+        self._srv.guard.close()
 
     # --- routes -------------------------------------------------------------------------
     def _get(self, path: str) -> tuple[int, Any]:
@@ -313,13 +269,6 @@ class OrderDesk:
         with self._lock:
             got = dict(self._answers.get((order_id, shard, miner), {}))
         return {"state": got.pop("state", "unknown"), **got}
-
-
-def _cut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 class DeskClient:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from common.fsutil import atomic_write_json
+from common.guarded_server import ConnectionGuard, GuardedServerMixin
 from jobs.transport.crypto import CryptoError, open_sealed, recover_signer, seal_to, sign_request
 from jobs.transport.ref import split_hostport
 from jobs.transport.sealed import Header, item_key
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 MAX_LINE_BYTES = 64 << 10
 MAX_SKEW_S = 600
 IO_TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 64
+_BUSY_LINE = b'{"ok": false, "error": "busy; try again shortly"}\n'
 
 
 class KeyRefused(Exception):
@@ -231,12 +234,16 @@ class KeyServer:
                 reply = outer._reply(line)
                 self.wfile.write(json.dumps(reply).encode() + b"\n")
 
-        class Server(socketserver.ThreadingTCPServer):
+        class Server(GuardedServerMixin, socketserver.ThreadingTCPServer):
             daemon_threads = True
+            block_on_close = False
             allow_reuse_address = True
+            address_family = socket.AF_INET6 if ":" in listen.rsplit(":", 1)[0] else socket.AF_INET
 
         host, port = split_hostport(listen)
         self._srv = Server((host, port), Handler)
+        # strangers reach this port: a bounded number of them, each for one request's time
+        self._srv.guard = ConnectionGuard(MAX_CONNECTIONS, 2 * IO_TIMEOUT_S, busy=_BUSY_LINE)
         self.port = self._srv.server_address[1]
         self._thread = threading.Thread(target=self._srv.serve_forever, name="key-server", daemon=True)
         self._thread.start()
@@ -299,6 +306,7 @@ class KeyServer:
     def close(self) -> None:
         self._srv.shutdown()
         self._srv.server_close()
+        self._srv.guard.close()
 
 
 def post_mail(control: str, to: str, body: dict, private_key: bytes, *, timeout_s: float = IO_TIMEOUT_S) -> None:

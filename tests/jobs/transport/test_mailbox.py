@@ -1,4 +1,5 @@
-"""A relay's mailbox (jobs.transport.keys.Mailbox behind a KeyServer on 127.0.0.1): only the
+"""A relay's mailbox (jobs.transport.keys.Mailbox behind a KeyServer on 127.0.0.1) and the key
+service's connection limits: only the
 addressee takes its mail, a replayed signed request does nothing, boxes and bodies are bounded,
 and a node that is not a relay keeps no mail."""
 
@@ -115,3 +116,28 @@ def test_a_trickling_server_cannot_hold_a_caller(tmp_path):
         take_mail(f"127.0.0.1:{srv.getsockname()[1]}", BOB, timeout_s=2)
     assert time.monotonic() - t0 < 4
     srv.close()
+
+
+def test_a_key_service_serves_a_bounded_number_of_strangers_and_cuts_slow_ones(tmp_path):
+    """Connections that send nothing: at most MAX_CONNECTIONS are held (the next is told it is
+    busy), each is cut at its deadline, and the service answers again afterwards."""
+    from common.guarded_server import ConnectionGuard
+    from jobs.transport import keys as keys_mod
+
+    ks = KeyServer(KeyRing(tmp_path / "keys"), "127.0.0.1:0", mailbox=Mailbox())
+    ks._srv.guard.close()
+    ks._srv.guard = ConnectionGuard(3, 1.0, busy=keys_mod._BUSY_LINE)
+    idle = [socket.create_connection(("127.0.0.1", ks.port), timeout=5) for _ in range(3)]
+    try:
+        time.sleep(0.3)
+        extra = socket.create_connection(("127.0.0.1", ks.port), timeout=5)
+        assert b"busy" in extra.makefile("rb").readline()
+        extra.close()
+        time.sleep(1.6)  # past the deadline: the idle ones were cut
+        assert all(s.recv(1) == b"" for s in idle)
+        post_mail(f"127.0.0.1:{ks.port}", addr(BOB), {"n": 1}, ALICE)
+        assert len(take_mail(f"127.0.0.1:{ks.port}", BOB)) == 1
+    finally:
+        for s in idle:
+            s.close()
+        ks.close()

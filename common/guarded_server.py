@@ -1,0 +1,95 @@
+"""Connection limits for the small TCP servers strangers reach (the order desk, key services,
+relays' control ports): at most `max_connections` served at once (more are sent `busy` and
+closed), and a connection still open `deadline_s` after it was accepted is cut however slowly
+it trickles bytes (slowloris), so a stranger cannot tie up the server's threads.
+
+    class Server(GuardedServerMixin, socketserver.ThreadingTCPServer): ...
+    srv = Server(addr, Handler); srv.guard = ConnectionGuard(128, 20.0, busy=b"...")
+    ...; srv.guard.close()  # after shutdown(): cuts what is still open
+
+Threads: one reaper per guard.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+
+class ConnectionGuard:
+    def __init__(self, max_connections: int, deadline_s: float, *, busy: bytes = b""):
+        self.max_connections, self.deadline_s, self.busy = max_connections, deadline_s, busy
+        self._open: dict[socket.socket, float] = {}  # connection -> monotonic deadline
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._reaper = threading.Thread(target=self._reap, args=(min(0.5, deadline_s / 4),), name="conn-reaper",
+                                        daemon=True)
+        self._reaper.start()
+
+    def admit(self, conn: socket.socket) -> bool:
+        with self._lock:
+            if len(self._open) >= self.max_connections:
+                return False
+            self._open[conn] = time.monotonic() + self.deadline_s
+            return True
+
+    def release(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._open.pop(conn, None)
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+    def _reap(self, every_s: float) -> None:
+        """Cut connections past their deadline (a blocked read in their thread then returns)."""
+        while not self._closing.wait(every_s):
+            now = time.monotonic()
+            with self._lock:
+                late = [s for s, deadline in self._open.items() if deadline <= now]
+            for s in late:
+                cut(s)
+
+    def close(self) -> None:
+        self._closing.set()
+        with self._lock:
+            still = list(self._open)
+        for s in still:
+            cut(s)
+
+
+class GuardedServerMixin:
+    """For a threading socketserver: admits each connection through `self.guard`."""
+
+    guard: ConnectionGuard
+
+    def process_request(self, request, client_address) -> None:
+        if not self.guard.admit(request):
+            try:
+                request.settimeout(0.5)
+                if self.guard.busy:
+                    request.sendall(self.guard.busy)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:  # no thread to be had: forget the connection
+            self.guard.release(request)
+            self.shutdown_request(request)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.guard.release(request)
+
+
+def cut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

@@ -257,22 +257,25 @@ def test_a_miner_behind_nat_delivers_to_a_reachable_buyer(nat_world, tmp_path):
 
 
 def test_a_train_order_between_two_namespaces_pays_for_a_model_checked_on_held_out_images(world, tmp_path):
-    """`order train --p2p --dataset DIR`: the buyer keeps 30 % of the images back, the agent
-    trains on the rest in its sandbox, the buyer measures the model on what it kept, pays, and
-    `order fetch --p2p` writes a model folder that detects."""
+    """`order train --p2p --dataset DIR --holdout DIR`: the buyer keeps its held-out images, the
+    agent trains on the data in its sandbox, the buyer measures the model on what it kept, pays,
+    and `order fetch --p2p` writes a model folder that detects. (A fixed held-out set, not a
+    random share: the outcome must not depend on the draw; the tolerance is wide because the
+    card's figure comes from a 17-image validation split.)"""
     from jobs.train.infer import infer_paths, load_model
     from jobs.train.synthetic import make_shapes_dataset
 
     buyer, miner, procs = world.buyer, world.miner, world.procs
     miner.run("devices", "set-mode", "cpu", "mining")
     miner_before, buyer_before = _balance(miner), _balance(buyer)
-    data = make_shapes_dataset(tmp_path / "shapes", n_images=100, size=(96, 72), seed=1)
+    data = make_shapes_dataset(tmp_path / "shapes", n_images=70, size=(96, 72), seed=1)
+    held = make_shapes_dataset(tmp_path / "held", n_images=30, size=(96, 72), seed=2)  # fixed: the outcome is too
     params = tmp_path / "params.json"
     params.write_text(json.dumps({"lr": 0.01, "threads": 1, "seed": 3, "val_fraction": 0.25}))
     t0 = time.monotonic()
-    posted = buyer.json("order", "train", "--p2p", "--dataset", str(data), "--holdout-share", "0.3",
+    posted = buyer.json("order", "train", "--p2p", "--dataset", str(data), "--holdout", str(held),
                         "--arch", "centernet-xs", "--epochs", "16", "--batch", "16", "--params", str(params),
-                        "--tolerance", "0.1", "--min-metric", "0.2", "--reward", "2", "--deadline-hours", "1",
+                        "--tolerance", "0.5", "--min-metric", "0.2", "--reward", "2", "--deadline-hours", "1",
                         "--review-hours", "1", "--yes", "--no-watch")
     oid = posted["order_id"]
     watch = buyer.start("order", "watch", "--p2p", *buyer.net, "--until-idle", "--timeout", "400", "--interval",

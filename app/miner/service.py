@@ -453,7 +453,7 @@ class MinerService:
     # ---- status --------------------------------------------------------------------------
     def device_lines(self) -> list[dict[str, Any]]:
         """One status record per device: device, mode, active, throttled, job (market id),
-        order (the order-market shard it runs: `ShardView.as_dict()`, else None), kind,
+        order (the order-market shard it runs: `app.orders.rig.ShardView.as_dict()`, else None), kind,
         progress, temp_c, earned_today_wei, floor."""
         running = {rj_id: rj.device_id for rj_id, rj in self.scheduler.running().items()}
         day = self.ledger.day_of(time.time())

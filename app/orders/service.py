@@ -33,7 +33,7 @@ import shutil
 import socket
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from app.amounts import ntk_text
@@ -42,6 +42,7 @@ from app.costs import CostBreakdown, CostLine
 from app.home_lock import HomeLock
 from app.orders.buyer import OrderError, OrderBuyer
 from app.orders.miner import OrderMiner
+from app.orders.rig import PAID_EVENTS, SETTLED_STAGES, ShardView, shards_paid
 from app.orders.peer import Peer, free_port
 from app.orders.render import ASSETS, QueueSampleCheck, QueueShardWork, RenderSampler, render_order, render_shard_spec
 from app.orders.train import (DATA, ModelPicker, QueueModelCheck, check_train_inputs, train_images, train_order,
@@ -199,84 +200,6 @@ def _free(host: str, port: int) -> bool:
 
 def _prefix(om: OrderMarketClient) -> str:
     return f"order-{om.chain.chain_id}-{om.address[2:10].lower()}"
-
-
-PAYMENT_BY_STAGE = {"committed": "awaiting payment", "submitted": "awaiting payment", "vouched": "awaiting payment",
-                    "paid": "paid", "rejected": "rejected", "failed": "not paid", "lost": "not paid"}
-"""What a shard's stage means for the rig's pay (the Jobs page's Paid column)."""
-SETTLED_STAGES = frozenset({"paid", "rejected", "failed", "lost"})
-
-
-@dataclass(frozen=True)
-class ShardView:
-    """A shard this rig holds on the order market, for the agent's status line and the GUI.
-    `stage`: OrderMiner's (requested, confirmed, running, committed, submitted, vouched, paid,
-    rejected, failed, lost); `reward_wei`: per shard, None until read from the chain."""
-
-    order_id: int
-    shard: int
-    kind: str
-    reward_wei: int | None
-    stage: str
-    buyer: str | None
-    queue_id: str
-    paid_at: float | None = None
-    reason: str | None = None
-
-    @property
-    def ref(self) -> str:
-        return f"p2p:{self.order_id}"
-
-    @property
-    def payment(self) -> str | None:
-        return PAYMENT_BY_STAGE.get(self.stage)
-
-    def as_dict(self) -> dict:
-        return {"market": "order", "ref": self.ref, "order": self.order_id, "shard": self.shard, "kind": self.kind,
-                "reward_wei": None if self.reward_wei is None else str(self.reward_wei), "stage": self.stage,
-                "payment": self.payment, "buyer": self.buyer, "queue_id": self.queue_id, "paid_at": self.paid_at,
-                "reason": self.reason}
-
-
-PAID_EVENTS = ("VoucherRedeemed", "ResultReleased")
-
-
-@dataclass(frozen=True)
-class ShardPaid:
-    order_id: int
-    shard: int
-    amount_wei: int
-    tx_hash: str
-    timestamp: float | None
-
-
-def shards_paid(events, *, order_market: str, payout: str, miner: str, delivered) -> list[ShardPaid]:
-    """The shards that indexer `events` (wallet.indexer.Event) of OrderMarket `order_market` paid
-    to this rig, one entry per shard: a `VoucherRedeemed` to `payout` pays `amount` for the set
-    of shards it newly paid (several in one batch, the same for each); of those, only the ones
-    `delivered(order_id, shard)` says this rig delivered count (rigs may share a payout
-    address). A `ResultReleased` of mining key `miner` pays its one shard."""
-    om, payee, me = order_market.lower(), payout.lower(), miner.lower()
-    out = []
-    for ev in events:
-        if ev.name not in PAID_EVENTS or ev.contract.lower() != om:
-            continue
-        a = ev.args
-        oid = int(a["orderId"])
-        if ev.name == "VoucherRedeemed":
-            if str(a.get("payee", "")).lower() != payee:
-                continue
-            bits = int(a["shards"])
-            count = bin(bits).count("1")
-            each = int(a["amount"]) // count if count else 0
-            shards = [i for i in range(bits.bit_length()) if bits >> i & 1 and delivered(oid, i)]
-        else:
-            if str(a.get("miner", "")).lower() != me:
-                continue
-            each, shards = int(a["amount"]), [int(a["shard"])]
-        ts = float(ev.timestamp) if ev.timestamp else None
-        out += [ShardPaid(oid, i, each, ev.tx_hash, ts) for i in shards]
-    return out
 
 
 def _check_inputs(doc: dict, headers: dict) -> str | None:

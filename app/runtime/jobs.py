@@ -132,7 +132,7 @@ class JobsService:
         created_at, updated_at..., run_s (seconds its attempts ran, None before the first),
         and for the market jobs of the session's miner: market_job, buyer, reward_wei, progress
         (0..1 or None), payment ("paid", "awaiting payment", "rejected", "not paid" or None) and paid_at;
-        for the order-market shards of its order miner: order (app.orders.ShardView.as_dict(): ref
+        for the order-market shards of its order miner: order (app.orders.rig.ShardView.as_dict(): ref
         p2p:N, shard, kind, stage...), buyer, reward_wei, payment and paid_at the same way. Jobs
         from elsewhere (`kminer job run`) have those as None."""
         rows = [j.as_dict() for j in self._queue.list(limit=limit)]

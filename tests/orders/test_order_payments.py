@@ -16,7 +16,7 @@ REWARD = 4 * NTK
 
 def test_a_batched_redemption_is_booked_per_shard_once_and_only_for_the_rig_that_delivered(parties, tmp_path):
     from app.earnings import Ledger, LedgerConflict
-    from app.orders.service import PAID_EVENTS, shards_paid
+    from app.orders.rig import PAID_EVENTS, shards_paid
     from wallet.indexer import for_deployment
 
     p = parties(redeem_after_s=3_600)  # vouchers wait: both shards are paid by one redemption

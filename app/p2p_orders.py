@@ -306,6 +306,20 @@ def dataset_dirs(orders_dir: Path | None, values, what: str) -> list[Path]:
     return out
 
 
+def posting_cost(chain, *, shards: int, reward_each_wei: int, net=None) -> tuple[CostBreakdown, int]:
+    """What posting an order costs (escrow, and the network fee at `chain`'s fees now: gas x
+    price and the OP-stack L1 data fee apart, in ETH and USD) and that fee in wei; the one
+    estimate the GUI's and the CLI's confirmations show. *(chain)*"""
+    from app.costs import reference_coin_usd
+    from app.order_fees import post_fee
+    from app.orders.service import post_cost
+
+    net = net or network_of(chain)
+    fee = post_fee(net, chain=chain)
+    return post_cost(shards=shards, reward_each_wei=reward_each_wei, fee=fee,
+                     coin_usd=reference_coin_usd(net.native_symbol)), fee.total_wei
+
+
 def network_of(chain):
     """The known network with `chain`'s id (wallet.networks), else a plain one (no L1 data fee)."""
     from wallet.networks import NETWORKS, Network
@@ -413,17 +427,12 @@ class P2POrders:
     def cost(self, shards: int, reward_each_wei: int) -> CostBreakdown:
         """What posting costs (a train order: 1 shard, its reward); ValueError (one line) when
         posting cannot be done now. *(chain)*"""
-        from app.costs import reference_coin_usd
-        from app.order_fees import post_fee
-        from app.orders.service import post_cost
-
         why = self._not_ready()
         if why:
             raise ValueError(why)
         chain = self._chain()
-        net = self._network() if self._network is not None else network_of(chain)
-        return post_cost(shards=shards, reward_each_wei=reward_each_wei, fee=post_fee(net, chain=chain),
-                         coin_usd=reference_coin_usd(net.native_symbol))
+        return posting_cost(chain, shards=shards, reward_each_wei=reward_each_wei,
+                            net=self._network() if self._network is not None else None)[0]
 
     def train_cost(self, reward_wei: int) -> CostBreakdown:
         """What posting a train order costs: `cost(1, reward_wei)` (the same post_fee), its

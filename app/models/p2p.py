@@ -78,6 +78,7 @@ class ModelSeller:
             self.state = json.loads(self._path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             self.state = {"from_block": None, "listings": {}}
+        self._mail_at = 0.0  # when our relays' mailboxes are taken next
 
     def publish(self, folder: Path) -> str:
         """Publish the card in the clear and the whole folder sealed; the listing URI."""
@@ -120,7 +121,7 @@ class ModelSeller:
         each (the same rules: only a buyer of that model gets its key), the reply goes back
         to the asker's mailbox there, sealed to the asker."""
         relays, me = self.peer.node.config.relays, self.peer.identity_key
-        if not relays or time.monotonic() < getattr(self, "_mail_at", 0.0):
+        if not relays or time.monotonic() < self._mail_at:
             return
         self._mail_at = time.monotonic() + MAIL_LOOK_S
         for relay in relays:

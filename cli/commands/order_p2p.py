@@ -55,16 +55,9 @@ def runner_on(wallet, args: argparse.Namespace):
 
 def _confirm(r, args: argparse.Namespace, *, shards: int, reward: int) -> int:
     """Say what posting costs and ask (unless --yes); the network fee estimate in wei."""
-    from app.costs import reference_coin_usd
-    from app.order_fees import post_fee
-    from app.orders.service import post_cost
-    from app.p2p_orders import network_of
+    from app.p2p_orders import posting_cost
 
-    chain = r.om.chain
-    net = network_of(chain)
-    fee_cost = user_errors(lambda: post_fee(net, chain=chain))  # gas x price, and the L1 data fee on OP stack
-    fee = fee_cost.total_wei
-    cost = post_cost(shards=shards, reward_each_wei=reward, fee=fee_cost, coin_usd=reference_coin_usd(net.native_symbol))
+    cost, fee = user_errors(lambda: posting_cost(r.om.chain, shards=shards, reward_each_wei=reward))
     text = "\n".join(f"  {x.label}: {x.text}" for x in cost.lines)
     if not args.json:
         print(f"{cost.title}\n{text}", file=sys.stderr)

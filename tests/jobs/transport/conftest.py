@@ -27,26 +27,25 @@ def netpair():
     lab.close()
 
 
-@pytest.fixture
-def nat_one():
-    """'a' behind a masquerading router 'na', 'b' outside and reachable."""
+def _nat(make):
     reason = why_no_netlab(nat=True)
     if reason:
         pytest.skip(f"no NAT lab here: {reason}")
-    lab = one_behind_nat()
+    lab = make()
     yield lab
     lab.close()
+
+
+@pytest.fixture
+def nat_one():
+    """'a' behind a masquerading router 'na', 'b' outside and reachable."""
+    yield from _nat(one_behind_nat)
 
 
 @pytest.fixture
 def natlab():
     """'a' and 'b' each behind its own masquerading router, 'pub' between them."""
-    reason = why_no_netlab(nat=True)
-    if reason:
-        pytest.skip(f"no NAT lab here: {reason}")
-    lab = both_behind_nat()
-    yield lab
-    lab.close()
+    yield from _nat(both_behind_nat)
 
 
 def transport(lab, role: str, *args: str, **kw) -> subprocess.Popen:

@@ -1,6 +1,7 @@
 """Connection limits for the small TCP servers strangers reach (the order desk, key services,
-relays' control ports): at most `max_connections` served at once (more are sent `busy` and
-closed), and a connection still open `deadline_s` after it was accepted is cut however slowly
+relays' control ports): at most `max_connections` served at once, and optionally at most
+`max_per_source` from one client address (`source_of(ip)` groups addresses, e.g. an IPv6 /64),
+so one address cannot take every place; more are sent `busy` and closed. A connection still open `deadline_s` after it was accepted is cut however slowly
 it trickles bytes (slowloris), so a stranger cannot tie up the server's threads.
 
     class Server(GuardedServerMixin, socketserver.ThreadingTCPServer): ...
@@ -15,28 +16,43 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 
 class ConnectionGuard:
-    def __init__(self, max_connections: int, deadline_s: float, *, busy: bytes = b""):
+    def __init__(self, max_connections: int, deadline_s: float, *, busy: bytes = b"",
+                 max_per_source: int | None = None, source_of: Callable[[str], str] = str):
         self.max_connections, self.deadline_s, self.busy = max_connections, deadline_s, busy
-        self._open: dict[socket.socket, float] = {}  # connection -> monotonic deadline
+        self.max_per_source, self.source_of = max_per_source, source_of
+        self._open: dict[socket.socket, tuple[float, str]] = {}  # connection -> (monotonic deadline, source)
+        self._per_source: dict[str, int] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._reaper = threading.Thread(target=self._reap, args=(min(0.5, deadline_s / 4),), name="conn-reaper",
                                         daemon=True)
         self._reaper.start()
 
-    def admit(self, conn: socket.socket) -> bool:
+    def admit(self, conn: socket.socket, client: str = "") -> bool:
+        """Take `conn` (from address `client`) if there is room for it."""
+        src = self.source_of(client) if self.max_per_source is not None else ""
         with self._lock:
             if len(self._open) >= self.max_connections:
                 return False
-            self._open[conn] = time.monotonic() + self.deadline_s
+            if self.max_per_source is not None and self._per_source.get(src, 0) >= self.max_per_source:
+                return False
+            self._open[conn] = (time.monotonic() + self.deadline_s, src)
+            self._per_source[src] = self._per_source.get(src, 0) + 1
             return True
 
     def release(self, conn: socket.socket) -> None:
         with self._lock:
-            self._open.pop(conn, None)
+            got = self._open.pop(conn, None)
+            if got is not None:
+                n = self._per_source[got[1]] - 1
+                if n:
+                    self._per_source[got[1]] = n
+                else:
+                    del self._per_source[got[1]]
 
     @property
     def count(self) -> int:
@@ -48,7 +64,7 @@ class ConnectionGuard:
         while not self._closing.wait(every_s):
             now = time.monotonic()
             with self._lock:
-                late = [s for s, deadline in self._open.items() if deadline <= now]
+                late = [s for s, (deadline, _src) in self._open.items() if deadline <= now]
             for s in late:
                 cut(s)
 
@@ -66,7 +82,8 @@ class GuardedServerMixin:
     guard: ConnectionGuard
 
     def process_request(self, request, client_address) -> None:
-        if not self.guard.admit(request):
+        client = client_address[0] if isinstance(client_address, tuple) and client_address else ""
+        if not self.guard.admit(request, str(client)):
             try:
                 request.settimeout(0.5)
                 if self.guard.busy:

@@ -110,7 +110,7 @@ class OrderBuyer:
             except (ValueError, KeyError, OSError) as e:
                 log.warning("order state %s unreadable (%s); skipped", p.name, e)
         self.desk = OrderDesk((desk_host, desk_port), domain=om.domain, spec_of=self._spec_of,
-                              is_ours=lambda oid: oid in self._orders)
+                              is_ours=lambda oid: oid in self._orders, is_party=self._is_party)
         self.desk_url = f"http://{advertise or desk_host}:{self.desk.port}"
         self._last_key_poll: dict[tuple[int, int], float] = {}
         for o in self._orders.values():
@@ -506,6 +506,14 @@ class OrderBuyer:
     @staticmethod
     def _doc(o: dict) -> dict:
         return {**json.loads(o["spec"]), "order_id": o["order_id"]}
+
+    def _is_party(self, order_id: int, shard: int, miner: str) -> bool:
+        """For the desk's threads: `miner` holds our grant of that shard (the only miner whose
+        confirm, commit and key relays may wait at the desk; every claim that reaches the chain
+        carries a grant we recorded here first). Plain dict reads, each atomic."""
+        o = self._orders.get(order_id)
+        sh = o["shards"].get(str(shard)) if o is not None else None
+        return sh is not None and sh.get("miner") == miner.lower()
 
     def _spec_of(self, order_id: int) -> bytes | None:
         o = self._orders.get(order_id)

@@ -22,17 +22,32 @@ The desk checks only what needs no chain (sizes, shapes, signatures against the 
 signer) and queues the message; the buyer's service answers on its chain thread and
 publishes the answers that `status` returns. So a stranger's request never touches the chain
 from a server thread, and a forged or oversized one costs a one-line 4xx and nothing else.
-Bodies are at most `MAX_BODY_BYTES`, read with a timeout, parsed by common.safejson; at most
-`MAX_INBOX` messages wait at a time, at most `MAX_PER_MINER` from one mining key (then 503), and
-a message already waiting is not queued twice.
-At most `MAX_CONNECTIONS` connections are served at once (more get a 503 and are closed), and
-a connection still open `REQUEST_DEADLINE_S` after it was accepted is cut, however slowly it
-trickles bytes (slowloris). `DeskClient` is the miner's side.
+Bodies are at most `MAX_BODY_BYTES`, read with a timeout, parsed by common.safejson.
+
+Who may take room in the inbox (at most `MAX_INBOX` messages wait for the buyer at a time):
+- A first claim (`/v1/claim`) is the only message a fresh mining key may send. Claims share
+  at most `MAX_CLAIMS` places (half the inbox), and at most `MAX_CLAIMS_PER_IP` of them come
+  from one client address (IPv6: one /64), so keys made by the thousand cannot starve the
+  miners already working, and one address cannot take every claim place.
+- `confirm`, `commit` and `keys` are queued only from a party: the mining key the buyer
+  granted that order's shard (`is_party(order_id, shard, miner)`, the buyer's own record; a
+  claim can reach the chain only with that grant). Anyone else gets a one-line 403 before its
+  signature is even checked, and takes no room. Parties are few (each holds a grant the buyer
+  gave against stake), so the places claims cannot take are theirs.
+- Whatever the kind, at most `MAX_PER_MINER` messages of one mining key wait at a time; past
+  a bound the answer is 503 (try again shortly), and a message already waiting is not queued
+  twice. `status` takes no room; refusals it reports to strangers are kept for the latest
+  `MAX_REFUSALS` (miner, shard) pairs only.
+At most `MAX_CONNECTIONS` connections are served at once, at most `MAX_CONNECTIONS_PER_IP` of
+them from one address (more get a 503 and are closed), and a connection still open
+`REQUEST_DEADLINE_S` after it was accepted is cut, however slowly it trickles bytes
+(slowloris). `DeskClient` is the miner's side.
 """
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import logging
 import os
@@ -41,7 +56,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,10 +75,14 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 << 10
 MAX_REPLY_BYTES = 1 << 20  # a spec document (the desk's reply) is at most this
 MAX_INBOX = 1_000
+MAX_CLAIMS = MAX_INBOX // 2  # first claims (all a fresh key may send) never take the parties' half
+MAX_CLAIMS_PER_IP = 100  # claims waiting from one client address (IPv6: one /64)
 MAX_PER_MINER = 64  # one key (a buggy loop, a flood) cannot crowd the others out of the inbox
+MAX_REFUSALS = 4_096  # refusals `status` keeps for strangers (the latest ones)
 IO_TIMEOUT_S = 10.0
 REQUEST_DEADLINE_S = 20.0  # a whole request, headers to reply, however slowly it trickles
 MAX_CONNECTIONS = 128
+MAX_CONNECTIONS_PER_IP = 32
 _BUSY_BODY = b'{"error": "the desk is busy; try again shortly"}'
 _BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: "
          + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
@@ -90,18 +109,24 @@ class Inbound:
 
 
 class OrderDesk:
-    """The HTTP server. `domain_of(order_id)` gives the EIP-712 domain (None: not our order);
-    `spec_of(order_id)` the spec document bytes (None: unknown); answers come from
+    """The HTTP server. `spec_of(order_id)` gives the spec document bytes (None: unknown);
+    `is_ours(order_id)` whether the order is at this desk; `is_party(order_id, shard, miner)`
+    whether that mining key (lower case) holds the buyer's grant of that shard: called from the
+    server's threads, so it must be cheap and thread-safe. Answers come from
     `answers[(order_id, shard, miner)]`, a dict the buyer fills (`publish`)."""
 
     def __init__(self, listen: tuple[str, int], *, domain: Domain, spec_of: Callable[[int], bytes | None],
-                 is_ours: Callable[[int], bool], io_timeout_s: float = IO_TIMEOUT_S,
-                 request_deadline_s: float = REQUEST_DEADLINE_S, max_connections: int = MAX_CONNECTIONS):
-        self.domain, self.spec_of, self.is_ours = domain, spec_of, is_ours
+                 is_ours: Callable[[int], bool], is_party: Callable[[int, int, str], bool],
+                 io_timeout_s: float = IO_TIMEOUT_S, request_deadline_s: float = REQUEST_DEADLINE_S,
+                 max_connections: int = MAX_CONNECTIONS, max_connections_per_ip: int = MAX_CONNECTIONS_PER_IP):
+        self.domain, self.spec_of, self.is_ours, self.is_party = domain, spec_of, is_ours, is_party
         self._inbox: deque[Inbound] = deque()
         self._queued: set[tuple[str, bytes, str]] = set()  # (kind, signature, ref) of what waits in the inbox
         self._per_miner: dict[str, int] = {}  # mining key -> messages of it waiting
+        self._claims = 0  # claims waiting
+        self._claims_from: dict[str, int] = {}  # client address (IPv6: its /64) -> claims of it waiting
         self._answers: dict[tuple[int, int, str], dict] = {}
+        self._refusals: OrderedDict[tuple[int, int, str], dict] = OrderedDict()  # strangers' answers, bounded
         self._lock = threading.Lock()
         desk = self
 
@@ -130,7 +155,7 @@ class OrderDesk:
                     body = loads_bounded(raw, DESK_LIMITS, what="request")
                 except (SafeJsonError, OSError) as e:
                     return self._answer(400, {"error": str(e)[:200]})
-                self._answer(*desk._post(self.path, body))
+                self._answer(*desk._post(self.path, body, client=self.client_address[0]))
 
             def _answer(self, code: int, doc: Any) -> None:
                 data = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
@@ -154,7 +179,8 @@ class OrderDesk:
                 log.debug("order desk: a request failed", exc_info=True)
 
         self._srv = Server(listen, Handler)
-        self._srv.guard = ConnectionGuard(max_connections, request_deadline_s, busy=_BUSY)
+        self._srv.guard = ConnectionGuard(max_connections, request_deadline_s, busy=_BUSY,
+                                          max_per_source=max_connections_per_ip, source_of=source_of)
         self.port = self._srv.server_address[1]
         self.host = listen[0]
         self._thread = threading.Thread(target=self._srv.serve_forever, args=(0.1,), name="order-desk", daemon=True)
@@ -177,15 +203,33 @@ class OrderDesk:
             self._inbox.clear()
             self._queued.clear()
             self._per_miner.clear()
+            self._claims = 0
+            self._claims_from.clear()
+        return out
+
+    def waiting(self) -> dict[str, int]:
+        """How many messages of each kind wait for the buyer (diagnostics)."""
+        with self._lock:
+            out: dict[str, int] = {}
+            for m in self._inbox:
+                out[m.kind] = out.get(m.kind, 0) + 1
         return out
 
     def publish(self, order_id: int, shard: int, miner: str, **answer: Any) -> None:
         """Set what `status` tells that miner about that shard (signed messages as JSON)."""
         key = (order_id, shard, miner.lower())
+        doc = {k: (v.to_json() if isinstance(v, Signed) else v) for k, v in answer.items()}
         with self._lock:
-            cur = dict(self._answers.get(key, {}))
-            cur.update({k: (v.to_json() if isinstance(v, Signed) else v) for k, v in answer.items()})
-            self._answers[key] = cur
+            if answer.get("state") == "refused" and key not in self._answers:
+                # a stranger's claim refused: kept for its `status`, the latest MAX_REFUSALS only
+                # (fresh keys by the thousand must not grow the desk's memory)
+                cur = self._refusals.pop(key, {})
+                self._refusals[key] = {**cur, **doc}
+                while len(self._refusals) > MAX_REFUSALS:
+                    self._refusals.popitem(last=False)
+                return
+            self._refusals.pop(key, None)
+            self._answers[key] = {**self._answers.get(key, {}), **doc}
 
     def close(self) -> None:
         self._srv.shutdown()
@@ -201,7 +245,7 @@ class OrderDesk:
                 return 200, spec
         return 404, {"error": "no such order at this desk"}
 
-    def _post(self, path: str, body: Any) -> tuple[int, Any]:
+    def _post(self, path: str, body: Any, *, client: str = "") -> tuple[int, Any]:
         if not isinstance(body, dict):
             return 400, {"error": "the body is a JSON object"}
         route = path.split("?", 1)[0].rstrip("/")
@@ -209,7 +253,7 @@ class OrderDesk:
             if route == "/v1/status":
                 return 200, self._status(body)
             if route == "/v1/keys":
-                return self._keys(body.get("keys"))
+                return self._keys(body.get("keys"), client)
             kind, expect, field = {"/v1/claim": ("claim", ClaimRequest, "request"),
                                    "/v1/confirm": ("confirm", Claim, "confirm"),
                                    "/v1/commit": ("commit", ResultCommit, "commit")}.get(route, (None, None, None))
@@ -219,17 +263,22 @@ class OrderDesk:
             m = signed.message
             if not self.is_ours(m.order_id):
                 return 404, {"error": f"order {m.order_id} is not at this desk"}
+            if kind != "claim" and not self.is_party(m.order_id, m.shard, m.miner.lower()):
+                return _not_party(kind, m.order_id, m.shard, m.miner)
             signed.verify(self.domain, m.miner)  # every miner->buyer message is signed by its mining key
             ref = ""
             if kind == "commit":
                 ref = str(body.get("ref", ""))
                 if parse_ref(ref).info_hash != m.result_hash.hex():
                     return 400, {"error": "the reference does not name the committed result hash"}
-            return self._queue(Inbound(kind, signed, ref), (kind, signed.signature, ref))
+            return self._queue(Inbound(kind, signed, ref), (kind, signed.signature, ref), client)
         except (MessageError, RefError, ValueError, TypeError, KeyError) as e:
             return 400, {"error": str(e)[:200]}
 
-    def _queue(self, m: Inbound, key: tuple) -> tuple[int, Any]:
+    def _queue(self, m: Inbound, key: tuple, client: str) -> tuple[int, Any]:
+        """Into the inbox within its bounds (a claim: the claims' share and its address's);
+        a party's message reaches here only after `is_party`."""
+        src = source_of(client) if m.kind == "claim" else ""
         with self._lock:
             if key in self._queued:  # the same signed message again: it already waits
                 return 202, {"queued": True}
@@ -238,12 +287,19 @@ class OrderDesk:
             who = m.miner.lower()
             if self._per_miner.get(who, 0) >= MAX_PER_MINER:
                 return 503, {"error": "too many of your messages are waiting; try again shortly"}
+            if m.kind == "claim":
+                if self._claims_from.get(src, 0) >= MAX_CLAIMS_PER_IP:
+                    return 503, {"error": "too many claims from your address are waiting; try again shortly"}
+                if self._claims >= MAX_CLAIMS:
+                    return 503, {"error": "the desk is busy with claims; try again shortly"}
+                self._claims += 1
+                self._claims_from[src] = self._claims_from.get(src, 0) + 1
             self._inbox.append(m)
             self._queued.add(key)
             self._per_miner[who] = self._per_miner.get(who, 0) + 1
         return 202, {"queued": True}
 
-    def _keys(self, doc: Any) -> tuple[int, Any]:
+    def _keys(self, doc: Any, client: str) -> tuple[int, Any]:
         """A relayed key-service reply: shape, our order, signed by the miner it names."""
         if not isinstance(doc, dict) or doc.get("op") != "keys" or not isinstance(doc.get("reply"), dict):
             raise ValueError("keys: a signed relay of a key service's reply is expected")
@@ -253,13 +309,16 @@ class OrderDesk:
             raise ValueError("keys: bad shard, miner or nonce")
         if not self.is_ours(order_id):
             return 404, {"error": f"order {order_id} is not at this desk"}
+        if not self.is_party(order_id, shard, miner):
+            return _not_party("keys", order_id, shard, miner)
         try:
             signer, _pub = recover_signer(doc)
         except CryptoError as e:
             raise ValueError(f"keys: {e}") from None
         if signer.lower() != miner:
             raise ValueError("keys: not signed by the miner it names")
-        return self._queue(Inbound("keys", None, doc=dict(doc, miner=miner)), ("keys", str(doc.get("sig")), ""))
+        return self._queue(Inbound("keys", None, doc=dict(doc, miner=miner)), ("keys", str(doc.get("sig")), ""),
+                           client)
 
     def _status(self, body: dict) -> dict:
         try:
@@ -267,8 +326,27 @@ class OrderDesk:
         except (KeyError, TypeError, ValueError):
             raise ValueError("status needs order_id, shard and miner") from None
         with self._lock:
-            got = dict(self._answers.get((order_id, shard, miner), {}))
+            got = dict(self._answers.get((order_id, shard, miner)) or self._refusals.get((order_id, shard, miner)) or {})
         return {"state": got.pop("state", "unknown"), **got}
+
+
+def _not_party(kind: str, order_id: int, shard: int, miner: str) -> tuple[int, dict]:
+    return 403, {"error": f"{kind}: mining key {str(miner)[:42]} holds no grant of order {order_id} shard {shard} "
+                          f"at this desk; only a claim may come first"}
+
+
+def source_of(client: str) -> str:
+    """The address a client's limits are counted by: an IPv4 address (also when mapped into
+    IPv6), or the /64 an IPv6 address is in (one host commonly holds a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(client.split("%", 1)[0])
+    except ValueError:
+        return client
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class DeskClient:

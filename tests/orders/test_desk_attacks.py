@@ -1,8 +1,10 @@
 """Hostile strangers against the buyer's order desk (app/orders/desk.py), over real HTTP on
 127.0.0.1: forged, replayed, cross-order, cross-chain and malleated signatures; bodies that are
 too big, have no length, never end or nest too deep; a commit whose reference names other
-bytes; floods of requests and of connections. Each refusal is a one-line 4xx/503, nothing is
-queued for the buyer's chain thread, and the desk keeps serving well-behaved miners."""
+bytes; floods of requests and of connections; confirmations, commitments and key relays
+from keys the buyer granted nothing; claims from fresh keys by the dozen and from one address.
+Each refusal is a one-line 4xx/503, nothing is queued for the buyer's chain thread, and the
+desk keeps serving well-behaved miners."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import time
 import pytest
 from eth_account import Account
 
-from app.orders.desk import MAX_BODY_BYTES, MAX_INBOX, MAX_PER_MINER, DeskClient, DeskError, OrderDesk
+from app.orders.desk import (MAX_BODY_BYTES, MAX_CLAIMS, MAX_CLAIMS_PER_IP, MAX_INBOX, MAX_PER_MINER, MAX_REFUSALS,
+                             DeskClient, DeskError, OrderDesk, source_of)
 from jobs.transport.ref import ContentRef
 from jobs.transport.crypto import sign_request
 from wallet.order_messages import SECP256K1_N, Claim, ClaimRequest, Domain, ResultCommit, Signed
@@ -27,15 +30,16 @@ MINER = Account.from_key(b"\x01" * 32)
 PAYOUT = Account.from_key(b"\x02" * 32)
 STRANGER = Account.from_key(b"\x03" * 32)
 SPEC = b'{"kind": "render", "frames": 4}'
+GRANTED = {(7, 0, MINER.address.lower())}  # (order, shard, mining key) the test buyer granted
 
 
 @pytest.fixture
 def desk():
     made: list[OrderDesk] = []
 
-    def make(**kw) -> OrderDesk:
+    def make(granted=GRANTED, **kw) -> OrderDesk:
         d = OrderDesk(("127.0.0.1", 0), domain=DOMAIN, spec_of=lambda oid: SPEC if oid in OURS else None,
-                      is_ours=lambda oid: oid in OURS, **kw)
+                      is_ours=lambda oid: oid in OURS, is_party=lambda o, s, m: (o, s, m) in granted, **kw)
         made.append(d)
         return d
 
@@ -53,9 +57,10 @@ def commit(order=7, shard=0, result=b"\xab" * 32) -> ResultCommit:
                         result_key_hash=b"\xcd" * 32)
 
 
-def post(d: OrderDesk, route: str, body, *, raw: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:
-    """One POST; (status, decoded reply)."""
-    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+def post(d: OrderDesk, route: str, body, *, raw: bytes | None = None, headers: dict | None = None,
+         source: str | None = None) -> tuple[int, dict]:
+    """One POST (from the loopback address `source`, 127.0.0.0/8); (status, decoded reply)."""
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10, source_address=(source, 0) if source else None)
     data = raw if raw is not None else json.dumps(body).encode()
     h = {"Content-Type": "application/json", "Content-Length": str(len(data))} if headers is None else headers
     c.request("POST", route, body=data, headers=h)
@@ -65,8 +70,9 @@ def post(d: OrderDesk, route: str, body, *, raw: bytes | None = None, headers: d
     return out
 
 
-def send(d: OrderDesk, route: str, field: str, signed: Signed, **extra) -> tuple[int, dict]:
-    return post(d, f"/v1/{route}", {field: signed.to_json(), **extra})
+def send(d: OrderDesk, route: str, field: str, signed: Signed, *, source: str | None = None,
+         **extra) -> tuple[int, dict]:
+    return post(d, f"/v1/{route}", {field: signed.to_json(), **extra}, source=source)
 
 
 def healthy(d: OrderDesk) -> bool:
@@ -288,8 +294,8 @@ def test_a_flood_of_idle_connections_is_bounded_and_served_again_after_the_deadl
         s.close()
 
 
-def _post_raw(d: OrderDesk, body: bytes) -> int:
-    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+def _post_raw(d: OrderDesk, body: bytes, source: str | None = None) -> int:
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10, source_address=(source, 0) if source else None)
     c.request("POST", "/v1/claim", body=body, headers={"Content-Length": str(len(body))})
     r = c.getresponse()
     r.read()
@@ -307,19 +313,106 @@ def test_one_mining_key_cannot_crowd_the_others_out(desk):
     assert len(d.take()) == MAX_PER_MINER + 1
 
 
-def test_a_flood_of_valid_claims_fills_the_inbox_to_its_bound_and_no_further(desk):
+def fresh_keys(n: int, tag: int = 9) -> list:
+    return [Account.from_key(bytes([tag, k + 1]) + b"\x00" * 30) for k in range(n)]
+
+
+def claim_flood(keys: list, count: int, *, order: int = 7, sources: int = 15) -> list[tuple[str, bytes]]:
+    """`count` distinct, validly signed first claims spread over `keys` and over the loopback
+    addresses 127.0.0.2.. (`sources` of them): (source address, body)."""
+    out = []
+    for i in range(count):
+        key = keys[i % len(keys)]
+        msg = request(order=order, shard=i % 128, miner=key.address, expires=2_000_000_000 + i)
+        out.append((f"127.0.0.{2 + i % sources}", json.dumps({"request": msg.sign(key, DOMAIN).to_json()}).encode()))
+    return out
+
+
+def test_a_flood_of_claims_from_fresh_keys_fills_only_the_claims_share(desk):
+    """50 fresh keys over 15 addresses: claims stop at MAX_CLAIMS (half the inbox); the granted
+    miner's confirmation and commitment still get in, up to its own MAX_PER_MINER."""
     d = desk()
     rss0 = _rss_bytes()
-    keys = [Account.from_key(bytes([9, k]) + b"\x00" * 30) for k in range(MAX_INBOX // MAX_PER_MINER + 2)]
-    codes = []
-    for i in range(MAX_INBOX + 40):
-        key = keys[i // MAX_PER_MINER]
-        msg = request(shard=i % 128, miner=key.address, expires=2_000_000_000 + i)
-        codes.append(_post_raw(d, json.dumps({"request": msg.sign(key, DOMAIN).to_json()}).encode()))
-    assert codes.count(202) == MAX_INBOX and set(codes[MAX_INBOX:]) == {503}
+    flood = claim_flood(fresh_keys(50), MAX_INBOX + 40)
+    codes = [_post_raw(d, body, src) for src, body in flood]
+    assert codes.count(202) == MAX_CLAIMS and set(codes[MAX_CLAIMS:]) == {503}
+    assert send(d, "confirm", "confirm", Claim(7, 0, MINER.address, PAYOUT.address).sign(MINER, DOMAIN))[0] == 202
+    ref = ContentRef("ab" * 32, peers=("127.0.0.1:6881",)).uri()
+    commits = [send(d, "commit", "commit", commit(result=b"\xab" * 32).sign(MINER, DOMAIN), ref=ref)[0]]
+    for i in range(MAX_PER_MINER):  # a party's own bound still holds
+        c = commit(result=bytes([i]) * 32).sign(MINER, DOMAIN)
+        commits.append(send(d, "commit", "commit", c, ref=ContentRef(bytes([i]).hex() * 32).uri())[0])
+    assert commits.count(202) == MAX_PER_MINER - 1 and commits[0] == 202 and set(commits[MAX_PER_MINER - 1:]) == {503}
+    assert d.waiting() == {"claim": MAX_CLAIMS, "confirm": 1, "commit": MAX_PER_MINER - 1}
     assert _rss_bytes() - rss0 < 64 << 20
-    assert len(d.take()) == MAX_INBOX
+    assert len(d.take()) == MAX_CLAIMS + MAX_PER_MINER
     assert send(d, "claim", "request", request(shard=1).sign(MINER, DOMAIN))[0] == 202  # room again
+
+
+def test_messages_from_keys_the_buyer_granted_nothing_get_403_and_take_no_room(desk):
+    """Only a claim may come first: a confirmation, commitment or key relay from a key without
+    the buyer's grant of that shard (validly signed by it) is a one-line 403, never queued."""
+    d = desk()
+    ref = ContentRef("ab" * 32).uri()
+    strangers = fresh_keys(20, tag=5)
+    for k in strangers:
+        msgs = [("confirm", "confirm", Claim(7, 0, k.address, PAYOUT.address).sign(k, DOMAIN), {}),
+                ("commit", "commit", ResultCommit(7, 0, k.address, PAYOUT.address, b"\xab" * 32, b"\xcd" * 32)
+                 .sign(k, DOMAIN), {"ref": ref})]
+        for route, field, signed, extra in msgs:
+            code, reply = send(d, route, field, signed, **extra)
+            assert code == 403 and "holds no grant" in reply["error"] and "\n" not in reply["error"], (route, reply)
+        code, reply = post(d, "/v1/keys", {"keys": keys_relay(k, miner=k.address)})
+        assert code == 403 and "holds no grant" in reply["error"]
+    # the granted miner, for a shard it was not granted: refused too
+    assert send(d, "confirm", "confirm", Claim(7, 1, MINER.address, PAYOUT.address).sign(MINER, DOMAIN))[0] == 403
+    assert send(d, "commit", "commit", commit(shard=1).sign(MINER, DOMAIN), ref=ref)[0] == 403
+    assert post(d, "/v1/keys", {"keys": keys_relay(MINER, shard=1)})[0] == 403
+    assert d.waiting() == {} and d.take() == []
+    # forged: names the granted miner, signed by a stranger: past the grant check, the signature fails
+    assert send(d, "commit", "commit", commit().sign(STRANGER, DOMAIN), ref=ref)[0] == 400
+    assert send(d, "commit", "commit", commit().sign(MINER, DOMAIN), ref=ref)[0] == 202
+    assert [m.kind for m in d.take()] == ["commit"]
+
+
+def test_one_address_cannot_take_every_claim_place(desk):
+    """Claims from one address (many keys) stop at MAX_CLAIMS_PER_IP; another address still
+    gets its claims in, and so does the first once the buyer took what waited."""
+    d = desk()
+    keys = fresh_keys(5, tag=6)
+    flood = [body for _src, body in claim_flood(keys, MAX_CLAIMS_PER_IP + 30)]
+    codes = [_post_raw(d, body, "127.0.0.2") for body in flood]
+    assert codes.count(202) == MAX_CLAIMS_PER_IP and set(codes[MAX_CLAIMS_PER_IP:]) == {503}
+    code, reply = post(d, "/v1/claim", {"request": request(shard=3, miner=keys[0].address, expires=2_100_000_000)
+                                        .sign(keys[0], DOMAIN).to_json()}, source="127.0.0.2")
+    assert code == 503 and "your address" in reply["error"]
+    other = Account.from_key(b"\x04" * 32)
+    assert send(d, "claim", "request", request(miner=other.address).sign(other, DOMAIN), source="127.0.0.3")[0] == 202
+    assert send(d, "claim", "request", request(shard=2).sign(MINER, DOMAIN), source="127.0.1.9")[0] == 202
+    assert d.waiting() == {"claim": MAX_CLAIMS_PER_IP + 2}
+    d.take()
+    assert _post_raw(d, flood[-1], "127.0.0.2") == 202
+
+
+def test_addresses_are_counted_by_host_and_ipv6_by_its_64():
+    assert source_of("127.0.0.2") == "127.0.0.2" != source_of("127.0.0.3")
+    assert source_of("::ffff:10.1.2.3") == "10.1.2.3"
+    assert source_of("2001:db8:1:2::5") == source_of("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert source_of("2001:db8:1:3::5") != source_of("2001:db8:1:2::5")
+    assert source_of("fe80::1%lo") == "fe80::/64"
+
+
+def test_refusals_kept_for_strangers_status_are_bounded(desk):
+    d = desk()
+    d.publish(7, 0, MINER.address, state="granted")
+    for i in range(MAX_REFUSALS + 50):
+        d.publish(7, 0, "0x" + f"{i:040x}", state="refused", reason="the shard is taken")
+    assert len(d._refusals) == MAX_REFUSALS
+    client = DeskClient(d.url)
+    assert client.status(7, 0, "0x" + f"{MAX_REFUSALS + 49:040x}")["state"] == "refused"
+    assert client.status(7, 0, "0x" + f"{0:040x}") == {"state": "unknown"}  # the oldest one forgotten
+    d.publish(7, 0, MINER.address, state="refused", reason="the shard is taken")  # a party's answer is kept
+    assert client.status(7, 0, MINER.address)["state"] == "refused"
 
 
 def _rss_bytes() -> int:

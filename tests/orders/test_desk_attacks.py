@@ -294,6 +294,26 @@ def test_a_flood_of_idle_connections_is_bounded_and_served_again_after_the_deadl
         s.close()
 
 
+def test_one_address_cannot_hold_every_connection(desk):
+    """Idle connections from 127.0.0.2 stop at the per-address cap; a miner at another address
+    is served at once, and the stalled address gets a 503, not a hang."""
+    d = desk(io_timeout_s=10, request_deadline_s=3, max_connections=64, max_connections_per_ip=8)
+    socks = []
+    for _ in range(40):
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=10, source_address=("127.0.0.2", 0))
+        s.sendall(b"POST /v1/claim HTTP/1.1\r\n")
+        socks.append(s)
+    time.sleep(0.3)
+    assert d.open_connections <= 8
+    t0 = time.monotonic()
+    assert healthy(d) and time.monotonic() - t0 < 1  # from 127.0.0.1
+    extra = socket.create_connection(("127.0.0.1", d.port), timeout=5, source_address=("127.0.0.2", 0))
+    extra.sendall(b"GET /v1/orders/7 HTTP/1.0\r\n\r\n")
+    assert _read_all(extra).startswith(b"HTTP/1.0 503 ")
+    for s in socks:
+        s.close()
+
+
 def _post_raw(d: OrderDesk, body: bytes, source: str | None = None) -> int:
     c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10, source_address=(source, 0) if source else None)
     c.request("POST", "/v1/claim", body=body, headers={"Content-Length": str(len(body))})
@@ -317,14 +337,15 @@ def fresh_keys(n: int, tag: int = 9) -> list:
     return [Account.from_key(bytes([tag, k + 1]) + b"\x00" * 30) for k in range(n)]
 
 
-def claim_flood(keys: list, count: int, *, order: int = 7, sources: int = 15) -> list[tuple[str, bytes]]:
+def claim_flood(keys: list, count: int, *, order: int = 7, sources: int = 15,
+                domain: Domain = DOMAIN) -> list[tuple[str, bytes]]:
     """`count` distinct, validly signed first claims spread over `keys` and over the loopback
     addresses 127.0.0.2.. (`sources` of them): (source address, body)."""
     out = []
     for i in range(count):
         key = keys[i % len(keys)]
         msg = request(order=order, shard=i % 128, miner=key.address, expires=2_000_000_000 + i)
-        out.append((f"127.0.0.{2 + i % sources}", json.dumps({"request": msg.sign(key, DOMAIN).to_json()}).encode()))
+        out.append((f"127.0.0.{2 + i % sources}", json.dumps({"request": msg.sign(key, domain).to_json()}).encode()))
     return out
 
 
@@ -347,6 +368,60 @@ def test_a_flood_of_claims_from_fresh_keys_fills_only_the_claims_share(desk):
     assert _rss_bytes() - rss0 < 64 << 20
     assert len(d.take()) == MAX_CLAIMS + MAX_PER_MINER
     assert send(d, "claim", "request", request(shard=1).sign(MINER, DOMAIN))[0] == 202  # room again
+
+
+def test_a_claim_flood_from_50_fresh_keys_does_not_keep_a_granted_miners_commit_out(parties):
+    """The real buyer and miner on the in-memory chain: once the miner holds its grant, 50 fresh
+    keys over 15 addresses fill the claims' share of the desk while the buyer is away; the
+    miner's commitment is still queued at once (not a 503), strangers' commitments are 403, and
+    with the flood going on the whole time the order is sampled, paid and unsealed."""
+    import tests.orders.workload as workload
+    from tests.orders.conftest import NTK
+
+    p = parties()
+    oid = p.buyer.post({"frames": workload.FRAMES, "seed": 7}, shards=1, reward_each_wei=5 * NTK, deadline_s=3_600,
+                       review_window_s=600, redeem_window_s=600, inputs={"scene": p.scene})
+    p.run(lambda: p.buyer.shard_state(oid, 0).get("state") == "confirmed")
+    d, domain = p.buyer.desk, p.env.om.domain
+    flood = claim_flood(fresh_keys(50, tag=8), MAX_INBOX + 50, order=oid, domain=domain)
+    codes = [_post_raw(d, body, src) for src, body in flood]  # the buyer is not stepping: nothing is taken
+    assert codes.count(202) == MAX_CLAIMS and set(codes[MAX_CLAIMS:]) == {503}
+    stranger = fresh_keys(1, tag=7)[0]
+    forged = ResultCommit(oid, 0, stranger.address, stranger.address, b"\xab" * 32, b"\xcd" * 32).sign(stranger, domain)
+    code, reply = send(d, "commit", "commit", forged, ref=ContentRef("ab" * 32).uri(), source="127.0.0.5")
+    assert code == 403 and "holds no grant" in reply["error"]
+    k = f"{oid}:0"
+    for _ in range(400):  # the miner alone: it runs the shard and commits
+        p.miner.step()
+        if p.miner.shards()[k]["stage"] == "committed":
+            break
+        time.sleep(0.05)
+    assert p.miner.shards()[k]["stage"] == "committed" and not p.miner.shards()[k].get("last_error")
+    assert d.waiting() == {"claim": MAX_CLAIMS, "commit": 1}
+
+    stop, refilled = threading.Event(), []
+
+    def keep_flooding() -> None:
+        while not stop.is_set():
+            for src, body in flood:
+                if stop.is_set():
+                    return
+                try:
+                    refilled.append(_post_raw(d, body, src))
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=keep_flooding, daemon=True)
+    t.start()
+    try:
+        p.run(lambda: p.buyer.done(oid))
+    finally:
+        stop.set()
+        t.join(15)
+    assert p.env.om.order(oid).paid_shards == [0]
+    out = p.buyer.result(oid, 0)
+    assert (out / "frame_001.bin").read_bytes() == workload.frame(7, 0, 1, workload.input_digest(p.scene))
+    assert refilled.count(202) > 100  # the flood went on meanwhile, refilling after each pass
 
 
 def test_messages_from_keys_the_buyer_granted_nothing_get_403_and_take_no_room(desk):

@@ -181,7 +181,9 @@ class OrderBuyer:
     def step(self) -> list[str]:
         """One pass on the chain thread; one line per thing that happened."""
         events: list[str] = []
-        for m in self.desk.take():
+        # the granted miners' messages first: strangers' claims (up to half the desk's inbox)
+        # must not keep a confirmation or commitment waiting behind their chain reads
+        for m in sorted(self.desk.take(), key=lambda m: m.kind == "claim"):
             try:
                 getattr(self, f"_on_{m.kind}")(m, events)
             except (OrderError, KeyRefused, SealError, ValueError) as e:
@@ -223,16 +225,16 @@ class OrderBuyer:
         n = json.loads(o["spec"])["shards"]
         if not 0 <= req.shard < n:
             raise OrderError(f"order {req.order_id} has no shard {req.shard}")
-        now = self.now()
-        if req.expires_at < now:
-            raise OrderError("the claim request has expired")
         cur = o["shards"].get(str(req.shard))
         if cur is not None and not (cur["state"] == "granted" and time.time() - cur["granted_ts"] > GRANT_LAPSE_S):
             if cur["miner"] == req.miner.lower() and cur["payout"] == req.payout.lower():
                 self._publish(o, req.shard, cur)  # a repeated request: the same answer
                 return
             self.desk.publish(req.order_id, req.shard, req.miner, state="refused", reason="the shard is taken")
-            return
+            return  # (no chain read: a flood of claims on taken shards costs the chain thread nothing)
+        now = self.now()
+        if req.expires_at < now:
+            raise OrderError("the claim request has expired")
         order = self.om.order(req.order_id)
         if order.closed or now >= order.deadline or order.is_paid(req.shard):
             raise OrderError("the order no longer takes claims")

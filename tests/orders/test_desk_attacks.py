@@ -398,6 +398,8 @@ def test_a_claim_flood_from_50_fresh_keys_does_not_keep_a_granted_miners_commit_
         time.sleep(0.05)
     assert p.miner.shards()[k]["stage"] == "committed" and not p.miner.shards()[k].get("last_error")
     assert d.waiting() == {"claim": MAX_CLAIMS, "commit": 1}
+    events = p.buyer.step()  # the commitment first, not behind the strangers' claims
+    assert "result committed" in events[0], events[:3]
 
     stop, refilled = threading.Event(), []
 

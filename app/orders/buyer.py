@@ -61,6 +61,11 @@ DIRECT_KEY_TIMEOUT_S = 5.0
 FETCH_GIVE_UP_S = 3600.0
 """A committed result not fetched and opened for sampling this long after its commitment is
 rejected (wall-clock: the buyer's own patience, within the miner's review window on chain)."""
+MAX_CLAIM_CHECKS = 16
+"""Claims read against the chain (the order, the miner's stake) in one pass. Strangers' claims
+fill up to half the desk's inbox; past this many the rest stay unanswered (their `status`
+stays as it was, so an honest miner asks again) and the chain thread gets on with the granted
+miners' work. Miners granted a shard before go first, the others in random order."""
 KEY_REQUEST_RENEW_S = 120.0
 """A key request waiting at our desk this long is signed again (the key service refuses
 requests more than 10 minutes old)."""
@@ -113,6 +118,7 @@ class OrderBuyer:
                               is_ours=lambda oid: oid in self._orders, is_party=self._is_party)
         self.desk_url = f"http://{advertise or desk_host}:{self.desk.port}"
         self._last_key_poll: dict[tuple[int, int], float] = {}
+        self._claim_checks = MAX_CLAIM_CHECKS
         for o in self._orders.values():
             for s, sh in o["shards"].items():
                 self._publish(o, int(s), sh)
@@ -183,7 +189,13 @@ class OrderBuyer:
         events: list[str] = []
         # the granted miners' messages first: strangers' claims (up to half the desk's inbox)
         # must not keep a confirmation or commitment waiting behind their chain reads
-        for m in sorted(self.desk.take(), key=lambda m: m.kind == "claim"):
+        taken = self.desk.take()
+        claims = [m for m in taken if m.kind == "claim"]
+        secrets.SystemRandom().shuffle(claims)
+        known = {sh["miner"] for o in self._orders.values() for sh in o["shards"].values()}
+        claims.sort(key=lambda m: m.miner.lower() not in known)
+        self._claim_checks = MAX_CLAIM_CHECKS
+        for m in [*(m for m in taken if m.kind != "claim"), *claims]:
             try:
                 getattr(self, f"_on_{m.kind}")(m, events)
             except (OrderError, KeyRefused, SealError, ValueError) as e:
@@ -232,6 +244,9 @@ class OrderBuyer:
                 return
             self.desk.publish(req.order_id, req.shard, req.miner, state="refused", reason="the shard is taken")
             return  # (no chain read: a flood of claims on taken shards costs the chain thread nothing)
+        if self._claim_checks <= 0:
+            return  # not answered in this pass (MAX_CLAIM_CHECKS): the miner asks again
+        self._claim_checks -= 1
         now = self.now()
         if req.expires_at < now:
             raise OrderError("the claim request has expired")

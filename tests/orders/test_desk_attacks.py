@@ -426,6 +426,39 @@ def test_a_claim_flood_from_50_fresh_keys_does_not_keep_a_granted_miners_commit_
     assert refilled.count(202) > 100  # the flood went on meanwhile, refilling after each pass
 
 
+def test_strangers_claims_on_free_shards_cannot_hold_the_buyers_chain_thread(parties):
+    """500 claims on free shards from 50 fresh, unstaked keys (each would cost chain reads): one
+    pass reads at most MAX_CLAIM_CHECKS of them, a miner the buyer granted before is read first
+    and granted, and the pass is short; the rest are left for their senders to ask again."""
+    from app.orders.buyer import MAX_CLAIM_CHECKS
+    from tests.orders.conftest import NTK
+
+    p = parties()
+    env, domain, d = p.env, p.env.om.domain, p.buyer.desk
+    oid = p.buyer.post({"frames": 2, "seed": 7}, shards=64, reward_each_wei=NTK // 100, deadline_s=3_600,
+                       review_window_s=600, redeem_window_s=600, inputs={"scene": p.scene})
+
+    def honest(shard: int) -> bytes:
+        req = ClaimRequest(oid, shard, env.miner.address, env.payout.address, 2_000_000_000)
+        return json.dumps({"request": env.om.sign(req, env.miner).to_json()}).encode()
+
+    assert _post_raw(d, honest(0)) == 202
+    assert any("shard 0 granted" in e for e in p.buyer.step())  # now a miner this buyer knows
+    flood = claim_flood(fresh_keys(50, tag=4), MAX_CLAIMS, order=oid, domain=domain)
+    codes = [_post_raw(d, body, src) for src, body in flood[:MAX_CLAIMS // 2]]
+    codes.append(_post_raw(d, honest(1)))
+    codes += [_post_raw(d, body, src) for src, body in flood[MAX_CLAIMS // 2:]]
+    assert codes.count(202) == MAX_CLAIMS  # the last stranger's claim found the share full
+    t0 = time.monotonic()
+    events = p.buyer.step()
+    took = time.monotonic() - t0
+    assert any(f"shard 1 granted to {env.miner.address}" in e for e in events), events[:5]
+    stake_reads = [e for e in events if "stake too small" in e]  # 248 without the bound
+    assert 0 < len(stake_reads) <= MAX_CLAIM_CHECKS - 1 <= 31, len(stake_reads)
+    assert took < 5, f"one pass took {took:.1f} s"
+    assert d.waiting() == {}
+
+
 def test_messages_from_keys_the_buyer_granted_nothing_get_403_and_take_no_room(desk):
     """Only a claim may come first: a confirmation, commitment or key relay from a key without
     the buyer's grant of that shard (validly signed by it) is a one-line 403, never queued."""

@@ -195,11 +195,13 @@ class OrderBuyer:
         known = {sh["miner"] for o in self._orders.values() for sh in o["shards"].values()}
         claims.sort(key=lambda m: m.miner.lower() not in known)
         self._claim_checks = MAX_CLAIM_CHECKS
+        refused: list[str] = []  # claims: anyone may send them, so a flood is summed up, not listed
         for m in [*(m for m in taken if m.kind != "claim"), *claims]:
             try:
                 getattr(self, f"_on_{m.kind}")(m, events)
             except (OrderError, KeyRefused, SealError, ValueError) as e:
-                events.append(f"{m.kind} from {m.miner[:10]}… refused: {e}")
+                (refused if m.kind == "claim" else events).append(f"{m.kind} from {m.miner[:10]}… refused: {e}")
+        events += refused if len(refused) <= 3 else [*refused[:2], f"… and {len(refused) - 2} more claims refused"]
         for o in self._orders.values():
             for s, sh in list(o["shards"].items()):
                 try:

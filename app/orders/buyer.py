@@ -8,8 +8,10 @@
 `post` seals the inputs (readable by a miner once its claim is confirmed), writes the spec
 document (job spec, shard count, input references; its sha256 is the order's specHash),
 escrows the order in one transaction and names the desk (`spec_uri`). `step` (the chain
-thread) answers the desk's queue: a claim is granted when the shard is free (or its grant
-lapsed) and the miner's stake covers it; a result commitment is fetched (ciphertext, v2
+thread) answers the desk's queue (the granted miners' messages first, then claims: at most
+`MAX_CLAIM_CHECKS` a pass are read against the chain, so strangers' claims cannot hold the
+thread): a claim is granted when the shard is free (or its grant lapsed) and the miner's stake
+covers it; a result commitment is fetched (ciphertext, v2
 merkle-verified), then the buyer picks sample items *after* the commitment, gets only their
 keys from the miner's key service, checks them against the committed header and calls
 `verify(spec, shard, {name: path})` (None: good; else the reason). A good shard gets the

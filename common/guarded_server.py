@@ -1,8 +1,9 @@
 """Connection limits for the small TCP servers strangers reach (the order desk, key services,
 relays' control ports): at most `max_connections` served at once, and optionally at most
 `max_per_source` from one client address (`source_of(ip)` groups addresses, e.g. an IPv6 /64),
-so one address cannot take every place; more are sent `busy` and closed. A connection still open `deadline_s` after it was accepted is cut however slowly
-it trickles bytes (slowloris), so a stranger cannot tie up the server's threads.
+so one address cannot take every place; more are sent `busy` and closed. A connection still
+open `deadline_s` after it was accepted is cut however slowly it trickles bytes (slowloris),
+so a stranger cannot tie up the server's threads.
 
     class Server(GuardedServerMixin, socketserver.ThreadingTCPServer): ...
     srv = Server(addr, Handler); srv.guard = ConnectionGuard(128, 20.0, busy=b"...")

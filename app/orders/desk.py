@@ -326,7 +326,8 @@ class OrderDesk:
         except (KeyError, TypeError, ValueError):
             raise ValueError("status needs order_id, shard and miner") from None
         with self._lock:
-            got = dict(self._answers.get((order_id, shard, miner)) or self._refusals.get((order_id, shard, miner)) or {})
+            key = (order_id, shard, miner)
+            got = dict(self._answers.get(key) or self._refusals.get(key) or {})
         return {"state": got.pop("state", "unknown"), **got}
 
 

@@ -50,6 +50,7 @@ from jobs.transport.ref import parse_ref, split_hostport
 from jobs.transport.sealed import Header, SealError, read_header, unseal
 from app.orders.desk import SPEC_DOC_LIMITS, DeskClient, DeskError
 from app.orders.peer import Peer
+from app.orders.sampling import sample_plan
 from wallet.errors import ContractRevert
 from wallet.order_market import OrderMarketClient, PostedOrder, RecordStatus
 from wallet.order_messages import Claim, ClaimRequest, MessageError, ResultCommit, Signed, Voucher, key_hash
@@ -381,6 +382,10 @@ class OrderMiner:
         until = time.time() + (o["deadline"] - self.now()) + o["review"] + o["redeem"] + self.result_grace_s
         shared = self.peer.node.share(Path(sh["out"]), until_ts=until, reader=o["buyer"], kind="result",
                                       push_to=self._buyer_peers(o))
+        # before the commitment names it: the buyer may open only what its sampler needs
+        plan = sample_plan(json.loads(o["spec"]), [it.name for it in shared.header.items])
+        if plan is not None:
+            self.peer.node.keys.limit_samples(shared.ref.info_hash, *plan)
         commit = self.om.sign(ResultCommit(sh["order"], sh["shard"], self.miner, self.payout,
                                            bytes.fromhex(shared.ref.info_hash), key_hash(shared.content_key)), self.key)
         sh.update(stage="committed", commit=commit.to_json(), ref=shared.ref.uri(), info_hash=shared.ref.info_hash,

@@ -35,7 +35,7 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,6 +158,8 @@ MAIL_MAX_BOXES = 10_000
 MAIL_TTL_S = 900.0  # what it carries (signed requests) is refused after 10 minutes anyway
 MAIL_TAKE_BYTES = 48 << 10  # one take answers at most this much (its line stays under MAX_LINE_BYTES)
 MAIL_SEEN_MAX = 200_000
+MAIL_REPLY_TO_MAX = 16
+"""Request nonces one take may name (`take_mail(reply_to=...)`)."""
 
 
 class Mailbox:
@@ -218,17 +220,17 @@ class Mailbox:
             self._boxes[to] = box
             self._bytes += size
 
-    def take(self, address: str, *, reply_to: str | None = None) -> list[dict]:
+    def take(self, address: str, *, reply_to: Collection[str] | None = None) -> list[dict]:
         """The oldest messages for `address`, at most MAIL_TAKE_BYTES of them (removed); the rest
-        stays for the next take. With `reply_to`, only the messages whose body's `reply_to` is
-        that (the replies to one request): two requests of one address never take each other's."""
+        stays for the next take. With `reply_to` (request nonces), only the messages whose body's
+        `reply_to` is one of them: two requests of one address never take each other's replies."""
         now = time.time()
         out, used, keep, full = [], 0, [], False
         with self._lock:
             box = self._expire(address, now)
             for m in box:
                 until, sender, body, size = m
-                if reply_to is not None and body.get("reply_to") != reply_to:
+                if reply_to is not None and body.get("reply_to") not in reply_to:
                     keep.append(m)
                     continue
                 full = full or used + size > MAIL_TAKE_BYTES  # the oldest first: none overtakes
@@ -329,9 +331,10 @@ class KeyServer:
             raise KeyRefused("this request was already used")
         if req["op"] == "take":
             want = req.get("reply_to")
-            if want is not None and not isinstance(want, str):
-                raise KeyRefused("reply_to must be a request's nonce")
-            return {"ok": True, "mail": self.mailbox.take(address, reply_to=want)}
+            if want is not None and (not isinstance(want, list) or len(want) > MAIL_REPLY_TO_MAX
+                                     or not all(isinstance(n, str) for n in want)):
+                raise KeyRefused(f"reply_to is a list of at most {MAIL_REPLY_TO_MAX} request nonces")
+            return {"ok": True, "mail": self.mailbox.take(address, reply_to=None if want is None else set(want))}
         to, body = str(req.get("to", "")).lower(), req.get("body")
         if len(to) != 42 or not to.startswith("0x") or not isinstance(body, dict):
             raise KeyRefused("a post needs `to` (a 0x address) and a `body` object")
@@ -352,19 +355,20 @@ def post_mail(control: str, to: str, body: dict, private_key: bytes, *, timeout_
     _call(control, sign_request(private_key, req), timeout_s)
 
 
-def take_mail(control: str, private_key: bytes, *, reply_to: str | None = None,
+def take_mail(control: str, private_key: bytes, *, reply_to: list[str] | None = None,
               timeout_s: float = IO_TIMEOUT_S) -> list[dict]:
     """What a relay's mailbox holds for our address ([{"from", "body"}]), taken out of it; with
-    `reply_to`, only the replies to that request nonce (the rest stays)."""
+    `reply_to` (our request nonces, at most MAIL_REPLY_TO_MAX), only the replies to those (the
+    rest stays for whoever asked it)."""
     req = {"op": "take", "ts": int(time.time()), "nonce": os.urandom(8).hex()}
     if reply_to is not None:
-        req["reply_to"] = reply_to
+        req["reply_to"] = list(reply_to)[-MAIL_REPLY_TO_MAX:]
     reply = _call(control, sign_request(private_key, req), timeout_s)
     mail = reply.get("mail")
     if not isinstance(mail, list):
         raise KeyRefused(f"relay {control} sent a malformed mailbox")
     return [m for m in mail if isinstance(m, dict) and isinstance(m.get("body"), dict) and isinstance(m.get("from"), str)
-            and (reply_to is None or m["body"].get("reply_to") == reply_to)]
+            and (reply_to is None or m["body"].get("reply_to") in reply_to)]
 
 
 def control_of(peer: str) -> str:

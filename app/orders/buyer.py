@@ -38,10 +38,11 @@ from typing import Any
 from common.fsutil import atomic_write_json
 from jobs.transport.keys import KeyRefused, KeyUnreachable, open_key_reply, request_key, signed_key_request
 from jobs.transport.ref import parse_ref
-from jobs.transport.sampling import MIN_SAMPLED_UNITS, SAMPLE_UNITS, sample_budget
+from jobs.transport.sampling import SAMPLE_UNITS, sample_budget
 from jobs.transport.sealed import SealError, check_content_key, open_item, read_header, unseal
 from app.orders.desk import OrderDesk
 from app.orders.peer import Peer
+from app.orders.sampling import too_small_to_sample
 from wallet.errors import ContractRevert
 from wallet.order_market import OrderMarketClient, OrderTerms, RecordStatus, stake_covers
 from wallet.order_messages import Claim, ResultAck, Signed, Rejection, Voucher, key_hash
@@ -140,10 +141,8 @@ class OrderBuyer:
              inputs: dict[str, Path] | None = None, approve_wei: int | None = None) -> int:
         if not 1 <= shards <= 128:
             raise OrderError("an order has 1 to 128 shards")
-        if job.get("engine") == "render" and int(job.get("count", 0)) // shards < MIN_SAMPLED_UNITS:
-            raise OrderError(f"a render shard needs at least {MIN_SAMPLED_UNITS} frames (a 1-frame shard cannot be "
-                             f"checked before payment without giving it away): use at most "
-                             f"{max(1, int(job.get('count', 0)) // MIN_SAMPLED_UNITS)} shards")
+        if why := too_small_to_sample(job, shards):
+            raise OrderError(why)
         until = time.time() + deadline_s + review_window_s + redeem_window_s
         spec, input_hashes = self.prepare(job, kind=kind, shards=shards, inputs=inputs, serve_until=until)
         terms = self.terms(spec, kind=kind, shards=shards, reward_each_wei=reward_each_wei, deadline_s=deadline_s,

@@ -50,7 +50,7 @@ from jobs.transport.ref import parse_ref, split_hostport
 from jobs.transport.sealed import Header, SealError, read_header, unseal
 from app.orders.desk import SPEC_DOC_LIMITS, DeskClient, DeskError
 from app.orders.peer import Peer
-from app.orders.sampling import sample_plan
+from app.orders.sampling import sample_plan, too_small_to_sample
 from wallet.errors import ContractRevert
 from wallet.order_market import OrderMarketClient, PostedOrder, RecordStatus
 from wallet.order_messages import Claim, ClaimRequest, MessageError, ResultCommit, Signed, Voucher, key_hash
@@ -231,6 +231,8 @@ class OrderMiner:
                 parse_ref(ref)
         except (SafeJsonError, ValueError) as e:
             return f"the order spec is unreadable ({e})"
+        if why := too_small_to_sample(doc["job"], p.shards):
+            return why  # its buyer could only check it by opening all of it: never paid for
         if self.accept is not None:
             why = self.accept(p, doc)
             if why:  # below the floor, no free device...: may pass later (floors and devices change)

@@ -166,3 +166,23 @@ def test_a_result_of_one_item_is_not_paid_for_unseen(parties):
     p.run(lambda: p.buyer.shard_state(oid, 0)["state"] == "rejected")
     assert "too few to open any before payment" in p.buyer.shard_state(oid, 0)["reason"]
     assert p.env.om.order(oid).paid_shards == []
+
+
+def test_a_miner_skips_a_render_order_whose_shards_are_one_frame(parties):
+    """A buyer that posts around its own check (the same escrow, spec and desk, without `post`'s
+    refusal): the miner reads the spec and never claims a shard its buyer could only check by
+    opening all of it."""
+    import time
+
+    p = parties()
+    job = {"engine": "render", "count": 2, "scene": {}}
+    spec, _ = p.buyer.prepare(job, kind="render", shards=2)
+    terms = p.buyer.terms(spec, kind="render", shards=2, reward_each_wei=NTK, deadline_s=3_600, review_window_s=600,
+                          redeem_window_s=600, stake_bps=2_000)
+    oid, _ = p.env.om.post_order(p.env.buyer, terms)
+    doc = {"order_id": oid, "spec": spec.decode(), "inputs": [], "shards": {}, "posted_ts": time.time(), "refunded": False}
+    p.buyer._orders[oid] = doc  # what `post` keeps, so its desk serves the spec
+    p.buyer._save(doc)
+    p.run(lambda: str(oid) in p.miner.state["skipped"])
+    assert "at least 2 frames" in p.miner.state["skipped"][str(oid)]
+    assert p.buyer.shard_state(oid, 0)["state"] == "open"

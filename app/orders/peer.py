@@ -5,8 +5,8 @@ listening on `host` (DHT and router port mapping off unless asked: the market's 
 carry address hints) and a `KeyServer` on the next port, and writes both addresses into
 every reference the node makes. `authorize(request)` decides key requests nobody was
 granted (the model market: on-chain `has_purchased`); `sample_units` is the k of
-`jobs.transport.sampling.sample_budget`, the rule for what a result's buyer may open before paying. `find(info_hash)` is a transfer's
-current entry without blocking. Threads: those of TransportNode and KeyServer.
+`jobs.transport.sampling.sample_budget`, the rule for what a result's buyer may open before
+paying. `find(info_hash)` is a transfer's current entry without blocking. Threads: those of TransportNode and KeyServer.
 """
 
 from __future__ import annotations

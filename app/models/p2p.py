@@ -32,8 +32,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from common.fsutil import atomic_write_json, sha256_file
-from jobs.transport.keys import (KeyRefused, KeyUnreachable, control_of, open_key_reply, post_mail, request_key,
-                                 signed_key_request, take_mail)
+from jobs.transport.keys import (MAIL_REPLY_TO_MAX, KeyRefused, KeyUnreachable, control_of, open_key_reply, post_mail,
+                                 request_key, signed_key_request, take_mail)
 from jobs.transport.ref import ContentRef, RefError, is_ref, parse_ref
 from jobs.transport.sealed import SealError, check_content_key, read_header, unseal
 
@@ -139,7 +139,8 @@ class ModelSeller:
                     log.info("relayed key request from %s refused: %s", m["from"], reply.get("error"))
                     continue
                 try:
-                    post_mail(control_of(relay), m["from"], {"kind": "key_reply", "nonce": str(req.get("nonce", ""))[:64],
+                    nonce = str(req.get("nonce", ""))[:64]  # the asker takes only replies to its own requests
+                    post_mail(control_of(relay), m["from"], {"kind": "key_reply", "reply_to": nonce, "nonce": nonce,
                                                              "reply": reply}, me, timeout_s=MAIL_TIMEOUT_S)
                 except KeyRefused as e:
                     log.info("relay %s: the key reply to %s not left: %s", relay, m["from"], e)
@@ -152,17 +153,21 @@ class ModelSeller:
 
 class _KeyThroughRelays:
     """A buyer's key request left at the relays named in the reference (for a seller that cannot
-    be dialed), and the reply taken from our own mailbox there."""
+    be dialed), and the reply taken from our own mailbox there: only the replies to this fetch's
+    requests (by their nonces; other fetches by this address leave theirs there), each checked
+    inside its sealed envelope to answer one of them for this content (a relay cannot swap them)."""
 
     def __init__(self, ref: ContentRef, seller: str, private_key: bytes):
         self.ref, self.seller, self.key = ref, seller, private_key
-        self.nonce, self.posted_at = "", 0.0
+        self.nonces: list[str] = []  # this fetch's requests (a late reply to an older one is good too)
+        self.posted_at = 0.0
 
     def ask(self) -> bytes | None:
         controls = [control_of(p) for p in self.ref.peers]
         if time.monotonic() - self.posted_at > 15:  # (again) with a fresh signature
             req = signed_key_request(self.ref.info_hash, self.key)
-            self.nonce, self.posted_at = req["nonce"], time.monotonic()
+            self.nonces = [*self.nonces, req["nonce"]][-MAIL_REPLY_TO_MAX:]
+            self.posted_at = time.monotonic()
             posted = 0
             for c in controls:
                 try:
@@ -174,14 +179,15 @@ class _KeyThroughRelays:
                 raise KeyRefused("the seller cannot be reached, and no relay in the listing took the key request")
         for c in controls:
             try:
-                mail = take_mail(c, self.key, timeout_s=MAIL_TIMEOUT_S)
+                mail = take_mail(c, self.key, reply_to=self.nonces, timeout_s=MAIL_TIMEOUT_S)
             except KeyRefused:
                 continue
             for m in mail:
                 b = m["body"]
-                if b.get("kind") == "key_reply" and b.get("nonce") == self.nonce and m["from"].lower() == self.seller.lower():
+                if b.get("kind") == "key_reply" and b.get("reply_to") in self.nonces and m["from"].lower() == self.seller.lower():
                     try:
-                        got = open_key_reply(b.get("reply"), self.key, f"the seller (through relay {c})")
+                        got = open_key_reply(b.get("reply"), self.key, f"the seller (through relay {c})",
+                                             nonce=b["reply_to"], info_hash=self.ref.info_hash)
                     except KeyRefused:
                         self.posted_at = time.monotonic() - 12  # not granted yet: ask again in a few seconds
                         raise

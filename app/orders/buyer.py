@@ -40,9 +40,11 @@ from typing import Any
 from common.fsutil import atomic_write_json
 from jobs.transport.keys import KeyRefused, KeyUnreachable, open_key_reply, request_key, signed_key_request
 from jobs.transport.ref import parse_ref
+from jobs.transport.sampling import SAMPLE_UNITS, sample_budget
 from jobs.transport.sealed import SealError, check_content_key, open_item, read_header, unseal
 from app.orders.desk import OrderDesk
 from app.orders.peer import Peer
+from app.orders.sampling import too_small_to_sample
 from wallet.errors import ContractRevert
 from wallet.order_market import OrderMarketClient, OrderTerms, RecordStatus, stake_covers
 from wallet.order_messages import Claim, ResultAck, Signed, Rejection, Voucher, key_hash
@@ -51,7 +53,7 @@ log = logging.getLogger(__name__)
 
 GRANT_LAPSE_S = 600
 """A grant the miner has not confirmed after this long lapses; the shard may be granted again."""
-SAMPLE_ITEMS = 3
+SAMPLE_ITEMS = SAMPLE_UNITS
 MAX_RESULT_BYTES = 8 << 30
 KEY_POLL_S = 1.0
 KEY_DEMAND_S = 3600
@@ -100,7 +102,8 @@ class OrderBuyer:
                  key_demand_s: int = KEY_DEMAND_S, chain_look_s: float = CHAIN_LOOK_S,
                  fetch_give_up_s: float = FETCH_GIVE_UP_S):
         self.om, self.account, self.peer, self.verify = om, account, peer, verify
-        self.pick = pick or (lambda doc, shard, names: secrets.SystemRandom().sample(names, min(sample_items, len(names))))
+        self.pick = pick or (lambda doc, shard, names: secrets.SystemRandom().sample(
+            names, sample_budget(len(names), sample_items)))  # each item one unit: the key service's rule
         self.home = Path(home) / "orders"
         self.home.mkdir(parents=True, exist_ok=True)
         self.sample_items = sample_items
@@ -146,6 +149,8 @@ class OrderBuyer:
              inputs: dict[str, Path] | None = None, approve_wei: int | None = None) -> int:
         if not 1 <= shards <= 128:
             raise OrderError("an order has 1 to 128 shards")
+        if why := too_small_to_sample(job, shards):
+            raise OrderError(why)
         until = time.time() + deadline_s + review_window_s + redeem_window_s
         spec, input_hashes = self.prepare(job, kind=kind, shards=shards, inputs=inputs, serve_until=until)
         terms = self.terms(spec, kind=kind, shards=shards, reward_each_wei=reward_each_wei, deadline_s=deadline_s,
@@ -347,8 +352,9 @@ class OrderBuyer:
             sh["picks"] = list(self.pick(self._doc(o), shard, names))
             self._save(o)
         picks = sh["picks"]
-        if not picks:
-            return self._reject(o, shard, sh, "the result holds none of the items a check needs", events)
+        if not picks:  # (a 1-unit result: nothing of it may be opened before payment)
+            return self._reject(o, shard, sh, "the result holds none of the items a check needs, or too few to "
+                                              "open any before payment", events)
         keys = self._keys(o, shard, sh, ref, picks)
         if keys is None:
             return  # asked through the desk: the answer comes on a later pass
@@ -406,7 +412,8 @@ class OrderBuyer:
             sh.pop("key_request")
             self._save(o)
             self._publish(o, shard, sh)
-            return open_key_reply(got["reply"], me, f"the miner {sh['miner'][:10]}… (through the desk)")
+            return open_key_reply(got["reply"], me, f"the miner {sh['miner'][:10]}… (through the desk)",
+                                  nonce=asked["nonce"], info_hash=ref.info_hash)
         if not sh.get("keys_via_desk"):
             try:
                 return request_key(ref.key_servers[0], ref.info_hash, me, items=items, timeout_s=DIRECT_KEY_TIMEOUT_S)

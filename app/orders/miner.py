@@ -50,6 +50,7 @@ from jobs.transport.ref import parse_ref, split_hostport
 from jobs.transport.sealed import Header, SealError, read_header, unseal
 from app.orders.desk import SPEC_DOC_LIMITS, DeskClient, DeskError
 from app.orders.peer import Peer
+from app.orders.sampling import sample_plan, too_small_to_sample
 from wallet.errors import ContractRevert
 from wallet.order_market import OrderMarketClient, PostedOrder, RecordStatus
 from wallet.order_messages import Claim, ClaimRequest, MessageError, ResultCommit, Signed, Voucher, key_hash
@@ -230,6 +231,8 @@ class OrderMiner:
                 parse_ref(ref)
         except (SafeJsonError, ValueError) as e:
             return f"the order spec is unreadable ({e})"
+        if why := too_small_to_sample(doc["job"], p.shards):
+            return why  # its buyer could only check it by opening all of it: never paid for
         if self.accept is not None:
             why = self.accept(p, doc)
             if why:  # below the floor, no free device...: may pass later (floors and devices change)
@@ -381,6 +384,10 @@ class OrderMiner:
         until = time.time() + (o["deadline"] - self.now()) + o["review"] + o["redeem"] + self.result_grace_s
         shared = self.peer.node.share(Path(sh["out"]), until_ts=until, reader=o["buyer"], kind="result",
                                       push_to=self._buyer_peers(o))
+        # before the commitment names it: the buyer may open only what its sampler needs
+        plan = sample_plan(json.loads(o["spec"]), [it.name for it in shared.header.items])
+        if plan is not None:
+            self.peer.node.keys.limit_samples(shared.ref.info_hash, *plan)
         commit = self.om.sign(ResultCommit(sh["order"], sh["shard"], self.miner, self.payout,
                                            bytes.fromhex(shared.ref.info_hash), key_hash(shared.content_key)), self.key)
         sh.update(stage="committed", commit=commit.to_json(), ref=shared.ref.uri(), info_hash=shared.ref.info_hash,

@@ -4,9 +4,9 @@
 listening on `host` (DHT and router port mapping off unless asked: the market's references
 carry address hints) and a `KeyServer` on the next port, and writes both addresses into
 every reference the node makes. `authorize(request)` decides key requests nobody was
-granted (the model market: on-chain `has_purchased`); `max_sample_items` is how many item keys
-a result's buyer may open before paying (a render sample: the card and ~5 files a frame). `find(info_hash)` is a transfer's
-current entry without blocking. Threads: those of TransportNode and KeyServer.
+granted (the model market: on-chain `has_purchased`); `sample_units` is the k of
+`jobs.transport.sampling.sample_budget`, the rule for what a result's buyer may open before
+paying. `find(info_hash)` is a transfer's current entry without blocking. Threads: those of TransportNode and KeyServer.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from jobs.transport.engine import EngineConfig
 from jobs.transport.keys import KeyRequest, KeyServer
 from jobs.transport.node import NodeConfig, TransportNode
+from jobs.transport.sampling import SAMPLE_UNITS
 from jobs.transport.state import Entry
 
 
@@ -37,7 +38,7 @@ class Peer:
     def open(cls, home: Path, *, host: str, identity_key: bytes, port: int = 0, advertise: str | None = None,
              upload_bytes_s: int = 0, download_bytes_s: int = 0, quota_bytes: int = 20 << 30, dht: bool = False,
              port_mapping: bool = False, relays: tuple[str, ...] = (),
-             authorize: Callable[[KeyRequest], bool] | None = None, max_sample_items: int = 32) -> Peer:
+             authorize: Callable[[KeyRequest], bool] | None = None, sample_units: int = SAMPLE_UNITS) -> Peer:
         fixed = bool(port)
         port = port or free_port(host)
         adv = advertise or host
@@ -50,7 +51,7 @@ class Peer:
             # still name where to ask for their keys
             kport = port + 1 if fixed else 0
             keys = KeyServer(node.keys, f"{host}:{kport}" if ":" not in host else f"[{host}]:{kport}",
-                             authorize=authorize, max_sample_items=max_sample_items)
+                             authorize=authorize, sample_units=sample_units)
         except OSError:
             node.close()
             raise

@@ -10,7 +10,9 @@ shard, and how a buyer checks the frames it samples before paying.
   watchdog; the finished job's output folder is what the miner seals and serves. Other kinds
   of order (app.orders.train) give it their own `specs` entry and run the same way.
 - `RenderSampler`: the buyer's pick of items to open before paying, chosen after the result is
-  committed: the card, the scene and every file of `frames_per_shard` random frames.
+  committed: the card and every file of `sample_budget(frames)` random frames (at most
+  `frames_per_shard`, at most a quarter of the shard, none of a 1-frame shard:
+  `jobs.transport.sampling`, the rule the miner's key service enforces with `frame_units`).
 - `QueueSampleCheck(queue, store, ...)`: the buyer's `verify` callback. It puts the opened
   sample (a partial dataset) in the store and queues a `verify-render` job with exactly those
   frames (the engine re-renders them and compares, in the buyer's sandbox: a stranger's
@@ -36,12 +38,13 @@ from jobs.queue import FINAL, JobQueue, QueueError
 from jobs.render.dataset_card import CARD_NAME, frame_name
 from jobs.render.spec import SceneSpec, parse_scene, with_outputs
 from jobs.spec import JobSpec
+from jobs.transport.sampling import SAMPLE_UNITS, sample_budget
 
 PENDING = "pending"
 """What a `verify` callback answers while its check is still running (OrderBuyer asks again)."""
 ASSETS = "assets"
 """The order input holding the scene's user files, each named by its sha256."""
-FRAMES_PER_SHARD = 3
+FRAMES_PER_SHARD = SAMPLE_UNITS
 VERIFY_WALL_S = 1800
 MAX_VERIFY_RUNS = 3
 """Runs of a buyer's check job before its failure counts against the miner."""
@@ -146,9 +149,18 @@ class QueueShardWork:
         extract_tree_tar(self.store.path(rec.output_sha), out)
 
 
+def frame_units(names: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """A render result's sample plan (`KeyRing.limit_samples`): every file of a frame is one unit
+    (the frame), the card is free (counts and hashes, no frame); anything else stays sealed."""
+    units = {x: str(int(m.group(2))) for x in names if (m := _FRAME_FILE.match(x))}
+    return units, tuple(x for x in names if x == CARD_NAME)
+
+
 class RenderSampler:
-    """The buyer's `pick(doc, shard, names)`: the card, the scene and all files of a few
-    random frames of the shard (picked after the commitment, so the miner cannot know them)."""
+    """The buyer's `pick(doc, shard, names)`: the card and all files of a few random frames of
+    the shard (picked after the commitment, so the miner cannot know them); as many frames as
+    `sample_budget` allows for the frames the result holds, none of a 1-frame shard ([]: it
+    cannot be checked without giving it away, so it is rejected)."""
 
     def __init__(self, frames_per_shard: int = FRAMES_PER_SHARD):
         self.frames_per_shard = frames_per_shard
@@ -156,8 +168,11 @@ class RenderSampler:
     def __call__(self, doc: dict, shard: int, names: list[str]) -> list[str]:
         job = _job_of(doc)
         start, n = shard_frames(int(job["count"]), int(doc["shards"]), shard)
+        budget = sample_budget(len(set(frame_units(names)[0].values())), self.frames_per_shard)
+        if budget == 0:
+            return []
         rng = secrets.SystemRandom()
-        chosen = sorted(rng.sample(range(start, start + n), min(self.frames_per_shard, n)))
+        chosen = sorted(rng.sample(range(start, start + n), min(budget, n)))
         want = {frame_name(f) for f in chosen}
         picks = [CARD_NAME] if CARD_NAME in names else []
         picks += [x for x in names if (m := _FRAME_FILE.match(x)) and m.group(2) in want]

@@ -160,6 +160,14 @@ def train_images(doc: dict) -> int | None:
     return n if isinstance(n, int) and n > 0 else None
 
 
+def model_units(names: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """A train result's sample plan (`KeyRing.limit_samples`): the card and the weights `ModelPicker`
+    opens are free (a model is checked whole, on the buyer's held-out data: see
+    docs/transport.md, "What a buyer may open before paying"); everything else stays sealed."""
+    picks = ModelPicker()({}, 0, names)
+    return {}, tuple(picks)
+
+
 class ModelPicker:
     """The buyer's `pick(doc, shard, names)`: the model card and the weights beside it."""
 

@@ -14,8 +14,16 @@ anyway) takes it, answers it with its key service and leaves the reply, sealed t
 for the buyer to take. The relay sees only signed requests and sealed envelopes.
 
 Policy: an address in the content's `readers` gets the whole key; the content's `reader`
-(the party it was shared for) gets up to `max_sample_items` item keys in total; anything
-else is decided by the app's `authorize(request)` callback (e.g. on-chain `has_purchased`).
+(the party it was shared for) may open a sample before paying, as `jobs.transport.sampling`
+rules (at most `sample_budget(units)` of the result's units, over all its requests, never the
+whole: the units and free items the sharer named with `KeyRing.limit_samples`, else each item
+one unit); anything else is decided by the app's `authorize(request)` callback (e.g. on-chain
+`has_purchased`).
+
+Every answer's sealed envelope repeats the request's nonce and info hash, so an answer that
+travels through others (a relay's mailbox, a desk) cannot be swapped for another answer to
+the same asker: `open_key_reply(..., nonce=, info_hash=)` checks them. A mailbox take may ask
+only for the replies to one request (`take_mail(..., reply_to=nonce)`), leaving the others.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +44,7 @@ from common.fsutil import atomic_write_json
 from common.guarded_server import ConnectionGuard, GuardedServerMixin
 from jobs.transport.crypto import CryptoError, open_sealed, recover_signer, seal_to, sign_request
 from jobs.transport.ref import split_hostport
+from jobs.transport.sampling import SAMPLE_UNITS, sample_refusal
 from jobs.transport.sealed import Header, item_key
 
 log = logging.getLogger(__name__)
@@ -96,10 +105,23 @@ class KeyRing:
                 doc["readers"].append(address.lower())
             atomic_write_json(self._path(ih), doc, mode=0o600)
 
+    def limit_samples(self, ih: str, units: dict[str, str], free: tuple[str, ...] = ()) -> None:
+        """Name the sample units of content `ih` (item -> unit, e.g. a frame's files -> the frame)
+        and the `free` items outside the budget; items of neither stay sealed until payment."""
+        with self._lock:
+            doc = self.get(ih)
+            if doc is None:
+                raise KeyRefused(f"no key for content {ih[:12]}…")
+            known = set(doc["items"])
+            doc["units"] = {str(k): str(v) for k, v in units.items() if k in known}
+            doc["free"] = sorted(n for n in free if n in known)
+            atomic_write_json(self._path(ih), doc, mode=0o600)
+
     def drop(self, ih: str) -> None:
         self._path(ih).unlink(missing_ok=True)
 
-    def answer(self, req: KeyRequest, authorize: Callable[[KeyRequest], bool] | None, max_sample_items: int) -> bytes | dict:
+    def answer(self, req: KeyRequest, authorize: Callable[[KeyRequest], bool] | None,
+               sample_units: int = SAMPLE_UNITS) -> bytes | dict:
         """The whole key (bytes) or {item name: item key}, or raises `KeyRefused` saying why not."""
         with self._lock:
             doc = self.get(req.info_hash)
@@ -119,8 +141,9 @@ class KeyRing:
                 if req.address != doc["reader"]:
                     raise KeyRefused("not the party this content was shared for")
                 sampled = set(doc["sampled"].get(req.address, ())) | set(req.items)
-                if len(sampled) > max_sample_items:
-                    raise KeyRefused(f"at most {max_sample_items} items may be sampled before payment")
+                why = sample_refusal(sampled, names, doc.get("units"), doc.get("free", ()), sample_units)
+                if why:
+                    raise KeyRefused(why)
                 doc["sampled"][req.address] = sorted(sampled)
                 atomic_write_json(self._path(req.info_hash), doc, mode=0o600)
             return {n: item_key(key, names.index(n), n) for n in req.items}
@@ -135,6 +158,8 @@ MAIL_MAX_BOXES = 10_000
 MAIL_TTL_S = 900.0  # what it carries (signed requests) is refused after 10 minutes anyway
 MAIL_TAKE_BYTES = 48 << 10  # one take answers at most this much (its line stays under MAX_LINE_BYTES)
 MAIL_SEEN_MAX = 200_000
+MAIL_REPLY_TO_MAX = 16
+"""Request nonces one take may name (`take_mail(reply_to=...)`)."""
 
 
 class Mailbox:
@@ -195,18 +220,27 @@ class Mailbox:
             self._boxes[to] = box
             self._bytes += size
 
-    def take(self, address: str) -> list[dict]:
+    def take(self, address: str, *, reply_to: Collection[str] | None = None) -> list[dict]:
         """The oldest messages for `address`, at most MAIL_TAKE_BYTES of them (removed); the rest
-        stays for the next take."""
+        stays for the next take. With `reply_to` (request nonces), only the messages whose body's
+        `reply_to` is one of them: two requests of one address never take each other's replies."""
         now = time.time()
-        out, used = [], 0
+        out, used, keep, full = [], 0, [], False
         with self._lock:
             box = self._expire(address, now)
-            while box and used + box[0][3] <= MAIL_TAKE_BYTES:
-                until, sender, body, size = box.pop(0)
+            for m in box:
+                until, sender, body, size = m
+                if reply_to is not None and body.get("reply_to") not in reply_to:
+                    keep.append(m)
+                    continue
+                full = full or used + size > MAIL_TAKE_BYTES  # the oldest first: none overtakes
+                if full:
+                    keep.append(m)
+                    continue
                 out.append({"from": sender, "body": body})
                 used += size
                 self._bytes -= size
+            box = keep
             if box:
                 self._boxes[address] = box
             else:
@@ -218,11 +252,12 @@ class KeyServer:
     """Answers signed key requests on a TCP port (threads; `close()` stops it)."""
 
     def __init__(self, ring: KeyRing, listen: str, *, authorize: Callable[[KeyRequest], bool] | None = None,
-                 max_sample_items: int = 8, on_mirror: Callable[[str, str, float], None] | None = None,
+                 sample_units: int = SAMPLE_UNITS, on_mirror: Callable[[str, str, float], None] | None = None,
                  mailbox: Mailbox | None = None):
         """`on_mirror(address, uri, until_ts)`, set on a relay, takes signed mirror requests;
-        `mailbox`, on a relay, keeps messages for addresses that cannot be dialed."""
-        self.ring, self.authorize, self.max_sample_items = ring, authorize, max_sample_items
+        `mailbox`, on a relay, keeps messages for addresses that cannot be dialed; `sample_units`
+        is the k of `sampling.sample_budget` (what the buyers' samplers ask for)."""
+        self.ring, self.authorize, self.sample_units = ring, authorize, sample_units
         self.on_mirror, self.mailbox = on_mirror, mailbox
         outer = self
 
@@ -278,8 +313,9 @@ class KeyServer:
             if items is not None and (not isinstance(items, list) or not all(isinstance(n, str) for n in items)):
                 raise KeyRefused("items must be a list of names")
             kr = KeyRequest(address, str(req.get("info_hash", "")), None if items is None else tuple(items))
-            got = self.ring.answer(kr, self.authorize, self.max_sample_items)
+            got = self.ring.answer(kr, self.authorize, self.sample_units)
             body = {"key": got.hex()} if isinstance(got, bytes) else {"items": {n: k.hex() for n, k in got.items()}}
+            body.update(nonce=str(req.get("nonce", ""))[:64], info_hash=kr.info_hash)
             log.info("key %s for %s… released to %s", "whole" if isinstance(got, bytes) else f"{len(got)} items",
                      kr.info_hash[:12], address)
             return {"ok": True, "envelope": seal_to(pub, json.dumps(body).encode()).hex()}
@@ -294,7 +330,11 @@ class KeyServer:
         if not self.mailbox.fresh(f"{address}:{req.get('nonce')}"):
             raise KeyRefused("this request was already used")
         if req["op"] == "take":
-            return {"ok": True, "mail": self.mailbox.take(address)}
+            want = req.get("reply_to")
+            if want is not None and (not isinstance(want, list) or len(want) > MAIL_REPLY_TO_MAX
+                                     or not all(isinstance(n, str) for n in want)):
+                raise KeyRefused(f"reply_to is a list of at most {MAIL_REPLY_TO_MAX} request nonces")
+            return {"ok": True, "mail": self.mailbox.take(address, reply_to=None if want is None else set(want))}
         to, body = str(req.get("to", "")).lower(), req.get("body")
         if len(to) != 42 or not to.startswith("0x") or not isinstance(body, dict):
             raise KeyRefused("a post needs `to` (a 0x address) and a `body` object")
@@ -315,14 +355,20 @@ def post_mail(control: str, to: str, body: dict, private_key: bytes, *, timeout_
     _call(control, sign_request(private_key, req), timeout_s)
 
 
-def take_mail(control: str, private_key: bytes, *, timeout_s: float = IO_TIMEOUT_S) -> list[dict]:
-    """Everything a relay's mailbox holds for our address ([{"from", "body"}]); emptied."""
+def take_mail(control: str, private_key: bytes, *, reply_to: list[str] | None = None,
+              timeout_s: float = IO_TIMEOUT_S) -> list[dict]:
+    """What a relay's mailbox holds for our address ([{"from", "body"}]), taken out of it; with
+    `reply_to` (our request nonces, at most MAIL_REPLY_TO_MAX), only the replies to those (the
+    rest stays for whoever asked it)."""
     req = {"op": "take", "ts": int(time.time()), "nonce": os.urandom(8).hex()}
+    if reply_to is not None:
+        req["reply_to"] = list(reply_to)[-MAIL_REPLY_TO_MAX:]
     reply = _call(control, sign_request(private_key, req), timeout_s)
     mail = reply.get("mail")
     if not isinstance(mail, list):
         raise KeyRefused(f"relay {control} sent a malformed mailbox")
-    return [m for m in mail if isinstance(m, dict) and isinstance(m.get("body"), dict) and isinstance(m.get("from"), str)]
+    return [m for m in mail if isinstance(m, dict) and isinstance(m.get("body"), dict) and isinstance(m.get("from"), str)
+            and (reply_to is None or m["body"].get("reply_to") in reply_to)]
 
 
 def control_of(peer: str) -> str:
@@ -338,14 +384,19 @@ def signed_key_request(info_hash: str, private_key: bytes, *, items: list[str] |
     return sign_request(private_key, body)
 
 
-def open_key_reply(reply: Any, private_key: bytes, source: str) -> bytes | dict[str, bytes]:
+def open_key_reply(reply: Any, private_key: bytes, source: str, *, nonce: str | None = None,
+                   info_hash: str | None = None) -> bytes | dict[str, bytes]:
     """The whole key or {item: key} from a key service's reply (only the asker can open it);
-    `KeyRefused` for a refusal or an envelope that does not open. `source` names who answered."""
+    `KeyRefused` for a refusal or an envelope that does not open. `source` names who answered.
+    `nonce` / `info_hash`: the request this must answer, checked inside the sealed envelope (a
+    go-between cannot hand us the answer to another of our requests instead)."""
     if not isinstance(reply, dict) or not reply.get("ok"):
         why = reply.get("error", "refused") if isinstance(reply, dict) else "bad reply"
         raise KeyRefused(f"{source}: {str(why)[:200]}")
     try:
         body = json.loads(open_sealed(private_key, bytes.fromhex(reply["envelope"])))
+        if (nonce is not None and body.get("nonce") != nonce) or (info_hash is not None and body.get("info_hash") != info_hash):
+            raise KeyRefused(f"{source} sent the answer to another request")
         if "key" in body:
             return bytes.fromhex(body["key"])
         return {str(n): bytes.fromhex(k) for n, k in body["items"].items()}
@@ -358,8 +409,9 @@ def request_key(server: str, info_hash: str, private_key: bytes, *, items: list[
     """Ask `server` (host:port) for the whole key or some item keys; checked by the caller
     against the sealed header (`sealed.check_content_key` / `open_item`). `KeyUnreachable`
     when the server cannot be reached."""
-    reply = _call(server, signed_key_request(info_hash, private_key, items=items), timeout_s)
-    return open_key_reply(reply, private_key, f"key server {server}")
+    req = signed_key_request(info_hash, private_key, items=items)
+    reply = _call(server, req, timeout_s)
+    return open_key_reply(reply, private_key, f"key server {server}", nonce=req["nonce"], info_hash=info_hash)
 
 
 def request_mirror(control: str, uri: str, until_ts: float, private_key: bytes, *, timeout_s: float = IO_TIMEOUT_S) -> None:

@@ -12,7 +12,8 @@ moved, dropped, reordered or spliced from another archive, and a truncated item 
 
 Why per item: fair exchange. The header (names, sizes, key hashes) is inside the content
 hash the miner commits to at submit; later the buyer picks items to sample, the miner hands
-over just those K_i (each checked against its key_hash), and the rest stays unreadable
+over just those K_i (each checked against its key_hash; how many: `jobs.transport.sampling`,
+never the whole), and the rest stays unreadable
 until K itself is revealed with payment (its keccak256 committed on chain). A stranger who
 learns the content hash gets ciphertext only.
 """

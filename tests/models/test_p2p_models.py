@@ -83,3 +83,78 @@ def test_a_sealed_folder_that_is_not_the_listed_card_is_refused(sale, tmp_path):
     with pytest.raises(P2PModelError, match="weights do not match the card"):
         _fetch(peers["buyer"], bad_uri, card_sha, card, buyer.key, tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
+
+
+def test_two_fetches_by_one_address_through_one_relay_each_get_their_own_weights(sale, tmp_path):
+    """A seller nobody can dial (its key service's port is dead in the listings) answers through
+    one relay's mailbox; one buyer address fetches two different models at once through it. Each
+    fetch takes only the replies to its own requests (the other's stay in the box) and checks
+    inside the sealed envelope that it answers its own request: both get their own weights, well
+    within the 15 s after which a fetch asks again (a fetch that took the other's reply and dropped
+    it, as before, waited for that)."""
+    import re
+    import threading
+    from dataclasses import replace
+
+    from app.models.p2p import fetch_model
+    from app.orders.peer import free_port
+    from jobs.transport.keys import KeyRing, KeyServer, Mailbox
+
+    m, s, peers, lid, uri, card_sha, card, buyer, stranger, folder, seller = sale
+    other = tmp_path / "model-2"
+    shutil.copytree(folder, other)
+    weights = other / card["weights"]["file"]
+    weights.write_bytes(weights.read_bytes()[::-1])  # other bytes, same size
+    card2 = json.loads((other / "model_card.json").read_text())
+    card2["weights"]["sha256"] = sha256_file(weights)
+    (other / "model_card.json").write_text(json.dumps(card2))
+    uri2 = s.publish(other)
+    card2_sha = sha256_file(other / "model_card.json")
+    lid2, _ = m.list_model(seller, card_hash="0x" + card2_sha, uri=uri2, price_wei=NTK)
+    s.listed(lid2, uri2)
+
+    relay = KeyServer(KeyRing(tmp_path / "relay-keys"), "127.0.0.1:0", mailbox=Mailbox(),
+                      on_mirror=lambda *a: None)
+    relay_peer = f"127.0.0.1:{relay.port - 1}"  # a relay's control port is its peer port + 1
+    dead = f"127.0.0.1:{free_port('127.0.0.1')}"
+    s.peer.node.config = replace(s.peer.node.config, relays=(relay_peer,))
+
+    def behind_nat(u: str) -> str:  # the key service named in the listing cannot be dialed
+        return re.sub(r"x\.km=[^&]+", f"x.km={dead}", u) + f"&x.pe={relay_peer}"
+
+    for listing in (lid, lid2):
+        m.buy_model(buyer, listing)
+    stop = threading.Event()
+
+    def sell() -> None:
+        while not stop.is_set():
+            s.step()
+            stop.wait(0.2)
+
+    got: dict[str, object] = {}
+
+    def fetch(name: str, u: str, c_sha: str, c: dict) -> None:
+        try:
+            got[name] = fetch_model(peers["buyer"], behind_nat(u), card_sha=c_sha, private_key=bytes(buyer.key),
+                                    dest=tmp_path / name, weights_file=c["weights"]["file"],
+                                    weights_sha=c["weights"]["sha256"], key_wait_s=14, seller=seller.address)
+        except Exception as e:  # noqa: BLE001  (reported below)
+            got[name] = e
+
+    seller_thread = threading.Thread(target=sell, daemon=True)
+    seller_thread.start()
+    fetches = [threading.Thread(target=fetch, args=a) for a in
+               (("one", uri, card_sha, card), ("two", uri2, card2_sha, card2))]
+    try:
+        for t in fetches:
+            t.start()
+        for t in fetches:
+            t.join(90)
+    finally:
+        stop.set()
+        seller_thread.join(10)
+        relay.close()
+    assert isinstance(got.get("one"), Path) and isinstance(got.get("two"), Path), got
+    f = card["weights"]["file"]
+    assert (tmp_path / "one" / f).read_bytes() == (folder / f).read_bytes()
+    assert (tmp_path / "two" / f).read_bytes() == weights.read_bytes()

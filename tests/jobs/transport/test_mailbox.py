@@ -141,3 +141,44 @@ def test_a_key_service_serves_a_bounded_number_of_strangers_and_cuts_slow_ones(t
         for s in idle:
             s.close()
         ks.close()
+
+
+def test_a_take_for_one_request_leaves_the_replies_to_others(relay):
+    """Two requests of one address wait for replies in one box: each take names its request's
+    nonce and gets only its own reply; the other stays for its own take."""
+    post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": "aa" * 8, "n": 1}, ALICE)
+    post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": "bb" * 8, "n": 2}, ALICE)
+    got = take_mail(relay, BOB, reply_to=["bb" * 8])
+    assert [m["body"]["n"] for m in got] == [2]
+    assert take_mail(relay, BOB, reply_to=["bb" * 8]) == []
+    assert [m["body"]["n"] for m in take_mail(relay, BOB, reply_to=["aa" * 8, "cc" * 8])] == [1]
+
+
+def test_a_go_between_cannot_swap_two_key_replies(tmp_path):
+    """Two answers sealed to one asker, for two contents: each names its request inside the
+    envelope, so the answer to one request is refused as the answer to the other."""
+    from jobs.transport.keys import open_key_reply, signed_key_request
+    from jobs.transport.sealed import seal
+
+    ring = KeyRing(tmp_path / "keys")
+    ks = KeyServer(ring, "127.0.0.1:0")
+    try:
+        src = tmp_path / "a.txt"
+        src.write_text("a")
+        hashes = []
+        for name in ("x", "y"):
+            key = os.urandom(32)
+            header = seal(src, tmp_path / f"{name}.kmseal", key)
+            ih = name * 64
+            ring.put(ih, key, header)
+            ring.grant(ih, addr(BOB))
+            hashes.append(ih)
+        reqs = [signed_key_request(ih, BOB) for ih in hashes]
+        replies = [ks.answer(r) for r in reqs]
+        assert open_key_reply(replies[0], BOB, "relay", nonce=reqs[0]["nonce"], info_hash=hashes[0])
+        with pytest.raises(KeyRefused, match="answer to another request"):
+            open_key_reply(replies[1], BOB, "relay", nonce=reqs[0]["nonce"], info_hash=hashes[0])
+        with pytest.raises(KeyRefused, match="answer to another request"):
+            open_key_reply(replies[1], BOB, "relay", info_hash=hashes[0])
+    finally:
+        ks.close()

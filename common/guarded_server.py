@@ -1,7 +1,8 @@
 """Connection limits for the small TCP servers strangers reach (the order desk, key services,
 relays' control ports): at most `max_connections` served at once, and optionally at most
 `max_per_source` from one client address (`source_of(ip)` groups addresses, e.g. an IPv6 /64),
-so one address cannot take every place; more are sent `busy` and closed. A connection still
+so one address cannot take every place; more are sent `busy` and closed. Servers strangers
+reach use `source_of` (one IPv4 address, one IPv6 /64) and `MAX_PER_SOURCE` at most. A connection still
 open `deadline_s` after it was accepted is cut however slowly it trickles bytes (slowloris),
 so a stranger cannot tie up the server's threads.
 
@@ -14,10 +15,14 @@ Threads: one reaper per guard.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
 from collections.abc import Callable
+
+MAX_PER_SOURCE = 8
+"""Connections one client address (`source_of`) may hold at once on a server strangers reach."""
 
 
 class ConnectionGuard:
@@ -111,3 +116,35 @@ def cut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+def source_of(client: str) -> str:
+    """The address a client's limits are counted by: an IPv4 address (also when mapped into
+    IPv6), or the /64 an IPv6 address is in (one host commonly holds a whole /64)."""
+    ip = _ip(client)
+    if ip is None:
+        return client
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def network_of(client: str) -> str:
+    """The coarser group shares are taken in turn by (one holder commonly has a whole block):
+    an IPv4 /24 (also when mapped into IPv6), an IPv6 /48."""
+    ip = _ip(client)
+    if ip is None:
+        return client
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 48), strict=False))
+    return str(ipaddress.IPv4Network((ip, 24), strict=False))
+
+
+def _ip(client: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(client.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip

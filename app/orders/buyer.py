@@ -33,11 +33,13 @@ import logging
 import secrets
 import shutil
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from common.fsutil import atomic_write_json
+from common.guarded_server import network_of
 from jobs.transport.keys import KeyRefused, KeyUnreachable, open_key_reply, request_key, signed_key_request
 from jobs.transport.ref import parse_ref
 from jobs.transport.sampling import SAMPLE_UNITS, sample_budget
@@ -69,7 +71,18 @@ MAX_CLAIM_CHECKS = 16
 """Claims read against the chain (the order, the miner's stake) in one pass. Strangers' claims
 fill up to half the desk's inbox; past this many the rest stay unanswered (their `status`
 stays as it was, so an honest miner asks again) and the chain thread gets on with the granted
-miners' work. Miners granted a shard before go first, the others in random order."""
+miners' work. Known miners (holding a live grant of ours, or paid by us) go first; then the
+checks go round the senders' networks (IPv4 /24, IPv6 /48) in turn, so a flood from a few
+networks cannot keep a newcomer from another one waiting; at most `MAX_CHECKS_PER_KEY` per
+mining key, and a key refused for its stake is refused without a check for `REFUSAL_MEMORY_S`."""
+MAX_CHECKS_PER_KEY = 2
+REFUSAL_MEMORY_S = 60.0
+"""How long "this key's stake does not cover a claim" is remembered (a key that lost its stake
+cannot spend a check per pass on it); the latest `MAX_REMEMBERED_REFUSALS` keys only."""
+MAX_REMEMBERED_REFUSALS = 4_096
+_HONEST = frozenset({"confirmed", "fetching", "verifying", "paid", "done"})
+"""Shard states whose miner counts as known: it holds a live grant, or we paid it (a lapsed
+grant, a rejection, a demanded key or a slashing does not count)."""
 KEY_REQUEST_RENEW_S = 120.0
 """A key request waiting at our desk this long is signed again (the key service refuses
 requests more than 10 minutes old)."""
@@ -124,6 +137,9 @@ class OrderBuyer:
         self.desk_url = f"http://{advertise or desk_host}:{self.desk.port}"
         self._last_key_poll: dict[tuple[int, int], float] = {}
         self._claim_checks = MAX_CLAIM_CHECKS
+        self._checks_of: dict[str, int] = {}  # mining key -> claim checks spent on it this pass
+        self._refused: OrderedDict[str, tuple[float, str]] = OrderedDict()  # key -> (monotonic until, why)
+        self._pass_now: int | None = None  # chain time, read once per pass (claims)
         for o in self._orders.values():
             for s, sh in o["shards"].items():
                 self._publish(o, int(s), sh)
@@ -197,11 +213,8 @@ class OrderBuyer:
         # the granted miners' messages first: strangers' claims (up to half the desk's inbox)
         # must not keep a confirmation or commitment waiting behind their chain reads
         taken = self.desk.take()
-        claims = [m for m in taken if m.kind == "claim"]
-        secrets.SystemRandom().shuffle(claims)
-        known = {sh["miner"] for o in self._orders.values() for sh in o["shards"].values()}
-        claims.sort(key=lambda m: m.miner.lower() not in known)
-        self._claim_checks = MAX_CLAIM_CHECKS
+        claims = self._claims_in_turn([m for m in taken if m.kind == "claim"])
+        self._claim_checks, self._checks_of, self._pass_now = MAX_CLAIM_CHECKS, {}, None
         refused: list[str] = []  # claims: anyone may send them, so a flood is summed up, not listed
         for m in [*(m for m in taken if m.kind != "claim"), *claims]:
             try:
@@ -234,6 +247,50 @@ class OrderBuyer:
             self._maybe_refund(o, events)
         return events
 
+    def _claims_in_turn(self, claims: list) -> list:
+        """Claims in the order they are read against the chain: known miners' first, then the
+        others; within each, one of each sender network in turn (random within a network)."""
+        known = self._known_miners()
+        rand = secrets.SystemRandom()
+        out = []
+        for group in ([m for m in claims if m.miner.lower() in known], [m for m in claims if m.miner.lower() not in known]):
+            by_net: dict[str, list] = {}
+            for m in group:
+                by_net.setdefault(network_of(m.client), []).append(m)
+            queues = list(by_net.values())
+            rand.shuffle(queues)
+            for q in queues:
+                rand.shuffle(q)
+            for i in range(max((len(q) for q in queues), default=0)):
+                out += [q[i] for q in queues if i < len(q)]
+        return out
+
+    def _known_miners(self) -> set[str]:
+        """Mining keys holding a live grant of ours, or that we paid."""
+        lapse = time.time() - GRANT_LAPSE_S
+        return {sh["miner"] for o in self._orders.values() for sh in o["shards"].values()
+                if sh["state"] in _HONEST or (sh["state"] == "granted" and sh["granted_ts"] >= lapse)}
+
+    def _chain_now(self) -> int:
+        if self._pass_now is None:
+            self._pass_now = self.now()
+        return self._pass_now
+
+    def _remembered_refusal(self, miner: str) -> str | None:
+        got = self._refused.get(miner)
+        if got is None:
+            return None
+        if got[0] < time.monotonic():
+            del self._refused[miner]
+            return None
+        return got[1]
+
+    def _remember_refusal(self, miner: str, why: str) -> None:
+        self._refused.pop(miner, None)
+        self._refused[miner] = (time.monotonic() + REFUSAL_MEMORY_S, why)
+        while len(self._refused) > MAX_REMEMBERED_REFUSALS:
+            self._refused.popitem(last=False)
+
     def _order(self, order_id: int) -> dict:
         o = self._orders.get(order_id)
         if o is None:
@@ -253,12 +310,17 @@ class OrderBuyer:
                 return
             self.desk.publish(req.order_id, req.shard, req.miner, state="refused", reason="the shard is taken")
             return  # (no chain read: a flood of claims on taken shards costs the chain thread nothing)
-        if self._claim_checks <= 0:
-            return  # not answered in this pass (MAX_CLAIM_CHECKS): the miner asks again
-        self._claim_checks -= 1
-        now = self.now()
-        if req.expires_at < now:
+        who = req.miner.lower()
+        if why := self._remembered_refusal(who):  # refused a moment ago: no chain read
+            self.desk.publish(req.order_id, req.shard, req.miner, state="refused", reason=f"{why} (a moment ago)")
+            raise OrderError(f"refused a moment ago: {why}")
+        now = self._chain_now()
+        if req.expires_at < now:  # (before the budget: expired claims cost no check)
             raise OrderError("the claim request has expired")
+        if self._claim_checks <= 0 or self._checks_of.get(who, 0) >= MAX_CHECKS_PER_KEY:
+            return  # not answered in this pass (MAX_CLAIM_CHECKS, MAX_CHECKS_PER_KEY): the miner asks again
+        self._claim_checks -= 1
+        self._checks_of[who] = self._checks_of.get(who, 0) + 1
         order = self.om.order(req.order_id)
         if order.closed or now >= order.deadline or order.is_paid(req.shard):
             raise OrderError("the order no longer takes claims")
@@ -266,8 +328,9 @@ class OrderBuyer:
                           and x["state"] not in ("done", "rejected"))
         if not stake_covers(self.om.stake(req.miner, req.payout), order, now=now,
                             unbond_delay_s=self.om.unbond_delay_s(), outstanding_claims=open_claims):
-            self.desk.publish(req.order_id, req.shard, req.miner, state="refused",
-                              reason="the stake of this mining key and payout does not cover the claim")
+            why = "the stake of this mining key and payout does not cover the claim"
+            self.desk.publish(req.order_id, req.shard, req.miner, state="refused", reason=why)
+            self._remember_refusal(who, why)
             raise OrderError("stake too small")
         claim = Claim(req.order_id, req.shard, req.miner, req.payout)
         grant = self.om.sign(claim, self.account)

@@ -28,7 +28,10 @@ Who may take room in the inbox (at most `MAX_INBOX` messages wait for the buyer 
 - A first claim (`/v1/claim`) is the only message a fresh mining key may send. Claims share
   at most `MAX_CLAIMS` places (half the inbox), and at most `MAX_CLAIMS_PER_IP` of them come
   from one client address (IPv6: one /64), so keys made by the thousand cannot starve the
-  miners already working, and one address cannot take every claim place.
+  miners already working, and one address cannot take every claim place. With the share
+  full, a claim from a network (IPv4 /24, IPv6 /48) with fewer claims waiting displaces the
+  newest claim of the network with the most: a flood from a few networks cannot keep a
+  newcomer out. (The buyer then checks claims in turn by network: `OrderBuyer.step`.)
 - `confirm`, `commit` and `keys` are queued only from a party: the mining key the buyer
   granted that order's shard (`is_party(order_id, shard, miner)`, the buyer's own record; a
   claim can reach the chain only with that grant). Anyone else gets a one-line 403 before its
@@ -46,8 +49,8 @@ them from one address (more get a 503 and are closed), and a connection still op
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
-import ipaddress
 import json
 import logging
 import os
@@ -64,7 +67,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from common.boundedfile import read_at_most
-from common.guarded_server import ConnectionGuard, GuardedServerMixin
+from common.guarded_server import ConnectionGuard, GuardedServerMixin, network_of, source_of
 from common.safejson import JsonLimits, SafeJsonError, loads_bounded
 from jobs.transport.crypto import CryptoError, recover_signer, sign_request
 from jobs.transport.ref import RefError, parse_ref
@@ -77,12 +80,14 @@ MAX_REPLY_BYTES = 1 << 20  # a spec document (the desk's reply) is at most this
 MAX_INBOX = 1_000
 MAX_CLAIMS = MAX_INBOX // 2  # first claims (all a fresh key may send) never take the parties' half
 MAX_CLAIMS_PER_IP = 100  # claims waiting from one client address (IPv6: one /64)
+# (past MAX_CLAIMS, a claim from a network (IPv4 /24, IPv6 /48) with fewer claims waiting than
+# the network with the most takes the place of that network's newest claim)
 MAX_PER_MINER = 64  # one key (a buggy loop, a flood) cannot crowd the others out of the inbox
 MAX_REFUSALS = 4_096  # refusals `status` keeps for strangers (the latest ones)
 IO_TIMEOUT_S = 10.0
 REQUEST_DEADLINE_S = 20.0  # a whole request, headers to reply, however slowly it trickles
 MAX_CONNECTIONS = 128
-MAX_CONNECTIONS_PER_IP = 32
+MAX_CONNECTIONS_PER_IP = 8
 _BUSY_BODY = b'{"error": "the desk is busy; try again shortly"}'
 _BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: "
          + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
@@ -102,6 +107,7 @@ class Inbound:
     signed: Signed | None
     ref: str = ""
     doc: dict | None = None  # "keys": the miner's signed relay of its key service's reply
+    client: str = ""  # the sender's address (the buyer takes claims' checks in turn by network)
 
     @property
     def miner(self) -> str:
@@ -125,6 +131,7 @@ class OrderDesk:
         self._per_miner: dict[str, int] = {}  # mining key -> messages of it waiting
         self._claims = 0  # claims waiting
         self._claims_from: dict[str, int] = {}  # client address (IPv6: its /64) -> claims of it waiting
+        self._claims_of_net: dict[str, list[tuple[Inbound, tuple]]] = {}  # IPv4 /24, IPv6 /48 -> (claim, key)
         self._answers: dict[tuple[int, int, str], dict] = {}
         self._refusals: OrderedDict[tuple[int, int, str], dict] = OrderedDict()  # strangers' answers, bounded
         self._lock = threading.Lock()
@@ -205,6 +212,7 @@ class OrderDesk:
             self._per_miner.clear()
             self._claims = 0
             self._claims_from.clear()
+            self._claims_of_net.clear()
         return out
 
     def waiting(self) -> dict[str, int]:
@@ -277,8 +285,12 @@ class OrderDesk:
 
     def _queue(self, m: Inbound, key: tuple, client: str) -> tuple[int, Any]:
         """Into the inbox within its bounds (a claim: the claims' share and its address's);
-        a party's message reaches here only after `is_party`."""
+        a party's message reaches here only after `is_party`. Past the claims' share, a claim
+        from a network with fewer claims waiting displaces the newest claim of the network with
+        the most (which is asked again), so a flood from a few networks cannot keep a newcomer
+        out, whatever it keeps posting."""
         src = source_of(client) if m.kind == "claim" else ""
+        net = network_of(client) if m.kind == "claim" else ""
         with self._lock:
             if key in self._queued:  # the same signed message again: it already waits
                 return 202, {"queued": True}
@@ -287,17 +299,44 @@ class OrderDesk:
             who = m.miner.lower()
             if self._per_miner.get(who, 0) >= MAX_PER_MINER:
                 return 503, {"error": "too many of your messages are waiting; try again shortly"}
+            m = dataclasses.replace(m, client=client)
             if m.kind == "claim":
                 if self._claims_from.get(src, 0) >= MAX_CLAIMS_PER_IP:
                     return 503, {"error": "too many claims from your address are waiting; try again shortly"}
                 if self._claims >= MAX_CLAIMS:
-                    return 503, {"error": "the desk is busy with claims; try again shortly"}
+                    mine = len(self._claims_of_net.get(net, ()))
+                    most = max(self._claims_of_net, key=lambda n: len(self._claims_of_net[n]))
+                    if len(self._claims_of_net[most]) <= mine + 1:
+                        return 503, {"error": "the desk is busy with claims; try again shortly"}
+                    self._drop_claim(most)
                 self._claims += 1
                 self._claims_from[src] = self._claims_from.get(src, 0) + 1
+                self._claims_of_net.setdefault(net, []).append((m, key))
             self._inbox.append(m)
             self._queued.add(key)
             self._per_miner[who] = self._per_miner.get(who, 0) + 1
         return 202, {"queued": True}
+
+    def _drop_claim(self, net: str) -> None:
+        """Take the newest claim of `net` out of the inbox (under the lock)."""
+        waiting = self._claims_of_net[net]
+        m, key = waiting.pop()
+        if not waiting:
+            del self._claims_of_net[net]
+        for i in range(len(self._inbox) - 1, -1, -1):
+            if self._inbox[i] is m:
+                del self._inbox[i]
+                break
+        self._queued.discard(key)
+        self._claims -= 1
+        src = source_of(m.client)
+        self._claims_from[src] -= 1
+        if not self._claims_from[src]:
+            del self._claims_from[src]
+        who = m.miner.lower()
+        self._per_miner[who] -= 1
+        if not self._per_miner[who]:
+            del self._per_miner[who]
 
     def _keys(self, doc: Any, client: str) -> tuple[int, Any]:
         """A relayed key-service reply: shape, our order, signed by the miner it names."""
@@ -334,20 +373,6 @@ class OrderDesk:
 def _not_party(kind: str, order_id: int, shard: int, miner: str) -> tuple[int, dict]:
     return 403, {"error": f"{kind}: mining key {str(miner)[:42]} holds no grant of order {order_id} shard {shard} "
                           f"at this desk; only a claim may come first"}
-
-
-def source_of(client: str) -> str:
-    """The address a client's limits are counted by: an IPv4 address (also when mapped into
-    IPv6), or the /64 an IPv6 address is in (one host commonly holds a whole /64)."""
-    try:
-        ip = ipaddress.ip_address(client.split("%", 1)[0])
-    except ValueError:
-        return client
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
 
 
 class DeskClient:

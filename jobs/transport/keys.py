@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from common.fsutil import atomic_write_json
-from common.guarded_server import ConnectionGuard, GuardedServerMixin
+from common.guarded_server import MAX_PER_SOURCE, ConnectionGuard, GuardedServerMixin, source_of
 from jobs.transport.crypto import CryptoError, open_sealed, recover_signer, seal_to, sign_request
 from jobs.transport.ref import split_hostport
 from jobs.transport.sampling import SAMPLE_UNITS, sample_refusal
@@ -278,7 +278,8 @@ class KeyServer:
         host, port = split_hostport(listen)
         self._srv = Server((host, port), Handler)
         # strangers reach this port: a bounded number of them, each for one request's time
-        self._srv.guard = ConnectionGuard(MAX_CONNECTIONS, 2 * IO_TIMEOUT_S, busy=_BUSY_LINE)
+        self._srv.guard = ConnectionGuard(MAX_CONNECTIONS, 2 * IO_TIMEOUT_S, busy=_BUSY_LINE,
+                                          max_per_source=MAX_PER_SOURCE, source_of=source_of)
         self.port = self._srv.server_address[1]
         self._thread = threading.Thread(target=self._srv.serve_forever, name="key-server", daemon=True)
         self._thread.start()

@@ -453,7 +453,8 @@ def test_strangers_claims_on_free_shards_cannot_hold_the_buyers_chain_thread(par
     events = p.buyer.step()
     took = time.monotonic() - t0
     assert any(f"shard 1 granted to {env.miner.address}" in e for e in events), events[:5]
-    stake_reads = [v for v in d._refusals.values() if "stake" in v.get("reason", "")]  # 248 without the bound
+    stake_reads = [v for v in d._refusals.values()  # 248 without the bound
+                   if "stake" in v.get("reason", "") and "moment ago" not in v["reason"]]
     assert 0 < len(stake_reads) <= MAX_CLAIM_CHECKS - 1 <= 31, len(stake_reads)
     assert sum("claim" in e for e in events) <= 3 and "more claims refused" in events[-1], events  # not 500 lines
     assert took < 5, f"one pass took {took:.1f} s"

@@ -253,7 +253,8 @@ class OrderBuyer:
         known = self._known_miners()
         rand = secrets.SystemRandom()
         out = []
-        for group in ([m for m in claims if m.miner.lower() in known], [m for m in claims if m.miner.lower() not in known]):
+        first = [m for m in claims if m.miner.lower() in known]
+        for group in (first, [m for m in claims if m.miner.lower() not in known]):
             by_net: dict[str, list] = {}
             for m in group:
                 by_net.setdefault(network_of(m.client), []).append(m)

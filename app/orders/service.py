@@ -110,12 +110,11 @@ def open_peer(ctx: AppContext, identity_key: bytes, role: str, *, local: bool = 
 
 
 def by_default(market) -> bool:
-    """Whether a new dataset order goes to the order market (the GUI's form and `kminer order
-    render` alike): the network has one and the market is not only on this machine (on the
-    embedded chain or a loopback devnet the job market keeps datasets, training orders and the
-    model market in one place; peer to peer stays a choice)."""
-    return bool(market is not None and getattr(market.deployment, "order_market", None)
-                and not local_market(market.chain))
+    """Whether a new order goes to the order market (the GUI's dataset and training forms,
+    `kminer order render|train` alike): wherever the network's deployment has one, the embedded
+    chain and loopback devnets included. The job market stays a choice (`--job-market`, the
+    form's market box) and the default only where no order market is deployed."""
+    return bool(market is not None and getattr(market.deployment, "order_market", None))
 
 
 def buyer_orders_dir(ctx: AppContext, market) -> Path | None:

@@ -1,11 +1,11 @@
-"""`kminer order render|train` and `kminer order watch` on the order market (the default where
-the network has one and the market is not only on this machine; `--p2p` asks for it): orders
+"""`kminer order render|train` and `kminer order watch` on the order market (the default wherever
+the network has one, the local chain and devnets included; `--p2p` asks for it): orders
 moved peer to peer (app.orders). One escrow per order; shards are claimed, delivered, sampled
 and paid with signatures; results travel sealed between the two machines, no shared folder.
 
 While an order is open the buyer's machine serves its order desk and inputs: `render` posts
-and, unless --no-watch, keeps serving until the order is done (like `watch`). `train --p2p
---dataset ORDER|DIR` keeps a share of the images back (or --holdout) to check the model on
+and, unless --no-watch, keeps serving until the order is done (like `watch`). `train --dataset
+ORDER|DIR` keeps a share of the images back (or --holdout) to check the model on
 before paying. `fetch p2p:N --out DIR` merges the verified, unsealed shards into one dataset or
 copies a train order's verified model folder (cli/commands/order_markets.py).
 """
@@ -77,7 +77,14 @@ def _posted(r, args: argparse.Namespace, oid: int) -> int:
     return _watch(r, args)
 
 
-def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, review_s: int, size) -> int:
+def _say_market(args: argparse.Namespace, say: bool) -> None:
+    """Once the input is checked: the order goes to the order market because it is the default."""
+    if say and not args.json:
+        print("posting on the order market (peer to peer; --job-market for the job market)", file=sys.stderr)
+
+
+def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, review_s: int, size,
+                   say_market: bool = False) -> int:
     from jobs.render.spec import SceneError, load_scene
 
     try:
@@ -87,6 +94,7 @@ def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, re
     if not 1 <= args.shards <= min(128, args.count):
         raise UserError("--shards must be 1 to 128 and at most --count")
     with _runner(args) as r:
+        _say_market(args, say_market)
         fee = _confirm(r, args, shards=args.shards, reward=reward)
         try:
             oid = r.post_render(scene, count=args.count, shards=args.shards, reward_each_wei=reward,
@@ -123,9 +131,10 @@ def _data_dirs(r, values: list[str], what: str) -> list[Path]:
     return out
 
 
-def cmd_train_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, review_s: int, params: dict) -> int:
+def cmd_train_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, review_s: int, params: dict,
+                  say_market: bool = False) -> int:
     if args.data:
-        raise UserError("--p2p trains on --dataset ORDER|DIR (--data names job-market orders)")
+        raise UserError("the order market trains on --dataset ORDER|DIR (--data names job-market orders: --job-market)")
     if not args.dataset:
         raise UserError("name the data to train on: --dataset ORDER|DIR (repeatable)")
     if not 0 < args.holdout_share < 1:

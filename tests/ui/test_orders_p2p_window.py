@@ -100,14 +100,15 @@ def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, 
 
     w.show_page("Orders")
     ov = w.orders_view
-    # the local chain has an order market, but keeps the job market as the form's default (datasets,
-    # training orders and models in one place on one machine); peer to peer is one click away
+    # the local chain has an order market: both forms start on peer to peer; the job market is a choice
     refreshed = ov.last_refresh_at
     qtbot.waitUntil(lambda: ov.last_refresh_at != refreshed and ov.market_combo.model().item(0).isEnabled(),
                     timeout=20_000)
-    assert ov.market_choice() == "jobs"
+    assert ov.market_choice() == "p2p" and ov.train_market_combo.currentIndex() == 0
+    ov.market_combo.setCurrentIndex(1)
+    ov.market_combo.activated.emit(1)  # as a click on the job market does
+    assert ov.market_choice() == "jobs" and ov._market_touched
     ov.market_combo.setCurrentIndex(0)
-    ov._market_touched = True
     assert ov.market_choice() == "p2p"
     ov.scene_edit.setText(str(TABLE))
     ov.count_spin.setValue(4)

@@ -448,10 +448,11 @@ class OrderBuyerRunner:
 
     def post_train(self, datasets: list[Path], *, params: dict, reward_wei: int, deadline_s: int,
                    review_window_s: int, redeem_window_s: int = 86_400, holdout: list[Path] | None = None,
-                   holdout_fraction: float | None = None, tolerance: float = 0.05, min_metric: float | None = None,
+                   holdout_fraction: float | None = None, tolerance: float | None = None, min_metric: float | None = None,
                    seed: int | None = None) -> int:
         """Post a one-shard train order on the COCO folders `datasets` (e.g. finished render
-        orders' results); the held-out images (`holdout`, else a share of `datasets`) stay here."""
+        orders' results); the held-out images (`holdout`, else a share of `datasets`) stay here.
+        `tolerance` None: from the held-out size (app.orders.train.default_tolerance)."""
         kw = {} if holdout_fraction is None else {"holdout_fraction": holdout_fraction}
         tmp = Path(tempfile.mkdtemp(prefix="order-train-", dir=self.ctx.paths.data_dir))
         try:

@@ -53,14 +53,14 @@ def runner_on(wallet, args: argparse.Namespace):
         r.close()
 
 
-def _confirm(r, args: argparse.Namespace, *, shards: int, reward: int) -> int:
-    """Say what posting costs and ask (unless --yes); the network fee estimate in wei."""
+def _confirm(r, args: argparse.Namespace, *, shards: int, reward: int, note: str = "") -> int:
+    """Say what posting costs (and `note`) and ask (unless --yes); the network fee estimate in wei."""
     from app.p2p_orders import posting_cost
 
     cost, fee = user_errors(lambda: posting_cost(r.om.chain, shards=shards, reward_each_wei=reward))
     text = "\n".join(f"  {x.label}: {x.text}" for x in cost.lines)
     if not args.json:
-        print(f"{cost.title}\n{text}", file=sys.stderr)
+        print(f"{cost.title}\n{text}" + (f"\n{note}" if note else ""), file=sys.stderr)
     if not args.yes:
         if not sys.stdin.isatty():
             raise UserError("posting needs a confirmation: add --yes (no terminal to ask on)")
@@ -139,20 +139,46 @@ def cmd_train_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, rev
         raise UserError("name the data to train on: --dataset ORDER|DIR (repeatable)")
     if not 0 < args.holdout_share < 1:
         raise UserError("--holdout-share must be between 0 and 1")
+    if args.tolerance is not None and not 0 <= args.tolerance <= 1:
+        raise UserError("--tolerance must be between 0 and 1")
     with _runner(args) as r:
+        _say_market(args, say_market)
         data = _data_dirs(r, args.dataset, "--dataset")
         held = _data_dirs(r, [args.holdout], "--holdout") if args.holdout else None
-        fee = _confirm(r, args, shards=1, reward=reward)
+        tolerance, check = _check_terms(args, data, held, params)
+        fee = _confirm(r, args, shards=1, reward=reward, note=check)
         try:
             oid = r.post_train(data, params=params, reward_wei=reward, deadline_s=deadline_s, review_window_s=review_s,
-                               holdout=held, holdout_fraction=args.holdout_share, tolerance=args.tolerance,
+                               holdout=held, holdout_fraction=args.holdout_share, tolerance=tolerance,
                                min_metric=args.min_metric)
         except ValueError as e:
             raise UserError(str(e)) from None
-        emit(args, {"order_id": oid, "desk": r.buyer.desk_url, "escrow_wei": str(reward), "fee_wei_estimate": str(fee)},
+        emit(args, {"market": "p2p", "ref": f"p2p:{oid}", "order_id": oid, "desk": r.buyer.desk_url,
+                    "escrow_wei": str(reward), "fee_wei_estimate": str(fee), "tolerance": tolerance},
              f"order {oid} posted on the order market: a model trained on {', '.join(args.dataset)}, "
              f"{ntk_text(reward)} escrowed (fee ≈ {eth_text(fee, 6)}); desk {r.buyer.desk_url}")
         return _posted(r, args, oid)
+
+
+def _check_terms(args: argparse.Namespace, data: list[Path], held: list[Path] | None, params: dict) -> tuple[float, str]:
+    """The tolerance the held-out check will use (--tolerance, else the default for the held-out
+    size: app.orders.train.planned_tolerance) and the line that says so before posting."""
+    from app.orders.train import planned_tolerance
+    from jobs.train.subset import DatasetError, coco_summary
+
+    try:
+        images = coco_summary(data)[0]
+        n_held = coco_summary(held)[0] if held else None
+    except DatasetError as e:
+        raise UserError(f"not a dataset: {str(e).splitlines()[0] if str(e) else e}") from None
+    if images < 2:
+        raise UserError(f"the data holds {images} image(s): too few to train on and hold some out")
+    planned, n_held, _ = planned_tolerance(images, params, held_out=n_held, holdout_fraction=args.holdout_share)
+    tolerance = planned if args.tolerance is None else args.tolerance
+    why = " (--tolerance)" if args.tolerance is not None else f" (the default for {n_held} held-out images)"
+    least = "" if args.min_metric is None else f", and at least {args.min_metric:g}"
+    return tolerance, (f"  held-out check: {n_held} images kept here; the model is paid if it measures at most "
+                       f"{tolerance:.3f} below its card's metric{why}{least}")
 
 
 def cmd_watch_p2p(args: argparse.Namespace) -> int:

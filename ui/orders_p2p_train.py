@@ -57,7 +57,7 @@ class P2PTraining:
                                            "sees. Job market: a training job on job-market dataset orders.")
         self.train_market_combo.activated.connect(lambda _i: setattr(self, "_train_market_touched", True))
         form.addRow("Market:", self.train_market_combo)
-        self.train_market_combo.setCurrentIndex(1)  # the job market until the session says otherwise
+        self.train_market_combo.setCurrentIndex(0)  # peer to peer unless the network has no order market
         if self._p2p is None:
             form.setRowVisible(self.train_market_combo, False)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import socket
 import tempfile
@@ -188,13 +189,24 @@ def _kept_port(folder: Path, host: str) -> int:
 
 
 def _free(host: str, port: int) -> bool:
+    """Nothing listens on `port`: connections of the last run still in TIME_WAIT do not count
+    (the peer binds with SO_REUSEADDR too), so a restart keeps its port and its references."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(fam, socket.SOCK_STREAM) as s:
+        if os.name != "nt":  # on Windows the option would let a second listener share the port
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
             return False
     return True
+
+
+def _redeem_after_s(ctx: AppContext, market) -> float:
+    """How long a miner keeps vouchers before redeeming them in one batch: the setting, which
+    saves fees; at once on the embedded chain, where fees are test ETH and the buyer (the same
+    user) gets its result only once the shard is redeemed."""
+    return 0.0 if getattr(market.chain, "embedded", False) else ctx.settings.transport.redeem_after_minutes * 60
 
 
 def _prefix(om: OrderMarketClient) -> str:
@@ -236,7 +248,7 @@ class OrderMinerRunner:
             self.miner = OrderMiner(self.om, signer.account, signer.payout, self.peer, home, work=work, kinds=kinds,
                                     result_grace_s=grace_s, accept=self._accept if quote else None,
                                     check_inputs=_check_inputs,
-                                    redeem_after_s=ctx.settings.transport.redeem_after_minutes * 60)
+                                    redeem_after_s=_redeem_after_s(ctx, market))
         except BaseException:
             self.peer.close()
             raise

@@ -287,9 +287,13 @@ class TrainInputs:
 
     def check_text(self) -> str:
         """The held-out check in one line, as the confirmation shows it."""
+        from app.orders.train import WIDE_TOLERANCE
+
         why = "" if self.tolerance_chosen else f" (the default for {self.held_out} held-out images)"
+        few = (" So few held-out images say little: hold out more, or set a least metric."
+               if not self.tolerance_chosen and self.tolerance >= WIDE_TOLERANCE else "")
         return (f"The model is checked here on {self.held_out} held-out images; it is paid if it measures at most "
-                f"{self.tolerance:.3f} below its card's metric{why}.")
+                f"{self.tolerance:.3f} below its card's metric{why}.{few}")
 
 
 def dataset_dirs(orders_dir: Path | None, values, what: str) -> list[Path]:

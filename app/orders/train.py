@@ -41,6 +41,8 @@ DEFAULT_TOLERANCE = 0.05
 TOLERANCE_Z = 1.645
 """One-sided 95 %: an honest model measures more than the default tolerance below its card in
 about one order of 20 from chance alone (the two image samples differ)."""
+WIDE_TOLERANCE = 0.3
+"""A default tolerance this wide means too few images to tell much: the buyer is told so."""
 VAL_FRACTION = 0.1
 """The trainer's validation share when the order sets none (jobs.train.trainer.TrainConfig.val_fraction)."""
 VERIFY_WALL_S = 3600

@@ -163,7 +163,7 @@ def cmd_train_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, rev
 def _check_terms(args: argparse.Namespace, data: list[Path], held: list[Path] | None, params: dict) -> tuple[float, str]:
     """The tolerance the held-out check will use (--tolerance, else the default for the held-out
     size: app.orders.train.planned_tolerance) and the line that says so before posting."""
-    from app.orders.train import planned_tolerance
+    from app.orders.train import WIDE_TOLERANCE, planned_tolerance
     from jobs.train.subset import DatasetError, coco_summary
 
     try:
@@ -177,8 +177,10 @@ def _check_terms(args: argparse.Namespace, data: list[Path], held: list[Path] | 
     tolerance = planned if args.tolerance is None else args.tolerance
     why = " (--tolerance)" if args.tolerance is not None else f" (the default for {n_held} held-out images)"
     least = "" if args.min_metric is None else f", and at least {args.min_metric:g}"
+    few = ("; so few held-out images say little: hold out more, or set --min-metric"
+           if args.tolerance is None and tolerance >= WIDE_TOLERANCE else "")
     return tolerance, (f"  held-out check: {n_held} images kept here; the model is paid if it measures at most "
-                       f"{tolerance:.3f} below its card's metric{why}{least}")
+                       f"{tolerance:.3f} below its card's metric{why}{least}{few}")
 
 
 def cmd_watch_p2p(args: argparse.Namespace) -> int:

@@ -210,7 +210,8 @@ def test_a_posted_train_order_is_trained_checked_and_its_model_saved(train_parti
     assert v.tolerance_spin.text() == "Automatic" and v.tolerance() is None  # the form's default
     fill(v, shapes, tolerance=None)
     # 30 held out, 7 of the 70 sent validate: 1.645 * 0.5 * sqrt(1/30 + 1/7) (app.orders.train.default_tolerance)
-    oid = post(v, qtbot, check="at most 0.345 below its card's metric (the default for 30 held-out images).")
+    oid = post(v, qtbot, check="at most 0.345 below its card's metric (the default for 30 held-out images). So few "
+                               "held-out images say little: hold out more, or set a least metric.")
     before = env.balance(env.payout)
     p.run(lambda: p.buyer.done(oid), steps=2400)
     assert env.balance(env.payout) == before + 5 * NTK

@@ -202,11 +202,14 @@ def _free(host: str, port: int) -> bool:
     return True
 
 
-def _redeem_after_s(ctx: AppContext, market) -> float:
+def _redeem_after_s(ctx: AppContext, signer) -> float:
     """How long a miner keeps vouchers before redeeming them in one batch: the setting, which
-    saves fees; at once on the embedded chain, where fees are test ETH and the buyer (the same
-    user) gets its result only once the shard is redeemed."""
-    return 0.0 if getattr(market.chain, "embedded", False) else ctx.settings.transport.redeem_after_minutes * 60
+    saves fees; at once for the mining account derived from the wallet on the embedded `local`
+    chain (app.account.mining_key), whose buyer is the same user, waiting for a result that
+    unlocks only once its shard is redeemed, and whose fees are test ETH."""
+    if getattr(signer, "source", None) == "local-mining-account":
+        return 0.0
+    return ctx.settings.transport.redeem_after_minutes * 60
 
 
 def _prefix(om: OrderMarketClient) -> str:
@@ -248,7 +251,7 @@ class OrderMinerRunner:
             self.miner = OrderMiner(self.om, signer.account, signer.payout, self.peer, home, work=work, kinds=kinds,
                                     result_grace_s=grace_s, accept=self._accept if quote else None,
                                     check_inputs=_check_inputs,
-                                    redeem_after_s=_redeem_after_s(ctx, market))
+                                    redeem_after_s=_redeem_after_s(ctx, signer))
         except BaseException:
             self.peer.close()
             raise

@@ -104,7 +104,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     old = {s: signal.signal(s, intr) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with open_wallet(args) as wallet:
-            signer = _signer(wallet)
+            signer = _signer(wallet, derive_on_local=getattr(args, "account", None) is None)
             market = _wait_for_chain(wallet, intr)
             if market is not None:
                 user_errors(lambda: _local_rig(wallet, market, signer))
@@ -115,14 +115,15 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
-def _signer(wallet):
+def _signer(wallet, *, derive_on_local: bool):
     """The market signer (app.account.market_signer): the mining key, else the wallet (asked); on
-    the embedded local chain the wallet mines through its derived mining account, as the desktop
-    app does, so the agent can take the orders this home posted (a buyer cannot claim its own)."""
+    the embedded local chain, unless --account names the miner's own account, the wallet mines
+    through its derived mining account, as the desktop app does, so the agent can take the
+    orders this home posted (a buyer cannot claim its own)."""
     from app.account import NoMarketSigner, market_signer
 
     try:
-        signer = market_signer(wallet, ask=True, derive_on_local=True)
+        signer = market_signer(wallet, ask=True, derive_on_local=derive_on_local)
     except NoMarketSigner as e:
         raise UserError(f"{e.reason}: {e.fix} (kminer wallet mining-key create)") from None
     return signer
@@ -161,8 +162,8 @@ def _local_buyer(args: argparse.Namespace, ctx, market, wallet):
     the desktop app does; None elsewhere (`kminer order watch` serves them) or with none open."""
     from app.orders.service import OrderBuyerRunner, buyer_has_orders
 
-    if not market.chain.embedded or not buyer_has_orders(ctx, market):
-        return None
+    if getattr(args, "account", None) is not None or not market.chain.embedded or not buyer_has_orders(ctx, market):
+        return None  # --account: this agent mines as that account; the wallet's own orders are not its to serve
     runner = OrderBuyerRunner(ctx, market, wallet.signer(), sandbox=args.sandbox)
     _say(f"orders: serving this home's open orders (desk {runner.buyer.desk_url})")
     return runner

@@ -275,9 +275,25 @@ class TrainInputs:
     holdout_fraction: float
     params: dict
     tolerance: float
+    """How far below its card the model may measure and be paid (the buyer's, else from the
+    held-out size: app.orders.train.default_tolerance)."""
     min_metric: float | None
     images: int
     classes: tuple[str, ...]
+    held_out: int = 0
+    """Images kept here to check the model on (planned, when a share of the data is kept back)."""
+    tolerance_chosen: bool = True
+    """False: `tolerance` is the default that follows the held-out size."""
+
+    def check_text(self) -> str:
+        """The held-out check in one line, as the confirmation shows it."""
+        from app.orders.train import WIDE_TOLERANCE
+
+        why = "" if self.tolerance_chosen else f" (the default for {self.held_out} held-out images)"
+        few = (" So few held-out images say little: hold out more, or set a least metric."
+               if not self.tolerance_chosen and self.tolerance >= WIDE_TOLERANCE else "")
+        return (f"The model is checked here on {self.held_out} held-out images; it is paid if it measures at most "
+                f"{self.tolerance:.3f} below its card's metric{why}.{few}")
 
 
 def dataset_dirs(orders_dir: Path | None, values, what: str) -> list[Path]:
@@ -461,10 +477,12 @@ class P2POrders:
         return self._open_buyer().post_render(self.scene(scene), **kw)
 
     def check_train(self, data, *, params: dict, holdout=None, holdout_fraction: float = 0.2,
-                    tolerance: float = 0.05, min_metric: float | None = None) -> TrainInputs:
+                    tolerance: float | None = None, min_metric: float | None = None) -> TrainInputs:
         """A train order's data (finished render orders' ids or folders; `holdout` likewise, else
-        `holdout_fraction` of the data stays here) resolved and read, its terms checked:
+        `holdout_fraction` of the data stays here) resolved and read, its terms checked
+        (`tolerance` None: the default for the held-out size, app.orders.train.planned_tolerance):
         ValueError (one line) before any cost is asked. *(files)*"""
+        from app.orders.train import planned_tolerance
         from jobs.train import BUYER_PARAMS
         from jobs.train.subset import DatasetError, coco_summary
 
@@ -473,7 +491,7 @@ class P2POrders:
             raise ValueError(f"train parameter {bad[0]!r} is not one a buyer sets")
         if not holdout and not 0 < holdout_fraction < 1:
             raise ValueError("the held-out share must be between 0 and 100 %")
-        if not 0 <= tolerance <= 1:
+        if tolerance is not None and not 0 <= tolerance <= 1:
             raise ValueError("the tolerance must be between 0 and 1")
         if min_metric is not None and not 0 <= min_metric <= 1:
             raise ValueError("the least metric must be between 0 and 1")
@@ -484,14 +502,15 @@ class P2POrders:
             raise ValueError("the held-out data is also in the training data: choose other data to hold out")
         try:
             images, classes = coco_summary(dirs)
-            if held:
-                coco_summary(held)
+            n_held = coco_summary(held)[0] if held else None
         except DatasetError as e:
             raise ValueError(f"not a dataset: {str(e).splitlines()[0] if str(e) else e}") from None
         if images < 2:
             raise ValueError(f"the data holds {images} image(s): too few to train on and hold some out")
-        return TrainInputs(tuple(dirs), tuple(held) if held else None, holdout_fraction, dict(params), tolerance,
-                           min_metric, images, tuple(classes))
+        planned, n_held, _ = planned_tolerance(images, params, held_out=n_held, holdout_fraction=holdout_fraction)
+        return TrainInputs(tuple(dirs), tuple(held) if held else None, holdout_fraction, dict(params),
+                           planned if tolerance is None else tolerance, min_metric, images, tuple(classes),
+                           held_out=n_held, tolerance_chosen=tolerance is not None)
 
     def post_train(self, inputs: TrainInputs, *, reward_wei: int, deadline_s: int, review_window_s: int) -> int:
         """Post a one-shard train order on checked `inputs` (OrderBuyerRunner.post_train: the

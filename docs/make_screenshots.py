@@ -71,20 +71,26 @@ def small_shelf(width: int = 320, height: int = 240) -> dict:
     return s
 
 
-def post_order(shot: Shooter, view, *, count: int, shards: int, budget: str, name: str) -> None:
+def post_order(shot: Shooter, view, *, count: int, shards: int, budget: str, name: str, market: str) -> None:
+    """Post a dataset order from the Orders page on `market` ("p2p", the form's default where the
+    network has an order market, or "jobs"); `name` is the job market's (a P2P order is named by
+    its scene)."""
     from PySide6.QtTest import QTest
 
     from ui.qt import Qt
 
     view.post_from_spec(small_shelf())
+    view.market_combo.setCurrentIndex(view.market_combo.findData(market))
     view.count_spin.setValue(count)
     view.shards_spin.setValue(shards)
     view.budget_edit.setText(budget)
-    view.name_edit.setText(name)
+    if market == "jobs":
+        view.name_edit.setText(name)
     posted = []
     view.posted.connect(posted.append)
+    view.p2pPosted.connect(posted.append)
     QTest.mouseClick(view.post_dataset_button, Qt.MouseButton.LeftButton)
-    shot.wait(lambda: view.confirm_dialog is not None, 10, "the cost confirmation")
+    shot.wait(lambda: view.confirm_dialog is not None, 30, "the cost confirmation")
     if view.confirm_dialog is not None:
         QTest.mouseClick(view.confirm_dialog.ok_button, Qt.MouseButton.LeftButton)
     shot.wait(lambda: posted, 60, f"order {name} to be posted")
@@ -137,12 +143,16 @@ def shoot_main(shot: Shooter, args) -> None:
     w.show()
     shot.pump(1.0)
 
-    # orders: two small orders of the demo shelf scene, from the Orders page
+    # orders: two small orders of the demo shelf scene, from the Orders page: one on the order
+    # market (the form's default: the local chain has one), one on the job market (chosen)
     w.show_page("Orders")
     ov = w.orders_view
     shot.wait(lambda: w.market_driver is not None and w._market_seen_ready, 120, "the market to open")
-    post_order(shot, ov, count=6, shards=3, budget="4.5", name="shelf photos, batch 1")
-    post_order(shot, ov, count=4, shards=2, budget="3", name="shelf photos, batch 2")
+    shot.wait(lambda: ov.market_combo.model().item(0).isEnabled() and ov.last_refresh_at is not None, 60,
+              "the order market")
+    print(f"  the dataset form starts on: {ov.market_choice()}", file=sys.stderr)
+    post_order(shot, ov, count=6, shards=3, budget="4.5", name="shelf photos, batch 1", market="p2p")
+    post_order(shot, ov, count=4, shards=2, budget="3", name="shelf photos, batch 2", market="jobs")
 
     # the demo detector: buy it on the Models page and try it on the example photo
     w.show_page("Models")
@@ -163,10 +173,12 @@ def shoot_main(shot: Shooter, args) -> None:
         if mv.try_photos(det, [ROOT / "resources" / "examples" / "infer_shelf.png"]):
             shot.wait(lambda: done, 180, "Try it")
 
+    from ui.orders_p2p import p2p_key
+
     # let the miner render and the buyer verify and accept every shard
     def settled() -> bool:
-        orders = getattr(ov, "orders", None)
-        return bool(orders) and len(orders) >= 2 and all(o.state in ("done", "failed") for o in orders)
+        orders = [*(getattr(ov, "orders", None) or ()), *(getattr(ov, "p2p_orders", None) or ())]
+        return len(orders) >= 2 and all(o.state in ("done", "failed") for o in orders)
 
     w.show_page("Orders")
     shot.wait(settled, args.order_timeout, "the orders to be verified and paid")
@@ -192,11 +204,18 @@ def shoot_main(shot: Shooter, args) -> None:
             if theme == "dark" and not dark:
                 continue
             w.show_page(page)
+            if page == "Orders" and ov.p2p_orders:   # the order posted on the form's default market
+                ov.selected = p2p_key(ov.p2p_orders[0].id)
+                ov.refresh(force=True)
+                ov._show_detail()
             if page == "Jobs" and w.jobs_view.table.rowCount():
                 w.jobs_view.table.selectRow(0)   # the newest job's log and outputs
             shot.pump(args.seconds if page in ("Devices", "Earnings") else 1.0)
             shot.save(w, name if theme == "light" else f"{name}-dark")
-            if page == "Orders":   # the delivered, verified dataset with its boxes
+            if page == "Orders" and ov.orders:   # the job market's delivered, verified dataset with its boxes
+                ov.selected = ov.orders[0].id
+                ov.refresh(force=True)
+                ov._show_detail()
                 ov.detail.detail_tabs.setCurrentIndex(1)
                 shot.pump(2.0)
                 shot.save(w, "orders-dataset")

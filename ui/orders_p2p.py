@@ -178,7 +178,7 @@ class P2PPosting:
         self.market_combo.activated.connect(lambda _i: setattr(self, "_market_touched", True))
         self.market_combo.currentIndexChanged.connect(lambda _i: self._market_changed())
         form.addRow("Market:", self.market_combo)
-        self.market_combo.setCurrentIndex(1)  # the job market until the session says peer to peer is the default
+        self.market_combo.setCurrentIndex(0)  # peer to peer unless the network has no order market (the session says)
         if self._p2p is None:
             self.market_combo.setVisible(False)
             form.labelForField(self.market_combo).setVisible(False)

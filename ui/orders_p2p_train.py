@@ -11,6 +11,7 @@ chain runner; widgets are touched only in their callbacks (on the GUI thread).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ui.file_dialogs import choose_folder
@@ -56,7 +57,7 @@ class P2PTraining:
                                            "sees. Job market: a training job on job-market dataset orders.")
         self.train_market_combo.activated.connect(lambda _i: setattr(self, "_train_market_touched", True))
         form.addRow("Market:", self.train_market_combo)
-        self.train_market_combo.setCurrentIndex(1)  # the job market until the session says otherwise
+        self.train_market_combo.setCurrentIndex(0)  # peer to peer unless the network has no order market
         if self._p2p is None:
             form.setRowVisible(self.train_market_combo, False)
 
@@ -125,7 +126,8 @@ class P2PTraining:
             return Path(text) if text else None
         return key if isinstance(key, str) and key.startswith(f"{P2P}:") else None
 
-    def _post_p2p_train(self, params: dict, reward: int, deadline_s: int, review_s: int, tolerance: float) -> None:
+    def _post_p2p_train(self, params: dict, reward: int, deadline_s: int, review_s: int,
+                        tolerance: float | None) -> None:
         p2p, buyer = self._p2p, self._buyer
         data = self._choice(self.data_combo.currentData(), self.data_folder_edit)
         hold_key = self.holdout_combo.currentData()
@@ -155,6 +157,7 @@ class P2PTraining:
             kept = (f"{round(share * 100)} % of it held out here" if inputs.holdout is None
                     else "the held-out data kept here")
             self.show_message(f"A model on {inputs.images} images ({len(inputs.classes)} classes), {kept}.")
+            breakdown = replace(breakdown, notes=(inputs.check_text(), *breakdown.notes))
             self._confirm(breakdown, f"Post for {breakdown.total_text()}",
                           lambda: self._chain.submit(post, on_done=self._p2p_train_posted, on_error=failed),
                           self.post_train_button)

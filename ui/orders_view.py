@@ -250,9 +250,14 @@ class OrdersView(P2PTraining, P2PPosting, QWidget):
         self.epochs_spin = _spin(1, 10_000, 10)
         self.batch_spin = _spin(1, 4096, 16)
         self.tolerance_spin = QDoubleSpinBox()
-        self.tolerance_spin.setRange(0, 1)
+        self.tolerance_spin.setRange(-0.01, 1)  # the minimum is "Automatic": tolerance() is None
         self.tolerance_spin.setSingleStep(0.01)
-        self.tolerance_spin.setValue(0.05)
+        self.tolerance_spin.setSpecialValueText("Automatic")
+        self.tolerance_spin.setValue(-0.01)
+        self.tolerance_spin.setToolTip("How far below its card's metric the model may measure on the held-out "
+                                       "images and be paid. Automatic: wide for a few held-out images, at least "
+                                       "0.05 (peer to peer; the job market uses 0.05); the figure is shown before "
+                                       "you post.")
         self.train_reward_edit = QLineEdit("20")
         self.train_deadline_spin = _hours(48)
         self.train_review_spin = _hours(24)
@@ -396,6 +401,11 @@ class OrdersView(P2PTraining, P2PPosting, QWidget):
             raise ValueError(f"not enough NTK: the order escrows {ntk_text(total_wei)}, you have {ntk_text(have)}")
 
     # -- the training form -----------------------------------------------------------------
+    def tolerance(self) -> float | None:
+        """The Tolerance field: None on "Automatic" (the default for the held-out size)."""
+        v = self.tolerance_spin.value()
+        return None if v < 0 else round(v, 4)
+
     def post_training(self) -> None:
         self.train_error.setVisible(False)
         data = self.data_combo.currentData()
@@ -417,11 +427,12 @@ class OrdersView(P2PTraining, P2PPosting, QWidget):
         if p2p:
             self.post_train_button.setEnabled(False)
             self._post_p2p_train(params, reward, int(self.train_deadline_spin.value() * 3600),
-                                 int(self.train_review_spin.value() * 3600), round(self.tolerance_spin.value(), 4))
+                                 int(self.train_review_spin.value() * 3600), self.tolerance())
             return
+        tolerance = self.tolerance()
         kw = dict(train_params=params, reward_wei=reward, deadline_s=int(self.train_deadline_spin.value() * 3600),
                   review_window_s=int(self.train_review_spin.value() * 3600), holdout_order=hold,
-                  tolerance=round(self.tolerance_spin.value(), 4))
+                  **({} if tolerance is None else {"tolerance": tolerance}))
         self.post_train_button.setEnabled(False)
 
         def go() -> None:

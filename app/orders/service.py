@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import socket
 import tempfile
@@ -110,12 +111,11 @@ def open_peer(ctx: AppContext, identity_key: bytes, role: str, *, local: bool = 
 
 
 def by_default(market) -> bool:
-    """Whether a new dataset order goes to the order market (the GUI's form and `kminer order
-    render` alike): the network has one and the market is not only on this machine (on the
-    embedded chain or a loopback devnet the job market keeps datasets, training orders and the
-    model market in one place; peer to peer stays a choice)."""
-    return bool(market is not None and getattr(market.deployment, "order_market", None)
-                and not local_market(market.chain))
+    """Whether a new order goes to the order market (the GUI's dataset and training forms,
+    `kminer order render|train` alike): wherever the network's deployment has one, the embedded
+    chain and loopback devnets included. The job market stays a choice (`--job-market`, the
+    form's market box) and the default only where no order market is deployed."""
+    return bool(market is not None and getattr(market.deployment, "order_market", None))
 
 
 def buyer_orders_dir(ctx: AppContext, market) -> Path | None:
@@ -189,13 +189,27 @@ def _kept_port(folder: Path, host: str) -> int:
 
 
 def _free(host: str, port: int) -> bool:
+    """Nothing listens on `port`: connections of the last run still in TIME_WAIT do not count
+    (the peer binds with SO_REUSEADDR too), so a restart keeps its port and its references."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(fam, socket.SOCK_STREAM) as s:
+        if os.name != "nt":  # on Windows the option would let a second listener share the port
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
             return False
     return True
+
+
+def _redeem_after_s(ctx: AppContext, signer) -> float:
+    """How long a miner keeps vouchers before redeeming them in one batch: the setting, which
+    saves fees; at once for the mining account derived from the wallet on the embedded `local`
+    chain (app.account.mining_key), whose buyer is the same user, waiting for a result that
+    unlocks only once its shard is redeemed, and whose fees are test ETH."""
+    if getattr(signer, "source", None) == "local-mining-account":
+        return 0.0
+    return ctx.settings.transport.redeem_after_minutes * 60
 
 
 def _prefix(om: OrderMarketClient) -> str:
@@ -237,7 +251,7 @@ class OrderMinerRunner:
             self.miner = OrderMiner(self.om, signer.account, signer.payout, self.peer, home, work=work, kinds=kinds,
                                     result_grace_s=grace_s, accept=self._accept if quote else None,
                                     check_inputs=_check_inputs,
-                                    redeem_after_s=ctx.settings.transport.redeem_after_minutes * 60)
+                                    redeem_after_s=_redeem_after_s(ctx, signer))
         except BaseException:
             self.peer.close()
             raise
@@ -449,10 +463,11 @@ class OrderBuyerRunner:
 
     def post_train(self, datasets: list[Path], *, params: dict, reward_wei: int, deadline_s: int,
                    review_window_s: int, redeem_window_s: int = 86_400, holdout: list[Path] | None = None,
-                   holdout_fraction: float | None = None, tolerance: float = 0.05, min_metric: float | None = None,
+                   holdout_fraction: float | None = None, tolerance: float | None = None, min_metric: float | None = None,
                    seed: int | None = None) -> int:
         """Post a one-shard train order on the COCO folders `datasets` (e.g. finished render
-        orders' results); the held-out images (`holdout`, else a share of `datasets`) stay here."""
+        orders' results); the held-out images (`holdout`, else a share of `datasets`) stay here.
+        `tolerance` None: from the held-out size (app.orders.train.default_tolerance)."""
         kw = {} if holdout_fraction is None else {"holdout_fraction": holdout_fraction}
         tmp = Path(tempfile.mkdtemp(prefix="order-train-", dir=self.ctx.paths.data_dir))
         try:

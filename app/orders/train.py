@@ -37,6 +37,14 @@ DATA = "data"
 """The order input holding the training data (one COCO folder)."""
 HOLDOUT_FRACTION = 0.2
 DEFAULT_TOLERANCE = 0.05
+"""The least tolerance a train order gets when the buyer names none (default_tolerance)."""
+TOLERANCE_Z = 1.645
+"""One-sided 95 %: an honest model measures more than the default tolerance below its card in
+about one order of 20 from chance alone (the two image samples differ)."""
+WIDE_TOLERANCE = 0.3
+"""A default tolerance this wide means too few images to tell much: the buyer is told so."""
+VAL_FRACTION = 0.1
+"""The trainer's validation share when the order sets none (jobs.train.trainer.TrainConfig.val_fraction)."""
 VERIFY_WALL_S = 3600
 CARD_NAME = "model_card.json"
 MAX_WEIGHT_FILES = 4
@@ -45,16 +53,17 @@ _IMAGE_EXT = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"
 
 def train_order(datasets: list[Path], *, params: dict[str, Any], store: ArtifactStore, work_dir: Path,
                 holdout: list[Path] | None = None, holdout_fraction: float = HOLDOUT_FRACTION,
-                tolerance: float = DEFAULT_TOLERANCE, min_metric: float | None = None,
+                tolerance: float | None = None, min_metric: float | None = None,
                 seed: int | None = None) -> tuple[dict, Path]:
     """The order's job document and the folder of training data to serve as input `DATA`
     (`work_dir/data`, new). The held-out images (`holdout`, else `holdout_fraction` of
-    `datasets`, drawn by `seed`) go into `store` only. ValueError (one line) for anything a
-    miner would refuse, before anything is escrowed."""
+    `datasets`, drawn by `seed`) go into `store` only. `tolerance` None: default_tolerance of
+    the held-out and validation image counts. ValueError (one line) for anything a miner
+    would refuse, before anything is escrowed."""
     bad = sorted(set(params) - BUYER_PARAMS)
     if bad:
         raise ValueError(f"train parameter {bad[0]!r} is not one a buyer sets; use {', '.join(sorted(BUYER_PARAMS))}")
-    if not 0 <= tolerance <= 1:
+    if tolerance is not None and not 0 <= tolerance <= 1:
         raise ValueError("the tolerance must be between 0 and 1")
     if min_metric is not None and not 0 <= min_metric <= 1:
         raise ValueError("the least metric must be between 0 and 1")
@@ -86,9 +95,42 @@ def train_order(datasets: list[Path], *, params: dict[str, Any], store: Artifact
         raise
     finally:
         shutil.rmtree(held, ignore_errors=True)
+    if tolerance is None:
+        tolerance = planned_tolerance(n_train, params, held_out=n_held)[0]
     job = {"engine": "train", "params": dict(params), "images": n_train, "classes": classes,
            "holdout": {"sha256": held_sha, "images": n_held}, "tolerance": tolerance, "min_metric": min_metric}
     return job, data
+
+
+def default_tolerance(held_out: int, validation: int | None = None, *, z: float = TOLERANCE_Z,
+                      p: float = 0.5) -> float:
+    """How far below its card's metric a model may measure on the buyer's `held_out` images and
+    still be paid, when the buyer names no tolerance. The card's figure comes from the miner's
+    `validation` images and the check from the held-out ones: two samples of the same accuracy p
+    differ by chance with a standard error sqrt(p(1-p)(1/held_out + 1/validation)) (a binomial
+    proportion; mAP is treated alike). The tolerance is z of those, at least DEFAULT_TOLERANCE and
+    at most 1; p = 0.5 is the widest, as the metric is not known before the work. Without
+    `validation` only the held-out term counts. E.g. 17 held-out and 4 validation images: 0.457;
+    17 held-out alone: 0.199; 200 and 180: 0.085; 2,000 and 1,800: 0.05 (the floor)."""
+    if held_out < 1:
+        raise ValueError("a train order needs at least one held-out image")
+    var = 1 / held_out + (1 / validation if validation else 0)
+    return round(min(1.0, max(DEFAULT_TOLERANCE, z * (p * (1 - p) * var) ** 0.5)), 3)
+
+
+def planned_tolerance(images: int, params: dict[str, Any], *, held_out: int | None = None,
+                      holdout_fraction: float = HOLDOUT_FRACTION) -> tuple[float, int, int]:
+    """(tolerance, held-out images, validation images) a train order on `images` images gets by
+    default: `held_out` images kept back (a folder of its own), else `holdout_fraction` of
+    `images` as train_order splits them; the validation images are the trainer's share
+    (`params['val_fraction']`, default VAL_FRACTION) of the training images."""
+    if held_out is None:
+        held_out = max(1, round(images * holdout_fraction))
+        images -= held_out
+    vf = params.get("val_fraction", VAL_FRACTION)
+    vf = float(vf) if isinstance(vf, (int, float)) and 0 <= vf < 1 else VAL_FRACTION
+    val = 0 if vf <= 0 else max(1, round(images * vf))
+    return default_tolerance(held_out, val or None), held_out, val
 
 
 def _limit_s(spec: JobSpec, images: int) -> int:

@@ -104,9 +104,10 @@ def cmd_agent(args: argparse.Namespace) -> int:
     old = {s: signal.signal(s, intr) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with open_wallet(args) as wallet:
-            signer = _signer(wallet)
+            signer = _signer(wallet, derive_on_local=getattr(args, "account", None) is None)
             market = _wait_for_chain(wallet, intr)
             if market is not None:
+                user_errors(lambda: _local_rig(wallet, market, signer))
                 _serve(args, wallet.ctx, market, signer, intr, wallet)
     finally:
         for s, h in old.items():
@@ -114,15 +115,71 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
-def _signer(wallet):
-    """The market signer (app.account.market_signer): the mining key, else the wallet (asked)."""
+def _signer(wallet, *, derive_on_local: bool):
+    """The market signer (app.account.market_signer): the mining key, else the wallet (asked); on
+    the embedded local chain, unless --account names the miner's own account, the wallet mines
+    through its derived mining account, as the desktop app does, so the agent can take the
+    orders this home posted (a buyer cannot claim its own)."""
     from app.account import NoMarketSigner, market_signer
 
     try:
-        signer = market_signer(wallet, ask=True)
+        signer = market_signer(wallet, ask=True, derive_on_local=derive_on_local)
     except NoMarketSigner as e:
         raise UserError(f"{e.reason}: {e.fix} (kminer wallet mining-key create)") from None
     return signer
+
+
+def _local_rig(wallet, market, signer) -> None:
+    """On the embedded chain (test money, one user): gas for the derived mining account from the
+    wallet, as the desktop app sends it (app.market_session)."""
+    from app.market_session import MINING_GAS_WEI
+
+    if signer.source != "local-mining-account":
+        return
+    chain = market.chain
+    if chain.balance_wei(signer.address) < MINING_GAS_WEI // 10:
+        chain.transact(wallet.signer(), to=signer.address, value_wei=MINING_GAS_WEI, gas=21_000,
+                       what="gas for the local mining account")
+        _say(f"local chain: the mining account {signer.address} got {MINING_GAS_WEI // 10**18} test ETH for gas")
+
+
+def _local_stake(wallet, market, runner, signer) -> None:
+    """On the embedded chain: a stake of freshly minted test NTK for the mining account, so this
+    home's own orders on the order market are granted to it (app.market_session does the same)."""
+    from app.market_session import LOCAL_STAKE_WEI
+
+    if signer.source != "local-mining-account" or runner.stake_problem() is None:
+        return
+    me = wallet.signer()
+    market.token.mint(me, me.address, LOCAL_STAKE_WEI)
+    runner.om.deposit_stake(me, signer.address, LOCAL_STAKE_WEI)
+    _say(f"local chain: {LOCAL_STAKE_WEI // 10**18} test NTK staked for {signer.address} on the order market")
+
+
+def _local_buyer(args: argparse.Namespace, ctx, market, wallet):
+    """On the embedded chain this process is the only one that may open the chain, so it also
+    serves this home's open orders on the order market (their desk, checks and vouchers), as
+    the desktop app does; None elsewhere (`kminer order watch` serves them) or with none open."""
+    from app.orders.service import OrderBuyerRunner, buyer_has_orders
+
+    if getattr(args, "account", None) is not None or not market.chain.embedded or not buyer_has_orders(ctx, market):
+        return None  # --account: this agent mines as that account; the wallet's own orders are not its to serve
+    runner = OrderBuyerRunner(ctx, market, wallet.signer(), sandbox=args.sandbox)
+    _say(f"orders: serving this home's open orders (desk {runner.buyer.desk_url})")
+    return runner
+
+
+def _step_buyer(buyer, as_json: bool) -> None:
+    try:
+        events = buyer.step()
+    except Exception as e:  # noqa: BLE001 - the miner goes on; the next pass tries again
+        log.exception("buyer pass failed")
+        events = [f"pass failed: {e}"]
+    for line in events:
+        if as_json:
+            print(json.dumps({"buyer_event": line}), flush=True)
+        else:
+            _say(f"orders (buyer): {line}")
 
 
 def _wait_for_chain(wallet, intr: _Interrupts):
@@ -170,9 +227,10 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
         ledger.close()
         devices.close()
         raise UserError(str(e)) from None
-    orders = _order_miner(ctx, market, signer, svc)
+    orders = _order_miner(ctx, market, signer, svc, wallet)
     if orders is not None:
         svc.add_work_source(orders)  # its shards run in svc's queue: the status lines name them
+    buyer = _local_buyer(args, ctx, market, wallet)
     reporter = RigReporter(ctx, readiness=lambda _miner: readiness.state())
     hook = HookRunner(lambda: ctx.settings.watchdog, ctx.paths.data_dir)
     devices.watchdog.subscribe(hook)
@@ -211,12 +269,16 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
             svc.step(claim=claiming, start=not draining)
             if orders is not None:
                 _step_orders(orders, args.json, claiming)
+            if buyer is not None:
+                _step_buyer(buyer, args.json)
             _report(reporter, svc)
             if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
                 while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):
                     svc.step(claim=False)
                     if orders is not None:
                         _step_orders(orders, args.json, False)
+                    if buyer is not None:
+                        _step_buyer(buyer, args.json)
                 if intr.count:
                     continue  # Ctrl-C meanwhile: the top of the loop pauses or finishes the jobs
                 svc.step(claim=False)
@@ -237,6 +299,8 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
     finally:
         reporter.close()
         hook.close()
+        if buyer is not None:
+            buyer.close()
         if orders is not None:
             orders.close()
         svc.close()
@@ -245,7 +309,7 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
         devices.close()
 
 
-def _order_miner(ctx, market, signer, svc):
+def _order_miner(ctx, market, signer, svc, wallet):
     """The order market's miner beside the job market's (same queue and devices), or None where
     the network has no order market. Says why buyers would not grant its claims (no stake)."""
     from app.orders.service import OrderMinerRunner
@@ -263,6 +327,7 @@ def _order_miner(ctx, market, signer, svc):
     t = runner.peer.node.config
     _say(f"orders: serving results on {', '.join(t.advertise)} (keys on {', '.join(t.key_servers)})")
     try:
+        _local_stake(wallet, market, runner, signer)
         problem = runner.stake_problem()
     except BaseException:
         runner.close()

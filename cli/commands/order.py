@@ -1,13 +1,13 @@
 """`kminer order`: the buyer's orders on both markets, headless.
 
     kminer order render SCENE.json --count N --shards K --reward NTK   (NTK per shard)
-    kminer order train --data ORDER [--holdout ORDER] --reward NTK --epochs N ...
-    kminer order train --p2p --dataset ORDER|DIR [--holdout ORDER|DIR] --reward NTK ...   (order market)
+    kminer order train --dataset ORDER|DIR [--holdout ORDER|DIR] --reward NTK ...   (order market)
+    kminer order train --job-market --data ORDER [--holdout ORDER] --reward NTK --epochs N ...
     kminer order list | show ID | watch | fetch ID --out DIR | repost ID      [--json]
 
-`render` posts on the order market (one escrow, results peer to peer: order_p2p.py) where the
-network has one and the market is not only on this machine (app.orders.service.by_default, the
-GUI's rule), else on the job market; `--p2p` / `--job-market` choose. Order ids name their market
+`render` and `train` post on the order market (one escrow, results peer to peer: order_p2p.py)
+wherever the network has one, the local chain and devnets included (app.orders.service.by_default,
+the GUI's rule), else on the job market; `--p2p` / `--job-market` choose. Order ids name their market
 (`p2p:N`, `job:N`; order_markets.py). `watch` is the buyer's loop: on the job market
 (app.buyer.BuyerService.step) it follows every order on the chain, fetches and verifies each
 result in the sandbox, accepts or rejects it with the figures, refunds overdue shards, merges
@@ -40,9 +40,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("order", help="buy data and models: post render/train orders, verify, accept, fetch",
                        description="Rendered datasets (in shards) and models trained on them, verified before they are "
                                    "paid. Two markets: the order market (one escrow per order, results moved peer to "
-                                   "peer; where the network has one and the market is not only on this machine, "
-                                   "`render` posts there) and the job market (one market job per shard; training "
-                                   "orders; the default on the local chain and a loopback devnet).",
+                                   "peer; the default wherever the network has one, the local chain included) and "
+                                   "the job market (one market job per shard; --job-market).",
                        epilog="Order ids: both markets number orders from 1, so `list` names each with its market: "
                               "p2p:N (order market) or job:N (job market). `show`, `fetch` take either; a bare N "
                               "means the default market's order N (the other market's when only it has an N), and "
@@ -65,9 +64,9 @@ def register(sub: Any) -> None:
     g.add_argument("--p2p", action="store_true",
                    help="one order on the order market, results moved peer to peer (no shared folder); your "
                         "machine serves the order desk while it is open (the default where the network has an "
-                        "order market and the market is not only on this machine)")
+                        "order market)")
     g.add_argument("--job-market", action="store_true",
-                   help="one market job per shard on the job market (the default on the local chain or a devnet)")
+                   help="one market job per shard on the job market (the default only where no order market is deployed)")
     r.add_argument("--no-watch", action="store_true", help="on the order market: post and exit (serve later: watch)")
     r.add_argument("--yes", action="store_true", help="on the order market: post without asking (for scripts)")
     _terms(r)
@@ -76,31 +75,36 @@ def register(sub: Any) -> None:
     t = osub.add_parser("train", help="order a model trained on the data of render orders (posted once it is verified)")
     add_wallet_options(t)
     t.add_argument("--data", type=int, action="append", metavar="ORDER",
-                   help="a render order whose dataset to train on; repeatable (job market)")
+                   help="with --job-market: a job-market render order whose dataset to train on; repeatable")
     t.add_argument("--dataset", action="append", metavar="ORDER|DIR",
-                   help="with --p2p: a finished order-market render order, or a COCO dataset folder, to train on; "
-                        "repeatable")
+                   help="a finished order-market render order (N or p2p:N), or a COCO dataset folder, to train on; "
+                        "repeatable (order market)")
     t.add_argument("--holdout", metavar="ORDER|DIR",
                    help="data kept back to verify the model: a render order (job market: default the last shard "
-                        "of the last --data; --p2p: an order or a folder, default --holdout-share of the data)")
+                        "of the last --data; order market: an order or a folder, default --holdout-share of the data)")
     t.add_argument("--holdout-share", type=float, default=0.2, metavar="F",
-                   help="with --p2p and no --holdout: the share of the images kept back (default 0.2)")
+                   help="order market, no --holdout: the share of the images kept back (default 0.2)")
     t.add_argument("--min-metric", type=float, metavar="M",
-                   help="with --p2p: the least mAP@0.5 (accuracy for classifiers) on the held-out data you pay for")
+                   help="order market: the least mAP@0.5 (accuracy for classifiers) on the held-out data you pay for")
     t.add_argument("--reward", required=True, help="NTK paid for the model")
     t.add_argument("--epochs", type=int, help="passes over the data")
     t.add_argument("--batch", type=int, help="images per step")
     t.add_argument("--arch", help="architecture (default centernet-s)")
     t.add_argument("--input-size", metavar="WxH", help="model input size, e.g. 320x240")
     t.add_argument("--params", type=Path, metavar="FILE", help="JSON object of further training parameters")
-    t.add_argument("--tolerance", type=float, default=0.05,
-                   help="how far below its card's metric the model may measure on the held-out data (default 0.05)")
+    t.add_argument("--tolerance", type=float, metavar="T",
+                   help="how far below its card's metric the model may measure on the held-out data (default: "
+                        "from the held-out and validation image counts, at least 0.05; shown before posting)")
     t.add_argument("--name", help="a name for the order")
-    t.add_argument("--p2p", action="store_true",
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--p2p", action="store_true",
                    help="one order on the order market: your data sealed and served peer to peer, the model checked "
-                        "on held-out images the miner never sees; your machine serves the order desk while it is open")
-    t.add_argument("--no-watch", action="store_true", help="with --p2p: post and exit (serve later: watch --p2p)")
-    t.add_argument("--yes", action="store_true", help="with --p2p: post without asking (for scripts)")
+                        "on held-out images the miner never sees; your machine serves the order desk while it is open "
+                        "(the default where the network has an order market)")
+    g.add_argument("--job-market", action="store_true",
+                   help="a train order on the job market, posted by `order watch` once its --data is verified")
+    t.add_argument("--no-watch", action="store_true", help="order market: post and exit (serve later: watch)")
+    t.add_argument("--yes", action="store_true", help="order market: post without asking (for scripts)")
     _terms(t)
     t.set_defaults(handler=cmd_train)
 
@@ -238,14 +242,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     from cli.commands.order_markets import P2P, default_market_of, flagged
 
     market = flagged(args)
-    if market is None:
+    chosen = market is None
+    if chosen:
         market = default_market_of(args)
-        if market == P2P and not args.json:
-            print("posting on the order market (peer to peer; --job-market for the job market)", file=sys.stderr)
     if market == P2P:
         from cli.commands.order_p2p import cmd_render_p2p
 
-        return cmd_render_p2p(args, reward=reward, deadline_s=deadline_s, review_s=review_s, size=size)
+        return cmd_render_p2p(args, reward=reward, deadline_s=deadline_s, review_s=review_s, size=size,
+                              say_market=chosen)
     with _buyer(args) as svc:
         o = svc.post_render(args.scene, count=args.count, shards=args.shards, reward_each_wei=reward,
                             deadline_s=deadline_s, review_window_s=review_s, seed=args.seed, size=size,
@@ -272,18 +276,30 @@ def cmd_train(args: argparse.Namespace) -> int:
             params[key] = getattr(args, key)
     if args.input_size:
         params["input_size"] = list(_size(args.input_size, "--input-size"))
-    if args.p2p:
+    from cli.commands.order_markets import P2P, default_market_of, flagged
+
+    market = flagged(args)
+    if market is None:
+        if not args.data and not args.dataset:
+            raise UserError("name the data: --dataset ORDER|DIR (order market), or --job-market --data ORDER")
+        market = P2P if args.dataset else default_market_of(args)
+        if market == P2P and args.data:
+            raise UserError("--data names job-market orders: add --job-market, or train on the order market "
+                            "with --dataset ORDER|DIR")
+    if market == P2P:
         from cli.commands.order_p2p import cmd_train_p2p
 
-        return cmd_train_p2p(args, reward=reward, deadline_s=deadline_s, review_s=review_s, params=params)
+        return cmd_train_p2p(args, reward=reward, deadline_s=deadline_s, review_s=review_s, params=params,
+                             say_market=not (args.p2p or args.job_market))
     if not args.data:
-        raise UserError("name the data: --data ORDER (job market), or --p2p --dataset ORDER|DIR (order market)")
+        raise UserError("name the data: --data ORDER (job market), or --dataset ORDER|DIR (order market)")
     if args.holdout is not None and not args.holdout.isdigit():
         raise UserError(f"--holdout {args.holdout!r}: on the job market, a render order's number")
     holdout = int(args.holdout) if args.holdout is not None else None
     with _buyer(args) as svc:
         o = svc.post_train(args.data, train_params=params, reward_wei=reward, deadline_s=deadline_s,
-                           review_window_s=review_s, holdout_order=holdout, tolerance=args.tolerance, name=args.name)
+                           review_window_s=review_s, holdout_order=holdout, name=args.name,
+                           **({} if args.tolerance is None else {"tolerance": args.tolerance}))
         emit(args, order_doc(o), order_line(o) + "\n  posted by `kminer order watch` once its data is verified")
     return 0
 

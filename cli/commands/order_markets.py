@@ -4,9 +4,9 @@ Both markets number their orders from 1, so an order is named with its market:
 
     job:N   an order on the job market (one market job per shard; `kminer order ... --job-market`)
     p2p:N   an order on the order market (one escrow, results peer to peer; `... --p2p`)
-    N       the default market's order N (the order market where the network has one and the
-            market is not only on this machine, as `order render` posts; else the job market),
-            or the other market's when only that one has an order N
+    N       the default market's order N (the order market where the network has one, as
+            `order render|train` post; else the job market), or the other market's when only
+            that one has an order N
 
 `list` prints every order with its market-qualified id; `show`, `fetch` say which market they used.
 The order market's orders are read from the buyer's state files (app.p2p_orders) and the chain.

@@ -1,11 +1,11 @@
-"""`kminer order render|train` and `kminer order watch` on the order market (the default where
-the network has one and the market is not only on this machine; `--p2p` asks for it): orders
+"""`kminer order render|train` and `kminer order watch` on the order market (the default wherever
+the network has one, the local chain and devnets included; `--p2p` asks for it): orders
 moved peer to peer (app.orders). One escrow per order; shards are claimed, delivered, sampled
 and paid with signatures; results travel sealed between the two machines, no shared folder.
 
 While an order is open the buyer's machine serves its order desk and inputs: `render` posts
-and, unless --no-watch, keeps serving until the order is done (like `watch`). `train --p2p
---dataset ORDER|DIR` keeps a share of the images back (or --holdout) to check the model on
+and, unless --no-watch, keeps serving until the order is done (like `watch`). `train --dataset
+ORDER|DIR` keeps a share of the images back (or --holdout) to check the model on
 before paying. `fetch p2p:N --out DIR` merges the verified, unsealed shards into one dataset or
 copies a train order's verified model folder (cli/commands/order_markets.py).
 """
@@ -53,14 +53,14 @@ def runner_on(wallet, args: argparse.Namespace):
         r.close()
 
 
-def _confirm(r, args: argparse.Namespace, *, shards: int, reward: int) -> int:
-    """Say what posting costs and ask (unless --yes); the network fee estimate in wei."""
+def _confirm(r, args: argparse.Namespace, *, shards: int, reward: int, note: str = "") -> int:
+    """Say what posting costs (and `note`) and ask (unless --yes); the network fee estimate in wei."""
     from app.p2p_orders import posting_cost
 
     cost, fee = user_errors(lambda: posting_cost(r.om.chain, shards=shards, reward_each_wei=reward))
     text = "\n".join(f"  {x.label}: {x.text}" for x in cost.lines)
     if not args.json:
-        print(f"{cost.title}\n{text}", file=sys.stderr)
+        print(f"{cost.title}\n{text}" + (f"\n{note}" if note else ""), file=sys.stderr)
     if not args.yes:
         if not sys.stdin.isatty():
             raise UserError("posting needs a confirmation: add --yes (no terminal to ask on)")
@@ -77,7 +77,14 @@ def _posted(r, args: argparse.Namespace, oid: int) -> int:
     return _watch(r, args)
 
 
-def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, review_s: int, size) -> int:
+def _say_market(args: argparse.Namespace, say: bool) -> None:
+    """Once the input is checked: the order goes to the order market because it is the default."""
+    if say and not args.json:
+        print("posting on the order market (peer to peer; --job-market for the job market)", file=sys.stderr)
+
+
+def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, review_s: int, size,
+                   say_market: bool = False) -> int:
     from jobs.render.spec import SceneError, load_scene
 
     try:
@@ -87,6 +94,7 @@ def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, re
     if not 1 <= args.shards <= min(128, args.count):
         raise UserError("--shards must be 1 to 128 and at most --count")
     with _runner(args) as r:
+        _say_market(args, say_market)
         fee = _confirm(r, args, shards=args.shards, reward=reward)
         try:
             oid = r.post_render(scene, count=args.count, shards=args.shards, reward_each_wei=reward,
@@ -123,27 +131,56 @@ def _data_dirs(r, values: list[str], what: str) -> list[Path]:
     return out
 
 
-def cmd_train_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, review_s: int, params: dict) -> int:
+def cmd_train_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, review_s: int, params: dict,
+                  say_market: bool = False) -> int:
     if args.data:
-        raise UserError("--p2p trains on --dataset ORDER|DIR (--data names job-market orders)")
+        raise UserError("the order market trains on --dataset ORDER|DIR (--data names job-market orders: --job-market)")
     if not args.dataset:
         raise UserError("name the data to train on: --dataset ORDER|DIR (repeatable)")
     if not 0 < args.holdout_share < 1:
         raise UserError("--holdout-share must be between 0 and 1")
+    if args.tolerance is not None and not 0 <= args.tolerance <= 1:
+        raise UserError("--tolerance must be between 0 and 1")
     with _runner(args) as r:
+        _say_market(args, say_market)
         data = _data_dirs(r, args.dataset, "--dataset")
         held = _data_dirs(r, [args.holdout], "--holdout") if args.holdout else None
-        fee = _confirm(r, args, shards=1, reward=reward)
+        tolerance, check = _check_terms(args, data, held, params)
+        fee = _confirm(r, args, shards=1, reward=reward, note=check)
         try:
             oid = r.post_train(data, params=params, reward_wei=reward, deadline_s=deadline_s, review_window_s=review_s,
-                               holdout=held, holdout_fraction=args.holdout_share, tolerance=args.tolerance,
+                               holdout=held, holdout_fraction=args.holdout_share, tolerance=tolerance,
                                min_metric=args.min_metric)
         except ValueError as e:
             raise UserError(str(e)) from None
-        emit(args, {"order_id": oid, "desk": r.buyer.desk_url, "escrow_wei": str(reward), "fee_wei_estimate": str(fee)},
+        emit(args, {"market": "p2p", "ref": f"p2p:{oid}", "order_id": oid, "desk": r.buyer.desk_url,
+                    "escrow_wei": str(reward), "fee_wei_estimate": str(fee), "tolerance": tolerance},
              f"order {oid} posted on the order market: a model trained on {', '.join(args.dataset)}, "
              f"{ntk_text(reward)} escrowed (fee ≈ {eth_text(fee, 6)}); desk {r.buyer.desk_url}")
         return _posted(r, args, oid)
+
+
+def _check_terms(args: argparse.Namespace, data: list[Path], held: list[Path] | None, params: dict) -> tuple[float, str]:
+    """The tolerance the held-out check will use (--tolerance, else the default for the held-out
+    size: app.orders.train.planned_tolerance) and the line that says so before posting."""
+    from app.orders.train import WIDE_TOLERANCE, planned_tolerance
+    from jobs.train.subset import DatasetError, coco_summary
+
+    try:
+        images = coco_summary(data)[0]
+        n_held = coco_summary(held)[0] if held else None
+    except DatasetError as e:
+        raise UserError(f"not a dataset: {str(e).splitlines()[0] if str(e) else e}") from None
+    if images < 2:
+        raise UserError(f"the data holds {images} image(s): too few to train on and hold some out")
+    planned, n_held, _ = planned_tolerance(images, params, held_out=n_held, holdout_fraction=args.holdout_share)
+    tolerance = planned if args.tolerance is None else args.tolerance
+    why = " (--tolerance)" if args.tolerance is not None else f" (the default for {n_held} held-out images)"
+    least = "" if args.min_metric is None else f", and at least {args.min_metric:g}"
+    few = ("; so few held-out images say little: hold out more, or set --min-metric"
+           if args.tolerance is None and tolerance >= WIDE_TOLERANCE else "")
+    return tolerance, (f"  held-out check: {n_held} images kept here; the model is paid if it measures at most "
+                       f"{tolerance:.3f} below its card's metric{why}{least}{few}")
 
 
 def cmd_watch_p2p(args: argparse.Namespace) -> int:

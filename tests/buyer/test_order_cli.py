@@ -36,10 +36,12 @@ def one_line_error(r: subprocess.CompletedProcess, code: int = 1) -> str:
     (["render", str(TABLE), "--count", "2", "--reward", "lots"], "lots"),
     (["watch", "--interval", "0"], "--interval must be positive"),
     (["train", "--data", "1", "--reward", "1", "--params", "/nonexistent.json"], "--params /nonexistent.json"),
-    (["train", "--reward", "1"], "name the data: --data ORDER (job market), or --p2p --dataset"),
-    (["train", "--data", "1", "--holdout", "/some/dir", "--reward", "1"], "on the job market, a render order's number"),
+    (["train", "--reward", "1"], "name the data: --dataset ORDER|DIR (order market), or --job-market --data ORDER"),
+    (["train", "--job-market", "--reward", "1"], "name the data: --data ORDER (job market)"),
+    (["train", "--job-market", "--data", "1", "--holdout", "/some/dir", "--reward", "1"],
+     "on the job market, a render order's number"),
     (["train", "--p2p", "--reward", "1"], "name the data to train on: --dataset ORDER|DIR"),
-    (["train", "--p2p", "--data", "1", "--reward", "1"], "--p2p trains on --dataset ORDER|DIR"),
+    (["train", "--p2p", "--data", "1", "--reward", "1"], "the order market trains on --dataset ORDER|DIR"),
     (["train", "--p2p", "--dataset", "x", "--holdout-share", "1", "--reward", "1"], "--holdout-share must be between"),
 ])
 def test_bad_input_is_one_line_before_anything_happens(tmp_path, args, message):
@@ -53,15 +55,26 @@ def test_orders_on_a_new_wallet(tmp_path):
     assert kminer(tmp_path, "wallet", "create").returncode == 0  # a local chain, funded
     assert kminer(tmp_path, "order", "list").stdout.strip() == "no orders"
     assert json.loads(kminer(tmp_path, "order", "list", "--json").stdout) == []
+    # the local chain's default is the order market: its checks, and the job market's with --job-market
     r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--shards", "3", "--reward", "1")
+    assert "--shards must be 1 to 128 and at most --count" in one_line_error(r)
+    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--shards", "3", "--reward", "1", "--job-market")
     assert "1 <= shards <= count" in one_line_error(r)
+    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--reward", "1")
+    said = r.stderr.strip().splitlines()  # which market, what it costs, and nothing posted without --yes
+    assert r.returncode == 1 and said[0] == "posting on the order market (peer to peer; --job-market for the job market)"
+    assert said[-1] == "kminer: error: posting needs a confirmation: add --yes (no terminal to ask on)", said
     assert "no order 4" in one_line_error(kminer(tmp_path, "order", "fetch", "4", "--out", str(tmp_path / "x")))
+    r = kminer(tmp_path, "order", "train", "--data", "1", "--reward", "2")
+    assert "--data names job-market orders: add --job-market" in one_line_error(r)
     r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--shards", "2", "--reward", "1.5",
-               "--size", "96x72", "--json")
+               "--size", "96x72", "--job-market", "--json")
     o = json.loads(r.stdout)
     assert o["state"] == "open" and o["total_wei"] == str(3 * 10**18) and len(o["shards"]) == 2
     assert json.loads(kminer(tmp_path, "market", "list", "--json").stdout)[1]["status"] == "open"
-    r = kminer(tmp_path, "order", "train", "--data", str(o["id"]), "--reward", "2", "--epochs", "1", "--json")
+    assert kminer(tmp_path, "order", "list").stdout.startswith("job market:\n  job:1 render")
+    r = kminer(tmp_path, "order", "train", "--job-market", "--data", str(o["id"]), "--reward", "2", "--epochs", "1",
+               "--json")
     t = json.loads(r.stdout)
     assert t["state"] == "waiting" and t["params"]["train"] == {"epochs": 1}
     assert "is open: nothing verified" in one_line_error(kminer(tmp_path, "order", "fetch", str(o["id"]),

@@ -1,9 +1,9 @@
 """`kminer order list|show|fetch` across both markets, as a user types them (real processes,
 the embedded chain): orders named p2p:N and job:N, the default market on the local chain (the
-job market), one-line errors for ids that name no order or two markets.
+order market: it is deployed there), one-line errors for ids that name no order or two markets.
 
-The order market as the default where the chain is not on this machine, and an order-market
-order mined, paid and fetched, are in tests/e2e/test_nonroot_orders.py.
+An order-market order mined, paid and fetched on the local chain is in tests/buyer/test_local_orders.py;
+between two machines in tests/e2e/test_nonroot_orders.py.
 """
 
 from __future__ import annotations
@@ -32,13 +32,15 @@ def test_an_order_id_that_names_nothing_is_one_line(tmp_path, args, message):
 @pytest.mark.slow
 def test_list_and_show_cover_both_markets_with_their_own_ids(tmp_path):
     assert kminer(tmp_path, "wallet", "create").returncode == 0  # the local chain, with an order market
+    # no flag: the local chain has an order market, so the order goes there
     r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--shards", "2", "--reward", "1.5",
-               "--size", "96x72", "--p2p", "--yes", "--no-watch", "--json")
+               "--size", "96x72", "--yes", "--no-watch", "--json")
     assert r.returncode == 0, r.stderr
     posted = json.loads(r.stdout)
     assert (posted["market"], posted["ref"], posted["escrow_wei"]) == ("p2p", "p2p:1", str(3 * NTK))
-    # no flag: the local chain keeps the job market (its order 1 too)
-    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--reward", "1", "--size", "96x72", "--json")
+    # the job market on request (its order 1 too)
+    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--reward", "1", "--size", "96x72",
+               "--job-market", "--json")
     assert r.returncode == 0, r.stderr
     assert (json.loads(r.stdout)["market"], json.loads(r.stdout)["id"]) == ("job", 1)
 
@@ -49,9 +51,10 @@ def test_list_and_show_cover_both_markets_with_their_own_ids(tmp_path):
     assert "order market (peer to peer):\n  p2p:1 render 'table-top' 2 frames: open, 0/2 shard(s) unsealed, " \
            "3 NTK escrowed, 0 NTK paid" in text
 
-    # a bare 1: the default market's order (the job market here)
-    assert kminer(tmp_path, "order", "show", "1").stdout.startswith("job:1 on the job market:")
+    # a bare 1: the default market's order (the order market here); job:1 names the other one
+    assert kminer(tmp_path, "order", "show", "job:1").stdout.startswith("job:1 on the job market:")
     shown = json.loads(kminer(tmp_path, "order", "show", "p2p:1", "--json").stdout)
+    assert json.loads(kminer(tmp_path, "order", "show", "1", "--json").stdout) == shown
     assert [(s["index"], s["start"], s["count"], s["state"], s["miner"], s["result_dir"]) for s in shown["shards"]] == \
         [(0, 0, 1, "open", None, None), (1, 1, 1, "open", None, None)]
     assert (shown["reward_each_wei"], shown["escrow_wei"], shown["paid_wei"], shown["refunded_wei"], shown["closed"]) \

@@ -151,7 +151,7 @@ def test_devnet_buyer_and_agent_processes_honest_cheating_and_silent(tmp_path):
         # 1) honest: agent process + buyer's watch process
         t1 = time.monotonic()
         o1 = buyer.json("order", "render", str(scene), "--count", "4", "--shards", "2", "--reward", "2",
-                        "--deadline-hours", "1", "--review-hours", "1")
+                        "--deadline-hours", "1", "--review-hours", "1", "--job-market")  # the order market is the default
         agent = miner.start("agent", *miner.net, "--interval", "0.5", log=tmp_path / "agent1.log")
         procs.append(agent)
         w = buyer.run("order", "watch", *buyer.net, "--until-idle", "--timeout", "200", "--interval", "0.5")
@@ -172,7 +172,7 @@ def test_devnet_buyer_and_agent_processes_honest_cheating_and_silent(tmp_path):
         # 2) a cheater claims a shard, renders it, tampers with the images and submits that
         b1 = bal("buyer")
         o2 = buyer.json("order", "render", str(scene), "--count", "2", "--shards", "1", "--reward", "3",
-                        "--deadline-hours", "1", "--review-hours", "1")
+                        "--deadline-hours", "1", "--review-hours", "1", "--job-market")
         job2 = o2["shards"][0]["job_id"]
         cheater.run("market", "claim", str(job2), *cheater.net)
         cstore = ArtifactStore(cheater.dir / "data" / "artifacts")
@@ -197,7 +197,7 @@ def test_devnet_buyer_and_agent_processes_honest_cheating_and_silent(tmp_path):
 
         # 3) a buyer who never answers: the agent releases its payment after the review window
         o3 = buyer.json("order", "render", str(scene), "--count", "2", "--shards", "1", "--reward", "2",
-                        "--deadline-hours", "1", "--review-hours", str(10 / 3600))
+                        "--deadline-hours", "1", "--review-hours", str(10 / 3600), "--job-market")
         job3 = o3["shards"][0]["job_id"]
         m1 = bal("miner")
         agent = miner.start("agent", *miner.net, "--interval", "0.5", log=tmp_path / "agent2.log")

@@ -23,6 +23,7 @@ from tests.orders.test_render_order import COUNT, SHARDS, render_parties  # noqa
 from tests.orders.test_train_order import shapes, train_parties  # noqa: F401  (fixtures)
 from tests.ui.test_orders_p2p_view import RUNNERS, _stop_runners, closed_buyer, p2p_rows  # noqa: F401
 from tests.wallet.conftest import _order_module, order_env  # noqa: F401  (fixtures)
+from ui.qt import QLabel
 from ui.background import Background
 
 SHOTS = os.environ.get("KMINER_SCREENSHOTS")
@@ -76,13 +77,14 @@ def fill(v, folder, *, reward="5", share=30, tolerance=0.3, least=0.0, epochs=16
     v.arch_combo.setCurrentText("centernet-xs")
     v.epochs_spin.setValue(epochs)
     v.batch_spin.setValue(16)
-    v.tolerance_spin.setValue(tolerance)
+    v.tolerance_spin.setValue(-1 if tolerance is None else tolerance)  # the minimum: "Automatic"
     v.min_metric_spin.setValue(least)
     v.train_reward_edit.setText(reward)
 
 
-def post(v, qtbot, *, shot: str | None = None):
-    """Click Post, check the confirmation's figures, accept; the new order id."""
+def post(v, qtbot, *, shot: str | None = None, check: str = "at most 0.300 below its card's metric."):
+    """Click Post, check the confirmation's figures (`check`: how the held-out check is told), accept;
+    the new order id."""
     from app.order_fees import post_fee
     from app.p2p_orders import network_of
 
@@ -96,6 +98,8 @@ def post(v, qtbot, *, shot: str | None = None):
     assert dlg.breakdown.title == "Post a training order on the order market" and dlg.windowTitle() == dlg.breakdown.title
     assert dlg.breakdown.total("NTK") == 5 * NTK and dlg.breakdown.lines[0].label == "escrow: the reward"
     assert v.banner.text().startswith("A model on 100 images (3 classes), 30 % of it held out here")
+    assert dlg.breakdown.notes[0] == f"The model is checked here on 30 held-out images; it is paid if it measures {check}"
+    assert any(dlg.breakdown.notes[0] in lab.text() for lab in dlg.findChildren(QLabel))
     if SHOTS and shot:
         qtbot.wait(200)
         dlg.grab().save(str(Path(SHOTS) / shot))
@@ -108,7 +112,7 @@ def test_a_train_order_from_a_folder_confirms_the_cost_then_escrows_on_chain(tra
                                                                              tmp_path):
     p, store, _ = train_parties()
     v = make_view(qtbot, p, store, tmp_path)
-    assert v.train_market_choice() == "p2p"  # the network has an order market and is not this machine's only
+    assert v.train_market_choice() == "p2p"  # the network has an order market
     # no finished P2P dataset order yet: a folder is the one choice, and its row shows
     assert [v.data_combo.itemData(i) for i in range(v.data_combo.count())] == ["folder"]
     assert not v.data_folder_row.isHidden() and not v.min_metric_spin.isHidden()
@@ -135,7 +139,7 @@ def test_a_train_order_from_a_folder_confirms_the_cost_then_escrows_on_chain(tra
         v.grab().save(str(Path(SHOTS) / "orders-p2p-train-form.png"))
 
 
-def test_on_the_local_chain_the_training_form_starts_on_the_job_market(train_parties, qtbot, tmp_path):  # noqa: F811
+def test_where_the_session_says_job_market_the_training_form_starts_there(train_parties, qtbot, tmp_path):  # noqa: F811
     p, store, _ = train_parties()
     v = make_view(qtbot, p, store, tmp_path, by_default=False)
     assert v.train_market_choice() == "jobs" and v.train_market_combo.model().item(0).isEnabled()
@@ -203,8 +207,11 @@ def test_a_posted_train_order_is_trained_checked_and_its_model_saved(train_parti
         return rec.result if rec.state == "succeeded" else None
 
     v = make_view(qtbot, p, store, tmp_path, check_of=check_of)
-    fill(v, shapes)
-    oid = post(v, qtbot)
+    assert v.tolerance_spin.text() == "Automatic" and v.tolerance() is None  # the form's default
+    fill(v, shapes, tolerance=None)
+    # 30 held out, 7 of the 70 sent validate: 1.645 * 0.5 * sqrt(1/30 + 1/7) (app.orders.train.default_tolerance)
+    oid = post(v, qtbot, check="at most 0.345 below its card's metric (the default for 30 held-out images). So few "
+                               "held-out images say little: hold out more, or set a least metric.")
     before = env.balance(env.payout)
     p.run(lambda: p.buyer.done(oid), steps=2400)
     assert env.balance(env.payout) == before + 5 * NTK

@@ -2,7 +2,7 @@
 market): once the wallet is unlocked the app stakes test NTK for its own mining account; where
 a rig has no stake, the status bar and the Jobs page say so in one line with the fix; the Jobs page
 has a Transfers tab over the home's transport nodes; the Orders form offers peer to peer (the
-default on networks that are not only this machine) and posts through the session's P2P buyer (its desk and transport peer opened on the
+default wherever the network has one, this local chain included) and posts through the session's P2P buyer (its desk and transport peer opened on the
 chain runner), after the cost confirmation; the order is then listed beside job-market ones.
 
 With KMINER_SCREENSHOTS=DIR (under `xvfb-run -a`, QT_QPA_PLATFORM=xcb) it saves the Jobs page
@@ -100,14 +100,15 @@ def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, 
 
     w.show_page("Orders")
     ov = w.orders_view
-    # the local chain has an order market, but keeps the job market as the form's default (datasets,
-    # training orders and models in one place on one machine); peer to peer is one click away
+    # the local chain has an order market: both forms start on peer to peer; the job market is a choice
     refreshed = ov.last_refresh_at
     qtbot.waitUntil(lambda: ov.last_refresh_at != refreshed and ov.market_combo.model().item(0).isEnabled(),
                     timeout=20_000)
-    assert ov.market_choice() == "jobs"
+    assert ov.market_choice() == "p2p" and ov.train_market_combo.currentIndex() == 0
+    ov.market_combo.setCurrentIndex(1)
+    ov.market_combo.activated.emit(1)  # as a click on the job market does
+    assert ov.market_choice() == "jobs" and ov._market_touched
     ov.market_combo.setCurrentIndex(0)
-    ov._market_touched = True
     assert ov.market_choice() == "p2p"
     ov.scene_edit.setText(str(TABLE))
     ov.count_spin.setValue(4)
@@ -139,7 +140,7 @@ def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, 
 
 
 def test_a_train_order_posts_through_the_sessions_order_buyer(window, qtbot, tmp_path):
-    """The training form on the local chain: the job market is its default, peer to peer a
+    """The training form on the local chain: peer to peer is its default, the job market a
     choice; a folder's model order goes through the session's OrderBuyerRunner.post_train
     (held-out images into this home's store), after the cost confirmation, escrowed on chain."""
     from jobs.train.synthetic import make_shapes_dataset
@@ -149,10 +150,9 @@ def test_a_train_order_posts_through_the_sessions_order_buyer(window, qtbot, tmp
     w.show_page("Orders")
     ov = w.orders_view
     ov.forms.setCurrentIndex(1)
-    qtbot.waitUntil(lambda: ov.train_market_combo.model().item(0).isEnabled(), timeout=60_000)
-    assert ov.train_market_choice() == "jobs"  # the local chain keeps the job market the default
-    ov.train_market_combo.setCurrentIndex(0)
-    ov._train_market_touched = True
+    refreshed = ov.last_refresh_at
+    qtbot.waitUntil(lambda: ov.last_refresh_at != refreshed and w._market.has_order_market(), timeout=60_000)
+    assert ov.train_market_choice() == "p2p"  # the local chain has an order market: the default
     ov.data_combo.setCurrentIndex(ov.data_combo.findData("folder"))
     ov.data_folder_edit.setText(str(shapes))
     ov.holdout_share_spin.setValue(25)

@@ -231,8 +231,9 @@ def test_new_user_walkthrough(qtbot, capsys):
         assert ov.count_spin.value() == 4   # the editor's image count came along
         type_number(qtbot, ov.shards_spin, 2)
         type_text(qtbot, ov.budget_edit, "3")
-        # on the local chain the job market is the default (the peer-to-peer orders:
-        # tests/ui/test_orders_p2p_view.py and test_orders_p2p_window.py); the user may pick it anyway
+        # the order market is the default, the local chain included (peer to peer on this chain:
+        # tests/ui/test_orders_p2p_window.py, tests/buyer/test_local_orders.py); this walk picks the
+        # job market with the mouse, whose jobs, payments and history it checks below
         qtbot.waitUntil(lambda: ov.market_combo.model().item(0).isEnabled() and ov.last_refresh_at is not None,
                         timeout=20000)
         choose(qtbot, ov.market_combo, "jobs")

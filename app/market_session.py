@@ -32,6 +32,7 @@ from app.account import MarketSigner, NoMarketSigner
 from app.buyer import BuyerService
 from app.context import AppContext
 from app.earnings import Ledger
+from app import local_rig
 from app.home_lock import HomeBusy
 from app.miner import MinerService, work_text
 from app.models import ModelService
@@ -42,8 +43,6 @@ from wallet.errors import WalletError
 
 log = logging.getLogger(__name__)
 
-MINING_GAS_WEI = 10 * 10**18
-LOCAL_STAKE_WEI = 50 * 10**18
 """Test NTK minted and staked for the rig's own signer on the embedded chain (the order market)."""
 """ETH the wallet gives its local mining account for gas when it has less than a tenth of it."""
 LOCKED_BUYER = "the wallet is locked: unlock it on the Wallet page to order (the mining key mines meanwhile)"
@@ -140,13 +139,9 @@ class MarketSession:
             market = svc.market()
         except WalletError as e:
             return str(e)
-        if signer.source == "local-mining-account":
-            me, chain = self.wallet.signer(), svc.chain
-            if chain.balance_wei(signer.address) < MINING_GAS_WEI // 10:
-                res = chain.transact(me, to=signer.address, value_wei=MINING_GAS_WEI, gas=21_000,
-                                     what="gas for the local mining account")
-                self.wallet.record_eth_sent(res, signer.address, MINING_GAS_WEI, "gas for the mining account")
-                log.info("local chain: mining account %s funded with gas", signer.address)
+        if (res := local_rig.fund_gas(self.wallet, svc.chain, signer)) is not None:
+            self.wallet.record_eth_sent(res, signer.address, local_rig.MINING_GAS_WEI, "gas for the mining account")
+            log.info("local chain: mining account %s funded with gas", signer.address)
         fill_default_floors(self.ctx, list(self.devices.devices))
         self._ledger = Ledger(self.ctx.paths.ledger_db)
         try:  # the miner first: while another process holds its lock, nothing else is built each pass
@@ -184,21 +179,14 @@ class MarketSession:
         return runner
 
     def _local_stake(self, market, runner, signer) -> None:
-        """On the embedded chain (test NTK, the user deployed it) the app stakes for its own
-        mining signer with freshly minted test NTK, so the user's orders on the order market
-        are claimed by this rig as jobs are; the wallet's balance does not change."""
-        if not market.chain.embedded or not self.wallet.service.is_unlocked():
+        """On the embedded chain the app stakes test NTK for its own mining signer, so the user's
+        orders on the order market are claimed by this rig as jobs are (app.local_rig)."""
+        if not self.wallet.service.is_unlocked():
             return
         try:
-            if runner.stake_problem() is None:
-                return
-            me = self.wallet.signer()
-            if me.address.lower() != signer.payout.lower():
-                return
-            market.token.mint(me, me.address, LOCAL_STAKE_WEI)
-            runner.om.deposit_stake(me, signer.address, LOCAL_STAKE_WEI)
-            log.info("local chain: %s test NTK staked for %s on the order market", LOCAL_STAKE_WEI // 10**18,
-                     signer.address)
+            if local_rig.stake(self.wallet, market, runner, signer):
+                log.info("local chain: %s test NTK staked for %s on the order market",
+                         local_rig.LOCAL_STAKE_WEI // 10**18, signer.address)
         except Exception as e:  # a convenience: jobs are mined without it
             log.warning("local chain: no stake on the order market: %s", e)
 

@@ -131,29 +131,20 @@ def _signer(wallet, *, derive_on_local: bool):
 
 def _local_rig(wallet, market, signer) -> None:
     """On the embedded chain (test money, one user): gas for the derived mining account from the
-    wallet, as the desktop app sends it (app.market_session)."""
-    from app.market_session import MINING_GAS_WEI
+    wallet, as the desktop app sends it (app.local_rig)."""
+    from app import local_rig
 
-    if signer.source != "local-mining-account":
-        return
-    chain = market.chain
-    if chain.balance_wei(signer.address) < MINING_GAS_WEI // 10:
-        chain.transact(wallet.signer(), to=signer.address, value_wei=MINING_GAS_WEI, gas=21_000,
-                       what="gas for the local mining account")
-        _say(f"local chain: the mining account {signer.address} got {MINING_GAS_WEI // 10**18} test ETH for gas")
+    if local_rig.fund_gas(wallet, market.chain, signer) is not None:
+        _say(f"local chain: the mining account {signer.address} got {local_rig.MINING_GAS_WEI // 10**18} test ETH for gas")
 
 
 def _local_stake(wallet, market, runner, signer) -> None:
     """On the embedded chain: a stake of freshly minted test NTK for the mining account, so this
-    home's own orders on the order market are granted to it (app.market_session does the same)."""
-    from app.market_session import LOCAL_STAKE_WEI
+    home's own orders on the order market are granted to it (app.local_rig)."""
+    from app import local_rig
 
-    if signer.source != "local-mining-account" or runner.stake_problem() is None:
-        return
-    me = wallet.signer()
-    market.token.mint(me, me.address, LOCAL_STAKE_WEI)
-    runner.om.deposit_stake(me, signer.address, LOCAL_STAKE_WEI)
-    _say(f"local chain: {LOCAL_STAKE_WEI // 10**18} test NTK staked for {signer.address} on the order market")
+    if signer.source == "local-mining-account" and local_rig.stake(wallet, market, runner, signer):
+        _say(f"local chain: {local_rig.LOCAL_STAKE_WEI // 10**18} test NTK staked for {signer.address} on the order market")
 
 
 def _local_buyer(args: argparse.Namespace, ctx, market, wallet):

@@ -160,6 +160,9 @@ MAIL_TAKE_BYTES = 48 << 10  # one take answers at most this much (its line stays
 MAIL_SEEN_MAX = 200_000
 MAIL_REPLY_TO_MAX = 16
 """Request nonces one take may name (`take_mail(reply_to=...)`)."""
+MAIL_KEY_REQUEST = "key_request"
+"""The `kind` of a buyer's key request left for a seller (a filtered take by the seller's own
+buyer side leaves these; the seller takes them with `take_mail(kind=...)`)."""
 
 
 class Mailbox:
@@ -220,32 +223,47 @@ class Mailbox:
             self._boxes[to] = box
             self._bytes += size
 
-    def take(self, address: str, *, reply_to: Collection[str] | None = None) -> list[dict]:
+    def take(self, address: str, *, reply_to: Collection[str] | None = None, kind: str | None = None) -> list[dict]:
         """The oldest messages for `address`, at most MAIL_TAKE_BYTES of them (removed); the rest
         stays for the next take. With `reply_to` (request nonces), only the messages whose body's
-        `reply_to` is one of them: two requests of one address never take each other's replies."""
+        `reply_to` is one of them (a string): two requests of one address never take each other's
+        replies; such a take also drops what nobody could take by filter (a body with no string
+        `reply_to` that is not a key request: strangers' junk). With `kind`, only the messages whose
+        body's `kind` is that (a seller takes its key requests, leaving the replies it bought)."""
         now = time.time()
-        out, used, keep, full = [], 0, [], False
+        out: list[dict] = []
+        used, full = 0, False
+        keep: list[tuple[float, str, dict, int]] = []
         with self._lock:
             box = self._expire(address, now)
             for m in box:
-                until, sender, body, size = m
-                if reply_to is not None and body.get("reply_to") not in reply_to:
+                body, size = m[2], m[3]
+                r = body.get("reply_to")
+                if reply_to is not None and not (isinstance(r, str) and r in reply_to):
+                    if isinstance(r, str) or body.get("kind") == MAIL_KEY_REQUEST:
+                        keep.append(m)  # another request's reply, or a key request for the seller at this address
+                    continue  # junk: dropped
+                if kind is not None and body.get("kind") != kind:
                     keep.append(m)
                     continue
                 full = full or used + size > MAIL_TAKE_BYTES  # the oldest first: none overtakes
                 if full:
                     keep.append(m)
                     continue
-                out.append({"from": sender, "body": body})
+                out.append({"from": m[1], "body": body})
                 used += size
-                self._bytes -= size
-            box = keep
-            if box:
-                self._boxes[address] = box
+            # one change, after the loop: what left the box (taken or dropped) leaves the byte count
+            self._bytes -= sum(m[3] for m in box) - sum(m[3] for m in keep)
+            if keep:
+                self._boxes[address] = keep
             else:
                 self._boxes.pop(address, None)
         return out
+
+    def held_bytes(self) -> tuple[int, int]:
+        """(the byte count kept, the sum of the sizes held): equal, always (for tests and checks)."""
+        with self._lock:
+            return self._bytes, sum(m[3] for box in self._boxes.values() for m in box)
 
 
 class KeyServer:
@@ -334,7 +352,11 @@ class KeyServer:
             if want is not None and (not isinstance(want, list) or len(want) > MAIL_REPLY_TO_MAX
                                      or not all(isinstance(n, str) for n in want)):
                 raise KeyRefused(f"reply_to is a list of at most {MAIL_REPLY_TO_MAX} request nonces")
-            return {"ok": True, "mail": self.mailbox.take(address, reply_to=None if want is None else set(want))}
+            kind = req.get("kind")
+            if kind is not None and (not isinstance(kind, str) or len(kind) > 64):
+                raise KeyRefused("kind is a short string")
+            return {"ok": True, "mail": self.mailbox.take(address, reply_to=None if want is None else set(want),
+                                                          kind=kind)}
         to, body = str(req.get("to", "")).lower(), req.get("body")
         if len(to) != 42 or not to.startswith("0x") or not isinstance(body, dict):
             raise KeyRefused("a post needs `to` (a 0x address) and a `body` object")
@@ -355,20 +377,23 @@ def post_mail(control: str, to: str, body: dict, private_key: bytes, *, timeout_
     _call(control, sign_request(private_key, req), timeout_s)
 
 
-def take_mail(control: str, private_key: bytes, *, reply_to: list[str] | None = None,
+def take_mail(control: str, private_key: bytes, *, reply_to: list[str] | None = None, kind: str | None = None,
               timeout_s: float = IO_TIMEOUT_S) -> list[dict]:
     """What a relay's mailbox holds for our address ([{"from", "body"}]), taken out of it; with
     `reply_to` (our request nonces, at most MAIL_REPLY_TO_MAX), only the replies to those (the
-    rest stays for whoever asked it)."""
+    rest stays for whoever asked it); with `kind`, only messages of that kind."""
     req = {"op": "take", "ts": int(time.time()), "nonce": os.urandom(8).hex()}
     if reply_to is not None:
         req["reply_to"] = list(reply_to)[-MAIL_REPLY_TO_MAX:]
+    if kind is not None:
+        req["kind"] = kind
     reply = _call(control, sign_request(private_key, req), timeout_s)
     mail = reply.get("mail")
     if not isinstance(mail, list):
         raise KeyRefused(f"relay {control} sent a malformed mailbox")
     return [m for m in mail if isinstance(m, dict) and isinstance(m.get("body"), dict) and isinstance(m.get("from"), str)
-            and (reply_to is None or m["body"].get("reply_to") in reply_to)]
+            and (reply_to is None or (isinstance(m["body"].get("reply_to"), str) and m["body"]["reply_to"] in reply_to))
+            and (kind is None or m["body"].get("kind") == kind)]
 
 
 def control_of(peer: str) -> str:

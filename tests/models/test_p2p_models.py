@@ -6,6 +6,7 @@ card and the ciphertext but no key, and a tampered sealed folder is refused."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -158,3 +159,76 @@ def test_two_fetches_by_one_address_through_one_relay_each_get_their_own_weights
     f = card["weights"]["file"]
     assert (tmp_path / "one" / f).read_bytes() == (folder / f).read_bytes()
     assert (tmp_path / "two" / f).read_bytes() == weights.read_bytes()
+
+
+def test_one_address_selling_and_buying_through_one_relay_keeps_its_replies(sale, tmp_path):
+    """The seller's address also buys (a model of another seller behind NAT) through the relay it
+    sells through: its seller loop takes only the key requests from that mailbox (and answers
+    them), the key reply to its own purchase stays there for its fetch, which gets the weights."""
+    import threading
+    from dataclasses import replace
+
+    from app.models.p2p import ModelSeller, fetch_model
+    from jobs.transport.keys import KeyRing, KeyServer, Mailbox, post_mail, signed_key_request, take_mail
+
+    m, s, peers, lid, uri, card_sha, card, buyer, stranger, folder, seller = sale
+    relay = KeyServer(KeyRing(tmp_path / "relay-keys"), "127.0.0.1:0", mailbox=Mailbox(), on_mirror=lambda *a: None)
+    control = f"127.0.0.1:{relay.port}"
+    relay_peer = f"127.0.0.1:{relay.port - 1}"
+    s.peer.node.config = replace(s.peer.node.config, relays=(relay_peer,))
+    try:
+        # 1. the box holds a reply to the seller's own (buyer-side) request and a buyer's key request
+        m.buy_model(buyer, lid)
+        s.step()  # the purchase: granted
+        post_mail(control, seller.address, {"kind": "key_reply", "reply_to": "ab" * 8, "reply": {"ok": False}},
+                  bytes(stranger.key))
+        req = signed_key_request(weights_of(uri), bytes(buyer.key))
+        post_mail(control, seller.address, {"kind": "key_request", "request": req}, bytes(buyer.key))
+        s._mail_at = 0.0
+        assert any("through relay" in e for e in s.step())  # the key request answered
+        assert [x["body"]["reply_to"] for x in take_mail(control, bytes(seller.key), reply_to=["ab" * 8])] == ["ab" * 8]
+        assert [x["body"]["reply_to"] for x in take_mail(control, bytes(buyer.key), reply_to=[req["nonce"]])] \
+            == [req["nonce"]]
+
+        # 2. end to end: the seller's address buys another seller's model (that seller cannot be
+        # dialed) while its own seller loop takes its mailbox at the same relay every 0.1 s
+        other_seller = buyer  # has NTK; now lists a model of its own
+        other = ModelSeller(m, peers["buyer"], tmp_path / "other-listings")
+        peers["buyer"].node.config = replace(peers["buyer"].node.config, relays=(relay_peer,))
+        uri2 = other.publish(folder)
+        lid2, _ = m.list_model(other_seller, card_hash="0x" + card_sha, uri=uri2, price_wei=NTK)
+        other.listed(lid2, uri2)
+        m.token.transfer(other_seller, seller.address, 2 * NTK)
+        m.buy_model(seller, lid2)
+        stop = threading.Event()
+
+        def loops() -> None:
+            while not stop.is_set():
+                s._mail_at = other._mail_at = 0.0
+                s.step()
+                other.step()
+                stop.wait(0.1)
+
+        t = threading.Thread(target=loops, daemon=True)
+        t.start()
+        try:
+            from app.orders.peer import free_port
+
+            dead = f"127.0.0.1:{free_port('127.0.0.1')}"
+            u = re.sub(r"x\.km=[^&]+", f"x.km={dead}", uri2) + f"&x.pe={relay_peer}"
+            got = fetch_model(peers["seller"], u, card_sha=card_sha, private_key=bytes(seller.key), dest=tmp_path / "mine",
+                              weights_file=card["weights"]["file"], weights_sha=card["weights"]["sha256"],
+                              key_wait_s=12, seller=other_seller.address)
+        finally:
+            stop.set()
+            t.join(10)
+        f = card["weights"]["file"]
+        assert (got / f).read_bytes() == (folder / f).read_bytes()
+    finally:
+        relay.close()
+
+
+def weights_of(uri: str) -> str:
+    from app.models.p2p import weights_ref
+
+    return weights_ref(uri).info_hash

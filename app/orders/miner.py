@@ -382,16 +382,20 @@ class OrderMiner:
             return
         o = self.state["orders"][str(sh["order"])]
         until = time.time() + (o["deadline"] - self.now()) + o["review"] + o["redeem"] + self.result_grace_s
+        if sh.get("shared"):  # an earlier share never committed (we stopped in between): its key goes
+            self.peer.node.keys.drop(sh["shared"])  # (the buyer must not sample that copy as well)
+        spec = json.loads(o["spec"])
+        # the plan (the buyer may open only what its sampler needs) is kept with the key in one step,
+        # before the result is served or pushed: no moment where each file counts as a unit
         shared = self.peer.node.share(Path(sh["out"]), until_ts=until, reader=o["buyer"], kind="result",
-                                      push_to=self._buyer_peers(o))
-        # before the commitment names it: the buyer may open only what its sampler needs
-        plan = sample_plan(json.loads(o["spec"]), [it.name for it in shared.header.items])
-        if plan is not None:
-            self.peer.node.keys.limit_samples(shared.ref.info_hash, *plan)
+                                      push_to=self._buyer_peers(o), sample_plan=lambda names: sample_plan(spec, names))
+        sh["shared"] = shared.ref.info_hash
+        self._save()
         commit = self.om.sign(ResultCommit(sh["order"], sh["shard"], self.miner, self.payout,
                                            bytes.fromhex(shared.ref.info_hash), key_hash(shared.content_key)), self.key)
         sh.update(stage="committed", commit=commit.to_json(), ref=shared.ref.uri(), info_hash=shared.ref.info_hash,
                   committed_ts=time.time(), committed_at=self.now())
+        sh.pop("shared")  # committed: this share is the shard's result now
         self._save()
         shutil.rmtree(Path(sh["out"]).parent, ignore_errors=True)
         DeskClient(o["desk"]).send("commit", commit=commit, ref=shared.ref.uri())

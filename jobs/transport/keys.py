@@ -82,10 +82,15 @@ class KeyRing:
     def _path(self, ih: str) -> Path:
         return self.folder / f"{ih}.json"
 
-    def put(self, ih: str, key: bytes, header: Header, *, reader: str = "") -> None:
+    def put(self, ih: str, key: bytes, header: Header, *, reader: str = "",
+            units: dict[str, str] | None = None, free: tuple[str, ...] = ()) -> None:
+        """Keep content `ih`'s key; `units`/`free`: its sample plan (see `limit_samples`), written
+        in the same atomic step, so the key is never served without it (None: each item one unit)."""
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        doc = {"key": key.hex(), "items": [it.name for it in header.items], "reader": reader.lower(),
-               "readers": [], "sampled": {}}
+        names = [it.name for it in header.items]
+        doc = {"key": key.hex(), "items": names, "reader": reader.lower(), "readers": [], "sampled": {}}
+        if units is not None:
+            doc.update(_plan(names, units, free))
         with self._lock:
             atomic_write_json(self._path(ih), doc, mode=0o600)
 
@@ -112,9 +117,7 @@ class KeyRing:
             doc = self.get(ih)
             if doc is None:
                 raise KeyRefused(f"no key for content {ih[:12]}…")
-            known = set(doc["items"])
-            doc["units"] = {str(k): str(v) for k, v in units.items() if k in known}
-            doc["free"] = sorted(n for n in free if n in known)
+            doc.update(_plan(doc["items"], units, free))
             atomic_write_json(self._path(ih), doc, mode=0o600)
 
     def drop(self, ih: str) -> None:
@@ -147,6 +150,12 @@ class KeyRing:
                 doc["sampled"][req.address] = sorted(sampled)
                 atomic_write_json(self._path(req.info_hash), doc, mode=0o600)
             return {n: item_key(key, names.index(n), n) for n in req.items}
+
+
+def _plan(items: list[str], units: dict[str, str], free: tuple[str, ...]) -> dict:
+    known = set(items)
+    return {"units": {str(k): str(v) for k, v in units.items() if k in known},
+            "free": sorted(n for n in free if n in known)}
 
 
 MAIL_MAX_BODY_BYTES = 8 << 10

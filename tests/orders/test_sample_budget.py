@@ -186,3 +186,64 @@ def test_a_miner_skips_a_render_order_whose_shards_are_one_frame(parties):
     p.run(lambda: str(oid) in p.miner.state["skipped"])
     assert "at least 2 frames" in p.miner.state["skipped"][str(oid)]
     assert p.buyer.shard_state(oid, 0)["state"] == "open"
+
+
+def _render_work(doc: dict, shard: int, inputs: dict, out: Path) -> None:
+    from app.orders.render import shard_frames
+
+    first, n = shard_frames(int(doc["job"]["count"]), int(doc["shards"]), shard)
+    _render_result(out, first, n)
+
+
+class _CrashOnCommit:
+    """The miner's market client, stopping once right after the share (before the commitment
+    is signed): what a miner killed between sharing and committing leaves."""
+
+    def __init__(self, om):
+        self._om, self.crashed = om, False
+
+    def __getattr__(self, name):
+        return getattr(self._om, name)
+
+    def sign(self, message, account):
+        from wallet.order_messages import ResultCommit
+
+        if isinstance(message, ResultCommit) and not self.crashed:
+            self.crashed = True
+            raise RuntimeError("killed between share and commit")
+        return self._om.sign(message, account)
+
+
+def test_a_result_is_never_served_without_its_sample_plan_and_an_uncommitted_share_is_dropped(parties):
+    """The plan is kept with the key in one step: at the moment `share` serves and pushes the
+    result, a hostile buyer already cannot open 3 frames of a 4-frame shard (before, each file was
+    a unit until the plan came). A share whose commitment never went out (the miner stopped in
+    between) loses its key when the shard is shared again, so the buyer cannot sample both copies."""
+    from app.orders.render import RenderSampler
+    from jobs.transport.keys import KeyRequest
+
+    p = parties(work=_render_work, buyer_kw={"pick": RenderSampler()})
+    p.buyer.verify = lambda doc, shard, samples: None
+    node, ring, buyer = p.miner.peer.node, p.miner.peer.node.keys, p.env.buyer.address.lower()
+    real_share, shared = node.share, []
+
+    def share(*a, **kw):
+        s = real_share(*a, **kw)
+        shared.append(s.ref.info_hash)
+        doc = ring.get(s.ref.info_hash)  # what the key service holds as the result goes out
+        assert len(set(doc.get("units", {}).values())) == 4 and doc["free"] == ["dataset.json"], doc
+        three = tuple(n for n in doc["items"] if n.startswith("images/"))[:3]
+        with pytest.raises(KeyRefused, match="at most 1 of this result's 4 units"):
+            ring.answer(KeyRequest(buyer, s.ref.info_hash, three), None)
+        return s
+
+    node.share = share
+    p.miner.om = flaky = _CrashOnCommit(p.miner.om)
+    oid = p.buyer.post({"engine": "render", "count": 4, "scene": {}}, shards=1, reward_each_wei=5 * NTK,
+                       deadline_s=3_600, review_window_s=600, redeem_window_s=600)
+    p.run(lambda: p.buyer.done(oid))
+    assert flaky.crashed and len(shared) == 2 and shared[0] != shared[1]
+    assert ring.get(shared[0]) is None  # the uncommitted copy: no key any more
+    assert p.miner.shards()[f"{oid}:0"]["info_hash"] == shared[1] and "shared" not in p.miner.shards()[f"{oid}:0"]
+    assert len(list((p.buyer.result(oid, 0) / "images").iterdir())) == 4
+    assert p.env.om.order(oid).paid_shards == [0]

@@ -1,6 +1,6 @@
 """What a buyer may open of a result before paying (jobs.transport.sampling, enforced by the
 miner's key service, asked for by the buyer's samplers): a fraction that leaves most of the
-result sealed, never the whole. A 4-frame and a 1-frame render shard sealed and served by a
+result sealed, never the whole. A 4-frame render shard and ones of 1 to 3 frames sealed and served by a
 real key service on 127.0.0.1; an order with small shards end to end in one process."""
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ BUYER, STRANGER = os.urandom(32), os.urandom(32)
 FILES = ("images/{:06d}.png", "masks/instance/{:06d}.png", "meta/{:06d}.json")
 
 
-def test_the_budget_is_a_quarter_at_most_k_and_nothing_of_a_one_unit_result():
-    assert [sample_budget(n) for n in (0, 1, 2, 3, 4, 7, 8, 12, 100)] == [0, 0, 1, 1, 1, 1, 2, 3, 3]
+def test_the_budget_is_a_quarter_at_most_k_and_nothing_of_a_result_under_four_units():
+    assert [sample_budget(n) for n in (0, 1, 2, 3, 4, 7, 8, 12, 100)] == [0, 0, 0, 0, 1, 1, 2, 3, 3]
     assert sample_budget(100, 1) == 1 and sample_budget(8, 5) == 2
-    for n in range(1, 200):  # most of a result always stays sealed
-        assert sample_budget(n) <= max(1, n // 2) and sample_budget(n) < n
+    for n in range(0, 200):  # never more than a quarter (the docs' promise), whatever k
+        for k in (1, 3, 5, 100):
+            assert 4 * sample_budget(n, k) <= n
 
 
 def _render_result(folder: Path, first: int, frames: int) -> Path:
@@ -104,13 +105,14 @@ def test_a_four_frame_shard_opens_one_frame_before_payment_and_no_more(served, t
     assert isinstance(request_key(server, ih, BUYER), bytes)
 
 
-def test_a_one_frame_shard_opens_no_frame_before_payment(served, tmp_path):
+@pytest.mark.parametrize("frames", [1, 2, 3])
+def test_a_shard_under_four_frames_opens_no_frame_before_payment(served, tmp_path, frames):
     from app.orders.render import RenderSampler
 
-    server, ih, path, doc, ring = served(1)
+    server, ih, path, doc, ring = served(frames)
     header = read_header(path)
     assert RenderSampler()(doc, 0, [it.name for it in header.items]) == []  # nothing to check it by
-    with pytest.raises(KeyRefused, match="1 unit\\(s\\) cannot be sampled"):
+    with pytest.raises(KeyRefused, match=f"{frames} unit\\(s\\) cannot be sampled"):
         request_key(server, ih, BUYER, items=_frame(0)[:1])
     card = request_key(server, ih, BUYER, items=["dataset.json"])  # no frame in it
     with pytest.raises(KeyRefused, match="not authorised for the whole key"):
@@ -120,14 +122,15 @@ def test_a_one_frame_shard_opens_no_frame_before_payment(served, tmp_path):
             open_item(path, header, other, card["dataset.json"], tmp_path / "stolen" / other)
 
 
-def test_a_render_order_of_one_frame_shards_is_refused_before_any_cost(parties):
+def test_a_render_order_of_shards_under_four_frames_is_refused_before_any_cost(parties):
     from app.orders.buyer import OrderError
 
     p = parties()
     before = p.env.balance(p.env.buyer)
-    with pytest.raises(OrderError, match="at least 2 frames"):
-        p.buyer.post({"engine": "render", "count": 3, "scene": {}}, shards=2, reward_each_wei=NTK, deadline_s=3_600,
-                     review_window_s=600, redeem_window_s=600)
+    for count, shards in ((3, 2), (3, 1), (6, 2), (7, 2)):  # shards of 1 to 3 frames: one frame is 33 % or more
+        with pytest.raises(OrderError, match="at least 4 frames"):
+            p.buyer.post({"engine": "render", "count": count, "scene": {}}, shards=shards, reward_each_wei=NTK,
+                         deadline_s=3_600, review_window_s=600, redeem_window_s=600)
     assert p.env.balance(p.env.buyer) == before
 
 
@@ -168,14 +171,14 @@ def test_a_result_of_one_item_is_not_paid_for_unseen(parties):
     assert p.env.om.order(oid).paid_shards == []
 
 
-def test_a_miner_skips_a_render_order_whose_shards_are_one_frame(parties):
+def test_a_miner_skips_a_render_order_whose_shards_are_under_four_frames(parties):
     """A buyer that posts around its own check (the same escrow, spec and desk, without `post`'s
     refusal): the miner reads the spec and never claims a shard its buyer could only check by
     opening all of it."""
     import time
 
     p = parties()
-    job = {"engine": "render", "count": 2, "scene": {}}
+    job = {"engine": "render", "count": 6, "scene": {}}  # 3 frames a shard: one is a third
     spec, _ = p.buyer.prepare(job, kind="render", shards=2)
     terms = p.buyer.terms(spec, kind="render", shards=2, reward_each_wei=NTK, deadline_s=3_600, review_window_s=600,
                           redeem_window_s=600, stake_bps=2_000)
@@ -184,7 +187,7 @@ def test_a_miner_skips_a_render_order_whose_shards_are_one_frame(parties):
     p.buyer._orders[oid] = doc  # what `post` keeps, so its desk serves the spec
     p.buyer._save(doc)
     p.run(lambda: str(oid) in p.miner.state["skipped"])
-    assert "at least 2 frames" in p.miner.state["skipped"][str(oid)]
+    assert "at least 4 frames" in p.miner.state["skipped"][str(oid)]
     assert p.buyer.shard_state(oid, 0)["state"] == "open"
 
 

@@ -32,8 +32,9 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from common.fsutil import atomic_write_json, sha256_file
-from jobs.transport.keys import (MAIL_KEY_REQUEST, MAIL_REPLY_TO_MAX, KeyRefused, KeyUnreachable, control_of, open_key_reply, post_mail,
-                                 request_key, signed_key_request, take_mail)
+from jobs.transport.keys import (MAIL_KEY_REQUEST, MAIL_REPLY_TO_MAX, KeyRefused, KeyUnreachable, KeyVersionMismatch,
+                                 control_of, mail_reply_to, open_key_reply, post_mail, request_key, signed_key_request,
+                                 take_mail)
 from jobs.transport.ref import ContentRef, RefError, is_ref, parse_ref
 from jobs.transport.sealed import SealError, check_content_key, read_header, unseal
 
@@ -185,10 +186,13 @@ class _KeyThroughRelays:
                 continue
             for m in mail:
                 b = m["body"]
-                if b.get("kind") == "key_reply" and b.get("reply_to") in self.nonces and m["from"].lower() == self.seller.lower():
+                nonce = mail_reply_to(b)
+                if b.get("kind") == "key_reply" and nonce in self.nonces and m["from"].lower() == self.seller.lower():
                     try:
                         got = open_key_reply(b.get("reply"), self.key, f"the seller (through relay {c})",
-                                             nonce=b["reply_to"], info_hash=self.ref.info_hash)
+                                             nonce=nonce, info_hash=self.ref.info_hash)
+                    except KeyVersionMismatch:
+                        raise
                     except KeyRefused:
                         self.posted_at = time.monotonic() - 12  # not granted yet: ask again in a few seconds
                         raise
@@ -227,6 +231,8 @@ def fetch_model(peer, uri: str, *, card_sha: str, private_key: bytes, dest: Path
                 continue
             if time.monotonic() > end:
                 raise P2PModelError(f"the seller's key service did not give the key: {e}") from None
+        except KeyVersionMismatch as e:  # asking again does not help: said at once, in one line
+            raise P2PModelError(f"the model cannot be unlocked: {e}") from None
         except (KeyRefused, OSError) as e:
             if time.monotonic() > end:
                 raise P2PModelError(f"the seller's key service did not give the key: {e}") from None

@@ -55,8 +55,31 @@ MAX_CONNECTIONS = 64
 _BUSY_LINE = b'{"ok": false, "error": "busy; try again shortly"}\n'
 
 
+KEY_PROTOCOL = 2
+"""The key request/reply protocol's version. 2: every reply repeats its request's nonce and info
+hash inside the seal, sample budgets count units (`jobs.transport.sampling`). Requests and
+replies carry it as "v" (none: 1); a request or reply of another version is refused in one line
+that says which side is older, never taken for a wrong or swapped key."""
+
+
 class KeyRefused(Exception):
     """A key request refused or failed; one-line message."""
+
+
+class KeyVersionMismatch(KeyRefused):
+    """The other side speaks another key protocol (an older or newer Knowledge Miner): asking
+    again does not help until one of them is updated."""
+
+
+def version_line(theirs: Any, who: str) -> str:
+    """One line for a peer of key protocol `theirs` (`who`: "the key service at ...")."""
+    if not isinstance(theirs, int) or isinstance(theirs, bool):
+        return f"{who} names no readable key protocol version"
+    if theirs < KEY_PROTOCOL:
+        return (f"{who} runs an older Knowledge Miner (key protocol v{theirs}; this app speaks v{KEY_PROTOCOL}): "
+                "it must be updated before the two can exchange keys")
+    return (f"{who} runs a newer Knowledge Miner (key protocol v{theirs}; this app speaks v{KEY_PROTOCOL}): "
+            "update this app")
 
 
 class KeyUnreachable(KeyRefused):
@@ -174,6 +197,15 @@ MAIL_KEY_REQUEST = "key_request"
 buyer side leaves these; the seller takes them with `take_mail(kind=...)`)."""
 
 
+def mail_reply_to(body: dict) -> str | None:
+    """The request nonce a message answers: its `reply_to` (a string), or, for a key reply of an
+    older Knowledge Miner (key protocol v1: no `reply_to`), its `nonce`; else None."""
+    r = body.get("reply_to")
+    if r is None and body.get("kind") == "key_reply":
+        r = body.get("nonce")
+    return r if isinstance(r, str) else None
+
+
 class Mailbox:
     """A relay's in-memory mailbox: at most MAIL_PER_BOX messages of at most MAIL_MAX_BODY_BYTES
     per recipient, MAIL_PER_SENDER of them from one sender (one stranger cannot fill a seller's
@@ -247,9 +279,9 @@ class Mailbox:
             box = self._expire(address, now)
             for m in box:
                 body, size = m[2], m[3]
-                r = body.get("reply_to")
-                if reply_to is not None and not (isinstance(r, str) and r in reply_to):
-                    if isinstance(r, str) or body.get("kind") == MAIL_KEY_REQUEST:
+                r = mail_reply_to(body)
+                if reply_to is not None and not (r is not None and r in reply_to):
+                    if r is not None or body.get("kind") == MAIL_KEY_REQUEST:
                         keep.append(m)  # another request's reply, or a key request for the seller at this address
                     continue  # junk: dropped
                 if kind is not None and body.get("kind") != kind:
@@ -329,6 +361,8 @@ class KeyServer:
             if abs(time.time() - float(req.get("ts", 0))) > MAX_SKEW_S:
                 raise KeyRefused("request too old or clock off by more than 10 minutes")
             address, pub = recover_signer(req)
+            if req["op"] == "key" and req.get("v", 1) != KEY_PROTOCOL:
+                raise KeyRefused(version_line(req.get("v", 1), "the asker").replace("this app", "this key service"))
             if req["op"] in ("post", "take"):
                 return self._mail(req, address)
             if req["op"] == "mirror":
@@ -342,10 +376,10 @@ class KeyServer:
             kr = KeyRequest(address, str(req.get("info_hash", "")), None if items is None else tuple(items))
             got = self.ring.answer(kr, self.authorize, self.sample_units)
             body = {"key": got.hex()} if isinstance(got, bytes) else {"items": {n: k.hex() for n, k in got.items()}}
-            body.update(nonce=str(req.get("nonce", ""))[:64], info_hash=kr.info_hash)
+            body.update(v=KEY_PROTOCOL, nonce=str(req.get("nonce", ""))[:64], info_hash=kr.info_hash)
             log.info("key %s for %s… released to %s", "whole" if isinstance(got, bytes) else f"{len(got)} items",
                      kr.info_hash[:12], address)
-            return {"ok": True, "envelope": seal_to(pub, json.dumps(body).encode()).hex()}
+            return {"ok": True, "v": KEY_PROTOCOL, "envelope": seal_to(pub, json.dumps(body).encode()).hex()}
         except (KeyRefused, CryptoError) as e:
             return {"ok": False, "error": str(e)}
         except (ValueError, TypeError):
@@ -401,7 +435,7 @@ def take_mail(control: str, private_key: bytes, *, reply_to: list[str] | None = 
     if not isinstance(mail, list):
         raise KeyRefused(f"relay {control} sent a malformed mailbox")
     return [m for m in mail if isinstance(m, dict) and isinstance(m.get("body"), dict) and isinstance(m.get("from"), str)
-            and (reply_to is None or (isinstance(m["body"].get("reply_to"), str) and m["body"]["reply_to"] in reply_to))
+            and (reply_to is None or mail_reply_to(m["body"]) in reply_to)
             and (kind is None or m["body"].get("kind") == kind)]
 
 
@@ -414,7 +448,8 @@ def control_of(peer: str) -> str:
 def signed_key_request(info_hash: str, private_key: bytes, *, items: list[str] | None = None) -> dict:
     """A key request signed by `private_key` (the whole key, or `items`), to send to a key
     service directly (`request_key`) or have relayed to it (`KeyServer.answer`)."""
-    body = {"op": "key", "info_hash": info_hash, "items": items, "ts": int(time.time()), "nonce": os.urandom(8).hex()}
+    body = {"op": "key", "v": KEY_PROTOCOL, "info_hash": info_hash, "items": items, "ts": int(time.time()),
+            "nonce": os.urandom(8).hex()}
     return sign_request(private_key, body)
 
 
@@ -427,6 +462,8 @@ def open_key_reply(reply: Any, private_key: bytes, source: str, *, nonce: str | 
     if not isinstance(reply, dict) or not reply.get("ok"):
         why = reply.get("error", "refused") if isinstance(reply, dict) else "bad reply"
         raise KeyRefused(f"{source}: {str(why)[:200]}")
+    if reply.get("v", 1) != KEY_PROTOCOL:  # (an older service names no version, nor its request)
+        raise KeyVersionMismatch(version_line(reply.get("v", 1), source))
     try:
         body = json.loads(open_sealed(private_key, bytes.fromhex(reply["envelope"])))
         if (nonce is not None and body.get("nonce") != nonce) or (info_hash is not None and body.get("info_hash") != info_hash):

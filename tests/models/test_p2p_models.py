@@ -232,3 +232,72 @@ def weights_of(uri: str) -> str:
     from app.models.p2p import weights_ref
 
     return weights_ref(uri).info_hash
+
+
+def test_a_model_buyer_meeting_an_older_seller_says_so_at_once(sale, tmp_path, monkeypatch):
+    """The seller's key service answers as an older Knowledge Miner did (key protocol v1: no
+    version, the envelope names no request): the buyer's fetch stops at once with one line saying
+    the seller runs an older version (not after the whole key wait, not "wrong key"). Through a
+    relay too: an older seller's reply (no `reply_to`, only the request's nonce) still reaches the
+    buyer's filtered take, so it says the same there."""
+    import time
+
+    from app.models.p2p import P2PModelError, _KeyThroughRelays, weights_ref
+    from jobs.transport.crypto import open_sealed, recover_signer, seal_to
+    from jobs.transport.keys import KeyRing, KeyServer, KeyVersionMismatch, Mailbox, post_mail, take_mail
+
+    m, s, peers, lid, uri, card_sha, card, buyer, stranger, folder, seller = sale
+    m.buy_model(buyer, lid)
+    s.step()
+    ks = s.peer.keys
+    real = ks.answer
+
+    def v1_answer(req):
+        reply = real(req)
+        if not reply.get("ok"):
+            return reply
+        body = json.loads(open_sealed(bytes(buyer.key), bytes.fromhex(reply["envelope"])))
+        _, pub = recover_signer(req)
+        return {"ok": True, "envelope": seal_to(pub, json.dumps({"key": body["key"]}).encode()).hex()}
+
+    monkeypatch.setattr(ks, "answer", v1_answer)
+    t0 = time.monotonic()
+    with pytest.raises(P2PModelError) as e:
+        _fetch(peers["buyer"], uri, card_sha, card, buyer.key, tmp_path / "got", key_wait_s=60)
+    assert time.monotonic() - t0 < 30
+    assert "runs an older Knowledge Miner (key protocol v1; this app speaks v2)" in str(e.value), e.value
+    assert "\n" not in str(e.value) and not (tmp_path / "got").exists()
+
+    relay = KeyServer(KeyRing(tmp_path / "relay-keys"), "127.0.0.1:0", mailbox=Mailbox(), on_mirror=lambda *a: None)
+    try:
+        ref = weights_ref(uri).with_peers(f"127.0.0.1:{relay.port - 1}")
+        asking = _KeyThroughRelays(ref, seller.address, bytes(buyer.key))
+        assert asking.ask() is None  # the request is left at the relay
+        req = take_mail(f"127.0.0.1:{relay.port}", bytes(seller.key), kind="key_request")[0]["body"]["request"]
+        old_body = {"kind": "key_reply", "nonce": req["nonce"], "reply": v1_answer(req)}  # as an older seller posts it
+        post_mail(f"127.0.0.1:{relay.port}", buyer.address, old_body, bytes(seller.key))
+        with pytest.raises(KeyVersionMismatch, match="older Knowledge Miner"):
+            asking.ask()
+    finally:
+        relay.close()
+
+
+def test_a_key_service_refuses_an_older_request_saying_so(tmp_path):
+    """A key request of key protocol v1 (no "v": an older Knowledge Miner) is refused in one line
+    that says so, before any key is looked at."""
+    import os
+    import time
+
+    from jobs.transport.crypto import sign_request
+    from jobs.transport.keys import KeyRing, KeyServer
+
+    ks = KeyServer(KeyRing(tmp_path / "keys"), "127.0.0.1:0")
+    try:
+        me = os.urandom(32)
+        old = sign_request(me, {"op": "key", "info_hash": "ab" * 32, "items": None, "ts": int(time.time()),
+                                "nonce": "cd" * 8})
+        reply = ks.answer(old)
+        assert reply["ok"] is False and "older Knowledge Miner (key protocol v1; this key service speaks v2)" \
+            in reply["error"], reply
+    finally:
+        ks.close()

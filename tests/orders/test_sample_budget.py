@@ -250,3 +250,60 @@ def test_a_result_is_never_served_without_its_sample_plan_and_an_uncommitted_sha
     assert p.miner.shards()[f"{oid}:0"]["info_hash"] == shared[1] and "shared" not in p.miner.shards()[f"{oid}:0"]
     assert len(list((p.buyer.result(oid, 0) / "images").iterdir())) == 4
     assert p.env.om.order(oid).paid_shards == [0]
+
+
+def test_a_miner_skips_an_order_of_an_older_spec_version_saying_so(parties):
+    """An order posted by an older Knowledge Miner (spec v1: sampled and keyed the old way): the
+    new miner reads its spec and skips it with a reason that says so, never claiming it."""
+    import json
+    import time
+
+    from app.orders.buyer import SPEC_VERSION
+
+    assert SPEC_VERSION == 2
+    p = parties()
+    spec, _ = p.buyer.prepare({"frames": 6, "seed": 7}, kind="render", shards=1)
+    old = json.loads(spec)
+    old["version"] = 1
+    spec = json.dumps(old, sort_keys=True, separators=(",", ":")).encode()
+    terms = p.buyer.terms(spec, kind="render", shards=1, reward_each_wei=NTK, deadline_s=3_600, review_window_s=600,
+                          redeem_window_s=600, stake_bps=2_000)
+    oid, _ = p.env.om.post_order(p.env.buyer, terms)
+    doc = {"order_id": oid, "spec": spec.decode(), "inputs": [], "shards": {}, "posted_ts": time.time(), "refunded": False}
+    p.buyer._orders[oid] = doc  # its desk serves the old spec
+    p.buyer._save(doc)
+    events = p.run(lambda: str(oid) in p.miner.state["skipped"])
+    why = p.miner.state["skipped"][str(oid)]
+    assert why.startswith("made by an older Knowledge Miner (spec v1); this one speaks spec v2"), why
+    assert any(f"order {oid} skipped: made by an older Knowledge Miner (spec v1)" in e for e in events)
+    assert p.buyer.shard_state(oid, 0)["state"] == "open"
+
+
+def test_a_buyer_meeting_an_older_key_service_says_so_in_one_line(parties, monkeypatch):
+    """The miner's key service answers the way an older Knowledge Miner did (key protocol v1: no
+    version, no request nonce in the envelope): the buyer's shard says the miner runs an older
+    version, not that the key is wrong or answers another request, and nothing is paid."""
+    import json
+
+    from jobs.transport.crypto import open_sealed, recover_signer, seal_to
+
+    p = parties()
+    ks = p.miner.peer.keys
+    real = ks.answer
+
+    def v1_answer(req):  # an older key service: the same rules, a sealed body of the key(s) alone
+        reply = real(req)
+        if not reply.get("ok"):
+            return reply
+        body = json.loads(open_sealed(bytes(p.env.buyer.key), bytes.fromhex(reply["envelope"])))
+        _, pub = recover_signer(req)
+        old = {k: v for k, v in body.items() if k in ("key", "items")}
+        return {"ok": True, "envelope": seal_to(pub, json.dumps(old).encode()).hex()}
+
+    monkeypatch.setattr(ks, "answer", v1_answer)
+    oid = _post(p, 6, 1)
+    p.run(lambda: "older Knowledge Miner" in p.buyer.shard_state(oid, 0).get("last_error", ""))
+    err = p.buyer.shard_state(oid, 0)["last_error"]
+    assert "runs an older Knowledge Miner (key protocol v1; this app speaks v2)" in err, err
+    assert "\n" not in err and "another request" not in err and "does not open" not in err
+    assert p.buyer.shard_state(oid, 0)["state"] == "fetching" and p.env.om.order(oid).paid_shards == []

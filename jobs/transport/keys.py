@@ -15,15 +15,18 @@ for the buyer to take. The relay sees only signed requests and sealed envelopes.
 
 Policy: an address in the content's `readers` gets the whole key; the content's `reader`
 (the party it was shared for) may open a sample before paying, as `jobs.transport.sampling`
-rules (at most `sample_budget(units)` of the result's units, over all its requests, never the
-whole: the units and free items the sharer named with `KeyRing.limit_samples`, else each item
-one unit); anything else is decided by the app's `authorize(request)` callback (e.g. on-chain
-`has_purchased`).
+rules (at most `sample_budget(units)` of the result's units, over all its requests, never more
+than a quarter: the units and free items the sharer named with the key (`KeyRing.put(units=,
+free=)`) or later (`KeyRing.limit_samples`), else each item one unit); anything else is decided
+by the app's `authorize(request)` callback (e.g. on-chain `has_purchased`).
 
 Every answer's sealed envelope repeats the request's nonce and info hash, so an answer that
 travels through others (a relay's mailbox, a desk) cannot be swapped for another answer to
 the same asker: `open_key_reply(..., nonce=, info_hash=)` checks them. A mailbox take may ask
-only for the replies to one request (`take_mail(..., reply_to=nonce)`), leaving the others.
+only for the replies to some requests (`take_mail(..., reply_to=[nonces])`), leaving the others
+(and dropping junk), or only for messages of one kind (`kind="key_request"`: a seller's take).
+Requests and replies carry the protocol version (KEY_PROTOCOL); another version is refused in
+one line that says which side is older (`KeyVersionMismatch`).
 """
 
 from __future__ import annotations

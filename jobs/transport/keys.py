@@ -271,9 +271,10 @@ class Mailbox:
         """The oldest messages for `address`, at most MAIL_TAKE_BYTES of them (removed); the rest
         stays for the next take. With `reply_to` (request nonces), only the messages whose body's
         `reply_to` is one of them (a string): two requests of one address never take each other's
-        replies; such a take also drops what nobody could take by filter (a body with no string
-        `reply_to` that is not a key request: strangers' junk). With `kind`, only the messages whose
-        body's `kind` is that (a seller takes its key requests, leaving the replies it bought)."""
+        replies. With `kind`, only the messages whose body's `kind` is that (a seller takes its key
+        requests, leaving the replies to what it bought). A filtered take also drops what no
+        filtered take could ever take (a body with no string `reply_to` that is not a key request:
+        strangers' junk), so junk cannot keep a box full for its whole life."""
         now = time.time()
         out: list[dict] = []
         used, full = 0, False
@@ -283,12 +284,11 @@ class Mailbox:
             for m in box:
                 body, size = m[2], m[3]
                 r = mail_reply_to(body)
-                if reply_to is not None and not (r is not None and r in reply_to):
-                    if r is not None or body.get("kind") == MAIL_KEY_REQUEST:
-                        keep.append(m)  # another request's reply, or a key request for the seller at this address
-                    continue  # junk: dropped
-                if kind is not None and body.get("kind") != kind:
-                    keep.append(m)
+                if (reply_to is not None or kind is not None) and r is None and body.get("kind") != MAIL_KEY_REQUEST:
+                    continue  # junk no filtered take would ever take: dropped
+                if (reply_to is not None and not (r is not None and r in reply_to)) \
+                        or (kind is not None and body.get("kind") != kind):
+                    keep.append(m)  # another request's reply, or a key request for the seller at this address
                     continue
                 full = full or used + size > MAIL_TAKE_BYTES  # the oldest first: none overtakes
                 if full:

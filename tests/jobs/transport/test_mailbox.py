@@ -247,3 +247,14 @@ def test_a_filtered_take_drops_junk_but_keeps_key_requests_and_others_replies(re
         take_mail(relay, BOB, reply_to=["aa" * 8])
     assert [m["body"]["kind"] for m in take_mail(relay, BOB, kind="key_request")] == ["key_request"]
     assert [m["body"]["reply_to"] for m in take_mail(relay, BOB)] == ["bb" * 8]
+
+
+def test_a_sellers_take_by_kind_drops_junk_too(relay):
+    """The seller takes only key requests now; junk in its box still goes with that take (as the
+    whole-box take once drained it), so strangers cannot keep its box full for buyers."""
+    post_mail(relay, addr(BOB), {"junk": 1}, EVE)
+    post_mail(relay, addr(BOB), {"junk": 2}, EVE)
+    post_mail(relay, addr(BOB), {"kind": "key_request", "request": {}}, ALICE)
+    assert len(take_mail(relay, BOB, kind="key_request")) == 1
+    post_mail(relay, addr(BOB), {"kind": "key_request", "request": {"n": 2}}, EVE)  # room again
+    post_mail(relay, addr(BOB), {"kind": "key_request", "request": {"n": 3}}, EVE)

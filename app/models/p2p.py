@@ -32,8 +32,9 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from common.fsutil import atomic_write_json, sha256_file
-from jobs.transport.keys import (MAIL_REPLY_TO_MAX, KeyRefused, KeyUnreachable, control_of, open_key_reply, post_mail,
-                                 request_key, signed_key_request, take_mail)
+from jobs.transport.keys import (MAIL_KEY_REQUEST, MAIL_REPLY_TO_MAX, KeyRefused, KeyUnreachable, KeyVersionMismatch,
+                                 control_of, mail_reply_to, open_key_reply, post_mail, request_key, signed_key_request,
+                                 take_mail)
 from jobs.transport.ref import ContentRef, RefError, is_ref, parse_ref
 from jobs.transport.sealed import SealError, check_content_key, read_header, unseal
 
@@ -126,13 +127,14 @@ class ModelSeller:
         self._mail_at = time.monotonic() + MAIL_LOOK_S
         for relay in relays:
             try:
-                mail = take_mail(control_of(relay), me, timeout_s=MAIL_TIMEOUT_S)
+                # only key requests: the replies to this address's own purchases (it may buy too) stay
+                mail = take_mail(control_of(relay), me, kind=MAIL_KEY_REQUEST, timeout_s=MAIL_TIMEOUT_S)
             except KeyRefused as e:
                 log.info("relay %s mailbox: %s", relay, e)
                 continue
             for m in mail[:MAIL_PER_PASS]:  # the rest was junk or waits: its senders ask again
                 req = m["body"].get("request")
-                if m["body"].get("kind") != "key_request" or not isinstance(req, dict):
+                if m["body"].get("kind") != MAIL_KEY_REQUEST or not isinstance(req, dict):
                     continue
                 reply = self.peer.keys.answer(req)  # local: the key ring's rules, no I/O
                 if not reply.get("ok"):  # a stranger, or a buyer not granted yet: no round trip for it
@@ -171,7 +173,7 @@ class _KeyThroughRelays:
             posted = 0
             for c in controls:
                 try:
-                    post_mail(c, self.seller, {"kind": "key_request", "request": req}, self.key, timeout_s=MAIL_TIMEOUT_S)
+                    post_mail(c, self.seller, {"kind": MAIL_KEY_REQUEST, "request": req}, self.key, timeout_s=MAIL_TIMEOUT_S)
                     posted += 1
                 except KeyRefused as e:
                     log.info("no key request left at %s: %s", c, e)
@@ -184,10 +186,13 @@ class _KeyThroughRelays:
                 continue
             for m in mail:
                 b = m["body"]
-                if b.get("kind") == "key_reply" and b.get("reply_to") in self.nonces and m["from"].lower() == self.seller.lower():
+                nonce = mail_reply_to(b)
+                if b.get("kind") == "key_reply" and nonce in self.nonces and m["from"].lower() == self.seller.lower():
                     try:
                         got = open_key_reply(b.get("reply"), self.key, f"the seller (through relay {c})",
-                                             nonce=b["reply_to"], info_hash=self.ref.info_hash)
+                                             nonce=nonce, info_hash=self.ref.info_hash)
+                    except KeyVersionMismatch:
+                        raise
                     except KeyRefused:
                         self.posted_at = time.monotonic() - 12  # not granted yet: ask again in a few seconds
                         raise
@@ -226,6 +231,8 @@ def fetch_model(peer, uri: str, *, card_sha: str, private_key: bytes, dest: Path
                 continue
             if time.monotonic() > end:
                 raise P2PModelError(f"the seller's key service did not give the key: {e}") from None
+        except KeyVersionMismatch as e:  # asking again does not help: said at once, in one line
+            raise P2PModelError(f"the model cannot be unlocked: {e}") from None
         except (KeyRefused, OSError) as e:
             if time.monotonic() > end:
                 raise P2PModelError(f"the seller's key service did not give the key: {e}") from None

@@ -62,7 +62,10 @@ KEY_DEMAND_S = 3600
 """Chain seconds after a shard is paid on chain before a missing key is demanded on chain."""
 CHAIN_LOOK_S = 5.0
 """How often a waiting shard's chain state is read (one call each)."""
-SPEC_VERSION = 1
+SPEC_VERSION = 2
+"""The order protocol's version, in every spec document: 2 = results sampled by unit, a quarter at
+most (`jobs.transport.sampling`), keys by key protocol v2 (`jobs.transport.keys.KEY_PROTOCOL`).
+A miner skips an order of another version, saying which side is older (`OrderMiner`)."""
 DIRECT_KEY_TIMEOUT_S = 5.0
 FETCH_GIVE_UP_S = 3600.0
 """A committed result not fetched and opened for sampling this long after its commitment is

@@ -48,6 +48,7 @@ from jobs.transport.keys import KeyRefused, request_key
 from jobs.transport.node import TransportError
 from jobs.transport.ref import parse_ref, split_hostport
 from jobs.transport.sealed import Header, SealError, read_header, unseal
+from app.orders.buyer import SPEC_VERSION
 from app.orders.desk import SPEC_DOC_LIMITS, DeskClient, DeskError
 from app.orders.peer import Peer
 from app.orders.sampling import sample_plan, too_small_to_sample
@@ -85,6 +86,19 @@ MAX_RETRIES_PER_PASS = 8
 MAX_DESKS_PER_PASS = 8
 """Desks asked for spec documents in one pass, new orders and retries together."""
 MAX_DESK_BACKOFF_S = 3600.0
+
+
+def spec_version_refusal(version: Any) -> str | None:
+    """Why an order whose spec document says `version` is skipped, or None (ours): its buyer would
+    sample and take keys another way, so neither side could check the other."""
+    if version == SPEC_VERSION:
+        return None
+    if isinstance(version, int) and not isinstance(version, bool) and version < SPEC_VERSION:
+        return (f"made by an older Knowledge Miner (spec v{version}); this one speaks spec v{SPEC_VERSION}, which its "
+                "buyer cannot check or pay the way it expects: the buyer must update and post it again")
+    if isinstance(version, int) and not isinstance(version, bool):
+        return f"made by a newer Knowledge Miner (spec v{version}; this one speaks v{SPEC_VERSION}): update this app to take it"
+    return "the order spec names no version"
 
 
 class OrderMiner:
@@ -231,6 +245,8 @@ class OrderMiner:
                 parse_ref(ref)
         except (SafeJsonError, ValueError) as e:
             return f"the order spec is unreadable ({e})"
+        if why := spec_version_refusal(doc.get("version")):
+            return why
         if why := too_small_to_sample(doc["job"], p.shards):
             return why  # its buyer could only check it by opening all of it: never paid for
         if self.accept is not None:
@@ -382,16 +398,20 @@ class OrderMiner:
             return
         o = self.state["orders"][str(sh["order"])]
         until = time.time() + (o["deadline"] - self.now()) + o["review"] + o["redeem"] + self.result_grace_s
+        if sh.get("shared"):  # an earlier share never committed (we stopped in between): its key goes
+            self.peer.node.keys.drop(sh["shared"])  # (the buyer must not sample that copy as well)
+        spec = json.loads(o["spec"])
+        # the plan (the buyer may open only what its sampler needs) is kept with the key in one step,
+        # before the result is served or pushed: no moment where each file counts as a unit
         shared = self.peer.node.share(Path(sh["out"]), until_ts=until, reader=o["buyer"], kind="result",
-                                      push_to=self._buyer_peers(o))
-        # before the commitment names it: the buyer may open only what its sampler needs
-        plan = sample_plan(json.loads(o["spec"]), [it.name for it in shared.header.items])
-        if plan is not None:
-            self.peer.node.keys.limit_samples(shared.ref.info_hash, *plan)
+                                      push_to=self._buyer_peers(o), sample_plan=lambda names: sample_plan(spec, names))
+        sh["shared"] = shared.ref.info_hash
+        self._save()
         commit = self.om.sign(ResultCommit(sh["order"], sh["shard"], self.miner, self.payout,
                                            bytes.fromhex(shared.ref.info_hash), key_hash(shared.content_key)), self.key)
         sh.update(stage="committed", commit=commit.to_json(), ref=shared.ref.uri(), info_hash=shared.ref.info_hash,
                   committed_ts=time.time(), committed_at=self.now())
+        sh.pop("shared")  # committed: this share is the shard's result now
         self._save()
         shutil.rmtree(Path(sh["out"]).parent, ignore_errors=True)
         DeskClient(o["desk"]).send("commit", commit=commit, ref=shared.ref.uri())

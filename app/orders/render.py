@@ -11,7 +11,7 @@ shard, and how a buyer checks the frames it samples before paying.
   of order (app.orders.train) give it their own `specs` entry and run the same way.
 - `RenderSampler`: the buyer's pick of items to open before paying, chosen after the result is
   committed: the card and every file of `sample_budget(frames)` random frames (at most
-  `frames_per_shard`, at most a quarter of the shard, none of a 1-frame shard:
+  `frames_per_shard`, at most a quarter of the shard, none of a shard under 4 frames:
   `jobs.transport.sampling`, the rule the miner's key service enforces with `frame_units`).
 - `QueueSampleCheck(queue, store, ...)`: the buyer's `verify` callback. It puts the opened
   sample (a partial dataset) in the store and queues a `verify-render` job with exactly those
@@ -159,8 +159,8 @@ def frame_units(names: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
 class RenderSampler:
     """The buyer's `pick(doc, shard, names)`: the card and all files of a few random frames of
     the shard (picked after the commitment, so the miner cannot know them); as many frames as
-    `sample_budget` allows for the frames the result holds, none of a 1-frame shard ([]: it
-    cannot be checked without giving it away, so it is rejected)."""
+    `sample_budget` allows for the frames the result holds, none of a shard under 4 frames ([]:
+    it cannot be checked without opening more than a quarter, so it is rejected)."""
 
     def __init__(self, frames_per_shard: int = FRAMES_PER_SHARD):
         self.frames_per_shard = frames_per_shard

@@ -29,11 +29,12 @@ def sample_plan(doc: dict, names: list[str]) -> tuple[dict[str, str], tuple[str,
 
 def too_small_to_sample(job: dict, shards: int) -> str | None:
     """Why an order of `job` in `shards` shards cannot be checked before payment (a render shard
-    of fewer than MIN_SAMPLED_UNITS frames would be opened whole), or None: the buyer refuses to
-    post it, a miner to claim it."""
+    of fewer than MIN_SAMPLED_UNITS frames: even one frame of it is more than the quarter a buyer
+    may open), or None: the buyer refuses to post it, a miner to claim it."""
     count = job.get("count") if job.get("engine") == "render" else None
     if isinstance(count, int) and shards >= 1 and count // shards < MIN_SAMPLED_UNITS:
-        return (f"a render shard needs at least {MIN_SAMPLED_UNITS} frames (a 1-frame shard cannot be checked "
-                f"before payment without giving it away): {count} frames make at most "
-                f"{max(1, count // MIN_SAMPLED_UNITS)} shards")
+        most = (f"{count} frames make at most {count // MIN_SAMPLED_UNITS} shard(s)" if count >= MIN_SAMPLED_UNITS
+                else f"an order needs at least {MIN_SAMPLED_UNITS} frames")
+        return (f"a render shard needs at least {MIN_SAMPLED_UNITS} frames (a buyer may open at most a quarter of "
+                f"a shard's frames before paying, so a smaller shard cannot be checked): {most}")
     return None

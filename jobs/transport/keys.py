@@ -15,15 +15,18 @@ for the buyer to take. The relay sees only signed requests and sealed envelopes.
 
 Policy: an address in the content's `readers` gets the whole key; the content's `reader`
 (the party it was shared for) may open a sample before paying, as `jobs.transport.sampling`
-rules (at most `sample_budget(units)` of the result's units, over all its requests, never the
-whole: the units and free items the sharer named with `KeyRing.limit_samples`, else each item
-one unit); anything else is decided by the app's `authorize(request)` callback (e.g. on-chain
-`has_purchased`).
+rules (at most `sample_budget(units)` of the result's units, over all its requests, never more
+than a quarter: the units and free items the sharer named with the key (`KeyRing.put(units=,
+free=)`) or later (`KeyRing.limit_samples`), else each item one unit); anything else is decided
+by the app's `authorize(request)` callback (e.g. on-chain `has_purchased`).
 
 Every answer's sealed envelope repeats the request's nonce and info hash, so an answer that
 travels through others (a relay's mailbox, a desk) cannot be swapped for another answer to
 the same asker: `open_key_reply(..., nonce=, info_hash=)` checks them. A mailbox take may ask
-only for the replies to one request (`take_mail(..., reply_to=nonce)`), leaving the others.
+only for the replies to some requests (`take_mail(..., reply_to=[nonces])`), leaving the others
+(and dropping junk), or only for messages of one kind (`kind="key_request"`: a seller's take).
+Requests and replies carry the protocol version (KEY_PROTOCOL); another version is refused in
+one line that says which side is older (`KeyVersionMismatch`).
 """
 
 from __future__ import annotations
@@ -55,8 +58,31 @@ MAX_CONNECTIONS = 64
 _BUSY_LINE = b'{"ok": false, "error": "busy; try again shortly"}\n'
 
 
+KEY_PROTOCOL = 2
+"""The key request/reply protocol's version. 2: every reply repeats its request's nonce and info
+hash inside the seal, sample budgets count units (`jobs.transport.sampling`). Requests and
+replies carry it as "v" (none: 1); a request or reply of another version is refused in one line
+that says which side is older, never taken for a wrong or swapped key."""
+
+
 class KeyRefused(Exception):
     """A key request refused or failed; one-line message."""
+
+
+class KeyVersionMismatch(KeyRefused):
+    """The other side speaks another key protocol (an older or newer Knowledge Miner): asking
+    again does not help until one of them is updated."""
+
+
+def version_line(theirs: Any, who: str) -> str:
+    """One line for a peer of key protocol `theirs` (`who`: "the key service at ...")."""
+    if not isinstance(theirs, int) or isinstance(theirs, bool):
+        return f"{who} names no readable key protocol version"
+    if theirs < KEY_PROTOCOL:
+        return (f"{who} runs an older Knowledge Miner (key protocol v{theirs}; this app speaks v{KEY_PROTOCOL}): "
+                "it must be updated before the two can exchange keys")
+    return (f"{who} runs a newer Knowledge Miner (key protocol v{theirs}; this app speaks v{KEY_PROTOCOL}): "
+            "update this app")
 
 
 class KeyUnreachable(KeyRefused):
@@ -82,10 +108,15 @@ class KeyRing:
     def _path(self, ih: str) -> Path:
         return self.folder / f"{ih}.json"
 
-    def put(self, ih: str, key: bytes, header: Header, *, reader: str = "") -> None:
+    def put(self, ih: str, key: bytes, header: Header, *, reader: str = "",
+            units: dict[str, str] | None = None, free: tuple[str, ...] = ()) -> None:
+        """Keep content `ih`'s key; `units`/`free`: its sample plan (see `limit_samples`), written
+        in the same atomic step, so the key is never served without it (None: each item one unit)."""
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        doc = {"key": key.hex(), "items": [it.name for it in header.items], "reader": reader.lower(),
-               "readers": [], "sampled": {}}
+        names = [it.name for it in header.items]
+        doc = {"key": key.hex(), "items": names, "reader": reader.lower(), "readers": [], "sampled": {}}
+        if units is not None:
+            doc.update(_plan(names, units, free))
         with self._lock:
             atomic_write_json(self._path(ih), doc, mode=0o600)
 
@@ -112,9 +143,7 @@ class KeyRing:
             doc = self.get(ih)
             if doc is None:
                 raise KeyRefused(f"no key for content {ih[:12]}…")
-            known = set(doc["items"])
-            doc["units"] = {str(k): str(v) for k, v in units.items() if k in known}
-            doc["free"] = sorted(n for n in free if n in known)
+            doc.update(_plan(doc["items"], units, free))
             atomic_write_json(self._path(ih), doc, mode=0o600)
 
     def drop(self, ih: str) -> None:
@@ -149,6 +178,12 @@ class KeyRing:
             return {n: item_key(key, names.index(n), n) for n in req.items}
 
 
+def _plan(items: list[str], units: dict[str, str], free: tuple[str, ...]) -> dict:
+    known = set(items)
+    return {"units": {str(k): str(v) for k, v in units.items() if k in known},
+            "free": sorted(n for n in free if n in known)}
+
+
 MAIL_MAX_BODY_BYTES = 8 << 10
 MAIL_PER_BOX = 256
 MAIL_PER_SENDER = 8
@@ -160,6 +195,18 @@ MAIL_TAKE_BYTES = 48 << 10  # one take answers at most this much (its line stays
 MAIL_SEEN_MAX = 200_000
 MAIL_REPLY_TO_MAX = 16
 """Request nonces one take may name (`take_mail(reply_to=...)`)."""
+MAIL_KEY_REQUEST = "key_request"
+"""The `kind` of a buyer's key request left for a seller (a filtered take by the seller's own
+buyer side leaves these; the seller takes them with `take_mail(kind=...)`)."""
+
+
+def mail_reply_to(body: dict) -> str | None:
+    """The request nonce a message answers: its `reply_to` (a string), or, for a key reply of an
+    older Knowledge Miner (key protocol v1: no `reply_to`), its `nonce`; else None."""
+    r = body.get("reply_to")
+    if r is None and body.get("kind") == "key_reply":
+        r = body.get("nonce")
+    return r if isinstance(r, str) else None
 
 
 class Mailbox:
@@ -220,32 +267,47 @@ class Mailbox:
             self._boxes[to] = box
             self._bytes += size
 
-    def take(self, address: str, *, reply_to: Collection[str] | None = None) -> list[dict]:
+    def take(self, address: str, *, reply_to: Collection[str] | None = None, kind: str | None = None) -> list[dict]:
         """The oldest messages for `address`, at most MAIL_TAKE_BYTES of them (removed); the rest
         stays for the next take. With `reply_to` (request nonces), only the messages whose body's
-        `reply_to` is one of them: two requests of one address never take each other's replies."""
+        `reply_to` is one of them (a string): two requests of one address never take each other's
+        replies. With `kind`, only the messages whose body's `kind` is that (a seller takes its key
+        requests, leaving the replies to what it bought). A filtered take also drops what no
+        filtered take could ever take (a body with no string `reply_to` that is not a key request:
+        strangers' junk), so junk cannot keep a box full for its whole life."""
         now = time.time()
-        out, used, keep, full = [], 0, [], False
+        out: list[dict] = []
+        used, full = 0, False
+        keep: list[tuple[float, str, dict, int]] = []
         with self._lock:
             box = self._expire(address, now)
             for m in box:
-                until, sender, body, size = m
-                if reply_to is not None and body.get("reply_to") not in reply_to:
-                    keep.append(m)
+                body, size = m[2], m[3]
+                r = mail_reply_to(body)
+                if (reply_to is not None or kind is not None) and r is None and body.get("kind") != MAIL_KEY_REQUEST:
+                    continue  # junk no filtered take would ever take: dropped
+                if (reply_to is not None and not (r is not None and r in reply_to)) \
+                        or (kind is not None and body.get("kind") != kind):
+                    keep.append(m)  # another request's reply, or a key request for the seller at this address
                     continue
                 full = full or used + size > MAIL_TAKE_BYTES  # the oldest first: none overtakes
                 if full:
                     keep.append(m)
                     continue
-                out.append({"from": sender, "body": body})
+                out.append({"from": m[1], "body": body})
                 used += size
-                self._bytes -= size
-            box = keep
-            if box:
-                self._boxes[address] = box
+            # one change, after the loop: what left the box (taken or dropped) leaves the byte count
+            self._bytes -= sum(m[3] for m in box) - sum(m[3] for m in keep)
+            if keep:
+                self._boxes[address] = keep
             else:
                 self._boxes.pop(address, None)
         return out
+
+    def held_bytes(self) -> tuple[int, int]:
+        """(the byte count kept, the sum of the sizes held): equal, always (for tests and checks)."""
+        with self._lock:
+            return self._bytes, sum(m[3] for box in self._boxes.values() for m in box)
 
 
 class KeyServer:
@@ -303,6 +365,8 @@ class KeyServer:
             if abs(time.time() - float(req.get("ts", 0))) > MAX_SKEW_S:
                 raise KeyRefused("request too old or clock off by more than 10 minutes")
             address, pub = recover_signer(req)
+            if req["op"] == "key" and req.get("v", 1) != KEY_PROTOCOL:
+                raise KeyRefused(version_line(req.get("v", 1), "the asker").replace("this app", "this key service"))
             if req["op"] in ("post", "take"):
                 return self._mail(req, address)
             if req["op"] == "mirror":
@@ -316,10 +380,10 @@ class KeyServer:
             kr = KeyRequest(address, str(req.get("info_hash", "")), None if items is None else tuple(items))
             got = self.ring.answer(kr, self.authorize, self.sample_units)
             body = {"key": got.hex()} if isinstance(got, bytes) else {"items": {n: k.hex() for n, k in got.items()}}
-            body.update(nonce=str(req.get("nonce", ""))[:64], info_hash=kr.info_hash)
+            body.update(v=KEY_PROTOCOL, nonce=str(req.get("nonce", ""))[:64], info_hash=kr.info_hash)
             log.info("key %s for %s… released to %s", "whole" if isinstance(got, bytes) else f"{len(got)} items",
                      kr.info_hash[:12], address)
-            return {"ok": True, "envelope": seal_to(pub, json.dumps(body).encode()).hex()}
+            return {"ok": True, "v": KEY_PROTOCOL, "envelope": seal_to(pub, json.dumps(body).encode()).hex()}
         except (KeyRefused, CryptoError) as e:
             return {"ok": False, "error": str(e)}
         except (ValueError, TypeError):
@@ -335,7 +399,11 @@ class KeyServer:
             if want is not None and (not isinstance(want, list) or len(want) > MAIL_REPLY_TO_MAX
                                      or not all(isinstance(n, str) for n in want)):
                 raise KeyRefused(f"reply_to is a list of at most {MAIL_REPLY_TO_MAX} request nonces")
-            return {"ok": True, "mail": self.mailbox.take(address, reply_to=None if want is None else set(want))}
+            kind = req.get("kind")
+            if kind is not None and (not isinstance(kind, str) or len(kind) > 64):
+                raise KeyRefused("kind is a short string")
+            return {"ok": True, "mail": self.mailbox.take(address, reply_to=None if want is None else set(want),
+                                                          kind=kind)}
         to, body = str(req.get("to", "")).lower(), req.get("body")
         if len(to) != 42 or not to.startswith("0x") or not isinstance(body, dict):
             raise KeyRefused("a post needs `to` (a 0x address) and a `body` object")
@@ -356,20 +424,23 @@ def post_mail(control: str, to: str, body: dict, private_key: bytes, *, timeout_
     _call(control, sign_request(private_key, req), timeout_s)
 
 
-def take_mail(control: str, private_key: bytes, *, reply_to: list[str] | None = None,
+def take_mail(control: str, private_key: bytes, *, reply_to: list[str] | None = None, kind: str | None = None,
               timeout_s: float = IO_TIMEOUT_S) -> list[dict]:
     """What a relay's mailbox holds for our address ([{"from", "body"}]), taken out of it; with
     `reply_to` (our request nonces, at most MAIL_REPLY_TO_MAX), only the replies to those (the
-    rest stays for whoever asked it)."""
+    rest stays for whoever asked it); with `kind`, only messages of that kind."""
     req = {"op": "take", "ts": int(time.time()), "nonce": os.urandom(8).hex()}
     if reply_to is not None:
         req["reply_to"] = list(reply_to)[-MAIL_REPLY_TO_MAX:]
+    if kind is not None:
+        req["kind"] = kind
     reply = _call(control, sign_request(private_key, req), timeout_s)
     mail = reply.get("mail")
     if not isinstance(mail, list):
         raise KeyRefused(f"relay {control} sent a malformed mailbox")
     return [m for m in mail if isinstance(m, dict) and isinstance(m.get("body"), dict) and isinstance(m.get("from"), str)
-            and (reply_to is None or m["body"].get("reply_to") in reply_to)]
+            and (reply_to is None or mail_reply_to(m["body"]) in reply_to)
+            and (kind is None or m["body"].get("kind") == kind)]
 
 
 def control_of(peer: str) -> str:
@@ -381,7 +452,8 @@ def control_of(peer: str) -> str:
 def signed_key_request(info_hash: str, private_key: bytes, *, items: list[str] | None = None) -> dict:
     """A key request signed by `private_key` (the whole key, or `items`), to send to a key
     service directly (`request_key`) or have relayed to it (`KeyServer.answer`)."""
-    body = {"op": "key", "info_hash": info_hash, "items": items, "ts": int(time.time()), "nonce": os.urandom(8).hex()}
+    body = {"op": "key", "v": KEY_PROTOCOL, "info_hash": info_hash, "items": items, "ts": int(time.time()),
+            "nonce": os.urandom(8).hex()}
     return sign_request(private_key, body)
 
 
@@ -394,6 +466,8 @@ def open_key_reply(reply: Any, private_key: bytes, source: str, *, nonce: str | 
     if not isinstance(reply, dict) or not reply.get("ok"):
         why = reply.get("error", "refused") if isinstance(reply, dict) else "bad reply"
         raise KeyRefused(f"{source}: {str(why)[:200]}")
+    if reply.get("v", 1) != KEY_PROTOCOL:  # (an older service names no version, nor its request)
+        raise KeyVersionMismatch(version_line(reply.get("v", 1), source))
     try:
         body = json.loads(open_sealed(private_key, bytes.fromhex(reply["envelope"])))
         if (nonce is not None and body.get("nonce") != nonce) or (info_hash is not None and body.get("info_hash") != info_hash):

@@ -30,6 +30,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -45,6 +46,8 @@ from jobs.transport.state import Entry, load_entries, save_entries
 from jobs.transport.status_file import status_path
 
 log = logging.getLogger(__name__)
+SamplePlan = Callable[[list[str]], "tuple[dict[str, str], tuple[str, ...]] | None"]
+"""sample_plan(item names of a sealed result) -> (item -> unit, free items) or None (`Node.share`)."""
 REDIAL_S = 5.0
 TICK_S = 1.0
 
@@ -143,9 +146,12 @@ class TransportNode:
         return self._serve(ih, meta, dest, size, until_ts=until_ts, reader=reader, kind=kind, push_to=push_to)
 
     def share(self, src: Path, *, until_ts: float = 0, reader: str = "", kind: str = "",
-              push_to: tuple[str, ...] = ()) -> Shared:
+              push_to: tuple[str, ...] = (), sample_plan: SamplePlan | None = None) -> Shared:
         """Seal `src` (a file or folder) with a fresh content key, serve the sealed archive,
-        and keep the key for the key service (readable by `reader`, a 0x address, once granted)."""
+        and keep the key for the key service (readable by `reader`, a 0x address, once granted).
+        `sample_plan(item names)`: what `reader` may open before it is granted the key ((item ->
+        unit, free items), or None: each item one unit), kept with the key in one step, before
+        anything is served or pushed (see `KeyRing.put`)."""
         key = new_content_key()
         tmp_dir = self.home / "data" / ".sealing"
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -160,7 +166,9 @@ class TransportNode:
             sealed.replace(dest)
         finally:
             sealed.unlink(missing_ok=True)
-        self.keys.put(ih, key, header, reader=reader)
+        plan = sample_plan([it.name for it in header.items]) if sample_plan is not None else None
+        units, free = plan if plan is not None else (None, ())
+        self.keys.put(ih, key, header, reader=reader, units=units, free=free)
         ref = self._serve(ih, meta, dest, size, until_ts=until_ts, reader=reader, kind=kind or "sealed", push_to=push_to)
         return Shared(ref, key, header)
 

@@ -4,10 +4,11 @@ A result is made of *units* (a render shard's frames; for content without a plan
 alone). The buyer's sampler (app.orders: `RenderSampler`, the default pick) asks for
 `sample_budget(units)` of them, and the key service (`keys.KeyRing.answer`) refuses any
 request that would open more, counted over everything that buyer opened of that content.
-So the budget is a fraction that always leaves most of a result sealed, and never the whole:
+So the budget is at most a quarter of a result's units, never more (a result of fewer than 4
+units cannot be sampled at all: one unit of it would be more than a quarter):
 
-    sample_budget(n) = 0                          for n < 2 (a 1-unit result cannot be sampled)
-                     = max(1, min(k, n // 4))     otherwise (k = SAMPLE_UNITS by default)
+    sample_budget(n) = 0                   for n < MIN_SAMPLED_UNITS (4)
+                     = min(k, n // 4)      otherwise (k = SAMPLE_UNITS by default)
 
 Items a plan names `free` (a render card: counts and hashes, no frame) are outside the budget;
 items of no unit and not free stay sealed until payment.
@@ -19,15 +20,15 @@ from collections.abc import Iterable, Mapping
 
 SAMPLE_UNITS = 3
 """Units a buyer samples of each result (the protocol's k): the most the key service releases."""
-MIN_SAMPLED_UNITS = 2
-"""A result of fewer units cannot be checked before payment without giving it away."""
+MIN_SAMPLED_UNITS = 4
+"""A result of fewer units cannot be checked before payment without opening more than a quarter."""
 
 
 def sample_budget(units: int, wanted: int = SAMPLE_UNITS) -> int:
     """How many of a result's `units` may be opened before payment (see the module doc)."""
     if units < MIN_SAMPLED_UNITS or wanted < 1:
         return 0
-    return max(1, min(wanted, units // 4))
+    return min(wanted, units // MIN_SAMPLED_UNITS)
 
 
 def sample_refusal(opened: Iterable[str], items: Iterable[str], units: Mapping[str, str] | None,

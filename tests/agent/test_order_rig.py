@@ -19,7 +19,7 @@ import pytest
 from tests.agent.conftest import NTK
 from tests.buyer.conftest import TABLE, context
 
-COUNT, SHARDS, SIZE, REWARD = 4, 2, (96, 72), 5 * NTK
+COUNT, SHARDS, SIZE, REWARD = 8, 2, (96, 72), 5 * NTK  # 4 frames a shard (the fewest)
 
 
 def _buyer_side(world, om, tmp: Path, stop: threading.Event):

@@ -99,11 +99,11 @@ def main() -> int:
         buyer.main("wallet", "faucet", "--to", addr["miner"], "--ntk", "60", "--eth", "0", *buyer.net)
         miner.main("wallet", "stake", "50", "--yes", *miner.net)
         miner.main("devices", "set-mode", "cpu", "mining")
-        scene = tiny_scene(work, count=2)
+        scene = tiny_scene(work, count=4)
         out["timings"]["setup_s"] = round(time.monotonic() - t0, 1)
 
         t1 = time.monotonic()
-        out["posted"] = buyer.json("order", "render", str(scene), "--count", "2", "--shards", "1", "--reward", "2",
+        out["posted"] = buyer.json("order", "render", str(scene), "--count", "4", "--shards", "1", "--reward", "2",
                                    "--deadline-hours", "1", "--review-hours", "1", "--yes", "--no-watch")
         agent_log, watch_log = work / "agent.log", work / "watch.log"
         # the buyer's watch serves the order desk (this home has an open order there); the agent

@@ -177,9 +177,9 @@ def test_a_two_shard_render_order_between_two_namespaces_survives_a_miner_restar
     buyer, miner, procs = world.buyer, world.miner, world.procs
     miner.run("devices", "set-mode", "cpu", "mining")
     miner_before, buyer_before = _balance(miner), _balance(buyer)
-    scene = tiny_scene(tmp_path, count=4)
+    scene = tiny_scene(tmp_path, count=8)
     t0 = time.monotonic()
-    posted = buyer.json("order", "render", str(scene), "--count", "4", "--shards", "2", "--reward", "2",
+    posted = buyer.json("order", "render", str(scene), "--count", "8", "--shards", "2", "--reward", "2",
                         "--deadline-hours", "1", "--review-hours", "1", "--p2p", "--yes", "--no-watch")
     oid = posted["order_id"]
     watch = buyer.start("order", "watch", "--p2p", *buyer.net, "--until-idle", "--timeout", "400", "--interval",
@@ -197,7 +197,7 @@ def test_a_two_shard_render_order_between_two_namespaces_survives_a_miner_restar
     elapsed = time.monotonic() - t0
     got = tmp_path / "got"
     fetched = buyer.json("order", "fetch", str(oid), "--p2p", "--out", str(got))
-    assert fetched["frame_ranges"] == [[0, 4]]
+    assert fetched["frame_ranges"] == [[0, 8]]
     from jobs.render.verify import verify_dataset
 
     assert verify_dataset(got, sample=4)["passed"]
@@ -234,9 +234,9 @@ def test_a_miner_behind_nat_delivers_to_a_reachable_buyer(nat_world, tmp_path):
                            capture_output=True, text=True, timeout=30)
     assert probe.returncode != 0 and "refused" not in probe.stderr.lower(), "the miner must not be reachable from a"
     miner.run("devices", "set-mode", "cpu", "mining")
-    scene = tiny_scene(tmp_path, count=2)
+    scene = tiny_scene(tmp_path, count=4)
     t0 = time.monotonic()
-    posted = buyer.json("order", "render", str(scene), "--count", "2", "--shards", "1", "--reward", "3",
+    posted = buyer.json("order", "render", str(scene), "--count", "4", "--shards", "1", "--reward", "3",
                         "--deadline-hours", "1", "--review-hours", "1", "--p2p", "--yes", "--no-watch")
     watch = buyer.start("order", "watch", "--p2p", *buyer.net, "--until-idle", "--timeout", "300", "--interval",
                         "0.5", log=tmp_path / "watch.log")

@@ -6,6 +6,7 @@ card and the ciphertext but no key, and a tampered sealed folder is refused."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -158,3 +159,145 @@ def test_two_fetches_by_one_address_through_one_relay_each_get_their_own_weights
     f = card["weights"]["file"]
     assert (tmp_path / "one" / f).read_bytes() == (folder / f).read_bytes()
     assert (tmp_path / "two" / f).read_bytes() == weights.read_bytes()
+
+
+def test_one_address_selling_and_buying_through_one_relay_keeps_its_replies(sale, tmp_path):
+    """The seller's address also buys (a model of another seller behind NAT) through the relay it
+    sells through: its seller loop takes only the key requests from that mailbox (and answers
+    them), the key reply to its own purchase stays there for its fetch, which gets the weights."""
+    import threading
+    from dataclasses import replace
+
+    from app.models.p2p import ModelSeller, fetch_model
+    from jobs.transport.keys import KeyRing, KeyServer, Mailbox, post_mail, signed_key_request, take_mail
+
+    m, s, peers, lid, uri, card_sha, card, buyer, stranger, folder, seller = sale
+    relay = KeyServer(KeyRing(tmp_path / "relay-keys"), "127.0.0.1:0", mailbox=Mailbox(), on_mirror=lambda *a: None)
+    control = f"127.0.0.1:{relay.port}"
+    relay_peer = f"127.0.0.1:{relay.port - 1}"
+    s.peer.node.config = replace(s.peer.node.config, relays=(relay_peer,))
+    try:
+        # 1. the box holds a reply to the seller's own (buyer-side) request and a buyer's key request
+        m.buy_model(buyer, lid)
+        s.step()  # the purchase: granted
+        post_mail(control, seller.address, {"kind": "key_reply", "reply_to": "ab" * 8, "reply": {"ok": False}},
+                  bytes(stranger.key))
+        req = signed_key_request(weights_of(uri), bytes(buyer.key))
+        post_mail(control, seller.address, {"kind": "key_request", "request": req}, bytes(buyer.key))
+        s._mail_at = 0.0
+        assert any("through relay" in e for e in s.step())  # the key request answered
+        assert [x["body"]["reply_to"] for x in take_mail(control, bytes(seller.key), reply_to=["ab" * 8])] == ["ab" * 8]
+        assert [x["body"]["reply_to"] for x in take_mail(control, bytes(buyer.key), reply_to=[req["nonce"]])] \
+            == [req["nonce"]]
+
+        # 2. end to end: the seller's address buys another seller's model (that seller cannot be
+        # dialed) while its own seller loop takes its mailbox at the same relay every 0.1 s
+        other_seller = buyer  # has NTK; now lists a model of its own
+        other = ModelSeller(m, peers["buyer"], tmp_path / "other-listings")
+        peers["buyer"].node.config = replace(peers["buyer"].node.config, relays=(relay_peer,))
+        uri2 = other.publish(folder)
+        lid2, _ = m.list_model(other_seller, card_hash="0x" + card_sha, uri=uri2, price_wei=NTK)
+        other.listed(lid2, uri2)
+        m.token.transfer(other_seller, seller.address, 2 * NTK)
+        m.buy_model(seller, lid2)
+        stop = threading.Event()
+
+        def loops() -> None:
+            while not stop.is_set():
+                s._mail_at = other._mail_at = 0.0
+                s.step()
+                other.step()
+                stop.wait(0.1)
+
+        t = threading.Thread(target=loops, daemon=True)
+        t.start()
+        try:
+            from app.orders.peer import free_port
+
+            dead = f"127.0.0.1:{free_port('127.0.0.1')}"
+            u = re.sub(r"x\.km=[^&]+", f"x.km={dead}", uri2) + f"&x.pe={relay_peer}"
+            got = fetch_model(peers["seller"], u, card_sha=card_sha, private_key=bytes(seller.key), dest=tmp_path / "mine",
+                              weights_file=card["weights"]["file"], weights_sha=card["weights"]["sha256"],
+                              key_wait_s=12, seller=other_seller.address)
+        finally:
+            stop.set()
+            t.join(10)
+        f = card["weights"]["file"]
+        assert (got / f).read_bytes() == (folder / f).read_bytes()
+    finally:
+        relay.close()
+
+
+def weights_of(uri: str) -> str:
+    from app.models.p2p import weights_ref
+
+    return weights_ref(uri).info_hash
+
+
+def test_a_model_buyer_meeting_an_older_seller_says_so_at_once(sale, tmp_path, monkeypatch):
+    """The seller's key service answers as an older Knowledge Miner did (key protocol v1: no
+    version, the envelope names no request): the buyer's fetch stops at once with one line saying
+    the seller runs an older version (not after the whole key wait, not "wrong key"). Through a
+    relay too: an older seller's reply (no `reply_to`, only the request's nonce) still reaches the
+    buyer's filtered take, so it says the same there."""
+    import time
+
+    from app.models.p2p import P2PModelError, _KeyThroughRelays, weights_ref
+    from jobs.transport.crypto import open_sealed, recover_signer, seal_to
+    from jobs.transport.keys import KeyRing, KeyServer, KeyVersionMismatch, Mailbox, post_mail, take_mail
+
+    m, s, peers, lid, uri, card_sha, card, buyer, stranger, folder, seller = sale
+    m.buy_model(buyer, lid)
+    s.step()
+    ks = s.peer.keys
+    real = ks.answer
+
+    def v1_answer(req):
+        reply = real(req)
+        if not reply.get("ok"):
+            return reply
+        body = json.loads(open_sealed(bytes(buyer.key), bytes.fromhex(reply["envelope"])))
+        _, pub = recover_signer(req)
+        return {"ok": True, "envelope": seal_to(pub, json.dumps({"key": body["key"]}).encode()).hex()}
+
+    monkeypatch.setattr(ks, "answer", v1_answer)
+    t0 = time.monotonic()
+    with pytest.raises(P2PModelError) as e:
+        _fetch(peers["buyer"], uri, card_sha, card, buyer.key, tmp_path / "got", key_wait_s=60)
+    assert time.monotonic() - t0 < 30
+    assert "runs an older Knowledge Miner (key protocol v1; this app speaks v2)" in str(e.value), e.value
+    assert "\n" not in str(e.value) and not (tmp_path / "got").exists()
+
+    relay = KeyServer(KeyRing(tmp_path / "relay-keys"), "127.0.0.1:0", mailbox=Mailbox(), on_mirror=lambda *a: None)
+    try:
+        ref = weights_ref(uri).with_peers(f"127.0.0.1:{relay.port - 1}")
+        asking = _KeyThroughRelays(ref, seller.address, bytes(buyer.key))
+        assert asking.ask() is None  # the request is left at the relay
+        req = take_mail(f"127.0.0.1:{relay.port}", bytes(seller.key), kind="key_request")[0]["body"]["request"]
+        old_body = {"kind": "key_reply", "nonce": req["nonce"], "reply": v1_answer(req)}  # as an older seller posts it
+        post_mail(f"127.0.0.1:{relay.port}", buyer.address, old_body, bytes(seller.key))
+        with pytest.raises(KeyVersionMismatch, match="older Knowledge Miner"):
+            asking.ask()
+    finally:
+        relay.close()
+
+
+def test_a_key_service_refuses_an_older_request_saying_so(tmp_path):
+    """A key request of key protocol v1 (no "v": an older Knowledge Miner) is refused in one line
+    that says so, before any key is looked at."""
+    import os
+    import time
+
+    from jobs.transport.crypto import sign_request
+    from jobs.transport.keys import KeyRing, KeyServer
+
+    ks = KeyServer(KeyRing(tmp_path / "keys"), "127.0.0.1:0")
+    try:
+        me = os.urandom(32)
+        old = sign_request(me, {"op": "key", "info_hash": "ab" * 32, "items": None, "ts": int(time.time()),
+                                "nonce": "cd" * 8})
+        reply = ks.answer(old)
+        assert reply["ok"] is False and "older Knowledge Miner (key protocol v1; this key service speaks v2)" \
+            in reply["error"], reply
+    finally:
+        ks.close()

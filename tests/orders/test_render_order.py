@@ -13,7 +13,7 @@ import pytest
 from tests.buyer.conftest import TABLE, context
 from tests.orders.conftest import NTK, Parties
 
-COUNT, SHARDS, SIZE = 4, 2, (96, 72)
+COUNT, SHARDS, SIZE = 8, 2, (96, 72)  # 4 frames a shard: the fewest a render order may have
 
 
 def _runtime(home: Path):
@@ -94,9 +94,9 @@ def test_a_render_order_is_rendered_sampled_re_rendered_paid_and_merges(render_p
     p.run(lambda: p.buyer.done(oid), steps=1200)
     assert env.balance(env.payout) == before + 10 * NTK
     cards = [read_card(p.buyer.result(oid, s)) for s in range(SHARDS)]
-    assert [c["frame_ranges"] for c in cards] == [[[0, 2]], [[2, 4]]]
+    assert [c["frame_ranges"] for c in cards] == [[[0, 4]], [[4, 8]]]
     merged = merge_datasets([p.buyer.result(oid, s) for s in range(SHARDS)], tmp_path / "merged")
-    assert merged["frame_ranges"] == [[0, 4]]
+    assert merged["frame_ranges"] == [[0, COUNT]]
     assert verify_dataset(tmp_path / "merged", sample=4)["passed"]  # every frame, after the key
 
 

@@ -111,7 +111,7 @@ def test_posting_peer_to_peer_confirms_the_cost_then_escrows_on_chain(parties, q
     assert v.market_choice() == "p2p"  # the network has an order market: the default
     assert not v.name_edit.isEnabled()  # a P2P order is named by its scene
     v.scene_edit.setText(str(TABLE))
-    v.count_spin.setValue(4)
+    v.count_spin.setValue(8)  # 4 frames a shard: the fewest a render order may have
     v.shards_spin.setValue(2)
     v.budget_edit.setText("10")
     v.post_dataset_button.click()

@@ -182,3 +182,79 @@ def test_a_go_between_cannot_swap_two_key_replies(tmp_path):
             open_key_reply(replies[1], BOB, "relay", info_hash=hashes[0])
     finally:
         ks.close()
+
+
+def test_a_strangers_reply_to_of_the_wrong_type_neither_breaks_takes_nor_the_byte_count(tmp_path):
+    """A stranger posts bodies whose `reply_to` is a list or a dict (unhashable): the addressee's
+    filtered takes still get their replies, the junk is dropped, and the relay's byte count stays
+    the sum of what it holds (it once went negative, switching the memory cap off)."""
+    box = Mailbox()
+    ks = KeyServer(KeyRing(tmp_path / "keys"), "127.0.0.1:0", mailbox=box)
+    relay = f"127.0.0.1:{ks.port}"
+    try:
+        post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": "aa" * 8, "n": 1}, ALICE)
+        post_mail(relay, addr(BOB), {"reply_to": []}, EVE)
+        post_mail(relay, addr(BOB), {"reply_to": {"x": 1}}, EVE)
+        post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": "bb" * 8, "n": 2}, ALICE)
+        assert [m["body"]["n"] for m in take_mail(relay, BOB, reply_to=["aa" * 8])] == [1]
+        assert box.held_bytes()[0] == box.held_bytes()[1] > 0
+        assert [m["body"]["n"] for m in take_mail(relay, BOB, reply_to=["bb" * 8])] == [2]
+        assert box.held_bytes() == (0, 0)  # the junk went with the filtered takes
+        for _ in range(5):  # the attack the review measured: a match, junk, take, again and again
+            post_mail(relay, addr(EVE), {"reply_to": "cc" * 8}, EVE)
+            post_mail(relay, addr(EVE), {"reply_to": [1, 2]}, EVE)
+            assert len(take_mail(relay, EVE, reply_to=["cc" * 8])) == 1
+            assert box.held_bytes() == (0, 0)
+    finally:
+        ks.close()
+
+
+def test_the_byte_count_is_the_sum_held_after_mixed_posts_and_takes():
+    """Invariant: after any mix of posts, plain, filtered (by reply_to, by kind) and partial takes,
+    the mailbox's byte count equals the sum of the sizes of the messages it holds."""
+    import random
+
+    rng = random.Random(5)
+    box = Mailbox(per_box=64, per_sender=64)
+    people = [f"0x{i:040x}" for i in range(4)]
+    shapes = [lambda: {"kind": "key_reply", "reply_to": rng.choice(["aa", "bb", "cc"]), "pad": "x" * rng.randrange(9000)},
+              lambda: {"kind": "key_request", "request": {"n": rng.random()}},
+              lambda: {"reply_to": rng.choice([[], {}, 3, None, ["aa"]])},
+              lambda: {"kind": rng.choice(["hello", 7, None])}]
+    for step in range(600):
+        who = rng.choice(people)
+        if rng.random() < 0.6:
+            try:
+                box.post(rng.choice(people), who, rng.choice(shapes)())
+            except KeyRefused:
+                pass
+        else:
+            box.take(who, reply_to=rng.choice([None, {"aa"}, {"bb", "cc"}]), kind=rng.choice([None, "key_request"]))
+        kept, held = box.held_bytes()
+        assert kept == held >= 0, (step, kept, held)
+
+
+def test_a_filtered_take_drops_junk_but_keeps_key_requests_and_others_replies(relay):
+    """Junk with no string `reply_to` goes with the addressee's filtered take (throwaway keys
+    cannot fill a buyer's box for the whole TTL); a key request for the seller at the same
+    address and a reply to another request of it stay; a take by kind takes only that kind."""
+    post_mail(relay, addr(BOB), {"junk": 1}, EVE)
+    post_mail(relay, addr(BOB), {"kind": "key_request", "request": {"n": 1}}, ALICE)
+    post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": "bb" * 8}, ALICE)
+    assert take_mail(relay, BOB, reply_to=["aa" * 8]) == []
+    for _ in range(2):  # EVE's box share is free again: the junk is gone
+        post_mail(relay, addr(BOB), {"junk": 2}, EVE)
+        take_mail(relay, BOB, reply_to=["aa" * 8])
+    assert [m["body"]["kind"] for m in take_mail(relay, BOB, kind="key_request")] == ["key_request"]
+    assert [m["body"]["reply_to"] for m in take_mail(relay, BOB)] == ["bb" * 8]
+
+
+def test_a_sellers_take_by_kind_drops_junk_too(relay):
+    """The seller takes only key requests now; junk in its box still goes with that take (as the
+    whole-box take once drained it), so strangers cannot keep its box full for buyers."""
+    post_mail(relay, addr(BOB), {"junk": 1}, EVE)
+    post_mail(relay, addr(BOB), {"junk": 2}, EVE)
+    post_mail(relay, addr(BOB), {"kind": "key_request", "request": {}}, ALICE)
+    assert len(take_mail(relay, BOB, kind="key_request")) == 1
+    post_mail(relay, addr(BOB), {"kind": "key_request", "request": {"n": 2}}, EVE)  # room again
+    post_mail(relay, addr(BOB), {"kind": "key_request", "request": {"n": 3}}, EVE)

@@ -94,12 +94,12 @@ def test_a_normal_user_posts_mines_verifies_and_fetches_an_order_on_the_order_ma
     assert f"p2p:{oid} on the order market" in out["show_text"] and f"-> {shard['result_dir']}" in out["show_text"]
     assert [o["ref"] for o in out["list"]] == [f"p2p:{oid}"]
 
-    # the fetched dataset: both frames, every one re-rendered here and equal
+    # the fetched dataset: all four frames, every one re-rendered here and equal
     from jobs.render.verify import verify_dataset
 
-    assert out["fetch"]["market"] == "p2p" and out["fetch"]["frame_ranges"] == [[0, 2]]
+    assert out["fetch"]["market"] == "p2p" and out["fetch"]["frame_ranges"] == [[0, 4]]
     got = work / "dataset"
-    assert len(list((got / "images").iterdir())) == 2 and verify_dataset(got, sample=2)["passed"]
+    assert len(list((got / "images").iterdir())) == 4 and verify_dataset(got, sample=2)["passed"]
 
     # money, as the chain says: 2 NTK from the buyer's escrow to the miner (60 - 50 staked + 2)
     assert out["balances"] == {"buyer": 98 * NTK, "miner": 12 * NTK}, logs

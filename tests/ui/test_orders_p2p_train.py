@@ -275,5 +275,5 @@ def test_a_finished_p2p_dataset_order_is_picked_in_the_list_to_train_on(render_p
     tid = int(v.selected.split(":")[1])
     assert p.buyer.order_ids() == [rid, tid] and p.env.om.order(tid).escrow_wei == 5 * NTK
     train = json.loads(json.loads((tmp_path / "buyer" / "orders" / f"{tid}.json").read_text())["spec"])["job"]
-    assert train["images"] + train["holdout"]["images"] == COUNT and train["holdout"]["images"] == 1
+    assert train["images"] + train["holdout"]["images"] == COUNT and train["holdout"]["images"] == COUNT // 4  # 25 %
     assert store.has(train["holdout"]["sha256"])

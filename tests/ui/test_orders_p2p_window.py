@@ -111,7 +111,7 @@ def test_stake_problem_transfers_tab_and_a_p2p_post_through_the_session(window, 
     ov.market_combo.setCurrentIndex(0)
     assert ov.market_choice() == "p2p"
     ov.scene_edit.setText(str(TABLE))
-    ov.count_spin.setValue(4)
+    ov.count_spin.setValue(8)  # 4 frames a shard, the fewest
     ov.shards_spin.setValue(2)
     ov.budget_edit.setText("3")
     ov.post_dataset_button.click()

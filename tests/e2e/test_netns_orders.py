@@ -80,12 +80,14 @@ class World:
         self.lab, self.buyer, self.miner, self.dep, self.addr, self.procs = lab, buyer, miner, dep, addr, procs
 
 
-HOMES = (  # name, namespace, the namespace its address faces, devnet account, NTK, NTK staked
-    ("buyer", "a", "pub", 0, 100, 0),  # reachable
-    ("miner", "b", "pub", 1, 60, 50),  # reachable
-    ("natminer", "c", "nc", 2, 60, 50),  # behind the home router nc
-    ("natbuyer", "d", "nd", 3, 100, 0),  # behind the home router nd
-    ("seller", "c", "nc", 4, 60, 50),  # behind nc too: sells a model through its relay
+HOMES = (  # name, namespace, the namespace its address faces, devnet account, whose markets, NTK, NTK staked
+    ("buyer", "a", "pub", 0, "buyer", 100, 0),  # reachable; deploys the markets
+    ("miner", "b", "pub", 1, "buyer", 60, 50),  # reachable
+    ("natminer", "c", "nc", 2, "buyer", 60, 50),  # behind the home router nc
+    # the relay case on markets of its own (a listing of the same weights on the other
+    # markets would be an earlier listing whose seller no longer serves it)
+    ("natbuyer", "d", "nd", 3, "natbuyer", 100, 0),  # behind the home router nd; deploys markets
+    ("seller", "c", "nc", 4, "natbuyer", 60, 50),  # behind nc too: sells a model through its relay
 )
 
 
@@ -94,9 +96,9 @@ def net(tmp_path_factory):
     """One lab and one chain for the module (tests/netlab.py open_network_with_homes_behind_nat):
     reachable machines a and b and a server srv on the open network pub, c and d each behind
     its own home router (masquerade). Anvil (`kminer devnet`) runs on srv; the buyer in a
-    deploys the markets, everyone else uses them; each user has its own KMINER_HOME with its
-    transport on its own address (HOMES: who sits where, and what it is funded with and
-    stakes). The set-up's `kminer` commands run in one process in namespace a
+    deploys the markets, everyone else uses them (the relay case's two users use markets of
+    their own); each user has its own KMINER_HOME with its transport on its own address
+    (HOMES: who sits where, whose markets it uses, what it is funded with and stakes). The set-up's `kminer` commands run in one process in namespace a
     (tests/e2e/netns_world_setup.py); what the tests check runs as processes in each user's
     namespace."""
     why = why_no_netlab(nat=True)
@@ -120,15 +122,15 @@ def net(tmp_path_factory):
         spec = {"rpc": url, "keys": [x["key_file"] for x in info["accounts"]],
                 "accounts": [x["address"] for x in info["accounts"]],
                 "homes": [{"name": name, "dir": str(homes[name].dir), "password": homes[name].env["KMINER_PASSWORD"],
-                           "addr": homes[name].addr, "account": acct, "ntk": ntk, "stake": stake}
-                          for name, _, _, acct, ntk, stake in HOMES]}
+                           "addr": homes[name].addr, "account": acct, "markets_of": of, "ntk": ntk, "stake": stake}
+                          for name, _, _, acct, of, ntk, stake in HOMES]}
         (root / "spec.json").write_text(json.dumps(spec))
         r = subprocess.run(lab.cmd("a", sys.executable, "-m", "tests.e2e.netns_world_setup", str(root / "spec.json")),
                            cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
         assert r.returncode == 0, f"world set-up: {r.stdout[-2500:]}\n{r.stderr[-2500:]}"
         done = json.loads(r.stdout.strip().splitlines()[-1])
-        assert done["deployment"]["order_market"]
-        yield lab, homes, done["deployment"], done["addresses"], srv
+        assert all(d["order_market"] for d in done["deployments"].values())
+        yield lab, homes, done["deployments"], done["addresses"], srv
     finally:
         for p in reversed(procs):
             _stop(p)
@@ -137,10 +139,10 @@ def net(tmp_path_factory):
 
 def _view(net, buyer: str, miner: str):
     """The module's world as one buyer and one miner see it; what a test starts is stopped when it ends."""
-    lab, homes, dep, addr, _ = net
+    lab, homes, deps, addr, _ = net
     procs: list[subprocess.Popen] = []
     try:
-        yield World(lab, homes[buyer], homes[miner], dep, {"buyer": addr[buyer], "miner": addr[miner]}, procs)
+        yield World(lab, homes[buyer], homes[miner], deps[buyer], {"buyer": addr[buyer], "miner": addr[miner]}, procs)
     finally:
         for p in reversed(procs):
             _stop(p)

@@ -61,13 +61,16 @@ def test_agent_earns_a_render_job_posted_from_the_cli(tmp_path):
 
     before = ntk(miner)
     out = kminer(home, "agent", "--once", "--json", "--account", miner, *auth).stdout
+    submitted_by = time.monotonic()
     status = json.loads(out.strip().splitlines()[-1])
     assert [(j["job_id"], j["state"]) for j in status["jobs"]] == [(job_id, "submitted")]
     assert status["devices"][0]["device"] == "cpu" and status["devices"][0]["active"]
     job = json.loads(kminer(home, "market", "show", str(job_id), "--json", *auth).stdout)
     assert job["status"] == "submitted" and job["result_uri"].startswith("file://")
 
-    time.sleep(4)  # the review window: 3 s; no transaction since: the agent mines an empty block to move chain time
+    # the review window: 3 s from the submit (the chain's clock is the wall clock); no transaction
+    # since: the agent mines an empty block to move chain time
+    time.sleep(max(0.0, submitted_by + 4.5 - time.monotonic()))
     line = kminer(home, "agent", "--once", "--account", miner, *auth).stdout
     assert "today 5 NTK" in line, line   # exact, no float rounding
     assert "\nagent: Sandbox: strict\n" in line or "\nagent: Sandbox: basic" in line, line

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -34,16 +35,13 @@ def test_bad_interval_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_agent_earns_a_render_job_posted_from_the_cli(tmp_path):
+def test_agent_earns_a_render_job_posted_from_the_cli(rig_home, tmp_path):
+    # the home: `kminer wallet create` twice (the first deploys the market), the faucet's ETH to
+    # the miner, the CPU set to mining (made once by tests/agent/conftest.py; our own copy)
     home = tmp_path / "home"
-    home.mkdir()
-    pw = home / "pw.txt"
-    pw.write_text("agent-test-password\n")
-    auth = ["--password-file", str(pw)]
-    buyer = json.loads(kminer(home, "wallet", "create", "--json", *auth).stdout)["address"]  # deploys, faucet
-    miner = json.loads(kminer(home, "wallet", "create", "--json", *auth).stdout)["address"]
-    kminer(home, "wallet", "faucet", "--to", miner, "--ntk", "0", "--eth", "1", "--account", buyer, *auth)
-    kminer(home, "devices", "set-mode", "cpu", "mining")
+    shutil.copytree(rig_home[0], home)
+    _, buyer, miner = rig_home
+    auth = ["--password-file", str(home / "pw.txt")]
 
     scene = json.loads((ROOT / "resources" / "scenes" / "retail_shelf.json").read_text())
     scene["outputs"].update({"width": 96, "height": 72, "count": 2})

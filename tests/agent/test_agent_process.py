@@ -88,25 +88,9 @@ def _progress(st: dict) -> float:
     return st["devices"][0]["progress"] or 0.0
 
 
-@pytest.fixture(scope="module")
-def rig_home(tmp_path_factory):
-    """A home made by `kminer` once for the module: a buyer (who deployed the market) and a
-    miner wallet, the CPU mining; each test gets a copy of it (its own chain and queue)."""
-    home = tmp_path_factory.mktemp("rig") / "home"
-    home.mkdir()
-    pw = home / "pw.txt"
-    pw.write_text("agent-test-password\n")
-    auth = ["--password-file", str(pw)]
-    buyer = json.loads(kminer(home, "wallet", "create", "--json", *auth).stdout)["address"]
-    miner = json.loads(kminer(home, "wallet", "create", "--json", *auth).stdout)["address"]
-    kminer(home, "wallet", "faucet", "--to", miner, "--ntk", "0", "--eth", "1", "--account", buyer, *auth)
-    kminer(home, "devices", "set-mode", "cpu", "mining")
-    return home, buyer, miner
-
-
 @pytest.fixture
 def rig(rig_home, tmp_path):
-    """A copy of the module's rig home (no process has it open between tests)."""
+    """A copy of the session's rig home (tests/agent/conftest.py; no process has it open)."""
     home = tmp_path / "home"
     shutil.copytree(rig_home[0], home)
     _, buyer, miner = rig_home

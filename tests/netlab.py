@@ -173,6 +173,28 @@ def both_behind_nat() -> NetLab:
     return lab
 
 
+def open_network_with_homes_behind_nat() -> NetLab:
+    """One lab for several cases: 'pub' the open network (a router), reachable machines 'a',
+    'b' and a server 'srv' on it; 'c' behind its home router 'nc' and 'd' behind 'nd'
+    (masquerade: nothing on pub can open a connection to c or d)."""
+    lab = NetLab()
+    try:
+        for role in ("a", "b", "srv", "nc", "nd"):
+            lab.link(role, "pub")
+            lab.route_default(role, "pub")
+        lab.link("c", "nc")
+        lab.link("d", "nd")
+        lab.route_default("c", "nc")
+        lab.route_default("d", "nd")
+        lab.router("pub")
+        lab.router("nc", masquerade_towards="pub")
+        lab.router("nd", masquerade_towards="pub")
+    except BaseException:
+        lab.close()
+        raise
+    return lab
+
+
 def _run(*argv: str) -> str:
     r = subprocess.run(list(argv), capture_output=True, text=True)
     if r.returncode != 0:

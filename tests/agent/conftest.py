@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +16,32 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NTK = 10**18
+
+
+def _kminer(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, KMINER_HOME=str(home))
+    env.pop("KMINER_PASSWORD", None)
+    r = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=180, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f"kminer {' '.join(args)} failed: {r.stderr[-1500:]}"
+    return r
+
+
+@pytest.fixture(scope="session")
+def rig_home(tmp_path_factory):
+    """A home made by `kminer` processes once for the session: a buyer (who deployed the market
+    on the embedded chain) and a miner wallet (1 ETH from the faucet), the CPU mining, password
+    in pw.txt; (home, buyer, miner). Tests copy it (shutil.copytree: their own chain and queue)."""
+    home = tmp_path_factory.mktemp("rig") / "home"
+    home.mkdir()
+    pw = home / "pw.txt"
+    pw.write_text("agent-test-password\n")
+    auth = ["--password-file", str(pw)]
+    buyer = json.loads(_kminer(home, "wallet", "create", "--json", *auth).stdout)["address"]
+    miner = json.loads(_kminer(home, "wallet", "create", "--json", *auth).stdout)["address"]
+    _kminer(home, "wallet", "faucet", "--to", miner, "--ntk", "0", "--eth", "1", "--account", buyer, *auth)
+    _kminer(home, "devices", "set-mode", "cpu", "mining")
+    return home, buyer, miner
 
 
 def render_spec_bytes(frames: int = 2, *, width: int = 96, height: int = 72, scene: str = "table_top") -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -34,16 +35,13 @@ def test_bad_interval_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_agent_earns_a_render_job_posted_from_the_cli(tmp_path):
+def test_agent_earns_a_render_job_posted_from_the_cli(rig_home, tmp_path):
+    # the home: `kminer wallet create` twice (the first deploys the market), the faucet's ETH to
+    # the miner, the CPU set to mining (made once by tests/agent/conftest.py; our own copy)
     home = tmp_path / "home"
-    home.mkdir()
-    pw = home / "pw.txt"
-    pw.write_text("agent-test-password\n")
-    auth = ["--password-file", str(pw)]
-    buyer = json.loads(kminer(home, "wallet", "create", "--json", *auth).stdout)["address"]  # deploys, faucet
-    miner = json.loads(kminer(home, "wallet", "create", "--json", *auth).stdout)["address"]
-    kminer(home, "wallet", "faucet", "--to", miner, "--ntk", "0", "--eth", "1", "--account", buyer, *auth)
-    kminer(home, "devices", "set-mode", "cpu", "mining")
+    shutil.copytree(rig_home[0], home)
+    _, buyer, miner = rig_home
+    auth = ["--password-file", str(home / "pw.txt")]
 
     scene = json.loads((ROOT / "resources" / "scenes" / "retail_shelf.json").read_text())
     scene["outputs"].update({"width": 96, "height": 72, "count": 2})
@@ -61,13 +59,16 @@ def test_agent_earns_a_render_job_posted_from_the_cli(tmp_path):
 
     before = ntk(miner)
     out = kminer(home, "agent", "--once", "--json", "--account", miner, *auth).stdout
+    submitted_by = time.monotonic()
     status = json.loads(out.strip().splitlines()[-1])
     assert [(j["job_id"], j["state"]) for j in status["jobs"]] == [(job_id, "submitted")]
     assert status["devices"][0]["device"] == "cpu" and status["devices"][0]["active"]
     job = json.loads(kminer(home, "market", "show", str(job_id), "--json", *auth).stdout)
     assert job["status"] == "submitted" and job["result_uri"].startswith("file://")
 
-    time.sleep(4)  # the review window: 3 s; no transaction since: the agent mines an empty block to move chain time
+    # the review window: 3 s from the submit (the chain's clock is the wall clock); no transaction
+    # since: the agent mines an empty block to move chain time
+    time.sleep(max(0.0, submitted_by + 4.5 - time.monotonic()))
     line = kminer(home, "agent", "--once", "--account", miner, *auth).stdout
     assert "today 5 NTK" in line, line   # exact, no float rounding
     assert "\nagent: Sandbox: strict\n" in line or "\nagent: Sandbox: basic" in line, line

@@ -1,8 +1,9 @@
-"""A render order between two machines that share nothing: the buyer (and the chain, anvil)
-in one network namespace, the miner in another, joined by one veth pair. Each side has its
-own KMINER_HOME; every step is a `kminer` process run inside its namespace; the only way
-between them is the network (order desk over HTTP, sealed results peer to peer, the chain
-over JSON-RPC).
+"""Orders and model sales between machines that share nothing: each user in a network
+namespace of its own, with its own KMINER_HOME; every step a test checks is a `kminer` process
+run inside its namespace; the only way between them is the network (order desk over HTTP,
+sealed results peer to peer, the chain over JSON-RPC). One lab and one chain serve the module
+(the `net` fixture): reachable machines a (buyer) and b (miner) and a server srv (anvil, a
+relay) on an open network, and c and d each behind a home router's NAT.
 
 The buyer posts one order of 2 shards on the OrderMarket (`order render --p2p`); the miner's
 `kminer agent` claims both with signatures, renders them in its sandbox, seals and serves
@@ -26,7 +27,7 @@ import pytest
 
 from tests.e2e.conftest import NTK, ROOT, tiny_scene
 from tests.e2e.conftest import stop as _stop
-from tests.netlab import both_behind_nat, one_behind_nat, pair, why_no_netlab
+from tests.netlab import open_network_with_homes_behind_nat, why_no_netlab
 from tests.wallet.conftest import ANVIL
 
 pytestmark = pytest.mark.slow
@@ -79,84 +80,91 @@ class World:
         self.lab, self.buyer, self.miner, self.dep, self.addr, self.procs = lab, buyer, miner, dep, addr, procs
 
 
-def _world(tmp_path, lab, a: str, b: str, chain: tuple[str, str] | None = None):
-    """The buyer at `a` in namespace a, the miner at `b` in namespace b, anvil with the buyer
-    (or in namespace `chain[0]` at `chain[1]`); markets deployed by the buyer, used by the
-    miner; the buyer has 100 NTK, the miner 60 NTK (50 staked)."""
+HOMES = (  # name, namespace, the namespace its address faces, devnet account, whose markets, NTK, NTK staked
+    ("buyer", "a", "pub", 0, "buyer", 100, 0),  # reachable; deploys the markets
+    ("miner", "b", "pub", 1, "buyer", 60, 50),  # reachable
+    ("natminer", "c", "nc", 2, "buyer", 60, 50),  # behind the home router nc
+    # the relay case on markets of its own (a listing of the same weights on the other
+    # markets would be an earlier listing whose seller no longer serves it)
+    ("natbuyer", "d", "nd", 3, "natbuyer", 100, 0),  # behind the home router nd; deploys markets
+    ("seller", "c", "nc", 4, "natbuyer", 60, 50),  # behind nc too: sells a model through its relay
+)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    """One lab and one chain for the module (tests/netlab.py open_network_with_homes_behind_nat):
+    reachable machines a and b and a server srv on the open network pub, c and d each behind
+    its own home router (masquerade). Anvil (`kminer devnet`) runs on srv; the buyer in a
+    deploys the markets, everyone else uses them (the relay case's two users use markets of
+    their own); each user has its own KMINER_HOME with its transport on its own address
+    (HOMES: who sits where, whose markets it uses, what it is funded with and stakes). The set-up's `kminer` commands run in one process in namespace a
+    (tests/e2e/netns_world_setup.py); what the tests check runs as processes in each user's
+    namespace."""
+    why = why_no_netlab(nat=True)
+    if why:
+        pytest.skip(why)
     if not ANVIL.exists():
         pytest.fail(f"anvil not found at {ANVIL}: run `make node` (npm ci)")
-    chain_ns, chain_host = chain or ("a", a)
+    root = tmp_path_factory.mktemp("world")
+    lab = open_network_with_homes_behind_nat()
     procs: list[subprocess.Popen] = []
     try:
-        node = lab.popen(chain_ns, [sys.executable, "-m", "cli", "devnet", "--host", chain_host, "--port", "18545",
-                                    "--keys-dir", str(tmp_path / "keys"), "--json"], cwd=ROOT, stdout=subprocess.PIPE,
-                         text=True, stdin=subprocess.DEVNULL)
+        srv = lab.addrs[("srv", "pub")]
+        node = lab.popen("srv", [sys.executable, "-m", "cli", "devnet", "--host", srv, "--port", "18545",
+                                 "--accounts", str(len(HOMES)), "--keys-dir", str(root / "keys"), "--json"],
+                         cwd=ROOT, stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
         procs.append(node)
         info = json.loads(node.stdout.readline())
         url = info["rpc_url"]
-        assert url == f"http://{chain_host}:18545"
-        keys = [x["key_file"] for x in info["accounts"]]
-        buyer = NsHome(lab, "a", tmp_path, "buyer", url, a)
-        miner = NsHome(lab, "b", tmp_path, "miner", url, b)
-        for home, key in ((buyer, keys[0]), (miner, keys[1])):
-            home.run("wallet", "import", "--private-key-file", key, *home.net)
-            home.settle_transport()
-        dep = buyer.json("market", "deploy", "--yes")
-        assert dep["order_market"]
-        miner.run("market", "use", "--job-market", dep["job_market"], "--model-market", dep["model_market"],
-                  "--order-market", dep["order_market"], *miner.net)
-        addr = {"buyer": info["accounts"][0]["address"], "miner": info["accounts"][1]["address"]}
-        buyer.run("wallet", "faucet", "--to", addr["buyer"], "--ntk", "100", "--eth", "0", *buyer.net)
-        buyer.run("wallet", "faucet", "--to", addr["miner"], "--ntk", "60", "--eth", "0", *buyer.net)
-        miner.run("wallet", "stake", "50", "--yes", *miner.net)
-        yield World(lab, buyer, miner, dep, addr, procs)
+        assert url == f"http://{srv}:18545"
+        homes = {name: NsHome(lab, ns, root, name, url, lab.addrs[(ns, faces)]) for name, ns, faces, *_ in HOMES}
+        spec = {"rpc": url, "keys": [x["key_file"] for x in info["accounts"]],
+                "accounts": [x["address"] for x in info["accounts"]],
+                "homes": [{"name": name, "dir": str(homes[name].dir), "password": homes[name].env["KMINER_PASSWORD"],
+                           "addr": homes[name].addr, "account": acct, "markets_of": of, "ntk": ntk, "stake": stake}
+                          for name, _, _, acct, of, ntk, stake in HOMES]}
+        (root / "spec.json").write_text(json.dumps(spec))
+        r = subprocess.run(lab.cmd("a", sys.executable, "-m", "tests.e2e.netns_world_setup", str(root / "spec.json")),
+                           cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, f"world set-up: {r.stdout[-2500:]}\n{r.stderr[-2500:]}"
+        done = json.loads(r.stdout.strip().splitlines()[-1])
+        assert all(d["order_market"] for d in done["deployments"].values())
+        yield lab, homes, done["deployments"], done["addresses"], srv
     finally:
         for p in reversed(procs):
             _stop(p)
         lab.close()
 
 
-@pytest.fixture(scope="module")
-def veth_world(tmp_path_factory):
-    """Namespaces a (buyer, anvil) and b (miner) on one veth, made once for the module's tests."""
-    why = why_no_netlab()
-    if why:
-        pytest.skip(why)
-    lab, a, b = pair()
-    yield from _world(tmp_path_factory.mktemp("world"), lab, a, b)
+def _view(net, buyer: str, miner: str):
+    """The module's world as one buyer and one miner see it; what a test starts is stopped when it ends."""
+    lab, homes, deps, addr, _ = net
+    procs: list[subprocess.Popen] = []
+    try:
+        yield World(lab, homes[buyer], homes[miner], deps[buyer], {"buyer": addr[buyer], "miner": addr[miner]}, procs)
+    finally:
+        for p in reversed(procs):
+            _stop(p)
 
 
 @pytest.fixture
-def world(veth_world):
-    """The module's veth world; what a test starts in it is stopped when the test ends."""
-    before = len(veth_world.procs)
-    yield veth_world
-    for p in reversed(veth_world.procs[before:]):
-        _stop(p)
-    del veth_world.procs[before:]
+def world(net):
+    """The buyer in a, the miner in b: both reachable on the open network."""
+    yield from _view(net, "buyer", "miner")
 
 
 @pytest.fixture
-def nat_world(tmp_path):
-    """The miner in b behind a home router (nb: masquerade, nothing gets in); the buyer and
-    the chain in a, reachable."""
-    why = why_no_netlab(nat=True)
-    if why:
-        pytest.skip(why)
-    lab = one_behind_nat(inside="b", router="nb", outside="a")
-    yield from _world(tmp_path, lab, lab.addrs[("a", "nb")], lab.addrs[("b", "nb")])
+def nat_world(net):
+    """The miner in c behind a home router (nc: masquerade, nothing gets in); the buyer in a, reachable."""
+    yield from _view(net, "buyer", "natminer")
 
 
 @pytest.fixture
-def relay_world(tmp_path):
-    """Buyer in a and seller in b, each behind its own home router (masquerade); the chain and a
-    relay the seller runs on a server ('srv') on the open network between them."""
-    why = why_no_netlab(nat=True)
-    if why:
-        pytest.skip(why)
-    lab = both_behind_nat()
-    srv = lab.addrs[("srv", "pub")]
-    yield from _world(tmp_path, lab, lab.addrs[("a", "na")], lab.addrs[("b", "nb")], chain=("srv", srv))
+def relay_world(net):
+    """Buyer in d and seller in c, each behind its own home router (masquerade); the chain on
+    the server srv on the open network between them, where the seller runs its relay."""
+    yield from _view(net, "natbuyer", "seller")
 
 
 def _list_model(seller, tmp_path: Path) -> tuple[Path, dict, int]:
@@ -234,6 +242,7 @@ def test_a_miner_behind_nat_delivers_to_a_reachable_buyer(nat_world, tmp_path):
                            capture_output=True, text=True, timeout=30)
     assert probe.returncode != 0 and "refused" not in probe.stderr.lower(), "the miner must not be reachable from a"
     miner.run("devices", "set-mode", "cpu", "mining")
+    miner_before = _balance(miner)
     scene = tiny_scene(tmp_path, count=4)
     t0 = time.monotonic()
     posted = buyer.json("order", "render", str(scene), "--count", "4", "--shards", "1", "--reward", "3",
@@ -252,7 +261,7 @@ def test_a_miner_behind_nat_delivers_to_a_reachable_buyer(nat_world, tmp_path):
     from jobs.render.verify import verify_dataset
 
     assert verify_dataset(got, sample=2)["passed"]
-    assert _balance(miner) == 10 * NTK + 3 * NTK
+    assert _balance(miner) == miner_before + 3 * NTK
     print(f"netns order with the miner behind NAT, posted to verified bytes: {elapsed:.1f} s")
 
 

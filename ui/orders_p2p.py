@@ -216,7 +216,13 @@ class P2PPosting:
         checked = []
 
         def cost():   # chain thread
+            from app.orders.render import render_order
+            from app.orders.sampling import too_small_to_sample
+
             checked.append(p2p.scene(scene))   # a bad scene is said before any cost
+            job, _ = render_order(checked[0], count=args["count"])
+            if why := too_small_to_sample(job, args["shards"]):   # so are shards too small to sample
+                raise ValueError(f"{why}: use fewer shards or more images")
             self._check_funds(buyer, total)
             return p2p.cost(args["shards"], each)
 

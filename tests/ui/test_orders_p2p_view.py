@@ -24,6 +24,7 @@ from tests.orders.conftest import NTK, parties  # noqa: F401  (fixture)
 from tests.orders.test_render_order import COUNT, SHARDS, render_parties  # noqa: F401  (fixture)
 from tests.wallet.conftest import _order_module, order_env  # noqa: F401  (fixtures)
 from ui.background import Background
+from ui.cost_dialog import ConfirmCostDialog
 from ui.qt import Qt
 
 
@@ -161,6 +162,30 @@ def test_bad_input_is_one_line_and_no_order_market_means_the_job_market(parties,
     w = make_view(qtbot, p, tmp_path, available=False)
     assert w.market_choice() == "jobs" and not w.market_combo.model().item(0).isEnabled()
     assert w.name_edit.isEnabled()
+
+
+def test_shards_too_small_to_sample_are_refused_before_the_cost_is_shown(parties, qtbot, tmp_path):  # noqa: F811
+    p = parties()
+    v = make_view(qtbot, p, tmp_path)
+    v.scene_edit.setText(str(TABLE))
+    v.count_spin.setValue(3)
+    v.shards_spin.setValue(2)   # 1 frame in a shard: it could not be sampled without giving it away
+    v.budget_edit.setText("10")
+    opened: list = []
+    v.post_dataset_button.click()
+    qtbot.waitUntil(lambda: v.dataset_error.isVisible(), timeout=10_000)
+    opened += [d for d in v.findChildren(ConfirmCostDialog)]
+    text = v.dataset_error.text()
+    assert text.startswith("Not posted: a render shard needs at least 2 frames") and "\n" not in text, text
+    assert "at most 1 shards" in text and "fewer shards" in text
+    assert v.confirm_dialog is None and not opened   # the cost confirmation never opened
+    assert p.buyer.order_ids() == [] and v.post_dataset_button.isEnabled()
+    v.count_spin.setValue(4)   # 2 frames a shard: the cost is asked
+    assert not v.dataset_error.isVisible()
+    v.post_dataset_button.click()
+    qtbot.waitUntil(lambda: v.confirm_dialog is not None, timeout=10_000)
+    v.confirm_dialog.reject()
+    assert p.buyer.order_ids() == []
 
 
 def test_the_transfers_tabs_show_every_node_with_progress(parties, qtbot, tmp_path):  # noqa: F811

@@ -104,6 +104,7 @@ def test_shards_show_their_state_miner_and_rejection_reason(parties, qtbot, tmp_
     assert cells[1][:2] == ["1", "rejected"] and "does not match its re-computation" in cells[1][3]
     assert cells[0][2].startswith(p.env.miner.address.lower()[:6]) and d.table.item(0, 2).toolTip() == p.env.miner.address.lower()
     assert not d.save_button.isEnabled()  # not every shard is verified
+    assert d.tabs.tabText(1) == "Dataset" and d.results.currentWidget() is d.results_none  # no preview yet
 
 
 def test_posting_peer_to_peer_confirms_the_cost_then_escrows_on_chain(parties, qtbot, tmp_path):  # noqa: F811
@@ -211,7 +212,7 @@ def test_the_transfers_tabs_show_every_node_with_progress(parties, qtbot, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_finished_render_order_saves_its_merged_dataset(render_parties, qtbot, tmp_path):  # noqa: F811
+def test_a_finished_render_order_previews_and_saves_its_merged_dataset(render_parties, qtbot, tmp_path):  # noqa: F811
     from app.orders.render import render_order
     from jobs.render.dataset import read_card
     from jobs.render.spec import load_scene
@@ -226,11 +227,28 @@ def test_a_finished_render_order_saves_its_merged_dataset(render_parties, qtbot,
     r = p2p_rows(v)[0]
     assert v.table.item(r, 3).text() == "done" and v.table.item(r, 1).text() == "table-top"
     v.table.selectRow(r)
-    assert v.p2p_detail.save_button.isEnabled()
+    d = v.p2p_detail
+    assert d.save_button.isEnabled()
+    # the Dataset tab: every shard's unsealed frames, merged, with their boxes (the job market's browser)
+    tab = d.tabs.tabBar()
+    qtbot.mouseClick(tab, Qt.MouseButton.LeftButton, pos=tab.tabRect(1).center())
+    assert d.tabs.currentWidget() is d.results and d.results.currentWidget() is d.browser
+    qtbot.waitUntil(lambda: d.browser.page is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: d.browser.large.pixmap() is not None, timeout=10_000)
+    page = d.browser.page
+    assert len(d.browser.folders) == SHARDS and page.images == COUNT and len(d.browser.thumbs) == COUNT
+    assert f"{COUNT}</b> images from {SHARDS} shards" in d.browser.summary.text()
+    assert d.browser.large.pixmap().width() == 96   # the first frame, its boxes drawn, at its size
     out = tmp_path / "saved"
     v.save_p2p_dataset(oid, out)
     qtbot.waitUntil(lambda: "Saved the dataset" in v.banner.text(), timeout=20_000)
     assert read_card(out)["frame_ranges"] == [[0, COUNT]]
+    merged = json.loads((out / "annotations.json").read_text())   # the preview shows what is saved
+    assert page.boxes == len(merged["annotations"]) > 0
+    assert [t.toolTip().split(":")[0] for t in d.browser.thumbs] == [im["file_name"] for im in merged["images"]]
+    qtbot.mouseClick(d.browser.large, Qt.MouseButton.LeftButton)   # the picked frame, full size in its own window
+    qtbot.waitUntil(lambda: d.browser.enlarged is not None and d.browser.enlarged.isVisible(), timeout=5000)
+    d.browser.enlarged.close()
     v.save_p2p_dataset(oid, out)  # not over a folder that holds something
     qtbot.waitUntil(lambda: v.banner.text().startswith("Not saved:"), timeout=20_000)
     assert "is not empty" in v.banner.text()

@@ -212,14 +212,15 @@ def shoot_main(shot: Shooter, args) -> None:
                 w.jobs_view.table.selectRow(0)   # the newest job's log and outputs
             shot.pump(args.seconds if page in ("Devices", "Earnings") else 1.0)
             shot.save(w, name if theme == "light" else f"{name}-dark")
-            if page == "Orders" and ov.orders:   # the job market's delivered, verified dataset with its boxes
-                ov.selected = ov.orders[0].id
-                ov.refresh(force=True)
-                ov._show_detail()
-                ov.detail.detail_tabs.setCurrentIndex(1)
-                shot.pump(2.0)
+            if page == "Orders" and theme == "light" and ov.p2p_orders:
+                # the peer-to-peer order's Dataset tab: its verified, unsealed shards merged, frames with boxes
+                d = ov.p2p_detail
+                d.tabs.setCurrentIndex(1)
+                shot.wait(lambda: d.browser.page is not None and d.browser.large.pixmap() is not None, 30,
+                          "the dataset preview")
+                shot.pump(1.0)
                 shot.save(w, "orders-dataset")
-                ov.detail.detail_tabs.setCurrentIndex(0)
+                d.tabs.setCurrentIndex(0)
             if page == "Scene editor" and theme == "light":
                 panel.tabs.setCurrentIndex(1)
                 shot.pump(0.5)

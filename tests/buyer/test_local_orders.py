@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 def test_a_default_order_on_the_local_chain_is_mined_by_this_homes_agent_and_fetched(tmp_path):
     assert kminer(tmp_path, "wallet", "create").returncode == 0
     assert kminer(tmp_path, "devices", "set-mode", "cpu", "mining").returncode == 0
-    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--shards", "2", "--reward", "1.5",
+    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "4", "--shards", "2", "--reward", "1.5",
                "--size", "96x72", "--yes", "--no-watch", "--json")
     assert r.returncode == 0, r.stderr
     assert "posting on the order market" not in r.stderr  # --json: data only
@@ -58,5 +58,5 @@ def test_a_default_order_on_the_local_chain_is_mined_by_this_homes_agent_and_fet
     got = tmp_path / "dataset"
     r = kminer(tmp_path, "order", "fetch", "1", "--out", str(got))
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in (got / "images").iterdir()) == ["000000.png", "000001.png"]
-    assert len(json.loads((got / "annotations.json").read_text())["images"]) == 2
+    assert sorted(p.name for p in (got / "images").iterdir()) == [f"00000{i}.png" for i in range(4)]
+    assert len(json.loads((got / "annotations.json").read_text())["images"]) == 4

@@ -33,8 +33,8 @@ def test_an_order_id_that_names_nothing_is_one_line(tmp_path, args, message):
 def test_list_and_show_cover_both_markets_with_their_own_ids(tmp_path):
     assert kminer(tmp_path, "wallet", "create").returncode == 0  # the local chain, with an order market
     # no flag: the local chain has an order market, so the order goes there
-    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--shards", "2", "--reward", "1.5",
-               "--size", "96x72", "--yes", "--no-watch", "--json")
+    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "4", "--shards", "2", "--reward", "1.5",
+               "--size", "96x72", "--yes", "--no-watch", "--json")   # 2 frames a shard: the fewest that are sampled
     assert r.returncode == 0, r.stderr
     posted = json.loads(r.stdout)
     assert (posted["market"], posted["ref"], posted["escrow_wei"]) == ("p2p", "p2p:1", str(3 * NTK))
@@ -48,7 +48,7 @@ def test_list_and_show_cover_both_markets_with_their_own_ids(tmp_path):
     assert [(o["ref"], o["state"]) for o in listed] == [("job:1", "open"), ("p2p:1", "open")]
     text = kminer(tmp_path, "order", "list").stdout
     assert "job market:\n  job:1 render 'table-top' 2 frames: open" in text
-    assert "order market (peer to peer):\n  p2p:1 render 'table-top' 2 frames: open, 0/2 shard(s) unsealed, " \
+    assert "order market (peer to peer):\n  p2p:1 render 'table-top' 4 frames: open, 0/2 shard(s) unsealed, " \
            "3 NTK escrowed, 0 NTK paid" in text
 
     # a bare 1: the default market's order (the order market here); job:1 names the other one
@@ -56,7 +56,7 @@ def test_list_and_show_cover_both_markets_with_their_own_ids(tmp_path):
     shown = json.loads(kminer(tmp_path, "order", "show", "p2p:1", "--json").stdout)
     assert json.loads(kminer(tmp_path, "order", "show", "1", "--json").stdout) == shown
     assert [(s["index"], s["start"], s["count"], s["state"], s["miner"], s["result_dir"]) for s in shown["shards"]] == \
-        [(0, 0, 1, "open", None, None), (1, 1, 1, "open", None, None)]
+        [(0, 0, 2, "open", None, None), (1, 2, 2, "open", None, None)]
     assert (shown["reward_each_wei"], shown["escrow_wei"], shown["paid_wei"], shown["refunded_wei"], shown["closed"]) \
         == (str(int(1.5 * NTK)), str(3 * NTK), "0", "0", False)
     assert json.loads(kminer(tmp_path, "order", "show", "1", "--p2p", "--json").stdout) == shown

@@ -255,6 +255,7 @@ def test_a_finished_render_order_previews_and_saves_its_merged_dataset(render_pa
     shots = os.environ.get("KMINER_SCREENSHOTS")
     if shots:
         v.show_message("")
+        d.tabs.setCurrentIndex(0)   # its shards, both verified
         qtbot.wait(300)
         v.grab().save(str(Path(shots) / "orders-p2p.png"))
         tabs = TransfersTabs(lambda: [("buyer", tmp_path / "buyer" / "transport"),

@@ -151,8 +151,8 @@ def shoot_main(shot: Shooter, args) -> None:
     shot.wait(lambda: ov.market_combo.model().item(0).isEnabled() and ov.last_refresh_at is not None, 60,
               "the order market")
     print(f"  the dataset form starts on: {ov.market_choice()}", file=sys.stderr)
-    post_order(shot, ov, count=6, shards=3, budget="4.5", name="shelf photos, batch 1", market="p2p")
-    post_order(shot, ov, count=4, shards=2, budget="3", name="shelf photos, batch 2", market="jobs")
+    post_order(shot, ov, count=12, shards=3, budget="4.5", name="shelf photos, batch 1", market="p2p")
+    post_order(shot, ov, count=8, shards=2, budget="3", name="shelf photos, batch 2", market="jobs")
 
     # the demo detector: buy it on the Models page and try it on the example photo
     w.show_page("Models")
@@ -212,14 +212,15 @@ def shoot_main(shot: Shooter, args) -> None:
                 w.jobs_view.table.selectRow(0)   # the newest job's log and outputs
             shot.pump(args.seconds if page in ("Devices", "Earnings") else 1.0)
             shot.save(w, name if theme == "light" else f"{name}-dark")
-            if page == "Orders" and ov.orders:   # the job market's delivered, verified dataset with its boxes
-                ov.selected = ov.orders[0].id
-                ov.refresh(force=True)
-                ov._show_detail()
-                ov.detail.detail_tabs.setCurrentIndex(1)
-                shot.pump(2.0)
+            if page == "Orders" and theme == "light" and ov.p2p_orders:
+                # the peer-to-peer order's Dataset tab: its verified, unsealed shards merged, frames with boxes
+                d = ov.p2p_detail
+                d.tabs.setCurrentIndex(1)
+                shot.wait(lambda: d.browser.page is not None and d.browser.large.pixmap() is not None, 30,
+                          "the dataset preview")
+                shot.pump(1.0)
                 shot.save(w, "orders-dataset")
-                ov.detail.detail_tabs.setCurrentIndex(0)
+                d.tabs.setCurrentIndex(0)
             if page == "Scene editor" and theme == "light":
                 panel.tabs.setCurrentIndex(1)
                 shot.pump(0.5)

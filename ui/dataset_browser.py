@@ -36,6 +36,7 @@ PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#0082c8", "#f58231", "#911eb4", "#4
 @dataclass(frozen=True)
 class DatasetPage:
     folder: Path
+    """The dataset's folder (of several shard folders, the first)."""
     page: int
     pages: int
     images: int
@@ -44,16 +45,24 @@ class DatasetPage:
     thumbs: list   # (file_name, QImage with boxes, box count)
 
 
-def read_coco(folder: Path) -> dict:
-    """annotations.json of a dataset folder, indexed: images in id order, boxes per image id."""
-    doc = read_delivered_json(Path(folder) / "annotations.json", root=Path(folder))  # a miner's file: bounded
-    if not isinstance(doc, dict):
-        raise ValueError("annotations.json is not a COCO object")
-    cats = {c["id"]: c["name"] for c in doc.get("categories", [])}
-    by: dict[int, list] = {}
-    for a in doc.get("annotations", []):
-        by.setdefault(a["image_id"], []).append(a)
-    images = sorted(doc.get("images", []), key=lambda im: im["id"])
+def read_coco(folders) -> dict:
+    """annotations.json of a dataset folder, or of the shard folders of one order merged as
+    `merge_datasets` would (frame ids are the scene's, unique across shards), indexed: images
+    in id order, each with the folder it is in, boxes per image."""
+    folders = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
+    cats: dict = {}
+    by: dict[tuple, list] = {}
+    images = []
+    for i, folder in enumerate(folders):
+        doc = read_delivered_json(folder / "annotations.json", root=folder)  # a miner's file: bounded
+        if not isinstance(doc, dict):
+            raise ValueError(f"{folder / 'annotations.json'} is not a COCO object")
+        for c in doc.get("categories", []):
+            cats.setdefault(c["id"], c["name"])
+        for a in doc.get("annotations", []):
+            by.setdefault((i, a["image_id"]), []).append(a)
+        images += [{**im, "_dir": folder, "_key": (i, im["id"])} for im in doc.get("images", [])]
+    images.sort(key=lambda im: (im["id"], im["_key"]))
     return {"images": images, "boxes": by, "categories": cats}
 
 
@@ -80,17 +89,18 @@ def draw_boxes(img: QImage, anns: list, cats: dict, *, labels: bool = True) -> Q
     return out
 
 
-def load_page(folder: Path, page: int, coco: dict | None = None, per_page: int = PER_PAGE,
+def load_page(folder, page: int, coco: dict | None = None, per_page: int = PER_PAGE,
               thumb_w: int = THUMB_W) -> tuple[DatasetPage, dict]:
-    """One page of thumbnails with boxes (runner thread). Returns (page, the parsed COCO for reuse)."""
+    """One page of thumbnails with boxes (runner thread); `folder`: a dataset folder, or the
+    shard folders of one order. Returns (page, the parsed COCO for reuse)."""
     coco = coco or read_coco(folder)
     images = coco["images"]
     pages = max(1, -(-len(images) // per_page))
     page = max(0, min(page, pages - 1))
     thumbs = []
     for im in images[page * per_page:(page + 1) * per_page]:
-        q = QImage(str(Path(folder) / im["file_name"]))
-        anns = coco["boxes"].get(im["id"], [])
+        q = QImage(str(im["_dir"] / im["file_name"]))
+        anns = coco["boxes"].get(im["_key"], [])
         if not q.isNull():
             q = draw_boxes(q, anns, coco["categories"], labels=False).scaledToWidth(thumb_w, Qt.TransformationMode.SmoothTransformation)
         thumbs.append((im["file_name"], q, len(anns)))
@@ -101,13 +111,14 @@ def load_page(folder: Path, page: int, coco: dict | None = None, per_page: int =
             name = coco["categories"].get(a.get("category_id"), "?")
             per_class[name] = per_class.get(name, 0) + 1
             total += 1
-    return DatasetPage(Path(folder), page, pages, len(images), total, per_class, thumbs), coco
+    first = Path(folder) if isinstance(folder, (str, Path)) else Path(next(iter(folder)))
+    return DatasetPage(first, page, pages, len(images), total, per_class, thumbs), coco
 
 
-def load_large(folder: Path, coco: dict, index: int) -> tuple[str, QImage, int]:
+def load_large(folder, coco: dict, index: int) -> tuple[str, QImage, int]:
     im = coco["images"][index]
-    q = QImage(str(Path(folder) / im["file_name"]))
-    anns = coco["boxes"].get(im["id"], [])
+    q = QImage(str(im["_dir"] / im["file_name"]))
+    anns = coco["boxes"].get(im["_key"], [])
     if not q.isNull():
         q = draw_boxes(q, anns, coco["categories"], labels=len(anns) <= LABELS_UP_TO)
         if q.width() > LARGE_W:
@@ -117,7 +128,8 @@ def load_large(folder: Path, coco: dict, index: int) -> tuple[str, QImage, int]:
 
 class DatasetBrowser(QWidget):
     """A delivered dataset: summary with a colour key, one image large with its boxes, and a
-    strip of thumbnails (a page at a time)."""
+    strip of thumbnails (a page at a time). The dataset is one folder (a merged job-market
+    order) or the shard folders of one order-market order, shown merged."""
 
     loaded = Signal(object)   # DatasetPage, or an exception
 
@@ -125,6 +137,8 @@ class DatasetBrowser(QWidget):
         super().__init__(parent)
         self._runner = runner
         self.folder: Path | None = None
+        """The dataset's folder (of several shard folders, the first); None before `load`."""
+        self.folders: tuple[Path, ...] = ()
         self.page: DatasetPage | None = None
         self._coco: dict | None = None
         self.summary = QLabel()
@@ -171,34 +185,41 @@ class DatasetBrowser(QWidget):
     def thumbs(self) -> list:
         return [self.strip.item(i) for i in range(self.strip.count())]
 
-    def load(self, folder: Path) -> None:
-        self.folder = Path(folder)
+    def load(self, folder) -> None:
+        """Show the dataset in `folder`, or merged from a list of shard folders (one order's)."""
+        self.folders = (Path(folder),) if isinstance(folder, (str, Path)) else tuple(Path(f) for f in folder)
+        self.folder = self.folders[0] if self.folders else None
         self._coco = None
         self.page = None
-        self.summary.setText(f"Reading {self.folder}…")
+        n = len(self.folders)
+        self.summary.setText(f"Reading {self.folder}…" if n == 1 else f"Reading {n} shards…")
         self.show_page(0)
 
     def show_page(self, page: int) -> None:
-        if self.folder is None:
+        if not self.folders:
             return
-        folder, coco = self.folder, self._coco
-        self._runner.submit(lambda: load_page(folder, page, coco), on_done=self._apply, on_error=self._failed)
+        folders, coco = self.folders, self._coco
+        self._runner.submit(lambda: (folders, load_page(folders, page, coco)), on_done=self._apply,
+                            on_error=lambda e: self._failed(e, folders))
 
-    def _failed(self, err: BaseException) -> None:
+    def _failed(self, err: BaseException, folders=None) -> None:
+        if folders is not None and folders != self.folders:
+            return   # an older dataset's answer
         self.summary.setText(f"Could not read the dataset: {err}")
         self.loaded.emit(err)
 
     def _apply(self, value) -> None:
-        page, coco = value
-        if page.folder != self.folder:
-            return
+        folders, (page, coco) = value
+        if folders != self.folders:
+            return   # an older dataset's answer
         self._coco = coco
         self.page = page
         ids = {name: cid for cid, name in coco["categories"].items()}
         key = " ".join(f"<span style='color:{PALETTE[(ids.get(k, 1) - 1) % len(PALETTE)]}'>■</span>&nbsp;"
                        f"{k.replace('_', ' ')}&nbsp;{n}" for k, n in sorted(page.per_class.items(), key=lambda kv: -kv[1]))
-        self.summary.setText(f"<b>{page.images}</b> images, <b>{page.boxes}</b> boxes &nbsp; {key}")
-        self.summary.setToolTip(str(page.folder))
+        shards = f" from {len(self.folders)} shards" if len(self.folders) > 1 else ""
+        self.summary.setText(f"<b>{page.images}</b> images{shards}, <b>{page.boxes}</b> boxes &nbsp; {key}")
+        self.summary.setToolTip("\n".join(map(str, self.folders)))
         first = page.page * PER_PAGE
         self.page_label.setText(f"frames {first + 1}–{first + len(page.thumbs)} of {page.images}")
         self.prev_button.setEnabled(page.page > 0)
@@ -222,10 +243,10 @@ class DatasetBrowser(QWidget):
             self.show_large(self.page.page * PER_PAGE + row)
 
     def show_large(self, index: int) -> None:
-        folder, coco = self.folder, self._coco
-        if folder is None or coco is None:
+        folders, coco = self.folders, self._coco
+        if not folders or coco is None:
             return
-        self._runner.submit(lambda: load_large(folder, coco, index), on_done=self._large)
+        self._runner.submit(lambda: load_large(folders, coco, index), on_done=self._large)
 
     def _large(self, value) -> None:
         name, q, n = value

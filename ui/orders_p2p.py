@@ -1,6 +1,7 @@
 """The Orders page's peer-to-peer part: the order market's orders (app.p2p_orders.P2POrder) as
 rows of the Orders table and, when one is selected, its shards (state, miner, the reason of a
-rejection) with "Save dataset…" once every shard is verified and unsealed.
+rejection) with "Save dataset…" once every shard is verified and unsealed, and then the dataset
+itself (its frames with their boxes, the shards shown merged: ui.dataset_browser).
 
 Plain widgets over plain data: the Orders view (ui.orders_view) reads the orders on its chain
 runner and hands them here; saving goes through the view's files runner.
@@ -8,11 +9,15 @@ runner and hands them here; saving goes through the view's files runner.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.amounts import ntk_text
 from app.p2p_orders import P2POrder
+from ui.background import Background
+from ui.dataset_browser import DatasetBrowser
 from ui.file_dialogs import choose_folder
 from ui.qt import (QAbstractItemView, QColor, QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
-                   Qt, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, Signal)
+                   QStackedWidget, Qt, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget, Signal)
 from ui.widgets import muted, short_address
 
 GOOD, BAD, BUSY = "#27ae60", "#d64545", "#2f80ed"
@@ -86,14 +91,16 @@ def train_text(o: P2POrder) -> str:
 
 
 class P2PDetail(QWidget):
-    """One P2P order: a line about it, a row per shard, and Save dataset…"""
+    """One P2P order: a line about it, a row per shard, Save dataset…, and once every shard of
+    a render order is verified and unsealed its dataset (read on `runner`, the files runner)."""
 
     saveRequested = Signal(int)
     transfersRequested = Signal()
 
-    def __init__(self, parent=None):
+    def __init__(self, *, runner: Background, parent=None):
         super().__init__(parent)
         self.order: P2POrder | None = None
+        self._shown_dataset: tuple[str, ...] = ()
         self.title = QLabel()
         f = self.title.font()
         f.setBold(True)
@@ -119,11 +126,21 @@ class P2PDetail(QWidget):
         for c in (0, 1, 2):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.results = QStackedWidget()
+        self.results_none = muted(QLabel("The dataset shows here once every shard is verified and unsealed."))
+        self.results_none.setWordWrap(True)
+        self.results_none.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.browser = DatasetBrowser(runner=runner)
+        self.results.addWidget(self.results_none)
+        self.results.addWidget(self.browser)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.table, "Shards")
+        self.tabs.addTab(self.results, "Dataset")
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
         box.addLayout(head)
         box.addWidget(self.note)
-        box.addWidget(self.table, 1)
+        box.addWidget(self.tabs, 1)
 
     def show_order(self, o: P2POrder) -> None:
         self.order = o
@@ -158,6 +175,21 @@ class P2PDetail(QWidget):
                 if c == 3 and s.reason:
                     item.setToolTip(s.reason)
                 t.setItem(r, c, item)
+        self._show_dataset(o)
+
+    def _show_dataset(self, o: P2POrder) -> None:
+        """A finished render order's frames with their boxes, its shards merged (read once per order)."""
+        train = o.train is not None
+        self.tabs.setTabVisible(1, not train)   # a model's card and folder: the note above, Save model…
+        dirs = tuple(s.result_dir for s in o.shards) if not train and o.state == "done" else ()
+        if dirs == self._shown_dataset:
+            return
+        self._shown_dataset = dirs
+        if dirs:
+            self.results.setCurrentWidget(self.browser)
+            self.browser.load([Path(d) for d in dirs])
+        else:
+            self.results.setCurrentWidget(self.results_none)
 
 
 class P2PPosting:
@@ -216,7 +248,13 @@ class P2PPosting:
         checked = []
 
         def cost():   # chain thread
+            from app.orders.render import render_order
+            from app.orders.sampling import too_small_to_sample
+
             checked.append(p2p.scene(scene))   # a bad scene is said before any cost
+            job, _ = render_order(checked[0], count=args["count"])
+            if why := too_small_to_sample(job, args["shards"]):   # so are shards too small to sample
+                raise ValueError(f"{why}: use fewer shards or more images")
             self._check_funds(buyer, total)
             return p2p.cost(args["shards"], each)
 

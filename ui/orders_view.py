@@ -155,7 +155,7 @@ class OrdersView(P2PTraining, P2PPosting, QWidget):
         self.detail = OrderDetail(runner=self._files)
         self.detail.repostRequested.connect(self.repost_selected)
         self.detail.saveRequested.connect(self.choose_save_folder)
-        self.p2p_detail = P2PDetail()
+        self.p2p_detail = P2PDetail(runner=self._files)
         self.p2p_detail.saveRequested.connect(self.save_p2p)
         self.p2p_detail.transfersRequested.connect(self.transfersRequested)
         self.details = QStackedWidget()

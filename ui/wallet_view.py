@@ -390,9 +390,12 @@ class WalletView(QWidget):
         self.ntk_note.setVisible(bool(snap.ntk_note))
         if snap.mining_address and snap.mining_ntk_wei is not None:
             # on the local chain the app mines with an account of its own (a buyer cannot claim
-            # their own jobs): say where the earned NTK is, exactly
-            self.mining_note.setText(f"Earned by mining on this local chain: <b>{format_amount(snap.mining_ntk_wei)} "
-                                     f"NTK</b> in the mining account {snap.mining_address[:8]}…{snap.mining_address[-6:]}")
+            # their own jobs): say where the earned NTK is, exactly; the order market pays the
+            # rig's payout address, this wallet
+            self.mining_note.setText(f"Earned on the job market by mining on this local chain: "
+                                     f"<b>{format_amount(snap.mining_ntk_wei)} NTK</b> in the mining account "
+                                     f"{snap.mining_address[:8]}…{snap.mining_address[-6:]}; order-market payouts "
+                                     "come to this wallet")
             self.mining_note.setToolTip(f"{snap.mining_address}: the account the app mines with on the local "
                                         "test chain, derived from this wallet's key")
         self.mining_note.setVisible(bool(snap.mining_address and snap.mining_ntk_wei is not None))

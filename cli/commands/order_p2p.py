@@ -93,6 +93,7 @@ def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, re
         raise UserError(f"scene: {e}") from None
     if not 1 <= args.shards <= min(128, args.count):
         raise UserError("--shards must be 1 to 128 and at most --count")
+    _check_samplable(scene, args, size)
     with _runner(args) as r:
         _say_market(args, say_market)
         fee = _confirm(r, args, shards=args.shards, reward=reward)
@@ -107,6 +108,21 @@ def cmd_render_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, re
              f"order {oid} posted on the order market: {args.shards} shard(s) of {args.count} frames, "
              f"{ntk_text(reward * args.shards)} escrowed (fee ≈ {eth_text(fee, 6)}); desk {r.buyer.desk_url}")
         return _posted(r, args, oid)
+
+
+def _check_samplable(scene, args: argparse.Namespace, size) -> None:
+    """Shards too small to be sampled before payment: the one-line reason before any cost is
+    shown or anything opened (app.orders.sampling; the buyer and miners refuse them too)."""
+    from app.orders.render import render_order
+    from app.orders.sampling import too_small_to_sample
+    from jobs.render.spec import SceneError
+
+    try:
+        job, _ = render_order(scene, count=args.count, seed=args.seed, size=size)
+    except (SceneError, ValueError) as e:
+        raise UserError(f"scene: {e}") from None
+    if why := too_small_to_sample(job, args.shards):
+        raise UserError(f"{why}: use fewer --shards or more --count")
 
 
 def _data_dirs(r, values: list[str], what: str) -> list[Path]:

@@ -24,6 +24,7 @@ from tests.orders.conftest import NTK, parties  # noqa: F401  (fixture)
 from tests.orders.test_render_order import COUNT, SHARDS, render_parties  # noqa: F401  (fixture)
 from tests.wallet.conftest import _order_module, order_env  # noqa: F401  (fixtures)
 from ui.background import Background
+from ui.cost_dialog import ConfirmCostDialog
 from ui.qt import Qt
 
 
@@ -103,6 +104,7 @@ def test_shards_show_their_state_miner_and_rejection_reason(parties, qtbot, tmp_
     assert cells[1][:2] == ["1", "rejected"] and "does not match its re-computation" in cells[1][3]
     assert cells[0][2].startswith(p.env.miner.address.lower()[:6]) and d.table.item(0, 2).toolTip() == p.env.miner.address.lower()
     assert not d.save_button.isEnabled()  # not every shard is verified
+    assert d.tabs.tabText(1) == "Dataset" and d.results.currentWidget() is d.results_none  # no preview yet
 
 
 def test_posting_peer_to_peer_confirms_the_cost_then_escrows_on_chain(parties, qtbot, tmp_path):  # noqa: F811
@@ -163,6 +165,30 @@ def test_bad_input_is_one_line_and_no_order_market_means_the_job_market(parties,
     assert w.name_edit.isEnabled()
 
 
+def test_shards_too_small_to_sample_are_refused_before_the_cost_is_shown(parties, qtbot, tmp_path):  # noqa: F811
+    p = parties()
+    v = make_view(qtbot, p, tmp_path)
+    v.scene_edit.setText(str(TABLE))
+    v.count_spin.setValue(3)
+    v.shards_spin.setValue(2)   # under 4 frames in a shard: a quarter of it could not be sampled
+    v.budget_edit.setText("10")
+    opened: list = []
+    v.post_dataset_button.click()
+    qtbot.waitUntil(lambda: v.dataset_error.isVisible(), timeout=10_000)
+    opened += [d for d in v.findChildren(ConfirmCostDialog)]
+    text = v.dataset_error.text()
+    assert text.startswith("Not posted: a render shard needs at least 4 frames") and "\n" not in text, text
+    assert "at most 1 shards" in text and "fewer shards" in text
+    assert v.confirm_dialog is None and not opened   # the cost confirmation never opened
+    assert p.buyer.order_ids() == [] and v.post_dataset_button.isEnabled()
+    v.count_spin.setValue(8)   # 4 frames a shard: the cost is asked
+    assert not v.dataset_error.isVisible()
+    v.post_dataset_button.click()
+    qtbot.waitUntil(lambda: v.confirm_dialog is not None, timeout=10_000)
+    v.confirm_dialog.reject()
+    assert p.buyer.order_ids() == []
+
+
 def test_the_transfers_tabs_show_every_node_with_progress(parties, qtbot, tmp_path):  # noqa: F811
     from ui.transfers_view import TransfersTabs
 
@@ -186,7 +212,7 @@ def test_the_transfers_tabs_show_every_node_with_progress(parties, qtbot, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_finished_render_order_saves_its_merged_dataset(render_parties, qtbot, tmp_path):  # noqa: F811
+def test_a_finished_render_order_previews_and_saves_its_merged_dataset(render_parties, qtbot, tmp_path):  # noqa: F811
     from app.orders.render import render_order
     from jobs.render.dataset import read_card
     from jobs.render.spec import load_scene
@@ -201,17 +227,35 @@ def test_a_finished_render_order_saves_its_merged_dataset(render_parties, qtbot,
     r = p2p_rows(v)[0]
     assert v.table.item(r, 3).text() == "done" and v.table.item(r, 1).text() == "table-top"
     v.table.selectRow(r)
-    assert v.p2p_detail.save_button.isEnabled()
+    d = v.p2p_detail
+    assert d.save_button.isEnabled()
+    # the Dataset tab: every shard's unsealed frames, merged, with their boxes (the job market's browser)
+    tab = d.tabs.tabBar()
+    qtbot.mouseClick(tab, Qt.MouseButton.LeftButton, pos=tab.tabRect(1).center())
+    assert d.tabs.currentWidget() is d.results and d.results.currentWidget() is d.browser
+    qtbot.waitUntil(lambda: d.browser.page is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: d.browser.large.pixmap() is not None, timeout=10_000)
+    page = d.browser.page
+    assert len(d.browser.folders) == SHARDS and page.images == COUNT and len(d.browser.thumbs) == COUNT
+    assert f"{COUNT}</b> images from {SHARDS} shards" in d.browser.summary.text()
+    assert d.browser.large.pixmap().width() == 96   # the first frame, its boxes drawn, at its size
     out = tmp_path / "saved"
     v.save_p2p_dataset(oid, out)
     qtbot.waitUntil(lambda: "Saved the dataset" in v.banner.text(), timeout=20_000)
     assert read_card(out)["frame_ranges"] == [[0, COUNT]]
+    merged = json.loads((out / "annotations.json").read_text())   # the preview shows what is saved
+    assert page.boxes == len(merged["annotations"]) > 0
+    assert [t.toolTip().split(":")[0] for t in d.browser.thumbs] == [im["file_name"] for im in merged["images"]]
+    qtbot.mouseClick(d.browser.large, Qt.MouseButton.LeftButton)   # the picked frame, full size in its own window
+    qtbot.waitUntil(lambda: d.browser.enlarged is not None and d.browser.enlarged.isVisible(), timeout=5000)
+    d.browser.enlarged.close()
     v.save_p2p_dataset(oid, out)  # not over a folder that holds something
     qtbot.waitUntil(lambda: v.banner.text().startswith("Not saved:"), timeout=20_000)
     assert "is not empty" in v.banner.text()
     shots = os.environ.get("KMINER_SCREENSHOTS")
     if shots:
         v.show_message("")
+        d.tabs.setCurrentIndex(0)   # its shards, both verified
         qtbot.wait(300)
         v.grab().save(str(Path(shots) / "orders-p2p.png"))
         tabs = TransfersTabs(lambda: [("buyer", tmp_path / "buyer" / "transport"),

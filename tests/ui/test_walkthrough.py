@@ -3,15 +3,20 @@ types: passwords, numbers), through the real widgets and the real services cli.g
 
 first-run wizard (create a wallet, local network, the CPU set to mining) -> the main window
 -> the scene editor's demo shelf scene, made small -> "Order a dataset…" -> Orders: shards,
-budget, Post -> the app's own miner renders it in the sandbox, the buyer verifies and
-accepts it, the miner is paid -> Jobs, Earnings (the chart moves), Wallet (the exact NTK
-change) -> Models: buy the demo shelf detector, drop a photo on it, detections drawn.
+budget, Post on the form's default market (peer to peer: the order market), the cost
+confirmed -> the app's own rig claims and renders both shards in the sandbox, the buyer
+samples and verifies them, pays with vouchers and unseals them -> the dataset previewed (its
+frames with boxes) and saved -> Jobs (order-market work, paid), Earnings (one payout per
+shard, the chart moves), Wallet (where the NTK went) -> Models: buy the demo shelf detector,
+drop a photo on it, detections drawn.
 
 The longest GUI stall while the order renders and verifies is printed (ui.stall.StallProbe).
+The job market, chosen on the same form, is walked by `test_a_job_market_order_from_the_main_window`.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -20,12 +25,13 @@ import pytest
 from app.context import AppContext
 from app.market_session import MarketSession
 from app.devices import DeviceService
-from app.earnings import EarningsService
+from app.earnings import EarningsService, Ledger
 from app.first_run import FirstRun, needs_first_run
 from app.runtime import JobsService
 from app.runtime import PreviewService
 from app.status import sandbox_status
 from app.account import WalletSession
+from tests.ui.file_dialogs import answer_file_dialog
 from tests.ui.layout_checks import clipped_labels
 from ui.background import Background
 from ui.qt import Qt, QTabWidget, QTimer
@@ -113,11 +119,12 @@ def discard_when_asked(qtbot) -> list[str]:
     return answered
 
 
-def test_new_user_walkthrough(qtbot, capsys):
+def test_new_user_walkthrough(qtbot, capsys, tmp_path):
     from PySide6.QtWidgets import QWizard
 
     from ui.first_run import ADDRESS, BENCH, CREATE, DEVICES, FLOORS, NETWORK, PHRASE, QUIZ, FirstRunWizard
     from ui.main_window import MainWindow
+    from ui.orders_p2p import p2p_key
     from ui.stall import StallProbe
 
     t_start = time.monotonic()
@@ -198,6 +205,7 @@ def test_new_user_walkthrough(qtbot, capsys):
         wv = win.wallet_view
         qtbot.waitUntil(lambda: wv.snapshot is not None and wv.snapshot.ntk_wei > 0, timeout=60000)
         ntk_before = wv.snapshot.ntk_wei
+        mining_before = wv.snapshot.mining_ntk_wei or 0
         earn = win.earnings_view
         qtbot.waitUntil(lambda: earn.data is not None, timeout=30000)
         assert earn.data.series[(7, None)].total_wei[-1] == 0
@@ -219,85 +227,123 @@ def test_new_user_walkthrough(qtbot, capsys):
         qtbot.mouseClick(ed.tabs.tabBar(), Qt.MouseButton.LeftButton,
                          pos=ed.tabs.tabBar().tabRect([ed.tabs.tabText(i) for i in range(ed.tabs.count())]
                                                       .index(tab)).center())
-        for key, value in (("outputs.width", 128), ("outputs.height", 96), ("outputs.count", 4)):
+        for key, value in (("outputs.width", 128), ("outputs.height", 96), ("outputs.count", 8)):
             type_number(qtbot, editors[key].spin, value)
         spec = ed.current_spec()
         assert spec is not None and (spec["outputs"]["width"], spec["outputs"]["height"]) == (128, 96)
         click(qtbot, ed.order_button)
         assert win.current_page() == "Orders"
 
-        # Orders: 2 shards, a 3 NTK budget, Post
+        # Orders: 2 shards, a 3 NTK budget, Post, on the form's own choice: peer to peer (the order
+        # market is the default wherever the network has one, this local chain included)
         ov = win.orders_view
-        assert ov.count_spin.value() == 4   # the editor's image count came along
+        assert ov.count_spin.value() == 8   # the editor's image count came along
         type_number(qtbot, ov.shards_spin, 2)
         type_text(qtbot, ov.budget_edit, "3")
-        # the order market is the default, the local chain included (peer to peer on this chain:
-        # tests/ui/test_orders_p2p_window.py, tests/buyer/test_local_orders.py); this walk picks the
-        # job market with the mouse, whose jobs, payments and history it checks below
         qtbot.waitUntil(lambda: ov.market_combo.model().item(0).isEnabled() and ov.last_refresh_at is not None,
                         timeout=20000)
-        choose(qtbot, ov.market_combo, "jobs")
-        assert ov.market_choice() == "jobs"
-        type_text(qtbot, ov.name_edit, "my first shelf photos")
+        assert ov.market_choice() == "p2p" and ov.market_combo.currentText().startswith("peer to peer")
+        assert not ov.name_edit.isEnabled()   # an order-market order is named by its scene
         probe = StallProbe()
         probe.start()
         t_post = time.monotonic()
-        with qtbot.waitSignal(ov.posted, timeout=60000) as posted:
+        with qtbot.waitSignal(ov.p2pPosted, timeout=60000) as posted:
             click(qtbot, ov.post_dataset_button)
-            qtbot.waitUntil(lambda: ov.confirm_dialog is not None, timeout=5000)  # the total, to confirm
+            qtbot.waitUntil(lambda: ov.confirm_dialog is not None, timeout=20000)  # the total, to confirm
+            lines = [lab.text() for lab in ov.confirm_dialog.line_labels]
+            assert lines[0].startswith("3 NTK") and "ETH" in lines[1], lines   # the escrow, the network fee
             click(qtbot, ov.confirm_dialog.ok_button)
-        order = posted.args[0]
-        assert not isinstance(order, BaseException), order
-        assert len(order.shards) == 2 and order.reward_each_wei == 3 * NTK // 2
+        oid = posted.args[0]
+        assert "posted on the order market" in ov.banner.text()
+        post_block = chain_runner.submit(lambda: win._market._market.chain.block_number()).result(30)
 
-        # 4. watch: rendered by the app's miner, verified and accepted by its buyer, paid
-        def done():
-            o = next((o for o in ov.orders if o.id == order.id), None)
-            return o is not None and o.state in ("done", "failed")
+        # 4. watch: the app's own rig (its derived mining account) claims and renders both shards,
+        # the buyer samples and verifies them, pays with vouchers, and the key unseals each result
+        def p2p_order():
+            return ov.p2p_order(p2p_key(oid))
 
-        qtbot.waitUntil(done, timeout=150000)
+        qtbot.waitUntil(lambda: p2p_order() is not None and p2p_order().finished, timeout=150000)
         t_done = time.monotonic()
         probe.stop()
-        o = next(o for o in ov.orders if o.id == order.id)
-        assert o.state == "done", [(s.state, s.figures) for s in o.shards]
-        assert [s.state for s in o.shards] == ["accepted", "accepted"]
-        assert all(s.verified and s.figures for s in o.shards)
-        # the figures are shown in the order's shard table
-        row = next(r for r in range(ov.table.rowCount()) if ov.table.item(r, 0) and order.name in
-                   " ".join(ov.table.item(r, c).text() for c in range(ov.table.columnCount()) if ov.table.item(r, c)))
+        o = p2p_order()
+        assert o.state == "done" and [s.state for s in o.shards] == ["done", "done"], o
+        assert o.reward_each_wei == 3 * NTK // 2 and o.escrow_wei == 0 and o.count == 8
+        mining = wv.snapshot.mining_address
+        assert mining and {s.miner.lower() for s in o.shards} == {mining.lower()}   # the user's own rig
+        row = next(r for r in range(ov.table.rowCount())
+                   if ov.table.item(r, 0) and ov.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == p2p_key(oid))
         qtbot.mouseClick(ov.table.viewport(), Qt.MouseButton.LeftButton,
                          pos=ov.table.visualRect(ov.table.model().index(row, 1)).center())
-        qtbot.waitUntil(lambda: ov.detail.shards.rowCount() == 2, timeout=10000)
-        shard_text = " ".join(ov.detail.shards.item(r, c).text() for r in range(2) for c in range(ov.detail.shards.columnCount())
-                              if ov.detail.shards.item(r, c))
-        assert shard_text.count("✓") == 2 and "exact" in shard_text
+        d = ov.p2p_detail
+        qtbot.waitUntil(lambda: ov.details.currentWidget() is d and d.order is not None and d.order.id == oid,
+                        timeout=10000)
+        assert ov.table.item(row, 3).text() == "done" and ov.table.cellWidget(row, 4).text() == "2/2 verified"
+        assert [d.table.item(r, 1).text() for r in range(2)] == ["done: verified"] * 2
+        assert "every shard is verified and unsealed" in d.note.text()
+        # the Dataset tab: the eight unsealed frames, both shards merged, with their boxes
+        bar = d.tabs.tabBar()
+        qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(1).center())
+        qtbot.waitUntil(lambda: d.browser.page is not None and d.browser.large.pixmap() is not None, timeout=20000)
+        assert d.browser.page.images == 8 and len(d.browser.thumbs) == 8 and d.browser.page.boxes > 0
+        assert "8</b> images from 2 shards" in d.browser.summary.text()
+        assert d.browser.large.pixmap().width() == 128   # the first frame at its size, boxes drawn
+        # Save dataset…: the folder chosen in the dialog gets the merged dataset
+        answer_file_dialog(tmp_path)
+        click(qtbot, d.save_button)
+        qtbot.waitUntil(lambda: "Saved the dataset" in ov.banner.text(), timeout=20000)
+        saved = json.loads((tmp_path / f"order-{oid}-p2p-dataset" / "annotations.json").read_text())
+        assert len(saved["images"]) == 8 and len(saved["annotations"]) == d.browser.page.boxes
 
-        # the Jobs page shows the market jobs the miner ran
+        # the Jobs page shows the order-market work the rig ran: one job per shard, paid
         go("Jobs")
         jv = win.jobs_view
-        qtbot.waitUntil(lambda: jv.table.rowCount() >= 2, timeout=20000)
+        qtbot.waitUntil(lambda: sum(1 for r in range(jv.table.rowCount())
+                                    if jv.table.item(r, 0).text().startswith("order-")) >= 2, timeout=20000)
         cols = [jv.table.horizontalHeaderItem(c).text() for c in range(jv.table.columnCount())]
-        market_rows = [{h: jv.table.item(r, c).text() for c, h in enumerate(cols)} for r in range(jv.table.rowCount())
-                       if jv.table.item(r, 0).text().startswith("market-")]
-        assert len(market_rows) == 2, market_rows
-        for mr in market_rows:   # kind, buyer (the user's own address, short), reward, progress, state
+        order_rows = [{h: jv.table.item(r, c).text() for c, h in enumerate(cols)} for r in range(jv.table.rowCount())
+                      if jv.table.item(r, 0).text().startswith("order-")]
+        assert len(order_rows) == 2 and not any(r["Job"].startswith("market-") for r in order_rows), order_rows
+        for mr in order_rows:   # kind, buyer (the user's own address, short), reward, progress, state, paid
             assert mr["Kind"] == "render" and mr["State"] == "succeeded" and mr["Progress"] == "100 %", mr
             assert mr["Reward"] == "1.5 NTK" and mr["Buyer"].lower().startswith(wv.snapshot.address[:6].lower()), mr
+        # the rig's side follows its own loop: its vouchers redeemed, both shards read as paid
+        def rig_rows():
+            return [(jv.table.item(r, 0).toolTip(), jv.table.item(r, cols.index("Paid")).text())
+                    for r in range(jv.table.rowCount()) if jv.table.item(r, 0).text().startswith("order-")]
 
-        # Earnings: the payment is in the data, and the chart redrew with it
+        qtbot.waitUntil(lambda: sorted(t for t, _ in rig_rows()) == [f"order-market order p2p:{oid}, shard {s}: paid"
+                                                                     for s in (0, 1)], timeout=30000)
+        assert all(paid.startswith("paid ") for _, paid in rig_rows()), rig_rows()
+
+        # Earnings: both shards' payouts, booked once each as order-market payments; the chart redrew
         go("Earnings")
         qtbot.waitUntil(lambda: earn.data is not None and earn.data.series[(7, None)].total_wei[-1] == 3 * NTK,
                         timeout=30000)
         qtbot.wait(200)
         assert earn.daily_chart.grab().toImage() != chart_before   # the chart moved
-        # Wallet: exactly the escrowed NTK left the user's account (paid to the mining account)
+        ledger = Ledger(ctx.paths.ledger_db)
+        try:
+            paid = ledger.payments()
+        finally:
+            ledger.close()
+        assert sorted((p.market, p.job_id, p.shard, p.amount_wei) for p in paid) == \
+            [("order", oid, 0, 3 * NTK // 2), ("order", oid, 1, 3 * NTK // 2)], paid
+        # Wallet: on the embedded chain the buyer (this wallet) and the rig are the same user. The rig
+        # signs with the wallet's derived mining account but is paid to the wallet itself (its payout
+        # address), so the 3 NTK go round: the escrow left the wallet when posting, the two vouchers
+        # (1.5 NTK each) paid it back; the mining account only holds gas (its stake is minted test NTK
+        # held by the order market, in neither balance). The history shows both moves.
         go("Wallet")
-        qtbot.waitUntil(lambda: wv.snapshot is not None and wv.snapshot.ntk_wei == ntk_before - 3 * NTK,
-                        timeout=30000)
-        assert wv.ntk_label.text().replace(",", "").startswith(str((ntk_before - 3 * NTK) // NTK))
-        # ... and the Wallet page says where the earned NTK went: the local mining account
-        qtbot.waitUntil(lambda: wv.snapshot.mining_ntk_wei == 3 * NTK, timeout=30000)
-        assert wv.mining_note.isVisible() and "<b>3 NTK</b>" in wv.mining_note.text()
+        wv.refresh()
+        qtbot.waitUntil(lambda: wv.snapshot is not None and wv.snapshot.block > post_block and wv.rows is not None
+                        and sum(r.amount_wei or 0 for r in wv.rows if r.block > post_block and r.direction == "in")
+                        == 3 * NTK, timeout=30000)
+        moved = [r for r in wv.rows if r.block >= post_block and r.amount_wei]
+        assert sum(r.amount_wei for r in moved if r.direction == "out") == 3 * NTK, moved   # the escrow
+        assert sorted(r.amount_wei for r in moved if r.direction == "in") == [3 * NTK // 2] * 2, moved   # per shard
+        assert wv.snapshot.ntk_wei == ntk_before and wv.snapshot.mining_ntk_wei == mining_before
+        assert wv.ntk_label.text().replace(",", "").startswith(str(ntk_before // NTK))
+        assert wv.mining_note.isVisible() and "order-market payouts come to this wallet" in wv.mining_note.text()
 
         # 5. Models: buy the demo shelf detector, drop a photo on it
         go("Models")
@@ -370,5 +416,111 @@ def test_new_user_walkthrough(qtbot, capsys):
             discard_when_asked(qtbot)
             win.quit()
         fr_runner.shutdown(wait=True)
+        chain_runner.shutdown(wait=True)
+        devices.close()
+
+
+def test_a_job_market_order_from_the_main_window(qtbot, capsys):
+    """The job market, chosen with the mouse on the dataset form of a wallet set up as the wizard
+    does: its per-shard jobs mined by the app's own miner (market-* rows), paid from escrow to the
+    local mining account, booked once each as job-market payments."""
+    from ui.main_window import MainWindow
+
+    t_start = time.monotonic()
+    ctx = AppContext.open()
+    devices = DeviceService(ctx)
+    chain_runner = Background("chain")
+    win = None
+    try:
+        flow = FirstRun(ctx, keystore=Keystore(ctx.paths.keystore_dir, scrypt_n=2**10, allow_weak_kdf=True))
+        flow.create(PW, PW)
+        chain_runner.submit(lambda: flow.choose_network("local")).result(120)
+        FirstRun.set_modes(devices, {"cpu": "mining"})
+        wallet = WalletSession(ctx, keystore=flow.keystore)
+        chain_runner.submit(lambda: wallet.unlock(PW)).result(60)
+        win = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
+                         earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
+                         preview=PreviewService(), chain_runner=chain_runner, tray=False)
+        qtbot.addWidget(win)
+        win.resize(1280, 860)
+        win.show()
+        qtbot.waitExposed(win)
+        qtbot.waitUntil(lambda: win._market_seen_ready, timeout=120000)
+        wv = win.wallet_view
+        qtbot.waitUntil(lambda: wv.snapshot is not None and wv.snapshot.ntk_wei > 0, timeout=60000)
+        ntk_before = wv.snapshot.ntk_wei
+
+        win.show_page("Orders")
+        ov = win.orders_view
+        spec = json.loads((ROOT / "resources" / "scenes" / "retail_shelf.json").read_text())
+        spec["outputs"].update({"width": 128, "height": 96, "count": 4})
+        ov.post_from_spec(spec)
+        type_number(qtbot, ov.shards_spin, 2)
+        type_text(qtbot, ov.budget_edit, "3")
+        qtbot.waitUntil(lambda: ov.market_combo.model().item(0).isEnabled() and ov.last_refresh_at is not None,
+                        timeout=20000)
+        assert ov.market_choice() == "p2p"   # the default; the user picks the job market
+        choose(qtbot, ov.market_combo, "jobs")
+        assert ov.market_choice() == "jobs" and ov.name_edit.isEnabled()
+        type_text(qtbot, ov.name_edit, "my first shelf photos")
+        with qtbot.waitSignal(ov.posted, timeout=60000) as posted:
+            click(qtbot, ov.post_dataset_button)
+            qtbot.waitUntil(lambda: ov.confirm_dialog is not None, timeout=5000)  # the total, to confirm
+            click(qtbot, ov.confirm_dialog.ok_button)
+        order = posted.args[0]
+        assert not isinstance(order, BaseException), order
+        assert len(order.shards) == 2 and order.reward_each_wei == 3 * NTK // 2
+
+        def done():
+            o = next((o for o in ov.orders if o.id == order.id), None)
+            return o is not None and o.state in ("done", "failed")
+
+        qtbot.waitUntil(done, timeout=150000)
+        o = next(o for o in ov.orders if o.id == order.id)
+        assert o.state == "done" and [s.state for s in o.shards] == ["accepted", "accepted"]
+        assert all(s.verified and s.figures for s in o.shards)
+        ov.selected = order.id
+        ov._show_detail()
+        qtbot.waitUntil(lambda: ov.detail.shards.rowCount() == 2, timeout=10000)
+        shard_text = " ".join(ov.detail.shards.item(r, c).text() for r in range(2)
+                              for c in range(ov.detail.shards.columnCount()) if ov.detail.shards.item(r, c))
+        assert shard_text.count("✓") == 2 and "exact" in shard_text
+
+        # Jobs: the market jobs the miner ran
+        win.show_page("Jobs")
+        jv = win.jobs_view
+        qtbot.waitUntil(lambda: sum(1 for r in range(jv.table.rowCount())
+                                    if jv.table.item(r, 0).text().startswith("market-")) == 2, timeout=20000)
+        cols = [jv.table.horizontalHeaderItem(c).text() for c in range(jv.table.columnCount())]
+        for r in range(jv.table.rowCount()):
+            row = {h: jv.table.item(r, c).text() for c, h in enumerate(cols)}
+            assert row["Job"].startswith("market-"), row   # no order-market work in this walk
+            assert row["Kind"] == "render" and row["State"] == "succeeded" and row["Reward"] == "1.5 NTK", row
+            assert row["Buyer"].lower().startswith(wv.snapshot.address[:6].lower()), row
+        # Earnings: 3 NTK, booked once per job as job-market payments
+        earn = win.earnings_view
+        win.show_page("Earnings")
+        qtbot.waitUntil(lambda: earn.data is not None and earn.data.series[(7, None)].total_wei[-1] == 3 * NTK,
+                        timeout=30000)
+        ledger = Ledger(ctx.paths.ledger_db)
+        try:
+            paid = ledger.payments()
+        finally:
+            ledger.close()
+        assert sorted((p.market, p.amount_wei) for p in paid) == [("job", 3 * NTK // 2)] * 2, paid
+        # Wallet: the escrow left the wallet and was paid to the local mining account
+        win.show_page("Wallet")
+        qtbot.waitUntil(lambda: wv.snapshot is not None and wv.snapshot.ntk_wei == ntk_before - 3 * NTK,
+                        timeout=30000)
+        qtbot.waitUntil(lambda: wv.snapshot.mining_ntk_wei == 3 * NTK, timeout=30000)
+        assert wv.mining_note.isVisible() and "<b>3 NTK</b>" in wv.mining_note.text()
+        with capsys.disabled():
+            print(f"\njob-market walk: {time.monotonic() - t_start:.1f} s")
+        win.quit()
+        win = None
+    finally:
+        if win is not None:
+            discard_when_asked(qtbot)
+            win.quit()
         chain_runner.shutdown(wait=True)
         devices.close()

@@ -58,15 +58,15 @@ def test_orders_on_a_new_wallet(tmp_path):
     # the local chain's default is the order market: its checks, and the job market's with --job-market
     r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--shards", "3", "--reward", "1")
     assert "--shards must be 1 to 128 and at most --count" in one_line_error(r)
-    # 1 frame a shard cannot be sampled before payment: said before the cost is shown, even with --yes
-    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "3", "--shards", "2", "--reward", "1", "--yes")
+    # 3 frames a shard: not even one can be sampled within a quarter: said before the cost is shown, even with --yes
+    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "6", "--shards", "2", "--reward", "1", "--yes")
     said = one_line_error(r)
     assert said.startswith("kminer: error: a render shard needs at least 4 frames") and "Escrow" not in r.stderr, said
-    assert said.endswith("3 frames make at most 1 shards: use fewer --shards or more --count"), said
+    assert said.endswith("6 frames make at most 1 shard(s): use fewer --shards or more --count"), said
     assert kminer(tmp_path, "order", "list").stdout.strip() == "no orders"   # nothing posted
     r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--shards", "3", "--reward", "1", "--job-market")
     assert "1 <= shards <= count" in one_line_error(r)
-    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--reward", "1")
+    r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "4", "--reward", "1")
     said = r.stderr.strip().splitlines()  # which market, what it costs, and nothing posted without --yes
     assert r.returncode == 1 and said[0] == "posting on the order market (peer to peer; --job-market for the job market)"
     assert said[-1] == "kminer: error: posting needs a confirmation: add --yes (no terminal to ask on)", said

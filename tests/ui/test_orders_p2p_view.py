@@ -169,7 +169,7 @@ def test_shards_too_small_to_sample_are_refused_before_the_cost_is_shown(parties
     p = parties()
     v = make_view(qtbot, p, tmp_path)
     v.scene_edit.setText(str(TABLE))
-    v.count_spin.setValue(3)
+    v.count_spin.setValue(6)
     v.shards_spin.setValue(2)   # under 4 frames in a shard: a quarter of it could not be sampled
     v.budget_edit.setText("10")
     opened: list = []
@@ -178,7 +178,7 @@ def test_shards_too_small_to_sample_are_refused_before_the_cost_is_shown(parties
     opened += [d for d in v.findChildren(ConfirmCostDialog)]
     text = v.dataset_error.text()
     assert text.startswith("Not posted: a render shard needs at least 4 frames") and "\n" not in text, text
-    assert "at most 1 shards" in text and "fewer shards" in text
+    assert "at most 1 shard(s)" in text and "fewer shards" in text
     assert v.confirm_dialog is None and not opened   # the cost confirmation never opened
     assert p.buyer.order_ids() == [] and v.post_dataset_button.isEnabled()
     v.count_spin.setValue(8)   # 4 frames a shard: the cost is asked

@@ -150,8 +150,28 @@ class OrderBuyer:
         self._refused: OrderedDict[tuple[str, str, int], tuple[float, str, int]] = OrderedDict()
         self._pass_now: int | None = None  # chain time, read once per pass (claims)
         for o in self._orders.values():
+            self._drop_v1_picks(o)
             for s, sh in o["shards"].items():
                 self._publish(o, int(s), sh)
+
+    def _drop_v1_picks(self, o: dict) -> None:
+        """Sample picks saved by a Knowledge Miner before spec v2 (a v1 order in flight at the
+        upgrade) named items the miner's key service no longer opens (e.g. "scene"): chosen again
+        by today's sampler, once (`picks_v`), before any of them was opened."""
+        try:
+            version = json.loads(o["spec"]).get("version")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return
+        if version == SPEC_VERSION:
+            return
+        changed = False
+        for sh in o["shards"].values():
+            if "picks" in sh and sh.get("picks_v") != SPEC_VERSION and sh.get("state") == "fetching":
+                for k in ("picks", "key_request", "relayed"):
+                    sh.pop(k, None)
+                changed = True
+        if changed:
+            self._save(o)
 
     # --- posting ------------------------------------------------------------------------
     def terms(self, spec: bytes, *, kind: str, shards: int, reward_each_wei: int, deadline_s: int,
@@ -425,7 +445,7 @@ class OrderBuyer:
         if not names:
             return self._reject(o, shard, sh, "the result is empty", events)
         if "picks" not in sh:  # chosen once, after the commitment; kept so a retry asks the same
-            sh["picks"] = list(self.pick(self._doc(o), shard, names))
+            sh["picks"], sh["picks_v"] = list(self.pick(self._doc(o), shard, names)), SPEC_VERSION
             self._save(o)
         picks = sh["picks"]
         if not picks:  # (a 1-unit result: nothing of it may be opened before payment)

@@ -140,6 +140,31 @@ class OrderMiner:
         self._next_try: dict[int, float] = {}  # order id -> when its desk is asked again
         self._desk_fails: dict[int, int] = {}
         self._closing = threading.Event()
+        self._plan_old_keys()
+
+    def _plan_old_keys(self) -> None:
+        """Results shared before sample plans existed (an upgrade with results in flight) keep
+        their key without one, so each file would count as a unit and the buyer's sampler is
+        refused: they get the plan `share` would give them now (`sample_plan`; a kind without
+        one keeps each item one unit, as today), or, where the spec cannot be read, nothing
+        before payment."""
+        ring = self.peer.node.keys
+        for sh in self.state["shards"].values():
+            ih = sh.get("info_hash") or sh.get("shared")
+            o = self.state["orders"].get(str(sh.get("order")))
+            doc = ring.get(ih) if ih and o else None
+            if doc is None or "units" in doc or o["buyer"] in doc.get("readers", ()):
+                continue
+            try:
+                plan = sample_plan(json.loads(o["spec"]), list(doc["items"]))
+                if plan is None:
+                    continue  # a kind without a plan: each item one unit, as `share` does today
+            except (ValueError, TypeError, KeyError, AttributeError):
+                plan = ({}, ())  # no plan can be derived: nothing opens before payment
+            units, free = plan
+            ring.limit_samples(ih, units, free)
+            log.info("order %s shard %s: the sample plan of a result shared before plans existed set (%d unit items)",
+                     sh.get("order"), sh.get("shard"), len(units))
 
     def close(self) -> None:
         """The rig is closing: a shard's thread that fails now (its queue closed) is not a failure

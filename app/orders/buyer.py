@@ -77,12 +77,17 @@ stays as it was, so an honest miner asks again) and the chain thread gets on wit
 miners' work. Known miners (holding a live grant of ours, or paid by us) go first; then the
 checks go round the senders' networks (IPv4 /24, IPv6 /48) in turn, so a flood from a few
 networks cannot keep a newcomer from another one waiting; at most `MAX_CHECKS_PER_KEY` per
-mining key, and a key refused for its stake is refused without a check for `REFUSAL_MEMORY_S`."""
+mining key, and a key refused for its stake on an order, for a payout, is refused there without a check
+for `REFUSAL_MEMORY_S`."""
 MAX_CHECKS_PER_KEY = 2
 REFUSAL_MEMORY_S = 60.0
 """How long "this key's stake does not cover a claim" is remembered (a key that lost its stake
-cannot spend a check per pass on it); the latest `MAX_REMEMBERED_REFUSALS` keys only."""
+cannot spend a check per pass on it), per (key, payout, order): the latest
+`MAX_REMEMBERED_REFUSALS` only."""
 MAX_REMEMBERED_REFUSALS = 4_096
+TRY_LATER = "try later"
+"""In a refusal's reason: the cause may pass (the stake covers the claim once other claims
+are done), so the miner asks for the shard again later instead of giving it up."""
 _HONEST = frozenset({"confirmed", "fetching", "verifying", "paid", "done"})
 """Shard states whose miner counts as known: it holds a live grant, or we paid it (a lapsed
 grant, a rejection, a demanded key or a slashing does not count)."""
@@ -141,11 +146,32 @@ class OrderBuyer:
         self._last_key_poll: dict[tuple[int, int], float] = {}
         self._claim_checks = MAX_CLAIM_CHECKS
         self._checks_of: dict[str, int] = {}  # mining key -> claim checks spent on it this pass
-        self._refused: OrderedDict[str, tuple[float, str]] = OrderedDict()  # key -> (monotonic until, why)
+        # (key, payout, order id) -> (monotonic until, why, open claims then)
+        self._refused: OrderedDict[tuple[str, str, int], tuple[float, str, int]] = OrderedDict()
         self._pass_now: int | None = None  # chain time, read once per pass (claims)
         for o in self._orders.values():
+            self._drop_v1_picks(o)
             for s, sh in o["shards"].items():
                 self._publish(o, int(s), sh)
+
+    def _drop_v1_picks(self, o: dict) -> None:
+        """Sample picks saved by a Knowledge Miner before spec v2 (a v1 order in flight at the
+        upgrade) named items the miner's key service no longer opens (e.g. "scene"): chosen again
+        by today's sampler, once (`picks_v`), before any of them was opened."""
+        try:
+            version = json.loads(o["spec"]).get("version")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return
+        if version == SPEC_VERSION:
+            return
+        changed = False
+        for sh in o["shards"].values():
+            if "picks" in sh and sh.get("picks_v") != SPEC_VERSION and sh.get("state") == "fetching":
+                for k in ("picks", "key_request", "relayed"):
+                    sh.pop(k, None)
+                changed = True
+        if changed:
+            self._save(o)
 
     # --- posting ------------------------------------------------------------------------
     def terms(self, spec: bytes, *, kind: str, shards: int, reward_each_wei: int, deadline_s: int,
@@ -280,18 +306,21 @@ class OrderBuyer:
             self._pass_now = self.now()
         return self._pass_now
 
-    def _remembered_refusal(self, miner: str) -> str | None:
-        got = self._refused.get(miner)
+    def _remembered_refusal(self, who: tuple[str, str, int], open_claims: int) -> str | None:
+        got = self._refused.get(who)
         if got is None:
             return None
-        if got[0] < time.monotonic():
-            del self._refused[miner]
+        if got[0] < time.monotonic() or open_claims < got[2]:  # (a claim of that payout done since)
+            del self._refused[who]
             return None
         return got[1]
 
-    def _remember_refusal(self, miner: str, why: str) -> None:
-        self._refused.pop(miner, None)
-        self._refused[miner] = (time.monotonic() + REFUSAL_MEMORY_S, why)
+    def _remember_refusal(self, who: tuple[str, str, int], why: str, open_claims: int) -> None:
+        """`who` is (mining key, payout, order id): the stake's cover is a matter of that
+        payout's stake, that order's stake, deadline and open claims, not of the key alone;
+        forgotten as soon as fewer of that payout's claims are open."""
+        self._refused.pop(who, None)
+        self._refused[who] = (time.monotonic() + REFUSAL_MEMORY_S, why, open_claims)
         while len(self._refused) > MAX_REMEMBERED_REFUSALS:
             self._refused.popitem(last=False)
 
@@ -315,7 +344,9 @@ class OrderBuyer:
             self.desk.publish(req.order_id, req.shard, req.miner, state="refused", reason="the shard is taken")
             return  # (no chain read: a flood of claims on taken shards costs the chain thread nothing)
         who = req.miner.lower()
-        if why := self._remembered_refusal(who):  # refused a moment ago: no chain read
+        open_claims = sum(1 for x in o["shards"].values() if x["payout"] == req.payout.lower()
+                          and x["state"] not in ("done", "rejected"))
+        if why := self._remembered_refusal((who, req.payout.lower(), req.order_id), open_claims):  # no chain read
             self.desk.publish(req.order_id, req.shard, req.miner, state="refused", reason=f"{why} (a moment ago)")
             raise OrderError(f"refused a moment ago: {why}")
         now = self._chain_now()
@@ -328,13 +359,11 @@ class OrderBuyer:
         order = self.om.order(req.order_id)
         if order.closed or now >= order.deadline or order.is_paid(req.shard):
             raise OrderError("the order no longer takes claims")
-        open_claims = sum(1 for x in o["shards"].values() if x["payout"] == req.payout.lower()
-                          and x["state"] not in ("done", "rejected"))
         if not stake_covers(self.om.stake(req.miner, req.payout), order, now=now,
                             unbond_delay_s=self.om.unbond_delay_s(), outstanding_claims=open_claims):
-            why = "the stake of this mining key and payout does not cover the claim"
+            why = f"the stake of this mining key and payout does not cover the claim ({TRY_LATER})"
             self.desk.publish(req.order_id, req.shard, req.miner, state="refused", reason=why)
-            self._remember_refusal(who, why)
+            self._remember_refusal((who, req.payout.lower(), req.order_id), why, open_claims)
             raise OrderError("stake too small")
         claim = Claim(req.order_id, req.shard, req.miner, req.payout)
         grant = self.om.sign(claim, self.account)
@@ -416,7 +445,7 @@ class OrderBuyer:
         if not names:
             return self._reject(o, shard, sh, "the result is empty", events)
         if "picks" not in sh:  # chosen once, after the commitment; kept so a retry asks the same
-            sh["picks"] = list(self.pick(self._doc(o), shard, names))
+            sh["picks"], sh["picks_v"] = list(self.pick(self._doc(o), shard, names)), SPEC_VERSION
             self._save(o)
         picks = sh["picks"]
         if not picks:  # (a 1-unit result: nothing of it may be opened before payment)

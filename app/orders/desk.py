@@ -312,6 +312,8 @@ class OrderDesk:
                 self._claims += 1
                 self._claims_from[src] = self._claims_from.get(src, 0) + 1
                 self._claims_of_net.setdefault(net, []).append((m, key))
+                # a claim asked again (after a "try later"): the old refusal is not its answer
+                self._refusals.pop((m.signed.message.order_id, m.signed.message.shard, who), None)
             self._inbox.append(m)
             self._queued.add(key)
             self._per_miner[who] = self._per_miner.get(who, 0) + 1

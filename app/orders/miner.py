@@ -48,7 +48,7 @@ from jobs.transport.keys import KeyRefused, request_key
 from jobs.transport.node import TransportError
 from jobs.transport.ref import parse_ref, split_hostport
 from jobs.transport.sealed import Header, SealError, read_header, unseal
-from app.orders.buyer import SPEC_VERSION
+from app.orders.buyer import SPEC_VERSION, TRY_LATER
 from app.orders.desk import SPEC_DOC_LIMITS, DeskClient, DeskError
 from app.orders.peer import Peer
 from app.orders.sampling import sample_plan, too_small_to_sample
@@ -60,6 +60,11 @@ log = logging.getLogger(__name__)
 
 Work = Callable[[dict, int, dict[str, Path], Path], None]
 CLAIM_TTL_S = 300
+CLAIM_AGAIN_S = 60.0
+"""A claim refused for a cause that may pass (the buyer's reason says "try later": the stake
+does not cover it while other claims are open) is asked again after this long, doubled each
+time, at most `MAX_CLAIM_TRIES` times; then the shard is lost."""
+MAX_CLAIM_TRIES = 6
 MAX_ATTEMPTS = 3
 """Runs of one shard before the miner gives it up (the buyer then refunds it and slashes)."""
 DESK_RETRY_S = 10.0
@@ -135,6 +140,31 @@ class OrderMiner:
         self._next_try: dict[int, float] = {}  # order id -> when its desk is asked again
         self._desk_fails: dict[int, int] = {}
         self._closing = threading.Event()
+        self._plan_old_keys()
+
+    def _plan_old_keys(self) -> None:
+        """Results shared before sample plans existed (an upgrade with results in flight) keep
+        their key without one, so each file would count as a unit and the buyer's sampler is
+        refused: they get the plan `share` would give them now (`sample_plan`; a kind without
+        one keeps each item one unit, as today), or, where the spec cannot be read, nothing
+        before payment."""
+        ring = self.peer.node.keys
+        for sh in self.state["shards"].values():
+            ih = sh.get("info_hash") or sh.get("shared")
+            o = self.state["orders"].get(str(sh.get("order")))
+            doc = ring.get(ih) if ih and o else None
+            if doc is None or "units" in doc or o["buyer"] in doc.get("readers", ()):
+                continue
+            try:
+                plan = sample_plan(json.loads(o["spec"]), list(doc["items"]))
+                if plan is None:
+                    continue  # a kind without a plan: each item one unit, as `share` does today
+            except (ValueError, TypeError, KeyError, AttributeError):
+                plan = ({}, ())  # no plan can be derived: nothing opens before payment
+            units, free = plan
+            ring.limit_samples(ih, units, free)
+            log.info("order %s shard %s: the sample plan of a result shared before plans existed set (%d unit items)",
+                     sh.get("order"), sh.get("shard"), len(units))
 
     def close(self) -> None:
         """The rig is closing: a shard's thread that fails now (its queue closed) is not a failure
@@ -302,15 +332,25 @@ class OrderMiner:
     def _claim_more(self, events: list[str]) -> None:
         for oid, o in self.state["orders"].items():
             while self._busy() < self.slots and not o["full"]:
-                if o["next"] >= o["shards"] or o["deadline"] < self.now() + 60:
+                if o["deadline"] < self.now() + 60:
                     o["full"] = True
                     break
-                shard = o["next"]
-                o["next"] += 1
+                if o["next"] >= o["shards"] and not any(at <= time.time() for at, _ in o.get("again", {}).values()):
+                    o["full"] = not o.get("again")
+                    break
+                again = [int(x) for x, (at, _) in o.get("again", {}).items() if at <= time.time()]
+                tries = 0
+                if again:  # refused for a cause that may pass (the stake): its turn has come
+                    shard = min(again)
+                    tries = o["again"].pop(str(shard))[1]
+                else:
+                    shard = o["next"]
+                    o["next"] += 1
                 req = self.om.sign(ClaimRequest(int(oid), shard, self.miner, self.payout, self.now() + CLAIM_TTL_S), self.key)
                 k = f"{oid}:{shard}"
                 self.state["shards"][k] = {"order": int(oid), "shard": shard, "stage": "requested",
-                                           "request": req.to_json(), "ts": time.time()}
+                                           "request": req.to_json(), "ts": time.time(),
+                                           "tries": tries}
                 try:
                     DeskClient(o["desk"]).send("claim", request=req)
                     events.append(f"order {oid}: shard {shard} requested")
@@ -322,6 +362,11 @@ class OrderMiner:
         st = DeskClient(o["desk"]).status(sh["order"], sh["shard"], self.miner)
         if st.get("state") == "refused" or time.time() - sh["ts"] > CLAIM_TTL_S:
             sh["stage"] = "lost"
+            tries = sh.get("tries", 0) + 1
+            if st.get("state") == "refused" and TRY_LATER in str(st.get("reason")) and tries <= MAX_CLAIM_TRIES:
+                # the stake does not cover it now (other claims open): not lost, asked again later
+                o.setdefault("again", {})[str(sh["shard"])] = [time.time() + CLAIM_AGAIN_S * 2 ** (tries - 1), tries]
+                o["full"] = False
             events.append(f"order {sh['order']}: shard {sh['shard']} not granted ({st.get('reason') or 'no answer'})")
             return
         if st.get("state") not in ("granted", "confirmed") or not st.get("grant"):

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -190,10 +190,18 @@ def _kept_port(folder: Path, host: str) -> int:
 
 def _free(host: str, port: int) -> bool:
     """Nothing listens on `port`: connections of the last run still in TIME_WAIT do not count
-    (the peer binds with SO_REUSEADDR too), so a restart keeps its port and its references."""
+    (the peer binds with SO_REUSEADDR too), so a restart keeps its port and its references.
+    The option is set on Linux only, where a bind with it still fails while any socket listens
+    on the port (on macOS/BSD it would succeed beside another process's wildcard listener, on
+    Windows it would share the port); and a port that takes a connection is busy anyway."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    near = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    with socket.socket(fam, socket.SOCK_STREAM) as c:
+        c.settimeout(0.5)
+        if c.connect_ex((near, port)) == 0:
+            return False
     with socket.socket(fam, socket.SOCK_STREAM) as s:
-        if os.name != "nt":  # on Windows the option would let a second listener share the port
+        if sys.platform.startswith("linux"):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
@@ -202,13 +210,18 @@ def _free(host: str, port: int) -> bool:
     return True
 
 
-def _redeem_after_s(ctx: AppContext, signer) -> float:
+def _redeem_after_s(ctx: AppContext, signer, chain) -> float:
     """How long a miner keeps vouchers before redeeming them in one batch: the setting, which
-    saves fees; at once for the mining account derived from the wallet on the embedded `local`
-    chain (app.account.mining_key), whose buyer is the same user, waiting for a result that
-    unlocks only once its shard is redeemed, and whose fees are test ETH."""
-    if getattr(signer, "source", None) == "local-mining-account":
-        return 0.0
+    saves fees; at once on the embedded `local` chain (test money, fees in test ETH) for a
+    signer whose payout is this home's wallet (the derived mining account, or a mining key
+    paying the wallet): its buyer is the same user, waiting for a result that unlocks only once
+    its shard is redeemed. Never on another network."""
+    if getattr(chain, "embedded", False):
+        if getattr(signer, "source", None) == "local-mining-account":
+            return 0.0
+        mine = ctx.settings.wallet.account
+        if mine and str(signer.payout).lower() == mine.lower():
+            return 0.0
     return ctx.settings.transport.redeem_after_minutes * 60
 
 
@@ -251,7 +264,7 @@ class OrderMinerRunner:
             self.miner = OrderMiner(self.om, signer.account, signer.payout, self.peer, home, work=work, kinds=kinds,
                                     result_grace_s=grace_s, accept=self._accept if quote else None,
                                     check_inputs=_check_inputs,
-                                    redeem_after_s=_redeem_after_s(ctx, signer))
+                                    redeem_after_s=_redeem_after_s(ctx, signer, market.chain))
         except BaseException:
             self.peer.close()
             raise

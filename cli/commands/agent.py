@@ -155,7 +155,14 @@ def _local_buyer(args: argparse.Namespace, ctx, market, wallet):
 
     if getattr(args, "account", None) is not None or not market.chain.embedded or not buyer_has_orders(ctx, market):
         return None  # --account: this agent mines as that account; the wallet's own orders are not its to serve
-    runner = OrderBuyerRunner(ctx, market, wallet.signer(), sandbox=args.sandbox)
+    from app.home_lock import HomeBusy
+
+    try:
+        runner = OrderBuyerRunner(ctx, market, wallet.signer(), sandbox=args.sandbox)
+    except HomeBusy as e:
+        raise UserError(f"cannot serve this home's orders: {e}") from None
+    except OSError as e:
+        raise UserError(f"cannot open this home's order desk: {e.strerror or e}") from None
     _say(f"orders: serving this home's open orders (desk {runner.buyer.desk_url})")
     return runner
 
@@ -218,10 +225,20 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
         ledger.close()
         devices.close()
         raise UserError(str(e)) from None
-    orders = _order_miner(ctx, market, signer, svc, wallet)
-    if orders is not None:
-        svc.add_work_source(orders)  # its shards run in svc's queue: the status lines name them
-    buyer = _local_buyer(args, ctx, market, wallet)
+    orders = None
+    try:
+        orders = _order_miner(ctx, market, signer, svc, wallet)
+        if orders is not None:
+            svc.add_work_source(orders)  # its shards run in svc's queue: the status lines name them
+        buyer = _local_buyer(args, ctx, market, wallet)
+    except BaseException:  # (a UserError for the user) nothing opened stays open
+        if orders is not None:
+            orders.close()
+        svc.close()
+        earnings.close()
+        ledger.close()
+        devices.close()
+        raise
     reporter = RigReporter(ctx, readiness=lambda _miner: readiness.state())
     hook = HookRunner(lambda: ctx.settings.watchdog, ctx.paths.data_dir)
     devices.watchdog.subscribe(hook)

@@ -193,6 +193,9 @@ MAIL_MAX_BOXES = 10_000
 MAIL_TTL_S = 900.0  # what it carries (signed requests) is refused after 10 minutes anyway
 MAIL_TAKE_BYTES = 48 << 10  # one take answers at most this much (its line stays under MAX_LINE_BYTES)
 MAIL_SEEN_MAX = 200_000
+MAIL_PENDING_MAX = 100_000
+"""Key requests through this relay whose reply may still come (address, nonce): the oldest go
+first past this many (a reply to a forgotten one is refused; its asker asks again)."""
 MAIL_REPLY_TO_MAX = 16
 """Request nonces one take may name (`take_mail(reply_to=...)`)."""
 MAIL_KEY_REQUEST = "key_request"
@@ -213,7 +216,8 @@ class Mailbox:
     """A relay's in-memory mailbox: at most MAIL_PER_BOX messages of at most MAIL_MAX_BODY_BYTES
     per recipient, MAIL_PER_SENDER of them from one sender (one stranger cannot fill a seller's
     box; the seller empties it every few seconds), kept MAIL_TTL_S; a request nonce is accepted
-    once (a replayed signed request does nothing). Thread-safe. A relay restart loses mail:
+    once (a replayed signed request does nothing). A reply is taken only for a key request its
+    addressee left here for its sender (`post`). Thread-safe. A relay restart loses mail:
     senders ask again."""
 
     def __init__(self, *, per_box: int = MAIL_PER_BOX, per_sender: int = MAIL_PER_SENDER,
@@ -221,6 +225,8 @@ class Mailbox:
         self.per_box, self.per_sender, self.max_boxes, self.ttl_s = per_box, per_sender, max_boxes, ttl_s
         self._boxes: dict[str, list[tuple[float, str, dict, int]]] = {}
         self._seen: dict[str, float] = {}  # insertion order = expiry order (one lifetime for all)
+        # (asker, request nonce) -> (the address asked, until): a reply is taken only for these
+        self._pending: dict[tuple[str, str], tuple[str, float]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -248,13 +254,24 @@ class Mailbox:
         return keep
 
     def post(self, sender: str, to: str, body: dict) -> None:
+        """A message that answers a request (a string `reply_to`, see `mail_reply_to`) is taken
+        only as the reply to a key request that `to` left here for `sender` and that waits for
+        it (once; within MAIL_TTL_S): junk replies cannot fill a box, and a real reply is not
+        held back by what fills it (the box's limits do not apply to it; the relay's do)."""
         now = time.time()
         size = len(json.dumps(body))
+        sender, to = sender.lower(), to.lower()
+        r = mail_reply_to(body)
         with self._lock:
+            self._prune_pending(now)
+            if r is not None:
+                got = self._pending.get((to, r))
+                if got is None or got[0] != sender or got[1] <= now:
+                    raise KeyRefused("no key request of that address through this relay waits for this reply")
             box = self._expire(to, now)
-            if len(box) >= self.per_box or sum(m[3] for m in box) + size > MAIL_BOX_BYTES:
+            if r is None and (len(box) >= self.per_box or sum(m[3] for m in box) + size > MAIL_BOX_BYTES):
                 raise KeyRefused("that mailbox is full; try again later")
-            if sum(1 for m in box if m[1] == sender) >= self.per_sender:
+            if r is None and sum(1 for m in box if m[1] == sender) >= self.per_sender:
                 raise KeyRefused("too many of your messages wait in that mailbox; try again later")
             if (to not in self._boxes and len(self._boxes) >= self.max_boxes) or self._bytes + size > MAIL_TOTAL_BYTES:
                 for k in list(self._boxes):
@@ -266,6 +283,22 @@ class Mailbox:
             box.append((now + self.ttl_s, sender, body, size))
             self._boxes[to] = box
             self._bytes += size
+            if r is not None:
+                del self._pending[(to, r)]  # answered: a second reply to it is refused
+            elif body.get("kind") == MAIL_KEY_REQUEST and isinstance(body.get("request"), dict):
+                nonce = body["request"].get("nonce")
+                if isinstance(nonce, str) and 0 < len(nonce) <= 64:
+                    self._pending.pop((sender, nonce), None)
+                    self._pending[(sender, nonce)] = (to, now + self.ttl_s)
+                    while len(self._pending) > MAIL_PENDING_MAX:
+                        del self._pending[next(iter(self._pending))]
+
+    def _prune_pending(self, now: float) -> None:
+        while self._pending:  # insertion order = expiry order (one lifetime for all)
+            oldest, (_, until) = next(iter(self._pending.items()))
+            if until > now:
+                break
+            del self._pending[oldest]
 
     def take(self, address: str, *, reply_to: Collection[str] | None = None, kind: str | None = None) -> list[dict]:
         """The oldest messages for `address`, at most MAIL_TAKE_BYTES of them (removed); the rest

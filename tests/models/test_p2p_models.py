@@ -180,6 +180,8 @@ def test_one_address_selling_and_buying_through_one_relay_keeps_its_replies(sale
         # 1. the box holds a reply to the seller's own (buyer-side) request and a buyer's key request
         m.buy_model(buyer, lid)
         s.step()  # the purchase: granted
+        # (the relay takes a reply only to a request left there: the seller asked the stranger)
+        post_mail(control, stranger.address, {"kind": "key_request", "request": {"nonce": "ab" * 8}}, bytes(seller.key))
         post_mail(control, seller.address, {"kind": "key_reply", "reply_to": "ab" * 8, "reply": {"ok": False}},
                   bytes(stranger.key))
         req = signed_key_request(weights_of(uri), bytes(buyer.key))

@@ -19,6 +19,11 @@ ALICE, BOB, EVE = os.urandom(32), os.urandom(32), os.urandom(32)
 addr = lambda k: address_of(public_key(k))  # noqa: E731
 
 
+def ask(relay: str, asker: bytes, seller: bytes, nonce: str) -> None:
+    """`asker` leaves a key request with `nonce` for `seller` (so a reply to it may come)."""
+    post_mail(relay, addr(seller), {"kind": "key_request", "request": {"nonce": nonce}}, asker)
+
+
 @pytest.fixture
 def relay(tmp_path):
     ks = KeyServer(KeyRing(tmp_path / "keys"), "127.0.0.1:0", mailbox=Mailbox(per_box=3, per_sender=2))
@@ -146,6 +151,8 @@ def test_a_key_service_serves_a_bounded_number_of_strangers_and_cuts_slow_ones(t
 def test_a_take_for_one_request_leaves_the_replies_to_others(relay):
     """Two requests of one address wait for replies in one box: each take names its request's
     nonce and gets only its own reply; the other stays for its own take."""
+    ask(relay, BOB, ALICE, "aa" * 8)
+    ask(relay, BOB, ALICE, "bb" * 8)
     post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": "aa" * 8, "n": 1}, ALICE)
     post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": "bb" * 8, "n": 2}, ALICE)
     got = take_mail(relay, BOB, reply_to=["bb" * 8])
@@ -192,6 +199,9 @@ def test_a_strangers_reply_to_of_the_wrong_type_neither_breaks_takes_nor_the_byt
     ks = KeyServer(KeyRing(tmp_path / "keys"), "127.0.0.1:0", mailbox=box)
     relay = f"127.0.0.1:{ks.port}"
     try:
+        ask(relay, BOB, ALICE, "aa" * 8)
+        ask(relay, BOB, ALICE, "bb" * 8)
+        take_mail(relay, ALICE, kind="key_request")
         post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": "aa" * 8, "n": 1}, ALICE)
         post_mail(relay, addr(BOB), {"reply_to": []}, EVE)
         post_mail(relay, addr(BOB), {"reply_to": {"x": 1}}, EVE)
@@ -200,10 +210,12 @@ def test_a_strangers_reply_to_of_the_wrong_type_neither_breaks_takes_nor_the_byt
         assert box.held_bytes()[0] == box.held_bytes()[1] > 0
         assert [m["body"]["n"] for m in take_mail(relay, BOB, reply_to=["bb" * 8])] == [2]
         assert box.held_bytes() == (0, 0)  # the junk went with the filtered takes
-        for _ in range(5):  # the attack the review measured: a match, junk, take, again and again
-            post_mail(relay, addr(EVE), {"reply_to": "cc" * 8}, EVE)
+        for i in range(5):  # the attack the review measured: a match, junk, take, again and again
+            ask(relay, EVE, EVE, f"cc{i}")
+            take_mail(relay, EVE, kind="key_request")
+            post_mail(relay, addr(EVE), {"reply_to": f"cc{i}"}, EVE)
             post_mail(relay, addr(EVE), {"reply_to": [1, 2]}, EVE)
-            assert len(take_mail(relay, EVE, reply_to=["cc" * 8])) == 1
+            assert len(take_mail(relay, EVE, reply_to=[f"cc{i}"])) == 1
             assert box.held_bytes() == (0, 0)
     finally:
         ks.close()
@@ -218,7 +230,7 @@ def test_the_byte_count_is_the_sum_held_after_mixed_posts_and_takes():
     box = Mailbox(per_box=64, per_sender=64)
     people = [f"0x{i:040x}" for i in range(4)]
     shapes = [lambda: {"kind": "key_reply", "reply_to": rng.choice(["aa", "bb", "cc"]), "pad": "x" * rng.randrange(9000)},
-              lambda: {"kind": "key_request", "request": {"n": rng.random()}},
+              lambda: {"kind": "key_request", "request": {"nonce": rng.choice(["aa", "bb", "cc"])}},
               lambda: {"reply_to": rng.choice([[], {}, 3, None, ["aa"]])},
               lambda: {"kind": rng.choice(["hello", 7, None])}]
     for step in range(600):
@@ -238,6 +250,8 @@ def test_a_filtered_take_drops_junk_but_keeps_key_requests_and_others_replies(re
     """Junk with no string `reply_to` goes with the addressee's filtered take (throwaway keys
     cannot fill a buyer's box for the whole TTL); a key request for the seller at the same
     address and a reply to another request of it stay; a take by kind takes only that kind."""
+    ask(relay, BOB, ALICE, "bb" * 8)
+    take_mail(relay, ALICE, kind="key_request")
     post_mail(relay, addr(BOB), {"junk": 1}, EVE)
     post_mail(relay, addr(BOB), {"kind": "key_request", "request": {"n": 1}}, ALICE)
     post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": "bb" * 8}, ALICE)
@@ -258,3 +272,38 @@ def test_a_sellers_take_by_kind_drops_junk_too(relay):
     assert len(take_mail(relay, BOB, kind="key_request")) == 1
     post_mail(relay, addr(BOB), {"kind": "key_request", "request": {"n": 2}}, EVE)  # room again
     post_mail(relay, addr(BOB), {"kind": "key_request", "request": {"n": 3}}, EVE)
+
+
+def test_junk_replies_from_many_keys_neither_fill_a_box_nor_keep_out_the_real_reply(relay):
+    """The review's flood: 32 fresh keys x 8 `key_reply` bodies with made-up string `reply_to`s
+    to BOB: each refused at the relay (no request of BOB's waits for it), so BOB's box stays
+    empty; BOB's real request gets its reply, once (a second reply to it is refused), and junk
+    key requests filling BOB's box do not keep that reply out."""
+    refused = 0
+    for k in range(32):
+        key = os.urandom(32)
+        for i in range(8):
+            try:
+                post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": f"junk{k}-{i}"}, key)
+            except KeyRefused as e:
+                assert "waits for this reply" in str(e)
+                refused += 1
+    assert refused == 256  # without the fix: "that mailbox is full" for all but the first 3
+    ask(relay, BOB, ALICE, "ab" * 8)
+    for _ in range(3):  # strangers fill BOB's box (3 here) with key requests nobody takes
+        post_mail(relay, addr(BOB), {"kind": "key_request", "request": {"n": 1}}, os.urandom(32))
+    with pytest.raises(KeyRefused, match="waits for this reply"):  # only the asked seller answers
+        post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": "ab" * 8, "n": 0}, EVE)
+    post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": "ab" * 8, "n": 1}, ALICE)
+    with pytest.raises(KeyRefused, match="waits for this reply"):  # consumed once
+        post_mail(relay, addr(BOB), {"kind": "key_reply", "reply_to": "ab" * 8, "n": 2}, ALICE)
+    assert [m["body"]["n"] for m in take_mail(relay, BOB, reply_to=["ab" * 8])] == [1]
+
+
+def test_a_pending_request_expires_with_the_mail():
+    box = Mailbox(ttl_s=0.2)
+    box.post("0x" + "a" * 40, "0x" + "b" * 40, {"kind": "key_request", "request": {"nonce": "n1"}})
+    time.sleep(0.3)
+    with pytest.raises(KeyRefused, match="waits for this reply"):
+        box.post("0x" + "b" * 40, "0x" + "a" * 40, {"kind": "key_reply", "reply_to": "n1"})
+    assert box._pending == {}

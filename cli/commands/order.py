@@ -291,10 +291,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if market == P2P:
         from cli.commands.order_p2p import cmd_train_p2p
 
-        if args.min_metric is None:
+        if args.dataset and not args.data and args.min_metric is None:  # (no data: cmd_train_p2p says so)
             raise UserError("a train order on the order market needs --min-metric M: the least mAP@0.5 (accuracy for "
                             "classifiers) the model must measure on your held-out images to be paid")
-        if not 0 < args.min_metric <= 1:
+        if args.min_metric is not None and not 0 < args.min_metric <= 1:
             raise UserError("--min-metric must be more than 0 and at most 1")
 
         return cmd_train_p2p(args, reward=reward, deadline_s=deadline_s, review_s=review_s, params=params,

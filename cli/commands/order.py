@@ -1,7 +1,7 @@
 """`kminer order`: the buyer's orders on both markets, headless.
 
     kminer order render SCENE.json --count N --shards K --reward NTK   (NTK per shard)
-    kminer order train --dataset ORDER|DIR [--holdout ORDER|DIR] --reward NTK ...   (order market)
+    kminer order train --dataset ORDER|DIR [--holdout ORDER|DIR] --min-metric M --reward NTK ...   (order market)
     kminer order train --job-market --data ORDER [--holdout ORDER] --reward NTK --epochs N ...
     kminer order list | show ID | watch | fetch ID --out DIR | repost ID      [--json]
 

@@ -276,7 +276,7 @@ def test_a_finished_p2p_dataset_order_is_picked_in_the_list_to_train_on(render_p
     assert [v.holdout_combo.itemData(i) for i in range(v.holdout_combo.count())] == ["share", key, "folder"]
     assert v.data_combo.currentData() == key and v.data_folder_row.isHidden()  # the finished order first
     v.holdout_share_spin.setValue(25)
-    v.tolerance_spin.setValue(0.5)  # one held-out image: "Automatic" would be refused
+    v.tolerance_spin.setValue(0.5)  # two held-out images: "Automatic" would be refused
     v.train_reward_edit.setText("5")
     v.post_train_button.click()
     qtbot.waitUntil(lambda: v.confirm_dialog is not None, timeout=20_000)
@@ -286,6 +286,6 @@ def test_a_finished_p2p_dataset_order_is_picked_in_the_list_to_train_on(render_p
     tid = int(v.selected.split(":")[1])
     assert p.buyer.order_ids() == [rid, tid] and p.env.om.order(tid).escrow_wei == 5 * NTK
     train = json.loads(json.loads((tmp_path / "buyer" / "orders" / f"{tid}.json").read_text())["spec"])["job"]
-    assert train["images"] + train["holdout"]["images"] == COUNT and train["holdout"]["images"] == 1
+    assert train["images"] + train["holdout"]["images"] == COUNT and train["holdout"]["images"] == round(COUNT / 4)
     assert (train["min_metric"], train["tolerance"]) == (0.5, 0.5)  # the prefilled least metric
     assert store.has(train["holdout"]["sha256"])

@@ -14,9 +14,9 @@ miner never sees before it is paid.
 - `QueueModelCheck`: the buyer's `verify` callback: a sandboxed `verify-train` job that loads
   the opened card and weights and re-measures the card's metric on the held-out set; the model
   must be of the ordered architecture, know the data's classes, come within `tolerance` of
-  its card and reach the order's `min_metric` (required on the order market: the card's figure is
-  the miner's own, so a card that claims 0.0 would pass any tolerance). PENDING until the job ends; a run that dies is
-  run again (up to MAX_VERIFY_RUNS) before the miner is blamed.
+  its card and reach the order's `min_metric` (required on the order market: the card's figure
+  is the miner's own, so a card that claims 0.0 would pass any tolerance). PENDING until the job
+  ends; a run that dies is run again (up to MAX_VERIFY_RUNS) before the miner is blamed.
 """
 
 from __future__ import annotations

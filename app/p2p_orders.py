@@ -286,14 +286,10 @@ class TrainInputs:
     """False: `tolerance` is the default that follows the held-out size."""
 
     def check_text(self) -> str:
-        """The held-out check in one line, as the confirmation shows it."""
-        from app.orders.train import WIDE_TOLERANCE
+        """The held-out check in one line, as the confirmation shows it (app.orders.train.train_terms)."""
+        from app.orders.train import train_terms
 
-        why = "" if self.tolerance_chosen else f" (the default for {self.held_out} held-out images)"
-        few = (" So few held-out images say little: hold out more, or set a least metric."
-               if not self.tolerance_chosen and self.tolerance >= WIDE_TOLERANCE else "")
-        return (f"The model is checked here on {self.held_out} held-out images; it is paid if it measures at most "
-                f"{self.tolerance:.3f} below its card's metric{why}.{few}")
+        return train_terms(self.held_out, self.tolerance, chosen=self.tolerance_chosen, min_metric=self.min_metric)
 
 
 def dataset_dirs(orders_dir: Path | None, values, what: str) -> list[Path]:
@@ -480,9 +476,10 @@ class P2POrders:
                     tolerance: float | None = None, min_metric: float | None = None) -> TrainInputs:
         """A train order's data (finished render orders' ids or folders; `holdout` likewise, else
         `holdout_fraction` of the data stays here) resolved and read, its terms checked
-        (`tolerance` None: the default for the held-out size, app.orders.train.planned_tolerance):
+        (`tolerance` None: the default for the held-out size, app.orders.train.planned_tolerance,
+        refused when WIDE_TOLERANCE or more; `min_metric` required: app.orders.train.train_terms):
         ValueError (one line) before any cost is asked. *(files)*"""
-        from app.orders.train import planned_tolerance
+        from app.orders.train import check_min_metric, planned_tolerance, train_terms
         from jobs.train import BUYER_PARAMS
         from jobs.train.subset import DatasetError, coco_summary
 
@@ -493,8 +490,7 @@ class P2POrders:
             raise ValueError("the held-out share must be between 0 and 100 %")
         if tolerance is not None and not 0 <= tolerance <= 1:
             raise ValueError("the tolerance must be between 0 and 1")
-        if min_metric is not None and not 0 <= min_metric <= 1:
-            raise ValueError("the least metric must be between 0 and 1")
+        check_min_metric(min_metric)  # required: without it a card that claims 0.0 is paid
         d = self._orders_dir()
         dirs = dataset_dirs(d, list(data), "data")
         held = dataset_dirs(d, list(holdout), "held-out data") if holdout else None
@@ -508,6 +504,8 @@ class P2POrders:
         if images < 2:
             raise ValueError(f"the data holds {images} image(s): too few to train on and hold some out")
         planned, n_held, _ = planned_tolerance(images, params, held_out=n_held, holdout_fraction=holdout_fraction)
+        train_terms(n_held, planned if tolerance is None else tolerance, chosen=tolerance is not None,
+                    min_metric=min_metric)  # too few held-out images for the default tolerance: refused here
         return TrainInputs(tuple(dirs), tuple(held) if held else None, holdout_fraction, dict(params),
                            planned if tolerance is None else tolerance, min_metric, images, tuple(classes),
                            held_out=n_held, tolerance_chosen=tolerance is not None)

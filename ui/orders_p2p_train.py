@@ -1,6 +1,8 @@
 """The Orders page's training form on the order market (peer to peer): train on a finished P2P
 dataset order picked in a list or on a folder, hold out a share of it (or another order or
-folder) that stays on this computer, set the least metric; the cost (escrow + network fee,
+folder) that stays on this computer, set the least metric paid for (required, prefilled
+DEFAULT_LEAST_METRIC); too few held-out images for the automatic tolerance are refused before
+any cost is asked (app.orders.train.train_terms); the cost (escrow + network fee,
 app.order_fees.post_fee) is confirmed before posting. Mixed into ui.orders_view.OrdersView
 with ui.orders_p2p.P2PPosting; uses the view's `_p2p`, `_chain`, `_files`, `_confirm`,
 `show_message`, `_post_failed`, `_check_funds`.
@@ -20,6 +22,8 @@ from ui.qt import QComboBox, QDoubleSpinBox, QHBoxLayout, QLineEdit, QPushButton
 
 FOLDER, SHARE = "folder", "share"
 """The choices beside finished orders: a folder on this computer; a share of the data held out."""
+DEFAULT_LEAST_METRIC = 0.5
+"""The least metric the form starts with (mAP@0.5 0.50: most objects found); the buyer may change it."""
 
 
 def _folder_row(parent, browse_title: str):
@@ -72,12 +76,14 @@ class P2PTraining:
         self.holdout_share_spin.setSuffix(" %")
         self.holdout_share_spin.setToolTip("Kept on this computer to check the model; never sent to the miner")
         self.min_metric_spin = QDoubleSpinBox()
-        self.min_metric_spin.setRange(0, 1)
+        self.min_metric_spin.setRange(0.01, 1)   # required: a card's own figure is the miner's, so 0 would pay any model
         self.min_metric_spin.setDecimals(2)
         self.min_metric_spin.setSingleStep(0.05)
-        self.min_metric_spin.setSpecialValueText("none")
-        self.min_metric_spin.setToolTip("The least mAP@0.5 (detectors) or accuracy (classifiers) the model must "
-                                        "measure on the held-out images to be paid")
+        self.min_metric_spin.setValue(DEFAULT_LEAST_METRIC)
+        self.min_metric_spin.setToolTip("Required: the least mAP@0.5 (detectors) or accuracy (classifiers) the "
+                                        "model must measure on your held-out images to be paid. The model card's "
+                                        "figure is the miner's own; this is the bar you set. 0.50: a detector that "
+                                        "finds most objects; raise it for a better model (fewer miners can meet it).")
 
     def _p2p_train_widgets(self):
         return (self.data_folder_row, self.holdout_share_spin, self.holdout_folder_row, self.min_metric_spin)
@@ -97,8 +103,9 @@ class P2PTraining:
         form.setRowVisible(self.holdout_folder_row, p2p and self.holdout_combo.currentData() == FOLDER)
         form.setRowVisible(self.min_metric_spin, p2p)
         self.train_note.setText(
-            "The model is checked here on the held-out images (never sent) and must reach its card's metric within "
-            "the tolerance to be paid." if p2p else
+            "The model is checked here on the held-out images (never sent) and is paid only if it reaches the least "
+            "metric there and its card's metric within the tolerance. Automatic tolerance needs enough held-out "
+            "images (otherwise name one)." if p2p else
             "Posted when its data is verified; the model must reproduce its card's metric on the held-out data, "
             "within the tolerance, to be paid.")
 
@@ -137,7 +144,7 @@ class P2PTraining:
             self._post_failed(ValueError(f"choose a finished dataset order or a folder {which}"), self.train_error)
             return
         share = self.holdout_share_spin.value() / 100
-        least = self.min_metric_spin.value() or None
+        least = round(self.min_metric_spin.value(), 4)
         checked = []
 
         def cost():   # chain thread: the data is read and checked before any cost is asked

@@ -14,8 +14,9 @@ miner never sees before it is paid.
 - `QueueModelCheck`: the buyer's `verify` callback: a sandboxed `verify-train` job that loads
   the opened card and weights and re-measures the card's metric on the held-out set; the model
   must be of the ordered architecture, know the data's classes, come within `tolerance` of
-  its card and reach the order's `min_metric`. PENDING until the job ends; a run that dies is
-  run again (up to MAX_VERIFY_RUNS) before the miner is blamed.
+  its card and reach the order's `min_metric` (required on the order market: the card's figure
+  is the miner's own, so a card that claims 0.0 would pass any tolerance). PENDING until the job
+  ends; a run that dies is run again (up to MAX_VERIFY_RUNS) before the miner is blamed.
 """
 
 from __future__ import annotations
@@ -38,11 +39,14 @@ DATA = "data"
 HOLDOUT_FRACTION = 0.2
 DEFAULT_TOLERANCE = 0.05
 """The least tolerance a train order gets when the buyer names none (default_tolerance)."""
-TOLERANCE_Z = 1.645
-"""One-sided 95 %: an honest model measures more than the default tolerance below its card in
-about one order of 20 from chance alone (the two image samples differ)."""
+TOLERANCE_Z = 2.33
+"""One-sided 99 %: were the figures binomial, an honest model would measure more than the default
+tolerance below its card in about one order of 100 from chance alone (the two image samples
+differ). The card's figure is also biased upward (the trainer keeps its best epoch on its
+validation split), so honest models fall short somewhat more often than that."""
 WIDE_TOLERANCE = 0.3
-"""A default tolerance this wide means too few images to tell much: the buyer is told so."""
+"""A default tolerance this wide means too few held-out images to tell much: such an order is
+refused unless the buyer names its tolerance (train_terms)."""
 VAL_FRACTION = 0.1
 """The trainer's validation share when the order sets none (jobs.train.trainer.TrainConfig.val_fraction)."""
 VERIFY_WALL_S = 3600
@@ -58,15 +62,16 @@ def train_order(datasets: list[Path], *, params: dict[str, Any], store: Artifact
     """The order's job document and the folder of training data to serve as input `DATA`
     (`work_dir/data`, new). The held-out images (`holdout`, else `holdout_fraction` of
     `datasets`, drawn by `seed`) go into `store` only. `tolerance` None: default_tolerance of
-    the held-out and validation image counts. ValueError (one line) for anything a miner
-    would refuse, before anything is escrowed."""
+    the held-out and validation image counts, refused when that is WIDE_TOLERANCE or more
+    (train_terms). `min_metric`, the least metric paid for, is required (check_min_metric).
+    ValueError (one line) for anything a miner would refuse or a buyer would not mean, before
+    anything is escrowed."""
     bad = sorted(set(params) - BUYER_PARAMS)
     if bad:
         raise ValueError(f"train parameter {bad[0]!r} is not one a buyer sets; use {', '.join(sorted(BUYER_PARAMS))}")
     if tolerance is not None and not 0 <= tolerance <= 1:
         raise ValueError("the tolerance must be between 0 and 1")
-    if min_metric is not None and not 0 <= min_metric <= 1:
-        raise ValueError("the least metric must be between 0 and 1")
+    check_min_metric(min_metric)
     work_dir = Path(work_dir)
     data, held = work_dir / "data", work_dir / "holdout"
     for d in (data, held):
@@ -89,29 +94,61 @@ def train_order(datasets: list[Path], *, params: dict[str, Any], store: Artifact
         spec = JobSpec.model_validate({"id": "train-order", "kind": "train", "params": dict(params),
                                        "resources": {"device": "any", "max_wall_s": MAX_TIME_LIMIT_S}})
         _limit_s(spec, n_train)  # a job no miner would take is refused before anything is escrowed
+        if tolerance is None:
+            tolerance = planned_tolerance(n_train, params, held_out=n_held)[0]
+            train_terms(n_held, tolerance, chosen=False, min_metric=min_metric)
         held_sha = store.put_dir(held)
     except BaseException:
         shutil.rmtree(data, ignore_errors=True)
         raise
     finally:
         shutil.rmtree(held, ignore_errors=True)
-    if tolerance is None:
-        tolerance = planned_tolerance(n_train, params, held_out=n_held)[0]
     job = {"engine": "train", "params": dict(params), "images": n_train, "classes": classes,
            "holdout": {"sha256": held_sha, "images": n_held}, "tolerance": tolerance, "min_metric": min_metric}
     return job, data
 
 
+def check_min_metric(min_metric: float | None) -> float:
+    """The least metric a train order on the order market pays for: required, more than 0 and
+    at most 1 (ValueError, one line). Without it a card that claims 0.0 is paid whatever it
+    measures: the tolerance only guards against a card that overstates its model."""
+    if min_metric is None:
+        raise ValueError("name the least mAP@0.5 (accuracy for classifiers) the model must measure on the held-out "
+                         "images to be paid: the card's figure is the miner's own, so without it any model is paid")
+    if not 0 < min_metric <= 1:
+        raise ValueError("the least metric must be more than 0 and at most 1")
+    return float(min_metric)
+
+
+def train_terms(held_out: int, tolerance: float, *, chosen: bool, min_metric: float | None) -> str:
+    """The held-out check of a train order in one line, as the confirmation shows it; ValueError
+    (one line) before any fee is asked when there is no least metric (check_min_metric) or when
+    the default tolerance (`chosen` False) is WIDE_TOLERANCE or more: so few held-out images
+    tell little about a card, and the buyer must hold out more or name its tolerance."""
+    least = check_min_metric(min_metric)
+    if not chosen and tolerance >= WIDE_TOLERANCE:
+        raise ValueError(f"{held_out} held-out images are too few to check a model's card (the default tolerance "
+                         f"would be {tolerance:.2f}): hold out more images, or name the tolerance yourself")
+    why = "your tolerance" if chosen else f"the default for {held_out} held-out images"
+    return (f"The model is checked here on {held_out} held-out images and paid only if it measures at least "
+            f"{least:g} there, and at most {tolerance:.3f} below its card's metric ({why}).")
+
+
 def default_tolerance(held_out: int, validation: int | None = None, *, z: float = TOLERANCE_Z,
                       p: float = 0.5) -> float:
     """How far below its card's metric a model may measure on the buyer's `held_out` images and
-    still be paid, when the buyer names no tolerance. The card's figure comes from the miner's
-    `validation` images and the check from the held-out ones: two samples of the same accuracy p
-    differ by chance with a standard error sqrt(p(1-p)(1/held_out + 1/validation)) (a binomial
-    proportion; mAP is treated alike). The tolerance is z of those, at least DEFAULT_TOLERANCE and
-    at most 1; p = 0.5 is the widest, as the metric is not known before the work. Without
-    `validation` only the held-out term counts. E.g. 17 held-out and 4 validation images: 0.457;
-    17 held-out alone: 0.199; 200 and 180: 0.085; 2,000 and 1,800: 0.05 (the floor)."""
+    still be paid, when the buyer names no tolerance. This only guards against a card that
+    overstates its model; the quality bar is the order's `min_metric`.
+
+    A heuristic: the card's figure comes from the miner's `validation` images and the check from
+    the held-out ones; were the metric a binomial proportion (accuracy), two samples of the same
+    p would differ by chance with a standard error sqrt(p(1-p)(1/held_out + 1/validation)). mAP
+    is treated alike, though its spread depends on the objects, not only on the images, and the
+    card's figure is biased upward (the best epoch on the validation split). The tolerance is z
+    (TOLERANCE_Z) of those, at least DEFAULT_TOLERANCE and at most 1; p = 0.5 is the widest, as
+    the metric is not known before the work. Without `validation` only the held-out term counts.
+    E.g. 17 held-out and 4 validation images: 0.647; 17 held-out alone: 0.283; 200 and 180:
+    0.12; 2,000 and 1,800: 0.05 (the floor)."""
     if held_out < 1:
         raise ValueError("a train order needs at least one held-out image")
     var = 1 / held_out + (1 / validation if validation else 0)
@@ -229,9 +266,10 @@ class QueueModelCheck(QueuedCheck):
             return f"the model could not be checked: {(rec.reason or rec.state)[:300]}"
         if r.get("passed"):
             return None
+        least = "" if r.get("min_metric") is None else f", least {r.get('min_metric')} ordered"
         figures = "" if r.get("measured") is None else (
             f" ({r.get('metric')} claimed {r.get('claimed')}, measured {r.get('measured')} on {r.get('images')} "
-            f"held-out images, tolerance {r.get('tolerance')})")
+            f"held-out images, tolerance {r.get('tolerance')}{least})")
         return f"{str(r.get('reason') or 'the model does not hold what its card claims')[:300]}{figures}"
 
     def _queue(self, qid: str, doc: dict, shard: int, samples: dict[str, Path]) -> str | None:

@@ -1,7 +1,7 @@
 """`kminer order`: the buyer's orders on both markets, headless.
 
     kminer order render SCENE.json --count N --shards K --reward NTK   (NTK per shard)
-    kminer order train --dataset ORDER|DIR [--holdout ORDER|DIR] --reward NTK ...   (order market)
+    kminer order train --dataset ORDER|DIR [--holdout ORDER|DIR] --min-metric M --reward NTK ...   (order market)
     kminer order train --job-market --data ORDER [--holdout ORDER] --reward NTK --epochs N ...
     kminer order list | show ID | watch | fetch ID --out DIR | repost ID      [--json]
 
@@ -85,7 +85,8 @@ def register(sub: Any) -> None:
     t.add_argument("--holdout-share", type=float, default=0.2, metavar="F",
                    help="order market, no --holdout: the share of the images kept back (default 0.2)")
     t.add_argument("--min-metric", type=float, metavar="M",
-                   help="order market: the least mAP@0.5 (accuracy for classifiers) on the held-out data you pay for")
+                   help="order market, required: the least mAP@0.5 (accuracy for classifiers, 0 < M <= 1) the "
+                        "model must measure on the held-out data to be paid (the card's own figure is the miner's)")
     t.add_argument("--reward", required=True, help="NTK paid for the model")
     t.add_argument("--epochs", type=int, help="passes over the data")
     t.add_argument("--batch", type=int, help="images per step")
@@ -94,7 +95,8 @@ def register(sub: Any) -> None:
     t.add_argument("--params", type=Path, metavar="FILE", help="JSON object of further training parameters")
     t.add_argument("--tolerance", type=float, metavar="T",
                    help="how far below its card's metric the model may measure on the held-out data (default: "
-                        "from the held-out and validation image counts, at least 0.05; shown before posting)")
+                        "from the held-out and validation image counts, at least 0.05, shown before posting; an "
+                        "order market order whose default is 0.3 or more, too few held-out images, needs it named)")
     t.add_argument("--name", help="a name for the order")
     g = t.add_mutually_exclusive_group()
     g.add_argument("--p2p", action="store_true",
@@ -288,6 +290,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                             "with --dataset ORDER|DIR")
     if market == P2P:
         from cli.commands.order_p2p import cmd_train_p2p
+
+        if args.dataset and not args.data and args.min_metric is None:  # (no data: cmd_train_p2p says so)
+            raise UserError("a train order on the order market needs --min-metric M: the least mAP@0.5 (accuracy for "
+                            "classifiers) the model must measure on your held-out images to be paid")
+        if args.min_metric is not None and not 0 < args.min_metric <= 1:
+            raise UserError("--min-metric must be more than 0 and at most 1")
 
         return cmd_train_p2p(args, reward=reward, deadline_s=deadline_s, review_s=review_s, params=params,
                              say_market=not (args.p2p or args.job_market))

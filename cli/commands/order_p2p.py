@@ -179,7 +179,7 @@ def cmd_train_p2p(args: argparse.Namespace, *, reward: int, deadline_s: int, rev
 def _check_terms(args: argparse.Namespace, data: list[Path], held: list[Path] | None, params: dict) -> tuple[float, str]:
     """The tolerance the held-out check will use (--tolerance, else the default for the held-out
     size: app.orders.train.planned_tolerance) and the line that says so before posting."""
-    from app.orders.train import WIDE_TOLERANCE, planned_tolerance
+    from app.orders.train import planned_tolerance, train_terms
     from jobs.train.subset import DatasetError, coco_summary
 
     try:
@@ -191,12 +191,12 @@ def _check_terms(args: argparse.Namespace, data: list[Path], held: list[Path] | 
         raise UserError(f"the data holds {images} image(s): too few to train on and hold some out")
     planned, n_held, _ = planned_tolerance(images, params, held_out=n_held, holdout_fraction=args.holdout_share)
     tolerance = planned if args.tolerance is None else args.tolerance
-    why = " (--tolerance)" if args.tolerance is not None else f" (the default for {n_held} held-out images)"
-    least = "" if args.min_metric is None else f", and at least {args.min_metric:g}"
-    few = ("; so few held-out images say little: hold out more, or set --min-metric"
-           if args.tolerance is None and tolerance >= WIDE_TOLERANCE else "")
-    return tolerance, (f"  held-out check: {n_held} images kept here; the model is paid if it measures at most "
-                       f"{tolerance:.3f} below its card's metric{why}{least}{few}")
+    try:  # no least metric, or so few held-out images that the default tolerance says little: refused here
+        text = train_terms(n_held, tolerance, chosen=args.tolerance is not None, min_metric=args.min_metric)
+    except ValueError as e:
+        raise UserError(f"{e} (--holdout-share, --holdout or --tolerance)" if args.tolerance is None
+                        and args.min_metric is not None else str(e)) from None
+    return tolerance, f"  held-out check: {text}"
 
 
 def cmd_watch_p2p(args: argparse.Namespace) -> int:

@@ -2,7 +2,10 @@
 
 The card's headline metric (`card["metric"]`: mAP@0.5 for detectors, accuracy for
 classifiers) must be reproduced: measured >= claimed - tolerance. A model better than its
-card passes; a card that claims more than the model does fails.
+card passes; a card that claims more than the model does fails. The card is the miner's own
+figure, so the tolerance only guards against an overstated card: the quality bar is
+`min_metric` (measured >= min_metric), which an order on the order market always names
+(app.orders.train.check_min_metric) — a card that claims 0.0 passes the first test, not this.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def verify_model(model_path: Path, datasets: list[Path], tolerance: float = DEFA
     if passed and min_metric is not None and value < min_metric:
         passed, reason = False, f"{metric} {value:.3f} on the held-out data is below the {min_metric:.3f} ordered"
     return {"passed": passed, "metric": metric, "claimed": float(claimed), "measured": round(value, 4),
-            "tolerance": tolerance, "images": len(data.samples), "reason": reason,
+            "tolerance": tolerance, "min_metric": min_metric, "images": len(data.samples), "reason": reason,
             "metrics": {k: v for k, v in measured.items() if isinstance(v, (int, float))},
             "datasets": data.shards}
 

@@ -42,7 +42,11 @@ def one_line_error(r: subprocess.CompletedProcess, code: int = 1) -> str:
      "on the job market, a render order's number"),
     (["train", "--p2p", "--reward", "1"], "name the data to train on: --dataset ORDER|DIR"),
     (["train", "--p2p", "--data", "1", "--reward", "1"], "the order market trains on --dataset ORDER|DIR"),
-    (["train", "--p2p", "--dataset", "x", "--holdout-share", "1", "--reward", "1"], "--holdout-share must be between"),
+    (["train", "--p2p", "--dataset", "x", "--holdout-share", "1", "--reward", "1", "--min-metric", "0.5"],
+     "--holdout-share must be between"),
+    (["train", "--dataset", "x", "--reward", "1"], "a train order on the order market needs --min-metric M: the least "
+                                                   "mAP@0.5 (accuracy for classifiers)"),
+    (["train", "--dataset", "x", "--reward", "1", "--min-metric", "0"], "--min-metric must be more than 0 and at most 1"),
 ])
 def test_bad_input_is_one_line_before_anything_happens(tmp_path, args, message):
     assert message in one_line_error(kminer(tmp_path, "order", *args))
@@ -73,6 +77,21 @@ def test_orders_on_a_new_wallet(tmp_path):
     assert "no order 4" in one_line_error(kminer(tmp_path, "order", "fetch", "4", "--out", str(tmp_path / "x")))
     r = kminer(tmp_path, "order", "train", "--data", "1", "--reward", "2")
     assert "--data names job-market orders: add --job-market" in one_line_error(r)
+    # a train order on the order market: 20 images hold out 4, too few for the default tolerance: refused before
+    # any fee is asked, unless the buyer names its tolerance; the confirmation names the least metric
+    from jobs.train.synthetic import make_shapes_dataset
+
+    shapes = make_shapes_dataset(tmp_path / "shapes", n_images=20, size=(48, 36), seed=2)
+    r = kminer(tmp_path, "order", "train", "--dataset", str(shapes), "--min-metric", "0.5", "--reward", "1")
+    assert r.returncode == 1 and r.stderr.strip().splitlines()[-1] == (
+        "kminer: error: 4 held-out images are too few to check a model's card (the default tolerance would be 1.00): "
+        "hold out more images, or name the tolerance yourself (--holdout-share, --holdout or --tolerance)"), r.stderr
+    assert "fee" not in r.stdout + r.stderr
+    r = kminer(tmp_path, "order", "train", "--dataset", str(shapes), "--min-metric", "0.5", "--tolerance", "0.3",
+               "--reward", "1")
+    assert ("held-out check: The model is checked here on 4 held-out images and paid only if it measures at least 0.5 "
+            "there, and at most 0.300 below its card's metric (your tolerance).") in r.stdout + r.stderr, r
+    assert r.returncode == 1 and "posting needs a confirmation: add --yes" in r.stderr.strip().splitlines()[-1]
     r = kminer(tmp_path, "order", "render", str(TABLE), "--count", "2", "--shards", "2", "--reward", "1.5",
                "--size", "96x72", "--job-market", "--json")
     o = json.loads(r.stdout)

@@ -156,3 +156,28 @@ def test_weights_that_are_not_the_trained_ones_are_rejected_with_the_figures_and
     assert env.balance(env.payout) == before and env.om.order(oid).paid_shards == []
     p.run(lambda: p.miner.shards()[f"{oid}:0"]["stage"] == "rejected")
     assert p.buyer.result(oid, 0) is None  # no key, nothing unsealed
+
+
+def _claim_nothing(out: Path) -> None:
+    """A cheat on the tolerance rule: random weights, and a card that claims 0.0 (so the model is
+    never "below its card"): only the order's least metric stops it."""
+    _scramble_weights(out)
+    card = json.loads((out / "model_card.json").read_text())
+    card["metrics"][card["metric"]] = 0.0
+    (out / "model_card.json").write_text(json.dumps(card))
+
+
+def test_a_card_that_claims_nothing_is_held_to_the_least_metric_and_unpaid(train_parties, shapes, tmp_path):
+    p, store, _ = train_parties(tamper=_claim_nothing)
+    env = p.env
+    before = env.balance(env.payout)
+    oid = _post(p, store, shapes, tmp_path)  # min_metric 0.2, tolerance 0.1
+    p.run(lambda: p.buyer.shard_state(oid, 0)["state"] == "rejected", steps=2400)
+    reason = p.buyer.shard_state(oid, 0)["reason"]
+    assert "on the held-out data is below the 0.200 ordered (map50 claimed 0.0, measured " in reason, reason
+    assert reason.endswith(" on 30 held-out images, tolerance 0.1, least 0.2 ordered)"), reason
+    measured = float(reason.split("measured ")[1].split()[0])
+    assert measured < 0.2  # the figures are the evidence: random weights find (almost) nothing
+    assert env.balance(env.payout) == before and env.om.order(oid).paid_shards == []
+    p.run(lambda: p.miner.shards()[f"{oid}:0"]["stage"] == "rejected")
+    assert p.buyer.result(oid, 0) is None  # no key, nothing unsealed

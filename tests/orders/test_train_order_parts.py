@@ -4,6 +4,7 @@ folders of drawn shapes), the job document's refusals, and the miner's shard job
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from tests.buyer.conftest import context
 
 TINY = {"arch": "centernet-xs", "epochs": 1, "batch": 4}
+TERMS = {"tolerance": 0.2, "min_metric": 0.3}
+"""A least metric is required on the order market; 20 images hold out too few for the default
+tolerance, so the buyer names one (app.orders.train.train_terms)."""
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,8 @@ def test_the_held_out_images_are_kept_by_the_buyer_and_only_their_hash_is_in_the
     from jobs.artifacts import extract_tree_tar
     from jobs.train.subset import coco_summary
 
-    job, data = train_order([shapes], params=TINY, store=store, work_dir=tmp_path / "w", holdout_fraction=0.25, seed=1)
+    job, data = train_order([shapes], params=TINY, store=store, work_dir=tmp_path / "w", holdout_fraction=0.25, seed=1,
+                            **TERMS)
     assert [p.name for p in (tmp_path / "w").iterdir()] == ["data"]  # the held-out images are in the store only
     assert "images/000000.png" in _files(data) and not any(f.startswith(("masks", "meta")) for f in _files(data))
     assert (job["images"], job["holdout"]["images"]) == (15, 5)
@@ -54,15 +59,18 @@ def test_the_held_out_images_are_kept_by_the_buyer_and_only_their_hash_is_in_the
 @pytest.mark.parametrize("kw, message", [
     ({"params": {"device": "cuda"}}, "train parameter 'device' is not one a buyer sets"),
     ({"tolerance": 2.0}, "the tolerance must be between 0 and 1"),
-    ({"min_metric": -1.0}, "the least metric must be between 0 and 1"),
+    ({"min_metric": -1.0}, "the least metric must be more than 0 and at most 1"),
+    ({"min_metric": 0.0}, "the least metric must be more than 0 and at most 1"),
+    ({"min_metric": None}, "name the least mAP@0.5 (accuracy for classifiers) the model must measure"),
+    ({"tolerance": None}, "4 held-out images are too few to check a model's card (the default tolerance would be 1.00)"),
     ({"holdout_fraction": 1.0}, "the held-out share must be between 0 and 1"),
     ({"params": {"epochs": 10**9}}, "params.epochs"),
 ])
 def test_a_train_order_a_miner_would_refuse_is_refused_before_posting(shapes, store, tmp_path, kw, message):
     from app.orders.train import train_order
 
-    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
-        train_order([shapes], **{"params": TINY, **kw}, store=store, work_dir=tmp_path / "w")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train_order([shapes], **{"params": TINY, **TERMS, **kw}, store=store, work_dir=tmp_path / "w")
     assert not (tmp_path / "w" / "data").exists() and not (tmp_path / "w" / "holdout").exists()
 
 
@@ -77,20 +85,20 @@ def test_a_dataset_that_leaves_its_folder_or_misses_images_is_one_line(shapes, s
     ann["images"][0]["file_name"] = "../../etc/passwd"
     (bad / "annotations.json").write_text(json.dumps(ann))
     with pytest.raises(ValueError, match="leaves the dataset folder"):
-        train_order([bad], params=TINY, store=store, work_dir=tmp_path / "w")
+        train_order([bad], params=TINY, store=store, work_dir=tmp_path / "w", **TERMS)
     ann["images"][0]["file_name"] = "images/nothing.png"
     (bad / "annotations.json").write_text(json.dumps(ann))
     with pytest.raises(ValueError, match="is missing"):
-        train_order([bad], params=TINY, store=store, work_dir=tmp_path / "w")
+        train_order([bad], params=TINY, store=store, work_dir=tmp_path / "w", **TERMS)
     with pytest.raises(ValueError, match="not a COCO dataset folder"):
-        train_order([tmp_path], params=TINY, store=store, work_dir=tmp_path / "w")
+        train_order([tmp_path], params=TINY, store=store, work_dir=tmp_path / "w", **TERMS)
     assert not (tmp_path / "w" / "data").exists()
 
 
 def test_the_miner_trains_only_the_data_it_was_priced_by_with_only_the_buyers_parameters(shapes, store, tmp_path):
     from app.orders.train import DATA, train_order, train_shard_spec
 
-    job, data = train_order([shapes], params=TINY, store=store, work_dir=tmp_path / "w", seed=1)
+    job, data = train_order([shapes], params=TINY, store=store, work_dir=tmp_path / "w", seed=1, **TERMS)
     doc = {"kind": "train", "shards": 1, "job": job, "order_id": 7}
     priced = train_shard_spec(doc, 0, {}, store, job_id="q-7-0", device="any", max_wall_s=60)
     assert priced.kind == "train" and priced.inputs == {} and priced.params == TINY

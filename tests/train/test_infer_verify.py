@@ -160,3 +160,20 @@ def test_honest_card_passes_and_lying_card_fails(trained, shapes_holdout, tmp_pa
     assert not res["passed"] and "below the card's 0.990" in res["reason"]
     r = kminer("train", str(shapes_holdout), "--verify", str(liar), "--tolerance", "0.1")
     assert r.returncode == 1 and r.stdout.startswith("FAIL")
+
+
+def test_a_card_that_claims_nothing_passes_the_tolerance_but_not_the_least_metric(trained, shapes_holdout, tmp_path):
+    """The tolerance only guards against an overstated card: a card that claims 0.0 is never
+    "below its card". The order's least metric is the bar; the result carries the figures."""
+    from jobs.train.verify import verify_model
+
+    model_dir, _ = trained
+    modest = tmp_path / "modest"
+    shutil.copytree(model_dir, modest)
+    card = json.loads((modest / "model_card.json").read_text())
+    card["metrics"]["map50"] = 0.0
+    (modest / "model_card.json").write_text(json.dumps(card))
+    assert verify_model(modest, [shapes_holdout], tolerance=0.0)["passed"]  # no floor: any model passes
+    res = verify_model(modest, [shapes_holdout], tolerance=0.0, min_metric=0.999)
+    assert not res["passed"] and res["claimed"] == 0.0 and res["min_metric"] == 0.999 and res["measured"] < 0.999
+    assert res["reason"] == f"map50 {res['measured']:.3f} on the held-out data is below the 0.999 ordered"

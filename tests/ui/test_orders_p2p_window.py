@@ -156,6 +156,7 @@ def test_a_train_order_posts_through_the_sessions_order_buyer(window, qtbot, tmp
     ov.data_combo.setCurrentIndex(ov.data_combo.findData("folder"))
     ov.data_folder_edit.setText(str(shapes))
     ov.holdout_share_spin.setValue(25)
+    ov.tolerance_spin.setValue(0.3)  # 10 held-out images: too few for "Automatic"; the least metric is prefilled
     ov.arch_combo.setCurrentText("centernet-xs")
     ov.train_reward_edit.setText("2")
     ov.post_train_button.click()

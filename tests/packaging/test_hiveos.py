@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.agent.conftest import rig_home  # noqa: F401 (the session home the rig fixture copies)
 from tests.agent.test_agent_process import rig  # noqa: F401 (the fixture: a miner and a buyer on the embedded chain)
 
 from app.fleet.metrics import render_metrics

@@ -22,6 +22,7 @@ alerts are posted (see docs/rigs.md).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import json
 import signal
@@ -203,44 +204,47 @@ def _wait_for_chain(wallet, intr: _Interrupts):
 
 
 def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wallet) -> None:
-    from app.devices import DeviceService, HookRunner
-    from app.earnings import EarningsService
-    from app.fleet import RigReporter
-    from app.earnings import Ledger
+    from app.devices import DeviceService
+    from app.earnings import EarningsService, Ledger
     from app.floors import fill_default_floors
     from app.home_lock import HomeBusy
     from app.miner import MinerService
 
     _say(f"signing with the {signer.source.replace('-', ' ')} {signer.address}, paid to {signer.payout}")
-    devices = DeviceService(ctx)
-    for key, fd in fill_default_floors(ctx, list(devices.devices)).items():
-        _say(f"price floor of {key} set to its default {fd.basis}")
-    ledger = Ledger(ctx.paths.ledger_db)
-    earnings = EarningsService(ctx, ledger=ledger)
-    readiness = _Readiness(ctx, wallet, devices, signer, args.sandbox)
-    try:
-        svc = MinerService(ctx, market, signer.account, devices, ledger, sandbox=args.sandbox, earnings=earnings)
-    except HomeBusy as e:
-        earnings.close()
-        ledger.close()
-        devices.close()
-        raise UserError(str(e)) from None
-    orders = None
-    try:
+    with contextlib.ExitStack() as opened:  # whatever is opened here is closed, newest first, however this ends
+        devices = DeviceService(ctx)
+        opened.callback(devices.close)
+        for key, fd in fill_default_floors(ctx, list(devices.devices)).items():
+            _say(f"price floor of {key} set to its default {fd.basis}")
+        ledger = Ledger(ctx.paths.ledger_db)
+        opened.callback(ledger.close)
+        earnings = EarningsService(ctx, ledger=ledger)
+        opened.callback(earnings.close)
+        readiness = _Readiness(ctx, wallet, devices, signer, args.sandbox)
+        try:
+            svc = MinerService(ctx, market, signer.account, devices, ledger, sandbox=args.sandbox, earnings=earnings)
+        except HomeBusy as e:
+            raise UserError(str(e)) from None
+        opened.callback(svc.close)
         orders = _order_miner(ctx, market, signer, svc, wallet)
         if orders is not None:
+            opened.callback(orders.close)
             svc.add_work_source(orders)  # its shards run in svc's queue: the status lines name them
-        buyer = _local_buyer(args, ctx, market, wallet)
-    except BaseException:  # (a UserError for the user) nothing opened stays open
-        if orders is not None:
-            orders.close()
-        svc.close()
-        earnings.close()
-        ledger.close()
-        devices.close()
-        raise
+        buyer = _local_buyer(args, ctx, market, wallet)  # (a UserError for the user) nothing opened stays open
+        if buyer is not None:
+            opened.callback(buyer.close)
+        _run_rig(args, ctx, svc, orders, buyer, devices, readiness, intr, opened)
+
+
+def _run_rig(args, ctx, svc, orders, buyer, devices, readiness, intr: _Interrupts, opened) -> None:
+    """The agent's loop: a pass every --interval until Ctrl-C (finish, then stop) or twice (stop)."""
+    from app.devices import HookRunner
+    from app.fleet import RigReporter
+
     reporter = RigReporter(ctx, readiness=lambda _miner: readiness.state())
     hook = HookRunner(lambda: ctx.settings.watchdog, ctx.paths.data_dir)
+    opened.callback(hook.close)
+    opened.callback(reporter.close)
     devices.watchdog.subscribe(hook)
     devices.watchdog.subscribe(lambda ev: _say(f"watchdog: {ev.line()}"))
     draining = False
@@ -249,72 +253,60 @@ def _serve(args: argparse.Namespace, ctx, market, signer, intr: _Interrupts, wal
 
     _say(photoreal_status()[1])  # the optional engine: installed, or the one line saying how to add it
     try:
-        try:
-            url = reporter.start()
-        except OSError as e:
-            f = ctx.settings.fleet
-            raise UserError(f"cannot serve metrics on {f.metrics_host}:{f.metrics_port}: {e.strerror or e}; "
-                            "choose another port (kminer settings set fleet.metrics_port N)") from None
-        if url:
-            _say(f"metrics on {url}")
-        while True:
-            if intr.count >= 2:
-                ids = svc.pause_running()
-                _say(f"stopped at once; {len(ids)} running job(s) requeued" if ids else "stopped")
-                break
-            if intr.count == 1 and not draining:
-                draining = True
-                finish, stop = _drain_plan(svc, args.grace)
-                for qid in stop:
-                    svc.pause_job(qid)
-                _say("Ctrl-C: claiming nothing more; " + (f"finishing {_names(svc, finish)}; " if finish else "")
-                     + (f"paused {_names(svc, stop)} (requeued, runs again on the next start); " if stop else "")
-                     + "Ctrl-C again to stop at once")
-            if ctx.reload_settings_if_changed():  # `kminer settings set ...` from another terminal
-                svc.job_settings_changed()
-                _say(f"settings changed: using the new ones; {svc.sandbox_line()}")
-            claiming = not draining and readiness.check()
-            svc.step(claim=claiming, start=not draining)
-            if orders is not None:
-                _step_orders(orders, args.json, claiming)
-            if buyer is not None:
-                _step_buyer(buyer, args.json)
-            _report(reporter, svc)
-            if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
-                while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):
-                    svc.step(claim=False)
-                    if orders is not None:
-                        _step_orders(orders, args.json, False)
-                    if buyer is not None:
-                        _step_buyer(buyer, args.json)
-                if intr.count:
-                    continue  # Ctrl-C meanwhile: the top of the loop pauses or finishes the jobs
+        url = reporter.start()
+    except OSError as e:
+        f = ctx.settings.fleet
+        raise UserError(f"cannot serve metrics on {f.metrics_host}:{f.metrics_port}: {e.strerror or e}; "
+                        "choose another port (kminer settings set fleet.metrics_port N)") from None
+    if url:
+        _say(f"metrics on {url}")
+    while True:
+        if intr.count >= 2:
+            ids = svc.pause_running()
+            _say(f"stopped at once; {len(ids)} running job(s) requeued" if ids else "stopped")
+            break
+        if intr.count == 1 and not draining:
+            draining = True
+            finish, stop = _drain_plan(svc, args.grace)
+            for qid in stop:
+                svc.pause_job(qid)
+            _say("Ctrl-C: claiming nothing more; " + (f"finishing {_names(svc, finish)}; " if finish else "")
+                 + (f"paused {_names(svc, stop)} (requeued, runs again on the next start); " if stop else "")
+                 + "Ctrl-C again to stop at once")
+        if ctx.reload_settings_if_changed():  # `kminer settings set ...` from another terminal
+            svc.job_settings_changed()
+            _say(f"settings changed: using the new ones; {svc.sandbox_line()}")
+        claiming = not draining and readiness.check()
+        svc.step(claim=claiming, start=not draining)
+        if orders is not None:
+            _step_orders(orders, args.json, claiming)
+        if buyer is not None:
+            _step_buyer(buyer, args.json)
+        _report(reporter, svc)
+        if args.once and not draining:  # finish what this pass started (Ctrl-C still stops), then submit it
+            while intr.count == 0 and not svc.scheduler.wait_idle(min(args.interval, 0.5)):
                 svc.step(claim=False)
                 if orders is not None:
-                    _commit_finished(orders, args.json, intr)
-            _print_status(svc, args.json, reporter.last, orders)
-            if draining and svc.scheduler.wait_idle(0):
-                svc.step(claim=False, start=False)  # upload and submit what finished
-                if orders is not None:
-                    _step_orders(orders, args.json, False)  # commit the shards that finished
-                _print_status(svc, args.json, _report(reporter, svc), orders)
-                _say("finished; exiting")
-                break
-            if args.once and not draining:
-                break
-            intr.event.wait(args.interval)
-            intr.event.clear()
-    finally:
-        reporter.close()
-        hook.close()
-        if buyer is not None:
-            buyer.close()
-        if orders is not None:
-            orders.close()
-        svc.close()
-        earnings.close()
-        ledger.close()
-        devices.close()
+                    _step_orders(orders, args.json, False)
+                if buyer is not None:
+                    _step_buyer(buyer, args.json)
+            if intr.count:
+                continue  # Ctrl-C meanwhile: the top of the loop pauses or finishes the jobs
+            svc.step(claim=False)
+            if orders is not None:
+                _commit_finished(orders, args.json, intr)
+        _print_status(svc, args.json, reporter.last, orders)
+        if draining and svc.scheduler.wait_idle(0):
+            svc.step(claim=False, start=False)  # upload and submit what finished
+            if orders is not None:
+                _step_orders(orders, args.json, False)  # commit the shards that finished
+            _print_status(svc, args.json, _report(reporter, svc), orders)
+            _say("finished; exiting")
+            break
+        if args.once and not draining:
+            break
+        intr.event.wait(args.interval)
+        intr.event.clear()
 
 
 def _order_miner(ctx, market, signer, svc, wallet):

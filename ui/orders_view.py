@@ -16,65 +16,22 @@ from pathlib import Path
 
 from app.recent_folders import RecentFolders
 from app.amounts import check_amount, ntk_text
-from app.costs import CostBreakdown, CostLine
 from ui.background import Background
 from ui.cost_dialog import ConfirmCostDialog
 from ui.file_dialogs import choose_folder, open_file
 from ui.qt import (
     QAbstractItemView, QColor, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
-    QLineEdit, QPushButton, QSpinBox, QSplitter, QStackedWidget, Qt, QTableWidget,
+    QLineEdit, QPushButton, QSplitter, QStackedWidget, Qt, QTableWidget,
     QTableWidgetItem, QTabWidget, QTimer, QVBoxLayout, QWidget, Signal,
 )
 from ui.order_detail import BAD, GOOD, STATE_TEXT, OrderDetail
+from ui.order_forms import dataset_cost, error_label, hours_spin, int_spin, train_cost
 from ui.orders_p2p import P2P, P2PDetail, P2PPosting, progress_cell
 from ui.orders_p2p_train import P2PTraining
 from ui.widgets import muted, page_heading
 
 ARCHS = ("centernet-s", "centernet-xs", "centernet-m", "classifier-s", "classifier-xs")
 ACTIVE_SHARDS = ("open", "claimed", "submitted", "verifying", "posting")
-
-
-def _spin(lo: int, hi: int, value: int, suffix: str = "") -> QSpinBox:
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setValue(value)
-    if suffix:
-        s.setSuffix(suffix)
-    s.setGroupSeparatorShown(True)
-    return s
-
-
-def _hours(value: float) -> QDoubleSpinBox:
-    s = QDoubleSpinBox()
-    s.setRange(0.05, 24 * 30)
-    s.setDecimals(2)
-    s.setValue(value)
-    s.setSuffix(" h")
-    return s
-
-
-def _error_label() -> QLabel:
-    lab = QLabel()
-    lab.setWordWrap(True)
-    lab.setStyleSheet(f"color: {BAD};")
-    lab.setVisible(False)
-    return lab
-
-
-def dataset_cost(shards: int, reward_each_wei: int, images: int) -> CostBreakdown:
-    """A dataset order's cost before posting: the escrow (the market's network fee is added as
-    a line where it is estimated)."""
-    return CostBreakdown("Post this dataset order?", (
-        CostLine("Escrow", shards * reward_each_wei, note=f"{shards} shard{'s' if shards != 1 else ''} × "
-                                                         f"{ntk_text(reward_each_wei, 6)}, {images} images"),),
-        ("The NTK stays in escrow until each shard's result is verified; a shard nobody delivers by its deadline "
-         "is refunded.",))
-
-
-def train_cost(reward_wei: int) -> CostBreakdown:
-    return CostBreakdown("Post this training order?", (CostLine("Reward", reward_wei, note="paid once the model is "
-                                                                                          "verified"),),
-                         ("It is posted once its data is verified; the reward stays in escrow until then.",))
 
 
 class OrdersView(P2PTraining, P2PPosting, QWidget):
@@ -202,12 +159,12 @@ class OrdersView(P2PTraining, P2PPosting, QWidget):
         self.scene_note = muted(QLabel("or send the scene from the scene editor"))
         self.scene_note.setWordWrap(True)
         form.addRow("", self.scene_note)
-        self.count_spin = _spin(1, 1_000_000, 200, " frames")
-        self.shards_spin = _spin(1, 1000, 4)
+        self.count_spin = int_spin(1, 1_000_000, 200, " frames")
+        self.shards_spin = int_spin(1, 1000, 4)
         self.budget_edit = QLineEdit("40")
         self.budget_edit.setPlaceholderText("NTK for the whole order")
-        self.deadline_spin = _hours(24)
-        self.review_spin = _hours(24)
+        self.deadline_spin = hours_spin(24)
+        self.review_spin = hours_spin(24)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("optional")
         form.addRow("Images:", self.count_spin)
@@ -220,7 +177,7 @@ class OrdersView(P2PTraining, P2PPosting, QWidget):
         form.addRow("Review window:", self.review_spin)
         form.addRow("Name:", self.name_edit)
         self._market_changed()
-        self.dataset_error = _error_label()
+        self.dataset_error = error_label()
         form.addRow(self.dataset_error)
         self.post_dataset_button = QPushButton("Post dataset order")
         self.post_dataset_button.clicked.connect(self.post_dataset)
@@ -247,8 +204,8 @@ class OrdersView(P2PTraining, P2PPosting, QWidget):
         form.addRow("Held-out folder:", self.holdout_folder_row)
         self.arch_combo = QComboBox()
         self.arch_combo.addItems(ARCHS)
-        self.epochs_spin = _spin(1, 10_000, 10)
-        self.batch_spin = _spin(1, 4096, 16)
+        self.epochs_spin = int_spin(1, 10_000, 10)
+        self.batch_spin = int_spin(1, 4096, 16)
         self.tolerance_spin = QDoubleSpinBox()
         self.tolerance_spin.setRange(-0.01, 1)  # the minimum is "Automatic": tolerance() is None
         self.tolerance_spin.setSingleStep(0.01)
@@ -259,8 +216,8 @@ class OrdersView(P2PTraining, P2PPosting, QWidget):
                                        "0.05 (peer to peer; the job market uses 0.05); the figure is shown before "
                                        "you post.")
         self.train_reward_edit = QLineEdit("20")
-        self.train_deadline_spin = _hours(48)
-        self.train_review_spin = _hours(24)
+        self.train_deadline_spin = hours_spin(48)
+        self.train_review_spin = hours_spin(24)
         form.addRow("Architecture:", self.arch_combo)
         form.addRow("Epochs:", self.epochs_spin)
         form.addRow("Batch:", self.batch_spin)
@@ -272,7 +229,7 @@ class OrdersView(P2PTraining, P2PPosting, QWidget):
         self.train_note = note = muted(QLabel())
         note.setWordWrap(True)
         form.addRow(note)
-        self.train_error = _error_label()
+        self.train_error = error_label()
         form.addRow(self.train_error)
         self.post_train_button = QPushButton("Post training order")
         self.post_train_button.clicked.connect(self.post_training)

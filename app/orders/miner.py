@@ -48,8 +48,10 @@ from jobs.transport.keys import KeyRefused, request_key
 from jobs.transport.node import TransportError
 from jobs.transport.ref import parse_ref, split_hostport
 from jobs.transport.sealed import Header, SealError, read_header, unseal
-from app.orders.buyer import SPEC_VERSION, TRY_LATER
+from app.orders.buyer import SPEC_VERSION
+from app.orders.claims import TRY_LATER
 from app.orders.desk import SPEC_DOC_LIMITS, DeskClient, DeskError
+from app.orders.discovery import DeskDiscovery, InputsPending, NotNow
 from app.orders.peer import Peer
 from app.orders.sampling import sample_plan, too_small_to_sample
 from wallet.errors import ContractRevert
@@ -72,25 +74,10 @@ DESK_RETRY_S = 10.0
 RESULT_GRACE_S = 86_400
 PAID_FOLLOW_S = 7 * 86_400
 """How long after payment the miner still relays the buyer's key requests (behind NAT)."""
-
-
-class NotNow(Exception):
-    """An order this miner does not take now but may later (price floor, no free device)."""
-
-
-class InputsPending(NotNow):
-    """Its inputs are being fetched for the pre-claim check: looked at again in a few seconds."""
-
-
-INPUTS_LOOK_S = 2.0
 MAX_PRECLAIM_INPUT_BYTES = 4 << 30
 """An input larger than this is not fetched to be checked before a claim (the order is skipped)."""
 SPEC_TIMEOUT_S = 5.0
 """A desk that does not send the spec document in this long is away (asked again later)."""
-MAX_RETRIES_PER_PASS = 8
-MAX_DESKS_PER_PASS = 8
-"""Desks asked for spec documents in one pass, new orders and retries together."""
-MAX_DESK_BACKOFF_S = 3600.0
 
 
 def spec_version_refusal(version: Any) -> str | None:
@@ -106,7 +93,7 @@ def spec_version_refusal(version: Any) -> str | None:
     return "the order spec names no version"
 
 
-class OrderMiner:
+class OrderMiner(DeskDiscovery):
     def __init__(self, om: OrderMarketClient, mining_key, payout: str, peer: Peer, home: Path, *, work: Work,
                  kinds: tuple[str, ...] = ("render",), slots: int = 1, redeem_after_s: float = 3600,
                  max_rejection_rate: float = 0.5, fallback_margin_s: int = 600, patience_s: int = 1800, input_timeout_s: float = 600,
@@ -196,66 +183,6 @@ class OrderMiner:
             self._claim_more(events)
         self._save()
         return events
-
-    def _discover(self, events: list[str]) -> None:
-        head = self.om.chain.read(lambda: self.om.chain.w3.eth.block_number)
-        posted = (self.om.posted_orders(from_block=self.state["from_block"], to_block=head)
-                  if self.state["from_block"] <= head else [])
-        if time.monotonic() >= self._retry_at:  # orders not taken yet: again, those whose turn it is
-            self._retry_at = time.monotonic() + self.retry_s
-            now = time.monotonic()
-            due = [p for p in self._unreached.values()
-                   if p.deadline > self.now() + 60 and self._next_try.get(p.order_id, 0) <= now]
-            for p in self._unreached.values():
-                if p.deadline <= self.now() + 60:
-                    self._next_try.pop(p.order_id, None)
-            self._unreached = {k: v for k, v in self._unreached.items() if v.deadline > self.now() + 60}
-            posted = due[:MAX_RETRIES_PER_PASS] + posted
-        asked = 0
-        for p in posted:
-            if str(p.order_id) in self.state["orders"] or str(p.order_id) in self.state["skipped"]:
-                continue
-            if asked >= MAX_DESKS_PER_PASS:  # the rest wait for the next pass (each may take a timeout)
-                self._unreached.setdefault(p.order_id, p)
-                self._retry_at = min(self._retry_at, time.monotonic() + INPUTS_LOOK_S)
-                continue
-            asked += 1
-            try:
-                why = self._refuse(p)
-            except (DeskError, TransportError, SealError, ValueError, OSError) as e:
-                # the buyer's desk is away (not watching yet) or answers nonsense: ask again later
-                first = p.order_id not in self._unreached
-                self._unreached[p.order_id] = p
-                fails = self._desk_fails[p.order_id] = self._desk_fails.get(p.order_id, 0) + 1
-                # a desk that stays away is asked less and less often: a buyer (or a stranger
-                # posting orders with dead desks) cannot keep every miner's pass waiting on it
-                self._next_try[p.order_id] = time.monotonic() + min(self.retry_s * 2 ** (fails - 1), MAX_DESK_BACKOFF_S)
-                if first:
-                    events.append(f"order {p.order_id}: the buyer's desk does not answer yet ({e})")
-                continue
-            except NotNow as e:
-                if p.order_id not in self._unreached:
-                    events.append(f"order {p.order_id} not taken for now: {e}")
-                self._unreached[p.order_id] = p
-                self._next_try.pop(p.order_id, None)
-                if isinstance(e, InputsPending):
-                    self._retry_at = min(self._retry_at, time.monotonic() + INPUTS_LOOK_S)
-                continue
-            self._unreached.pop(p.order_id, None)
-            self._next_try.pop(p.order_id, None)
-            self._desk_fails.pop(p.order_id, None)
-            if why:
-                self.state["skipped"][str(p.order_id)] = why
-                events.append(f"order {p.order_id} skipped: {why}")
-                continue
-            self.state["orders"][str(p.order_id)] = {"buyer": p.buyer.lower(), "desk": p.spec_uri,
-                                                     "spec": self._spec[p.order_id], "shards": p.shards,
-                                                     "deadline": p.deadline, "review": p.review_window_s,
-                                                     "redeem": p.redeem_window_s, "next": 0, "full": False,
-                                                     "reward": str(p.reward_each_wei), "kind": p.kind}
-            events.append(f"order {p.order_id}: {p.shards} shard(s) of {p.kind} at {p.reward_each_wei} wei each")
-        self.state["from_block"] = head + 1
-        self.state["waiting"] = {str(oid): p.block for oid, p in self._unreached.items()}
 
     def _refuse(self, p: PostedOrder) -> str | None:
         if p.kind not in self.kinds:

@@ -10,8 +10,8 @@ import time
 
 from eth_account import Account
 
-import app.orders.buyer as buyer_mod
-from app.orders.buyer import MAX_CHECKS_PER_KEY, MAX_CLAIM_CHECKS
+import app.orders.claims as claims_mod
+from app.orders.claims import MAX_CHECKS_PER_KEY, MAX_CLAIM_CHECKS
 from app.orders.desk import MAX_CLAIMS, DeskClient
 from tests.orders.conftest import NTK
 from tests.orders.test_desk_attacks import _post_raw
@@ -64,7 +64,7 @@ def test_a_key_granted_once_cannot_spend_every_claim_check(parties, monkeypatch)
     got = DeskClient(d.url).status(oid, 5, env.miner2.address)
     assert got["state"] == "refused" and "stake" in got["reason"], got
     assert p.buyer._known_miners() == {env.miner2.address.lower(), env.miner.address.lower()}
-    monkeypatch.setattr(buyer_mod, "GRANT_LAPSE_S", 0.3)
+    monkeypatch.setattr(claims_mod, "GRANT_LAPSE_S", 0.3)
     time.sleep(0.4)  # both grants lapse (never confirmed)
     assert p.buyer._known_miners() == set()
 

@@ -432,7 +432,7 @@ def test_strangers_claims_on_free_shards_cannot_hold_the_buyers_chain_thread(par
     """500 claims on free shards from 50 fresh, unstaked keys (each would cost chain reads): one
     pass reads at most MAX_CLAIM_CHECKS of them, a miner the buyer granted before is read first
     and granted, and the pass is short; the rest are left for their senders to ask again."""
-    from app.orders.buyer import MAX_CLAIM_CHECKS
+    from app.orders.claims import MAX_CLAIM_CHECKS
     from tests.orders.conftest import NTK
 
     p = parties()

@@ -242,7 +242,7 @@ def test_orders_whose_desks_never_answer_cannot_stall_the_miner(parties):
     often; the miner's passes stay short and an honest order posted after them is still taken."""
     import socket
 
-    from app.orders import miner as miner_mod
+    from app.orders import discovery as discovery_mod, miner as miner_mod
     from wallet.order_market import OrderTerms
 
     p = parties()
@@ -256,8 +256,8 @@ def test_orders_whose_desks_never_answer_cannot_stall_the_miner(parties):
             terms = OrderTerms("render", "0x" + "00" * 32, url, 1, NTK, env.om.chain.latest_timestamp() + 3600, 600, 600,
                                stake_bps=2_000)
             env.om.post_order(env.buyer, terms, approve_wei=NTK)
-        old = miner_mod.SPEC_TIMEOUT_S, miner_mod.MAX_DESKS_PER_PASS
-        miner_mod.SPEC_TIMEOUT_S, miner_mod.MAX_DESKS_PER_PASS = 0.5, 2
+        old = miner_mod.SPEC_TIMEOUT_S, discovery_mod.MAX_DESKS_PER_PASS
+        miner_mod.SPEC_TIMEOUT_S, discovery_mod.MAX_DESKS_PER_PASS = 0.5, 2
         try:
             t0 = time.monotonic()
             p.miner.step()
@@ -272,7 +272,7 @@ def test_orders_whose_desks_never_answer_cannot_stall_the_miner(parties):
             p.run(lambda: p.buyer.done(oid) and len(p.miner._desk_fails) == 3)
             assert all(f <= 2 for f in p.miner._desk_fails.values()), p.miner._desk_fails
         finally:
-            miner_mod.SPEC_TIMEOUT_S, miner_mod.MAX_DESKS_PER_PASS = old
+            miner_mod.SPEC_TIMEOUT_S, discovery_mod.MAX_DESKS_PER_PASS = old
     finally:
         silent.close()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import app.orders.miner as miner_mod
 import tests.orders.workload as workload
-from app.orders.buyer import MAX_CLAIM_CHECKS
+from app.orders.claims import MAX_CLAIM_CHECKS
 from app.orders.desk import DeskClient
 from tests.orders.conftest import NTK
 from tests.orders.test_claim_fairness import _claim, _granted

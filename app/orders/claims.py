@@ -101,6 +101,7 @@ class ClaimGate:
         self._save(o)
         self._publish(o, req.shard, sh)
         events.append(f"order {req.order_id}: shard {req.shard} granted to {req.miner}")
+
     def _claims_in_turn(self, claims: list) -> list:
         """Claims in the order they are read against the chain: known miners' first, then the
         others; within each, one of each sender network in turn (random within a network)."""

@@ -119,11 +119,24 @@ def discard_when_asked(qtbot) -> list[str]:
     return answered
 
 
+def _shown_main_window(qtbot, ctx, devices, wallet, chain_runner):
+    """The main window built the way cli.gui builds it, shown at 1280x860 and exposed."""
+    from ui.main_window import MainWindow
+
+    win = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
+                     earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
+                     preview=PreviewService(), chain_runner=chain_runner, tray=False)
+    qtbot.addWidget(win)
+    win.resize(1280, 860)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
 def test_new_user_walkthrough(qtbot, capsys, tmp_path):
     from PySide6.QtWidgets import QWizard
 
     from ui.first_run import ADDRESS, BENCH, CREATE, DEVICES, FLOORS, NETWORK, PHRASE, QUIZ, FirstRunWizard
-    from ui.main_window import MainWindow
     from ui.orders_p2p import p2p_key
     from ui.stall import StallProbe
 
@@ -191,13 +204,7 @@ def test_new_user_walkthrough(qtbot, capsys, tmp_path):
         wallet = WalletSession(ctx, keystore=flow.keystore)
         chain_runner.submit(lambda: wallet.unlock(password))
         t0 = time.perf_counter()
-        win = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
-                         earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
-                         preview=PreviewService(), chain_runner=chain_runner, tray=False)
-        qtbot.addWidget(win)
-        win.resize(1280, 860)
-        win.show()
-        qtbot.waitExposed(win)
+        win = _shown_main_window(qtbot, ctx, devices, wallet, chain_runner)
         window_ms = (time.perf_counter() - t0) * 1000
         qtbot.waitUntil(lambda: win._market_seen_ready, timeout=120000)
 
@@ -424,7 +431,6 @@ def test_a_job_market_order_from_the_main_window(qtbot, capsys):
     """The job market, chosen with the mouse on the dataset form of a wallet set up as the wizard
     does: its per-shard jobs mined by the app's own miner (market-* rows), paid from escrow to the
     local mining account, booked once each as job-market payments."""
-    from ui.main_window import MainWindow
 
     t_start = time.monotonic()
     ctx = AppContext.open()
@@ -438,13 +444,7 @@ def test_a_job_market_order_from_the_main_window(qtbot, capsys):
         FirstRun.set_modes(devices, {"cpu": "mining"})
         wallet = WalletSession(ctx, keystore=flow.keystore)
         chain_runner.submit(lambda: wallet.unlock(PW)).result(60)
-        win = MainWindow(ctx=ctx, devices=devices, jobs=JobsService(ctx), sandbox=sandbox_status(ctx.settings),
-                         earnings=EarningsService(ctx), wallet=wallet, market=MarketSession(ctx, wallet, devices),
-                         preview=PreviewService(), chain_runner=chain_runner, tray=False)
-        qtbot.addWidget(win)
-        win.resize(1280, 860)
-        win.show()
-        qtbot.waitExposed(win)
+        win = _shown_main_window(qtbot, ctx, devices, wallet, chain_runner)
         qtbot.waitUntil(lambda: win._market_seen_ready, timeout=120000)
         wv = win.wallet_view
         qtbot.waitUntil(lambda: wv.snapshot is not None and wv.snapshot.ntk_wei > 0, timeout=60000)
